@@ -1,0 +1,251 @@
+"""BER for what config files carry: OIDs and SNMP VarBinds (RFC 3416 ObjectSyntax).
+
+A small encoder/decoder of our own, because config compilation encodes one
+VarBind per TLV 11 and pyasn1 spends ~90 us on each (measured in
+docs/benchmarks.md); the test suite checks every form against pyasn1 as the
+oracle. The decoder is strict: it accepts only the canonical encoding (minimal
+lengths and integers), so ``encode_varbind(decode_varbind(b)) == b`` holds for
+every ``b`` it accepts and anything else stays raw bytes upstream.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Union
+
+# ObjectSyntax tags (RFC 2578 / RFC 3416).
+INTEGER = 0x02
+OCTET_STRING = 0x04
+NULL = 0x05
+OBJECT_IDENTIFIER = 0x06
+SEQUENCE = 0x30
+IP_ADDRESS = 0x40
+COUNTER32 = 0x41
+GAUGE32 = 0x42  # also Unsigned32
+TIME_TICKS = 0x43
+OPAQUE = 0x44
+COUNTER64 = 0x46
+
+Value = Union[int, bytes, tuple[int, ...], str, None]
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpType:
+    """A value type of ``SnmpMibObject``: its keyword, BER tag and kind."""
+
+    keyword: str
+    tag: int
+    kind: str  # "int", "uint32", "uint64", "bytes", "ip", "oid", "null"
+
+
+# Keywords as the config language spells them. Aliases map onto one row so
+# decode prints a single canonical keyword per tag (the first one listed).
+SNMP_TYPES: tuple[SnmpType, ...] = (
+    SnmpType("Integer", INTEGER, "int"),
+    SnmpType("Unsigned32", GAUGE32, "uint32"),
+    SnmpType("Gauge32", GAUGE32, "uint32"),
+    SnmpType("Counter32", COUNTER32, "uint32"),
+    SnmpType("Counter64", COUNTER64, "uint64"),
+    SnmpType("TimeTicks", TIME_TICKS, "uint32"),
+    SnmpType("IPAddress", IP_ADDRESS, "ip"),
+    SnmpType("String", OCTET_STRING, "bytes"),
+    SnmpType("HexString", OCTET_STRING, "bytes"),
+    SnmpType("ObjectID", OBJECT_IDENTIFIER, "oid"),
+    SnmpType("Opaque", OPAQUE, "bytes"),
+    SnmpType("Null", NULL, "null"),
+)
+SNMP_TYPE_ALIASES = {"gauge": "Gauge32", "counter": "Counter32", "unsigned": "Unsigned32"}
+SNMP_TYPE_BY_KEYWORD: dict[str, SnmpType] = {t.keyword.lower(): t for t in SNMP_TYPES}
+for _alias, _kw in SNMP_TYPE_ALIASES.items():
+    SNMP_TYPE_BY_KEYWORD[_alias] = SNMP_TYPE_BY_KEYWORD[_kw.lower()]
+SNMP_TYPE_BY_TAG: dict[int, SnmpType] = {}
+for _t in SNMP_TYPES:
+    SNMP_TYPE_BY_TAG.setdefault(_t.tag, _t)
+
+_UINT_LIMIT = {"uint32": 1 << 32, "uint64": 1 << 64}
+
+
+@dataclass(frozen=True, slots=True)
+class VarBind:
+    """``SEQUENCE { name OBJECT IDENTIFIER, value ObjectSyntax }``.
+
+    ``value`` is an int (Integer, counters, gauges, ticks), bytes (strings,
+    Opaque, IpAddress as 4 bytes), a tuple of arcs (ObjectID) or None (Null).
+    """
+
+    oid: tuple[int, ...]
+    type: SnmpType
+    value: Value
+
+
+def encode_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + encode_length(len(content)) + content
+
+
+def encode_oid(arcs: tuple[int, ...]) -> bytes:
+    """OID contents octets (no tag, no length)."""
+    if len(arcs) < 2:
+        raise ValueError("an OID needs at least two arcs")
+    first, second = arcs[0], arcs[1]
+    if first > 2 or (first < 2 and second > 39) or min(arcs) < 0:
+        raise ValueError(f"invalid OID {'.'.join(map(str, arcs))}")
+    out = bytearray()
+    for arc in (first * 40 + second, *arcs[2:]):
+        if arc < 0x80:
+            out.append(arc)
+            continue
+        chunk = []
+        while arc:
+            chunk.append(arc & 0x7F)
+            arc >>= 7
+        chunk.reverse()
+        out.extend(b | 0x80 for b in chunk[:-1])
+        out.append(chunk[-1])
+    return bytes(out)
+
+
+def decode_oid(data: bytes) -> tuple[int, ...]:
+    """OID contents octets -> arcs; rejects non-minimal sub-identifiers."""
+    if not data:
+        raise ValueError("empty OID")
+    arcs: list[int] = []
+    value = 0
+    start = True
+    for b in data:
+        if start and b == 0x80:
+            raise ValueError("OID sub-identifier with a leading 0x80 byte")
+        value = (value << 7) | (b & 0x7F)
+        start = not b & 0x80
+        if start:
+            arcs.append(value)
+            value = 0
+    if not start:
+        raise ValueError("OID ends inside a sub-identifier")
+    first = arcs[0]
+    head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
+    return head + tuple(arcs[1:])
+
+
+def encode_int(value: int) -> bytes:
+    """Two's complement, minimal length."""
+    n = (value + (value < 0)).bit_length() // 8 + 1
+    return value.to_bytes(n, "big", signed=True)
+
+
+def encode_value(t: SnmpType, value: Value) -> bytes:
+    """Content octets of one ObjectSyntax value, checked against its type."""
+    kind = t.kind
+    if kind == "int":
+        if not isinstance(value, int) or not -(1 << 31) <= value < 1 << 31:
+            raise ValueError(f"{t.keyword} takes -2147483648..2147483647, not {value!r}")
+        return encode_int(value)
+    if kind in _UINT_LIMIT:
+        if not isinstance(value, int) or not 0 <= value < _UINT_LIMIT[kind]:
+            raise ValueError(f"{t.keyword} takes 0..{_UINT_LIMIT[kind] - 1}, not {value!r}")
+        return encode_int(value)
+    if kind == "bytes":
+        if not isinstance(value, bytes):
+            raise ValueError(f"{t.keyword} takes bytes")
+        return value
+    if kind == "ip":
+        if not isinstance(value, bytes) or len(value) != 4:
+            raise ValueError("IPAddress takes 4 bytes")
+        return value
+    if kind == "oid":
+        if not isinstance(value, tuple):
+            raise ValueError("ObjectID takes an OID")
+        return encode_oid(value)
+    if value is not None:
+        raise ValueError("Null takes no value")
+    return b""
+
+
+def encode_varbind(vb: VarBind) -> bytes:
+    body = tlv(OBJECT_IDENTIFIER, encode_oid(vb.oid)) + tlv(vb.type.tag, encode_value(vb.type, vb.value))
+    return tlv(SEQUENCE, body)
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def element(self) -> tuple[int, bytes]:
+        data, pos = self.data, self.pos
+        if pos + 2 > len(data):
+            raise ValueError("BER element truncated")
+        tag, first = data[pos], data[pos + 1]
+        pos += 2
+        if first < 0x80:
+            length = first
+        else:
+            n = first & 0x7F
+            if n == 0 or n > 4 or pos + n > len(data):
+                raise ValueError("unsupported or truncated BER length")
+            length = int.from_bytes(data[pos : pos + n], "big")
+            if length < 0x80 or data[pos] == 0:
+                raise ValueError("non-minimal BER length")
+            pos += n
+        if pos + length > len(data):
+            raise ValueError("BER element longer than its container")
+        self.pos = pos + length
+        return tag, data[pos : pos + length]
+
+
+def decode_value(t: SnmpType, content: bytes) -> Value:
+    kind = t.kind
+    if kind in ("int", "uint32", "uint64"):
+        if not content:
+            raise ValueError("empty INTEGER")
+        if len(content) > 1 and (
+            (content[0] == 0 and content[1] < 0x80) or (content[0] == 0xFF and content[1] >= 0x80)
+        ):
+            raise ValueError("non-minimal INTEGER")
+        value = int.from_bytes(content, "big", signed=True)
+        encode_value(t, value)  # range check for the type
+        return value
+    if kind == "ip":
+        if len(content) != 4:
+            raise ValueError("IpAddress must be 4 bytes")
+        return content
+    if kind == "oid":
+        return decode_oid(content)
+    if kind == "null":
+        if content:
+            raise ValueError("NULL with contents")
+        return None
+    return content
+
+
+def decode_varbind(data: bytes) -> VarBind:
+    """Strict canonical decode of one VarBind filling ``data`` exactly."""
+    outer = _Reader(data)
+    tag, body = outer.element()
+    if tag != SEQUENCE or outer.pos != len(data):
+        raise ValueError("not a single VarBind SEQUENCE")
+    inner = _Reader(body)
+    tag, name = inner.element()
+    if tag != OBJECT_IDENTIFIER:
+        raise ValueError("VarBind name is not an OBJECT IDENTIFIER")
+    oid = decode_oid(name)
+    tag, content = inner.element()
+    if inner.pos != len(body):
+        raise ValueError("bytes after the VarBind value")
+    t = SNMP_TYPE_BY_TAG.get(tag)
+    if t is None:
+        raise ValueError(f"unsupported SNMP value tag 0x{tag:02x}")
+    return VarBind(oid, t, decode_value(t, content))
+
+
+def ip_bytes(text: str) -> bytes:
+    return ipaddress.IPv4Address(text).packed

@@ -1,0 +1,194 @@
+"""Binary TLV trees: decode bytes to :class:`Node` trees and encode them back.
+
+Layout (MULPI Annex C): type (1 byte), length (1 byte), value. Two exceptions
+live at the top level only: in a CM file type 0 is a single pad byte and type
+255 ends the data (the rest is zero padding); in a PacketCable MTA file type 64
+carries a long SNMP object with a 2-byte length (PKT-SP-PROV1.5 9.1).
+
+Decoding is lossless: every node keeps its value bytes, so
+``encode_nodes(decode(b).nodes) + trailer == b`` for every ``b`` accepted.
+Unknown types are kept as raw nodes. A value that does not fit its schema type
+raises :class:`DecodeError` in strict mode and stays raw otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DecodeError, EncodeError
+from .model import SubTable, TlvDef
+
+PAD = 0
+END = 255
+MTA_DELIMITER = 254
+LONG_SNMP = 64  # MTA files: TLV 11 with a 2-byte length
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One TLV. ``children`` is set when the value was read as sub-TLVs.
+
+    ``value`` holds the value bytes of a leaf (for an aggregate it is derived
+    from the children on encode). ``decoded`` caches the typed value of a leaf
+    whose bytes fit its row's type. ``long`` marks the 2-byte length form.
+    ``line``/``col`` point into the text the node came from, when it did.
+    """
+
+    code: int
+    value: bytes = b""
+    children: list[Node] | None = None
+    defn: TlvDef | None = None
+    decoded: Any = None
+    long: bool = False
+    offset: int = -1
+    line: int | None = None
+    col: int | None = None
+    comment: str | None = None
+
+    def encoded_value(self) -> bytes:
+        if self.children is None:
+            return self.value
+        return b"".join(encode_node(c) for c in self.children)
+
+
+def encode_node(node: Node, path: str = "") -> bytes:
+    value = node.encoded_value()
+    n = len(value)
+    if node.long:
+        if n > 0xFFFF:
+            raise _too_long(node, path, n, 0xFFFF)
+        return bytes((node.code, n >> 8, n & 0xFF)) + value
+    if n > 0xFF:
+        raise _too_long(node, path, n, 0xFF)
+    return bytes((node.code, n)) + value
+
+
+def _too_long(node: Node, path: str, n: int, limit: int) -> EncodeError:
+    name = node.defn.name if node.defn else f"TLV {node.code}"
+    where = path or str(node.code)
+    return EncodeError(
+        f"{name} value is {n} bytes; a TLV holds at most {limit}", path=where, line=node.line, col=node.col
+    )
+
+
+def encode_nodes(nodes: list[Node], path: str = "") -> bytes:
+    out = bytearray()
+    for node in nodes:
+        p = f"{path}.{node.code}" if path else str(node.code)
+        if node.children is not None:
+            # Encode children with their own paths so errors point deep.
+            value = b"".join(encode_nodes([c], p) for c in node.children)
+            node_bytes = encode_node(Node(node.code, value, long=node.long, defn=node.defn, line=node.line,
+                                          col=node.col), p)
+        else:
+            node_bytes = encode_node(node, p)
+        out += node_bytes
+    return bytes(out)
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Result of :func:`decode`: the nodes, the file kind and what follows them."""
+
+    nodes: list[Node]
+    mta: bool
+    end_marker: bool = False  # a CM file's TLV 255 was present
+    pad: int = 0  # zero bytes after the end marker (or top-level pad bytes)
+    problems: list[str] = field(default_factory=list)
+
+
+def decode(data: bytes, table: SubTable, *, strict: bool = True, mta: bool | None = None) -> Decoded:
+    """Decode a whole config file.
+
+    ``mta`` None means: an MTA file when the first byte is TLV 254. In strict
+    mode a broken sub-TLV structure raises; otherwise the aggregate stays raw
+    and the problem is listed in ``Decoded.problems``. A value that does not
+    fit its row's type is always kept raw and listed, never dropped.
+    """
+    if mta is None:
+        mta = bool(data) and data[0] == MTA_DELIMITER
+    result = Decoded([], mta)
+    reader = _Reader(data, strict, result.problems)
+    pos, n = 0, len(data)
+    while pos < n:
+        code = data[pos]
+        if not mta and code == END:
+            result.end_marker = True
+            rest = data[pos + 1 :]
+            bad = next((i for i, b in enumerate(rest) if b != 0), None)
+            if bad is not None:
+                raise DecodeError("non-zero byte after the end-of-data marker (TLV 255)", offset=pos + 1 + bad)
+            result.pad = len(rest)
+            return result
+        if not mta and code == PAD:
+            # Legal in DOCSIS, but only as padding after TLV 255 in practice;
+            # the text form has no way to place one, so refuse it openly.
+            raise DecodeError("pad byte (TLV 0) before the end-of-data marker", offset=pos)
+        long = mta and code == LONG_SNMP
+        hdr = 3 if long else 2
+        if pos + hdr > n:
+            raise DecodeError(f"TLV {code} header truncated", offset=pos, path=str(code))
+        length = (data[pos + 1] << 8 | data[pos + 2]) if long else data[pos + 1]
+        start, end = pos + hdr, pos + hdr + length
+        if end > n:
+            raise DecodeError(
+                f"TLV {code} length {length} runs past the end of the data ({n - start} bytes left)",
+                offset=pos,
+                path=str(code),
+            )
+        # TLV 64 in an MTA file is TLV 11 with a longer length field.
+        defn = table.by_code(11) if long else table.by_code(code)
+        result.nodes.append(reader.node(start, end, code, defn, str(code), long))
+        pos = end
+    return result
+
+
+class _Reader:
+    __slots__ = ("data", "strict", "problems")
+
+    def __init__(self, data: bytes, strict: bool, problems: list[str]) -> None:
+        self.data = data
+        self.strict = strict
+        self.problems = problems
+
+    def children(self, start: int, end: int, table: SubTable, path: str) -> list[Node]:
+        data, nodes, pos = self.data, [], start
+        while pos < end:
+            code = data[pos]
+            p = f"{path}.{code}"
+            if pos + 2 > end:
+                raise DecodeError("sub-TLV header truncated", offset=pos, path=p)
+            length = data[pos + 1]
+            s, e = pos + 2, pos + 2 + length
+            if e > end:
+                raise DecodeError(
+                    f"sub-TLV length {length} runs past its parent ({end - s} bytes left)", offset=pos, path=p
+                )
+            nodes.append(self.node(s, e, code, table.by_code(code), p, False))
+            pos = e
+        return nodes
+
+    def node(self, start: int, end: int, code: int, defn: TlvDef | None, path: str, long: bool) -> Node:
+        value = self.data[start:end]
+        node = Node(code, value, defn=defn, long=long, offset=start - (3 if long else 2))
+        if defn is None:
+            return node
+        if defn.children is not None:
+            try:
+                node.children = self.children(start, end, defn.children, path)
+            except DecodeError as exc:
+                if self.strict:
+                    raise
+                self.problems.append(f"{exc} (TLV {path} kept as raw bytes)")
+            return node
+        assert defn.vtype is not None
+        try:
+            decoded = defn.vtype.decode(value)
+            if defn.vtype.encode(decoded) != value:
+                raise ValueError("value not in canonical form")
+        except ValueError as exc:
+            self.problems.append(f"offset {start}, TLV {path}: {defn.name}: {exc} (kept as raw bytes)")
+            return node
+        node.decoded = decoded
+        return node

@@ -1,0 +1,263 @@
+"""Whole config files: compile text to a CM or MTA file, decode one back.
+
+CM file (MULPI Annex C): the TLVs in text order, CM MIC (TLV 6), CMTS MIC
+(TLV 7), end of data (255), zero padding to a multiple of 4 bytes.
+MTA file (PKT-SP-PROV1.5 9.1): TLV 254 = 1 first, TLV 254 = 255 last, SNMP
+objects in between; an optional SHA-1 config hash goes in as one more SNMP
+object just before the closing 254, computed over the file without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import ber
+from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode_nodes
+from .errors import EncodeError, TlvError
+from .formatter import format_config
+from .model import OidContext, SubTable
+from .text import FileLoader, parse
+
+CM_MIC, CMTS_MIC = 6, 7
+SNMP_OBJECT = 11
+# CMTS MIC input: these top-level types, in this order, each type's TLVs in
+# file order (MULPIv3.0 D.2.1; matches the reference compiler byte for byte).
+CMTS_MIC_ORDER: tuple[int, ...] = (1, 2, 3, 4, 17, 43, 6, 18, 19, 20, 22, 23, 24, 25, 28, 29, 26, 35, 36, 37, 40)
+
+# pktcMtaDevProvConfigHash.0 under the three MIB trees that define it.
+HASH_OIDS: dict[str, tuple[int, ...]] = {
+    "cablelabs": (1, 3, 6, 1, 4, 1, 4491, 2, 2, 1, 1, 2, 7, 0),
+    "ietf": (1, 3, 6, 1, 2, 1, 140, 1, 2, 11, 0),
+    "euro": (1, 3, 6, 1, 4, 1, 7432, 1, 1, 2, 9, 0),
+}
+HASH_BY_OID = {oid: name for name, oid in HASH_OIDS.items()}
+
+
+def _table(table: SubTable | None) -> SubTable:
+    if table is not None:
+        return table
+    from .schema import CONFIG
+
+    return CONFIG
+
+
+def is_mta(nodes: Sequence[Node]) -> bool:
+    return bool(nodes) and nodes[0].code == MTA_DELIMITER
+
+
+def compile_text(
+    text: str,
+    *,
+    source: str = "<text>",
+    ctx: OidContext | None = None,
+    key: bytes | None = None,
+    hash: str | None = None,
+    loader: FileLoader | None = None,
+    table: SubTable | None = None,
+    errors: list[TlvError] | None = None,
+) -> bytes:
+    """Config text -> the binary file (CM or MTA, told by its first TLV).
+
+    With an ``errors`` list, every recoverable error is collected there and
+    the first one is raised at the end (so a caller can list them all).
+    """
+    nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors)
+    if errors:
+        raise errors[0]
+    return compile_nodes(nodes, key=key, hash=hash, source=source)
+
+
+def compile_nodes(
+    nodes: list[Node], *, key: bytes | None = None, hash: str | None = None, source: str = "<text>"
+) -> bytes:
+    if is_mta(nodes):
+        return _compile_mta(nodes, hash, source)
+    if hash not in (None, "none"):
+        raise EncodeError("--hash applies to MTA files (a file whose first TLV is MtaConfigDelimiter 1)")
+    return _compile_cm(nodes, key, source)
+
+
+def _where(node: Node, source: str) -> dict[str, object]:
+    return {"path": str(node.code), "source": source, "line": node.line, "col": node.col}
+
+
+def _compile_cm(nodes: list[Node], key: bytes | None, source: str) -> bytes:
+    for node in nodes:
+        if node.code in (CM_MIC, CMTS_MIC):
+            raise EncodeError("the MICs (TLV 6 and 7) are computed by the compiler; remove them", **_where(node, source))
+        if node.code == MTA_DELIMITER:
+            raise EncodeError(
+                "MtaConfigDelimiter in a CM file: an MTA file starts with MtaConfigDelimiter 1",
+                **_where(node, source),
+            )
+    if key is None:
+        raise EncodeError("a CM file needs the CMTS shared secret for its CMTS MIC (--key FILE)")
+    body = encode_nodes(nodes)
+    return body + cm_trailer(body, key)
+
+
+def cm_trailer(body: bytes, key: bytes) -> bytes:
+    """CM MIC, CMTS MIC, end marker and padding for an encoded TLV body."""
+    cm_mic = bytes((CM_MIC, 16)) + hashlib.md5(body).digest()
+    cmts_mic = bytes((CMTS_MIC, 16)) + cmts_mic_digest(body + cm_mic, key)
+    out = body + cm_mic + cmts_mic + bytes((END,))
+    return out[len(body) :] + bytes(-len(out) % 4)
+
+
+def _top_level(body: bytes) -> list[tuple[int, bytes]]:
+    out, pos = [], 0
+    while pos < len(body):
+        code, length = body[pos], body[pos + 1]
+        out.append((code, body[pos : pos + 2 + length]))
+        pos += 2 + length
+    return out
+
+
+def cmts_mic_digest(body: bytes, key: bytes) -> bytes:
+    """HMAC-MD5 over the listed TLVs of a CM file body (CM MIC included)."""
+    tlvs = _top_level(body)
+    msg = b"".join(raw for code in CMTS_MIC_ORDER for c, raw in tlvs if c == code)
+    return hmac.new(key, msg, hashlib.md5).digest()
+
+
+def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
+    first, last = nodes[0], nodes[-1]
+    if first.value != b"\x01":
+        raise EncodeError("an MTA file starts with MtaConfigDelimiter 1", **_where(first, source))
+    if len(nodes) < 2 or last.code != MTA_DELIMITER or last.value != b"\xff":
+        raise EncodeError("an MTA file ends with MtaConfigDelimiter 255", **_where(last, source))
+    for node in nodes[1:-1]:
+        if node.code == MTA_DELIMITER:
+            raise EncodeError("MtaConfigDelimiter only opens (1) and closes (255) the file", **_where(node, source))
+        if node.code in (SNMP_OBJECT, LONG_SNMP) and node.children is None:
+            # An SNMP object over 255 bytes travels in TLV 64 (2-byte length).
+            node.long = node.code == LONG_SNMP or len(node.value) > 0xFF
+            node.code = LONG_SNMP if node.long else SNMP_OBJECT
+    body = encode_nodes(nodes)
+    if hash in (None, "none"):
+        return body
+    if hash not in HASH_OIDS:
+        raise EncodeError(f"unknown hash OID choice {hash!r}: cablelabs, ietf, euro or none")
+    existing = find_hash(nodes)
+    if existing is not None:
+        raise EncodeError(
+            "the text already holds a config hash object; remove it or compile with --hash none",
+            **_where(existing, source),
+        )
+    return insert_hash(body, HASH_OIDS[hash])
+
+
+def insert_hash(body: bytes, oid: tuple[int, ...]) -> bytes:
+    """SHA-1 over the whole file (both delimiters), inserted before the last 254."""
+    digest = hashlib.sha1(body).digest()
+    vb = ber.encode_varbind(ber.VarBind(oid, ber.SNMP_TYPE_BY_KEYWORD["string"], digest))
+    return body[:-3] + bytes((SNMP_OBJECT, len(vb))) + vb + body[-3:]
+
+
+def find_hash(nodes: Sequence[Node]) -> Node | None:
+    for node in nodes:
+        if node.code in (SNMP_OBJECT, LONG_SNMP) and isinstance(node.decoded, ber.VarBind):
+            if node.decoded.oid in HASH_BY_OID:
+                return node
+        elif node.code == SNMP_OBJECT and node.decoded is None and node.value:
+            try:
+                vb = ber.decode_varbind(node.value)
+            except ValueError:
+                continue
+            if vb.oid in HASH_BY_OID:
+                return node
+    return None
+
+
+@dataclass(slots=True)
+class ConfigFile:
+    """A decoded config file with what was checked about it."""
+
+    decoded: Decoded
+    notes: list[str] = field(default_factory=list)  # facts shown as comments in the text
+    mic_ok: bool | None = None  # CM: both MICs verified (None: not checked)
+    hash_ok: bool | None = None  # MTA: embedded hash matches (None: no hash)
+    hash_name: str | None = None
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self.decoded.nodes
+
+    @property
+    def mta(self) -> bool:
+        return self.decoded.mta
+
+    @property
+    def problems(self) -> list[str]:
+        return self.decoded.problems
+
+
+def decode_file(
+    data: bytes, *, key: bytes | None = None, strict: bool = True, table: SubTable | None = None
+) -> ConfigFile:
+    """Binary -> ConfigFile; verifies the CM MICs (given ``key``) or the MTA hash."""
+    decoded = decode(data, _table(table), strict=strict)
+    cf = ConfigFile(decoded)
+    if decoded.mta:
+        _check_mta(data, cf)
+    else:
+        _check_cm(data, cf, key)
+    return cf
+
+
+def _check_mta(data: bytes, cf: ConfigFile) -> None:
+    node = find_hash(cf.nodes)
+    if node is None:
+        return
+    start = node.offset
+    end = start + len(node.value) + (3 if node.long else 2)
+    digest = hashlib.sha1(data[:start] + data[end:]).digest()
+    vb = ber.decode_varbind(node.value)
+    cf.hash_name = HASH_BY_OID[vb.oid]
+    cf.hash_ok = vb.value == digest
+    state = "matches the file" if cf.hash_ok else f"does NOT match the file (computed {digest.hex()})"
+    node.comment = f"config hash ({cf.hash_name} OID) {state}"
+    if not cf.hash_ok:
+        cf.problems.append(f"offset {start}: config hash {state}")
+
+
+def _check_cm(data: bytes, cf: ConfigFile, key: bytes | None) -> None:
+    nodes = cf.nodes
+    if not cf.decoded.end_marker:
+        cf.problems.append("no end-of-data marker (TLV 255)")
+    mics = [n for n in nodes if n.code in (CM_MIC, CMTS_MIC)]
+    if [n.code for n in mics] != [CM_MIC, CMTS_MIC] or nodes[-2:] != mics:
+        if mics:
+            cf.problems.append("CM MIC and CMTS MIC are not the last two TLVs; kept in place")
+        return
+    cm_mic, cmts = mics
+    body = data[: cm_mic.offset]
+    expect_cm = hashlib.md5(body).digest()
+    cm_ok = cm_mic.value == expect_cm
+    # The compiler adds the MICs itself, so the text carries them as comments.
+    cf.decoded.nodes = nodes[:-2]
+    cf.notes.append(f"CmMic 0x{cm_mic.value.hex()} ({'valid' if cm_ok else 'INVALID'})")
+    if key is None:
+        cf.notes.append(f"CmtsMic 0x{cmts.value.hex()} (not checked: no key given)")
+        cf.mic_ok = None if cm_ok else False
+    else:
+        expect = cmts_mic_digest(data[: cmts.offset], key)
+        cmts_ok = cmts.value == expect
+        cf.notes.append(f"CmtsMic 0x{cmts.value.hex()} ({'valid' if cmts_ok else 'INVALID for this key'})")
+        cf.mic_ok = cm_ok and cmts_ok
+    if not cm_ok:
+        cf.problems.append(f"offset {cm_mic.offset}: CM MIC does not match the file")
+    if cf.mic_ok is False and key is not None and cm_ok:
+        cf.problems.append(f"offset {cmts.offset}: CMTS MIC does not match with the given key")
+    trailer_len = len(data) - cmts.offset - 18
+    expected_pad = -(cmts.offset + 18 + 1) % 4
+    if trailer_len != 1 + expected_pad:
+        cf.notes.append(f"end marker followed by {cf.decoded.pad} pad bytes (compiling pads to a multiple of 4)")
+
+
+def format_file(cf: ConfigFile, ctx: OidContext | None = None) -> str:
+    kind = "PacketCable MTA config file" if cf.mta else "DOCSIS CM config file"
+    return format_config(cf.nodes, ctx, header=[kind, *cf.notes])

@@ -1,0 +1,156 @@
+"""The shapes every schema table is made of.
+
+A schema is a tree of :class:`SubTable` objects. Each row (:class:`TlvDef`)
+is one TLV type: its code, its keyword in the config language, how its value
+is encoded (a :class:`ValueType`) or, for an aggregate, the named sub-table of
+its children, its limits and the spec section it comes from. Sub-tables are
+named and shared: the classifier encodings hang under TLV 22, 23 and 60 as
+the very same object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class OidContext(Protocol):
+    """What a value type may ask of its surroundings: OID names both ways.
+
+    The compiler passes one in (backed by the MIB registry); codecs never load
+    MIBs themselves.
+    """
+
+    numeric: bool
+
+    def resolve_oid(self, text: str) -> tuple[int, ...]:
+        """``sysName.0``, ``.1.3.6.1...``, ``MODULE::name.'idx'`` -> arcs.
+
+        Raises ValueError with a user-facing reason when it cannot.
+        """
+        ...
+
+    def format_oid(self, oid: tuple[int, ...]) -> str:
+        """Arcs -> the shortest unambiguous name (or dotted form when numeric)."""
+        ...
+
+
+class ValueType:
+    """Codec of one kind of TLV value, in both directions and both forms.
+
+    - ``parse(text, ctx)``: the value as written in a config (everything
+      between the keyword and ``;``, stripped) -> a Python value. Raises
+      ValueError with a reason a user can act on.
+    - ``encode(value)`` -> bytes; ``decode(data)`` -> value, raising
+      ValueError when the bytes do not fit this type (the caller then keeps
+      them raw, so nothing is lost).
+    - ``format(value, ctx)`` -> text that ``parse`` reads back to an equal value.
+    - ``measure(value)`` -> the number the row's low/high limits apply to
+      (the integer itself for numbers, the length for strings and bytes), or
+      None when limits do not apply.
+
+    Invariant, checked by the property tests: for every ``b`` that
+    ``decode`` accepts, ``encode(decode(b)) == b``.
+    """
+
+    name: str = "value"
+
+    def parse(self, text: str, ctx: OidContext | None = None) -> Any:
+        raise ValueError(f"{self.name}: cannot be written in text")
+
+    def encode(self, value: Any) -> bytes:
+        raise ValueError(f"{self.name}: cannot be encoded")
+
+    def decode(self, data: bytes) -> Any:
+        raise ValueError(f"{self.name}: cannot be decoded")
+
+    def format(self, value: Any, ctx: OidContext | None = None) -> str:
+        return str(value)
+
+    def measure(self, value: Any) -> int | None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+@dataclass(frozen=True, slots=True)
+class TlvDef:
+    """One row of a schema table.
+
+    ``vtype`` is None for an aggregate, whose children are ``children``.
+    ``low``/``high`` bound ``vtype.measure(value)`` (None = unchecked).
+    ``spec`` is the section that defines the TLV, e.g. "MULPIv3.0 C.2.2.5.7".
+    """
+
+    code: int
+    name: str
+    vtype: ValueType | None = None
+    children: SubTable | None = None
+    low: int | None = None
+    high: int | None = None
+    spec: str = ""
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self.children is not None
+
+    def check_range(self, value: Any) -> str | None:
+        """None when ``value`` is within limits, else the reason it is not."""
+        if self.vtype is None or (self.low is None and self.high is None):
+            return None
+        n = self.vtype.measure(value)
+        if n is None:
+            return None
+        if self.low is not None and n < self.low or self.high is not None and n > self.high:
+            what = "value" if isinstance(value, int) and not isinstance(value, bool) else "length"
+            return f"{self.name}: {what} {n} outside {self.low}..{self.high}"
+        return None
+
+
+@dataclass(slots=True)
+class SubTable:
+    """A named table of TLV rows: the children of one or more aggregates.
+
+    ``rows`` may be filled after creation (``extend``) so that tables can
+    refer to each other; lookups are by code and by keyword.
+    """
+
+    name: str
+    rows: list[TlvDef] = field(default_factory=list)
+    _by_code: dict[int, TlvDef] = field(default_factory=dict, repr=False)
+    _by_name: dict[str, TlvDef] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        rows, self.rows = self.rows, []
+        self.extend(rows)
+
+    def extend(self, rows: Iterable[TlvDef]) -> SubTable:
+        for row in rows:
+            self.rows.append(row)
+            # The first row wins for a code; duplicate keywords are a table bug.
+            self._by_code.setdefault(row.code, row)
+            key = row.name.lower()
+            if key in self._by_name:
+                raise ValueError(f"{self.name}: keyword {row.name} twice")
+            self._by_name[key] = row
+        return self
+
+    def by_code(self, code: int) -> TlvDef | None:
+        return self._by_code.get(code)
+
+    def by_name(self, name: str) -> TlvDef | None:
+        """Keywords are case-insensitive, as in the reference language."""
+        return self._by_name.get(name.lower())
+
+    def __iter__(self) -> Iterable[TlvDef]:  # type: ignore[override]
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def sub(name: str, rows: Sequence[TlvDef]) -> SubTable:
+    """Build a named sub-table from rows (the schema modules' shorthand)."""
+    return SubTable(name, list(rows))

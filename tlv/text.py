@@ -1,0 +1,311 @@
+"""Parse config text into TLV trees, checking every keyword against its block.
+
+Grammar::
+
+    file      := 'Main' '{' statement* '}'
+    statement := KEYWORD value ';' | KEYWORD '{' statement* '}'
+               | 'GenericTLV' 'TlvCode' N generic-value ';'
+               | 'GenericTLV' 'TlvCode' N '{' statement* '}'
+               | FILE-KEYWORD '"path"' ';'
+
+A keyword is looked up in the table of the block it sits in (the reference
+tool looks it up globally and silently encodes ``TrafficPriority`` inside
+``ClassOfService`` as 4.7). Its value text goes to the row's value type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .binary import Node
+from .errors import EncodeError, TextSyntaxError, TlvError
+from .lexer import EOF, LBRACE, RBRACE, SEMI, STRING, WORD, Lexer, Token
+from .model import OidContext, SubTable, TlvDef
+from .quoting import unquote
+
+FileLoader = Callable[[str], bytes]
+
+# Keywords that load a file and become one or more TLVs: (code, chunk size).
+# Certificates longer than a TLV are split into consecutive TLVs of 254 bytes
+# (MULPI C.1.2.10/11, SECv3.0 for the CVC chains 81/82).
+FILE_KEYWORDS: dict[str, tuple[int, int]] = {
+    "manufacturercvc": (32, 254),
+    "cosignercvc": (33, 254),
+    "manufacturercvcchainfile": (81, 254),
+    "cosignercvcchainfile": (82, 254),
+}
+# PacketCable 2.0 digit map: the file becomes a String value of this object.
+DIGIT_MAP_OID = (1, 3, 6, 1, 4, 1, 4491, 2, 2, 8, 2, 1, 1, 3, 1, 1, 2, 1)
+GENERIC = "generictlv"
+GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
+
+
+@dataclass(slots=True)
+class ParseContext:
+    source: str
+    ctx: OidContext | None
+    loader: FileLoader | None
+
+
+def parse(
+    text: str,
+    table: SubTable,
+    *,
+    source: str = "<text>",
+    ctx: OidContext | None = None,
+    loader: FileLoader | None = None,
+    errors: list[TlvError] | None = None,
+) -> list[Node]:
+    """Config text -> top-level nodes (the contents of ``Main``).
+
+    Raises the first error; with an ``errors`` list, collects every error it
+    can recover from (skipping to the end of the bad statement) and goes on.
+    """
+    return _Parser(Lexer(text, source), table, ParseContext(source, ctx, loader), errors).file()
+
+
+class _Parser:
+    def __init__(self, lexer: Lexer, table: SubTable, pc: ParseContext, errors: list[TlvError] | None) -> None:
+        self.lexer = lexer
+        self.errors = errors
+        self.toks = lexer.tokens()
+        self.i = 0
+        self.table = table
+        self.pc = pc
+
+    # -- token helpers -------------------------------------------------
+    def peek(self) -> Token:
+        return self.toks[self.i]
+
+    def take(self) -> Token:
+        tok = self.toks[self.i]
+        if tok.kind != EOF:
+            self.i += 1
+        return tok
+
+    def error(self, tok: Token, message: str) -> TextSyntaxError:
+        return TextSyntaxError(message, source=self.pc.source, line=tok.line, col=tok.col)
+
+    def expect(self, kind: str, what: str) -> Token:
+        tok = self.take()
+        if tok.kind != kind:
+            found = "end of input" if tok.kind == EOF else repr(tok.text)
+            raise self.error(tok, f"expected {what}, found {found}")
+        return tok
+
+    def value_error(self, tok: Token, path: str, reason: str) -> EncodeError:
+        return EncodeError(reason, path=path, source=self.pc.source, line=tok.line, col=tok.col)
+
+    # -- grammar -------------------------------------------------------
+    def file(self) -> list[Node]:
+        tok = self.take()
+        if tok.kind != WORD or tok.text.lower() != "main":
+            raise self.error(tok, "a config starts with 'Main {'")
+        self.expect(LBRACE, "'{' after Main")
+        nodes = self.block(self.table, "", "Main")
+        end = self.take()
+        if end.kind != EOF:
+            raise self.error(end, "nothing may follow the closing '}' of Main")
+        return nodes
+
+    def block(self, table: SubTable, path: str, name: str) -> list[Node]:
+        nodes: list[Node] = []
+        while True:
+            tok = self.take()
+            if tok.kind == RBRACE:
+                return nodes
+            if tok.kind == EOF:
+                raise self.error(tok, f"block {name} is never closed: expected '}}'")
+            if tok.kind != WORD:
+                raise self.error(tok, f"expected a keyword in {name}, found {tok.text!r}")
+            start = self.i
+            try:
+                nodes.extend(self.statement(tok, table, path, name))
+            except (EncodeError, TextSyntaxError) as exc:
+                if self.errors is None:
+                    raise
+                self.errors.append(exc)
+                self.skip_statement(start)
+
+    def skip_statement(self, start: int) -> None:
+        """Move past the statement that began at token ``start``."""
+        self.i = start
+        depth = 0
+        while True:
+            tok = self.peek()
+            if tok.kind == EOF or (tok.kind == RBRACE and depth == 0):
+                return
+            self.take()
+            if tok.kind == LBRACE:
+                depth += 1
+            elif tok.kind == RBRACE:
+                depth -= 1
+                if depth == 0:
+                    return
+            elif tok.kind == SEMI and depth == 0:
+                return
+
+    def header(self) -> tuple[list[Token], Token]:
+        """Tokens up to the ';' or '{' that ends a statement's head."""
+        toks = []
+        while True:
+            tok = self.take()
+            if tok.kind in (SEMI, LBRACE):
+                return toks, tok
+            if tok.kind in (RBRACE, EOF):
+                raise self.error(tok, "expected ';' after the value")
+            toks.append(tok)
+
+    def statement(self, kw: Token, table: SubTable, path: str, block_name: str) -> list[Node]:
+        key = kw.text.lower()
+        if key == GENERIC:
+            return [self.generic(kw, path)]
+        if key in FILE_KEYWORDS:
+            return self.file_keyword(kw, path)
+        if key == "digitmap":
+            return [self.digit_map(kw, table, path)]
+        defn = table.by_name(kw.text)
+        if defn is None:
+            raise self.error(kw, self.unknown_keyword(kw.text, block_name))
+        p = f"{path}.{defn.code}" if path else str(defn.code)
+        toks, end = self.header()
+        if defn.children is not None:
+            if end.kind != LBRACE or toks:
+                raise self.error(end if not toks else toks[0], f"{defn.name} is a block: write {defn.name} {{ ... }}")
+            children = self.block(defn.children, p, defn.name)
+            return [Node(defn.code, children=children, defn=defn, line=kw.line, col=kw.col)]
+        if end.kind == LBRACE:
+            raise self.error(end, f"{defn.name} takes a value, not a block")
+        if not toks:
+            raise self.error(end, f"{defn.name} needs a value before ';'")
+        return [self.leaf(defn, kw, toks, p)]
+
+    def leaf(self, defn: TlvDef, kw: Token, toks: list[Token], path: str) -> Node:
+        assert defn.vtype is not None
+        text = self.lexer.text[toks[0].start : toks[-1].end]
+        try:
+            value = defn.vtype.parse(text, self.pc.ctx)
+            reason = defn.check_range(value)
+            if reason:
+                raise ValueError(reason)
+            data = defn.vtype.encode(value)
+        except ValueError as exc:
+            raise self.value_error(toks[0], path, f"{defn.name}: {exc}") from None
+        return Node(defn.code, data, defn=defn, decoded=value, line=kw.line, col=kw.col)
+
+    def unknown_keyword(self, word: str, block_name: str) -> str:
+        from .schema import keyword_paths
+
+        places = keyword_paths().get(word.lower())
+        if places:
+            return f"{word} is not valid in {block_name}; it belongs in {', '.join(places[:6])}"
+        return f"unknown keyword {word!r} in {block_name}"
+
+    # -- GenericTLV ----------------------------------------------------
+    def generic(self, kw: Token, path: str) -> Node:
+        toks, end = self.header()
+        fields: dict[str, Token] = {}
+        i = 0
+        while i < len(toks):
+            name = toks[i].text.lower()
+            if name not in ("tlvcode", "tlvlength", "tlvvalue", "tlvstring", "tlvstringzero", "tlvtype"):
+                raise self.error(toks[i], "expected TlvCode, TlvLength, TlvValue, TlvString, TlvStringZero or TlvType")
+            if i + 1 >= len(toks):
+                raise self.error(toks[i], f"{toks[i].text} needs a value")
+            fields[name] = toks[i + 1]
+            i += 2
+        if "tlvcode" not in fields:
+            raise self.error(kw, "GenericTLV needs TlvCode N")
+        code = self.number(fields["tlvcode"], 0, 255, "TlvCode")
+        p = f"{path}.{code}" if path else str(code)
+        if end.kind == LBRACE:
+            if len(fields) != 1:
+                raise self.error(end, "a GenericTLV block takes only TlvCode N before '{'")
+            children = self.block(SubTable("GenericTLV"), p, "GenericTLV")
+            return Node(code, children=children, line=kw.line, col=kw.col)
+        data = self.generic_value(kw, fields, p)
+        if "tlvlength" in fields:
+            length = self.number(fields["tlvlength"], 0, 65535, "TlvLength")
+            if length != len(data):
+                raise self.value_error(fields["tlvlength"], p, f"TlvLength {length} but the value has {len(data)} bytes")
+        return Node(code, data, line=kw.line, col=kw.col)
+
+    def generic_value(self, kw: Token, fields: dict[str, Token], path: str) -> bytes:
+        if "tlvvalue" in fields and "tlvtype" not in fields:
+            tok = fields["tlvvalue"]
+            text = tok.text
+            if not text.lower().startswith("0x") or len(text) % 2:
+                raise self.value_error(tok, path, "TlvValue takes hex bytes such as 0x0102")
+            try:
+                return bytes.fromhex(text[2:])
+            except ValueError:
+                raise self.value_error(tok, path, f"bad hex in TlvValue {text}") from None
+        for name, zero in (("tlvstring", b""), ("tlvstringzero", b"\0")):
+            if name in fields:
+                tok = fields[name]
+                if tok.kind != STRING:
+                    raise self.value_error(tok, path, f"{tok.text} needs a quoted string")
+                return unquote(tok.text) + zero
+        if "tlvtype" in fields and "tlvvalue" in fields:
+            kind = fields["tlvtype"].text.lower()
+            tok = fields["tlvvalue"]
+            if kind == "ipaddress":
+                from .ber import ip_bytes
+
+                try:
+                    return ip_bytes(tok.text)
+                except ValueError:
+                    raise self.value_error(tok, path, f"not an IPv4 address: {tok.text}") from None
+            if kind not in GENERIC_VALUE_TYPES:
+                raise self.value_error(fields["tlvtype"], path, "TlvType is Integer, Short, Char or IPAddress")
+            size = GENERIC_VALUE_TYPES[kind]
+            return self.number(tok, 0, (1 << (8 * size)) - 1, kind).to_bytes(size, "big")
+        raise self.error(kw, "GenericTLV needs TlvValue 0x.., TlvString \"..\", TlvStringZero \"..\" or TlvType T TlvValue v")
+
+    def number(self, tok: Token, low: int, high: int, what: str) -> int:
+        try:
+            n = int(tok.text, 0)
+        except ValueError:
+            raise self.error(tok, f"{what} takes a number") from None
+        if not low <= n <= high:
+            raise self.error(tok, f"{what} {n} outside {low}..{high}")
+        return n
+
+    # -- keywords that read files ----------------------------------------
+    def file_arg(self, kw: Token) -> tuple[Token, bytes]:
+        toks, end = self.header()
+        if end.kind != SEMI or len(toks) != 1 or toks[0].kind != STRING:
+            raise self.error(kw, f"{kw.text} takes one quoted file name")
+        name = unquote(toks[0].text).decode("utf-8", "surrogateescape")
+        if self.pc.loader is None:
+            raise self.error(toks[0], f"{kw.text}: no file access here")
+        try:
+            return toks[0], self.pc.loader(name)
+        except OSError as exc:
+            raise self.error(toks[0], f"{kw.text}: cannot read {name!r}: {exc.strerror or exc}") from None
+
+    def file_keyword(self, kw: Token, path: str) -> list[Node]:
+        if path:
+            raise self.error(kw, f"{kw.text} belongs at the top level of Main")
+        code, size = FILE_KEYWORDS[kw.text.lower()]
+        tok, data = self.file_arg(kw)
+        if not data:
+            raise self.value_error(tok, str(code), f"{kw.text}: the file is empty")
+        defn = self.table.by_code(code)
+        return [
+            Node(code, data[i : i + size], defn=defn, decoded=None, line=kw.line, col=kw.col)
+            for i in range(0, len(data), size)
+        ]
+
+    def digit_map(self, kw: Token, table: SubTable, path: str) -> Node:
+        from .ber import SNMP_TYPE_BY_KEYWORD, VarBind, encode_varbind
+
+        defn = table.by_code(11)
+        if defn is None:
+            raise self.error(kw, "DigitMap is an SNMP object; it is not valid in this block")
+        tok, data = self.file_arg(kw)
+        if len(data) > 8192:
+            raise self.value_error(tok, "11", f"DigitMap file is {len(data)} bytes; at most 8192")
+        value = encode_varbind(VarBind(DIGIT_MAP_OID, SNMP_TYPE_BY_KEYWORD["string"], data))
+        return Node(11, value, defn=defn, line=kw.line, col=kw.col)
