@@ -154,3 +154,33 @@ class SubTable:
 def sub(name: str, rows: Sequence[TlvDef]) -> SubTable:
     """Build a named sub-table from rows (the schema modules' shorthand)."""
     return SubTable(name, list(rows))
+
+
+_PLACES: dict[int, dict[str, list[str]]] = {}
+
+
+def keyword_places(root: SubTable) -> dict[str, list[str]]:
+    """Lower-case keyword -> the blocks it is valid in, for error hints."""
+    places = _PLACES.get(id(root))
+    if places is None:
+        places = {}
+        seen: set[int] = set()
+
+        def walk(table: SubTable, block: str) -> None:
+            for row in table.rows:
+                where = places.setdefault(row.name.lower(), [])
+                if block not in where:
+                    where.append(block)
+                if row.children is not None and id(row.children) not in seen | {id(table)}:
+                    seen.add(id(row.children))
+                    walk(row.children, row.name)
+                elif row.children is not None:
+                    # A shared table: note this parent too without walking again.
+                    for child in row.children.rows:
+                        where2 = places.setdefault(child.name.lower(), [])
+                        if row.name not in where2:
+                            where2.append(row.name)
+
+        walk(root, "Main")
+        _PLACES[id(root)] = places
+    return places

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
 from .lexer import EOF, LBRACE, RBRACE, SEMI, STRING, WORD, Lexer, Token
-from .model import OidContext, SubTable, TlvDef
+from .model import OidContext, SubTable, TlvDef, keyword_places
 from .quoting import unquote
 
 FileLoader = Callable[[str], bytes]
@@ -195,9 +195,7 @@ class _Parser:
         return Node(defn.code, data, defn=defn, decoded=value, line=kw.line, col=kw.col)
 
     def unknown_keyword(self, word: str, block_name: str) -> str:
-        from .schema import keyword_paths
-
-        places = keyword_paths().get(word.lower())
+        places = keyword_places(self.table).get(word.lower())
         if places:
             return f"{word} is not valid in {block_name}; it belongs in {', '.join(places[:6])}"
         return f"unknown keyword {word!r} in {block_name}"

@@ -1,0 +1,3 @@
+from pktcable.cli import main
+
+main()

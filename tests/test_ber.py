@@ -1,0 +1,114 @@
+"""Our BER VarBind codec against pyasn1 (the oracle) and its own strictness."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pyasn1.codec.ber import decoder as asn_decoder
+from pyasn1.codec.ber import encoder as asn_encoder
+from pyasn1.type import univ
+from pysnmp.proto import rfc1902
+
+from tlv import ber
+
+oids = st.builds(
+    lambda first, second, rest: (first, second, *rest),
+    st.integers(0, 2),
+    st.integers(0, 39),
+    st.lists(st.integers(0, 2**32 - 1), max_size=20),
+)
+
+ORACLE = {
+    "Integer": lambda v: rfc1902.Integer32(v),
+    "Unsigned32": lambda v: rfc1902.Unsigned32(v),
+    "Gauge32": lambda v: rfc1902.Gauge32(v),
+    "Counter32": lambda v: rfc1902.Counter32(v),
+    "Counter64": lambda v: rfc1902.Counter64(v),
+    "TimeTicks": lambda v: rfc1902.TimeTicks(v),
+    "IPAddress": lambda v: rfc1902.IpAddress(v),
+    "String": lambda v: rfc1902.OctetString(v),
+    "HexString": lambda v: rfc1902.OctetString(v),
+    "ObjectID": lambda v: rfc1902.ObjectName(v),
+    "Opaque": lambda v: rfc1902.Opaque(v),
+    "Null": lambda v: univ.Null(""),
+}
+
+values = {
+    "Integer": st.integers(-(2**31), 2**31 - 1),
+    "Unsigned32": st.integers(0, 2**32 - 1),
+    "Gauge32": st.integers(0, 2**32 - 1),
+    "Counter32": st.integers(0, 2**32 - 1),
+    "Counter64": st.integers(0, 2**64 - 1),
+    "TimeTicks": st.integers(0, 2**32 - 1),
+    "IPAddress": st.binary(min_size=4, max_size=4),
+    "String": st.binary(max_size=600),
+    "HexString": st.binary(max_size=600),
+    "ObjectID": oids,
+    "Opaque": st.binary(max_size=40),
+    "Null": st.none(),
+}
+
+
+@st.composite
+def varbinds(draw: st.DrawFn) -> ber.VarBind:
+    keyword = draw(st.sampled_from(sorted(values)))
+    t = ber.SNMP_TYPE_BY_KEYWORD[keyword.lower()]
+    return ber.VarBind(draw(oids), t, draw(values[keyword]))
+
+
+def oracle_encode(vb: ber.VarBind) -> bytes:
+    seq = univ.Sequence()
+    seq.setComponentByPosition(0, univ.ObjectIdentifier(vb.oid))
+    seq.setComponentByPosition(1, ORACLE[vb.type.keyword](vb.value))
+    return asn_encoder.encode(seq)
+
+
+@given(varbinds())
+def test_encode_matches_pyasn1(vb: ber.VarBind) -> None:
+    assert ber.encode_varbind(vb) == oracle_encode(vb)
+
+
+@given(varbinds())
+def test_decode_inverts_encode(vb: ber.VarBind) -> None:
+    data = ber.encode_varbind(vb)
+    back = ber.decode_varbind(data)
+    assert back.oid == vb.oid and back.value == vb.value and back.type.tag == vb.type.tag
+    assert ber.encode_varbind(back) == data
+
+
+@given(st.binary(max_size=64))
+def test_random_bytes_raise_only_value_error(data: bytes) -> None:
+    try:
+        vb = ber.decode_varbind(data)
+    except ValueError:
+        return
+    # Whatever it accepts is canonical: it encodes back to the same bytes.
+    assert ber.encode_varbind(vb) == data
+    seq, rest = asn_decoder.decode(data)
+    assert rest == b""
+
+
+def test_golden_pktc_enabled() -> None:
+    vb = ber.VarBind((1, 3, 6, 1, 4, 1, 4491, 2, 2, 1, 1, 1, 7, 0), ber.SNMP_TYPE_BY_KEYWORD["integer"], 1)
+    assert ber.encode_varbind(vb).hex() == "3013060e2b06010401a30b02020101010700020101"
+
+
+def test_long_sequence_uses_two_length_bytes() -> None:
+    vb = ber.VarBind((1, 3, 6, 1), ber.SNMP_TYPE_BY_KEYWORD["string"], b"x" * 520)
+    assert ber.encode_varbind(vb)[:4] == bytes.fromhex("30820211")
+
+
+@pytest.mark.parametrize(
+    "hexdata, reason",
+    [
+        ("300706022b0602020001", "non-minimal INTEGER"),
+        ("3081070603" "2b0601" "020101", "non-minimal BER length"),
+        ("3008060380" "0601" "020101", "leading 0x80"),
+        ("300606022b06020101" "00", "not a single VarBind"),
+        ("30050603" "2b0601", "truncated"),
+    ],
+)
+def test_non_canonical_rejected(hexdata: str, reason: str) -> None:
+    with pytest.raises(ValueError):
+        ber.decode_varbind(bytes.fromhex(hexdata))
