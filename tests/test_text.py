@@ -8,9 +8,9 @@ from tlv.binary import encode_nodes
 from tlv.errors import EncodeError, TextSyntaxError, TlvError
 from tlv.model import SubTable, TlvDef, ValueType
 from tlv.quoting import quote, unquote
+from tlv.text import parse
 
 from .minischema import TOP
-from tlv.text import parse
 
 
 def compile_(text: str) -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Union
 
 # ObjectSyntax tags (RFC 2578 / RFC 3416).
 INTEGER = 0x02
@@ -27,7 +26,7 @@ TIME_TICKS = 0x43
 OPAQUE = 0x44
 COUNTER64 = 0x46
 
-Value = Union[int, bytes, tuple[int, ...], str, None]
+Value = int | bytes | tuple[int, ...] | str | None
 
 
 @dataclass(frozen=True, slots=True)

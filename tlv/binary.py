@@ -23,6 +23,7 @@ PAD = 0
 END = 255
 MTA_DELIMITER = 254
 LONG_SNMP = 64  # MTA files: TLV 11 with a 2-byte length
+DOCSIS_VENDOR_ID = b"\xff\xff\xff"  # TLV 43 sub-types defined by DOCSIS (MULPI C.1.1.18)
 
 
 @dataclass(slots=True, eq=False)
@@ -154,6 +155,7 @@ class _Reader:
 
     def children(self, start: int, end: int, table: SubTable, path: str) -> list[Node]:
         data, nodes, pos = self.data, [], start
+        vendor = table.vendor_scope is not None and self.foreign_vendor(start, end, table.vendor_scope)
         while pos < end:
             code = data[pos]
             p = f"{path}.{code}"
@@ -165,9 +167,19 @@ class _Reader:
                 raise DecodeError(
                     f"sub-TLV length {length} runs past its parent ({end - s} bytes left)", offset=pos, path=p
                 )
-            nodes.append(self.node(s, e, code, table.by_code(code), p, False))
+            defn = None if vendor and code != table.vendor_scope else table.by_code(code)
+            nodes.append(self.node(s, e, code, defn, p, False))
             pos = e
         return nodes
+
+    def foreign_vendor(self, start: int, end: int, code: int) -> bool:
+        """Whether a vendor-ID sub-TLV names a vendor other than DOCSIS itself."""
+        data, pos = self.data, start
+        while pos + 2 <= end:
+            if data[pos] == code:
+                return data[pos + 2 : pos + 2 + data[pos + 1]] != DOCSIS_VENDOR_ID
+            pos += 2 + data[pos + 1]
+        return False
 
     def node(self, start: int, end: int, code: int, defn: TlvDef | None, path: str, long: bool) -> Node:
         value = self.data[start:end]

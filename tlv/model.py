@@ -119,6 +119,10 @@ class SubTable:
 
     name: str
     rows: list[TlvDef] = field(default_factory=list)
+    #: Code of a vendor-ID child (43.8). When present with a vendor other than
+    #: DOCSIS's 0xFFFFFF, the other children are that vendor's and are kept
+    #: raw instead of being read with the DOCSIS meanings of their codes.
+    vendor_scope: int | None = None
     _by_code: dict[int, TlvDef] = field(default_factory=dict, repr=False)
     _by_name: dict[str, TlvDef] = field(default_factory=dict, repr=False)
 
@@ -151,9 +155,9 @@ class SubTable:
         return len(self.rows)
 
 
-def sub(name: str, rows: Sequence[TlvDef]) -> SubTable:
+def sub(name: str, rows: Sequence[TlvDef], *, vendor_scope: int | None = None) -> SubTable:
     """Build a named sub-table from rows (the schema modules' shorthand)."""
-    return SubTable(name, list(rows))
+    return SubTable(name, list(rows), vendor_scope)
 
 
 _PLACES: dict[int, dict[str, list[str]]] = {}

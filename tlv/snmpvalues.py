@@ -61,7 +61,7 @@ def _printable(data: bytes) -> bool:
 
 
 class VarBindType(ValueType):
-    name = "snmp-object"
+    name = "snmp_varbind"
 
     def parse(self, text: str, ctx: OidContext | None = None) -> ber.VarBind:
         words = _split_words(text, 3)
@@ -147,7 +147,7 @@ def _hex(text: str) -> bytes:
 class SnmpWriteControlType(ValueType):
     """TLV 10 (MULPI C.1.2.4): an OID, then 0 (allow write) or 1 (disallow)."""
 
-    name = "snmp-write-control"
+    name = "snmp_write_control"
 
     def parse(self, text: str, ctx: OidContext | None = None) -> tuple[tuple[int, ...], int]:
         words = _split_words(text, 2)

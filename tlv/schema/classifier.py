@@ -112,7 +112,12 @@ MPLS_CLASSIFIER = sub(
     ],
 )
 
-# Shared: TLV 22, 23.
+# Shared: TLV 22, 23. The reference keeps separate rows for 23 whose limits
+# differ in three places (23.10.3 EtherType 0..3, 23.11.2 VlanID unchecked,
+# 23.12.1 PcIPv6TrafficClassRangeAndMask unchecked), but it looks keywords up by
+# name and always finds the TLV 22 row first, so the 22 limits are the ones it
+# applies in both blocks; they are the ones kept here. Its 23.13 row cites no
+# spec section; it is the same CMIM encoding as 22.13.
 PACKET_CLASSIFIER = sub(
     "PacketClassifier",
     [

@@ -139,7 +139,12 @@ BASELINE_PRIVACY = sub(
     ],
 )
 
-# The top level of a config file.
+# The top level of a config file. Not rows here, because the compiler core
+# handles them itself: 0 (pad) and 255 (end of data); the file-loading pseudo
+# keywords ManufacturerCVC, CoSignerCVC (32, 33), ManufacturerCVCChainFile,
+# CoSignerCVCChainFile (81, 82) and DigitMap (an SNMP object); GenericTLV; and
+# TLV 64 with a 2-byte length in MTA files (long SNMP objects) - the row for 64
+# below is its CM-file meaning.
 CONFIG = sub(
     "Config",
     [
@@ -148,6 +153,7 @@ CONFIG = sub(
         row(3, "NetworkAccess", UCHAR, 0, 1, spec="MULPIv3.0 C.1.1.3"),
         block(4, "ClassOfService", CLASS_OF_SERVICE, spec="MULPIv3.0 C.1.1.4"),
         block(5, "ModemCapabilities", MODEM_CAPABILITIES, spec="MULPIv3.0 C.1.3.1"),
+        # The MICs are computed by the compiler; the rows let a decoder show them.
         row(6, "CmMic", MD5_DIGEST, spec="MULPIv3.0 C.1.1.5"),
         row(7, "CmtsMic", MD5_DIGEST, spec="MULPIv3.0 C.1.1.6"),
         row(9, "SwUpgradeFilename", STRING, spec="MULPIv3.0 C.1.2.3"),
@@ -161,6 +167,7 @@ CONFIG = sub(
         row(20, "TftpModemAddress", IP, spec="MULPIv3.0 C.1.1.9"),
         row(21, "SwUpgradeServer", IP, spec="MULPIv3.0 C.1.2.7"),
         block(22, "UsPacketClass", PACKET_CLASSIFIER, spec="MULPIv3.0 C.2.1.1"),
+        # Same encodings as 22 (see PACKET_CLASSIFIER for the limits it uses).
         block(23, "DsPacketClass", PACKET_CLASSIFIER, spec="MULPIv3.0 C.2.1.3"),
         block(24, "UsServiceFlow", US_SERVICE_FLOW, spec="MULPIv3.0 C.2.2.5"),
         block(25, "DsServiceFlow", DS_SERVICE_FLOW, spec="MULPIv3.0 C.2.2.5"),
@@ -216,6 +223,9 @@ CONFIG = sub(
         row(91, "LowLatencyDisable", UCHAR, 0, 2, spec="MULPIv3.1 C.1.1.32"),
         row(92, "DistributedHQoSEnable", UCHAR, 0, 2, spec="MULPIv3.1 C.1.1.33"),
         block(93, "UpstreamEHQoSASF", UPSTREAM_EHQOS_ASF, spec="MULPIv3.1 C.2.2.5"),
+        # The reference names TLV 94 "UpstreamEHQoSASF" like TLV 93, so by name
+        # only 93 can be written there; 94 is the downstream set (its 94.8 cites
+        # the downstream max-rate section C.2.2.9.2.2), hence this name.
         block(94, "DownstreamEHQoSASF", DOWNSTREAM_EHQOS_ASF, spec="MULPIv3.1 C.2.2.6"),
         block(96, "AdvancedDiplexerBandEdge", ADVANCED_DIPLEXER_BAND_EDGE,
             spec="MULPIv4.0 C.1.2.24"),
@@ -224,6 +234,7 @@ CONFIG = sub(
         block(102, "PTPAddressConfigurations", PTP_ADDRESS_CONFIGURATIONS, spec="SYNC D.2.2"),
         block(202, "eRouter", EROUTER, spec="eRouter"),
         block(217, "EstbSettings", ESTB_SETTINGS, spec="eDOCSIS 5.2.8.1"),
+        # PacketCable MTA files start with 254 = 1 and end with 254 = 255.
         row(254, "MtaConfigDelimiter", UCHAR, 1, 255, spec="PROV1.5 9.1"),
     ],
 )

@@ -246,7 +246,8 @@ DLS_DOWNSTREAM_ACTIVITY_DETECTION = sub(
     ],
 )
 
-# TLV 74.4.2.
+# TLV 74.4.2. The reference's rows 74.4.2.1-4 name themselves or a sibling as
+# parent, so its decoder never finds them; they belong here (C.1.1.30.4.2.x).
 DLS_UPSTREAM_ACTIVITY_DETECTION = sub(
     "DLSUpstreamActivityDetection",
     [
@@ -276,8 +277,10 @@ ENERGY_MANAGEMENT_PARAMETER = sub(
         block(2, "EnergyManagement1x1Mode", ENERGY_MANAGEMENT_1X1_MODE,
             spec="MULPIv3.0 C.1.1.30.2"),
         row(3, "EnergyManagementCyclePeriod", USHORT, spec="MULPIv3.0 C.1.1.30.3"),
+        # The reference cites C.1.1.30.3 here (the section of 74.3); the
+        # children of 74.4 cite C.1.1.30.4.x, so .4 it is.
         block(4, "EnergyManagementDLSMode", ENERGY_MANAGEMENT_DLS_MODE,
-            spec="MULPIv4.0 C.1.1.30.3"),
+            spec="MULPIv4.0 C.1.1.30.4"),
     ],
 )
 
@@ -394,6 +397,8 @@ EROUTER_SNMPV3_ACCESS_VIEW = sub(
     [
         row(1, "SNMPv3AccessViewName", STRING, spec="eRouter B.4.6.1"),
         row(2, "SNMPv3AccessViewSubtree", OID, spec="eRouter B.4.6.2"),
+        # The reference's own row says 2..2, but it resolves the keyword by
+        # name to the TLV 54.3 row and so accepts 1..2; we accept what it does.
         row(3, "SNMPv3AccessViewMask", HEXSTR, 1, 2, spec="eRouter B.4.6.3"),
         row(4, "SNMPv3AccessViewType", UCHAR, 1, 2, spec="eRouter B.4.6.4"),
     ],
@@ -407,6 +412,7 @@ EROUTER = sub(
         block(2, "TR69ManagementServer", TR69_MANAGEMENT_SERVER, spec="eRouter B.4.3"),
         row(3, "InitializationModeOverride", UCHAR, 0, 1, spec="eRouter B.4.4"),
         row(10, "RATransmissionInterval", USHORT, 3, 1800, spec="eRouter B.4.10"),
+        # An SNMP VarBind for the eRouter's agent, same value as top-level 11.
         row(11, "SnmpMibObject", SNMP_VARBIND, spec="eRouter B.4.8"),
         row(42, "TopologyModeEncoding", UCHAR, 1, 2, spec="eRouter B.4.9"),
         block(43, "VendorSpecific", EROUTER_VENDOR_SPECIFIC, spec="eRouter B.4.7"),

@@ -67,6 +67,8 @@ US_SERVICE_FLOW = sub(
         row(36, "UpstreamAggregateServiceFlowReference", USHORT, 1, 65535,
             spec="MULPIv3.0 C.2.2.5.10"),
         row(37, "UpstreamMESPReference", USHORT, 1, 65535, spec="MULPIv3.0 C.2.2.5.11"),
+        # The reference lists this row twice (second copy citing C.2.2.9.14);
+        # one keyword per table, the first copy kept.
         row(39, "SFtoIATCProfileNameReference", STRZERO, 2, 16, spec="MULPIv3.1 C.2.2.7.14"),
         block(40, "AQMEncodings", AQM_ENCODINGS, spec="MULPIv3.0 C.2.2.7.12"),
         row(41, "DataRateUnitSetting", UCHAR, 0, 3, spec="MULPIv3.0 C.2.2.7.13.1"),

@@ -310,7 +310,9 @@ DEMARC_AUTO_CONFIGURATION = sub(
     ],
 )
 
-# Shared: TLV 22.43, 23.43, 24.43, 25.43, 26.43, 60.43.
+# Shared: TLV 22.43, 23.43, 24.43, 25.43, 26.43, 60.43. Same as the top-level
+# set except for the names of 43.6 and its children, which differ in the
+# reference and are kept as it spells them in each place.
 NESTED_VENDOR_SPECIFIC = sub(
     "NestedVendorSpecific",
     [
@@ -331,9 +333,10 @@ NESTED_VENDOR_SPECIFIC = sub(
         block(12, "DEMARCAutoConfiguration", DEMARC_AUTO_CONFIGURATION,
             spec="MULPIv3.0 C.1.1.18.1.11"),
     ],
+    vendor_scope=8,
 )
 
-# TLV 43.6.
+# TLV 43.6 at the top level (the reference spells these differently nested).
 EXTENDED_CMTS_MIC = sub(
     "ExtendedCMTSMICConfiguration",
     [
@@ -343,7 +346,7 @@ EXTENDED_CMTS_MIC = sub(
     ],
 )
 
-# TLV 43.
+# TLV 43 at the top level.
 VENDOR_SPECIFIC = sub(
     "VendorSpecific",
     [
@@ -363,4 +366,5 @@ VENDOR_SPECIFIC = sub(
         block(12, "DEMARCAutoConfiguration", DEMARC_AUTO_CONFIGURATION,
             spec="MULPIv3.0 C.1.1.18.1.11"),
     ],
+    vendor_scope=8,
 )

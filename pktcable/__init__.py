@@ -1,0 +1,1 @@
+"""pktcable: DOCSIS/PacketCable provisioning suite."""

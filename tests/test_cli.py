@@ -1,0 +1,109 @@
+"""The command line: outputs, exit statuses, errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pktcable.cli import main
+
+from .conftest import COMPAT
+
+KEY = str(COMPAT / "key")
+
+
+def run(*args: str, input: bytes | None = None) -> tuple[int, bytes, str]:
+    result = CliRunner().invoke(main, list(args), input=input)
+    assert "Traceback" not in result.stderr
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+def test_compile_cm_and_mta(tmp_path: Path) -> None:
+    out = tmp_path / "cm.bin"
+    assert run("compile", str(COMPAT / "cm_basic.txt"), "--key", KEY, "-o", str(out))[0] == 0
+    assert out.read_bytes() == (COMPAT / "cm_basic.bin").read_bytes()
+    out = tmp_path / "mta.bin"
+    assert run("compile", str(COMPAT / "mta_ncs.txt"), "--hash", "euro", "-o", str(out))[0] == 0
+    assert out.read_bytes() == (COMPAT / "mta_ncs.eu.bin").read_bytes()
+
+
+def test_many_inputs_with_out_dir(tmp_path: Path) -> None:
+    inputs = [str(COMPAT / f"{n}.txt") for n in ("mta_ncs", "mta_vendor")]
+    code, _, err = run("compile", *inputs, "--out-dir", str(tmp_path / "out"))
+    assert code == 0, err
+    for n in ("mta_ncs", "mta_vendor"):
+        assert (tmp_path / "out" / f"{n}.bin").read_bytes() == (COMPAT / f"{n}.bin").read_bytes()
+
+
+def test_stdin_to_stdout() -> None:
+    text = (COMPAT / "mta_vendor.txt").read_bytes()
+    code, out, _ = run("compile", "-", "-o", "-", "--hash", "cablelabs", input=text)
+    assert code == 0 and out == (COMPAT / "mta_vendor.na.bin").read_bytes()
+
+
+def test_decode_and_mic_check() -> None:
+    code, out, err = run("decode", str(COMPAT / "cm_basic.bin"), "--key", KEY)
+    assert code == 0, err
+    assert b"NetworkAccess 1;" in out and b"CmtsMic" in out
+    wrong = COMPAT.parent / "wrong.key"
+    code, _, _ = run("decode", str(COMPAT / "cm_basic.bin"), "--key", str(wrong))
+    assert code == 6  # the key file does not exist
+
+
+def test_decode_reports_bad_mic(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    key.write_bytes(b"other")
+    code, out, _ = run("decode", str(COMPAT / "cm_basic.bin"), "--key", str(key))
+    assert code == 1 and b"INVALID" in out
+
+
+def test_validate_lists_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Main {\n NetworkAccess 7;\n TftpTimestamp \"abc\";\n ClassOfService { TrafficPriority 1; }\n}\n")
+    code, _, err = run("validate", str(bad))
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert [line.split(":")[1] for line in lines] == ["2", "3", "4"], err
+    assert "TrafficPriority" in lines[2]
+
+
+def test_validate_ok(tmp_path: Path) -> None:
+    code, out, _ = run("validate", str(COMPAT / "cm_basic.txt"), str(COMPAT / "mta_ncs.na.bin"))
+    assert code == 0 and out.count(b": ok") == 2
+
+
+@pytest.mark.parametrize(
+    "content, status",
+    [
+        (b"Main { NetworkAccess 1 }", 3),
+        (b"Main { NetworkAccess 9; }", 4),
+        (b"Main { SnmpMibObject noSuchObject.0 Integer 1; }", 4),
+    ],
+)
+def test_exit_status_for_bad_text(tmp_path: Path, content: bytes, status: int) -> None:
+    src = tmp_path / "x.txt"
+    src.write_bytes(content)
+    code, _, err = run("compile", str(src), "--key", KEY, "-o", str(tmp_path / "x.bin"))
+    assert code == status, err
+    assert err.startswith("pktcable: ") and str(src) in err
+    assert not (tmp_path / "x.bin").exists()
+
+
+def test_exit_status_for_bad_binary(tmp_path: Path) -> None:
+    src = tmp_path / "x.bin"
+    src.write_bytes(bytes.fromhex("0305"))
+    code, _, err = run("decode", str(src))
+    assert code == 5 and "offset 0" in err
+
+
+def test_missing_input() -> None:
+    assert run("compile", "/nonexistent/x.txt")[0] == 6
+
+
+def test_console_script_runs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pktcable", "--help"], capture_output=True, text=True, check=True)
+    assert "compile" in proc.stdout and "decode" in proc.stdout
