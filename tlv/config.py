@@ -209,7 +209,13 @@ def decode_file(
 
 
 def _check_mta(data: bytes, cf: ConfigFile) -> None:
-    node = find_hash(cf.nodes)
+    nodes = cf.nodes
+    delimiters = [i for i, n in enumerate(nodes) if n.code == MTA_DELIMITER]
+    if nodes[0].value != b"\x01" or delimiters[-1] != len(nodes) - 1 or nodes[-1].value != b"\xff":
+        cf.problems.append("an MTA file starts with TLV 254 = 1 and ends with TLV 254 = 255")
+    elif len(delimiters) != 2 or len(nodes) < 2:
+        cf.problems.append("TLV 254 inside the MTA file (only the first and last TLV may be 254)")
+    node = find_hash(nodes)
     if node is None:
         return
     start = node.offset
@@ -230,8 +236,9 @@ def _check_cm(data: bytes, cf: ConfigFile, key: bytes | None) -> None:
         cf.problems.append("no end-of-data marker (TLV 255)")
     mics = [n for n in nodes if n.code in (CM_MIC, CMTS_MIC)]
     if [n.code for n in mics] != [CM_MIC, CMTS_MIC] or nodes[-2:] != mics:
-        if mics:
-            cf.problems.append("CM MIC and CMTS MIC are not the last two TLVs; kept in place")
+        cf.problems.append(
+            "CM MIC and CMTS MIC are not the last two TLVs; kept in place" if mics else "no CM MIC and CMTS MIC"
+        )
         return
     cm_mic, cmts = mics
     body = data[: cm_mic.offset]
@@ -255,7 +262,7 @@ def _check_cm(data: bytes, cf: ConfigFile, key: bytes | None) -> None:
     trailer_len = len(data) - cmts.offset - 18
     expected_pad = -(cmts.offset + 18 + 1) % 4
     if trailer_len != 1 + expected_pad:
-        cf.notes.append(f"end marker followed by {cf.decoded.pad} pad bytes (compiling pads to a multiple of 4)")
+        cf.problems.append(f"{cf.decoded.pad} pad bytes after the end marker; a compiled file pads to a multiple of 4")
 
 
 def format_file(cf: ConfigFile, ctx: OidContext | None = None) -> str:
