@@ -117,6 +117,7 @@ def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None
         fail("-o names one output; use --out-dir for several inputs", ExitStatus.USAGE)
     key = read_key(key_file)
     ctx = MibContext(mib_dirs=mib_dirs)
+    memo: dict = {}  # type: ignore[type-arg]  # statements repeat across a batch
     if out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     for name in inputs:
@@ -124,7 +125,8 @@ def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None
         source = "<stdin>" if name == "-" else name
 
         def build(text: str = text, source: str = source, name: str = name) -> bytes:
-            return compile_text(text, source=source, ctx=ctx, key=key, hash=hash_name, loader=make_loader(name))
+            return compile_text(text, source=source, ctx=ctx, key=key, hash=hash_name, loader=make_loader(name),
+                                memo=memo)
 
         data = run_codec(build)
         write_output(output_name(name, output, out_dir), data)

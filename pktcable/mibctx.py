@@ -30,6 +30,8 @@ class MibContext:
         self.numeric = numeric
         self._mib_dirs = list(mib_dirs)
         self._registry = registry
+        # A batch names the same objects in every file: resolve each once.
+        self._resolved: dict[str, tuple[int, ...]] = {}
 
     @property
     def registry(self) -> Registry:
@@ -45,10 +47,13 @@ class MibContext:
         return self._registry
 
     def resolve_oid(self, text: str) -> tuple[int, ...]:
-        arcs = _numeric(text)
-        if arcs is not None and len(arcs) >= 2:
-            return arcs
-        return self.registry.resolve(text)
+        arcs = self._resolved.get(text)
+        if arcs is None:
+            arcs = _numeric(text)
+            if arcs is None or len(arcs) < 2:
+                arcs = self.registry.resolve(text)
+            self._resolved[text] = arcs
+        return arcs
 
     def format_oid(self, oid: tuple[int, ...]) -> str:
         if self.numeric:

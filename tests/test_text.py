@@ -128,3 +128,13 @@ def test_file_keyword_missing_file() -> None:
 @pytest.mark.parametrize("data", [b"", b"plain", b'q"uote\\', bytes(range(256))])
 def test_quoting_round_trip(data: bytes) -> None:
     assert unquote(quote(data)) == data
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Main {" + " " * 100_000 + '"', "Main { #" + "#" * 100_000 + '\n "', "Main { /*" + " /" * 50_000],
+)
+def test_hostile_text_fails_fast(text: str) -> None:
+    # A backtracking tokenizer would take exponential time on these.
+    with pytest.raises(TextSyntaxError):
+        parse(text, TOP)

@@ -11,6 +11,7 @@ every ``b`` it accepts and anything else stays raw bytes upstream.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from dataclasses import dataclass
 
 # ObjectSyntax tags (RFC 2578 / RFC 3416).
@@ -89,8 +90,9 @@ def tlv(tag: int, content: bytes) -> bytes:
     return bytes((tag,)) + encode_length(len(content)) + content
 
 
+@lru_cache(maxsize=4096)
 def encode_oid(arcs: tuple[int, ...]) -> bytes:
-    """OID contents octets (no tag, no length)."""
+    """OID contents octets (no tag, no length); cached, as batches repeat OIDs."""
     if len(arcs) < 2:
         raise ValueError("an OID needs at least two arcs")
     first, second = arcs[0], arcs[1]

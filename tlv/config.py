@@ -19,7 +19,7 @@ from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode
 from .errors import EncodeError, TlvError
 from .formatter import format_config
 from .model import OidContext, SubTable
-from .text import FileLoader, parse
+from .text import FileLoader, ValueMemo, parse
 
 CM_MIC, CMTS_MIC = 6, 7
 SNMP_OBJECT = 11
@@ -58,13 +58,16 @@ def compile_text(
     loader: FileLoader | None = None,
     table: SubTable | None = None,
     errors: list[TlvError] | None = None,
+    memo: ValueMemo | None = None,
 ) -> bytes:
     """Config text -> the binary file (CM or MTA, told by its first TLV).
 
     With an ``errors`` list, every recoverable error is collected there and
-    the first one is raised at the end (so a caller can list them all).
+    the first one is raised at the end (so a caller can list them all). A
+    ``memo`` dict shared by the calls of a batch (with one ``ctx``) skips
+    re-parsing statements seen before.
     """
-    nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors)
+    nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo)
     if errors:
         raise errors[0]
     return compile_nodes(nodes, key=key, hash=hash, source=source)

@@ -12,6 +12,7 @@ none, only numeric OIDs and numbers are understood.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from . import ber
@@ -19,24 +20,21 @@ from .model import OidContext, ValueType
 from .quoting import quote, unquote
 
 
+# A word of a value; a quoted index ('A B') inside it may hold spaces.
+_WORD = re.compile(r"\s*((?:[^\s']|'[^']*'?)+)")
+
+
 def _split_words(text: str, count: int) -> list[str]:
     """Split off ``count - 1`` leading words; the last part is the rest."""
     parts: list[str] = []
-    rest = text
+    pos = 0
     for _ in range(count - 1):
-        rest = rest.lstrip()
-        i = 0
-        while i < len(rest) and not rest[i].isspace():
-            if rest[i] == "'":  # a quoted index may hold spaces
-                close = rest.find("'", i + 1)
-                i = len(rest) if close < 0 else close + 1
-            else:
-                i += 1
-        if i == 0:
+        m = _WORD.match(text, pos)
+        if m is None:
             break
-        parts.append(rest[:i])
-        rest = rest[i:]
-    parts.append(rest.strip())
+        parts.append(m.group(1))
+        pos = m.end()
+    parts.append(text[pos:].strip())
     return parts
 
 

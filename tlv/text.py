@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
@@ -41,11 +42,19 @@ GENERIC = "generictlv"
 GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
 
 
+# Parsed values by (row, value text): a batch of configs made from one
+# template repeats most statements, and parsing a value is a pure function of
+# its row, its text and the OID context. One memo serves one OidContext.
+ValueMemo = dict[tuple[int, str], tuple[Any, bytes]]
+MEMO_LIMIT = 100_000
+
+
 @dataclass(slots=True)
 class ParseContext:
     source: str
     ctx: OidContext | None
     loader: FileLoader | None
+    memo: ValueMemo | None = None
 
 
 def parse(
@@ -56,13 +65,14 @@ def parse(
     ctx: OidContext | None = None,
     loader: FileLoader | None = None,
     errors: list[TlvError] | None = None,
+    memo: ValueMemo | None = None,
 ) -> list[Node]:
     """Config text -> top-level nodes (the contents of ``Main``).
 
     Raises the first error; with an ``errors`` list, collects every error it
     can recover from (skipping to the end of the bad statement) and goes on.
     """
-    return _Parser(Lexer(text, source), table, ParseContext(source, ctx, loader), errors).file()
+    return _Parser(Lexer(text, source), table, ParseContext(source, ctx, loader, memo), errors).file()
 
 
 class _Parser:
@@ -85,7 +95,8 @@ class _Parser:
         return tok
 
     def error(self, tok: Token, message: str) -> TextSyntaxError:
-        return TextSyntaxError(message, source=self.pc.source, line=tok.line, col=tok.col)
+        line, col = self.lexer.where(tok.start)
+        return TextSyntaxError(message, source=self.pc.source, line=line, col=col)
 
     def expect(self, kind: str, what: str) -> Token:
         tok = self.take()
@@ -95,7 +106,13 @@ class _Parser:
         return tok
 
     def value_error(self, tok: Token, path: str, reason: str) -> EncodeError:
-        return EncodeError(reason, path=path, source=self.pc.source, line=tok.line, col=tok.col)
+        line, col = self.lexer.where(tok.start)
+        return EncodeError(reason, path=path, source=self.pc.source, line=line, col=col)
+
+    def at(self, tok: Token) -> dict[str, int]:
+        """Where a node starts, for errors found when it is encoded."""
+        line, col = self.lexer.where(tok.start)
+        return {"line": line, "col": col}
 
     # -- grammar -------------------------------------------------------
     def file(self) -> list[Node]:
@@ -174,7 +191,7 @@ class _Parser:
             if end.kind != LBRACE or toks:
                 raise self.error(end if not toks else toks[0], f"{defn.name} is a block: write {defn.name} {{ ... }}")
             children = self.block(defn.children, p, defn.name)
-            return [Node(defn.code, children=children, defn=defn, line=kw.line, col=kw.col)]
+            return [Node(defn.code, children=children, defn=defn, **self.at(kw))]
         if end.kind == LBRACE:
             raise self.error(end, f"{defn.name} takes a value, not a block")
         if not toks:
@@ -184,6 +201,11 @@ class _Parser:
     def leaf(self, defn: TlvDef, kw: Token, toks: list[Token], path: str) -> Node:
         assert defn.vtype is not None
         text = self.lexer.text[toks[0].start : toks[-1].end]
+        memo = self.pc.memo
+        if memo is not None:
+            hit = memo.get((id(defn), text))
+            if hit is not None:
+                return Node(defn.code, hit[1], defn=defn, decoded=hit[0], **self.at(kw))
         try:
             value = defn.vtype.parse(text, self.pc.ctx)
             reason = defn.check_range(value)
@@ -192,7 +214,11 @@ class _Parser:
             data = defn.vtype.encode(value)
         except ValueError as exc:
             raise self.value_error(toks[0], path, f"{defn.name}: {exc}") from None
-        return Node(defn.code, data, defn=defn, decoded=value, line=kw.line, col=kw.col)
+        if memo is not None:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[(id(defn), text)] = (value, data)
+        return Node(defn.code, data, defn=defn, decoded=value, **self.at(kw))
 
     def unknown_keyword(self, word: str, block_name: str) -> str:
         places = keyword_places(self.table).get(word.lower())
@@ -221,13 +247,13 @@ class _Parser:
             if len(fields) != 1:
                 raise self.error(end, "a GenericTLV block takes only TlvCode N before '{'")
             children = self.block(SubTable("GenericTLV"), p, "GenericTLV")
-            return Node(code, children=children, line=kw.line, col=kw.col)
+            return Node(code, children=children, **self.at(kw))
         data = self.generic_value(kw, fields, p)
         if "tlvlength" in fields:
             length = self.number(fields["tlvlength"], 0, 65535, "TlvLength")
             if length != len(data):
                 raise self.value_error(fields["tlvlength"], p, f"TlvLength {length} but the value has {len(data)} bytes")
-        return Node(code, data, line=kw.line, col=kw.col)
+        return Node(code, data, **self.at(kw))
 
     def generic_value(self, kw: Token, fields: dict[str, Token], path: str) -> bytes:
         if "tlvvalue" in fields and "tlvtype" not in fields:
@@ -292,7 +318,7 @@ class _Parser:
             raise self.value_error(tok, str(code), f"{kw.text}: the file is empty")
         defn = self.table.by_code(code)
         return [
-            Node(code, data[i : i + size], defn=defn, decoded=None, line=kw.line, col=kw.col)
+            Node(code, data[i : i + size], defn=defn, decoded=None, **self.at(kw))
             for i in range(0, len(data), size)
         ]
 
@@ -306,4 +332,4 @@ class _Parser:
         if len(data) > 8192:
             raise self.value_error(tok, "11", f"DigitMap file is {len(data)} bytes; at most 8192")
         value = encode_varbind(VarBind(DIGIT_MAP_OID, SNMP_TYPE_BY_KEYWORD["string"], data))
-        return Node(11, value, defn=defn, line=kw.line, col=kw.col)
+        return Node(11, value, defn=defn, **self.at(kw))
