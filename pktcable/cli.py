@@ -145,9 +145,12 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
 @click.argument("input_file", metavar="INPUT")
 @click.option("--numeric", is_flag=True, help="Print OIDs as numbers, not names.")
 @click.option("--lenient", is_flag=True, help="Keep broken sub-TLV structures as raw bytes instead of failing.")
+@click.option("--cvc-dir", type=click.Path(file_okay=False),
+              help="Write certificates (TLV 32/33/81/82) here as files and name them in the text.")
 @key_option
 @mib_dir_option
-def decode_cmd(input_file: str, numeric: bool, lenient: bool, key_file: str | None, mib_dirs: tuple[str, ...]) -> None:
+def decode_cmd(input_file: str, numeric: bool, lenient: bool, cvc_dir: str | None, key_file: str | None,
+               mib_dirs: tuple[str, ...]) -> None:
     """Print a binary config file as text that compiles back to the same bytes."""
     from tlv.config import decode_file, format_file
 
@@ -157,6 +160,14 @@ def decode_cmd(input_file: str, numeric: bool, lenient: bool, key_file: str | No
     key = read_key(key_file)
     ctx = MibContext(numeric=numeric, mib_dirs=mib_dirs)
     cf = run_codec(lambda: decode_file(data, key=key, strict=not lenient))
+    if cvc_dir:
+        stem = Path(input_file).stem if input_file != "-" else "stdin"
+        Path(cvc_dir).mkdir(parents=True, exist_ok=True)
+        for i, cert in enumerate(cf.certificates):
+            if cert.splits_like_the_compiler:
+                path = Path(cvc_dir).resolve() / f"{stem}-tlv{cert.code}-{i}.der"
+                write_output(str(path), cert.data)
+                cf.cite_certificate(cert, str(path))
     text = run_codec(lambda: format_file(cf, ctx))
     sys.stdout.write(text)
     for problem in cf.problems:

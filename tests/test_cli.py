@@ -107,3 +107,49 @@ def test_missing_input() -> None:
 def test_console_script_runs() -> None:
     proc = subprocess.run([sys.executable, "-m", "pktcable", "--help"], capture_output=True, text=True, check=True)
     assert "compile" in proc.stdout and "decode" in proc.stdout
+
+
+def test_certificate_chain_split_and_reassembled(tmp_path: Path) -> None:
+    chain = bytes(range(256)) * 3  # 768 bytes: TLVs of 254, 254, 254, 6
+    (tmp_path / "mfg.p7b").write_bytes(chain)
+    (tmp_path / "cm.txt").write_text('Main {\n NetworkAccess 1;\n ManufacturerCVCChainFile "mfg.p7b";\n}\n')
+    out = tmp_path / "cm.bin"
+    assert run("compile", str(tmp_path / "cm.txt"), "--key", KEY, "-o", str(out))[0] == 0
+    data = out.read_bytes()
+    assert data.count(b"\x51\xfe") == 3 and b"\x51\x06" in data
+    code, text, _ = run("decode", str(out), "--key", KEY)
+    assert code == 0 and b"768 bytes in 4 TLV(s)" in text
+    code, text, _ = run("decode", str(out), "--key", KEY, "--cvc-dir", str(tmp_path / "certs"))
+    assert code == 0 and text.count(b'\tManufacturerCVCChainFile "') == 1
+    (saved,) = (tmp_path / "certs").iterdir()
+    assert saved.read_bytes() == chain
+    (tmp_path / "again.txt").write_bytes(text)
+    assert run("compile", str(tmp_path / "again.txt"), "--key", KEY, "-o", str(tmp_path / "again.bin"))[0] == 0
+    assert (tmp_path / "again.bin").read_bytes() == data
+
+
+VENDOR_MIB = """EXAMPLE-VENDOR-MIB DEFINITIONS ::= BEGIN
+IMPORTS MODULE-IDENTITY, OBJECT-TYPE, Integer32, enterprises FROM SNMPv2-SMI;
+exampleVendor MODULE-IDENTITY
+    LAST-UPDATED "202601010000Z" ORGANIZATION "x" CONTACT-INFO "x" DESCRIPTION "x"
+    ::= { enterprises 99999 }
+exampleDialTimeout OBJECT-TYPE
+    SYNTAX Integer32 (0..600) MAX-ACCESS read-write STATUS current DESCRIPTION "x"
+    ::= { exampleVendor 1 }
+END
+"""
+
+
+def test_vendor_mib_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mibdir = tmp_path / "mibs"
+    mibdir.mkdir()
+    (mibdir / "EXAMPLE-VENDOR-MIB.txt").write_text(VENDOR_MIB)
+    src = tmp_path / "v.txt"
+    src.write_text("Main { MtaConfigDelimiter 1; SnmpMibObject exampleDialTimeout.0 Integer 30; MtaConfigDelimiter 255; }")
+    out = tmp_path / "v.bin"
+    assert run("compile", str(src), "-o", str(out))[0] == 4  # unknown without the vendor MIB
+    assert run("compile", str(src), "-o", str(out), "--mib-dir", str(mibdir))[0] == 0
+    assert bytes.fromhex("2b06010401868d1f0100") in out.read_bytes()  # 1.3.6.1.4.1.99999.1.0
+    code, text, _ = run("decode", str(out), "--mib-dir", str(mibdir))
+    assert code == 0 and b"exampleDialTimeout.0 Integer 30" in text

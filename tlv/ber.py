@@ -11,8 +11,8 @@ every ``b`` it accepts and anything else stays raw bytes upstream.
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 # ObjectSyntax tags (RFC 2578 / RFC 3416).
 INTEGER = 0x02

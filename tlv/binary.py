@@ -46,6 +46,9 @@ class Node:
     line: int | None = None
     col: int | None = None
     comment: str | None = None
+    #: Written to text as is instead of the node (e.g. a file keyword that
+    #: stands for a run of certificate TLVs).
+    statement: str | None = None
 
     def encoded_value(self) -> bytes:
         if self.children is None:

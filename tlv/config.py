@@ -19,6 +19,7 @@ from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode
 from .errors import EncodeError, TlvError
 from .formatter import format_config
 from .model import OidContext, SubTable
+from .quoting import quote
 from .text import FileLoader, ValueMemo, parse
 
 CM_MIC, CMTS_MIC = 6, 7
@@ -175,6 +176,52 @@ def find_hash(nodes: Sequence[Node]) -> Node | None:
     return None
 
 
+# Certificates longer than one TLV travel as consecutive TLVs of 254 bytes
+# (MULPI C.1.2.10/11, C.1.2.21/22); the text names them by these file keywords.
+CVC_KEYWORDS = {32: "ManufacturerCVC", 33: "CoSignerCVC", 81: "ManufacturerCVCChainFile", 82: "CoSignerCVCChainFile"}
+CVC_CHUNK = 254
+
+
+@dataclass(slots=True)
+class Certificate:
+    """A certificate (chain) reassembled from a run of TLVs of one type."""
+
+    code: int
+    data: bytes
+    nodes: list[Node]
+
+    @property
+    def keyword(self) -> str:
+        return CVC_KEYWORDS[self.code]
+
+    @property
+    def splits_like_the_compiler(self) -> bool:
+        """Whether ``keyword "file";`` would give back exactly these TLVs."""
+        return all(len(n.value) == CVC_CHUNK for n in self.nodes[:-1]) and 0 < len(self.nodes[-1].value) <= CVC_CHUNK
+
+
+def certificates(nodes: Sequence[Node]) -> list[Certificate]:
+    """Reassemble each run of consecutive top-level TLVs 32, 33, 81 or 82."""
+    out: list[Certificate] = []
+    for node in nodes:
+        if node.code not in CVC_KEYWORDS or node.children is not None:
+            continue
+        last = out[-1] if out else None
+        if last is not None and last.code == node.code and last.nodes[-1] is _previous(nodes, node):
+            last.data += node.value
+            last.nodes.append(node)
+        else:
+            out.append(Certificate(node.code, node.value, [node]))
+    for cert in out:
+        cert.nodes[0].comment = f"{cert.keyword}: {len(cert.data)} bytes in {len(cert.nodes)} TLV(s)"
+    return out
+
+
+def _previous(nodes: Sequence[Node], node: Node) -> Node | None:
+    i = next(i for i, n in enumerate(nodes) if n is node)
+    return nodes[i - 1] if i else None
+
+
 @dataclass(slots=True)
 class ConfigFile:
     """A decoded config file with what was checked about it."""
@@ -184,6 +231,13 @@ class ConfigFile:
     mic_ok: bool | None = None  # CM: both MICs verified (None: not checked)
     hash_ok: bool | None = None  # MTA: embedded hash matches (None: no hash)
     hash_name: str | None = None
+    certificates: list[Certificate] = field(default_factory=list)
+
+    def cite_certificate(self, cert: Certificate, path: str) -> None:
+        """Write ``cert`` in the text as ``Keyword "path";`` (the caller saved it there)."""
+        first, rest = cert.nodes[0], {id(n) for n in cert.nodes[1:]}
+        first.statement = f"{cert.keyword} {quote(path.encode('utf-8', 'surrogateescape'))};"
+        self.decoded.nodes = [n for n in self.decoded.nodes if id(n) not in rest]
 
     @property
     def nodes(self) -> list[Node]:
@@ -204,6 +258,7 @@ def decode_file(
     """Binary -> ConfigFile; verifies the CM MICs (given ``key``) or the MTA hash."""
     decoded = decode(data, _table(table), strict=strict)
     cf = ConfigFile(decoded)
+    cf.certificates = certificates(decoded.nodes)
     if decoded.mta:
         _check_mta(data, cf)
     else:

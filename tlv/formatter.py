@@ -23,7 +23,9 @@ def format_nodes(nodes: Iterable[Node], ctx: OidContext | None = None, depth: in
         if node.comment:
             lines.append(f"{pad}/* {node.comment} */")
         defn = node.defn
-        if node.children is not None and defn is not None:
+        if node.statement is not None:
+            lines.append(f"{pad}{node.statement}")
+        elif node.children is not None and defn is not None:
             lines.append(f"{pad}{defn.name}")
             lines.append(f"{pad}{{")
             lines.extend(format_nodes(node.children, ctx, depth + 1))

@@ -19,7 +19,6 @@ from . import ber
 from .model import OidContext, ValueType
 from .quoting import quote, unquote
 
-
 # A word of a value; a quoted index ('A B') inside it may hold spaces.
 _WORD = re.compile(r"\s*((?:[^\s']|'[^']*'?)+)")
 
