@@ -1,5 +1,6 @@
 """OID registry for SNMP object names, generated from MIB modules."""
 
-from mibs.registry import IndexPart, MibError, MibObject, Registry, default_registry
+from mibs.objects import IndexPart, MibError, MibObject
+from mibs.registry import Registry, default_registry
 
 __all__ = ["IndexPart", "MibError", "MibObject", "Registry", "default_registry"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mibs import registry as reg
-from mibs.registry import IndexPart, MibObject
+from mibs import objects as reg
+from mibs.objects import IndexPart, MibObject
 
 # Bump when the record layout or the conversion changes: old caches then miss.
 CACHE_FORMAT = 1

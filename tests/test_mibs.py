@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mibs import IndexPart, MibError, MibObject, Registry, default_registry
-from mibs.registry import COLUMN, INTEGER, OCTET_STRING
+from mibs.objects import COLUMN, INTEGER, OCTET_STRING
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tlv.model import sub
+from tlv.model import SubTable, sub
 from tlv.schema._rows import block, row
 from tlv.types import (
     CHAR_IP_IP6,
@@ -310,32 +310,6 @@ DEMARC_AUTO_CONFIGURATION = sub(
     ],
 )
 
-# Shared: TLV 22.43, 23.43, 24.43, 25.43, 26.43, 60.43. Same as the top-level
-# set except for the names of 43.6 and its children, which differ in the
-# reference and are kept as it spells them in each place.
-NESTED_VENDOR_SPECIFIC = sub(
-    "NestedVendorSpecific",
-    [
-        row(1, "CMLoadBalancingPolicyID", UINT, spec="MULPIv3.0 C.1.1.18.1.1"),
-        row(2, "CMLoadBalancingPriority", UINT, spec="MULPIv3.0 C.1.1.18.1.2"),
-        row(3, "CMLoadBalancingGroupID", UINT, spec="MULPIv3.0 C.1.1.18.1.3"),
-        row(4, "CMRangingClassIDExtension", USHORT, spec="MULPIv3.0 C.1.1.18.1.4"),
-        block(5, "L2VPNEncoding", L2VPN_ENCODING, spec="MULPIv3.0 C.1.1.18.1.5"),
-        block(6, "ExtendedCMTSMICConfigurationSetting", NESTED_EXTENDED_CMTS_MIC,
-            spec="MULPIv3.0 C.1.1.18.1.6"),
-        block(7, "SAVAuthorizationEncoding", SAV_AUTHORIZATION_ENCODING,
-            spec="MULPIv3.0 C.1.1.18.1.7"),
-        row(8, "VendorIdentifier", HEXSTR, 3, 3, spec="MULPIv3.0 C.2.1.11"),
-        block(9, "CMAttributeMasks", CM_ATTRIBUTE_MASKS, spec="MULPIv3.0 C.1.1.18.1.8"),
-        block(10, "IPMulticastJoinAuthorization", IP_MULTICAST_JOIN_AUTHORIZATION,
-            spec="MULPIv3.0 C.1.1.18.1.9"),
-        row(11, "ServiceTypeIdentifier", STRING, 1, 16, spec="MULPIv3.0 C.1.1.18.1.10"),
-        block(12, "DEMARCAutoConfiguration", DEMARC_AUTO_CONFIGURATION,
-            spec="MULPIv3.0 C.1.1.18.1.11"),
-    ],
-    vendor_scope=8,
-)
-
 # TLV 43.6 at the top level (the reference spells these differently nested).
 EXTENDED_CMTS_MIC = sub(
     "ExtendedCMTSMICConfiguration",
@@ -346,25 +320,37 @@ EXTENDED_CMTS_MIC = sub(
     ],
 )
 
-# TLV 43 at the top level.
-VENDOR_SPECIFIC = sub(
-    "VendorSpecific",
-    [
-        row(1, "CMLoadBalancingPolicyID", UINT, spec="MULPIv3.0 C.1.1.18.1.1"),
-        row(2, "CMLoadBalancingPriority", UINT, spec="MULPIv3.0 C.1.1.18.1.2"),
-        row(3, "CMLoadBalancingGroupID", UINT, spec="MULPIv3.0 C.1.1.18.1.3"),
-        row(4, "CMRangingClassIDExtension", USHORT, spec="MULPIv3.0 C.1.1.18.1.4"),
-        block(5, "L2VPNEncoding", L2VPN_ENCODING, spec="MULPIv3.0 C.1.1.18.1.5"),
-        block(6, "ExtendedCMTSMICConfiguration", EXTENDED_CMTS_MIC, spec="MULPIv3.0 C.1.1.18.1.6"),
-        block(7, "SAVAuthorizationEncoding", SAV_AUTHORIZATION_ENCODING,
-            spec="MULPIv3.0 C.1.1.18.1.7"),
-        row(8, "VendorIdentifier", HEXSTR, 3, 3, spec="MULPIv3.0 C.2.1.11"),
-        block(9, "CMAttributeMasks", CM_ATTRIBUTE_MASKS, spec="MULPIv3.0 C.1.1.18.1.8"),
-        block(10, "IPMulticastJoinAuthorization", IP_MULTICAST_JOIN_AUTHORIZATION,
-            spec="MULPIv3.0 C.1.1.18.1.9"),
-        row(11, "ServiceTypeIdentifier", STRING, 1, 16, spec="MULPIv3.0 C.1.1.18.1.10"),
-        block(12, "DEMARCAutoConfiguration", DEMARC_AUTO_CONFIGURATION,
-            spec="MULPIv3.0 C.1.1.18.1.11"),
-    ],
-    vendor_scope=8,
+
+
+def _vendor_specific(name: str, mic_name: str, mic: SubTable) -> SubTable:
+    """TLV 43: the DOCSIS extension sub-types, and the vendor ID (43.8) that
+    hands every other sub-type to that vendor."""
+    return sub(
+        name,
+        [
+            row(1, "CMLoadBalancingPolicyID", UINT, spec="MULPIv3.0 C.1.1.18.1.1"),
+            row(2, "CMLoadBalancingPriority", UINT, spec="MULPIv3.0 C.1.1.18.1.2"),
+            row(3, "CMLoadBalancingGroupID", UINT, spec="MULPIv3.0 C.1.1.18.1.3"),
+            row(4, "CMRangingClassIDExtension", USHORT, spec="MULPIv3.0 C.1.1.18.1.4"),
+            block(5, "L2VPNEncoding", L2VPN_ENCODING, spec="MULPIv3.0 C.1.1.18.1.5"),
+            block(6, mic_name, mic, spec="MULPIv3.0 C.1.1.18.1.6"),
+            block(7, "SAVAuthorizationEncoding", SAV_AUTHORIZATION_ENCODING, spec="MULPIv3.0 C.1.1.18.1.7"),
+            row(8, "VendorIdentifier", HEXSTR, 3, 3, spec="MULPIv3.0 C.2.1.11"),
+            block(9, "CMAttributeMasks", CM_ATTRIBUTE_MASKS, spec="MULPIv3.0 C.1.1.18.1.8"),
+            block(10, "IPMulticastJoinAuthorization", IP_MULTICAST_JOIN_AUTHORIZATION,
+                  spec="MULPIv3.0 C.1.1.18.1.9"),
+            row(11, "ServiceTypeIdentifier", STRING, 1, 16, spec="MULPIv3.0 C.1.1.18.1.10"),
+            block(12, "DEMARCAutoConfiguration", DEMARC_AUTO_CONFIGURATION, spec="MULPIv3.0 C.1.1.18.1.11"),
+        ],
+        vendor_scope=8,
+    )
+
+
+# Shared: TLV 22.43, 23.43, 24.43, 25.43, 26.43, 60.43. Same as the top-level
+# set except for the names of 43.6 and its children, which differ in the
+# reference and are kept as it spells them in each place.
+NESTED_VENDOR_SPECIFIC = _vendor_specific(
+    "NestedVendorSpecific", "ExtendedCMTSMICConfigurationSetting", NESTED_EXTENDED_CMTS_MIC
 )
+# TLV 43 at the top level.
+VENDOR_SPECIFIC = _vendor_specific("VendorSpecific", "ExtendedCMTSMICConfiguration", EXTENDED_CMTS_MIC)

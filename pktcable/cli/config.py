@@ -1,104 +1,30 @@
-"""``pktcable`` command line: compile, decode and validate config files.
-
-Every error reaches the user as one line on stderr that says where (file,
-line and column, or byte offset and TLV path) and why, with the exit status
-from :mod:`pktcable.exitcodes`; bad input never produces a traceback.
-"""
+"""``pktcable compile | decode | validate``: the config-file compiler's commands."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import click
 
-from .exitcodes import ExitStatus
+from pktcable.exitcodes import ExitStatus
 
-T = TypeVar("T")
-HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
-KEY_LIMIT = 64  # the reference compiler reads at most 64 key bytes
-
-
-def fail(message: str, status: ExitStatus) -> NoReturn:
-    click.echo(f"pktcable: {message}", err=True)
-    sys.exit(int(status))
-
-
-def read_input(name: str) -> bytes:
-    try:
-        if name == "-":
-            return sys.stdin.buffer.read()
-        return Path(name).read_bytes()
-    except OSError as exc:
-        fail(f"cannot read {name}: {exc.strerror or exc}", ExitStatus.IO)
-
-
-def write_output(name: str, data: bytes) -> None:
-    try:
-        if name == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            return
-        tmp = f"{name}.tmp{os.getpid()}"
-        Path(tmp).write_bytes(data)
-        os.replace(tmp, name)  # never leave a half-written file behind
-    except OSError as exc:
-        fail(f"cannot write {name}: {exc.strerror or exc}", ExitStatus.IO)
-
-
-def read_key(path: str | None) -> bytes | None:
-    if path is None:
-        return None
-    key = read_input(path).rstrip(b"\r\n")
-    if len(key) > KEY_LIMIT:
-        click.echo(f"pktcable: warning: key longer than {KEY_LIMIT} bytes; using the first {KEY_LIMIT}", err=True)
-        key = key[:KEY_LIMIT]
-    return key
-
-
-def make_loader(source: str) -> Callable[[str], bytes]:
-    """Files named in a config (certificates, digit maps) are relative to it."""
-    base = Path(source).parent if source != "-" else Path.cwd()
-
-    def load(name: str) -> bytes:
-        return (base / name).read_bytes()
-
-    return load
-
-
-def run_codec(action: Callable[[], T]) -> T:
-    """Run a codec call, turning its typed errors into exit statuses."""
-    from mibs import MibError
-    from tlv.errors import DecodeError, EncodeError, TextSyntaxError
-
-    try:
-        return action()
-    except TextSyntaxError as exc:
-        fail(str(exc), ExitStatus.SYNTAX)
-    except EncodeError as exc:
-        fail(str(exc), ExitStatus.VALUE)
-    except DecodeError as exc:
-        fail(str(exc), ExitStatus.DECODE)
-    except MibError as exc:
-        fail(str(exc), ExitStatus.IO)
-
-
-mib_dir_option = click.option(
-    "--mib-dir", "mib_dirs", multiple=True, type=click.Path(file_okay=False), help="Extra MIB modules (repeatable)."
+from .common import (
+    fail,
+    key_option,
+    looks_like_text,
+    make_loader,
+    mib_dir_option,
+    read_input,
+    read_key,
+    run_codec,
+    write_output,
 )
-key_option = click.option("--key", "key_file", type=click.Path(dir_okay=False, allow_dash=True), help="CMTS shared secret file.")
+
+HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pktcable")
-def main() -> None:
-    """pktcable: DOCSIS and PacketCable provisioning tools."""
-
-
-@main.command("compile")
+@click.command("compile")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file ('-' for stdout); default: input name with .bin.")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write each output here (for many inputs).")
@@ -111,7 +37,7 @@ def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None
     """Compile config text (docsis tool language) to binary CM or MTA files."""
     from tlv.config import compile_text
 
-    from .mibctx import MibContext
+    from pktcable.mibctx import MibContext
 
     if output and len(inputs) > 1:
         fail("-o names one output; use --out-dir for several inputs", ExitStatus.USAGE)
@@ -141,7 +67,7 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
     return str(Path(out_dir) / stem) if out_dir else str(Path(name).with_suffix(".bin"))
 
 
-@main.command("decode")
+@click.command("decode")
 @click.argument("input_file", metavar="INPUT")
 @click.option("--numeric", is_flag=True, help="Print OIDs as numbers, not names.")
 @click.option("--lenient", is_flag=True, help="Keep broken sub-TLV structures as raw bytes instead of failing.")
@@ -154,7 +80,7 @@ def decode_cmd(input_file: str, numeric: bool, lenient: bool, cvc_dir: str | Non
     """Print a binary config file as text that compiles back to the same bytes."""
     from tlv.config import decode_file, format_file
 
-    from .mibctx import MibContext
+    from pktcable.mibctx import MibContext
 
     data = read_input(input_file)
     key = read_key(key_file)
@@ -185,7 +111,7 @@ def looks_like_text(data: bytes) -> bool:
     return b"main" in head.lower() or head.startswith((b"/*", b"#"))
 
 
-@main.command("validate")
+@click.command("validate")
 @click.argument("inputs", nargs=-1, required=True)
 @key_option
 @mib_dir_option
@@ -194,7 +120,7 @@ def validate_cmd(inputs: tuple[str, ...], key_file: str | None, mib_dirs: tuple[
     from tlv.config import compile_text, decode_file
     from tlv.errors import TlvError
 
-    from .mibctx import MibContext
+    from pktcable.mibctx import MibContext
 
     key = read_key(key_file)
     ctx = MibContext(mib_dirs=mib_dirs)
