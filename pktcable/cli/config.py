@@ -12,7 +12,6 @@ from pktcable.exitcodes import ExitStatus
 from .common import (
     fail,
     key_option,
-    looks_like_text,
     make_loader,
     mib_dir_option,
     read_input,
@@ -35,9 +34,8 @@ HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None, key_file: str | None,
                 hash_name: str, mib_dirs: tuple[str, ...]) -> None:
     """Compile config text (docsis tool language) to binary CM or MTA files."""
-    from tlv.config import compile_text
-
     from pktcable.mibctx import MibContext
+    from tlv.config import compile_text
 
     if output and len(inputs) > 1:
         fail("-o names one output; use --out-dir for several inputs", ExitStatus.USAGE)
@@ -78,9 +76,8 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
 def decode_cmd(input_file: str, numeric: bool, lenient: bool, cvc_dir: str | None, key_file: str | None,
                mib_dirs: tuple[str, ...]) -> None:
     """Print a binary config file as text that compiles back to the same bytes."""
-    from tlv.config import decode_file, format_file
-
     from pktcable.mibctx import MibContext
+    from tlv.config import decode_file, format_file
 
     data = read_input(input_file)
     key = read_key(key_file)
@@ -117,10 +114,9 @@ def looks_like_text(data: bytes) -> bool:
 @mib_dir_option
 def validate_cmd(inputs: tuple[str, ...], key_file: str | None, mib_dirs: tuple[str, ...]) -> None:
     """Check config files (text or binary); list every problem, exit 1 if any."""
+    from pktcable.mibctx import MibContext
     from tlv.config import compile_text, decode_file
     from tlv.errors import TlvError
-
-    from pktcable.mibctx import MibContext
 
     key = read_key(key_file)
     ctx = MibContext(mib_dirs=mib_dirs)

@@ -1,0 +1,43 @@
+"""``pktcable`` command line.
+
+Commands are a lazy table (name -> module:attribute) so that ``--help`` and a
+quick ``compile`` never import the servers. Every error reaches the user as one
+line on stderr that says where and why, with a status from
+:mod:`pktcable.exitcodes`; bad input never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "compile": ("pktcable.cli.config:compile_cmd", "Compile config text to binary CM or MTA files."),
+    "decode": ("pktcable.cli.config:decode_cmd", "Print a binary config file as text."),
+    "validate": ("pktcable.cli.config:validate_cmd", "Check config files, listing every problem."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        module, _, attr = entry[0].partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pktcable")
+def main() -> None:
+    """pktcable: DOCSIS and PacketCable provisioning tools."""
