@@ -51,44 +51,32 @@ class Node:
     statement: str | None = None
 
     def encoded_value(self) -> bytes:
-        if self.children is None:
-            return self.value
-        return b"".join(encode_node(c) for c in self.children)
+        return self.value if self.children is None else encode_nodes(self.children)
 
 
-def encode_node(node: Node, path: str = "") -> bytes:
-    value = node.encoded_value()
-    n = len(value)
-    if node.long:
-        if n > 0xFFFF:
-            raise _too_long(node, path, n, 0xFFFF)
-        return bytes((node.code, n >> 8, n & 0xFF)) + value
-    if n > 0xFF:
-        raise _too_long(node, path, n, 0xFF)
-    return bytes((node.code, n)) + value
+def encode_nodes(nodes: list[Node], path: str = "") -> bytes:
+    """Nodes -> bytes; ``path`` is the parent's TLV path, for errors."""
+    out = bytearray()
+    for node in nodes:
+        p = f"{path}.{node.code}" if path else str(node.code)
+        value = node.value if node.children is None else encode_nodes(node.children, p)
+        n = len(value)
+        if node.long:
+            if n > 0xFFFF:
+                raise _too_long(node, p, n, 0xFFFF)
+            out += bytes((node.code, n >> 8, n & 0xFF))
+        else:
+            if n > 0xFF:
+                raise _too_long(node, p, n, 0xFF)
+            out += bytes((node.code, n))
+        out += value
+    return bytes(out)
 
 
 def _too_long(node: Node, path: str, n: int, limit: int) -> EncodeError:
     name = node.defn.name if node.defn else f"TLV {node.code}"
-    where = path or str(node.code)
-    return EncodeError(
-        f"{name} value is {n} bytes; a TLV holds at most {limit}", path=where, line=node.line, col=node.col
-    )
-
-
-def encode_nodes(nodes: list[Node], path: str = "") -> bytes:
-    out = bytearray()
-    for node in nodes:
-        p = f"{path}.{node.code}" if path else str(node.code)
-        if node.children is not None:
-            # Encode children with their own paths so errors point deep.
-            value = b"".join(encode_nodes([c], p) for c in node.children)
-            node_bytes = encode_node(Node(node.code, value, long=node.long, defn=node.defn, line=node.line,
-                                          col=node.col), p)
-        else:
-            node_bytes = encode_node(node, p)
-        out += node_bytes
-    return bytes(out)
+    return EncodeError(f"{name} value is {n} bytes; a TLV holds at most {limit}", path=path, line=node.line,
+                       col=node.col)
 
 
 @dataclass(slots=True)

@@ -203,23 +203,18 @@ class Certificate:
 def certificates(nodes: Sequence[Node]) -> list[Certificate]:
     """Reassemble each run of consecutive top-level TLVs 32, 33, 81 or 82."""
     out: list[Certificate] = []
+    previous: Node | None = None
     for node in nodes:
-        if node.code not in CVC_KEYWORDS or node.children is not None:
-            continue
-        last = out[-1] if out else None
-        if last is not None and last.code == node.code and last.nodes[-1] is _previous(nodes, node):
-            last.data += node.value
-            last.nodes.append(node)
-        else:
-            out.append(Certificate(node.code, node.value, [node]))
+        if node.code in CVC_KEYWORDS and node.children is None:
+            if previous is not None and previous.code == node.code and out and out[-1].nodes[-1] is previous:
+                out[-1].data += node.value
+                out[-1].nodes.append(node)
+            else:
+                out.append(Certificate(node.code, node.value, [node]))
+        previous = node
     for cert in out:
         cert.nodes[0].comment = f"{cert.keyword}: {len(cert.data)} bytes in {len(cert.nodes)} TLV(s)"
     return out
-
-
-def _previous(nodes: Sequence[Node], node: Node) -> Node | None:
-    i = next(i for i, n in enumerate(nodes) if n is node)
-    return nodes[i - 1] if i else None
 
 
 @dataclass(slots=True)
