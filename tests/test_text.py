@@ -138,3 +138,7 @@ def test_hostile_text_fails_fast(text: str) -> None:
     # A backtracking tokenizer would take exponential time on these.
     with pytest.raises(TextSyntaxError):
         parse(text, TOP)
+
+
+def test_comments_inside_a_statement() -> None:
+    assert compile_("Main { NetworkAccess /* on */ 1 # trailing\n ; }") == b"\x03\x01\x01"

@@ -200,7 +200,9 @@ class _Parser:
 
     def leaf(self, defn: TlvDef, kw: Token, toks: list[Token], path: str) -> Node:
         assert defn.vtype is not None
-        text = self.lexer.text[toks[0].start : toks[-1].end]
+        # Tokens joined by one space: comments between them drop out, and
+        # the spacing of multi-word values (lists) does not matter.
+        text = " ".join(tok.text for tok in toks)
         memo = self.pc.memo
         if memo is not None:
             hit = memo.get((id(defn), text))
