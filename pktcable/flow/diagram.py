@@ -1,0 +1,74 @@
+"""Mermaid state diagrams drawn from the flow tables, for docs/flows.md.
+
+``python -m pktcable.flow.diagram`` rewrites docs/flows.md; a test fails when
+the checked-in file differs, so the diagrams cannot drift from the tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .machine import FlowTable
+from .tables import MTA_TABLES, SERVER_TABLES
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
+
+HEADER = """# Provisioning flows
+
+The state machines that the simulator (device side) and the provisioning server
+(server side) run, drawn from their transition tables in `pktcable/flow/tables.py`
+(this file is generated: `python -m pktcable.flow.diagram`). Each state shows the
+spec step it stands for (PKT-SP-PROV1.5 / ITU-T J.167 numbering: MTA-1 ... MTA-25, the
+Hybrid steps from 15 on as H-MTA-n). Final states show the `pktcMtaDevProvisioningState`
+value they report (1 pass, 3 failConfigFileError, 7 failOtherReason). An event that a
+table does not list for a state is an error (`InvalidTransition`), never ignored.
+"""
+
+
+def mermaid(table: FlowTable) -> str:
+    lines = ["```mermaid", "stateDiagram-v2"]
+    for state, info in table.states.items():
+        label = f"{state.name}<br/>{info.step}"
+        if info.result is not None:
+            label += f"<br/>state {info.result}"
+        lines.append(f'    {state.name}: {label}')
+    lines.append(f"    [*] --> {table.start.name}")
+    for source, kind, target in table.edges():
+        lines.append(f"    {source.name} --> {target.name}: {kind.__name__}")
+    for state, info in table.states.items():
+        if info.final:
+            lines.append(f"    {state.name} --> [*]")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def document() -> str:
+    parts = [HEADER]
+    for title, tables in (("eMTA side", MTA_TABLES), ("Provisioning-server side", SERVER_TABLES)):
+        parts.append(f"## {title}\n")
+        for table in tables.values():
+            parts.append(f"### {table.name}\n")
+            if table.global_events:
+                events = ", ".join(
+                    f"`{kind.__name__}` -> {target.name}" for kind, target in table.global_events.items()
+                )
+                parts.append(f"In every state that is not final: {events}.\n")
+            if table.timer_start is not None:
+                parts.append(
+                    f"The provisioning timer starts on entering {table.timer_start.name} and stops at "
+                    f"`{table.timer_stop.__name__ if table.timer_stop else ''}`.\n"
+                )
+            parts.append(mermaid(table) + "\n")
+    return "\n".join(parts)
+
+
+def main() -> None:
+    text = document()
+    if "--check" in sys.argv:
+        sys.exit(0 if DOC.exists() and DOC.read_text() == text else 1)
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Events of the provisioning flows: small frozen facts, named in the past tense.
+
+Device-side events are what an eMTA learns from the network (an OFFER it may
+accept, a SET of its config-file location, a file that arrived); server-side
+events are what the provisioning server did or received for one device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- device side (the eMTA) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EcmOperational:
+    """The eCM registered and handed over ToD and 122.1/122.2 (CM-10)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAccepted:
+    """MTA-2: an OFFER from an allowed server with the option 122 it needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRejected:
+    """MTA-2: an OFFER the MTA must ignore (server not in 122.1/122.2,
+    122.3 or 122.6 missing); the MTA keeps discovering."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    """MTA-4: the lease, with the realm of option 122.6 that picks the flow."""
+
+    realm: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NakReceived:
+    """A DHCPNAK: back to MTA-1."""
+
+
+@dataclass(frozen=True, slots=True)
+class RealmMismatch:
+    """MTA-4: option 122.6 names a flow other than the one this table runs."""
+
+    realm: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpGaveUp:
+    """No usable OFFER/ACK within the step's time."""
+
+
+@dataclass(frozen=True, slots=True)
+class InformAcked:
+    """An SNMP INFORM (enrollment MTA-15, status MTA-25) was acknowledged."""
+
+
+@dataclass(frozen=True, slots=True)
+class InformUnanswered:
+    """An INFORM stayed unacknowledged through all its retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigLocationSet:
+    """MTA-19: the server SET pktcMtaDevConfigFile (and the hash)."""
+
+    url: str = ""
+    hash: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class SetNotReceived:
+    """No SET of the config-file location arrived in time after enrollment."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostResolved:
+    """MTA-20/21: the host of the config-file URL has an address."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveFailed:
+    """MTA-20/21: the host of the config-file URL has no address."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileReceived:
+    """MTA-23: the config file arrived (ends the provisioning-timer window)."""
+
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFailed:
+    """MTA-22/23: not found, refused, or the transfer timed out."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigAccepted:
+    """The file passed the hash check and parsed; ``result`` is 1, 4 or 5."""
+
+    result: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRejected:
+    """Hash mismatch or a bad file; ``result`` is 3, 6 or 7."""
+
+    result: int = 3
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisioningTimerExpired:
+    """The provisioning timer (122.8 / pktcMtaDevProvisioningTimer) ran out
+    before MTA-23."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRequested:
+    """pktcMtaDevResetNow was SET: provisioning starts again at MTA-1."""
+
+
+# --- server side (one device as the provisioning server sees it) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAcked:
+    """MTA-4: the DHCP server sent the ACK with option 122."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentReceived:
+    """MTA-15: the enrollment INFORM arrived (and was acknowledged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigBuilt:
+    """MTA-18: the device's config file and its hash are ready."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigBuildFailed:
+    """MTA-18: no config file can be built (template or device data error)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LocationSetAcked:
+    """MTA-19: the MTA answered the SET of URL and hash with noError."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocationSetFailed:
+    """MTA-19: the SET failed or went unanswered through its retries."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileServed:
+    """MTA-23: the TFTP/HTTP service delivered the device's file."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReceived:
+    """MTA-25: the status INFORM with pktcMtaDevProvisioningState."""
+
+    result: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTimerExpired:
+    """The server's per-device budget for the flow ran out."""

@@ -1,0 +1,262 @@
+"""The transition tables of the PacketCable flows, device side and server side.
+
+One table per flow (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2; the Secure flow's
+Kerberos and key-management states MTA-5 ... MTA-14 will slot in between
+MTA-4 and MTA-15 the same way). States carry the spec's step labels
+(PKT-SP-PROV1.5 / J.167: MTA-1 ... MTA-25, the Hybrid steps from 15 on as
+H-MTA-n), the command their entry issues, their time budget and, when final,
+the pktcMtaDevProvisioningState value reported (flows.md §9-§11).
+
+The .1 flows end without the MTA-25 status INFORM, the .2 flows end with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, IntEnum, StrEnum
+
+from . import events as ev
+from .machine import FlowTable, StateInfo
+
+
+class ProvisioningState(IntEnum):
+    """pktcMtaDevProvisioningState (PKTC-MTA-MIB / RFC 4682)."""
+
+    PASS = 1
+    IN_PROGRESS = 2
+    FAIL_CONFIG_FILE_ERROR = 3
+    PASS_WITH_WARNINGS = 4
+    PASS_WITH_INCOMPLETE_PARSING = 5
+    FAILURE_INTERNAL_ERROR = 6
+    FAIL_OTHER_REASON = 7
+
+
+PASSING = frozenset({ProvisioningState.PASS, ProvisioningState.PASS_WITH_WARNINGS,
+                     ProvisioningState.PASS_WITH_INCOMPLETE_PARSING})
+
+
+class Flow(StrEnum):
+    BASIC_1 = "BASIC.1"
+    BASIC_2 = "BASIC.2"
+    HYBRID_1 = "HYBRID.1"
+    HYBRID_2 = "HYBRID.2"
+
+    @property
+    def hybrid(self) -> bool:
+        return self.name.startswith("HYBRID")
+
+    @property
+    def reports_status(self) -> bool:
+        """Whether the flow ends with the MTA-25 status INFORM."""
+        return self.value.endswith(".2")
+
+
+class MtaState(Enum):
+    """The eMTA's provisioning states (flows.md §11)."""
+
+    WAIT_ECM = "eCM registration (CM-1 ... CM-10)"
+    DHCP_DISCOVER = "DHCPDISCOVER sent, waiting for an acceptable OFFER"
+    DHCP_REQUEST = "DHCPREQUEST sent, waiting for the ACK"
+    ENROLL = "enrollment INFORM sent"
+    WAIT_SET = "waiting for the SET of the config-file location"
+    RESOLVE_HOST = "resolving the host of the config-file URL"
+    DOWNLOAD = "downloading the config file"
+    VALIDATE = "checking the hash and parsing the file"
+    REPORT_PASS = "status INFORM (pass) sent"
+    REPORT_FAIL = "status INFORM (fail) sent"
+    OPERATIONAL = "provisioned"
+    FAILED_DHCP = "no usable DHCP lease"
+    FAILED_REALM = "option 122.6 names another flow"
+    FAILED_ENROLL = "enrollment INFORM unanswered"
+    FAILED_NO_SET = "no SET of the config-file location"
+    FAILED_RESOLVE = "config-file host not resolved"
+    FAILED_DOWNLOAD = "config file not delivered"
+    FAILED_CONFIG = "config file rejected"
+    FAILED_STATUS = "status INFORM unanswered"
+    FAILED_TIMER = "provisioning timer expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Seconds each step may take before it counts as failed (the protocol
+    clients retry inside the budget with their own backoff)."""
+
+    dhcp: float = 64.0  # RFC 2131 backoff reaches 64 s
+    inform: float = 30.0
+    wait_set: float = 120.0
+    resolve: float = 30.0
+    download: float = 60.0
+    report: float = 30.0
+    validate: float = 10.0
+
+
+FAIL = ProvisioningState.FAIL_OTHER_REASON
+
+
+def _mta_states(flow: Flow, t: Timing) -> dict[Enum, StateInfo]:
+    h = "H-" if flow.hybrid else ""
+    s = MtaState
+    states: dict[Enum, StateInfo] = {
+        s.WAIT_ECM: StateInfo("CM-1...CM-10", "wait for the eCM"),
+        s.DHCP_DISCOVER: StateInfo("MTA-1/2", "send DHCPDISCOVER", t.dhcp, ev.DhcpGaveUp),
+        s.DHCP_REQUEST: StateInfo("MTA-3/4", "send DHCPREQUEST", t.dhcp, ev.DhcpGaveUp),
+        s.DOWNLOAD: StateInfo(f"{h}MTA-22/23", "download the config file", t.download, ev.DownloadFailed),
+        # Checking is local work; a stall counts as a rejected file.
+        s.VALIDATE: StateInfo(f"{h}MTA-23", "check the hash and parse the file", t.validate, ev.ConfigRejected),
+        s.OPERATIONAL: StateInfo(f"{h}MTA-25" if flow.reports_status else f"{h}MTA-23",
+                                 result=ProvisioningState.PASS, final=True),
+        s.FAILED_DHCP: StateInfo("MTA-1...4", result=FAIL, final=True),
+        s.FAILED_REALM: StateInfo("MTA-4", result=FAIL, final=True),
+        s.FAILED_DOWNLOAD: StateInfo(f"{h}MTA-22/23", result=FAIL, final=True),
+        s.FAILED_CONFIG: StateInfo(f"{h}MTA-23", result=ProvisioningState.FAIL_CONFIG_FILE_ERROR, final=True),
+        s.FAILED_TIMER: StateInfo("MTA-1...23", result=FAIL, final=True),
+    }
+    if flow.hybrid:
+        states |= {
+            s.ENROLL: StateInfo("H-MTA-15", "send the enrollment INFORM", t.inform, ev.InformUnanswered),
+            s.WAIT_SET: StateInfo("H-MTA-16...19", "answer GET and SET", t.wait_set, ev.SetNotReceived),
+            s.RESOLVE_HOST: StateInfo("H-MTA-20/21", "resolve the config-file host", t.resolve, ev.ResolveFailed),
+            s.FAILED_ENROLL: StateInfo("H-MTA-15", result=FAIL, final=True),
+            s.FAILED_NO_SET: StateInfo("H-MTA-19", result=FAIL, final=True),
+            s.FAILED_RESOLVE: StateInfo("H-MTA-20/21", result=FAIL, final=True),
+        }
+    if flow.reports_status:
+        states |= {
+            s.REPORT_PASS: StateInfo(f"{h}MTA-25", "send the status INFORM", t.report, ev.InformUnanswered),
+            s.REPORT_FAIL: StateInfo(f"{h}MTA-25", "send the status INFORM", t.report, ev.InformUnanswered),
+            s.FAILED_STATUS: StateInfo(f"{h}MTA-25", result=FAIL, final=True),
+        }
+    return states
+
+
+def _mta_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
+    s = MtaState
+    t: dict[tuple[Enum, type], Enum] = {
+        (s.WAIT_ECM, ev.EcmOperational): s.DHCP_DISCOVER,
+        (s.DHCP_DISCOVER, ev.OfferAccepted): s.DHCP_REQUEST,
+        (s.DHCP_DISCOVER, ev.OfferRejected): s.DHCP_DISCOVER,
+        (s.DHCP_DISCOVER, ev.DhcpGaveUp): s.FAILED_DHCP,
+        (s.DHCP_REQUEST, ev.NakReceived): s.DHCP_DISCOVER,
+        (s.DHCP_REQUEST, ev.RealmMismatch): s.FAILED_REALM,
+        (s.DHCP_REQUEST, ev.DhcpGaveUp): s.FAILED_DHCP,
+        # Basic: the file location is siaddr/file of the ACK itself.
+        (s.DHCP_REQUEST, ev.AckReceived): s.ENROLL if flow.hybrid else s.DOWNLOAD,
+        (s.DOWNLOAD, ev.FileReceived): s.VALIDATE,
+        (s.DOWNLOAD, ev.DownloadFailed): s.FAILED_DOWNLOAD,
+    }
+    if flow.hybrid:
+        t |= {
+            (s.ENROLL, ev.InformAcked): s.WAIT_SET,
+            (s.ENROLL, ev.InformUnanswered): s.FAILED_ENROLL,
+            (s.WAIT_SET, ev.ConfigLocationSet): s.RESOLVE_HOST,
+            (s.WAIT_SET, ev.SetNotReceived): s.FAILED_NO_SET,
+            (s.RESOLVE_HOST, ev.HostResolved): s.DOWNLOAD,
+            (s.RESOLVE_HOST, ev.ResolveFailed): s.FAILED_RESOLVE,
+        }
+    if flow.reports_status:
+        t |= {
+            (s.VALIDATE, ev.ConfigAccepted): s.REPORT_PASS,
+            (s.VALIDATE, ev.ConfigRejected): s.REPORT_FAIL,
+            (s.REPORT_PASS, ev.InformAcked): s.OPERATIONAL,
+            (s.REPORT_PASS, ev.InformUnanswered): s.FAILED_STATUS,
+            (s.REPORT_FAIL, ev.InformAcked): s.FAILED_CONFIG,
+            (s.REPORT_FAIL, ev.InformUnanswered): s.FAILED_CONFIG,
+        }
+    else:
+        t |= {
+            (s.VALIDATE, ev.ConfigAccepted): s.OPERATIONAL,
+            (s.VALIDATE, ev.ConfigRejected): s.FAILED_CONFIG,
+        }
+    return t
+
+
+def mta_table(flow: Flow, timing: Timing = Timing()) -> FlowTable:
+    return FlowTable(
+        name=f"{flow.value} (eMTA)",
+        states=_mta_states(flow, timing),
+        start=MtaState.WAIT_ECM,
+        transitions=_mta_transitions(flow),
+        # A reset restarts at MTA-1 (PKTC-MTA-MIB pktcMtaDevResetNow).
+        global_events={ev.ResetRequested: MtaState.DHCP_DISCOVER, ev.ProvisioningTimerExpired: MtaState.FAILED_TIMER},
+        # CableLabs MIB window: from MTA-1 to MTA-23.
+        timer_start=MtaState.DHCP_DISCOVER,
+        timer_stop=ev.FileReceived,
+        timer_event=ev.ProvisioningTimerExpired,
+        spec="PKT-SP-PROV1.5 7.3/7.4 (J.167 7.3, 7.4)",
+    )
+
+
+class ServerState(Enum):
+    """One device as the provisioning server sees it (flows.md §12)."""
+
+    LEASED = "ACK with option 122 sent"
+    ENROLLED = "enrollment INFORM received"
+    CONFIG_READY = "config file built"
+    LOCATION_SET = "config-file URL and hash SET on the MTA"
+    FILE_SERVED = "config file delivered"
+    DONE = "flow finished (outcome as reported)"
+    FAILED_BUILD = "no config file could be built"
+    FAILED_SET = "SET of the config-file location failed"
+    TIMED_OUT = "the device did not finish in time"
+
+
+def _server_states(flow: Flow, budget: float) -> dict[Enum, StateInfo]:
+    h = "H-" if flow.hybrid else ""
+    s = ServerState
+    states: dict[Enum, StateInfo] = {
+        s.LEASED: StateInfo("MTA-4", "wait for the device", budget, ev.ServerTimerExpired),
+        s.DONE: StateInfo(f"{h}MTA-25" if flow.reports_status else f"{h}MTA-23",
+                          result=ProvisioningState.PASS, final=True),
+        s.TIMED_OUT: StateInfo("MTA-1...25", result=FAIL, final=True),
+    }
+    if flow.hybrid:
+        states |= {
+            s.ENROLLED: StateInfo("H-MTA-15/18", "build the config file", budget, ev.ServerTimerExpired),
+            s.CONFIG_READY: StateInfo("H-MTA-19", "SET the URL and hash", budget, ev.ServerTimerExpired),
+            s.LOCATION_SET: StateInfo("H-MTA-20...22", "serve the file", budget, ev.ServerTimerExpired),
+            s.FAILED_BUILD: StateInfo("H-MTA-18", result=FAIL, final=True),
+            s.FAILED_SET: StateInfo("H-MTA-19", result=FAIL, final=True),
+        }
+    if flow.reports_status:
+        states[s.FILE_SERVED] = StateInfo(f"{h}MTA-23/25", "wait for the status INFORM", budget,
+                                          ev.ServerTimerExpired)
+    return states
+
+
+def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
+    s = ServerState
+    served = s.FILE_SERVED if flow.reports_status else s.DONE
+    t: dict[tuple[Enum, type], Enum] = {}
+    if flow.hybrid:
+        t |= {
+            (s.LEASED, ev.EnrollmentReceived): s.ENROLLED,
+            # An INFORM retransmitted while the server works on the first.
+            (s.ENROLLED, ev.EnrollmentReceived): s.ENROLLED,
+            (s.ENROLLED, ev.ConfigBuilt): s.CONFIG_READY,
+            (s.ENROLLED, ev.ConfigBuildFailed): s.FAILED_BUILD,
+            (s.CONFIG_READY, ev.LocationSetAcked): s.LOCATION_SET,
+            (s.CONFIG_READY, ev.LocationSetFailed): s.FAILED_SET,
+            (s.LOCATION_SET, ev.FileServed): served,
+        }
+    else:
+        t[(s.LEASED, ev.FileServed)] = served
+    if flow.reports_status:
+        t[(s.FILE_SERVED, ev.StatusReceived)] = s.DONE
+        t[(s.FILE_SERVED, ev.FileServed)] = s.FILE_SERVED  # fetched again
+    return t
+
+
+def server_table(flow: Flow, budget: float = 600.0) -> FlowTable:
+    return FlowTable(
+        name=f"{flow.value} (provisioning server)",
+        states=_server_states(flow, budget),
+        start=ServerState.LEASED,
+        transitions=_server_transitions(flow),
+        # A new lease restarts the device's flow; any step may run out of time.
+        global_events={ev.LeaseAcked: ServerState.LEASED, ev.ServerTimerExpired: ServerState.TIMED_OUT},
+        spec="PKT-SP-PROV1.5 7.3/7.4; flows.md §12",
+    )
+
+
+MTA_TABLES: dict[Flow, FlowTable] = {flow: mta_table(flow) for flow in Flow}
+SERVER_TABLES: dict[Flow, FlowTable] = {flow: server_table(flow) for flow in Flow}
