@@ -1,0 +1,124 @@
+"""A thin asyncio UDP endpoint for SNMPv2c: answers requests through a
+handler and sends requests of its own with retransmission.
+
+One socket serves both roles, as an SNMP entity does: the provisioning server
+receives INFORMs and sends SETs/GETs; the simulated eMTA answers GET/SET and
+sends INFORMs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from . import message as m
+
+Address = tuple[str, int]
+Handler = Callable[[m.Message, Address], "m.Message | None | Awaitable[m.Message | None]"]
+
+
+@dataclass(slots=True)
+class EndpointStats:
+    received: int = 0
+    malformed: int = 0
+    answered: int = 0
+    unmatched_responses: int = 0
+    retransmissions: int = 0
+    timeouts: int = 0
+
+
+class SnmpEndpoint(asyncio.DatagramProtocol):
+    def __init__(self, handler: Handler | None = None, *, timeout: float = 1.0, retries: int = 3) -> None:
+        self.handler = handler
+        self.timeout = timeout
+        self.retries = retries
+        self.stats = EndpointStats()
+        self.transport: asyncio.DatagramTransport | None = None
+        self._pending: dict[int, asyncio.Future[m.Message]] = {}
+        self._ids = itertools.count(1)
+
+    # -- transport ---------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    @property
+    def address(self) -> Address:
+        assert self.transport is not None
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return host, port
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.cancel()
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.stats.received += 1
+        try:
+            msg = m.decode(data)
+        except m.SnmpDecodeError:
+            self.stats.malformed += 1  # counted and dropped; nothing a peer sends stops us
+            return
+        if msg.pdu.type in (m.PduType.RESPONSE, m.PduType.REPORT):
+            fut = self._pending.get(msg.pdu.request_id)
+            if fut is None or fut.done():
+                self.stats.unmatched_responses += 1
+            else:
+                fut.set_result(msg)
+            return
+        if self.handler is None:
+            return
+        reply = self.handler(msg, addr)
+        if asyncio.iscoroutine(reply) or isinstance(reply, asyncio.Future):
+            asyncio.ensure_future(self._reply_later(reply, addr))
+        else:
+            self._send_reply(reply, addr)  # type: ignore[arg-type]
+
+    async def _reply_later(self, reply: Awaitable[m.Message | None], addr: Address) -> None:
+        self._send_reply(await reply, addr)
+
+    def _send_reply(self, reply: m.Message | None, addr: Address) -> None:
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(m.encode(reply), addr)
+            self.stats.answered += 1
+
+    # -- requests of our own -----------------------------------------------
+    def next_request_id(self) -> int:
+        return next(self._ids) & 0x7FFFFFFF
+
+    async def request(self, addr: Address, community: bytes, pdu_type: m.PduType,
+                      varbinds: tuple, *, timeout: float | None = None,  # type: ignore[type-arg]
+                      retries: int | None = None) -> m.Message:
+        """Send a request and await its Response; retransmits the same
+        request-id (so a late answer to an earlier copy still counts)."""
+        assert self.transport is not None
+        rid = self.next_request_id()
+        data = m.encode(m.Message(community, m.Pdu(pdu_type, rid, varbinds)))
+        fut: asyncio.Future[m.Message] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        wait = self.timeout if timeout is None else timeout
+        try:
+            for attempt in range((self.retries if retries is None else retries) + 1):
+                if attempt:
+                    self.stats.retransmissions += 1
+                self.transport.sendto(data, addr)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(fut), wait)
+                except TimeoutError:
+                    continue
+            self.stats.timeouts += 1
+            raise TimeoutError(f"no response from {addr[0]}:{addr[1]} to request {rid}")
+        finally:
+            self._pending.pop(rid, None)
+
+
+async def open_endpoint(host: str, port: int, handler: Handler | None = None, **kw: float) -> SnmpEndpoint:
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: SnmpEndpoint(handler, **kw), local_addr=(host, port)  # type: ignore[arg-type]
+    )
+    return protocol

@@ -1,0 +1,222 @@
+"""SNMPv2c messages (RFC 3416 PDUs in the RFC 1901 community message), sans-IO.
+
+The provisioning exchange needs a handful of PDUs at high rates (a boot storm
+is ~3 messages per device), so this is a small codec of our own on top of the
+config compiler's BER VarBinds; the tests check it byte for byte against
+pysnmp and against net-snmp peers on the wire. Decoding accepts any definite
+BER length form (peers differ) and raises :class:`SnmpDecodeError` with the
+byte offset for anything else.
+
+    Message ::= SEQUENCE { version INTEGER, community OCTET STRING, data PDU }
+    PDU     ::= [tag] IMPLICIT SEQUENCE { request-id, error-status, error-index,
+                                          variable-bindings SEQUENCE OF VarBind }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from tlv import ber
+from tlv.ber import VarBind
+
+VERSION_1, VERSION_2C = 0, 1
+
+
+class PduType(IntEnum):
+    GET = 0xA0
+    GET_NEXT = 0xA1
+    RESPONSE = 0xA2
+    SET = 0xA3
+    GET_BULK = 0xA5
+    INFORM = 0xA6
+    TRAP_V2 = 0xA7
+    REPORT = 0xA8
+
+
+class ErrorStatus(IntEnum):
+    """RFC 3416 error-status values."""
+
+    NO_ERROR = 0
+    TOO_BIG = 1
+    NO_SUCH_NAME = 2
+    BAD_VALUE = 3
+    READ_ONLY = 4
+    GEN_ERR = 5
+    NO_ACCESS = 6
+    WRONG_TYPE = 7
+    WRONG_LENGTH = 8
+    WRONG_ENCODING = 9
+    WRONG_VALUE = 10
+    NO_CREATION = 11
+    INCONSISTENT_VALUE = 12
+    RESOURCE_UNAVAILABLE = 13
+    COMMIT_FAILED = 14
+    UNDO_FAILED = 15
+    AUTHORIZATION_ERROR = 16
+    NOT_WRITABLE = 17
+    INCONSISTENT_NAME = 18
+
+
+# Values a Response may carry instead of a value (RFC 3416 section 3).
+NO_SUCH_OBJECT = ber.SnmpType("noSuchObject", 0x80, "null")
+NO_SUCH_INSTANCE = ber.SnmpType("noSuchInstance", 0x81, "null")
+END_OF_MIB_VIEW = ber.SnmpType("endOfMibView", 0x82, "null")
+_VALUE_TYPES: dict[int, ber.SnmpType] = {
+    **ber.SNMP_TYPE_BY_TAG,
+    **{t.tag: t for t in (NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW)},
+}
+NULL = ber.SNMP_TYPE_BY_KEYWORD["null"]
+
+SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+
+
+class SnmpDecodeError(ValueError):
+    def __init__(self, reason: str, offset: int) -> None:
+        self.reason = reason
+        self.offset = offset
+        super().__init__(f"offset {offset}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Pdu:
+    type: PduType
+    request_id: int
+    varbinds: tuple[VarBind, ...] = ()
+    error_status: int = 0
+    error_index: int = 0  # GetBulk: non-repeaters / max-repetitions live here
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    community: bytes
+    pdu: Pdu
+    version: int = VERSION_2C
+
+    def response(
+        self, varbinds: Sequence[VarBind] | None = None, error_status: int = 0, error_index: int = 0
+    ) -> Message:
+        """The Response to this request (an INFORM's echoes its varbinds)."""
+        vbs = self.pdu.varbinds if varbinds is None else tuple(varbinds)
+        pdu = Pdu(PduType.RESPONSE, self.pdu.request_id, vbs, error_status, error_index)
+        return Message(self.community, pdu, self.version)
+
+
+def null_varbind(oid: tuple[int, ...]) -> VarBind:
+    return VarBind(oid, NULL, None)
+
+
+def notification(oid: tuple[int, ...], uptime: int, varbinds: Sequence[VarBind]) -> tuple[VarBind, ...]:
+    """Varbinds of a v2 notification: sysUpTime.0, snmpTrapOID.0, then the objects."""
+    return (
+        VarBind(SYS_UPTIME, ber.SNMP_TYPE_BY_KEYWORD["timeticks"], uptime),
+        VarBind(SNMP_TRAP_OID, ber.SNMP_TYPE_BY_KEYWORD["objectid"], oid),
+        *varbinds,
+    )
+
+
+def _varbind(vb: VarBind) -> bytes:
+    value = b"" if vb.type.kind == "null" else ber.encode_value(vb.type, vb.value)
+    return ber.tlv(ber.SEQUENCE, ber.tlv(ber.OBJECT_IDENTIFIER, ber.encode_oid(vb.oid)) + ber.tlv(vb.type.tag, value))
+
+
+def encode(msg: Message) -> bytes:
+    pdu = msg.pdu
+    body = (
+        ber.tlv(ber.INTEGER, ber.encode_int(pdu.request_id))
+        + ber.tlv(ber.INTEGER, ber.encode_int(pdu.error_status))
+        + ber.tlv(ber.INTEGER, ber.encode_int(pdu.error_index))
+        + ber.tlv(ber.SEQUENCE, b"".join(_varbind(vb) for vb in pdu.varbinds))
+    )
+    return ber.tlv(
+        ber.SEQUENCE,
+        ber.tlv(ber.INTEGER, ber.encode_int(msg.version))
+        + ber.tlv(ber.OCTET_STRING, msg.community)
+        + ber.tlv(pdu.type, body),
+    )
+
+
+@dataclass(slots=True)
+class _Cursor:
+    data: bytes
+    pos: int = 0
+    end: int = field(default=-1)
+
+    def __post_init__(self) -> None:
+        if self.end < 0:
+            self.end = len(self.data)
+
+    def element(self, expect: int | None = None, what: str = "element") -> tuple[int, int, int]:
+        """-> (tag, start of contents, end of contents); moves past it."""
+        data, pos, end = self.data, self.pos, self.end
+        if pos + 2 > end:
+            raise SnmpDecodeError(f"{what} truncated", pos)
+        tag, first = data[pos], data[pos + 1]
+        if expect is not None and tag != expect:
+            raise SnmpDecodeError(f"expected {what} (tag 0x{expect:02x}), found tag 0x{tag:02x}", pos)
+        start = pos + 2
+        if first & 0x80:
+            n = first & 0x7F
+            if n == 0 or n > 4 or start + n > end:
+                raise SnmpDecodeError(f"bad length of {what}", pos + 1)
+            length = int.from_bytes(data[start : start + n], "big")
+            start += n
+        else:
+            length = first
+        if start + length > end:
+            raise SnmpDecodeError(f"{what} runs past its container", pos)
+        self.pos = start + length
+        return tag, start, start + length
+
+    def integer(self, what: str) -> int:
+        _, s, e = self.element(ber.INTEGER, what)
+        if s == e or e - s > 9:
+            raise SnmpDecodeError(f"bad {what}", s)
+        return int.from_bytes(self.data[s:e], "big", signed=True)
+
+
+def decode(data: bytes) -> Message:
+    """Bytes of one datagram -> Message, or SnmpDecodeError."""
+    outer = _Cursor(data)
+    _, s, e = outer.element(ber.SEQUENCE, "message SEQUENCE")
+    if e != len(data):
+        raise SnmpDecodeError("bytes after the message", e)
+    c = _Cursor(data, s, e)
+    version = c.integer("version")
+    if version not in (VERSION_1, VERSION_2C):
+        raise SnmpDecodeError(f"SNMP version {version} is not v1/v2c", s)
+    _, cs, ce = c.element(ber.OCTET_STRING, "community")
+    community = data[cs:ce]
+    pos = c.pos
+    tag, ps, pe = c.element(None, "PDU")
+    try:
+        kind = PduType(tag)
+    except ValueError:
+        raise SnmpDecodeError(f"unknown PDU type 0x{tag:02x}", pos) from None
+    p = _Cursor(data, ps, pe)
+    request_id = p.integer("request-id")
+    error_status = p.integer("error-status")
+    error_index = p.integer("error-index")
+    _, vs, ve = p.element(ber.SEQUENCE, "variable-bindings")
+    varbinds = []
+    v = _Cursor(data, vs, ve)
+    while v.pos < ve:
+        _, bs, be = v.element(ber.SEQUENCE, "VarBind")
+        b = _Cursor(data, bs, be)
+        _, os_, oe = b.element(ber.OBJECT_IDENTIFIER, "VarBind name")
+        tag_pos = b.pos
+        tag, xs, xe = b.element(None, "VarBind value")
+        if b.pos != be:
+            raise SnmpDecodeError("bytes after a VarBind value", b.pos)
+        t = _VALUE_TYPES.get(tag)
+        if t is None:
+            raise SnmpDecodeError(f"unknown value tag 0x{tag:02x}", tag_pos)
+        try:
+            oid = ber.decode_oid(data[os_:oe])
+            value = None if t.kind == "null" else ber.decode_value(t, data[xs:xe])
+        except ValueError as exc:
+            raise SnmpDecodeError(str(exc), os_) from None
+        varbinds.append(VarBind(oid, t, value))
+    return Message(community, Pdu(kind, request_id, tuple(varbinds), error_status, error_index), version)
