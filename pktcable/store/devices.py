@@ -1,0 +1,179 @@
+"""Device storage: what the back office knows of each cable modem and eMTA,
+and the history of every provisioning step it went through.
+
+Same discipline as the lease store: changes are staged and made durable by
+one ``commit`` per batch (the server commits before it answers), SQLite in WAL
+mode by default, an in-memory version for tests and demos.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class Device:
+    """One device, keyed by its MAC (lower-case hex, no separators).
+
+    ``kind`` is "cm" or "mta"; an eMTA names its modem in ``cm_mac``.
+    ``flow`` is the realm of option 122.6 (BASIC.1 ... HYBRID.2) for an MTA.
+    ``template`` names the config template; ``vars`` are its per-device values.
+    ``state``/``result`` mirror the server-side flow machine.
+    """
+
+    mac: str
+    kind: str = "mta"
+    cm_mac: str = ""
+    flow: str = "HYBRID.2"
+    template: str = ""
+    vars: dict[str, Any] = field(default_factory=dict)
+    ip: str = ""
+    state: str = ""
+    result: int | None = None
+    updated: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One entry of a device's history."""
+
+    mac: str
+    at: float
+    step: str  # spec step label, e.g. "H-MTA-15"
+    event: str  # what happened, e.g. "EnrollmentReceived"
+    detail: str = ""
+
+
+def normalize_mac(text: str) -> str:
+    """"00:11:22:33:44:55", "0011.2233.4455", "00-11-..." -> "001122334455"."""
+    digits = "".join(c for c in text.lower() if c in "0123456789abcdef")
+    if len(digits) != 12:
+        raise ValueError(f"not a MAC address: {text!r}")
+    return digits
+
+
+class DeviceStore(Protocol):
+    def get(self, mac: str) -> Device | None: ...
+
+    def put(self, device: Device) -> None:
+        """Stage a new or changed device."""
+        ...
+
+    def record(self, step: Step) -> None:
+        """Stage one history entry."""
+        ...
+
+    def commit(self) -> None:
+        """Make everything staged durable."""
+        ...
+
+    def devices(self) -> Iterable[Device]: ...
+
+    def history(self, mac: str) -> list[Step]: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryDeviceStore:
+    def __init__(self) -> None:
+        self.rows: dict[str, Device] = {}
+        self.steps: dict[str, list[Step]] = {}
+
+    def get(self, mac: str) -> Device | None:
+        found = self.rows.get(mac)
+        return None if found is None else replace(found, vars=dict(found.vars))
+
+    def put(self, device: Device) -> None:
+        self.rows[device.mac] = replace(device, vars=dict(device.vars))
+
+    def record(self, step: Step) -> None:
+        self.steps.setdefault(step.mac, []).append(step)
+
+    def commit(self) -> None:
+        pass
+
+    def devices(self) -> Iterable[Device]:
+        return [self.get(mac) for mac in sorted(self.rows)]  # type: ignore[misc]
+
+    def history(self, mac: str) -> list[Step]:
+        return list(self.steps.get(mac, ()))
+
+    def close(self) -> None:
+        pass
+
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS device (
+        mac TEXT PRIMARY KEY, kind TEXT NOT NULL, cm_mac TEXT NOT NULL, flow TEXT NOT NULL,
+        template TEXT NOT NULL, vars TEXT NOT NULL, ip TEXT NOT NULL, state TEXT NOT NULL,
+        result INTEGER, updated REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS step (
+        mac TEXT NOT NULL, at REAL NOT NULL, step TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS step_mac ON step (mac, at)",
+)
+
+
+class SqliteDeviceStore:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        for statement in _SCHEMA:
+            self.db.execute(statement)
+        self.staged: dict[str, Device] = {}
+        self.staged_steps: list[Step] = []
+
+    def get(self, mac: str) -> Device | None:
+        if mac in self.staged:
+            d = self.staged[mac]
+            return replace(d, vars=dict(d.vars))
+        row = self.db.execute("SELECT * FROM device WHERE mac = ?", (mac,)).fetchone()
+        return None if row is None else _device(row)
+
+    def put(self, device: Device) -> None:
+        self.staged[device.mac] = replace(device, vars=dict(device.vars))
+
+    def record(self, step: Step) -> None:
+        self.staged_steps.append(step)
+
+    def commit(self) -> None:
+        if not self.staged and not self.staged_steps:
+            return
+        devices, steps = list(self.staged.values()), self.staged_steps
+        self.staged, self.staged_steps = {}, []
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO device VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
+                  d.result, d.updated) for d in devices],
+            )
+            self.db.executemany("INSERT INTO step VALUES (?,?,?,?,?)",
+                                [(s.mac, s.at, s.step, s.event, s.detail) for s in steps])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def devices(self) -> Iterable[Device]:
+        self.commit()
+        return [_device(row) for row in self.db.execute("SELECT * FROM device ORDER BY mac")]
+
+    def history(self, mac: str) -> list[Step]:
+        self.commit()
+        rows = self.db.execute("SELECT * FROM step WHERE mac = ? ORDER BY at, rowid", (mac,))
+        return [Step(*row) for row in rows]
+
+    def close(self) -> None:
+        self.commit()
+        self.db.close()
+
+
+def _device(row: tuple[Any, ...]) -> Device:
+    return Device(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9])

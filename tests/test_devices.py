@@ -1,0 +1,53 @@
+"""Device stores: both implementations behave alike, SQLite survives reopening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = MemoryDeviceStore() if request.param == "memory" else SqliteDeviceStore(str(tmp_path / "d.db"))
+    yield s
+    s.close()
+
+
+def test_put_get_history(store) -> None:  # type: ignore[no-untyped-def]
+    d = Device("001122334455", vars={"line1": "5551234"})
+    store.put(d)
+    d.vars["line1"] = "changed after put"  # the store keeps its own copy
+    store.record(Step(d.mac, 1.0, "MTA-4", "LeaseAcked", "10.0.0.9"))
+    store.record(Step(d.mac, 2.0, "H-MTA-15", "EnrollmentReceived"))
+    store.commit()
+    got = store.get(d.mac)
+    assert got is not None and got.vars == {"line1": "5551234"} and got.flow == "HYBRID.2"
+    assert [s.step for s in store.history(d.mac)] == ["MTA-4", "H-MTA-15"]
+    assert [x.mac for x in store.devices()] == [d.mac]
+    assert store.get("ffffffffffff") is None
+
+
+def test_sqlite_survives_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "d.db")
+    s = SqliteDeviceStore(path)
+    s.put(Device("001122334455", kind="cm"))
+    s.record(Step("001122334455", 1.0, "CM-4", "LeaseAcked"))
+    s.commit()
+    s.close()
+    again = SqliteDeviceStore(path)
+    assert again.get("001122334455").kind == "cm"  # type: ignore[union-attr]
+    assert len(again.history("001122334455")) == 1
+    again.close()
+
+
+@pytest.mark.parametrize("text", ["00:11:22:33:44:55", "0011.2233.4455", "00-11-22-33-44-55", "001122334455"])
+def test_normalize_mac(text: str) -> None:
+    assert normalize_mac(text) == "001122334455"
+
+
+def test_normalize_mac_rejects() -> None:
+    with pytest.raises(ValueError):
+        normalize_mac("00:11:22")
