@@ -1,0 +1,1 @@
+"""The provisioning server's side of the PacketCable flows."""

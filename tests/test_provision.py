@@ -1,0 +1,195 @@
+"""The provisioning entity: enrollment -> build -> SET -> served -> status."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import pytest
+
+from pktcable.flow import ProvisioningState, ServerState
+from pktcable.provision.entity import EntityConfig, ProvisioningEntity
+from pktcable.snmp import message as m
+from pktcable.snmp import pktc
+from pktcable.snmp.agent import MibView
+from pktcable.snmp.aio import open_endpoint
+from pktcable.store.devices import Device, MemoryDeviceStore
+
+from .peers import require
+
+MAC = "001122334455"
+TREE = pktc.Tree.CABLELABS
+
+
+class Files:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.published: list[tuple[str, str]] = []
+
+    def build(self, device: Device) -> bytes:
+        if self.fail:
+            raise ValueError("template mta: line 3: unknown keyword")
+        return b"\xfe\x01\x01config for " + device.mac.encode() + b"\xfe\x01\xff"
+
+    def publish(self, device: Device, data: bytes, client_ip: str) -> str:
+        self.published.append((device.mac, client_ip))
+        return f"tftp://127.0.0.1/{device.mac}.bin"
+
+
+class FakeSnmp:
+    def __init__(self, error: int = 0, silent: bool = False) -> None:
+        self.error, self.silent = error, silent
+        self.sent: list[tuple[tuple[str, int], bytes, tuple]] = []  # type: ignore[type-arg]
+
+    async def request(self, addr, community, pdu_type, varbinds, **kw):  # type: ignore[no-untyped-def]
+        self.sent.append((addr, community, varbinds))
+        if self.silent:
+            raise TimeoutError("no response")
+        msg = m.Message(community, m.Pdu(pdu_type, 1, varbinds))
+        return msg.response(error_status=self.error, error_index=1 if self.error else 0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def inform(note: pktc.Enrollment | pktc.Status) -> m.Message:
+    return m.Message(b"public", m.Pdu(m.PduType.INFORM, 5, note.varbinds(100)))
+
+
+ENROLL = pktc.Enrollment(TREE, b"eMTA", b"2.4.1", b"pktc1.5:051f0101", bytes.fromhex(MAC), 77)
+
+
+def make(files: Files | None = None, snmp: FakeSnmp | None = None, **config: object):  # type: ignore[no-untyped-def]
+    store = MemoryDeviceStore()
+    store.put(Device(MAC, flow="HYBRID.2", template="mta"))
+    clock = Clock()
+    entity = ProvisioningEntity(store, files or Files(), snmp or FakeSnmp(), clock, EntityConfig(**config))  # type: ignore[arg-type]
+    return entity, store, clock
+
+
+async def settle(entity: ProvisioningEntity) -> None:
+    while entity.tasks:
+        await asyncio.gather(*entity.tasks)
+
+
+def test_hybrid2_server_flow() -> None:
+    async def scenario() -> None:
+        snmp = FakeSnmp()
+        entity, store, clock = make(snmp=snmp, agent_port=16161)
+        entity.lease_acked(MAC, "HYBRID.2", "10.0.0.9")
+        reply = entity.handle(inform(ENROLL), ("10.0.0.9", 50000))
+        assert reply is not None and reply.pdu.type is m.PduType.RESPONSE and reply.pdu.request_id == 5
+        await settle(entity)
+        (addr, community, varbinds), = snmp.sent
+        assert addr == ("10.0.0.9", 16161) and community == b"private"
+        data = Files().build(Device(MAC))
+        assert varbinds[0].value == f"tftp://127.0.0.1/{MAC}.bin".encode()
+        assert varbinds[1].value == hashlib.sha1(data).digest()
+        assert entity.machines[MAC].state is ServerState.LOCATION_SET
+        entity.file_served(MAC)
+        clock.now += 1
+        entity.handle(inform(pktc.Status(TREE, bytes.fromhex(MAC), 77, 1)), ("10.0.0.9", 50000))
+        machine = entity.machines[MAC]
+        assert machine.state is ServerState.DONE and machine.result == ProvisioningState.PASS
+        steps = [(s.step, s.event) for s in store.history(MAC)]
+        assert steps == [("MTA-4", "LeaseAcked"), ("H-MTA-15/18", "EnrollmentReceived"),
+                         ("H-MTA-19", "ConfigBuilt"), ("H-MTA-20...22", "LocationSetAcked"),
+                         ("H-MTA-23/25", "FileServed"), ("H-MTA-25", "StatusReceived")]
+        assert store.get(MAC).state == "DONE" and store.get(MAC).result == 1  # type: ignore[union-attr]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "files, snmp, state",
+    [
+        (Files(fail=True), FakeSnmp(), ServerState.FAILED_BUILD),
+        (Files(), FakeSnmp(error=m.ErrorStatus.NOT_WRITABLE), ServerState.FAILED_SET),
+        (Files(), FakeSnmp(silent=True), ServerState.FAILED_SET),
+    ],
+)
+def test_failures_end_in_named_states(files: Files, snmp: FakeSnmp, state: ServerState) -> None:
+    async def scenario() -> None:
+        entity, store, _ = make(files, snmp)
+        entity.handle(inform(ENROLL), ("10.0.0.9", 50000))
+        await settle(entity)
+        assert entity.machines[MAC].state is state
+        assert entity.machines[MAC].result == ProvisioningState.FAIL_OTHER_REASON
+
+    asyncio.run(scenario())
+
+
+def test_unknown_device_is_acknowledged_but_not_served() -> None:
+    entity, store, _ = make()
+    other = pktc.Enrollment(TREE, b"x", b"1", b"pktc1.5:", bytes.fromhex("0a0b0c0d0e0f"), 1)
+    assert entity.handle(inform(other), ("10.0.0.7", 1)) is not None
+    assert entity.unknown_informs == 1 and not entity.tasks
+    assert [s.event for s in store.history("0a0b0c0d0e0f")] == ["EnrollmentFromUnknownDevice"]
+
+
+def test_auto_enroll_serves_an_unknown_device() -> None:
+    async def scenario() -> None:
+        entity, store, _ = make(auto_enroll=True)
+        other = pktc.Enrollment(TREE, b"x", b"1", b"pktc1.5:", bytes.fromhex("0a0b0c0d0e0f"), 1)
+        entity.handle(inform(other), ("10.0.0.7", 1))
+        await settle(entity)
+        assert entity.machines["0a0b0c0d0e0f"].state is ServerState.LOCATION_SET
+
+    asyncio.run(scenario())
+
+
+def test_silent_device_times_out() -> None:
+    entity, _, clock = make()
+    entity.lease_acked(MAC, "HYBRID.2", "10.0.0.9")
+    clock.now += 601
+    entity.check_timers()
+    assert entity.machines[MAC].state is ServerState.TIMED_OUT
+
+
+def test_not_a_pktc_inform_is_acknowledged_and_counted() -> None:
+    entity, _, _ = make()
+    msg = m.Message(b"public", m.Pdu(m.PduType.INFORM, 9, m.notification((1, 3, 6, 1, 6, 3, 1, 1, 5, 1), 1, [])))
+    assert entity.handle(msg, ("10.0.0.1", 1)) is not None and entity.bad_informs == 1
+
+
+def test_snmpinform_enrollment_drives_a_set_on_a_real_agent() -> None:
+    """net-snmp sends the enrollment; our entity answers it and SETs the
+    config-file location on an agent listening on 127.0.0.1."""
+    tool = require("snmpinform")
+    o = pktc.oids(TREE)
+
+    def dotted(oid: tuple[int, ...]) -> str:
+        return ".".join(map(str, oid))
+
+    async def scenario() -> None:
+        view = MibView({b"private": True})
+        view.define(o.config_file, "String", b"", writable=True)
+        view.define(o.config_hash, "String", b"", writable=True)
+        agent = await open_endpoint("127.0.0.1", 0, lambda msg, addr: view.handle(msg))
+        client = await open_endpoint("127.0.0.1", 0, timeout=0.5, retries=2)
+        store = MemoryDeviceStore()
+        store.put(Device(MAC, flow="HYBRID.2"))
+        entity = ProvisioningEntity(store, Files(), client, Clock(), EntityConfig(agent_port=agent.address[1]))
+        server = await open_endpoint("127.0.0.1", 0, entity.handle)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                tool, "-v2c", "-c", "public", "-r", "0", "-t", "3", "-m", "", "-M", "/nonexistent",
+                f"127.0.0.1:{server.address[1]}", "", dotted(o.enrollment),
+                dotted(o.sys_descr), "s", "eMTA", dotted(o.sw_version), "s", "2.4.1",
+                dotted(o.type_identifier), "s", "pktc1.5:051f0101", dotted(o.mac), "x", MAC,
+                dotted(o.correlation_id), "i", "77", stderr=asyncio.subprocess.PIPE)
+            _, err = await proc.communicate()
+            assert proc.returncode == 0, err
+            await settle(entity)
+            assert view.value(o.config_file) == f"tftp://127.0.0.1/{MAC}.bin".encode()
+            assert entity.machines[MAC].state is ServerState.LOCATION_SET
+        finally:
+            for ep in (agent, client, server):
+                ep.close()
+
+    asyncio.run(scenario())
