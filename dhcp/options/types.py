@@ -1,0 +1,380 @@
+"""Value types of DHCP options and sub-options.
+
+Each type converts one value both ways and both forms: ``decode(bytes)`` ->
+Python value (``ValueError`` with a reason when the bytes do not fit; callers
+wrap it in :class:`dhcp.errors.DhcpDecodeError` with offsets), ``encode(value)``
+-> bytes, ``format(value)`` -> text that ``parse(text)`` reads back. Invariant
+checked by the property tests: ``encode(decode(b)) == b`` for every accepted b.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any
+
+
+class ValueType:
+    name = "value"
+    #: The option type ISC dhcpd calls it (used by the isc formatter).
+    isc = "string"
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def encode(self, value: Any) -> bytes:
+        raise NotImplementedError
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+    def parse(self, text: str) -> Any:
+        raise ValueError(f"{self.name}: cannot be written as text")
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+class Bytes(ValueType):
+    name = "bytes"
+
+    def decode(self, data: bytes) -> bytes:
+        return bytes(data)
+
+    def encode(self, value: Any) -> bytes:
+        if not isinstance(value, bytes | bytearray):
+            raise ValueError(f"expected bytes, not {type(value).__name__}")
+        return bytes(value)
+
+    def format(self, value: bytes) -> str:
+        return value.hex()
+
+    def parse(self, text: str) -> bytes:
+        try:
+            return bytes.fromhex(text.replace(":", "").replace(" ", ""))
+        except ValueError:
+            raise ValueError(f"not hex: {text!r}") from None
+
+
+class Text(ValueType):
+    """Text as sent; bytes that are not UTF-8 survive as surrogate escapes."""
+
+    name = "text"
+    isc = "text"
+
+    def decode(self, data: bytes) -> str:
+        return data.decode("utf-8", "surrogateescape")
+
+    def encode(self, value: Any) -> bytes:
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, not {type(value).__name__}")
+        return value.encode("utf-8", "surrogateescape")
+
+    def format(self, value: str) -> str:
+        return repr(value)[1:-1] if value.isprintable() else repr(value)
+
+    def parse(self, text: str) -> str:
+        return text
+
+
+class Uint(ValueType):
+    def __init__(self, size: int, signed: bool = False) -> None:
+        self.size, self.signed = size, signed
+        self.name = f"{'int' if signed else 'uint'}{size * 8}"
+        self.isc = {1: "unsigned integer 8", 2: "unsigned integer 16", 4: "unsigned integer 32"}[size]
+        if signed:
+            self.isc = self.isc.replace("unsigned ", "signed ")
+
+    def decode(self, data: bytes) -> int:
+        if len(data) != self.size:
+            raise ValueError(f"{self.name} needs {self.size} bytes, not {len(data)}")
+        return int.from_bytes(data, "big", signed=self.signed)
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, not {type(value).__name__}")
+        try:
+            return value.to_bytes(self.size, "big", signed=self.signed)
+        except OverflowError:
+            raise ValueError(f"{value} does not fit {self.name}") from None
+
+    def parse(self, text: str) -> int:
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise ValueError(f"not an integer: {text!r}") from None
+
+
+class Flag(Uint):
+    """One byte that must be 0 or 1."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.name, self.isc = "bool", "boolean"
+
+    def decode(self, data: bytes) -> bool:  # type: ignore[override]
+        n = super().decode(data)
+        if n > 1:
+            raise ValueError(f"boolean must be 0 or 1, not {n}")
+        return bool(n)
+
+    def encode(self, value: Any) -> bytes:
+        if not isinstance(value, bool | int) or value not in (0, 1):
+            raise ValueError(f"expected a boolean, not {value!r}")
+        return bytes((int(value),))
+
+    def format(self, value: bool) -> str:
+        return "true" if value else "false"
+
+    def parse(self, text: str) -> bool:
+        t = text.strip().lower()
+        if t in ("1", "true", "yes", "on"):
+            return True
+        if t in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"not a boolean: {text!r}")
+
+
+class UintList(ValueType):
+    def __init__(self, size: int) -> None:
+        self.item = Uint(size)
+        self.name = f"{self.item.name}-list"
+
+    def decode(self, data: bytes) -> list[int]:
+        n = self.item.size
+        if not data or len(data) % n:
+            raise ValueError(f"{self.name}: length {len(data)} is not a non-zero multiple of {n}")
+        return [int.from_bytes(data[i:i + n], "big") for i in range(0, len(data), n)]
+
+    def encode(self, value: Any) -> bytes:
+        if not value:
+            raise ValueError(f"{self.name}: empty list")
+        return b"".join(self.item.encode(v) for v in value)
+
+    def format(self, value: list[int]) -> str:
+        return ",".join(map(str, value))
+
+    def parse(self, text: str) -> list[int]:
+        return [self.item.parse(t) for t in text.split(",")]
+
+
+class Ipv4(ValueType):
+    name, isc = "ipv4", "ip-address"
+
+    def decode(self, data: bytes) -> IPv4Address:
+        if len(data) != 4:
+            raise ValueError(f"an IPv4 address is 4 bytes, not {len(data)}")
+        return IPv4Address(data)
+
+    def encode(self, value: Any) -> bytes:
+        try:
+            return IPv4Address(value).packed
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+    def parse(self, text: str) -> IPv4Address:
+        try:
+            return IPv4Address(text.strip())
+        except ValueError:
+            raise ValueError(f"not an IPv4 address: {text!r}") from None
+
+
+class Ipv4List(ValueType):
+    name, isc = "ipv4-list", "array of ip-address"
+
+    def decode(self, data: bytes) -> list[IPv4Address]:
+        if not data or len(data) % 4:
+            raise ValueError(f"an IPv4 address list is a non-zero multiple of 4 bytes, not {len(data)}")
+        return [IPv4Address(data[i:i + 4]) for i in range(0, len(data), 4)]
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, str | IPv4Address):
+            value = [value]
+        if not value:
+            raise ValueError("empty address list")
+        return b"".join(IPV4.encode(v) for v in value)
+
+    def format(self, value: list[IPv4Address]) -> str:
+        return ",".join(map(str, value))
+
+    def parse(self, text: str) -> list[IPv4Address]:
+        return [IPV4.parse(t) for t in text.split(",")]
+
+
+class DnsName(ValueType):
+    """A domain name in DNS wire form without compression (RFC 1035 §3.1)."""
+
+    name = "fqdn"
+
+    def decode(self, data: bytes) -> str:
+        labels, pos = [], 0
+        while True:
+            if pos >= len(data):
+                raise ValueError("DNS name has no terminating zero-length label")
+            n = data[pos]
+            if n == 0:
+                break
+            if n > 63:
+                raise ValueError(f"label length {n} at byte {pos}: over 63 or a compression pointer")
+            label = data[pos + 1:pos + 1 + n]
+            if len(label) != n:
+                raise ValueError(f"label at byte {pos} runs past the end")
+            if not label.isascii() or b"." in label:
+                raise ValueError(f"label at byte {pos} is not a plain ASCII label")
+            labels.append(label.decode("ascii"))
+            pos += 1 + n
+        if pos + 1 != len(data):
+            raise ValueError(f"{len(data) - pos - 1} bytes after the end of the DNS name")
+        return ".".join(labels)
+
+    def encode(self, value: Any) -> bytes:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a domain name, not {type(value).__name__}")
+        out = bytearray()
+        for label in value.rstrip(".").split(".") if value.strip(".") else []:
+            raw = label.encode("ascii", "strict") if label.isascii() else b""
+            if not 1 <= len(raw) <= 63:
+                raise ValueError(f"label {label!r} must be 1-63 ASCII characters")
+            out += bytes((len(raw),)) + raw
+        out.append(0)
+        if len(out) > 255:
+            raise ValueError("a domain name is at most 255 bytes")
+        return bytes(out)
+
+    def parse(self, text: str) -> str:
+        self.encode(text)
+        return text.rstrip(".")
+
+
+class Realm(DnsName):
+    """Kerberos realm in DNS wire form; RFC 3495 §5.6 wants upper-case ASCII."""
+
+    name = "realm"
+
+    def parse(self, text: str) -> str:
+        # Only what we write is held to the rule; what a device sends is read as is.
+        if text != text.upper():
+            raise ValueError(f"realm {text!r} must be upper case")
+        return super().parse(text)
+
+
+class Mac(ValueType):
+    name = "mac"
+
+    def decode(self, data: bytes) -> str:
+        if len(data) != 6:
+            raise ValueError(f"a MAC address is 6 bytes, not {len(data)}")
+        return data.hex(":")
+
+    def encode(self, value: Any) -> bytes:
+        raw = BYTES.parse(value) if isinstance(value, str) else value
+        if not isinstance(raw, bytes) or len(raw) != 6:
+            raise ValueError(f"not a MAC address: {value!r}")
+        return raw
+
+    def parse(self, text: str) -> str:
+        return self.encode(text.replace("-", ":")).hex(":")
+
+
+class Oui(ValueType):
+    """Option 43.8: 3 bytes binary, or 6 ASCII hex digits (both occur; kept as sent)."""
+
+    name = "oui"
+
+    def decode(self, data: bytes) -> bytes | str:
+        if len(data) == 3:
+            return bytes(data)
+        if len(data) == 6 and all(chr(b) in "0123456789abcdefABCDEF" for b in data):
+            return data.decode("ascii")
+        raise ValueError(f"an OUI is 3 bytes or 6 hex digits, not {len(data)} bytes")
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, bytes) and len(value) == 3:
+            return value
+        if isinstance(value, str) and len(value) == 6:
+            int(value, 16)
+            return value.encode("ascii")
+        raise ValueError(f"not an OUI: {value!r}")
+
+    def format(self, value: bytes | str) -> str:
+        return value.hex(":") if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """RFC 3495 §5.4/§5.5: nominal timeout, maximum timeout, maximum retries."""
+
+    nominal: int
+    maximum: int
+    retries: int
+
+
+class BackoffType(ValueType):
+    name = "backoff"
+
+    def decode(self, data: bytes) -> Backoff:
+        if len(data) != 12:
+            raise ValueError(f"backoff and retry is 12 bytes (3 x uint32), not {len(data)}")
+        return Backoff(*(int.from_bytes(data[i:i + 4], "big") for i in (0, 4, 8)))
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, tuple | list) and len(value) == 3:
+            value = Backoff(*value)
+        if not isinstance(value, Backoff):
+            raise ValueError(f"expected (nominal, maximum, retries), not {value!r}")
+        return b"".join(UINT32.encode(v) for v in (value.nominal, value.maximum, value.retries))
+
+    def format(self, value: Backoff) -> str:
+        return f"{value.nominal},{value.maximum},{value.retries}"
+
+    def parse(self, text: str) -> Backoff:
+        parts = [UINT32.parse(t) for t in text.split(",")]
+        if len(parts) != 3:
+            raise ValueError("backoff is three numbers: nominal,maximum,retries")
+        return Backoff(*parts)
+
+
+class ProvServer(ValueType):
+    """RFC 3495 §5.3: a type byte, 0 then an FQDN in DNS wire form, 1 then an IPv4 address."""
+
+    name = "prov-server"
+
+    def decode(self, data: bytes) -> str | IPv4Address:
+        if not data:
+            raise ValueError("empty; the first byte is the address type")
+        if data[0] == 0:
+            return FQDN.decode(data[1:])
+        if data[0] == 1:
+            return IPV4.decode(data[1:])
+        raise ValueError(f"address type {data[0]} is neither 0 (FQDN) nor 1 (IPv4)")
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, IPv4Address):
+            return b"\x01" + value.packed
+        return b"\x00" + FQDN.encode(value)
+
+    def parse(self, text: str) -> str | IPv4Address:
+        try:
+            return IPv4Address(text.strip())
+        except ValueError:
+            return FQDN.parse(text.strip())
+
+
+class Bits(Uint):
+    """An unsigned bit mask; ``names`` label the bits for display."""
+
+    def __init__(self, size: int, names: dict[int, str]) -> None:
+        super().__init__(size)
+        self.names = names
+        self.name = f"bits{size * 8}"
+
+    def format(self, value: int) -> str:
+        labels = [label for bit, label in self.names.items() if value & bit]
+        return f"0x{value:0{self.size * 2}x}" + (f" ({', '.join(labels)})" if labels else "")
+
+
+BYTES, TEXT, FLAG = Bytes(), Text(), Flag()
+UINT8, UINT16, UINT32, INT32 = Uint(1), Uint(2), Uint(4), Uint(4, signed=True)
+UINT8_LIST, UINT16_LIST = UintList(1), UintList(2)
+IPV4, IPV4_LIST, FQDN, REALM, MAC, OUI = Ipv4(), Ipv4List(), DnsName(), Realm(), Mac(), Oui()
+BACKOFF, PROV_SERVER = BackoffType(), ProvServer()

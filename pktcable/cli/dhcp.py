@@ -1,0 +1,143 @@
+"""``pktcable dhcp option122 | decode | serve``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from pktcable.exitcodes import ExitStatus
+
+from .common import fail, read_input
+
+
+@click.group("dhcp")
+def dhcp_group() -> None:
+    """DHCP option codecs and the provisioning DHCPv4 server."""
+
+
+@dhcp_group.command("option122")
+@click.option("--dhcp-server-1", "dhcp1", help="122.1 primary DHCP server for the eMTA (to the CM).")
+@click.option("--dhcp-server-2", "dhcp2", help="122.2 secondary DHCP server (to the CM).")
+@click.option("--prov-server", help="122.3 provisioning server: an FQDN or an IPv4 address.")
+@click.option("--as-backoff", help="122.4 AS-REQ backoff: nominal,maximum,retries.")
+@click.option("--ap-backoff", help="122.5 AP-REQ backoff: nominal,maximum,retries.")
+@click.option("--realm", help="122.6 BASIC.1, BASIC.2, HYBRID.1, HYBRID.2 or a Kerberos realm.")
+@click.option("--use-tgt/--no-tgt", default=None, help="122.7 ticket granting server utilization.")
+@click.option("--timer", type=int, help="122.8 provisioning timer in minutes.")
+@click.option("--ticket-control", type=int, help="122.9 bits: 1 prov server ticket, 2 CMS tickets.")
+@click.option("--kdc", multiple=True, help="122.10 KDC address (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["hex", "isc", "kea"]), default="hex", show_default=True)
+def option122_cmd(dhcp1: str | None, dhcp2: str | None, prov_server: str | None, as_backoff: str | None,
+                  ap_backoff: str | None, realm: str | None, use_tgt: bool | None, timer: int | None,
+                  ticket_control: int | None, kdc: tuple[str, ...], fmt: str) -> None:
+    """Build option 122 (CableLabs Client Configuration) as hex, ISC dhcpd or Kea config."""
+    from dhcp.errors import DhcpEncodeError
+    from dhcp.formats import encode_suboptions, to_isc, to_kea
+    from dhcp.options import CCC
+
+    given: list[tuple[str, str | None | bool | int | tuple[str, ...]]] = [
+        ("dhcp-server-1", dhcp1), ("dhcp-server-2", dhcp2), ("prov-server", prov_server),
+        ("as-req-backoff", as_backoff), ("ap-req-backoff", ap_backoff), ("realm", realm), ("use-tgt", use_tgt),
+        ("prov-timer", timer), ("ticket-control", ticket_control), ("kdc-servers", ",".join(kdc) or None)]
+    values: list[tuple[str, Any]] = []
+    for name, raw in given:
+        if raw is None:
+            continue
+        row = CCC.by_name[name]
+        assert row.type is not None
+        try:
+            values.append((name, row.type.parse(raw) if isinstance(raw, str) else raw))
+        except ValueError as exc:
+            fail(f"option 122.{row.code} {name}: {exc}", ExitStatus.VALUE)
+    if not values:
+        fail("give at least one sub-option (see --help)", ExitStatus.USAGE)
+    try:
+        data = encode_suboptions("ccc", values)
+        if fmt == "hex":
+            click.echo(data.hex())
+        elif fmt == "isc":
+            click.echo(to_isc(122, "ccc", values, "ccc-encapsulation"))
+        else:
+            click.echo(to_kea(122, data, "cablelabs-client-configuration"))
+    except DhcpEncodeError as exc:
+        fail(str(exc), ExitStatus.VALUE)
+
+
+@dhcp_group.command("decode")
+@click.argument("hex_text", metavar="HEX")
+@click.option("--file", "is_file", is_flag=True, help="HEX names a file of raw bytes ('-' for stdin).")
+def decode_cmd(hex_text: str, is_file: bool) -> None:
+    """Explain a DHCP message or a run of options (code len value ...) given as hex."""
+    from dhcp.describe import explain_hex
+    from dhcp.errors import DhcpDecodeError
+
+    if is_file:
+        data = read_input(hex_text)
+    else:
+        try:
+            data = bytes.fromhex(hex_text.replace(":", "").replace(" ", ""))
+        except ValueError:
+            fail("not hex", ExitStatus.USAGE)
+    try:
+        for line in explain_hex(data):
+            click.echo(line)
+    except DhcpDecodeError as exc:
+        fail(str(exc), ExitStatus.DECODE)
+
+
+@dhcp_group.command("serve")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Server config (TOML).")
+@click.option("--listen", default="0.0.0.0", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=67, show_default=True)
+@click.option("--interface", help="Serve this link directly (SO_BINDTODEVICE; broadcast clients).")
+@click.option("--db", help="SQLite lease file (default: leases in memory only).")
+@click.option("--synchronous", type=click.Choice(["FULL", "NORMAL"]), default="FULL", show_default=True,
+              help="FULL survives power loss; NORMAL survives a crash of the server process.")
+@click.option("--quiet", is_flag=True, help="No start-up line.")
+def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | None, db: str | None,
+              synchronous: str, quiet: bool) -> None:
+    """Run the provisioning DHCPv4 server."""
+    import asyncio
+    import signal
+
+    from pktcable.dhcpd import DhcpServer
+    from pktcable.dhcpd.config import load_toml
+    from pktcable.dhcpd.transport import serve
+    from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
+
+    if config_file is None:
+        fail("--config FILE.toml is required", ExitStatus.USAGE)
+    try:
+        config = load_toml(config_file)
+    except OSError as exc:
+        fail(f"cannot read {config_file}: {exc.strerror or exc}", ExitStatus.IO)
+    except (ValueError, TypeError, KeyError) as exc:
+        fail(f"{config_file}: {exc}", ExitStatus.VALUE)
+    store = SqliteLeaseStore(db, synchronous=synchronous) if db else MemoryLeaseStore()
+    server = DhcpServer(config, store)
+    link = config.server_id if interface else None
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(server, listen, port, interface=interface, link=link, ready=ready,
+                                         stop=stop))
+        await ready.wait()
+        if not quiet:
+            click.echo(f"pktcable dhcp: serving on {listen}:{port}", err=True)
+        await task
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        fail(f"cannot serve on {listen}:{port}: {exc.strerror or exc}", ExitStatus.IO)
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(server.metrics.items()))
+    click.echo(f"pktcable dhcp: stopped ({counts})", err=True)
+    sys.exit(0)
+
+

@@ -1,0 +1,184 @@
+"""The lease engine: which address a client gets, and the lease table.
+
+Rules that keep an address with one client at a time (RFC 2131 §4.3.1):
+an address is handed out only if nobody else holds an unexpired lease on it,
+nobody else has an unexpired offer on it, it is not reserved for another MAC
+and it is not in decline quarantine. Allocation is deterministic: the client's
+previous address, then the address it asks for, then the lowest never-used
+address of the first eligible pool, then the free address whose lease ended
+longest ago. No clock and no randomness: the caller passes ``now``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable
+from ipaddress import IPv4Address
+
+from pktcable.store import Lease, LeaseState, LeaseStore
+
+from .config import Pool
+
+
+class LeaseEngine:
+    def __init__(self, store: LeaseStore, reserved: dict[IPv4Address, str], offer_hold: float,
+                 decline_hold: float) -> None:
+        self.store = store
+        self.reserved = reserved  # address -> MAC it is reserved for
+        self.offer_hold, self.decline_hold = offer_hold, decline_hold
+        self.by_address: dict[IPv4Address, Lease] = {}
+        self.by_client: dict[str, Lease] = {}
+        #: client -> (address, expires) of a pending offer; address -> client.
+        self.offers: dict[str, tuple[IPv4Address, float]] = {}
+        self.offered: dict[IPv4Address, str] = {}
+        self._offer_queue: deque[tuple[float, str]] = deque()
+        self._expiry: list[tuple[float, int]] = []
+        #: Per pool (by identity): next never-scanned address as an int.
+        self._cursor: dict[int, int] = {}
+        for lease in store.load():
+            self._index(lease)
+
+    def _index(self, lease: Lease) -> None:
+        old = self.by_address.get(lease.address)
+        if old is not None and self.by_client.get(old.client) is old:
+            del self.by_client[old.client]
+        self.by_address[lease.address] = lease
+        if lease.client and lease.state is not LeaseState.DECLINED:
+            self.by_client[lease.client] = lease
+        if lease.state is LeaseState.BOUND:
+            heapq.heappush(self._expiry, (lease.expires, int(lease.address)))
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def available(self, address: IPv4Address, client: str, mac: str, now: float) -> bool:
+        owner = self.reserved.get(address)
+        if owner is not None and owner != mac:
+            return False
+        holder = self.offered.get(address)
+        if holder is not None and holder != client and self.offers[holder][1] > now:
+            return False
+        lease = self.by_address.get(address)
+        if lease is None or lease.client == client and lease.state is not LeaseState.DECLINED:
+            return True
+        if lease.state is LeaseState.RELEASED:
+            return True
+        return lease.expires <= now
+
+    def lease_of(self, client: str) -> Lease | None:
+        return self.by_client.get(client)
+
+    def offer_of(self, client: str, now: float) -> IPv4Address | None:
+        offer = self.offers.get(client)
+        return offer[0] if offer is not None and offer[1] > now else None
+
+    def leases_with_remote_id(self, remote_id: str) -> list[Lease]:
+        return [lease for lease in self.by_address.values() if lease.remote_id == remote_id]
+
+    # -- allocation ------------------------------------------------------------------------------------
+
+    def choose(self, client: str, mac: str, pools: list[Pool], requested: IPv4Address | None,
+               reserved: IPv4Address | None, now: float) -> IPv4Address | None:
+        if reserved is not None:
+            return reserved if self.available(reserved, client, mac, now) else None
+        offer = self.offer_of(client, now)
+        if offer is not None and any(offer in p for p in pools):
+            return offer
+        lease = self.by_client.get(client)
+        if lease is not None and any(lease.address in p for p in pools) and \
+                self.available(lease.address, client, mac, now):
+            return lease.address
+        if requested is not None and any(requested in p for p in pools) and \
+                self.available(requested, client, mac, now):
+            return requested
+        for pool in pools:
+            fresh = self._fresh(pool, client, mac, now)
+            if fresh is not None:
+                return fresh
+        return self._reclaim(pools, client, mac, now)
+
+    def _fresh(self, pool: Pool, client: str, mac: str, now: float) -> IPv4Address | None:
+        key = id(pool)
+        pos = self._cursor.get(key, int(pool.start))
+        end = int(pool.end)
+        while pos <= end:
+            address = IPv4Address(pos)
+            pos += 1
+            if address not in self.by_address and address not in self.offered and address not in self.reserved:
+                self._cursor[key] = pos
+                return address
+        self._cursor[key] = pos
+        return None
+
+    def _reclaim(self, pools: list[Pool], client: str, mac: str, now: float) -> IPv4Address | None:
+        best: tuple[float, IPv4Address] | None = None
+        for address, lease in self.by_address.items():
+            if any(address in p for p in pools) and self.available(address, client, mac, now):
+                if best is None or (lease.expires, address) < best:
+                    best = (lease.expires, address)
+        if best is None:  # offered-but-lapsed addresses never became leases
+            for address in self.offered:
+                if any(address in p for p in pools) and self.available(address, client, mac, now):
+                    return address
+        return best[1] if best else None
+
+    def offer(self, client: str, address: IPv4Address, now: float) -> None:
+        self.withdraw(client)
+        expires = now + self.offer_hold
+        self.offers[client] = (address, expires)
+        self.offered[address] = client
+        self._offer_queue.append((expires, client))
+
+    def withdraw(self, client: str) -> None:
+        offer = self.offers.pop(client, None)
+        if offer is not None and self.offered.get(offer[0]) == client:
+            del self.offered[offer[0]]
+
+    # -- lease changes (each staged in the store; the caller commits before replying) ------------------
+
+    def bind(self, lease: Lease) -> Lease:
+        self.withdraw(lease.client)
+        old = self.by_client.get(lease.client)
+        if old is not None and old.address != lease.address and old.state is LeaseState.BOUND:
+            old.state, old.expires = LeaseState.RELEASED, min(old.expires, lease.expires)
+            self.store.put(old)
+        self._index(lease)
+        self.store.put(lease)
+        return lease
+
+    def release(self, lease: Lease, now: float) -> None:
+        lease.state, lease.expires = LeaseState.RELEASED, now
+        self.store.put(lease)
+
+    def decline(self, address: IPv4Address, client: str, now: float) -> Lease:
+        self.withdraw(client)
+        old = self.by_address.get(address)
+        lease = Lease(address, "", "", now + self.decline_hold, LeaseState.DECLINED,
+                      subnet=old.subnet if old else "")
+        if old is not None and self.by_client.get(old.client) is old:
+            del self.by_client[old.client]
+        self.by_address[address] = lease
+        self.store.put(lease)
+        return lease
+
+    # -- time ------------------------------------------------------------------------------------------
+
+    def expire(self, now: float) -> Iterable[Lease]:
+        """Drop lapsed offers; yield leases that ran out since the last call."""
+        queue = self._offer_queue
+        while queue and queue[0][0] <= now:
+            expires, client = queue.popleft()
+            offer = self.offers.get(client)
+            if offer is not None and offer[1] == expires:
+                self.withdraw(client)
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            expires, key = heapq.heappop(heap)
+            lease = self.by_address.get(IPv4Address(key))
+            if lease is not None and lease.expires == expires and lease.state is LeaseState.BOUND:
+                yield lease
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self._offer_queue[0][0] if self._offer_queue else None,
+                             self._expiry[0][0] if self._expiry else None) if t is not None]
+        return min(times) if times else None

@@ -1,0 +1,52 @@
+"""What the DHCP core reports: small frozen dataclasses, past-tense facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from pktcable.store import Lease
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseBound:
+    """An ACK was queued for this lease (it is durable once the ACK is sent)."""
+
+    lease: Lease
+    kind: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseReleased:
+    lease: Lease
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseDeclined:
+    address: IPv4Address
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseExpired:
+    lease: Lease
+
+
+@dataclass(frozen=True, slots=True)
+class FlowNotSupported:
+    """No configured realm matches the flows in the MTA's capability TLV 18; the first was sent."""
+
+    mac: str
+    realm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A datagram that got no reply, and why (malformed ones are also counted)."""
+
+    reason: str
+    source: object
+
+
+Event = LeaseBound | LeaseReleased | LeaseDeclined | LeaseExpired | FlowNotSupported | Dropped

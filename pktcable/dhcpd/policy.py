@@ -1,0 +1,160 @@
+"""Who a client is and what it gets: device class, subnet, and the reply's options.
+
+Kept apart from the lease engine so the rules read as the spec notes state
+them (dhcp.md §10): classify by option 60 (and 43.2 when 60 is missing),
+correlate by option 82 remote id, pick the MTA realm its capabilities allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any
+
+from dhcp.capabilities import FLOW_BASIC, FLOW_HYBRID, FLOW_SECURE, VENDOR_CLASS, VendorClass
+from dhcp.message import Message, Option, build_options
+from dhcp.options import CCC, DHCP4, FLOW_REALMS, SPACES, decode_space, encode_space, encode_value
+
+from .config import DeviceClass, Pool, Reservation, ServerConfig, Subnet
+
+_FLOW_BITS = {"basic": FLOW_BASIC, "hybrid": FLOW_HYBRID, "secure": FLOW_SECURE}
+_RELAY = SPACES["relay-agent"]
+_CLIENT43 = SPACES["cablelabs-client"]
+
+
+@dataclass(slots=True)
+class Client:
+    """What one request says about its sender (decoded once per request)."""
+
+    key: str
+    mac: str
+    kind: str  # cm, mta, cpe
+    version: str
+    vendor: VendorClass | None
+    remote_id: str
+    link_selection: IPv4Address | None
+    device_type: str  # option 43.2
+
+
+def identify(msg: Message) -> Client:
+    """Raises DhcpDecodeError when option 60, 43 or 82 is malformed."""
+    client_id = msg.get(61)
+    mac = msg.mac.hex(":")
+    key = "id:" + client_id.hex() if client_id else f"{msg.htype:02x}:{msg.mac.hex()}"
+    raw60 = msg.get(60)
+    vendor = VENDOR_CLASS.decode(raw60) if raw60 is not None else None
+    kind, version = (vendor.kind, vendor.version) if vendor is not None and vendor.kind else ("cpe", "")
+    device_type = ""
+    raw43 = msg.get(43)
+    if raw43 is not None and kind != "cpe":
+        for item in decode_space(_CLIENT43, raw43, 0, 43):
+            if item.name == "device-type":
+                device_type = item.value
+    remote_id, link = "", None
+    raw82 = msg.get(82)
+    if raw82 is not None:
+        for item in decode_space(_RELAY, raw82, 0, 82):
+            if item.code == 2:
+                remote_id = item.value.hex(":")
+            elif item.code == 5:
+                link = item.value
+    if raw82 is None or link is None:
+        raw118 = msg.get(118)
+        if raw118 is not None and len(raw118) == 4:
+            link = IPv4Address(raw118)
+    return Client(key, mac, kind, version, vendor, remote_id, link, device_type)
+
+
+class Policy:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.reservations: dict[str, Reservation] = {r.mac: r for r in config.reservations}
+        self.classes = {c.name: c for c in config.classes}
+        self._subnets: dict[IPv4Address, list[Subnet]] = {}
+        self._static: dict[tuple[int, str], list[tuple[int, bytes]]] = {}
+
+    def device_class(self, client: Client) -> DeviceClass | None:
+        reservation = self.reservations.get(client.mac)
+        if reservation is not None and reservation.device_class is not None:
+            return self.classes[reservation.device_class]
+        for cls in self.config.classes:
+            if cls.kind in (client.kind, "any") and (not cls.versions or client.version in cls.versions):
+                return cls
+        return None
+
+    def subnets(self, link: IPv4Address) -> list[Subnet]:
+        found = self._subnets.get(link)
+        if found is None:
+            found = [s for s in self.config.subnets if link in s.network or link in s.relays]
+            self._subnets[link] = found
+        return found
+
+    def pools(self, subnets: list[Subnet], cls: DeviceClass) -> list[Pool]:
+        return [p for s in subnets for p in s.pools if not p.classes or cls.name in p.classes]
+
+    def subnet_of(self, subnets: list[Subnet], address: IPv4Address) -> Subnet | None:
+        return next((s for s in subnets if address in s.network), None)
+
+    def static_options(self, subnet: Subnet, cls: DeviceClass) -> list[tuple[int, bytes]]:
+        """Subnet then class options, encoded once (class wins on the same code)."""
+        key = (id(subnet), cls.name)
+        cached = self._static.get(key)
+        if cached is None:
+            merged: dict[int, bytes] = {}
+            for source in (subnet.options, cls.options):
+                merged.update(encode_options(source))
+            merged[51] = cls.lease_time.to_bytes(4, "big")
+            merged[58] = (cls.lease_time // 2).to_bytes(4, "big")
+            merged[59] = (cls.lease_time * 7 // 8).to_bytes(4, "big")
+            cached = self._static[key] = sorted(merged.items())
+        return cached
+
+    def realm(self, client: Client, cls: DeviceClass) -> tuple[str | None, bool]:
+        """The realm for an MTA and whether its capabilities allow it (dhcp.md §10 rule 5)."""
+        reservation = self.reservations.get(client.mac)
+        choices = (reservation.realm,) if reservation is not None and reservation.realm else cls.realms
+        if not choices:
+            return None, True
+        flows = client.vendor.capability("prov-flows") if client.vendor is not None else None
+        if not isinstance(flows, int):
+            return choices[0], True  # no TLV 18: nothing to check against
+        for realm in choices:
+            if flows & _FLOW_BITS[FLOW_REALMS.get(realm, "secure")]:
+                return realm, True
+        return choices[0], False
+
+    def device_options(self, client: Client, cls: DeviceClass, realm: str | None,
+                       values: dict[str, Any]) -> tuple[list[Option], IPv4Address | None, bytes]:
+        """Per-device options (12, 122, reservation overrides), siaddr and the boot file."""
+        reservation = self.reservations.get(client.mac)
+        extra: dict[int, bytes] = {}
+        ccc = dict(cls.ccc)
+        hostname, filename = cls.hostname, cls.filename
+        if reservation is not None:
+            ccc.update(reservation.ccc)
+            extra.update(encode_options(reservation.options))
+            hostname = reservation.hostname or hostname
+            filename = reservation.filename or filename
+        if realm is not None:
+            ccc["realm"] = realm
+        if ccc:
+            extra[122] = encode_space(CCC, sorted(ccc.items(), key=lambda kv: CCC.row(kv[0]).code), 122)
+        if hostname:
+            extra[12] = hostname.format(**values).encode()
+        # Basic flows and cable modems name their config file in siaddr/file;
+        # Hybrid and Secure MTAs learn it from the provisioning server instead.
+        boot = b""
+        siaddr = None
+        if filename and (cls.kind != "mta" or realm is None or realm in FLOW_REALMS and
+                         FLOW_REALMS[realm] == "basic"):
+            boot = filename.format(**values).encode()
+            siaddr = cls.next_server
+        return build_options(sorted(extra.items())), siaddr, boot
+
+
+def encode_options(values: dict[str, Any]) -> dict[int, bytes]:
+    out = {}
+    for key, value in values.items():
+        row = DHCP4.row(int(key) if isinstance(key, int) or str(key).isdigit() else key)
+        out[row.code] = value if isinstance(value, bytes) else encode_value(row, value)
+    return out

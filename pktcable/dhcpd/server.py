@@ -1,0 +1,299 @@
+"""The DHCPv4 server as a sans-IO core (RFC 2131 §4.3, relays per RFC 1542/3046).
+
+Calls, in the aioquic style::
+
+    server.receive(datagram, (ip, port), now, link=None)   # never raises for bad input
+    for reply in server.datagrams_to_send(): ...            # commits leases first
+    server.next_event(); server.handle_timer(now); server.get_timer()
+
+``datagrams_to_send`` makes every staged lease durable (``store.commit()``)
+before it hands out the replies, so an ACK can never leave ahead of its
+lease. ``link`` is the address of the interface a direct (unrelayed) request
+came in on; relayed requests are placed by giaddr or option 82.5/118.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from dhcp.errors import DhcpDecodeError, DhcpEncodeError
+from dhcp.message import (
+    BROADCAST,
+    ZERO,
+    Message,
+    MessageType,
+    Option,
+    build_options,
+    decode,
+    encode,
+    fit,
+    max_message_size,
+)
+from pktcable.store import Lease, LeaseState, LeaseStore, MemoryLeaseStore
+
+from .config import ServerConfig
+from .engine import LeaseEngine
+from .events import Dropped, Event, FlowNotSupported, LeaseBound, LeaseDeclined, LeaseExpired, LeaseReleased
+from .policy import Client, Policy, identify
+
+LIMITED_BROADCAST = "255.255.255.255"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    data: bytes
+    #: (address, port) to send to.
+    addr: tuple[str, int]
+    #: Unicast to a client that has no address yet: its MAC (the transport adds
+    #: an ARP entry, or falls back to broadcast when it cannot).
+    mac: bytes | None = None
+
+
+class DhcpServer:
+    def __init__(self, config: ServerConfig, store: LeaseStore | None = None) -> None:
+        self.config = config
+        self.store = store if store is not None else MemoryLeaseStore()
+        self.policy = Policy(config)
+        reserved = {r.address: r.mac for r in config.reservations if r.address is not None}
+        self.engine = LeaseEngine(self.store, reserved, config.offer_hold, config.decline_hold)
+        self.server_id = config.server_id
+        self._sid = config.server_id.packed
+        self.metrics: Counter[str] = Counter()
+        self._out: list[Reply] = []
+        self._events: deque[Event] = deque()
+
+    # -- the sans-IO interface -------------------------------------------------------------------------
+
+    def receive(self, data: bytes, addr: tuple[str, int], now: float, link: IPv4Address | None = None) -> None:
+        self.metrics["received"] += 1
+        try:
+            msg = decode(data)
+            if msg.op != 1:
+                return self._drop("not a BOOTREQUEST", addr)
+            client = identify(msg)
+        except DhcpDecodeError as exc:
+            self.metrics["malformed"] += 1
+            self._events.append(Dropped(f"malformed: {exc}", addr))
+            return None
+        kind = msg.message_type
+        handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
+        if handler is None:
+            return self._drop(f"message type {kind} is not served", addr)
+        try:
+            handler(self, msg, client, now, link)
+        except DhcpEncodeError as exc:  # a configured option that cannot be encoded for this client
+            self.metrics["reply-errors"] += 1
+            self._events.append(Dropped(f"reply not built: {exc}", addr))
+        return None
+
+    def datagrams_to_send(self) -> list[Reply]:
+        self.store.commit()  # durable before any ACK leaves
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def handle_timer(self, now: float) -> None:
+        for lease in self.engine.expire(now):
+            self.metrics["expired"] += 1
+            self._events.append(LeaseExpired(lease))
+
+    def get_timer(self) -> float | None:
+        return self.engine.next_deadline()
+
+    def devices_behind(self, cm_mac: str) -> list[Lease]:
+        """Leases whose requests came with this CM MAC as option 82 remote id."""
+        return self.engine.leases_with_remote_id(cm_mac.lower())
+
+    # -- message handlers ------------------------------------------------------------------------------
+
+    def _drop(self, reason: str, addr: object) -> None:
+        self.metrics["dropped"] += 1
+        self._events.append(Dropped(reason, addr))
+
+    def _place(self, msg: Message, client: Client, link: IPv4Address | None) -> tuple[list, object] | None:
+        # RFC 3527/3011 link selection, else the relay, else a bound client's own address
+        # (renewing/INFORM), else the link the datagram arrived on.
+        where = client.link_selection or (msg.giaddr if msg.giaddr != ZERO else
+                                          msg.ciaddr if msg.ciaddr != ZERO else link or self.server_id)
+        subnets = self.policy.subnets(where)
+        cls = self.policy.device_class(client)
+        if not subnets or cls is None:
+            self._drop(f"no subnet for {where}" if not subnets else f"no device class for {client.kind}",
+                       client.mac)
+            return None
+        return subnets, cls
+
+    def _discover(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+        placed = self._place(msg, client, link)
+        if placed is None:
+            return
+        subnets, cls = placed
+        reservation = self.policy.reservations.get(client.mac)
+        requested = _address(msg.get(50))
+        address = self.engine.choose(client.key, client.mac, self.policy.pools(subnets, cls), requested,
+                                     reservation.address if reservation else None, now)
+        if address is None:
+            self.metrics["pool-exhausted"] += 1
+            return self._drop("no free address", client.mac)
+        self.engine.offer(client.key, address, now)
+        self._reply(msg, client, MessageType.OFFER, address, subnets, cls)
+        self.metrics["offers"] += 1
+
+    def _request(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+        server_id = _address(msg.get(54))
+        requested = _address(msg.get(50))
+        lease = self.engine.lease_of(client.key)
+        if server_id is not None:  # SELECTING: answer to our own OFFER (or to another server's)
+            if server_id != self.server_id:
+                self.engine.withdraw(client.key)
+                self.metrics["other-server"] += 1
+                return
+            address = requested or (msg.ciaddr if msg.ciaddr != ZERO else None)
+            if address is not None and address == self.engine.offer_of(client.key, now):
+                return self._ack(msg, client, address, now, link)
+            if address is not None and lease is not None and lease.address == address and \
+                    self.engine.available(address, client.key, client.mac, now):
+                return self._ack(msg, client, address, now, link)
+            return self._nak(msg, "offer expired or address not offered to this client")
+        if requested is not None:  # INIT-REBOOT: verify a remembered address
+            placed = self._place(msg, client, link)
+            if placed is None:
+                return
+            if self.policy.subnet_of(placed[0], requested) is None:
+                return self._nak(msg, "address is not on this network")
+            if lease is not None and lease.address == requested and \
+                    self.engine.available(requested, client.key, client.mac, now):
+                return self._ack(msg, client, requested, now, link)
+            if self.config.authoritative:
+                return self._nak(msg, "no lease for this address")
+            return self._drop("init-reboot for an unknown lease", client.mac)
+        if msg.ciaddr == ZERO:
+            return self._drop("REQUEST without server id, requested address or ciaddr", client.mac)
+        # RENEWING (unicast) or REBINDING (broadcast): extend the lease on ciaddr.
+        if lease is not None and lease.address == msg.ciaddr and lease.state is LeaseState.BOUND and \
+                self.engine.available(msg.ciaddr, client.key, client.mac, now):
+            return self._ack(msg, client, msg.ciaddr, now, link)
+        if self.config.authoritative:
+            return self._nak(msg, "no lease for ciaddr")
+        return self._drop("renewal of an unknown lease", client.mac)
+
+    def _ack(self, msg: Message, client: Client, address: IPv4Address, now: float,
+             link: IPv4Address | None) -> None:
+        placed = self._place(msg, client, link)
+        if placed is None:
+            return
+        subnets, cls = placed
+        subnet = self.policy.subnet_of(subnets, address)
+        if subnet is None or not any(address in p for p in self.policy.pools(subnets, cls)) and \
+                address != getattr(self.policy.reservations.get(client.mac), "address", None):
+            return self._nak(msg, "address is not in a pool of this client's class")
+        hostname = (msg.get(12) or b"").decode("utf-8", "replace")
+        lease = self.engine.bind(Lease(address, client.key, client.mac, now + cls.lease_time, LeaseState.BOUND,
+                                       cls.name, str(subnet.network), client.remote_id, hostname))
+        self._reply(msg, client, MessageType.ACK, address, subnets, cls)
+        self.metrics["acks"] += 1
+        self._events.append(LeaseBound(lease, client.kind, client.version))
+
+    def _nak(self, msg: Message, reason: str) -> None:
+        reply = _reply_header(msg, ZERO)
+        fit(reply, build_options([(53, b"\x06"), (54, self._sid), (56, reason.encode())]
+                                 + ([(82, msg.get(82) or b"")] if msg.get(82) is not None else [])))
+        if msg.giaddr != ZERO:
+            reply.flags |= BROADCAST  # the relay must broadcast a NAK on the client's link
+            dest = (str(msg.giaddr), self.config.relay_port)
+        else:
+            dest = (LIMITED_BROADCAST, self.config.client_port)
+        self._out.append(Reply(encode(reply), dest))
+        self.metrics["naks"] += 1
+
+    def _decline(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+        address = _address(msg.get(50))
+        if _address(msg.get(54)) not in (None, self.server_id) or address is None:
+            return self._drop("DECLINE for another server or without an address", client.mac)
+        lease = self.engine.lease_of(client.key)
+        if lease is None or lease.address != address:
+            return self._drop("DECLINE of an address this client does not hold", client.mac)
+        self.engine.decline(address, client.key, now)
+        self.metrics["declines"] += 1
+        self._events.append(LeaseDeclined(address, client.mac))
+
+    def _release(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+        lease = self.engine.by_address.get(msg.ciaddr)
+        if lease is None or lease.client != client.key or lease.state is not LeaseState.BOUND:
+            return self._drop("RELEASE of an address this client does not hold", client.mac)
+        self.engine.release(lease, now)
+        self.metrics["releases"] += 1
+        self._events.append(LeaseReleased(lease))
+
+    def _inform(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+        if msg.ciaddr == ZERO:
+            return self._drop("INFORM without ciaddr", client.mac)
+        placed = self._place(msg, client, link)
+        if placed is None:
+            return
+        self._reply(msg, client, MessageType.ACK, ZERO, *placed, inform=True)
+        self.metrics["informs"] += 1
+
+    # -- replies ---------------------------------------------------------------------------------------
+
+    def _reply(self, msg: Message, client: Client, kind: MessageType, address: IPv4Address, subnets: list,
+               cls: object, inform: bool = False) -> None:
+        from .config import DeviceClass
+
+        assert isinstance(cls, DeviceClass)
+        subnet = self.policy.subnet_of(subnets, address) if not inform else \
+            self.policy.subnet_of(subnets, msg.ciaddr) or subnets[0]
+        realm, allowed = self.policy.realm(client, cls) if client.kind == "mta" else (None, True)
+        if not allowed:
+            self._events.append(FlowNotSupported(client.mac, realm or ""))
+        values = {"mac": client.mac.replace(":", ""), "mac_colon": client.mac, "class_name": cls.name,
+                  "version": client.version}
+        extra, siaddr, boot = self.policy.device_options(client, cls, realm, values)
+        reply = _reply_header(msg, address)
+        if siaddr is not None:
+            reply.siaddr = siaddr
+        if boot:
+            reply.file = boot[:127].ljust(128, b"\0")
+        static = self.policy.static_options(subnet, cls)
+        head = [Option(53, bytes((kind,))), Option(54, self._sid)]
+        if inform:
+            static = [(c, v) for c, v in static if c not in (51, 58, 59)]
+            reply.ciaddr = msg.ciaddr
+        body = [*head, *build_options(static), *extra]
+        relay = msg.get(82)
+        if relay is not None:
+            body.append(Option(82, relay))  # RFC 3046 §2.2: echo the relay agent information
+        fit(reply, body, max_message_size(msg))
+        self._out.append(Reply(encode(reply), *self._destination(msg, reply, inform)))
+
+    def _destination(self, msg: Message, reply: Message, inform: bool) -> tuple[tuple[str, int], bytes | None]:
+        """RFC 2131 §4.1, the paragraph on where a server sends its reply."""
+        if msg.giaddr != ZERO:
+            return (str(msg.giaddr), self.config.relay_port), None
+        if msg.ciaddr != ZERO:
+            return (str(msg.ciaddr), self.config.client_port), None
+        if msg.flags & BROADCAST:
+            return (LIMITED_BROADCAST, self.config.client_port), None
+        return (str(reply.yiaddr), self.config.client_port), msg.mac
+
+
+def _reply_header(msg: Message, yiaddr: IPv4Address) -> Message:
+    return Message(op=2, htype=msg.htype, hlen=msg.hlen, hops=0, xid=msg.xid, secs=0, flags=msg.flags,
+                   yiaddr=yiaddr, giaddr=msg.giaddr, chaddr=msg.chaddr)
+
+
+def _address(raw: bytes | None) -> IPv4Address | None:
+    return IPv4Address(raw) if raw is not None and len(raw) == 4 else None
+
+
+_HANDLERS = {
+    MessageType.DISCOVER: DhcpServer._discover,
+    MessageType.REQUEST: DhcpServer._request,
+    MessageType.DECLINE: DhcpServer._decline,
+    MessageType.RELEASE: DhcpServer._release,
+    MessageType.INFORM: DhcpServer._inform,
+}

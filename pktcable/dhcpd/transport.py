@@ -1,0 +1,117 @@
+"""asyncio transport for :class:`DhcpServer`: a UDP socket, a reader, a timer.
+
+Reading drains the socket (up to ``BATCH`` datagrams per wake-up), then the
+core commits the leases of the whole batch at once and only then are the
+replies sent: one durable write per burst instead of one per ACK. Nothing a
+client sends can raise out of here: the core counts and drops bad input, and
+anything unexpected is counted as ``internal-errors`` and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import socket
+import struct
+import time
+from ipaddress import IPv4Address
+
+from .server import LIMITED_BROADCAST, DhcpServer, Reply
+
+BATCH = 256
+SIOCSARP = 0x8955  # linux/sockios.h
+ATF_COM = 0x02  # completed entry (linux/if_arp.h)
+
+
+def open_socket(host: str, port: int, interface: str | None = None) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    if interface:
+        # Broadcast requests reach 0.0.0.0 only; tie the socket to the served link.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+class DhcpTransport:
+    def __init__(self, server: DhcpServer, sock: socket.socket, *, interface: str | None = None,
+                 link: IPv4Address | None = None, clock=time.time) -> None:  # type: ignore[no-untyped-def]
+        self.server, self.sock, self.interface, self.link = server, sock, interface, link
+        self.clock = clock
+        self.loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self.loop.add_reader(sock.fileno(), self._readable)
+        self._arm()
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        if self._timer is not None:
+            self._timer.cancel()
+        self.sock.close()
+
+    def _readable(self) -> None:
+        server, recv = self.server, self.sock.recvfrom
+        now = self.clock()
+        for _ in range(BATCH):
+            try:
+                data, addr = recv(4096)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                server.metrics["receive-errors"] += 1
+                break
+            try:
+                server.receive(data, addr, now, self.link)
+            except Exception:  # a bug must cost one datagram, never the server
+                server.metrics["internal-errors"] += 1
+        self._send(server.datagrams_to_send())
+        while server.next_event() is not None:
+            pass  # events are for embedders; the standalone server only counts
+
+    def _send(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            addr = reply.addr
+            if reply.mac is not None and not self._arp(addr[0], reply.mac):
+                addr = (LIMITED_BROADCAST, addr[1])
+            try:
+                self.sock.sendto(reply.data, addr)
+            except OSError:
+                self.server.metrics["send-errors"] += 1
+
+    def _arp(self, address: str, mac: bytes) -> bool:
+        """Unicast to a client without an address needs its MAC in the ARP cache (RFC 2131 §4.1)."""
+        if not self.interface or len(mac) != 6:
+            return False
+        pa = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s8x", 0, socket.inet_aton(address))
+        ha = struct.pack("=H6s8x", 1, mac)  # ARPHRD_ETHER
+        req = pa + ha + struct.pack("=i", ATF_COM) + bytes(16) + self.interface.encode().ljust(16, b"\0")
+        try:
+            fcntl.ioctl(self.sock.fileno(), SIOCSARP, req)
+            return True
+        except OSError:
+            return False
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.server.handle_timer(self.clock())
+        while self.server.next_event() is not None:
+            pass
+        # Expiry is lazy in the engine; the timer only trims offers and reports expiries.
+        self._timer = self.loop.call_later(1.0, self._arm)
+
+
+async def serve(server: DhcpServer, host: str, port: int, *, interface: str | None = None,
+                link: IPv4Address | None = None, ready: asyncio.Event | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    transport = DhcpTransport(server, open_socket(host, port, interface), interface=interface, link=link)
+    try:
+        if ready is not None:
+            ready.set()
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    finally:
+        transport.close()
+        server.store.close()
