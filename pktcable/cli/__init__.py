@@ -15,6 +15,7 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("pktcable.cli.config:compile_cmd", "Compile config text to binary CM or MTA files."),
     "decode": ("pktcable.cli.config:decode_cmd", "Print a binary config file as text."),
+    "deliver": ("pktcable.cli.delivery:deliver_cmd", "Serve config files and firmware by TFTP/HTTP, and Time of Day."),
     "dhcp": ("pktcable.cli.dhcp:dhcp_group", "DHCP options (option122, decode) and the DHCPv4 server (serve)."),
     "validate": ("pktcable.cli.config:validate_cmd", "Check config files, listing every problem."),
 }

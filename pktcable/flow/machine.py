@@ -174,6 +174,14 @@ class Machine:
             self.outcome = result
         return self._enter(target, now)
 
+    def set_provisioning_timer(self, seconds: float | None) -> None:
+        """Change the timer's length (option 122.8 arrives after MTA-1 started
+        it); a running timer is re-armed from its start. 0 or None disables."""
+        started = self._timer_deadline - self._timer if self._timer_deadline is not None and self._timer else None
+        self._timer = seconds or None
+        if started is not None:
+            self._timer_deadline = None if self._timer is None else started + self._timer
+
     def next_deadline(self) -> float | None:
         deadlines = [d for d in (self._deadline, self._timer_deadline) if d is not None]
         return min(deadlines) if deadlines else None

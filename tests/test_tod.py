@@ -1,0 +1,61 @@
+"""Time of Day (RFC 868): the encoding, UDP and TCP servers, and Debian's rdate as the real client."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from pktcable.delivery.tod import EPOCH_OFFSET, TodServer, decode_time, encode_time
+
+from .delivery_util import loop_thread
+from .peers import require
+
+# 2031-05-17 12:34:56 UTC: far from the test machine's clock, so the answer is ours.
+FIXED = datetime.datetime(2031, 5, 17, 12, 34, 56, tzinfo=datetime.UTC).timestamp()
+
+
+def test_encoding() -> None:
+    assert encode_time(0) == EPOCH_OFFSET.to_bytes(4, "big")
+    assert decode_time(encode_time(FIXED)) == FIXED
+    assert encode_time(FIXED + 0.9) == encode_time(FIXED)  # whole seconds
+    assert encode_time((1 << 32) - EPOCH_OFFSET) == b"\0\0\0\0"  # 2036-02-07: the era wraps
+    with pytest.raises(ValueError):
+        decode_time(b"\0\0\0")
+
+
+@pytest.fixture(scope="module")
+def tod() -> Iterator[TodServer]:
+    with loop_thread() as lt:
+        server = TodServer("127.0.0.1", 0, clock=lambda: FIXED)
+        lt.run(server.start())
+        try:
+            yield server
+        finally:
+            lt.run(server.close())
+
+
+def test_tcp_and_udp(tod: TodServer) -> None:
+    with socket.create_connection(tod.address, timeout=5) as s:
+        answer = b""
+        while chunk := s.recv(10):
+            answer += chunk
+    assert answer == encode_time(FIXED)  # four octets, then the server closes
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(5)
+        for question in (b"", b"anything"):  # RFC 868 sends an empty datagram; any one is answered
+            u.sendto(question, tod.address)
+            assert u.recvfrom(10) == (encode_time(FIXED), tod.address)
+
+
+@pytest.mark.parametrize("transport", [[], ["-u"]], ids=["tcp", "udp"])
+def test_rdate(tod: TodServer, transport: list[str]) -> None:
+    rdate = require("rdate")
+    result = subprocess.run([rdate, "-p", "-4", *transport, "-o", str(tod.address[1]), "127.0.0.1"],
+                            capture_output=True, text=True, timeout=30, env={**os.environ, "TZ": "UTC"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Sat May 17 12:34:56 UTC 2031"
