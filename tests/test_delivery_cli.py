@@ -27,7 +27,7 @@ def test_serves_templates_and_files(tmp_path: Path) -> None:
     (tmp_path / "fw.bin").write_bytes(b"firmware" * 1000)
     devices = tmp_path / "devices.json"
     devices.write_text(json.dumps([{"mac": "00:11:22:33:44:55", "kind": "mta", "template": "mta.cfg.j2",
-                                    "variables": {"lines": [9], "call_agent": "ca@x.example", "org": "X"}}]))
+                                    "vars": {"lines": [9], "call_agent": "ca@x.example", "org": "X"}}]))
     proc = subprocess.Popen([sys.executable, "-m", "pktcable", "deliver", "--root", str(tmp_path), "--templates",
                              str(DATA / "delivery"), "--devices", str(devices), "--tftp-port", "0", "--tod-port", "0",
                              "--http-port", "0"], stderr=subprocess.PIPE, text=True)

@@ -20,7 +20,6 @@ from pktcable.delivery.resolvers import (
     OneTimeNames,
     OneTimeResolver,
     TemplateResolver,
-    normalize_mac,
 )
 from tlv.config import compile_text, decode_file
 
@@ -122,10 +121,10 @@ def test_chain_stops_at_denial() -> None:
 
 def devices() -> InMemoryDevices:
     return InMemoryDevices([
-        Device("001122334455", "mta", "mta.cfg.j2", ip="192.0.2.7", variables=MTA_VARS),
-        Device("00112233aa55", "cm", "cm.cfg.j2", variables={"max_cpe": 4, "up": 10_000_000, "down": 100_000_000}),
-        Device("00112233aa66", "mta", "mta.cfg.j2", variables={"lines": [9]}),  # call_agent missing
-        Device("00112233aa77", "mta", "broken.j2", variables={}),
+        Device("001122334455", kind="mta", template="mta.cfg.j2", flow="BASIC.1", ip="192.0.2.7", vars=MTA_VARS),
+        Device("00112233aa55", kind="cm", template="cm.cfg.j2", flow="BASIC.1", vars={"max_cpe": 4, "up": 10_000_000, "down": 100_000_000}),
+        Device("00112233aa66", kind="mta", template="mta.cfg.j2", flow="BASIC.1", vars={"lines": [9]}),  # call_agent missing
+        Device("00112233aa77", kind="mta", template="broken.j2", flow="BASIC.1", vars={}),
     ])
 
 
@@ -162,7 +161,3 @@ def test_template_build_errors(mib_ctx: object, name: str, why: str) -> None:
         templates(mib_ctx).resolve(name, CLIENT)
 
 
-def test_normalize_mac() -> None:
-    assert normalize_mac("00:11:22:AA:bb:cc") == normalize_mac("0011.22aa.bbcc") == "001122aabbcc"
-    with pytest.raises(ValueError):
-        normalize_mac("00:11:22")

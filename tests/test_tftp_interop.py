@@ -32,9 +32,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, mib_ctx: object) -> Iterato
     (root / "fw.bin").write_bytes(FIRMWARE)
     (root / "small.bin").write_bytes(FIRMWARE[: 600 * 1024])
     devices = InMemoryDevices([
-        Device("001122334455", "mta", "mta.cfg.j2",
-               variables={"lines": [9, 10], "call_agent": "ca@cms.example.net", "org": "Example Cable"}),
-        Device("00112233aa55", "cm", "cm.cfg.j2", variables={"max_cpe": 4, "up": 10_000_000, "down": 100_000_000}),
+        Device("001122334455", kind="mta", template="mta.cfg.j2", flow="BASIC.1",
+               vars={"lines": [9, 10], "call_agent": "ca@cms.example.net", "org": "Example Cable"}),
+        Device("00112233aa55", kind="cm", template="cm.cfg.j2", flow="BASIC.1", vars={"max_cpe": 4, "up": 10_000_000, "down": 100_000_000}),
     ])
     templates = TemplateResolver(devices, jinja2.FileSystemLoader(DATA / "delivery"), ctx=mib_ctx,  # type: ignore[arg-type]
                                  cm_key=b"shared-secret")

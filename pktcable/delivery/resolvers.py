@@ -20,8 +20,10 @@ import secrets
 import stat
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from pktcable.store.devices import Device, normalize_mac
 
 if TYPE_CHECKING:
     from tlv.model import OidContext
@@ -233,23 +235,6 @@ class OneTimeResolver:
 # --- config files built from templates --------------------------------------------------------------------------
 
 
-def normalize_mac(text: str) -> str:
-    """'00:11:22:AA:bb:cc', '0011.22aa.bbcc', '001122aabbcc' -> '001122aabbcc'."""
-    digits = re.sub(r"[:.\-]", "", text).lower()
-    if not re.fullmatch(r"[0-9a-f]{12}", digits):
-        raise ValueError(f"not a MAC address: {text!r}")
-    return digits
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    mac: str  # 12 lower-case hex digits (see normalize_mac)
-    kind: str  # "cm" or "mta"
-    template: str  # template name in the resolver's loader
-    ip: str | None = None
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-
 class DeviceLookup(Protocol):
     def by_mac(self, mac: str) -> Device | None: ...
 
@@ -284,22 +269,23 @@ DEFAULT_NAME_PATTERN = re.compile(
 class TemplateResolver:
     """Renders the device's template (config language) and compiles it with :mod:`tlv`.
 
-    ``loader`` is any Jinja2 loader (``FileSystemLoader(dir)``, ``DictLoader``).
+    ``loader`` is any Jinja2 loader (``FileSystemLoader(dir)``, ``DictLoader``);
+    None means the operator-less defaults of :mod:`pktcable.templates`.
     Undefined template variables are errors, not empty strings: a config file
     silently missing its call agent is worse than no file. CM files get their
-    MICs with ``cm_key``; MTA files get the config hash named by ``mta_hash``.
+    MICs with ``cm_key``. An MTA in a Basic flow gets the config hash named by
+    ``mta_hash`` inside its file; in the Hybrid and Secure flows the server
+    SETs the hash instead, and the file carries none (config-file.md §2).
     """
 
-    def __init__(self, devices: DeviceLookup, loader: Any, *, ctx: OidContext | None = None,
+    def __init__(self, devices: DeviceLookup, loader: Any = None, *, ctx: OidContext | None = None,
                  cm_key: bytes | None = None, mta_hash: str | None = "cablelabs",
                  pattern: re.Pattern[str] = DEFAULT_NAME_PATTERN, memo_limit: int = 100_000) -> None:
-        import jinja2
-
         from pktcable.mibctx import MibContext
+        from pktcable.templates import environment
 
         self._devices = devices
-        self._env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
-                                       keep_trailing_newline=True)
+        self._env = environment(loader=loader)
         self._ctx = ctx if ctx is not None else MibContext()
         self._cm_key = cm_key
         self._mta_hash = mta_hash
@@ -328,7 +314,8 @@ class TemplateResolver:
         from tlv.errors import TlvError
 
         device = self.device_for(name, client)
-        facts = {**device.variables, "mac": device.mac, "kind": device.kind, "ip": device.ip, "client_ip": client[0]}
+        facts = {**device.vars, "mac": device.mac, "kind": device.kind, "ip": device.ip, "flow": device.flow,
+                 "client_ip": client[0]}
         try:
             text = self._env.get_template(device.template).render(facts)
         except jinja2.TemplateError as exc:
@@ -340,6 +327,7 @@ class TemplateResolver:
 
             if device.kind == "cm":
                 return compile_text(text, source=device.template, ctx=self._ctx, key=self._cm_key, memo=self._memo)
-            return compile_text(text, source=device.template, ctx=self._ctx, hash=self._mta_hash, memo=self._memo)
+            in_file_hash = self._mta_hash if device.flow.upper().startswith("BASIC") else None
+            return compile_text(text, source=device.template, ctx=self._ctx, hash=in_file_hash, memo=self._memo)
         except TlvError as exc:
             raise BuildFailed(name, str(exc)) from exc

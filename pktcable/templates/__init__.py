@@ -24,8 +24,11 @@ def q(value: Any) -> str:
     return quote(data)
 
 
-def environment(folder: str | Path | None = None) -> jinja2.Environment:
+def environment(folder: str | Path | None = None, loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """Templates from ``loader`` or ``folder`` first, then the shipped defaults."""
     loaders: list[jinja2.BaseLoader] = []
+    if loader is not None:
+        loaders.append(loader)
     if folder is not None:
         loaders.append(jinja2.FileSystemLoader(str(folder)))
     loaders.append(jinja2.FileSystemLoader(str(DEFAULTS)))
