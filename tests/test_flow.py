@@ -153,8 +153,6 @@ def test_random_event_sequences(table, data) -> None:  # type: ignore[no-untyped
             assert expected is None and m.state is before
         else:
             assert m.state is expected
-    if m.state is MtaState.WAIT_ECM:
-        m.handle(ev.EcmOperational(), now)
     for _ in range(len(table.states) + 2):
         deadline = m.next_deadline()
         if m.done:

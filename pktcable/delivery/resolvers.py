@@ -309,13 +309,17 @@ class TemplateResolver:
         return device
 
     def resolve(self, name: str, client: Address) -> bytes:
+        return self.build(self.device_for(name, client), client[0], name)
+
+    def build(self, device: Device, client_ip: str = "", name: str = "") -> bytes:
+        """The device's config file; raises :class:`BuildFailed` with the reason."""
         import jinja2
 
         from tlv.errors import TlvError
 
-        device = self.device_for(name, client)
+        name = name or device.template
         facts = {**device.vars, "mac": device.mac, "kind": device.kind, "ip": device.ip, "flow": device.flow,
-                 "client_ip": client[0]}
+                 "client_ip": client_ip}
         try:
             text = self._env.get_template(device.template).render(facts)
         except jinja2.TemplateError as exc:

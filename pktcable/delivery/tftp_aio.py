@@ -23,6 +23,7 @@ import logging
 import socket
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .resolvers import AccessDenied, BuildFailed, NotFound, Resolver
@@ -72,8 +73,11 @@ class TftpServer:
 
     def __init__(self, resolver: Resolver, host: str = "127.0.0.1", port: int = 69, *,
                  config: TransferConfig | None = None, max_sessions: int = 4096,
-                 max_sessions_per_client: int = 0) -> None:
+                 max_sessions_per_client: int = 0,
+                 on_complete: Callable[[str, Address, bool], None] | None = None) -> None:
         self.resolver = resolver
+        #: Called with (file name, client, delivered completely) as each transfer ends.
+        self.on_complete = on_complete
         self.host = host
         self.port = port
         self.config = config or TransferConfig()
@@ -291,7 +295,13 @@ class TftpServer:
         if self._loop is not None:
             self._loop.remove_reader(session.sock.fileno())
         session.sock.close()
-        if isinstance(transfer.result, TransferCompleted):
+        done = isinstance(transfer.result, TransferCompleted)
+        if self.on_complete is not None:
+            try:
+                self.on_complete(transfer.request.filename, transfer.peer, done)
+            except Exception:  # the embedder's bug must not take the server down
+                log.exception("tftp: completion callback failed")
+        if done:
             self.stats.completed += 1
         else:
             self.stats.failed += 1

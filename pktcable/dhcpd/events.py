@@ -15,6 +15,8 @@ class LeaseBound:
     lease: Lease
     kind: str
     version: str
+    #: The option 122.6 realm the ACK carried (MTAs), which names the flow.
+    realm: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,7 +196,8 @@ class DhcpServer:
                                        cls.name, str(subnet.network), client.remote_id, hostname))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
         self.metrics["acks"] += 1
-        self._events.append(LeaseBound(lease, client.kind, client.version))
+        realm = self.policy.realm(client, cls)[0] if client.kind == "mta" else None
+        self._events.append(LeaseBound(lease, client.kind, client.version, realm))
 
     def _nak(self, msg: Message, reason: str) -> None:
         reply = _reply_header(msg, ZERO)

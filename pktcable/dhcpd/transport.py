@@ -14,8 +14,10 @@ import fcntl
 import socket
 import struct
 import time
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
+from .events import Event
 from .server import LIMITED_BROADCAST, DhcpServer, Reply
 
 BATCH = 256
@@ -38,8 +40,11 @@ def open_socket(host: str, port: int, interface: str | None = None) -> socket.so
 
 class DhcpTransport:
     def __init__(self, server: DhcpServer, sock: socket.socket, *, interface: str | None = None,
-                 link: IPv4Address | None = None, clock=time.time) -> None:  # type: ignore[no-untyped-def]
+                 link: IPv4Address | None = None, clock=time.time,  # type: ignore[no-untyped-def]
+                 on_event: Callable[[Event], None] | None = None) -> None:
         self.server, self.sock, self.interface, self.link = server, sock, interface, link
+        #: Gets every event of the core (leases bound, released ...), after the replies left.
+        self.on_event = on_event
         self.clock = clock
         self.loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
@@ -68,8 +73,12 @@ class DhcpTransport:
             except Exception:  # a bug must cost one datagram, never the server
                 server.metrics["internal-errors"] += 1
         self._send(server.datagrams_to_send())
-        while server.next_event() is not None:
-            pass  # events are for embedders; the standalone server only counts
+        while (event := server.next_event()) is not None:
+            if self.on_event is not None:
+                try:
+                    self.on_event(event)
+                except Exception:  # an embedder's bug must cost one event, never the server
+                    server.metrics["internal-errors"] += 1
 
     def _send(self, replies: list[Reply]) -> None:
         for reply in replies:

@@ -18,6 +18,13 @@ class EcmOperational:
 
 
 @dataclass(frozen=True, slots=True)
+class EcmFailed:
+    """The eCM did not come up (no lease, no config file): the eMTA never starts."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class OfferAccepted:
     """MTA-2: an OFFER from an allowed server with the option 122 it needs."""
 

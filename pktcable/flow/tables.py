@@ -55,6 +55,7 @@ class MtaState(Enum):
     """The eMTA's provisioning states (flows.md §11)."""
 
     WAIT_ECM = "eCM registration (CM-1 ... CM-10)"
+    FAILED_ECM = "the eCM did not come up"
     DHCP_DISCOVER = "DHCPDISCOVER sent, waiting for an acceptable OFFER"
     DHCP_REQUEST = "DHCPREQUEST sent, waiting for the ACK"
     ENROLL = "enrollment INFORM sent"
@@ -81,6 +82,7 @@ class Timing:
     """Seconds each step may take before it counts as failed (the protocol
     clients retry inside the budget with their own backoff)."""
 
+    ecm: float = 300.0  # the eCM's own DHCP, ToD and file; before the MTA's timer starts
     dhcp: float = 64.0  # RFC 2131 backoff reaches 64 s
     inform: float = 30.0
     wait_set: float = 120.0
@@ -97,7 +99,8 @@ def _mta_states(flow: Flow, t: Timing) -> dict[Enum, StateInfo]:
     h = "H-" if flow.hybrid else ""
     s = MtaState
     states: dict[Enum, StateInfo] = {
-        s.WAIT_ECM: StateInfo("CM-1...CM-10", "wait for the eCM"),
+        s.WAIT_ECM: StateInfo("CM-1...CM-10", "wait for the eCM", t.ecm, ev.EcmFailed),
+        s.FAILED_ECM: StateInfo("CM-1...CM-10", result=FAIL, final=True),
         s.DHCP_DISCOVER: StateInfo("MTA-1/2", "send DHCPDISCOVER", t.dhcp, ev.DhcpGaveUp),
         s.DHCP_REQUEST: StateInfo("MTA-3/4", "send DHCPREQUEST", t.dhcp, ev.DhcpGaveUp),
         s.DOWNLOAD: StateInfo(f"{h}MTA-22/23", "download the config file", t.download, ev.DownloadFailed),
@@ -133,6 +136,7 @@ def _mta_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
     s = MtaState
     t: dict[tuple[Enum, type], Enum] = {
         (s.WAIT_ECM, ev.EcmOperational): s.DHCP_DISCOVER,
+        (s.WAIT_ECM, ev.EcmFailed): s.FAILED_ECM,
         (s.DHCP_DISCOVER, ev.OfferAccepted): s.DHCP_REQUEST,
         (s.DHCP_DISCOVER, ev.OfferRejected): s.DHCP_DISCOVER,
         (s.DHCP_DISCOVER, ev.DhcpGaveUp): s.FAILED_DHCP,

@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pktcable.flow import SERVER_TABLES, Flow, Machine
+from pktcable.flow import Flow, FlowTable, Machine
 from pktcable.flow import events as ev
+from pktcable.flow.tables import server_table
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
+log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
 _STRING = ber.SNMP_TYPE_BY_KEYWORD["string"]
 _INTEGER = ber.SNMP_TYPE_BY_KEYWORD["integer"]
@@ -59,6 +62,8 @@ class EntityConfig:
     auto_enroll: bool = False
     default_template: str = "mta"
     default_flow: str = "HYBRID.2"
+    #: Seconds a device may spend on its flow before it counts as timed out.
+    budget: float = 600.0
 
 
 class ProvisioningEntity:
@@ -73,11 +78,20 @@ class ProvisioningEntity:
         self.tasks: set[asyncio.Task[None]] = set()
         self.unknown_informs = 0
         self.bad_informs = 0
+        self._tables: dict[Flow, FlowTable] = {}
+
+    def table(self, flow: Flow) -> FlowTable:
+        table = self._tables.get(flow)
+        if table is None:
+            table = self._tables[flow] = server_table(flow, self.config.budget)
+        return table
 
     # -- bookkeeping -------------------------------------------------------
     def _step(self, mac: str, event: object, machine: Machine | None, detail: str = "") -> None:
         now = self.clock()
         step = machine.info.step if machine is not None else "-"
+        log.info("%s %s %s -> %s %s", mac, step, type(event).__name__,
+                 machine.state.name if machine is not None else "-", detail)
         self.devices.record(Step(mac, now, step, type(event).__name__, detail))
         device = self.devices.get(mac)
         if device is not None and machine is not None:
@@ -94,7 +108,7 @@ class ProvisioningEntity:
 
     def lease_acked(self, mac: str, flow: str, ip: str) -> None:
         """MTA-4 (called by the DHCP service): a new flow run starts."""
-        self.machines[mac] = Machine(SERVER_TABLES[Flow(flow)], self.clock())
+        self.machines[mac] = Machine(self.table(Flow(flow)), self.clock())
         self._step(mac, ev.LeaseAcked(), self.machines[mac], ip)
 
     def file_served(self, mac: str) -> None:

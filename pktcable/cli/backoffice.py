@@ -1,0 +1,112 @@
+"""``pktcable serve`` and ``pktcable simulate``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from pktcable.exitcodes import ExitStatus
+
+from .common import fail
+
+
+@click.command("serve")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings (TOML); see docs/serve.md.")
+@click.option("--address", help="Listen address (default 127.0.0.1).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep devices and leases in SQLite files here.")
+@click.option("--realm", "realms", multiple=True, help="MTA realms to offer, in order (repeatable).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
+def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None, realms: tuple[str, ...],
+              verbose: bool) -> None:
+    """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store."""
+    from pktcable.serve.app import Backoffice
+    from pktcable.serve.config import ServeConfig, load
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        cfg = load(config_file) if config_file else ServeConfig()
+    except (OSError, ValueError, TypeError) as exc:
+        fail(f"{config_file}: {exc}", ExitStatus.USAGE)
+    if address:
+        cfg.address = address
+    if data_dir:
+        cfg.data_dir = data_dir
+    if realms:
+        cfg.realms = list(realms)
+
+    async def run() -> None:
+        office = Backoffice(cfg)
+        try:
+            await office.start()
+        except OSError as exc:
+            await office.close()
+            fail(f"cannot listen: {exc.strerror or exc}", ExitStatus.IO)
+        for name, (host, port) in office.addresses().items():
+            click.echo(f"{name} {host}:{port}", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await office.close()
+
+    asyncio.run(run())
+
+
+@click.command("simulate")
+@click.option("--server", required=True, help="The DHCP server (relayed to, as a CMTS does).")
+@click.option("--flow", type=click.Choice(["basic.1", "basic.2", "hybrid.1", "hybrid.2"], case_sensitive=False),
+              required=True)
+@click.option("--count", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--rate", type=float, help="Devices started per second (default: all at once).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Write the compliance report (JSON).")
+@click.option("--relay", default="127.0.0.1", show_default=True, help="giaddr: the simulated CMTS's address.")
+@click.option("--dhcp-port", type=int, default=10067, show_default=True, help="The server's DHCP port (67 in production).")
+@click.option("--relay-port", type=int, default=10068, show_default=True, help="Where replies to the relay arrive.")
+@click.option("--snmp-port", type=int, default=10162, show_default=True, help="Where INFORMs go (162 in production).")
+@click.option("--agent-port", type=int, default=10161, show_default=True, help="The eMTAs' agent port (161).")
+@click.option("--tftp-port", type=int, default=10069, show_default=True, help="For URLs without a port (69).")
+@click.option("--tod-port", type=int, default=10037, show_default=True, help="The ToD port (37).")
+@click.option("--first", type=int, default=0, help="Index of the first device (MACs follow from it).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
+                 dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
+                 first: int, quiet: bool) -> None:
+    """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
+    every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
+    handed out must be local to this machine (the default pools of `pktcable serve` are on loopback)."""
+    from pktcable.flow import Flow
+    from pktcable.simulate.emta import SimConfig
+    from pktcable.simulate.report import render, summarize
+    from pktcable.simulate.runner import simulate
+
+    config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
+                       agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port)
+    chosen = Flow(flow.upper())
+    done = [0]
+    show = not quiet and sys.stderr.isatty()
+
+    def progress(_: object) -> None:
+        done[0] += 1
+        if show and (done[0] % max(1, count // 50) == 0 or done[0] == count):
+            bar = "#" * (40 * done[0] // count)
+            sys.stderr.write(f"\r[{bar:40}] {done[0]}/{count}")
+            sys.stderr.flush()
+
+    try:
+        results, elapsed = asyncio.run(simulate(config, chosen, count, rate, first, progress))
+    except OSError as exc:
+        fail(f"cannot open the relay socket {relay}:{relay_port}: {exc.strerror or exc}", ExitStatus.IO)
+    if show:
+        sys.stderr.write("\n")
+    summary = summarize(results, elapsed)
+    click.echo(render(summary, chosen.value))
+    if report_file:
+        Path(report_file).write_text(json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n")
+    sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))

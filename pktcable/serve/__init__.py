@@ -1,0 +1,1 @@
+"""``pktcable serve``: the whole back office in one process."""

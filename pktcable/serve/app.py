@@ -1,0 +1,222 @@
+"""The back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity and the
+device store in one asyncio process, wired so that each device's steps flow
+from one service to the next:
+
+    DHCP ACK (MTA-4)   -> device recorded, its server-side flow starts
+    INFORM (MTA-15)    -> file built from its template, URL + hash SET
+    TFTP/HTTP (MTA-23) -> the flow learns the file was delivered
+    INFORM (MTA-25)    -> outcome recorded
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jinja2
+
+from pktcable.delivery.http import HttpServer
+from pktcable.delivery.resolvers import (
+    BuildFailed,
+    ChainResolver,
+    NotFound,
+    OneTimeNames,
+    OneTimeResolver,
+    TemplateResolver,
+)
+from pktcable.delivery.tftp_aio import TftpServer
+from pktcable.delivery.tod import TodServer
+from pktcable.dhcpd import DhcpServer
+from pktcable.dhcpd.events import Event, LeaseBound
+from pktcable.dhcpd.transport import DhcpTransport, open_socket
+from pktcable.mibctx import MibContext
+from pktcable.provision.entity import EntityConfig, ProvisioningEntity
+from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
+from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
+from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
+
+from .config import ServeConfig, dhcp_config
+
+log = logging.getLogger("pktcable.serve")
+Address = tuple[str, int]
+_NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
+
+
+class StoreLookup:
+    """The template resolver's view of the device store (by MAC, or by the
+    address the device got from our DHCP)."""
+
+    def __init__(self, store: DeviceStore) -> None:
+        self.store = store
+        self.by_address: dict[str, str] = {}
+
+    def by_mac(self, mac: str) -> Device | None:
+        return self.store.get(mac)
+
+    def by_ip(self, ip: str) -> Device | None:
+        mac = self.by_address.get(ip)
+        return None if mac is None else self.store.get(mac)
+
+
+class IssuedFiles:
+    """Files built for one exchange (Hybrid flows: the entity built the file to
+    hash it; the MTA downloads exactly those bytes under a one-time name)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def resolve(self, name: str, client: Address) -> bytes:
+        data = self.files.pop(name, None)
+        if data is None:
+            raise NotFound(name, "no such file")
+        return data
+
+
+class Backoffice:
+    def __init__(self, cfg: ServeConfig, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        data = Path(cfg.data_dir) if cfg.data_dir else None
+        if data is not None:
+            data.mkdir(parents=True, exist_ok=True)
+        self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db")) if data else MemoryDeviceStore()
+        self.leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
+        for row in cfg.devices:
+            self.devices.put(Device(normalize_mac(row["mac"]), kind=row.get("kind", "mta"),
+                                    flow=row.get("flow", cfg.realms[0]), template=row.get("template", ""),
+                                    vars=dict(row.get("vars", {}))))
+        self.devices.commit()
+        self.lookup = StoreLookup(self.devices)
+        # The operator's templates first, then the shipped cm.txt / mta.txt.
+        loader = jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None
+        self.templates = TemplateResolver(self.lookup, loader, ctx=MibContext(), cm_key=cfg.cm_key.encode(),
+                                          mta_hash="cablelabs")
+        self.names = OneTimeNames(lifetime=60.0)
+        self.issued = IssuedFiles()
+        self.issued_to: dict[str, str] = {}  # one-time name -> MAC
+        resolver = ChainResolver([OneTimeResolver(self.names, self.issued, clock), self.templates])
+        self.dhcp = DhcpServer(dhcp_config(cfg), self.leases)
+        self.tftp = TftpServer(resolver, cfg.address, cfg.tftp_port, on_complete=self._delivered)
+        self.http = HttpServer(resolver, cfg.address, cfg.http_port) if cfg.http_port else None
+        self.tod = TodServer(cfg.address, cfg.tod_port)
+        self.snmp: SnmpEndpoint | None = None
+        self.entity: ProvisioningEntity | None = None
+        self.dhcp_transport: DhcpTransport | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- wiring ---------------------------------------------------------------
+    def build(self, device: Device) -> bytes:
+        """ConfigFiles.build for the entity."""
+        if not device.template:
+            device.template = "mta.txt" if device.kind == "mta" else "cm.txt"
+        try:
+            return self.templates.build(device, device.ip)
+        except BuildFailed as exc:
+            raise ValueError(exc.reason) from None
+
+    def publish(self, device: Device, data: bytes, client_ip: str) -> str:
+        """ConfigFiles.publish: a one-time name for this device's address."""
+        name = self.names.issue(f"mta-{device.mac}.cfg", client_ip, self.clock(), suffix=".cfg")
+        self.issued.files[f"mta-{device.mac}.cfg"] = data
+        self.issued_to[name] = device.mac
+        return f"tftp://{self.cfg.url_host(self.cfg.tftp_port, 69)}/{name}"
+
+    def _on_dhcp(self, event: Event) -> None:
+        if not isinstance(event, LeaseBound):
+            return
+        lease = event.lease
+        mac = normalize_mac(lease.mac)
+        ip = str(lease.address)
+        device = self.devices.get(mac)
+        if device is None:
+            if not self.cfg.auto_enroll or event.kind not in ("cm", "mta"):
+                return
+            device = Device(mac, kind=event.kind, flow=event.realm or "", template=f"{event.kind}.txt")
+        device.ip, device.updated = ip, self.clock()
+        if lease.remote_id:
+            device.cm_mac = lease.remote_id.replace(":", "")
+        if event.realm:
+            device.flow = event.realm
+        if not device.template:
+            device.template = f"{device.kind}.txt"
+        self.devices.put(device)
+        self.lookup.by_address[ip] = mac
+        if device.kind == "mta" and event.realm and self.entity is not None:
+            self.entity.lease_acked(mac, event.realm, ip)
+        else:
+            self.devices.record(Step(mac, self.clock(), "CM-4", "LeaseAcked", ip))
+        log.info("%s %s lease %s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "")
+
+    def _delivered(self, name: str, client: Address, complete: bool) -> None:
+        mac = self.issued_to.pop(name, None)
+        if mac is None:
+            match = _NAME.fullmatch(name)
+            mac = match.group("mac") if match else self.lookup.by_address.get(client[0])
+        if mac is None:
+            return
+        if not complete:
+            self.devices.record(Step(mac, self.clock(), "MTA-22/23", "TransferFailed", name))
+            return
+        device = self.devices.get(mac)
+        if device is not None and device.kind == "mta" and self.entity is not None and mac in self.entity.machines:
+            self.entity.file_served(mac)
+        else:
+            self.devices.record(Step(mac, self.clock(), "CM-5/6", "FileServed", name))
+        log.info("%s file %s delivered to %s", mac, name, client[0])
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.entity is not None:
+                self.entity.check_timers()
+            self.names.expire(self.clock())
+            self.devices.commit()
+
+    # -- life cycle -------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.cfg
+        self.snmp = await open_endpoint(cfg.address, cfg.snmp_port, None, timeout=cfg.snmp_timeout,
+                                        retries=cfg.snmp_retries)
+        self.entity = ProvisioningEntity(
+            self.devices, self, self.snmp, self.clock,
+            EntityConfig(write_community=cfg.write_community.encode(), agent_port=cfg.agent_port,
+                         auto_enroll=cfg.auto_enroll, default_template="mta.txt", default_flow=cfg.realms[0],
+                         budget=cfg.server_budget),
+        )
+        self.snmp.handler = self.entity.handle
+        self.dhcp_transport = DhcpTransport(self.dhcp, open_socket(cfg.address, cfg.dhcp_port),
+                                            on_event=self._on_dhcp)
+        await self.tftp.start()
+        if self.http is not None:
+            await self.http.start()
+        await self.tod.start()
+        self._ticker = asyncio.ensure_future(self._tick())
+
+    def addresses(self) -> dict[str, Address]:
+        out = {"dhcp": (self.cfg.address, self.cfg.dhcp_port), "tftp": self.tftp.address,
+               "tod": self.tod.address}
+        if self.snmp is not None:
+            out["snmp"] = self.snmp.address
+        if self.http is not None:
+            out["http"] = self.http.address
+        return out
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self.entity is not None and self.entity.tasks:
+            await asyncio.gather(*self.entity.tasks, return_exceptions=True)
+        if self.dhcp_transport is not None:
+            self.dhcp_transport.close()
+        self.tftp.close()
+        if self.http is not None:
+            await self.http.close()
+        await self.tod.close()
+        if self.snmp is not None:
+            self.snmp.close()
+        self.devices.close()
+        self.leases.close()

@@ -1,0 +1,107 @@
+"""The configuration of ``pktcable serve``: embedded defaults that run a
+demo on loopback without privileges, overridden by a TOML file.
+
+    address = "127.0.0.1"          # where every service listens
+    data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
+    dhcp_port = 10067              # 67 in production
+    relay_port = 10068             # where relays (CMTS) take replies: 67 in production
+    tftp_port = 10069              # 69
+    http_port = 10080              # 80; 0 turns HTTP off
+    tod_port = 10037               # 37
+    snmp_port = 10162              # 162: INFORMs from the eMTAs
+    agent_port = 10161             # 161: the eMTAs' agents, for SET/GET
+    realms = ["HYBRID.2", "BASIC.2"]  # first one an MTA's TLV 18 supports
+    auto_enroll = true             # provision devices the store does not know
+    templates = "/etc/pktcable/templates"  # overrides cm.txt / mta.txt
+    cm_key = "secret"              # CMTS shared secret for the CMTS MIC
+
+    [[devices]]                    # known devices (also via the device store)
+    mac = "00:11:22:33:44:55"
+    kind = "mta"
+    flow = "HYBRID.2"
+    vars = { call_agent = "ca@cms.example.net", lines = 2 }
+
+    [dhcp]                         # optional: a full DHCP config in the form of
+                                   # `pktcable dhcp serve` (replaces the generated one)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from pktcable.dhcpd.config import DeviceClass, Pool, ServerConfig, Subnet, from_dict
+
+
+@dataclass(slots=True)
+class ServeConfig:
+    address: str = "127.0.0.1"
+    data_dir: str | None = None
+    dhcp_port: int = 10067
+    relay_port: int = 10068
+    tftp_port: int = 10069
+    http_port: int = 10080
+    tod_port: int = 10037
+    snmp_port: int = 10162
+    agent_port: int = 10161
+    write_community: str = "private"
+    snmp_timeout: float = 1.0  # per SET/GET attempt
+    snmp_retries: int = 3
+    realms: list[str] = field(default_factory=lambda: ["HYBRID.2", "BASIC.2"])
+    auto_enroll: bool = True
+    templates: str | None = None
+    cm_key: str = "pktcable"
+    prov_timer: int = 10  # minutes, option 122.8
+    mta_pool: tuple[str, str] = ("127.100.0.1", "127.100.255.254")
+    cm_pool: tuple[str, str] = ("127.101.0.1", "127.101.255.254")
+    cpe_pool: tuple[str, str] = ("127.102.0.1", "127.102.255.254")
+    lease_time: int = 3600
+    server_budget: float = 600.0  # seconds a device may take for its flow
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    dhcp: dict[str, Any] = field(default_factory=dict)
+
+    def url_host(self, port: int, standard: int) -> str:
+        """host[:port] for URLs: the port only when it is not the standard one."""
+        return self.address if port == standard else f"{self.address}:{port}"
+
+
+def load(path: str | Path) -> ServeConfig:
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    known = {f.name for f in fields(ServeConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {', '.join(unknown)}")
+    for key in ("mta_pool", "cm_pool", "cpe_pool"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return ServeConfig(**data)
+
+
+def dhcp_config(cfg: ServeConfig) -> ServerConfig:
+    """The DHCP server's configuration: the [dhcp] table if given, else one
+    loopback-friendly subnet with a pool per device class, and classes that
+    give CMs their file and ToD server and MTAs their option 122."""
+    if cfg.dhcp:
+        config = from_dict(cfg.dhcp)
+        config.relay_port = cfg.relay_port
+        return config
+    me = IPv4Address(cfg.address)
+    pools = [Pool(*cfg.cm_pool, classes=("cm",)), Pool(*cfg.mta_pool, classes=("mta",)),
+             Pool(*cfg.cpe_pool, classes=("cpe",))]
+    network = "127.0.0.0/8" if me.is_loopback else f"{me}/24"
+    subnet = Subnet(network, pools, options={"routers": [me]}, relays=(me,))
+    classes = [
+        DeviceClass("cm", "cm", lease_time=cfg.lease_time, next_server=me, filename="cm-{mac}.cfg",
+                    options={"time-servers": [me], "time-offset": 0, "log-servers": [me]},
+                    ccc={"dhcp-server-1": me}),
+        DeviceClass("mta", "mta", lease_time=cfg.lease_time, realms=tuple(cfg.realms), next_server=me,
+                    filename="mta-{mac}.cfg", hostname="mta-{mac}",
+                    options={"domain-name-servers": [me], "domain-name": "pktcable.test", "log-servers": [me]},
+                    ccc={"prov-server": str(me), "prov-timer": cfg.prov_timer}),
+        DeviceClass("cpe", "any", lease_time=cfg.lease_time),
+    ]
+    return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port)

@@ -1,0 +1,103 @@
+"""Who a simulated device is, and the DHCP messages it (and its CMTS) send.
+
+An eCM + eMTA pair per index: locally administered MACs, a serial number, a
+correlation id, and the option 60 / 43 / 55 contents a real eMTA sends
+(dhcp.md §4; the capability string follows a Netgear CG3000 with PacketCable
+1.5 and every provisioning flow advertised in TLV 18). The simulator relays
+like a CMTS: giaddr is its relay address and option 82 carries the circuit
+and, as remote id, the CM MAC.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+from dhcp.message import ZERO, Message, MessageType, build_options, decode, encode, fit
+from dhcp.options.space import decode_space, encode_space
+from dhcp.options.tables import CABLELABS_CLIENT, CCC
+
+# TLV 18 (0x12, supported provisioning flows) comes last: 0x0007 = Secure,
+# Hybrid and Basic; the simulator narrows it to the flow it plays, so a server
+# that picks the realm by capability (dhcp.md §10) can be checked too.
+MTA_VENDOR_CLASS = "pktc1.5:051f0101010201020901010b04060903040c01010d01010f010110010912020007"
+FLOW_BITS = {"hybrid": 0x0002, "basic": 0x0004}
+CM_VENDOR_CLASS = "docsis3.0:0506010101020103"
+MTA_PRL = bytes((1, 3, 6, 7, 12, 15, 43, 54, 122))
+CM_PRL = bytes((1, 2, 3, 4, 6, 7, 43, 54, 66, 67, 122, 125))
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    index: int
+    cm_mac: bytes
+    mta_mac: bytes
+    serial: str
+    correlation_id: int
+
+    @classmethod
+    def make(cls, index: int, seed: int = 0) -> Identity:
+        rng = random.Random(seed * 1_000_003 + index)
+        return cls(index, bytes((0x02, 0x10, 0x00)) + index.to_bytes(3, "big"),
+                   bytes((0x02, 0x10, 0x01)) + index.to_bytes(3, "big"), f"SIM{index:08d}",
+                   rng.randrange(1, 2**31))
+
+    def vendor_options(self, kind: str, flows: int = 0x0007) -> list[tuple[int, bytes]]:
+        if kind == "cm":
+            items: list[tuple[str, Any]] = [("device-type", "ECM"), ("esafe-types", "ECM:EMTA"),
+                                            ("serial-number", self.serial), ("vendor-name", "pktcable-sim")]
+            return [(60, CM_VENDOR_CLASS.encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)), (55, CM_PRL)]
+        items = [("device-type", "EMTA"), ("serial-number", self.serial), ("hardware-version", "1.0"),
+                 ("software-version", "2.4.1"), ("vendor-name", "pktcable-sim"), ("model-number", "SIM-1"),
+                 ("mta-mac", self.mta_mac), ("correlation-id", self.correlation_id)]
+        vendor_class = MTA_VENDOR_CLASS[:-4] + f"{flows:04x}"
+        return [(60, vendor_class.encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)), (55, MTA_PRL)]
+
+
+def request(identity: Identity, kind: str, msg_type: MessageType, xid: int, relay: IPv4Address,
+            requested: IPv4Address | None = None, server_id: IPv4Address | None = None,
+            flows: int = 0x0007) -> bytes:
+    mac = identity.cm_mac if kind == "cm" else identity.mta_mac
+    msg = Message(op=1, xid=xid, chaddr=mac.ljust(16, b"\0"), giaddr=relay, ciaddr=ZERO, hops=1)
+    options = [(53, bytes((msg_type,))), *identity.vendor_options(kind, flows)]
+    if requested is not None:
+        options.append((50, requested.packed))
+    if server_id is not None:
+        options.append((54, server_id.packed))
+    # The CMTS's relay agent information: circuit id, remote id = the CM MAC.
+    options.append((82, b"\x01\x02\x00\x01" + b"\x02\x06" + identity.cm_mac))
+    fit(msg, build_options(options))
+    return encode(msg)
+
+
+@dataclass(slots=True)
+class Reply:
+    """What a simulated device learned from an OFFER or ACK."""
+
+    type: int | None
+    yiaddr: IPv4Address
+    siaddr: IPv4Address
+    file: str
+    server_id: IPv4Address | None
+    ccc: dict[str, Any] = field(default_factory=dict)
+    time_servers: list[IPv4Address] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def parse_reply(data: bytes) -> Reply:
+    msg: Message = decode(data)
+    raw54 = msg.get(54)
+    reply = Reply(msg.message_type, msg.yiaddr, msg.siaddr, msg.file.split(b"\0", 1)[0].decode("latin-1"),
+                  IPv4Address(raw54) if raw54 and len(raw54) == 4 else None)
+    raw122 = msg.get(122)
+    if raw122 is not None:
+        try:
+            reply.ccc = {item.name: item.value for item in decode_space(CCC, raw122, 0, 122)}
+        except ValueError as exc:
+            reply.problems.append(f"option 122 does not decode: {exc}")
+    raw4 = msg.get(4)
+    if raw4:
+        reply.time_servers = [IPv4Address(raw4[i : i + 4]) for i in range(0, len(raw4) - 3, 4)]
+    return reply

@@ -1,0 +1,181 @@
+"""The simulator's network side: a CMTS-style DHCP relay shared by all
+devices, and the small clients a device needs (TFTP, HTTP, ToD)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import struct
+from dataclasses import dataclass
+
+from pktcable.delivery import tftp
+
+Address = tuple[str, int]
+
+
+@dataclass(slots=True)
+class RelayStats:
+    sent: int = 0
+    received: int = 0
+    unmatched: int = 0
+    retransmissions: int = 0
+
+
+class Relay(asyncio.DatagramProtocol):
+    """Sends the devices' requests with giaddr set, receives the server's
+    replies on its own port (as a CMTS does on 67) and hands each to the
+    exchange waiting for its xid."""
+
+    def __init__(self, server: Address) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+        self.waiting: dict[int, asyncio.Future[bytes]] = {}
+        self.stats = RelayStats()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.stats.received += 1
+        xid = int.from_bytes(data[4:8], "big") if len(data) >= 8 else -1
+        fut = self.waiting.get(xid)
+        if fut is None or fut.done():
+            self.stats.unmatched += 1
+            return
+        fut.set_result(data)
+
+    async def exchange(self, data: bytes, xid: int, timeout: float, retries: int) -> bytes | None:
+        """Send ``data`` and wait for the reply with the same xid (RFC 2131
+        4.1: retransmit with a doubling wait, randomized so that a storm of
+        devices does not retry in lockstep); None when none came."""
+        assert self.transport is not None
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.waiting[xid] = fut
+        wait = timeout
+        try:
+            for attempt in range(retries + 1):
+                if attempt:
+                    self.stats.retransmissions += 1
+                self.transport.sendto(data, self.server)
+                self.stats.sent += 1
+                try:
+                    return await asyncio.wait_for(asyncio.shield(fut), wait * random.uniform(0.75, 1.25))
+                except TimeoutError:
+                    wait *= 2
+            return None
+        finally:
+            self.waiting.pop(xid, None)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_relay(local: Address, server: Address) -> Relay:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # A boot storm's replies arrive in bursts: give them room to queue.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind(local)
+    _, relay = await loop.create_datagram_endpoint(lambda: Relay(server), sock=sock)
+    return relay
+
+
+class _TftpReader(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+class DownloadError(Exception):
+    pass
+
+
+async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0", blksize: int = 1468,
+                   timeout: float = 1.0, retries: int = 4) -> bytes:
+    """RFC 1350 read with the RFC 2348/2349 options; the server's transfer
+    port (TID) is learned from its first answer and then held to."""
+    loop = asyncio.get_running_loop()
+    transport, reader = await loop.create_datagram_endpoint(_TftpReader, local_addr=(local_host, 0))
+    try:
+        request = tftp.encode_request(tftp.Opcode.RRQ, filename, "octet",
+                                      {"blksize": str(blksize), "tsize": "0"})
+        last, last_to = request, server
+        peer: Address | None = None
+        size = 512
+        expected = 1
+        out = bytearray()
+        for _ in range(200_000):
+            for _attempt in range(retries + 1):
+                transport.sendto(last, last_to)
+                try:
+                    data, addr = await asyncio.wait_for(reader.queue.get(), timeout)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                raise DownloadError(f"tftp://{server[0]}/{filename}: no answer")
+            if peer is None:
+                peer = addr
+            elif addr != peer:
+                continue  # another TID: RFC 1350 says answer with an error and ignore
+            try:
+                packet = tftp.decode(data)
+            except tftp.TftpError as exc:
+                raise DownloadError(f"malformed TFTP packet: {exc}") from None
+            if isinstance(packet, tftp.Error):
+                raise DownloadError(f"TFTP error {packet.code}: {packet.message}")
+            if isinstance(packet, tftp.OptionAck):
+                size = int(dict(packet.options).get("blksize", "512"))
+                last, last_to = tftp.encode_ack(0), peer
+                continue
+            if isinstance(packet, tftp.Data):
+                # A duplicate of the previous block is acknowledged again, never appended.
+                last, last_to = tftp.encode_ack(packet.block), peer
+                if packet.block == (expected & 0xFFFF):
+                    out += packet.payload
+                    expected += 1
+                    if len(packet.payload) < size:
+                        transport.sendto(last, last_to)
+                        return bytes(out)
+        raise DownloadError("transfer too long")
+    finally:
+        transport.close()
+
+
+async def http_get(url: str, timeout: float = 10.0) -> bytes:
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        async with session.get(url) as response:
+            if response.status != 200:
+                raise DownloadError(f"{url}: HTTP {response.status}")
+            return await response.read()
+
+
+async def tod(server: Address, timeout: float = 1.0, retries: int = 2, local_host: str = "0.0.0.0") -> int:
+    """RFC 868 over UDP: seconds since 1900 (raises TimeoutError).
+
+    A plain socket, because the question is an empty datagram, which an
+    asyncio datagram transport's sendto() silently skips.
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((local_host, 0))
+        for _ in range(retries + 1):
+            sock.sendto(b"", server)
+            try:
+                data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 64), timeout)
+            except TimeoutError:
+                continue
+            if len(data) != 4:
+                raise ValueError(f"ToD answer of {len(data)} bytes")
+            return int(struct.unpack("!I", data)[0])
+        raise TimeoutError(f"no ToD answer from {server[0]}:{server[1]}")
+    finally:
+        sock.close()

@@ -1,0 +1,38 @@
+"""Run many simulated devices at once (a boot storm) and collect results."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from pktcable.flow import Flow
+
+from . import net
+from .emta import DeviceResult, SimConfig, SimulatedMta
+from .identity import Identity
+
+
+async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None = None, first: int = 0,
+                   progress: Callable[[DeviceResult], None] | None = None) -> tuple[list[DeviceResult], float]:
+    """Start ``count`` devices (``rate`` per second, or all at once) and
+    return their results in index order with the elapsed seconds."""
+    loop = asyncio.get_running_loop()
+    relay = await net.open_relay((config.relay, config.relay_port), (config.server, config.dhcp_port))
+    start = loop.time()
+    tasks: list[asyncio.Task[DeviceResult]] = []
+    try:
+        for n in range(count):
+            if rate:
+                delay = start + n / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            device = SimulatedMta(Identity.make(first + n, config.seed), flow, config, relay)
+            task = asyncio.ensure_future(device.run())
+            if progress is not None:
+                task.add_done_callback(lambda t: t.cancelled() or t.exception() or progress(t.result()))
+            tasks.append(task)
+        results = list(await asyncio.gather(*tasks))
+    finally:
+        relay.close()
+        await asyncio.sleep(0)  # let the transport really close: the port may be reused at once
+    return results, loop.time() - start
