@@ -40,7 +40,7 @@ def configs(realms: list[str], **serve: Any) -> tuple[ServeConfig, SimConfig]:
     ports = {k: free_port() for k in ("dhcp", "relay", "tftp", "tod", "snmp", "agent")}
     cfg = ServeConfig(dhcp_port=ports["dhcp"], relay_port=ports["relay"], tftp_port=ports["tftp"], http_port=0,
                       tod_port=ports["tod"], snmp_port=ports["snmp"], agent_port=ports["agent"], realms=realms,
-                      snmp_timeout=0.2, snmp_retries=1, **serve)
+                      snmp_timeout=0.2, snmp_retries=1, forget_finished=False, **serve)
     sim = SimConfig(server="127.0.0.1", dhcp_port=ports["dhcp"], relay_port=ports["relay"],
                     snmp_port=ports["snmp"], agent_port=ports["agent"], tftp_port=ports["tftp"],
                     tod_port=ports["tod"], timing=FAST, dhcp_timeout=0.3, dhcp_retries=2, snmp_timeout=0.3,

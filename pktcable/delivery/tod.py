@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -59,7 +60,11 @@ class TodServer:
         loop = asyncio.get_running_loop()
         self._tcp = await asyncio.start_server(self._on_connect, self.host, self.port)
         port = self._tcp.sockets[0].getsockname()[1]  # the same number for UDP when port 0 was asked
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpTime(self._clock), local_addr=(self.host, port))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # A node of modems asks for the time at once after a power cut.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock.bind((self.host, port))
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpTime(self._clock), sock=sock)
 
     @property
     def address(self) -> tuple[str, int]:

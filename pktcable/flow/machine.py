@@ -124,10 +124,16 @@ class Entered:
 class Machine:
     """One device's walk through one flow table."""
 
-    def __init__(self, table: FlowTable, now: float, provisioning_timer: float | None = None) -> None:
-        """``provisioning_timer``: seconds (None or 0: no provisioning timer)."""
+    __slots__ = ("table", "state", "keep_history", "history", "outcome", "_deadline", "_timer", "_timer_deadline")
+
+    def __init__(self, table: FlowTable, now: float, provisioning_timer: float | None = None,
+                 keep_history: bool = True) -> None:
+        """``provisioning_timer``: seconds (None or 0: no provisioning timer).
+        ``keep_history=False`` keeps only the last state entered (a server
+        tracking many devices records their steps in its store instead)."""
         self.table = table
         self.state = table.start
+        self.keep_history = keep_history
         self.history: list[Entered] = []
         self.outcome: int | None = None
         self._deadline: float | None = None
@@ -159,7 +165,10 @@ class Machine:
         elif state == self.table.timer_start and self._timer is not None:
             self._timer_deadline = now + self._timer
         entered = Entered(state, info.step, info.command, now)
-        self.history.append(entered)
+        if self.keep_history or not self.history:
+            self.history.append(entered)
+        else:
+            self.history[0] = entered
         return entered
 
     def handle(self, event: Any, now: float) -> Entered:

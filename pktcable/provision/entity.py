@@ -64,6 +64,8 @@ class EntityConfig:
     default_flow: str = "HYBRID.2"
     #: Seconds a device may spend on its flow before it counts as timed out.
     budget: float = 600.0
+    #: Drop a device's flow machine when it finishes (its steps stay in the store).
+    forget_finished: bool = False
 
 
 class ProvisioningEntity:
@@ -79,6 +81,10 @@ class ProvisioningEntity:
         self.unknown_informs = 0
         self.bad_informs = 0
         self._tables: dict[Flow, FlowTable] = {}
+        # Files delivered before the SET's response came back: the MTA had the
+        # location already (it acted on the SET), so the delivery counts once
+        # the SET is confirmed.
+        self._served_early: set[str] = set()
 
     def table(self, flow: Flow) -> FlowTable:
         table = self._tables.get(flow)
@@ -104,15 +110,23 @@ class ProvisioningEntity:
             return None
         machine.handle(event, self.clock())
         self._step(mac, event, machine, detail)
+        if machine.done and self.config.forget_finished:
+            # The outcome is in the device store; a boot storm of 10,000
+            # devices should not stay in memory once they are done.
+            del self.machines[mac]
         return machine
 
     def lease_acked(self, mac: str, flow: str, ip: str) -> None:
         """MTA-4 (called by the DHCP service): a new flow run starts."""
-        self.machines[mac] = Machine(self.table(Flow(flow)), self.clock())
+        self.machines[mac] = Machine(self.table(Flow(flow)), self.clock(), keep_history=False)
         self._step(mac, ev.LeaseAcked(), self.machines[mac], ip)
 
     def file_served(self, mac: str) -> None:
         """MTA-23 (called by the delivery service)."""
+        machine = self.machines.get(mac)
+        if machine is not None and machine.state.name == "CONFIG_READY":
+            self._served_early.add(mac)
+            return
         self._feed(mac, ev.FileServed())
 
     def check_timers(self) -> None:
@@ -120,6 +134,8 @@ class ProvisioningEntity:
         for mac, machine in list(self.machines.items()):
             if machine.handle_timer(now) is not None:
                 self._step(mac, ev.ServerTimerExpired(), machine)
+                if self.config.forget_finished:
+                    del self.machines[mac]
 
     # -- INFORMs -----------------------------------------------------------
     def handle(self, msg: m.Message, addr: Address) -> m.Message | None:
@@ -186,6 +202,10 @@ class ProvisioningEntity:
                 self._feed(mac, ev.LocationSetFailed(status), status)
             else:
                 self._feed(mac, ev.LocationSetAcked(), url)
+                if mac in self._served_early:
+                    self._served_early.discard(mac)
+                    self._feed(mac, ev.FileServed(), "before the SET response arrived")
+        self._served_early.discard(mac)
         self.devices.commit()
 
     def _status(self, mac: str, note: pktc.Status) -> None:

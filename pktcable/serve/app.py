@@ -179,13 +179,13 @@ class Backoffice:
     # -- life cycle -------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
-        self.snmp = await open_endpoint(cfg.address, cfg.snmp_port, None, timeout=cfg.snmp_timeout,
+        self.snmp = await open_endpoint(cfg.address, cfg.snmp_port, None, buffer=4 << 20, timeout=cfg.snmp_timeout,
                                         retries=cfg.snmp_retries)
         self.entity = ProvisioningEntity(
             self.devices, self, self.snmp, self.clock,
             EntityConfig(write_community=cfg.write_community.encode(), agent_port=cfg.agent_port,
                          auto_enroll=cfg.auto_enroll, default_template="mta.txt", default_flow=cfg.realms[0],
-                         budget=cfg.server_budget),
+                         budget=cfg.server_budget, forget_finished=cfg.forget_finished),
         )
         self.snmp.handler = self.entity.handle
         self.dhcp_transport = DhcpTransport(self.dhcp, open_socket(cfg.address, cfg.dhcp_port),

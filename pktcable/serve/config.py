@@ -60,6 +60,7 @@ class ServeConfig:
     cpe_pool: tuple[str, str] = ("127.102.0.1", "127.102.255.254")
     lease_time: int = 3600
     server_budget: float = 600.0  # seconds a device may take for its flow
+    forget_finished: bool = True  # finished devices live on in the store, not in memory
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 

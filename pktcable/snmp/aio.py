@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -116,9 +117,18 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             self._pending.pop(rid, None)
 
 
-async def open_endpoint(host: str, port: int, handler: Handler | None = None, **kw: float) -> SnmpEndpoint:
+async def open_endpoint(host: str, port: int, handler: Handler | None = None, *, buffer: int = 0,
+                        **kw: float) -> SnmpEndpoint:
+    """``buffer``: receive buffer bytes (a provisioning server takes INFORM
+    bursts from whole nodes of modems; 0 keeps the system default)."""
     loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_datagram_endpoint(
-        lambda: SnmpEndpoint(handler, **kw), local_addr=(host, port)  # type: ignore[arg-type]
-    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    _, protocol = await loop.create_datagram_endpoint(lambda: SnmpEndpoint(handler, **kw), sock=sock)  # type: ignore[arg-type]
     return protocol

@@ -1,0 +1,88 @@
+"""Boot storm: N simulated eMTAs (eCM first) through a flow against `pktcable serve`.
+
+Usage: python bench/bench_storm.py [--count 10000] [--rate 1500] [--flow hybrid.2]
+
+Starts `pktcable serve` as its own process (SQLite stores in a temporary
+folder) and `pktcable simulate` as another, both on loopback, on this
+machine's two cores. Prints devices provisioned per second, the p99 of the
+per-device flow time, failures, and the server's resident memory before and
+after (and per device tracked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=10000)
+    ap.add_argument("--rate", type=float, default=1500.0)
+    ap.add_argument("--flow", default="hybrid.2")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = open(Path(tmp) / "serve.log", "w")  # noqa: SIM115 - closed below
+        server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--data-dir", tmp],
+                                  stderr=log, text=True, env=ENV, cwd=ROOT)
+        try:
+            for _ in range(100):  # until it has printed its five listening addresses
+                if (Path(tmp) / "serve.log").read_text().count("\n") >= 5:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)
+            before = rss_kib(server.pid)
+            cpu_before = cpu_seconds(server.pid)
+            report = Path(tmp) / "report.json"
+            t0 = time.perf_counter()
+            sim = subprocess.run([sys.executable, "-m", "pktcable", "simulate", "--server", "127.0.0.1",
+                                  "--flow", args.flow, "--count", str(args.count), "--rate", str(args.rate),
+                                  "--report", str(report), "--quiet"], capture_output=True, text=True, env=ENV,
+                                 cwd=ROOT)
+            wall = time.perf_counter() - t0
+            after = rss_kib(server.pid)
+            cpu = cpu_seconds(server.pid) - cpu_before
+            data = json.loads(report.read_text())
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(30)
+            log.close()
+            errors = [line for line in (Path(tmp) / "serve.log").read_text().splitlines() if "Error" in line]
+    print(f"command: python bench/bench_storm.py --count {args.count} --rate {args.rate:g} --flow {args.flow}")
+    print(sim.stdout.splitlines()[0] if sim.stdout else sim.stderr[-2000:])
+    print(f"devices {data['devices']}, passed {data['passed']}, failed {data['failed']} "
+          f"({data['final_states']}); simulate wall {wall:.1f} s")
+    print(f"provisioned/s {data['devices_per_s']}; flow time p50 {data['flow_time_s']['p50']} s, "
+          f"p99 {data['flow_time_s']['p99']} s")
+    print(f"server RSS {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB after: "
+          f"{(after - before) / max(args.count, 1) * 1024:.0f} bytes per device tracked")
+    print(f"server CPU {cpu:.1f} s: {cpu / max(args.count, 1) * 1e3:.2f} ms per device")
+    print(f"server errors logged: {len(errors)}", *errors[:5], sep="\n  ")
+    for dev in data["deviations"][:10]:
+        print(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices)")
+
+
+if __name__ == "__main__":
+    main()
