@@ -274,3 +274,26 @@ def test_file_set_by_the_server_is_fetched_by_tftp_hpa(tmp_path: Path) -> None:
     digest, hashed = run(cfg, scenario)
     assert digest == hashed and len(digest) == 20
     assert hashlib.sha1((tmp_path / "mta.cfg").read_bytes()).digest() == digest
+
+
+def test_reset_by_mac_reaches_the_simulated_mta(tmp_path: Path) -> None:
+    import sys
+
+    _, sim = configs(["HYBRID.2"])
+
+    async def scenario() -> tuple[int, str, bool]:
+        identity = Identity.make(5)
+        mta = SimulatedMta(identity, Flow.HYBRID_2, sim, relay=None)  # type: ignore[arg-type]
+        await mta.start_agent(IPv4Address("127.0.0.1"))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pktcable", "reset", identity.mta_mac.hex(":"), "--address", "127.0.0.1",
+                "--agent-port", str(sim.agent_port), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = await proc.communicate()
+            return proc.returncode or 0, out.decode() + err.decode(), mta.reset_requested
+        finally:
+            for ep in (mta.agent, mta.informer):
+                ep.close()  # type: ignore[union-attr]
+
+    code, out, requested = asyncio.run(scenario())
+    assert code == 0 and "acknowledged" in out and requested, out

@@ -193,3 +193,23 @@ def test_snmpinform_enrollment_drives_a_set_on_a_real_agent() -> None:
                 ep.close()
 
     asyncio.run(scenario())
+
+
+def test_reset_sets_reset_now_on_the_device_found_by_mac() -> None:
+    async def scenario() -> None:
+        snmp = FakeSnmp()
+        entity, store, _ = make(snmp=snmp, agent_port=16161)
+        with pytest.raises(KeyError):
+            await entity.reset(MAC)  # no address known yet
+        device = store.get(MAC)
+        device.ip = "10.0.0.9"  # type: ignore[union-attr]
+        store.put(device)  # type: ignore[arg-type]
+        assert await entity.reset(MAC)
+        (addr, community, (vb,)), = snmp.sent
+        assert addr == ("10.0.0.9", 16161) and vb.oid == pktc.oids(TREE).reset_now and vb.value == 1
+        assert store.history(MAC)[-1].event == "ResetRequested"
+        silent, silent_store, _ = make(snmp=FakeSnmp(silent=True))
+        silent_store.put(device)  # type: ignore[arg-type]
+        assert not await silent.reset(MAC)
+
+    asyncio.run(scenario())

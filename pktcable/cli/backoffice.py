@@ -110,3 +110,51 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     if report_file:
         Path(report_file).write_text(json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n")
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))
+
+
+@click.command("reset")
+@click.argument("mac")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="The serve data folder (to find the device by MAC).")
+@click.option("--address", help="The eMTA's address, when no store knows it.")
+@click.option("--agent-port", type=int, default=161, show_default=True)
+@click.option("--community", default="private", show_default=True, help="Write community of the eMTA.")
+@click.option("--tree", type=click.Choice(["cablelabs", "ietf"]), default="cablelabs", show_default=True)
+def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: int, community: str,
+              tree: str) -> None:
+    """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1."""
+    import time
+
+    from pktcable.provision.entity import EntityConfig, ProvisioningEntity
+    from pktcable.snmp.aio import open_endpoint
+    from pktcable.snmp.pktc import Tree
+    from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore, normalize_mac
+
+    try:
+        key = normalize_mac(mac)
+    except ValueError as exc:
+        fail(str(exc), ExitStatus.USAGE)
+    if data_dir is None and address is None:
+        fail("give --data-dir (to find the device) or --address", ExitStatus.USAGE)
+    store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
+    if address is not None:
+        device = store.get(key) or Device(key)
+        device.ip = address
+        store.put(device)
+
+    async def run() -> bool:
+        endpoint = await open_endpoint("0.0.0.0", 0, timeout=1.0, retries=2)
+        try:
+            entity = ProvisioningEntity(store, None, endpoint, time.time,  # type: ignore[arg-type]
+                                        EntityConfig(write_community=community.encode(), agent_port=agent_port))
+            return await entity.reset(key, Tree(tree))
+        finally:
+            endpoint.close()
+
+    try:
+        ok = asyncio.run(run())
+    except KeyError as exc:
+        fail(str(exc).strip("'\""), ExitStatus.USAGE)
+    finally:
+        store.close()
+    click.echo(f"{key}: reset {'acknowledged' if ok else 'not acknowledged'}")
+    sys.exit(int(ExitStatus.OK if ok else ExitStatus.INVALID))
