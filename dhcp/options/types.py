@@ -19,11 +19,12 @@ class ValueType:
     #: The option type ISC dhcpd calls it (used by the isc formatter).
     isc = "string"
 
+    # Every concrete type overrides both; the base refuses rather than guess.
     def decode(self, data: bytes) -> Any:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} has no decoder")
 
     def encode(self, value: Any) -> bytes:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} has no encoder")
 
     def format(self, value: Any) -> str:
         return str(value)
