@@ -48,8 +48,8 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--data-dir", tmp],
                                   stderr=log, text=True, env=ENV, cwd=ROOT)
         try:
-            for _ in range(100):  # until it has printed its five listening addresses
-                if (Path(tmp) / "serve.log").read_text().count("\n") >= 5:
+            for _ in range(100):  # until it has printed its addresses and its store
+                if (Path(tmp) / "serve.log").read_text().count("\n") >= 6:
                     break
                 time.sleep(0.1)
             time.sleep(0.5)

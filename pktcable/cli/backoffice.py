@@ -19,12 +19,16 @@ from .common import fail
 @click.command("serve")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings (TOML); see docs/serve.md.")
 @click.option("--address", help="Listen address (default 127.0.0.1).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep devices and leases in SQLite files here.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="SQLite files for devices and leases (default: $XDG_DATA_HOME/pktcable).")
+@click.option("--memory", is_flag=True, help="Keep devices and leases in memory only.")
 @click.option("--realm", "realms", multiple=True, help="MTA realms to offer, in order (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
-def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None, realms: tuple[str, ...],
-              verbose: bool) -> None:
+def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None, memory: bool,
+              realms: tuple[str, ...], verbose: bool) -> None:
     """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store."""
+    import os
+
     from pktcable.serve.app import Backoffice
     from pktcable.serve.config import ServeConfig, load
 
@@ -37,6 +41,11 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         cfg.address = address
     if data_dir:
         cfg.data_dir = data_dir
+    if memory:
+        cfg.data_dir = None
+    elif cfg.data_dir is None:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        cfg.data_dir = os.path.join(base, "pktcable")
     if realms:
         cfg.realms = list(realms)
 
@@ -49,6 +58,7 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
             fail(f"cannot listen: {exc.strerror or exc}", ExitStatus.IO)
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
+        click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -107,6 +107,7 @@ class Backoffice:
         self.entity: ProvisioningEntity | None = None
         self.dhcp_transport: DhcpTransport | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._commit_pending = False
 
     # -- wiring ---------------------------------------------------------------
     def build(self, device: Device) -> bytes:
@@ -144,6 +145,7 @@ class Backoffice:
         if not device.template:
             device.template = f"{device.kind}.txt"
         self.devices.put(device)
+        self._commit_soon()
         self.lookup.by_address[ip] = mac
         if device.kind == "mta" and event.realm and self.entity is not None:
             self.entity.lease_acked(mac, event.realm, ip)
@@ -167,6 +169,16 @@ class Backoffice:
         else:
             self.devices.record(Step(mac, self.clock(), "CM-5/6", "FileServed", name))
         log.info("%s file %s delivered to %s", mac, name, client[0])
+
+    def _commit_soon(self) -> None:
+        """One store commit per burst of events, right after it (not per event)."""
+        if not self._commit_pending:
+            self._commit_pending = True
+            asyncio.get_running_loop().call_soon(self._commit)
+
+    def _commit(self) -> None:
+        self._commit_pending = False
+        self.devices.commit()
 
     async def _tick(self) -> None:
         while True:
