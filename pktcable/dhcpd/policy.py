@@ -36,13 +36,30 @@ class Client:
     device_type: str  # option 43.2
 
 
-def identify(msg: Message) -> Client:
+VENDOR_CACHE_LIMIT = 4096
+
+
+def vendor_class(raw60: bytes, cache: dict[bytes, VendorClass] | None) -> VendorClass:
+    """Option 60 decoded. It repeats across a whole model line (same firmware,
+    same capability string), so a server keeps the decoded forms in ``cache``;
+    bounded, since clients choose the bytes. Malformed ones are not kept."""
+    found = cache.get(raw60) if cache is not None else None
+    if found is None:
+        found = VENDOR_CLASS.decode(raw60)
+        if cache is not None:
+            if len(cache) >= VENDOR_CACHE_LIMIT:
+                cache.clear()
+            cache[raw60] = found
+    return found
+
+
+def identify(msg: Message, vendor_cache: dict[bytes, VendorClass] | None = None) -> Client:
     """Raises DhcpDecodeError when option 60, 43 or 82 is malformed."""
     client_id = msg.get(61)
     mac = msg.mac.hex(":")
     key = "id:" + client_id.hex() if client_id else f"{msg.htype:02x}:{msg.mac.hex()}"
     raw60 = msg.get(60)
-    vendor = VENDOR_CLASS.decode(raw60) if raw60 is not None else None
+    vendor = vendor_class(raw60, vendor_cache) if raw60 is not None else None
     kind, version = (vendor.kind, vendor.version) if vendor is not None and vendor.kind else ("cpe", "")
     device_type = ""
     raw43 = msg.get(43)
@@ -72,6 +89,7 @@ class Policy:
         self.classes = {c.name: c for c in config.classes}
         self._subnets: dict[IPv4Address, list[Subnet]] = {}
         self._static: dict[tuple[int, str], list[tuple[int, bytes]]] = {}
+        self.vendor_cache: dict[bytes, VendorClass] = {}
 
     def device_class(self, client: Client) -> DeviceClass | None:
         reservation = self.reservations.get(client.mac)

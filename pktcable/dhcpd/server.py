@@ -72,7 +72,7 @@ class DhcpServer:
             msg = decode(data)
             if msg.op != 1:
                 return self._drop("not a BOOTREQUEST", addr)
-            client = identify(msg)
+            client = identify(msg, self.policy.vendor_cache)
         except DhcpDecodeError as exc:
             self.metrics["malformed"] += 1
             self._events.append(Dropped(f"malformed: {exc}", addr))
