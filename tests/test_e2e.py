@@ -97,6 +97,18 @@ def test_every_device_passes_every_step(flow: Flow) -> None:
     run(cfg, scenario)
 
 
+def test_ietf_mib_tree() -> None:
+    """An eMTA on PKTC-IETF-MTA-MIB (RFC 4682): its INFORMs and the server's SET use mib-2 140."""
+    cfg, sim = configs(["HYBRID.2"])
+    sim.tree = pktc.Tree.IETF
+
+    async def scenario(office: Backoffice) -> None:
+        results, _ = await simulate(sim, Flow.HYBRID_2, 3)
+        assert all(r.passed for r in results), [r.deviations for r in results]
+
+    run(cfg, scenario)
+
+
 def test_wrong_hash_is_reported_as_a_config_file_error() -> None:
     cfg, sim = configs(["HYBRID.2"])
 

@@ -84,10 +84,12 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
 @click.option("--tftp-port", type=int, default=10069, show_default=True, help="For URLs without a port (69).")
 @click.option("--tod-port", type=int, default=10037, show_default=True, help="The ToD port (37).")
 @click.option("--first", type=int, default=0, help="Index of the first device (MACs follow from it).")
+@click.option("--mib-tree", type=click.Choice(["cablelabs", "ietf"]), default="cablelabs", show_default=True,
+              help="Which PKTC MTA MIB the eMTAs implement (their INFORMs and agent objects).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
-                 first: int, quiet: bool) -> None:
+                 first: int, mib_tree: str, quiet: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback)."""
@@ -95,9 +97,10 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     from pktcable.simulate.emta import SimConfig
     from pktcable.simulate.report import render, summarize
     from pktcable.simulate.runner import simulate
+    from pktcable.snmp.pktc import Tree
 
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
-                       agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port)
+                       agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree))
     chosen = Flow(flow.upper())
     done = [0]
     show = not quiet and sys.stderr.isatty()
