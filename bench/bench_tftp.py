@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from procstat import cpu_seconds, open_fds, rss_kib  # noqa: E402 - bench/ is the script folder
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_SIZE = 4096
 
@@ -82,22 +84,6 @@ def curl_batch(port: int, transfers: int, parallel: int, work: Path) -> float:
     if result.returncode != 0:
         raise SystemExit(f"curl failed ({result.returncode}): {result.stderr[:500]}")
     return transfers / elapsed
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def hang(port: int, count: int, name: str = "config.bin") -> list[socket.socket]:
