@@ -39,7 +39,7 @@ def main() -> None:
                                   stderr=log, text=True, env=ENV, cwd=ROOT)
         try:
             for _ in range(100):  # until it has printed its addresses and its store
-                if (Path(tmp) / "serve.log").read_text().count("\n") >= 6:
+                if (Path(tmp) / "serve.log").read_text().count("\n") >= 7:
                     break
                 time.sleep(0.1)
             time.sleep(0.5)

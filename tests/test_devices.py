@@ -51,3 +51,12 @@ def test_normalize_mac(text: str) -> None:
 def test_normalize_mac_rejects() -> None:
     with pytest.raises(ValueError):
         normalize_mac("00:11:22")
+
+
+def test_delete(store) -> None:  # type: ignore[no-untyped-def]
+    store.put(Device("001122334455"))
+    store.record(Step("001122334455", 1.0, "MTA-4", "LeaseAcked"))
+    store.commit()
+    assert store.delete("001122334455") is True
+    assert store.get("001122334455") is None and store.history("001122334455") == []
+    assert store.delete("001122334455") is False

@@ -38,7 +38,7 @@ def free_port() -> int:
 
 def configs(realms: list[str], **serve: Any) -> tuple[ServeConfig, SimConfig]:
     ports = {k: free_port() for k in ("dhcp", "relay", "tftp", "tod", "snmp", "agent")}
-    cfg = ServeConfig(dhcp_port=ports["dhcp"], relay_port=ports["relay"], tftp_port=ports["tftp"], http_port=0,
+    cfg = ServeConfig(dhcp_port=ports["dhcp"], relay_port=ports["relay"], tftp_port=ports["tftp"], http_port=0, api_port=0,
                       tod_port=ports["tod"], snmp_port=ports["snmp"], agent_port=ports["agent"], realms=realms,
                       snmp_timeout=0.2, snmp_retries=1, forget_finished=False, **serve)
     sim = SimConfig(server="127.0.0.1", dhcp_port=ports["dhcp"], relay_port=ports["relay"],

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
+from aiohttp import web
 
 from pktcable.delivery.http import HttpServer
 from pktcable.delivery.resolvers import (
@@ -108,6 +109,7 @@ class Backoffice:
         self.dhcp_transport: DhcpTransport | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._commit_pending = False
+        self._api: web.AppRunner | None = None
 
     # -- wiring ---------------------------------------------------------------
     def build(self, device: Device) -> bytes:
@@ -170,6 +172,15 @@ class Backoffice:
             self.devices.record(Step(mac, self.clock(), "CM-5/6", "FileServed", name))
         log.info("%s file %s delivered to %s", mac, name, client[0])
 
+    def forget(self, mac: str) -> bool:
+        """Remove a device from the store and from every running flow."""
+        if self.entity is not None:
+            self.entity.machines.pop(mac, None)
+        for ip, owner in list(self.lookup.by_address.items()):
+            if owner == mac:
+                del self.lookup.by_address[ip]
+        return self.devices.delete(mac)
+
     def _commit_soon(self) -> None:
         """One store commit per burst of events, right after it (not per event)."""
         if not self._commit_pending:
@@ -206,6 +217,12 @@ class Backoffice:
         if self.http is not None:
             await self.http.start()
         await self.tod.start()
+        if cfg.api_port:
+            from .api import make_api
+
+            self._api = web.AppRunner(make_api(self), access_log=None)
+            await self._api.setup()
+            await web.TCPSite(self._api, cfg.api_address, cfg.api_port).start()
         self._ticker = asyncio.ensure_future(self._tick())
 
     def addresses(self) -> dict[str, Address]:
@@ -215,11 +232,16 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
+        if self._api is not None:
+            host, port = self._api.addresses[0][:2]
+            out["api"] = (host, port)
         return out
 
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._api is not None:
+            await self._api.cleanup()
         if self.entity is not None and self.entity.tasks:
             await asyncio.gather(*self.entity.tasks, return_exceptions=True)
         if self.dhcp_transport is not None:

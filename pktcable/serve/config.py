@@ -10,6 +10,8 @@ demo on loopback without privileges, overridden by a TOML file.
     tod_port = 10037               # 37
     snmp_port = 10162              # 162: INFORMs from the eMTAs
     agent_port = 10161             # 161: the eMTAs' agents, for SET/GET
+    api_address = "127.0.0.1"      # REST API, /metrics and the dashboard
+    api_port = 10088               # 0 turns them off
     realms = ["HYBRID.2", "BASIC.2"]  # first one an MTA's TLV 18 supports
     auto_enroll = true             # provision devices the store does not know
     templates = "/etc/pktcable/templates"  # overrides cm.txt / mta.txt
@@ -47,6 +49,8 @@ class ServeConfig:
     tod_port: int = 10037
     snmp_port: int = 10162
     agent_port: int = 10161
+    api_address: str = "127.0.0.1"  # REST API, metrics and dashboard: the operators' network
+    api_port: int = 10088  # 0 turns it off
     write_community: str = "private"
     snmp_timeout: float = 1.0  # per SET/GET attempt
     snmp_retries: int = 3

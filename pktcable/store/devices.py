@@ -75,6 +75,10 @@ class DeviceStore(Protocol):
 
     def history(self, mac: str) -> list[Step]: ...
 
+    def delete(self, mac: str) -> bool:
+        """Forget a device and its history (durable at once); False if unknown."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -101,6 +105,10 @@ class MemoryDeviceStore:
 
     def history(self, mac: str) -> list[Step]:
         return list(self.steps.get(mac, ()))
+
+    def delete(self, mac: str) -> bool:
+        self.steps.pop(mac, None)
+        return self.rows.pop(mac, None) is not None
 
     def close(self) -> None:
         pass
@@ -169,6 +177,18 @@ class SqliteDeviceStore:
         self.commit()
         rows = self.db.execute("SELECT * FROM step WHERE mac = ? ORDER BY at, rowid", (mac,))
         return [Step(*row) for row in rows]
+
+    def delete(self, mac: str) -> bool:
+        self.commit()
+        self.db.execute("BEGIN")
+        try:
+            found = self.db.execute("DELETE FROM device WHERE mac = ?", (mac,)).rowcount > 0
+            self.db.execute("DELETE FROM step WHERE mac = ?", (mac,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return found
 
     def close(self) -> None:
         self.commit()

@@ -1,0 +1,183 @@
+"""The operator's side of `pktcable serve`: a REST API over the device store,
+Prometheus metrics, and a one-page dashboard, on their own address and port
+(the management network, not the devices' one).
+
+    GET    /api/devices                 every device: MAC, kind, flow, address, state, outcome
+    GET    /api/devices/{mac}           one device with its step history
+    PUT    /api/devices/{mac}           create or change: {"kind", "flow", "template", "vars"}
+    DELETE /api/devices/{mac}
+    POST   /api/devices/{mac}/reset     SET pktcMtaDevResetNow on the eMTA
+    GET    /metrics                     counters in the Prometheus text format
+    GET    /                            the dashboard
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from pktcable.store.devices import Device, normalize_mac
+
+if TYPE_CHECKING:
+    from .app import Backoffice
+
+KINDS = ("cm", "mta")
+FLOWS = ("BASIC.1", "BASIC.2", "HYBRID.1", "HYBRID.2")
+_OFFICE: web.AppKey[Backoffice] = web.AppKey("office")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _mac(request: web.Request) -> str:
+    try:
+        return normalize_mac(request.match_info["mac"])
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}), content_type="application/json") from None
+
+
+def _public(device: Device) -> dict[str, Any]:
+    return asdict(device)
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    office = request.app[_OFFICE]
+    return web.json_response([_public(d) for d in office.devices.devices()])
+
+
+async def get_device(request: web.Request) -> web.Response:
+    office = request.app[_OFFICE]
+    mac = _mac(request)
+    device = office.devices.get(mac)
+    if device is None:
+        return _error(404, f"no device {mac}")
+    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in office.devices.history(mac)]
+    return web.json_response({**_public(device), "history": history})
+
+
+async def put_device(request: web.Request) -> web.Response:
+    office = request.app[_OFFICE]
+    mac = _mac(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "the body must be a JSON object")
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    unknown = sorted(set(body) - {"kind", "flow", "template", "vars"})
+    if unknown:
+        return _error(400, f"unknown fields: {', '.join(unknown)}")
+    device = office.devices.get(mac) or Device(mac)
+    kind = body.get("kind", device.kind)
+    flow = str(body.get("flow", device.flow)).upper()
+    if kind not in KINDS:
+        return _error(400, f"kind must be one of {', '.join(KINDS)}")
+    if kind == "mta" and flow not in FLOWS:
+        return _error(400, f"flow must be one of {', '.join(FLOWS)}")
+    variables = body.get("vars", device.vars)
+    if not isinstance(variables, dict):
+        return _error(400, "vars must be an object")
+    template = body.get("template", device.template)
+    if not isinstance(template, str):
+        return _error(400, "template must be a string")
+    device.kind, device.flow, device.vars, device.template = kind, flow, variables, template
+    office.devices.put(device)
+    office.devices.commit()
+    return web.json_response(_public(device))
+
+
+async def delete_device(request: web.Request) -> web.Response:
+    office = request.app[_OFFICE]
+    mac = _mac(request)
+    if not office.forget(mac):
+        return _error(404, f"no device {mac}")
+    return web.Response(status=204)
+
+
+async def reset_device(request: web.Request) -> web.Response:
+    office = request.app[_OFFICE]
+    mac = _mac(request)
+    assert office.entity is not None
+    try:
+        ok = await office.entity.reset(mac)
+    except KeyError:
+        return _error(404, f"no device {mac} with a known address")
+    return web.json_response({"mac": mac, "acknowledged": ok}, status=200 if ok else 504)
+
+
+def metrics_text(office: Backoffice) -> str:
+    """Counters of every service, in the Prometheus text exposition format."""
+    lines: list[str] = []
+
+    def family(name: str, help_text: str, kind: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        lines.append(f"# HELP pktcable_{name} {help_text}")
+        lines.append(f"# TYPE pktcable_{name} {kind}")
+        for labels, value in samples:
+            tag = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            lines.append(f"pktcable_{name}{{{tag}}} {value:g}" if tag else f"pktcable_{name} {value:g}")
+
+    family("dhcp_packets_total", "DHCP server events by kind.", "counter",
+           [({"event": k}, v) for k, v in sorted(office.dhcp.metrics.items())])
+    stats = office.tftp.stats
+    family("tftp_transfers_total", "TFTP transfers by outcome.", "counter",
+           [({"outcome": "completed"}, stats.completed), ({"outcome": "failed"}, stats.failed)]
+           + [({"outcome": f"refused-{k}"}, v) for k, v in sorted(stats.refused.items())])
+    family("tftp_sessions", "TFTP transfers in flight.", "gauge", [({}, office.tftp.active)])
+    if office.snmp is not None:
+        s = office.snmp.stats
+        family("snmp_messages_total", "SNMP messages of the provisioning entity.", "counter",
+               [({"kind": "received"}, s.received), ({"kind": "malformed"}, s.malformed),
+                ({"kind": "answered"}, s.answered), ({"kind": "retransmissions"}, s.retransmissions),
+                ({"kind": "timeouts"}, s.timeouts)])
+    if office.entity is not None:
+        family("informs_ignored_total", "INFORMs acknowledged but not acted on.", "counter",
+               [({"reason": "unknown-device"}, office.entity.unknown_informs),
+                ({"reason": "not-pktc"}, office.entity.bad_informs)])
+        family("flows_in_progress", "Devices whose flow is running.", "gauge", [({}, len(office.entity.machines))])
+    states = Counter((d.kind, d.state or "NEW") for d in office.devices.devices())
+    family("devices", "Devices in the store by kind and flow state.", "gauge",
+           [({"kind": kind, "state": state}, n) for (kind, state), n in sorted(states.items())])
+    return "\n".join(lines) + "\n"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=metrics_text(request.app[_OFFICE]), content_type="text/plain", charset="utf-8")
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    office = request.app[_OFFICE]
+    devices = list(office.devices.devices())
+    states = Counter(d.state or "NEW" for d in devices)
+    summary = " ".join(f"<span class=s>{html.escape(k)}: {v}</span>" for k, v in sorted(states.items()))
+    rows = "\n".join(
+        f"<tr><td><a href='/api/devices/{d.mac}'>{d.mac}</a></td><td>{d.kind}</td><td>{html.escape(d.flow)}</td>"
+        f"<td>{html.escape(d.ip)}</td><td>{html.escape(d.state)}</td><td>{'' if d.result is None else d.result}</td></tr>"
+        for d in devices[:1000]
+    )
+    page = f"""<!doctype html><html><head><meta charset=utf-8><title>pktcable</title>
+<meta http-equiv=refresh content=5>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.2em .8em;
+border-bottom:1px solid #ddd;text-align:left}}.s{{margin-right:1.5em}}</style></head><body>
+<h1>pktcable back office</h1><p>{len(devices)} devices. {summary}</p>
+<table><tr><th>MAC</th><th>kind</th><th>flow</th><th>address</th><th>state</th><th>outcome</th></tr>
+{rows}</table><p><a href=/metrics>metrics</a> &middot; <a href=/api/devices>devices (JSON)</a></p></body></html>"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def make_api(office: Backoffice) -> web.Application:
+    app = web.Application()
+    app[_OFFICE] = office
+    app.router.add_get("/", dashboard)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/devices", list_devices)
+    app.router.add_get("/api/devices/{mac}", get_device)
+    app.router.add_put("/api/devices/{mac}", put_device)
+    app.router.add_delete("/api/devices/{mac}", delete_device)
+    app.router.add_post("/api/devices/{mac}/reset", reset_device)
+    return app
