@@ -309,3 +309,41 @@ def test_reset_by_mac_reaches_the_simulated_mta(tmp_path: Path) -> None:
 
     code, out, requested = asyncio.run(scenario())
     assert code == 0 and "acknowledged" in out and requested, out
+
+
+def test_hostile_traffic_does_not_disturb_provisioning() -> None:
+    """Random datagrams at every UDP service while devices provision: every
+    device still passes and every server is still up afterwards."""
+    import random
+
+    cfg, sim = configs(["HYBRID.2"])
+
+    async def scenario(office: Backoffice) -> None:
+        rng = random.Random(7)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        ports = [cfg.dhcp_port, cfg.snmp_port, cfg.tftp_port, cfg.tod_port]
+
+        async def noise() -> None:
+            for i in range(4000):
+                size = rng.choice((0, 1, 4, 20, 240, 300, 600))
+                data = bytes(rng.randrange(256) for _ in range(size))
+                if i % 5 == 0 and size > 2:  # look like a TFTP RRQ or an SNMP message
+                    data = (b"\x00\x01" if i % 2 else b"\x30\x82") + data[2:]
+                try:
+                    sock.sendto(data, ("127.0.0.1", ports[i % len(ports)]))
+                except OSError:
+                    pass
+                if i % 200 == 0:
+                    await asyncio.sleep(0.001)
+
+        try:
+            (results, _), _ = await asyncio.gather(simulate(sim, Flow.HYBRID_2, 20), noise())
+        finally:
+            sock.close()
+        assert all(r.passed for r in results), [r.deviations for r in results if not r.passed]
+        assert office.dhcp.metrics["malformed"] > 0 and office.snmp.stats.malformed > 0  # type: ignore[union-attr]
+        (again,), _ = await simulate(sim, Flow.HYBRID_2, 1, first=100)
+        assert again.passed
+
+    run(cfg, scenario)

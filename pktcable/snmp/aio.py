@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from . import message as m
+
+log = logging.getLogger("pktcable.snmp")
 
 Address = tuple[str, int]
 Handler = Callable[[m.Message, Address], "m.Message | None | Awaitable[m.Message | None]"]
@@ -28,6 +31,7 @@ class EndpointStats:
     unmatched_responses: int = 0
     retransmissions: int = 0
     timeouts: int = 0
+    internal_errors: int = 0
 
 
 class SnmpEndpoint(asyncio.DatagramProtocol):
@@ -73,7 +77,12 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             return
         if self.handler is None:
             return
-        reply = self.handler(msg, addr)
+        try:
+            reply = self.handler(msg, addr)
+        except Exception:  # a handler's bug costs one message, never the endpoint
+            self.stats.internal_errors += 1
+            log.exception("snmp: handling a %s from %s failed", msg.pdu.type.name, addr[0])
+            return
         if asyncio.iscoroutine(reply) or isinstance(reply, asyncio.Future):
             asyncio.ensure_future(self._reply_later(reply, addr))
         else:
