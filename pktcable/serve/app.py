@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import jinja2
@@ -32,6 +33,7 @@ from pktcable.delivery.resolvers import (
 from pktcable.delivery.tftp_aio import TftpServer
 from pktcable.delivery.tod import TodServer
 from pktcable.dhcpd import DhcpServer
+from pktcable.dhcpd.engine import LeaseEngine
 from pktcable.dhcpd.events import Event, LeaseBound
 from pktcable.dhcpd.transport import DhcpTransport, open_socket
 from pktcable.mibctx import MibContext
@@ -48,18 +50,26 @@ _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 
 
 class StoreLookup:
-    """The template resolver's view of the device store (by MAC, or by the
-    address the device got from our DHCP)."""
+    """The template resolver's view of the device store: by MAC, or by the
+    address the device holds a lease on (the DHCP engine's own index, so no
+    second copy of it lives here)."""
 
-    def __init__(self, store: DeviceStore) -> None:
+    def __init__(self, store: DeviceStore, engine: LeaseEngine) -> None:
         self.store = store
-        self.by_address: dict[str, str] = {}
+        self.engine = engine
+
+    def mac_at(self, ip: str) -> str | None:
+        try:
+            lease = self.engine.by_address.get(IPv4Address(ip))
+        except ValueError:
+            return None
+        return None if lease is None else lease.mac.replace(":", "")
 
     def by_mac(self, mac: str) -> Device | None:
         return self.store.get(mac)
 
     def by_ip(self, ip: str) -> Device | None:
-        mac = self.by_address.get(ip)
+        mac = self.mac_at(ip)
         return None if mac is None else self.store.get(mac)
 
 
@@ -91,7 +101,8 @@ class Backoffice:
                                     flow=row.get("flow", cfg.realms[0]), template=row.get("template", ""),
                                     vars=dict(row.get("vars", {}))))
         self.devices.commit()
-        self.lookup = StoreLookup(self.devices)
+        self.dhcp = DhcpServer(dhcp_config(cfg), self.leases)
+        self.lookup = StoreLookup(self.devices, self.dhcp.engine)
         # The operator's templates first, then the shipped cm.txt / mta.txt.
         loader = jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None
         self.templates = TemplateResolver(self.lookup, loader, ctx=MibContext(), cm_key=cfg.cm_key.encode(),
@@ -100,7 +111,6 @@ class Backoffice:
         self.issued = IssuedFiles()
         self.issued_to: dict[str, str] = {}  # one-time name -> MAC
         resolver = ChainResolver([OneTimeResolver(self.names, self.issued, clock), self.templates])
-        self.dhcp = DhcpServer(dhcp_config(cfg), self.leases)
         self.tftp = TftpServer(resolver, cfg.address, cfg.tftp_port, on_complete=self._delivered)
         self.http = HttpServer(resolver, cfg.address, cfg.http_port) if cfg.http_port else None
         self.tod = TodServer(cfg.address, cfg.tod_port)
@@ -148,7 +158,6 @@ class Backoffice:
             device.template = f"{device.kind}.txt"
         self.devices.put(device)
         self._commit_soon()
-        self.lookup.by_address[ip] = mac
         if device.kind == "mta" and event.realm and self.entity is not None:
             self.entity.lease_acked(mac, event.realm, ip)
         else:
@@ -159,7 +168,7 @@ class Backoffice:
         mac = self.issued_to.pop(name, None)
         if mac is None:
             match = _NAME.fullmatch(name)
-            mac = match.group("mac") if match else self.lookup.by_address.get(client[0])
+            mac = match.group("mac") if match else self.lookup.mac_at(client[0])
         if mac is None:
             return
         if not complete:
@@ -176,9 +185,6 @@ class Backoffice:
         """Remove a device from the store and from every running flow."""
         if self.entity is not None:
             self.entity.machines.pop(mac, None)
-        for ip, owner in list(self.lookup.by_address.items()):
-            if owner == mac:
-                del self.lookup.by_address[ip]
         return self.devices.delete(mac)
 
     def _commit_soon(self) -> None:
@@ -200,8 +206,19 @@ class Backoffice:
             self.devices.commit()
 
     # -- life cycle -------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Build one CM and one MTA file from the templates before serving, so
+        the MIB registry, the schema and the compiled templates are loaded at
+        start-up and a broken template is known now, not at the first modem."""
+        for kind, flow in (("cm", ""), ("mta", self.cfg.realms[0])):
+            try:
+                self.templates.build(Device("000000000000", kind=kind, flow=flow, template=f"{kind}.txt"))
+            except BuildFailed as exc:
+                log.warning("template %s.txt does not build without device variables: %s", kind, exc.reason)
+
     async def start(self) -> None:
         cfg = self.cfg
+        self.warm_up()
         self.snmp = await open_endpoint(cfg.address, cfg.snmp_port, None, buffer=4 << 20, timeout=cfg.snmp_timeout,
                                         retries=cfg.snmp_retries)
         self.entity = ProvisioningEntity(

@@ -132,6 +132,9 @@ class SqliteDeviceStore:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        # The server writes far more than it reads back: a small page cache
+        # keeps memory per device down in a boot storm (KiB, negative = size).
+        self.db.execute("PRAGMA cache_size=-512")
         for statement in _SCHEMA:
             self.db.execute(statement)
         self.staged: dict[str, Device] = {}

@@ -106,6 +106,9 @@ class SqliteLeaseStore:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        # The server writes far more than it reads back: a small page cache
+        # keeps memory per device down in a boot storm (KiB, negative = size).
+        self.db.execute("PRAGMA cache_size=-512")
         self.db.execute(_SCHEMA)
         self.staged: dict[int, tuple[object, ...]] = {}
 
