@@ -213,3 +213,13 @@ def test_reset_sets_reset_now_on_the_device_found_by_mac() -> None:
         assert not await silent.reset(MAC)
 
     asyncio.run(scenario())
+
+
+def test_enrollment_in_a_basic_flow_is_recorded_not_raised() -> None:
+    entity, store, _ = make()
+    entity.lease_acked(MAC, "BASIC.2", "10.0.0.9")
+    reply = entity.handle(inform(ENROLL), ("10.0.0.9", 50000))
+    assert reply is not None and not entity.tasks  # acknowledged, nothing built
+    assert store.history(MAC)[-1].event == "UnexpectedEnrollmentReceived"
+    entity.file_served(MAC)
+    assert entity.machines[MAC].state is ServerState.FILE_SERVED

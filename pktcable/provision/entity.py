@@ -108,6 +108,15 @@ class ProvisioningEntity:
         machine = self.machines.get(mac)
         if machine is None:
             return None
+        if machine.table.target(machine.state, event) is None:
+            # A device doing something its flow has no place for here (an
+            # enrollment in a Basic flow, a download before its lease ...):
+            # the flow machine would raise; the server records it and goes on.
+            step = machine.info.step
+            self.devices.record(Step(mac, self.clock(), step, f"Unexpected{type(event).__name__}",
+                                     f"in {machine.state.name}"))
+            log.warning("%s %s: %s not expected in %s", mac, step, type(event).__name__, machine.state.name)
+            return None
         machine.handle(event, self.clock())
         self._step(mac, event, machine, detail)
         if machine.done and self.config.forget_finished:
@@ -173,7 +182,8 @@ class ProvisioningEntity:
             return
         device.ip = addr[0]
         self.devices.put(device)
-        self._feed(mac, ev.EnrollmentReceived(), note.type_identifier.decode("latin-1"))
+        if self._feed(mac, ev.EnrollmentReceived(), note.type_identifier.decode("latin-1")) is None:
+            return  # e.g. an eMTA enrolling although its lease named a Basic flow
         task = asyncio.ensure_future(self._configure(device, note.tree, addr[0]))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
