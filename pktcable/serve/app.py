@@ -97,9 +97,10 @@ class Backoffice:
         self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db")) if data else MemoryDeviceStore()
         self.leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
         for row in cfg.devices:
-            self.devices.put(Device(normalize_mac(row["mac"]), kind=row.get("kind", "mta"),
-                                    flow=row.get("flow", cfg.realms[0]), template=row.get("template", ""),
-                                    vars=dict(row.get("vars", {}))))
+            kind = row.get("kind", "mta")
+            self.devices.put(Device(normalize_mac(row["mac"]), kind=kind,
+                                    flow=row.get("flow", cfg.realms[0] if kind == "mta" else ""),
+                                    template=row.get("template", ""), vars=dict(row.get("vars", {}))))
         self.devices.commit()
         self.dhcp = DhcpServer(dhcp_config(cfg), self.leases)
         self.lookup = StoreLookup(self.devices, self.dhcp.engine)
@@ -150,8 +151,8 @@ class Backoffice:
                 return
             device = Device(mac, kind=event.kind, flow=event.realm or "", template=f"{event.kind}.txt")
         device.ip, device.updated = ip, self.clock()
-        if lease.remote_id:
-            device.cm_mac = lease.remote_id.replace(":", "")
+        if lease.remote_id and device.kind != "cm":
+            device.cm_mac = lease.remote_id.replace(":", "")  # option 82 remote id: the eMTA's modem
         if event.realm:
             device.flow = event.realm
         if not device.template:
