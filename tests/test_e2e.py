@@ -91,6 +91,8 @@ def test_every_device_passes_every_step(flow: Flow) -> None:
             assert machine.state is ServerState.DONE and machine.result == ProvisioningState.PASS
             history = [s.event for s in office.devices.history(r.mta_mac)]
             assert history[0] == "LeaseAcked" and "FileServed" in history
+            # Option 82's remote id links the eMTA to its modem.
+            assert office.devices.get(r.mta_mac).cm_mac == Identity.make(r.index).cm_mac.hex()  # type: ignore[union-attr]
             assert ("StatusReceived" in history) == flow.reports_status
             assert ("LocationSetAcked" in history) == flow.hybrid
 
