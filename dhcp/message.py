@@ -144,8 +144,8 @@ def decode(data: bytes) -> Message:
     if op not in (1, 2):
         raise DhcpDecodeError(f"op {op} is neither BOOTREQUEST (1) nor BOOTREPLY (2)", offset=0)
     options, end = _walk(data, FIXED, len(data))
-    msg = Message(op, htype, hlen, hops, xid, secs, flags, IPv4Address(ci), IPv4Address(yi), IPv4Address(si),
-                  IPv4Address(gi), chaddr, sname, file, options, trailer=data[end:])
+    msg = Message(op, htype, hlen, hops, xid, secs, flags, _address(ci), _address(yi), _address(si),
+                  _address(gi), chaddr, sname, file, options, trailer=data[end:])
     overload = [o.data for o in options if o.code == OVERLOAD]
     if overload:
         value = b"".join(overload)
@@ -157,6 +157,14 @@ def decode(data: bytes) -> Message:
         if value[0] & 2:
             msg.sname_options = _field_options(data, SNAME_OFFSET, 64)
     return msg
+
+
+_ZERO_BYTES = bytes(4)
+
+
+def _address(raw: bytes) -> IPv4Address:
+    # Most of the four header addresses are 0.0.0.0: share one object for them.
+    return ZERO if raw == _ZERO_BYTES else IPv4Address(raw)
 
 
 def _field_options(data: bytes, start: int, size: int) -> list[Option]:

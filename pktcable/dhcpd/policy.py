@@ -90,6 +90,7 @@ class Policy:
         self._subnets: dict[IPv4Address, list[Subnet]] = {}
         self._static: dict[tuple[int, str], list[tuple[int, bytes]]] = {}
         self.vendor_cache: dict[bytes, VendorClass] = {}
+        self._static_lists: dict[tuple[int, str, bool], list[Option]] = {}
 
     def device_class(self, client: Client) -> DeviceClass | None:
         reservation = self.reservations.get(client.mac)
@@ -126,6 +127,19 @@ class Policy:
             merged[59] = (cls.lease_time * 7 // 8).to_bytes(4, "big")
             cached = self._static[key] = sorted(merged.items())
         return cached
+
+    def static_option_list(self, subnet: Subnet, cls: DeviceClass, inform: bool) -> list[Option]:
+        """:meth:`static_options` as option instances, built once per
+        (subnet, class) and shared by every reply (nothing mutates them);
+        an INFORM's reply carries no lease times (RFC 2131 3.4)."""
+        key = (id(subnet), cls.name, inform)
+        found = self._static_lists.get(key)
+        if found is None:
+            pairs = self.static_options(subnet, cls)
+            if inform:
+                pairs = [(c, v) for c, v in pairs if c not in (51, 58, 59)]
+            found = self._static_lists[key] = build_options(pairs)
+        return found
 
     def realm(self, client: Client, cls: DeviceClass) -> tuple[str | None, bool]:
         """The realm for an MTA and whether its capabilities allow it (dhcp.md §10 rule 5)."""

@@ -259,12 +259,11 @@ class DhcpServer:
             reply.siaddr = siaddr
         if boot:
             reply.file = boot[:127].ljust(128, b"\0")
-        static = self.policy.static_options(subnet, cls)
+        static = self.policy.static_option_list(subnet, cls, inform)
         head = [Option(53, bytes((kind,))), Option(54, self._sid)]
         if inform:
-            static = [(c, v) for c, v in static if c not in (51, 58, 59)]
             reply.ciaddr = msg.ciaddr
-        body = [*head, *build_options(static), *extra]
+        body = [*head, *static, *extra]
         relay = msg.get(82)
         if relay is not None:
             body.append(Option(82, relay))  # RFC 3046 §2.2: echo the relay agent information
