@@ -99,6 +99,28 @@ def test_every_device_passes_every_step(flow: Flow) -> None:
     run(cfg, scenario)
 
 
+def test_hybrid_download_over_http() -> None:
+    """The SET names an http:// URL; the eMTA fetches it from its own address."""
+    cfg, sim = configs(["HYBRID.2"])
+    cfg.http_port, cfg.file_scheme = free_tcp_port(), "http"
+
+    async def scenario(office: Backoffice) -> None:
+        results, _ = await simulate(sim, Flow.HYBRID_2, 3)
+        assert all(r.passed for r in results), [r.deviations for r in results]
+        for r in results:
+            events = [(s.event, s.detail) for s in office.devices.history(r.mta_mac)]
+            assert any(e == "LocationSetAcked" and d.startswith("http://") for e, d in events)
+            assert office.entity.machines[r.mta_mac].state is ServerState.DONE  # type: ignore[union-attr]
+
+    run(cfg, scenario)
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_ietf_mib_tree() -> None:
     """An eMTA on PKTC-IETF-MTA-MIB (RFC 4682): its INFORMs and the server's SET use mib-2 140."""
     cfg, sim = configs(["HYBRID.2"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -21,6 +22,8 @@ log = logging.getLogger("pktcable.delivery.http")
 
 _RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
 _RESOLVER = web.AppKey("resolver", Resolver)  # type: ignore[type-abstract]
+OnServed = Callable[[str, tuple[str, int]], None] | Callable[[str, tuple[str, int], bool], None]
+_ON_SERVED: web.AppKey[Callable[..., None]] = web.AppKey("on_served")
 
 
 class RangeNotSatisfiable(Exception):
@@ -77,15 +80,27 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     except RangeNotSatisfiable:
         raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"}) from None
     if span is None:
-        return web.Response(body=content, headers=headers, content_type="application/octet-stream")
+        response = web.Response(body=content, headers=headers, content_type="application/octet-stream")
+        on_served = request.app.get(_ON_SERVED)
+        if on_served is not None and request.method == "GET":
+            # Send it all first: "served" means the body went out, not that it was built.
+            await response.prepare(request)
+            await response.write_eof()
+            try:
+                on_served(name, client, True)
+            except Exception:  # the embedder's bug must not fail the transfer
+                log.exception("http: completion callback failed")
+        return response
     start, end = span
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     return web.Response(status=206, body=content[start:end], headers=headers, content_type="application/octet-stream")
 
 
-def make_app(resolver: Resolver) -> web.Application:
+def make_app(resolver: Resolver, on_served: OnServed | None = None) -> web.Application:
     app = web.Application()
     app[_RESOLVER] = resolver
+    if on_served is not None:
+        app[_ON_SERVED] = on_served
     # GET serves HEAD too (aiohttp sends the headers only), with the same Content-Length.
     app.router.add_get("/{name:.+}", _serve)
     return app
@@ -105,11 +120,13 @@ class HttpServer:
     host: str = "127.0.0.1"
     port: int = 80
     ssl_context: ssl.SSLContext | None = None
+    #: Called with (file name, client, True) once a whole file has been sent.
+    on_served: OnServed | None = None
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(make_app(self.resolver), access_log=None)
+        self._runner = web.AppRunner(make_app(self.resolver, self.on_served), access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await self._site.start()

@@ -113,7 +113,8 @@ class Backoffice:
         self.issued_to: dict[str, str] = {}  # one-time name -> MAC
         resolver = ChainResolver([OneTimeResolver(self.names, self.issued, clock), self.templates])
         self.tftp = TftpServer(resolver, cfg.address, cfg.tftp_port, on_complete=self._delivered)
-        self.http = HttpServer(resolver, cfg.address, cfg.http_port) if cfg.http_port else None
+        self.http = HttpServer(resolver, cfg.address, cfg.http_port, on_served=self._delivered) \
+            if cfg.http_port else None
         self.tod = TodServer(cfg.address, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
@@ -137,6 +138,8 @@ class Backoffice:
         name = self.names.issue(f"mta-{device.mac}.cfg", client_ip, self.clock(), suffix=".cfg")
         self.issued.files[f"mta-{device.mac}.cfg"] = data
         self.issued_to[name] = device.mac
+        if self.cfg.file_scheme == "http" and self.http is not None:
+            return f"http://{self.cfg.url_host(self.http.address[1], 80)}/{name}"
         return f"tftp://{self.cfg.url_host(self.cfg.tftp_port, 69)}/{name}"
 
     def _on_dhcp(self, event: Event) -> None:

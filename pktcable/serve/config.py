@@ -16,6 +16,7 @@ demo on loopback without privileges, overridden by a TOML file.
     auto_enroll = true             # provision devices the store does not know
     templates = "/etc/pktcable/templates"  # overrides cm.txt / mta.txt
     cm_key = "secret"              # CMTS shared secret for the CMTS MIC
+    file_scheme = "tftp"           # the URL SET in Hybrid flows: tftp or http
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -52,6 +53,7 @@ class ServeConfig:
     api_address: str = "127.0.0.1"  # REST API, metrics and dashboard: the operators' network
     api_port: int = 10088  # 0 turns it off
     write_community: str = "private"
+    file_scheme: str = "tftp"  # the URL SET in Hybrid flows: "tftp" or "http" (MTA capability 4: HTTP access)
     snmp_timeout: float = 1.0  # per SET/GET attempt
     snmp_retries: int = 3
     realms: list[str] = field(default_factory=lambda: ["HYBRID.2", "BASIC.2"])
@@ -73,6 +75,14 @@ class ServeConfig:
         return self.address if port == standard else f"{self.address}:{port}"
 
 
+def check(cfg: ServeConfig) -> ServeConfig:
+    if cfg.file_scheme not in ("tftp", "http"):
+        raise ValueError(f"file_scheme must be tftp or http, not {cfg.file_scheme!r}")
+    if cfg.file_scheme == "http" and not cfg.http_port:
+        raise ValueError("file_scheme http needs http_port")
+    return cfg
+
+
 def load(path: str | Path) -> ServeConfig:
     with open(path, "rb") as f:
         data = tomllib.load(f)
@@ -83,7 +93,7 @@ def load(path: str | Path) -> ServeConfig:
     for key in ("mta_pool", "cm_pool", "cpe_pool"):
         if key in data:
             data[key] = tuple(data[key])
-    return ServeConfig(**data)
+    return check(ServeConfig(**data))
 
 
 def dhcp_config(cfg: ServeConfig) -> ServerConfig:

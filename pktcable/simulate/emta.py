@@ -392,7 +392,8 @@ class SimulatedMta:
                 assert self.ack is not None
                 self.file = await net.tftp_get((address, port), url.path.lstrip("/"), local_host=str(self.ack.yiaddr))
             else:
-                self.file = await net.http_get(self.url)
+                assert self.ack is not None
+                self.file = await net.http_get(self.url, local_host=str(self.ack.yiaddr))
         except (net.DownloadError, OSError, ValueError) as exc:
             self.deviate(step, f"{self.url}: {exc}")
             return ev.DownloadFailed(str(exc))

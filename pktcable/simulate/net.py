@@ -146,10 +146,13 @@ async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0
         transport.close()
 
 
-async def http_get(url: str, timeout: float = 10.0) -> bytes:
+async def http_get(url: str, timeout: float = 10.0, local_host: str | None = None) -> bytes:
+    """GET from ``local_host`` (the device's own address: per-exchange names
+    are valid for one client IP)."""
     import aiohttp
 
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+    connector = aiohttp.TCPConnector(local_addr=(local_host, 0)) if local_host else None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), connector=connector) as session:
         async with session.get(url) as response:
             if response.status != 200:
                 raise DownloadError(f"{url}: HTTP {response.status}")
