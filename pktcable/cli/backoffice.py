@@ -93,12 +93,18 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback)."""
+    import socket
+
     from pktcable.flow import Flow
     from pktcable.simulate.emta import SimConfig
     from pktcable.simulate.report import render, summarize
     from pktcable.simulate.runner import simulate
     from pktcable.snmp.pktc import Tree
 
+    try:
+        server = socket.gethostbyname(server)
+    except OSError as exc:
+        fail(f"--server {server}: {exc.strerror or exc}", ExitStatus.USAGE)
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree))
     chosen = Flow(flow.upper())
