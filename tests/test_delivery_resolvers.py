@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import jinja2
@@ -161,3 +162,24 @@ def test_template_build_errors(mib_ctx: object, name: str, why: str) -> None:
         templates(mib_ctx).resolve(name, CLIENT)
 
 
+
+
+def test_files_are_built_once_per_distinct_facts(tmp_path: Path, mib_ctx) -> None:  # type: ignore[no-untyped-def]
+    from pktcable.store.devices import Device as StoreDevice
+
+    (tmp_path / "plain.txt").write_text("Main { NetworkAccess {{ access }}; }")
+    (tmp_path / "named.txt").write_text("Main { /* {{ mac }} */ NetworkAccess 1; }")
+    one = StoreDevice("001122334455", kind="cm", template="plain.txt", vars={"access": 1})
+    two = StoreDevice("001122334466", kind="cm", template="plain.txt", vars={"access": 1})
+    off = StoreDevice("001122334477", kind="cm", template="plain.txt", vars={"access": 0})
+    resolver = TemplateResolver(InMemoryDevices([one, two, off]), jinja2.FileSystemLoader(str(tmp_path)),
+                                ctx=mib_ctx, cm_key=b"k")
+    a, b, c = (resolver.build(d) for d in (one, two, off))
+    assert a is b and a != c  # the template never reads the MAC: one build serves both
+    named = [StoreDevice(m, kind="cm", template="named.txt") for m in ("001122334455", "001122334466")]
+    x, y = (resolver.build(d) for d in named)
+    assert x is not y and x == y  # reads the MAC: built per device (same bytes here: a comment)
+    # An edited template is picked up, not served from the cache.
+    (tmp_path / "plain.txt").write_text("Main { NetworkAccess {{ access }}; MaxCPE 3; }")
+    os.utime(tmp_path / "plain.txt", (time.time() + 5, time.time() + 5))
+    assert resolver.build(one) != a

@@ -291,6 +291,9 @@ class TemplateResolver:
         self._mta_hash = mta_hash
         self._pattern = pattern
         self._memo: dict[Any, Any] = {}  # statements repeat across devices: parse each once
+        # Whole files, by the facts their template reads (see _build_key).
+        self._built: dict[str, tuple[Any, bytes]] = {}
+        self._reads: dict[str, tuple[Any, frozenset[str] | None]] = {}
         self._memo_limit = memo_limit
 
     def device_for(self, name: str, client: Address) -> Device:
@@ -320,8 +323,18 @@ class TemplateResolver:
         name = name or device.template
         facts = {**device.vars, "mac": device.mac, "kind": device.kind, "ip": device.ip, "flow": device.flow,
                  "client_ip": client_ip}
+        in_file_hash = self._mta_hash if device.kind == "mta" and device.flow.upper().startswith("BASIC") else None
         try:
-            text = self._env.get_template(device.template).render(facts)
+            template = self._env.get_template(device.template)
+            key = self._build_key(template, facts, in_file_hash)
+        except jinja2.TemplateError as exc:
+            raise BuildFailed(name, f"template {device.template}: {exc}") from exc
+        if key is not None:
+            built = self._built.get(key)
+            if built is not None and built[0] is template:
+                return built[1]
+        try:
+            text = template.render(facts)
         except jinja2.TemplateError as exc:
             raise BuildFailed(name, f"template {device.template}: {exc}") from exc
         if len(self._memo) > self._memo_limit:
@@ -330,8 +343,37 @@ class TemplateResolver:
             from tlv.config import compile_text
 
             if device.kind == "cm":
-                return compile_text(text, source=device.template, ctx=self._ctx, key=self._cm_key, memo=self._memo)
-            in_file_hash = self._mta_hash if device.flow.upper().startswith("BASIC") else None
-            return compile_text(text, source=device.template, ctx=self._ctx, hash=in_file_hash, memo=self._memo)
+                data = compile_text(text, source=device.template, ctx=self._ctx, key=self._cm_key, memo=self._memo)
+            else:
+                data = compile_text(text, source=device.template, ctx=self._ctx, hash=in_file_hash, memo=self._memo)
         except TlvError as exc:
             raise BuildFailed(name, str(exc)) from exc
+        if key is not None:
+            if len(self._built) > self._memo_limit:
+                self._built.clear()
+            self._built[key] = (template, data)
+        return data
+
+    def _build_key(self, template: Any, facts: dict[str, Any], in_file_hash: str | None) -> str | None:
+        """A key for the file built from ``template`` out of the facts it reads.
+
+        Devices that differ only in facts the template never reads (most
+        often their MAC and address) get the same file, built once. A
+        template that includes, imports or extends another is not keyed: its
+        reads cannot be seen from its own source.
+        """
+        import json
+
+        import jinja2.meta
+
+        reads = self._reads.get(template.name)
+        if reads is None or reads[0] is not template:
+            source = self._env.loader.get_source(self._env, template.name)[0]
+            ast = self._env.parse(source)
+            nested = next(jinja2.meta.find_referenced_templates(ast), None) is not None
+            reads = self._reads[template.name] = (template, None if nested else
+                                                  frozenset(jinja2.meta.find_undeclared_variables(ast)))
+        if reads[1] is None:
+            return None
+        used = {k: facts[k] for k in sorted(reads[1]) if k in facts}
+        return json.dumps([template.name, facts["kind"], in_file_hash, used], sort_keys=True, default=repr)
