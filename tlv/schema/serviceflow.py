@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tlv.model import sub
+from tlv.model import SubTable, sub
 from tlv.schema._rows import block, row
 from tlv.schema.vendor import NESTED_VENDOR_SPECIFIC
 from tlv.types import CHAR_LIST, HEXSTR, STRZERO, UCHAR, UINT, USHORT, USHORT_LIST
@@ -115,16 +115,6 @@ DS_SERVICE_FLOW = sub(
     ],
 )
 
-# TLV 70.38.
-UPSTREAM_ASF_MATCHING = sub(
-    "UpstreamASFMatchingCriteria",
-    [
-        row(1, "MatchingbyApplicationId", UINT, 0, 1, spec="MULPIv3.1 C.2.2.9.13.1"),
-        row(2, "MatchingbyServiceClassName", STRZERO, 2, 16, spec="MULPIv3.1 C.2.2.9.13.2"),
-        row(3, "MatchingbyTrafficPriorityRange", CHAR_LIST, 2, 2, spec="MULPIv3.1 C.2.2.9.13.3"),
-    ],
-)
-
 # Shared: TLV 70.42, 71.42.
 LOW_LATENCY_ASF = sub(
     "LowLatencyAggregateSFEncodings",
@@ -141,55 +131,50 @@ LOW_LATENCY_ASF = sub(
     ],
 )
 
-# TLV 70.
-UPSTREAM_ASF = sub(
-    "UpstreamAggregateServiceFlow",
-    [
-        row(1, "UpstreamServiceFlowReference", USHORT, 1, 65535, spec="MULPIv3.0 C.2.2.5.1"),
-        row(4, "ASFQoSProfileName", STRZERO, 2, 16, spec="MULPIv3.1 C.2.2.9.12"),
-        row(7, "TrafficPriority", UCHAR, 0, 7, spec="MULPIv3.1 C.2.2.9.1"),
-        row(8, "MaxRateSustained", UINT, spec="MULPIv3.1 C.2.2.9.2.1"),
-        row(9, "MaxTrafficBurst", UINT, spec="MULPIv3.1 C.2.2.9.3"),
-        row(10, "MinReservedRate", UINT, spec="MULPIv3.1 C.2.2.9.4"),
-        row(11, "MinResPacketSize", USHORT, 0, 65535, spec="MULPIv3.1 C.2.2.9.5"),
-        row(27, "UpstreamPeakTrafficRate", UINT, spec="MULPIv3.1 C.2.2.9.10.1"),
-        row(37, "UpstreamMESPReference", USHORT, 1, 65535, spec="MULPIv3.0 C.2.2.5.11"),
-        block(38, "ServiceFlowMatchingCriteria", UPSTREAM_ASF_MATCHING,
-            spec="MULPIv3.1 C.2.2.9.13"),
-        row(41, "DataRateUnitSetting", UCHAR, 0, 3, spec="MULPIv3.1 C.2.2.9.16"),
-        block(42, "LowLatencyAggregateSFEncodings", LOW_LATENCY_ASF, spec="MULPIv3.1 C.2.2.9.17"),
-    ],
-)
 
-# TLV 71.38.
-DOWNSTREAM_ASF_MATCHING = sub(
-    "DownstreamASFMatchingCriteria",
-    [
-        row(1, "MatchingbyApplicationId", UINT, 0, 1, spec="MULPIv3.1 C.2.2.9.13.1"),
-        row(2, "MatchingbyServiceClassName", STRZERO, 2, 16, spec="MULPIv3.1 C.2.2.9.13.2"),
-        row(3, "MatchingbyTrafficPriorityRange", CHAR_LIST, 2, 2, spec="MULPIv3.1 C.2.2.9.13.34"),
-    ],
-)
 
-# TLV 71.
-DOWNSTREAM_ASF = sub(
-    "DownstreamAggregateServiceFlow",
-    [
-        row(1, "DownstreamServiceFlowReference", USHORT, 1, 65535, spec="MULPIv3.0 C.2.2.5.1"),
-        row(4, "ASFQoSProfileName", STRZERO, 2, 16, spec="MULPIv3.1 C.2.2.9.12"),
-        row(7, "TrafficPriority", UCHAR, 0, 7, spec="MULPIv3.1 C.2.2.9.1"),
-        row(8, "MaxRateSustained", UINT, spec="MULPIv3.1 C.2.2.9.2.2"),
-        row(9, "MaxTrafficBurst", UINT, spec="MULPIv3.1 C.2.2.9.3"),
-        row(10, "MinReservedRate", UINT, spec="MULPIv3.1 C.2.2.9.4"),
-        row(11, "MinResPacketSize", USHORT, 0, 65535, spec="MULPIv3.1 C.2.2.9.5"),
-        row(27, "DownstreamPeakTrafficRate", UINT, spec="MULPIv3.1 C.2.2.9.10.1"),
-        row(37, "DownstreamMESPReference", USHORT, 1, 65535, spec="MULPIv3.0 C.2.2.5.11"),
-        block(38, "ServiceFlowMatchingCriteria", DOWNSTREAM_ASF_MATCHING,
-            spec="MULPIv3.1 C.2.2.9.13"),
-        row(41, "DataRateUnitSetting", UCHAR, 0, 3, spec="MULPIv3.1 C.2.2.9.16"),
-        block(42, "LowLatencyAggregateSFEncodings", LOW_LATENCY_ASF, spec="MULPIv3.1 C.2.2.9.17"),
-    ],
-)
+def _asf_matching(name: str, range_spec: str) -> SubTable:
+    """TLV 70.38 / 71.38: which service flows join the aggregate."""
+    return sub(
+        name,
+        [
+            row(1, "MatchingbyApplicationId", UINT, 0, 1, spec="MULPIv3.1 C.2.2.9.13.1"),
+            row(2, "MatchingbyServiceClassName", STRZERO, 2, 16, spec="MULPIv3.1 C.2.2.9.13.2"),
+            row(3, "MatchingbyTrafficPriorityRange", CHAR_LIST, 2, 2, spec=range_spec),
+        ],
+    )
+
+
+def _aggregate_service_flow(name: str, direction: str, rate_spec: str, matching: SubTable) -> SubTable:
+    """TLV 70 / 71: the same encodings up and down, the reference naming the
+    direction-specific rows Upstream... / Downstream..."""
+    return sub(
+        name,
+        [
+            row(1, f"{direction}ServiceFlowReference", USHORT, 1, 65535, spec="MULPIv3.0 C.2.2.5.1"),
+            row(4, "ASFQoSProfileName", STRZERO, 2, 16, spec="MULPIv3.1 C.2.2.9.12"),
+            row(7, "TrafficPriority", UCHAR, 0, 7, spec="MULPIv3.1 C.2.2.9.1"),
+            row(8, "MaxRateSustained", UINT, spec=rate_spec),
+            row(9, "MaxTrafficBurst", UINT, spec="MULPIv3.1 C.2.2.9.3"),
+            row(10, "MinReservedRate", UINT, spec="MULPIv3.1 C.2.2.9.4"),
+            row(11, "MinResPacketSize", USHORT, 0, 65535, spec="MULPIv3.1 C.2.2.9.5"),
+            row(27, f"{direction}PeakTrafficRate", UINT, spec="MULPIv3.1 C.2.2.9.10.1"),
+            row(37, f"{direction}MESPReference", USHORT, 1, 65535, spec="MULPIv3.0 C.2.2.5.11"),
+            block(38, "ServiceFlowMatchingCriteria", matching, spec="MULPIv3.1 C.2.2.9.13"),
+            row(41, "DataRateUnitSetting", UCHAR, 0, 3, spec="MULPIv3.1 C.2.2.9.16"),
+            block(42, "LowLatencyAggregateSFEncodings", LOW_LATENCY_ASF, spec="MULPIv3.1 C.2.2.9.17"),
+        ],
+    )
+
+
+# TLV 70.38, 71.38 (the reference cites C.2.2.9.13.34 for 71.38.3, kept as it is).
+UPSTREAM_ASF_MATCHING = _asf_matching("UpstreamASFMatchingCriteria", "MULPIv3.1 C.2.2.9.13.3")
+DOWNSTREAM_ASF_MATCHING = _asf_matching("DownstreamASFMatchingCriteria", "MULPIv3.1 C.2.2.9.13.34")
+# TLV 70, 71.
+UPSTREAM_ASF = _aggregate_service_flow("UpstreamAggregateServiceFlow", "Upstream", "MULPIv3.1 C.2.2.9.2.1",
+                                       UPSTREAM_ASF_MATCHING)
+DOWNSTREAM_ASF = _aggregate_service_flow("DownstreamAggregateServiceFlow", "Downstream", "MULPIv3.1 C.2.2.9.2.2",
+                                         DOWNSTREAM_ASF_MATCHING)
 
 # Shared: TLV 93.47, 94.47.
 EHQOS_INTRA_ASF_SCHEDULING = sub(
