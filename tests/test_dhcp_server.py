@@ -259,3 +259,33 @@ def test_events_and_memory_store_commit(h: Harness) -> None:
         events.append(e)
     assert [type(e) for e in events] == [LeaseBound]
     assert SPACES["ccc"] is CCC
+
+
+def test_lease_keeps_its_relay_and_is_found_by_mac(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = str(tmp_path / "leases.db")
+    h = Harness(DhcpServer(config(), SqliteLeaseStore(db)))
+    ack, _ = h.dora(mac_of(80))
+    lease = h.server.engine.bound_lease(mac_of(80).hex(":").upper(), h.now)
+    assert lease is not None and lease.address == ack.yiaddr and lease.giaddr == RELAY
+    assert h.server.engine.bound_lease(mac_of(80).hex(), h.now + 10_000) is None  # expired
+    assert h.server.engine.bound_lease(mac_of(81).hex(), h.now) is None
+    h.send(request(7, mac_of(80), ciaddr=str(ack.yiaddr), giaddr=RELAY))
+    assert h.server.engine.bound_lease(mac_of(80).hex(), h.now) is None  # released
+    (row,) = SqliteLeaseStore(db).load()
+    assert row.giaddr == RELAY
+
+
+def test_lease_file_without_relay_column_is_upgraded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    db = str(tmp_path / "leases.db")
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE lease4 (address INTEGER PRIMARY KEY, client TEXT NOT NULL, mac TEXT NOT NULL, "
+                "expires REAL NOT NULL, state TEXT NOT NULL, device_class TEXT NOT NULL, subnet TEXT NOT NULL, "
+                "remote_id TEXT NOT NULL, hostname TEXT NOT NULL)")
+    con.execute("INSERT INTO lease4 VALUES (167837962, 'c', '02:aa:00:00:00:01', 9e9, 'bound', 'cm', "
+                "'10.1.0.0/24', '', '')")
+    con.commit()
+    con.close()
+    (row,) = SqliteLeaseStore(db).load()
+    assert row.mac == "02:aa:00:00:00:01" and row.giaddr == ""

@@ -21,6 +21,11 @@ from pktcable.store import Lease, LeaseState, LeaseStore
 from .config import Pool
 
 
+def mac_key(mac: str) -> str:
+    """"00:11:22:AA:bb:cc" -> "001122aabbcc" (the form the device store keys by)."""
+    return mac.replace(":", "").replace("-", "").lower()
+
+
 class LeaseEngine:
     def __init__(self, store: LeaseStore, reserved: dict[IPv4Address, str], offer_hold: float,
                  decline_hold: float) -> None:
@@ -29,6 +34,9 @@ class LeaseEngine:
         self.offer_hold, self.decline_hold = offer_hold, decline_hold
         self.by_address: dict[IPv4Address, Lease] = {}
         self.by_client: dict[str, Lease] = {}
+        #: MAC (lower-case hex, no separators) -> its latest lease: who may fetch a device's file
+        #: or answer for it over SNMP is decided by this.
+        self.by_mac: dict[str, Lease] = {}
         #: client -> (address, expires) of a pending offer; address -> client.
         self.offers: dict[str, tuple[IPv4Address, float]] = {}
         self.offered: dict[IPv4Address, str] = {}
@@ -46,6 +54,8 @@ class LeaseEngine:
         self.by_address[lease.address] = lease
         if lease.client and lease.state is not LeaseState.DECLINED:
             self.by_client[lease.client] = lease
+        if lease.mac and lease.state is not LeaseState.DECLINED:
+            self.by_mac[mac_key(lease.mac)] = lease
         if lease.state is LeaseState.BOUND:
             heapq.heappush(self._expiry, (lease.expires, int(lease.address)))
 
@@ -64,6 +74,14 @@ class LeaseEngine:
         if lease.state is LeaseState.RELEASED:
             return True
         return lease.expires <= now
+
+    def bound_lease(self, mac: str, now: float) -> Lease | None:
+        """The lease this MAC holds now (bound, unexpired, still its address's lease), or None."""
+        lease = self.by_mac.get(mac_key(mac))
+        if lease is None or lease.state is not LeaseState.BOUND or lease.expires <= now or \
+                self.by_address.get(lease.address) is not lease:
+            return None
+        return lease
 
     def lease_of(self, client: str) -> Lease | None:
         return self.by_client.get(client)
@@ -157,6 +175,8 @@ class LeaseEngine:
                       subnet=old.subnet if old else "")
         if old is not None and self.by_client.get(old.client) is old:
             del self.by_client[old.client]
+        if old is not None and self.by_mac.get(mac_key(old.mac)) is old:
+            del self.by_mac[mac_key(old.mac)]
         self.by_address[address] = lease
         self.store.put(lease)
         return lease

@@ -193,7 +193,8 @@ class DhcpServer:
             return self._nak(msg, "address is not in a pool of this client's class")
         hostname = (msg.get(12) or b"").decode("utf-8", "replace")
         lease = self.engine.bind(Lease(address, client.key, client.mac, now + cls.lease_time, LeaseState.BOUND,
-                                       cls.name, str(subnet.network), client.remote_id, hostname))
+                                       cls.name, str(subnet.network), client.remote_id, hostname,
+                                       "" if msg.giaddr == ZERO else str(msg.giaddr)))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
         self.metrics["acks"] += 1
         realm = self.policy.realm(client, cls)[0] if client.kind == "mta" else None

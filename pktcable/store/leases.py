@@ -37,6 +37,9 @@ class Lease:
     #: Option 82 remote id (the CM MAC for cable); links an MTA or CPE to its modem.
     remote_id: str = ""
     hostname: str = ""
+    #: The relay (giaddr) the binding came through, "" for a client on the server's own link:
+    #: the path a RELEASE/DECLINE or a CM's file request may come back on.
+    giaddr: str = ""
 
 
 class LeaseStore(Protocol):
@@ -81,9 +84,10 @@ class MemoryLeaseStore:
 
 def _copy(lease: Lease) -> Lease:
     return Lease(lease.address, lease.client, lease.mac, lease.expires, lease.state, lease.device_class,
-                 lease.subnet, lease.remote_id, lease.hostname)
+                 lease.subnet, lease.remote_id, lease.hostname, lease.giaddr)
 
 
+_COLUMNS = "address, client, mac, expires, state, device_class, subnet, remote_id, hostname, giaddr"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lease4 (
     address INTEGER PRIMARY KEY,
@@ -94,7 +98,8 @@ CREATE TABLE IF NOT EXISTS lease4 (
     device_class TEXT NOT NULL,
     subnet TEXT NOT NULL,
     remote_id TEXT NOT NULL,
-    hostname TEXT NOT NULL
+    hostname TEXT NOT NULL,
+    giaddr TEXT NOT NULL DEFAULT ''
 )"""
 
 
@@ -110,17 +115,20 @@ class SqliteLeaseStore:
         # keeps memory per device down in a boot storm (KiB, negative = size).
         self.db.execute("PRAGMA cache_size=-512")
         self.db.execute(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(lease4)")}
+        if "giaddr" not in columns:  # a lease file from before the relay was kept
+            self.db.execute("ALTER TABLE lease4 ADD COLUMN giaddr TEXT NOT NULL DEFAULT ''")
         self.staged: dict[int, tuple[object, ...]] = {}
 
     def load(self) -> Iterable[Lease]:
-        for row in self.db.execute("SELECT * FROM lease4 ORDER BY address"):
+        for row in self.db.execute(f"SELECT {_COLUMNS} FROM lease4 ORDER BY address"):
             yield Lease(IPv4Address(row[0]), row[1], row[2], row[3], LeaseState(row[4]), row[5], row[6], row[7],
-                        row[8])
+                        row[8], row[9])
 
     def put(self, lease: Lease) -> None:
         key = int(lease.address)
         self.staged[key] = (key, lease.client, lease.mac, lease.expires, lease.state.value, lease.device_class,
-                            lease.subnet, lease.remote_id, lease.hostname)
+                            lease.subnet, lease.remote_id, lease.hostname, lease.giaddr)
 
     def commit(self) -> None:
         if not self.staged:
@@ -129,7 +137,7 @@ class SqliteLeaseStore:
         self.staged.clear()
         self.db.execute("BEGIN")
         try:
-            self.db.executemany("INSERT OR REPLACE INTO lease4 VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(f"INSERT OR REPLACE INTO lease4 ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
