@@ -136,8 +136,11 @@ def test_negotiation(options: dict[str, str], blksize: int, oack: dict[str, str]
 
 
 def test_negotiation_respects_server_limit_and_timeout() -> None:
-    agreed = negotiate(rrq(blksize="65464", timeout="7"), 1, TransferConfig(max_blksize=1468))
+    agreed = negotiate(rrq(blksize="65464", timeout="7"), 1, TransferConfig(max_blksize=1468, max_timeout_option=7))
     assert agreed.blksize == 1468 and agreed.timeout == 7.0
+    # Above the server's maximum (default 5 s) the option is left out, never answered with another value.
+    agreed = negotiate(rrq(blksize="65464", timeout="7"), 1, TransferConfig(max_blksize=1468, timeout=1.5))
+    assert agreed.timeout == 1.5 and agreed.oack == {"blksize": "1468"}
     agreed = negotiate(rrq(timeout="7"), 1, TransferConfig(accept_timeout_option=False, timeout=1.5))
     assert agreed.timeout == 1.5 and agreed.oack == {}
 
@@ -324,7 +327,9 @@ def run_lossy(content: bytes, seed: int, loss: float, dup: float, reorder: float
     """An RFC 1350 client and our transfer over a channel that loses, duplicates and reorders."""
     rng = random.Random(seed)
     now = 0.0
-    t = ReadTransfer(PEER, rrq(blksize=str(blksize)), content, now, TransferConfig(timeout=1.0, max_retries=50))
+    # Many small blocks over a lossy channel take longer than the default lifetime bound.
+    t = ReadTransfer(PEER, rrq(blksize=str(blksize)), content, now,
+                     TransferConfig(timeout=1.0, max_retries=50, max_duration=3600.0))
     in_flight: list[tuple[float, str, bytes]] = []  # (arrival, direction, bytes)
     received = bytearray()
     expected = 1

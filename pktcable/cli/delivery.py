@@ -59,16 +59,22 @@ def raise_fd_limit() -> None:
 @click.option("--cert-key", type=click.Path(dir_okay=False, exists=True), help="PEM private key for HTTPS.")
 @click.option("--tod-port", type=int, help="Serve RFC 868 time (UDP and TCP) on this port (37 is standard).")
 @click.option("--max-sessions", type=int, default=4096, show_default=True, help="Concurrent TFTP transfers.")
-@click.option("--max-per-client", type=int, default=0, show_default=True,
-              help="Concurrent TFTP transfers per client IP (0: no limit).")
+@click.option("--max-per-client", type=click.IntRange(0), default=32, show_default=True,
+              help="Concurrent TFTP transfers per client IP; more get a TFTP error (0: no limit, benchmarks only).")
 @click.option("--max-blksize", type=click.IntRange(8, 65464), default=65464, show_default=True)
 @click.option("--timeout", type=click.FloatRange(0.05, 255), default=1.0, show_default=True,
               help="TFTP retransmission interval in seconds (clients may ask for another).")
 @click.option("--retries", type=click.IntRange(0, 100), default=5, show_default=True)
+@click.option("--max-timeout-option", type=click.IntRange(1, 255), default=5, show_default=True,
+              help="Largest RFC 2349 timeout a TFTP client may ask for; a larger request is refused (left out "
+                   "of the OACK) and --timeout applies.")
+@click.option("--max-duration", type=click.FloatRange(1, min_open=False), default=60.0, show_default=True,
+              help="Seconds one TFTP transfer may last, whatever its options; raise it for large images on slow links.")
 def deliver_cmd(root: str | None, templates: str | None, devices: str | None, key_file: str | None,
                 hash_name: str, bind: str, tftp_port: int, http_port: int | None, https_port: int | None,
                 cert: str | None, cert_key: str | None, tod_port: int | None, max_sessions: int,
-                max_per_client: int, max_blksize: int, timeout: float, retries: int) -> None:
+                max_per_client: int, max_blksize: int, timeout: float, retries: int, max_timeout_option: int,
+                max_duration: float) -> None:
     """Serve config files and firmware by TFTP and HTTP(S), and Time of Day."""
     from pktcable.delivery.resolvers import ChainResolver, DirectoryResolver, InMemoryDevices, Resolver
     from pktcable.delivery.tftp import TransferConfig
@@ -90,7 +96,8 @@ def deliver_cmd(root: str | None, templates: str | None, devices: str | None, ke
     if https_port is not None and not (cert and cert_key):
         fail("--https-port needs --cert and --cert-key", ExitStatus.USAGE)
     resolver = resolvers[0] if len(resolvers) == 1 else ChainResolver(resolvers)
-    config = TransferConfig(max_blksize=max_blksize, timeout=timeout, max_retries=retries)
+    config = TransferConfig(max_blksize=max_blksize, timeout=timeout, max_retries=retries,
+                            max_timeout_option=max_timeout_option, max_duration=max_duration)
     raise_fd_limit()
     try:
         asyncio.run(_serve(resolver, bind, tftp_port, http_port, https_port, cert, cert_key, tod_port, config,
@@ -118,11 +125,14 @@ async def _serve(resolver: Any, bind: str, tftp_port: int, http_port: int | None
         others.append(("https", HttpServer(resolver, bind, https_port, https_context)))
     if tod_port is not None:
         others.append(("tod", TodServer(bind, tod_port)))
-    await tftp.start()
+    await tftp.start()  # its error names the service and port itself
     try:
         click.echo(f"tftp on {tftp.address[0]}:{tftp.address[1]}", err=True)
         for name, server in others:
-            await server.start()
+            try:
+                await server.start()
+            except OSError as exc:
+                raise OSError(exc.errno, f"{name} {bind}:{server.port}: {(exc.strerror or str(exc)).lower()}") from exc
             click.echo(f"{name} on {server.address[0]}:{server.address[1]}", err=True)
         await asyncio.Event().wait()
     finally:

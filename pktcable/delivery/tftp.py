@@ -33,6 +33,10 @@ DEFAULT_BLKSIZE = 512
 MIN_BLKSIZE, MAX_BLKSIZE = 8, 65464
 #: RFC 2349 range of the timeout option, in seconds.
 MIN_TIMEOUT, MAX_TIMEOUT = 1, 255
+#: The largest timeout option granted by default: a longer one only lets a silent client hold a session.
+DEFAULT_MAX_TIMEOUT_OPTION = 5
+#: The default bound on one transfer's life, whatever its options and progress.
+DEFAULT_MAX_DURATION = 60.0
 # Option values are decimal numbers; anything longer is hostile, not a number we could honour.
 _MAX_VALUE_DIGITS = 10
 
@@ -212,6 +216,53 @@ def to_netascii(content: bytes) -> bytes:
     return content.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
 
 
+def netascii_size(content: bytes) -> int:
+    """Length of ``to_netascii(content)`` without building it: every CR and LF gains one octet."""
+    return len(content) + content.count(b"\r") + content.count(b"\n")
+
+
+class OctetReader:
+    """The file as it is, read block by block (slices of the shared content)."""
+
+    __slots__ = ("_source", "_pos")
+
+    def __init__(self, source: bytes) -> None:
+        self._source = source
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        start = self._pos
+        self._pos = min(start + n, len(self._source))
+        return self._source[start:self._pos]
+
+
+class NetasciiReader:
+    """The netascii form of the file, converted as it is read.
+
+    A converted copy per transfer would let every netascii RRQ for a firmware
+    image cost the image's size again. The conversion maps each octet on its
+    own (no state crosses octets), so converting a block's worth at a time is
+    exact, and a transfer holds at most about two blocks of converted text.
+    """
+
+    __slots__ = ("_source", "_pos", "_pending")
+
+    def __init__(self, source: bytes) -> None:
+        self._source = source
+        self._pos = 0
+        self._pending = b""  # converted octets not yet sent: at most one expansion's worth per source octet
+
+    def read(self, n: int) -> bytes:
+        out = self._pending
+        while len(out) < n and self._pos < len(self._source):
+            # n source octets make at least n converted ones: one slice per block is enough.
+            chunk = self._source[self._pos:self._pos + n]
+            self._pos += len(chunk)
+            out += to_netascii(chunk)
+        self._pending = out[n:]
+        return out[:n]
+
+
 # --- option negotiation -----------------------------------------------------------------------------------------
 
 
@@ -225,10 +276,13 @@ class TransferConfig:
     timeout: float = 1.0
     #: retransmissions of one packet before the transfer is given up.
     max_retries: int = 5
-    #: a transfer older than this ends whatever its progress (slow-drip clients).
-    max_duration: float = 600.0
+    #: a transfer older than this ends whatever its options and progress (slow-drip clients).
+    #: Raise it for large firmware images over slow links.
+    max_duration: float = DEFAULT_MAX_DURATION
     #: honour the client's RFC 2349 timeout option.
     accept_timeout_option: bool = True
+    #: the largest RFC 2349 timeout granted; a larger one is left out of the OACK and ``timeout`` applies.
+    max_timeout_option: int = DEFAULT_MAX_TIMEOUT_OPTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +306,11 @@ def negotiate(request: Request, size: int, config: TransferConfig) -> Negotiated
     then falls back to RFC 1350 defaults. Out-of-range or non-numeric values are
     therefore ignored rather than answered with error 8, which would end the
     transfer of a device that merely asked for too much.
+
+    A timeout above ``config.max_timeout_option`` is refused that way too: RFC
+    2349 does not let the server answer with a smaller value, and granting it
+    would let a client that never ACKs hold its session for (retries + 1) times
+    up to 255 seconds.
     """
     blksize, timeout = DEFAULT_BLKSIZE, config.timeout
     oack: dict[str, str] = {}
@@ -264,10 +323,18 @@ def negotiate(request: Request, size: int, config: TransferConfig) -> Negotiated
             oack[name] = str(blksize)
         elif name == "tsize" and number == 0:  # RFC 2349: a reading client sends 0 and learns the size
             oack[name] = str(size)
-        elif name == "timeout" and MIN_TIMEOUT <= number <= MAX_TIMEOUT and config.accept_timeout_option:
+        elif (name == "timeout" and config.accept_timeout_option
+              and MIN_TIMEOUT <= number <= min(MAX_TIMEOUT, config.max_timeout_option)):
             timeout = float(number)
             oack[name] = value  # RFC 2349: the server must not answer with a different value
     return Negotiated(blksize, timeout, oack)
+
+
+def _asks_tsize(request: Request) -> bool:
+    return any(name == "tsize" for name, _ in request.options)
+
+
+_DONE = OctetReader(b"")
 
 
 # --- one read transfer ------------------------------------------------------------------------------------------
@@ -302,22 +369,24 @@ class ReadTransfer:
     so images larger than 65535 blocks go through.
     """
 
-    __slots__ = ("peer", "request", "state", "result", "blksize", "timeout", "_content", "_size", "_last_block",
+    __slots__ = ("peer", "request", "state", "result", "blksize", "timeout", "_reader", "_sent", "_final",
                  "_block", "_packet", "_deadline", "_retries", "_expires", "_max_retries", "_out")
 
     def __init__(self, peer: Address, request: Request, content: bytes, now: float,
                  config: TransferConfig = TransferConfig()) -> None:
         self.peer = peer
         self.request = request
-        if request.mode == "netascii":
-            content = to_netascii(content)
-        self._content = content
-        self._size = len(content)
-        agreed = negotiate(request, self._size, config)
+        netascii = request.mode == "netascii"
+        # The content is shared with the resolver's cache and other transfers: read it, never copy it.
+        self._reader: OctetReader | NetasciiReader = NetasciiReader(content) if netascii else OctetReader(content)
+        # Counting the netascii size reads the whole file: only for a client that asks (tsize).
+        size = netascii_size(content) if netascii and _asks_tsize(request) else len(content)
+        agreed = negotiate(request, size, config)
         self.blksize = agreed.blksize
         self.timeout = agreed.timeout
+        self._sent = 0
         # The last block is the first short one: an exact multiple ends with an empty block.
-        self._last_block = self._size // self.blksize + 1
+        self._final = False
         self._max_retries = config.max_retries
         self._expires = now + config.max_duration
         self._out: list[tuple[bytes, Address]] = []
@@ -379,15 +448,15 @@ class ReadTransfer:
     @property
     def sent_last_block(self) -> bool:
         """The last DATA block is out and only its ACK is missing."""
-        return self.result is None and self.state is TransferState.SENDING and self._block == self._last_block
+        return self.result is None and self.state is TransferState.SENDING and self._final
 
     # -- internals
 
     def _on_ack(self, block: int, now: float) -> None:
         if block != self._block & 0xFFFF:
             return  # duplicate, stale or not yet sent: never a reason to transmit
-        if self._block == self._last_block:
-            self._finish(TransferCompleted(self._size, self._last_block))
+        if self.state is TransferState.SENDING and self._final:
+            self._finish(TransferCompleted(self._sent, self._block))
             return
         self.state = TransferState.SENDING
         self._block += 1
@@ -395,8 +464,10 @@ class ReadTransfer:
         self._send_block(now)
 
     def _send_block(self, now: float) -> None:
-        start = (self._block - 1) * self.blksize
-        self._send(encode_data(self._block & 0xFFFF, self._content[start:start + self.blksize]), now)
+        payload = self._reader.read(self.blksize)
+        self._sent += len(payload)
+        self._final = len(payload) < self.blksize
+        self._send(encode_data(self._block & 0xFFFF, payload), now)
 
     def _send(self, packet: bytes, now: float) -> None:
         self._packet = packet
@@ -410,4 +481,4 @@ class ReadTransfer:
     def _finish(self, result: TransferCompleted | TransferFailed) -> None:
         self.result = result
         self.state = TransferState.COMPLETE if isinstance(result, TransferCompleted) else TransferState.FAILED
-        self._content = b""  # free a firmware image as soon as its transfer ends
+        self._reader = _DONE  # let go of a firmware image as soon as its transfer ends

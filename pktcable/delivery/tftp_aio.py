@@ -7,11 +7,18 @@ transfers share one ``loop.call_at`` timer driven by a heap holding one entry
 per transfer.
 
 Refusals and floods: malformed requests get ERROR 4, WRQ gets ERROR 2, and
-stray DATA/ACK/ERROR packets on the well-known port get silence. A request is
-also answered with silence while the session cap (or a per-client cap) is
-reached, so a device retries later instead of giving up. A retransmitted RRQ
-from a client whose transfer is running is ignored: the running transfer's own
-retransmission answers it.
+stray DATA/ACK/ERROR packets on the well-known port get silence. While the
+table of sessions is full, a request is answered with silence, so a device
+retries later instead of giving up. One client address holds at most
+``max_sessions_per_client`` sessions: a host that opens more (an RRQ from each
+of many source ports, never ACKed) gets ERROR 0 for the excess, so it cannot
+fill the table that every other device needs. A retransmitted RRQ from a
+client whose transfer is running is ignored: the running transfer's own
+retransmission answers it. Each refusal is counted in ``stats.refused`` under
+its reason.
+
+The listening socket does not set SO_REUSEADDR: on UDP that would let a
+second server bind the same port and silently take a share of the requests.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ log = logging.getLogger("pktcable.delivery.tftp")
 _RECV_SIZE = 65536
 _LISTEN_BUFFER = 4 << 20
 _BATCH = 64  # datagrams read per wake-up; bounds how long one busy socket holds the loop
+#: Sessions one client address may hold by default: a CM, its eMTA and a few retries fit many times over.
+DEFAULT_MAX_PER_CLIENT = 32
 _PKTINFO = struct.Struct("=I4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr (Linux ip(7))
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Python names it from 3.12 on; 8 on Linux
 
@@ -73,7 +82,7 @@ class TftpServer:
 
     def __init__(self, resolver: Resolver, host: str = "127.0.0.1", port: int = 69, *,
                  config: TransferConfig | None = None, max_sessions: int = 4096,
-                 max_sessions_per_client: int = 0,
+                 max_sessions_per_client: int = DEFAULT_MAX_PER_CLIENT,
                  on_complete: Callable[[str, Address, bool], None] | None = None) -> None:
         self.resolver = resolver
         #: Called with (file name, client, delivered completely) as each transfer ends.
@@ -82,7 +91,7 @@ class TftpServer:
         self.port = port
         self.config = config or TransferConfig()
         self.max_sessions = max_sessions
-        #: 0 = no per-IP limit (loopback benchmarks run every client from one IP).
+        #: 0 = no per-IP limit (only for benchmarks that run every client from one address).
         self.max_sessions_per_client = max_sessions_per_client
         self.stats = ServerStats()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,7 +118,6 @@ class TftpServer:
         self._loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             # A burst of RRQs (a node of modems rebooting) must queue, not drop:
             # the default buffer holds a few hundred. The kernel caps this at rmem_max.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _LISTEN_BUFFER)
@@ -119,9 +127,10 @@ class TftpServer:
                 sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.bind((self.host, self.port))
             sock.setblocking(False)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            # Name the service and port: "address already in use" alone does not say which of several.
+            raise OSError(exc.errno, f"tftp {self.host}:{self.port}: {(exc.strerror or str(exc)).lower()}") from exc
         self._listener = sock
         self._loop.add_reader(sock.fileno(), self._on_listener)
 
@@ -184,8 +193,10 @@ class TftpServer:
         if old is not None and not self._supersede(old):
             self.stats.refused["duplicate"] += 1
             return
-        if len(self._sessions) >= self.max_sessions or (
-                self.max_sessions_per_client and self._per_ip[addr[0]] >= self.max_sessions_per_client):
+        if self.max_sessions_per_client and self._per_ip[addr[0]] >= self.max_sessions_per_client:
+            self._refuse(addr, ErrorCode.NOT_DEFINED, "too many transfers from this address", "per-client")
+            return
+        if len(self._sessions) >= self.max_sessions:
             self.stats.refused["busy"] += 1
             return
         try:
