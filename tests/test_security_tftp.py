@@ -257,7 +257,7 @@ def test_netascii_rrqs_do_not_copy_a_big_file(tmp_path: Path) -> None:
     root.mkdir()
     line = b"SnmpMibObject sysContact.0 String x\r\n" + os.urandom(60) + b"\n"
     (root / "fw.txt").write_bytes((line * (BIG // len(line) + 1))[:BIG])
-    with deliver("--root", str(root), "--max-duration", "120", "--timeout", "30") as (proc, port):
+    with deliver("--root", str(root), "--timeout", "30") as (proc, port):  # silent sessions outlive the test
         server = ("127.0.0.1", port)
         warm = udp()
         warm.sendto(encode_request(Opcode.RRQ, "fw.txt"), server)  # loads the file into the resolver's cache
