@@ -6,6 +6,12 @@ docs/benchmarks.md); the test suite checks every form against pyasn1 as the
 oracle. The decoder is strict: it accepts only the canonical encoding (minimal
 lengths and integers), so ``encode_varbind(decode_varbind(b)) == b`` holds for
 every ``b`` it accepts and anything else stays raw bytes upstream.
+
+OBJECT IDENTIFIER values are bounded as RFC 2578 section 3.5 bounds them (at
+most 128 sub-identifiers, each at most 2^32-1), in both directions: the
+decoder refuses a longer or larger one as soon as it sees it, so the work per
+OID stays linear in its size (an unbounded sub-identifier would grow a Python
+int byte by byte, quadratic in the input).
 """
 
 from __future__ import annotations
@@ -28,6 +34,26 @@ OPAQUE = 0x44
 COUNTER64 = 0x46
 
 Value = int | bytes | tuple[int, ...] | str | None
+
+# RFC 2578 section 3.5: the limits of an OBJECT IDENTIFIER value.
+MAX_OID_ARCS = 128
+MAX_SUBID = 2**32 - 1
+# The first encoded sub-identifier carries two arcs (40 * X + Y), so with X = 2
+# it may exceed MAX_SUBID by the 80 that encodes X.
+_MAX_FIRST_SUBID = MAX_SUBID + 80
+# Longest content of an INTEGER-like value: a Counter64 with a leading zero.
+MAX_INTEGER_OCTETS = 9
+
+
+class BerError(ValueError):
+    """BER that cannot be decoded: ``reason`` says why, ``offset`` is the byte
+    offset within the contents handed to the decoder (callers add where those
+    contents start in their own input)."""
+
+    def __init__(self, reason: str, offset: int = 0) -> None:
+        self.reason = reason
+        self.offset = offset
+        super().__init__(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +121,13 @@ def encode_oid(arcs: tuple[int, ...]) -> bytes:
     """OID contents octets (no tag, no length); cached, as batches repeat OIDs."""
     if len(arcs) < 2:
         raise ValueError("an OID needs at least two arcs")
+    if len(arcs) > MAX_OID_ARCS:
+        raise ValueError(f"an OID has at most {MAX_OID_ARCS} arcs, not {len(arcs)}")
     first, second = arcs[0], arcs[1]
     if first > 2 or (first < 2 and second > 39) or min(arcs) < 0:
         raise ValueError(f"invalid OID {'.'.join(map(str, arcs))}")
+    if max(arcs) > MAX_SUBID:
+        raise ValueError(f"OID sub-identifiers are at most {MAX_SUBID}: {'.'.join(map(str, arcs))}")
     out = bytearray()
     for arc in (first * 40 + second, *arcs[2:]):
         if arc < 0x80:
@@ -114,22 +144,29 @@ def encode_oid(arcs: tuple[int, ...]) -> bytes:
 
 
 def decode_oid(data: bytes) -> tuple[int, ...]:
-    """OID contents octets -> arcs; rejects non-minimal sub-identifiers."""
+    """OID contents octets -> arcs; rejects non-minimal sub-identifiers and
+    OIDs beyond the RFC 2578 limits (:class:`BerError` with the offset)."""
     if not data:
-        raise ValueError("empty OID")
+        raise BerError("empty OID")
     arcs: list[int] = []
     value = 0
+    limit = _MAX_FIRST_SUBID
     start = True
-    for b in data:
+    for pos, b in enumerate(data):
         if start and b == 0x80:
-            raise ValueError("OID sub-identifier with a leading 0x80 byte")
+            raise BerError("OID sub-identifier with a leading 0x80 byte", pos)
         value = (value << 7) | (b & 0x7F)
+        if value > limit:
+            raise BerError(f"OID sub-identifier above {MAX_SUBID}", pos)
         start = not b & 0x80
         if start:
+            if len(arcs) == MAX_OID_ARCS - 1:  # the first sub-identifier holds two arcs
+                raise BerError(f"OID longer than {MAX_OID_ARCS} arcs", pos)
             arcs.append(value)
             value = 0
+            limit = MAX_SUBID
     if not start:
-        raise ValueError("OID ends inside a sub-identifier")
+        raise BerError("OID ends inside a sub-identifier", len(data))
     first = arcs[0]
     head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
     return head + tuple(arcs[1:])
@@ -208,6 +245,8 @@ def decode_value(t: SnmpType, content: bytes) -> Value:
     if kind in ("int", "uint32", "uint64"):
         if not content:
             raise ValueError("empty INTEGER")
+        if len(content) > MAX_INTEGER_OCTETS:
+            raise ValueError(f"INTEGER of {len(content)} octets; {t.keyword} takes at most {MAX_INTEGER_OCTETS}")
         if len(content) > 1 and (
             (content[0] == 0 and content[1] < 0x80) or (content[0] == 0xFF and content[1] >= 0x80)
         ):

@@ -13,7 +13,7 @@ import click
 
 from pktcable.exitcodes import ExitStatus
 
-from .common import fail
+from .common import fail, raise_fd_limit
 
 
 @click.command("serve")
@@ -66,6 +66,7 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         await stop.wait()
         await office.close()
 
+    raise_fd_limit()
     asyncio.run(run())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,18 @@ from pktcable.exitcodes import ExitStatus
 
 T = TypeVar("T")
 KEY_LIMIT = 64  # the reference compiler reads at most 64 key bytes
+
+
+def raise_fd_limit() -> None:
+    """Soft open-file limit up to the hard one: the servers use one socket per
+    TFTP transfer and per HTTP connection, so a burst of thousands of them
+    must not run out of descriptors at a distribution's default of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # an unlimited hard limit is more than the kernel takes: keep soft
+            pass
 
 
 def fail(message: str, status: ExitStatus) -> NoReturn:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import click
 
 from pktcable.exitcodes import ExitStatus
 
-from .common import fail, key_option, read_key
+from .common import fail, key_option, raise_fd_limit, read_key
 
 
 def load_devices(path: str) -> list[Any]:
@@ -34,13 +33,6 @@ def load_devices(path: str) -> list[Any]:
         fail(f"cannot read {path}: {exc.strerror or exc}", ExitStatus.IO)
     except (ValueError, KeyError, TypeError) as exc:
         fail(f"{path}: not a device list: {exc}", ExitStatus.VALUE)
-
-
-def raise_fd_limit() -> None:
-    # One socket per TFTP transfer: thousands of transfers need thousands of descriptors.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 @click.command("deliver")

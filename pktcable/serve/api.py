@@ -9,12 +9,18 @@ Prometheus metrics, and a one-page dashboard, on their own address and port
     POST   /api/devices/{mac}/reset     SET pktcMtaDevResetNow on the eMTA
     GET    /metrics                     counters in the Prometheus text format
     GET    /                            the dashboard
+
+Request bodies are JSON of at most ``BODY_LIMIT`` bytes (413 beyond), nested
+at most ``JSON_DEPTH_LIMIT`` deep, with finite numbers only (NaN, Infinity or
+1e999 would not survive a round trip through the store and the templates);
+anything else is a 400 that says why.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 from collections import Counter
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -29,6 +35,53 @@ if TYPE_CHECKING:
 KINDS = ("cm", "mta")
 FLOWS = ("BASIC.1", "BASIC.2", "HYBRID.1", "HYBRID.2")
 _OFFICE: web.AppKey[Backoffice] = web.AppKey("office")
+BODY_LIMIT = 256 * 1024  # bytes of a request body: a device's vars are a few hundred
+JSON_DEPTH_LIMIT = 32  # arrays/objects inside each other
+
+
+class BadBody(ValueError):
+    """A request body the API does not take; the message says why."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadBody(f"{name} is not a number the API takes: numbers must be finite")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadBody(f"{text} is not a number the API takes: numbers must be finite")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > JSON_DEPTH_LIMIT:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def parse_body(body: bytes) -> Any:
+    """A request body as JSON, strictly: UTF-8, finite numbers, bounded depth."""
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite)
+    except BadBody:
+        raise
+    except RecursionError:
+        raise BadBody(f"JSON nested deeper than {JSON_DEPTH_LIMIT} levels") from None
+    except ValueError as exc:  # syntax, encoding, integers past Python's digit limit
+        raise BadBody(f"the body is not JSON: {exc}") from None
+    if _depth(value) > JSON_DEPTH_LIMIT:
+        raise BadBody(f"JSON nested deeper than {JSON_DEPTH_LIMIT} levels")
+    return value
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -65,9 +118,9 @@ async def put_device(request: web.Request) -> web.Response:
     office = request.app[_OFFICE]
     mac = _mac(request)
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "the body must be a JSON object")
+        body = parse_body(await request.read())
+    except BadBody as exc:
+        return _error(400, str(exc))
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
     unknown = sorted(set(body) - {"kind", "flow", "template", "vars"})
@@ -171,7 +224,7 @@ border-bottom:1px solid #ddd;text-align:left}}.s{{margin-right:1.5em}}</style></
 
 
 def make_api(office: Backoffice) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=BODY_LIMIT)
     app[_OFFICE] = office
     app.router.add_get("/", dashboard)
     app.router.add_get("/metrics", metrics)

@@ -47,6 +47,7 @@ from .config import ServeConfig, dhcp_config
 log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
+PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
 
 
 class StoreLookup:
@@ -94,7 +95,9 @@ class Backoffice:
         data = Path(cfg.data_dir) if cfg.data_dir else None
         if data is not None:
             data.mkdir(parents=True, exist_ok=True)
-        self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db")) if data else MemoryDeviceStore()
+        retention = cfg.retention()
+        self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
+            else MemoryDeviceStore(retention)
         self.leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
         for row in cfg.devices:
             kind = row.get("kind", "mta")
@@ -121,6 +124,7 @@ class Backoffice:
         self.dhcp_transport: DhcpTransport | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._commit_pending = False
+        self._next_prune = 0.0
         self._api: web.AppRunner | None = None
 
     # -- wiring ---------------------------------------------------------------
@@ -201,6 +205,13 @@ class Backoffice:
         self._commit_pending = False
         self.devices.commit()
 
+    def _prune_history(self) -> None:
+        """Drop step history past its age, hourly (and at start-up, after a long stop)."""
+        now = self.clock()
+        if now >= self._next_prune:
+            self.devices.prune(now)
+            self._next_prune = now + PRUNE_INTERVAL
+
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(1.0)
@@ -208,6 +219,7 @@ class Backoffice:
                 self.entity.check_timers()
             self.names.expire(self.clock())
             self.devices.commit()
+            self._prune_history()
 
     # -- life cycle -------------------------------------------------------------
     def warm_up(self) -> None:

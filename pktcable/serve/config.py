@@ -17,6 +17,8 @@ demo on loopback without privileges, overridden by a TOML file.
     templates = "/etc/pktcable/templates"  # overrides cm.txt / mta.txt
     cm_key = "secret"              # CMTS shared secret for the CMTS MIC
     file_scheme = "tftp"           # the URL SET in Hybrid flows: tftp or http
+    history_keep = 200             # newest provisioning steps kept per device (>= 1)
+    history_days = 30              # steps older than this many days are dropped (hourly)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pktcable.dhcpd.config import DeviceClass, Pool, ServerConfig, Subnet, from_dict
+from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention
 
 
 @dataclass(slots=True)
@@ -67,6 +70,8 @@ class ServeConfig:
     lease_time: int = 3600
     server_budget: float = 600.0  # seconds a device may take for its flow
     forget_finished: bool = True  # finished devices live on in the store, not in memory
+    history_keep: int = HISTORY_KEEP  # steps kept per device, enforced as they are written
+    history_days: float = HISTORY_DAYS  # age limit of steps, enforced hourly
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -74,12 +79,16 @@ class ServeConfig:
         """host[:port] for URLs: the port only when it is not the standard one."""
         return self.address if port == standard else f"{self.address}:{port}"
 
+    def retention(self) -> Retention:
+        return Retention(self.history_keep, self.history_days)
+
 
 def check(cfg: ServeConfig) -> ServeConfig:
     if cfg.file_scheme not in ("tftp", "http"):
         raise ValueError(f"file_scheme must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise ValueError("file_scheme http needs http_port")
+    cfg.retention()  # raises naming history_keep / history_days
     return cfg
 
 

@@ -7,6 +7,13 @@ pysnmp and against net-snmp peers on the wire. Decoding accepts any definite
 BER length form (peers differ) and raises :class:`SnmpDecodeError` with the
 byte offset for anything else.
 
+Every datagram comes from the network, so decoding is bounded by its size:
+the grammar below is walked iteratively at a fixed depth (a constructed value
+inside a VarBind is an unknown value tag, not something to descend into),
+OIDs obey the RFC 2578 limits (see :mod:`tlv.ber`) and a message carries at
+most ``MAX_VARBINDS`` VarBinds, so a 65 KB datagram costs about as much as a
+normal INFORM of a few hundred bytes.
+
     Message ::= SEQUENCE { version INTEGER, community OCTET STRING, data PDU }
     PDU     ::= [tag] IMPLICIT SEQUENCE { request-id, error-status, error-index,
                                           variable-bindings SEQUENCE OF VarBind }
@@ -68,6 +75,11 @@ _VALUE_TYPES: dict[int, ber.SnmpType] = {
     **{t.tag: t for t in (NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW)},
 }
 NULL = ber.SNMP_TYPE_BY_KEYWORD["null"]
+
+# Far above any PDU of the provisioning flows (an INFORM carries under 20) and
+# any GetBulk answer we ask for, low enough that a full 65 KB datagram of tiny
+# VarBinds is refused before it costs more than about a millisecond.
+MAX_VARBINDS = 256
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
@@ -203,6 +215,8 @@ def decode(data: bytes) -> Message:
     varbinds = []
     v = _Cursor(data, vs, ve)
     while v.pos < ve:
+        if len(varbinds) == MAX_VARBINDS:
+            raise SnmpDecodeError(f"more than {MAX_VARBINDS} VarBinds", v.pos)
         _, bs, be = v.element(ber.SEQUENCE, "VarBind")
         b = _Cursor(data, bs, be)
         _, os_, oe = b.element(ber.OBJECT_IDENTIFIER, "VarBind name")
@@ -215,8 +229,11 @@ def decode(data: bytes) -> Message:
             raise SnmpDecodeError(f"unknown value tag 0x{tag:02x}", tag_pos)
         try:
             oid = ber.decode_oid(data[os_:oe])
+        except ber.BerError as exc:
+            raise SnmpDecodeError(exc.reason, os_ + exc.offset) from None
+        try:
             value = None if t.kind == "null" else ber.decode_value(t, data[xs:xe])
         except ValueError as exc:
-            raise SnmpDecodeError(str(exc), os_) from None
+            raise SnmpDecodeError(str(exc), xs) from None
         varbinds.append(VarBind(oid, t, value))
     return Message(community, Pdu(kind, request_id, tuple(varbinds), error_status, error_index), version)

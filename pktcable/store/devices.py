@@ -4,6 +4,12 @@ and the history of every provisioning step it went through.
 Same discipline as the lease store: changes are staged and made durable by
 one ``commit`` per batch (the server commits before it answers), SQLite in WAL
 mode by default, an in-memory version for tests and demos.
+
+History is bounded by a :class:`Retention`: a device keeps its newest
+``keep`` steps (enforced as each batch is written, so a device that loops
+through its flow, or a sender that makes it loop, cannot grow its history),
+and ``prune(now)`` drops steps older than ``days`` (the server calls it
+periodically). A MAC whose every step has aged out leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -13,6 +19,29 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+DAY = 86400.0
+HISTORY_KEEP = 200  # steps per device: a full flow is under 20, retries included
+HISTORY_DAYS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much step history a device keeps: at most ``keep`` steps, none
+    older than ``days``."""
+
+    keep: int = HISTORY_KEEP
+    days: float = HISTORY_DAYS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
+            raise ValueError(f"history_keep must be a whole number of steps >= 1, not {self.keep!r}")
+        if isinstance(self.days, bool) or not isinstance(self.days, int | float) or not 0 < self.days < 1e6:
+            raise ValueError(f"history_days must be a number of days > 0, not {self.days!r}")
+
+    def cutoff(self, now: float) -> float:
+        """Steps recorded before this time are past their age."""
+        return now - self.days * DAY
 
 
 @dataclass(slots=True)
@@ -79,11 +108,16 @@ class DeviceStore(Protocol):
         """Forget a device and its history (durable at once); False if unknown."""
         ...
 
+    def prune(self, now: float) -> int:
+        """Drop history older than the retention age; returns how many steps went."""
+        ...
+
     def close(self) -> None: ...
 
 
 class MemoryDeviceStore:
-    def __init__(self) -> None:
+    def __init__(self, retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
         self.rows: dict[str, Device] = {}
         self.steps: dict[str, list[Step]] = {}
 
@@ -95,7 +129,10 @@ class MemoryDeviceStore:
         self.rows[device.mac] = replace(device, vars=dict(device.vars))
 
     def record(self, step: Step) -> None:
-        self.steps.setdefault(step.mac, []).append(step)
+        steps = self.steps.setdefault(step.mac, [])
+        steps.append(step)
+        if len(steps) > self.retention.keep:
+            del steps[0]
 
     def commit(self) -> None:
         pass
@@ -110,6 +147,17 @@ class MemoryDeviceStore:
         self.steps.pop(mac, None)
         return self.rows.pop(mac, None) is not None
 
+    def prune(self, now: float) -> int:
+        cutoff, gone = self.retention.cutoff(now), 0
+        kept: dict[str, list[Step]] = {}  # a new dict: a dict never shrinks by deleting from it
+        for mac, steps in self.steps.items():
+            fresh = [s for s in steps if s.at >= cutoff]
+            gone += len(steps) - len(fresh)
+            if fresh:
+                kept[mac] = fresh
+        self.steps = kept
+        return gone
+
     def close(self) -> None:
         pass
 
@@ -122,11 +170,17 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS step (
         mac TEXT NOT NULL, at REAL NOT NULL, step TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS step_mac ON step (mac, at)",
+    # For prune(): steps arrive in time order, so this index only ever grows at its end.
+    "CREATE INDEX IF NOT EXISTS step_at ON step (at)",
 )
+# Everything but the newest ``keep`` steps of one device.
+_TRIM = """DELETE FROM step WHERE rowid IN (
+    SELECT rowid FROM step WHERE mac = ? ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)"""
 
 
 class SqliteDeviceStore:
-    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -167,6 +221,8 @@ class SqliteDeviceStore:
             )
             self.db.executemany("INSERT INTO step VALUES (?,?,?,?,?)",
                                 [(s.mac, s.at, s.step, s.event, s.detail) for s in steps])
+            keep = self.retention.keep
+            self.db.executemany(_TRIM, [(mac, keep) for mac in {s.mac for s in steps}])
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -192,6 +248,10 @@ class SqliteDeviceStore:
             self.db.execute("ROLLBACK")
             raise
         return found
+
+    def prune(self, now: float) -> int:
+        self.commit()
+        return self.db.execute("DELETE FROM step WHERE at < ?", (self.retention.cutoff(now),)).rowcount
 
     def close(self) -> None:
         self.commit()
