@@ -75,13 +75,13 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         except OSError as exc:
             await office.close()
             fail(f"cannot listen: {exc.strerror or exc}", ExitStatus.IO)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell a supervisor we are up
+            loop.add_signal_handler(sig, stop.set)
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
         click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await office.close()
 
