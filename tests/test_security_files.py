@@ -133,6 +133,11 @@ def site() -> Iterator[Site]:
             lt.run(office.close())
 
 
+def refusals(site: Site) -> dict[str, int]:
+    gate = getattr(site.office, "files", None)  # read before an attack, so the attack is what fails a test
+    return dict(gate.refused) if gate is not None else {}
+
+
 def expected(site: Site, mac: str) -> bytes:
     device = site.lt.call(site.office.devices.get, mac)
     return site.lt.call(site.office.templates.build, device, device.ip)
@@ -143,21 +148,21 @@ def expected(site: Site, mac: str) -> bytes:
 
 def test_mta_file_by_mac_over_tftp_from_a_host_without_the_lease_gets_nothing(site: Site, tmp_path: Path) -> None:
     name = f"mta-{site.mta_mac}.cfg"
-    before, refused = len(site.builds), sum(site.office.files.refused.values())
+    before, refused = len(site.builds), sum(refusals(site).values())
     got, said = tftp_hpa(site.tftp_port, name, tmp_path / "stolen")  # from 127.0.0.1: the relay, not the eMTA
     assert got is None and "Error code 1" in said, said
     assert len(site.builds) == before, "a file was built for a refused request"
-    assert sum(site.office.files.refused.values()) == refused + 1
+    assert sum(refusals(site).values()) == refused + 1
     # The eMTA itself, from its leased address, gets its file.
     assert tftp_curl(site.tftp_port, name, site.mta_ip, tmp_path / "own") == expected(site, site.mta_mac)
 
 
 def test_cm_file_from_a_host_that_is_neither_the_cm_nor_its_relay_gets_nothing(site: Site, tmp_path: Path) -> None:
     name = f"cm-{site.cm_mac}.cfg"
-    refused = site.office.files.refused["other-address"]
+    refused = refusals(site).get("other-address", 0)
     assert tftp_curl(site.tftp_port, name, ATTACKER, tmp_path / "t") is None
     assert http_get(f"{site.http}/{name}", ATTACKER, tmp_path / "h") == 404
-    assert site.office.files.refused["other-address"] == refused + 2
+    assert refusals(site)["other-address"] == refused + 2
     want = expected(site, site.cm_mac)
     assert tftp_curl(site.tftp_port, name, site.cm_ip, tmp_path / "own") == want
     # The relay (giaddr 127.0.0.1, the simulated CMTS) may fetch it: DOCSIS TFTP proxying.
@@ -189,7 +194,7 @@ def test_released_address_gets_no_file_by_address_nor_by_one_time_name(site: Sit
     site.lt.call(office.dhcp.engine.release, lease, time.time())
     assert tftp_curl(site.tftp_port, "mta.cfg", ip, tmp_path / "b") is None
     assert tftp_curl(site.tftp_port, name, ip, tmp_path / "c") is None
-    assert site.office.files.refused["no-lease"] >= 2
+    assert refusals(site)["no-lease"] >= 2
 
 
 def test_head_request_does_not_spend_a_one_time_name(site: Site, tmp_path: Path) -> None:
