@@ -195,6 +195,9 @@ def test_released_address_gets_no_file_by_address_nor_by_one_time_name(site: Sit
     assert tftp_curl(site.tftp_port, "mta.cfg", ip, tmp_path / "b") is None
     assert tftp_curl(site.tftp_port, name, ip, tmp_path / "c") is None
     assert refusals(site)["no-lease"] >= 2
+    from pktcable.serve.api import metrics_text
+
+    assert 'pktcable_file_refusals_total{reason="no-lease"}' in site.lt.call(metrics_text, office)
 
 
 def test_head_request_does_not_spend_a_one_time_name(site: Site, tmp_path: Path) -> None:
