@@ -24,6 +24,7 @@ from pktcable.simulate.runner import simulate
 from pktcable.snmp import pktc
 from pktcable.snmp.agent import MibView
 from pktcable.snmp.aio import open_endpoint
+from pktcable.store import Lease
 
 from .peers import require
 
@@ -40,7 +41,7 @@ def configs(realms: list[str], **serve: Any) -> tuple[ServeConfig, SimConfig]:
     ports = {k: free_port() for k in ("dhcp", "relay", "tftp", "tod", "snmp", "agent")}
     cfg = ServeConfig(dhcp_port=ports["dhcp"], relay_port=ports["relay"], tftp_port=ports["tftp"], http_port=0, api_port=0,
                       tod_port=ports["tod"], snmp_port=ports["snmp"], agent_port=ports["agent"], realms=realms,
-                      snmp_timeout=0.2, snmp_retries=1, forget_finished=False, **serve)
+                      snmp_timeout=0.2, snmp_retries=1, forget_finished=False, **{"cm_key": "test-cmts-secret", **serve})
     sim = SimConfig(server="127.0.0.1", dhcp_port=ports["dhcp"], relay_port=ports["relay"],
                     snmp_port=ports["snmp"], agent_port=ports["agent"], tftp_port=ports["tftp"],
                     tod_port=ports["tod"], timing=FAST, dhcp_timeout=0.3, dhcp_retries=2, snmp_timeout=0.3,
@@ -141,7 +142,8 @@ def test_wrong_hash_is_reported_as_a_config_file_error() -> None:
 
         def tampered(device, data, client_ip):  # type: ignore[no-untyped-def]
             url = publish(device, data, client_ip)
-            office.issued.files[f"mta-{device.mac}.cfg"] = data[:-3] + b"\x0b\x00" + data[-3:]
+            issued = office.names.get(url.rsplit("/", 1)[1], office.clock())
+            issued.data = data[:-3] + b"\x0b\x00" + data[-3:]  # type: ignore[union-attr]
             return url
 
         office.publish = tampered  # type: ignore[method-assign]
@@ -164,7 +166,7 @@ def test_missing_file() -> None:
 
         def lost(device, data, client_ip):  # type: ignore[no-untyped-def]
             url = publish(device, data, client_ip)
-            office.issued.files.clear()
+            office.names.revoke(url.rsplit("/", 1)[1])
             return url
 
         office.publish = lost  # type: ignore[method-assign]
@@ -280,6 +282,9 @@ def test_file_set_by_the_server_is_fetched_by_tftp_hpa(tmp_path: Path) -> None:
     mac = "0a0000000001"
 
     async def scenario(office: Backoffice) -> tuple[bytes, bytes]:
+        # The eMTA's lease is on the address tftp-hpa sends from: only the lease holder gets the file.
+        office.dhcp.engine.bind(Lease(IPv4Address("127.0.0.1"), "01" + mac, ":".join(mac[i:i + 2] for i in range(0, 12, 2)),
+                                      office.clock() + 3600, device_class="mta"))
         view = MibView({b"private": True})
         view.define(o.config_file, "String", b"", writable=True)
         view.define(o.config_hash, "String", b"", writable=True)

@@ -22,15 +22,20 @@ from .common import fail, raise_fd_limit
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="SQLite files for devices and leases (default: $XDG_DATA_HOME/pktcable).")
 @click.option("--memory", is_flag=True, help="Keep devices and leases in memory only.")
+@click.option("--demo", is_flag=True,
+              help="Loopback demo: everything in memory, a random CMTS shared secret for this run only.")
 @click.option("--realm", "realms", multiple=True, help="MTA realms to offer, in order (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
-def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None, memory: bool,
+def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None, memory: bool, demo: bool,
               realms: tuple[str, ...], verbose: bool) -> None:
     """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store."""
     import os
+    import secrets
+    from ipaddress import IPv4Address
 
     from pktcable.serve.app import Backoffice
     from pktcable.serve.config import ServeConfig, load
+    from pktcable.serve.datadir import SettingError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -41,7 +46,18 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         cfg.address = address
     if data_dir:
         cfg.data_dir = data_dir
-    if memory:
+    if demo:
+        if data_dir:
+            fail("--demo keeps everything in memory: drop --data-dir", ExitStatus.USAGE)
+        try:
+            loopback = IPv4Address(cfg.address).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            fail(f"--demo: address {cfg.address} is not a loopback address", ExitStatus.USAGE)
+        if cfg.cm_key is None and cfg.cm_key_file is None:
+            cfg.cm_key = secrets.token_urlsafe(32)  # this run only, shown nowhere
+    if memory or demo:
         cfg.data_dir = None
     elif cfg.data_dir is None:
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
@@ -50,19 +66,22 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         cfg.realms = list(realms)
 
     async def run() -> None:
-        office = Backoffice(cfg)
+        try:
+            office = Backoffice(cfg)
+        except SettingError as exc:
+            fail(str(exc), ExitStatus.USAGE)
         try:
             await office.start()
         except OSError as exc:
             await office.close()
             fail(f"cannot listen: {exc.strerror or exc}", ExitStatus.IO)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell a supervisor we are up
+            loop.add_signal_handler(sig, stop.set)
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
         click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await office.close()
 

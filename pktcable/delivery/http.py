@@ -4,19 +4,26 @@ PacketCable lets the provisioning server point an MTA at an HTTP URL
 (``pktcMtaDevConfigFile``), and firmware downloads resume with Range requests
 (RFC 9110 §14). One range per request is served; a request for several ranges
 gets the whole file with 200, which RFC 9110 §14.2 allows.
+
+A HEAD request is answered from :func:`~.resolvers.peek`, so it does not spend
+a one-time name. A client must send its whole request head within
+``header_timeout`` seconds of connecting, and must start the next one within
+as long after a response, or the connection is closed: a host that opens
+connections and trickles bytes (or none) cannot hold them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .resolvers import AccessDenied, BuildFailed, NotFound, Resolver
+from .resolvers import AccessDenied, BuildFailed, NotFound, Resolver, peek
 
 log = logging.getLogger("pktcable.delivery.http")
 
@@ -24,6 +31,9 @@ _RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
 _RESOLVER = web.AppKey("resolver", Resolver)  # type: ignore[type-abstract]
 OnServed = Callable[[str, tuple[str, int]], None] | Callable[[str, tuple[str, int], bool], None]
 _ON_SERVED: web.AppKey[Callable[..., None]] = web.AppKey("on_served")
+#: Seconds a client has to send a request head (and to start the next one after a response).
+HEADER_TIMEOUT = 5.0
+_HEAD_END = (b"\r\n\r\n", b"\n\n")  # RFC 9112 §2.2: a bare LF may end lines
 
 
 class RangeNotSatisfiable(Exception):
@@ -65,7 +75,7 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     peer = request.transport.get_extra_info("peername") if request.transport else None
     client = (peer[0], peer[1]) if peer else ("", 0)
     try:
-        content = resolver.resolve(name, client)
+        content = peek(resolver, name, client) if request.method == "HEAD" else resolver.resolve(name, client)
     except NotFound:
         raise web.HTTPNotFound(text="not found\n") from None
     except AccessDenied:
@@ -112,6 +122,58 @@ def make_ssl_context(cert: str, key: str) -> ssl.SSLContext:
     return context
 
 
+class _HeadDeadline(asyncio.Protocol):
+    """Sits in front of aiohttp's protocol and closes the connection when the
+    first request head is not complete ``timeout`` seconds after connecting.
+    (aiohttp's keep-alive timer, set to the same value, covers the requests
+    after the first: it closes a connection idle or mid-head that long after a
+    response. Older aiohttp releases do not arm it before the first request.)"""
+
+    def __init__(self, inner: asyncio.Protocol, timeout: float, on_cut: Callable[[], None]) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self._on_cut = on_cut
+        self._timer: asyncio.TimerHandle | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._tail = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._timer = asyncio.get_running_loop().call_later(self._timeout, self._cut)
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            seen = self._tail + data
+            if any(end in seen for end in _HEAD_END):
+                self._timer.cancel()
+                self._timer = None
+            else:
+                self._tail = seen[-3:]
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._inner.connection_lost(exc)
+
+    def _cut(self) -> None:
+        self._timer = None
+        if self._transport is not None and not self._transport.is_closing():
+            self._on_cut()
+            self._transport.close()
+
+
 @dataclass
 class HttpServer:
     """The aiohttp app on one address; ``await start()``, ``await close()``."""
@@ -122,24 +184,46 @@ class HttpServer:
     ssl_context: ssl.SSLContext | None = None
     #: Called with (file name, client, True) once a whole file has been sent.
     on_served: OnServed | None = None
+    #: Seconds a client has to send its request head (see the module's doc).
+    header_timeout: float = HEADER_TIMEOUT
+    #: Connections closed because their request head did not come in time.
+    cut_off: int = 0
     _runner: web.AppRunner | None = None
-    _site: web.TCPSite | None = None
+    _server: asyncio.Server | None = field(default=None, repr=False)
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(make_app(self.resolver, self.on_served), access_log=None)
+        if not self.header_timeout > 0:
+            raise ValueError(f"header_timeout must be positive, not {self.header_timeout!r}")
+        self._runner = web.AppRunner(make_app(self.resolver, self.on_served), access_log=None,
+                                     keepalive_timeout=self.header_timeout)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
-        await self._site.start()
+        handler = self._runner.server
+        assert handler is not None
+        timeout = self.header_timeout
+
+        def protocol() -> asyncio.Protocol:
+            return _HeadDeadline(handler(), timeout, self._count_cut)
+
+        self._server = await asyncio.get_running_loop().create_server(protocol, self.host, self.port,
+                                                                      ssl=self.ssl_context)
+
+    def _count_cut(self) -> None:
+        self.cut_off += 1
 
     @property
     def address(self) -> tuple[str, int]:
-        assert self._runner is not None, "server not started"
-        for sock in self._runner.addresses:
-            return sock[0], sock[1]
+        assert self._server is not None, "server not started"
+        for sock in self._server.sockets:
+            host, port = sock.getsockname()[:2]
+            return host, port
         raise RuntimeError("not listening")
 
     async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # closes the open connections
             self._runner = None
-
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None

@@ -10,6 +10,8 @@ TFTP and HTTP share one :class:`Resolver`. Implementations here:
 - :class:`TemplateResolver`: builds a device's CM or MTA config file on request
   from a Jinja2 template in the config language and the device's facts.
 - :class:`ChainResolver`: the first resolver that knows the name wins.
+- :class:`HolderGate`: a device's file, under any name, only for the addresses
+  its lease allows (:class:`Holders`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import re
 import secrets
 import stat
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -58,6 +60,16 @@ class Resolver(Protocol):
         ...
 
 
+def peek(resolver: Resolver, name: str, client: Address) -> bytes:
+    """What ``resolve`` would give, without spending anything (HTTP HEAD).
+
+    A resolver whose answers have side effects (one-time names) has a ``peek``
+    method; for every other one resolving is already side-effect free.
+    """
+    look = getattr(resolver, "peek", None)
+    return look(name, client) if look is not None else resolver.resolve(name, client)
+
+
 class MemoryResolver:
     def __init__(self, files: Mapping[str, bytes]) -> None:
         self._files = dict(files)
@@ -79,6 +91,14 @@ class ChainResolver:
         for resolver in self._resolvers:
             try:
                 return resolver.resolve(name, client)
+            except NotFound:
+                continue
+        raise NotFound(name, "no such file")
+
+    def peek(self, name: str, client: Address) -> bytes:
+        for resolver in self._resolvers:
+            try:
+                return peek(resolver, name, client)
             except NotFound:
                 continue
         raise NotFound(name, "no such file")
@@ -156,12 +176,21 @@ class DirectoryResolver:
 
 # --- per-exchange names -----------------------------------------------------------------------------------------
 
+#: Live one-time names at most (older ones are dropped first, counted in ``evicted``).
+MAX_ISSUED_NAMES = 65_536
+#: Bytes held for live one-time names at most (a config file is a few KiB).
+MAX_ISSUED_BYTES = 64 << 20
+
 
 @dataclass(slots=True)
-class _Issued:
+class Issued:
+    """A live one-time name: what it stands for, for whom, until when; ``data``
+    is the file itself when it was built at issue time (it dies with the name)."""
+
     target: str
     client_ip: str
     expires: float
+    data: bytes | None = None
 
 
 class OneTimeNames:
@@ -169,46 +198,102 @@ class OneTimeNames:
 
     Sans-IO: the caller passes the time. A name is spent by the first request
     from its IP (even one that later fails), so a leaked name is worth nothing.
+    A new name for the same target and client replaces the older one. The table
+    is bounded by count and by the bytes it holds; when full, the oldest names
+    (the nearest to expiry) go first.
     """
 
-    def __init__(self, lifetime: float = 60.0, prefix: str = "x-", token: Callable[[], str] | None = None) -> None:
+    def __init__(self, lifetime: float = 60.0, prefix: str = "x-", token: Callable[[], str] | None = None, *,
+                 max_names: int = MAX_ISSUED_NAMES, max_bytes: int = MAX_ISSUED_BYTES) -> None:
+        if max_names < 1 or max_bytes < 0:
+            raise ValueError("max_names must be at least 1 and max_bytes not negative")
         self.lifetime = lifetime
         self.prefix = prefix
+        self.max_names = max_names
+        self.max_bytes = max_bytes
         self._token = token or (lambda: secrets.token_hex(10))
-        self._issued: dict[str, _Issued] = {}
+        self._issued: dict[str, Issued] = {}
+        self._latest: dict[tuple[str, str], str] = {}  # (target, client IP) -> its live name
+        self._bytes = 0
+        self.evicted = 0  # names dropped before their time because the table was full
 
-    def issue(self, target: str, client_ip: str, now: float, suffix: str = ".cfg") -> str:
+    def issue(self, target: str, client_ip: str, now: float, suffix: str = ".cfg", data: bytes | None = None) -> str:
+        """A fresh name for ``target``, valid for ``client_ip`` only; ``data``, if
+        given, is what the name serves (so the bytes go when the name goes)."""
+        size = len(data) if data is not None else 0
+        if size > self.max_bytes:
+            raise ValueError(f"a {size}-byte file exceeds the one-time table's {self.max_bytes} bytes")
         self.expire(now)
+        older = self._latest.get((target, client_ip))
+        if older is not None:
+            self._drop(older)
+        while self._issued and (len(self._issued) >= self.max_names or self._bytes + size > self.max_bytes):
+            self._drop(next(iter(self._issued)))
+            self.evicted += 1
         name = f"{self.prefix}{self._token()}{suffix}"
         if name in self._issued:
             raise ValueError("token generator repeated itself")
-        self._issued[name] = _Issued(target, client_ip, now + self.lifetime)
+        self._issued[name] = Issued(target, client_ip, now + self.lifetime, data)
+        self._latest[(target, client_ip)] = name
+        self._bytes += size
         return name
 
-    def take(self, name: str, client_ip: str, now: float) -> str | None:
-        """The target of ``name`` if it is live and issued to ``client_ip``; spends it."""
+    def get(self, name: str, now: float) -> Issued | None:
+        """The live entry of ``name`` (for anyone; nothing is spent)."""
+        issued = self._issued.get(name)
+        return issued if issued is not None and issued.expires > now else None
+
+    def claim(self, name: str, client_ip: str, now: float, spend: bool = True) -> Issued | None:
+        """The entry of ``name`` if it is live and issued to ``client_ip``; spends it unless ``spend`` is false."""
         issued = self._issued.get(name)
         if issued is None or issued.expires <= now:
-            self._issued.pop(name, None)
+            if issued is not None:
+                self._drop(name)
             return None
         if issued.client_ip != client_ip:
             return None  # not spent: the rightful client may still come
-        del self._issued[name]
-        return issued.target
+        if spend:
+            self._drop(name)
+        return issued
+
+    def take(self, name: str, client_ip: str, now: float) -> str | None:
+        """The target of ``name`` if it is live and issued to ``client_ip``; spends it."""
+        issued = self.claim(name, client_ip, now)
+        return None if issued is None else issued.target
+
+    def revoke(self, name: str) -> bool:
+        if name not in self._issued:
+            return False
+        self._drop(name)
+        return True
 
     def expire(self, now: float) -> None:
         # Issue order is expiry order (one lifetime), so stop at the first live name.
-        for name in list(self._issued):
-            if self._issued[name].expires > now:
+        while self._issued:
+            name, issued = next(iter(self._issued.items()))
+            if issued.expires > now:
                 break
-            del self._issued[name]
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        issued = self._issued.pop(name)
+        if issued.data is not None:
+            self._bytes -= len(issued.data)
+        key = (issued.target, issued.client_ip)
+        if self._latest.get(key) == name:
+            del self._latest[key]
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._issued)
 
 
 class OneTimeResolver:
-    """Serves names from a :class:`OneTimeNames` table through ``inner``.
+    """Serves names from a :class:`OneTimeNames` table: the bytes issued with
+    the name, else its target through ``inner``.
 
     Names without the table's prefix go to ``fallback`` (for example firmware
     from a directory), or are not found.
@@ -222,14 +307,23 @@ class OneTimeResolver:
         self._fallback = fallback
 
     def resolve(self, name: str, client: Address) -> bytes:
+        return self._serve(name, client, spend=True)
+
+    def peek(self, name: str, client: Address) -> bytes:
+        """As :meth:`resolve`, without spending the name (HTTP HEAD)."""
+        return self._serve(name, client, spend=False)
+
+    def _serve(self, name: str, client: Address, spend: bool) -> bytes:
         if not name.startswith(self.names.prefix):
             if self._fallback is None:
                 raise NotFound(name, "not a per-exchange name")
-            return self._fallback.resolve(name, client)
-        target = self.names.take(name, client[0], self._clock())
-        if target is None:
+            return self._fallback.resolve(name, client) if spend else peek(self._fallback, name, client)
+        issued = self.names.claim(name, client[0], self._clock(), spend=spend)
+        if issued is None:
             raise NotFound(name, "unknown, expired, spent or issued to another client")
-        return self._inner.resolve(target, client)
+        if issued.data is not None:
+            return issued.data
+        return self._inner.resolve(issued.target, client) if spend else peek(self._inner, issued.target, client)
 
 
 # --- config files built from templates --------------------------------------------------------------------------
@@ -258,6 +352,12 @@ class InMemoryDevices:
 
     def by_ip(self, ip: str) -> Device | None:
         return self._by_ip.get(ip)
+
+
+def _culprit(facts: Mapping[str, Any], value: Any) -> str:
+    """Which variable held ``value`` (a typed filter refused it; filters see values, not names)."""
+    names = [k for k, v in facts.items() if type(v) is type(value) and v == value]
+    return f"variable {', '.join(sorted(names))}" if names else "a value written in the template"
 
 
 #: ``cm-001122aabbcc.cfg``, ``mta_00:11:22:aa:bb:cc.bin``; ``cm.cfg`` / ``mta.cfg`` name the asking device by its IP.
@@ -318,6 +418,7 @@ class TemplateResolver:
         """The device's config file; raises :class:`BuildFailed` with the reason."""
         import jinja2
 
+        from pktcable.templates import ValueTypeError
         from tlv.errors import TlvError
 
         name = name or device.template
@@ -337,6 +438,10 @@ class TemplateResolver:
             text = template.render(facts)
         except jinja2.TemplateError as exc:
             raise BuildFailed(name, f"template {device.template}: {exc}") from exc
+        except ValueTypeError as exc:
+            raise BuildFailed(name, f"template {device.template}: {_culprit(facts, exc.value)}: {exc}") from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:  # arithmetic on a value of the wrong type
+            raise BuildFailed(name, f"template {device.template}: {type(exc).__name__}: {exc}") from exc
         if len(self._memo) > self._memo_limit:
             self._memo.clear()
         try:
@@ -377,3 +482,69 @@ class TemplateResolver:
             return None
         used = {k: facts[k] for k in sorted(reads[1]) if k in facts}
         return json.dumps([template.name, facts["kind"], in_file_hash, used], sort_keys=True, default=repr)
+
+
+# --- who may fetch a device's file ------------------------------------------------------------------------------
+
+
+class Holders(Protocol):
+    def may_fetch(self, mac: str, kind: str, client_ip: str) -> str | None:
+        """None when ``client_ip`` may have the ``kind`` file of ``mac``, else a short reason (a metric label)."""
+        ...
+
+
+class HolderGate:
+    """Serves a device's file, whichever name it is asked by, only to the
+    addresses :class:`Holders` allows; anyone else is told the file does not
+    exist (so names cannot be used to learn which devices exist), counted in
+    ``refused`` by reason, and nothing is built.
+
+    The device is found from the name: a by-MAC name (``pattern``), a one-time
+    name (its target, from ``names``), or ``cm.cfg``/``mta.cfg`` (the device
+    leased at the asking address). Names that are no device's file (firmware)
+    pass through to ``inner`` unchecked.
+    """
+
+    def __init__(self, inner: Resolver, holders: Holders, devices: DeviceLookup, clock: Callable[[], float],
+                 names: OneTimeNames | None = None, pattern: re.Pattern[str] = DEFAULT_NAME_PATTERN) -> None:
+        self._inner = inner
+        self._holders = holders
+        self._devices = devices
+        self._clock = clock
+        self._names = names
+        self._pattern = pattern
+        self.refused: Counter[str] = Counter()
+
+    def owner(self, name: str, client: Address) -> tuple[str, str] | None:
+        """(MAC, kind) of the device whose file ``name`` is, or None."""
+        target = name
+        if self._names is not None and name.startswith(self._names.prefix):
+            issued = self._names.get(name, self._clock())
+            if issued is None:
+                return None  # unknown or expired: the inner resolver says so
+            target = issued.target
+        match = self._pattern.fullmatch(target)
+        if match is None:
+            return None
+        kind, mac = match.group("kind"), match.group("mac")
+        if mac:
+            return normalize_mac(mac), kind
+        device = self._devices.by_ip(client[0])
+        return None if device is None else (device.mac, kind)
+
+    def check(self, name: str, client: Address) -> None:
+        owner = self.owner(name, client)
+        if owner is None:
+            return
+        why = self._holders.may_fetch(owner[0], owner[1], client[0])
+        if why is not None:
+            self.refused[why] += 1
+            raise NotFound(name, f"not for this client ({why})")
+
+    def resolve(self, name: str, client: Address) -> bytes:
+        self.check(name, client)
+        return self._inner.resolve(name, client)
+
+    def peek(self, name: str, client: Address) -> bytes:
+        self.check(name, client)
+        return peek(self._inner, name, client)

@@ -182,6 +182,8 @@ def metrics_text(office: Backoffice) -> str:
            [({"outcome": "completed"}, stats.completed), ({"outcome": "failed"}, stats.failed)]
            + [({"outcome": f"refused-{k}"}, v) for k, v in sorted(stats.refused.items())])
     family("tftp_sessions", "TFTP transfers in flight.", "gauge", [({}, office.tftp.active)])
+    family("file_refusals_total", "Requests for a device's file from an address its lease does not allow.",
+           "counter", [({"reason": k}, v) for k, v in sorted(office.files.refused.items())])
     if office.snmp is not None:
         s = office.snmp.stats
         family("snmp_messages_total", "SNMP messages of the provisioning entity.", "counter",

@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Callable
 from ipaddress import IPv4Address
-from pathlib import Path
 
 import jinja2
 from aiohttp import web
@@ -25,7 +24,7 @@ from pktcable.delivery.http import HttpServer
 from pktcable.delivery.resolvers import (
     BuildFailed,
     ChainResolver,
-    NotFound,
+    HolderGate,
     OneTimeNames,
     OneTimeResolver,
     TemplateResolver,
@@ -42,6 +41,7 @@ from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
+from . import datadir
 from .config import ServeConfig, dhcp_config
 
 log = logging.getLogger("pktcable.serve")
@@ -53,11 +53,23 @@ PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (
 class StoreLookup:
     """The template resolver's view of the device store: by MAC, or by the
     address the device holds a lease on (the DHCP engine's own index, so no
-    second copy of it lives here)."""
+    second copy of it lives here); and who may fetch a device's file."""
 
-    def __init__(self, store: DeviceStore, engine: LeaseEngine) -> None:
+    def __init__(self, store: DeviceStore, engine: LeaseEngine, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.engine = engine
+        self.clock = clock
+
+    def may_fetch(self, mac: str, kind: str, client_ip: str) -> str | None:
+        """A device's file is for the address it holds a bound lease on; a CM's
+        also for the relay its lease came through, since a CMTS may proxy the
+        CM's TFTP request (DOCSIS MULPI, TFTP proxy) from its giaddr."""
+        lease = self.engine.bound_lease(mac, self.clock())
+        if lease is None:
+            return "no-lease"
+        if client_ip == str(lease.address) or (kind == "cm" and lease.giaddr and client_ip == lease.giaddr):
+            return None
+        return "other-address"
 
     def mac_at(self, ip: str) -> str | None:
         try:
@@ -74,27 +86,16 @@ class StoreLookup:
         return None if mac is None else self.store.get(mac)
 
 
-class IssuedFiles:
-    """Files built for one exchange (Hybrid flows: the entity built the file to
-    hash it; the MTA downloads exactly those bytes under a one-time name)."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    def resolve(self, name: str, client: Address) -> bytes:
-        data = self.files.pop(name, None)
-        if data is None:
-            raise NotFound(name, "no such file")
-        return data
-
-
 class Backoffice:
     def __init__(self, cfg: ServeConfig, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self.clock = clock
-        data = Path(cfg.data_dir) if cfg.data_dir else None
+        # The data dir is 0700 and its files 0600: it holds the CMTS shared secret.
+        data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
         if data is not None:
-            data.mkdir(parents=True, exist_ok=True)
+            for db in ("devices.db", "leases.db"):
+                datadir.private_file(data / db)
+        cm_key = datadir.cm_key(cfg, data)  # before any store opens: a bad key setting leaves nothing behind
         retention = cfg.retention()
         self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
             else MemoryDeviceStore(retention)
@@ -106,18 +107,19 @@ class Backoffice:
                                     template=row.get("template", ""), vars=dict(row.get("vars", {}))))
         self.devices.commit()
         self.dhcp = DhcpServer(dhcp_config(cfg), self.leases)
-        self.lookup = StoreLookup(self.devices, self.dhcp.engine)
+        self.lookup = StoreLookup(self.devices, self.dhcp.engine, clock)
         # The operator's templates first, then the shipped cm.txt / mta.txt.
         loader = jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None
-        self.templates = TemplateResolver(self.lookup, loader, ctx=MibContext(), cm_key=cfg.cm_key.encode(),
+        self.templates = TemplateResolver(self.lookup, loader, ctx=MibContext(), cm_key=cm_key,
                                           mta_hash="cablelabs")
+        # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name.
         self.names = OneTimeNames(lifetime=60.0)
-        self.issued = IssuedFiles()
-        self.issued_to: dict[str, str] = {}  # one-time name -> MAC
-        resolver = ChainResolver([OneTimeResolver(self.names, self.issued, clock), self.templates])
-        self.tftp = TftpServer(resolver, cfg.address, cfg.tftp_port, on_complete=self._delivered)
-        self.http = HttpServer(resolver, cfg.address, cfg.http_port, on_served=self._delivered) \
-            if cfg.http_port else None
+        # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
+        self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, self.templates, clock), self.templates]),
+                                self.lookup, self.lookup, clock, self.names)
+        self.tftp = TftpServer(self.files, cfg.address, cfg.tftp_port, on_complete=self._delivered)
+        self.http = HttpServer(self.files, cfg.address, cfg.http_port, on_served=self._delivered,
+                               header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(cfg.address, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
@@ -139,9 +141,7 @@ class Backoffice:
 
     def publish(self, device: Device, data: bytes, client_ip: str) -> str:
         """ConfigFiles.publish: a one-time name for this device's address."""
-        name = self.names.issue(f"mta-{device.mac}.cfg", client_ip, self.clock(), suffix=".cfg")
-        self.issued.files[f"mta-{device.mac}.cfg"] = data
-        self.issued_to[name] = device.mac
+        name = self.names.issue(f"mta-{device.mac}.cfg", client_ip, self.clock(), suffix=".cfg", data=data)
         if self.cfg.file_scheme == "http" and self.http is not None:
             return f"http://{self.cfg.url_host(self.http.address[1], 80)}/{name}"
         return f"tftp://{self.cfg.url_host(self.cfg.tftp_port, 69)}/{name}"
@@ -173,10 +173,9 @@ class Backoffice:
         log.info("%s %s lease %s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "")
 
     def _delivered(self, name: str, client: Address, complete: bool) -> None:
-        mac = self.issued_to.pop(name, None)
-        if mac is None:
-            match = _NAME.fullmatch(name)
-            mac = match.group("mac") if match else self.lookup.mac_at(client[0])
+        # A one-time name went to its device's leased address only (the gate), so the address tells the device.
+        match = _NAME.fullmatch(name)
+        mac = match.group("mac") if match else self.lookup.mac_at(client[0])
         if mac is None:
             return
         if not complete:

@@ -15,7 +15,10 @@ demo on loopback without privileges, overridden by a TOML file.
     realms = ["HYBRID.2", "BASIC.2"]  # first one an MTA's TLV 18 supports
     auto_enroll = true             # provision devices the store does not know
     templates = "/etc/pktcable/templates"  # overrides cm.txt / mta.txt
-    cm_key = "secret"              # CMTS shared secret for the CMTS MIC
+    cm_key = "secret"              # CMTS shared secret for the CMTS MIC (default: generated
+                                   # on first start, kept in data_dir/cm_key, mode 0600)
+    cm_key_file = "/etc/pktcable/cm_key"  # or: the secret in a file (trailing CR/LF stripped)
+    http_header_timeout = 5.0      # seconds a client has to send its HTTP request head
     file_scheme = "tftp"           # the URL SET in Hybrid flows: tftp or http
     history_keep = 200             # newest provisioning steps kept per device (>= 1)
     history_days = 30              # steps older than this many days are dropped (hourly)
@@ -62,7 +65,9 @@ class ServeConfig:
     realms: list[str] = field(default_factory=lambda: ["HYBRID.2", "BASIC.2"])
     auto_enroll: bool = True
     templates: str | None = None
-    cm_key: str = "pktcable"
+    cm_key: str | None = None  # None: cm_key_file, else generated and kept in data_dir (serve/datadir.py)
+    cm_key_file: str | None = None
+    http_header_timeout: float = 5.0
     prov_timer: int = 10  # minutes, option 122.8
     mta_pool: tuple[str, str] = ("127.100.0.1", "127.100.255.254")
     cm_pool: tuple[str, str] = ("127.101.0.1", "127.101.255.254")
@@ -89,6 +94,11 @@ def check(cfg: ServeConfig) -> ServeConfig:
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise ValueError("file_scheme http needs http_port")
     cfg.retention()  # raises naming history_keep / history_days
+    if cfg.cm_key is not None and cfg.cm_key_file is not None:
+        raise ValueError("cm_key: set cm_key or cm_key_file, not both")
+    if isinstance(cfg.http_header_timeout, bool) or not isinstance(cfg.http_header_timeout, (int, float)) \
+            or not 0 < cfg.http_header_timeout <= 300:
+        raise ValueError(f"http_header_timeout: must be 0 < seconds <= 300, not {cfg.http_header_timeout!r}")
     return cfg
 
 

@@ -2,12 +2,17 @@
 
 ``environment(folder)`` looks in the operator's folder first, then in the
 defaults shipped here (``cm.txt``, ``mta.txt``). Undefined variables are
-errors, not empty strings, and the ``q`` filter writes any value as a quoted
-config string, so a device variable can never inject statements.
+errors, not empty strings. A device variable reaches the file only through a
+typed filter (:data:`FILTERS`): each checks that the value is of its type and
+writes it in the config language's form for that type, so a variable can never
+add statements; a value of the wrong type raises :class:`ValueTypeError`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +22,98 @@ from tlv.quoting import quote
 
 DEFAULTS = Path(__file__).resolve().parent
 
+#: The widest integer the ``integer`` filter passes without bounds (Counter64's range).
+INTEGER_RANGE = (-(2**63), 2**64 - 1)
+#: Longest string index in an OID (``Name.'index'``): one arc per character, and OIDs have at most 128 arcs.
+INDEX_MAX = 100
+_DECIMAL = re.compile(r"-?[0-9]{1,20}")
+_MAC = re.compile(r"[0-9a-fA-F]{12}|[0-9a-fA-F]{2}(?:([:\-])[0-9a-fA-F]{2})(?:\1[0-9a-fA-F]{2}){4}"
+                  r"|[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}")
+_INDEX = re.compile(r"[\x20-\x26\x28-\x7e]+")  # printable ASCII but the quote that ends the index
+
+
+class ValueTypeError(ValueError):
+    """A template value is not of the type its filter writes."""
+
+    def __init__(self, filter_name: str, value: Any, why: str) -> None:
+        self.filter_name = filter_name
+        self.value = value
+        self.why = why
+        shown = repr(value)
+        super().__init__(f"{why} (filter {filter_name}, value {shown[:60] + '...' if len(shown) > 60 else shown})")
+
+
+def _defined(value: Any) -> Any:
+    """An undefined variable is the template's error, not a type error (StrictUndefined raises here)."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)
+    return value
+
+
+def integer(value: Any, low: int | None = None, high: int | None = None) -> str:
+    """An int, or a string of decimal digits, within [low, high] -> its decimal text."""
+    value = _defined(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueTypeError("integer", value, f"not an integer but a {type(value).__name__}")
+    if isinstance(value, str):
+        if _DECIMAL.fullmatch(value) is None:
+            raise ValueTypeError("integer", value, "not a decimal integer")
+        value = int(value)
+    lo = INTEGER_RANGE[0] if low is None else low
+    hi = INTEGER_RANGE[1] if high is None else high
+    if not lo <= value <= hi:
+        raise ValueTypeError("integer", value, f"outside {lo}..{hi}")
+    return str(value)
+
+
+def quoted(value: Any) -> str:
+    """Printable text (tabs allowed) -> a quoted config string. Control
+    characters such as line breaks are refused: no provisioning text needs
+    them, and an operator's template may use ``q`` for arbitrary bytes."""
+    value = _defined(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueTypeError("quoted", value, f"not text but a {type(value).__name__}")
+    text = str(value)
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in text):
+        raise ValueTypeError("quoted", value, "control characters in text")
+    return quote(text.encode("utf-8"))
+
 
 def q(value: Any) -> str:
-    """A value as a quoted config-language string (escapes included)."""
+    """Any value as a quoted config-language string, every byte escaped as needed."""
     data = value if isinstance(value, bytes) else str(value).encode("utf-8")
     return quote(data)
+
+
+def ip(value: Any) -> str:
+    """A dotted IPv4 address."""
+    value = _defined(value)
+    try:
+        return str(IPv4Address(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise ValueTypeError("ip", value, "not a dotted IPv4 address") from None
+
+
+def mac(value: Any) -> str:
+    """A MAC address in any usual spelling -> ``aa:bb:cc:dd:ee:ff``."""
+    value = _defined(value)
+    if not isinstance(value, str) or _MAC.fullmatch(value) is None:
+        raise ValueTypeError("mac", value, "not a MAC address")
+    key = "".join(c for c in value.lower() if c not in ":-.")
+    return ":".join(key[i:i + 2] for i in range(0, 12, 2))
+
+
+def index(value: Any) -> str:
+    """A string table index of an OID, quoted: ``pktcMtaDevRealmOrgName.{{ realm | index }}``."""
+    value = _defined(value)
+    if not isinstance(value, str) or _INDEX.fullmatch(value) is None or len(value) > INDEX_MAX:
+        raise ValueTypeError("index", value, f"not 1..{INDEX_MAX} printable ASCII characters without a quote")
+    return f"'{value}'"
+
+
+#: The typed filters, by the name templates use.
+FILTERS: dict[str, Callable[..., str]] = {"integer": integer, "quoted": quoted, "ip": ip, "mac": mac,
+                                          "index": index, "q": q}
 
 
 def environment(folder: str | Path | None = None, loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
@@ -34,5 +126,5 @@ def environment(folder: str | Path | None = None, loader: jinja2.BaseLoader | No
     loaders.append(jinja2.FileSystemLoader(str(DEFAULTS)))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True)
-    env.filters["q"] = q
+    env.filters.update(FILTERS)
     return env
