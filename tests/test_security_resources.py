@@ -288,7 +288,7 @@ def test_history_past_its_age_is_pruned_in_sqlite_but_recent_steps_stay(tmp_path
 
 def test_serve_settings_bound_history_and_the_server_prunes_it(tmp_path: Path) -> None:
     settings = tmp_path / "serve.toml"
-    settings.write_text("history_keep = 3\nhistory_days = 2\n")
+    settings.write_text("history_keep = 3\nhistory_days = 2\ncm_key = \"test-cmts-secret\"\n")
     cfg = load(settings)
     now = [10 * DAY]
     office = Backoffice(cfg, clock=lambda: now[0])
@@ -410,7 +410,8 @@ def test_connection_flood_cannot_exhaust_serves_open_file_limit(tmp_path: Path) 
     ports = {k: free_port() for k in ("dhcp", "relay", "tftp", "tod", "snmp", "agent")}
     api_port = free_tcp_port()
     settings = tmp_path / "serve.toml"
-    settings.write_text("".join(f"{k}_port = {v}\n" for k, v in ports.items()) + f"http_port = 0\napi_port = {api_port}\n")
+    settings.write_text("".join(f"{k}_port = {v}\n" for k, v in ports.items()) + f"http_port = 0\napi_port = {api_port}\n"
+                        'cm_key = "test-cmts-secret"\n')
     server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(settings), "--memory"],
                               stderr=subprocess.PIPE, text=True, preexec_fn=_lower_soft_limit)
     ready = threading.Event()

@@ -308,7 +308,7 @@ def test_serve_on_a_taken_tftp_port_fails_naming_it(tmp_path: Path) -> None:
     with deliver("--root", str(tmp_path)) as (_, port):
         config = tmp_path / "serve.toml"
         config.write_text(f"dhcp_port = 0\ntftp_port = {port}\nhttp_port = 0\ntod_port = 0\nsnmp_port = 0\n"
-                          "api_port = 0\n")
+                          'api_port = 0\ncm_key = "test-cmts-secret"\n')
         result = subprocess.run([sys.executable, "-m", "pktcable", "serve", "--memory", "--config", str(config)],
                                 capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                 timeout=60)
