@@ -39,7 +39,7 @@ from pktcable.snmp import pktc
 from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
-from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_SOURCES, RateLimitedLog
+from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES, RateLimitedLog
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -90,8 +90,10 @@ class EntityConfig:
     forget_finished: bool = False
     #: Rejected INFORMs are logged at most once per source per this many seconds ...
     reject_log_interval: float = DEFAULT_INTERVAL
-    #: ... remembering at most this many sources.
+    #: ... remembering at most this many sources, and writing at most this
+    #: many lines per interval about all sources together.
     reject_log_sources: int = DEFAULT_MAX_SOURCES
+    reject_log_lines: int = DEFAULT_MAX_LINES
 
 
 class ProvisioningEntity:
@@ -108,7 +110,7 @@ class ProvisioningEntity:
         #: INFORMs not acted on, by reason (REJECT_REASONS).
         self.rejected: Counter[str] = Counter()
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
-                                         max_sources=config.reject_log_sources)
+                                         max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
         # Files delivered before the SET's response came back: the MTA had the
         # location already (it acted on the SET), so the delivery counts once

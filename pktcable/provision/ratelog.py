@@ -3,20 +3,25 @@
 A sender that floods the provisioning entity with bad INFORMs must not flood
 the log too, nor grow the server's memory: each source address is logged at
 most once per ``interval`` seconds, and the table of sources is bounded (when
-it is full, the source heard from longest ago is forgotten first, so a spoofed
-address sweep costs a fixed amount of memory and only repeats log lines for
-sources it pushed out). The clock is passed in; nothing here reads time.
+it is full, the source logged longest ago is forgotten first, so a spoofed
+address sweep costs a fixed amount of memory). A sweep of many sources would
+still write one line per source, so all sources together get at most
+``max_lines`` lines per interval; the next line written says how many were
+left out. The clock is passed in; nothing here reads time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 
 #: Seconds between two log lines about the same source.
 DEFAULT_INTERVAL = 60.0
 #: Sources remembered at once (a few hundred KB at most).
 DEFAULT_MAX_SOURCES = 4096
+#: Lines per interval about all sources together.
+DEFAULT_MAX_LINES = 100
 
 
 @dataclass(slots=True)
@@ -27,15 +32,21 @@ class _Seen:
 
 class RateLimitedLog:
     def __init__(self, logger: logging.Logger, *, interval: float = DEFAULT_INTERVAL,
-                 max_sources: int = DEFAULT_MAX_SOURCES, level: int = logging.WARNING) -> None:
-        if max_sources < 1:
-            raise ValueError(f"max_sources must be at least 1, not {max_sources}")
+                 max_sources: int = DEFAULT_MAX_SOURCES, max_lines: int = DEFAULT_MAX_LINES,
+                 level: int = logging.WARNING) -> None:
+        if max_sources < 1 or max_lines < 1:
+            raise ValueError(f"max_sources and max_lines must be at least 1, not {max_sources}, {max_lines}")
         self.logger = logger
         self.interval = interval
         self.max_sources = max_sources
+        self.max_lines = max_lines
         self.level = level
-        # Insertion order is the order sources were last logged: the first key is the stalest.
-        self._sources: dict[str, _Seen] = {}
+        self._window_start = float("-inf")
+        self._window_lines = 0
+        #: Lines left out because of ``max_lines`` since the last line written.
+        self._left_out = 0
+        # Ordered by when each source was last logged: the first is the stalest.
+        self._sources: OrderedDict[str, _Seen] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sources)
@@ -47,15 +58,30 @@ class RateLimitedLog:
         if seen is not None and now - seen.logged_at < self.interval:
             seen.suppressed += 1
             return False
+        if now - self._window_start >= self.interval:
+            self._window_start, self._window_lines = now, 0
+        if self._window_lines >= self.max_lines:
+            if seen is not None:
+                seen.suppressed += 1
+            else:
+                self._left_out += 1
+            return False
+        self._window_lines += 1
         suppressed = 0
         if seen is not None:
-            suppressed = seen.suppressed
-            del self._sources[source]  # re-inserted below: it becomes the freshest
-        elif len(self._sources) >= self.max_sources:
-            del self._sources[next(iter(self._sources))]
-        self._sources[source] = _Seen(now)
-        if suppressed:
-            self.logger.log(self.level, message + " (%d more from %s not logged)", *args, suppressed, source)
+            suppressed, seen.logged_at, seen.suppressed = seen.suppressed, now, 0
+            self._sources.move_to_end(source)
         else:
-            self.logger.log(self.level, message, *args)
+            if len(self._sources) >= self.max_sources:
+                self._sources.popitem(last=False)
+            self._sources[source] = _Seen(now)
+        extra: list[object] = []
+        if suppressed:
+            message += " (%d more from %s not logged)"
+            extra += [suppressed, source]
+        if self._left_out:
+            message += " (%d lines about other sources not logged)"
+            extra.append(self._left_out)
+            self._left_out = 0
+        self.logger.log(self.level, message, *args, *extra)
         return True
