@@ -38,7 +38,7 @@ from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore
 from pktcable.store.leases import Lease
 
 from .peers import require
-from .test_e2e import configs, free_tcp_port, run
+from .test_e2e import configs, free_tcp_port, lease, run
 
 TREE = pktc.Tree.CABLELABS
 OIDS = pktc.oids(TREE)
@@ -92,11 +92,6 @@ class Agent:
     def close(self) -> None:
         if self.endpoint is not None:
             self.endpoint.close()
-
-
-def lease(office: Backoffice, mac: str, address: str = "127.0.0.1") -> None:
-    """Bind ``address`` to ``mac`` in the server's lease table, as a DHCP ACK would."""
-    office.dhcp.engine.bind(Lease(IPv4Address(address), "01" + mac, mac, office.clock() + 3600, device_class="mta"))
 
 
 async def settle(office: Backoffice) -> None:
