@@ -23,8 +23,9 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
         "http_port = 0", f"api_port = {api}", 'realms = ["HYBRID.2", "BASIC.2"]', "",
     ]))
     log = (tmp_path / "serve.log").open("w")
+    # The simulated devices are in no store: the demo's --auto-enroll provisions them.
     server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(settings),
-                               "--data-dir", str(tmp_path / "data")], stderr=log)
+                               "--data-dir", str(tmp_path / "data"), "--auto-enroll"], stderr=log)
     try:
         for _ in range(100):
             if "store" in (tmp_path / "serve.log").read_text():

@@ -64,11 +64,15 @@ def inform(note: pktc.Enrollment | pktc.Status) -> m.Message:
 ENROLL = pktc.Enrollment(TREE, b"eMTA", b"2.4.1", b"pktc1.5:051f0101", bytes.fromhex(MAC), 77)
 
 
-def make(files: Files | None = None, snmp: FakeSnmp | None = None, **config: object):  # type: ignore[no-untyped-def]
+def make(files: Files | None = None, snmp: FakeSnmp | None = None, leases: dict[str, str] | None = None,
+         **config: object):  # type: ignore[no-untyped-def]
+    """An entity whose DHCP server leases 10.0.0.9 to MAC (or ``leases``: MAC -> address)."""
     store = MemoryDeviceStore()
     store.put(Device(MAC, flow="HYBRID.2", template="mta"))
     clock = Clock()
-    entity = ProvisioningEntity(store, files or Files(), snmp or FakeSnmp(), clock, EntityConfig(**config))  # type: ignore[arg-type]
+    leases = {MAC: "10.0.0.9"} if leases is None else leases
+    entity = ProvisioningEntity(store, files or Files(), snmp or FakeSnmp(), clock, EntityConfig(**config),  # type: ignore[arg-type]
+                                leased_address=leases.get)
     return entity, store, clock
 
 
@@ -125,16 +129,16 @@ def test_failures_end_in_named_states(files: Files, snmp: FakeSnmp, state: Serve
 
 
 def test_unknown_device_is_acknowledged_but_not_served() -> None:
-    entity, store, _ = make()
+    entity, store, _ = make(leases={MAC: "10.0.0.9", "0a0b0c0d0e0f": "10.0.0.7"})
     other = pktc.Enrollment(TREE, b"x", b"1", b"pktc1.5:", bytes.fromhex("0a0b0c0d0e0f"), 1)
     assert entity.handle(inform(other), ("10.0.0.7", 1)) is not None
     assert entity.unknown_informs == 1 and not entity.tasks
-    assert [s.event for s in store.history("0a0b0c0d0e0f")] == ["EnrollmentFromUnknownDevice"]
+    assert store.get("0a0b0c0d0e0f") is None and store.history("0a0b0c0d0e0f") == []
 
 
 def test_auto_enroll_serves_an_unknown_device() -> None:
     async def scenario() -> None:
-        entity, store, _ = make(auto_enroll=True)
+        entity, store, _ = make(leases={"0a0b0c0d0e0f": "10.0.0.7"}, auto_enroll=True)
         other = pktc.Enrollment(TREE, b"x", b"1", b"pktc1.5:", bytes.fromhex("0a0b0c0d0e0f"), 1)
         entity.handle(inform(other), ("10.0.0.7", 1))
         await settle(entity)
@@ -174,7 +178,8 @@ def test_snmpinform_enrollment_drives_a_set_on_a_real_agent() -> None:
         client = await open_endpoint("127.0.0.1", 0, timeout=0.5, retries=2)
         store = MemoryDeviceStore()
         store.put(Device(MAC, flow="HYBRID.2"))
-        entity = ProvisioningEntity(store, Files(), client, Clock(), EntityConfig(agent_port=agent.address[1]))
+        entity = ProvisioningEntity(store, Files(), client, Clock(), EntityConfig(agent_port=agent.address[1]),
+                                    leased_address={MAC: "127.0.0.1"}.get)
         server = await open_endpoint("127.0.0.1", 0, entity.handle)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -198,18 +203,16 @@ def test_snmpinform_enrollment_drives_a_set_on_a_real_agent() -> None:
 def test_reset_sets_reset_now_on_the_device_found_by_mac() -> None:
     async def scenario() -> None:
         snmp = FakeSnmp()
-        entity, store, _ = make(snmp=snmp, agent_port=16161)
+        leases: dict[str, str] = {}
+        entity, store, _ = make(snmp=snmp, leases=leases, agent_port=16161)
         with pytest.raises(KeyError):
-            await entity.reset(MAC)  # no address known yet
-        device = store.get(MAC)
-        device.ip = "10.0.0.9"  # type: ignore[union-attr]
-        store.put(device)  # type: ignore[arg-type]
+            await entity.reset(MAC)  # no lease, so no address known yet
+        leases[MAC] = "10.0.0.9"
         assert await entity.reset(MAC)
         (addr, community, (vb,)), = snmp.sent
         assert addr == ("10.0.0.9", 16161) and vb.oid == pktc.oids(TREE).reset_now and vb.value == 1
         assert store.history(MAC)[-1].event == "ResetRequested"
-        silent, silent_store, _ = make(snmp=FakeSnmp(silent=True))
-        silent_store.put(device)  # type: ignore[arg-type]
+        silent, _, _ = make(snmp=FakeSnmp(silent=True))
         assert not await silent.reset(MAC)
 
     asyncio.run(scenario())

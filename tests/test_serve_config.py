@@ -30,3 +30,11 @@ def test_unknown_setting_is_named(tmp_path: Path) -> None:
 def test_defaults_run_unprivileged() -> None:
     cfg = ServeConfig()
     assert min(cfg.dhcp_port, cfg.tftp_port, cfg.snmp_port, cfg.tod_port, cfg.agent_port) > 1024
+
+
+@pytest.mark.parametrize("line", ['inform_community = ""', "auto_enroll = 1"])
+def test_bad_trust_setting_is_named(tmp_path: Path, line: str) -> None:
+    bad = tmp_path / "x.toml"
+    bad.write_text(line + "\n")
+    with pytest.raises(ValueError, match=line.split()[0]):
+        load(bad)

@@ -25,9 +25,11 @@ from .common import fail, raise_fd_limit
 @click.option("--demo", is_flag=True,
               help="Loopback demo: everything in memory, a random CMTS shared secret for this run only.")
 @click.option("--realm", "realms", multiple=True, help="MTA realms to offer, in order (repeatable).")
+@click.option("--auto-enroll/--no-auto-enroll", default=None,
+              help="Provision devices the store does not know (default: off, or auto_enroll of --config).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
 def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None, memory: bool, demo: bool,
-              realms: tuple[str, ...], verbose: bool) -> None:
+              realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool) -> None:
     """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store."""
     import os
     import secrets
@@ -64,6 +66,8 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         cfg.data_dir = os.path.join(base, "pktcable")
     if realms:
         cfg.realms = list(realms)
+    if auto_enroll is not None:
+        cfg.auto_enroll = auto_enroll
 
     async def run() -> None:
         try:
@@ -153,38 +157,41 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 
 @click.command("reset")
 @click.argument("mac")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="The serve data folder (to find the device by MAC).")
-@click.option("--address", help="The eMTA's address, when no store knows it.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="The serve data folder: the eMTA's address is the one its current DHCP lease names.")
+@click.option("--address", help="Send the SET to this address instead (an operator's override).")
 @click.option("--agent-port", type=int, default=161, show_default=True)
 @click.option("--community", default="private", show_default=True, help="Write community of the eMTA.")
 @click.option("--tree", type=click.Choice(["cablelabs", "ietf"]), default="cablelabs", show_default=True)
 def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: int, community: str,
               tree: str) -> None:
-    """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1."""
+    """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1.
+
+    The SET goes to the address the serve data folder's DHCP lease table gives
+    the MAC now, not to the last address the device store saw (that one may
+    have been leased to another device since)."""
     import time
 
     from pktcable.provision.entity import EntityConfig, ProvisioningEntity
     from pktcable.snmp.aio import open_endpoint
     from pktcable.snmp.pktc import Tree
-    from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore, normalize_mac
+    from pktcable.store.devices import MemoryDeviceStore, SqliteDeviceStore, normalize_mac
 
     try:
         key = normalize_mac(mac)
     except ValueError as exc:
         fail(str(exc), ExitStatus.USAGE)
     if data_dir is None and address is None:
-        fail("give --data-dir (to find the device) or --address", ExitStatus.USAGE)
+        fail("give --data-dir (to find the device's lease) or --address", ExitStatus.USAGE)
+    target = address if address is not None else _leased_address(Path(data_dir), key)  # type: ignore[arg-type]
     store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
-    if address is not None:
-        device = store.get(key) or Device(key)
-        device.ip = address
-        store.put(device)
 
     async def run() -> bool:
         endpoint = await open_endpoint("0.0.0.0", 0, timeout=1.0, retries=2)
         try:
             entity = ProvisioningEntity(store, None, endpoint, time.time,  # type: ignore[arg-type]
-                                        EntityConfig(write_community=community.encode(), agent_port=agent_port))
+                                        EntityConfig(write_community=community.encode(), agent_port=agent_port),
+                                        leased_address=lambda m: target if m == key else None)
             return await entity.reset(key, Tree(tree))
         finally:
             endpoint.close()
@@ -197,3 +204,23 @@ def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: i
         store.close()
     click.echo(f"{key}: reset {'acknowledged' if ok else 'not acknowledged'}")
     sys.exit(int(ExitStatus.OK if ok else ExitStatus.INVALID))
+
+
+def _leased_address(data_dir: Path, mac: str) -> str:
+    """The address the lease table of a serve data folder gives ``mac`` now (exits 2 when none)."""
+    import time
+
+    from pktcable.dhcpd.engine import LeaseEngine
+    from pktcable.store import SqliteLeaseStore
+
+    path = data_dir / "leases.db"
+    if not path.is_file():
+        fail(f"--data-dir {data_dir}: no lease table (leases.db); give --address to reset anyway", ExitStatus.USAGE)
+    leases = SqliteLeaseStore(str(path))
+    try:
+        lease = LeaseEngine(leases, {}, 0.0, 0.0).bound_lease(mac, time.time())
+    finally:
+        leases.close()
+    if lease is None:
+        fail(f"{mac}: no current lease in {path}; give --address to reset anyway", ExitStatus.USAGE)
+    return str(lease.address)

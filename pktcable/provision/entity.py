@@ -10,8 +10,15 @@ every step in the device store:
     H-MTA-25  status INFORM in       -> pktcMtaDevProvisioningState recorded
 
 and, on demand, SETs pktcMtaDevResetNow on a device found by MAC. The SNMP
-endpoint, the clock and the file service are passed in, so tests drive it
-without sockets or sleeps.
+endpoint, the clock, the file service and the DHCP server's view of who holds
+which address (``leased_address``) are passed in, so tests drive it without
+sockets or sleeps.
+
+Trust: the INFORM port is open to the whole cable network, so an INFORM is
+believed only when its community is the INFORM community and it comes from
+the address the DHCP server currently leases to the MAC it names; every SET
+this entity sends goes to that leased address, never to an address a sender
+chose (see :meth:`ProvisioningEntity.handle`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,11 +39,22 @@ from pktcable.snmp import pktc
 from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
+from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES, RateLimitedLog
+
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
 _STRING = ber.SNMP_TYPE_BY_KEYWORD["string"]
 _INTEGER = ber.SNMP_TYPE_BY_KEYWORD["integer"]
 TRUE = 1  # TruthValue true(1)
+MAC_OCTETS = 6  # pktcMtaDevMacAddress / ifPhysAddress of an Ethernet MTA
+
+#: Why an INFORM was not acted on: the ``reason`` label of
+#: pktcable_informs_rejected_total, in the order the checks run.
+REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device")
+
+#: MAC (12 lower-case hex digits) -> the IPv4 address the DHCP server leases to
+#: it now (bound, unexpired), as text, or None.
+LeasedAddress = Callable[[str], "str | None"]
 
 
 class ConfigFiles(Protocol):
@@ -56,6 +75,9 @@ class SnmpRequester(Protocol):
 @dataclass(frozen=True, slots=True)
 class EntityConfig:
     write_community: bytes = b"private"
+    #: The community eMTAs send their INFORMs with ("public" on the simulator
+    #: and real Hybrid eMTAs); an INFORM with any other is dropped unanswered.
+    inform_community: bytes = b"public"
     agent_port: int = 161  # where each eMTA's SNMP agent listens
     #: Provision eMTAs the store does not know (with ``default_template``);
     #: otherwise an enrollment from an unknown MAC is recorded and not served.
@@ -66,25 +88,42 @@ class EntityConfig:
     budget: float = 600.0
     #: Drop a device's flow machine when it finishes (its steps stay in the store).
     forget_finished: bool = False
+    #: Rejected INFORMs are logged at most once per source per this many seconds ...
+    reject_log_interval: float = DEFAULT_INTERVAL
+    #: ... remembering at most this many sources, and writing at most this
+    #: many lines per interval about all sources together.
+    reject_log_sources: int = DEFAULT_MAX_SOURCES
+    reject_log_lines: int = DEFAULT_MAX_LINES
 
 
 class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
-                 config: EntityConfig = EntityConfig()) -> None:
+                 config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress) -> None:
         self.devices = devices
         self.files = files
         self.snmp = snmp
         self.clock = clock
         self.config = config
+        self.leased_address = leased_address
         self.machines: dict[str, Machine] = {}
         self.tasks: set[asyncio.Task[None]] = set()
-        self.unknown_informs = 0
-        self.bad_informs = 0
+        #: INFORMs not acted on, by reason (REJECT_REASONS).
+        self.rejected: Counter[str] = Counter()
+        self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
+                                         max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
         # Files delivered before the SET's response came back: the MTA had the
         # location already (it acted on the SET), so the delivery counts once
         # the SET is confirmed.
         self._served_early: set[str] = set()
+
+    @property
+    def unknown_informs(self) -> int:
+        return self.rejected["unknown-device"]
+
+    @property
+    def bad_informs(self) -> int:
+        return self.rejected["not-pktc"]
 
     def table(self, flow: Flow) -> FlowTable:
         table = self._tables.get(flow)
@@ -148,43 +187,78 @@ class ProvisioningEntity:
 
     # -- INFORMs -----------------------------------------------------------
     def handle(self, msg: m.Message, addr: Address) -> m.Message | None:
-        """The endpoint's handler: acknowledge PacketCable INFORMs, act on them."""
+        """The endpoint's handler: check PacketCable INFORMs, answer them, act on them.
+
+        An INFORM is acted on only when (a) its community is the INFORM
+        community, (b) the MAC it reports is 6 octets, and (c) it comes from
+        the address the DHCP server leases to that MAC now; an enrollment for
+        a MAC the store does not know is acted on only with ``auto_enroll``,
+        a status INFORM for one never.
+
+        Whether a rejected INFORM is answered follows SNMPv2c (RFC 1901,
+        RFC 3584 section 4): a message whose community is not the INFORM
+        community fails authentication and is discarded without any reply
+        (no Response, so a sender cannot probe communities or use us as a
+        reflector). Any other INFORM is a valid PDU under a valid community,
+        and its sender is owed the Response (RFC 3416 section 4.2.7) whether
+        or not we act on it: a notification that is not PacketCable's, a MAC
+        that is not 6 octets, a source that does not hold the MAC's lease, a
+        device we do not provision are answered and change nothing in the
+        store: no device row, no step. Each is counted in ``rejected`` by
+        reason and logged at most once per source per minute.
+        """
         if msg.pdu.type is not m.PduType.INFORM:
+            return None
+        source = addr[0]
+        if msg.community != self.config.inform_community:
+            self._reject("bad-community", source, "community not accepted")
             return None
         try:
             note = pktc.parse_notification(msg.pdu.varbinds)
-        except pktc.NotificationError:
-            self.bad_informs += 1
-            return msg.response()  # acknowledged (it is a valid INFORM), not acted on
+        except pktc.NotificationError as exc:
+            self._reject("not-pktc", source, str(exc))
+            return msg.response()
+        if len(note.mac) != MAC_OCTETS:
+            self._reject("bad-mac", source, f"a MAC of {len(note.mac)} octets")
+            return msg.response()
         mac = note.mac.hex()
+        leased = self.leased_address(mac)
+        if leased != source:
+            self._reject("not-leased-address", source,
+                         f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
+            return msg.response()
+        device = self.devices.get(mac)
+        if device is None and (isinstance(note, pktc.Status) or not self.config.auto_enroll):
+            self._reject("unknown-device", source, f"{mac} is not in the device store")
+            return msg.response()
         if isinstance(note, pktc.Enrollment):
-            self._enrollment(mac, note, addr, msg.community)
+            self._enrollment(mac, note, source, device)
         else:
             self._status(mac, note)
         self.devices.commit()
         return msg.response()
 
-    def _enrollment(self, mac: str, note: pktc.Enrollment, addr: Address, community: bytes) -> None:
-        device = self.devices.get(mac)
-        if device is None and self.config.auto_enroll:
+    def _reject(self, reason: str, source: str, detail: str) -> None:
+        self.rejected[reason] += 1
+        self.reject_log.log(source, self.clock(), "INFORM from %s not acted on (%s): %s", source, reason, detail)
+
+    def _enrollment(self, mac: str, note: pktc.Enrollment, ip: str, device: Device | None) -> None:
+        """``ip``: the address leased to ``mac``, which the enrollment came from."""
+        if device is None:  # only with auto_enroll (handle checked)
             device = Device(mac, kind="mta", template=self.config.default_template, flow=self.config.default_flow)
             self.devices.put(device)
-        if device is None:
-            self.unknown_informs += 1
-            self.devices.record(Step(mac, self.clock(), "H-MTA-15", "EnrollmentFromUnknownDevice", addr[0]))
-            return
         if mac not in self.machines or self.machines[mac].done:
             # No lease seen (another DHCP server, or a restart): start at enrollment.
-            self.lease_acked(mac, device.flow, addr[0])
+            self.lease_acked(mac, device.flow, ip)
         machine = self.machines[mac]
         if machine.state.name == "ENROLLED":
             self._feed(mac, ev.EnrollmentReceived(), "retransmitted")
             return
-        device.ip = addr[0]
+        device.ip = ip
         self.devices.put(device)
         if self._feed(mac, ev.EnrollmentReceived(), note.type_identifier.decode("latin-1")) is None:
             return  # e.g. an eMTA enrolling although its lease named a Basic flow
-        task = asyncio.ensure_future(self._configure(device, note.tree, addr[0]))
+        task = asyncio.ensure_future(self._configure(device, note.tree, ip))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -201,6 +275,12 @@ class ProvisioningEntity:
         self._feed(mac, ev.ConfigBuilt(), f"{len(data)} bytes, sha1 {digest.hex()}")
         o = pktc.oids(tree)
         varbinds = (ber.VarBind(o.config_file, _STRING, url.encode()), ber.VarBind(o.config_hash, _STRING, digest))
+        if self.leased_address(mac) != ip:
+            # The lease ended or moved while the file was built: whoever holds
+            # ``ip`` now is not this device and gets no SET with our community.
+            self._feed(mac, ev.LocationSetFailed("lease ended"), f"{ip} is no longer leased to {mac}")
+            self.devices.commit()
+            return
         try:
             reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
                                             m.PduType.SET, varbinds)
@@ -228,13 +308,15 @@ class ProvisioningEntity:
 
     # -- push ----------------------------------------------------------------
     async def reset(self, mac: str, tree: pktc.Tree = pktc.Tree.CABLELABS) -> bool:
-        """SET pktcMtaDevResetNow=true on the device with this MAC."""
-        device = self.devices.get(mac)
-        if device is None or not device.ip:
-            raise KeyError(f"no device {mac} with a known address")
+        """SET pktcMtaDevResetNow=true on the device with this MAC, at the
+        address leased to it now (not the one the store last saw: that address
+        may belong to another device by now). KeyError when it holds no lease."""
+        ip = self.leased_address(mac)
+        if ip is None:
+            raise KeyError(f"no lease for {mac}: its address is not known")
         varbinds = (ber.VarBind(pktc.oids(tree).reset_now, _INTEGER, TRUE),)
         try:
-            reply = await self.snmp.request((device.ip, self.config.agent_port), self.config.write_community,
+            reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
                                             m.PduType.SET, varbinds)
         except TimeoutError:
             ok = False

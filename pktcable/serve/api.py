@@ -6,7 +6,7 @@ Prometheus metrics, and a one-page dashboard, on their own address and port
     GET    /api/devices/{mac}           one device with its step history
     PUT    /api/devices/{mac}           create or change: {"kind", "flow", "template", "vars"}
     DELETE /api/devices/{mac}
-    POST   /api/devices/{mac}/reset     SET pktcMtaDevResetNow on the eMTA
+    POST   /api/devices/{mac}/reset     SET pktcMtaDevResetNow on the eMTA, at its leased address
     GET    /metrics                     counters in the Prometheus text format
     GET    /                            the dashboard
 
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from pktcable.provision.entity import REJECT_REASONS
 from pktcable.store.devices import Device, normalize_mac
 
 if TYPE_CHECKING:
@@ -157,10 +158,12 @@ async def reset_device(request: web.Request) -> web.Response:
     office = request.app[_OFFICE]
     mac = _mac(request)
     assert office.entity is not None
+    if office.devices.get(mac) is None:
+        return _error(404, f"no device {mac}")
     try:
-        ok = await office.entity.reset(mac)
+        ok = await office.entity.reset(mac)  # to the address leased to it now, never the store's last one
     except KeyError:
-        return _error(404, f"no device {mac} with a known address")
+        return _error(404, f"no device {mac} with a current DHCP lease")
     return web.json_response({"mac": mac, "acknowledged": ok}, status=200 if ok else 504)
 
 
@@ -191,9 +194,8 @@ def metrics_text(office: Backoffice) -> str:
                 ({"kind": "answered"}, s.answered), ({"kind": "retransmissions"}, s.retransmissions),
                 ({"kind": "timeouts"}, s.timeouts)])
     if office.entity is not None:
-        family("informs_ignored_total", "INFORMs acknowledged but not acted on.", "counter",
-               [({"reason": "unknown-device"}, office.entity.unknown_informs),
-                ({"reason": "not-pktc"}, office.entity.bad_informs)])
+        family("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones unanswered).",
+               "counter", [({"reason": r}, office.entity.rejected[r]) for r in REJECT_REASONS])
         family("flows_in_progress", "Devices whose flow is running.", "gauge", [({}, len(office.entity.machines))])
     states = Counter((d.kind, d.state or "NEW") for d in office.devices.devices())
     family("devices", "Devices in the store by kind and flow state.", "gauge",

@@ -146,6 +146,12 @@ class Backoffice:
             return f"http://{self.cfg.url_host(self.http.address[1], 80)}/{name}"
         return f"tftp://{self.cfg.url_host(self.cfg.tftp_port, 69)}/{name}"
 
+    def leased_address(self, mac: str) -> str | None:
+        """The address the DHCP server leases to ``mac`` now: the only one the
+        entity believes an INFORM for it from, and sends its SETs to."""
+        lease = self.dhcp.engine.bound_lease(mac, self.clock())
+        return None if lease is None else str(lease.address)
+
     def _on_dhcp(self, event: Event) -> None:
         if not isinstance(event, LeaseBound):
             return
@@ -238,9 +244,10 @@ class Backoffice:
                                         retries=cfg.snmp_retries)
         self.entity = ProvisioningEntity(
             self.devices, self, self.snmp, self.clock,
-            EntityConfig(write_community=cfg.write_community.encode(), agent_port=cfg.agent_port,
-                         auto_enroll=cfg.auto_enroll, default_template="mta.txt", default_flow=cfg.realms[0],
-                         budget=cfg.server_budget, forget_finished=cfg.forget_finished),
+            EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
+                         agent_port=cfg.agent_port, auto_enroll=cfg.auto_enroll, default_template="mta.txt",
+                         default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished),
+            leased_address=self.leased_address,
         )
         self.snmp.handler = self.entity.handle
         self.dhcp_transport = DhcpTransport(self.dhcp, open_socket(cfg.address, cfg.dhcp_port),

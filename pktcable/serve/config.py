@@ -13,7 +13,9 @@ demo on loopback without privileges, overridden by a TOML file.
     api_address = "127.0.0.1"      # REST API, /metrics and the dashboard
     api_port = 10088               # 0 turns them off
     realms = ["HYBRID.2", "BASIC.2"]  # first one an MTA's TLV 18 supports
-    auto_enroll = true             # provision devices the store does not know
+    auto_enroll = false            # true: provision devices the store does not know
+    inform_community = "public"    # the community the eMTAs' INFORMs carry
+    write_community = "private"    # the eMTAs' write community, for the SETs
     templates = "/etc/pktcable/templates"  # overrides cm.txt / mta.txt
     cm_key = "secret"              # CMTS shared secret for the CMTS MIC (default: generated
                                    # on first start, kept in data_dir/cm_key, mode 0600)
@@ -59,11 +61,14 @@ class ServeConfig:
     api_address: str = "127.0.0.1"  # REST API, metrics and dashboard: the operators' network
     api_port: int = 10088  # 0 turns it off
     write_community: str = "private"
+    #: INFORMs with another community are dropped unanswered (SNMPv2c authentication failure).
+    inform_community: str = "public"
     file_scheme: str = "tftp"  # the URL SET in Hybrid flows: "tftp" or "http" (MTA capability 4: HTTP access)
     snmp_timeout: float = 1.0  # per SET/GET attempt
     snmp_retries: int = 3
     realms: list[str] = field(default_factory=lambda: ["HYBRID.2", "BASIC.2"])
-    auto_enroll: bool = True
+    #: Provision devices the store does not know (off: only devices in the store or [[devices]]).
+    auto_enroll: bool = False
     templates: str | None = None
     cm_key: str | None = None  # None: cm_key_file, else generated and kept in data_dir (serve/datadir.py)
     cm_key_file: str | None = None
@@ -89,6 +94,12 @@ class ServeConfig:
 
 
 def check(cfg: ServeConfig) -> ServeConfig:
+    for key in ("inform_community", "write_community"):
+        value = getattr(cfg, key)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{key} must be a non-empty string, not {value!r}")
+    if not isinstance(cfg.auto_enroll, bool):
+        raise ValueError(f"auto_enroll must be true or false, not {cfg.auto_enroll!r}")
     if cfg.file_scheme not in ("tftp", "http"):
         raise ValueError(f"file_scheme must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
