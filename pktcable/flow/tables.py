@@ -247,6 +247,11 @@ def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
     if flow.reports_status:
         t[(s.FILE_SERVED, ev.StatusReceived)] = s.DONE
         t[(s.FILE_SERVED, ev.FileServed)] = s.FILE_SERVED  # fetched again
+        # The device reports only after it has the file (and, Hybrid, the SET): its status INFORM
+        # can overtake the transfer's last ACK, or the SET's Response, on the way through the
+        # server's sockets. What it reports is what it did; the late completion changes nothing.
+        for waiting in ((s.CONFIG_READY, s.LOCATION_SET) if flow.hybrid else (s.LEASED,)):
+            t[(waiting, ev.StatusReceived)] = s.DONE
     return t
 
 

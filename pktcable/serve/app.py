@@ -190,8 +190,9 @@ class Backoffice:
         device = self.devices.get(mac)
         if device is not None and device.kind == "mta" and self.entity is not None and mac in self.entity.machines:
             self.entity.file_served(mac)
-        else:
-            self.devices.record(Step(mac, self.clock(), "CM-5/6", "FileServed", name))
+        else:  # a CM's file, or an eMTA's whose flow already ended (its status INFORM came first)
+            step = "MTA-23" if device is not None and device.kind == "mta" else "CM-5/6"
+            self.devices.record(Step(mac, self.clock(), step, "FileServed", name))
         log.info("%s file %s delivered to %s", mac, name, client[0])
 
     def forget(self, mac: str) -> bool:
