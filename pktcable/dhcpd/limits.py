@@ -10,6 +10,7 @@ longer than one refill; the real keys come back after one miss each.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -57,9 +58,9 @@ class DeclineLimiter:
 
     def __init__(self, limit: int, window: float, max_clients: int = DECLINE_CLIENTS_LIMIT) -> None:
         self.limit, self.window, self.max_clients = limit, window, max_clients
-        self.recent: dict[str, list[float]] = {}
-        #: No entry can have run out before this time: a full table is not swept again until then.
-        self._sweep_after = float("-inf")
+        #: client -> times of its DECLINEs in the window, oldest last DECLINE first, so a sweep
+        #: stops at the first client still inside its window.
+        self.recent: OrderedDict[str, list[float]] = OrderedDict()
 
     def refuse(self, client: str, now: float) -> str | None:
         """None when ``client`` may decline now (and counts it), else the metrics key saying why not."""
@@ -75,16 +76,18 @@ class DeclineLimiter:
         if len(times) >= self.limit:
             return "decline-limit"
         times.append(now)
+        self.recent.move_to_end(client)
         return None
 
     def _sweep(self, now: float) -> bool:
         """Forget clients whose window has passed; True when room was made."""
-        if now < self._sweep_after:
-            return False
-        horizon = now - self.window
-        self.recent = {c: ts for c, ts in self.recent.items() if ts and ts[-1] > horizon}
-        self._sweep_after = min((ts[-1] for ts in self.recent.values()), default=now) + self.window
-        return len(self.recent) < self.max_clients
+        horizon, recent = now - self.window, self.recent
+        while recent:
+            times = next(iter(recent.values()))
+            if times and times[-1] > horizon:
+                break
+            recent.popitem(last=False)
+        return len(recent) < self.max_clients
 
     def __len__(self) -> int:
         return len(self.recent)

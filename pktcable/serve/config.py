@@ -80,6 +80,11 @@ def check(cfg: ServeConfig) -> ServeConfig:
         raise ValueError(f"file_scheme must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise ValueError("file_scheme http needs http_port")
+    if cfg.dhcp:  # report a bad [dhcp] table at load time, in one line, not as a start-up traceback
+        try:
+            dhcp_config(cfg)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"[dhcp]: {exc}") from exc
     return cfg
 
 
