@@ -21,22 +21,20 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
+from scapy.layers.dhcp import BOOTP, DHCP  # the test extra's packet builder
 
-pytest.importorskip("scapy")  # in the test extra; a plain install without it skips, CI installs it
-from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
-
-from dhcp.message import decode  # noqa: E402
-from pktcable.dhcpd import DeviceClass, DhcpServer, Pool, ServerConfig, Subnet  # noqa: E402
-from pktcable.dhcpd.config import from_dict  # noqa: E402
-from pktcable.dhcpd.engine import SLACK  # noqa: E402
-from pktcable.dhcpd.events import Dropped, Event, LeaseBound, LeaseDeclined, LeaseReleased  # noqa: E402
-from pktcable.dhcpd.limits import (  # noqa: E402
+from dhcp.message import decode
+from pktcable.dhcpd import DeviceClass, DhcpServer, Pool, ServerConfig, Subnet
+from pktcable.dhcpd.config import from_dict
+from pktcable.dhcpd.engine import SLACK
+from pktcable.dhcpd.events import Dropped, Event, LeaseBound, LeaseDeclined, LeaseReleased
+from pktcable.dhcpd.limits import (
     SUBNET_CACHE_LIMIT,
     VENDOR_CACHE_LIMIT,
     DeclineLimiter,
 )
-from pktcable.dhcpd.transport import DhcpTransport, open_socket  # noqa: E402
-from pktcable.store import LeaseState, SqliteLeaseStore  # noqa: E402
+from pktcable.dhcpd.transport import DhcpTransport, open_socket
+from pktcable.store import LeaseState, SqliteLeaseStore
 
 SID = "127.0.0.1"
 RELAY = "127.0.0.2"  # the CMTS the devices really sit behind
