@@ -6,6 +6,20 @@ class carries its pool restriction, lease time, options, option 122 and boot
 file; a reservation (by MAC) overrides any of these for one device.
 Templates in ``filename``/``hostname`` may use ``{mac}`` (12 hex digits),
 ``{mac_colon}``, ``{class_name}`` and ``{version}``.
+
+Settings of ``[server]`` that guard against hostile clients (every one has a
+default; ``pktcable serve`` takes them in its ``[dhcp]`` table's ``[dhcp.server]``):
+
+``decline_limit`` (default 3) and ``decline_window`` (default 3600 s)
+    A client may quarantine at most ``decline_limit`` addresses by DECLINE per
+    ``decline_window`` seconds; further DECLINEs are dropped and counted as
+    ``decline-limit``. 0 honours no DECLINE at all.
+
+Not settings but rules: RELEASE and DECLINE are honoured only from the lease
+holder on the path its binding came in on (same client identity, giaddr and
+option 82 remote and circuit id; a RELEASE without a relay only from the
+leased address itself), and DISCOVER/REQUEST only for Ethernet hardware
+addresses (htype 1, hlen 6).
 """
 
 from __future__ import annotations
@@ -115,9 +129,19 @@ class ServerConfig:
     #: UDP ports: replies to relays go to relay_port, to clients to client_port.
     relay_port: int = 67
     client_port: int = 68
+    #: At most this many DECLINEs (each quarantines an address for ``decline_hold``) per client
+    #: per ``decline_window`` seconds: a client cannot empty a pool by declining.
+    decline_limit: int = 3
+    decline_window: float = 3600.0
 
     def __post_init__(self) -> None:
         self.server_id = IPv4Address(self.server_id)
+        if isinstance(self.decline_limit, bool) or not isinstance(self.decline_limit, int) or \
+                self.decline_limit < 0:
+            raise ValueError(f"decline_limit must be a whole number >= 0, not {self.decline_limit!r}")
+        if isinstance(self.decline_window, bool) or not isinstance(self.decline_window, int | float) or \
+                not 0 < self.decline_window < float("inf"):
+            raise ValueError(f"decline_window must be a number of seconds > 0, not {self.decline_window!r}")
         names = [c.name for c in self.classes]
         if len(set(names)) != len(names):
             raise ValueError("device class names must be unique")

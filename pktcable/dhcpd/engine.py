@@ -20,6 +20,10 @@ from pktcable.store import Lease, LeaseState, LeaseStore
 
 from .config import Pool
 
+#: Stale entries the expiry heap and the offer queue may carry beyond twice the live ones
+#: before they are rebuilt (amortised O(1) per entry).
+SLACK = 1024
+
 
 def mac_key(mac: str) -> str:
     """"00:11:22:AA:bb:cc" -> "001122aabbcc" (the form the device store keys by)."""
@@ -42,6 +46,8 @@ class LeaseEngine:
         self.offered: dict[IPv4Address, str] = {}
         self._offer_queue: deque[tuple[float, str]] = deque()
         self._expiry: list[tuple[float, int]] = []
+        #: ``now`` of the last :meth:`expire`: leases ending by then have been reported.
+        self._expired_until = float("-inf")
         #: Per pool (by identity): next never-scanned address as an int.
         self._cursor: dict[int, int] = {}
         for lease in store.load():
@@ -51,13 +57,22 @@ class LeaseEngine:
         old = self.by_address.get(lease.address)
         if old is not None and self.by_client.get(old.client) is old:
             del self.by_client[old.client]
+        if old is not None and old.mac and self.by_mac.get(mac_key(old.mac)) is old:
+            del self.by_mac[mac_key(old.mac)]  # else every MAC that ever held the address stays
         self.by_address[lease.address] = lease
         if lease.client and lease.state is not LeaseState.DECLINED:
             self.by_client[lease.client] = lease
         if lease.mac and lease.state is not LeaseState.DECLINED:
             self.by_mac[mac_key(lease.mac)] = lease
         if lease.state is LeaseState.BOUND:
-            heapq.heappush(self._expiry, (lease.expires, int(lease.address)))
+            heap = self._expiry
+            heapq.heappush(heap, (lease.expires, int(lease.address)))
+            if len(heap) > 2 * len(self.by_address) + SLACK:
+                # Each renewal leaves its old deadline behind; rebuild before renewals pile up.
+                # Leases already reported as expired stay out, so none is reported twice.
+                heap[:] = [(held.expires, int(a)) for a, held in self.by_address.items()
+                           if held.state is LeaseState.BOUND and held.expires > self._expired_until]
+                heapq.heapify(heap)
 
     # -- queries ---------------------------------------------------------------------------------------
 
@@ -145,7 +160,11 @@ class LeaseEngine:
         expires = now + self.offer_hold
         self.offers[client] = (address, expires)
         self.offered[address] = client
-        self._offer_queue.append((expires, client))
+        queue = self._offer_queue
+        queue.append((expires, client))
+        if len(queue) > 2 * len(self.offers) + SLACK:
+            # Repeated DISCOVERs leave superseded offers queued; keep only the live ones.
+            self._offer_queue = deque(sorted((exp, c) for c, (_, exp) in self.offers.items()))
 
     def withdraw(self, client: str) -> None:
         offer = self.offers.pop(client, None)
@@ -192,6 +211,7 @@ class LeaseEngine:
             if offer is not None and offer[1] == expires:
                 self.withdraw(client)
         heap = self._expiry
+        self._expired_until = max(self._expired_until, now)
         while heap and heap[0][0] <= now:
             expires, key = heapq.heappop(heap)
             lease = self.by_address.get(IPv4Address(key))

@@ -16,6 +16,7 @@ from dhcp.message import Message, Option, build_options
 from dhcp.options import CCC, DHCP4, FLOW_REALMS, SPACES, decode_space, encode_space, encode_value
 
 from .config import DeviceClass, Pool, Reservation, ServerConfig, Subnet
+from .limits import SUBNET_CACHE_LIMIT, VENDOR_CACHE_LIMIT, VENDOR_CACHE_MAX_KEY, ClearingCache
 
 _FLOW_BITS = {"basic": FLOW_BASIC, "hybrid": FLOW_HYBRID, "secure": FLOW_SECURE}
 _RELAY = SPACES["relay-agent"]
@@ -32,28 +33,26 @@ class Client:
     version: str
     vendor: VendorClass | None
     remote_id: str
+    #: Option 82.1 as hex ("" when absent): the relay's port for this client.
+    circuit_id: str
     link_selection: IPv4Address | None
     device_type: str  # option 43.2
 
 
-VENDOR_CACHE_LIMIT = 4096
-
-
-def vendor_class(raw60: bytes, cache: dict[bytes, VendorClass] | None) -> VendorClass:
+def vendor_class(raw60: bytes, cache: ClearingCache[bytes, VendorClass] | None) -> VendorClass:
     """Option 60 decoded. It repeats across a whole model line (same firmware,
     same capability string), so a server keeps the decoded forms in ``cache``;
-    bounded, since clients choose the bytes. Malformed ones are not kept."""
+    bounded in entries and key length, since clients choose the bytes.
+    Malformed ones are not kept."""
     found = cache.get(raw60) if cache is not None else None
     if found is None:
         found = VENDOR_CLASS.decode(raw60)
-        if cache is not None:
-            if len(cache) >= VENDOR_CACHE_LIMIT:
-                cache.clear()
-            cache[raw60] = found
+        if cache is not None and len(raw60) <= VENDOR_CACHE_MAX_KEY:
+            cache.put(raw60, found)
     return found
 
 
-def identify(msg: Message, vendor_cache: dict[bytes, VendorClass] | None = None) -> Client:
+def identify(msg: Message, vendor_cache: ClearingCache[bytes, VendorClass] | None = None) -> Client:
     """Raises DhcpDecodeError when option 60, 43 or 82 is malformed."""
     client_id = msg.get(61)
     mac = msg.mac.hex(":")
@@ -67,11 +66,13 @@ def identify(msg: Message, vendor_cache: dict[bytes, VendorClass] | None = None)
         for item in decode_space(_CLIENT43, raw43, 0, 43):
             if item.name == "device-type":
                 device_type = item.value
-    remote_id, link = "", None
+    remote_id, circuit_id, link = "", "", None
     raw82 = msg.get(82)
     if raw82 is not None:
         for item in decode_space(_RELAY, raw82, 0, 82):
-            if item.code == 2:
+            if item.code == 1:
+                circuit_id = item.value.hex(":")
+            elif item.code == 2:
                 remote_id = item.value.hex(":")
             elif item.code == 5:
                 link = item.value
@@ -79,7 +80,7 @@ def identify(msg: Message, vendor_cache: dict[bytes, VendorClass] | None = None)
         raw118 = msg.get(118)
         if raw118 is not None and len(raw118) == 4:
             link = IPv4Address(raw118)
-    return Client(key, mac, kind, version, vendor, remote_id, link, device_type)
+    return Client(key, mac, kind, version, vendor, remote_id, circuit_id, link, device_type)
 
 
 class Policy:
@@ -87,9 +88,12 @@ class Policy:
         self.config = config
         self.reservations: dict[str, Reservation] = {r.mac: r for r in config.reservations}
         self.classes = {c.name: c for c in config.classes}
-        self._subnets: dict[IPv4Address, list[Subnet]] = {}
+        #: link -> the subnets it selects. Senders choose the links (giaddr, ciaddr, 82.5, 118),
+        #: so the cache is bounded and its lists are shared: one per distinct answer.
+        self._subnets: ClearingCache[IPv4Address, list[Subnet]] = ClearingCache(SUBNET_CACHE_LIMIT)
+        self._subnet_lists: dict[tuple[int, ...], list[Subnet]] = {}
         self._static: dict[tuple[int, str], list[tuple[int, bytes]]] = {}
-        self.vendor_cache: dict[bytes, VendorClass] = {}
+        self.vendor_cache: ClearingCache[bytes, VendorClass] = ClearingCache(VENDOR_CACHE_LIMIT)
         self._static_lists: dict[tuple[int, str, bool], list[Option]] = {}
 
     def device_class(self, client: Client) -> DeviceClass | None:
@@ -104,8 +108,11 @@ class Policy:
     def subnets(self, link: IPv4Address) -> list[Subnet]:
         found = self._subnets.get(link)
         if found is None:
-            found = [s for s in self.config.subnets if link in s.network or link in s.relays]
-            self._subnets[link] = found
+            chosen = tuple(i for i, s in enumerate(self.config.subnets) if link in s.network or link in s.relays)
+            found = self._subnet_lists.get(chosen)
+            if found is None:  # one per combination the configuration allows: not sender-chosen
+                found = self._subnet_lists[chosen] = [self.config.subnets[i] for i in chosen]
+            self._subnets.put(link, found)
         return found
 
     def pools(self, subnets: list[Subnet], cls: DeviceClass) -> list[Pool]:

@@ -10,6 +10,12 @@ Calls, in the aioquic style::
 before it hands out the replies, so an ACK can never leave ahead of its
 lease. ``link`` is the address of the interface a direct (unrelayed) request
 came in on; relayed requests are placed by giaddr or option 82.5/118.
+
+Every sender is untrusted. A RELEASE or DECLINE changes a lease only when it
+comes from the lease holder on the path the binding came in on (see
+:meth:`DhcpServer._off_path`), a client's DECLINEs are rate-limited, and
+only Ethernet hardware addresses are served. Everything refused is dropped
+and counted in ``metrics`` under a key naming the reason.
 """
 
 from __future__ import annotations
@@ -36,9 +42,16 @@ from pktcable.store import Lease, LeaseState, LeaseStore, MemoryLeaseStore
 from .config import ServerConfig
 from .engine import LeaseEngine
 from .events import Dropped, Event, FlowNotSupported, LeaseBound, LeaseDeclined, LeaseExpired, LeaseReleased
+from .limits import DeclineLimiter
 from .policy import Client, Policy, identify
 
 LIMITED_BROADCAST = "255.255.255.255"
+#: The only hardware the server leases to (RFC 1700 htype 1, 6-octet MAC): cable modems, eMTAs
+#: and their CPE are all Ethernet; anything else would be keyed by bytes the MAC-based rules
+#: (reservations, device store, file names) cannot see.
+ETHERNET = (1, 6)
+#: Message types that obtain an address, refused for other hardware.
+_LEASING = (MessageType.DISCOVER, MessageType.REQUEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,7 @@ class DhcpServer:
         self.policy = Policy(config)
         reserved = {r.address: r.mac for r in config.reservations if r.address is not None}
         self.engine = LeaseEngine(self.store, reserved, config.offer_hold, config.decline_hold)
+        self.declines = DeclineLimiter(config.decline_limit, config.decline_window)
         self.server_id = config.server_id
         self._sid = config.server_id.packed
         self.metrics: Counter[str] = Counter()
@@ -81,8 +95,10 @@ class DhcpServer:
         handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
         if handler is None:
             return self._drop(f"message type {kind} is not served", addr)
+        if kind in _LEASING and (msg.htype, msg.hlen) != ETHERNET:
+            return self._refuse("bad-hardware", f"htype {msg.htype} hlen {msg.hlen} is not Ethernet", addr)
         try:
-            handler(self, msg, client, now, link)
+            handler(self, msg, client, now, link, addr)
         except DhcpEncodeError as exc:  # a configured option that cannot be encoded for this client
             self.metrics["reply-errors"] += 1
             self._events.append(Dropped(f"reply not built: {exc}", addr))
@@ -114,6 +130,33 @@ class DhcpServer:
         self.metrics["dropped"] += 1
         self._events.append(Dropped(reason, addr))
 
+    def _refuse(self, key: str, reason: str, addr: object) -> None:
+        """Drop a datagram a hostile or confused sender could have sent; counted under ``key``."""
+        self.metrics[key] += 1
+        self._drop(f"{key}: {reason}", addr)
+
+    def _off_path(self, msg: Message, client: Client, lease: Lease, addr: tuple[str, int],
+                  kind: str) -> str | None:
+        """Why a RELEASE/DECLINE (``kind``) for ``lease`` is not from its holder on the binding's
+        path, or None when it is. The path is the relay (giaddr) and the option 82 remote and
+        circuit id the binding came with. A RELEASE that bypasses the relay (RFC 2131 §4.4.6:
+        unicast straight to the server) is the holder's only when it comes from the leased
+        address itself; a direct DECLINE of a direct binding comes from 0.0.0.0 or that address."""
+        if lease.client != client.key:
+            return f"{kind}-not-holder"
+        if msg.giaddr != ZERO:
+            if str(msg.giaddr) != lease.giaddr:
+                return f"{kind}-wrong-relay"
+            if client.remote_id != lease.remote_id or client.circuit_id != lease.circuit_id:
+                return f"{kind}-wrong-option-82"
+            return None
+        source = addr[0] if isinstance(addr, tuple) and addr else ""
+        if kind == "release":
+            return None if source == str(lease.address) else f"{kind}-wrong-source"
+        if lease.giaddr:
+            return f"{kind}-wrong-relay"
+        return None if source in ("0.0.0.0", str(lease.address)) else f"{kind}-wrong-source"
+
     def _place(self, msg: Message, client: Client, link: IPv4Address | None) -> tuple[list, object] | None:
         # RFC 3527/3011 link selection, else the relay, else a bound client's own address
         # (renewing/INFORM), else the link the datagram arrived on.
@@ -127,7 +170,8 @@ class DhcpServer:
             return None
         return subnets, cls
 
-    def _discover(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+    def _discover(self, msg: Message, client: Client, now: float, link: IPv4Address | None,
+                  addr: tuple[str, int]) -> None:
         placed = self._place(msg, client, link)
         if placed is None:
             return
@@ -143,7 +187,8 @@ class DhcpServer:
         self._reply(msg, client, MessageType.OFFER, address, subnets, cls)
         self.metrics["offers"] += 1
 
-    def _request(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+    def _request(self, msg: Message, client: Client, now: float, link: IPv4Address | None,
+                 addr: tuple[str, int]) -> None:
         server_id = _address(msg.get(54))
         requested = _address(msg.get(50))
         lease = self.engine.lease_of(client.key)
@@ -192,9 +237,15 @@ class DhcpServer:
                 address != getattr(self.policy.reservations.get(client.mac), "address", None):
             return self._nak(msg, "address is not in a pool of this client's class")
         hostname = (msg.get(12) or b"").decode("utf-8", "replace")
+        giaddr, remote_id, circuit_id = "" if msg.giaddr == ZERO else str(msg.giaddr), client.remote_id, \
+            client.circuit_id
+        old = self.engine.lease_of(client.key)
+        if msg.giaddr == ZERO and msg.ciaddr == address and old is not None and old.address == address:
+            # A unicast renewal skips the relay and says nothing about the path: keep the
+            # binding's, which is where a RELEASE/DECLINE must come from.
+            giaddr, remote_id, circuit_id = old.giaddr, old.remote_id, old.circuit_id
         lease = self.engine.bind(Lease(address, client.key, client.mac, now + cls.lease_time, LeaseState.BOUND,
-                                       cls.name, str(subnet.network), client.remote_id, hostname,
-                                       "" if msg.giaddr == ZERO else str(msg.giaddr)))
+                                       cls.name, str(subnet.network), remote_id, hostname, giaddr, circuit_id))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
         self.metrics["acks"] += 1
         realm = self.policy.realm(client, cls)[0] if client.kind == "mta" else None
@@ -212,26 +263,35 @@ class DhcpServer:
         self._out.append(Reply(encode(reply), dest))
         self.metrics["naks"] += 1
 
-    def _decline(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+    def _decline(self, msg: Message, client: Client, now: float, link: IPv4Address | None,
+                 addr: tuple[str, int]) -> None:
         address = _address(msg.get(50))
         if _address(msg.get(54)) not in (None, self.server_id) or address is None:
             return self._drop("DECLINE for another server or without an address", client.mac)
-        lease = self.engine.lease_of(client.key)
-        if lease is None or lease.address != address:
-            return self._drop("DECLINE of an address this client does not hold", client.mac)
+        lease = self.engine.by_address.get(address)
+        if lease is None or lease.state is not LeaseState.BOUND or self.engine.lease_of(client.key) is not lease:
+            return self._refuse("decline-not-holder", "DECLINE of an address this client does not hold", addr)
+        refused = self._off_path(msg, client, lease, addr, "decline") or self.declines.refuse(client.key, now)
+        if refused is not None:
+            return self._refuse(refused, f"DECLINE of {address} by {client.mac}", addr)
         self.engine.decline(address, client.key, now)
         self.metrics["declines"] += 1
         self._events.append(LeaseDeclined(address, client.mac))
 
-    def _release(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+    def _release(self, msg: Message, client: Client, now: float, link: IPv4Address | None,
+                 addr: tuple[str, int]) -> None:
         lease = self.engine.by_address.get(msg.ciaddr)
-        if lease is None or lease.client != client.key or lease.state is not LeaseState.BOUND:
-            return self._drop("RELEASE of an address this client does not hold", client.mac)
+        if lease is None or lease.state is not LeaseState.BOUND:
+            return self._refuse("release-not-holder", "RELEASE of an address this client does not hold", addr)
+        refused = self._off_path(msg, client, lease, addr, "release")
+        if refused is not None:
+            return self._refuse(refused, f"RELEASE of {msg.ciaddr} by {client.mac}", addr)
         self.engine.release(lease, now)
         self.metrics["releases"] += 1
         self._events.append(LeaseReleased(lease))
 
-    def _inform(self, msg: Message, client: Client, now: float, link: IPv4Address | None) -> None:
+    def _inform(self, msg: Message, client: Client, now: float, link: IPv4Address | None,
+                addr: tuple[str, int]) -> None:
         if msg.ciaddr == ZERO:
             return self._drop("INFORM without ciaddr", client.mac)
         placed = self._place(msg, client, link)

@@ -110,6 +110,11 @@ def check(cfg: ServeConfig) -> ServeConfig:
     if isinstance(cfg.http_header_timeout, bool) or not isinstance(cfg.http_header_timeout, (int, float)) \
             or not 0 < cfg.http_header_timeout <= 300:
         raise ValueError(f"http_header_timeout: must be 0 < seconds <= 300, not {cfg.http_header_timeout!r}")
+    if cfg.dhcp:  # report a bad [dhcp] table at load time, in one line, not as a start-up traceback
+        try:
+            dhcp_config(cfg)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"[dhcp]: {exc}") from exc
     return cfg
 
 

@@ -40,6 +40,9 @@ class Lease:
     #: The relay (giaddr) the binding came through, "" for a client on the server's own link:
     #: the path a RELEASE/DECLINE or a CM's file request may come back on.
     giaddr: str = ""
+    #: Option 82 circuit id (the relay's name for the client's port) as hex, "" when none: with
+    #: ``remote_id`` and ``giaddr`` it names the path a RELEASE or DECLINE must come back on.
+    circuit_id: str = ""
 
 
 class LeaseStore(Protocol):
@@ -84,10 +87,10 @@ class MemoryLeaseStore:
 
 def _copy(lease: Lease) -> Lease:
     return Lease(lease.address, lease.client, lease.mac, lease.expires, lease.state, lease.device_class,
-                 lease.subnet, lease.remote_id, lease.hostname, lease.giaddr)
+                 lease.subnet, lease.remote_id, lease.hostname, lease.giaddr, lease.circuit_id)
 
 
-_COLUMNS = "address, client, mac, expires, state, device_class, subnet, remote_id, hostname, giaddr"
+_COLUMNS = "address, client, mac, expires, state, device_class, subnet, remote_id, hostname, giaddr, circuit_id"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lease4 (
     address INTEGER PRIMARY KEY,
@@ -99,8 +102,11 @@ CREATE TABLE IF NOT EXISTS lease4 (
     subnet TEXT NOT NULL,
     remote_id TEXT NOT NULL,
     hostname TEXT NOT NULL,
-    giaddr TEXT NOT NULL DEFAULT ''
+    giaddr TEXT NOT NULL DEFAULT '',
+    circuit_id TEXT NOT NULL DEFAULT ''
 )"""
+#: Columns added since the first lease file format: an older file gets them on open.
+_ADDED_COLUMNS = ("giaddr", "circuit_id")
 
 
 class SqliteLeaseStore:
@@ -116,19 +122,20 @@ class SqliteLeaseStore:
         self.db.execute("PRAGMA cache_size=-512")
         self.db.execute(_SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(lease4)")}
-        if "giaddr" not in columns:  # a lease file from before the relay was kept
-            self.db.execute("ALTER TABLE lease4 ADD COLUMN giaddr TEXT NOT NULL DEFAULT ''")
+        for name in _ADDED_COLUMNS:  # a lease file from before the relay path was kept
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE lease4 ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
         self.staged: dict[int, tuple[object, ...]] = {}
 
     def load(self) -> Iterable[Lease]:
         for row in self.db.execute(f"SELECT {_COLUMNS} FROM lease4 ORDER BY address"):
             yield Lease(IPv4Address(row[0]), row[1], row[2], row[3], LeaseState(row[4]), row[5], row[6], row[7],
-                        row[8], row[9])
+                        row[8], row[9], row[10])
 
     def put(self, lease: Lease) -> None:
         key = int(lease.address)
         self.staged[key] = (key, lease.client, lease.mac, lease.expires, lease.state.value, lease.device_class,
-                            lease.subnet, lease.remote_id, lease.hostname, lease.giaddr)
+                            lease.subnet, lease.remote_id, lease.hostname, lease.giaddr, lease.circuit_id)
 
     def commit(self) -> None:
         if not self.staged:
@@ -137,7 +144,7 @@ class SqliteLeaseStore:
         self.staged.clear()
         self.db.execute("BEGIN")
         try:
-            self.db.executemany(f"INSERT OR REPLACE INTO lease4 ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(f"INSERT OR REPLACE INTO lease4 ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
