@@ -482,3 +482,29 @@ def test_serve_applies_its_http_header_timeout(tmp_path: Path) -> None:
     took = asyncio.run(main())
     assert took is not None and took < 5
 
+
+
+def test_api_client_that_never_finishes_its_request_head_is_cut_off() -> None:
+    # The operators' API listens behind the same request-head deadline as the file server.
+    cfg, _ = configs(["BASIC.1"], http_header_timeout=0.5)
+    cfg.api_port = free_tcp_port()
+
+    async def main() -> tuple[float | None, float | None]:
+        office = Backoffice(cfg)
+        await office.start()
+        try:
+            host, port = office.addresses()["api"]
+            silent = await asyncio.to_thread(open_slow, (host, port), b"")
+            partial = await asyncio.to_thread(open_slow, (host, port), b"GET /api/devices HTTP/1.1\r\n")
+            try:
+                return (await asyncio.to_thread(closed_within, silent, 10),
+                        await asyncio.to_thread(closed_within, partial, 10))
+            finally:
+                silent.close()
+                partial.close()
+        finally:
+            await office.close()
+
+    silent, partial = asyncio.run(main())
+    assert silent is not None and silent < 5
+    assert partial is not None and partial < 5

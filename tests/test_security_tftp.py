@@ -325,3 +325,50 @@ def test_second_dhcp_socket_on_a_taken_port_fails() -> None:
         assert err.value.errno == 98  # EADDRINUSE
     finally:
         first.close()
+
+
+@pytest.mark.parametrize("service", ["snmp", "dhcp", "tod", "api"])
+def test_serve_on_a_port_another_server_holds_fails_naming_the_service(tmp_path: Path, service: str) -> None:
+    kind = socket.SOCK_STREAM if service == "api" else socket.SOCK_DGRAM
+    holder = socket.socket(socket.AF_INET, kind)
+    holder.bind(("127.0.0.1", 0))
+    if kind == socket.SOCK_STREAM:
+        holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        ports = {"dhcp_port": 0, "tftp_port": 0, "http_port": 0, "tod_port": 0, "snmp_port": 0, "api_port": 0}
+        ports[f"{service}_port"] = port
+        config = tmp_path / "serve.toml"
+        config.write_text("".join(f"{k} = {v}\n" for k, v in ports.items()) + 'cm_key = "test-cmts-secret"\n')
+        result = subprocess.run([sys.executable, "-m", "pktcable", "serve", "--memory", "--config", str(config)],
+                                capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                timeout=60)
+    finally:
+        holder.close()
+    assert result.returncode == 6, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"pktcable: cannot listen: {service} 127.0.0.1:{port}: address already in use"], result.stderr
+
+
+def test_serve_settings_bound_what_one_tftp_client_may_hold(tmp_path: Path) -> None:
+    from pktcable.serve.app import Backoffice
+    from pktcable.serve.config import load
+
+    config = tmp_path / "serve.toml"
+    config.write_text('cm_key = "test-cmts-secret"\ntftp_max_per_client = 4\ntftp_max_timeout = 2\n'
+                      "tftp_max_duration = 30\n")
+    office = Backoffice(load(config))
+    try:
+        assert office.tftp.max_sessions_per_client == 4
+        assert office.tftp.config.max_timeout_option == 2 and office.tftp.config.max_duration == 30
+    finally:
+        asyncio.run(office.close())
+    for line in ("tftp_max_per_client = -1", "tftp_max_timeout = 0", "tftp_max_timeout = 2.5",
+                 "tftp_max_duration = true"):
+        config.write_text(line + "\n")
+        result = subprocess.run([sys.executable, "-m", "pktcable", "serve", "--memory", "--config", str(config)],
+                                capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                timeout=60)
+        assert result.returncode == 2, result.stderr
+        (message,) = result.stderr.strip().splitlines()
+        assert line.split(" =")[0] in message, message

@@ -174,6 +174,20 @@ class _HeadDeadline(asyncio.Protocol):
             self._transport.close()
 
 
+async def listen(runner: web.AppRunner, host: str, port: int, header_timeout: float, *,
+                 ssl_context: ssl.SSLContext | None = None, on_cut: Callable[[], None] = lambda: None) -> asyncio.Server:
+    """Serve a set-up aiohttp runner on host:port, each connection behind a
+    request-head deadline (the delivery server and the operators' API both
+    face clients that may open connections and never finish a request)."""
+    handler = runner.server
+    assert handler is not None, "runner not set up"
+
+    def protocol() -> asyncio.Protocol:
+        return _HeadDeadline(handler(), header_timeout, on_cut)
+
+    return await asyncio.get_running_loop().create_server(protocol, host, port, ssl=ssl_context)
+
+
 @dataclass
 class HttpServer:
     """The aiohttp app on one address; ``await start()``, ``await close()``."""
@@ -197,15 +211,8 @@ class HttpServer:
         self._runner = web.AppRunner(make_app(self.resolver, self.on_served), access_log=None,
                                      keepalive_timeout=self.header_timeout)
         await self._runner.setup()
-        handler = self._runner.server
-        assert handler is not None
-        timeout = self.header_timeout
-
-        def protocol() -> asyncio.Protocol:
-            return _HeadDeadline(handler(), timeout, self._count_cut)
-
-        self._server = await asyncio.get_running_loop().create_server(protocol, self.host, self.port,
-                                                                      ssl=self.ssl_context)
+        self._server = await listen(self._runner, self.host, self.port, self.header_timeout, ssl_context=self.ssl_context,
+                                    on_cut=self._count_cut)
 
     def _count_cut(self) -> None:
         self.cut_off += 1

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from ipaddress import IPv4Address
 
 import jinja2
 from aiohttp import web
 
-from pktcable.delivery.http import HttpServer
+from pktcable.delivery.http import HttpServer, listen
 from pktcable.delivery.resolvers import (
     BuildFailed,
     ChainResolver,
@@ -29,6 +31,7 @@ from pktcable.delivery.resolvers import (
     OneTimeResolver,
     TemplateResolver,
 )
+from pktcable.delivery.tftp import TransferConfig
 from pktcable.delivery.tftp_aio import TftpServer
 from pktcable.delivery.tod import TodServer
 from pktcable.dhcpd import DhcpServer
@@ -48,6 +51,17 @@ log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
+
+
+@contextmanager
+def _naming(service: str, host: str, port: int) -> Iterator[None]:
+    """A failure to open a service's socket says which service and port (a
+    second server, or another daemon, on the same port is the usual cause)."""
+    try:
+        yield
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio wraps its own wording around it
+        raise OSError(exc.errno, f"{service} {host}:{port}: {why.lower()}") from None
 
 
 class StoreLookup:
@@ -117,7 +131,10 @@ class Backoffice:
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
         self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, self.templates, clock), self.templates]),
                                 self.lookup, self.lookup, clock, self.names)
-        self.tftp = TftpServer(self.files, cfg.address, cfg.tftp_port, on_complete=self._delivered)
+        self.tftp = TftpServer(self.files, cfg.address, cfg.tftp_port, on_complete=self._delivered,
+                               max_sessions_per_client=cfg.tftp_max_per_client,
+                               config=TransferConfig(max_timeout_option=cfg.tftp_max_timeout,
+                                                     max_duration=cfg.tftp_max_duration))
         self.http = HttpServer(self.files, cfg.address, cfg.http_port, on_served=self._delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(cfg.address, cfg.tod_port)
@@ -128,6 +145,7 @@ class Backoffice:
         self._commit_pending = False
         self._next_prune = 0.0
         self._api: web.AppRunner | None = None
+        self._api_server: asyncio.Server | None = None
 
     # -- wiring ---------------------------------------------------------------
     def build(self, device: Device) -> bytes:
@@ -241,8 +259,9 @@ class Backoffice:
     async def start(self) -> None:
         cfg = self.cfg
         self.warm_up()
-        self.snmp = await open_endpoint(cfg.address, cfg.snmp_port, None, buffer=4 << 20, timeout=cfg.snmp_timeout,
-                                        retries=cfg.snmp_retries)
+        with _naming("snmp", cfg.address, cfg.snmp_port):
+            self.snmp = await open_endpoint(cfg.address, cfg.snmp_port, None, buffer=4 << 20,
+                                            timeout=cfg.snmp_timeout, retries=cfg.snmp_retries)
         self.entity = ProvisioningEntity(
             self.devices, self, self.snmp, self.clock,
             EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
@@ -251,18 +270,24 @@ class Backoffice:
             leased_address=self.leased_address,
         )
         self.snmp.handler = self.entity.handle
-        self.dhcp_transport = DhcpTransport(self.dhcp, open_socket(cfg.address, cfg.dhcp_port),
-                                            on_event=self._on_dhcp)
-        await self.tftp.start()
+        with _naming("dhcp", cfg.address, cfg.dhcp_port):
+            sock = open_socket(cfg.address, cfg.dhcp_port)
+        self.dhcp_transport = DhcpTransport(self.dhcp, sock, on_event=self._on_dhcp)
+        await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:
-            await self.http.start()
-        await self.tod.start()
+            with _naming("http", cfg.address, cfg.http_port):
+                await self.http.start()
+        with _naming("tod", cfg.address, cfg.tod_port):
+            await self.tod.start()
         if cfg.api_port:
             from .api import make_api
 
-            self._api = web.AppRunner(make_api(self), access_log=None)
+            # The API's own keep-alive and request-head deadline: a local process that opens
+            # connections and never sends a request cannot hold them.
+            self._api = web.AppRunner(make_api(self), access_log=None, keepalive_timeout=cfg.http_header_timeout)
             await self._api.setup()
-            await web.TCPSite(self._api, cfg.api_address, cfg.api_port).start()
+            with _naming("api", cfg.api_address, cfg.api_port):
+                self._api_server = await listen(self._api, cfg.api_address, cfg.api_port, cfg.http_header_timeout)
         self._ticker = asyncio.ensure_future(self._tick())
 
     def addresses(self) -> dict[str, Address]:
@@ -272,14 +297,16 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
-        if self._api is not None:
-            host, port = self._api.addresses[0][:2]
+        if self._api_server is not None:
+            host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)
         return out
 
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._api_server is not None:
+            self._api_server.close()
         if self._api is not None:
             await self._api.cleanup()
         if self.entity is not None and self.entity.tasks:

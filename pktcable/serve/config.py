@@ -22,6 +22,9 @@ demo on loopback without privileges, overridden by a TOML file.
     cm_key_file = "/etc/pktcable/cm_key"  # or: the secret in a file (trailing CR/LF stripped)
     http_header_timeout = 5.0      # seconds a client has to send its HTTP request head
     file_scheme = "tftp"           # the URL SET in Hybrid flows: tftp or http
+    tftp_max_per_client = 32       # TFTP transfers at once from one address (0: no limit)
+    tftp_max_timeout = 5           # largest RFC 2349 timeout option granted, seconds
+    tftp_max_duration = 60.0       # a TFTP transfer's whole life, seconds
     history_keep = 200             # newest provisioning steps kept per device (>= 1)
     history_days = 30              # steps older than this many days are dropped (hourly)
 
@@ -43,6 +46,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from pktcable.delivery.tftp import DEFAULT_MAX_DURATION, DEFAULT_MAX_TIMEOUT_OPTION
+from pktcable.delivery.tftp_aio import DEFAULT_MAX_PER_CLIENT
 from pktcable.dhcpd.config import DeviceClass, Pool, ServerConfig, Subnet, from_dict
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention
 
@@ -73,6 +78,10 @@ class ServeConfig:
     cm_key: str | None = None  # None: cm_key_file, else generated and kept in data_dir (serve/datadir.py)
     cm_key_file: str | None = None
     http_header_timeout: float = 5.0
+    #: TFTP limits that keep one host from holding the session table (docs/security.md).
+    tftp_max_per_client: int = DEFAULT_MAX_PER_CLIENT
+    tftp_max_timeout: int = DEFAULT_MAX_TIMEOUT_OPTION
+    tftp_max_duration: float = DEFAULT_MAX_DURATION
     prov_timer: int = 10  # minutes, option 122.8
     mta_pool: tuple[str, str] = ("127.100.0.1", "127.100.255.254")
     cm_pool: tuple[str, str] = ("127.101.0.1", "127.101.255.254")
@@ -105,6 +114,12 @@ def check(cfg: ServeConfig) -> ServeConfig:
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise ValueError("file_scheme http needs http_port")
     cfg.retention()  # raises naming history_keep / history_days
+    for key, low, high in (("tftp_max_per_client", 0, 4096), ("tftp_max_timeout", 1, 255),
+                           ("tftp_max_duration", 1, 86400)):
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
+                or key != "tftp_max_duration" and not isinstance(value, int):
+            raise ValueError(f"{key} must be a number from {low} to {high}, not {value!r}")
     if cfg.cm_key is not None and cfg.cm_key_file is not None:
         raise ValueError("cm_key: set cm_key or cm_key_file, not both")
     if isinstance(cfg.http_header_timeout, bool) or not isinstance(cfg.http_header_timeout, (int, float)) \
