@@ -18,7 +18,9 @@ from .common import fail, raise_fd_limit
 
 @click.command("serve")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings (TOML); see docs/serve.md.")
-@click.option("--address", help="Listen address (default 127.0.0.1).")
+@click.option("--address", help="Listen and advertised address: A.B.C.D, A.B.C.D/prefix, or 0.0.0.0 with "
+              "--interface (default 127.0.0.1; see docs/deploy.md).")
+@click.option("--interface", help="Serve DHCP clients attached to this link directly (their broadcasts).")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="SQLite files for devices and leases (default: $XDG_DATA_HOME/pktcable).")
 @click.option("--memory", is_flag=True, help="Keep devices and leases in memory only.")
@@ -28,12 +30,12 @@ from .common import fail, raise_fd_limit
 @click.option("--auto-enroll/--no-auto-enroll", default=None,
               help="Provision devices the store does not know (default: off, or auto_enroll of --config).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
-def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None, memory: bool, demo: bool,
-              realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool) -> None:
+def serve_cmd(config_file: str | None, address: str | None, interface: str | None, data_dir: str | None,
+              memory: bool, demo: bool, realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool) -> None:
     """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store."""
     import os
     import secrets
-    from ipaddress import IPv4Address
+    from ipaddress import IPv4Interface
 
     from pktcable.serve.app import Backoffice
     from pktcable.serve.config import ServeConfig, load
@@ -46,13 +48,15 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         fail(f"{config_file}: {exc}", ExitStatus.USAGE)
     if address:
         cfg.address = address
+    if interface:
+        cfg.interface = interface
     if data_dir:
         cfg.data_dir = data_dir
     if demo:
         if data_dir:
             fail("--demo keeps everything in memory: drop --data-dir", ExitStatus.USAGE)
         try:
-            loopback = IPv4Address(cfg.address).is_loopback
+            loopback = IPv4Interface(cfg.address).ip.is_loopback
         except ValueError:
             loopback = False
         if not loopback:

@@ -10,12 +10,13 @@ anything unexpected is counted as ``internal-errors`` and the loop goes on.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import socket
 import struct
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 
 from .events import Event
 from .server import LIMITED_BROADCAST, DhcpServer, Reply
@@ -23,17 +24,65 @@ from .server import LIMITED_BROADCAST, DhcpServer, Reply
 BATCH = 256
 SIOCSARP = 0x8955  # linux/sockios.h
 ATF_COM = 0x02  # completed entry (linux/if_arp.h)
+SIOCGIFADDR = 0x8915  # linux/sockios.h: an interface's primary IPv4 address
+SIOCGIFNETMASK = 0x891B
+IFNAMSIZ = 16  # linux/if.h, with the terminating NUL
+#: Where struct ifreq keeps sin_addr: the 16-octet name, then sin_family and sin_port.
+_IFREQ_ADDR = slice(IFNAMSIZ + 4, IFNAMSIZ + 8)
+
+
+def interface_address(name: str) -> IPv4Interface:
+    """The primary IPv4 address and prefix of network interface ``name``.
+
+    Raises OSError: ENODEV when there is no such interface, EADDRNOTAVAIL when
+    it has no IPv4 address (both with the interface named in the message)."""
+    raw = name.encode()
+    if not raw or len(raw) >= IFNAMSIZ or b"/" in raw or b"\0" in raw:
+        raise OSError(errno.EINVAL, f"{name!r} is not an interface name")
+    req = raw.ljust(IFNAMSIZ + 16, b"\0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            address = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, req)[_IFREQ_ADDR]
+            mask = fcntl.ioctl(sock.fileno(), SIOCGIFNETMASK, req)[_IFREQ_ADDR]
+        except OSError as exc:
+            why = "no such interface" if exc.errno == errno.ENODEV else \
+                "no IPv4 address" if exc.errno == errno.EADDRNOTAVAIL else (exc.strerror or str(exc)).lower()
+            raise OSError(exc.errno, f"interface {name}: {why}") from None
+    return IPv4Interface(f"{socket.inet_ntoa(address)}/{socket.inet_ntoa(mask)}")
+
+
+def local_interfaces() -> dict[str, IPv4Interface]:
+    """Each interface of this host that has an IPv4 address, with its primary address."""
+    out: dict[str, IPv4Interface] = {}
+    for _, name in socket.if_nameindex():
+        try:
+            out[name] = interface_address(name)
+        except OSError:  # down, gone meanwhile, or IPv6 only
+            continue
+    return out
 
 
 def open_socket(host: str, port: int, interface: str | None = None) -> socket.socket:
+    """The server's UDP socket. With ``interface``, bind the wildcard address
+    (a DISCOVER from a client without an address goes to 255.255.255.255, which
+    only a socket on 0.0.0.0 receives) tied to that interface (SO_BINDTODEVICE),
+    so the link's broadcasts are read from it alone and broadcast replies leave
+    through it; relayed requests that reach the host over it are served too."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    if interface:
-        # Broadcast requests reach 0.0.0.0 only; tie the socket to the served link.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
-    sock.bind((host, port))
-    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        if interface:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+            except OSError as exc:
+                why = "no such interface" if exc.errno == errno.ENODEV else (exc.strerror or str(exc)).lower()
+                raise OSError(exc.errno, f"interface {interface}: {why}") from None
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 

@@ -45,7 +45,7 @@ from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
 from . import datadir
-from .config import ServeConfig, dhcp_config
+from .config import ServeConfig, dhcp_config, resolve_site
 
 log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
@@ -104,6 +104,8 @@ class Backoffice:
     def __init__(self, cfg: ServeConfig, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self.clock = clock
+        #: Where the services listen and the address the devices are told (before anything opens).
+        self.site = resolve_site(cfg)
         # The data dir is 0700 and its files 0600: it holds the CMTS shared secret.
         data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
         if data is not None:
@@ -120,7 +122,7 @@ class Backoffice:
                                     flow=row.get("flow", cfg.realms[0] if kind == "mta" else ""),
                                     template=row.get("template", ""), vars=dict(row.get("vars", {}))))
         self.devices.commit()
-        self.dhcp = DhcpServer(dhcp_config(cfg), self.leases)
+        self.dhcp = DhcpServer(dhcp_config(cfg, self.site), self.leases)
         self.lookup = StoreLookup(self.devices, self.dhcp.engine, clock)
         # The operator's templates first, then the shipped cm.txt / mta.txt.
         loader = jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None
@@ -131,13 +133,13 @@ class Backoffice:
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
         self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, self.templates, clock), self.templates]),
                                 self.lookup, self.lookup, clock, self.names)
-        self.tftp = TftpServer(self.files, cfg.address, cfg.tftp_port, on_complete=self._delivered,
+        self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
                                config=TransferConfig(max_timeout_option=cfg.tftp_max_timeout,
                                                      max_duration=cfg.tftp_max_duration))
-        self.http = HttpServer(self.files, cfg.address, cfg.http_port, on_served=self._delivered,
+        self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
-        self.tod = TodServer(cfg.address, cfg.tod_port)
+        self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
         self.dhcp_transport: DhcpTransport | None = None
@@ -161,8 +163,8 @@ class Backoffice:
         """ConfigFiles.publish: a one-time name for this device's address."""
         name = self.names.issue(f"mta-{device.mac}.cfg", client_ip, self.clock(), suffix=".cfg", data=data)
         if self.cfg.file_scheme == "http" and self.http is not None:
-            return f"http://{self.cfg.url_host(self.http.address[1], 80)}/{name}"
-        return f"tftp://{self.cfg.url_host(self.cfg.tftp_port, 69)}/{name}"
+            return f"http://{self.site.url_host(self.http.address[1], 80)}/{name}"
+        return f"tftp://{self.site.url_host(self.cfg.tftp_port, 69)}/{name}"
 
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
@@ -259,8 +261,9 @@ class Backoffice:
     async def start(self) -> None:
         cfg = self.cfg
         self.warm_up()
-        with _naming("snmp", cfg.address, cfg.snmp_port):
-            self.snmp = await open_endpoint(cfg.address, cfg.snmp_port, None, buffer=4 << 20,
+        site = self.site
+        with _naming("snmp", site.listen, cfg.snmp_port):
+            self.snmp = await open_endpoint(site.listen, cfg.snmp_port, None, buffer=4 << 20,
                                             timeout=cfg.snmp_timeout, retries=cfg.snmp_retries)
         self.entity = ProvisioningEntity(
             self.devices, self, self.snmp, self.clock,
@@ -270,14 +273,16 @@ class Backoffice:
             leased_address=self.leased_address,
         )
         self.snmp.handler = self.entity.handle
-        with _naming("dhcp", cfg.address, cfg.dhcp_port):
-            sock = open_socket(cfg.address, cfg.dhcp_port)
-        self.dhcp_transport = DhcpTransport(self.dhcp, sock, on_event=self._on_dhcp)
+        with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
+            sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
+        # A direct request is placed on the served link by the interface's address.
+        self.dhcp_transport = DhcpTransport(self.dhcp, sock, interface=site.interface, on_event=self._on_dhcp,
+                                            link=site.advertise if site.interface else None)
         await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:
-            with _naming("http", cfg.address, cfg.http_port):
+            with _naming("http", site.listen, cfg.http_port):
                 await self.http.start()
-        with _naming("tod", cfg.address, cfg.tod_port):
+        with _naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
         if cfg.api_port:
             from .api import make_api
@@ -291,7 +296,7 @@ class Backoffice:
         self._ticker = asyncio.ensure_future(self._tick())
 
     def addresses(self) -> dict[str, Address]:
-        out = {"dhcp": (self.cfg.address, self.cfg.dhcp_port), "tftp": self.tftp.address,
+        out = {"dhcp": (self.site.dhcp_listen, self.cfg.dhcp_port), "tftp": self.tftp.address,
                "tod": self.tod.address}
         if self.snmp is not None:
             out["snmp"] = self.snmp.address

@@ -1,7 +1,11 @@
 """The configuration of ``pktcable serve``: embedded defaults that run a
 demo on loopback without privileges, overridden by a TOML file.
 
-    address = "127.0.0.1"          # where every service listens
+    address = "127.0.0.1"          # where every service listens and what the devices are told;
+                                   # "10.77.0.1/24" names the subnet, "10.77.0.1" takes the
+                                   # prefix of the interface holding it, "0.0.0.0" listens on
+                                   # every address and advertises the interface's (needs interface)
+    interface = "eth1"             # serve clients attached to this link directly (broadcasts)
     data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
@@ -41,20 +45,32 @@ demo on loopback without privileges, overridden by a TOML file.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
 from pktcable.delivery.tftp import DEFAULT_MAX_DURATION, DEFAULT_MAX_TIMEOUT_OPTION
 from pktcable.delivery.tftp_aio import DEFAULT_MAX_PER_CLIENT
 from pktcable.dhcpd.config import DeviceClass, Pool, ServerConfig, Subnet, from_dict
+from pktcable.dhcpd.transport import local_interfaces
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention
+
+from .datadir import SettingError
+
+LOOPBACK = IPv4Network("127.0.0.0/8")
+#: The demo's pools, on loopback; on another subnet they are derived from it (see :func:`pools`).
+DEFAULT_POOLS = {"cm_pool": ("127.101.0.1", "127.101.255.254"), "mta_pool": ("127.100.0.1", "127.100.255.254"),
+                 "cpe_pool": ("127.102.0.1", "127.102.255.254")}
+POOL_KEYS = ("cm_pool", "mta_pool", "cpe_pool")  # also the order of the derived pools in the subnet
 
 
 @dataclass(slots=True)
 class ServeConfig:
-    address: str = "127.0.0.1"
+    address: str = "127.0.0.1"  # A.B.C.D or A.B.C.D/prefix; 0.0.0.0 with interface
+    #: Serve clients directly attached to this link (broadcast DISCOVERs), relays as well.
+    interface: str | None = None
     data_dir: str | None = None
     dhcp_port: int = 10067
     relay_port: int = 10068
@@ -83,9 +99,9 @@ class ServeConfig:
     tftp_max_timeout: int = DEFAULT_MAX_TIMEOUT_OPTION
     tftp_max_duration: float = DEFAULT_MAX_DURATION
     prov_timer: int = 10  # minutes, option 122.8
-    mta_pool: tuple[str, str] = ("127.100.0.1", "127.100.255.254")
-    cm_pool: tuple[str, str] = ("127.101.0.1", "127.101.255.254")
-    cpe_pool: tuple[str, str] = ("127.102.0.1", "127.102.255.254")
+    mta_pool: tuple[str, str] = DEFAULT_POOLS["mta_pool"]
+    cm_pool: tuple[str, str] = DEFAULT_POOLS["cm_pool"]
+    cpe_pool: tuple[str, str] = DEFAULT_POOLS["cpe_pool"]
     lease_time: int = 3600
     server_budget: float = 600.0  # seconds a device may take for its flow
     forget_finished: bool = True  # finished devices live on in the store, not in memory
@@ -93,10 +109,6 @@ class ServeConfig:
     history_days: float = HISTORY_DAYS  # age limit of steps, enforced hourly
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
-
-    def url_host(self, port: int, standard: int) -> str:
-        """host[:port] for URLs: the port only when it is not the standard one."""
-        return self.address if port == standard else f"{self.address}:{port}"
 
     def retention(self) -> Retention:
         return Retention(self.history_keep, self.history_days)
@@ -146,19 +158,114 @@ def load(path: str | Path) -> ServeConfig:
     return check(ServeConfig(**data))
 
 
-def dhcp_config(cfg: ServeConfig) -> ServerConfig:
-    """The DHCP server's configuration: the [dhcp] table if given, else one
-    loopback-friendly subnet with a pool per device class, and classes that
-    give CMs their file and ToD server and MTAs their option 122."""
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where ``serve`` listens and what it tells the devices, from ``address`` and ``interface``."""
+
+    #: Every service binds here ("0.0.0.0": all of the host's addresses).
+    listen: str
+    #: The server as the devices see it: option 54, siaddr, 122.1/122.3, URLs, ToD and log servers.
+    advertise: IPv4Address
+    #: The subnet of the generated DHCP configuration, where the pools must lie.
+    network: IPv4Network
+    #: The link whose clients are served directly (their broadcasts), or None: relays only.
+    interface: str | None = None
+
+    @property
+    def dhcp_listen(self) -> str:
+        # A client without an address broadcasts: only the wildcard address receives it.
+        return "0.0.0.0" if self.interface else self.listen
+
+    def url_host(self, port: int, standard: int) -> str:
+        """host[:port] for URLs: the port only when it is not the standard one."""
+        return str(self.advertise) if port == standard else f"{self.advertise}:{port}"
+
+
+def resolve_site(cfg: ServeConfig,
+                 interfaces: Callable[[], dict[str, IPv4Interface]] = local_interfaces) -> Site:
+    """``address`` and ``interface`` made concrete; ``interfaces`` lists the host's
+    (name to primary address). Raises SettingError naming the setting at fault."""
+    text = cfg.address
+    try:
+        given = IPv4Interface(text)
+    except (ValueError, TypeError):
+        raise SettingError(f"address: {text!r} is not an IPv4 address (A.B.C.D or A.B.C.D/prefix)") from None
+    explicit = "/" in text
+    wildcard = given.ip == IPv4Address(0)
+    if wildcard and explicit:
+        raise SettingError(f"address: {text} has a prefix; 0.0.0.0 takes the interface's")
+    if cfg.interface is not None:
+        if not isinstance(cfg.interface, str) or not cfg.interface:
+            raise SettingError(f"interface: must be an interface name, not {cfg.interface!r}")
+        own = interfaces().get(cfg.interface)
+        if own is None:
+            raise SettingError(f"interface: {cfg.interface} is no interface of this host with an IPv4 address")
+        if wildcard:
+            return Site("0.0.0.0", own.ip, own.network, cfg.interface)
+        network = given.network if explicit else own.network if given.ip in own.network else None
+    elif wildcard:
+        raise SettingError("address: 0.0.0.0 needs interface, whose address the devices are told")
+    else:
+        network = given.network if explicit else LOOPBACK if given.ip.is_loopback else None
+    if network is None:  # a bare address: the prefix of the interface that holds it
+        held = [a.network for a in interfaces().values() if a.ip == given.ip]
+        if not held:
+            raise SettingError(f"address: {given.ip} is no address of this host's interfaces; "
+                               f"give its prefix (e.g. {given.ip}/24)")
+        network = held[0]
+    return Site(str(given.ip), given.ip, network, cfg.interface)
+
+
+def pools(cfg: ServeConfig, site: Site) -> dict[str, tuple[IPv4Address, IPv4Address]]:
+    """The pool of each device class: as set, which must lie in the site's subnet,
+    or, when left at the loopback demo's and the subnet is another one, a third
+    each of the subnet's hosts on the larger side of the server's own address."""
+    out: dict[str, tuple[IPv4Address, IPv4Address]] = {}
+    derived: list[tuple[IPv4Address, IPv4Address]] | None = None
+    for key in POOL_KEYS:
+        value = getattr(cfg, key)
+        try:
+            start, end = (IPv4Address(v) for v in value)
+        except (ValueError, TypeError):
+            raise SettingError(f"{key}: {value!r} is not a pair of IPv4 addresses") from None
+        if tuple(value) == DEFAULT_POOLS[key] and site.network != LOOPBACK and start not in site.network:
+            derived = derived or _split(site)
+            start, end = derived[POOL_KEYS.index(key)]
+        elif start not in site.network or end not in site.network:
+            raise SettingError(f"{key}: {start} - {end} is not inside {site.network}, the subnet of address")
+        elif start <= site.advertise <= end:
+            raise SettingError(f"{key}: {start} - {end} holds the server's own address {site.advertise}")
+        out[key] = (start, end)
+    return out
+
+
+def _split(site: Site) -> list[tuple[IPv4Address, IPv4Address]]:
+    net, me = site.network, int(site.advertise)
+    low, high = int(net.network_address) + 1, int(net.broadcast_address) - 1
+    if low <= me <= high:  # keep the server's own address out of every pool
+        low, high = (low, me - 1) if me - low > high - me else (me + 1, high)
+    third = (high - low + 1) // 3
+    if third < 1:
+        raise SettingError(f"address: {net} has too few addresses for default pools; set {', '.join(POOL_KEYS)}")
+    starts = [low, low + third, low + 2 * third]
+    ends = [low + third - 1, low + 2 * third - 1, high]
+    return [(IPv4Address(a), IPv4Address(b)) for a, b in zip(starts, ends, strict=True)]
+
+
+def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
+    """The DHCP server's configuration: the [dhcp] table if given, else the
+    site's subnet with a pool per device class, and classes that give CMs their
+    file and ToD server and MTAs their option 122, all naming the advertised address."""
     if cfg.dhcp:
         config = from_dict(cfg.dhcp)
         config.relay_port = cfg.relay_port
         return config
-    me = IPv4Address(cfg.address)
-    pools = [Pool(*cfg.cm_pool, classes=("cm",)), Pool(*cfg.mta_pool, classes=("mta",)),
-             Pool(*cfg.cpe_pool, classes=("cpe",))]
-    network = "127.0.0.0/8" if me.is_loopback else f"{me}/24"
-    subnet = Subnet(network, pools, options={"routers": [me]}, relays=(me,))
+    site = site or resolve_site(cfg)
+    me = site.advertise
+    chosen = pools(cfg, site)
+    pool_list = [Pool(*chosen["cm_pool"], classes=("cm",)), Pool(*chosen["mta_pool"], classes=("mta",)),
+                 Pool(*chosen["cpe_pool"], classes=("cpe",))]
+    subnet = Subnet(str(site.network), pool_list, options={"routers": [me]}, relays=(me,))
     classes = [
         DeviceClass("cm", "cm", lease_time=cfg.lease_time, next_server=me, filename="cm-{mac}.cfg",
                     options={"time-servers": [me], "time-offset": 0, "log-servers": [me]},
