@@ -24,6 +24,8 @@ from dhcp.options import CCC, SPACES, decode_space
 from pktcable.dhcpd import DhcpServer
 
 from .dhcp_helpers import CG3000, mac_of, opt60, request
+from .netns import Link
+from .netns import run as _run
 from .pcap import udp_frame, write_pcap
 from .peers import require
 from .test_dhcp_server import RELAY, SID, Harness, config
@@ -115,56 +117,6 @@ name = "cpe"
 kind = "any"
 lease_time = 600
 """
-
-
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=30)
-
-
-class Link:
-    """Two namespaces joined by a veth pair: server side 192.0.2.1/24, client side unnumbered."""
-
-    def __init__(self) -> None:
-        tag = f"{os.getpid() % 100000}"
-        self.srv, self.cli = f"pkds{tag}", f"pkdc{tag}"
-        self.sdev, self.cdev = f"pkvs{tag}", f"pkvc{tag}"
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def up(self) -> None:
-        _run("ip", "netns", "add", self.srv)
-        _run("ip", "netns", "add", self.cli)
-        _run("ip", "link", "add", self.sdev, "type", "veth", "peer", "name", self.cdev)
-        _run("ip", "link", "set", self.sdev, "netns", self.srv)
-        _run("ip", "link", "set", self.cdev, "netns", self.cli)
-        _run("ip", "-n", self.srv, "addr", "add", "192.0.2.1/24", "dev", self.sdev)
-        for ns, dev in ((self.srv, self.sdev), (self.cli, self.cdev)):
-            _run("ip", "-n", ns, "link", "set", dev, "up")
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-
-    def start(self, ns: str, *args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True, **kw)
-        self.procs.append(proc)
-        return proc
-
-    def down(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        for ns in (self.srv, self.cli):
-            # Whatever still runs in the namespace (a daemonized dhclient) goes with it.
-            pids = _run("ip", "netns", "pids", ns, check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            _run("ip", "netns", "del", ns, check=False)
 
 
 @pytest.fixture

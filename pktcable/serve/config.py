@@ -259,6 +259,9 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
     if cfg.dhcp:
         config = from_dict(cfg.dhcp)
         config.relay_port = cfg.relay_port
+        if site is not None and config.server_id != site.advertise:
+            # INFORMs, files and relays would go to an address serve does not answer on.
+            raise SettingError(f"dhcp: server_id {config.server_id} is not the advertised address {site.advertise}")
         return config
     site = site or resolve_site(cfg)
     me = site.advertise
