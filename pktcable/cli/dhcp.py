@@ -137,6 +137,13 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
 
     if config_file is None:
         fail("--config FILE.toml is required", ExitStatus.USAGE)
+    if interface is not None:
+        import socket
+
+        try:
+            socket.if_nametoindex(interface)
+        except OSError:
+            fail(f"--interface {interface}: no such network interface", ExitStatus.USAGE)
     try:
         config = load_toml(config_file)
     except OSError as exc:
@@ -155,7 +162,11 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
         ready = asyncio.Event()
         task = asyncio.create_task(serve(server, listen, port, interface=interface, link=link, ready=ready,
                                          stop=stop))
-        await ready.wait()
+        started = asyncio.create_task(ready.wait())
+        await asyncio.wait((task, started), return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # it could not open its socket: its error, not a wait for ever
+            started.cancel()
+            await task
         if not quiet:
             click.echo(f"pktcable dhcp: serving on {listen}:{port}", err=True)
         await task
