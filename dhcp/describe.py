@@ -7,6 +7,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from .capabilities import VendorClass
+from .errors import DhcpDecodeError
 from .message import END, PAD, Message, MessageType
 from .options import DHCP4, SPACES, Item, OptionDef, VendorBlock, decode_value
 from .options.tables import CABLELABS_VENDOR_PREFIXES, CODECS_NOTE
@@ -102,18 +103,52 @@ def _format(vtype: ValueType, value: Any, row: OptionDef | None) -> str:
     text = vtype.format(value)
     if row is not None and row.name == "codecs":
         text += " (" + ", ".join(CODECS_NOTE.get(v, "?") for v in value) + ")"
-    if isinstance(value, IPv4Address) and row is not None and row.name == "prov-server":
-        text += " (IPv4 form)"
+    if row is not None and row.name == "prov-server":  # "10.0.0.1" can be either: say which
+        text += " (IPv4 form)" if isinstance(value, IPv4Address) else " (FQDN form)"
     return text
 
 
-def explain_hex(data: bytes) -> Iterator[str]:
-    """A whole message, or else a bare option value list (``code len value`` ...)."""
+#: Options whose bare body (what ``pktcable dhcp option122`` prints) a run of
+#: options that does not decode is tried as, in this order.
+BODY_GUESSES = (122,)
+
+
+def explain_hex(data: bytes, option: int | None = None) -> Iterator[str]:
+    """A whole message, or else a run of options (``code len value`` ...), or
+    else the bare body of one of :data:`BODY_GUESSES`; with ``option``, the
+    body of that option. A run that decodes neither way raises its own error."""
     from .message import FIXED, MAGIC, decode
 
+    if option is not None:
+        yield from explain_body(option, data)
+        return
     if len(data) >= FIXED and data[FIXED - 4:FIXED] == MAGIC:
         yield from explain_message(decode(data))
         return
+    try:
+        lines = list(_explain_options(data))
+    except DhcpDecodeError as exc:
+        for code in BODY_GUESSES:
+            try:
+                lines = list(explain_body(code, data))
+            except DhcpDecodeError:
+                continue
+            lines[0] += " (bare option body)"
+            break
+        else:
+            raise exc from None
+    yield from lines
+
+
+def explain_body(code: int, data: bytes) -> Iterator[str]:
+    """The value of option ``code`` alone, without its code and length octets."""
+    if code not in DHCP4.by_code:
+        raise DhcpDecodeError(f"option {code} is not in the dhcp4 table", offset=0, option=code)
+    item = decode_option(code, data)
+    yield from explain_item(item, DHCP4.by_code[code], 0)
+
+
+def _explain_options(data: bytes) -> Iterator[str]:
     from .message import _walk
 
     options, _ = _walk(data, 0, len(data))
@@ -122,3 +157,24 @@ def explain_hex(data: bytes) -> Iterator[str]:
             continue
         item = decode_option(opt.code, opt.data)
         yield from explain_item(item, DHCP4.by_code.get(opt.code), 0)
+
+
+def explain_capture(data: bytes) -> Iterator[str]:
+    """Every DHCP message of a pcap/pcapng capture, headed by its frame and addresses."""
+    from .capture import datagrams
+    from .message import FIXED, MAGIC, decode
+
+    seen = 0
+    for dgram in datagrams(data):
+        payload = dgram.payload
+        if len(payload) < FIXED or payload[FIXED - 4:FIXED] != MAGIC:
+            continue  # UDP, but not BOOTP/DHCP
+        seen += 1
+        yield f"frame {dgram.frame}: {dgram.src[0]}:{dgram.src[1]} -> {dgram.dst[0]}:{dgram.dst[1]}"
+        try:
+            yield from explain_message(decode(payload))
+        except DhcpDecodeError as exc:
+            raise DhcpDecodeError(f"frame {dgram.frame}: {exc.reason}", offset=exc.offset, option=exc.option,
+                                  sub_option=exc.sub_option) from None
+    if not seen:
+        raise DhcpDecodeError("the capture holds no DHCP message", offset=0)

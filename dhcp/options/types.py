@@ -350,6 +350,14 @@ class ProvServer(ValueType):
         raise ValueError(f"address type {data[0]} is neither 0 (FQDN) nor 1 (IPv4)")
 
     def encode(self, value: Any) -> bytes:
+        # A dotted quad is an address wherever it comes from (a TOML string, a
+        # str() of an address): sent as type 0, a device would try to resolve
+        # "10.0.0.1" through DNS and never find its provisioning server.
+        if isinstance(value, str):
+            try:
+                value = IPv4Address(value.strip())
+            except ValueError:
+                pass
         if isinstance(value, IPv4Address):
             return b"\x01" + value.packed
         return b"\x00" + FQDN.encode(value)

@@ -66,25 +66,53 @@ def option122_cmd(dhcp1: str | None, dhcp2: str | None, prov_server: str | None,
 
 
 @dhcp_group.command("decode")
-@click.argument("hex_text", metavar="HEX")
-@click.option("--file", "is_file", is_flag=True, help="HEX names a file of raw bytes ('-' for stdin).")
-def decode_cmd(hex_text: str, is_file: bool) -> None:
-    """Explain a DHCP message or a run of options (code len value ...) given as hex."""
-    from dhcp.describe import explain_hex
-    from dhcp.errors import DhcpDecodeError
+@click.argument("source", metavar="HEX|FILE")
+@click.option("--file", "is_file", is_flag=True,
+              help="The argument names a file ('-' for stdin): a pcap/pcapng capture, raw bytes or hex text.")
+@click.option("--option", "option", metavar="CODE|NAME",
+              help="Read the input as the body of this one option (e.g. 122: what 'dhcp option122' prints).")
+def decode_cmd(source: str, is_file: bool, option: str | None) -> None:
+    """Explain a DHCP message, a run of options (code len value ...), a bare option
+    body (option 122 is recognised on its own), or every DHCP message of a capture."""
+    from pathlib import Path
 
-    if is_file:
-        data = read_input(hex_text)
+    from dhcp.capture import is_capture
+    from dhcp.describe import explain_capture, explain_hex
+    from dhcp.errors import DhcpDecodeError
+    from dhcp.options import DHCP4
+
+    code = None
+    if option is not None:
+        row = DHCP4.by_code.get(int(option)) if option.isdigit() else DHCP4.by_name.get(option)
+        if row is None:
+            fail(f"--option {option}: not a known DHCP option code or name", ExitStatus.USAGE)
+        code = row.code
+    text = source.strip()
+    if is_file or source == "-" or (not _is_hex(text) and Path(source).is_file()):
+        data = read_input(source)
+        if not is_capture(data) and _is_hex(data.decode("latin-1").strip()):
+            data = _unhex(data.decode("latin-1"))  # hex text, e.g. piped from 'dhcp option122'
+    elif not _is_hex(text):
+        fail(f"{source!r} is neither hex nor a readable file", ExitStatus.USAGE)
     else:
-        try:
-            data = bytes.fromhex(hex_text.replace(":", "").replace(" ", ""))
-        except ValueError:
-            fail("not hex", ExitStatus.USAGE)
+        data = _unhex(text)
+    if not data:
+        fail("empty input: nothing to decode", ExitStatus.USAGE)
     try:
-        for line in explain_hex(data):
+        lines = explain_capture(data) if is_capture(data) and code is None else explain_hex(data, code)
+        for line in lines:
             click.echo(line)
     except DhcpDecodeError as exc:
         fail(str(exc), ExitStatus.DECODE)
+
+
+def _is_hex(text: str) -> bool:
+    digits = "".join(text.replace(":", "").split())
+    return len(digits) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in digits)
+
+
+def _unhex(text: str) -> bytes:
+    return bytes.fromhex("".join(text.replace(":", "").split()))
 
 
 @dhcp_group.command("serve")
@@ -109,6 +137,13 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
 
     if config_file is None:
         fail("--config FILE.toml is required", ExitStatus.USAGE)
+    if interface is not None:
+        import socket
+
+        try:
+            socket.if_nametoindex(interface)
+        except OSError:
+            fail(f"--interface {interface}: no such network interface", ExitStatus.USAGE)
     try:
         config = load_toml(config_file)
     except OSError as exc:
@@ -127,7 +162,11 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
         ready = asyncio.Event()
         task = asyncio.create_task(serve(server, listen, port, interface=interface, link=link, ready=ready,
                                          stop=stop))
-        await ready.wait()
+        started = asyncio.create_task(ready.wait())
+        await asyncio.wait((task, started), return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # it could not open its socket: its error, not a wait for ever
+            started.cancel()
+            await task
         if not quiet:
             click.echo(f"pktcable dhcp: serving on {listen}:{port}", err=True)
         await task

@@ -7,10 +7,16 @@ and it is not in decline quarantine. Allocation is deterministic: the client's
 previous address, then the address it asks for, then the lowest never-used
 address of the first eligible pool, then the free address whose lease ended
 longest ago. No clock and no randomness: the caller passes ``now``.
+
+An offer that is never taken up costs nothing: when its hold lapses, when the
+client REQUESTs another server's offer, or when a new offer replaces it, an
+address that never became a lease goes back to the never-used addresses (the
+scan cursor has passed it, so it is kept in :attr:`LeaseEngine.returned`).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterable
@@ -50,6 +56,9 @@ class LeaseEngine:
         self._expired_until = float("-inf")
         #: Per pool (by identity): next never-scanned address as an int.
         self._cursor: dict[int, int] = {}
+        #: Offered, never leased addresses behind a cursor whose offer ended (sorted ints): at
+        #: most one entry per pool address, so bounded by the configured pools.
+        self.returned: list[int] = []
         for lease in store.load():
             self._index(lease)
 
@@ -131,6 +140,17 @@ class LeaseEngine:
         return self._reclaim(pools, client, mac, now)
 
     def _fresh(self, pool: Pool, client: str, mac: str, now: float) -> IPv4Address | None:
+        returned = self.returned
+        i = bisect.bisect_left(returned, int(pool.start))
+        while i < len(returned) and returned[i] <= int(pool.end):
+            address = IPv4Address(returned[i])
+            if address in self.by_address or address in self.reserved:
+                del returned[i]  # leased (asked for by name) or reserved since: no longer never-used
+            elif address in self.offered:
+                i += 1  # offered again to someone else; it comes back here if that offer ends too
+            else:
+                del returned[i]
+                return address
         key = id(pool)
         pos = self._cursor.get(key, int(pool.start))
         end = int(pool.end)
@@ -156,7 +176,9 @@ class LeaseEngine:
         return best[1] if best else None
 
     def offer(self, client: str, address: IPv4Address, now: float) -> None:
-        self.withdraw(client)
+        previous = self._take_offer(client)
+        if previous is not None and previous != address:
+            self._give_back(previous)
         expires = now + self.offer_hold
         self.offers[client] = (address, expires)
         self.offered[address] = client
@@ -167,14 +189,34 @@ class LeaseEngine:
             self._offer_queue = deque(sorted((exp, c) for c, (_, exp) in self.offers.items()))
 
     def withdraw(self, client: str) -> None:
+        """The client's offer ends unused (lapsed, declined, or another server's offer taken)."""
+        address = self._take_offer(client)
+        if address is not None:
+            self._give_back(address)
+
+    def _take_offer(self, client: str) -> IPv4Address | None:
         offer = self.offers.pop(client, None)
-        if offer is not None and self.offered.get(offer[0]) == client:
-            del self.offered[offer[0]]
+        if offer is None or self.offered.get(offer[0]) != client:
+            return None
+        del self.offered[offer[0]]
+        return offer[0]
+
+    def _give_back(self, address: IPv4Address) -> None:
+        """An address offered but never leased is free again. Leased ones need nothing: the lease
+        table finds them (:meth:`_reclaim`)."""
+        if address in self.by_address or address in self.reserved:
+            return
+        key = int(address)
+        i = bisect.bisect_left(self.returned, key)
+        if i == len(self.returned) or self.returned[i] != key:
+            self.returned.insert(i, key)
 
     # -- lease changes (each staged in the store; the caller commits before replying) ------------------
 
     def bind(self, lease: Lease) -> Lease:
-        self.withdraw(lease.client)
+        offered = self._take_offer(lease.client)
+        if offered is not None and offered != lease.address:
+            self._give_back(offered)
         old = self.by_client.get(lease.client)
         if old is not None and old.address != lease.address and old.state is LeaseState.BOUND:
             old.state, old.expires = LeaseState.RELEASED, min(old.expires, lease.expires)

@@ -52,6 +52,10 @@ LIMITED_BROADCAST = "255.255.255.255"
 ETHERNET = (1, 6)
 #: Message types that obtain an address, refused for other hardware.
 _LEASING = (MessageType.DISCOVER, MessageType.REQUEST)
+#: Seconds after an ACK within which the same REQUEST (same xid) again is the client's
+#: retransmission: RFC 2131 §4.1 backs off 4, 8, 16, 32 s. Later, the same bytes are a new
+#: exchange (a device rebooted with a poor xid generator) and start a new binding.
+RETRANSMIT_WINDOW = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,12 @@ class DhcpServer:
         self.metrics: Counter[str] = Counter()
         self._out: list[Reply] = []
         self._events: deque[Event] = deque()
+        #: address (int) -> what identifies the REQUEST its lease was last ACKed for (client, xid,
+        #: ciaddr, giaddr, options 54 and 50): the same REQUEST retransmitted (RFC 2131 §4.1: same
+        #: xid) gets the same ACK again but is no new binding for the embedder. A renewal is a new
+        #: exchange even if a client reuses the xid (its ciaddr differs). One entry per leased
+        #: address, so bounded by the pools.
+        self._acked: dict[int, tuple[tuple[object, ...], float]] = {}
 
     # -- the sans-IO interface -------------------------------------------------------------------------
 
@@ -240,6 +250,10 @@ class DhcpServer:
         giaddr, remote_id, circuit_id = "" if msg.giaddr == ZERO else str(msg.giaddr), client.remote_id, \
             client.circuit_id
         old = self.engine.lease_of(client.key)
+        exchange = (client.key, msg.xid, msg.ciaddr, msg.giaddr, msg.get(54), msg.get(50))
+        first = self._acked.get(int(address))
+        repeated = old is not None and old.address == address and old.state is LeaseState.BOUND and \
+            old.expires > now and first is not None and first[0] == exchange and now - first[1] < RETRANSMIT_WINDOW
         if msg.giaddr == ZERO and msg.ciaddr == address and old is not None and old.address == address:
             # A unicast renewal skips the relay and says nothing about the path: keep the
             # binding's, which is where a RELEASE/DECLINE must come from.
@@ -248,6 +262,10 @@ class DhcpServer:
                                        cls.name, str(subnet.network), remote_id, hostname, giaddr, circuit_id))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
         self.metrics["acks"] += 1
+        if repeated:  # the client missed our ACK and asked again: nothing new happened
+            self.metrics["retransmitted-requests"] += 1
+            return
+        self._acked[int(address)] = (exchange, now)
         realm = self.policy.realm(client, cls)[0] if client.kind == "mta" else None
         self._events.append(LeaseBound(lease, client.kind, client.version, realm))
 

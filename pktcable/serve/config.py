@@ -276,7 +276,7 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
         DeviceClass("mta", "mta", lease_time=cfg.lease_time, realms=tuple(cfg.realms), next_server=me,
                     filename="mta-{mac}.cfg", hostname="mta-{mac}",
                     options={"domain-name-servers": [me], "domain-name": "pktcable.test", "log-servers": [me]},
-                    ccc={"prov-server": str(me), "prov-timer": cfg.prov_timer}),
+                    ccc={"prov-server": me, "prov-timer": cfg.prov_timer}),
         DeviceClass("cpe", "any", lease_time=cfg.lease_time),
     ]
     return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port)
