@@ -363,25 +363,33 @@ class SimulatedMta:
                                "provisioning server is type 1 + 4 octets (RFC 3495 5.3)")
 
     async def discover(self) -> object | None:
-        offer = await self.exchange("mta", MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
-        if offer is None:
-            return None
-        for problem in offer.problems:
-            self.deviate("MTA-2", problem)
-        missing = [n for n, name in ((3, "prov-server"), (6, "realm")) if name not in offer.ccc]
-        why = ""
-        if missing:
-            why = f"OFFER lacks option 122 sub-option(s) {missing}"
-        elif self.config.strict and self.dhcp_servers is not None and offer.server_id not in self.dhcp_servers:
-            allowed = ", ".join(sorted(map(str, self.dhcp_servers)))
-            why = f"OFFER from server {offer.server_id}, not the 122.1/122.2 server(s) {allowed}"
-        if why:
+        """MTA-1/2 until an acceptable OFFER: one that is not is ignored and the
+        eMTA discovers again (a new exchange) after a back-off, in the same
+        step, so the state's deadline and the provisioning timer both hold."""
+        while True:
+            offer = await self.exchange("mta", MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
+            if offer is None:
+                return None
+            why = self.refuse_offer(offer)
+            if not why:
+                break
             self.deviate("MTA-2", why)
             await asyncio.sleep(self.config.dhcp_timeout)  # RFC 2131: back off before discovering again
-            return ev.OfferRejected(why)
         self.check_prov_server(offer, "MTA-2")
         self.offer = offer
         return ev.OfferAccepted()
+
+    def refuse_offer(self, offer: Reply) -> str:
+        """Why the eMTA must ignore ``offer`` (flows.md §9, MTA-2), or ""."""
+        for problem in offer.problems:
+            self.deviate("MTA-2", problem)
+        missing = [n for n, name in ((3, "prov-server"), (6, "realm")) if name not in offer.ccc]
+        if missing:
+            return f"OFFER lacks option 122 sub-option(s) {missing}"
+        if self.config.strict and self.dhcp_servers is not None and offer.server_id not in self.dhcp_servers:
+            allowed = ", ".join(sorted(map(str, self.dhcp_servers)))
+            return f"OFFER from server {offer.server_id}, not the 122.1/122.2 server(s) {allowed}"
+        return ""
 
     async def dhcp_request(self) -> object | None:
         assert self.offer is not None
