@@ -210,7 +210,7 @@ def test_unknown_device_enrolls_but_gets_no_set() -> None:
         lease(office, Identity.make(7).mta_mac.hex())
         mta = SimulatedMta(Identity.make(7), Flow.HYBRID_2, sim, relay=None)  # type: ignore[arg-type]
         await mta.start_agent(IPv4Address("127.0.0.1"))
-        mta.ack = type("A", (), {"ccc": {"prov-server": "127.0.0.1"}, "yiaddr": IPv4Address("127.0.0.1")})()
+        mta.ack = type("A", (), {"ccc": {"prov-server": IPv4Address("127.0.0.1")}, "yiaddr": IPv4Address("127.0.0.1")})()
         event = await mta.enroll()
         assert type(event).__name__ == "InformAcked"  # acknowledged ...
         await asyncio.sleep(0.3)

@@ -4,33 +4,47 @@ The device-side table (pktcable.flow) drives: each state has a handler that
 performs the state's command on the network and returns the event it led to;
 a state whose handler learns nothing waits for its deadline, and the table's
 timeout event follows. Every answer from the provisioning system is checked
-against the spec on the way, and each deviation is kept with its step id.
+against the spec on the way, and each deviation is kept with its step id: a
+reply that does not decode is a deviation too, never the end of the run.
+
+After its walk the device stays up, its SNMP agent answering, until the
+runner stops it: a SET of pktcMtaDevResetNow then starts a new walk at MTA-1
+(the eCM stays registered), as a real eMTA reboots.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import random
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 from ipaddress import IPv4Address
+from typing import Any
 from urllib.parse import urlparse
 
+from dhcp.errors import DhcpError
 from dhcp.message import MessageType
 from pktcable.flow import Flow, FlowTable, Machine, MtaState, ProvisioningState, Timing, tables
 from pktcable.flow import events as ev
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
-from pktcable.snmp.agent import MibView
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from tlv.config import decode_file
 from tlv.errors import DecodeError
 
-from . import net
-from .identity import FLOW_BITS, Identity, Reply, parse_reply, request
+from . import mtafile, net
+from .identity import FLOW_BITS, SOFTWARE_VERSION, SYS_DESCR, Identity, Reply, parse_reply, request, vendor_class
+from .mtaagent import MtaMib
+
+#: 122.1 = 255.255.255.255: no preference, the eMTA follows RFC 2131 (RFC 3495 5.1).
+ANY_DHCP_SERVER = IPv4Address("255.255.255.255")
+#: 122.1 = 0.0.0.0: the eMTA is disabled and must not provision (RFC 3495 5.1).
+NO_DHCP_SERVER = IPv4Address(0)
+#: What a reply that does not decode (or cannot be used) costs the step, not the run.
+ANSWER_ERRORS = (DhcpError, m.SnmpDecodeError, DecodeError, ValueError, UnicodeError, OSError)
 
 
 @dataclass(slots=True)
@@ -49,12 +63,19 @@ class SimConfig:
     tree: pktc.Tree = pktc.Tree.CABLELABS
     timing: Timing = field(default_factory=Timing)
     provisioning_timer: float | None = None  # seconds; None: 122.8, else the MIB default
+    #: Seconds before the first DHCP retransmission; each next wait doubles
+    #: (RFC 2131 4.1 says 4 s; a simulation may scale it down for speed).
     dhcp_timeout: float = 1.0
     dhcp_retries: int = 3
     snmp_timeout: float = 1.0
     snmp_retries: int = 3
     run_ecm: bool = True
     seed: int = 0
+    #: Check the server as a strict eMTA does: 122.3 in its declared form (an
+    #: FQDN is looked up in DNS, never read as an address), OFFERs only from
+    #: the 122.1/122.2 servers, config-file objects of this eMTA's MIB tree
+    #: with their MIB types, mandatory objects present.
+    strict: bool = True
 
 
 @cache
@@ -75,10 +96,12 @@ class DeviceResult:
     flow: str
     state: str = ""
     result: int | None = None
-    #: (step label, state name, seconds spent in it), in order.
+    #: (step label, state name, seconds spent in it), in order, over every walk.
     steps: list[tuple[str, str, float]] = field(default_factory=list)
     deviations: list[Deviation] = field(default_factory=list)
     total: float = 0.0
+    #: Walks finished: 1 + the resets that restarted provisioning and ended.
+    walks: int = 0
 
     @property
     def passed(self) -> bool:
@@ -93,23 +116,25 @@ class SimulatedMta:
         self.relay = relay
         self.loop = asyncio.get_running_loop()
         self.result = DeviceResult(identity.index, identity.mta_mac.hex(), flow.value)
-        # The MIB default (10 minutes) until option 122.8 says otherwise.
-        timer = 600.0 if config.provisioning_timer is None else config.provisioning_timer
-        self.machine = Machine(mta_table(flow, config.timing), self.loop.time(), timer)
-        self.offer: Reply | None = None
-        self.ack: Reply | None = None
-        self.cm: Reply | None = None
-        self.url = ""
-        self.hash = b""
-        self.file = b""
-        self.outcome = ProvisioningState.IN_PROGRESS
-        self.set_received: asyncio.Future[None] = self.loop.create_future()
-        self.reset_requested = False
-        self.agent: SnmpEndpoint | None = None
-        self.view: MibView | None = None
-        self.informer: SnmpEndpoint | None = None
-        self._xid = identity.index * 64
+        # xids and backoff jitter: random as RFC 2131 asks, reproducible per seed and device.
+        self.rng = random.Random(f"{config.seed}:{identity.index}")
         self.flow_bits = FLOW_BITS["hybrid" if flow.hybrid else "basic"]
+        self.type_identifier = vendor_class("mta", self.flow_bits)
+        # The MIB default (10 minutes) until option 122.8 says otherwise.
+        self.machine = Machine(mta_table(flow, config.timing), self.loop.time(), self._timer())
+        self.cm: Reply | None = None
+        #: The DHCP servers the eMTA may take an OFFER from (122.1/122.2); None: any.
+        self.dhcp_servers: set[IPv4Address] | None = None
+        self.agent: SnmpEndpoint | None = None
+        self.mib: MtaMib | None = None
+        self.informer: SnmpEndpoint | None = None
+        self.reset_requested = False
+        self.wakeup = asyncio.Event()  # a reset, or stop()
+        self.stopped = False
+        #: The first walk's result (the runner waits for every device's).
+        self.finished: asyncio.Future[DeviceResult] = self.loop.create_future()
+        self._walk_end = asyncio.Event()
+        self.begin_walk()
         self.handlers: dict[Enum, Callable[[], Awaitable[object | None]]] = {
             MtaState.WAIT_ECM: self.ecm,
             MtaState.DHCP_DISCOVER: self.discover,
@@ -123,92 +148,195 @@ class SimulatedMta:
             MtaState.REPORT_FAIL: self.report,
         }
 
+    def _timer(self) -> float:
+        return 600.0 if self.config.provisioning_timer is None else self.config.provisioning_timer
+
+    def begin_walk(self) -> None:
+        """What one walk from MTA-1 learns, forgotten at a reset (a reboot)."""
+        self.offer: Reply | None = None
+        self.ack: Reply | None = None
+        self.url = ""
+        self.hash = b""
+        self.file = b""
+        self.outcome = ProvisioningState.IN_PROGRESS
+        self.set_received: asyncio.Future[None] = self.loop.create_future()
+        self.close_endpoints()
+
+    def close_endpoints(self) -> None:
+        for endpoint in (self.agent, self.informer):
+            if endpoint is not None:
+                endpoint.close()
+        self.agent = self.informer = None
+
     def deviate(self, step: str, text: str) -> None:
         self.result.deviations.append(Deviation(step, text))
 
-    def next_xid(self) -> int:
-        self._xid += 1
-        return (self._xid * 2654435761) & 0xFFFFFFFF  # spread, still unique per device
+    def new_xid(self) -> int:
+        return self.rng.getrandbits(32)
 
     # -- the walk ------------------------------------------------------------
     async def run(self) -> DeviceResult:
+        """Walk the flow, then stay up until :meth:`stop`; a reset walks again."""
         start = self.loop.time()
         try:
-            while not self.machine.done:
-                if self.reset_requested:
-                    self.reset_requested = False
-                    self.machine.handle(ev.ResetRequested(), self.loop.time())
-                    continue
-                deadline = self.machine.next_deadline()
-                handler = self.handlers[self.machine.state]
-                budget = None if deadline is None else max(0.0, deadline - self.loop.time())
-                try:
-                    event = await asyncio.wait_for(handler(), budget)
-                except TimeoutError:
-                    event = None
-                if event is not None:
-                    self.machine.handle(event, self.loop.time())
-                elif deadline is not None:
-                    await asyncio.sleep(max(0.0, deadline - self.loop.time()))
-                    self.machine.handle_timer(max(self.loop.time(), deadline))
-                else:  # pragma: no cover - every waiting state has a deadline (table check)
-                    raise RuntimeError(f"{self.machine.state.name} would wait forever")
+            while True:
+                await self.walk()
+                self.end_walk(start)
+                while not (self.reset_requested or self.stopped):
+                    self.wakeup.clear()
+                    await self.wakeup.wait()
+                if self.stopped:
+                    break
+                self.restart()
         finally:
-            for endpoint in (self.agent, self.informer):
-                if endpoint is not None:
-                    endpoint.close()
+            self.close_endpoints()
+            if not self.finished.done():
+                self.finished.set_result(self.result)
+        return self.result
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.wakeup.set()
+
+    async def walks(self, n: int) -> DeviceResult:
+        """Wait until ``n`` walks have finished."""
+        while self.result.walks < n:
+            self._walk_end.clear()
+            await self._walk_end.wait()
+        return self.result
+
+    def restart(self) -> None:
+        """A reset of a device that had finished: MTA-1 again, its eCM still up."""
+        self.reset_requested = False
+        self.machine = Machine(mta_table(self.flow, self.config.timing), self.loop.time(), self._timer())
+        self.machine.handle(ev.EcmOperational(), self.loop.time())
+        self.begin_walk()
+
+    def end_walk(self, start: float) -> None:
         history = self.machine.history
-        for entered, after in zip(history, history[1:], strict=False):
+        first = 0 if self.result.walks == 0 else 1  # a restart did not run the eCM again
+        for entered, after in list(zip(history, history[1:], strict=False))[first:]:
             self.result.steps.append((entered.step, entered.state.name, after.at - entered.at))
         self.result.state = self.machine.state.name
         self.result.result = self.machine.result
         self.result.total = self.loop.time() - start
-        return self.result
+        self.result.walks += 1
+        if self.mib is not None and self.machine.result is not None and self.agent is not None:
+            self.mib.set_state(self.machine.result)
+        if not self.finished.done():
+            self.finished.set_result(self.result)
+        self._walk_end.set()
 
-    # -- eCM: CM-1 ... CM-10 --------------------------------------------------
-    async def dhcp(self, kind: str, step: str) -> Reply | None:
-        relay = IPv4Address(self.config.relay)
-        xid = self.next_xid()
-        data = await self.relay.exchange(request(self.id, kind, MessageType.DISCOVER, xid, relay), xid,
-                                         self.config.dhcp_timeout, self.config.dhcp_retries)
-        if data is None:
+    async def walk(self) -> None:
+        while not self.machine.done and not self.stopped:
+            if self.reset_requested:
+                self.reset_requested = False
+                self.machine.handle(ev.ResetRequested(), self.loop.time())
+                self.begin_walk()
+                continue
+            deadline = self.machine.next_deadline()
+            budget = None if deadline is None else max(0.0, deadline - self.loop.time())
+            event = await self.interruptible(self.guarded(self.handlers[self.machine.state]), budget)
+            if self.reset_requested or self.stopped:
+                continue
+            if event is not None:
+                self.machine.handle(event, self.loop.time())
+            elif deadline is not None:
+                await self.interruptible(asyncio.sleep(max(0.0, deadline - self.loop.time())), None)
+                if not (self.reset_requested or self.stopped):
+                    self.machine.handle_timer(max(self.loop.time(), deadline))
+            else:  # pragma: no cover - every waiting state has a deadline (table check)
+                raise RuntimeError(f"{self.machine.state.name} would wait forever")
+
+    async def interruptible(self, work: Coroutine[Any, Any, Any], budget: float | None) -> Any:
+        """``work``'s result, or None when ``budget`` runs out or a reset or
+        stop() comes first (the work is cancelled then)."""
+        task = asyncio.ensure_future(work)
+        self.wakeup.clear()
+        waker = asyncio.ensure_future(self.wakeup.wait())
+        try:
+            done, _ = await asyncio.wait({task, waker}, timeout=budget, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return None
+
+    async def guarded(self, handler: Callable[[], Awaitable[object | None]]) -> object | None:
+        """A handler's event; an answer it could not decode or use is a
+        deviation of the step, and the step waits for its deadline."""
+        step = self.machine.info.step
+        try:
+            return await handler()
+        except ANSWER_ERRORS as exc:
+            self.deviate(step, f"{type(exc).__name__}: {exc}")
+            return None
+
+    # -- DHCP (RFC 2131 as a client: 4.1, 4.4.1, table 5) ---------------------------
+    async def exchange(self, kind: str, msg_type: MessageType, xid: int, accept: frozenset[int],
+                       offer: Reply | None = None) -> Reply | None:
+        """One DHCP message and its answer; retransmissions repeat the same
+        xid (4.1). Raises DhcpError for an answer that does not decode."""
+        mac = self.id.cm_mac if kind == "cm" else self.id.mta_mac
+        data = request(self.id, kind, msg_type, xid, IPv4Address(self.config.relay),
+                       None if offer is None else offer.yiaddr, None if offer is None else offer.server_id,
+                       flows=self.flow_bits)
+        waits = net.retransmit_waits(self.config.dhcp_timeout, self.config.dhcp_retries, self.rng)
+        answer = await self.relay.exchange(data, (xid, mac), waits, accept)
+        return None if answer is None else parse_reply(answer)
+
+    async def dora(self, kind: str, step: str) -> Reply | None:
+        """DISCOVER (a new random xid: a new exchange), then the REQUEST that
+        answers the OFFER with the OFFER's xid (4.4.1, table 5)."""
+        offer = await self.exchange(kind, MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
+        if offer is None:
             self.deviate(step, f"{kind.upper()} DHCPDISCOVER unanswered")
             return None
-        offer = parse_reply(data)
-        if offer.type != MessageType.OFFER:
-            self.deviate(step, f"answer to DHCPDISCOVER is message type {offer.type}, not OFFER")
-            return None
-        xid = self.next_xid()
-        data = await self.relay.exchange(
-            request(self.id, kind, MessageType.REQUEST, xid, relay, offer.yiaddr, offer.server_id), xid,
-            self.config.dhcp_timeout, self.config.dhcp_retries)
-        if data is None:
+        ack = await self.exchange(kind, MessageType.REQUEST, offer.xid,
+                                  frozenset({MessageType.ACK, MessageType.NAK}), offer)
+        if ack is None:
             self.deviate(step, f"{kind.upper()} DHCPREQUEST unanswered")
             return None
-        ack = parse_reply(data)
         if ack.type != MessageType.ACK:
             self.deviate(step, f"DHCPREQUEST answered with message type {ack.type}, not ACK")
             return None
         return ack
 
+    # -- eCM: CM-1 ... CM-10 --------------------------------------------------
     async def ecm(self) -> object | None:
-        if self.config.run_ecm:
-            cm = self.cm = await self.dhcp("cm", "CM-1...4")
-            if cm is None:
-                return ev.EcmFailed("no CM lease")
-            if "dhcp-server-1" not in cm.ccc:
-                self.deviate("CM-4", "the CM's ACK lacks option 122 sub-option 1 (the eMTA's DHCP server)")
-            if cm.time_servers:
-                try:
-                    await net.tod((str(cm.time_servers[0]), self.config.tod_port), 0.5, 1, str(cm.yiaddr))
-                except (TimeoutError, ValueError, OSError) as exc:
-                    self.deviate("CM-7/8", f"ToD server {cm.time_servers[0]}: {exc}")
-            else:
-                self.deviate("CM-4", "the CM's ACK names no time server (option 4)")
-            if not cm.file:
-                self.deviate("CM-4", "the CM's ACK names no config file")
-            else:
-                await self.cm_file(cm)
+        if not self.config.run_ecm:
+            return ev.EcmOperational()
+        try:
+            cm = self.cm = await self.dora("cm", "CM-1...4")
+        except ANSWER_ERRORS as exc:
+            self.deviate("CM-1...4", f"CM DHCP answer does not decode: {exc}")
+            cm = None
+        if cm is None:
+            return ev.EcmFailed("no CM lease")
+        for problem in cm.problems:
+            self.deviate("CM-4", problem)
+        primary = cm.ccc.get("dhcp-server-1")
+        if primary is None:
+            self.deviate("CM-4", "the CM's ACK lacks option 122 sub-option 1 (the eMTA's DHCP server)")
+        elif primary == NO_DHCP_SERVER:
+            self.deviate("CM-4", "option 122.1 is 0.0.0.0: the eMTA is disabled and must not provision "
+                                 "(RFC 3495 5.1)")
+            return ev.EcmFailed("122.1 is 0.0.0.0")
+        elif primary != ANY_DHCP_SERVER:
+            self.dhcp_servers = {primary} | ({cm.ccc["dhcp-server-2"]} if "dhcp-server-2" in cm.ccc else set())
+        if cm.time_servers:
+            try:
+                await net.tod((str(cm.time_servers[0]), self.config.tod_port), 0.5, 1, str(cm.yiaddr))
+            except (TimeoutError, ValueError, OSError) as exc:
+                self.deviate("CM-7/8", f"ToD server {cm.time_servers[0]}: {exc}")
+        else:
+            self.deviate("CM-4", "the CM's ACK names no time server (option 4)")
+        if not cm.file:
+            self.deviate("CM-4", "the CM's ACK names no config file")
+        else:
+            await self.cm_file(cm)
         return ev.EcmOperational()
 
     async def cm_file(self, cm: Reply) -> None:
@@ -226,124 +354,140 @@ class SimulatedMta:
             self.deviate("CM-5/6", f"CM config file: {'; '.join(cf.problems) or 'an MTA file'}")
 
     # -- eMTA DHCP: MTA-1 ... MTA-4 ------------------------------------------------
+    def check_prov_server(self, reply: Reply, step: str) -> None:
+        """RFC 3495 5.3: type 0 is an FQDN the eMTA looks up in DNS, type 1 an
+        IPv4 address; an address written as a name is a name no DNS has."""
+        value = reply.ccc.get("prov-server")
+        if self.config.strict and isinstance(value, str) and _is_ipv4(value):
+            self.deviate(step, f"option 122.3 is type 0 (FQDN) holding the address text {value!r}; an IPv4 "
+                               "provisioning server is type 1 + 4 octets (RFC 3495 5.3)")
+
     async def discover(self) -> object | None:
-        relay = IPv4Address(self.config.relay)
-        xid = self.next_xid()
-        data = await self.relay.exchange(request(self.id, "mta", MessageType.DISCOVER, xid, relay,
-                                                 flows=self.flow_bits), xid,
-                                         self.config.dhcp_timeout, self.config.dhcp_retries)
-        if data is None:
-            return None
-        offer = parse_reply(data)
-        for problem in offer.problems:
-            self.deviate("MTA-2", problem)
-        missing = [n for n, name in ((3, "prov-server"), (6, "realm")) if name not in offer.ccc]
-        if offer.type != MessageType.OFFER or missing:
-            why = f"OFFER lacks option 122 sub-option(s) {missing}" if missing else f"message type {offer.type}"
+        """MTA-1/2 until an acceptable OFFER: one that is not is ignored and the
+        eMTA discovers again (a new exchange) after a back-off, in the same
+        step, so the state's deadline and the provisioning timer both hold."""
+        while True:
+            offer = await self.exchange("mta", MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
+            if offer is None:
+                return None
+            why = self.refuse_offer(offer)
+            if not why:
+                break
             self.deviate("MTA-2", why)
             await asyncio.sleep(self.config.dhcp_timeout)  # RFC 2131: back off before discovering again
-            return ev.OfferRejected(why)
+        self.check_prov_server(offer, "MTA-2")
         self.offer = offer
         return ev.OfferAccepted()
 
+    def refuse_offer(self, offer: Reply) -> str:
+        """Why the eMTA must ignore ``offer`` (flows.md §9, MTA-2), or ""."""
+        for problem in offer.problems:
+            self.deviate("MTA-2", problem)
+        missing = [n for n, name in ((3, "prov-server"), (6, "realm")) if name not in offer.ccc]
+        if missing:
+            return f"OFFER lacks option 122 sub-option(s) {missing}"
+        if self.config.strict and self.dhcp_servers is not None and offer.server_id not in self.dhcp_servers:
+            allowed = ", ".join(sorted(map(str, self.dhcp_servers)))
+            return f"OFFER from server {offer.server_id}, not the 122.1/122.2 server(s) {allowed}"
+        return ""
+
     async def dhcp_request(self) -> object | None:
         assert self.offer is not None
-        relay = IPv4Address(self.config.relay)
-        xid = self.next_xid()
-        data = await self.relay.exchange(
-            request(self.id, "mta", MessageType.REQUEST, xid, relay, self.offer.yiaddr, self.offer.server_id,
-                    flows=self.flow_bits), xid,
-            self.config.dhcp_timeout, self.config.dhcp_retries)
-        if data is None:
+        ack = await self.exchange("mta", MessageType.REQUEST, self.offer.xid,
+                                  frozenset({MessageType.ACK, MessageType.NAK}), self.offer)
+        if ack is None:
             return None
-        ack = parse_reply(data)
         if ack.type == MessageType.NAK:
             return ev.NakReceived()
-        if ack.type != MessageType.ACK:
-            return None
         self.ack = ack
+        for problem in ack.problems:
+            self.deviate("MTA-4", problem)
+        if ack.yiaddr != self.offer.yiaddr:
+            self.deviate("MTA-4", f"the ACK leases {ack.yiaddr}, the OFFER offered {self.offer.yiaddr}")
         realm = str(ack.ccc.get("realm", ""))
         if realm != self.flow.value:
             self.deviate("MTA-4", f"option 122.6 realm {realm or '(none)'}; this device runs {self.flow.value}")
             return ev.RealmMismatch(realm)
+        self.check_prov_server(ack, "MTA-4")
         timer = ack.ccc.get("prov-timer")
         if self.config.provisioning_timer is None and isinstance(timer, int):
             self.machine.set_provisioning_timer(timer * 60.0)  # 122.8 overrides the MIB default (minutes)
+        try:
+            await self.start_agent(ack.yiaddr)
+        except OSError as exc:
+            self.deviate("MTA-4", f"cannot answer SNMP on the leased address {ack.yiaddr}: {exc}")
+            return None
         if not self.flow.hybrid:
             if not ack.file or ack.siaddr == IPv4Address(0):
                 self.deviate("MTA-4", "Basic flow ACK lacks siaddr/file for the config file")
             self.url = f"tftp://{ack.siaddr}/{ack.file}"
-        else:
-            await self.start_agent(ack.yiaddr)
+            assert self.mib is not None
+            self.mib.set_location(self.url)
         return ev.AckReceived(realm)
 
     # -- SNMP: H-MTA-15 ... H-MTA-19, MTA-25 -----------------------------------------
     async def start_agent(self, address: IPv4Address) -> None:
-        o = pktc.oids(self.config.tree)
-        view = self.view = MibView({self.config.read_community: False, self.config.write_community: True},
-                                   self.check_set)
-        view.define(o.sys_descr, "String", b"pktcable simulated eMTA <<HW_REV: 1.0; SW_REV: 2.4.1>>")
-        view.define(o.sw_version, "String", b"2.4.1")
-        view.define(o.type_identifier, "String", b"pktc1.5:")
-        view.define(o.mac, "String", self.id.mta_mac)
-        view.define(o.serial_number, "String", self.id.serial.encode())
-        view.define(o.correlation_id, "Integer", self.id.correlation_id)
-        view.define(o.provisioning_state, "Integer", int(ProvisioningState.IN_PROGRESS))
-        view.define(o.config_file, "String", b"", writable=True)
-        view.define(o.config_hash, "String", b"", writable=True)
-        view.define(o.reset_now, "Integer", 2, writable=True)
-        self.agent = await open_endpoint(str(address), self.config.agent_port, self.answer)
+        self.close_endpoints()
+        self.mib = MtaMib(self.config.tree, {self.config.read_community: False, self.config.write_community: True},
+                          mac=self.id.mta_mac, serial=self.id.serial, correlation_id=self.id.correlation_id,
+                          type_identifier=self.type_identifier, hybrid=self.flow.hybrid, on_set=self.on_set)
+        self.agent = await open_endpoint(str(address), self.config.agent_port, self.mib.answer)
         self.informer = await open_endpoint(str(address), 0, timeout=self.config.snmp_timeout,
                                             retries=self.config.snmp_retries)
 
-    def check_set(self, oid: tuple[int, ...], value: object) -> m.ErrorStatus | None:
-        o = pktc.oids(self.config.tree)
-        if oid == o.config_hash and isinstance(value, bytes) and len(value) not in (0, 16, 20):
-            return m.ErrorStatus.WRONG_LENGTH
-        if oid == o.reset_now and value not in (1, 2):
-            return m.ErrorStatus.WRONG_VALUE
-        return None
+    @property
+    def view(self) -> Any:
+        return None if self.mib is None else self.mib.view
 
-    def answer(self, msg: m.Message, addr: tuple[str, int]) -> m.Message | None:
-        assert self.view is not None
-        reply = self.view.handle(msg)
-        if msg.pdu.type is m.PduType.SET and reply is not None and not reply.pdu.error_status:
-            o = pktc.oids(self.config.tree)
-            written = {vb.oid for vb in msg.pdu.varbinds}
-            if o.reset_now in written and self.view.value(o.reset_now) == 1:
-                self.view.define(o.reset_now, "Integer", 2, writable=True)
-                self.reset_requested = True
-            if o.config_file in written and not self.set_received.done():
-                self.url = bytes(self.view.value(o.config_file)).decode("latin-1")  # type: ignore[arg-type]
-                self.hash = bytes(self.view.value(o.config_hash))  # type: ignore[arg-type]
-                if o.config_hash not in written:
-                    self.deviate("H-MTA-19", "the SET of pktcMtaDevConfigFile carried no pktcMtaDevProvConfigHash")
-                self.set_received.set_result(None)
-        return reply
+    def on_set(self, written: set[tuple[int, ...]]) -> None:
+        assert self.mib is not None
+        o = self.mib.o
+        if o.reset_now in written:
+            self.reset_requested = True
+            self.wakeup.set()
+        if o.config_file in written and not self.set_received.done():
+            self.url = bytes(self.mib.value(o.config_file)).decode("latin-1")  # type: ignore[arg-type]
+            self.hash = bytes(self.mib.value(o.config_hash))  # type: ignore[arg-type]
+            if o.config_hash not in written:
+                self.deviate("H-MTA-19", "the SET of pktcMtaDevConfigFile carried no pktcMtaDevProvConfigHash")
+            self.set_received.set_result(None)
 
-    def prov_server(self) -> tuple[str, int]:
+    async def prov_server(self) -> tuple[str, int]:
+        """The address of the 122.3 SNMP entity: type 1 as is, type 0 by DNS."""
         assert self.ack is not None
-        host = str(self.ack.ccc.get("prov-server", ""))
-        return host, self.config.snmp_port
+        value = self.ack.ccc.get("prov-server", "")
+        if isinstance(value, IPv4Address):
+            return str(value), self.config.snmp_port
+        if self.config.strict and _is_ipv4(str(value)):
+            raise OSError(f"122.3 FQDN {value!r} is an address written as a name: a DNS lookup of it fails")
+        return await self.lookup(str(value)), self.config.snmp_port
 
     async def inform(self, varbinds: tuple, step: str) -> object:  # type: ignore[type-arg]
         assert self.informer is not None
-        host, port = self.prov_server()
+        malformed = self.informer.stats.malformed
         try:
-            address = await self.lookup(host)
-            reply = await self.informer.request((address, port), self.config.inform_community, m.PduType.INFORM,
+            host, port = await self.prov_server()
+        except OSError as exc:
+            self.deviate(step, f"provisioning server (122.3) does not resolve: {exc}")
+            return ev.InformUnanswered()
+        try:
+            reply = await self.informer.request((host, port), self.config.inform_community, m.PduType.INFORM,
                                                 varbinds)
         except (TimeoutError, OSError) as exc:
             self.deviate(step, f"INFORM to {host}:{port} unacknowledged: {exc}")
             return ev.InformUnanswered()
+        finally:
+            bad = self.informer.stats.malformed - malformed
+            if bad:
+                self.deviate(step, f"{bad} SNMP datagram(s) from the provisioning server do not decode")
         if reply.pdu.error_status:
             self.deviate(step, f"INFORM answered with error-status {reply.pdu.error_status}")
         return ev.InformAcked()
 
     async def enroll(self) -> object | None:
         uptime = int((self.loop.time() - self.machine.history[0].at) * 100)
-        note = pktc.Enrollment(self.config.tree, b"pktcable simulated eMTA <<HW_REV: 1.0; SW_REV: 2.4.1>>",
-                               b"2.4.1", b"pktc1.5:", self.id.mta_mac, self.id.correlation_id)
+        note = pktc.Enrollment(self.config.tree, SYS_DESCR.encode(), SOFTWARE_VERSION.encode(),
+                               self.type_identifier.encode(), self.id.mta_mac, self.id.correlation_id)
         return await self.inform(note.varbinds(uptime), "H-MTA-15")
 
     async def wait_set(self) -> object | None:
@@ -357,7 +501,7 @@ class SimulatedMta:
     async def report(self) -> object | None:
         uptime = int((self.loop.time() - self.machine.history[0].at) * 100)
         note = pktc.Status(self.config.tree, self.id.mta_mac, self.id.correlation_id, int(self.outcome))
-        if self.informer is None:  # Basic flows: the agent starts only for the status INFORM
+        if self.informer is None:  # an agent started by hand (tests), without DHCP
             assert self.ack is not None
             self.informer = await open_endpoint(str(self.ack.yiaddr), 0, timeout=self.config.snmp_timeout,
                                                 retries=self.config.snmp_retries)
@@ -384,15 +528,14 @@ class SimulatedMta:
     async def download(self) -> object | None:
         step = self.machine.info.step
         url = urlparse(self.url)
+        assert self.ack is not None
         try:
             address = await self.lookup(url.hostname or "")
             if url.scheme == "tftp":
                 port = url.port or self.config.tftp_port
                 # From the leased address: per-exchange names are valid for one client IP.
-                assert self.ack is not None
                 self.file = await net.tftp_get((address, port), url.path.lstrip("/"), local_host=str(self.ack.yiaddr))
             else:
-                assert self.ack is not None
                 self.file = await net.http_get(self.url, local_host=str(self.ack.yiaddr))
         except (net.DownloadError, OSError, ValueError) as exc:
             self.deviate(step, f"{self.url}: {exc}")
@@ -400,31 +543,25 @@ class SimulatedMta:
         return ev.FileReceived(len(self.file))
 
     async def validate(self) -> object | None:
-        try:
-            cf = decode_file(self.file)
-        except DecodeError as exc:
-            return self.reject(ProvisioningState.FAIL_CONFIG_FILE_ERROR, f"config file does not decode: {exc}")
-        if not cf.mta:
-            return self.reject(ProvisioningState.FAIL_CONFIG_FILE_ERROR, "not an MTA config file (no TLV 254)")
-        if self.flow.hybrid:
-            digest = hashlib.sha1(self.file).digest()
-            if digest != self.hash:
-                return self.reject(ProvisioningState.FAIL_CONFIG_FILE_ERROR,
-                                   f"SHA-1 of the file {digest.hex()} differs from the SET hash {self.hash.hex()}")
-            if cf.hash_ok is not None:
-                self.deviate("MTA-23", "a Hybrid-flow config file carries its own hash object")
-        elif cf.hash_ok is not True:
-            return self.reject(ProvisioningState.FAIL_CONFIG_FILE_ERROR,
-                               "Basic-flow file hash missing" if cf.hash_ok is None else "Basic-flow file hash wrong")
-        if cf.problems:
-            self.outcome = ProvisioningState.PASS_WITH_WARNINGS
-            for problem in cf.problems:
-                self.deviate("MTA-23", problem)
-            return ev.ConfigAccepted(int(self.outcome))
-        self.outcome = ProvisioningState.PASS
-        return ev.ConfigAccepted(int(self.outcome))
+        step = self.machine.info.step
+        verdict = mtafile.check(self.file, self.config.tree, hybrid=self.flow.hybrid, set_hash=self.hash,
+                                strict=self.config.strict)
+        for note in verdict.notes:
+            self.deviate(step, note)
+        for problem in verdict.problems:
+            self.deviate(step, problem)
+        self.outcome = verdict.state
+        if self.mib is not None:
+            self.mib.set_errors(verdict.errors)
+            self.mib.set_state(int(verdict.state))
+        if not verdict.accepted:
+            return ev.ConfigRejected(int(verdict.state), verdict.problems[0] if verdict.problems else "")
+        return ev.ConfigAccepted(int(verdict.state))
 
-    def reject(self, state: ProvisioningState, reason: str) -> object:
-        self.outcome = state
-        self.deviate(self.machine.info.step, reason)
-        return ev.ConfigRejected(int(state), reason)
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        IPv4Address(text)
+    except ValueError:
+        return False
+    return True

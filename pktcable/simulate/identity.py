@@ -1,9 +1,10 @@
 """Who a simulated device is, and the DHCP messages it (and its CMTS) send.
 
 An eCM + eMTA pair per index: locally administered MACs, a serial number, a
-correlation id, and the option 60 / 43 / 55 contents a real eMTA sends
-(dhcp.md §4; the capability string follows a Netgear CG3000 with PacketCable
-1.5 and every provisioning flow advertised in TLV 18). The simulator relays
+correlation id, and the option 60 / 43 / 55 / 61 contents a real eMTA sends
+(dhcp.md §4, §5; the capability string follows a Netgear CG3000 with
+PacketCable 1.5 and every provisioning flow advertised in TLV 18; option 43
+carries sub-options 2, 4-10, 31 and 32 as PKT-SP-PROV1.5 asks of an eMTA). The simulator relays
 like a CMTS: giaddr is its relay address and option 82 carries the circuit
 and, as remote id, the CM MAC.
 """
@@ -27,6 +28,23 @@ FLOW_BITS = {"hybrid": 0x0002, "basic": 0x0004}
 CM_VENDOR_CLASS = "docsis3.0:0506010101020103"
 MTA_PRL = bytes((1, 3, 6, 7, 12, 15, 43, 54, 122))
 CM_PRL = bytes((1, 2, 3, 4, 6, 7, 43, 54, 66, 67, 122, 125))
+HARDWARE_VERSION = "1.0"
+SOFTWARE_VERSION = "2.4.1"
+BOOT_ROM_VERSION = "1.0.3"
+MODEL_NUMBER = "SIM-1"
+VENDOR_NAME = "pktcable-sim"
+SYS_DESCR = f"pktcable simulated eMTA <<HW_REV: {HARDWARE_VERSION}; SW_REV: {SOFTWARE_VERSION}; " \
+            f"BOOTR: {BOOT_ROM_VERSION}; VENDOR: {VENDOR_NAME}; MODEL: {MODEL_NUMBER}>>"
+#: RFC 2132 9.14: hardware type 1 (Ethernet) then the MAC, as most eMTAs send it.
+HTYPE_ETHERNET = 1
+
+
+def vendor_class(kind: str, flows: int = 0x0007) -> str:
+    """Option 60 as the device sends it; the eMTA's pktcMtaDevTypeIdentifier
+    is this same string (PKTC-MTA-MIB: "a copy of DHCP option 60")."""
+    if kind == "cm":
+        return CM_VENDOR_CLASS
+    return MTA_VENDOR_CLASS[:-4] + f"{flows:04x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +67,12 @@ class Identity:
             items: list[tuple[str, Any]] = [("device-type", "ECM"), ("esafe-types", "ECM:EMTA"),
                                             ("serial-number", self.serial), ("vendor-name", "pktcable-sim")]
             return [(60, CM_VENDOR_CLASS.encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)), (55, CM_PRL)]
-        items = [("device-type", "EMTA"), ("serial-number", self.serial), ("hardware-version", "1.0"),
-                 ("software-version", "2.4.1"), ("vendor-name", "pktcable-sim"), ("model-number", "SIM-1"),
+        items = [("device-type", "EMTA"), ("serial-number", self.serial), ("hardware-version", HARDWARE_VERSION),
+                 ("software-version", SOFTWARE_VERSION), ("boot-rom-version", BOOT_ROM_VERSION),
+                 ("oui", self.mta_mac[:3]), ("model-number", MODEL_NUMBER), ("vendor-name", VENDOR_NAME),
                  ("mta-mac", self.mta_mac), ("correlation-id", self.correlation_id)]
-        vendor_class = MTA_VENDOR_CLASS[:-4] + f"{flows:04x}"
-        return [(60, vendor_class.encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)), (55, MTA_PRL)]
+        return [(60, vendor_class(kind, flows).encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)),
+                (55, MTA_PRL), (61, bytes((HTYPE_ETHERNET,)) + self.mta_mac)]
 
 
 def request(identity: Identity, kind: str, msg_type: MessageType, xid: int, relay: IPv4Address,
@@ -81,16 +100,23 @@ class Reply:
     siaddr: IPv4Address
     file: str
     server_id: IPv4Address | None
+    xid: int = 0
     ccc: dict[str, Any] = field(default_factory=dict)
     time_servers: list[IPv4Address] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
 def parse_reply(data: bytes) -> Reply:
+    """A server's reply as the device reads it; raises DhcpError (or
+    ValueError) for one that does not decode."""
     msg: Message = decode(data)
+    if msg.op != 2:
+        raise ValueError(f"op {msg.op} is not BOOTREPLY (2)")
     raw54 = msg.get(54)
     reply = Reply(msg.message_type, msg.yiaddr, msg.siaddr, msg.file.split(b"\0", 1)[0].decode("latin-1"),
-                  IPv4Address(raw54) if raw54 and len(raw54) == 4 else None)
+                  IPv4Address(raw54) if raw54 and len(raw54) == 4 else None, msg.xid)
+    if raw54 is not None and len(raw54) != 4:
+        reply.problems.append(f"option 54 (server identifier) is {len(raw54)} bytes, not 4")
     raw122 = msg.get(122)
     if raw122 is not None:
         try:
@@ -98,6 +124,8 @@ def parse_reply(data: bytes) -> Reply:
         except ValueError as exc:
             reply.problems.append(f"option 122 does not decode: {exc}")
     raw4 = msg.get(4)
+    if raw4 and len(raw4) % 4:
+        reply.problems.append(f"option 4 (time servers) is {len(raw4)} bytes, not a multiple of 4")
     if raw4:
         reply.time_servers = [IPv4Address(raw4[i : i + 4]) for i in range(0, len(raw4) - 3, 4)]
     return reply

@@ -9,6 +9,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from dhcp import message as dhcp_message
+from dhcp.errors import DhcpError
 from pktcable.delivery import tftp
 
 Address = tuple[str, int]
@@ -20,17 +22,45 @@ class RelayStats:
     received: int = 0
     unmatched: int = 0
     retransmissions: int = 0
+    stray: int = 0  # a reply of a type the exchange does not wait for (a late OFFER during a REQUEST)
+
+
+#: RFC 2131 4.1: the first retransmission waits 4 s, each next one twice as
+#: long up to 64 s, each randomized by +-1 s. The simulator scales the base
+#: (its ``dhcp_timeout``) and keeps the shape: cap at 16 bases, jitter 1/4 base.
+BACKOFF_CAP = 16
+BACKOFF_JITTER = 0.25
+
+
+def retransmit_waits(base: float, retries: int, rng: random.Random | None = None) -> list[float]:
+    """How long to wait for an answer after each of the ``retries + 1``
+    transmissions of one message."""
+    uniform = (rng or random).uniform
+    return [min(base * 2**n, base * BACKOFF_CAP) + uniform(-base * BACKOFF_JITTER, base * BACKOFF_JITTER)
+            for n in range(retries + 1)]
+
+
+def peek_type(data: bytes) -> int | None:
+    """Option 53 of a reply, or None when the reply does not decode (the
+    exchange takes it: its decode error becomes the device's deviation)."""
+    try:
+        return dhcp_message.decode(data).message_type
+    except (DhcpError, ValueError):
+        return None
+
+
+Key = tuple[int, bytes]  # (xid, client MAC): two devices may draw the same random xid
 
 
 class Relay(asyncio.DatagramProtocol):
     """Sends the devices' requests with giaddr set, receives the server's
     replies on its own port (as a CMTS does on 67) and hands each to the
-    exchange waiting for its xid."""
+    exchange waiting for its xid and client MAC."""
 
     def __init__(self, server: Address) -> None:
         self.server = server
         self.transport: asyncio.DatagramTransport | None = None
-        self.waiting: dict[int, asyncio.Future[bytes]] = {}
+        self.waiting: dict[Key, tuple[asyncio.Future[bytes], frozenset[int]]] = {}
         self.stats = RelayStats()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -38,34 +68,41 @@ class Relay(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.stats.received += 1
-        xid = int.from_bytes(data[4:8], "big") if len(data) >= 8 else -1
-        fut = self.waiting.get(xid)
-        if fut is None or fut.done():
+        key = (int.from_bytes(data[4:8], "big"), bytes(data[28:34])) if len(data) >= 34 else (-1, b"")
+        found = self.waiting.get(key)
+        if found is None or found[0].done():
             self.stats.unmatched += 1
+            return
+        fut, accept = found
+        kind = peek_type(data)
+        if kind is not None and accept and kind not in accept:
+            self.stats.stray += 1
             return
         fut.set_result(data)
 
-    async def exchange(self, data: bytes, xid: int, timeout: float, retries: int) -> bytes | None:
-        """Send ``data`` and wait for the reply with the same xid (RFC 2131
-        4.1: retransmit with a doubling wait, randomized so that a storm of
-        devices does not retry in lockstep); None when none came."""
+    async def exchange(self, data: bytes, key: Key, waits: list[float],
+                       accept: frozenset[int] = frozenset()) -> bytes | None:
+        """Send ``data`` and wait for the reply with the same xid and MAC whose
+        message type is in ``accept`` (any when empty), retransmitting the same
+        bytes after each of ``waits`` (see :func:`retransmit_waits`); None when
+        none came."""
         assert self.transport is not None
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.waiting[xid] = fut
-        wait = timeout
+        self.waiting[key] = (fut, accept)
         try:
-            for attempt in range(retries + 1):
+            for attempt, wait in enumerate(waits):
                 if attempt:
                     self.stats.retransmissions += 1
                 self.transport.sendto(data, self.server)
                 self.stats.sent += 1
                 try:
-                    return await asyncio.wait_for(asyncio.shield(fut), wait * random.uniform(0.75, 1.25))
+                    return await asyncio.wait_for(asyncio.shield(fut), max(wait, 0.0))
                 except TimeoutError:
-                    wait *= 2
+                    continue
             return None
         finally:
-            self.waiting.pop(xid, None)
+            if self.waiting.get(key, (None,))[0] is fut:
+                del self.waiting[key]
 
     def close(self) -> None:
         if self.transport is not None:

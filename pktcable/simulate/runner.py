@@ -15,11 +15,16 @@ from .identity import Identity
 async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None = None, first: int = 0,
                    progress: Callable[[DeviceResult], None] | None = None) -> tuple[list[DeviceResult], float]:
     """Start ``count`` devices (``rate`` per second, or all at once) and
-    return their results in index order with the elapsed seconds."""
+    return their results in index order with the elapsed seconds.
+
+    Each device stays up after its walk (its agent answering, a reset
+    walking again) until every device has finished its first walk; then the
+    runner stops them all."""
     loop = asyncio.get_running_loop()
     relay = await net.open_relay((config.relay, config.relay_port), (config.server, config.dhcp_port))
     start = loop.time()
     tasks: list[asyncio.Task[DeviceResult]] = []
+    devices: list[SimulatedMta] = []
     try:
         for n in range(count):
             if rate:
@@ -27,12 +32,22 @@ async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None
                 if delay > 0:
                     await asyncio.sleep(delay)
             device = SimulatedMta(Identity.make(first + n, config.seed), flow, config, relay)
-            task = asyncio.ensure_future(device.run())
+            devices.append(device)
+            tasks.append(asyncio.ensure_future(device.run()))
             if progress is not None:
-                task.add_done_callback(lambda t: t.cancelled() or t.exception() or progress(t.result()))
-            tasks.append(task)
+                device.finished.add_done_callback(lambda f: f.cancelled() or progress(f.result()))
+        # A device's run that failed still resolves its finished future (run's finally).
+        await asyncio.wait([asyncio.ensure_future(_first(d)) for d in devices])
+        for device in devices:
+            device.stop()
         results = list(await asyncio.gather(*tasks))
     finally:
+        for device in devices:
+            device.stop()
         relay.close()
         await asyncio.sleep(0)  # let the transport really close: the port may be reused at once
     return results, loop.time() - start
+
+
+async def _first(device: SimulatedMta) -> None:
+    await asyncio.shield(device.finished)

@@ -1,10 +1,16 @@
-"""A small SNMPv2c command responder over a table of object instances (sans-IO).
+"""A small SNMPv1/v2c command responder over a table of object instances (sans-IO).
 
-The simulated eMTA answers GET, GETNEXT and SET on its PKTC-MTA-MIB objects
-with it. Instances are kept sorted by OID; a SET is checked for every varbind
-before any is applied (RFC 3416 4.2.5: all or nothing), and a hook may refuse
-a value the way the MIB text says (inconsistentValue for the config-file
-location in a Basic flow).
+The simulated eMTA answers GET, GETNEXT, GETBULK (RFC 3416 4.2.3) and SET on
+its PKTC-MTA-MIB objects with it. Instances are kept sorted by OID; a SET is
+checked for every varbind before any is applied (RFC 3416 4.2.5: all or
+nothing), and a hook may refuse a value the way the MIB text says
+(inconsistentValue for the config-file location in a Basic flow).
+
+An SNMPv1 manager gets v1 semantics (RFC 3584 4.2, 4.4): no GetBulk (such a
+message is dropped), no exception values (a missing object is noSuchName
+with its index, the request's varbinds echoed), no Counter64 (such objects
+are skipped by GETNEXT and noSuchName to GET), and the v2 SET errors mapped
+to badValue, noSuchName or genErr.
 """
 
 from __future__ import annotations
@@ -20,6 +26,19 @@ from . import message as m
 
 # (oid, new value) -> None to accept, or an ErrorStatus to refuse.
 SetCheck = Callable[[tuple[int, ...], object], "m.ErrorStatus | None"]
+
+E = m.ErrorStatus
+#: RFC 3584 4.4: the v1 error-status a v2 error becomes in a Response to a v1 SET.
+V1_ERRORS: dict[int, m.ErrorStatus] = {
+    **{e: E.BAD_VALUE for e in (E.WRONG_VALUE, E.WRONG_ENCODING, E.WRONG_TYPE, E.WRONG_LENGTH,
+                                E.INCONSISTENT_VALUE)},
+    **{e: E.NO_SUCH_NAME for e in (E.NO_ACCESS, E.NOT_WRITABLE, E.NO_CREATION, E.INCONSISTENT_NAME,
+                                   E.AUTHORIZATION_ERROR)},
+    **{e: E.GEN_ERR for e in (E.RESOURCE_UNAVAILABLE, E.COMMIT_FAILED, E.UNDO_FAILED)},
+}
+#: The largest Response a GetBulk is answered with (RFC 3416 4.2.3: fewer
+#: repetitions rather than tooBig): an Ethernet MTU's UDP payload.
+MAX_BULK_BYTES = 1472
 
 
 @dataclass(slots=True)
@@ -56,6 +75,10 @@ class MibView:
         if may_write is None:
             return None
         kind = msg.pdu.type
+        if msg.version == m.VERSION_1:
+            return self._handle_v1(msg, may_write)
+        if kind == m.PduType.GET_BULK:
+            return self._bulk(msg)
         if kind == m.PduType.GET:
             return msg.response(tuple(self._get(vb.oid) for vb in msg.pdu.varbinds))
         if kind == m.PduType.GET_NEXT:
@@ -66,14 +89,58 @@ class MibView:
             return self._set(msg)
         return None
 
+    def _handle_v1(self, msg: m.Message, may_write: bool) -> m.Message | None:
+        kind = msg.pdu.type
+        if kind in (m.PduType.GET, m.PduType.GET_NEXT):
+            found = []
+            for index, vb in enumerate(msg.pdu.varbinds, 1):
+                got = self._get(vb.oid) if kind == m.PduType.GET else self._next(vb.oid, v1=True)
+                if got.type.tag in (m.NO_SUCH_OBJECT.tag, m.NO_SUCH_INSTANCE.tag, m.END_OF_MIB_VIEW.tag) or \
+                        got.type.tag == ber.COUNTER64:
+                    return msg.response(error_status=E.NO_SUCH_NAME, error_index=index)
+                found.append(got)
+            return msg.response(tuple(found))
+        if kind == m.PduType.SET:
+            reply = (msg.response(error_status=E.NO_ACCESS, error_index=1) if not may_write else self._set(msg))
+            status = reply.pdu.error_status
+            if status:
+                return msg.response(error_status=V1_ERRORS.get(status, E(status)), error_index=reply.pdu.error_index)
+            return reply
+        return None  # GetBulk, INFORM, v2 traps: no v1 PDU; dropped (RFC 3584 4.2)
+
+    def _bulk(self, msg: m.Message) -> m.Message:
+        """RFC 3416 4.2.3: non-repeaters (in error-status) once, then up to
+        max-repetitions (in error-index) rounds over the repeaters."""
+        vbs = msg.pdu.varbinds
+        non_repeaters = min(max(msg.pdu.error_status, 0), len(vbs))
+        repetitions = max(msg.pdu.error_index, 0)
+        out = [self._next(vb.oid) for vb in vbs[:non_repeaters]]
+        last = [vb.oid for vb in vbs[non_repeaters:]]
+        for _ in range(repetitions if last else 0):
+            row = [self._next(oid) for oid in last]
+            if len(out) + len(row) > m.MAX_VARBINDS:
+                break
+            out += row
+            last = [vb.oid for vb in row]
+            if all(vb.type.tag == m.END_OF_MIB_VIEW.tag for vb in row):
+                break
+        reply = msg.response(tuple(out))
+        while len(out) > non_repeaters and len(m.encode(reply)) > MAX_BULK_BYTES:
+            out = out[: max(non_repeaters, len(out) * 3 // 4)]
+            reply = msg.response(tuple(out))
+        return reply
+
     def _get(self, oid: tuple[int, ...]) -> VarBind:
         if oid in self._objects:
             return self._vb(oid)
         under = any(o[: len(oid)] == oid or oid[: len(o) - 1] == o[:-1] for o in self._order)
         return VarBind(oid, m.NO_SUCH_INSTANCE if under else m.NO_SUCH_OBJECT, None)
 
-    def _next(self, oid: tuple[int, ...]) -> VarBind:
+    def _next(self, oid: tuple[int, ...], v1: bool = False) -> VarBind:
         i = bisect_right(self._order, oid)
+        # A v1 manager cannot read a Counter64: GETNEXT walks past it (RFC 3584 4.2.2.1).
+        while v1 and i < len(self._order) and self._objects[self._order[i]].type.tag == ber.COUNTER64:
+            i += 1
         if i >= len(self._order):
             return VarBind(oid, m.END_OF_MIB_VIEW, None)
         return self._vb(self._order[i])
