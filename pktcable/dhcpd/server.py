@@ -249,7 +249,7 @@ class DhcpServer:
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
         self.metrics["acks"] += 1
         realm = self.policy.realm(client, cls)[0] if client.kind == "mta" else None
-        self._events.append(LeaseBound(lease, client.kind, client.version, realm))
+        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor))
 
     def _nak(self, msg: Message, reason: str) -> None:
         reply = _reply_header(msg, ZERO)
