@@ -307,6 +307,27 @@ def test_enrollment_retransmitted_while_its_set_is_in_flight_starts_no_second_ru
     run(cfg, scenario)
 
 
+def test_enrollment_of_a_device_whose_row_names_an_unknown_flow_is_recorded_not_raised() -> None:
+    """A device row naming a flow the server has no table for (typed in by
+    hand, say) makes its enrollment a recorded step, answered, with no SET:
+    not an exception per INFORM that leaves the eMTA retrying unanswered."""
+    cfg, _ = configs(["HYBRID.2"])
+    mac = "0a00000000c3"
+
+    async def scenario(office: Backoffice) -> None:
+        office.devices.put(Device(mac, kind="mta", flow="SECURE.1", template="mta.txt"))
+        lease(office, mac, EMTA)
+        async with Emta(cfg, mac) as emta:
+            await emta.enroll(correlation_id=31)
+            await settle(office)
+            assert emta.sets() == []
+        assert ("FlowNotSupported", "'SECURE.1' is none of BASIC.1, BASIC.2, HYBRID.1, HYBRID.2") in \
+            history(office, mac)
+        assert sum(office.internal_errors.values()) == 0
+
+    run(cfg, scenario)
+
+
 # -- the default template: IPsec off toward each call agent ------------------------------------------------------
 
 
@@ -393,11 +414,11 @@ def test_bug_in_the_dhcp_and_delivery_callbacks_costs_one_event_and_is_counted(
         for name in failures:
             real = getattr(entity, name)
 
-            def failing(*args: object, _real: Any = real, _name: str = name) -> None:
+            def failing(*args: object, _real: Any = real, _name: str = name) -> Any:
                 if failures[_name]:
                     failures[_name] -= 1
                     raise KeyError(f"bug in {_name}")
-                _real(*args)
+                return _real(*args)
 
             setattr(entity, name, failing)
         results, _ = await simulate(sim, Flow.HYBRID_2, 3)

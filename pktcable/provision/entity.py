@@ -194,11 +194,22 @@ class ProvisioningEntity:
             del self.machines[mac]
         return machine
 
-    def lease_acked(self, mac: str, flow: str, ip: str) -> None:
-        """MTA-4 (called by the DHCP service): a new flow run starts."""
+    def lease_acked(self, mac: str, flow: str, ip: str) -> bool:
+        """MTA-4 (called by the DHCP service): a new flow run starts. A flow
+        this server has no table for (a device row naming one, say) is
+        recorded on the device, not raised per lease; returns whether a run started."""
         self._end_run(mac)
-        self.machines[mac] = Machine(self.table(Flow(flow)), self.clock(), keep_history=False)
+        try:
+            table = self.table(Flow(flow))
+        except ValueError:
+            self.machines.pop(mac, None)
+            self.devices.record(Step(mac, self.clock(), "MTA-4", "FlowNotSupported",
+                                     f"{flow!r} is none of {', '.join(Flow)}"))
+            log.warning("%s: flow %r is none of %s; not provisioned", mac, flow, ", ".join(Flow))
+            return False
+        self.machines[mac] = Machine(table, self.clock(), keep_history=False)
         self._step(mac, ev.LeaseAcked(), self.machines[mac], ip)
+        return True
 
     def file_served(self, mac: str) -> None:
         """MTA-23 (called by the delivery service)."""
@@ -294,7 +305,8 @@ class ProvisioningEntity:
         machine = self.machines.get(mac)
         if machine is None:
             # No lease seen (another DHCP server, a restart, a forgotten finished flow): start at enrollment.
-            self.lease_acked(mac, device.flow, ip)
+            if not self.lease_acked(mac, device.flow, ip):
+                return
         elif machine.state.name in RETRANSMISSION_STATES and self._correlation.get(mac) == note.correlation_id:
             self.devices.record(Step(mac, self.clock(), machine.info.step, "EnrollmentRetransmitted",
                                      f"correlation id {note.correlation_id} in {machine.state.name}"))
