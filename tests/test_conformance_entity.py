@@ -307,6 +307,35 @@ def test_enrollment_retransmitted_while_its_set_is_in_flight_starts_no_second_ru
     run(cfg, scenario)
 
 
+def test_emta_whose_set_response_was_lost_is_not_failed_when_it_reports_its_pass() -> None:
+    """The eMTA acts on the SET but none of its Responses come back: the
+    server cannot tell that from a SET never received, so it waits; the status
+    INFORM that follows says what the device did, and that is what is stored."""
+    cfg, _ = configs(["HYBRID.2"])
+    mac = "0a00000000c4"
+
+    async def scenario(office: Backoffice) -> None:
+        assert office.entity is not None
+        lease(office, mac, EMTA)
+        async with Emta(cfg, mac) as emta:
+            answer = emta.agent.handle
+
+            def lose_response(msg: m.Message, addr: tuple[str, int]) -> None:
+                answer(msg, addr)  # acted on (recorded) ...
+                return None  # ... but the Response is lost
+
+            emta.agent.endpoint.handler = lose_response  # type: ignore[union-attr]
+            await emta.enroll(correlation_id=41)
+            await settle(office)
+            assert emta.sets() and office.entity.machines[mac].state is ServerState.SET_UNANSWERED
+            await emta.inform(pktc.Status(pktc.Tree.CABLELABS, bytes.fromhex(mac), 41, ProvisioningState.PASS))
+        device = office.devices.get(mac)
+        assert device is not None and device.state == "DONE" and device.result == ProvisioningState.PASS
+        assert office.entity.machines[mac].state is ServerState.DONE
+
+    run(cfg, scenario)
+
+
 def test_enrollment_of_a_device_whose_row_names_an_unknown_flow_is_recorded_not_raised() -> None:
     """A device row naming a flow the server has no table for (typed in by
     hand, say) makes its enrollment a recorded step, answered, with no SET:

@@ -192,6 +192,7 @@ class ProvisioningEntity:
             # The outcome is in the device store; a boot storm of 10,000
             # devices should not stay in memory once they are done.
             del self.machines[mac]
+            self._correlation.pop(mac, None)
         return machine
 
     def lease_acked(self, mac: str, flow: str, ip: str) -> bool:
@@ -235,10 +236,13 @@ class ProvisioningEntity:
     def check_timers(self) -> None:
         now = self.clock()
         for mac, machine in list(self.machines.items()):
+            # Server tables have no provisioning timer: what fires is the state's own timeout event.
+            fires = machine.info.on_timeout or ev.ServerTimerExpired
             if machine.handle_timer(now) is not None:
-                self._step(mac, ev.ServerTimerExpired(), machine)
-                if self.config.forget_finished:
+                self._step(mac, fires(), machine)
+                if self.config.forget_finished and machine.done:
                     del self.machines[mac]
+                    self._correlation.pop(mac, None)
 
     # -- INFORMs -----------------------------------------------------------
     def handle(self, msg: m.Message, addr: Address) -> m.Message | None:

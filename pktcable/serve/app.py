@@ -341,6 +341,9 @@ class Backoffice:
         now = self.clock()
         if now >= self._next_prune:
             self.devices.prune(now)
+            # Capabilities are kept for lease holders only (a lease may lapse without an event).
+            for mac in [mac for mac in self.capabilities if self.dhcp.engine.bound_lease(mac, now) is None]:
+                del self.capabilities[mac]
             self._next_prune = now + PRUNE_INTERVAL
 
     async def _tick(self) -> None:
