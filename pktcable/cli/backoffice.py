@@ -166,7 +166,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 @click.option("--address", help="Send the SET to this address instead (an operator's override).")
 @click.option("--agent-port", type=int, default=161, show_default=True)
 @click.option("--community", default="private", show_default=True, help="Write community of the eMTA.")
-@click.option("--tree", type=click.Choice(["cablelabs", "ietf"]), default="cablelabs", show_default=True)
+@click.option("--tree", type=click.Choice(["cablelabs", "ietf", "euro"]), default="cablelabs", show_default=True)
 def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: int, community: str,
               tree: str) -> None:
     """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1.

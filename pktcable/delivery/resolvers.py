@@ -374,12 +374,15 @@ class TemplateResolver:
     Undefined template variables are errors, not empty strings: a config file
     silently missing its call agent is worse than no file. CM files get their
     MICs with ``cm_key``. An MTA in a Basic flow gets the config hash named by
-    ``mta_hash`` inside its file; in the Hybrid and Secure flows the server
-    SETs the hash instead, and the file carries none (config-file.md §2).
+    ``mta_hash`` inside its file (a name of tlv.config.HASH_OIDS, or a
+    function of the device giving one: the hash object is the device's MIB
+    tree's); in the Hybrid and Secure flows the server SETs the hash instead,
+    and the file carries none (config-file.md §2).
     """
 
     def __init__(self, devices: DeviceLookup, loader: Any = None, *, ctx: OidContext | None = None,
-                 cm_key: bytes | None = None, mta_hash: str | None = "cablelabs",
+                 cm_key: bytes | None = None,
+                 mta_hash: str | None | Callable[[Device], str | None] = "cablelabs",
                  pattern: re.Pattern[str] = DEFAULT_NAME_PATTERN, memo_limit: int = 100_000) -> None:
         from pktcable.mibctx import MibContext
         from pktcable.templates import environment
@@ -424,7 +427,9 @@ class TemplateResolver:
         name = name or device.template
         facts = {**device.vars, "mac": device.mac, "kind": device.kind, "ip": device.ip, "flow": device.flow,
                  "client_ip": client_ip}
-        in_file_hash = self._mta_hash if device.kind == "mta" and device.flow.upper().startswith("BASIC") else None
+        in_file_hash = None
+        if device.kind == "mta" and device.flow.upper().startswith("BASIC"):
+            in_file_hash = self._mta_hash(device) if callable(self._mta_hash) else self._mta_hash
         try:
             template = self._env.get_template(device.template)
             key = self._build_key(template, facts, in_file_hash)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from dhcp.capabilities import VendorClass
 from pktcable.store import Lease
 
 
@@ -17,6 +18,8 @@ class LeaseBound:
     version: str
     #: The option 122.6 realm the ACK carried (MTAs), which names the flow.
     realm: str | None = None
+    #: Option 60 as the REQUEST sent it, decoded (None without one): what the device can do.
+    vendor: VendorClass | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,7 +267,7 @@ class DhcpServer:
             return
         self._acked[int(address)] = (exchange, now)
         realm = self.policy.realm(client, cls)[0] if client.kind == "mta" else None
-        self._events.append(LeaseBound(lease, client.kind, client.version, realm))
+        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor))
 
     def _nak(self, msg: Message, reason: str) -> None:
         reply = _reply_header(msg, ZERO)

@@ -172,6 +172,12 @@ class LocationSetFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class LocationSetUnanswered:
+    """MTA-19: no Response to the SET through its retries. The eMTA may still
+    have acted on it (the Response is what got lost), so this is not yet a failure."""
+
+
+@dataclass(frozen=True, slots=True)
 class FileServed:
     """MTA-23: the TFTP/HTTP service delivered the device's file."""
 

@@ -8,6 +8,9 @@ H-MTA-n), the command their entry issues, their time budget and, when final,
 the pktcMtaDevProvisioningState value reported (flows.md §9-§11).
 
 The .1 flows end without the MTA-25 status INFORM, the .2 flows end with it.
+So a server running a .1 flow never learns whether the eMTA accepted its file:
+its last state there is FILE_DELIVERED (the file went to the device), with no
+pktcMtaDevProvisioningState, rather than a pass it cannot know.
 """
 
 from __future__ import annotations
@@ -197,11 +200,21 @@ class ServerState(Enum):
     ENROLLED = "enrollment INFORM received"
     CONFIG_READY = "config file built"
     LOCATION_SET = "config-file URL and hash SET on the MTA"
-    FILE_SERVED = "config file delivered"
+    #: The SET went unanswered: the eMTA shows whether it acted on it by fetching the file or reporting.
+    SET_UNANSWERED = "SET of the config-file location sent, no Response"
+    FILE_SERVED = "config file delivered, waiting for the status INFORM"
+    #: The end of a .1 flow: the file went to the device, which reports nothing more.
+    FILE_DELIVERED = "config file delivered (the flow has no status INFORM)"
     DONE = "flow finished (outcome as reported)"
     FAILED_BUILD = "no config file could be built"
     FAILED_SET = "SET of the config-file location failed"
     TIMED_OUT = "the device did not finish in time"
+
+
+#: Seconds the server waits, after a SET of the file location went unanswered, for the eMTA to
+#: show it acted on it anyway (it fetches the file, or reports): past the eMTA's own time to
+#: resolve the host and download (Timing.resolve + Timing.download), with room to spare.
+SET_UNANSWERED_WAIT = 180.0
 
 
 def _server_states(flow: Flow, budget: float) -> dict[Enum, StateInfo]:
@@ -209,8 +222,6 @@ def _server_states(flow: Flow, budget: float) -> dict[Enum, StateInfo]:
     s = ServerState
     states: dict[Enum, StateInfo] = {
         s.LEASED: StateInfo("MTA-4", "wait for the device", budget, ev.ServerTimerExpired),
-        s.DONE: StateInfo(f"{h}MTA-25" if flow.reports_status else f"{h}MTA-23",
-                          result=ProvisioningState.PASS, final=True),
         s.TIMED_OUT: StateInfo("MTA-1...25", result=FAIL, final=True),
     }
     if flow.hybrid:
@@ -218,29 +229,40 @@ def _server_states(flow: Flow, budget: float) -> dict[Enum, StateInfo]:
             s.ENROLLED: StateInfo("H-MTA-15/18", "build the config file", budget, ev.ServerTimerExpired),
             s.CONFIG_READY: StateInfo("H-MTA-19", "SET the URL and hash", budget, ev.ServerTimerExpired),
             s.LOCATION_SET: StateInfo("H-MTA-20...22", "serve the file", budget, ev.ServerTimerExpired),
+            s.SET_UNANSWERED: StateInfo("H-MTA-19...22", "serve the file if the eMTA asks for it",
+                                        min(budget, SET_UNANSWERED_WAIT), ev.LocationSetFailed),
             s.FAILED_BUILD: StateInfo("H-MTA-18", result=FAIL, final=True),
             s.FAILED_SET: StateInfo("H-MTA-19", result=FAIL, final=True),
         }
     if flow.reports_status:
         states[s.FILE_SERVED] = StateInfo(f"{h}MTA-23/25", "wait for the status INFORM", budget,
                                           ev.ServerTimerExpired)
+        # The result is the one the status INFORM reported (the event carries it).
+        states[s.DONE] = StateInfo(f"{h}MTA-25", result=ProvisioningState.PASS, final=True)
+    else:
+        states[s.FILE_DELIVERED] = StateInfo(f"{h}MTA-23", final=True)
     return states
 
 
 def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
     s = ServerState
-    served = s.FILE_SERVED if flow.reports_status else s.DONE
+    served = s.FILE_SERVED if flow.reports_status else s.FILE_DELIVERED
     t: dict[tuple[Enum, type], Enum] = {}
     if flow.hybrid:
+        # An enrollment INFORM in any state, finished ones too, starts the flow over: the eMTA
+        # rebooted (or was reset) and provisions again from MTA-1. (One retransmitted while the
+        # server works on the first carries the same correlation id: the entity does not feed it.)
+        t |= {(state, ev.EnrollmentReceived): s.ENROLLED for state in _server_states(flow, 0.0)}
         t |= {
-            (s.LEASED, ev.EnrollmentReceived): s.ENROLLED,
-            # An INFORM retransmitted while the server works on the first.
-            (s.ENROLLED, ev.EnrollmentReceived): s.ENROLLED,
             (s.ENROLLED, ev.ConfigBuilt): s.CONFIG_READY,
             (s.ENROLLED, ev.ConfigBuildFailed): s.FAILED_BUILD,
             (s.CONFIG_READY, ev.LocationSetAcked): s.LOCATION_SET,
             (s.CONFIG_READY, ev.LocationSetFailed): s.FAILED_SET,
             (s.LOCATION_SET, ev.FileServed): served,
+            # The SET's Response is what got lost when the eMTA fetches its file all the same.
+            (s.CONFIG_READY, ev.LocationSetUnanswered): s.SET_UNANSWERED,
+            (s.SET_UNANSWERED, ev.FileServed): served,
+            (s.SET_UNANSWERED, ev.LocationSetFailed): s.FAILED_SET,
         }
     else:
         t[(s.LEASED, ev.FileServed)] = served
@@ -250,7 +272,7 @@ def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
         # The device reports only after it has the file (and, Hybrid, the SET): its status INFORM
         # can overtake the transfer's last ACK, or the SET's Response, on the way through the
         # server's sockets. What it reports is what it did; the late completion changes nothing.
-        for waiting in ((s.CONFIG_READY, s.LOCATION_SET) if flow.hybrid else (s.LEASED,)):
+        for waiting in ((s.CONFIG_READY, s.LOCATION_SET, s.SET_UNANSWERED) if flow.hybrid else (s.LEASED,)):
             t[(waiting, ev.StatusReceived)] = s.DONE
     return t
 

@@ -9,7 +9,13 @@ every step in the device store:
     H-MTA-23  file served            (the delivery service calls file_served)
     H-MTA-25  status INFORM in       -> pktcMtaDevProvisioningState recorded
 
-and, on demand, SETs pktcMtaDevResetNow on a device found by MAC. The SNMP
+and, on demand, SETs pktcMtaDevResetNow on a device found by MAC. An
+enrollment INFORM in any state starts the device's flow over (a rebooted or
+reset eMTA provisions again from MTA-1), unless it repeats the one being
+worked on (same pktcMtaDevCorrelationId while the file is built or SET).
+The MIB tree of a device's enrollment INFORM (CableLabs, IETF, Euro) is the
+tree its SETs use, and what :attr:`ProvisioningEntity.trees` tells the file
+builder. The SNMP
 endpoint, the clock, the file service and the DHCP server's view of who holds
 which address (``leased_address``) are passed in, so tests drive it without
 sockets or sleeps.
@@ -56,6 +62,22 @@ REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", 
 #: it now (bound, unexpired), as text, or None.
 LeasedAddress = Callable[[str], "str | None"]
 
+#: Server states in which an enrollment INFORM with the run's own correlation id
+#: is the eMTA retransmitting it (our Response crossed its retry), not a new run.
+RETRANSMISSION_STATES = frozenset({"ENROLLED", "CONFIG_READY"})
+
+
+#: Where a handler's bug is caught: the ``where`` label of pktcable_internal_errors_total
+#: (the DHCP event callback, the INFORM handler, this entity's file-and-SET task, the
+#: TFTP/HTTP completion callback).
+INTERNAL_ERROR_PLACES = ("dhcp", "snmp", "configure", "delivery")
+
+
+def internal_error(counter: Counter[str], where: str, what: str, *args: object) -> None:
+    """A bug in a handler: logged once with its traceback, counted by where (call from an except block)."""
+    counter[where] += 1
+    log.exception("internal error in %s: " + what, where, *args)
+
 
 class ConfigFiles(Protocol):
     def build(self, device: Device) -> bytes:
@@ -98,7 +120,8 @@ class EntityConfig:
 
 class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
-                 config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress) -> None:
+                 config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
+                 internal_errors: Counter[str] | None = None) -> None:
         self.devices = devices
         self.files = files
         self.snmp = snmp
@@ -107,6 +130,13 @@ class ProvisioningEntity:
         self.leased_address = leased_address
         self.machines: dict[str, Machine] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        #: Bugs caught in this entity's handlers, by where (pktcable_internal_errors_total).
+        self.internal_errors: Counter[str] = internal_errors if internal_errors is not None else Counter()
+        #: The MIB tree of each device's last enrollment INFORM (one entry per device the store knows).
+        self.trees: dict[str, pktc.Tree] = {}
+        # The run each device's flow is in: its correlation id, and the task building and SETting its file.
+        self._correlation: dict[str, int] = {}
+        self._configuring: dict[str, asyncio.Task[None]] = {}
         #: INFORMs not acted on, by reason (REJECT_REASONS).
         self.rejected: Counter[str] = Counter()
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
@@ -162,12 +192,25 @@ class ProvisioningEntity:
             # The outcome is in the device store; a boot storm of 10,000
             # devices should not stay in memory once they are done.
             del self.machines[mac]
+            self._correlation.pop(mac, None)
         return machine
 
-    def lease_acked(self, mac: str, flow: str, ip: str) -> None:
-        """MTA-4 (called by the DHCP service): a new flow run starts."""
-        self.machines[mac] = Machine(self.table(Flow(flow)), self.clock(), keep_history=False)
+    def lease_acked(self, mac: str, flow: str, ip: str) -> bool:
+        """MTA-4 (called by the DHCP service): a new flow run starts. A flow
+        this server has no table for (a device row naming one, say) is
+        recorded on the device, not raised per lease; returns whether a run started."""
+        self._end_run(mac)
+        try:
+            table = self.table(Flow(flow))
+        except ValueError:
+            self.machines.pop(mac, None)
+            self.devices.record(Step(mac, self.clock(), "MTA-4", "FlowNotSupported",
+                                     f"{flow!r} is none of {', '.join(Flow)}"))
+            log.warning("%s: flow %r is none of %s; not provisioned", mac, flow, ", ".join(Flow))
+            return False
+        self.machines[mac] = Machine(table, self.clock(), keep_history=False)
         self._step(mac, ev.LeaseAcked(), self.machines[mac], ip)
+        return True
 
     def file_served(self, mac: str) -> None:
         """MTA-23 (called by the delivery service)."""
@@ -177,13 +220,29 @@ class ProvisioningEntity:
             return
         self._feed(mac, ev.FileServed())
 
+    def _end_run(self, mac: str) -> None:
+        """Whatever the device's previous run still had in flight is void."""
+        task = self._configuring.pop(mac, None)
+        if task is not None and not task.done():
+            task.cancel()
+        self._served_early.discard(mac)
+        self._correlation.pop(mac, None)
+
+    def forget(self, mac: str) -> None:
+        self._end_run(mac)
+        self.machines.pop(mac, None)
+        self.trees.pop(mac, None)
+
     def check_timers(self) -> None:
         now = self.clock()
         for mac, machine in list(self.machines.items()):
+            # Server tables have no provisioning timer: what fires is the state's own timeout event.
+            fires = machine.info.on_timeout or ev.ServerTimerExpired
             if machine.handle_timer(now) is not None:
-                self._step(mac, ev.ServerTimerExpired(), machine)
-                if self.config.forget_finished:
+                self._step(mac, fires(), machine)
+                if self.config.forget_finished and machine.done:
                     del self.machines[mac]
+                    self._correlation.pop(mac, None)
 
     # -- INFORMs -----------------------------------------------------------
     def handle(self, msg: m.Message, addr: Address) -> m.Message | None:
@@ -247,22 +306,54 @@ class ProvisioningEntity:
         if device is None:  # only with auto_enroll (handle checked)
             device = Device(mac, kind="mta", template=self.config.default_template, flow=self.config.default_flow)
             self.devices.put(device)
-        if mac not in self.machines or self.machines[mac].done:
-            # No lease seen (another DHCP server, or a restart): start at enrollment.
-            self.lease_acked(mac, device.flow, ip)
-        machine = self.machines[mac]
-        if machine.state.name == "ENROLLED":
-            self._feed(mac, ev.EnrollmentReceived(), "retransmitted")
+        machine = self.machines.get(mac)
+        if machine is None:
+            # No lease seen (another DHCP server, a restart, a forgotten finished flow): start at enrollment.
+            if not self.lease_acked(mac, device.flow, ip):
+                return
+        elif machine.state.name in RETRANSMISSION_STATES and self._correlation.get(mac) == note.correlation_id:
+            self.devices.record(Step(mac, self.clock(), machine.info.step, "EnrollmentRetransmitted",
+                                     f"correlation id {note.correlation_id} in {machine.state.name}"))
             return
+        machine = self.machines[mac]
+        if machine.table.target(machine.state, ev.EnrollmentReceived()) is None:
+            self._feed(mac, ev.EnrollmentReceived())  # recorded as unexpected (a Basic flow's lease)
+            return
+        self._end_run(mac)  # a new run: the old one's SET and early delivery are void
+        self._correlation[mac] = note.correlation_id
+        self.trees[mac] = note.tree
         device.ip = ip
         self.devices.put(device)
-        if self._feed(mac, ev.EnrollmentReceived(), note.type_identifier.decode("latin-1")) is None:
-            return  # e.g. an eMTA enrolling although its lease named a Basic flow
+        self._feed(mac, ev.EnrollmentReceived(),
+                   f"{note.type_identifier.decode('latin-1')} ({note.tree.value} MIB)")
         task = asyncio.ensure_future(self._configure(device, note.tree, ip))
+        self._configuring[mac] = task
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        for mac, running in list(self._configuring.items()):
+            if running is task:
+                del self._configuring[mac]
 
     async def _configure(self, device: Device, tree: pktc.Tree, ip: str) -> None:
+        try:
+            await self._configure_run(device, tree, ip)
+        except asyncio.CancelledError:
+            raise  # a newer enrollment took over
+        except Exception as exc:
+            internal_error(self.internal_errors, "configure", "%s", device.mac)
+            machine = self.machines.get(device.mac)
+            if machine is not None:
+                for failed in (ev.ConfigBuildFailed(f"internal error: {type(exc).__name__}"),
+                               ev.LocationSetFailed(f"internal error: {type(exc).__name__}")):
+                    if machine.table.target(machine.state, failed) is not None:
+                        self._feed(device.mac, failed, failed.reason)
+                        break
+            self.devices.commit()
+
+    async def _configure_run(self, device: Device, tree: pktc.Tree, ip: str) -> None:
         mac = device.mac
         try:
             data = self.files.build(device)
@@ -285,10 +376,22 @@ class ProvisioningEntity:
             reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
                                             m.PduType.SET, varbinds)
         except TimeoutError:
-            self._feed(mac, ev.LocationSetFailed("no response"), "no response to the SET")
+            reply = None
+        machine = self.machines.get(mac)
+        if machine is None or machine.done:
+            # Its status INFORM overtook this response and ended the flow as reported.
+            self.devices.record(Step(mac, self.clock(), "H-MTA-19", "LateSetResponse",
+                                     "no response" if reply is None else f"error-status {reply.pdu.error_status}"))
+        elif reply is None:
+            # Not yet a failure: a Response lost on the way back looks the same, and the eMTA
+            # then fetches its file (SET_UNANSWERED waits for that, then fails the SET).
+            self._feed(mac, ev.LocationSetUnanswered(), "no response to the SET")
+            if mac in self._served_early:
+                self._feed(mac, ev.FileServed(), "before the SET went unanswered")
         else:
             if reply.pdu.error_status:
-                status = m.ErrorStatus(reply.pdu.error_status).name
+                code = reply.pdu.error_status
+                status = m.ErrorStatus(code).name if code in set(m.ErrorStatus) else f"error-status {code}"
                 self._feed(mac, ev.LocationSetFailed(status), status)
             else:
                 self._feed(mac, ev.LocationSetAcked(), url)
@@ -307,10 +410,13 @@ class ProvisioningEntity:
         self._feed(mac, ev.StatusReceived(note.state), str(note.state))
 
     # -- push ----------------------------------------------------------------
-    async def reset(self, mac: str, tree: pktc.Tree = pktc.Tree.CABLELABS) -> bool:
+    async def reset(self, mac: str, tree: pktc.Tree | None = None) -> bool:
         """SET pktcMtaDevResetNow=true on the device with this MAC, at the
         address leased to it now (not the one the store last saw: that address
-        may belong to another device by now). KeyError when it holds no lease."""
+        may belong to another device by now). KeyError when it holds no lease.
+        ``tree``: the MIB tree to SET in; by default the one the device
+        enrolled with, CableLabs for a device never seen enrolling."""
+        tree = tree or self.trees.get(mac, pktc.Tree.CABLELABS)
         ip = self.leased_address(mac)
         if ip is None:
             raise KeyError(f"no lease for {mac}: its address is not known")

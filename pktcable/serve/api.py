@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from pktcable.provision.entity import REJECT_REASONS
+from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 from pktcable.store.devices import Device, normalize_mac
 
 if TYPE_CHECKING:
@@ -197,6 +197,8 @@ def metrics_text(office: Backoffice) -> str:
         family("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones unanswered).",
                "counter", [({"reason": r}, office.entity.rejected[r]) for r in REJECT_REASONS])
         family("flows_in_progress", "Devices whose flow is running.", "gauge", [({}, len(office.entity.machines))])
+    family("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.", "counter",
+           [({"where": w}, office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
     states = Counter((d.kind, d.state or "NEW") for d in office.devices.devices())
     family("devices", "Devices in the store by kind and flow state.", "gauge",
            [({"kind": kind, "state": state}, n) for (kind, state), n in sorted(states.items())])

@@ -6,6 +6,12 @@ from one service to the next:
     INFORM (MTA-15)    -> file built from its template, URL + hash SET
     TFTP/HTTP (MTA-23) -> the flow learns the file was delivered
     INFORM (MTA-25)    -> outcome recorded
+
+Per device it decides what the device can take, from what the device said:
+the MIB tree its config file is written for (:meth:`Backoffice.mib_tree`)
+and whether its file URL may be http:// (:meth:`Backoffice.takes_http`).
+A bug in any handler is logged once with its traceback and counted in
+``internal_errors`` by where it happened; the service goes on.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 
 import jinja2
@@ -36,10 +44,12 @@ from pktcable.delivery.tftp_aio import TftpServer
 from pktcable.delivery.tod import TodServer
 from pktcable.dhcpd import DhcpServer
 from pktcable.dhcpd.engine import LeaseEngine
-from pktcable.dhcpd.events import Event, LeaseBound
+from pktcable.dhcpd.events import Event, LeaseBound, LeaseExpired, LeaseReleased
 from pktcable.dhcpd.transport import DhcpTransport, open_socket
 from pktcable.mibctx import MibContext
-from pktcable.provision.entity import EntityConfig, ProvisioningEntity
+from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal_error
+from pktcable.snmp import message as m
+from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
@@ -51,6 +61,27 @@ log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
+#: The device variable that names an eMTA's MIB tree (cablelabs, ietf, euro); templates read it too.
+MIB_TREE_VAR = "mib_tree"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an eMTA's option 60 (capability TLV 5) declared in its last DHCP REQUEST."""
+
+    #: Sub-TLV 4, "HTTP download file access method supported".
+    http: bool = False
+    #: Sub-TLV 23 (MIB support), when it names exactly one MTA MIB tree.
+    tree: pktc.Tree | None = None
+
+    @classmethod
+    def of(cls, event: LeaseBound) -> Capabilities:
+        vendor = event.vendor
+        if vendor is None:
+            return cls()
+        mib = vendor.capability("mib-support")
+        return cls(http=vendor.capability("http-download") is True,
+                   tree=pktc.tree_of_mib_support(mib) if isinstance(mib, bytes) else None)
 
 
 @contextmanager
@@ -69,10 +100,13 @@ class StoreLookup:
     address the device holds a lease on (the DHCP engine's own index, so no
     second copy of it lives here); and who may fetch a device's file."""
 
-    def __init__(self, store: DeviceStore, engine: LeaseEngine, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: DeviceStore, engine: LeaseEngine, clock: Callable[[], float] = time.time,
+                 decorate: Callable[[Device], Device] | None = None) -> None:
         self.store = store
         self.engine = engine
         self.clock = clock
+        #: What the file builder needs besides the stored row (the device's MIB tree).
+        self.decorate = decorate or (lambda device: device)
 
     def may_fetch(self, mac: str, kind: str, client_ip: str) -> str | None:
         """A device's file is for the address it holds a bound lease on; a CM's
@@ -93,11 +127,12 @@ class StoreLookup:
         return None if lease is None else lease.mac.replace(":", "")
 
     def by_mac(self, mac: str) -> Device | None:
-        return self.store.get(mac)
+        device = self.store.get(mac)
+        return None if device is None else self.decorate(device)
 
     def by_ip(self, ip: str) -> Device | None:
         mac = self.mac_at(ip)
-        return None if mac is None else self.store.get(mac)
+        return None if mac is None else self.by_mac(mac)
 
 
 class Backoffice:
@@ -123,21 +158,26 @@ class Backoffice:
                                     template=row.get("template", ""), vars=dict(row.get("vars", {}))))
         self.devices.commit()
         self.dhcp = DhcpServer(dhcp_config(cfg, self.site), self.leases)
-        self.lookup = StoreLookup(self.devices, self.dhcp.engine, clock)
-        # The operator's templates first, then the shipped cm.txt / mta.txt.
+        #: Bugs caught in a handler, by where (pktcable_internal_errors_total).
+        self.internal_errors: Counter[str] = Counter()
+        #: What each eMTA holding a lease declared in its option 60 (dropped with the lease).
+        self.capabilities: dict[str, Capabilities] = {}
+        self.lookup = StoreLookup(self.devices, self.dhcp.engine, clock, decorate=self.with_mib_tree)
+        # The operator's templates first, then the shipped cm.txt / mta.txt. A Basic-flow
+        # file carries the hash object of the device's own MIB tree (mib_tree below).
         loader = jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None
         self.templates = TemplateResolver(self.lookup, loader, ctx=MibContext(), cm_key=cm_key,
-                                          mta_hash="cablelabs")
+                                          mta_hash=lambda device: device.vars.get(MIB_TREE_VAR, cfg.mib_tree))
         # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name.
         self.names = OneTimeNames(lifetime=60.0)
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
         self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, self.templates, clock), self.templates]),
                                 self.lookup, self.lookup, clock, self.names)
-        self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._delivered,
+        self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._guarded_delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
                                config=TransferConfig(max_timeout_option=cfg.tftp_max_timeout,
                                                      max_duration=cfg.tftp_max_duration))
-        self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._delivered,
+        self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
@@ -149,22 +189,83 @@ class Backoffice:
         self._api: web.AppRunner | None = None
         self._api_server: asyncio.Server | None = None
 
+    # -- what each device can take ----------------------------------------------
+    def mib_tree(self, device: Device) -> pktc.Tree:
+        """The MIB tree an eMTA's config file is written for, from what the
+        device said first: the tree of its enrollment INFORM (Hybrid flows);
+        else the device's own ``mib_tree`` variable (the operator knows the
+        model); else capability TLV 23 of its option 60, when it names exactly
+        one MTA MIB; else the ``mib_tree`` setting. ValueError for a device
+        variable that names no tree."""
+        if self.entity is not None and device.mac in self.entity.trees:
+            return self.entity.trees[device.mac]
+        named = device.vars.get(MIB_TREE_VAR)
+        if named is not None:
+            try:
+                return pktc.Tree(named)
+            except ValueError:
+                raise ValueError(f"device variable {MIB_TREE_VAR} is {named!r}, not one of "
+                                 f"{', '.join(t.value for t in pktc.Tree)}") from None
+        declared = self.capabilities.get(device.mac)
+        if declared is not None and declared.tree is not None:
+            return declared.tree
+        return pktc.Tree(self.cfg.mib_tree)
+
+    def with_mib_tree(self, device: Device) -> Device:
+        """The device as the template sees it: ``mib_tree`` set (an eMTA's only)."""
+        if device.kind != "mta":
+            return device
+        try:
+            tree = self.mib_tree(device)
+        except ValueError:
+            return device  # the template's hash lookup names the bad value
+        return replace(device, vars={**device.vars, MIB_TREE_VAR: tree.value})
+
+    def takes_http(self, mac: str) -> bool:
+        """Whether the eMTA declared HTTP file download (capability sub-TLV 4) in its option 60."""
+        declared = self.capabilities.get(mac)
+        return declared is not None and declared.http
+
     # -- wiring ---------------------------------------------------------------
     def build(self, device: Device) -> bytes:
         """ConfigFiles.build for the entity."""
         if not device.template:
             device.template = "mta.txt" if device.kind == "mta" else "cm.txt"
         try:
-            return self.templates.build(device, device.ip)
+            return self.templates.build(self.with_mib_tree(device) if device.kind == "mta" else device, device.ip)
         except BuildFailed as exc:
             raise ValueError(exc.reason) from None
 
     def publish(self, device: Device, data: bytes, client_ip: str) -> str:
-        """ConfigFiles.publish: a one-time name for this device's address."""
+        """ConfigFiles.publish: a one-time name for this device's address, in
+        an http:// URL only for an eMTA that declared HTTP download (else a
+        real eMTA could not fetch it); tftp:// otherwise."""
         name = self.names.issue(f"mta-{device.mac}.cfg", client_ip, self.clock(), suffix=".cfg", data=data)
-        if self.cfg.file_scheme == "http" and self.http is not None:
+        if self.cfg.file_scheme == "http" and self.http is not None and self.takes_http(device.mac):
             return f"http://{self.site.url_host(self.http.address[1], 80)}/{name}"
         return f"tftp://{self.site.url_host(self.cfg.tftp_port, 69)}/{name}"
+
+    # -- handlers: a bug costs one event, is logged once and counted -----------------------
+    def _guarded_dhcp(self, event: Event) -> None:
+        try:
+            self._on_dhcp(event)
+        except Exception:
+            internal_error(self.internal_errors, "dhcp", "%s", type(event).__name__)
+
+    def _guarded_delivered(self, name: str, client: Address, complete: bool) -> None:
+        try:
+            self._delivered(name, client, complete)
+        except Exception:
+            internal_error(self.internal_errors, "delivery", "%s to %s", name, client[0])
+
+    def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None:
+        assert self.entity is not None
+        try:
+            return self.entity.handle(msg, addr)
+        except Exception:
+            # No Response: the eMTA retransmits, and may find the bug gone (e.g. a store hiccup).
+            internal_error(self.internal_errors, "snmp", "%s from %s", msg.pdu.type.name, addr[0])
+            return None
 
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
@@ -173,11 +274,16 @@ class Backoffice:
         return None if lease is None else str(lease.address)
 
     def _on_dhcp(self, event: Event) -> None:
+        if isinstance(event, (LeaseReleased, LeaseExpired)):
+            self.capabilities.pop(normalize_mac(event.lease.mac), None)
+            return
         if not isinstance(event, LeaseBound):
             return
         lease = event.lease
         mac = normalize_mac(lease.mac)
         ip = str(lease.address)
+        if event.kind == "mta":
+            self.capabilities[mac] = Capabilities.of(event)
         device = self.devices.get(mac)
         if device is None:
             if not self.cfg.auto_enroll or event.kind not in ("cm", "mta"):
@@ -218,7 +324,8 @@ class Backoffice:
     def forget(self, mac: str) -> bool:
         """Remove a device from the store and from every running flow."""
         if self.entity is not None:
-            self.entity.machines.pop(mac, None)
+            self.entity.forget(mac)
+        self.capabilities.pop(mac, None)
         return self.devices.delete(mac)
 
     def _commit_soon(self) -> None:
@@ -236,6 +343,9 @@ class Backoffice:
         now = self.clock()
         if now >= self._next_prune:
             self.devices.prune(now)
+            # Capabilities are kept for lease holders only (a lease may lapse without an event).
+            for mac in [mac for mac in self.capabilities if self.dhcp.engine.bound_lease(mac, now) is None]:
+                del self.capabilities[mac]
             self._next_prune = now + PRUNE_INTERVAL
 
     async def _tick(self) -> None:
@@ -252,11 +362,15 @@ class Backoffice:
         """Build one CM and one MTA file from the templates before serving, so
         the MIB registry, the schema and the compiled templates are loaded at
         start-up and a broken template is known now, not at the first modem."""
-        for kind, flow in (("cm", ""), ("mta", self.cfg.realms[0])):
+        trial = [Device("000000000000", kind="cm", template="cm.txt")]
+        trial += [Device("000000000000", kind="mta", flow=self.cfg.realms[0], template="mta.txt",
+                         vars={MIB_TREE_VAR: tree.value}) for tree in pktc.Tree]
+        for device in trial:
             try:
-                self.templates.build(Device("000000000000", kind=kind, flow=flow, template=f"{kind}.txt"))
+                self.templates.build(device)
             except BuildFailed as exc:
-                log.warning("template %s.txt does not build without device variables: %s", kind, exc.reason)
+                log.warning("template %s does not build without device variables%s: %s", device.template,
+                            f" ({MIB_TREE_VAR} {device.vars[MIB_TREE_VAR]})" if device.vars else "", exc.reason)
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -270,13 +384,13 @@ class Backoffice:
             EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
                          agent_port=cfg.agent_port, auto_enroll=cfg.auto_enroll, default_template="mta.txt",
                          default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished),
-            leased_address=self.leased_address,
+            leased_address=self.leased_address, internal_errors=self.internal_errors,
         )
-        self.snmp.handler = self.entity.handle
+        self.snmp.handler = self._guarded_snmp
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
-        self.dhcp_transport = DhcpTransport(self.dhcp, sock, interface=site.interface, on_event=self._on_dhcp,
+        self.dhcp_transport = DhcpTransport(self.dhcp, sock, interface=site.interface, on_event=self._guarded_dhcp,
                                             link=site.advertise if site.interface else None)
         await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:

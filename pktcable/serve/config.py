@@ -25,7 +25,9 @@ demo on loopback without privileges, overridden by a TOML file.
                                    # on first start, kept in data_dir/cm_key, mode 0600)
     cm_key_file = "/etc/pktcable/cm_key"  # or: the secret in a file (trailing CR/LF stripped)
     http_header_timeout = 5.0      # seconds a client has to send its HTTP request head
-    file_scheme = "tftp"           # the URL SET in Hybrid flows: tftp or http
+    file_scheme = "tftp"           # the URL SET in Hybrid flows: tftp or http (http only to an
+                                   # eMTA whose option 60 declares HTTP download; tftp to others)
+    mib_tree = "cablelabs"         # an eMTA's MIB tree when it does not say (cablelabs, ietf, euro)
     tftp_max_per_client = 32       # TFTP transfers at once from one address (0: no limit)
     tftp_max_timeout = 5           # largest RFC 2349 timeout option granted, seconds
     tftp_max_duration = 60.0       # a TFTP transfer's whole life, seconds
@@ -64,6 +66,8 @@ LOOPBACK = IPv4Network("127.0.0.0/8")
 DEFAULT_POOLS = {"cm_pool": ("127.101.0.1", "127.101.255.254"), "mta_pool": ("127.100.0.1", "127.100.255.254"),
                  "cpe_pool": ("127.102.0.1", "127.102.255.254")}
 POOL_KEYS = ("cm_pool", "mta_pool", "cpe_pool")  # also the order of the derived pools in the subnet
+#: The eMTA MIB trees (pktcable.snmp.pktc.Tree values).
+MIB_TREES = ("cablelabs", "ietf", "euro")
 
 
 @dataclass(slots=True)
@@ -85,6 +89,9 @@ class ServeConfig:
     #: INFORMs with another community are dropped unanswered (SNMPv2c authentication failure).
     inform_community: str = "public"
     file_scheme: str = "tftp"  # the URL SET in Hybrid flows: "tftp" or "http" (MTA capability 4: HTTP access)
+    #: The MIB tree (hash object, object names) of an eMTA that neither enrolled, nor has a
+    #: ``mib_tree`` device variable, nor names one tree in its option 60 (capability TLV 23).
+    mib_tree: str = "cablelabs"
     snmp_timeout: float = 1.0  # per SET/GET attempt
     snmp_retries: int = 3
     realms: list[str] = field(default_factory=lambda: ["HYBRID.2", "BASIC.2"])
@@ -125,6 +132,8 @@ def check(cfg: ServeConfig) -> ServeConfig:
         raise ValueError(f"file_scheme must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise ValueError("file_scheme http needs http_port")
+    if cfg.mib_tree not in MIB_TREES:
+        raise ValueError(f"mib_tree must be one of {', '.join(MIB_TREES)}, not {cfg.mib_tree!r}")
     cfg.retention()  # raises naming history_keep / history_days
     for key, low, high in (("tftp_max_per_client", 0, 4096), ("tftp_max_timeout", 1, 255),
                            ("tftp_max_duration", 1, 86400)):

@@ -1,10 +1,23 @@
 """The PacketCable MTA objects the provisioning exchange uses, per MIB tree.
 
-An eMTA implements either the CableLabs PKTC-MTA-MIB (1.3.6.1.4.1.4491.2.2.1)
-or the IETF PKTC-IETF-MTA-MIB (RFC 4682, 1.3.6.1.2.1.140); the two
-notifications and the SET targets differ only in their OIDs, and the IETF
-tree names the MAC ifPhysAddress.1 instead of pktcMtaDevMacAddress.0
-(mibs.md §4). OIDs come from the OID registry, resolved once.
+An eMTA implements the CableLabs PKTC-MTA-MIB (1.3.6.1.4.1.4491.2.2.1), the
+IETF PKTC-IETF-MTA-MIB (RFC 4682, 1.3.6.1.2.1.140) or the Euro PacketCable
+MTA MIB (1.3.6.1.4.1.7432.1); the notifications and the SET targets differ in
+their OIDs, and the IETF tree names the MAC ifPhysAddress.1 instead of
+pktcMtaDevMacAddress.0 (mibs.md §4). CableLabs and IETF OIDs come from the
+OID registry, resolved once.
+
+The Euro module is not in the registry: only its notifications
+(pktcMtaDevProvisioningEnrollment = 7432.1.2.0.1, ...Status = 7432.1.2.0.2),
+pktcMtaDevConfigFile (7432.1.1.2.7.0), pktcMtaDevProvConfigHash
+(7432.1.1.2.9.0) and pktcMtaDevResetNow (7432.1.1.1.1.0) are known from
+deployed servers. So a Euro notification is read by position: RFC 3416
+section 4.2.6 puts a notification's varbinds in the order of its OBJECTS
+clause, which the Euro module shares with the other two (enrollment: sysDescr,
+SwCurrentVers, TypeIdentifier, MAC, CorrelationId; status: MAC, CorrelationId,
+ProvisioningState). The OIDs this module *sends* for those Euro objects
+(:data:`EURO_ASSUMED`) follow RFC 4682's layout under the Euro root, and are
+an assumption no parser here depends on.
 """
 
 from __future__ import annotations
@@ -22,8 +35,12 @@ OID = tuple[int, ...]
 
 
 class Tree(StrEnum):
+    """The MIB tree an eMTA implements; the value is also the name of its
+    in-file hash OID in tlv.config.HASH_OIDS."""
+
     CABLELABS = "cablelabs"
     IETF = "ietf"
+    EURO = "euro"
 
 
 _MODULE = {Tree.CABLELABS: "PKTC-MTA-MIB", Tree.IETF: "PKTC-IETF-MTA-MIB"}
@@ -46,8 +63,35 @@ class MtaOids:
     sys_descr: OID = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 
 
+#: The Euro PacketCable MTA MIB root (enterprise 7432, Excentis): objects under .1, notifications under .2.0.
+EURO_ROOT: OID = (1, 3, 6, 1, 4, 1, 7432, 1)
+#: Euro objects whose OIDs are assumed (RFC 4682's arcs under the Euro root); see the module text.
+EURO_ASSUMED = frozenset({"mac", "correlation_id", "provisioning_state", "sw_version", "type_identifier",
+                          "serial_number"})
+
+
+def _euro() -> MtaOids:
+    base, server = EURO_ROOT + (1, 1), EURO_ROOT + (1, 2)
+    return MtaOids(
+        tree=Tree.EURO,
+        enrollment=EURO_ROOT + (2, 0, 1),
+        status=EURO_ROOT + (2, 0, 2),
+        config_file=server + (7, 0),
+        config_hash=server + (9, 0),
+        reset_now=base + (1, 0),
+        mac=(1, 3, 6, 1, 2, 1, 2, 2, 1, 6, 1),  # ifPhysAddress.1, as on RFC 4682 eMTAs
+        correlation_id=EURO_ROOT + (1, 3, 3, 0),
+        provisioning_state=base + (8, 0),
+        sw_version=base + (3, 0),
+        type_identifier=base + (7, 0),
+        serial_number=base + (2, 0),
+    )
+
+
 @cache
 def oids(tree: Tree) -> MtaOids:
+    if tree is Tree.EURO:
+        return _euro()
     from mibs import default_registry
 
     reg = default_registry()
@@ -138,11 +182,20 @@ def parse_notification(varbinds: tuple[VarBind, ...]) -> Enrollment | Status:
     if tree is None:
         raise NotificationError(f"not a PacketCable MTA notification: {trap}")
     o = oids(tree)
-    values = {vb.oid: vb.value for vb in varbinds[2:]}
+    if tree is Tree.EURO:
+        # By position (the OBJECTS order); see the module text.
+        expected = ((o.sys_descr, o.sw_version, o.type_identifier, o.mac, o.correlation_id) if trap == o.enrollment
+                    else (o.mac, o.correlation_id, o.provisioning_state))
+        if len(varbinds) - 2 < len(expected):
+            raise NotificationError(f"a Euro notification with {len(varbinds) - 2} varbinds, "
+                                    f"not the {len(expected)} of its OBJECTS clause")
+        values = {oid: vb.value for oid, vb in zip(expected, varbinds[2:], strict=False)}
+    else:
+        values = {vb.oid: vb.value for vb in varbinds[2:]}
 
     def need(oid: OID, kind: type) -> object:
         value = values.get(oid)
-        if not isinstance(value, kind):
+        if not isinstance(value, kind) or isinstance(value, bool):
             raise NotificationError(f"varbind {'.'.join(map(str, oid))} missing or of the wrong type")
         return value
 
@@ -152,3 +205,23 @@ def parse_notification(varbinds: tuple[VarBind, ...]) -> Enrollment | Status:
                           need(o.correlation_id, int))  # type: ignore[arg-type]
     return Status(tree, need(o.mac, bytes), need(o.correlation_id, int),  # type: ignore[arg-type]
                   need(o.provisioning_state, int))  # type: ignore[arg-type]
+
+
+#: Capability TLV 23 (MIB support, option 60): organisation octet of each 3-octet entry -> tree.
+MIB_SUPPORT_ORG = {0: Tree.CABLELABS, 1: Tree.IETF, 2: Tree.EURO}
+#: The bit every organisation uses for its MTA MIB in TLV 23 entries.
+MIB_SUPPORT_MTA = 0x01
+
+
+def tree_of_mib_support(value: bytes) -> Tree | None:
+    """The MTA MIB tree capability TLV 23 declares, or None when it declares
+    none or more than one (then another signal must decide).
+
+    The value is a run of 3-octet entries ``02 org bits`` (dhcp.md §8); a
+    value that is not a whole number of entries declares nothing usable.
+    """
+    if not value or len(value) % 3:
+        return None
+    trees = {MIB_SUPPORT_ORG[value[i + 1]] for i in range(0, len(value), 3)
+             if value[i + 1] in MIB_SUPPORT_ORG and value[i + 2] & MIB_SUPPORT_MTA}
+    return trees.pop() if len(trees) == 1 else None

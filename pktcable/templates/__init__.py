@@ -30,6 +30,10 @@ _DECIMAL = re.compile(r"-?[0-9]{1,20}")
 _MAC = re.compile(r"[0-9a-fA-F]{12}|[0-9a-fA-F]{2}(?:([:\-])[0-9a-fA-F]{2})(?:\1[0-9a-fA-F]{2}){4}"
                   r"|[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}")
 _INDEX = re.compile(r"[\x20-\x26\x28-\x7e]+")  # printable ASCII but the quote that ends the index
+#: A call agent id (NCS: ``local@host``, the host an FQDN or a bracketed IPv4 address).
+_CALL_AGENT = re.compile(r"(?P<local>[^@\s]{1,64})@(?P<host>\[[0-9.]{7,15}\]|(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                         r"[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)")
+CMS_MAX = 255  # pktcMtaDevCmsFqdn: SnmpAdminString (1..255)
 
 
 class ValueTypeError(ValueError):
@@ -111,9 +115,37 @@ def index(value: Any) -> str:
     return f"'{value}'"
 
 
+def cms(value: Any) -> str:
+    """A call agent id (``ca@cms.example.net``, ``ca@[10.0.0.1]``) -> the CMS it names
+    (``cms.example.net``, ``[10.0.0.1]``), the key of the eMTA's CMS table row."""
+    value = _defined(value)
+    match = _CALL_AGENT.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueTypeError("cms", value, "not a call agent id local@fqdn or local@[IPv4]")
+    host = match.group("host")
+    if host.startswith("["):
+        try:
+            IPv4Address(host[1:-1])
+        except ValueError:
+            raise ValueTypeError("cms", value, "CMS address is not a dotted IPv4 address") from None
+    if len(host) > CMS_MAX:
+        raise ValueTypeError("cms", value, f"CMS name longer than {CMS_MAX} characters")
+    return host
+
+
+def tree(value: Any) -> str:
+    """An eMTA MIB tree name: cablelabs, ietf or euro."""
+    from pktcable.snmp.pktc import Tree
+
+    value = _defined(value)
+    if not isinstance(value, str) or value not in set(Tree):
+        raise ValueTypeError("tree", value, f"not a MIB tree ({', '.join(Tree)})")
+    return value
+
+
 #: The typed filters, by the name templates use.
 FILTERS: dict[str, Callable[..., str]] = {"integer": integer, "quoted": quoted, "ip": ip, "mac": mac,
-                                          "index": index, "q": q}
+                                          "index": index, "q": q, "cms": cms, "tree": tree}
 
 
 def environment(folder: str | Path | None = None, loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
