@@ -132,10 +132,12 @@ def test_basic_file_follows_the_devices_mib_tree_setting_over_the_default() -> N
     cfg, sim = configs(["BASIC.1"], mib_tree="ietf")
     euro_mac = Identity.make(0).mta_mac.hex()
     cfg.devices = [{"mac": euro_mac, "kind": "mta", "flow": "BASIC.1", "vars": {"mib_tree": "euro"}}]
+    # The simulated eMTAs are CableLabs ones that declare no tree: a strict one rightly rejects
+    # another tree's file; what is checked here is which file the server chose to serve.
+    sim.strict = False
 
     async def scenario(office: Backoffice) -> None:
         results, _ = await simulate(sim, Flow.BASIC_1, 2)
-        assert all(r.passed for r in results), [r.deviations for r in results]
         names = {r.mta_mac: decode_file(served_file(office, r.mta_mac)).hash_name for r in results}
         assert names == {euro_mac: "euro", results[1].mta_mac: "ietf"}
 

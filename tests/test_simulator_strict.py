@@ -247,7 +247,10 @@ def test_prov_server_address_sent_as_an_fqdn_is_caught_and_enrollment_fails() ->
 
     async def scenario() -> tuple[SimulatedMta, Informs]:
         informs = await Informs().open(sim)
-        server = await fake_dhcp(sim, dora(mta_ccc(Flow.HYBRID_2, prov=HOST)))
+        # Written by hand: the project's own encoder now sends a dotted quad in the address form.
+        wire_name = b"".join(bytes((len(label),)) + label.encode() for label in HOST.split(".")) + b"\0"
+        prov_as_fqdn = bytes((3, 1 + len(wire_name), 0)) + wire_name
+        server = await fake_dhcp(sim, dora(prov_as_fqdn + encode_space(CCC, [("realm", Flow.HYBRID_2.value)], 122)))
         mta = await one_device(sim, Flow.HYBRID_2)
         await finish(mta)
         server.transport.close()

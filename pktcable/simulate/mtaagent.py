@@ -22,10 +22,12 @@ from .identity import SOFTWARE_VERSION, SYS_DESCR
 from .mtafile import ErrorRow
 
 OID = tuple[int, ...]
-_MODULE = {pktc.Tree.CABLELABS: "PKTC-MTA-MIB", pktc.Tree.IETF: "PKTC-IETF-MTA-MIB"}
+# A Euro PacketCable eMTA has the CableLabs objects (its own OIDs are only the notifications and the hash).
+_MODULE = {pktc.Tree.CABLELABS: "PKTC-MTA-MIB", pktc.Tree.IETF: "PKTC-IETF-MTA-MIB", pktc.Tree.EURO: "PKTC-MTA-MIB"}
 #: The error table's columns (the CableLabs tree calls the value column ...Given, RFC 4682 ...Value).
 _ERROR_COLUMNS = {pktc.Tree.CABLELABS: ("pktcMtaDevErrorOid", "pktcMtaDevErrorGiven", "pktcMtaDevErrorReason"),
-                  pktc.Tree.IETF: ("pktcMtaDevErrorOid", "pktcMtaDevErrorValue", "pktcMtaDevErrorReason")}
+                  pktc.Tree.IETF: ("pktcMtaDevErrorOid", "pktcMtaDevErrorValue", "pktcMtaDevErrorReason"),
+                  pktc.Tree.EURO: ("pktcMtaDevErrorOid", "pktcMtaDevErrorGiven", "pktcMtaDevErrorReason")}
 
 
 @cache

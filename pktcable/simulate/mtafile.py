@@ -51,6 +51,8 @@ MANDATORY = frozenset({"pktcMtaDevEnabled"})
 FOREIGN_MODULES: dict[Tree, frozenset[str]] = {
     Tree.CABLELABS: frozenset({"PKTC-IETF-MTA-MIB", "PKTC-IETF-SIG-MIB"}),
     Tree.IETF: frozenset({"PKTC-MTA-MIB", "PKTC-SIG-MIB"}),
+    # A Euro PacketCable eMTA implements the CableLabs objects; only its hash object differs.
+    Tree.EURO: frozenset({"PKTC-IETF-MTA-MIB", "PKTC-IETF-SIG-MIB"}),
 }
 #: The eMTA's error table holds at most this many rows (PKTC-MTA-MIB
 #: pktcMtaDevErrorOidIndex 1..1024; the last one says "too many errors").
