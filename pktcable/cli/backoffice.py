@@ -39,7 +39,6 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
     import sqlite3
     from ipaddress import IPv4Address
 
-    from pktcable.serve.app import Backoffice
     from pktcable.serve.config import ServeConfig, check, read
     from pktcable.settings import SettingError
 
@@ -89,6 +88,7 @@ def serve_cmd(config_file: str | None, address: str | None, data_dir: str | None
         cfg = settings()
     except SettingError as exc:
         fail(why(exc), ExitStatus.USAGE)
+    from pktcable.serve.app import Backoffice  # after the settings: a mistake in them is told at once
 
     def reload(office: Backoffice) -> None:
         if config_file is None:
