@@ -31,9 +31,31 @@ MAC = "00:11:22:33:44:55"
 PORTS = "".join(f"{k} = 0\n" for k in ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "api_port"))
 
 
+#: The lines a server prints once it is up: a run that gets there took the bad setting.
+UP = ("store ", "pktcable dhcp: serving")
+
+
 def run(*args: str, preexec: typing.Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pktcable", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=ENV, timeout=60, preexec_fn=preexec)
+    """The command's exit status and stderr; a server that comes up instead is stopped (and fails the test)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pktcable", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV, preexec_fn=preexec)
+    assert proc.stderr is not None
+    err = []
+    try:
+        for line in proc.stderr:
+            err.append(line)
+            if line.startswith(UP):
+                err.append("(the server started)\n")
+                proc.send_signal(signal.SIGINT)
+                err.append(proc.stderr.read())
+                break
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "", "".join(err))
 
 
 def without_root_overrides() -> None:
