@@ -305,10 +305,10 @@ def test_serve_settings_bound_history_and_the_server_prunes_it(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("line, problem", [
-    ("history_keep = 0", "history_keep must be"),
-    ("history_keep = 2.5", "history_keep must be"),
-    ("history_days = 0", "history_days must be"),
-    ('history_days = "forever"', "history_days must be"),
+    ("history_keep = 0", "history_keep: must be"),
+    ("history_keep = 2.5", "history_keep: must be"),
+    ("history_days = 0", "history_days: must be"),
+    ('history_days = "forever"', "history_days: must be"),
 ])
 def test_bad_retention_setting_is_one_line_naming_it(tmp_path: Path, line: str, problem: str) -> None:
     settings = tmp_path / "serve.toml"

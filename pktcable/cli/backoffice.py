@@ -32,52 +32,91 @@ from .common import fail, raise_fd_limit
 @click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
 def serve_cmd(config_file: str | None, address: str | None, interface: str | None, data_dir: str | None,
               memory: bool, demo: bool, realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool) -> None:
-    """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store."""
+    """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store.
+
+    SIGHUP reads --config again and applies its [[devices]] and templates; other
+    changed settings are logged and wait for a restart."""
     import os
     import secrets
+    import sqlite3
     from ipaddress import IPv4Interface
 
-    from pktcable.serve.app import Backoffice
-    from pktcable.serve.config import ServeConfig, load
-    from pktcable.serve.datadir import SettingError
+    from pktcable.serve.config import ServeConfig, check, read
+    from pktcable.settings import SettingError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    try:
-        cfg = load(config_file) if config_file else ServeConfig()
-    except (OSError, ValueError, TypeError) as exc:
-        fail(f"{config_file}: {exc}", ExitStatus.USAGE)
-    if address:
-        cfg.address = address
-    if interface:
-        cfg.interface = interface
-    if data_dir:
-        cfg.data_dir = data_dir
-    if demo:
+    log = logging.getLogger("pktcable.serve")
+    # Settings the command line gives, by the flag that gave them: an error about one names the flag.
+    given = {key: flag for key, flag, value in (("address", "--address", address), ("interface", "--interface", interface),
+                                                ("data_dir", "--data-dir", data_dir), ("realms", "--realm", realms))
+             if value}
+    demo_key = secrets.token_urlsafe(32)  # this run only, shown nowhere
+
+    def settings() -> ServeConfig:
+        """The file's settings with the flags applied, checked; raises SettingError."""
+        cfg = read(config_file) if config_file else ServeConfig()
+        if address:
+            cfg.address = address
+        if interface:
+            cfg.interface = interface
         if data_dir:
-            fail("--demo keeps everything in memory: drop --data-dir", ExitStatus.USAGE)
+            cfg.data_dir = data_dir
+        if demo:
+            if data_dir:
+                raise SettingError("--demo keeps everything in memory: drop --data-dir")
+            try:
+                loopback = IPv4Interface(cfg.address).ip.is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise SettingError(f"--demo: address {cfg.address} is not a loopback address")
+            if cfg.cm_key is None and cfg.cm_key_file is None:
+                cfg.cm_key = demo_key
+        if memory or demo:
+            cfg.data_dir = None
+        elif cfg.data_dir is None:
+            base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+            cfg.data_dir = os.path.join(base, "pktcable")
+        if realms:
+            cfg.realms = list(realms)
+        if auto_enroll is not None:
+            cfg.auto_enroll = auto_enroll
+        return check(cfg, given)
+
+    def why(exc: SettingError) -> str:
+        """One line: the settings file, then the key; a flag's or a file's own problem without the file."""
+        if not config_file or not exc.key or exc.key.startswith("-") or exc.key == config_file:
+            return str(exc)
+        return f"{config_file}: {exc}"
+
+    try:
+        cfg = settings()
+    except SettingError as exc:
+        fail(why(exc), ExitStatus.USAGE)
+    from pktcable.serve.app import Backoffice  # after the settings: a mistake in them is told at once
+
+    def reload(office: Backoffice) -> None:
+        if config_file is None:
+            log.warning("SIGHUP: no --config to read again; ignored")
+            return
         try:
-            loopback = IPv4Interface(cfg.address).ip.is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            fail(f"--demo: address {cfg.address} is not a loopback address", ExitStatus.USAGE)
-        if cfg.cm_key is None and cfg.cm_key_file is None:
-            cfg.cm_key = secrets.token_urlsafe(32)  # this run only, shown nowhere
-    if memory or demo:
-        cfg.data_dir = None
-    elif cfg.data_dir is None:
-        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-        cfg.data_dir = os.path.join(base, "pktcable")
-    if realms:
-        cfg.realms = list(realms)
-    if auto_enroll is not None:
-        cfg.auto_enroll = auto_enroll
+            new = settings()
+        except SettingError as exc:
+            log.error("SIGHUP: %s; the running settings stay", why(exc))
+            return
+        waiting = office.reload(new)
+        log.warning("SIGHUP: %s read again: %d devices, templates %s", config_file, len(new.devices),
+                    new.templates or "shipped")
+        if waiting:
+            log.warning("SIGHUP: changed %s: restart to apply", ", ".join(waiting))
 
     async def run() -> None:
         try:
             office = Backoffice(cfg)
         except SettingError as exc:
-            fail(str(exc), ExitStatus.USAGE)
+            fail(why(exc), ExitStatus.USAGE)
+        except sqlite3.Error as exc:  # a file in the data dir that is no SQLite database of ours
+            fail(f"data_dir: {cfg.data_dir}: {exc}", ExitStatus.USAGE)
         try:
             await office.start()
         except OSError as exc:
@@ -87,6 +126,8 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell a supervisor we are up
             loop.add_signal_handler(sig, stop.set)
+        # Its default action ends the process: a supervisor's "reload" must never stop provisioning.
+        loop.add_signal_handler(signal.SIGHUP, reload, office)
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
         click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)

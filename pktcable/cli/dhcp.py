@@ -129,6 +129,7 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
     """Run the provisioning DHCPv4 server."""
     import asyncio
     import signal
+    import sqlite3
 
     from pktcable.dhcpd import DhcpServer
     from pktcable.dhcpd.config import load_toml
@@ -148,9 +149,12 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
         config = load_toml(config_file)
     except OSError as exc:
         fail(f"cannot read {config_file}: {exc.strerror or exc}", ExitStatus.IO)
-    except (ValueError, TypeError, KeyError) as exc:
-        fail(f"{config_file}: {exc}", ExitStatus.VALUE)
-    store = SqliteLeaseStore(db, synchronous=synchronous) if db else MemoryLeaseStore()
+    except ValueError as exc:  # a bad setting (SettingError names it), or TOML syntax (line and column)
+        fail(f"{config_file}: {exc}", ExitStatus.USAGE)
+    try:
+        store = SqliteLeaseStore(db, synchronous=synchronous) if db else MemoryLeaseStore()
+    except sqlite3.Error as exc:  # a folder that is not there, or a file that is no lease table
+        fail(f"--db {db}: {exc}", ExitStatus.USAGE)
     server = DhcpServer(config, store)
     link = config.server_id if interface else None
 

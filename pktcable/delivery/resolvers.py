@@ -399,6 +399,14 @@ class TemplateResolver:
         self._reads: dict[str, tuple[Any, frozenset[str] | None]] = {}
         self._memo_limit = memo_limit
 
+    def reload(self, loader: Any = None) -> None:
+        """Templates read anew from ``loader`` (SIGHUP), and nothing built from the old ones is served."""
+        from pktcable.templates import environment
+
+        self._env = environment(loader=loader)
+        self._built.clear()
+        self._reads.clear()
+
     def device_for(self, name: str, client: Address) -> Device:
         match = self._pattern.fullmatch(name)
         if match is None:

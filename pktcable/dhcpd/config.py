@@ -20,6 +20,12 @@ holder on the path its binding came in on (same client identity, giaddr and
 option 82 remote and circuit id; a RELEASE without a relay only from the
 leased address itself), and DISCOVER/REQUEST only for Ethernet hardware
 addresses (htype 1, hlen 6).
+
+:func:`from_dict` checks a settings table before anything is built: unknown
+keys (with the nearest known one), types, port and time ranges, class names
+that pools and reservations refer to, pools inside their subnet and apart from
+each other. Its :class:`~pktcable.settings.SettingError` names the key as
+``subnet[0].pool[1].start``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,16 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
+
+from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named
+
+
+class PoolOutsideSubnet(ValueError):
+    """A pool with an address outside its subnet's network."""
+
+    def __init__(self, pool: Pool, network: IPv4Network) -> None:
+        super().__init__(f"pool {pool.start} - {pool.end} is not inside {network}")
+        self.pool, self.network = pool, network
 
 
 @dataclass(slots=True)
@@ -63,7 +79,7 @@ class Subnet:
         self.options.setdefault("subnet-mask", self.network.netmask)
         for pool in self.pools:
             if pool.start not in self.network or pool.end not in self.network:
-                raise ValueError(f"pool {pool.start} - {pool.end} is not inside {self.network}")
+                raise PoolOutsideSubnet(pool, self.network)
 
 
 @dataclass(slots=True)
@@ -160,17 +176,136 @@ def normalize_mac(text: str) -> str:
 def load_toml(path: str | Path) -> ServerConfig:
     """Read ``[server]``, ``[[subnet]]`` (with ``[[subnet.pool]]``), ``[[class]]`` and ``[[reservation]]``."""
     with open(path, "rb") as f:
-        data = tomllib.load(f)
+        try:
+            data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:  # its text ends "(at line L, column C)"
+            raise SettingError(f"TOML syntax: {exc}") from None
     return from_dict(data)
 
 
+#: Keys of each table of a settings file and what they become.
+TOP_KEYS = ("server", "subnet", "class", "reservation")
+#: Fields of ServerConfig that are tables of their own, not keys of [server].
+_STRUCTURE = ("subnets", "classes", "reservations")
+#: Inclusive bounds of numeric settings, by table and key.
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("server", "relay_port"): (1, 65535), ("server", "client_port"): (1, 65535),
+    ("server", "offer_hold"): (0.1, 86400), ("server", "decline_hold"): (0, 86400 * 365),
+    ("class", "lease_time"): (1, 0xFFFFFFFE),  # option 51; all ones would mean "infinite"
+}
+
+
+def _table(value: Any, cls: type, where: str, table: str, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``value`` as keyword arguments for ``cls``: a table of its fields, each of its type."""
+    from typing import get_type_hints
+
+    if not isinstance(value, dict):
+        raise named(where, f"must be a table, not {value!r}")
+    hints = {k: v for k, v in get_type_hints(cls).items() if k not in exclude}
+    known_keys(value, hints, where)
+    out = {k: coerce(v, hints[k], join(where, k)) for k, v in value.items()}
+    for (kind, key), (low, high) in RANGES.items():
+        if kind == table and key in out:
+            in_range(out[key], low, high, join(where, key))
+    return out
+
+
+def _tables(data: dict[str, Any], key: str, where: str = "") -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise named(join(where, key), f"must be a list of tables ([[{join(where, key)}]]), not {value!r}")
+    return value
+
+
+def _build(cls: type, where: str, args: dict[str, Any]) -> Any:
+    """``cls(**args)``; a missing key or a rule of the class is named as ``where``'s."""
+    try:
+        return cls(**args)
+    except TypeError as exc:  # only a missing required field gets here: types were checked
+        missing = str(exc).rpartition(" ")[2].strip("'")
+        raise named(join(where, missing), "missing") from None
+    except ValueError as exc:
+        raise named(where, str(exc)) from None
+
+
 def from_dict(data: dict[str, Any]) -> ServerConfig:
-    server = dict(data.get("server", {}))
+    """The server's configuration from a settings table, every mistake a :class:`SettingError`."""
+    known_keys(data, TOP_KEYS)
+    server = _table(data.get("server", {}), ServerConfig, "server", "server", _STRUCTURE)
+    classes = []
+    for i, c in enumerate(_tables(data, "class")):
+        where = join("class", i)
+        args = _table(c, DeviceClass, where, "class")
+        if args.get("kind") not in (None, "cm", "mta", "cpe", "any"):
+            raise named(join(where, "kind"), f"must be cm, mta, cpe or any, not {args['kind']!r}")
+        for j, realm in enumerate(args.get("realms", ())):
+            if not realm or len(realm.encode()) > 255:
+                raise named(join(join(where, "realms"), j), "a realm is 1 to 255 octets (option 122.6)")
+        classes.append(_build(DeviceClass, where, args))
+    classes = classes or default_classes()
+    names = [c.name for c in classes]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise named(join(join("class", i), "name"), f"{name!r} is also the name of class[{names.index(name)}]")
     subnets = []
-    for s in data.get("subnet", []):
+    for i, s in enumerate(_tables(data, "subnet")):
+        where = join("subnet", i)
+        if not isinstance(s, dict):
+            raise named(where, f"must be a table, not {s!r}")
         s = dict(s)
-        pools = [Pool(**p) for p in s.pop("pool", [])]
-        subnets.append(Subnet(pools=pools, **s))
-    classes = [DeviceClass(**c) for c in data.get("class", [])] or default_classes()
-    reservations = [Reservation(**r) for r in data.get("reservation", [])]
-    return ServerConfig(subnets=subnets, classes=classes, reservations=reservations, **server)
+        pools = [_pool(p, f"{where}.pool[{j}]", names) for j, p in enumerate(_tables(s, "pool", where))]
+        s.pop("pool", None)
+        args = _table(s, Subnet, where, "subnet", ("pools",))
+        try:
+            subnets.append(Subnet(pools=pools, **args))
+        except PoolOutsideSubnet as exc:
+            j = pools.index(exc.pool)
+            raise named(f"{where}.pool[{j}]", f"{exc.pool.start} - {exc.pool.end} is not inside {exc.network}") \
+                from None
+        except TypeError:
+            raise named(join(where, "network"), "missing") from None
+    _no_overlap(subnets)
+    reservations = []
+    for i, r in enumerate(_tables(data, "reservation")):
+        where = join("reservation", i)
+        args = _table(r, Reservation, where, "reservation")
+        if "mac" in args:
+            try:
+                normalize_mac(args["mac"])
+            except ValueError:
+                raise named(join(where, "mac"), f"not a MAC address: {args['mac']!r}") from None
+        if args.get("device_class") is not None and args["device_class"] not in names:
+            raise named(join(where, "device_class"), _no_class(args["device_class"], names))
+        reservations.append(_build(Reservation, where, args))
+    if "server_id" not in server:
+        raise named("server.server_id", "missing")
+    try:
+        return ServerConfig(subnets=subnets, classes=classes, reservations=reservations, **server)
+    except SettingError:
+        raise
+    except ValueError as exc:  # the text starts with the setting's name
+        raise named("server", str(exc)) from None
+
+
+def _pool(value: Any, where: str, classes: list[str]) -> Pool:
+    args = _table(value, Pool, where, "pool")
+    for k, name in enumerate(args.get("classes", ())):
+        if name not in classes:
+            raise named(join(join(where, "classes"), k), _no_class(name, classes))
+    return _build(Pool, where, args)  # type: ignore[no-any-return]
+
+
+def _no_class(name: str, classes: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, classes, n=1, cutoff=0.6)
+    return f"no class {name!r}" + (f" (did you mean {close[0]}?)" if close else f" (classes: {', '.join(classes)})")
+
+
+def _no_overlap(subnets: list[Subnet]) -> None:
+    """No address is in two pools: the engine would have two pools' rules for it."""
+    spans = [(p.start, p.end, f"subnet[{i}].pool[{j}]") for i, s in enumerate(subnets) for j, p in enumerate(s.pools)]
+    for k, (start, end, where) in enumerate(spans):
+        for other_start, other_end, other in spans[:k]:
+            if start <= other_end and other_start <= end:
+                raise named(where, f"{start} - {end} overlaps {other} ({other_start} - {other_end})")

@@ -82,6 +82,8 @@ class Capabilities:
         mib = vendor.capability("mib-support")
         return cls(http=vendor.capability("http-download") is True,
                    tree=pktc.tree_of_mib_support(mib) if isinstance(mib, bytes) else None)
+#: Settings a SIGHUP applies (Backoffice.reload); the others take a restart.
+RELOADABLE = ("devices", "templates")
 
 
 @contextmanager
@@ -151,12 +153,7 @@ class Backoffice:
         self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
             else MemoryDeviceStore(retention)
         self.leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
-        for row in cfg.devices:
-            kind = row.get("kind", "mta")
-            self.devices.put(Device(normalize_mac(row["mac"]), kind=kind,
-                                    flow=row.get("flow", cfg.realms[0] if kind == "mta" else ""),
-                                    template=row.get("template", ""), vars=dict(row.get("vars", {}))))
-        self.devices.commit()
+        self._seed(cfg)
         self.dhcp = DhcpServer(dhcp_config(cfg, self.site), self.leases)
         #: Bugs caught in a handler, by where (pktcable_internal_errors_total).
         self.internal_errors: Counter[str] = Counter()
@@ -225,6 +222,33 @@ class Backoffice:
         """Whether the eMTA declared HTTP file download (capability sub-TLV 4) in its option 60."""
         declared = self.capabilities.get(mac)
         return declared is not None and declared.http
+
+    def _seed(self, cfg: ServeConfig) -> None:
+        """The [[devices]] rows into the store: what they set replaces the stored
+        kind, flow, template and vars; what the device did (address, state) stays."""
+        for row in cfg.devices:
+            kind = row.get("kind", "mta")
+            mac = normalize_mac(row["mac"])
+            device = self.devices.get(mac) or Device(mac)
+            device.kind, device.flow = kind, row.get("flow", cfg.realms[0] if kind == "mta" else "")
+            device.template, device.vars = row.get("template", ""), dict(row.get("vars", {}))
+            self.devices.put(device)
+        self.devices.commit()
+
+    def reload(self, cfg: ServeConfig) -> list[str]:
+        """SIGHUP: the [[devices]] rows and the templates of ``cfg`` (checked) take
+        effect now; the names of other settings that differ are returned, since
+        they take a restart (sockets, stores, keys). A device dropped from the
+        list stays in the store: the store is the truth, and the API deletes."""
+        from dataclasses import fields
+
+        waiting = [f.name for f in fields(cfg) if f.name not in RELOADABLE
+                   and getattr(cfg, f.name) != getattr(self.cfg, f.name)]
+        self._seed(cfg)
+        self.templates.reload(jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None)
+        self.cfg.devices, self.cfg.templates = cfg.devices, cfg.templates
+        self.warm_up()
+        return waiting
 
     # -- wiring ---------------------------------------------------------------
     def build(self, device: Device) -> bytes:

@@ -46,20 +46,25 @@ demo on loopback without privileges, overridden by a TOML file.
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
 from pktcable.delivery.tftp import DEFAULT_MAX_DURATION, DEFAULT_MAX_TIMEOUT_OPTION
 from pktcable.delivery.tftp_aio import DEFAULT_MAX_PER_CLIENT
-from pktcable.dhcpd.config import DeviceClass, Pool, ServerConfig, Subnet, from_dict
+from pktcable.dhcpd.config import DeviceClass, Pool, PoolOutsideSubnet, ServerConfig, Subnet, from_dict
 from pktcable.dhcpd.transport import local_interfaces
-from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention
+from pktcable.flow import SERVER_TABLES
+from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
+from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
+from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
-from .datadir import SettingError
+__all__ = ["SettingError", "ServeConfig", "check", "dhcp_config", "load", "read"]
+
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
 #: The demo's pools, on loopback; on another subnet they are derived from it (see :func:`pools`).
@@ -121,50 +126,222 @@ class ServeConfig:
         return Retention(self.history_keep, self.history_days)
 
 
-def check(cfg: ServeConfig) -> ServeConfig:
-    for key in ("inform_community", "write_community"):
-        value = getattr(cfg, key)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{key} must be a non-empty string, not {value!r}")
-    if not isinstance(cfg.auto_enroll, bool):
-        raise ValueError(f"auto_enroll must be true or false, not {cfg.auto_enroll!r}")
-    if cfg.file_scheme not in ("tftp", "http"):
-        raise ValueError(f"file_scheme must be tftp or http, not {cfg.file_scheme!r}")
-    if cfg.file_scheme == "http" and not cfg.http_port:
-        raise ValueError("file_scheme http needs http_port")
-    if cfg.mib_tree not in MIB_TREES:
-        raise ValueError(f"mib_tree must be one of {', '.join(MIB_TREES)}, not {cfg.mib_tree!r}")
-    cfg.retention()  # raises naming history_keep / history_days
-    for key, low, high in (("tftp_max_per_client", 0, 4096), ("tftp_max_timeout", 1, 255),
-                           ("tftp_max_duration", 1, 86400)):
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
-                or key != "tftp_max_duration" and not isinstance(value, int):
-            raise ValueError(f"{key} must be a number from {low} to {high}, not {value!r}")
-    if cfg.cm_key is not None and cfg.cm_key_file is not None:
-        raise ValueError("cm_key: set cm_key or cm_key_file, not both")
-    if isinstance(cfg.http_header_timeout, bool) or not isinstance(cfg.http_header_timeout, (int, float)) \
-            or not 0 < cfg.http_header_timeout <= 300:
-        raise ValueError(f"http_header_timeout: must be 0 < seconds <= 300, not {cfg.http_header_timeout!r}")
-    if cfg.dhcp:  # report a bad [dhcp] table at load time, in one line, not as a start-up traceback
-        try:
-            dhcp_config(cfg)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ValueError(f"[dhcp]: {exc}") from exc
-    return cfg
+@dataclass(slots=True)
+class DeviceRow:
+    """One ``[[devices]]`` entry, as the file may give it."""
+
+    mac: str
+    kind: str = "mta"
+    flow: str = ""
+    template: str = ""
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+#: Realms serve can run: the flows with a server-side table (option 122.6 names them).
+RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES)
+DEVICE_KINDS = ("cm", "mta")
+#: Names the templates get from the device itself: a ``vars`` entry of that name would be
+#: shadowed without a word, so it is refused instead.
+RESERVED_VARS = frozenset({"mac", "kind", "ip", "flow", "client_ip"})
+#: Bounds of the numeric settings, inclusive (history_* are checked by Retention).
+RANGES: dict[str, tuple[float, float]] = {
+    "dhcp_port": (0, 65535), "relay_port": (1, 65535), "tftp_port": (0, 65535), "http_port": (0, 65535),
+    "tod_port": (0, 65535), "snmp_port": (0, 65535), "agent_port": (1, 65535), "api_port": (0, 65535),
+    "snmp_timeout": (0.01, 60), "snmp_retries": (0, 10),
+    "prov_timer": (0, 255),  # option 122.8 is one octet of minutes
+    "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
+    "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
+    "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
+}
+#: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
+#: relay_port and agent_port are the peers' ports, not ours.
+LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port")
+POOLS = ("cm_pool", "mta_pool", "cpe_pool")
+
+
+def read(path: str | Path) -> ServeConfig:
+    """The settings file as a :class:`ServeConfig`: known keys of the right types;
+    the rest is :func:`check`'s (after the command line's flags are applied)."""
+    data = read_toml(path)
+    return ServeConfig(**typed(data, ServeConfig))
 
 
 def load(path: str | Path) -> ServeConfig:
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
-    known = {f.name for f in fields(ServeConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown settings {', '.join(unknown)}")
-    for key in ("mta_pool", "cm_pool", "cpe_pool"):
-        if key in data:
-            data[key] = tuple(data[key])
-    return check(ServeConfig(**data))
+    return check(read(path))
+
+
+def check(cfg: ServeConfig, given: Mapping[str, str] | None = None) -> ServeConfig:
+    """Every setting of ``cfg`` that cannot work raises :class:`SettingError` naming it.
+    ``given`` maps settings that came from the command line to their flags, so the
+    error names what the operator typed."""
+    try:
+        _check(cfg)
+    except SettingError as exc:
+        flag = (given or {}).get(exc.key.split(".")[0].split("[")[0])
+        if flag is not None:
+            raise named(flag, exc.problem) from None
+        raise
+    return cfg
+
+
+def _check(cfg: ServeConfig) -> None:
+    from typing import get_type_hints
+
+    for f, hint in get_type_hints(ServeConfig).items():  # fields set in code, or by flags, are typed too
+        setattr(cfg, f, coerce(getattr(cfg, f), hint, f))
+    for key, (low, high) in RANGES.items():
+        in_range(getattr(cfg, key), low, high, key)
+    for key in ("inform_community", "write_community"):
+        if not getattr(cfg, key):
+            raise named(key, "must not be empty")
+    for key in ("address", "api_address"):
+        try:
+            IPv4Interface(getattr(cfg, key))
+        except ValueError:
+            raise named(key, f"not an IPv4 address: {getattr(cfg, key)!r}") from None
+    if cfg.file_scheme not in ("tftp", "http"):
+        raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
+    if cfg.file_scheme == "http" and not cfg.http_port:
+        raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
+    if cfg.mib_tree not in MIB_TREES:
+        raise named("mib_tree", f"must be one of {', '.join(MIB_TREES)}, not {cfg.mib_tree!r}")
+    try:
+        cfg.retention()
+    except ValueError as exc:  # its text starts with history_keep / history_days
+        key, _, problem = str(exc).partition(" ")
+        raise named(key, problem) from None
+    if cfg.cm_key is not None and cfg.cm_key_file is not None:
+        raise named("cm_key", "set cm_key or cm_key_file, not both")
+    _check_ports(cfg)
+    _check_realms(cfg.realms, "realms")
+    if cfg.templates is not None and not Path(cfg.templates).is_dir():
+        raise named("templates", f"{cfg.templates}: no such folder")
+    if cfg.data_dir is not None:
+        _check_data_dir(Path(cfg.data_dir))
+    _check_devices(cfg)
+    if cfg.dhcp:
+        _check_dhcp_table(cfg)
+    else:
+        _check_pools(cfg)
+
+
+def _check_ports(cfg: ServeConfig) -> None:
+    taken: dict[int, str] = {}
+    shared = cfg.api_address == cfg.address or "0.0.0.0" in (cfg.api_address, cfg.address)
+    for key in (*LISTENERS, "api_port") if shared else LISTENERS:
+        port = getattr(cfg, key)
+        if port and port in taken:
+            raise named(key, f"port {port} is also {taken[port]}")
+        taken[port] = key
+
+
+def _check_realms(realms: Any, key: str) -> None:
+    if not realms:
+        raise named(key, f"empty: give at least one of {', '.join(RUNNABLE_REALMS)}")
+    for i, realm in enumerate(realms):
+        if realm not in RUNNABLE_REALMS:
+            raise named(join(key, i), f"{realm!r} is not a flow serve can run ({', '.join(RUNNABLE_REALMS)})")
+
+
+def _check_data_dir(folder: Path) -> None:
+    """The data dir, or the nearest folder that exists above it, takes new files."""
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise named("data_dir", f"{probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise named("data_dir", f"{probe} is not writable")
+
+
+def _check_devices(cfg: ServeConfig) -> None:
+    seen: dict[str, str] = {}
+    for i, row in enumerate(cfg.devices):
+        where = join("devices", i)
+        if not isinstance(row, dict):
+            raise named(where, f"must be a table, not {row!r}")
+        device = DeviceRow(**typed(row, DeviceRow, where)) if "mac" in row else None
+        if device is None:
+            raise named(join(where, "mac"), "missing")
+        try:
+            mac = normalize_mac(device.mac)
+            if any(c not in "0123456789abcdefABCDEF:-." for c in device.mac):
+                raise ValueError(device.mac)
+        except ValueError:
+            raise named(join(where, "mac"), f"not a MAC address: {device.mac!r}") from None
+        if mac in seen:
+            raise named(join(where, "mac"), f"{device.mac} is also {seen[mac]}")
+        seen[mac] = where
+        if device.kind not in DEVICE_KINDS:
+            raise named(join(where, "kind"), f"must be {' or '.join(DEVICE_KINDS)}, not {device.kind!r}")
+        if device.kind == "mta" and "flow" in row and device.flow not in RUNNABLE_REALMS:
+            raise named(join(where, "flow"), f"{device.flow!r} is not a flow serve can run "
+                                             f"({', '.join(RUNNABLE_REALMS)})")
+        if device.kind == "cm" and device.flow:
+            raise named(join(where, "flow"), "a cm has no PacketCable flow")
+        if device.template and not _template_exists(cfg.templates, device.template):
+            raise named(join(where, "template"), f"no template {device.template!r}"
+                                                 + (f" in {cfg.templates} or" if cfg.templates else " among")
+                                                 + " the shipped ones")
+        for name, value in device.vars.items():
+            if name in RESERVED_VARS:
+                raise named(join(join(where, "vars"), name), "reserved: the template gets it from the device")
+            try:
+                json.dumps(value, allow_nan=False)  # the store keeps vars as JSON
+            except (TypeError, ValueError):
+                raise named(join(join(where, "vars"), name), f"not a string, number, true/false, "
+                                                             f"list or table: {value!r}") from None
+
+
+def _template_exists(folder: str | None, name: str) -> bool:
+    if "/" in name or "\\" in name or name.startswith("."):
+        return False  # a template name, not a path out of the folders
+    return any((Path(base) / name).is_file() for base in (folder, SHIPPED_TEMPLATES) if base is not None)
+
+
+def _check_pools(cfg: ServeConfig) -> None:
+    spans: list[tuple[IPv4Address, IPv4Address, str]] = []
+    for key in POOLS:
+        start, end = getattr(cfg, key)
+        try:
+            first, last = IPv4Address(start), IPv4Address(end)
+        except ValueError as exc:
+            raise named(key, f"not an IPv4 address: {exc}") from None
+        if last < first:
+            raise named(key, f"{first} - {last} ends before it starts")
+        for low, high, other in spans:
+            if first <= high and low <= last:
+                raise named(key, f"{first} - {last} overlaps {other} ({low} - {high})")
+        spans.append((first, last, key))
+    try:
+        dhcp_config(cfg)
+    except SettingError:  # address / interface / pools, already named (resolve_site, pools)
+        raise
+    except PoolOutsideSubnet as exc:
+        key = next((k for k in POOLS if tuple(IPv4Address(a) for a in getattr(cfg, k)) ==
+                    (exc.pool.start, exc.pool.end)), "address")
+        raise named(key, f"{exc.pool.start} - {exc.pool.end} is not inside the subnet {exc.network}") from None
+    except ValueError as exc:
+        raise named("address", str(exc)) from None
+
+
+def _check_dhcp_table(cfg: ServeConfig) -> None:
+    """A full ``[dhcp]`` table, checked as ``pktcable dhcp serve`` checks its file, and
+    offering only realms serve can run."""
+    known_keys(cfg.dhcp, ("server", "subnet", "class", "reservation"), "dhcp")
+    try:
+        config = dhcp_config(cfg)
+    except SettingError as exc:
+        raise named(join("dhcp", exc.key), exc.problem) if exc.key else named("dhcp", str(exc)) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise named("dhcp", str(exc)) from None
+    for i, device_class in enumerate(config.classes):
+        if device_class.kind == "mta":
+            _check_realms(device_class.realms, f"dhcp.class[{i}].realms")
+    for i, reservation in enumerate(config.reservations):
+        if reservation.realm is not None and reservation.realm not in RUNNABLE_REALMS:
+            raise named(f"dhcp.reservation[{i}].realm", f"{reservation.realm!r} is not a flow serve can run "
+                                                        f"({', '.join(RUNNABLE_REALMS)})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,10 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pktcable.settings import SettingError
+
+__all__ = ["SettingError", "cm_key", "prepare", "private_file"]
+
 if TYPE_CHECKING:
     from .config import ServeConfig
 
@@ -27,10 +31,6 @@ SECRET_FILE = "cm_key"
 SECRET_BYTES = 32
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-
-
-class SettingError(ValueError):
-    """A setting that cannot work; the message starts with the setting's name."""
 
 
 def prepare(path: str | os.PathLike[str]) -> Path:
