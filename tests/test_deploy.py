@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pktcable.serve.config import ServeConfig, dhcp_config, load, pools, resolve_site
+from pktcable.serve.config import ServeConfig, dhcp_config, pools, read, resolve_site
 from pktcable.serve.datadir import SettingError
 
 from .dhcp_helpers import CG3000
@@ -119,7 +119,8 @@ def test_serve_interface_nosuch_exits_2_naming_the_setting() -> None:
 
 
 def test_production_example_loads_with_standard_ports() -> None:
-    cfg = load(PRODUCTION)
+    # Names and types as `serve` reads them; the host checks (interface, folders) need the production host.
+    cfg = read(PRODUCTION)
     assert (cfg.dhcp_port, cfg.relay_port, cfg.tftp_port, cfg.http_port, cfg.tod_port, cfg.snmp_port,
             cfg.agent_port) == (67, 67, 69, 80, 37, 162, 161)
     assert IPv4Address(cfg.api_address).is_loopback and cfg.data_dir and cfg.cm_key_file and cfg.cm_key is None
