@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log = open(Path(tmp) / "serve.log", "w")  # noqa: SIM115 - closed below
-        server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--data-dir", tmp],
+        server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--data-dir", tmp, "--auto-enroll"],
                                   stderr=log, text=True, env=ENV, cwd=ROOT)
         try:
             for _ in range(100):  # until it has printed its addresses and its store

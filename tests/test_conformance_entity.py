@@ -30,32 +30,6 @@ from .test_security_snmp import Agent, settle
 
 #: The three eMTA MIB trees, by name (pktc.Tree values).
 TREES = ["cablelabs", "ietf", "euro"]
-#: Capability sub-TLV 23 (MIB support) entries naming one MTA MIB: ``02 org bits``, org 0/1/2.
-MIB_SUPPORT = {"cablelabs": "170302" "0001", "ietf": "170302" "0101", "euro": "170302" "0201"}
-
-
-def declare_capabilities(monkeypatch: pytest.MonkeyPatch, *, http: bool = False,
-                         tree: pktc.Tree | None = None) -> None:
-    """Make every simulated eMTA's option 60 also declare HTTP download
-    (sub-TLV 4) and/or one MIB tree (sub-TLV 23), as a real model would."""
-    extra = ("040101" if http else "") + (MIB_SUPPORT[tree.value] if tree is not None else "")
-    plain = Identity.vendor_options
-
-    def vendor_options(self: Identity, kind: str, flows: int = 0x0007) -> list[tuple[int, bytes]]:
-        options = plain(self, kind, flows)
-        if kind != "mta" or not extra:
-            return options
-        out = []
-        for code, value in options:
-            if code == 60:
-                prefix, hexdigits = value.decode().split(":", 1)
-                assert hexdigits[:2] == "05"
-                body = extra + hexdigits[4:]  # TLV 18 (the flows) stays last
-                value = f"{prefix}:05{len(body) // 2:02x}{body}".encode()
-            out.append((code, value))
-        return out
-
-    monkeypatch.setattr(Identity, "vendor_options", vendor_options)
 
 
 def numeric_text(data: bytes) -> str:
@@ -106,15 +80,13 @@ def test_enrollment_in_each_mib_tree_is_acted_on_and_set_in_that_tree(name: str)
 
 
 @pytest.mark.parametrize("name", ["ietf", "euro"])
-def test_basic_file_carries_the_hash_object_of_the_tree_option_60_declares(name: str,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_basic_file_carries_the_hash_object_of_the_tree_option_60_declares(name: str) -> None:
     """A Basic-flow eMTA whose option 60 says it implements the IETF (or Euro)
     MIB gets the in-file hash under that tree's pktcMtaDevProvConfigHash, not
     the CableLabs one it would ignore."""
     tree = pktc.Tree(name)
-    declare_capabilities(monkeypatch, tree=tree)
     cfg, sim = configs(["BASIC.2"])
-    sim.tree = tree
+    sim.tree, sim.declare_mib = tree, True
 
     async def scenario(office: Backoffice) -> None:
         results, _ = await simulate(sim, Flow.BASIC_2, 2)
@@ -154,13 +126,12 @@ def test_bad_mib_tree_device_variable_is_a_build_error_naming_it() -> None:
 
 
 @pytest.mark.parametrize("declares_http", [False, True], ids=["no-http-capability", "http-capability"])
-def test_http_url_only_to_an_emta_whose_option_60_declares_http(declares_http: bool,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_url_only_to_an_emta_whose_option_60_declares_http(declares_http: bool) -> None:
     """With file_scheme = "http", an eMTA that did not declare HTTP download
     (capability sub-TLV 4) gets a tftp:// URL it can use, not an http:// one."""
-    declare_capabilities(monkeypatch, http=declares_http)
     cfg, sim = configs(["HYBRID.2"])
     cfg.http_port, cfg.file_scheme = free_tcp_port(), "http"
+    sim.http = declares_http  # the simulated eMTA's option 60 capability sub-TLV 4
 
     async def scenario(office: Backoffice) -> None:
         results, _ = await simulate(sim, Flow.HYBRID_2, 3)

@@ -114,13 +114,11 @@ def test_every_device_passes_every_step(flow: Flow) -> None:
     run(cfg, scenario)
 
 
-def test_hybrid_download_over_http(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hybrid_download_over_http() -> None:
     """The SET names an http:// URL to an eMTA that declares HTTP download; it fetches it from its own address."""
-    from .test_conformance_entity import declare_capabilities
-
-    declare_capabilities(monkeypatch, http=True)
     cfg, sim = configs(["HYBRID.2"])
     cfg.http_port, cfg.file_scheme = free_tcp_port(), "http"
+    sim.http = True
 
     async def scenario(office: Backoffice) -> None:
         results, _ = await simulate(sim, Flow.HYBRID_2, 3)

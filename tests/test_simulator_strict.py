@@ -329,6 +329,52 @@ def test_offer_from_a_server_the_ecm_was_not_told_of_is_refused() -> None:
     assert MtaState.DHCP_REQUEST.name not in [state for _, state, _ in mta.result.steps]
 
 
+@pytest.mark.parametrize("declares_http", [False, True], ids=["no-http-capability", "http-capability"])
+def test_http_url_for_an_emta_that_declared_no_http_is_caught(declares_http: bool) -> None:
+    """A server that SETs an http:// URL for an eMTA whose option 60 has no HTTP download
+    capability (sub-TLV 4) asks for something the device cannot do."""
+    from tlv import ber
+
+    sim = sim_config(http=declares_http)
+    sets: list[Any] = []
+
+    async def scenario() -> tuple[SimulatedMta, bytes]:
+        setter = await open_endpoint(HOST, 0, timeout=1.0, retries=2)
+        url = b"http://127.0.0.1:9/mta.cfg"  # the discard port: nothing serves it
+
+        def answer(msg: m.Message) -> bytes | None:
+            if any(vb.oid == CL.mac for vb in msg.pdu.varbinds) and not sets:  # the enrollment
+                source = (str(mta.ack.yiaddr), sim.agent_port)  # type: ignore[union-attr]
+                varbinds = (ber.VarBind(CL.config_file, ber.SNMP_TYPE_BY_KEYWORD["string"], url),
+                            ber.VarBind(CL.config_hash, ber.SNMP_TYPE_BY_KEYWORD["string"], b"\x01" * 20))
+                sets.append(asyncio.ensure_future(setter.request(source, b"private", m.PduType.SET, varbinds)))
+            return m.encode(msg.response())
+
+        informs = await Informs(answer).open(sim)
+        server = await fake_dhcp(sim, dora(mta_ccc(Flow.HYBRID_2)))
+        relay = await net.open_relay((sim.relay, sim.relay_port), (sim.server, sim.dhcp_port))
+        mta = SimulatedMta(Identity.make(1), Flow.HYBRID_2, sim, relay)
+        task = asyncio.ensure_future(mta.run())
+        await asyncio.wait_for(asyncio.shield(mta.finished), 30)
+        option60 = mta.type_identifier.encode() if isinstance(mta.type_identifier, str) else mta.type_identifier
+        mta.stop()
+        relay.close()
+        await asyncio.wait_for(task, 10)
+        for closing in (server.transport, informs.endpoint, setter):
+            closing.close()
+        return mta, option60
+
+    mta, option60 = asyncio.run(scenario())
+    assert sets, "the enrollment never came"
+    assert (b"040101" in option60) == declares_http
+    caught = [d for d in mta.result.deviations if "declared no HTTP file download" in d.text]
+    if declares_http:
+        assert caught == []
+    else:
+        assert caught and caught[0].step.startswith("H-MTA-22"), mta.result.deviations
+        assert mta.result.state != MtaState.OPERATIONAL.name
+
+
 # -- the config file ----------------------------------------------------------------------------------------------
 
 def compile_text(text: str, hash: str | None = None) -> bytes:

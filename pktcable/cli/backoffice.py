@@ -153,12 +153,15 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--tftp-port", type=int, default=10069, show_default=True, help="For URLs without a port (69).")
 @click.option("--tod-port", type=int, default=10037, show_default=True, help="The ToD port (37).")
 @click.option("--first", type=int, default=0, help="Index of the first device (MACs follow from it).")
-@click.option("--mib-tree", type=click.Choice(["cablelabs", "ietf"]), default="cablelabs", show_default=True,
+@click.option("--mib-tree", type=click.Choice(["cablelabs", "ietf", "euro"]), default="cablelabs", show_default=True,
               help="Which PKTC MTA MIB the eMTAs implement (their INFORMs and agent objects).")
+@click.option("--declare-mib", is_flag=True, help="Declare that MIB in option 60 (capability 23, MIB support).")
+@click.option("--http", "http", is_flag=True,
+              help="Declare HTTP file download in option 60 (capability 4); else an http:// URL is a server error.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
-                 first: int, mib_tree: str, quiet: bool) -> None:
+                 first: int, mib_tree: str, declare_mib: bool, http: bool, quiet: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback)."""
@@ -175,7 +178,8 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     except OSError as exc:
         fail(f"--server {server}: {exc.strerror or exc}", ExitStatus.USAGE)
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
-                       agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree))
+                       agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
+                       http=http, declare_mib=declare_mib)
     chosen = Flow(flow.upper())
     done = [0]
     show = not quiet and sys.stderr.isatty()

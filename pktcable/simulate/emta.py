@@ -76,6 +76,11 @@ class SimConfig:
     #: the 122.1/122.2 servers, config-file objects of this eMTA's MIB tree
     #: with their MIB types, mandatory objects present.
     strict: bool = True
+    #: Declare HTTP file download in option 60 (capability sub-TLV 4); without it an
+    #: http:// config-file URL is a server error the eMTA cannot follow.
+    http: bool = False
+    #: Declare the MIB tree in option 60 (capability sub-TLV 23, MIB support).
+    declare_mib: bool = False
 
 
 @cache
@@ -119,7 +124,8 @@ class SimulatedMta:
         # xids and backoff jitter: random as RFC 2131 asks, reproducible per seed and device.
         self.rng = random.Random(f"{config.seed}:{identity.index}")
         self.flow_bits = FLOW_BITS["hybrid" if flow.hybrid else "basic"]
-        self.type_identifier = vendor_class("mta", self.flow_bits)
+        self.type_identifier = vendor_class("mta", self.flow_bits, http=config.http,
+                                            mib=config.tree.value if config.declare_mib else None)
         # The MIB default (10 minutes) until option 122.8 says otherwise.
         self.machine = Machine(mta_table(flow, config.timing), self.loop.time(), self._timer())
         self.cm: Reply | None = None
@@ -282,7 +288,8 @@ class SimulatedMta:
         mac = self.id.cm_mac if kind == "cm" else self.id.mta_mac
         data = request(self.id, kind, msg_type, xid, IPv4Address(self.config.relay),
                        None if offer is None else offer.yiaddr, None if offer is None else offer.server_id,
-                       flows=self.flow_bits)
+                       flows=self.flow_bits, http=self.config.http,
+                       mib=self.config.tree.value if self.config.declare_mib else None)
         waits = net.retransmit_waits(self.config.dhcp_timeout, self.config.dhcp_retries, self.rng)
         answer = await self.relay.exchange(data, (xid, mac), waits, accept)
         return None if answer is None else parse_reply(answer)
@@ -529,6 +536,13 @@ class SimulatedMta:
         step = self.machine.info.step
         url = urlparse(self.url)
         assert self.ack is not None
+        if url.scheme in ("http", "https") and not self.config.http:
+            # Its option 60 declared no HTTP download (capability sub-TLV 4): a real eMTA has no
+            # HTTP client to fetch this with.
+            why = f"{url.scheme}:// URL for an eMTA that declared no HTTP file download (option 60 sub-TLV 4)"
+            self.deviate(step, why)
+            if self.config.strict:
+                return ev.DownloadFailed(why)
         try:
             address = await self.lookup(url.hostname or "")
             if url.scheme == "tftp":

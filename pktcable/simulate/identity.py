@@ -39,12 +39,22 @@ SYS_DESCR = f"pktcable simulated eMTA <<HW_REV: {HARDWARE_VERSION}; SW_REV: {SOF
 HTYPE_ETHERNET = 1
 
 
-def vendor_class(kind: str, flows: int = 0x0007) -> str:
+#: Capability sub-TLV 4 (HTTP download file access method supported), true.
+HTTP_CAPABILITY = "040101"
+#: Capability sub-TLV 23 (MIB support) naming one MTA MIB: entries of 2 bytes, the MIB's org, its bit.
+MIB_SUPPORT = {"cablelabs": "1703020001", "ietf": "1703020101", "euro": "1703020201"}
+
+
+def vendor_class(kind: str, flows: int = 0x0007, *, http: bool = False, mib: str | None = None) -> str:
     """Option 60 as the device sends it; the eMTA's pktcMtaDevTypeIdentifier
-    is this same string (PKTC-MTA-MIB: "a copy of DHCP option 60")."""
+    is this same string (PKTC-MTA-MIB: "a copy of DHCP option 60").
+    ``http``: declare HTTP file download; ``mib``: declare one MIB tree."""
     if kind == "cm":
         return CM_VENDOR_CLASS
-    return MTA_VENDOR_CLASS[:-4] + f"{flows:04x}"
+    prefix, tlv5 = MTA_VENDOR_CLASS.split(":")
+    # Extra sub-TLVs go first: TLV 18 (the flows) stays last, where the simulator narrows it.
+    body = (HTTP_CAPABILITY if http else "") + (MIB_SUPPORT[mib] if mib else "") + tlv5[4:-4] + f"{flows:04x}"
+    return f"{prefix}:05{len(body) // 2:02x}{body}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +72,8 @@ class Identity:
                    bytes((0x02, 0x10, 0x01)) + index.to_bytes(3, "big"), f"SIM{index:08d}",
                    rng.randrange(1, 2**31))
 
-    def vendor_options(self, kind: str, flows: int = 0x0007) -> list[tuple[int, bytes]]:
+    def vendor_options(self, kind: str, flows: int = 0x0007, *, http: bool = False,
+                       mib: str | None = None) -> list[tuple[int, bytes]]:
         if kind == "cm":
             items: list[tuple[str, Any]] = [("device-type", "ECM"), ("esafe-types", "ECM:EMTA"),
                                             ("serial-number", self.serial), ("vendor-name", "pktcable-sim")]
@@ -71,16 +82,18 @@ class Identity:
                  ("software-version", SOFTWARE_VERSION), ("boot-rom-version", BOOT_ROM_VERSION),
                  ("oui", self.mta_mac[:3]), ("model-number", MODEL_NUMBER), ("vendor-name", VENDOR_NAME),
                  ("mta-mac", self.mta_mac), ("correlation-id", self.correlation_id)]
-        return [(60, vendor_class(kind, flows).encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)),
+        return [(60, vendor_class(kind, flows, http=http, mib=mib).encode()),
+                (43, encode_space(CABLELABS_CLIENT, items, 43)),
                 (55, MTA_PRL), (61, bytes((HTYPE_ETHERNET,)) + self.mta_mac)]
 
 
 def request(identity: Identity, kind: str, msg_type: MessageType, xid: int, relay: IPv4Address,
             requested: IPv4Address | None = None, server_id: IPv4Address | None = None,
-            flows: int = 0x0007) -> bytes:
+            flows: int = 0x0007, *, http: bool = False, mib: str | None = None) -> bytes:
     mac = identity.cm_mac if kind == "cm" else identity.mta_mac
     msg = Message(op=1, xid=xid, chaddr=mac.ljust(16, b"\0"), giaddr=relay, ciaddr=ZERO, hops=1)
-    options = [(53, bytes((msg_type,))), *identity.vendor_options(kind, flows)]
+    extra = {"http": http, "mib": mib} if http or mib else {}  # an identity patched in tests takes none
+    options = [(53, bytes((msg_type,))), *identity.vendor_options(kind, flows, **extra)]
     if requested is not None:
         options.append((50, requested.packed))
     if server_id is not None:
