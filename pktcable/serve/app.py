@@ -415,7 +415,7 @@ class Backoffice:
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
         self.dhcp_transport = DhcpTransport(self.dhcp, sock, interface=site.interface, on_event=self._guarded_dhcp,
-                                            link=site.advertise if site.interface else None)
+                                            link=site.advertise if site.interface else None, clock=self.clock)
         await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:
             with _naming("http", site.listen, cfg.http_port):
