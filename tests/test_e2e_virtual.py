@@ -53,26 +53,42 @@ def run(cfg: ServeConfig, scenario: Callable[[Backoffice], Awaitable[Any]],
     return run_virtual(main, network)
 
 
-def check_flow(office: Backoffice, flow: Flow, results: list[Any], elapsed: float) -> None:
-    """Every device passed every step of its flow, as the eMTA and as the server saw it."""
+def check_flow(office: Backoffice, flow: Flow, results: list[Any], elapsed: float, lossy: bool = False) -> None:
+    """Every device passed every step of its flow, as the eMTA and as the server saw it.
+
+    ``lossy``: the server may not know that a file arrived. The simulated
+    eMTA does not dally after its final TFTP ACK (RFC 1350 section 6 allows
+    that), so when that ACK is lost the server's transfer fails although the
+    device has its file; only a flow with a status INFORM tells the server."""
+    unconfirmed = 0
     report = summarize(results, elapsed)
     assert report["passed"] == len(results), report["failures"]
-    assert report["deviations"] == []
+    # The simulated eCM asks the time twice, half a second apart, and goes on without it (CM-7/8 is
+    # not fatal): under loss that may go unanswered, a deviation of the eCM and no failure.
+    deviations = [d for d in report["deviations"] if not (lossy and d["step"] == "CM-7/8")]
+    assert deviations == []
     assert office.entity is not None
     for r in results:
         assert [step for step, _, _ in r.steps] == EXPECTED_STEPS[flow]
         assert r.result == ProvisioningState.PASS
         machine = office.entity.machines[r.mta_mac]
+        history = [s.event for s in office.devices.history(r.mta_mac)]
+        if lossy and "FileServed" not in history and not flow.reports_status:
+            unconfirmed += 1
+            assert machine.state is (ServerState.LOCATION_SET if flow.hybrid else ServerState.LEASED)
+            continue
         if flow.reports_status:
             assert machine.state is ServerState.DONE and machine.result == ProvisioningState.PASS
         else:
             assert machine.state is ServerState.FILE_DELIVERED and machine.result is None
-        history = [s.event for s in office.devices.history(r.mta_mac)]
-        assert history[0] == "LeaseAcked" and "FileServed" in history
+        # A status INFORM may come before the server's transfer has seen the last ACK (lost).
+        assert history[0] == "LeaseAcked" and ("FileServed" in history or lossy and "TransferFailed" in history)
         assert ("StatusReceived" in history) == flow.reports_status
         assert ("LocationSetAcked" in history) == flow.hybrid
         device = office.devices.get(r.mta_mac)
         assert device is not None and device.cm_mac == Identity.make(r.index).cm_mac.hex()
+    # Each unconfirmed file is a transfer the server saw fail, or one still waiting for its last ACK.
+    assert unconfirmed <= office.tftp.stats.failed + office.tftp.active
 
 
 @pytest.mark.parametrize("flow", list(Flow), ids=lambda f: f.value)
@@ -87,3 +103,68 @@ def test_fifty_devices_pass_every_step_on_virtual_time(flow: Flow) -> None:
     run(cfg, scenario, network)
     # Nothing was lost, so nothing had to wait for a retransmission timer.
     assert network.stats["lost"] == network.stats["unreachable"] == 0
+
+
+def lossy_run(flow: Flow, seed: int, loss: float) -> tuple[Run, VirtualNetwork]:
+    cfg, sim = spec_configs(flow.value)
+    # Enough attempts that ten per cent loss leaves no exchange unanswered: a
+    # message and its answer both arrive with 0.81, so four tries fail 1 in 2300.
+    sim.dhcp_retries = sim.snmp_retries = cfg.snmp_retries = 5
+
+    async def scenario(office: Backoffice) -> list[tuple[str, str, list[tuple[str, str, float]]]]:
+        results, elapsed = await simulate(sim, flow, DEVICES)
+        check_flow(office, flow, results, elapsed, lossy=loss > 0)
+        return [(r.mta_mac, r.state, r.steps) for r in results]
+
+    network = VirtualNetwork(seed=seed, loss=loss)
+    return run(cfg, scenario, network), network
+
+
+#: A Hybrid eMTA whose enrollment INFORM's Response is lost retransmits that INFORM after the
+#: server's SET; the entity takes it in LOCATION_SET for a new enrollment, issues a new file
+#: name and revokes the one the eMTA was told, whose download then finds no file.
+RETRANSMITTED_ENROLLMENT = pytest.mark.xfail(
+    strict=True, reason="a retransmitted enrollment INFORM after the SET restarts the flow (entity)")
+
+
+@pytest.mark.parametrize("flow", [pytest.param(f, marks=RETRANSMITTED_ENROLLMENT) if f.hybrid else f for f in Flow],
+                         ids=lambda f: f.value)
+def test_ten_percent_datagram_loss_is_overcome_by_retransmission(flow: Flow) -> None:
+    clean, clean_net = lossy_run(flow, seed=7, loss=0.0)
+    lossy, lossy_net = lossy_run(flow, seed=7, loss=0.10)
+    # Roughly one datagram in ten was dropped (DHCP, TFTP and SNMP alike) ...
+    assert 0.06 < lossy_net.stats["lost"] / lossy_net.stats["sent"] < 0.14, lossy_net.stats
+    # ... and made up for by retransmissions, which waited on their timers.
+    assert lossy_net.stats["sent"] > clean_net.stats["sent"]
+    assert lossy.virtual > clean.virtual + 1.0
+    assert lossy.wall < 30.0
+
+
+def test_a_seeded_lossy_run_is_the_same_run_every_time() -> None:
+    first, first_net = lossy_run(Flow.BASIC_2, seed=3, loss=0.10)
+    again, again_net = lossy_run(Flow.BASIC_2, seed=3, loss=0.10)
+    assert first.result == again.result and first.virtual == again.virtual
+    assert first_net.stats == again_net.stats
+
+
+def test_a_600_second_provisioning_timer_expires_in_wall_milliseconds() -> None:
+    # Every SET is refused (a wrong community gets no Response), so the eMTA waits
+    # for its configuration until option 122.8's ten minutes are up.
+    cfg, sim = spec_configs("HYBRID.2", write_community="wrong")
+    assert cfg.prov_timer == 10
+    sim.timing = replace(SPEC, wait_set=900.0)  # the timer, not the step budget, ends the wait
+
+    async def scenario(office: Backoffice) -> float:
+        start = asyncio.get_running_loop().time()
+        (r,), _ = await simulate(sim, Flow.HYBRID_2, 1)
+        assert r.state == MtaState.FAILED_TIMER.name and r.result == ProvisioningState.FAIL_OTHER_REASON
+        assert office.entity is not None
+        await asyncio.gather(*office.entity.tasks)
+        # Unanswered, then (SET_UNANSWERED_WAIT later, no fetch came) failed: the long wait real time cannot afford.
+        assert office.entity.machines[r.mta_mac].state is ServerState.FAILED_SET
+        assert office.snmp is not None and office.snmp.stats.timeouts == 1
+        return asyncio.get_running_loop().time() - start
+
+    done = run(cfg, scenario)
+    assert 600.0 <= done.result < 660.0
+    assert done.wall < 2.0
