@@ -36,15 +36,18 @@ def spec_configs(realm: str, **serve: Any) -> tuple[ServeConfig, SimConfig]:
     wait, 1 s SNMP attempts, the spec's step budgets."""
     cfg, sim = configs([realm], **serve)
     cfg.snmp_timeout, cfg.snmp_retries = 1.0, 3
+    # ToD's TCP side is a real listener: let the system pick its port (run() tells the simulator).
+    cfg.tod_port = 0
     sim.timing, sim.dhcp_timeout, sim.dhcp_retries, sim.snmp_timeout, sim.snmp_retries = SPEC, 4.0, 3, 1.0, 3
     return cfg, sim
 
 
-def run(cfg: ServeConfig, scenario: Callable[[Backoffice], Awaitable[Any]],
+def run(cfg: ServeConfig, sim: SimConfig, scenario: Callable[[Backoffice], Awaitable[Any]],
         network: VirtualNetwork | None = None) -> Run:
     async def main() -> Any:
         office = Backoffice(cfg, clock=asyncio.get_running_loop().time)
         await office.start()
+        sim.tod_port = office.tod.address[1]
         try:
             return await scenario(office)
         finally:
@@ -100,7 +103,7 @@ def test_fifty_devices_pass_every_step_on_virtual_time(flow: Flow) -> None:
         check_flow(office, flow, results, elapsed)
 
     network = VirtualNetwork(seed=1)
-    run(cfg, scenario, network)
+    run(cfg, sim, scenario, network)
     # Nothing was lost, so nothing had to wait for a retransmission timer.
     assert network.stats["lost"] == network.stats["unreachable"] == 0
 
@@ -117,7 +120,7 @@ def lossy_run(flow: Flow, seed: int, loss: float) -> tuple[Run, VirtualNetwork]:
         return [(r.mta_mac, r.state, r.steps) for r in results]
 
     network = VirtualNetwork(seed=seed, loss=loss)
-    return run(cfg, scenario, network), network
+    return run(cfg, sim, scenario, network), network
 
 
 #: A Hybrid eMTA whose enrollment INFORM's Response is lost retransmits that INFORM after the
@@ -165,6 +168,59 @@ def test_a_600_second_provisioning_timer_expires_in_wall_milliseconds() -> None:
         assert office.snmp is not None and office.snmp.stats.timeouts == 1
         return asyncio.get_running_loop().time() - start
 
-    done = run(cfg, scenario)
+    done = run(cfg, sim, scenario)
     assert 600.0 <= done.result < 660.0
     assert done.wall < 2.0
+
+
+def test_tampered_file_is_reported_as_a_config_file_error_on_virtual_time() -> None:
+    cfg, sim = spec_configs("HYBRID.2")
+
+    async def scenario(office: Backoffice) -> None:
+        publish = office.publish
+
+        def tampered(device, data, client_ip):  # type: ignore[no-untyped-def]
+            url = publish(device, data, client_ip)
+            issued = office.names.get(url.rsplit("/", 1)[1], office.clock())
+            issued.data = data[:-3] + b"\x0b\x00" + data[-3:]  # type: ignore[union-attr]
+            return url
+
+        office.publish = tampered  # type: ignore[method-assign]
+        (r,), _ = await simulate(sim, Flow.HYBRID_2, 1)
+        assert r.state == MtaState.FAILED_CONFIG.name and r.result == ProvisioningState.FAIL_CONFIG_FILE_ERROR
+        assert office.entity is not None
+        machine = office.entity.machines[r.mta_mac]
+        assert machine.state is ServerState.DONE and machine.result == ProvisioningState.FAIL_CONFIG_FILE_ERROR
+
+    run(cfg, sim, scenario)
+
+
+def test_enrollment_of_an_unknown_device_is_not_served_on_virtual_time() -> None:
+    cfg, sim = spec_configs("HYBRID.2", auto_enroll=False)
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.HYBRID_2, 1)
+        # The eMTA waited the whole spec budget for a SET (120 s), in no wall time.
+        assert r.state == MtaState.FAILED_NO_SET.name and r.result == ProvisioningState.FAIL_OTHER_REASON
+        assert office.entity is not None and office.entity.unknown_informs == 1
+        assert office.devices.get(r.mta_mac) is None and office.devices.history(r.mta_mac) == []
+
+    done = run(cfg, sim, scenario)
+    assert done.virtual >= SPEC.wait_set and done.wall < 5.0
+
+
+def test_a_server_that_never_answers_costs_the_spec_budgets_in_virtual_time() -> None:
+    _, sim = spec_configs("BASIC.1")  # nothing is bound on the virtual network
+
+    async def scenario() -> tuple[str, str]:
+        (ecm,), _ = await simulate(sim, Flow.BASIC_1, 1)
+        sim.run_ecm = False
+        (mta,), _ = await simulate(sim, Flow.BASIC_1, 1)
+        return ecm.state, mta.state
+
+    network = VirtualNetwork()
+    done = run_virtual(scenario, network)
+    assert done.result == (MtaState.FAILED_ECM.name, MtaState.FAILED_DHCP.name)
+    assert network.stats["unreachable"] == network.stats["sent"] > 0
+    # RFC 2131 backoff from 4 s, four tries: about a minute of DHCP per attempt, in no wall time.
+    assert done.virtual >= 60.0 and done.wall < 5.0
