@@ -224,3 +224,19 @@ def test_a_server_that_never_answers_costs_the_spec_budgets_in_virtual_time() ->
     assert network.stats["unreachable"] == network.stats["sent"] > 0
     # RFC 2131 backoff from 4 s, four tries: about a minute of DHCP per attempt, in no wall time.
     assert done.virtual >= 60.0 and done.wall < 5.0
+
+
+def test_a_lease_lapses_on_the_backoffice_clock_not_the_wall_clock() -> None:
+    # The DHCP transport must read the Backoffice's clock: on another one a lapsed lease
+    # would still let its old holder fetch files and send INFORMs that are believed.
+    cfg, sim = spec_configs("BASIC.1", lease_time=60)
+
+    async def scenario(office: Backoffice) -> tuple[str | None, str | None]:
+        (r,), _ = await simulate(sim, Flow.BASIC_1, 1)
+        assert r.passed
+        held = office.leased_address(r.mta_mac)
+        await asyncio.sleep(61.0)
+        return held, office.leased_address(r.mta_mac)
+
+    held, later = run(cfg, sim, scenario).result
+    assert held is not None and later is None
