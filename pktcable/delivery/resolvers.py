@@ -486,6 +486,7 @@ class TemplateResolver:
 
         reads = self._reads.get(template.name)
         if reads is None or reads[0] is not template:
+            assert self._env.loader is not None  # the environment is always built with our loader
             source = self._env.loader.get_source(self._env, template.name)[0]
             ast = self._env.parse(source)
             nested = next(jinja2.meta.find_referenced_templates(ast), None) is not None

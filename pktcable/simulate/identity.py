@@ -92,7 +92,7 @@ def request(identity: Identity, kind: str, msg_type: MessageType, xid: int, rela
             flows: int = 0x0007, *, http: bool = False, mib: str | None = None) -> bytes:
     mac = identity.cm_mac if kind == "cm" else identity.mta_mac
     msg = Message(op=1, xid=xid, chaddr=mac.ljust(16, b"\0"), giaddr=relay, ciaddr=ZERO, hops=1)
-    extra = {"http": http, "mib": mib} if http or mib else {}  # an identity patched in tests takes none
+    extra: dict[str, Any] = {"http": http, "mib": mib} if http or mib else {}  # an identity patched in tests takes none
     options = [(53, bytes((msg_type,))), *identity.vendor_options(kind, flows, **extra)]
     if requested is not None:
         options.append((50, requested.packed))

@@ -178,9 +178,9 @@ def parse_notification(varbinds: tuple[VarBind, ...]) -> Enrollment | Status:
     if len(varbinds) < 2 or varbinds[1].oid != m.SNMP_TRAP_OID:
         raise NotificationError("not an SNMPv2 notification (snmpTrapOID.0 missing)")
     trap = varbinds[1].value
-    tree = tree_of_notification(trap)  # type: ignore[arg-type]
+    tree = tree_of_notification(trap) if isinstance(trap, tuple) else None
     if tree is None:
-        raise NotificationError(f"not a PacketCable MTA notification: {trap}")
+        raise NotificationError(f"not a PacketCable MTA notification: {trap!r}")
     o = oids(tree)
     if tree is Tree.EURO:
         # By position (the OBJECTS order); see the module text.
