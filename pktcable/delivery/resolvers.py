@@ -377,7 +377,7 @@ class TemplateResolver:
     ``mta_hash`` inside its file (a name of tlv.config.HASH_OIDS, or a
     function of the device giving one: the hash object is the device's MIB
     tree's); in the Hybrid and Secure flows the server SETs the hash instead,
-    and the file carries none (config-file.md §2).
+    and the file carries none (PKT-SP-PROV1.5).
     """
 
     def __init__(self, devices: DeviceLookup, loader: Any = None, *, ctx: OidContext | None = None,

@@ -387,7 +387,7 @@ class SimulatedMta:
         return ev.OfferAccepted()
 
     def refuse_offer(self, offer: Reply) -> str:
-        """Why the eMTA must ignore ``offer`` (flows.md §9, MTA-2), or ""."""
+        """Why the eMTA must ignore ``offer`` (PKT-SP-PROV1.5 flow step MTA-2), or ""."""
         for problem in offer.problems:
             self.deviate("MTA-2", problem)
         missing = [n for n, name in ((3, "prov-server"), (6, "realm")) if name not in offer.ccc]
