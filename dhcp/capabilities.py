@@ -107,7 +107,8 @@ class VendorClass:
     def capability(self, name: str) -> object | None:
         for item in self.capabilities or ():
             if item.name == name:
-                return item.value
+                value: object = item.value
+                return value
         return None
 
 
@@ -188,7 +189,9 @@ class CapabilitiesType(ValueType):
     def encode(self, value: object) -> bytes:
         if isinstance(value, bytes):
             return value
-        return encode_capabilities(value, CM_CAPABILITIES)  # type: ignore[arg-type]
+        if not isinstance(value, list):
+            raise ValueError(f"expected bytes or a list of capabilities, not {type(value).__name__}")
+        return encode_capabilities(value, CM_CAPABILITIES)
 
 
 VENDOR_CLASS = VendorClassType()

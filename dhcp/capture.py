@@ -74,7 +74,8 @@ def _pcap(data: bytes) -> Iterator[tuple[int, int, bytes]]:
 
 
 def _pcapng(data: bytes) -> Iterator[tuple[int, int, bytes]]:
-    order, links, pos, number = "<", [], 0, 0
+    links: list[int] = []
+    order, pos, number = "<", 0, 0
     while pos < len(data):
         if pos + 12 > len(data):
             raise DhcpDecodeError("truncated pcapng block header", offset=pos)

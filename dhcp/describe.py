@@ -45,7 +45,7 @@ def decode_option(code: int, data: bytes) -> Item:
 
 def explain_message(msg: Message) -> Iterator[str]:
     kind = msg.message_type
-    name = MessageType(kind).name if kind in MessageType._value2member_map_ else f"type {kind}"
+    name = MessageType(kind).name if kind is not None and kind in MessageType._value2member_map_ else f"type {kind}"
     yield f"DHCP{name} op={msg.op} xid=0x{msg.xid:08x} flags=0x{msg.flags:04x} hops={msg.hops} secs={msg.secs}"
     yield f"  chaddr {msg.mac.hex(':')} ciaddr {msg.ciaddr} yiaddr {msg.yiaddr} siaddr {msg.siaddr} giaddr {msg.giaddr}"
     if msg.sname_options is None and msg.sname.rstrip(b"\0"):

@@ -103,7 +103,7 @@ class _Packed:
         # A few lookups: scanning the packed text beats building a dict.
         if not name or "\n" in name:
             return None
-        text = self._data.NAMES
+        text: str = self._data.NAMES
         if text.startswith(name + "\n"):
             return 0
         pos = text.find("\n" + name + "\n") + 1
@@ -142,8 +142,8 @@ class _Packed:
             if parent == "-":
                 break
             current = int(parent)
-        for pos, arcs in reversed(chain):
-            base = base + arcs
+        for pos, tail in reversed(chain):
+            base = base + tail
             self._oids[pos] = base
         return base
 

@@ -6,7 +6,7 @@ from ipaddress import IPv4Address
 
 from dhcp.message import BROADCAST, ZERO, Message, build_options, decode, encode, fit
 
-# eMTA of the spec notes (dhcp.md 4.2): a Netgear CG3000 capability string.
+# A real eMTA's option 60: a Netgear CG3000 capability string.
 CG3000 = "pktc1.0:051f0101000201020901010b04060903040c01010d01010f010110010912020007"
 
 

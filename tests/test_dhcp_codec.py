@@ -17,7 +17,7 @@ from dhcp.options.types import Backoff
 
 from .dhcp_helpers import CG3000, mac_of, request
 
-# RFC 3495 worked example of the spec notes (dhcp.md 2), one sub-option a line.
+# An RFC 3495 option 122, one sub-option a line.
 CCC_EXAMPLE = bytes.fromhex("".join("""
 01 04 0a 00 00 01
 02 04 0a 00 00 02

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from . import ber
 from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode_nodes
@@ -84,7 +85,16 @@ def compile_nodes(
     return _compile_cm(nodes, key, source)
 
 
-def _where(node: Node, source: str) -> dict[str, object]:
+class _Where(TypedDict):
+    """Keyword arguments of EncodeError that place it at a node."""
+
+    path: str
+    source: str
+    line: int | None
+    col: int | None
+
+
+def _where(node: Node, source: str) -> _Where:
     return {"path": str(node.code), "source": source, "line": node.line, "col": node.col}
 
 

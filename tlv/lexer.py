@@ -70,6 +70,8 @@ class Lexer:
             if m is None:
                 raise self._bad(pos)
             kind = m.lastgroup
+            if kind is None:  # every alternative of _TOKEN is a named group
+                raise self._bad(pos)
             if kind == "end":
                 out.append(Token(EOF, "", n, n))
                 return out

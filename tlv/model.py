@@ -10,7 +10,7 @@ the very same object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -148,7 +148,7 @@ class SubTable:
         """Keywords are case-insensitive, as in the reference language."""
         return self._by_name.get(name.lower())
 
-    def __iter__(self) -> Iterable[TlvDef]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[TlvDef]:
         return iter(self.rows)
 
     def __len__(self) -> int:

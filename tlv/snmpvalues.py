@@ -106,7 +106,7 @@ class VarBindType(ValueType):
 
     def decode(self, data: bytes) -> ber.VarBind:
         vb = ber.decode_varbind(data)
-        if vb.type.tag == ber.OCTET_STRING and not _printable(vb.value):  # type: ignore[arg-type]
+        if vb.type.tag == ber.OCTET_STRING and isinstance(vb.value, bytes) and not _printable(vb.value):
             vb = ber.VarBind(vb.oid, ber.SNMP_TYPE_BY_KEYWORD["hexstring"], vb.value)
         return vb
 
@@ -114,13 +114,16 @@ class VarBindType(ValueType):
         t, v = value.type, value.value
         head = f"{_format_oid(value.oid, ctx)} {t.keyword}"
         if t.kind in ("int", "uint32", "uint64"):
+            assert isinstance(v, int)
             label = getattr(ctx, "enum_label", None)
             name = label(value.oid, v) if label else None
             return f"{head} {v}" + (f" /* {name} */" if name else "")
         if t.kind == "ip":
-            return f"{head} {ipaddress.IPv4Address(v)}"  # type: ignore[arg-type]
+            assert isinstance(v, bytes)
+            return f"{head} {ipaddress.IPv4Address(v)}"
         if t.kind == "oid":
-            return f"{head} {_format_oid(v, ctx)}"  # type: ignore[arg-type]
+            assert isinstance(v, tuple)
+            return f"{head} {_format_oid(v, ctx)}"
         if t.kind == "null":
             return f"{head} 0"
         assert isinstance(v, bytes)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
@@ -75,6 +75,13 @@ def parse(
     return _Parser(Lexer(text, source), table, ParseContext(source, ctx, loader, memo), errors).file()
 
 
+class _At(TypedDict):
+    """Keyword arguments that place a Node in the source text."""
+
+    line: int
+    col: int
+
+
 class _Parser:
     def __init__(self, lexer: Lexer, table: SubTable, pc: ParseContext, errors: list[TlvError] | None) -> None:
         self.lexer = lexer
@@ -109,7 +116,7 @@ class _Parser:
         line, col = self.lexer.where(tok.start)
         return EncodeError(reason, path=path, source=self.pc.source, line=line, col=col)
 
-    def at(self, tok: Token) -> dict[str, int]:
+    def at(self, tok: Token) -> _At:
         """Where a node starts, for errors found when it is encoded."""
         line, col = self.lexer.where(tok.start)
         return {"line": line, "col": col}
@@ -165,7 +172,7 @@ class _Parser:
 
     def header(self) -> tuple[list[Token], Token]:
         """Tokens up to the ';' or '{' that ends a statement's head."""
-        toks = []
+        toks: list[Token] = []
         while True:
             tok = self.take()
             if tok.kind in (SEMI, LBRACE):

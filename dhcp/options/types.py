@@ -113,7 +113,7 @@ class Flag(Uint):
         super().__init__(1)
         self.name, self.isc = "bool", "boolean"
 
-    def decode(self, data: bytes) -> bool:  # type: ignore[override]
+    def decode(self, data: bytes) -> bool:
         n = super().decode(data)
         if n > 1:
             raise ValueError(f"boolean must be 0 or 1, not {n}")

@@ -377,7 +377,7 @@ class TemplateResolver:
     ``mta_hash`` inside its file (a name of tlv.config.HASH_OIDS, or a
     function of the device giving one: the hash object is the device's MIB
     tree's); in the Hybrid and Secure flows the server SETs the hash instead,
-    and the file carries none (config-file.md §2).
+    and the file carries none (PKT-SP-PROV1.5).
     """
 
     def __init__(self, devices: DeviceLookup, loader: Any = None, *, ctx: OidContext | None = None,
@@ -486,6 +486,7 @@ class TemplateResolver:
 
         reads = self._reads.get(template.name)
         if reads is None or reads[0] is not template:
+            assert self._env.loader is not None  # the environment is always built with our loader
             source = self._env.loader.get_source(self._env, template.name)[0]
             ast = self._env.parse(source)
             nested = next(jinja2.meta.find_referenced_templates(ast), None) is not None

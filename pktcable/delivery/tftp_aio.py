@@ -44,6 +44,7 @@ from .tftp import (
     Request,
     TransferCompleted,
     TransferConfig,
+    TransferFailed,
     decode,
     encode_error,
 )
@@ -316,7 +317,7 @@ class TftpServer:
             self.stats.completed += 1
         else:
             self.stats.failed += 1
-            if transfer.result is not None:
+            if isinstance(transfer.result, TransferFailed):
                 log.debug("tftp: %s to %s: %s", transfer.request.filename, transfer.peer[0], transfer.result.reason)
 
     # -- the one timer

@@ -1,6 +1,6 @@
 """Configuration of the DHCPv4 server as dataclasses (``load_toml`` reads the same from a file).
 
-Device classes follow rule 1 of the spec notes (dhcp.md §10): option 60
+Device classes as docs/dhcp.md ("Server") describes them: option 60
 ``docsis*`` is a cable modem, ``pktc*`` an MTA, anything else other CPE. Each
 class carries its pool restriction, lease time, options, option 122 and boot
 file; a reservation (by MAC) overrides any of these for one device.

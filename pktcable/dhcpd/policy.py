@@ -1,7 +1,7 @@
 """Who a client is and what it gets: device class, subnet, and the reply's options.
 
-Kept apart from the lease engine so the rules read as the spec notes state
-them (dhcp.md §10): classify by option 60 (and 43.2 when 60 is missing),
+Kept apart from the lease engine so the rules read as docs/dhcp.md ("Server")
+states them: classify by option 60 (and 43.2 when 60 is missing),
 correlate by option 82 remote id, pick the MTA realm its capabilities allow.
 """
 
@@ -149,7 +149,7 @@ class Policy:
         return found
 
     def realm(self, client: Client, cls: DeviceClass) -> tuple[str | None, bool]:
-        """The realm for an MTA and whether its capabilities allow it (dhcp.md §10 rule 5)."""
+        """The realm for an MTA and whether its capabilities allow it (its option-60 TLV 18)."""
         reservation = self.reservations.get(client.mac)
         choices = (reservation.realm,) if reservation is not None and reservation.realm else cls.realms
         if not choices:

@@ -39,7 +39,7 @@ from dhcp.message import (
 )
 from pktcable.store import Lease, LeaseState, LeaseStore, MemoryLeaseStore
 
-from .config import ServerConfig
+from .config import DeviceClass, ServerConfig, Subnet
 from .engine import LeaseEngine
 from .events import Dropped, Event, FlowNotSupported, LeaseBound, LeaseDeclined, LeaseExpired, LeaseReleased
 from .limits import DeclineLimiter
@@ -102,7 +102,7 @@ class DhcpServer:
             self._events.append(Dropped(f"malformed: {exc}", addr))
             return None
         kind = msg.message_type
-        handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
+        handler = _HANDLERS.get(MessageType(kind)) if kind is not None and kind in MessageType._value2member_map_ else None
         if handler is None:
             return self._drop(f"message type {kind} is not served", addr)
         if kind in _LEASING and (msg.htype, msg.hlen) != ETHERNET:
@@ -167,7 +167,7 @@ class DhcpServer:
             return f"{kind}-wrong-relay"
         return None if source in ("0.0.0.0", str(lease.address)) else f"{kind}-wrong-source"
 
-    def _place(self, msg: Message, client: Client, link: IPv4Address | None) -> tuple[list, object] | None:
+    def _place(self, msg: Message, client: Client, link: IPv4Address | None) -> tuple[list[Subnet], DeviceClass] | None:
         # RFC 3527/3011 link selection, else the relay, else a bound client's own address
         # (renewing/INFORM), else the link the datagram arrived on.
         where = client.link_selection or (msg.giaddr if msg.giaddr != ZERO else
@@ -320,13 +320,11 @@ class DhcpServer:
 
     # -- replies ---------------------------------------------------------------------------------------
 
-    def _reply(self, msg: Message, client: Client, kind: MessageType, address: IPv4Address, subnets: list,
-               cls: object, inform: bool = False) -> None:
-        from .config import DeviceClass
-
-        assert isinstance(cls, DeviceClass)
+    def _reply(self, msg: Message, client: Client, kind: MessageType, address: IPv4Address,
+               subnets: list[Subnet], cls: DeviceClass, inform: bool = False) -> None:
         subnet = self.policy.subnet_of(subnets, address) if not inform else \
             self.policy.subnet_of(subnets, msg.ciaddr) or subnets[0]
+        assert subnet is not None  # the callers chose address from these subnets' pools
         realm, allowed = self.policy.realm(client, cls) if client.kind == "mta" else (None, True)
         if not allowed:
             self._events.append(FlowNotSupported(client.mac, realm or ""))

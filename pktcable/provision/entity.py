@@ -91,7 +91,7 @@ class ConfigFiles(Protocol):
 
 class SnmpRequester(Protocol):
     async def request(self, addr: Address, community: bytes, pdu_type: m.PduType,
-                      varbinds: tuple, **kw: float) -> m.Message: ...  # type: ignore[type-arg]
+                      varbinds: tuple[ber.VarBind, ...]) -> m.Message: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ import html
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +172,7 @@ def metrics_text(office: Backoffice) -> str:
     """Counters of every service, in the Prometheus text exposition format."""
     lines: list[str] = []
 
-    def family(name: str, help_text: str, kind: str, samples: list[tuple[dict[str, str], float]]) -> None:
+    def family(name: str, help_text: str, kind: str, samples: Sequence[tuple[dict[str, str], float]]) -> None:
         lines.append(f"# HELP pktcable_{name} {help_text}")
         lines.append(f"# TYPE pktcable_{name} {kind}")
         for labels, value in samples:

@@ -454,7 +454,7 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
     chosen = pools(cfg, site)
     pool_list = [Pool(*chosen["cm_pool"], classes=("cm",)), Pool(*chosen["mta_pool"], classes=("mta",)),
                  Pool(*chosen["cpe_pool"], classes=("cpe",))]
-    subnet = Subnet(str(site.network), pool_list, options={"routers": [me]}, relays=(me,))
+    subnet = Subnet(site.network, pool_list, options={"routers": [me]}, relays=(me,))
     classes = [
         DeviceClass("cm", "cm", lease_time=cfg.lease_time, next_server=me, filename="cm-{mac}.cfg",
                     options={"time-servers": [me], "time-offset": 0, "log-servers": [me]},

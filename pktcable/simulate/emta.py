@@ -387,7 +387,7 @@ class SimulatedMta:
         return ev.OfferAccepted()
 
     def refuse_offer(self, offer: Reply) -> str:
-        """Why the eMTA must ignore ``offer`` (flows.md §9, MTA-2), or ""."""
+        """Why the eMTA must ignore ``offer`` (PKT-SP-PROV1.5 flow step MTA-2), or ""."""
         for problem in offer.problems:
             self.deviate("MTA-2", problem)
         missing = [n for n, name in ((3, "prov-server"), (6, "realm")) if name not in offer.ccc]
@@ -453,8 +453,9 @@ class SimulatedMta:
             self.reset_requested = True
             self.wakeup.set()
         if o.config_file in written and not self.set_received.done():
-            self.url = bytes(self.mib.value(o.config_file)).decode("latin-1")  # type: ignore[arg-type]
-            self.hash = bytes(self.mib.value(o.config_hash))  # type: ignore[arg-type]
+            url, digest = self.mib.value(o.config_file), self.mib.value(o.config_hash)
+            assert isinstance(url, bytes) and isinstance(digest, bytes)  # both are defined as OCTET STRINGs
+            self.url, self.hash = url.decode("latin-1"), digest
             if o.config_hash not in written:
                 self.deviate("H-MTA-19", "the SET of pktcMtaDevConfigFile carried no pktcMtaDevProvConfigHash")
             self.set_received.set_result(None)

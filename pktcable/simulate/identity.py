@@ -2,7 +2,7 @@
 
 An eCM + eMTA pair per index: locally administered MACs, a serial number, a
 correlation id, and the option 60 / 43 / 55 / 61 contents a real eMTA sends
-(dhcp.md §4, §5; the capability string follows a Netgear CG3000 with
+(CL-SP-CANN-DHCP-Reg, PKT-SP-PROV1.5; the capability string follows a Netgear CG3000 with
 PacketCable 1.5 and every provisioning flow advertised in TLV 18; option 43
 carries sub-options 2, 4-10, 31 and 32 as PKT-SP-PROV1.5 asks of an eMTA). The simulator relays
 like a CMTS: giaddr is its relay address and option 82 carries the circuit
@@ -22,7 +22,7 @@ from dhcp.options.tables import CABLELABS_CLIENT, CCC
 
 # TLV 18 (0x12, supported provisioning flows) comes last: 0x0007 = Secure,
 # Hybrid and Basic; the simulator narrows it to the flow it plays, so a server
-# that picks the realm by capability (dhcp.md §10) can be checked too.
+# that picks the realm by capability (dhcpd.policy.Policy.realm) can be checked too.
 MTA_VENDOR_CLASS = "pktc1.5:051f0101010201020901010b04060903040c01010d01010f010110010912020007"
 FLOW_BITS = {"hybrid": 0x0002, "basic": 0x0004}
 CM_VENDOR_CLASS = "docsis3.0:0506010101020103"
@@ -92,7 +92,7 @@ def request(identity: Identity, kind: str, msg_type: MessageType, xid: int, rela
             flows: int = 0x0007, *, http: bool = False, mib: str | None = None) -> bytes:
     mac = identity.cm_mac if kind == "cm" else identity.mta_mac
     msg = Message(op=1, xid=xid, chaddr=mac.ljust(16, b"\0"), giaddr=relay, ciaddr=ZERO, hops=1)
-    extra = {"http": http, "mib": mib} if http or mib else {}  # an identity patched in tests takes none
+    extra: dict[str, Any] = {"http": http, "mib": mib} if http or mib else {}  # an identity patched in tests takes none
     options = [(53, bytes((msg_type,))), *identity.vendor_options(kind, flows, **extra)]
     if requested is not None:
         options.append((50, requested.packed))

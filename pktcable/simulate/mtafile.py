@@ -1,7 +1,7 @@
 """What a strict eMTA makes of a config file it downloaded (sans-IO).
 
 The verdict is the ``pktcMtaDevProvisioningState`` value the device would
-report (flows.md §9/§10, PKTC-MTA-MIB): a file it cannot use at all (empty,
+report (PKT-SP-PROV1.5, PKTC-MTA-MIB): a file it cannot use at all (empty,
 without the TLV 254 delimiters, undecodable, a wrong hash, a mandatory
 object of the wrong type) is ``failConfigFileError(3)``; a usable file with
 optional objects it cannot apply (unknown, from another MIB tree, of the

@@ -212,7 +212,7 @@ def decode(data: bytes) -> Message:
     error_status = p.integer("error-status")
     error_index = p.integer("error-index")
     _, vs, ve = p.element(ber.SEQUENCE, "variable-bindings")
-    varbinds = []
+    varbinds: list[VarBind] = []
     v = _Cursor(data, vs, ve)
     while v.pos < ve:
         if len(varbinds) == MAX_VARBINDS:

@@ -4,7 +4,7 @@ An eMTA implements the CableLabs PKTC-MTA-MIB (1.3.6.1.4.1.4491.2.2.1), the
 IETF PKTC-IETF-MTA-MIB (RFC 4682, 1.3.6.1.2.1.140) or the Euro PacketCable
 MTA MIB (1.3.6.1.4.1.7432.1); the notifications and the SET targets differ in
 their OIDs, and the IETF tree names the MAC ifPhysAddress.1 instead of
-pktcMtaDevMacAddress.0 (mibs.md §4). CableLabs and IETF OIDs come from the
+pktcMtaDevMacAddress.0 (RFC 4682). CableLabs and IETF OIDs come from the
 OID registry, resolved once.
 
 The Euro module is not in the registry: only its notifications
@@ -178,9 +178,9 @@ def parse_notification(varbinds: tuple[VarBind, ...]) -> Enrollment | Status:
     if len(varbinds) < 2 or varbinds[1].oid != m.SNMP_TRAP_OID:
         raise NotificationError("not an SNMPv2 notification (snmpTrapOID.0 missing)")
     trap = varbinds[1].value
-    tree = tree_of_notification(trap)  # type: ignore[arg-type]
+    tree = tree_of_notification(trap) if isinstance(trap, tuple) else None
     if tree is None:
-        raise NotificationError(f"not a PacketCable MTA notification: {trap}")
+        raise NotificationError(f"not a PacketCable MTA notification: {trap!r}")
     o = oids(tree)
     if tree is Tree.EURO:
         # By position (the OBJECTS order); see the module text.
@@ -217,7 +217,7 @@ def tree_of_mib_support(value: bytes) -> Tree | None:
     """The MTA MIB tree capability TLV 23 declares, or None when it declares
     none or more than one (then another signal must decide).
 
-    The value is a run of 3-octet entries ``02 org bits`` (dhcp.md §8); a
+    The value is a run of 3-octet entries ``02 org bits`` (CL-SP-CANN-DHCP-Reg); a
     value that is not a whole number of entries declares nothing usable.
     """
     if not value or len(value) % 3:

@@ -134,10 +134,14 @@ class EtherMaskType(Strict):
 # --- IP addresses -------------------------------------------------------------
 
 
-def _addr_bytes(value: Any, what: str, allowed: tuple[type, ...]) -> bytes:
+def _addr_bytes(value: Any, what: str, allowed: tuple[type[IPv4 | IPv6], ...]) -> bytes:
     if not isinstance(value, allowed):
         raise ValueError(f"{what}: unexpected value {value!r}")
     return value.packed
+
+
+#: The address classes an IpType accepts, by its ``version`` (0: either).
+_CLASSES_BY_VERSION: dict[int, tuple[type[IPv4 | IPv6], ...]] = {4: (IPv4,), 6: (IPv6,), 0: (IPv4, IPv6)}
 
 
 class IpType(Strict):
@@ -146,7 +150,7 @@ class IpType(Strict):
     def __init__(self, name: str, version: int) -> None:
         self.name = name
         self.version = version
-        self.allowed: tuple[type, ...] = {4: (IPv4,), 6: (IPv6,), 0: (IPv4, IPv6)}[version]
+        self.allowed = _CLASSES_BY_VERSION[version]
 
     def parse(self, text: str, ctx: OidContext | None = None) -> IPAddr:
         text = unquote(text.strip())
@@ -228,7 +232,7 @@ class IpListType(Strict):
         self.name = name
         self.version = version
         self.size = 4 if version == 4 else 16
-        self.cls: type = IPv4 if version == 4 else IPv6
+        self.cls: type[IPv4 | IPv6] = IPv4 if version == 4 else IPv6
 
     def parse(self, text: str, ctx: OidContext | None = None) -> tuple[IPAddr, ...]:
         conv = _ipv4 if self.version == 4 else _ipv6
