@@ -150,7 +150,5 @@ ENTERPRISES[("relay-vendor", CABLELABS)] = "relay-vendor-4491"
 
 #: Option-60 prefixes after which option 43 holds CableLabs sub-options (as Wireshark decides).
 CABLELABS_VENDOR_PREFIXES = ("pktc", "docsis", "OpenCable2.0", "CableHome")
-#: Option-122 realm values that select the non-secure flows (flows.md 3).
-FLOW_REALMS = {"BASIC.1": "basic", "BASIC.2": "basic", "HYBRID.1": "hybrid", "HYBRID.2": "hybrid"}
 
 CODECS_NOTE = CODECS
