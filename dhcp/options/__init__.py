@@ -12,7 +12,7 @@ from .space import (
     encode_space,
     encode_value,
 )
-from .tables import CABLELABS, CCC, DHCP4, FLOW_REALMS
+from .tables import CABLELABS, CCC, DHCP4
 
-__all__ = ["CABLELABS", "CCC", "DHCP4", "ENTERPRISES", "FLOW_REALMS", "SPACES", "Item", "OptionDef", "OptionSpace",
+__all__ = ["CABLELABS", "CCC", "DHCP4", "ENTERPRISES", "SPACES", "Item", "OptionDef", "OptionSpace",
            "VendorBlock", "decode_space", "decode_value", "encode_space", "encode_value"]

@@ -70,7 +70,7 @@ CCC = OptionSpace("ccc", (
     OptionDef(3, "prov-server", PROV_SERVER, ref="RFC 3495 5.3; type 0 FQDN or 1 IPv4"),
     OptionDef(4, "as-req-backoff", BACKOFF, ref="RFC 3495 5.4; nominal, maximum, retries"),
     OptionDef(5, "ap-req-backoff", BACKOFF, ref="RFC 3495 5.5; nominal, maximum, retries"),
-    OptionDef(6, "realm", REALM, ref="RFC 3495 5.6; BASIC.1/2, HYBRID.1/2 or a Kerberos realm"),
+    OptionDef(6, "realm", REALM, ref="RFC 3495 5.6; a provisioning flow's name (PKT-SP-PROV1.5 7.1) or a Kerberos realm"),
     OptionDef(7, "use-tgt", FLAG, ref="RFC 3495 5.7"),
     OptionDef(8, "prov-timer", UINT8, ref="RFC 3495 5.8; minutes, 0 disables"),
     OptionDef(9, "ticket-control", TICKET_CONTROL, ref="RFC 3594"),
@@ -150,7 +150,5 @@ ENTERPRISES[("relay-vendor", CABLELABS)] = "relay-vendor-4491"
 
 #: Option-60 prefixes after which option 43 holds CableLabs sub-options (as Wireshark decides).
 CABLELABS_VENDOR_PREFIXES = ("pktc", "docsis", "OpenCable2.0", "CableHome")
-#: Option-122 realm values that select the non-secure flows (PKT-SP-PROV1.5; docs/flows.md lists them).
-FLOW_REALMS = {"BASIC.1": "basic", "BASIC.2": "basic", "HYBRID.1": "hybrid", "HYBRID.2": "hybrid"}
 
 CODECS_NOTE = CODECS

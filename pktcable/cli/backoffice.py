@@ -12,8 +12,12 @@ from pathlib import Path
 import click
 
 from pktcable.exitcodes import ExitStatus
+from pktcable.flow import MTA_TABLES
 
 from .common import fail, raise_fd_limit
+
+#: The flows the simulator can play: those with a device-side table.
+SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
 
 
 @click.command("serve")
@@ -140,7 +144,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 
 @click.command("simulate")
 @click.option("--server", required=True, help="The DHCP server (relayed to, as a CMTS does).")
-@click.option("--flow", type=click.Choice(["basic.1", "basic.2", "hybrid.1", "hybrid.2"], case_sensitive=False),
+@click.option("--flow", type=click.Choice(SIMULATED_FLOWS, case_sensitive=False),
               required=True)
 @click.option("--count", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--rate", type=float, help="Devices started per second (default: all at once).")
@@ -180,7 +184,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
                        http=http, declare_mib=declare_mib)
-    chosen = Flow(flow.upper())
+    chosen = Flow.of(flow.upper())
     done = [0]
     show = not quiet and sys.stderr.isatty()
 

@@ -23,12 +23,13 @@ from .common import fail, key_option, raise_fd_limit, read_key
 
 def load_devices(path: str) -> list[Any]:
     """A JSON list of {"mac", "kind": "cm"|"mta", "template", "flow"?, "ip"?, "vars"?}."""
+    from pktcable.flow import Flow
     from pktcable.store.devices import Device, normalize_mac
 
     try:
         rows = json.loads(Path(path).read_text())
         return [Device(mac=normalize_mac(r["mac"]), kind=r["kind"], template=r["template"], ip=r.get("ip", ""),
-                       flow=r.get("flow", "BASIC.1"), vars=r.get("vars", {})) for r in rows]
+                       flow=r.get("flow", Flow.BASIC_1.value), vars=r.get("vars", {})) for r in rows]
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror or exc}", ExitStatus.IO)
     except (ValueError, KeyError, TypeError) as exc:

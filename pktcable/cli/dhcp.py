@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from pktcable.exitcodes import ExitStatus
+from pktcable.flow import Flow
+from pktcable.flow.flows import realm_problem
 
 from .common import fail, read_input
 
@@ -23,7 +25,7 @@ def dhcp_group() -> None:
 @click.option("--prov-server", help="122.3 provisioning server: an FQDN or an IPv4 address.")
 @click.option("--as-backoff", help="122.4 AS-REQ backoff: nominal,maximum,retries.")
 @click.option("--ap-backoff", help="122.5 AP-REQ backoff: nominal,maximum,retries.")
-@click.option("--realm", help="122.6 BASIC.1, BASIC.2, HYBRID.1, HYBRID.2 or a Kerberos realm.")
+@click.option("--realm", help=f"122.6 {', '.join(Flow)} or a Kerberos realm.")
 @click.option("--use-tgt/--no-tgt", default=None, help="122.7 ticket granting server utilization.")
 @click.option("--timer", type=int, help="122.8 provisioning timer in minutes.")
 @click.option("--ticket-control", type=int, help="122.9 bits: 1 prov server ticket, 2 CMS tickets.")
@@ -41,6 +43,9 @@ def option122_cmd(dhcp1: str | None, dhcp2: str | None, prov_server: str | None,
         ("dhcp-server-1", dhcp1), ("dhcp-server-2", dhcp2), ("prov-server", prov_server),
         ("as-req-backoff", as_backoff), ("ap-req-backoff", ap_backoff), ("realm", realm), ("use-tgt", use_tgt),
         ("prov-timer", timer), ("ticket-control", ticket_control), ("kdc-servers", ",".join(kdc) or None)]
+    problem = realm_problem(realm) if realm is not None else None
+    if problem:
+        fail(f"option 122.6 realm: {problem}", ExitStatus.VALUE)
     values: list[tuple[str, Any]] = []
     for name, raw in given:
         if raw is None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pktcable.flow import realm_family
 from pktcable.store.devices import Device, normalize_mac
 
 if TYPE_CHECKING:
@@ -436,7 +437,7 @@ class TemplateResolver:
         facts = {**device.vars, "mac": device.mac, "kind": device.kind, "ip": device.ip, "flow": device.flow,
                  "client_ip": client_ip}
         in_file_hash = None
-        if device.kind == "mta" and device.flow.upper().startswith("BASIC"):
+        if device.kind == "mta" and realm_family(device.flow.upper()).file_in_dhcp:
             in_file_hash = self._mta_hash(device) if callable(self._mta_hash) else self._mta_hash
         try:
             template = self._env.get_template(device.template)

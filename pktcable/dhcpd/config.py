@@ -36,6 +36,8 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from pktcable.flow import Flow
+from pktcable.flow.flows import realm_problem
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named
 
 
@@ -94,7 +96,7 @@ class DeviceClass:
     #: Option 122 sub-options by name (CM: dhcp-server-1/2; MTA: prov-server, timers ...).
     ccc: dict[str, Any] = field(default_factory=dict)
     #: MTA realms in order of preference; the first one the MTA's capability
-    #: TLV 18 supports is sent (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2 or a Kerberos realm).
+    #: TLV 18 supports is sent: a flow's name (pktcable.flow.Flow) or a Kerberos realm.
     realms: tuple[str, ...] = ()
     next_server: IPv4Address | None = None
     filename: str | None = None
@@ -126,7 +128,7 @@ class Reservation:
 
 
 def default_classes() -> list[DeviceClass]:
-    return [DeviceClass("cm", "cm"), DeviceClass("mta", "mta", realms=("BASIC.1",)), DeviceClass("cpe", "any")]
+    return [DeviceClass("cm", "cm"), DeviceClass("mta", "mta", realms=(Flow.BASIC_1.value,)), DeviceClass("cpe", "any")]
 
 
 @dataclass(slots=True)
@@ -239,8 +241,9 @@ def from_dict(data: dict[str, Any]) -> ServerConfig:
         if args.get("kind") not in (None, "cm", "mta", "cpe", "any"):
             raise named(join(where, "kind"), f"must be cm, mta, cpe or any, not {args['kind']!r}")
         for j, realm in enumerate(args.get("realms", ())):
-            if not realm or len(realm.encode()) > 255:
-                raise named(join(join(where, "realms"), j), "a realm is 1 to 255 octets (option 122.6)")
+            problem = realm_problem(realm)
+            if problem:
+                raise named(join(join(where, "realms"), j), problem)
         classes.append(_build(DeviceClass, where, args))
     classes = classes or default_classes()
     names = [c.name for c in classes]
@@ -274,6 +277,9 @@ def from_dict(data: dict[str, Any]) -> ServerConfig:
                 normalize_mac(args["mac"])
             except ValueError:
                 raise named(join(where, "mac"), f"not a MAC address: {args['mac']!r}") from None
+        problem = realm_problem(args["realm"]) if args.get("realm") is not None else None
+        if problem:
+            raise named(join(where, "realm"), problem)
         if args.get("device_class") is not None and args["device_class"] not in names:
             raise named(join(where, "device_class"), _no_class(args["device_class"], names))
         reservations.append(_build(Reservation, where, args))

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from dhcp.capabilities import FLOW_BASIC, FLOW_HYBRID, FLOW_SECURE, VENDOR_CLASS, VendorClass
+from dhcp.capabilities import VENDOR_CLASS, VendorClass
 from dhcp.message import Message, Option, build_options
-from dhcp.options import CCC, DHCP4, FLOW_REALMS, SPACES, decode_space, encode_space, encode_value
+from dhcp.options import CCC, DHCP4, SPACES, decode_space, encode_space, encode_value
+from pktcable.flow import realm_family
 
 from .config import DeviceClass, Pool, Reservation, ServerConfig, Subnet
 from .limits import SUBNET_CACHE_LIMIT, VENDOR_CACHE_LIMIT, VENDOR_CACHE_MAX_KEY, ClearingCache
 
-_FLOW_BITS = {"basic": FLOW_BASIC, "hybrid": FLOW_HYBRID, "secure": FLOW_SECURE}
 _RELAY = SPACES["relay-agent"]
 _CLIENT43 = SPACES["cablelabs-client"]
 
@@ -158,7 +158,7 @@ class Policy:
         if not isinstance(flows, int):
             return choices[0], True  # no TLV 18: nothing to check against
         for realm in choices:
-            if flows & _FLOW_BITS[FLOW_REALMS.get(realm, "secure")]:
+            if flows & realm_family(realm).value:
                 return realm, True
         return choices[0], False
 
@@ -184,8 +184,7 @@ class Policy:
         # Hybrid and Secure MTAs learn it from the provisioning server instead.
         boot = b""
         siaddr = None
-        if filename and (cls.kind != "mta" or realm is None or realm in FLOW_REALMS and
-                         FLOW_REALMS[realm] == "basic"):
+        if filename and (cls.kind != "mta" or realm is None or realm_family(realm).file_in_dhcp):
             boot = filename.format(**values).encode()
             siaddr = cls.next_server
         return build_options(sorted(extra.items())), siaddr, boot

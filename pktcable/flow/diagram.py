@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .flows import Family, Flow
 from .machine import FlowTable
 from .tables import MTA_TABLES, SERVER_TABLES
 
@@ -43,8 +44,29 @@ def mermaid(table: FlowTable) -> str:
     return "\n".join(lines)
 
 
+def flow_list() -> str:
+    """The flows and what sets each apart, from :class:`Flow` and the tables keyed by it."""
+    lines = ["## The flows\n",
+             "Listed once, in `pktcable/flow/flows.py`; the CLI, the settings check, the REST API, the",
+             "DHCP server's realm choice, the simulator and the device store take them from there.\n",
+             "| flow (option 122.6) | family | TLV 18 bit | config file named by | MTA-25 status INFORM "
+             "| device table | server table |",
+             "|---|---|---|---|---|---|---|"]
+    for flow in Flow:
+        named_by = "DHCP siaddr/file (hash in the file)" if flow.family.file_in_dhcp else "SNMP SET (location, hash)"
+        lines.append(f"| {flow.value} | {flow.family.name.title()} | 0x{flow.capability_bit:04x} | {named_by} "
+                     f"| {'yes' if flow.reports_status else 'no'} | {'yes' if flow in MTA_TABLES else 'no'} "
+                     f"| {'yes' if flow in SERVER_TABLES else 'no'} |")
+    unlisted = [family for family in Family if not any(flow.family is family for flow in Flow)]
+    if unlisted:
+        lines.append("")
+        lines.append(f"Any other realm is a Kerberos realm: the {', '.join(f.name.title() for f in unlisted)} "
+                     f"family (TLV 18 bit {', '.join(f'0x{f.value:04x}' for f in unlisted)}), not run yet.")
+    return "\n".join(lines) + "\n"
+
+
 def document() -> str:
-    parts = [HEADER]
+    parts = [HEADER, flow_list()]
     for title, tables in (("eMTA side", MTA_TABLES), ("Provisioning-server side", SERVER_TABLES)):
         parts.append(f"## {title}\n")
         for table in tables.values():

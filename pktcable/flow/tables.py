@@ -16,9 +16,10 @@ pktcMtaDevProvisioningState, rather than a pass it cannot know.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum, IntEnum, StrEnum
+from enum import Enum, IntEnum
 
 from . import events as ev
+from .flows import Flow
 from .machine import FlowTable, StateInfo
 
 
@@ -36,22 +37,6 @@ class ProvisioningState(IntEnum):
 
 PASSING = frozenset({ProvisioningState.PASS, ProvisioningState.PASS_WITH_WARNINGS,
                      ProvisioningState.PASS_WITH_INCOMPLETE_PARSING})
-
-
-class Flow(StrEnum):
-    BASIC_1 = "BASIC.1"
-    BASIC_2 = "BASIC.2"
-    HYBRID_1 = "HYBRID.1"
-    HYBRID_2 = "HYBRID.2"
-
-    @property
-    def hybrid(self) -> bool:
-        return self.name.startswith("HYBRID")
-
-    @property
-    def reports_status(self) -> bool:
-        """Whether the flow ends with the MTA-25 status INFORM."""
-        return self.value.endswith(".2")
 
 
 class MtaState(Enum):

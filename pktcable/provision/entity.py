@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pktcable.flow import Flow, FlowTable, Machine
+from pktcable.flow import DEFAULT_FLOW, Flow, FlowTable, Machine
 from pktcable.flow import events as ev
 from pktcable.flow.tables import server_table
 from pktcable.snmp import message as m
@@ -105,7 +105,7 @@ class EntityConfig:
     #: otherwise an enrollment from an unknown MAC is recorded and not served.
     auto_enroll: bool = False
     default_template: str = "mta"
-    default_flow: str = "HYBRID.2"
+    default_flow: str = DEFAULT_FLOW.value
     #: Seconds a device may spend on its flow before it counts as timed out.
     budget: float = 600.0
     #: Drop a device's flow machine when it finishes (its steps stay in the store).
@@ -201,7 +201,7 @@ class ProvisioningEntity:
         recorded on the device, not raised per lease; returns whether a run started."""
         self._end_run(mac)
         try:
-            table = self.table(Flow(flow))
+            table = self.table(Flow.of(flow))
         except ValueError:
             self.machines.pop(mac, None)
             self.devices.record(Step(mac, self.clock(), "MTA-4", "FlowNotSupported",

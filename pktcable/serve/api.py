@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from pktcable.flow import SERVER_TABLES
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 from pktcable.store.devices import Device, normalize_mac
 
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from .app import Backoffice
 
 KINDS = ("cm", "mta")
-FLOWS = ("BASIC.1", "BASIC.2", "HYBRID.1", "HYBRID.2")
+#: The flows an MTA may be given: those the server has a table for.
+FLOWS = tuple(flow.value for flow in SERVER_TABLES)
 _OFFICE: web.AppKey[Backoffice] = web.AppKey("office")
 BODY_LIMIT = 256 * 1024  # bytes of a request body: a device's vars are a few hundred
 JSON_DEPTH_LIMIT = 32  # arrays/objects inside each other

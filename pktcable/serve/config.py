@@ -58,7 +58,7 @@ from pktcable.delivery.tftp import DEFAULT_MAX_DURATION, DEFAULT_MAX_TIMEOUT_OPT
 from pktcable.delivery.tftp_aio import DEFAULT_MAX_PER_CLIENT
 from pktcable.dhcpd.config import DeviceClass, Pool, PoolOutsideSubnet, ServerConfig, Subnet, from_dict
 from pktcable.dhcpd.transport import local_interfaces
-from pktcable.flow import SERVER_TABLES
+from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
@@ -73,6 +73,11 @@ DEFAULT_POOLS = {"cm_pool": ("127.101.0.1", "127.101.255.254"), "mta_pool": ("12
 POOL_KEYS = ("cm_pool", "mta_pool", "cpe_pool")  # also the order of the derived pools in the subnet
 #: The eMTA MIB trees (pktcable.snmp.pktc.Tree values).
 MIB_TREES = ("cablelabs", "ietf", "euro")
+
+
+#: Hybrid first to an MTA whose TLV 18 allows it (the server then SETs the file's location
+#: and hash), else Basic; the .2 flows, as only they report how the file went.
+DEFAULT_REALMS: tuple[str, ...] = (DEFAULT_FLOW.value, Flow.BASIC_2.value)
 
 
 @dataclass(slots=True)
@@ -99,7 +104,7 @@ class ServeConfig:
     mib_tree: str = "cablelabs"
     snmp_timeout: float = 1.0  # per SET/GET attempt
     snmp_retries: int = 3
-    realms: list[str] = field(default_factory=lambda: ["HYBRID.2", "BASIC.2"])
+    realms: list[str] = field(default_factory=lambda: list(DEFAULT_REALMS))
     #: Provision devices the store does not know (off: only devices in the store or [[devices]]).
     auto_enroll: bool = False
     templates: str | None = None
@@ -239,8 +244,12 @@ def _check_realms(realms: Any, key: str) -> None:
     if not realms:
         raise named(key, f"empty: give at least one of {', '.join(RUNNABLE_REALMS)}")
     for i, realm in enumerate(realms):
-        if realm not in RUNNABLE_REALMS:
-            raise named(join(key, i), f"{realm!r} is not a flow serve can run ({', '.join(RUNNABLE_REALMS)})")
+        _check_runnable(realm, join(key, i))
+
+
+def _check_runnable(flow: Any, key: str) -> None:
+    if flow not in RUNNABLE_REALMS:
+        raise named(key, f"{flow!r} is not a flow serve can run ({', '.join(RUNNABLE_REALMS)})")
 
 
 def _check_data_dir(folder: Path) -> None:
@@ -274,9 +283,8 @@ def _check_devices(cfg: ServeConfig) -> None:
         seen[mac] = where
         if device.kind not in DEVICE_KINDS:
             raise named(join(where, "kind"), f"must be {' or '.join(DEVICE_KINDS)}, not {device.kind!r}")
-        if device.kind == "mta" and "flow" in row and device.flow not in RUNNABLE_REALMS:
-            raise named(join(where, "flow"), f"{device.flow!r} is not a flow serve can run "
-                                             f"({', '.join(RUNNABLE_REALMS)})")
+        if device.kind == "mta" and "flow" in row:
+            _check_runnable(device.flow, join(where, "flow"))
         if device.kind == "cm" and device.flow:
             raise named(join(where, "flow"), "a cm has no PacketCable flow")
         if device.template and not _template_exists(cfg.templates, device.template):
@@ -339,9 +347,8 @@ def _check_dhcp_table(cfg: ServeConfig) -> None:
         if device_class.kind == "mta":
             _check_realms(device_class.realms, f"dhcp.class[{i}].realms")
     for i, reservation in enumerate(config.reservations):
-        if reservation.realm is not None and reservation.realm not in RUNNABLE_REALMS:
-            raise named(f"dhcp.reservation[{i}].realm", f"{reservation.realm!r} is not a flow serve can run "
-                                                        f"({', '.join(RUNNABLE_REALMS)})")
+        if reservation.realm is not None:
+            _check_runnable(reservation.realm, f"dhcp.reservation[{i}].realm")
 
 
 @dataclass(frozen=True, slots=True)

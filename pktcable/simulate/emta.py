@@ -36,7 +36,7 @@ from tlv.config import decode_file
 from tlv.errors import DecodeError
 
 from . import mtafile, net
-from .identity import FLOW_BITS, SOFTWARE_VERSION, SYS_DESCR, Identity, Reply, parse_reply, request, vendor_class
+from .identity import SOFTWARE_VERSION, SYS_DESCR, Identity, Reply, parse_reply, request, vendor_class
 from .mtaagent import MtaMib
 
 #: 122.1 = 255.255.255.255: no preference, the eMTA follows RFC 2131 (RFC 3495 5.1).
@@ -123,7 +123,7 @@ class SimulatedMta:
         self.result = DeviceResult(identity.index, identity.mta_mac.hex(), flow.value)
         # xids and backoff jitter: random as RFC 2131 asks, reproducible per seed and device.
         self.rng = random.Random(f"{config.seed}:{identity.index}")
-        self.flow_bits = FLOW_BITS["hybrid" if flow.hybrid else "basic"]
+        self.flow_bits = flow.capability_bit
         self.type_identifier = vendor_class("mta", self.flow_bits, http=config.http,
                                             mib=config.tree.value if config.declare_mib else None)
         # The MIB default (10 minutes) until option 122.8 says otherwise.

@@ -24,7 +24,6 @@ from dhcp.options.tables import CABLELABS_CLIENT, CCC
 # Hybrid and Basic; the simulator narrows it to the flow it plays, so a server
 # that picks the realm by capability (dhcpd.policy.Policy.realm) can be checked too.
 MTA_VENDOR_CLASS = "pktc1.5:051f0101010201020901010b04060903040c01010d01010f010110010912020007"
-FLOW_BITS = {"hybrid": 0x0002, "basic": 0x0004}
 CM_VENDOR_CLASS = "docsis3.0:0506010101020103"
 MTA_PRL = bytes((1, 3, 6, 7, 12, 15, 43, 54, 122))
 CM_PRL = bytes((1, 2, 3, 4, 6, 7, 43, 54, 66, 67, 122, 125))

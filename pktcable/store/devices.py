@@ -15,10 +15,13 @@ periodically). A MAC whose every step has aged out leaves nothing behind.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+from pktcable.flow import DEFAULT_FLOW
+
+from .sqlite import Table, connect
 
 DAY = 86400.0
 HISTORY_KEEP = 200  # steps per device: a full flow is under 20, retries included
@@ -49,7 +52,7 @@ class Device:
     """One device, keyed by its MAC (lower-case hex, no separators).
 
     ``kind`` is "cm" or "mta"; an eMTA names its modem in ``cm_mac``.
-    ``flow`` is the realm of option 122.6 (BASIC.1 ... HYBRID.2) for an MTA.
+    ``flow`` is the realm of option 122.6 for an MTA: a :class:`pktcable.flow.Flow` value.
     ``template`` names the config template; ``vars`` are its per-device values.
     ``state``/``result`` mirror the server-side flow machine.
     """
@@ -57,7 +60,7 @@ class Device:
     mac: str
     kind: str = "mta"
     cm_mac: str = ""
-    flow: str = "HYBRID.2"
+    flow: str = DEFAULT_FLOW.value
     template: str = ""
     vars: dict[str, Any] = field(default_factory=dict)
     ip: str = ""
@@ -162,16 +165,16 @@ class MemoryDeviceStore:
         pass
 
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS device (
+_TABLES = (
+    Table("device", """CREATE TABLE IF NOT EXISTS device (
         mac TEXT PRIMARY KEY, kind TEXT NOT NULL, cm_mac TEXT NOT NULL, flow TEXT NOT NULL,
         template TEXT NOT NULL, vars TEXT NOT NULL, ip TEXT NOT NULL, state TEXT NOT NULL,
-        result INTEGER, updated REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS step (
+        result INTEGER, updated REAL NOT NULL)"""),
+    Table("step", """CREATE TABLE IF NOT EXISTS step (
         mac TEXT NOT NULL, at REAL NOT NULL, step TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS step_mac ON step (mac, at)",
-    # For prune(): steps arrive in time order, so this index only ever grows at its end.
-    "CREATE INDEX IF NOT EXISTS step_at ON step (at)",
+          # For prune(): steps arrive in time order, so step_at only ever grows at its end.
+          indexes=("CREATE INDEX IF NOT EXISTS step_mac ON step (mac, at)",
+                   "CREATE INDEX IF NOT EXISTS step_at ON step (at)")),
 )
 # Everything but the newest ``keep`` steps of one device.
 _TRIM = """DELETE FROM step WHERE rowid IN (
@@ -181,16 +184,7 @@ _TRIM = """DELETE FROM step WHERE rowid IN (
 class SqliteDeviceStore:
     def __init__(self, path: str, *, synchronous: str = "NORMAL", retention: Retention | None = None) -> None:
         self.retention = retention or Retention()
-        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
-            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        # The server writes far more than it reads back: a small page cache
-        # keeps memory per device down in a boot storm (KiB, negative = size).
-        self.db.execute("PRAGMA cache_size=-512")
-        for statement in _SCHEMA:
-            self.db.execute(statement)
+        self.db = connect(path, _TABLES, synchronous=synchronous)
         self.staged: dict[str, Device] = {}
         self.staged_steps: list[Step] = []
 

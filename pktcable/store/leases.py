@@ -10,12 +10,13 @@ the kernel when ``commit`` returns) at a fraction of the cost.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv4Address
 from typing import Protocol
+
+from .sqlite import Table, connect
 
 
 class LeaseState(Enum):
@@ -91,7 +92,7 @@ def _copy(lease: Lease) -> Lease:
 
 
 _COLUMNS = "address, client, mac, expires, state, device_class, subnet, remote_id, hostname, giaddr, circuit_id"
-_SCHEMA = """
+_LEASE4 = """
 CREATE TABLE IF NOT EXISTS lease4 (
     address INTEGER PRIMARY KEY,
     client TEXT NOT NULL,
@@ -105,26 +106,14 @@ CREATE TABLE IF NOT EXISTS lease4 (
     giaddr TEXT NOT NULL DEFAULT '',
     circuit_id TEXT NOT NULL DEFAULT ''
 )"""
-#: Columns added since the first lease file format: an older file gets them on open.
-_ADDED_COLUMNS = ("giaddr", "circuit_id")
+#: A lease file from before the relay path was kept gets its columns on open.
+_TABLES = (Table("lease4", _LEASE4, added=(("giaddr", "TEXT NOT NULL DEFAULT ''"),
+                                           ("circuit_id", "TEXT NOT NULL DEFAULT ''"))),)
 
 
 class SqliteLeaseStore:
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
-        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
-            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-        # isolation_level=None: we open and commit transactions ourselves, one per batch.
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        # The server writes far more than it reads back: a small page cache
-        # keeps memory per device down in a boot storm (KiB, negative = size).
-        self.db.execute("PRAGMA cache_size=-512")
-        self.db.execute(_SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(lease4)")}
-        for name in _ADDED_COLUMNS:  # a lease file from before the relay path was kept
-            if name not in columns:
-                self.db.execute(f"ALTER TABLE lease4 ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+        self.db = connect(path, _TABLES, synchronous=synchronous)
         self.staged: dict[int, tuple[object, ...]] = {}
 
     def load(self) -> Iterable[Lease]:
