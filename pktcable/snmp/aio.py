@@ -11,6 +11,7 @@ request went to (another host that guesses the id answers nothing).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import logging
 import socket
@@ -118,7 +119,7 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
         data = m.encode(m.Message(community, m.Pdu(pdu_type, rid, varbinds)))
         backoff = FixedBackoff(self.timeout if timeout is None else timeout,
                                self.retries if retries is None else retries)
-        peer = (addr[0], addr[1])
+        peer = await _numeric(addr)
         answer = await self._requester.request(rid, data, peer, backoff.waits(),
                                                lambda response: response[1][:2] == peer)
         if answer is None:
@@ -131,6 +132,18 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             self.stats.retransmissions += 1
         if self.transport is not None:
             self.transport.sendto(data, dest)
+
+
+async def _numeric(addr: Address) -> Address:
+    """``addr`` with its host as an address, as responses' sources are compared with it."""
+    try:
+        ipaddress.ip_address(addr[0])
+        return addr[0], addr[1]
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(addr[0], addr[1], family=socket.AF_INET,
+                                                             type=socket.SOCK_DGRAM)
+        host, port = infos[0][4][:2]
+        return str(host), int(port)
 
 
 async def open_endpoint(host: str, port: int, handler: Handler | None = None, *, buffer: int = 0,
