@@ -294,15 +294,34 @@ class SimulatedMta:
         answer = await self.relay.exchange(data, (xid, mac), waits, accept)
         return None if answer is None else parse_reply(answer)
 
-    async def dora(self, kind: str, step: str) -> Reply | None:
-        """DISCOVER (a new random xid: a new exchange), then the REQUEST that
-        answers the OFFER with the OFFER's xid (4.4.1, table 5)."""
-        offer = await self.exchange(kind, MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
+    async def discover_offer(self, kind: str, step: str,
+                             refuse: Callable[[Reply], str] | None = None) -> Reply | None:
+        """DISCOVER (a new random xid: a new exchange) until an OFFER that
+        ``refuse`` finds nothing against: a refused one is a deviation and,
+        after a back-off, the device discovers again (RFC 2131 4.4.1)."""
+        while True:
+            offer = await self.exchange(kind, MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
+            if offer is None:
+                return None
+            why = "" if refuse is None else refuse(offer)
+            if not why:
+                return offer
+            self.deviate(step, why)
+            await asyncio.sleep(self.config.dhcp_timeout)  # RFC 2131: back off before discovering again
+
+    async def request_ack(self, kind: str, offer: Reply) -> Reply | None:
+        """The REQUEST that answers ``offer`` with its xid (table 5); the ACK or NAK."""
+        return await self.exchange(kind, MessageType.REQUEST, offer.xid,
+                                   frozenset({MessageType.ACK, MessageType.NAK}), offer)
+
+    async def dora(self, kind: str, step: str, refuse: Callable[[Reply], str] | None = None) -> Reply | None:
+        """One device's whole DHCP exchange: the eCM runs it in one step; the
+        eMTA's flow table splits it in two states, each running its half."""
+        offer = await self.discover_offer(kind, step, refuse)
         if offer is None:
             self.deviate(step, f"{kind.upper()} DHCPDISCOVER unanswered")
             return None
-        ack = await self.exchange(kind, MessageType.REQUEST, offer.xid,
-                                  frozenset({MessageType.ACK, MessageType.NAK}), offer)
+        ack = await self.request_ack(kind, offer)
         if ack is None:
             self.deviate(step, f"{kind.upper()} DHCPREQUEST unanswered")
             return None
@@ -373,15 +392,9 @@ class SimulatedMta:
         """MTA-1/2 until an acceptable OFFER: one that is not is ignored and the
         eMTA discovers again (a new exchange) after a back-off, in the same
         step, so the state's deadline and the provisioning timer both hold."""
-        while True:
-            offer = await self.exchange("mta", MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
-            if offer is None:
-                return None
-            why = self.refuse_offer(offer)
-            if not why:
-                break
-            self.deviate("MTA-2", why)
-            await asyncio.sleep(self.config.dhcp_timeout)  # RFC 2131: back off before discovering again
+        offer = await self.discover_offer("mta", "MTA-2", self.refuse_offer)
+        if offer is None:
+            return None
         self.check_prov_server(offer, "MTA-2")
         self.offer = offer
         return ev.OfferAccepted()
@@ -400,8 +413,7 @@ class SimulatedMta:
 
     async def dhcp_request(self) -> object | None:
         assert self.offer is not None
-        ack = await self.exchange("mta", MessageType.REQUEST, self.offer.xid,
-                                  frozenset({MessageType.ACK, MessageType.NAK}), self.offer)
+        ack = await self.request_ack("mta", self.offer)
         if ack is None:
             return None
         if ack.type == MessageType.NAK:

@@ -7,11 +7,14 @@ import asyncio
 import random
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dhcp import message as dhcp_message
 from dhcp.errors import DhcpError
 from pktcable.delivery import tftp
+from pktcable.exchange import DoublingBackoff, FixedBackoff, Verdict
+from pktcable.exchange_aio import Requester
 
 Address = tuple[str, int]
 
@@ -25,19 +28,11 @@ class RelayStats:
     stray: int = 0  # a reply of a type the exchange does not wait for (a late OFFER during a REQUEST)
 
 
-#: RFC 2131 4.1: the first retransmission waits 4 s, each next one twice as
-#: long up to 64 s, each randomized by +-1 s. The simulator scales the base
-#: (its ``dhcp_timeout``) and keeps the shape: cap at 16 bases, jitter 1/4 base.
-BACKOFF_CAP = 16
-BACKOFF_JITTER = 0.25
-
-
 def retransmit_waits(base: float, retries: int, rng: random.Random | None = None) -> list[float]:
     """How long to wait for an answer after each of the ``retries + 1``
-    transmissions of one message."""
-    uniform = (rng or random).uniform
-    return [min(base * 2**n, base * BACKOFF_CAP) + uniform(-base * BACKOFF_JITTER, base * BACKOFF_JITTER)
-            for n in range(retries + 1)]
+    transmissions of one message: RFC 2131 4.1's doubling with its jitter, the
+    first wait scaled to ``base`` (the simulator's ``dhcp_timeout``)."""
+    return list(DoublingBackoff(base, retries).waits(rng or random.Random()))
 
 
 def peek_type(data: bytes) -> int | None:
@@ -60,53 +55,49 @@ class Relay(asyncio.DatagramProtocol):
     def __init__(self, server: Address) -> None:
         self.server = server
         self.transport: asyncio.DatagramTransport | None = None
-        self.waiting: dict[Key, tuple[asyncio.Future[bytes], frozenset[int]]] = {}
+        self.requester: Requester[Key, bytes] | None = None
         self.stats = RelayStats()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.requester = Requester(self._send)
+
+    def _send(self, data: bytes, dest: Address, attempt: int) -> None:
+        if attempt:
+            self.stats.retransmissions += 1
+        if self.transport is not None:
+            self.transport.sendto(data, dest)
+            self.stats.sent += 1
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.stats.received += 1
         key = (int.from_bytes(data[4:8], "big"), bytes(data[28:34])) if len(data) >= 34 else (-1, b"")
-        found = self.waiting.get(key)
-        if found is None or found[0].done():
-            self.stats.unmatched += 1
-            return
-        fut, accept = found
-        kind = peek_type(data)
-        if kind is not None and accept and kind not in accept:
+        verdict = Verdict.UNKNOWN if self.requester is None else self.requester.deliver(key, data)
+        if verdict is Verdict.REFUSED:
             self.stats.stray += 1
-            return
-        fut.set_result(data)
+        elif verdict is not Verdict.MATCHED:
+            self.stats.unmatched += 1
 
     async def exchange(self, data: bytes, key: Key, waits: list[float],
                        accept: frozenset[int] = frozenset()) -> bytes | None:
         """Send ``data`` and wait for the reply with the same xid and MAC whose
         message type is in ``accept`` (any when empty), retransmitting the same
         bytes after each of ``waits`` (see :func:`retransmit_waits`); None when
-        none came."""
-        assert self.transport is not None
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.waiting[key] = (fut, accept)
-        try:
-            for attempt, wait in enumerate(waits):
-                if attempt:
-                    self.stats.retransmissions += 1
-                self.transport.sendto(data, self.server)
-                self.stats.sent += 1
-                try:
-                    return await asyncio.wait_for(asyncio.shield(fut), max(wait, 0.0))
-                except TimeoutError:
-                    continue
-            return None
-        finally:
-            if self.waiting.get(key, (None,))[0] is fut:
-                del self.waiting[key]
+        none came. A reply that does not decode is taken: its decode error is
+        the device's deviation."""
+        assert self.requester is not None
+
+        def wanted(reply: bytes) -> bool:
+            kind = peek_type(reply)
+            return kind is None or kind in accept
+
+        return await self.requester.request(key, data, self.server, waits, wanted if accept else None)
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+        if self.requester is not None:
+            self.requester.close()
 
 
 async def open_relay(local: Address, server: Address) -> Relay:
@@ -119,46 +110,72 @@ async def open_relay(local: Address, server: Address) -> Relay:
     return relay
 
 
-class _TftpReader(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: Address) -> None:
-        self.queue.put_nowait((data, addr))
-
-
 class DownloadError(Exception):
     pass
 
 
+#: Packets one download may take (a bound on a server that never ends a transfer).
+TFTP_MAX_STEPS = 200_000
+
+
+class _TftpClient(asyncio.DatagramProtocol):
+    """Lock-step reads: each packet sent is one exchange, whose answer is the
+    next datagram from the server's transfer ID (TID). Datagrams are handled
+    as they come, never queued: a flood costs a count, not memory."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.requester: Requester[int, tuple[bytes, Address]] | None = None
+        self.step = 0
+        self.foreign = 0  # datagrams from another host or TID, ignored
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.requester = Requester(self._send)
+
+    def _send(self, data: bytes, dest: Address, attempt: int) -> None:
+        if self.transport is not None:
+            self.transport.sendto(data, dest)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if self.requester is not None and self.requester.deliver(self.step, (data, addr)) is Verdict.REFUSED:
+            self.foreign += 1
+
+    async def ask(self, data: bytes, dest: Address, waits: tuple[float, ...],
+                  accept: Callable[[tuple[bytes, Address]], bool]) -> tuple[bytes, Address] | None:
+        assert self.requester is not None
+        self.step += 1
+        return await self.requester.request(self.step, data, dest, waits, accept)
+
+
 async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0", blksize: int = 1468,
                    timeout: float = 1.0, retries: int = 4) -> bytes:
-    """RFC 1350 read with the RFC 2348/2349 options; the server's transfer
-    port (TID) is learned from its first answer and then held to."""
+    """RFC 1350 read with the RFC 2348/2349 options. The server's transfer
+    port (TID) is learned from its first answer, which must come from the host
+    the request went to, and then held to: a datagram from anywhere else is
+    ignored (RFC 1350 4), so no other host can slip in a file."""
     loop = asyncio.get_running_loop()
-    transport, reader = await loop.create_datagram_endpoint(_TftpReader, local_addr=(local_host, 0))
+    transport, client = await loop.create_datagram_endpoint(_TftpClient, local_addr=(local_host, 0))
+    waits = FixedBackoff(timeout, retries).waits()
+    peer: Address | None = None
+
+    def from_server(answer: tuple[bytes, Address]) -> bool:
+        _, addr = answer
+        return addr[0] == server[0] if peer is None else addr[:2] == peer
+
     try:
-        request = tftp.encode_request(tftp.Opcode.RRQ, filename, "octet",
-                                      {"blksize": str(blksize), "tsize": "0"})
-        last, last_to = request, server
-        peer: Address | None = None
+        last, last_to = tftp.encode_request(tftp.Opcode.RRQ, filename, "octet",
+                                            {"blksize": str(blksize), "tsize": "0"}), server
         size = 512
         expected = 1
         out = bytearray()
-        for _ in range(200_000):
-            for _attempt in range(retries + 1):
-                transport.sendto(last, last_to)
-                try:
-                    data, addr = await asyncio.wait_for(reader.queue.get(), timeout)
-                    break
-                except TimeoutError:
-                    continue
-            else:
+        for _ in range(TFTP_MAX_STEPS):
+            answer = await client.ask(last, last_to, waits, from_server)
+            if answer is None:
                 raise DownloadError(f"tftp://{server[0]}/{filename}: no answer")
+            data, addr = answer
             if peer is None:
-                peer = addr
-            elif addr != peer:
-                continue  # another TID: RFC 1350 says answer with an error and ignore
+                peer = (addr[0], addr[1])
             try:
                 packet = tftp.decode(data)
             except tftp.TftpError as exc:
@@ -181,6 +198,8 @@ async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0
         raise DownloadError("transfer too long")
     finally:
         transport.close()
+        if client.requester is not None:
+            client.requester.close()
 
 
 async def http_get(url: str, timeout: float = 10.0, local_host: str | None = None) -> bytes:

@@ -3,17 +3,23 @@ handler and sends requests of its own with retransmission.
 
 One socket serves both roles, as an SNMP entity does: the provisioning server
 receives INFORMs and sends SETs/GETs; the simulated eMTA answers GET/SET and
-sends INFORMs.
+sends INFORMs. Retransmission and matching are pktcable.exchange's: a
+response counts when it carries the request-id and comes from the address the
+request went to (another host that guesses the id answers nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from pktcable.exchange import FixedBackoff, Verdict
+from pktcable.exchange_aio import Requester
 
 from . import message as m
 
@@ -29,6 +35,8 @@ class EndpointStats:
     malformed: int = 0
     answered: int = 0
     unmatched_responses: int = 0
+    #: Responses with a pending request-id from an address the request did not go to.
+    foreign_responses: int = 0
     retransmissions: int = 0
     timeouts: int = 0
     internal_errors: int = 0
@@ -41,12 +49,13 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
         self.retries = retries
         self.stats = EndpointStats()
         self.transport: asyncio.DatagramTransport | None = None
-        self._pending: dict[int, asyncio.Future[m.Message]] = {}
+        self._requester: Requester[int, tuple[m.Message, Address]] | None = None
         self._ids = itertools.count(1)
 
     # -- transport ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._requester = Requester(self._send_request)
 
     @property
     def address(self) -> Address:
@@ -57,9 +66,8 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.cancel()
+        if self._requester is not None:
+            self._requester.close()
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.stats.received += 1
@@ -69,11 +77,12 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             self.stats.malformed += 1  # counted and dropped; nothing a peer sends stops us
             return
         if msg.pdu.type in (m.PduType.RESPONSE, m.PduType.REPORT):
-            fut = self._pending.get(msg.pdu.request_id)
-            if fut is None or fut.done():
+            verdict = Verdict.UNKNOWN if self._requester is None else \
+                self._requester.deliver(msg.pdu.request_id, (msg, addr))
+            if verdict is Verdict.REFUSED:
+                self.stats.foreign_responses += 1
+            elif verdict is not Verdict.MATCHED:
                 self.stats.unmatched_responses += 1
-            else:
-                fut.set_result(msg)
             return
         if self.handler is None:
             return
@@ -103,27 +112,38 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
     async def request(self, addr: Address, community: bytes, pdu_type: m.PduType,
                       varbinds: tuple, *, timeout: float | None = None,  # type: ignore[type-arg]
                       retries: int | None = None) -> m.Message:
-        """Send a request and await its Response; retransmits the same
-        request-id (so a late answer to an earlier copy still counts)."""
-        assert self.transport is not None
+        """Send a request and await its Response from ``addr``; retransmits the
+        same request-id (so a late answer to an earlier copy still counts)."""
+        assert self._requester is not None
         rid = self.next_request_id()
         data = m.encode(m.Message(community, m.Pdu(pdu_type, rid, varbinds)))
-        fut: asyncio.Future[m.Message] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = fut
-        wait = self.timeout if timeout is None else timeout
-        try:
-            for attempt in range((self.retries if retries is None else retries) + 1):
-                if attempt:
-                    self.stats.retransmissions += 1
-                self.transport.sendto(data, addr)
-                try:
-                    return await asyncio.wait_for(asyncio.shield(fut), wait)
-                except TimeoutError:
-                    continue
+        backoff = FixedBackoff(self.timeout if timeout is None else timeout,
+                               self.retries if retries is None else retries)
+        peer = await _numeric(addr)
+        answer = await self._requester.request(rid, data, peer, backoff.waits(),
+                                               lambda response: response[1][:2] == peer)
+        if answer is None:
             self.stats.timeouts += 1
             raise TimeoutError(f"no response from {addr[0]}:{addr[1]} to request {rid}")
-        finally:
-            self._pending.pop(rid, None)
+        return answer[0]
+
+    def _send_request(self, data: bytes, dest: Address, attempt: int) -> None:
+        if attempt:
+            self.stats.retransmissions += 1
+        if self.transport is not None:
+            self.transport.sendto(data, dest)
+
+
+async def _numeric(addr: Address) -> Address:
+    """``addr`` with its host as an address, as responses' sources are compared with it."""
+    try:
+        ipaddress.ip_address(addr[0])
+        return addr[0], addr[1]
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(addr[0], addr[1], family=socket.AF_INET,
+                                                             type=socket.SOCK_DGRAM)
+        host, port = infos[0][4][:2]
+        return str(host), int(port)
 
 
 async def open_endpoint(host: str, port: int, handler: Handler | None = None, *, buffer: int = 0,
