@@ -38,7 +38,6 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol
 
 from pktcable.flow import Flow, FlowTable, Machine
@@ -81,12 +80,6 @@ def internal_error(counter: Counter[str], where: str, what: str, *args: object) 
     """A bug in a handler: logged once with its traceback, counted by where (call from an except block)."""
     counter[where] += 1
     log.exception("internal error in %s: " + what, where, *args)
-
-
-class _NoFlow(Enum):
-    """The state of a device with no run: what an UnexpectedEvent names then."""
-
-    NONE = NO_FLOW
 
 
 def _current_task() -> asyncio.Task[object] | None:
@@ -196,12 +189,13 @@ class ProvisioningEntity:
     def _feed(self, mac: str, event: object, detail: str = "") -> bool:
         """Feed one event to the device's flow; whether its table had a row for it."""
         machine = self.machines.get(mac)
+        if machine is None:
+            self._unexpected(mac, None, event, detail)
+            return False
         try:
-            if machine is None:
-                raise UnexpectedEvent(NO_FLOW, _NoFlow.NONE, event)
             machine.handle(event, self.clock())
         except UnexpectedEvent as exc:
-            self._unexpected(mac, machine, exc, detail)
+            self._unexpected(mac, machine, exc.event, detail)
             return False
         self._step(mac, machine, detail)
         if machine.done and self.config.forget_finished:
@@ -210,20 +204,20 @@ class ProvisioningEntity:
             self._forget_run(mac)
         return True
 
-    def _unexpected(self, mac: str, machine: Machine | None, exc: UnexpectedEvent, detail: str) -> None:
+    def _unexpected(self, mac: str, machine: Machine | None, event: object, detail: str) -> None:
         """A device doing something its flow has no place for here (an enrollment
         in a Basic flow, a status with no run ...): recorded, logged, counted; the
         run goes on as it was."""
         flow = machine.table.flow if machine is not None else NO_FLOW
         state = machine.state.name if machine is not None else NO_FLOW
-        event = type(exc.event).__name__
-        self.unexpected[(flow, state, event)] += 1
+        name = type(event).__name__
+        self.unexpected[(flow, state, name)] += 1
         step = machine.info.step if machine is not None else NO_FLOW
         where = f"in {state}" if machine is not None else "no flow running"
-        self.devices.record(Step(mac, self.clock(), step, f"Unexpected{event}",
+        self.devices.record(Step(mac, self.clock(), step, f"Unexpected{name}",
                                  f"{where}: {detail}" if detail else where))
         self.unexpected_log.log(mac, self.clock(), "%s %s: %s not expected in %s (flow %s)",
-                                mac, step, event, state, flow)
+                                mac, step, name, state, flow)
 
     def _forget_run(self, mac: str) -> None:
         self._end_run(mac)
