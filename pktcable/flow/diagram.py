@@ -7,6 +7,7 @@ the checked-in file differs, so the diagrams cannot drift from the tables.
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 
 from .flows import Family, Flow
@@ -23,8 +24,20 @@ The state machines that the simulator (device side) and the provisioning server
 spec step it stands for (PKT-SP-PROV1.5 / ITU-T J.167 numbering: MTA-1 ... MTA-25, the
 Hybrid steps from 15 on as H-MTA-n). Final states show the `pktcMtaDevProvisioningState`
 value they report (1 pass, 3 failConfigFileError, 7 failOtherReason). An event that a
-table does not list for a state is an error (`InvalidTransition`), never ignored.
+table does not list for a state is an error (`InvalidTransition`, which the server
+records, logs and counts as `pktcable_unexpected_events_total`), never ignored.
 """
+
+
+def everywhere(table: FlowTable) -> dict[type, Enum]:
+    """Event types with a row in every state, all to one target (a new run): one
+    sentence in the text instead of an arrow from each state."""
+    found: dict[type, Enum] = {}
+    for kind in {kind for _, kind in table.transitions}:
+        targets = {table.transitions.get((state, kind)) for state in table.states}
+        if len(targets) == 1 and None not in targets:
+            found[kind] = targets.pop()  # type: ignore[assignment]
+    return found
 
 
 def mermaid(table: FlowTable) -> str:
@@ -35,7 +48,10 @@ def mermaid(table: FlowTable) -> str:
             label += f"<br/>state {info.result}"
         lines.append(f'    {state.name}: {label}')
     lines.append(f"    [*] --> {table.start.name}")
+    anywhere = everywhere(table)
     for source, kind, target in table.edges():
+        if kind in anywhere and source != table.start:
+            continue  # drawn once, from the start state; the text says it holds in every state
         lines.append(f"    {source.name} --> {target.name}: {kind.__name__}")
     for state, info in table.states.items():
         if info.final:
@@ -76,6 +92,25 @@ def document() -> str:
                     f"`{kind.__name__}` -> {target.name}" for kind, target in table.global_events.items()
                 )
                 parts.append(f"In every state that is not final: {events}.\n")
+            anywhere = everywhere(table)
+            if anywhere:
+                events = ", ".join(f"`{kind.__name__}` -> {target.name}"
+                                   for kind, target in sorted(anywhere.items(), key=lambda i: i[0].__name__))
+                parts.append(f"In every state, final ones too (a new run; drawn from {table.start.name} only): "
+                             f"{events}.\n")
+            if table.after_end:
+                events = ", ".join(f"`{kind.__name__}`" for kind in sorted(table.after_end, key=lambda k: k.__name__))
+                parts.append(f"In a final state, {events} are recorded and change nothing.\n")
+            if table.budget is not None:
+                starts = ", ".join(f"`{kind.__name__}`" for kind in sorted(table.budget_from, key=lambda k: k.__name__))
+                parts.append(
+                    f"Provisioning budget: {table.budget:g} s for the whole run, from the event that starts it "
+                    f"({starts}) to a final state; when it runs out, "
+                    f"`{table.budget_event.__name__ if table.budget_event else ''}`.\n")
+            waits = [f"{state.name} {info.timeout:g} s (`{info.on_timeout.__name__ if info.on_timeout else ''}`)"
+                     for state, info in table.states.items() if info.timeout is not None]
+            if waits:
+                parts.append(f"States with a wait of their own: {', '.join(waits)}.\n")
             if table.timer_start is not None:
                 parts.append(
                     f"The provisioning timer starts on entering {table.timer_start.name} and stops at "

@@ -148,6 +148,12 @@ class EnrollmentReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrollmentRetransmitted:
+    """MTA-15 again, with the correlation id of the run being worked on: the
+    eMTA retrying because our Response crossed its retry, not a new run."""
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigBuilt:
     """MTA-18: the device's config file and its hash are ready."""
 
@@ -191,4 +197,4 @@ class StatusReceived:
 
 @dataclass(frozen=True, slots=True)
 class ServerTimerExpired:
-    """The server's per-device budget for the flow ran out."""
+    """The flow's provisioning budget ran out before the run reached a final state."""

@@ -7,8 +7,14 @@ command its entry issues, an optional timeout and, for final states, the
 reads a clock: the caller passes ``now`` with every event and asks
 :meth:`Machine.next_deadline` when to call :meth:`Machine.handle_timer`.
 
-A (state, event) pair the table lacks raises :class:`InvalidTransition`;
-nothing is ever silently ignored.
+A (state, event) pair the table lacks raises :class:`InvalidTransition`
+(alias :data:`UnexpectedEvent`); nothing is ever silently ignored.
+
+Time in a table, three ways: a state's own ``timeout`` (a wait for one
+answer), the device's provisioning timer (``timer_*``: PKTC-MTA-MIB
+pktcMtaDevProvisioningTimer, its length set per device) and the flow's
+``budget``: one deadline for a whole run, (re)armed by the events that start
+a run (``budget_from``), disarmed by any final state.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ class InvalidTransition(FlowError):
         self.state = state
         self.event = event
         super().__init__(f"{flow}: event {type(event).__name__} is not valid in state {state.name}")
+
+
+#: The name a server uses for an event its device's flow has no row for in its state.
+UnexpectedEvent = InvalidTransition
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +80,26 @@ class FlowTable:
     timer_stop: type | None = None
     timer_event: type | None = None
     spec: str = ""
+    #: The flow's name as devices, settings and metrics spell it (e.g. "HYBRID.2").
+    flow: str = ""
+    #: One deadline for a whole run (seconds; None: none): every event of a type in
+    #: ``budget_from`` (re)arms it, a final state disarms it, expiry feeds ``budget_event``
+    #: (which ``global_events`` must lead somewhere).
+    budget: float | None = None
+    budget_from: frozenset[type] = frozenset()
+    budget_event: type | None = None
+    #: Events a finished run still takes (a reply to what it sent, its file fetched
+    #: again): the state stays, the event is recorded like any other.
+    after_end: frozenset[type] = frozenset()
 
     def target(self, state: Enum, event: Any) -> Enum | None:
         kind = type(event)
         found = self.transitions.get((state, kind))
-        if found is None and not self.states[state].final:
-            found = self.global_events.get(kind)
+        if found is None:
+            if not self.states[state].final:
+                found = self.global_events.get(kind)
+            elif kind in self.after_end:
+                found = state
         return found
 
     def edges(self) -> Iterable[tuple[Enum, type, Enum]]:
@@ -109,6 +133,8 @@ class FlowTable:
                 raise FlowError(f"{self.name}: {state.name} is neither final nor left by any event")
             if info.timeout is not None and (info.on_timeout is None or self.target(state, info.on_timeout()) is None):
                 raise FlowError(f"{self.name}: {state.name} has a timeout but no transition for it")
+        if self.budget is not None and (self.budget_event not in self.global_events or not self.budget_from):
+            raise FlowError(f"{self.name}: a budget needs the events that arm it and a transition for its expiry")
 
 
 @dataclass(slots=True)
@@ -119,18 +145,23 @@ class Entered:
     step: str
     command: str | None
     at: float
+    #: The event that led here (None for the start state).
+    event: Any = None
 
 
 class Machine:
     """One device's walk through one flow table."""
 
-    __slots__ = ("table", "state", "keep_history", "history", "outcome", "_deadline", "_timer", "_timer_deadline")
+    __slots__ = ("table", "state", "keep_history", "history", "outcome", "_deadline", "_timer", "_timer_deadline",
+                 "_budget_deadline")
 
     def __init__(self, table: FlowTable, now: float, provisioning_timer: float | None = None,
-                 keep_history: bool = True) -> None:
+                 keep_history: bool = True, started_by: Any = None) -> None:
         """``provisioning_timer``: seconds (None or 0: no provisioning timer).
         ``keep_history=False`` keeps only the last state entered (a server
-        tracking many devices records their steps in its store instead)."""
+        tracking many devices records their steps in its store instead).
+        ``started_by``: the event whose row leads to the start state, when
+        one started the run (the server's LeaseAcked)."""
         self.table = table
         self.state = table.start
         self.keep_history = keep_history
@@ -139,7 +170,11 @@ class Machine:
         self._deadline: float | None = None
         self._timer = provisioning_timer or None
         self._timer_deadline: float | None = None
-        self._enter(table.start, now)
+        # A machine is made when a run starts: its budget runs from now.
+        self._budget_deadline = None if table.budget is None else now + table.budget
+        if started_by is not None and table.target(table.start, started_by) is not table.start:
+            raise InvalidTransition(table.name, table.start, started_by)
+        self._enter(table.start, now, started_by)
 
     @property
     def info(self) -> StateInfo:
@@ -156,15 +191,15 @@ class Machine:
             return None
         return self.outcome if self.outcome is not None else self.info.result
 
-    def _enter(self, state: Enum, now: float) -> Entered:
+    def _enter(self, state: Enum, now: float, event: Any = None) -> Entered:
         self.state = state
         info = self.table.states[state]
         self._deadline = None if info.timeout is None else now + info.timeout
         if info.final:
-            self._deadline = self._timer_deadline = None
+            self._deadline = self._timer_deadline = self._budget_deadline = None
         elif state == self.table.timer_start and self._timer is not None:
             self._timer_deadline = now + self._timer
-        entered = Entered(state, info.step, info.command, now)
+        entered = Entered(state, info.step, info.command, now, event)
         if self.keep_history or not self.history:
             self.history.append(entered)
         else:
@@ -178,10 +213,15 @@ class Machine:
             raise InvalidTransition(self.table.name, self.state, event)
         if isinstance(event, self.table.timer_stop or ()):
             self._timer_deadline = None
+        if isinstance(event, tuple(self.table.budget_from)):
+            # A new run: its own budget, and no outcome of the run before it.
+            self.outcome = None
+            if self.table.budget is not None:
+                self._budget_deadline = now + self.table.budget
         result = getattr(event, "result", None)
-        if isinstance(result, int):
+        if isinstance(result, int) and not self.done:
             self.outcome = result
-        return self._enter(target, now)
+        return self._enter(target, now, event)
 
     def set_provisioning_timer(self, seconds: float | None) -> None:
         """Change the timer's length (option 122.8 arrives after MTA-1 started
@@ -192,12 +232,16 @@ class Machine:
             self._timer_deadline = None if self._timer is None else started + self._timer
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self._deadline, self._timer_deadline) if d is not None]
+        deadlines = [d for d in (self._deadline, self._timer_deadline, self._budget_deadline) if d is not None]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> Entered | None:
-        """Feed the event of whichever deadline has passed (the provisioning
-        timer first), or do nothing."""
+        """Feed the event of whichever deadline has passed (the flow's budget,
+        then the provisioning timer, then the state's own), or do nothing."""
+        if self._budget_deadline is not None and now >= self._budget_deadline:
+            assert self.table.budget_event is not None
+            self._budget_deadline = None
+            return self.handle(self.table.budget_event(), now)
         if self._timer_deadline is not None and now >= self._timer_deadline:
             assert self.table.timer_event is not None
             self._timer_deadline = None

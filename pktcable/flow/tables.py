@@ -4,8 +4,13 @@ One table per flow (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2; the Secure flow's
 Kerberos and key-management states MTA-5 ... MTA-14 will slot in between
 MTA-4 and MTA-15 the same way). States carry the spec's step labels
 (PKT-SP-PROV1.5 / J.167: MTA-1 ... MTA-25, the Hybrid steps from 15 on as
-H-MTA-n), the command their entry issues, their time budget and, when final,
-the pktcMtaDevProvisioningState value reported (flows.md §9-§11).
+H-MTA-n), the command their entry issues, their own wait (if any) and, when final,
+the pktcMtaDevProvisioningState value reported (flows.md §9-§11). The
+eMTA tables run the provisioning timer (122.8) from MTA-1 to MTA-23; the
+server tables run one budget per run (SERVER_BUDGET), from the lease or the
+enrollment that starts it to its final state, and list every event the
+server takes in every state: retransmissions, re-enrollment, replies that
+arrive after the run ended (AFTER_END) included.
 
 The .1 flows end without the MTA-25 status INFORM, the .2 flows end with it.
 So a server running a .1 flow never learns whether the eMTA accepted its file:
@@ -175,6 +180,7 @@ def mta_table(flow: Flow, timing: Timing = Timing()) -> FlowTable:
         timer_stop=ev.FileReceived,
         timer_event=ev.ProvisioningTimerExpired,
         spec="PKT-SP-PROV1.5 7.3/7.4 (J.167 7.3, 7.4)",
+        flow=flow.value,
     )
 
 
@@ -184,6 +190,8 @@ class ServerState(Enum):
     LEASED = "ACK with option 122 sent"
     ENROLLED = "enrollment INFORM received"
     CONFIG_READY = "config file built"
+    #: The eMTA fetched its file while the SET's Response was still on its way: it acted on the SET.
+    SERVED_SET_PENDING = "config file delivered before the SET's Response arrived"
     LOCATION_SET = "config-file URL and hash SET on the MTA"
     #: The SET went unanswered: the eMTA shows whether it acted on it by fetching the file or reporting.
     SET_UNANSWERED = "SET of the config-file location sent, no Response"
@@ -193,35 +201,51 @@ class ServerState(Enum):
     DONE = "flow finished (outcome as reported)"
     FAILED_BUILD = "no config file could be built"
     FAILED_SET = "SET of the config-file location failed"
-    TIMED_OUT = "the device did not finish in time"
+    TIMED_OUT = "the device did not finish within the flow's budget"
 
+
+#: Seconds a device's run may take, from its lease (MTA-4) or its enrollment
+#: (MTA-15) to a final state, unless the server's settings say otherwise
+#: (server_budget). The eMTA's own step budgets from MTA-4 on (Timing: inform,
+#: wait_set, resolve, download, validate, report) add up to 280 s; this leaves
+#: room for its retries.
+SERVER_BUDGET = 600.0
 
 #: Seconds the server waits, after a SET of the file location went unanswered, for the eMTA to
 #: show it acted on it anyway (it fetches the file, or reports): past the eMTA's own time to
 #: resolve the host and download (Timing.resolve + Timing.download), with room to spare.
 SET_UNANSWERED_WAIT = 180.0
 
+#: Events that start a device's run over (and so re-arm the flow's budget).
+RUN_STARTS = frozenset({ev.LeaseAcked, ev.EnrollmentReceived})
+
+#: Replies to what the server sent, arriving after the run ended (a status INFORM
+#: overtook the SET's Response, or the budget ran out during the SET), and a
+#: file fetched again: recorded, the outcome stays.
+AFTER_END = frozenset({ev.LocationSetAcked, ev.LocationSetFailed, ev.LocationSetUnanswered, ev.FileServed})
+
 
 def _server_states(flow: Flow, budget: float) -> dict[Enum, StateInfo]:
     h = "H-" if flow.hybrid else ""
     s = ServerState
+    # No state has a wait of its own but SET_UNANSWERED: the flow's budget bounds them all.
     states: dict[Enum, StateInfo] = {
-        s.LEASED: StateInfo("MTA-4", "wait for the device", budget, ev.ServerTimerExpired),
+        s.LEASED: StateInfo("MTA-4", "wait for the device"),
         s.TIMED_OUT: StateInfo("MTA-1...25", result=FAIL, final=True),
     }
     if flow.hybrid:
         states |= {
-            s.ENROLLED: StateInfo("H-MTA-15/18", "build the config file", budget, ev.ServerTimerExpired),
-            s.CONFIG_READY: StateInfo("H-MTA-19", "SET the URL and hash", budget, ev.ServerTimerExpired),
-            s.LOCATION_SET: StateInfo("H-MTA-20...22", "serve the file", budget, ev.ServerTimerExpired),
+            s.ENROLLED: StateInfo("H-MTA-15/18", "build the config file"),
+            s.CONFIG_READY: StateInfo("H-MTA-19", "SET the URL and hash"),
+            s.SERVED_SET_PENDING: StateInfo("H-MTA-19...23", "wait for the SET's Response"),
+            s.LOCATION_SET: StateInfo("H-MTA-20...22", "serve the file"),
             s.SET_UNANSWERED: StateInfo("H-MTA-19...22", "serve the file if the eMTA asks for it",
                                         min(budget, SET_UNANSWERED_WAIT), ev.LocationSetFailed),
             s.FAILED_BUILD: StateInfo("H-MTA-18", result=FAIL, final=True),
             s.FAILED_SET: StateInfo("H-MTA-19", result=FAIL, final=True),
         }
     if flow.reports_status:
-        states[s.FILE_SERVED] = StateInfo(f"{h}MTA-23/25", "wait for the status INFORM", budget,
-                                          ev.ServerTimerExpired)
+        states[s.FILE_SERVED] = StateInfo(f"{h}MTA-23/25", "wait for the status INFORM")
         # The result is the one the status INFORM reported (the event carries it).
         states[s.DONE] = StateInfo(f"{h}MTA-25", result=ProvisioningState.PASS, final=True)
     else:
@@ -232,18 +256,28 @@ def _server_states(flow: Flow, budget: float) -> dict[Enum, StateInfo]:
 def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
     s = ServerState
     served = s.FILE_SERVED if flow.reports_status else s.FILE_DELIVERED
-    t: dict[tuple[Enum, type], Enum] = {}
+    every_state = list(_server_states(flow, 0.0))
+    # A new lease, in any state, finished ones too, starts the device's run over (MTA-1 again).
+    t: dict[tuple[Enum, type], Enum] = {(state, ev.LeaseAcked): s.LEASED for state in every_state}
     if flow.hybrid:
-        # An enrollment INFORM in any state, finished ones too, starts the flow over: the eMTA
-        # rebooted (or was reset) and provisions again from MTA-1. (One retransmitted while the
-        # server works on the first carries the same correlation id: the entity does not feed it.)
-        t |= {(state, ev.EnrollmentReceived): s.ENROLLED for state in _server_states(flow, 0.0)}
+        # So does an enrollment INFORM: the eMTA rebooted (or was reset) and provisions again.
+        t |= {(state, ev.EnrollmentReceived): s.ENROLLED for state in every_state}
+        # One repeating the run's correlation id while the file is built or SET is a retry.
+        t |= {(state, ev.EnrollmentRetransmitted): state
+              for state in (s.ENROLLED, s.CONFIG_READY, s.SERVED_SET_PENDING)}
         t |= {
             (s.ENROLLED, ev.ConfigBuilt): s.CONFIG_READY,
             (s.ENROLLED, ev.ConfigBuildFailed): s.FAILED_BUILD,
             (s.CONFIG_READY, ev.LocationSetAcked): s.LOCATION_SET,
             (s.CONFIG_READY, ev.LocationSetFailed): s.FAILED_SET,
             (s.LOCATION_SET, ev.FileServed): served,
+            # The transfer's end can overtake the SET's Response on the way through the server.
+            (s.CONFIG_READY, ev.FileServed): s.SERVED_SET_PENDING,
+            (s.SERVED_SET_PENDING, ev.FileServed): s.SERVED_SET_PENDING,  # fetched again
+            (s.SERVED_SET_PENDING, ev.LocationSetAcked): served,
+            # The fetch showed the eMTA acted on the SET: its Response is what got lost.
+            (s.SERVED_SET_PENDING, ev.LocationSetUnanswered): served,
+            (s.SERVED_SET_PENDING, ev.LocationSetFailed): s.FAILED_SET,
             # The SET's Response is what got lost when the eMTA fetches its file all the same.
             (s.CONFIG_READY, ev.LocationSetUnanswered): s.SET_UNANSWERED,
             (s.SET_UNANSWERED, ev.FileServed): served,
@@ -257,20 +291,28 @@ def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
         # The device reports only after it has the file (and, Hybrid, the SET): its status INFORM
         # can overtake the transfer's last ACK, or the SET's Response, on the way through the
         # server's sockets. What it reports is what it did; the late completion changes nothing.
-        for waiting in ((s.CONFIG_READY, s.LOCATION_SET, s.SET_UNANSWERED) if flow.hybrid else (s.LEASED,)):
-            t[(waiting, ev.StatusReceived)] = s.DONE
+        waiting = (s.CONFIG_READY, s.SERVED_SET_PENDING, s.LOCATION_SET, s.SET_UNANSWERED) if flow.hybrid \
+            else (s.LEASED,)
+        for state in waiting:
+            t[(state, ev.StatusReceived)] = s.DONE
     return t
 
 
-def server_table(flow: Flow, budget: float = 600.0) -> FlowTable:
+def server_table(flow: Flow, budget: float = SERVER_BUDGET) -> FlowTable:
+    """``budget``: seconds from the event that starts a run (RUN_STARTS) to a final state."""
+    transitions = _server_transitions(flow)
     return FlowTable(
         name=f"{flow.value} (provisioning server)",
         states=_server_states(flow, budget),
         start=ServerState.LEASED,
-        transitions=_server_transitions(flow),
-        # A new lease restarts the device's flow; any step may run out of time.
-        global_events={ev.LeaseAcked: ServerState.LEASED, ev.ServerTimerExpired: ServerState.TIMED_OUT},
+        transitions=transitions,
+        global_events={ev.ServerTimerExpired: ServerState.TIMED_OUT},
         spec="PKT-SP-PROV1.5 7.3/7.4; flows.md §12",
+        flow=flow.value,
+        budget=budget,
+        budget_from=frozenset(kind for _, kind in transitions if kind in RUN_STARTS),
+        budget_event=ev.ServerTimerExpired,
+        after_end=AFTER_END,
     )
 
 

@@ -9,10 +9,13 @@ every step in the device store:
     H-MTA-23  file served            (the delivery service calls file_served)
     H-MTA-25  status INFORM in       -> pktcMtaDevProvisioningState recorded
 
-and, on demand, SETs pktcMtaDevResetNow on a device found by MAC. An
-enrollment INFORM in any state starts the device's flow over (a rebooted or
-reset eMTA provisions again from MTA-1), unless it repeats the one being
-worked on (same pktcMtaDevCorrelationId while the file is built or SET).
+and, on demand, SETs pktcMtaDevResetNow on a device found by MAC. What each
+event does in each state is the flow table's alone (pktcable.flow.tables):
+an enrollment INFORM starts the device's run over (a rebooted or reset eMTA
+provisions again from MTA-1), one repeating the run's
+pktcMtaDevCorrelationId is fed as EnrollmentRetransmitted, and an event the
+table has no row for is an UnexpectedEvent: recorded as a step, logged (at
+most once per device per interval) and counted by flow, state and event.
 The MIB tree of a device's enrollment INFORM (CableLabs, IETF, Euro) is the
 tree its SETs use, and what :attr:`ProvisioningEntity.trees` tells the file
 builder. The SNMP
@@ -39,7 +42,8 @@ from typing import Protocol
 
 from pktcable.flow import DEFAULT_FLOW, Flow, FlowTable, Machine
 from pktcable.flow import events as ev
-from pktcable.flow.tables import server_table
+from pktcable.flow.machine import UnexpectedEvent
+from pktcable.flow.tables import SERVER_BUDGET, server_table
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.store.devices import Device, DeviceStore, Step
@@ -62,9 +66,8 @@ REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", 
 #: it now (bound, unexpired), as text, or None.
 LeasedAddress = Callable[[str], "str | None"]
 
-#: Server states in which an enrollment INFORM with the run's own correlation id
-#: is the eMTA retransmitting it (our Response crossed its retry), not a new run.
-RETRANSMISSION_STATES = frozenset({"ENROLLED", "CONFIG_READY"})
+#: The ``state`` label of an event for a device with no flow running.
+NO_FLOW = "-"
 
 
 #: Where a handler's bug is caught: the ``where`` label of pktcable_internal_errors_total
@@ -77,6 +80,13 @@ def internal_error(counter: Counter[str], where: str, what: str, *args: object) 
     """A bug in a handler: logged once with its traceback, counted by where (call from an except block)."""
     counter[where] += 1
     log.exception("internal error in %s: " + what, where, *args)
+
+
+def _current_task() -> asyncio.Task[object] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop (tests driving the entity synchronously)
+        return None
 
 
 class ConfigFiles(Protocol):
@@ -106,8 +116,8 @@ class EntityConfig:
     auto_enroll: bool = False
     default_template: str = "mta"
     default_flow: str = DEFAULT_FLOW.value
-    #: Seconds a device may spend on its flow before it counts as timed out.
-    budget: float = 600.0
+    #: Seconds a device's run may take, from its lease or enrollment to a final state.
+    budget: float = SERVER_BUDGET
     #: Drop a device's flow machine when it finishes (its steps stay in the store).
     forget_finished: bool = False
     #: Rejected INFORMs are logged at most once per source per this many seconds ...
@@ -142,10 +152,12 @@ class ProvisioningEntity:
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
                                          max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
-        # Files delivered before the SET's response came back: the MTA had the
-        # location already (it acted on the SET), so the delivery counts once
-        # the SET is confirmed.
-        self._served_early: set[str] = set()
+        #: Events a device's flow has no row for, by (flow, state, event) names
+        #: (pktcable_unexpected_events_total); bounded by the tables' sizes.
+        self.unexpected: Counter[tuple[str, str, str]] = Counter()
+        self.unexpected_log = RateLimitedLog(log, interval=config.reject_log_interval,
+                                             max_sources=config.reject_log_sources,
+                                             max_lines=config.reject_log_lines)
 
     @property
     def unknown_informs(self) -> int:
@@ -162,41 +174,57 @@ class ProvisioningEntity:
         return table
 
     # -- bookkeeping -------------------------------------------------------
-    def _step(self, mac: str, event: object, machine: Machine | None, detail: str = "") -> None:
+    def _step(self, mac: str, machine: Machine, detail: str = "") -> None:
+        """Record the transition the machine just made, in the log and the store."""
         now = self.clock()
-        step = machine.info.step if machine is not None else "-"
-        log.info("%s %s %s -> %s %s", mac, step, type(event).__name__,
-                 machine.state.name if machine is not None else "-", detail)
-        self.devices.record(Step(mac, now, step, type(event).__name__, detail))
+        entered = machine.history[-1]
+        name = type(entered.event).__name__
+        log.info("%s %s %s -> %s %s", mac, entered.step, name, machine.state.name, detail)
+        self.devices.record(Step(mac, now, entered.step, name, detail))
         device = self.devices.get(mac)
-        if device is not None and machine is not None:
+        if device is not None:
             device.state, device.result, device.updated = machine.state.name, machine.result, now
             self.devices.put(device)
 
-    def _feed(self, mac: str, event: object, detail: str = "") -> Machine | None:
+    def _feed(self, mac: str, event: object, detail: str = "") -> bool:
+        """Feed one event to the device's flow; whether its table had a row for it."""
         machine = self.machines.get(mac)
         if machine is None:
-            return None
-        if machine.table.target(machine.state, event) is None:
-            # A device doing something its flow has no place for here (an
-            # enrollment in a Basic flow, a download before its lease ...):
-            # the flow machine would raise; the server records it and goes on.
-            step = machine.info.step
-            self.devices.record(Step(mac, self.clock(), step, f"Unexpected{type(event).__name__}",
-                                     f"in {machine.state.name}"))
-            log.warning("%s %s: %s not expected in %s", mac, step, type(event).__name__, machine.state.name)
-            return None
-        machine.handle(event, self.clock())
-        self._step(mac, event, machine, detail)
+            self._unexpected(mac, None, event, detail)
+            return False
+        try:
+            machine.handle(event, self.clock())
+        except UnexpectedEvent as exc:
+            self._unexpected(mac, machine, exc.event, detail)
+            return False
+        self._step(mac, machine, detail)
         if machine.done and self.config.forget_finished:
             # The outcome is in the device store; a boot storm of 10,000
             # devices should not stay in memory once they are done.
-            del self.machines[mac]
-            self._correlation.pop(mac, None)
-        return machine
+            self._forget_run(mac)
+        return True
+
+    def _unexpected(self, mac: str, machine: Machine | None, event: object, detail: str) -> None:
+        """A device doing something its flow has no place for here (an enrollment
+        in a Basic flow, a status with no run ...): recorded, logged, counted; the
+        run goes on as it was."""
+        flow = machine.table.flow if machine is not None else NO_FLOW
+        state = machine.state.name if machine is not None else NO_FLOW
+        name = type(event).__name__
+        self.unexpected[(flow, state, name)] += 1
+        step = machine.info.step if machine is not None else NO_FLOW
+        where = f"in {state}" if machine is not None else "no flow running"
+        self.devices.record(Step(mac, self.clock(), step, f"Unexpected{name}",
+                                 f"{where}: {detail}" if detail else where))
+        self.unexpected_log.log(mac, self.clock(), "%s %s: %s not expected in %s (flow %s)",
+                                mac, step, name, state, flow)
+
+    def _forget_run(self, mac: str) -> None:
+        self._end_run(mac)
+        del self.machines[mac]
 
     def lease_acked(self, mac: str, flow: str, ip: str) -> bool:
-        """MTA-4 (called by the DHCP service): a new flow run starts. A flow
+        """MTA-4 (called by the DHCP service): a new run starts. A flow
         this server has no table for (a device row naming one, say) is
         recorded on the device, not raised per lease; returns whether a run started."""
         self._end_run(mac)
@@ -208,24 +236,26 @@ class ProvisioningEntity:
                                      f"{flow!r} is none of {', '.join(Flow)}"))
             log.warning("%s: flow %r is none of %s; not provisioned", mac, flow, ", ".join(Flow))
             return False
-        self.machines[mac] = Machine(table, self.clock(), keep_history=False)
-        self._step(mac, ev.LeaseAcked(), self.machines[mac], ip)
-        return True
+        machine = self.machines.get(mac)
+        if machine is None or machine.table is not table:
+            # The first run this server sees, or one in another flow: a machine of that
+            # flow's table, whose start state is where its LeaseAcked row leads.
+            machine = self.machines[mac] = Machine(table, self.clock(), keep_history=False,
+                                                   started_by=ev.LeaseAcked())
+            self._step(mac, machine, ip)
+            return True
+        return self._feed(mac, ev.LeaseAcked(), ip)
 
     def file_served(self, mac: str) -> None:
         """MTA-23 (called by the delivery service)."""
-        machine = self.machines.get(mac)
-        if machine is not None and machine.state.name == "CONFIG_READY":
-            self._served_early.add(mac)
-            return
         self._feed(mac, ev.FileServed())
 
     def _end_run(self, mac: str) -> None:
         """Whatever the device's previous run still had in flight is void."""
         task = self._configuring.pop(mac, None)
-        if task is not None and not task.done():
+        # Not the task ending its own run (its last event made the flow final).
+        if task is not None and not task.done() and task is not _current_task():
             task.cancel()
-        self._served_early.discard(mac)
         self._correlation.pop(mac, None)
 
     def forget(self, mac: str) -> None:
@@ -236,13 +266,10 @@ class ProvisioningEntity:
     def check_timers(self) -> None:
         now = self.clock()
         for mac, machine in list(self.machines.items()):
-            # Server tables have no provisioning timer: what fires is the state's own timeout event.
-            fires = machine.info.on_timeout or ev.ServerTimerExpired
             if machine.handle_timer(now) is not None:
-                self._step(mac, fires(), machine)
+                self._step(mac, machine)
                 if self.config.forget_finished and machine.done:
-                    del self.machines[mac]
-                    self._correlation.pop(mac, None)
+                    self._forget_run(mac)
 
     # -- INFORMs -----------------------------------------------------------
     def handle(self, msg: m.Message, addr: Address) -> m.Message | None:
@@ -311,21 +338,22 @@ class ProvisioningEntity:
             # No lease seen (another DHCP server, a restart, a forgotten finished flow): start at enrollment.
             if not self.lease_acked(mac, device.flow, ip):
                 return
-        elif machine.state.name in RETRANSMISSION_STATES and self._correlation.get(mac) == note.correlation_id:
-            self.devices.record(Step(mac, self.clock(), machine.info.step, "EnrollmentRetransmitted",
-                                     f"correlation id {note.correlation_id} in {machine.state.name}"))
-            return
-        machine = self.machines[mac]
-        if machine.table.target(machine.state, ev.EnrollmentReceived()) is None:
-            self._feed(mac, ev.EnrollmentReceived())  # recorded as unexpected (a Basic flow's lease)
-            return
-        self._end_run(mac)  # a new run: the old one's SET and early delivery are void
+            machine = self.machines[mac]
+        if self._correlation.get(mac) == note.correlation_id:
+            retry = ev.EnrollmentRetransmitted()
+            # The table says in which states the same correlation id is a retry; in
+            # the others (the run got further) the eMTA started over with it.
+            if machine.table.target(machine.state, retry) is not None:
+                self._feed(mac, retry, f"correlation id {note.correlation_id}")
+                return
+        if not self._feed(mac, ev.EnrollmentReceived(),
+                          f"{note.type_identifier.decode('latin-1')} ({note.tree.value} MIB)"):
+            return  # recorded as unexpected (a Basic flow's lease)
+        self._end_run(mac)  # a new run: the old one's SET is void
         self._correlation[mac] = note.correlation_id
         self.trees[mac] = note.tree
         device.ip = ip
         self.devices.put(device)
-        self._feed(mac, ev.EnrollmentReceived(),
-                   f"{note.type_identifier.decode('latin-1')} ({note.tree.value} MIB)")
         task = asyncio.ensure_future(self._configure(device, note.tree, ip))
         self._configuring[mac] = task
         self.tasks.add(task)
@@ -377,36 +405,21 @@ class ProvisioningEntity:
                                             m.PduType.SET, varbinds)
         except TimeoutError:
             reply = None
-        machine = self.machines.get(mac)
-        if machine is None or machine.done:
-            # Its status INFORM overtook this response and ended the flow as reported.
-            self.devices.record(Step(mac, self.clock(), "H-MTA-19", "LateSetResponse",
-                                     "no response" if reply is None else f"error-status {reply.pdu.error_status}"))
-        elif reply is None:
+        # The table places the outcome wherever the run is by now: the file may have been
+        # fetched already, or a status INFORM may have ended the run, before this reply.
+        if reply is None:
             # Not yet a failure: a Response lost on the way back looks the same, and the eMTA
             # then fetches its file (SET_UNANSWERED waits for that, then fails the SET).
             self._feed(mac, ev.LocationSetUnanswered(), "no response to the SET")
-            if mac in self._served_early:
-                self._feed(mac, ev.FileServed(), "before the SET went unanswered")
+        elif reply.pdu.error_status:
+            code = reply.pdu.error_status
+            status = m.ErrorStatus(code).name if code in set(m.ErrorStatus) else f"error-status {code}"
+            self._feed(mac, ev.LocationSetFailed(status), status)
         else:
-            if reply.pdu.error_status:
-                code = reply.pdu.error_status
-                status = m.ErrorStatus(code).name if code in set(m.ErrorStatus) else f"error-status {code}"
-                self._feed(mac, ev.LocationSetFailed(status), status)
-            else:
-                self._feed(mac, ev.LocationSetAcked(), url)
-                if mac in self._served_early:
-                    self._served_early.discard(mac)
-                    self._feed(mac, ev.FileServed(), "before the SET response arrived")
-        self._served_early.discard(mac)
+            self._feed(mac, ev.LocationSetAcked(), url)
         self.devices.commit()
 
     def _status(self, mac: str, note: pktc.Status) -> None:
-        machine = self.machines.get(mac)
-        if machine is None or machine.table.target(machine.state, ev.StatusReceived()) is None:
-            state = machine.state.name if machine else "no flow"
-            self.devices.record(Step(mac, self.clock(), "MTA-25", "UnexpectedStatus", f"{note.state} in {state}"))
-            return
         self._feed(mac, ev.StatusReceived(note.state), str(note.state))
 
     # -- push ----------------------------------------------------------------

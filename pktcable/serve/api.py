@@ -200,6 +200,9 @@ def metrics_text(office: Backoffice) -> str:
         family("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones unanswered).",
                "counter", [({"reason": r}, office.entity.rejected[r]) for r in REJECT_REASONS])
         family("flows_in_progress", "Devices whose flow is running.", "gauge", [({}, len(office.entity.machines))])
+        family("unexpected_events_total", "Events a device's flow table has no row for in its state (recorded, "
+               "run unchanged).", "counter",
+               [({"flow": f, "state": st, "event": e}, n) for (f, st, e), n in sorted(office.entity.unexpected.items())])
     family("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.", "counter",
            [({"where": w}, office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
     states = Counter((d.kind, d.state or "NEW") for d in office.devices.devices())
