@@ -213,6 +213,20 @@ class Emta:
         await self.inform(pktc.Enrollment(self.tree, b"eMTA <<HW_REV: 1; SW_REV: 2>>", b"2", b"pktc1.5:0503120102",
                                           self.mac, correlation_id))
 
+    async def enroll_resent(self, correlation_id: int, copies: int) -> None:
+        """One enrollment INFORM sent ``copies`` times, byte for byte (what an eMTA does when the
+        Responses are lost): the same request-id and sysUpTime, unlike a new enrollment."""
+        note = pktc.Enrollment(self.tree, b"eMTA <<HW_REV: 1; SW_REV: 2>>", b"2", b"pktc1.5:0503120102", self.mac,
+                               correlation_id)
+        data = m.encode(m.Message(b"public", m.Pdu(m.PduType.INFORM, 4242, note.varbinds(100))))
+        assert self.notifier.transport is not None
+        answered = self.notifier.stats.unmatched_responses  # Responses to a request it did not send itself
+        for _ in range(copies):
+            self.notifier.transport.sendto(data, ("127.0.0.1", self.cfg.snmp_port))
+        async with asyncio.timeout(30):  # the server answers every copy (a valid INFORM)
+            while self.notifier.stats.unmatched_responses < answered + copies:
+                await asyncio.sleep(0.01)
+
     def sets(self) -> list[m.Message]:
         return [msg for msg in self.agent.requests if msg.pdu.type is m.PduType.SET]
 
@@ -271,8 +285,7 @@ def test_enrollment_retransmitted_while_its_set_is_in_flight_starts_no_second_ru
 
             released = asyncio.Event()
             emta.agent.endpoint.handler = hold  # type: ignore[union-attr]
-            await emta.enroll(correlation_id=21)
-            await emta.enroll(correlation_id=21)
+            await emta.enroll_resent(correlation_id=21, copies=2)
             released.set()
             await settle(office)
             assert office.entity.machines[mac].state is ServerState.LOCATION_SET

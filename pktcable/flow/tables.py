@@ -262,9 +262,9 @@ def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
     if flow.hybrid:
         # So does an enrollment INFORM: the eMTA rebooted (or was reset) and provisions again.
         t |= {(state, ev.EnrollmentReceived): s.ENROLLED for state in every_state}
-        # One repeating the run's correlation id while the file is built or SET is a retry.
-        t |= {(state, ev.EnrollmentRetransmitted): state
-              for state in (s.ENROLLED, s.CONFIG_READY, s.SERVED_SET_PENDING)}
+        # A re-sent copy of the INFORM that started the run (its Response was lost) is a retry,
+        # however far the run got meanwhile: it changes nothing.
+        t |= {(state, ev.EnrollmentRetransmitted): state for state in every_state if state is not s.LEASED}
         t |= {
             (s.ENROLLED, ev.ConfigBuilt): s.CONFIG_READY,
             (s.ENROLLED, ev.ConfigBuildFailed): s.FAILED_BUILD,

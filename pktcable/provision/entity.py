@@ -145,7 +145,7 @@ class ProvisioningEntity:
         #: The MIB tree of each device's last enrollment INFORM (one entry per device the store knows).
         self.trees: dict[str, pktc.Tree] = {}
         # The run each device's flow is in: its correlation id, and the task building and SETting its file.
-        self._correlation: dict[str, int] = {}
+        self._correlation: dict[str, tuple[int, tuple[int, int | None]]] = {}
         self._configuring: dict[str, asyncio.Task[None]] = {}
         #: INFORMs not acted on, by reason (REJECT_REASONS).
         self.rejected: Counter[str] = Counter()
@@ -318,7 +318,7 @@ class ProvisioningEntity:
             self._reject("unknown-device", source, f"{mac} is not in the device store")
             return msg.response()
         if isinstance(note, pktc.Enrollment):
-            self._enrollment(mac, note, source, device)
+            self._enrollment(mac, note, source, device, _sent_as(msg))
         else:
             self._status(mac, note)
         self.devices.commit()
@@ -328,8 +328,10 @@ class ProvisioningEntity:
         self.rejected[reason] += 1
         self.reject_log.log(source, self.clock(), "INFORM from %s not acted on (%s): %s", source, reason, detail)
 
-    def _enrollment(self, mac: str, note: pktc.Enrollment, ip: str, device: Device | None) -> None:
-        """``ip``: the address leased to ``mac``, which the enrollment came from."""
+    def _enrollment(self, mac: str, note: pktc.Enrollment, ip: str, device: Device | None,
+                    sent_as: tuple[int, int | None] = (0, None)) -> None:
+        """``ip``: the address leased to ``mac``, which the enrollment came from;
+        ``sent_as``: what tells a re-sent copy of one INFORM from a new one (_sent_as)."""
         if device is None:  # only with auto_enroll (handle checked)
             device = Device(mac, kind="mta", template=self.config.default_template, flow=self.config.default_flow)
             self.devices.put(device)
@@ -339,7 +341,7 @@ class ProvisioningEntity:
             if not self.lease_acked(mac, device.flow, ip):
                 return
             machine = self.machines[mac]
-        if self._correlation.get(mac) == note.correlation_id:
+        if self._correlation.get(mac) == (note.correlation_id, sent_as):
             retry = ev.EnrollmentRetransmitted()
             # The table says in which states the same correlation id is a retry; in
             # the others (the run got further) the eMTA started over with it.
@@ -350,7 +352,7 @@ class ProvisioningEntity:
                           f"{note.type_identifier.decode('latin-1')} ({note.tree.value} MIB)"):
             return  # recorded as unexpected (a Basic flow's lease)
         self._end_run(mac)  # a new run: the old one's SET is void
-        self._correlation[mac] = note.correlation_id
+        self._correlation[mac] = (note.correlation_id, sent_as)
         self.trees[mac] = note.tree
         device.ip = ip
         self.devices.put(device)
@@ -444,3 +446,12 @@ class ProvisioningEntity:
         self.devices.record(Step(mac, self.clock(), "MTA-1", "ResetRequested", "ok" if ok else "failed"))
         self.devices.commit()
         return ok
+
+
+def _sent_as(msg: m.Message) -> tuple[int, int | None]:
+    """What one INFORM keeps across its retransmissions and a new one does not:
+    its request-id and its sysUpTime (RFC 3416 4.2.7: a retransmission is the
+    same message). An eMTA that rebooted, or was reset, may reuse its
+    correlation id and even start its request-ids over, but its uptime is new."""
+    uptime = next((vb.value for vb in msg.pdu.varbinds if vb.oid == m.SYS_UPTIME), None)
+    return msg.pdu.request_id, uptime if isinstance(uptime, int) else None
