@@ -10,6 +10,8 @@ Prometheus metrics, and a one-page dashboard, on their own address and port
     GET    /metrics                     counters in the Prometheus text format
     GET    /                            the dashboard
 
+The API reaches the back office only through :class:`~pktcable.serve.office.Office`.
+
 Request bodies are JSON of at most ``BODY_LIMIT`` bytes (413 beyond), nested
 at most ``JSON_DEPTH_LIMIT`` deep, with finite numbers only (NaN, Infinity or
 1e999 would not survive a round trip through the store and the templates);
@@ -24,21 +26,19 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from pktcable.flow import SERVER_TABLES
-from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 from pktcable.store.devices import Device, normalize_mac
 
-if TYPE_CHECKING:
-    from .app import Backoffice
+from .office import Family, NoCurrentLease, Office
 
 KINDS = ("cm", "mta")
 #: The flows an MTA may be given: those the server has a table for.
 FLOWS = tuple(flow.value for flow in SERVER_TABLES)
-_OFFICE: web.AppKey[Backoffice] = web.AppKey("office")
+_OFFICE: web.AppKey[Office] = web.AppKey("office")
 BODY_LIMIT = 256 * 1024  # bytes of a request body: a device's vars are a few hundred
 JSON_DEPTH_LIMIT = 32  # arrays/objects inside each other
 
@@ -105,16 +105,16 @@ def _public(device: Device) -> dict[str, Any]:
 
 async def list_devices(request: web.Request) -> web.Response:
     office = request.app[_OFFICE]
-    return web.json_response([_public(d) for d in office.devices.devices()])
+    return web.json_response([_public(d) for d in office.list_devices()])
 
 
 async def get_device(request: web.Request) -> web.Response:
     office = request.app[_OFFICE]
     mac = _mac(request)
-    device = office.devices.get(mac)
+    device = office.get_device(mac)
     if device is None:
         return _error(404, f"no device {mac}")
-    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in office.devices.history(mac)]
+    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in office.device_history(mac)]
     return web.json_response({**_public(device), "history": history})
 
 
@@ -130,7 +130,7 @@ async def put_device(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - {"kind", "flow", "template", "vars"})
     if unknown:
         return _error(400, f"unknown fields: {', '.join(unknown)}")
-    device = office.devices.get(mac) or Device(mac)
+    device = office.get_device(mac) or Device(mac)
     kind = body.get("kind", device.kind)
     flow = str(body.get("flow", device.flow)).upper()
     if kind not in KINDS:
@@ -144,8 +144,7 @@ async def put_device(request: web.Request) -> web.Response:
     if not isinstance(template, str):
         return _error(400, "template must be a string")
     device.kind, device.flow, device.vars, device.template = kind, flow, variables, template
-    office.devices.put(device)
-    office.devices.commit()
+    office.save_device(device)
     return web.json_response(_public(device))
 
 
@@ -160,55 +159,30 @@ async def delete_device(request: web.Request) -> web.Response:
 async def reset_device(request: web.Request) -> web.Response:
     office = request.app[_OFFICE]
     mac = _mac(request)
-    assert office.entity is not None
-    if office.devices.get(mac) is None:
+    if office.get_device(mac) is None:
         return _error(404, f"no device {mac}")
     try:
-        ok = await office.entity.reset(mac)  # to the address leased to it now, never the store's last one
-    except KeyError:
+        ok = await office.reset_device(mac)  # to the address leased to it now, never the store's last one
+    except NoCurrentLease:
         return _error(404, f"no device {mac} with a current DHCP lease")
     return web.json_response({"mac": mac, "acknowledged": ok}, status=200 if ok else 504)
 
 
-def metrics_text(office: Backoffice) -> str:
-    """Counters of every service, in the Prometheus text exposition format."""
+def render_metrics(families: Sequence[Family]) -> str:
+    """A metrics snapshot in the Prometheus text exposition format."""
     lines: list[str] = []
-
-    def family(name: str, help_text: str, kind: str, samples: Sequence[tuple[dict[str, str], float]]) -> None:
-        lines.append(f"# HELP pktcable_{name} {help_text}")
-        lines.append(f"# TYPE pktcable_{name} {kind}")
-        for labels, value in samples:
+    for family in families:
+        lines.append(f"# HELP pktcable_{family.name} {family.help}")
+        lines.append(f"# TYPE pktcable_{family.name} {family.kind}")
+        for labels, value in family.samples:
             tag = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-            lines.append(f"pktcable_{name}{{{tag}}} {value:g}" if tag else f"pktcable_{name} {value:g}")
-
-    family("dhcp_packets_total", "DHCP server events by kind.", "counter",
-           [({"event": k}, v) for k, v in sorted(office.dhcp.metrics.items())])
-    stats = office.tftp.stats
-    family("tftp_transfers_total", "TFTP transfers by outcome.", "counter",
-           [({"outcome": "completed"}, stats.completed), ({"outcome": "failed"}, stats.failed)]
-           + [({"outcome": f"refused-{k}"}, v) for k, v in sorted(stats.refused.items())])
-    family("tftp_sessions", "TFTP transfers in flight.", "gauge", [({}, office.tftp.active)])
-    family("file_refusals_total", "Requests for a device's file from an address its lease does not allow.",
-           "counter", [({"reason": k}, v) for k, v in sorted(office.files.refused.items())])
-    if office.snmp is not None:
-        s = office.snmp.stats
-        family("snmp_messages_total", "SNMP messages of the provisioning entity.", "counter",
-               [({"kind": "received"}, s.received), ({"kind": "malformed"}, s.malformed),
-                ({"kind": "answered"}, s.answered), ({"kind": "retransmissions"}, s.retransmissions),
-                ({"kind": "timeouts"}, s.timeouts)])
-    if office.entity is not None:
-        family("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones unanswered).",
-               "counter", [({"reason": r}, office.entity.rejected[r]) for r in REJECT_REASONS])
-        family("flows_in_progress", "Devices whose flow is running.", "gauge", [({}, len(office.entity.machines))])
-        family("unexpected_events_total", "Events a device's flow table has no row for in its state (recorded, "
-               "run unchanged).", "counter",
-               [({"flow": f, "state": st, "event": e}, n) for (f, st, e), n in sorted(office.entity.unexpected.items())])
-    family("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.", "counter",
-           [({"where": w}, office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
-    states = Counter((d.kind, d.state or "NEW") for d in office.devices.devices())
-    family("devices", "Devices in the store by kind and flow state.", "gauge",
-           [({"kind": kind, "state": state}, n) for (kind, state), n in sorted(states.items())])
+            lines.append(f"pktcable_{family.name}{{{tag}}} {value:g}" if tag else f"pktcable_{family.name} {value:g}")
     return "\n".join(lines) + "\n"
+
+
+def metrics_text(office: Office) -> str:
+    """Counters of every service, in the Prometheus text exposition format."""
+    return render_metrics(office.metrics())
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -217,7 +191,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def dashboard(request: web.Request) -> web.Response:
     office = request.app[_OFFICE]
-    devices = list(office.devices.devices())
+    devices = list(office.list_devices())
     states = Counter(d.state or "NEW" for d in devices)
     summary = " ".join(f"<span class=s>{html.escape(k)}: {v}</span>" for k, v in sorted(states.items()))
     rows = "\n".join(
@@ -235,7 +209,7 @@ border-bottom:1px solid #ddd;text-align:left}}.s{{margin-right:1.5em}}</style></
     return web.Response(text=page, content_type="text/html")
 
 
-def make_api(office: Backoffice) -> web.Application:
+def make_api(office: Office) -> web.Application:
     app = web.Application(client_max_size=BODY_LIMIT)
     app[_OFFICE] = office
     app.router.add_get("/", dashboard)

@@ -22,7 +22,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
@@ -56,6 +56,7 @@ from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, Sqlit
 
 from . import datadir
 from .config import ServeConfig, dhcp_config, resolve_site
+from .office import Family, NoCurrentLease, backoffice_metrics
 
 log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
@@ -351,6 +352,31 @@ class Backoffice:
             self.entity.forget(mac)
         self.capabilities.pop(mac, None)
         return self.devices.delete(mac)
+
+    # -- the operators' API reaches the back office through these only (office.Office) ----------
+    def list_devices(self) -> Iterable[Device]:
+        return self.devices.devices()
+
+    def get_device(self, mac: str) -> Device | None:
+        return self.devices.get(mac)
+
+    def device_history(self, mac: str) -> list[Step]:
+        return self.devices.history(mac)
+
+    def save_device(self, device: Device) -> None:
+        self.devices.put(device)
+        self.devices.commit()
+
+    async def reset_device(self, mac: str) -> bool:
+        if self.entity is None:  # not started: nothing is leased yet
+            raise NoCurrentLease(f"no lease for {mac}: the server has not started")
+        try:
+            return await self.entity.reset(mac)
+        except KeyError as exc:
+            raise NoCurrentLease(str(exc)) from None
+
+    def metrics(self) -> list[Family]:
+        return backoffice_metrics(self)
 
     def _commit_soon(self) -> None:
         """One store commit per burst of events, right after it (not per event)."""
