@@ -373,7 +373,7 @@ class Backoffice:
         try:
             return await self.entity.reset(mac)
         except KeyError as exc:
-            raise NoCurrentLease(str(exc)) from None
+            raise NoCurrentLease(exc.args[0] if exc.args else mac) from None
 
     def metrics(self) -> list[Family]:
         return backoffice_metrics(self)
