@@ -5,8 +5,8 @@ Kerberos and key-management states MTA-5 ... MTA-14 will slot in between
 MTA-4 and MTA-15 the same way). States carry the spec's step labels
 (PKT-SP-PROV1.5 / J.167: MTA-1 ... MTA-25, the Hybrid steps from 15 on as
 H-MTA-n), the command their entry issues, their own wait (if any) and, when final,
-the pktcMtaDevProvisioningState value reported (flows.md §9-§11). The
-eMTA tables run the provisioning timer (122.8) from MTA-1 to MTA-23; the
+the pktcMtaDevProvisioningState value reported (PKT-SP-PROV1.5; drawn in
+docs/flows.md, "eMTA side"). The eMTA tables run the provisioning timer (122.8) from MTA-1 to MTA-23; the
 server tables run one budget per run (SERVER_BUDGET), from the lease or the
 enrollment that starts it to its final state, and list every event the
 server takes in every state: retransmissions, re-enrollment, replies that
@@ -45,7 +45,7 @@ PASSING = frozenset({ProvisioningState.PASS, ProvisioningState.PASS_WITH_WARNING
 
 
 class MtaState(Enum):
-    """The eMTA's provisioning states (flows.md §11)."""
+    """The eMTA's provisioning states (docs/flows.md, "eMTA side")."""
 
     WAIT_ECM = "eCM registration (CM-1 ... CM-10)"
     FAILED_ECM = "the eCM did not come up"
@@ -185,7 +185,7 @@ def mta_table(flow: Flow, timing: Timing = Timing()) -> FlowTable:
 
 
 class ServerState(Enum):
-    """One device as the provisioning server sees it (flows.md §12)."""
+    """One device as the provisioning server sees it (docs/flows.md, "Provisioning-server side")."""
 
     LEASED = "ACK with option 122 sent"
     ENROLLED = "enrollment INFORM received"
@@ -307,7 +307,7 @@ def server_table(flow: Flow, budget: float = SERVER_BUDGET) -> FlowTable:
         start=ServerState.LEASED,
         transitions=transitions,
         global_events={ev.ServerTimerExpired: ServerState.TIMED_OUT},
-        spec="PKT-SP-PROV1.5 7.3/7.4; flows.md §12",
+        spec="PKT-SP-PROV1.5 7.3/7.4",
         flow=flow.value,
         budget=budget,
         budget_from=frozenset(kind for _, kind in transitions if kind in RUN_STARTS),
