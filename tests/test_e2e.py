@@ -149,19 +149,24 @@ def test_ietf_mib_tree() -> None:
     run(cfg, scenario)
 
 
+def tamper_published_files(office: Backoffice) -> None:
+    """Every file the entity hashes and publishes is served with two bytes more than it hashed."""
+    publish = office.publish
+
+    def tampered(device, data, client_ip):  # type: ignore[no-untyped-def]
+        url = publish(device, data, client_ip)
+        issued = office.names.get(url.rsplit("/", 1)[1], office.clock())
+        issued.data = data[:-3] + b"\x0b\x00" + data[-3:]  # type: ignore[union-attr]
+        return url
+
+    office.publish = tampered  # type: ignore[method-assign]
+
+
 def test_wrong_hash_is_reported_as_a_config_file_error() -> None:
     cfg, sim = configs(["HYBRID.2"])
 
     def setup(office: Backoffice) -> None:
-        publish = office.publish
-
-        def tampered(device, data, client_ip):  # type: ignore[no-untyped-def]
-            url = publish(device, data, client_ip)
-            issued = office.names.get(url.rsplit("/", 1)[1], office.clock())
-            issued.data = data[:-3] + b"\x0b\x00" + data[-3:]  # type: ignore[union-attr]
-            return url
-
-        office.publish = tampered  # type: ignore[method-assign]
+        tamper_published_files(office)
 
     async def scenario(office: Backoffice) -> None:
         (r,), _ = await simulate(sim, Flow.HYBRID_2, 1)

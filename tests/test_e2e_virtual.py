@@ -23,7 +23,7 @@ from pktcable.simulate.identity import Identity
 from pktcable.simulate.report import summarize
 from pktcable.simulate.runner import simulate
 
-from .test_e2e import EXPECTED_STEPS, configs
+from .test_e2e import EXPECTED_STEPS, configs, tamper_published_files
 from .virtual import Run, VirtualNetwork, run_virtual
 
 DEVICES = 50
@@ -171,15 +171,7 @@ def test_tampered_file_is_reported_as_a_config_file_error_on_virtual_time() -> N
     cfg, sim = spec_configs("HYBRID.2")
 
     async def scenario(office: Backoffice) -> None:
-        publish = office.publish
-
-        def tampered(device, data, client_ip):  # type: ignore[no-untyped-def]
-            url = publish(device, data, client_ip)
-            issued = office.names.get(url.rsplit("/", 1)[1], office.clock())
-            issued.data = data[:-3] + b"\x0b\x00" + data[-3:]  # type: ignore[union-attr]
-            return url
-
-        office.publish = tampered  # type: ignore[method-assign]
+        tamper_published_files(office)
         (r,), _ = await simulate(sim, Flow.HYBRID_2, 1)
         assert r.state == MtaState.FAILED_CONFIG.name and r.result == ProvisioningState.FAIL_CONFIG_FILE_ERROR
         assert office.entity is not None
