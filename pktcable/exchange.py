@@ -3,8 +3,9 @@
 A request goes out, a timer runs, the same datagram goes out again after each
 wait of a backoff schedule, and the first response that carries the request's
 id and passes the caller's check ends the exchange; when the last wait runs
-out, the exchange has timed out. The SNMP requester, the simulator's DHCP relay
-and its TFTP client all run on it (and so can a KM exchange over UDP).
+out, the exchange has timed out. The SNMP requester and the simulator's DHCP
+relay, TFTP client and ToD client all run on it (and so can a KM exchange
+over UDP).
 
 Sans-IO, like the DHCP and TFTP cores: time, ids and the random source come in
 as arguments, and every call returns the actions the caller must carry out

@@ -244,3 +244,86 @@ def test_tftp_data_from_another_host_does_not_become_the_downloaded_file() -> No
                 s.close()
 
     assert asyncio.run(scenario()) == b"good config"
+
+
+def test_tod_answer_from_another_host_does_not_set_the_device_clock() -> None:
+    """A host on the cable segment answers the device's ToD question first
+    with a time of its choosing (to make certificates look expired, say): the
+    device keeps waiting and takes the time server's own answer."""
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server.bind(("127.0.0.2", 0))
+        attacker.bind(("127.0.0.66", 0))
+        server.setblocking(False)
+        try:
+            asking = asyncio.ensure_future(net.tod(server.getsockname(), timeout=2.0, retries=2,
+                                                   local_host="127.0.0.1"))
+            question, device = await asyncio.wait_for(loop.sock_recvfrom(server, 64), 10)
+            assert question == b""
+            attacker.sendto((1).to_bytes(4, "big"), device)
+            await asyncio.sleep(0.2)
+            assert not asking.done()
+            server.sendto((3_900_000_000).to_bytes(4, "big"), device)
+            return await asyncio.wait_for(asking, 10)
+        finally:
+            server.close()
+            attacker.close()
+
+    assert asyncio.run(scenario()) == 3_900_000_000
+
+
+def test_tod_question_is_asked_again_after_each_timeout_on_a_fake_clock() -> None:
+    """The first two questions are lost; the third is answered. The client's
+    schedule is the core's: two full timeouts pass, in virtual time only."""
+    from tests.virtual import VirtualNetwork, run_virtual
+
+    network = VirtualNetwork()
+    questions: list[float] = []
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        server = network.socket()
+        server.bind(("127.0.0.2", 37))
+
+        def readable() -> None:
+            while True:
+                try:
+                    _, device = server.recvfrom(64)
+                except BlockingIOError:
+                    return
+                questions.append(loop.time())
+                if len(questions) == 3:
+                    server.sendto((3_900_000_000).to_bytes(4, "big"), device)
+
+        loop.add_reader(server.fileno(), readable)
+        try:
+            return await net.tod(("127.0.0.2", 37), timeout=30.0, retries=2, local_host="127.0.0.1")
+        finally:
+            loop.remove_reader(server.fileno())
+            server.close()
+
+    run = run_virtual(scenario, network)
+    assert run.result == 3_900_000_000
+    assert [round(t - questions[0], 6) for t in questions] == [0.0, 30.0, 60.0]
+    assert run.wall < 30  # a minute of device time, no minute of real time
+
+
+def test_tod_without_an_answer_times_out_after_every_retry_on_a_fake_clock() -> None:
+    from tests.virtual import VirtualNetwork, run_virtual
+
+    network = VirtualNetwork()
+
+    async def scenario() -> str:
+        try:
+            await net.tod(("127.0.0.2", 37), timeout=5.0, retries=3, local_host="127.0.0.1")
+        except TimeoutError as exc:
+            return str(exc)
+        return "answered"
+
+    run = run_virtual(scenario, network)
+    assert run.result == "no ToD answer from 127.0.0.2:37"
+    assert round(run.virtual, 6) == 20.0
+    assert network.stats["sent"] == 4

@@ -218,23 +218,48 @@ async def http_get(url: str, timeout: float = 10.0, local_host: str | None = Non
 async def tod(server: Address, timeout: float = 1.0, retries: int = 2, local_host: str = "0.0.0.0") -> int:
     """RFC 868 over UDP: seconds since 1900 (raises TimeoutError).
 
-    A plain socket, because the question is an empty datagram, which an
-    asyncio datagram transport's sendto() silently skips.
+    One exchange on the request/retry core: the empty question goes out again
+    after each ``timeout``, and only a datagram from the server's address and
+    port answers it (anything else is ignored, as the TFTP client ignores
+    foreign TIDs). A plain socket, because the question is an empty datagram,
+    which an asyncio datagram transport's sendto() silently skips.
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    requester: Requester[int, tuple[bytes, Address]] | None = None
     try:
         sock.setblocking(False)
         sock.bind((local_host, 0))
-        for _ in range(retries + 1):
-            sock.sendto(b"", server)
-            try:
-                data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 64), timeout)
-            except TimeoutError:
-                continue
-            if len(data) != 4:
-                raise ValueError(f"ToD answer of {len(data)} bytes")
-            return int(struct.unpack("!I", data)[0])
-        raise TimeoutError(f"no ToD answer from {server[0]}:{server[1]}")
+
+        def send(data: bytes, dest: Address, _attempt: int) -> None:
+            sock.sendto(data, dest)
+
+        requester = Requester(send)
+
+        def readable() -> None:
+            # Drain what is queued: each datagram is offered to the exchange, never kept.
+            while requester is not None:
+                try:
+                    data, addr = sock.recvfrom(64)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return  # an ICMP error for an earlier question: the retry timer covers it
+                requester.deliver(0, (data, (str(addr[0]), int(addr[1]))))
+
+        loop.add_reader(sock.fileno(), readable)
+        try:
+            answer = await requester.request(0, b"", server, FixedBackoff(timeout, retries).waits(),
+                                             lambda got: got[1] == (server[0], server[1]))
+        finally:
+            loop.remove_reader(sock.fileno())
+        if answer is None:
+            raise TimeoutError(f"no ToD answer from {server[0]}:{server[1]}")
+        data = answer[0]
+        if len(data) != 4:
+            raise ValueError(f"ToD answer of {len(data)} bytes")
+        return int(struct.unpack("!I", data)[0])
     finally:
+        if requester is not None:
+            requester.close()
         sock.close()
