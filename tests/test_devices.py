@@ -60,3 +60,11 @@ def test_delete(store) -> None:  # type: ignore[no-untyped-def]
     assert store.delete("001122334455") is True
     assert store.get("001122334455") is None and store.history("001122334455") == []
     assert store.delete("001122334455") is False
+
+
+def test_counts_by_kind_and_state_include_staged_devices(store) -> None:  # type: ignore[no-untyped-def]
+    for i in range(5):
+        store.put(Device(f"0000000000{i:02x}", kind="mta", state="PROVISIONED" if i % 2 else "FAILED_SET"))
+    store.commit()
+    store.put(Device("0000000001ff", kind="cm"))  # staged, not committed yet
+    assert store.counts() == {("mta", "PROVISIONED"): 2, ("mta", "FAILED_SET"): 3, ("cm", ""): 1}

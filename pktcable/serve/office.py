@@ -111,7 +111,9 @@ def backoffice_metrics(office: Backoffice) -> list[Family]:
                [({"flow": f, "state": st, "event": e}, n) for (f, st, e), n in sorted(entity.unexpected.items())])
     family("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.", "counter",
            [({"where": w}, office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
-    states = Counter((d.kind, d.state or "NEW") for d in office.devices.devices())
+    states: Counter[tuple[str, str]] = Counter()
+    for (kind, state), n in office.devices.counts().items():
+        states[kind, state or "NEW"] += n
     family("devices", "Devices in the store by kind and flow state.", "gauge",
            [({"kind": kind, "state": state}, n) for (kind, state), n in sorted(states.items())])
     return families

@@ -15,6 +15,7 @@ periodically). A MAC whose every step has aged out leaves nothing behind.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -107,6 +108,10 @@ class DeviceStore(Protocol):
 
     def history(self, mac: str) -> list[Step]: ...
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many devices there are of each (kind, state), without loading them."""
+        ...
+
     def delete(self, mac: str) -> bool:
         """Forget a device and its history (durable at once); False if unknown."""
         ...
@@ -145,6 +150,9 @@ class MemoryDeviceStore:
 
     def history(self, mac: str) -> list[Step]:
         return list(self.steps.get(mac, ()))
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        return dict(Counter((d.kind, d.state) for d in self.rows.values()))
 
     def delete(self, mac: str) -> bool:
         self.steps.pop(mac, None)
@@ -230,6 +238,11 @@ class SqliteDeviceStore:
         self.commit()
         rows = self.db.execute("SELECT * FROM step WHERE mac = ? ORDER BY at, rowid", (mac,))
         return [Step(*row) for row in rows]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        self.commit()
+        rows = self.db.execute("SELECT kind, state, count(*) FROM device GROUP BY kind, state")
+        return {(kind, state): n for kind, state, n in rows}
 
     def delete(self, mac: str) -> bool:
         self.commit()
