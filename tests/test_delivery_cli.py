@@ -14,6 +14,7 @@ from pktcable.cli import main
 
 from .conftest import DATA
 from .delivery_util import tftp_get
+from .procs import FAULT_ENV, stop
 
 
 def test_usage_errors(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_serves_templates_and_files(tmp_path: Path) -> None:
                                     "vars": {"lines": [9], "call_agent": "ca@x.example", "org": "X"}}]))
     proc = subprocess.Popen([sys.executable, "-m", "pktcable", "deliver", "--root", str(tmp_path), "--templates",
                              str(DATA / "delivery"), "--devices", str(devices), "--tftp-port", "0", "--tod-port", "0",
-                             "--http-port", "0"], stderr=subprocess.PIPE, text=True)
+                             "--http-port", "0"], stderr=subprocess.PIPE, text=True, env=FAULT_ENV)
     try:
         assert proc.stderr is not None
         lines = [proc.stderr.readline() for _ in range(3)]
@@ -39,5 +40,4 @@ def test_serves_templates_and_files(tmp_path: Path) -> None:
         assert tftp_get(("127.0.0.1", port), "fw.bin") == b"firmware" * 1000
         assert b"ca@x.example" in tftp_get(("127.0.0.1", port), "mta-001122334455.cfg", {"blksize": "1468"})
     finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 130
+        assert stop(proc, signal.SIGINT) == 130
