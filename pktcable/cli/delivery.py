@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,12 @@ async def _serve(resolver: Any, bind: str, tftp_port: int, http_port: int | None
         others.append(("https", HttpServer(resolver, bind, https_port, https_context)))
     if tod_port is not None:
         others.append(("tod", TodServer(bind, tod_port)))
+    # SIGINT and SIGTERM stop the services cleanly, also when the shell that
+    # started us in the background left SIGINT ignored (as serve does).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     await tftp.start()  # its error names the service and port itself
     try:
         click.echo(f"tftp on {tftp.address[0]}:{tftp.address[1]}", err=True)
@@ -127,7 +134,7 @@ async def _serve(resolver: Any, bind: str, tftp_port: int, http_port: int | None
             except OSError as exc:
                 raise OSError(exc.errno, f"{name} {bind}:{server.port}: {(exc.strerror or str(exc)).lower()}") from exc
             click.echo(f"{name} on {server.address[0]}:{server.address[1]}", err=True)
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         tftp.close()
         for _, server in others:
