@@ -21,6 +21,7 @@ import pytest
 
 from dhcp.message import decode
 
+from . import ports
 from .dhcp_helpers import mac_of, request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,9 +40,7 @@ end = "127.1.255.255"
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port("127.0.0.1")
 
 
 @pytest.mark.parametrize("kill_after", [0.15, 0.4, 0.9])

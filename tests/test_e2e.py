@@ -26,15 +26,14 @@ from pktcable.snmp.agent import MibView
 from pktcable.snmp.aio import open_endpoint
 from pktcable.store.leases import Lease
 
+from . import ports
 from .peers import require
 
 FAST = Timing(ecm=5, dhcp=3, inform=2, wait_set=1.5, resolve=1, download=2, report=2, validate=1)
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port("127.0.0.1")
 
 
 def configs(realms: list[str], **serve: Any) -> tuple[ServeConfig, SimConfig]:
@@ -132,9 +131,7 @@ def test_hybrid_download_over_http() -> None:
 
 
 def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port("127.0.0.1")
 
 
 def test_ietf_mib_tree() -> None:

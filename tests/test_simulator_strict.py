@@ -6,7 +6,6 @@ real managers (net-snmp)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pktcable.snmp import pktc
 from pktcable.snmp.aio import open_endpoint
 from tlv.config import compile_text as _compile_text
 
+from . import ports
 from .peers import require
 from .test_e2e import configs, run
 
@@ -39,9 +39,7 @@ CL = pktc.oids(pktc.Tree.CABLELABS)
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    return ports.free_port(HOST)
 
 
 def sim_config(**kw: Any) -> SimConfig:
