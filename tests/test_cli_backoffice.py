@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pktcable.simulate.identity import Identity
+
 from .test_e2e import free_port, free_tcp_port
 
 
@@ -23,9 +25,11 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
         "http_port = 0", f"api_port = {api}", 'realms = ["HYBRID.2", "BASIC.2"]', "",
     ]))
     log = (tmp_path / "serve.log").open("w")
+    followed = Identity.make(3).mta_mac.hex()
     # The simulated devices are in no store: the demo's --auto-enroll provisions them.
     server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(settings),
-                               "--data-dir", str(tmp_path / "data"), "--auto-enroll"], stderr=log)
+                               "--data-dir", str(tmp_path / "data"), "--auto-enroll", "--log-format", "json",
+                               "--mac", ":".join(followed[i:i + 2] for i in range(0, 12, 2))], stderr=log)
     try:
         for _ in range(100):
             if "store" in (tmp_path / "serve.log").read_text():
@@ -50,6 +54,11 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
         server.send_signal(signal.SIGINT)
         assert server.wait(30) == 0
         log.close()
+    # JSON log lines (the start-up lines are for a person); below warning, only the followed eMTA's.
+    records = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    quiet = [r for r in records if r["level"] in ("debug", "info")]
+    assert quiet and all(r.get("mac") == followed for r in quiet), quiet[:5]
+    assert any(r["message"].startswith(f"{followed} H-MTA-25 StatusReceived") for r in quiet)
     # Everything the server learned is in its SQLite files.
     from pktcable.store.devices import SqliteDeviceStore
 

@@ -15,6 +15,7 @@ from pktcable.exitcodes import ExitStatus
 from pktcable.flow import MTA_TABLES
 
 from .common import fail, raise_fd_limit
+from .logs import log_options, setup
 
 #: The flows the simulator can play: those with a device-side table.
 SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
@@ -33,13 +34,24 @@ SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
 @click.option("--realm", "realms", multiple=True, help="MTA realms to offer, in order (repeatable).")
 @click.option("--auto-enroll/--no-auto-enroll", default=None,
               help="Provision devices the store does not know (default: off, or auto_enroll of --config).")
-@click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step of every device (--log-level info).")
+@log_options(default_level=None)
 def serve_cmd(config_file: str | None, address: str | None, interface: str | None, data_dir: str | None,
-              memory: bool, demo: bool, realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool) -> None:
+              memory: bool, demo: bool, realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool,
+              log_level: str | None, log_format: str | None, log_macs: tuple[str, ...]) -> None:
     """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store.
 
     SIGHUP reads --config again and applies its [[devices]] and templates; other
-    changed settings are logged and wait for a restart."""
+    changed settings are logged and wait for a restart. Logs go to stderr: the
+    level and format from the flags, else the settings (log_level, log_format).
+
+    Examples:
+
+    \b
+      pktcable serve --demo --auto-enroll
+      pktcable serve --config /etc/pktcable/serve.toml --log-format json
+      pktcable serve --config /etc/pktcable/serve.toml --mac 00:11:22:33:44:55 --mac 001122334456
+    """
     import os
     import secrets
     import sqlite3
@@ -48,11 +60,12 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
     from pktcable.serve.config import ServeConfig, check, read
     from pktcable.settings import SettingError
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     log = logging.getLogger("pktcable.serve")
     # Settings the command line gives, by the flag that gave them: an error about one names the flag.
     given = {key: flag for key, flag, value in (("address", "--address", address), ("interface", "--interface", interface),
-                                                ("data_dir", "--data-dir", data_dir), ("realms", "--realm", realms))
+                                                ("data_dir", "--data-dir", data_dir), ("realms", "--realm", realms),
+                                                ("log_level", "--log-level", log_level),
+                                                ("log_format", "--log-format", log_format))
              if value}
     demo_key = secrets.token_urlsafe(32)  # this run only, shown nowhere
 
@@ -85,6 +98,10 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
             cfg.realms = list(realms)
         if auto_enroll is not None:
             cfg.auto_enroll = auto_enroll
+        if log_level or verbose:
+            cfg.log_level = log_level or "info"
+        if log_format:
+            cfg.log_format = log_format
         return check(cfg, given)
 
     def why(exc: SettingError) -> str:
@@ -97,6 +114,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         cfg = settings()
     except SettingError as exc:
         fail(why(exc), ExitStatus.USAGE)
+    setup(cfg.log_level, cfg.log_format, log_macs)
     from pktcable.serve.app import Backoffice  # after the settings: a mistake in them is told at once
 
     def reload(office: Backoffice) -> None:
