@@ -37,12 +37,16 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
             time.sleep(0.1)
         common = ["--server", "127.0.0.1", "--dhcp-port", str(ports["dhcp"]), "--relay-port", str(ports["relay"]),
                   "--snmp-port", str(ports["snmp"]), "--agent-port", str(ports["agent"]),
-                  "--tftp-port", str(ports["tftp"]), "--tod-port", str(ports["tod"]), "--quiet"]
-        for flow, first in (("hybrid.2", 0), ("basic.2", 100)):
+                  "--tftp-port", str(ports["tftp"]), "--tod-port", str(ports["tod"])]
+        for flow, first, quiet in (("hybrid.2", 0, ["--quiet"]), ("basic.2", 100, [])):
             report = tmp_path / f"{flow}.json"
             done = subprocess.run([sys.executable, "-m", "pktcable", "simulate", "--flow", flow, "--count", "10",
-                                   "--first", str(first), "--report", str(report), *common],
+                                   "--first", str(first), "--report", str(report), *common, *quiet],
                                   capture_output=True, text=True, timeout=120)
+            # stderr is a pipe: progress as lines (the last at the end), none with --quiet.
+            progress = [line for line in done.stderr.splitlines() if line.startswith("simulate: ")]
+            assert progress[-1:] == ([] if quiet else ["simulate: 10/10 done, 10 passed, 0 failed, " +
+                                                       progress[-1].split(", ", 3)[3]]), done.stderr
             assert done.returncode == 0, done.stdout + done.stderr
             data = json.loads(report.read_text())
             assert data["passed"] == 10 and data["deviations"] == [] and data["flow"] == flow.upper()
