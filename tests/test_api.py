@@ -11,15 +11,17 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pktcable.delivery.http import listen
 from pktcable.flow import Flow
 from pktcable.serve import api
 from pktcable.serve.app import Backoffice
-from pktcable.serve.office import Family, NoCurrentLease, Office
+from pktcable.serve.office import NoCurrentLease, Office
 from pktcable.simulate.runner import simulate
 from pktcable.store.devices import Device, Step
 
+from .promtext import value
 from .test_e2e import configs
 
 
@@ -62,9 +64,16 @@ def test_api_metrics_dashboard() -> None:
 
                 status, text = await call("GET", "/metrics")
                 assert status == 200
-                assert 'pktcable_dhcp_packets_total{event="acks"} 4' in text  # 2 CMs + 2 MTAs
-                assert 'pktcable_devices{kind="mta",state="DONE"} 2' in text
-                assert 'pktcable_tftp_transfers_total{outcome="completed"} 4' in text
+                assert value(text, "pktcable_dhcp_packets_total", event="acks") == 4  # 2 CMs + 2 MTAs
+                assert value(text, "pktcable_devices", kind="mta", state="DONE") == 2
+                # The CMs' files went out: they are provisioned, not NEW.
+                assert value(text, "pktcable_devices", kind="cm", state="CONFIG_SERVED") == 2
+                assert value(text, "pktcable_devices", kind="cm", state="NEW") is None
+                assert value(text, "pktcable_tftp_transfers_total", outcome="completed") == 4
+                assert value(text, "pktcable_provisioning_duration_seconds_count", flow="HYBRID.2",
+                             outcome="pass") == 2
+                assert value(text, "pktcable_provisioning_duration_seconds_count", flow="DOCSIS", outcome="pass") == 2
+                assert value(text, "pktcable_step_duration_seconds_count", flow="HYBRID.2", step="H-MTA-25") == 2
 
                 status, page = await call("GET", "/")
                 assert status == 200 and results[0].mta_mac in page and "DONE" in page
@@ -86,7 +95,7 @@ class FakeOffice:
     """Only the methods of serve.office.Office, and slots, so that any other
     attribute the API reached for would fail the request (a 500) and the test."""
 
-    __slots__ = ("rows", "steps", "saved", "resets", "answers", "families")
+    __slots__ = ("rows", "steps", "saved", "resets", "answers", "registry")
 
     def __init__(self) -> None:
         self.rows: dict[str, Device] = {}
@@ -95,7 +104,7 @@ class FakeOffice:
         self.resets: list[str] = []
         #: What each MAC's reset does: True/False acknowledged, None no lease.
         self.answers: dict[str, bool | None] = {}
-        self.families: list[Family] = []
+        self.registry = CollectorRegistry()
 
     def list_devices(self) -> Iterable[Device]:
         return list(self.rows.values())
@@ -121,8 +130,8 @@ class FakeOffice:
             raise NoCurrentLease(f"no lease for {mac}")
         return answer
 
-    def metrics(self) -> Sequence[Family]:
-        return self.families
+    def metrics(self) -> CollectorRegistry:
+        return self.registry
 
 
 async def _serving(office: FakeOffice, body: Callable[[Callable[..., Awaitable[tuple[int, Any]]]], Awaitable[None]],
@@ -150,8 +159,8 @@ def test_api_serves_every_endpoint_from_an_office_with_only_the_narrow_interface
     office.rows[mta.mac] = mta
     office.steps[mta.mac] = [Step(mta.mac, 10.0, "MTA-4", "LeaseAcked", "127.0.0.5")]
     office.answers = {mta.mac: False}
-    office.families = [Family("x_total", "Things.", "counter", (({"b": "2", "a": "1"}, 3.0), ({}, 1.5))),
-                       Family("y", "Now.", "gauge", ())]
+    Counter("pktcable_x", "Things.", ["a", "b"], registry=office.registry).labels("1", "2").inc(3)
+    Gauge("pktcable_y", "Now.", registry=office.registry).set(1.5)
 
     async def body(call: Callable[..., Awaitable[tuple[int, Any]]]) -> None:
         status, devices = await call("GET", "/api/devices")
@@ -179,9 +188,8 @@ def test_api_serves_every_endpoint_from_an_office_with_only_the_narrow_interface
         assert office.resets == [mta.mac, mta.mac, "0a0b0c0d0e02"]
 
         status, text = await call("GET", "/metrics")
-        assert status == 200 and text == ("# HELP pktcable_x_total Things.\n# TYPE pktcable_x_total counter\n"
-                                          'pktcable_x_total{a="1",b="2"} 3\npktcable_x_total 1.5\n'
-                                          "# HELP pktcable_y Now.\n# TYPE pktcable_y gauge\n")
+        assert status == 200 and value(text, "pktcable_x_total", a="1", b="2") == 3
+        assert value(text, "pktcable_y") == 1.5
         status, page = await call("GET", "/")
         assert status == 200 and "&lt;script&gt;" in page and "<script>" not in page
 

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pktcable.simulate.identity import Identity
+
 from .test_e2e import free_port, free_tcp_port
 
 
@@ -23,9 +25,11 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
         "http_port = 0", f"api_port = {api}", 'realms = ["HYBRID.2", "BASIC.2"]', "",
     ]))
     log = (tmp_path / "serve.log").open("w")
+    followed = Identity.make(3).mta_mac.hex()
     # The simulated devices are in no store: the demo's --auto-enroll provisions them.
     server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(settings),
-                               "--data-dir", str(tmp_path / "data"), "--auto-enroll"], stderr=log)
+                               "--data-dir", str(tmp_path / "data"), "--auto-enroll", "--log-format", "json",
+                               "--mac", ":".join(followed[i:i + 2] for i in range(0, 12, 2))], stderr=log)
     try:
         for _ in range(100):
             if "store" in (tmp_path / "serve.log").read_text():
@@ -33,12 +37,16 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
             time.sleep(0.1)
         common = ["--server", "127.0.0.1", "--dhcp-port", str(ports["dhcp"]), "--relay-port", str(ports["relay"]),
                   "--snmp-port", str(ports["snmp"]), "--agent-port", str(ports["agent"]),
-                  "--tftp-port", str(ports["tftp"]), "--tod-port", str(ports["tod"]), "--quiet"]
-        for flow, first in (("hybrid.2", 0), ("basic.2", 100)):
+                  "--tftp-port", str(ports["tftp"]), "--tod-port", str(ports["tod"])]
+        for flow, first, quiet in (("hybrid.2", 0, ["--quiet"]), ("basic.2", 100, [])):
             report = tmp_path / f"{flow}.json"
             done = subprocess.run([sys.executable, "-m", "pktcable", "simulate", "--flow", flow, "--count", "10",
-                                   "--first", str(first), "--report", str(report), *common],
+                                   "--first", str(first), "--report", str(report), *common, *quiet],
                                   capture_output=True, text=True, timeout=120)
+            # stderr is a pipe: progress as lines (the last at the end), none with --quiet.
+            progress = [line for line in done.stderr.splitlines() if line.startswith("simulate: ")]
+            assert progress[-1:] == ([] if quiet else ["simulate: 10/10 done, 10 passed, 0 failed, " +
+                                                       progress[-1].split(", ", 3)[3]]), done.stderr
             assert done.returncode == 0, done.stdout + done.stderr
             data = json.loads(report.read_text())
             assert data["passed"] == 10 and data["deviations"] == [] and data["flow"] == flow.upper()
@@ -50,6 +58,11 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
         server.send_signal(signal.SIGINT)
         assert server.wait(30) == 0
         log.close()
+    # JSON log lines (the start-up lines are for a person); below warning, only the followed eMTA's.
+    records = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    quiet = [r for r in records if r["level"] in ("debug", "info")]
+    assert quiet and all(r.get("mac") == followed for r in quiet), quiet[:5]
+    assert any(r["message"].startswith(f"{followed} H-MTA-25 StatusReceived") for r in quiet)
     # Everything the server learned is in its SQLite files.
     from pktcable.store.devices import SqliteDeviceStore
 

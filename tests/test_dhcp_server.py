@@ -289,3 +289,34 @@ def test_lease_file_without_relay_column_is_upgraded(tmp_path) -> None:  # type:
     con.close()
     (row,) = SqliteLeaseStore(db).load()
     assert row.mac == "02:aa:00:00:00:01" and row.giaddr == ""
+
+
+def _bound(server: DhcpServer) -> list[LeaseBound]:
+    out = []
+    while (event := server.next_event()) is not None:
+        if isinstance(event, LeaseBound):
+            out.append(event)
+    return out
+
+
+def test_a_renewal_is_reported_as_one_and_a_reboot_is_not(h: Harness) -> None:
+    """RENEWING/REBINDING extends the binding the client holds (no new provisioning
+    run); SELECTING and INIT-REBOOT are a device starting over."""
+    mac = mac_of(13)
+    ack, _ = h.dora(mac)
+    assert [e.renewal for e in _bound(h.server)] == [False]
+    h.now += 200
+    h.send(request(3, mac, ciaddr=str(ack.yiaddr)), src=(str(ack.yiaddr), 68))  # RENEWING (unicast)
+    h.send(request(3, mac, giaddr=RELAY, ciaddr=str(ack.yiaddr)))  # REBINDING (broadcast, relayed)
+    assert [e.renewal for e in _bound(h.server)] == [True, True]
+    h.send(request(3, mac, giaddr=RELAY, options=[(50, ack.yiaddr.packed)]))  # INIT-REBOOT: it rebooted
+    assert [e.renewal for e in _bound(h.server)] == [False]
+
+
+def test_every_dropped_datagram_is_counted_by_a_fixed_reason(h: Harness) -> None:
+    h.send(b"\x01" * 300)  # malformed
+    h.send(request(3, mac_of(14), giaddr=RELAY))  # REQUEST with nothing to go on
+    h.send(request(8, mac_of(14)), src=("192.0.2.77", 68))  # INFORM without ciaddr
+    h.send(request(1, mac_of(15), giaddr="203.0.113.1"))  # from a relay on no subnet
+    assert dict(h.server.drops) == {"malformed": 1, "incomplete-request": 1, "incomplete-inform": 1, "no-subnet": 1}
+    assert h.server.metrics["dropped"] == 3  # the malformed one has its own counter

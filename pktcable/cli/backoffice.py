@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,10 @@ from pktcable.exitcodes import ExitStatus
 from pktcable.flow import MTA_TABLES
 
 from .common import fail, raise_fd_limit
+from .logs import log_options, setup
+
+if TYPE_CHECKING:
+    from pktcable.simulate.progress import Progress
 
 #: The flows the simulator can play: those with a device-side table.
 SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
@@ -33,13 +38,24 @@ SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
 @click.option("--realm", "realms", multiple=True, help="MTA realms to offer, in order (repeatable).")
 @click.option("--auto-enroll/--no-auto-enroll", default=None,
               help="Provision devices the store does not know (default: off, or auto_enroll of --config).")
-@click.option("-v", "--verbose", is_flag=True, help="Log every step of every device.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step of every device (--log-level info).")
+@log_options(default_level=None)
 def serve_cmd(config_file: str | None, address: str | None, interface: str | None, data_dir: str | None,
-              memory: bool, demo: bool, realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool) -> None:
+              memory: bool, demo: bool, realms: tuple[str, ...], auto_enroll: bool | None, verbose: bool,
+              log_level: str | None, log_format: str | None, log_macs: tuple[str, ...]) -> None:
     """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store.
 
     SIGHUP reads --config again and applies its [[devices]] and templates; other
-    changed settings are logged and wait for a restart."""
+    changed settings are logged and wait for a restart. Logs go to stderr: the
+    level and format from the flags, else the settings (log_level, log_format).
+
+    Examples:
+
+    \b
+      pktcable serve --demo --auto-enroll
+      pktcable serve --config /etc/pktcable/serve.toml --log-format json
+      pktcable serve --config /etc/pktcable/serve.toml --mac 00:11:22:33:44:55 --mac 001122334456
+    """
     import os
     import secrets
     import sqlite3
@@ -48,11 +64,12 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
     from pktcable.serve.config import ServeConfig, check, read
     from pktcable.settings import SettingError
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     log = logging.getLogger("pktcable.serve")
     # Settings the command line gives, by the flag that gave them: an error about one names the flag.
     given = {key: flag for key, flag, value in (("address", "--address", address), ("interface", "--interface", interface),
-                                                ("data_dir", "--data-dir", data_dir), ("realms", "--realm", realms))
+                                                ("data_dir", "--data-dir", data_dir), ("realms", "--realm", realms),
+                                                ("log_level", "--log-level", log_level),
+                                                ("log_format", "--log-format", log_format))
              if value}
     demo_key = secrets.token_urlsafe(32)  # this run only, shown nowhere
 
@@ -85,6 +102,10 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
             cfg.realms = list(realms)
         if auto_enroll is not None:
             cfg.auto_enroll = auto_enroll
+        if log_level or verbose:
+            cfg.log_level = log_level or "info"
+        if log_format:
+            cfg.log_format = log_format
         return check(cfg, given)
 
     def why(exc: SettingError) -> str:
@@ -97,6 +118,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         cfg = settings()
     except SettingError as exc:
         fail(why(exc), ExitStatus.USAGE)
+    setup(cfg.log_level, cfg.log_format, log_macs)
     from pktcable.serve.app import Backoffice  # after the settings: a mistake in them is told at once
 
     def reload(office: Backoffice) -> None:
@@ -162,17 +184,29 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--declare-mib", is_flag=True, help="Declare that MIB in option 60 (capability 23, MIB support).")
 @click.option("--http", "http", is_flag=True,
               help="Declare HTTP file download in option 60 (capability 4); else an http:// URL is a server error.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
                  first: int, mib_tree: str, declare_mib: bool, http: bool, quiet: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
-    handed out must be local to this machine (the default pools of `pktcable serve` are on loopback)."""
+    handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
+
+    While it runs, stderr shows the progress: a bar with the rate, passed and failed so far and the
+    time left on a terminal; otherwise one line every 5 seconds and one at the end.
+
+    Examples:
+
+    \b
+      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
+      pktcable simulate --server 127.0.0.1 --flow basic.2 --count 10000 --rate 500 --report storm.json
+    """
     import socket
+    import time
 
     from pktcable.flow import Flow
-    from pktcable.simulate.emta import SimConfig
+    from pktcable.simulate.emta import DeviceResult, SimConfig
+    from pktcable.simulate.progress import Progress
     from pktcable.simulate.report import render, summarize
     from pktcable.simulate.runner import simulate
     from pktcable.snmp.pktc import Tree
@@ -185,27 +219,41 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
                        http=http, declare_mib=declare_mib)
     chosen = Flow.of(flow.upper())
-    done = [0]
-    show = not quiet and sys.stderr.isatty()
 
-    def progress(_: object) -> None:
-        done[0] += 1
-        if show and (done[0] % max(1, count // 50) == 0 or done[0] == count):
-            bar = "#" * (40 * done[0] // count)
-            sys.stderr.write(f"\r[{bar:40}] {done[0]}/{count}")
-            sys.stderr.flush()
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    shown = None if quiet else Progress(count, write, time.monotonic, terminal=sys.stderr.isatty())
+
+    def progress(result: DeviceResult) -> None:
+        if shown is not None:
+            shown.device(result.passed)
+
+    async def run() -> tuple[list[DeviceResult], float]:
+        ticking = asyncio.ensure_future(_tick(shown)) if shown is not None else None
+        try:
+            return await simulate(config, chosen, count, rate, first, progress)
+        finally:
+            if ticking is not None:
+                ticking.cancel()
 
     try:
-        results, elapsed = asyncio.run(simulate(config, chosen, count, rate, first, progress))
+        results, elapsed = asyncio.run(run())
     except OSError as exc:
         fail(f"cannot open the relay socket {relay}:{relay_port}: {exc.strerror or exc}", ExitStatus.IO)
-    if show:
-        sys.stderr.write("\n")
     summary = summarize(results, elapsed)
     click.echo(render(summary, chosen.value))
     if report_file:
         Path(report_file).write_text(json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n")
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))
+
+
+async def _tick(progress: Progress) -> None:
+    """A progress line even while no device finishes (a stalled server shows as one)."""
+    while True:
+        await asyncio.sleep(1.0)
+        progress.tick()
 
 
 @click.command("reset")

@@ -20,6 +20,7 @@ import click
 from pktcable.exitcodes import ExitStatus
 
 from .common import fail, key_option, raise_fd_limit, read_key
+from .logs import log_options, setup
 
 
 def load_devices(path: str) -> list[Any]:
@@ -64,15 +65,24 @@ def load_devices(path: str) -> list[Any]:
                    "of the OACK) and --timeout applies.")
 @click.option("--max-duration", type=click.FloatRange(1, min_open=False), default=60.0, show_default=True,
               help="Seconds one TFTP transfer may last, whatever its options; raise it for large images on slow links.")
+@log_options()
 def deliver_cmd(root: str | None, templates: str | None, devices: str | None, key_file: str | None,
                 hash_name: str, bind: str, tftp_port: int, http_port: int | None, https_port: int | None,
                 cert: str | None, cert_key: str | None, tod_port: int | None, max_sessions: int,
                 max_per_client: int, max_blksize: int, timeout: float, retries: int, max_timeout_option: int,
-                max_duration: float) -> None:
-    """Serve config files and firmware by TFTP and HTTP(S), and Time of Day."""
+                max_duration: float, log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
+    """Serve config files and firmware by TFTP and HTTP(S), and Time of Day.
+
+    Examples:
+
+    \b
+      pktcable deliver --root /srv/tftp --tftp-port 10069 --http-port 10080
+      pktcable deliver --templates templates/ --devices devices.json --key cm_key --log-level info
+    """
     from pktcable.delivery.resolvers import ChainResolver, DirectoryResolver, InMemoryDevices, Resolver
     from pktcable.delivery.tftp import TransferConfig
 
+    setup(log_level, log_format or "text", log_macs)
     resolvers: list[Resolver] = []
     if templates or devices:
         if not (templates and devices):

@@ -12,6 +12,7 @@ from pktcable.flow import Flow
 from pktcable.flow.flows import realm_problem
 
 from .common import fail, read_input
+from .logs import log_options, setup
 
 
 @click.group("dhcp")
@@ -129,9 +130,17 @@ def _unhex(text: str) -> bytes:
 @click.option("--synchronous", type=click.Choice(["FULL", "NORMAL"]), default="FULL", show_default=True,
               help="FULL survives power loss; NORMAL survives a crash of the server process.")
 @click.option("--quiet", is_flag=True, help="No start-up line.")
+@log_options()
 def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | None, db: str | None,
-              synchronous: str, quiet: bool) -> None:
-    """Run the provisioning DHCPv4 server."""
+              synchronous: str, quiet: bool, log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
+    """Run the provisioning DHCPv4 server.
+
+    Examples:
+
+    \b
+      pktcable dhcp serve --config dhcp.toml --listen 127.0.0.1 --port 10067
+      pktcable dhcp serve --config dhcp.toml --db leases.db --log-level info --log-format json
+    """
     import asyncio
     import signal
     import sqlite3
@@ -141,6 +150,7 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
     from pktcable.dhcpd.transport import serve
     from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
 
+    setup(log_level, log_format or "text", log_macs)
     if config_file is None:
         fail("--config FILE.toml is required", ExitStatus.USAGE)
     if interface is not None:

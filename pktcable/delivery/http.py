@@ -18,7 +18,8 @@ import asyncio
 import logging
 import re
 import ssl
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -106,8 +107,30 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     return web.Response(status=206, body=content[start:end], headers=headers, content_type="application/octet-stream")
 
 
-def make_app(resolver: Resolver, on_served: OnServed | None = None) -> web.Application:
-    app = web.Application()
+def _counting(responses: Counter[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """A middleware counting responses by status (a few fixed codes: a metric label)."""
+
+    @web.middleware
+    async def count(request: web.Request,
+                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            responses[str(exc.status)] += 1
+            raise
+        except Exception:
+            responses["500"] += 1
+            raise
+        responses[str(response.status)] += 1
+        return response
+
+    return count
+
+
+def make_app(resolver: Resolver, on_served: OnServed | None = None,
+             responses: Counter[str] | None = None) -> web.Application:
+    """``responses``: counted by status, when given."""
+    app = web.Application(middlewares=[_counting(responses)] if responses is not None else [])
     app[_RESOLVER] = resolver
     if on_served is not None:
         app[_ON_SERVED] = on_served
@@ -202,13 +225,15 @@ class HttpServer:
     header_timeout: float = HEADER_TIMEOUT
     #: Connections closed because their request head did not come in time.
     cut_off: int = 0
+    #: Responses by status code (text: "200", "404" ...).
+    responses: Counter[str] = field(default_factory=Counter)
     _runner: web.AppRunner | None = None
     _server: asyncio.Server | None = field(default=None, repr=False)
 
     async def start(self) -> None:
         if not self.header_timeout > 0:
             raise ValueError(f"header_timeout must be positive, not {self.header_timeout!r}")
-        self._runner = web.AppRunner(make_app(self.resolver, self.on_served), access_log=None,
+        self._runner = web.AppRunner(make_app(self.resolver, self.on_served, self.responses), access_log=None,
                                      keepalive_timeout=self.header_timeout)
         await self._runner.setup()
         self._server = await listen(self._runner, self.host, self.port, self.header_timeout, ssl_context=self.ssl_context,

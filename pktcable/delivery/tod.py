@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 
 log = logging.getLogger("pktcable.delivery.tod")
@@ -32,8 +33,9 @@ def decode_time(answer: bytes) -> int:
 
 
 class _UdpTime(asyncio.DatagramProtocol):
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], answered: Counter[str]) -> None:
         self._clock = clock
+        self._answered = answered
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -44,6 +46,7 @@ class _UdpTime(asyncio.DatagramProtocol):
         # RFC 868: the question is an empty datagram, but any datagram is answered.
         # The answer (4 octets of payload) adds nothing worth amplifying.
         self.transport.sendto(encode_time(self._clock()), addr)
+        self._answered["udp"] += 1
 
 
 class TodServer:
@@ -55,6 +58,8 @@ class TodServer:
         self._clock = clock
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        #: Requests answered, by transport ("udp", "tcp").
+        self.answered: Counter[str] = Counter()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -64,7 +69,7 @@ class TodServer:
         # A node of modems asks for the time at once after a power cut.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sock.bind((self.host, port))
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpTime(self._clock), sock=sock)
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpTime(self._clock, self.answered), sock=sock)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -76,6 +81,7 @@ class TodServer:
         try:
             writer.write(encode_time(self._clock()))
             await writer.drain()
+            self.answered["tcp"] += 1
         except OSError:
             pass
         finally:

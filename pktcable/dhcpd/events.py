@@ -20,6 +20,9 @@ class LeaseBound:
     realm: str | None = None
     #: Option 60 as the REQUEST sent it, decoded (None without one): what the device can do.
     vendor: VendorClass | None = None
+    #: The client extended the binding it holds (RENEWING/REBINDING): not a new binding,
+    #: so no new provisioning run (a device fetches no file for a renewal).
+    renewal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ Every sender is untrusted. A RELEASE or DECLINE changes a lease only when it
 comes from the lease holder on the path the binding came in on (see
 :meth:`DhcpServer._off_path`), a client's DECLINEs are rate-limited, and
 only Ethernet hardware addresses are served. Everything refused is dropped
-and counted in ``metrics`` under a key naming the reason.
+and counted in ``metrics`` under a key naming the reason; every datagram that
+gets no reply is also counted in ``drops`` under a short fixed reason (a metric
+label: never text a sender chose).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class DhcpServer:
         self.server_id = config.server_id
         self._sid = config.server_id.packed
         self.metrics: Counter[str] = Counter()
+        #: Datagrams that got no reply, by reason (pktcable_dhcp_dropped_total{reason}); keys are fixed words.
+        self.drops: Counter[str] = Counter()
         self._out: list[Reply] = []
         self._events: deque[Event] = deque()
         #: address (int) -> what identifies the REQUEST its lease was last ACKed for (client, xid,
@@ -95,22 +99,24 @@ class DhcpServer:
         try:
             msg = decode(data)
             if msg.op != 1:
-                return self._drop("not a BOOTREQUEST", addr)
+                return self._drop("not-bootrequest", "not a BOOTREQUEST", addr)
             client = identify(msg, self.policy.vendor_cache)
         except DhcpDecodeError as exc:
             self.metrics["malformed"] += 1
+            self.drops["malformed"] += 1
             self._events.append(Dropped(f"malformed: {exc}", addr))
             return None
         kind = msg.message_type
         handler = _HANDLERS.get(MessageType(kind)) if kind is not None and kind in MessageType._value2member_map_ else None
         if handler is None:
-            return self._drop(f"message type {kind} is not served", addr)
+            return self._drop("unsupported-type", f"message type {kind} is not served", addr)
         if kind in _LEASING and (msg.htype, msg.hlen) != ETHERNET:
             return self._refuse("bad-hardware", f"htype {msg.htype} hlen {msg.hlen} is not Ethernet", addr)
         try:
             handler(self, msg, client, now, link, addr)
         except DhcpEncodeError as exc:  # a configured option that cannot be encoded for this client
             self.metrics["reply-errors"] += 1
+            self.drops["reply-error"] += 1
             self._events.append(Dropped(f"reply not built: {exc}", addr))
         return None
 
@@ -136,14 +142,16 @@ class DhcpServer:
 
     # -- message handlers ------------------------------------------------------------------------------
 
-    def _drop(self, reason: str, addr: object) -> None:
+    def _drop(self, key: str, reason: str, addr: object) -> None:
+        """No reply: counted under ``key`` (a fixed word), reported with ``reason``."""
         self.metrics["dropped"] += 1
+        self.drops[key] += 1
         self._events.append(Dropped(reason, addr))
 
     def _refuse(self, key: str, reason: str, addr: object) -> None:
         """Drop a datagram a hostile or confused sender could have sent; counted under ``key``."""
         self.metrics[key] += 1
-        self._drop(f"{key}: {reason}", addr)
+        self._drop(key, f"{key}: {reason}", addr)
 
     def _off_path(self, msg: Message, client: Client, lease: Lease, addr: tuple[str, int],
                   kind: str) -> str | None:
@@ -175,8 +183,10 @@ class DhcpServer:
         subnets = self.policy.subnets(where)
         cls = self.policy.device_class(client)
         if not subnets or cls is None:
-            self._drop(f"no subnet for {where}" if not subnets else f"no device class for {client.kind}",
-                       client.mac)
+            if not subnets:
+                self._drop("no-subnet", f"no subnet for {where}", client.mac)
+            else:
+                self._drop("no-device-class", f"no device class for {client.kind}", client.mac)
             return None
         return subnets, cls
 
@@ -192,7 +202,7 @@ class DhcpServer:
                                      reservation.address if reservation else None, now)
         if address is None:
             self.metrics["pool-exhausted"] += 1
-            return self._drop("no free address", client.mac)
+            return self._drop("pool-exhausted", "no free address", client.mac)
         self.engine.offer(client.key, address, now)
         self._reply(msg, client, MessageType.OFFER, address, subnets, cls)
         self.metrics["offers"] += 1
@@ -206,6 +216,7 @@ class DhcpServer:
             if server_id != self.server_id:
                 self.engine.withdraw(client.key)
                 self.metrics["other-server"] += 1
+                self.drops["other-server"] += 1
                 return
             address = requested or (msg.ciaddr if msg.ciaddr != ZERO else None)
             if address is not None and address == self.engine.offer_of(client.key, now):
@@ -225,16 +236,17 @@ class DhcpServer:
                 return self._ack(msg, client, requested, now, link)
             if self.config.authoritative:
                 return self._nak(msg, "no lease for this address")
-            return self._drop("init-reboot for an unknown lease", client.mac)
+            return self._drop("unknown-lease", "init-reboot for an unknown lease", client.mac)
         if msg.ciaddr == ZERO:
-            return self._drop("REQUEST without server id, requested address or ciaddr", client.mac)
+            return self._drop("incomplete-request", "REQUEST without server id, requested address or ciaddr",
+                              client.mac)
         # RENEWING (unicast) or REBINDING (broadcast): extend the lease on ciaddr.
         if lease is not None and lease.address == msg.ciaddr and lease.state is LeaseState.BOUND and \
                 self.engine.available(msg.ciaddr, client.key, client.mac, now):
             return self._ack(msg, client, msg.ciaddr, now, link)
         if self.config.authoritative:
             return self._nak(msg, "no lease for ciaddr")
-        return self._drop("renewal of an unknown lease", client.mac)
+        return self._drop("unknown-lease", "renewal of an unknown lease", client.mac)
 
     def _ack(self, msg: Message, client: Client, address: IPv4Address, now: float,
              link: IPv4Address | None) -> None:
@@ -267,7 +279,11 @@ class DhcpServer:
             return
         self._acked[int(address)] = (exchange, now)
         realm = self.policy.realm(client, cls)[0] if client.kind == "mta" else None
-        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor))
+        # RENEWING/REBINDING (RFC 2131 4.3.2: ciaddr, no server id, no requested address) of
+        # the binding the client holds: the same binding, longer; a reboot asks anew.
+        renewal = old is not None and old.address == address and old.state is LeaseState.BOUND and \
+            old.expires > now and msg.ciaddr == address and msg.get(54) is None and msg.get(50) is None
+        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor, renewal))
 
     def _nak(self, msg: Message, reason: str) -> None:
         reply = _reply_header(msg, ZERO)
@@ -285,7 +301,7 @@ class DhcpServer:
                  addr: tuple[str, int]) -> None:
         address = _address(msg.get(50))
         if _address(msg.get(54)) not in (None, self.server_id) or address is None:
-            return self._drop("DECLINE for another server or without an address", client.mac)
+            return self._drop("incomplete-decline", "DECLINE for another server or without an address", client.mac)
         lease = self.engine.by_address.get(address)
         if lease is None or lease.state is not LeaseState.BOUND or self.engine.lease_of(client.key) is not lease:
             return self._refuse("decline-not-holder", "DECLINE of an address this client does not hold", addr)
@@ -311,7 +327,7 @@ class DhcpServer:
     def _inform(self, msg: Message, client: Client, now: float, link: IPv4Address | None,
                 addr: tuple[str, int]) -> None:
         if msg.ciaddr == ZERO:
-            return self._drop("INFORM without ciaddr", client.mac)
+            return self._drop("incomplete-inform", "INFORM without ciaddr", client.mac)
         placed = self._place(msg, client, link)
         if placed is None:
             return

@@ -29,6 +29,9 @@ SIOCGIFNETMASK = 0x891B
 IFNAMSIZ = 16  # linux/if.h, with the terminating NUL
 #: Where struct ifreq keeps sin_addr: the 16-octet name, then sin_family and sin_port.
 _IFREQ_ADDR = slice(IFNAMSIZ + 4, IFNAMSIZ + 8)
+SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # asm-generic/socket.h
+#: The first of SO_MEMINFO's u32 fields, SK_MEMINFO_RMEM_ALLOC (linux/sock_diag.h): the receive queue.
+_MEMINFO = struct.Struct("=I")
 
 
 def interface_address(name: str) -> IPv4Interface:
@@ -104,6 +107,16 @@ class DhcpTransport:
         if self._timer is not None:
             self._timer.cancel()
         self.sock.close()
+
+    def queued(self) -> int | None:
+        """Bytes the datagrams waiting in the socket's receive queue take (Linux
+        SO_MEMINFO, read at scrape time: a boot storm shows here before it shows as
+        drops); None where the kernel does not say."""
+        try:
+            info = self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size)
+        except OSError:
+            return None
+        return _MEMINFO.unpack_from(info)[0]
 
     def _readable(self) -> None:
         server, recv = self.server, self.sock.recvfrom

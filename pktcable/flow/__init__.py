@@ -2,9 +2,23 @@
 
 from .flows import DEFAULT_FLOW, Family, Flow, realm_family
 from .machine import Entered, FlowError, FlowTable, InvalidTransition, Machine, StateInfo
-from .tables import MTA_TABLES, SERVER_TABLES, MtaState, ProvisioningState, ServerState, Timing
+from .tables import (
+    CM_FLOW,
+    CM_TABLE,
+    MTA_TABLES,
+    SERVER_TABLES,
+    CmState,
+    MtaState,
+    ProvisioningState,
+    ServerState,
+    Timing,
+    cm_state,
+    device_outcome,
+    outcome,
+)
 
 __all__ = [
+    "CM_FLOW", "CM_TABLE", "CmState", "cm_state", "device_outcome", "outcome",
     "DEFAULT_FLOW", "Entered", "Family", "Flow", "FlowError", "FlowTable", "InvalidTransition", "MTA_TABLES", "Machine", "MtaState",
     "ProvisioningState", "SERVER_TABLES", "ServerState", "StateInfo", "Timing", "realm_family",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .flows import Family, Flow
 from .machine import FlowTable
-from .tables import MTA_TABLES, SERVER_TABLES
+from .tables import CM_TABLE, MTA_TABLES, SERVER_TABLES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
 
@@ -26,6 +26,14 @@ Hybrid steps from 15 on as H-MTA-n). Final states show the `pktcMtaDevProvisioni
 value they report (1 pass, 3 failConfigFileError, 7 failOtherReason). An event that a
 table does not list for a state is an error (`InvalidTransition`, which the server
 records, logs and counts as `pktcable_unexpected_events_total`), never ignored.
+"""
+
+
+CM_TEXT = """A cable modem (an eMTA's eCM or a plain CM) gets its lease and its DOCSIS config file
+from the same server (CM-1 ... CM-6; ToD and registration with the CMTS, CM-7 ... CM-10, the
+server does not see). Its device row carries the state below and, once final, the result an
+eMTA's would (1 pass, 7 fail), so a CM's outcome means what an eMTA's does. Its steps are
+recorded with the flow name `DOCSIS` in metrics labels.
 """
 
 
@@ -83,9 +91,13 @@ def flow_list() -> str:
 
 def document() -> str:
     parts = [HEADER, flow_list()]
-    for title, tables in (("eMTA side", MTA_TABLES), ("Provisioning-server side", SERVER_TABLES)):
+    sides = (("eMTA side", list(MTA_TABLES.values())), ("Provisioning-server side", list(SERVER_TABLES.values())),
+             ("Cable-modem side (provisioning server)", [CM_TABLE]))
+    for title, tables in sides:
         parts.append(f"## {title}\n")
-        for table in tables.values():
+        if tables == [CM_TABLE]:
+            parts.append(CM_TEXT)
+        for table in tables:
             parts.append(f"### {table.name}\n")
             if table.global_events:
                 events = ", ".join(
@@ -100,7 +112,9 @@ def document() -> str:
                              f"{events}.\n")
             if table.after_end:
                 events = ", ".join(f"`{kind.__name__}`" for kind in sorted(table.after_end, key=lambda k: k.__name__))
-                parts.append(f"In a final state, {events} are recorded and change nothing.\n")
+                moves = {kind for (state, kind) in table.transitions if table.states[state].final} & table.after_end
+                tail = " (but where an arrow below leads elsewhere)" if moves else ""
+                parts.append(f"In a final state, {events} are recorded and change nothing{tail}.\n")
             if table.budget is not None:
                 starts = ", ".join(f"`{kind.__name__}`" for kind in sorted(table.budget_from, key=lambda k: k.__name__))
                 parts.append(

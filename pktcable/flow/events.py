@@ -198,3 +198,14 @@ class StatusReceived:
 @dataclass(frozen=True, slots=True)
 class ServerTimerExpired:
     """The flow's provisioning budget ran out before the run reached a final state."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRenewed:
+    """A bound device extended its lease (RFC 2131 RENEWING or REBINDING): no new
+    binding, so no new run; a device does not fetch its file again for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFailed:
+    """CM-5/6 (MTA-22/23): a transfer of the device's file ended before all of it was delivered."""

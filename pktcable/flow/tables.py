@@ -318,3 +318,86 @@ def server_table(flow: Flow, budget: float = SERVER_BUDGET) -> FlowTable:
 
 MTA_TABLES: dict[Flow, FlowTable] = {flow: mta_table(flow) for flow in Flow}
 SERVER_TABLES: dict[Flow, FlowTable] = {flow: server_table(flow) for flow in Flow}
+
+
+class CmState(Enum):
+    """One cable modem (an eMTA's eCM, or a plain CM) as the provisioning server
+    sees it (docs/flows.md, "Cable-modem side"). The server takes part in CM-1 ...
+    CM-6 (DHCP, the config file); ToD (CM-7/8) and registration with the CMTS
+    (CM-9/10) it does not see, so a CM whose file went out is as far as it can tell."""
+
+    LEASED = "ACK sent (CM-4), waiting for the CM to fetch its config file"
+    CONFIG_SERVED = "config file delivered (CM-5/6)"
+    CONFIG_FAILED = "transfer of the config file failed (CM-5/6)"
+
+
+#: The name a CM's flow goes by in metrics labels and the step history (a CM has no
+#: option 122.6 realm; its Device.flow stays empty).
+CM_FLOW = "DOCSIS"
+
+#: Events a CM's finished state still takes: a lease renewed, its file fetched again or
+#: a repeated fetch that failed after the file went out; recorded, the state stays.
+CM_AFTER_END = frozenset({ev.LeaseRenewed, ev.FileServed, ev.TransferFailed})
+
+
+def cm_table() -> FlowTable:
+    """The server's table for a CM: CM-3/4 to CM-5/6 (PKT-SP-PROV1.5 7.2, DOCSIS MULPI).
+    Final states carry the result an eMTA's would (1 pass, 7 fail), so "outcome"
+    means the same for both kinds of device. No budget: the server holds no timer per
+    CM (a CM that never fetches its file stays LEASED; its lease runs out)."""
+    s = CmState
+    states: dict[Enum, StateInfo] = {
+        s.LEASED: StateInfo("CM-4", "serve the config file"),
+        s.CONFIG_SERVED: StateInfo("CM-5/6", result=ProvisioningState.PASS, final=True),
+        s.CONFIG_FAILED: StateInfo("CM-5/6", result=FAIL, final=True),
+    }
+    # A new binding, in any state, starts the CM's run over (it rebooted: CM-1 again).
+    transitions: dict[tuple[Enum, type], Enum] = {(state, ev.LeaseAcked): s.LEASED for state in states}
+    transitions |= {
+        (s.LEASED, ev.LeaseRenewed): s.LEASED,
+        (s.LEASED, ev.FileServed): s.CONFIG_SERVED,
+        (s.LEASED, ev.TransferFailed): s.CONFIG_FAILED,
+        # A CM retries its TFTP read before it gives up (DOCSIS MULPI): a later complete
+        # transfer is what counts.
+        (s.CONFIG_FAILED, ev.FileServed): s.CONFIG_SERVED,
+    }
+    return FlowTable(name=f"{CM_FLOW} cable modem (provisioning server)", states=states, start=s.LEASED,
+                     transitions=transitions, spec="PKT-SP-PROV1.5 7.2 (CM-1 ... CM-10)", flow=CM_FLOW,
+                     after_end=CM_AFTER_END)
+
+
+CM_TABLE = cm_table()
+
+
+def cm_state(name: str) -> CmState:
+    """A CM's stored state; a CM stored before CM states were kept ("") is where a lease leaves it."""
+    try:
+        return CmState[name]
+    except KeyError:
+        return CmState.LEASED
+
+
+def outcome(result: int | None, final: bool) -> str:
+    """The word the API, the dashboard and the metrics use for where a device's run is:
+    "pass" / "fail" by its result once final, "pending" before. A final state that
+    reports no result (a .1 flow's FILE_DELIVERED: the eMTA reports nothing) is "pass"
+    as far as the server can tell: it delivered everything the flow asks of it."""
+    if not final:
+        return "pending"
+    return "fail" if result is not None and result not in PASSING else "pass"
+
+
+def device_outcome(kind: str, state: str, result: int | None) -> str:
+    """:func:`outcome` of a stored device: "new" before its first step, else by
+    whether its state is final in its kind's table (a state name means the same in
+    every server table that has it)."""
+    if not state:
+        return "new"
+    if kind == "cm":
+        return outcome(result, CM_TABLE.states[cm_state(state)].final)
+    try:
+        named = ServerState[state]
+    except KeyError:
+        return "pending"  # a name no table has (a store from another version)
+    final = any(table.states[named].final for table in SERVER_TABLES.values() if named in table.states)
+    return outcome(result, final)

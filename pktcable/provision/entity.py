@@ -40,10 +40,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pktcable.flow import DEFAULT_FLOW, Flow, FlowTable, Machine
+from pktcable.flow import DEFAULT_FLOW, Entered, Flow, FlowTable, Machine
 from pktcable.flow import events as ev
 from pktcable.flow.machine import UnexpectedEvent
-from pktcable.flow.tables import SERVER_BUDGET, server_table
+from pktcable.flow.tables import SERVER_BUDGET, outcome, server_table
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.store.devices import Device, DeviceStore, Step
@@ -99,6 +99,27 @@ class ConfigFiles(Protocol):
         ...
 
 
+class FlowObserver(Protocol):
+    """Where the entity reports how long devices take (the back office's histograms)."""
+
+    def step(self, flow: str, step: str, seconds: float) -> None:
+        """A step was recorded ``seconds`` after the device's previous one."""
+        ...
+
+    def provisioned(self, flow: str, outcome: str, seconds: float) -> None:
+        """A run reached a final state ``seconds`` after the event that started it
+        (its lease, or its enrollment); ``outcome`` "pass" or "fail"."""
+        ...
+
+
+class NoObserver:
+    def step(self, flow: str, step: str, seconds: float) -> None:
+        pass
+
+    def provisioned(self, flow: str, outcome: str, seconds: float) -> None:
+        pass
+
+
 class SnmpRequester(Protocol):
     async def request(self, addr: Address, community: bytes, pdu_type: m.PduType,
                       varbinds: tuple[ber.VarBind, ...]) -> m.Message: ...
@@ -131,7 +152,7 @@ class EntityConfig:
 class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
                  config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
-                 internal_errors: Counter[str] | None = None) -> None:
+                 internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None) -> None:
         self.devices = devices
         self.files = files
         self.snmp = snmp
@@ -139,6 +160,9 @@ class ProvisioningEntity:
         self.config = config
         self.leased_address = leased_address
         self.machines: dict[str, Machine] = {}
+        self.observer: FlowObserver = observer or NoObserver()
+        #: When each device's current run started (one entry per running flow; gone at its end).
+        self._run_started: dict[str, float] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         #: Bugs caught in this entity's handlers, by where (pktcable_internal_errors_total).
         self.internal_errors: Counter[str] = internal_errors if internal_errors is not None else Counter()
@@ -174,13 +198,27 @@ class ProvisioningEntity:
         return table
 
     # -- bookkeeping -------------------------------------------------------
-    def _step(self, mac: str, machine: Machine, detail: str = "") -> None:
-        """Record the transition the machine just made, in the log and the store."""
+    def _step(self, mac: str, machine: Machine, detail: str = "", previous: Entered | None = None) -> None:
+        """Record the transition the machine just made, in the log, the store and
+        the histograms; ``previous``: the device's step before it."""
         now = self.clock()
         entered = machine.history[-1]
         name = type(entered.event).__name__
-        log.info("%s %s %s -> %s %s", mac, entered.step, name, machine.state.name, detail)
+        log.info("%s %s %s -> %s %s", mac, entered.step, name, machine.state.name, detail, extra={"mac": mac})
         self.devices.record(Step(mac, now, entered.step, name, detail))
+        table, flow = machine.table, machine.table.flow
+        if previous is not None:
+            self.observer.step(flow, entered.step, max(0.0, now - previous.at))
+        # A run is timed from its lease; an enrollment right after the lease goes on with that
+        # run, one anywhere else (an eMTA that rebooted without asking DHCP) starts another.
+        restart = type(entered.event) in table.budget_from and (
+            previous is None or entered.state is table.start or previous.state is not table.start)
+        if restart or mac not in self._run_started:
+            if not machine.done:
+                self._run_started[mac] = now
+        elif machine.done:
+            started = self._run_started.pop(mac)
+            self.observer.provisioned(flow, outcome(machine.result, True), max(0.0, now - started))
         device = self.devices.get(mac)
         if device is not None:
             device.state, device.result, device.updated = machine.state.name, machine.result, now
@@ -192,12 +230,13 @@ class ProvisioningEntity:
         if machine is None:
             self._unexpected(mac, None, event, detail)
             return False
+        previous = machine.history[-1]
         try:
             machine.handle(event, self.clock())
         except UnexpectedEvent as exc:
             self._unexpected(mac, machine, exc.event, detail)
             return False
-        self._step(mac, machine, detail)
+        self._step(mac, machine, detail, previous)
         if machine.done and self.config.forget_finished:
             # The outcome is in the device store; a boot storm of 10,000
             # devices should not stay in memory once they are done.
@@ -222,6 +261,7 @@ class ProvisioningEntity:
     def _forget_run(self, mac: str) -> None:
         self._end_run(mac)
         del self.machines[mac]
+        self._run_started.pop(mac, None)
 
     def lease_acked(self, mac: str, flow: str, ip: str) -> bool:
         """MTA-4 (called by the DHCP service): a new run starts. A flow
@@ -234,7 +274,7 @@ class ProvisioningEntity:
             self.machines.pop(mac, None)
             self.devices.record(Step(mac, self.clock(), "MTA-4", "FlowNotSupported",
                                      f"{flow!r} is none of {', '.join(Flow)}"))
-            log.warning("%s: flow %r is none of %s; not provisioned", mac, flow, ", ".join(Flow))
+            log.warning("%s: flow %r is none of %s; not provisioned", mac, flow, ", ".join(Flow), extra={"mac": mac})
             return False
         machine = self.machines.get(mac)
         if machine is None or machine.table is not table:
@@ -262,12 +302,18 @@ class ProvisioningEntity:
         self._end_run(mac)
         self.machines.pop(mac, None)
         self.trees.pop(mac, None)
+        self._run_started.pop(mac, None)
+
+    def running(self) -> int:
+        """Devices whose flow has not reached a final state (read at scrape time)."""
+        return sum(1 for machine in self.machines.values() if not machine.done)
 
     def check_timers(self) -> None:
         now = self.clock()
         for mac, machine in list(self.machines.items()):
+            previous = machine.history[-1]
             if machine.handle_timer(now) is not None:
-                self._step(mac, machine)
+                self._step(mac, machine, previous=previous)
                 if self.config.forget_finished and machine.done:
                     self._forget_run(mac)
 

@@ -24,16 +24,16 @@ import html
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from pktcable.flow import SERVER_TABLES
 from pktcable.store.devices import Device, normalize_mac
 
-from .office import Family, NoCurrentLease, Office
+from .office import NoCurrentLease, Office
 
 KINDS = ("cm", "mta")
 #: The flows an MTA may be given: those the server has a table for.
@@ -168,21 +168,9 @@ async def reset_device(request: web.Request) -> web.Response:
     return web.json_response({"mac": mac, "acknowledged": ok}, status=200 if ok else 504)
 
 
-def render_metrics(families: Sequence[Family]) -> str:
-    """A metrics snapshot in the Prometheus text exposition format."""
-    lines: list[str] = []
-    for family in families:
-        lines.append(f"# HELP pktcable_{family.name} {family.help}")
-        lines.append(f"# TYPE pktcable_{family.name} {family.kind}")
-        for labels, value in family.samples:
-            tag = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-            lines.append(f"pktcable_{family.name}{{{tag}}} {value:g}" if tag else f"pktcable_{family.name} {value:g}")
-    return "\n".join(lines) + "\n"
-
-
 def metrics_text(office: Office) -> str:
-    """Counters of every service, in the Prometheus text exposition format."""
-    return render_metrics(office.metrics())
+    """The back office's metrics in the Prometheus text exposition format."""
+    return generate_latest(office.metrics()).decode("utf-8")
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -7,6 +7,10 @@ from one service to the next:
     TFTP/HTTP (MTA-23) -> the flow learns the file was delivered
     INFORM (MTA-25)    -> outcome recorded
 
+A cable modem's row follows the CM table (pktcable.flow CM_TABLE): LEASED at
+its ACK (CM-4), CONFIG_SERVED or CONFIG_FAILED by its file's transfer
+(CM-5/6). A lease renewal is no new binding: it starts no run, for either kind.
+
 Per device it decides what the device can take, from what the device said:
 the MIB tree its config file is written for (:meth:`Backoffice.mib_tree`)
 and whether its file URL may be http:// (:meth:`Backoffice.takes_http`).
@@ -29,6 +33,7 @@ from ipaddress import IPv4Address
 
 import jinja2
 from aiohttp import web
+from prometheus_client.registry import Collector
 
 from pktcable.delivery.http import HttpServer, listen
 from pktcable.delivery.resolvers import (
@@ -46,6 +51,8 @@ from pktcable.dhcpd import DhcpServer
 from pktcable.dhcpd.engine import LeaseEngine
 from pktcable.dhcpd.events import Event, LeaseBound, LeaseExpired, LeaseReleased
 from pktcable.dhcpd.transport import DhcpTransport, open_socket
+from pktcable.flow import CM_FLOW, CM_TABLE, cm_state, outcome
+from pktcable.flow import events as ev
 from pktcable.mibctx import MibContext
 from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal_error
 from pktcable.snmp import message as m
@@ -56,7 +63,8 @@ from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, Sqlit
 
 from . import datadir
 from .config import ServeConfig, dhcp_config, resolve_site
-from .office import Family, NoCurrentLease, backoffice_metrics
+from .metrics import Metrics
+from .office import NoCurrentLease
 
 log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
@@ -154,6 +162,12 @@ class Backoffice:
         self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
             else MemoryDeviceStore(retention)
         self.leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
+        #: The Prometheus registry of this back office (histograms observed as things happen,
+        #: the services' counters read at scrape time).
+        self.metrics_registry = Metrics()
+        for name, store in (("devices", self.devices), ("leases", self.leases)):
+            if isinstance(store, (SqliteDeviceStore, SqliteLeaseStore)):
+                store.on_commit = self.metrics_registry.committed(name).observe
         self._seed(cfg)
         self.dhcp = DhcpServer(dhcp_config(cfg, self.site), self.leases)
         #: Bugs caught in a handler, by where (pktcable_internal_errors_total).
@@ -186,6 +200,7 @@ class Backoffice:
         self._next_prune = 0.0
         self._api: web.AppRunner | None = None
         self._api_server: asyncio.Server | None = None
+        self.metrics_registry.attach(self)
 
     # -- what each device can take ----------------------------------------------
     def mib_tree(self, device: Device) -> pktc.Tree:
@@ -314,7 +329,9 @@ class Backoffice:
             if not self.cfg.auto_enroll or event.kind not in ("cm", "mta"):
                 return
             device = Device(mac, kind=event.kind, flow=event.realm or "", template=f"{event.kind}.txt")
-        device.ip, device.updated = ip, self.clock()
+        if not event.renewal or device.ip != ip:
+            device.updated = self.clock()
+        device.ip = ip
         if lease.remote_id and device.kind != "cm":
             device.cm_mac = lease.remote_id.replace(":", "")  # option 82 remote id: the eMTA's modem
         if event.realm:
@@ -323,11 +340,48 @@ class Backoffice:
             device.template = f"{device.kind}.txt"
         self.devices.put(device)
         self._commit_soon()
-        if device.kind == "mta" and event.realm and self.entity is not None:
+        if device.kind == "cm":
+            self._cm_event(mac, ev.LeaseRenewed() if event.renewal else ev.LeaseAcked(), ip)
+        elif event.renewal:  # the same binding, longer: the eMTA's run (or its outcome) stands
+            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseRenewed", ip))
+        elif event.realm and self.entity is not None:
             self.entity.lease_acked(mac, event.realm, ip)
         else:
-            self.devices.record(Step(mac, self.clock(), "CM-4", "LeaseAcked", ip))
-        log.info("%s %s lease %s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "")
+            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseAcked", ip))
+        log.info("%s %s lease %s%s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "",
+                 " (renewed)" if event.renewal else "", extra={"mac": mac})
+
+    def _cm_event(self, mac: str, event: object, detail: str) -> None:
+        """A cable modem's step: its state and result from the CM table, the step
+        recorded and timed. An event the table has no row for is recorded as unexpected."""
+        device = self.devices.get(mac)
+        if device is None:
+            return
+        now = self.clock()
+        before = cm_state(device.state)
+        target = CM_TABLE.target(before, event)
+        name = type(event).__name__
+        if target is None:
+            self.devices.record(Step(mac, now, CM_TABLE.states[before].step, f"Unexpected{name}",
+                                     f"in {before.name}: {detail}"))
+            log.info("%s %s not expected in %s (CM)", mac, name, before.name, extra={"mac": mac})
+            return
+        info = CM_TABLE.states[target]
+        self.devices.record(Step(mac, now, info.step, name, detail))
+        log.debug("%s %s %s -> %s %s", mac, info.step, name, target.name, detail, extra={"mac": mac})
+        if target is before and not isinstance(event, ev.LeaseAcked):
+            return  # recorded; the state, its result and its time stand
+        # device.updated is when the CM entered its state (its lease, for a LEASED one).
+        since, was_new = device.updated, not device.state
+        device.state, device.result = target.name, info.result
+        device.updated = now
+        self.devices.put(device)
+        self._commit_soon()
+        if was_new or isinstance(event, ev.LeaseAcked):
+            return  # the first step of a run: no step before it to time
+        self.metrics_registry.step(CM_FLOW, info.step, max(0.0, now - since))
+        if info.final and not CM_TABLE.states[before].final:
+            self.metrics_registry.provisioned(CM_FLOW, outcome(info.result, True), max(0.0, now - since))
 
     def _delivered(self, name: str, client: Address, complete: bool) -> None:
         # A one-time name went to its device's leased address only (the gate), so the address tells the device.
@@ -335,16 +389,18 @@ class Backoffice:
         mac = match.group("mac") if match else self.lookup.mac_at(client[0])
         if mac is None:
             return
-        if not complete:
-            self.devices.record(Step(mac, self.clock(), "MTA-22/23", "TransferFailed", name))
-            return
         device = self.devices.get(mac)
-        if device is not None and device.kind == "mta" and self.entity is not None and mac in self.entity.machines:
+        if device is not None and device.kind == "cm":
+            self._cm_event(mac, ev.FileServed() if complete else ev.TransferFailed(), name)
+        elif not complete:
+            self.devices.record(Step(mac, self.clock(), "MTA-22/23", "TransferFailed", name))
+        elif device is not None and device.kind == "mta" and self.entity is not None and mac in self.entity.machines:
             self.entity.file_served(mac)
-        else:  # a CM's file, or an eMTA's whose flow already ended (its status INFORM came first)
-            step = "MTA-23" if device is not None and device.kind == "mta" else "CM-5/6"
-            self.devices.record(Step(mac, self.clock(), step, "FileServed", name))
-        log.info("%s file %s delivered to %s", mac, name, client[0])
+        else:  # an eMTA's whose flow already ended (its status INFORM came first), or a device not stored
+            self.devices.record(Step(mac, self.clock(), "MTA-23" if device is not None else "CM-5/6", "FileServed",
+                                     name))
+        log.info("%s file %s %s to %s", mac, name, "delivered" if complete else "not delivered", client[0],
+                 extra={"mac": mac})
 
     def forget(self, mac: str) -> bool:
         """Remove a device from the store and from every running flow."""
@@ -375,8 +431,8 @@ class Backoffice:
         except KeyError as exc:
             raise NoCurrentLease(exc.args[0] if exc.args else mac) from None
 
-    def metrics(self) -> list[Family]:
-        return backoffice_metrics(self)
+    def metrics(self) -> Collector:
+        return self.metrics_registry.registry
 
     def _commit_soon(self) -> None:
         """One store commit per burst of events, right after it (not per event)."""
@@ -435,6 +491,7 @@ class Backoffice:
                          agent_port=cfg.agent_port, auto_enroll=cfg.auto_enroll, default_template="mta.txt",
                          default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
+            observer=self.metrics_registry,
         )
         self.snmp.handler = self._guarded_snmp
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):

@@ -33,6 +33,8 @@ demo on loopback without privileges, overridden by a TOML file.
     tftp_max_duration = 60.0       # a TFTP transfer's whole life, seconds
     history_keep = 200             # newest provisioning steps kept per device (>= 1)
     history_days = 30              # steps older than this many days are dropped (hourly)
+    log_level = "warning"          # debug, info, warning, error (--log-level, -v: info)
+    log_format = "text"            # text, or json: one object per line (--log-format)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -54,6 +56,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from pktcable.cli.logs import DEFAULT_LEVEL, LOG_FORMATS, LOG_LEVELS
 from pktcable.delivery.tftp import DEFAULT_MAX_DURATION, DEFAULT_MAX_TIMEOUT_OPTION
 from pktcable.delivery.tftp_aio import DEFAULT_MAX_PER_CLIENT
 from pktcable.dhcpd.config import DeviceClass, Pool, PoolOutsideSubnet, ServerConfig, Subnet, from_dict
@@ -124,6 +127,8 @@ class ServeConfig:
     forget_finished: bool = True  # finished devices live on in the store, not in memory
     history_keep: int = HISTORY_KEEP  # steps kept per device, enforced as they are written
     history_days: float = HISTORY_DAYS  # age limit of steps, enforced hourly
+    log_level: str = DEFAULT_LEVEL  # pktcable/cli/logs.py: LOG_LEVELS
+    log_format: str = "text"  # text or json
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -208,6 +213,10 @@ def _check(cfg: ServeConfig) -> None:
         raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
+    if cfg.log_level not in LOG_LEVELS:
+        raise named("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {cfg.log_level!r}")
+    if cfg.log_format not in LOG_FORMATS:
+        raise named("log_format", f"must be one of {', '.join(LOG_FORMATS)}, not {cfg.log_format!r}")
     if cfg.mib_tree not in MIB_TREES:
         raise named("mib_tree", f"must be one of {', '.join(MIB_TREES)}, not {cfg.mib_tree!r}")
     try:

@@ -1,42 +1,21 @@
 """What the operators' API (serve/api.py) may ask of the back office, and no more.
 
 The API is a client of :class:`Office`: devices with their history, a reset,
-and a snapshot of the counters as plain data. It never sees the services, the
-stores or the entity behind them, so a change inside the back office cannot
-reach the API unless this interface changes, and the API can be driven by any
-object that implements these few methods (a test's fake, another front end).
-
-:func:`backoffice_metrics` builds the snapshot from the services of a
-:class:`~pktcable.serve.app.Backoffice`; the API renders it.
+and the registry of its Prometheus metrics (pktcable/serve/metrics.py). It
+never sees the services, the stores or the entity behind them, so a change
+inside the back office cannot reach the API unless this interface changes, and
+the API can be driven by any object that implements these few methods (a
+test's fake, another front end).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
+from prometheus_client.registry import Collector
+
 from pktcable.store.devices import Device, Step
-
-if TYPE_CHECKING:
-    from .app import Backoffice
-
-#: One sample of a family: its labels and its value.
-Sample = tuple[Mapping[str, str], float]
-
-
-@dataclass(frozen=True, slots=True)
-class Family:
-    """One counter family, as the Prometheus text format names it: ``name``
-    without the ``pktcable_`` prefix, its one-line help, counter or gauge,
-    and its samples in the order they are shown."""
-
-    name: str
-    help: str
-    kind: Literal["counter", "gauge"]
-    samples: tuple[Sample, ...]
 
 
 class NoCurrentLease(LookupError):
@@ -73,47 +52,6 @@ class Office(Protocol):
         acknowledged. :class:`NoCurrentLease` when it holds no lease."""
         ...
 
-    def metrics(self) -> Sequence[Family]:
-        """The counters of every service, now."""
+    def metrics(self) -> Collector:
+        """The back office's metrics (a registry), for ``generate_latest`` to render."""
         ...
-
-
-def backoffice_metrics(office: Backoffice) -> list[Family]:
-    """The snapshot of a Backoffice's counters: one family per service
-    counter, those of services not started (SNMP, the entity) left out."""
-    families: list[Family] = []
-
-    def family(name: str, help_text: str, kind: Literal["counter", "gauge"], samples: Iterable[Sample]) -> None:
-        families.append(Family(name, help_text, kind, tuple(samples)))
-
-    family("dhcp_packets_total", "DHCP server events by kind.", "counter",
-           [({"event": k}, v) for k, v in sorted(office.dhcp.metrics.items())])
-    stats = office.tftp.stats
-    family("tftp_transfers_total", "TFTP transfers by outcome.", "counter",
-           [({"outcome": "completed"}, stats.completed), ({"outcome": "failed"}, stats.failed)]
-           + [({"outcome": f"refused-{k}"}, v) for k, v in sorted(stats.refused.items())])
-    family("tftp_sessions", "TFTP transfers in flight.", "gauge", [({}, office.tftp.active)])
-    family("file_refusals_total", "Requests for a device's file from an address its lease does not allow.",
-           "counter", [({"reason": k}, v) for k, v in sorted(office.files.refused.items())])
-    if office.snmp is not None:
-        s = office.snmp.stats
-        family("snmp_messages_total", "SNMP messages of the provisioning entity.", "counter",
-               [({"kind": "received"}, s.received), ({"kind": "malformed"}, s.malformed),
-                ({"kind": "answered"}, s.answered), ({"kind": "retransmissions"}, s.retransmissions),
-                ({"kind": "timeouts"}, s.timeouts)])
-    entity = office.entity
-    if entity is not None:
-        family("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones unanswered).",
-               "counter", [({"reason": r}, entity.rejected[r]) for r in REJECT_REASONS])
-        family("flows_in_progress", "Devices whose flow is running.", "gauge", [({}, len(entity.machines))])
-        family("unexpected_events_total", "Events a device's flow table has no row for in its state (recorded, "
-               "run unchanged).", "counter",
-               [({"flow": f, "state": st, "event": e}, n) for (f, st, e), n in sorted(entity.unexpected.items())])
-    family("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.", "counter",
-           [({"where": w}, office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
-    states: Counter[tuple[str, str]] = Counter()
-    for (kind, state), n in office.devices.counts().items():
-        states[kind, state or "NEW"] += n
-    family("devices", "Devices in the store by kind and flow state.", "gauge",
-           [({"kind": kind, "state": state}, n) for (kind, state), n in sorted(states.items())])
-    return families

@@ -34,6 +34,8 @@ class EndpointStats:
     received: int = 0
     malformed: int = 0
     answered: int = 0
+    #: Requests of our own (GET/SET), first copies only (see retransmissions).
+    requests: int = 0
     unmatched_responses: int = 0
     #: Responses with a pending request-id from an address the request did not go to.
     foreign_responses: int = 0
@@ -62,6 +64,11 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
         assert self.transport is not None
         host, port = self.transport.get_extra_info("sockname")[:2]
         return host, port
+
+    @property
+    def pending(self) -> int:
+        """Requests of our own waiting for their Response."""
+        return 0 if self._requester is None else len(self._requester.core)
 
     def close(self) -> None:
         if self.transport is not None:
@@ -115,6 +122,7 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
         """Send a request and await its Response from ``addr``; retransmits the
         same request-id (so a late answer to an earlier copy still counts)."""
         assert self._requester is not None
+        self.stats.requests += 1
         rid = self.next_request_id()
         data = m.encode(m.Message(community, m.Pdu(pdu_type, rid, varbinds)))
         backoff = FixedBackoff(self.timeout if timeout is None else timeout,

@@ -15,8 +15,9 @@ periodically). A MAC whose every step has aged out leaves nothing behind.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -192,6 +193,8 @@ _TRIM = """DELETE FROM step WHERE rowid IN (
 class SqliteDeviceStore:
     def __init__(self, path: str, *, synchronous: str = "NORMAL", retention: Retention | None = None) -> None:
         self.retention = retention or Retention()
+        #: Told the seconds each commit that wrote took (the back office's commit-latency histogram).
+        self.on_commit: Callable[[float], None] | None = None
         self.db = connect(path, _TABLES, synchronous=synchronous)
         self.staged: dict[str, Device] = {}
         self.staged_steps: list[Step] = []
@@ -214,6 +217,7 @@ class SqliteDeviceStore:
             return
         devices, steps = list(self.staged.values()), self.staged_steps
         self.staged, self.staged_steps = {}, []
+        started = time.perf_counter()
         self.db.execute("BEGIN")
         try:
             self.db.executemany(
@@ -229,6 +233,8 @@ class SqliteDeviceStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started)
 
     def devices(self) -> Iterable[Device]:
         self.commit()

@@ -1,0 +1,180 @@
+"""The back office's Prometheus metrics: one :class:`CollectorRegistry` per
+:class:`~pktcable.serve.app.Backoffice` (never the process-wide default, so
+tests and several back offices in one process do not share counters).
+
+Three kinds of families live in it:
+
+- the services' own counters and queue depths, read when ``/metrics`` is
+  scraped (:class:`ServiceCollector`): the services keep plain counters and
+  know nothing of Prometheus;
+- histograms observed as things happen (:class:`Metrics`): how long each step
+  and each whole run took, and how long the stores' commits take;
+- the process (CPU, memory, open files) and the Python platform.
+
+Every family is named ``pktcable_...``. No label carries a device (MAC,
+address): label values come from fixed lists (reasons, flow tables' steps
+and states, store names), so a scrape costs the same for 10 or 100,000
+devices, and the device gauge is one GROUP BY in the store.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
+
+if TYPE_CHECKING:
+    from .app import Backoffice
+
+PREFIX = "pktcable"
+#: Seconds: a step answered at once (a Response on loopback) up to a device's whole budget.
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+#: Seconds from a lease to a final state: a loopback run takes a fraction of a second, a
+#: storm minutes, and the server's budget (600 s by default) bounds a run.
+RUN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
+#: Seconds per store commit: a WAL commit of a batch is milliseconds; a slow disk shows above.
+COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: The stores whose commits are timed: the ``store`` label.
+STORES = ("devices", "leases")
+#: The counters of the SNMP endpoint shown as ``pktcable_snmp_messages_total{kind}``.
+SNMP_KINDS = (("received", "received"), ("malformed", "malformed"), ("answered", "answered"),
+              ("requests", "requests"), ("retransmissions", "retransmissions"), ("timeouts", "timeouts"),
+              ("unmatched-responses", "unmatched_responses"), ("foreign-responses", "foreign_responses"))
+
+
+def _name(name: str) -> str:
+    return f"{PREFIX}_{name}"
+
+
+def counter(name: str, help_text: str, labels: Iterable[str], samples: Iterable[tuple[Iterable[str], float]]) \
+        -> CounterMetricFamily:
+    """A counter family (``name`` without the prefix, with its ``_total``) and its samples."""
+    family = CounterMetricFamily(_name(name), help_text, labels=list(labels))
+    for values, value in samples:
+        family.add_metric(list(values), value)
+    return family
+
+
+def gauge(name: str, help_text: str, labels: Iterable[str], samples: Iterable[tuple[Iterable[str], float]]) \
+        -> GaugeMetricFamily:
+    family = GaugeMetricFamily(_name(name), help_text, labels=list(labels))
+    for values, value in samples:
+        family.add_metric(list(values), value)
+    return family
+
+
+class ServiceCollector(Collector):
+    """The counters and queue depths of a Backoffice's services, read at scrape time;
+    services not started (the SNMP endpoint, the entity, HTTP) are left out."""
+
+    def __init__(self, office: Backoffice) -> None:
+        self.office = office
+
+    def collect(self) -> Iterator[Metric]:
+        office = self.office
+        dhcp = office.dhcp
+        yield counter("dhcp_packets_total", "DHCP server events by kind.", ["event"],
+                      [([k], v) for k, v in sorted(dhcp.metrics.items())])
+        yield counter("dhcp_dropped_total", "DHCP datagrams that got no reply, by reason.", ["reason"],
+                      [([k], v) for k, v in sorted(dhcp.drops.items())])
+        yield gauge("dhcp_offers_pending", "OFFERs made and held for the client's REQUEST.", [],
+                    [([], len(dhcp.engine.offers))])
+        transport = office.dhcp_transport
+        queued = transport.queued() if transport is not None else None
+        if queued is not None:
+            yield gauge("dhcp_receive_queue_bytes", "Bytes of DHCP datagrams waiting in the socket's receive queue.",
+                        [], [([], queued)])
+        tftp = office.tftp.stats
+        yield counter("tftp_requests_total", "TFTP read requests received.", [], [([], tftp.requests)])
+        yield counter("tftp_transfers_total", "TFTP transfers by outcome (refused-<reason>: no transfer).",
+                      ["outcome"], [(["completed"], tftp.completed), (["failed"], tftp.failed)]
+                      + [([f"refused-{k}"], v) for k, v in sorted(tftp.refused.items())])
+        yield gauge("tftp_sessions", "TFTP transfers in flight.", [], [([], office.tftp.active)])
+        if office.http is not None:
+            http = office.http
+            yield counter("http_responses_total", "HTTP file requests by response status.", ["status"],
+                          [([k], v) for k, v in sorted(http.responses.items())])
+            yield counter("http_connections_cut_total", "HTTP connections closed for a request head that did "
+                          "not come in time.", [], [([], http.cut_off)])
+        yield counter("file_refusals_total", "Requests for a device's file from an address its lease does not allow.",
+                      ["reason"], [([k], v) for k, v in sorted(office.files.refused.items())])
+        yield counter("tod_requests_total", "Time of Day (RFC 868) requests answered, by transport.", ["transport"],
+                      [([k], v) for k, v in sorted(office.tod.answered.items())])
+        snmp = office.snmp
+        if snmp is not None:
+            s = snmp.stats
+            yield counter("snmp_messages_total", "SNMP messages of the provisioning entity, by kind (requests: "
+                          "sent by the entity; answered: Responses it sent).", ["kind"],
+                          [([kind], getattr(s, field)) for kind, field in SNMP_KINDS])
+            yield gauge("snmp_requests_waiting", "SNMP requests of the entity waiting for their Response.", [],
+                        [([], snmp.pending)])
+        entity = office.entity
+        if entity is not None:
+            yield counter("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones "
+                          "unanswered).", ["reason"], [([r], entity.rejected[r]) for r in REJECT_REASONS])
+            yield gauge("flows_in_progress", "eMTAs whose server-side flow is running (not in a final state).", [],
+                        [([], entity.running())])
+            yield gauge("configure_tasks", "eMTAs whose config file is being built and its location SET.", [],
+                        [([], len(entity.tasks))])
+            yield counter("unexpected_events_total", "Events a device's flow table has no row for in its state "
+                          "(recorded, run unchanged).", ["flow", "state", "event"],
+                          [([f, st, e], n) for (f, st, e), n in sorted(entity.unexpected.items())])
+        yield counter("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.",
+                      ["where"], [([w], office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
+        states: Counter[tuple[str, str]] = Counter()
+        for (kind, state), n in office.devices.counts().items():
+            states[kind, state or "NEW"] += n
+        yield gauge("devices", "Devices in the store by kind and flow state (NEW: no step yet).", ["kind", "state"],
+                    [([kind, state], n) for (kind, state), n in sorted(states.items())])
+
+
+class _Prefixed(Collector):
+    """prometheus_client's platform collector (``python_info``) under the ``pktcable_`` prefix."""
+
+    def __init__(self, inner: Collector) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.inner.collect():
+            renamed = Metric(_name(family.name), family.documentation, family.type, family.unit)
+            for sample in family.samples:
+                renamed.add_sample(_name(sample.name), sample.labels, sample.value, sample.timestamp, sample.exemplar)
+            yield renamed
+
+
+class Metrics:
+    """A Backoffice's registry and the instruments its parts observe into."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.step_seconds = Histogram(
+            "step_duration_seconds", "Time from a device's previous step to this one, by flow and spec step.",
+            ["flow", "step"], namespace=PREFIX, buckets=STEP_BUCKETS, registry=self.registry)
+        self.run_seconds = Histogram(
+            "provisioning_duration_seconds", "Time from a device's lease to its final state, by flow and outcome.",
+            ["flow", "outcome"], namespace=PREFIX, buckets=RUN_BUCKETS, registry=self.registry)
+        self.commit_seconds = Histogram(
+            "store_commit_seconds", "Time a store commit that wrote rows took, by store.", ["store"],
+            namespace=PREFIX, buckets=COMMIT_BUCKETS, registry=self.registry)
+        ProcessCollector(namespace=PREFIX, registry=self.registry)
+        self.registry.register(_Prefixed(PlatformCollector(registry=None)))
+
+    def attach(self, office: Backoffice) -> None:
+        self.registry.register(ServiceCollector(office))
+
+    # -- the entity's FlowObserver ------------------------------------------------
+    def step(self, flow: str, step: str, seconds: float) -> None:
+        self.step_seconds.labels(flow, step).observe(seconds)
+
+    def provisioned(self, flow: str, outcome: str, seconds: float) -> None:
+        self.run_seconds.labels(flow, outcome).observe(seconds)
+
+    def committed(self, store: str) -> Histogram:
+        """The histogram child one store's commits are observed into."""
+        return self.commit_seconds.labels(store)
