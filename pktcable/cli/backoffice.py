@@ -171,9 +171,10 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--http", "http", is_flag=True,
               help="Declare HTTP file download in option 60 (capability 4); else an http:// URL is a server error.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
-                 first: int, mib_tree: str, declare_mib: bool, http: bool, quiet: bool) -> None:
+                 first: int, mib_tree: str, declare_mib: bool, http: bool, quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -183,7 +184,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     \b
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
       pktcable simulate --server 127.0.0.1 --flow basic.2 --count 100 --first 100 --report report.json
-      pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50
+      pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
     """
     import socket
 
@@ -218,9 +219,10 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     if show:
         sys.stderr.write("\n")
     summary = summarize(results, elapsed)
-    click.echo(render(summary, chosen.value))
+    report = json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n"
+    click.echo(report if as_json else render(summary, chosen.value), nl=not as_json)
     if report_file:
-        Path(report_file).write_text(json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n")
+        Path(report_file).write_text(report)
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))
 
 

@@ -178,6 +178,8 @@ def serve_cmd(config_file: str | None, address: str, port: int, interface: str |
 
     if config_file is None:
         fail("--config FILE.toml is required", ExitStatus.USAGE)
+    if data_dir and db_file:
+        fail("--db is the old spelling of --data-dir: give one of them", ExitStatus.USAGE)
     if interface is not None:
         import socket
 
@@ -191,8 +193,6 @@ def serve_cmd(config_file: str | None, address: str, port: int, interface: str |
         fail(f"cannot read {config_file}: {exc.strerror or exc}", ExitStatus.IO)
     except ValueError as exc:  # a bad setting (SettingError names it), or TOML syntax (line and column)
         fail(f"{config_file}: {exc}", ExitStatus.USAGE)
-    if data_dir and db_file:
-        fail("--db is the old spelling of --data-dir: give one of them", ExitStatus.USAGE)
     flag, db = "--db", db_file
     if data_dir:
         from pktcable.serve import datadir
