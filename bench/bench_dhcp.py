@@ -97,7 +97,7 @@ def start_server(kind: str, workdir: Path) -> subprocess.Popen[bytes]:
                "--quiet"]
         if kind != "pktcable-memory":
             sync = "NORMAL" if kind == "pktcable-sqlite-normal" else "FULL"
-            cmd += ["--db", str(workdir / "leases.db"), "--synchronous", sync]
+            cmd += ["--data-dir", str(workdir), "--synchronous", sync]
     proc = subprocess.Popen(["ip", "netns", "exec", SRV, *cmd], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     time.sleep(1.5)

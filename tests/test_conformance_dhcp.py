@@ -422,7 +422,7 @@ def dhcp_serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_on_a_missing_interface_exits_at_once_naming_it(tmp_path: Path) -> None:
-    result = dhcp_serve(tmp_path, "--listen", "127.0.0.1", "--port", "0", "--interface", "nosuch0")
+    result = dhcp_serve(tmp_path, "--address", "127.0.0.1", "--port", "0", "--interface", "nosuch0")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "nosuch0" in result.stderr, result.stderr
 
 
@@ -431,5 +431,5 @@ def test_serve_on_a_taken_port_exits_at_once_naming_it(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = str(taken.getsockname()[1])
-        result = dhcp_serve(tmp_path, "--listen", "127.0.0.1", "--port", port, "--interface", "lo")
+        result = dhcp_serve(tmp_path, "--address", "127.0.0.1", "--port", port, "--interface", "lo")
     assert result.returncode != 0 and f"127.0.0.1:{port}" in result.stderr, result.stderr

@@ -52,8 +52,8 @@ def test_kill_9_loses_no_acknowledged_lease(tmp_path: Path, kill_after: float) -
     cfg = tmp_path / "dhcpd.toml"
     cfg.write_text(CONFIG.format(relay_port=relay.getsockname()[1]))
     db = tmp_path / "leases.db"
-    server = subprocess.Popen([sys.executable, "-m", "pktcable", "dhcp", "serve", "--config", str(cfg), "--listen",
-                               "127.0.0.1", "--port", str(port), "--db", str(db)], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "pktcable", "dhcp", "serve", "--config", str(cfg), "--address",
+                               "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path)], cwd=ROOT,
                               stderr=subprocess.PIPE, start_new_session=True)
     acked: dict[IPv4Address, str] = {}
     try:

@@ -128,7 +128,7 @@ def link(tmp_path: Path) -> Iterator[tuple[Link, Path]]:
         cfg = tmp_path / "dhcpd.toml"
         cfg.write_text(SERVER_CONFIG.format())
         server = lk.start(lk.srv, sys.executable, "-m", "pktcable", "dhcp", "serve", "--config", str(cfg),
-                          "--interface", lk.sdev, "--db", str(tmp_path / "leases.db"), cwd=ROOT)
+                          "--interface", lk.sdev, "--data-dir", str(tmp_path), cwd=ROOT)
         assert server.stderr is not None
         line = server.stderr.readline().decode()
         assert "serving" in line, line + server.stderr.read().decode()

@@ -339,7 +339,8 @@ def test_reset_by_mac_reaches_the_simulated_mta(tmp_path: Path) -> None:
         await mta.start_agent(IPv4Address("127.0.0.1"))
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "pktcable", "reset", identity.mta_mac.hex(":"), "--address", "127.0.0.1",
+                sys.executable, "-m", "pktcable", "reset", "--mac", identity.mta_mac.hex(":"),
+                "--device-address", "127.0.0.1",
                 "--agent-port", str(sim.agent_port), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             out, err = await proc.communicate()
             return proc.returncode or 0, out.decode() + err.decode(), mta.reset_requested

@@ -250,7 +250,7 @@ def test_cli_reset_goes_to_the_leased_address_not_a_stale_store_address(tmp_path
         try:
             for key in (mac, unleased):
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "pktcable", "reset", key, "--data-dir", str(data), "--agent-port", str(port),
+                    sys.executable, "-m", "pktcable", "reset", "--mac", key, "--data-dir", str(data), "--agent-port", str(port),
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 out, err = await proc.communicate()
                 outcomes.append((proc.returncode or 0, out.decode() + err.decode()))

@@ -246,7 +246,7 @@ def test_bad_dhcp_serve_setting_is_one_line_naming_the_key(tmp_path: Path, case:
     text, words = DHCP_CASES[case]
     config = tmp_path / "dhcp.toml"
     config.write_text(text + "\n")
-    one_line_exit_2(run("dhcp", "serve", "--config", str(config), "--listen", "127.0.0.1", "--port", "0"), *words)
+    one_line_exit_2(run("dhcp", "serve", "--config", str(config), "--address", "127.0.0.1", "--port", "0"), *words)
 
 
 # -- SIGHUP ------------------------------------------------------------------------------------------------------------

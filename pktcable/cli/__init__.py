@@ -45,4 +45,16 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pktcable")
 def main() -> None:
-    """pktcable: DOCSIS and PacketCable provisioning tools."""
+    """pktcable: DOCSIS and PacketCable provisioning tools.
+
+    One name per concept across the commands (--data-dir, --address, --config,
+    --mac, --mib-tree, ...): docs/cli.md.
+
+    Examples:
+
+    \b
+      pktcable compile tests/data/docsis-compat/mta_ncs.txt --hash cablelabs -o mta.bin
+      pktcable serve --demo --auto-enroll
+      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
+      pktcable dhcp option122 --realm BASIC.1 --prov-server prov.example.net
+    """

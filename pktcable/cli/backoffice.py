@@ -15,7 +15,7 @@ import click
 from pktcable.exitcodes import ExitStatus
 from pktcable.flow import MTA_TABLES
 
-from .common import fail, raise_fd_limit
+from .common import Command, HiddenArgument, fail, raise_fd_limit, warn_deprecated
 from .logs import log_options, setup
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
 
 
-@click.command("serve")
+@click.command("serve", cls=Command)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings (TOML); see docs/serve.md.")
 @click.option("--address", help="Listen and advertised address: A.B.C.D, A.B.C.D/prefix, or 0.0.0.0 with "
               "--interface (default 127.0.0.1; see docs/deploy.md).")
@@ -53,8 +53,9 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 
     \b
       pktcable serve --demo --auto-enroll
-      pktcable serve --config /etc/pktcable/serve.toml --log-format json
-      pktcable serve --config /etc/pktcable/serve.toml --mac 00:11:22:33:44:55 --mac 001122334456
+      pktcable serve --config examples/serve.toml --data-dir /var/lib/pktcable --log-format json
+      pktcable serve --config /etc/pktcable/production.toml --address 0.0.0.0 --interface eth1
+      pktcable serve --config examples/serve.toml --mac 00:11:22:33:44:55 --mac 001122334456
     """
     import os
     import secrets
@@ -164,11 +165,11 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
     asyncio.run(run())
 
 
-@click.command("simulate")
+@click.command("simulate", cls=Command)
 @click.option("--server", required=True, help="The DHCP server (relayed to, as a CMTS does).")
-@click.option("--flow", type=click.Choice(SIMULATED_FLOWS, case_sensitive=False),
-              required=True)
-@click.option("--count", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--flow", type=click.Choice(SIMULATED_FLOWS, case_sensitive=False), required=True,
+              help="The provisioning flow every device plays.")
+@click.option("--count", type=click.IntRange(1), default=1, show_default=True, help="How many eCM + eMTA pairs.")
 @click.option("--rate", type=float, help="Devices started per second (default: all at once).")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Write the compliance report (JSON).")
 @click.option("--relay", default="127.0.0.1", show_default=True, help="giaddr: the simulated CMTS's address.")
@@ -185,9 +186,10 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--http", "http", is_flag=True,
               help="Declare HTTP file download in option 60 (capability 4); else an http:// URL is a server error.")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
-                 first: int, mib_tree: str, declare_mib: bool, http: bool, quiet: bool) -> None:
+                 first: int, mib_tree: str, declare_mib: bool, http: bool, quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -200,6 +202,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     \b
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
       pktcable simulate --server 127.0.0.1 --flow basic.2 --count 10000 --rate 500 --report storm.json
+      pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
     """
     import socket
     import time
@@ -243,9 +246,10 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     except OSError as exc:
         fail(f"cannot open the relay socket {relay}:{relay_port}: {exc.strerror or exc}", ExitStatus.IO)
     summary = summarize(results, elapsed)
-    click.echo(render(summary, chosen.value))
+    report = json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n"
+    click.echo(report if as_json else render(summary, chosen.value), nl=not as_json)
     if report_file:
-        Path(report_file).write_text(json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n")
+        Path(report_file).write_text(report)
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))
 
 
@@ -256,21 +260,30 @@ async def _tick(progress: Progress) -> None:
         progress.tick()
 
 
-@click.command("reset")
-@click.argument("mac")
+@click.command("reset", cls=Command, renamed={"--address": "--device-address", "--tree": "--mib-tree"})
+@click.argument("mac_operand", metavar="MAC", required=False, cls=HiddenArgument)
+@click.option("--mac", help="The eMTA's MAC address (any separators).")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="The serve data folder: the eMTA's address is the one its current DHCP lease names.")
-@click.option("--address", help="Send the SET to this address instead (an operator's override).")
-@click.option("--agent-port", type=int, default=161, show_default=True)
+@click.option("--device-address", help="Send the SET to this address of the eMTA instead (an operator's override).")
+@click.option("--agent-port", type=int, default=161, show_default=True, help="The eMTA's SNMP agent port.")
 @click.option("--community", default="private", show_default=True, help="Write community of the eMTA.")
-@click.option("--tree", type=click.Choice(["cablelabs", "ietf", "euro"]), default="cablelabs", show_default=True)
-def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: int, community: str,
-              tree: str) -> None:
+@click.option("--mib-tree", type=click.Choice(["cablelabs", "ietf", "euro"]), default="cablelabs", show_default=True,
+              help="Which PKTC MTA MIB the eMTA implements (the OID of pktcMtaDevResetNow).")
+def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, device_address: str | None,
+              agent_port: int, community: str, mib_tree: str) -> None:
     """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1.
 
     The SET goes to the address the serve data folder's DHCP lease table gives
     the MAC now, not to the last address the device store saw (that one may
-    have been leased to another device since)."""
+    have been leased to another device since).
+
+    Examples:
+
+    \b
+      pktcable reset --mac 00:11:22:33:44:aa --data-dir /var/lib/pktcable
+      pktcable reset --mac 0011223344aa --device-address 10.1.0.5 --mib-tree ietf
+    """
     import time
 
     from pktcable.provision.entity import EntityConfig, ProvisioningEntity
@@ -278,13 +291,21 @@ def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: i
     from pktcable.snmp.pktc import Tree
     from pktcable.store.devices import MemoryDeviceStore, SqliteDeviceStore, normalize_mac
 
+    if mac_operand is not None:  # the old spelling: `pktcable reset MAC`
+        if mac is not None:
+            fail("give the MAC once, as --mac", ExitStatus.USAGE)
+        warn_deprecated("a MAC as an operand", "--mac MAC")
+        mac = mac_operand
+    if mac is None:
+        fail("give the eMTA's --mac", ExitStatus.USAGE)
     try:
         key = normalize_mac(mac)
     except ValueError as exc:
         fail(str(exc), ExitStatus.USAGE)
-    if data_dir is None and address is None:
-        fail("give --data-dir (to find the device's lease) or --address", ExitStatus.USAGE)
-    target = address if address is not None else _leased_address(Path(data_dir), key)  # type: ignore[arg-type]
+    if data_dir is None and device_address is None:
+        fail("give --data-dir (to find the device's lease) or --device-address", ExitStatus.USAGE)
+    target = (device_address if device_address is not None
+              else _leased_address(Path(data_dir), key))  # type: ignore[arg-type]
     store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
 
     async def run() -> bool:
@@ -293,7 +314,7 @@ def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: i
             entity = ProvisioningEntity(store, None, endpoint, time.time,  # type: ignore[arg-type]
                                         EntityConfig(write_community=community.encode(), agent_port=agent_port),
                                         leased_address=lambda m: target if m == key else None)
-            return await entity.reset(key, Tree(tree))
+            return await entity.reset(key, Tree(mib_tree))
         finally:
             endpoint.close()
 
@@ -316,12 +337,13 @@ def _leased_address(data_dir: Path, mac: str) -> str:
 
     path = data_dir / "leases.db"
     if not path.is_file():
-        fail(f"--data-dir {data_dir}: no lease table (leases.db); give --address to reset anyway", ExitStatus.USAGE)
+        fail(f"--data-dir {data_dir}: no lease table (leases.db); give --device-address to reset anyway",
+             ExitStatus.USAGE)
     leases = SqliteLeaseStore(str(path))
     try:
         lease = LeaseEngine(leases, {}, 0.0, 0.0).bound_lease(mac, time.time())
     finally:
         leases.close()
     if lease is None:
-        fail(f"{mac}: no current lease in {path}; give --address to reset anyway", ExitStatus.USAGE)
+        fail(f"{mac}: no current lease in {path}; give --device-address to reset anyway", ExitStatus.USAGE)
     return str(lease.address)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import resource
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from pktcable.exitcodes import ExitStatus
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 KEY_LIMIT = 64  # the reference compiler reads at most 64 key bytes
 
 
@@ -97,3 +98,64 @@ mib_dir_option = click.option(
     "--mib-dir", "mib_dirs", multiple=True, type=click.Path(file_okay=False), help="Extra MIB modules (repeatable)."
 )
 key_option = click.option("--key", "key_file", type=click.Path(dir_okay=False, allow_dash=True), help="CMTS shared secret file.")
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    click.echo(f"pktcable: warning: {old} is deprecated; use {new}", err=True)
+
+
+def rename_deprecated(args: list[str], renames: Mapping[str, str]) -> list[str]:
+    """``args`` with each old option spelling replaced by its new one (``--old`` and
+    ``--old=value``), warning once per old spelling. Stops at ``--``: what follows
+    is operands, whatever they look like."""
+    out: list[str] = []
+    warned: set[str] = set()
+    for i, arg in enumerate(args):
+        if arg == "--":
+            out += args[i:]
+            break
+        name, eq, value = arg.partition("=")
+        new = renames.get(name)
+        if new is None:
+            out.append(arg)
+            continue
+        if name not in warned:
+            warned.add(name)
+            warn_deprecated(name, new)
+        out.append(new + eq + value)
+    return out
+
+
+class Command(click.Command):
+    """A command whose renamed options keep their old spelling for one release.
+
+    ``renamed`` maps an old spelling to the option that replaced it
+    (``{"--bind": "--address"}``); the old one is left out of --help, still
+    works, and warns on stderr. One vocabulary across commands is docs/cli.md."""
+
+    def __init__(self, *args: Any, renamed: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renamed: dict[str, str] = dict(renamed or {})  # not `deprecated`: click's word for a whole command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, rename_deprecated(args, self.renamed))
+
+
+class HiddenArgument(click.Argument):
+    """An operand kept for an old spelling of a command: accepted, not shown in the usage line."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+def deprecated_option(old: str, new: str, dest: str, **kwargs: Any) -> Callable[[F], F]:
+    """A hidden option kept for one release where the replacement means a little
+    more than a new name (``--db FILE`` became ``--data-dir DIR``): it still works
+    as before and warns."""
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if param.name and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE:
+            warn_deprecated(old, new)
+        return value
+
+    return click.option(old, dest, hidden=True, callback=warn, help=f"Deprecated: use {new}.", **kwargs)

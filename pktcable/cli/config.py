@@ -10,6 +10,7 @@ import click
 from pktcable.exitcodes import ExitStatus
 
 from .common import (
+    Command,
     fail,
     key_option,
     make_loader,
@@ -23,7 +24,7 @@ from .common import (
 HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 
 
-@click.command("compile")
+@click.command("compile", cls=Command)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file ('-' for stdout); default: input name with .bin.")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write each output here (for many inputs).")
@@ -33,7 +34,15 @@ HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 @mib_dir_option
 def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None, key_file: str | None,
                 hash_name: str, mib_dirs: tuple[str, ...]) -> None:
-    """Compile config text (docsis tool language) to binary CM or MTA files."""
+    """Compile config text (docsis tool language) to binary CM or MTA files.
+
+    Examples:
+
+    \b
+      pktcable compile tests/data/docsis-compat/cm_basic.txt --key tests/data/docsis-compat/key -o cm.bin
+      pktcable compile tests/data/docsis-compat/mta_ncs.txt --hash cablelabs -o mta.bin
+      pktcable compile tests/data/docsis-compat/mta_ncs.txt tests/data/docsis-compat/mta_vendor.txt --out-dir build
+    """
     from pktcable.mibctx import MibContext
     from tlv.config import compile_text
 
@@ -65,7 +74,7 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
     return str(Path(out_dir) / stem) if out_dir else str(Path(name).with_suffix(".bin"))
 
 
-@click.command("decode")
+@click.command("decode", cls=Command)
 @click.argument("input_file", metavar="INPUT")
 @click.option("--numeric", is_flag=True, help="Print OIDs as numbers, not names.")
 @click.option("--lenient", is_flag=True, help="Keep broken sub-TLV structures as raw bytes instead of failing.")
@@ -75,7 +84,15 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
 @mib_dir_option
 def decode_cmd(input_file: str, numeric: bool, lenient: bool, cvc_dir: str | None, key_file: str | None,
                mib_dirs: tuple[str, ...]) -> None:
-    """Print a binary config file as text that compiles back to the same bytes."""
+    """Print a binary config file as text that compiles back to the same bytes.
+
+    Examples:
+
+    \b
+      pktcable decode tests/data/docsis-compat/cm_basic.bin --key tests/data/docsis-compat/key
+      pktcable decode tests/data/docsis-compat/mta_ncs.na.bin --numeric
+      pktcable decode tests/data/docsis-compat/mta_vendor.bin --cvc-dir certs
+    """
     from pktcable.mibctx import MibContext
     from tlv.config import decode_file, format_file
 
@@ -108,12 +125,19 @@ def looks_like_text(data: bytes) -> bool:
     return b"main" in head.lower() or head.startswith((b"/*", b"#"))
 
 
-@click.command("validate")
+@click.command("validate", cls=Command)
 @click.argument("inputs", nargs=-1, required=True)
 @key_option
 @mib_dir_option
 def validate_cmd(inputs: tuple[str, ...], key_file: str | None, mib_dirs: tuple[str, ...]) -> None:
-    """Check config files (text or binary); list every problem, exit 1 if any."""
+    """Check config files (text or binary); list every problem, exit 1 if any.
+
+    Examples:
+
+    \b
+      pktcable validate tests/data/docsis-compat/cm_basic.txt tests/data/docsis-compat/mta_ncs.na.bin
+      pktcable validate tests/data/docsis-compat/cm_basic.bin --key tests/data/docsis-compat/key
+    """
     from pktcable.mibctx import MibContext
     from tlv.config import compile_text, decode_file
     from tlv.errors import TlvError

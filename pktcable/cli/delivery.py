@@ -19,7 +19,7 @@ import click
 
 from pktcable.exitcodes import ExitStatus
 
-from .common import fail, key_option, raise_fd_limit, read_key
+from .common import Command, fail, key_option, raise_fd_limit, read_key
 from .logs import log_options, setup
 
 
@@ -38,7 +38,7 @@ def load_devices(path: str) -> list[Any]:
         fail(f"{path}: not a device list: {exc}", ExitStatus.VALUE)
 
 
-@click.command("deliver")
+@click.command("deliver", cls=Command, renamed={"--bind": "--address"})
 @click.option("--root", type=click.Path(file_okay=False, exists=True), help="Serve the files below this folder.")
 @click.option("--templates", type=click.Path(file_okay=False, exists=True),
               help="Jinja2 templates in the config language (needs --devices).")
@@ -46,8 +46,8 @@ def load_devices(path: str) -> list[Any]:
 @key_option
 @click.option("--hash", "hash_name", type=click.Choice(("cablelabs", "ietf", "euro", "none")), default="cablelabs",
               show_default=True, help="Config hash added to built MTA files.")
-@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--tftp-port", type=int, default=69, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--tftp-port", type=int, default=69, show_default=True, help="Serve TFTP on this port.")
 @click.option("--http-port", type=int, help="Serve HTTP on this port.")
 @click.option("--https-port", type=int, help="Serve HTTPS on this port (needs --cert and --cert-key).")
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True), help="PEM certificate (chain) for HTTPS.")
@@ -56,10 +56,12 @@ def load_devices(path: str) -> list[Any]:
 @click.option("--max-sessions", type=int, default=4096, show_default=True, help="Concurrent TFTP transfers.")
 @click.option("--max-per-client", type=click.IntRange(0), default=32, show_default=True,
               help="Concurrent TFTP transfers per client IP; more get a TFTP error (0: no limit, benchmarks only).")
-@click.option("--max-blksize", type=click.IntRange(8, 65464), default=65464, show_default=True)
+@click.option("--max-blksize", type=click.IntRange(8, 65464), default=65464, show_default=True,
+              help="Largest RFC 2348 block size a TFTP client may ask for; larger requests get this one.")
 @click.option("--timeout", type=click.FloatRange(0.05, 255), default=1.0, show_default=True,
               help="TFTP retransmission interval in seconds (clients may ask for another).")
-@click.option("--retries", type=click.IntRange(0, 100), default=5, show_default=True)
+@click.option("--retries", type=click.IntRange(0, 100), default=5, show_default=True,
+              help="TFTP retransmissions of one packet before the transfer is given up.")
 @click.option("--max-timeout-option", type=click.IntRange(1, 255), default=5, show_default=True,
               help="Largest RFC 2349 timeout a TFTP client may ask for; a larger request is refused (left out "
                    "of the OACK) and --timeout applies.")
@@ -67,7 +69,7 @@ def load_devices(path: str) -> list[Any]:
               help="Seconds one TFTP transfer may last, whatever its options; raise it for large images on slow links.")
 @log_options()
 def deliver_cmd(root: str | None, templates: str | None, devices: str | None, key_file: str | None,
-                hash_name: str, bind: str, tftp_port: int, http_port: int | None, https_port: int | None,
+                hash_name: str, address: str, tftp_port: int, http_port: int | None, https_port: int | None,
                 cert: str | None, cert_key: str | None, tod_port: int | None, max_sessions: int,
                 max_per_client: int, max_blksize: int, timeout: float, retries: int, max_timeout_option: int,
                 max_duration: float, log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
@@ -76,8 +78,9 @@ def deliver_cmd(root: str | None, templates: str | None, devices: str | None, ke
     Examples:
 
     \b
-      pktcable deliver --root /srv/tftp --tftp-port 10069 --http-port 10080
-      pktcable deliver --templates templates/ --devices devices.json --key cm_key --log-level info
+      pktcable deliver --root /srv/tftp
+      pktcable deliver --address 127.0.0.1 --root /srv/tftp --tftp-port 10069 --http-port 8080 --tod-port 10037
+      pktcable deliver --templates tests/data/delivery --devices devices.json --key /etc/pktcable/cm_key --log-level info
     """
     from pktcable.delivery.resolvers import ChainResolver, DirectoryResolver, InMemoryDevices, Resolver
     from pktcable.delivery.tftp import TransferConfig
@@ -104,7 +107,7 @@ def deliver_cmd(root: str | None, templates: str | None, devices: str | None, ke
                             max_timeout_option=max_timeout_option, max_duration=max_duration)
     raise_fd_limit()
     try:
-        asyncio.run(_serve(resolver, bind, tftp_port, http_port, https_port, cert, cert_key, tod_port, config,
+        asyncio.run(_serve(resolver, address, tftp_port, http_port, https_port, cert, cert_key, tod_port, config,
                            max_sessions, max_per_client))
     except KeyboardInterrupt:
         sys.exit(int(ExitStatus.INTERRUPTED))
@@ -112,23 +115,23 @@ def deliver_cmd(root: str | None, templates: str | None, devices: str | None, ke
         fail(f"cannot listen: {exc.strerror or exc}", ExitStatus.IO)
 
 
-async def _serve(resolver: Any, bind: str, tftp_port: int, http_port: int | None, https_port: int | None,
+async def _serve(resolver: Any, address: str, tftp_port: int, http_port: int | None, https_port: int | None,
                  cert: str | None, cert_key: str | None, tod_port: int | None, config: Any, max_sessions: int,
                  max_per_client: int) -> None:
     from pktcable.delivery.http import HttpServer, make_ssl_context
     from pktcable.delivery.tftp_aio import TftpServer
     from pktcable.delivery.tod import TodServer
 
-    tftp = TftpServer(resolver, bind, tftp_port, config=config, max_sessions=max_sessions,
+    tftp = TftpServer(resolver, address, tftp_port, config=config, max_sessions=max_sessions,
                       max_sessions_per_client=max_per_client)
     https_context = make_ssl_context(cert, cert_key) if https_port is not None and cert and cert_key else None
     others: list[Any] = []
     if http_port is not None:
-        others.append(("http", HttpServer(resolver, bind, http_port)))
+        others.append(("http", HttpServer(resolver, address, http_port)))
     if https_port is not None:
-        others.append(("https", HttpServer(resolver, bind, https_port, https_context)))
+        others.append(("https", HttpServer(resolver, address, https_port, https_context)))
     if tod_port is not None:
-        others.append(("tod", TodServer(bind, tod_port)))
+        others.append(("tod", TodServer(address, tod_port)))
     # SIGINT and SIGTERM stop the services cleanly, also when the shell that
     # started us in the background left SIGINT ignored (as serve does).
     stop = asyncio.Event()
@@ -142,7 +145,7 @@ async def _serve(resolver: Any, bind: str, tftp_port: int, http_port: int | None
             try:
                 await server.start()
             except OSError as exc:
-                raise OSError(exc.errno, f"{name} {bind}:{server.port}: {(exc.strerror or str(exc)).lower()}") from exc
+                raise OSError(exc.errno, f"{name} {address}:{server.port}: {(exc.strerror or str(exc)).lower()}") from exc
             click.echo(f"{name} on {server.address[0]}:{server.address[1]}", err=True)
         await stop.wait()
     finally:

@@ -11,16 +11,24 @@ from pktcable.exitcodes import ExitStatus
 from pktcable.flow import Flow
 from pktcable.flow.flows import realm_problem
 
-from .common import fail, read_input
+from .common import Command, deprecated_option, fail, read_input
 from .logs import log_options, setup
 
 
 @click.group("dhcp")
 def dhcp_group() -> None:
-    """DHCP option codecs and the provisioning DHCPv4 server."""
+    """DHCP option codecs and the provisioning DHCPv4 server.
+
+    Examples:
+
+    \b
+      pktcable dhcp option122 --realm BASIC.1 --prov-server prov.example.net --timer 10
+      pktcable dhcp decode --option 122 0313000470726f76076578616d706c65036e657400
+      pktcable dhcp serve --config dhcpd.toml --address 127.0.0.1 --port 10067
+    """
 
 
-@dhcp_group.command("option122")
+@dhcp_group.command("option122", cls=Command)
 @click.option("--dhcp-server-1", "dhcp1", help="122.1 primary DHCP server for the eMTA (to the CM).")
 @click.option("--dhcp-server-2", "dhcp2", help="122.2 secondary DHCP server (to the CM).")
 @click.option("--prov-server", help="122.3 provisioning server: an FQDN or an IPv4 address.")
@@ -31,11 +39,20 @@ def dhcp_group() -> None:
 @click.option("--timer", type=int, help="122.8 provisioning timer in minutes.")
 @click.option("--ticket-control", type=int, help="122.9 bits: 1 prov server ticket, 2 CMS tickets.")
 @click.option("--kdc", multiple=True, help="122.10 KDC address (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["hex", "isc", "kea"]), default="hex", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["hex", "isc", "kea"]), default="hex", show_default=True,
+              help="Print the option as hex bytes, ISC dhcpd statements or a Kea option-data entry.")
 def option122_cmd(dhcp1: str | None, dhcp2: str | None, prov_server: str | None, as_backoff: str | None,
                   ap_backoff: str | None, realm: str | None, use_tgt: bool | None, timer: int | None,
                   ticket_control: int | None, kdc: tuple[str, ...], fmt: str) -> None:
-    """Build option 122 (CableLabs Client Configuration) as hex, ISC dhcpd or Kea config."""
+    """Build option 122 (CableLabs Client Configuration) as hex, ISC dhcpd or Kea config.
+
+    Examples:
+
+    \b
+      pktcable dhcp option122 --realm BASIC.1 --prov-server prov.example.net --timer 10
+      pktcable dhcp option122 --dhcp-server-1 10.0.0.1 --prov-server 10.0.0.2 --format isc
+      pktcable dhcp option122 --realm HYBRID.2 --prov-server prov.example.net --kdc 10.0.0.3 --format kea
+    """
     from dhcp.errors import DhcpEncodeError
     from dhcp.formats import encode_suboptions, to_isc, to_kea
     from dhcp.options import CCC
@@ -71,7 +88,7 @@ def option122_cmd(dhcp1: str | None, dhcp2: str | None, prov_server: str | None,
         fail(str(exc), ExitStatus.VALUE)
 
 
-@dhcp_group.command("decode")
+@dhcp_group.command("decode", cls=Command)
 @click.argument("source", metavar="HEX|FILE")
 @click.option("--file", "is_file", is_flag=True,
               help="The argument names a file ('-' for stdin): a pcap/pcapng capture, raw bytes or hex text.")
@@ -79,7 +96,15 @@ def option122_cmd(dhcp1: str | None, dhcp2: str | None, prov_server: str | None,
               help="Read the input as the body of this one option (e.g. 122: what 'dhcp option122' prints).")
 def decode_cmd(source: str, is_file: bool, option: str | None) -> None:
     """Explain a DHCP message, a run of options (code len value ...), a bare option
-    body (option 122 is recognised on its own), or every DHCP message of a capture."""
+    body (option 122 is recognised on its own), or every DHCP message of a capture.
+
+    Examples:
+
+    \b
+      pktcable dhcp decode 3501013d0701001122334455
+      pktcable dhcp decode 0313000470726f76076578616d706c65036e657400
+      pktcable dhcp decode --option 122 0313000470726f76076578616d706c65036e657400
+    """
     from pathlib import Path
 
     from dhcp.capture import is_capture
@@ -121,25 +146,29 @@ def _unhex(text: str) -> bytes:
     return bytes.fromhex("".join(text.replace(":", "").split()))
 
 
-@dhcp_group.command("serve")
+@dhcp_group.command("serve", cls=Command, renamed={"--listen": "--address"})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Server config (TOML).")
-@click.option("--listen", default="0.0.0.0", show_default=True, help="Address to bind.")
-@click.option("--port", type=int, default=67, show_default=True)
+@click.option("--address", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=67, show_default=True,
+              help="UDP port to listen on (0: a free one).")
 @click.option("--interface", help="Serve this link directly (SO_BINDTODEVICE; broadcast clients).")
-@click.option("--db", help="SQLite lease file (default: leases in memory only).")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Keep the leases in leases.db in this folder, as `pktcable serve` does (default: in memory only).")
+@deprecated_option("--db", "--data-dir DIR (the folder of leases.db)", "db_file")
 @click.option("--synchronous", type=click.Choice(["FULL", "NORMAL"]), default="FULL", show_default=True,
               help="FULL survives power loss; NORMAL survives a crash of the server process.")
 @click.option("--quiet", is_flag=True, help="No start-up line.")
 @log_options()
-def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | None, db: str | None,
-              synchronous: str, quiet: bool, log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
+def serve_cmd(config_file: str | None, address: str, port: int, interface: str | None, data_dir: str | None,
+              db_file: str | None, synchronous: str, quiet: bool, log_level: str, log_format: str | None,
+              log_macs: tuple[str, ...]) -> None:
     """Run the provisioning DHCPv4 server.
 
     Examples:
 
     \b
-      pktcable dhcp serve --config dhcp.toml --listen 127.0.0.1 --port 10067
-      pktcable dhcp serve --config dhcp.toml --db leases.db --log-level info --log-format json
+      pktcable dhcp serve --config dhcpd.toml --address 127.0.0.1 --port 10067 --log-level info
+      pktcable dhcp serve --config /etc/pktcable/dhcpd.toml --interface eth1 --data-dir /var/lib/pktcable
     """
     import asyncio
     import signal
@@ -153,6 +182,8 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
     setup(log_level, log_format or "text", log_macs)
     if config_file is None:
         fail("--config FILE.toml is required", ExitStatus.USAGE)
+    if data_dir and db_file:
+        fail("--db is the old spelling of --data-dir: give one of them", ExitStatus.USAGE)
     if interface is not None:
         import socket
 
@@ -166,10 +197,19 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
         fail(f"cannot read {config_file}: {exc.strerror or exc}", ExitStatus.IO)
     except ValueError as exc:  # a bad setting (SettingError names it), or TOML syntax (line and column)
         fail(f"{config_file}: {exc}", ExitStatus.USAGE)
+    flag, db = "--db", db_file
+    if data_dir:
+        from pktcable.serve import datadir
+        from pktcable.settings import SettingError
+
+        try:  # the folder and file as serve makes them: 0700, 0600
+            flag, db = "--data-dir", str(datadir.private_file(datadir.prepare(data_dir) / "leases.db"))
+        except SettingError as exc:
+            fail(f"--data-dir {data_dir}: {str(exc).partition(': ')[2]}", ExitStatus.USAGE)
     try:
         store = SqliteLeaseStore(db, synchronous=synchronous) if db else MemoryLeaseStore()
     except sqlite3.Error as exc:  # a folder that is not there, or a file that is no lease table
-        fail(f"--db {db}: {exc}", ExitStatus.USAGE)
+        fail(f"{flag} {db}: {exc}", ExitStatus.USAGE)
     server = DhcpServer(config, store)
     link = config.server_id if interface else None
 
@@ -179,7 +219,7 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         ready = asyncio.Event()
-        task = asyncio.create_task(serve(server, listen, port, interface=interface, link=link, ready=ready,
+        task = asyncio.create_task(serve(server, address, port, interface=interface, link=link, ready=ready,
                                          stop=stop))
         started = asyncio.create_task(ready.wait())
         await asyncio.wait((task, started), return_when=asyncio.FIRST_COMPLETED)
@@ -187,13 +227,13 @@ def serve_cmd(config_file: str | None, listen: str, port: int, interface: str | 
             started.cancel()
             await task
         if not quiet:
-            click.echo(f"pktcable dhcp: serving on {listen}:{port}", err=True)
+            click.echo(f"pktcable dhcp: serving on {address}:{port}", err=True)
         await task
 
     try:
         asyncio.run(main())
     except OSError as exc:
-        fail(f"cannot serve on {listen}:{port}: {exc.strerror or exc}", ExitStatus.IO)
+        fail(f"cannot serve on {address}:{port}: {exc.strerror or exc}", ExitStatus.IO)
     counts = ", ".join(f"{k}={v}" for k, v in sorted(server.metrics.items()))
     click.echo(f"pktcable dhcp: stopped ({counts})", err=True)
     sys.exit(0)
