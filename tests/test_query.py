@@ -125,6 +125,7 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"address": "10.2."}, lambda d: d.ip.startswith("10.2.")),
     ({"address": "10.1.0.3"}, lambda d: d.ip == "10.1.0.3"),
     ({"address": "10.1.0"}, lambda d: d.ip.startswith("10.1.0")),
+    ({"address": "10.1.0."}, lambda d: d.ip.startswith("10.1.0.")),
     ({"updated_since": 1100.0}, lambda d: d.updated >= 1100.0),
     ({"text": "failed"}, lambda d: "FAILED" in d.state),
     ({"text": "0.1.0.2"}, lambda d: "0.1.0.2" in d.ip or "0102" in d.mac),
@@ -296,7 +297,7 @@ _filters = {
     "outcome": st.sampled_from(["pass", "fail", "pending", "new"]),
     "failed_step": st.sampled_from(["H-MTA-19", "H-MTA-18", "MTA-1...25", "H-MTA-25", "MTA-25", "x"]),
     "mac_prefix": st.sampled_from(["", "0011", "00:11:22:33:aa", "0a", "f"]),
-    "address": st.sampled_from(["", "10.1.", "10.1", "10.1.0.5", "192.", "10.1.0"]),
+    "address": st.sampled_from(["", "10.1.", "10.1", "10.1.0.5", "192.", "10.1.0", "10.1.0."]),
     "updated_since": st.sampled_from([0.0, 1.5, 1e9 + 0.25]),
     "text": st.sampled_from(["", "fail", "SET", "10.1", "0.5", "aa", "44:5", "done", "zz"]),
 }
