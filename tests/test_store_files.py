@@ -309,3 +309,17 @@ def test_help_ends_with_examples() -> None:
         result = CliRunner().invoke(main, ["store", *command, "--help"])
         assert result.exit_code == 0
         assert "Examples:" in result.output and "pktcable store" in result.output.split("Examples:")[-1]
+
+
+def test_serve_refuses_a_store_newer_than_itself_in_one_line(tmp_path: Path) -> None:
+    from .test_settings import KEY, PORTS, one_line_exit_2
+    from .test_settings import run as run_pktcable
+
+    folder = data_dir_with_stores(tmp_path)
+    db = sqlite3.connect(str(folder / "devices.db"))
+    db.execute(f"PRAGMA user_version={DEVICE_SCHEMA.version + 5}")
+    db.close()
+    config = tmp_path / "serve.toml"
+    config.write_text(PORTS + KEY + f'data_dir = "{folder}"\n')
+    one_line_exit_2(run_pktcable("serve", "--config", str(config)), "data_dir", "devices.db",
+                    "newer than this pktcable")
