@@ -414,3 +414,11 @@ def test_the_entity_stores_the_result_of_a_failing_final_state(case: str) -> Non
         assert [d.mac for d in page.items] == [MAC]
 
     asyncio.run(scenario())
+
+
+def test_error_messages_do_not_echo_long_values() -> None:
+    for kw in ({"sort": "x" * 100_000}, {"kind": "k" * 100_000}, {"outcome": "o" * 100_000},
+               {"mac_prefix": "z" * 60}):
+        with pytest.raises(QueryError) as caught:
+            DeviceQuery(**kw)
+        assert len(str(caught.value)) < 300
