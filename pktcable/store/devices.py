@@ -196,7 +196,9 @@ class MemoryDeviceStore:
 
     def query(self, q: DeviceQuery) -> Page:
         # list(): one step under the GIL, so a writer on another thread cannot change it mid-way.
-        return select(q, [replace(d, vars=dict(d.vars)) for d in list(self.rows.values())])
+        page = select(q, list(self.rows.values()))
+        page.items = [replace(d, vars=dict(d.vars)) for d in page.items]  # the caller's own copies
+        return page
 
     def summary(self) -> list[StateCount]:
         groups = Counter((d.kind, d.flow, d.state, d.result) for d in list(self.rows.values()))
@@ -322,6 +324,8 @@ class SqliteDeviceStore:
         return self.db.execute("DELETE FROM step WHERE at < ?", (self.retention.cutoff(now),)).rowcount
 
     def _reader(self) -> sqlite3.Connection:
+        if self.path == ":memory:":
+            return self.db  # another connection would open another, empty, database
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
