@@ -323,3 +323,23 @@ def test_serve_refuses_a_store_newer_than_itself_in_one_line(tmp_path: Path) -> 
     config.write_text(PORTS + KEY + f'data_dir = "{folder}"\n')
     one_line_exit_2(run_pktcable("serve", "--config", str(config)), "data_dir", "devices.db",
                     "newer than this pktcable")
+
+
+def test_every_registered_store_file_present_is_backed_up_and_restored(tmp_path: Path) -> None:
+    folder = data_dir_with_stores(tmp_path)
+    admin = connect(str(folder / "admin.db"), (Table("token", "CREATE TABLE IF NOT EXISTS token (name TEXT)"),),
+                    synchronous="FULL")
+    admin.execute("INSERT INTO token VALUES ('alice')")
+    admin.close()
+    (folder / "notes.db").write_bytes(b"not ours")  # not in the registry: never archived
+    archive = tmp_path / "b.tar"
+    assert run("backup", "--data-dir", str(folder), "--to", str(archive))[0] == 0
+    with tarfile.open(archive) as tar:
+        assert tar.getnames() == ["manifest.json", "devices.db", "leases.db", "admin.db"]
+    code, out = run("migrate", "--data-dir", str(folder))
+    assert code == 0 and "admin.db: version 0 (brought up to date by the serve that uses it)" in out
+    code, out = run("restore", "--data-dir", str(tmp_path / "copy"), "--from", str(archive))
+    assert code == 0 and "admin.db: version 0, restored" in out
+    db = sqlite3.connect(str(tmp_path / "copy" / "admin.db"))
+    assert db.execute("SELECT name FROM token").fetchall() == [("alice",)]
+    db.close()

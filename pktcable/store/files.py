@@ -53,8 +53,6 @@ class StoreFile:
 
     name: str
     schema: str = ""
-    #: Made by every serve with a data dir; the others exist only when their feature is used.
-    always: bool = True
 
     def load_schema(self) -> Schema | None:
         if not self.schema:
@@ -64,11 +62,12 @@ class StoreFile:
         return found
 
 
-#: Every store file a data dir can hold.
+#: Every store file a data dir can hold (those present are the ones a command works on).
 STORE_FILES: tuple[StoreFile, ...] = (
     StoreFile("devices.db", "pktcable.store.devices:SCHEMA"),
     StoreFile("leases.db", "pktcable.store.leases:SCHEMA"),
-    StoreFile("admin.db", always=False),
+    # The API's accounts and audit log; its schema joins the registry with the store's code.
+    StoreFile("admin.db"),
 )
 _BY_NAME = {f.name: f for f in STORE_FILES}
 
