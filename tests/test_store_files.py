@@ -343,3 +343,19 @@ def test_every_registered_store_file_present_is_backed_up_and_restored(tmp_path:
     db = sqlite3.connect(str(tmp_path / "copy" / "admin.db"))
     assert db.execute("SELECT name FROM token").fetchall() == [("alice",)]
     db.close()
+
+
+def test_a_restore_keeps_the_data_dir_owner(tmp_path: Path) -> None:
+    """Root restores a service user's data dir: the files stay the service user's. (Run as
+    another user, the data dir is that user's own and so are the files.)"""
+    import os
+
+    folder = data_dir_with_stores(tmp_path)
+    archive = tmp_path / "b.tar"
+    assert run("backup", "--data-dir", str(folder), "--to", str(archive))[0] == 0
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, *owner)
+    assert run("restore", "--data-dir", str(folder), "--from", str(archive))[0] == 0
+    for path in (folder, *folder.iterdir()):
+        assert (path.stat().st_uid, path.stat().st_gid) == owner, path.name
