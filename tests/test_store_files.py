@@ -359,3 +359,16 @@ def test_a_restore_keeps_the_data_dir_owner(tmp_path: Path) -> None:
     assert run("restore", "--data-dir", str(folder), "--from", str(archive))[0] == 0
     for path in (folder, *folder.iterdir()):
         assert (path.stat().st_uid, path.stat().st_gid) == owner, path.name
+
+
+def test_the_lock_file_belongs_to_the_data_dir_owner(tmp_path: Path) -> None:
+    """Root running a store command on a service user's data dir leaves a lock file the
+    service can open. (As another user, the data dir and the lock file are that user's.)"""
+    import os
+
+    folder = datadir.prepare(tmp_path / "data")
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    os.chown(folder, *owner)
+    datadir.lock(folder, exclusive=True).release()
+    st = (folder / "lock").stat()
+    assert (st.st_uid, st.st_gid) == owner and (st.st_mode & 0o777) == 0o600
