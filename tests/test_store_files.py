@@ -372,3 +372,15 @@ def test_the_lock_file_belongs_to_the_data_dir_owner(tmp_path: Path) -> None:
     datadir.lock(folder, exclusive=True).release()
     st = (folder / "lock").stat()
     assert (st.st_uid, st.st_gid) == owner and (st.st_mode & 0o777) == 0o600
+
+
+def test_reset_names_a_store_newer_than_itself(tmp_path: Path) -> None:
+    folder = data_dir_with_stores(tmp_path)
+    for name in ("devices.db", "leases.db"):
+        db = sqlite3.connect(str(folder / name))
+        db.execute("PRAGMA user_version=99")
+        db.close()
+    for extra in ([], ["--address", "127.0.0.1"]):  # the lease table first, else the device store
+        result = CliRunner().invoke(main, ["reset", "001122334455", "--data-dir", str(folder), *extra])
+        assert result.exit_code == ExitStatus.USAGE, result.output
+        assert "newer than this pktcable" in result.output and "Traceback" not in result.output
