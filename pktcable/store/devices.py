@@ -241,6 +241,11 @@ SCHEMA = Schema("devices", _TABLES, (
     )),
 ))
 _COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
+# An upsert rather than INSERT OR REPLACE: REPLACE deletes the row and inserts it again,
+# rewriting every index entry; an update touches only the indexes whose columns changed
+# (a device's kind and address stay while its state and time move).
+_UPSERT = (f"INSERT INTO device ({_COLUMNS}, ipnum) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (mac) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS.split(", ")[1:], "ipnum")))
 # Everything but the newest ``keep`` steps of one device.
 _TRIM = """DELETE FROM step WHERE rowid IN (
     SELECT rowid FROM step WHERE mac = ? ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)"""
@@ -280,7 +285,7 @@ class SqliteDeviceStore:
         self.db.execute("BEGIN")
         try:
             self.db.executemany(
-                f"INSERT OR REPLACE INTO device ({_COLUMNS}, ipnum) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                _UPSERT,
                 [(d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
                   d.result, d.updated, ip_number(d.ip)) for d in devices],
             )
