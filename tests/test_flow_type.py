@@ -194,20 +194,21 @@ def test_a_second_writer_on_the_device_file_waits_instead_of_failing(tmp_path: P
 
 
 def test_old_device_file_gets_added_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The device store upgrades the same way the lease store does: a column added to its
-    table is added to an existing file on open, with its default, rows kept."""
+    """The device store upgrades through its migrations: a column a new migration adds is
+    added to an existing file on open, with its default, rows kept."""
     from pktcable.store import devices
 
     path = str(tmp_path / "devices.db")
     store = SqliteDeviceStore(path)
     store.put(Device("020000000001", flow=Flow.BASIC_2.value))
     store.close()
-    device_table = devices._TABLES[0]
-    grown = shared.Table(device_table.name, device_table.create, added=(("note", "TEXT NOT NULL DEFAULT 'x'"),))
-    monkeypatch.setattr(devices, "_TABLES", (grown, *devices._TABLES[1:]))
+    grown = shared.Schema(devices.SCHEMA.name, devices.SCHEMA.tables, devices.SCHEMA.migrations + (
+        shared.Migration("note", ("ALTER TABLE device ADD COLUMN note TEXT NOT NULL DEFAULT 'x'",)),))
+    monkeypatch.setattr(devices, "SCHEMA", grown)
     reopened = SqliteDeviceStore(path)
     try:
         assert [r[1] for r in reopened.db.execute("PRAGMA table_info(device)")][-1] == "note"
         assert reopened.db.execute("SELECT flow, note FROM device").fetchall() == [("BASIC.2", "x")]
+        assert shared.file_version(reopened.db) == grown.version
     finally:
         reopened.close()
