@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -104,3 +105,27 @@ async def serving(office: Office, admin: AdminStore | None = None, *, hosts: tup
     finally:
         server.close()
         await runner.cleanup()
+
+
+def data_dir_token(data_dir: str | Path, role: str = "operator", name: str = "tests") -> str:
+    """A token in a serve data folder's admin.db, made as `pktcable token create` makes it."""
+    from pktcable.serve import datadir
+    from pktcable.store.admin import ADMIN_FILE
+
+    folder = datadir.prepare(data_dir)
+    admin = AdminStore(str(datadir.private_file(folder / ADMIN_FILE)))
+    try:
+        return admin.create(name, role)
+    finally:
+        admin.close()
+
+
+def demo_token(line: str) -> str | None:
+    """The token in serve's ``dashboard <url>#token=<token>`` line (--memory, --demo), else None."""
+    if not line.startswith("dashboard ") or "#token=" not in line:
+        return None
+    return line.split("#token=", 1)[1].strip()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
