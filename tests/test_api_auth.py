@@ -343,3 +343,14 @@ def test_serve_with_a_bad_api_cert_exits_2_with_one_line(tmp_path: Path) -> None
     (tmp_path / "serve.toml").write_text(f'api_cert = "{tmp_path}/none.pem"\napi_key = "{tmp_path}/none.key"\n')
     done = run_cli("serve", "--memory", "--config", str(tmp_path / "serve.toml"))
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "api_cert" in done.stderr, done.stderr
+
+
+def test_the_server_rendered_dashboard_shows_no_device_without_a_token() -> None:
+    async def main() -> None:
+        async with serving(office_with_device()) as (call, _):
+            status, why = await call("GET", "/", token=None)
+            assert status == 401 and MAC not in str(why)
+            status, page = await call("GET", "/")
+            assert status == 200 and MAC in page
+
+    asyncio.run(main())

@@ -28,12 +28,13 @@ from aiohttp import web
 from pktcable.store.admin import AdminStore
 from pktcable.store.devices import normalize_mac
 
-from .apiauth import IDENTITY, Access, gate
+from .apiauth import IDENTITY, Access, gate, identify
 from .office import Family, Office
 from .problems import Problem, bad_request, problems
 
 _OFFICE: web.AppKey[Office] = web.AppKey("office")
 _ADMIN: web.AppKey[AdminStore] = web.AppKey("admin")
+_ACCESS: web.AppKey[Access] = web.AppKey("access")
 BODY_LIMIT = 256 * 1024  # bytes of a request body: a device's vars are a few hundred
 JSON_DEPTH_LIMIT = 32  # arrays/objects inside each other
 PREFIX = "/api/v1"
@@ -144,7 +145,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    """The server-rendered page (it shows device data, so it takes a token like the API)."""
+    """The server-rendered page. "/" is public for the dashboard's static page, which holds
+    no data; this one shows devices, so it takes a token like the API."""
+    identify(request, request.app[_ACCESS])
     office = request.app[_OFFICE]
     devices = list(office.list_devices())
     states = Counter(d.state or "NEW" for d in devices)
@@ -169,6 +172,7 @@ def make_api(office: Office, access: Access) -> web.Application:
     app = web.Application(client_max_size=BODY_LIMIT, middlewares=[problems, gate(access)])
     app[_OFFICE] = office
     app[_ADMIN] = access.admin
+    app[_ACCESS] = access
     app.router.add_get("/", dashboard)
     app.router.add_get("/metrics", metrics)
     apidevices.add_routes(app.router, PREFIX)
