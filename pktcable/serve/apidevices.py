@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 from dataclasses import asdict
 from typing import Any
@@ -15,7 +14,16 @@ from aiohttp import web
 
 from pktcable.flow import SERVER_TABLES
 from pktcable.store.devices import Device
-from pktcable.store.query import DeviceQuery, failed_step, outcome
+from pktcable.store.query import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_TEXT,
+    DeviceQuery,
+    QueryError,
+    failed_step,
+    outcome,
+    parse_query,
+)
 
 from .api import audit, json_object, mac_of, office_of
 from .office import NoCurrentLease
@@ -24,20 +32,15 @@ from .problems import Problem, bad_request, not_found
 KINDS = ("cm", "mta")
 #: The flows an MTA may be given: those the server has a table for.
 FLOWS = tuple(flow.value for flow in SERVER_TABLES)
-OUTCOMES = ("pass", "fail", "pending", "new")
-SORTS = ("mac", "updated", "state", "ip", "kind")
-LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
-TEXT_MAX = 64  # characters of a free-text or filter parameter
-STATES_MAX = 32  # state parameters in one query
-DEVICE_FILTERS = ("kind", "flow", "state", "outcome", "failed_step", "mac", "address", "updated_since", "q", "sort",
-                  "limit", "cursor")
-_ADDRESS = re.compile(r"[0-9.]{1,15}")
+LIMIT_DEFAULT, LIMIT_MAX = DEFAULT_LIMIT, MAX_LIMIT  # the devices' page sizes serve every list
+TEXT_MAX = MAX_TEXT  # characters of a query parameter
 _HEX = "0123456789abcdef"
 
 
 def device_item(device: Device) -> dict[str, Any]:
     """A device as the API shows it: its row, with what its state means."""
-    return {**asdict(device), "outcome": outcome(device), "failed_step": failed_step(device)}
+    return {**asdict(device), "outcome": outcome(device.state, device.result),
+            "failed_step": failed_step(device.kind, device.flow, device.state, device.result)}
 
 
 def query_text(request: web.Request, name: str) -> str | None:
@@ -88,45 +91,19 @@ def mac_prefix(text: str) -> str:
 
 
 def device_query(request: web.Request) -> DeviceQuery:
-    known_params(request, DEVICE_FILTERS)
-    kind = query_text(request, "kind")
-    if kind is not None and kind not in KINDS:
-        raise bad_request(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    wanted = query_text(request, "outcome")
-    if wanted is not None and wanted not in OUTCOMES:
-        raise bad_request(f"outcome must be one of {', '.join(OUTCOMES)}, not {wanted!r}")
-    states = request.query.getall("state", [])
-    if len(states) > STATES_MAX or any(len(s) > TEXT_MAX for s in states):
-        raise bad_request(f"state may be given at most {STATES_MAX} times, each at most {TEXT_MAX} characters")
-    address = query_text(request, "address")
-    if address is not None and not _ADDRESS.fullmatch(address):
-        raise bad_request(f"address must be an IPv4 address or its start (10.1.), not {address!r}")
-    sort = query_text(request, "sort") or "mac"
-    if sort.removeprefix("-") not in SORTS:
-        raise bad_request(f"sort must be one of {', '.join(SORTS)}, with - before it for descending, not {sort!r}")
-    mac = query_text(request, "mac")
-    flow = query_text(request, "flow")
-    return DeviceQuery(kind=kind, flow=flow.upper() if flow else None, states=tuple(states), outcome=wanted,
-                       failed_step=query_text(request, "failed_step"),
-                       mac_prefix=mac_prefix(mac) if mac is not None else None, address=address,
-                       updated_since=query_float(request, "updated_since"), text=query_text(request, "q"),
-                       sort=sort.removeprefix("-"), descending=sort.startswith("-"), limit=query_limit(request),
-                       cursor=query_cursor(request))
-
-
-def query_cursor(request: web.Request) -> str | None:
-    cursor = request.query.get("cursor")
-    if cursor is not None and len(cursor) > 512:
-        raise bad_request("cursor is not one this API gave")
-    return cursor
+    """The query of ``GET /devices``, checked by the store's own rules (QueryError names the parameter)."""
+    try:
+        return parse_query({name: request.query.getall(name) for name in set(request.query)})
+    except QueryError as exc:
+        raise bad_request(str(exc)) from None
 
 
 async def list_devices(request: web.Request) -> web.Response:
     query = device_query(request)
     try:
         page = await asyncio.to_thread(office_of(request).query_devices, query)
-    except ValueError as exc:  # a cursor the store did not make
-        raise bad_request(f"cursor: {exc}") from None
+    except QueryError as exc:  # a cursor the store did not make
+        raise bad_request(str(exc)) from None
     return web.json_response({"items": [device_item(d) for d in page.items], "next": page.next,
                               "total": page.total})
 
@@ -135,8 +112,9 @@ async def summary(request: web.Request) -> web.Response:
     known_params(request, ())
     office = office_of(request)
     states = await asyncio.to_thread(office.device_summary)
-    return web.json_response({"total": sum(s["count"] for s in states), "generated": time.time(),
-                              "states": states})
+    return web.json_response({"total": sum(s.count for s in states), "generated": time.time(),
+                              "states": [{"kind": s.kind, "state": s.state, "count": s.count, "outcome": s.outcome,
+                                          "failed_step": s.failed_step} for s in states]})
 
 
 async def get_device(request: web.Request) -> web.Response:

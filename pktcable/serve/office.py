@@ -21,7 +21,7 @@ from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
 from pktcable.store.leases import Lease
-from pktcable.store.query import DeviceQuery, Page
+from pktcable.store.query import DeviceQuery, Page, StateCount
 
 if TYPE_CHECKING:
     from .app import Backoffice
@@ -107,9 +107,8 @@ class Office(Protocol):
         """One page of the devices ``query`` selects, with the count of all it selects."""
         ...
 
-    def device_summary(self) -> list[dict[str, Any]]:
-        """Devices by kind and state: ``{"kind", "state", "count", "outcome", "failed_step"}``,
-        failing states first, then by count, descending."""
+    def device_summary(self) -> Sequence[StateCount]:
+        """Devices by kind and state with what the state means, failing states first, then by count."""
         ...
 
     def describe_file(self, data: bytes) -> str:

@@ -18,7 +18,7 @@ from pktcable.delivery.resolvers import BuildFailed
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
 from pktcable.store.leases import Lease
-from pktcable.store.query import DeviceQuery, Page
+from pktcable.store.query import DeviceQuery, Page, StateCount
 
 from .office import Family, NoCurrentLease, NoSuchTemplate, TemplateInfo, TextError, backoffice_metrics
 
@@ -65,14 +65,10 @@ class OfficeView:
 
     # -- queries (worker thread) ----------------------------------------------------------------
     def query_devices(self, query: DeviceQuery) -> Page:
-        from pktcable.store import query as q
+        return self._office.devices.query(query)
 
-        return q.query(self._office.devices, query)
-
-    def device_summary(self) -> list[dict[str, Any]]:
-        from pktcable.store import query as q
-
-        return q.summary(self._office.devices)
+    def device_summary(self) -> list[StateCount]:
+        return self._office.devices.summary()
 
     def describe_file(self, data: bytes) -> str:
         from tlv.config import decode_file, format_file

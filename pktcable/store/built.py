@@ -1,8 +1,8 @@
 """The last config file built for each device, per kind (cm, mta), kept so
 the API can show an operator what a device was given, also after a restart.
 
-The rows live in the device database (``devices.db``, table ``built_file``)
-through a connection of their own; like the device store they are staged and
+The rows live in the device database (``devices.db``, table ``built_file``, made
+by the device store's schema, version 3) through a connection of their own; like the device store they are staged and
 written in one transaction per ``commit`` (the server commits them with the
 devices), so a boot storm costs one write per batch, not one per file. A
 device has at most one row per kind: the table grows with the devices, never
@@ -15,11 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from .sqlite import Table, connect
-
-_TABLES = (Table("built_file", """CREATE TABLE IF NOT EXISTS built_file (
-    mac TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, built REAL NOT NULL, sha1 TEXT NOT NULL,
-    data BLOB NOT NULL, PRIMARY KEY (mac, kind))"""),)
+from .devices import SCHEMA
+from .sqlite import connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +72,7 @@ class MemoryBuiltFiles:
 
 class SqliteBuiltFiles:
     def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
-        self.db = connect(path, _TABLES, synchronous=synchronous)
+        self.db = connect(path, SCHEMA, synchronous=synchronous)
         self.staged: dict[tuple[str, str], BuiltFile] = {}
 
     def put(self, file: BuiltFile) -> None:

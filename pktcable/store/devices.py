@@ -15,6 +15,8 @@ periodically). A MAC whose every step has aged out leaves nothing behind.
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -22,7 +24,19 @@ from typing import Any, Protocol
 
 from pktcable.flow import DEFAULT_FLOW
 
-from .sqlite import Table, connect
+from .query import (
+    NO_IP,
+    DeviceQuery,
+    Page,
+    StateCount,
+    encode_cursor,
+    ip_number,
+    select,
+    sql_order,
+    sql_where,
+    summarize,
+)
+from .sqlite import BUSY_TIMEOUT_MS, Migration, Schema, Table, connect
 
 DAY = 86400.0
 HISTORY_KEEP = 200  # steps per device: a full flow is under 20, retries included
@@ -120,6 +134,16 @@ class DeviceStore(Protocol):
         """Drop history older than the retention age; returns how many steps went."""
         ...
 
+    def query(self, q: DeviceQuery) -> Page:
+        """One page of the devices ``q`` filters, in its order (committed changes only;
+        safe to call from a worker thread while the event loop writes)."""
+        ...
+
+    def summary(self) -> list[StateCount]:
+        """How many devices are in each state, with what it means: failures first,
+        then by count (committed changes only; thread-safe like ``query``)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -169,6 +193,14 @@ class MemoryDeviceStore:
         self.steps = kept
         return gone
 
+    def query(self, q: DeviceQuery) -> Page:
+        # list(): one step under the GIL, so a writer on another thread cannot change it mid-way.
+        return select(q, [replace(d, vars=dict(d.vars)) for d in list(self.rows.values())])
+
+    def summary(self) -> list[StateCount]:
+        groups = Counter((d.kind, d.flow, d.state, d.result) for d in list(self.rows.values()))
+        return summarize((*key, n) for key, n in groups.items())
+
     def close(self) -> None:
         pass
 
@@ -184,6 +216,32 @@ _TABLES = (
           indexes=("CREATE INDEX IF NOT EXISTS step_mac ON step (mac, at)",
                    "CREATE INDEX IF NOT EXISTS step_at ON step (at)")),
 )
+
+
+def _number_addresses(db: sqlite3.Connection) -> None:
+    """Version 1: each device's address as a number too (``ipnum``), so that sorting by
+    address puts 10.1.0.9 before 10.1.0.10; filled in for the rows already there."""
+    db.execute(f"ALTER TABLE device ADD COLUMN ipnum INTEGER NOT NULL DEFAULT {NO_IP}")
+    rows = db.execute("SELECT mac, ip FROM device WHERE ip <> ''").fetchall()
+    db.executemany("UPDATE device SET ipnum = ? WHERE mac = ?", [(ip_number(ip), mac) for mac, ip in rows])
+
+
+SCHEMA = Schema("devices", _TABLES, (
+    Migration("address numbers", _number_addresses),
+    # Version 2: the sorts and filters of DeviceStore.query; each index ends in the MAC,
+    # the tie-break of every sort, so a keyset page is one range of one index.
+    Migration("query indexes", (
+        "CREATE INDEX device_state ON device (state, mac)",
+        "CREATE INDEX device_updated ON device (updated, mac)",
+        "CREATE INDEX device_ipnum ON device (ipnum, mac)",
+        "CREATE INDEX device_kind ON device (kind, mac)",
+    )),
+    # Version 3: the last config file built for each device and kind (store/built.py).
+    Migration("built files", ("""CREATE TABLE built_file (
+        mac TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, built REAL NOT NULL, sha1 TEXT NOT NULL,
+        data BLOB NOT NULL, PRIMARY KEY (mac, kind))""",)),
+))
+_COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # Everything but the newest ``keep`` steps of one device.
 _TRIM = """DELETE FROM step WHERE rowid IN (
     SELECT rowid FROM step WHERE mac = ? ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)"""
@@ -192,15 +250,21 @@ _TRIM = """DELETE FROM step WHERE rowid IN (
 class SqliteDeviceStore:
     def __init__(self, path: str, *, synchronous: str = "NORMAL", retention: Retention | None = None) -> None:
         self.retention = retention or Retention()
-        self.db = connect(path, _TABLES, synchronous=synchronous)
+        self.path = path
+        self.db = connect(path, SCHEMA, synchronous=synchronous)
         self.staged: dict[str, Device] = {}
         self.staged_steps: list[Step] = []
+        # query() and summary() read on a connection of their own per thread: a worker
+        # thread reads a committed snapshot (WAL) while the event loop writes on self.db.
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
 
     def get(self, mac: str) -> Device | None:
         if mac in self.staged:
             d = self.staged[mac]
             return replace(d, vars=dict(d.vars))
-        row = self.db.execute("SELECT * FROM device WHERE mac = ?", (mac,)).fetchone()
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = ?", (mac,)).fetchone()
         return None if row is None else _device(row)
 
     def put(self, device: Device) -> None:
@@ -217,9 +281,9 @@ class SqliteDeviceStore:
         self.db.execute("BEGIN")
         try:
             self.db.executemany(
-                "INSERT OR REPLACE INTO device VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO device ({_COLUMNS}, ipnum) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [(d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
-                  d.result, d.updated) for d in devices],
+                  d.result, d.updated, ip_number(d.ip)) for d in devices],
             )
             self.db.executemany("INSERT INTO step VALUES (?,?,?,?,?)",
                                 [(s.mac, s.at, s.step, s.event, s.detail) for s in steps])
@@ -232,7 +296,7 @@ class SqliteDeviceStore:
 
     def devices(self) -> Iterable[Device]:
         self.commit()
-        return [_device(row) for row in self.db.execute("SELECT * FROM device ORDER BY mac")]
+        return [_device(row) for row in self.db.execute(f"SELECT {_COLUMNS} FROM device ORDER BY mac")]
 
     def history(self, mac: str) -> list[Step]:
         self.commit()
@@ -260,9 +324,44 @@ class SqliteDeviceStore:
         self.commit()
         return self.db.execute("DELETE FROM step WHERE at < ?", (self.retention.cutoff(now),)).rowcount
 
+    def _reader(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                 timeout=BUSY_TIMEOUT_MS / 1000)
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA query_only=ON")  # this connection never writes, whoever holds it
+            with self._readers_lock:
+                self._readers.append(db)
+            self._local.db = db
+        return db
+
+    def query(self, q: DeviceQuery) -> Page:
+        where, params = sql_where(q, page=True)
+        count_where, count_params = sql_where(q, page=False)
+        db = self._reader()
+        db.execute("BEGIN")  # one snapshot for the page and its total
+        try:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM device WHERE {where} ORDER BY {sql_order(q)} LIMIT ?",
+                              (*params, q.limit + 1)).fetchall()
+            total: int = db.execute(f"SELECT count(*) FROM device WHERE {count_where}", count_params).fetchone()[0]
+        finally:
+            db.execute("COMMIT")
+        items = [_device(row) for row in rows[:q.limit]]
+        return Page(items, encode_cursor(q, items[-1]) if len(rows) > q.limit else None, total)
+
+    def summary(self) -> list[StateCount]:
+        rows = self._reader().execute("SELECT kind, flow, state, result, count(*) FROM device "
+                                      "GROUP BY kind, flow, state, result").fetchall()
+        return summarize(rows)
+
     def close(self) -> None:
         self.commit()
         self.db.close()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for db in readers:
+            db.close()
 
 
 def _device(row: tuple[Any, ...]) -> Device:

@@ -16,7 +16,7 @@ from enum import Enum
 from ipaddress import IPv4Address
 from typing import Protocol
 
-from .sqlite import Table, connect
+from .sqlite import Schema, Table, connect
 
 
 class LeaseState(Enum):
@@ -109,11 +109,13 @@ CREATE TABLE IF NOT EXISTS lease4 (
 #: A lease file from before the relay path was kept gets its columns on open.
 _TABLES = (Table("lease4", _LEASE4, added=(("giaddr", "TEXT NOT NULL DEFAULT ''"),
                                            ("circuit_id", "TEXT NOT NULL DEFAULT ''"))),)
+#: No migrations yet: version 0 is the table above.
+SCHEMA = Schema("leases", _TABLES)
 
 
 class SqliteLeaseStore:
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
-        self.db = connect(path, _TABLES, synchronous=synchronous)
+        self.db = connect(path, SCHEMA, synchronous=synchronous)
         self.staged: dict[int, tuple[object, ...]] = {}
 
     def load(self) -> Iterable[Lease]:

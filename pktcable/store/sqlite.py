@@ -1,16 +1,26 @@
-"""Opening a store's SQLite file: the connection settings and the schema upgrade,
-in one place for the device store and the lease store.
+"""Opening a store's SQLite file: the connection settings, the schema version and
+its migrations, in one place for every store of a data dir.
 
-Both stores stage changes and write them in one transaction per batch, so the
+Every store stages changes and writes them in one transaction per batch, so the
 connection runs in autocommit mode (``isolation_level=None``) and the stores
 issue BEGIN/COMMIT themselves. WAL lets readers (the REST API, ``pktcable
-reset`` while ``serve`` runs) go on while a batch is written. A file written by
-an older version gets the columns added since, in one transaction, on open.
+reset`` while ``serve`` runs) go on while a batch is written.
+
+Schema versions: a store's file carries its version in ``PRAGMA user_version``.
+Version 0 is the shape its :class:`Table` list describes (a file written before
+versions existed is version 0 too: the columns it lacks are added on open, as
+they always were); every change after that is a :class:`Migration` in the
+store's :class:`Schema`, applied in order, with the new version, in the same
+transaction as the check of the old one. So a file is either upgraded whole or
+left exactly as it was, and a file written by a newer pktcable (a version above
+the last migration this code knows) is refused with :class:`SchemaError`, never
+used: the code would not know what its rows mean.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: PRAGMA synchronous levels a store accepts: each survives ``kill -9`` of the server; FULL
@@ -24,10 +34,15 @@ CACHE_KIB = 512
 BUSY_TIMEOUT_MS = 5000
 
 
+class SchemaError(Exception):
+    """A store file this code cannot use as it is (written by a newer pktcable)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Table:
-    """One table of a store: how to create it, the columns added since the first file
-    format (name, declaration; each must have a default), and its indexes."""
+    """One table of a store's version-0 shape: how to create it, the columns added
+    before schema versions existed (name, declaration; each must have a default),
+    and its indexes."""
 
     name: str
     create: str
@@ -35,37 +50,104 @@ class Table:
     indexes: tuple[str, ...] = ()
 
 
-def connect(path: str, tables: tuple[Table, ...], *, synchronous: str) -> sqlite3.Connection:
-    """A connection to the store at ``path`` with its tables created or brought up to date."""
+#: A migration in Python: gets the connection inside the upgrade's transaction.
+MigrationFunction = Callable[[sqlite3.Connection], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step from version n-1 to n: SQL statements run in order (one statement each:
+    ``executescript`` would commit the upgrade's transaction half way), or a function."""
+
+    name: str
+    apply: tuple[str, ...] | MigrationFunction
+
+    def run(self, db: sqlite3.Connection) -> None:
+        if callable(self.apply):
+            self.apply(db)
+        else:
+            for statement in self.apply:
+                db.execute(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """A store's tables (version 0) and its migrations; its version is how many there are."""
+
+    name: str
+    tables: tuple[Table, ...]
+    migrations: tuple[Migration, ...] = ()
+
+    @property
+    def version(self) -> int:
+        return len(self.migrations)
+
+
+def file_version(db: sqlite3.Connection) -> int:
+    version: int = db.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def _check_version(schema: Schema, found: int, path: str) -> None:
+    if found > schema.version:
+        raise SchemaError(f"{path}: {schema.name} store version {found} is newer than this pktcable knows "
+                          f"(up to {schema.version}); run the pktcable that wrote it, or a newer one")
+    if found < 0:
+        raise SchemaError(f"{path}: {schema.name} store version {found} is not one pktcable writes")
+
+
+def connect(path: str, tables: tuple[Table, ...] | Schema, *, synchronous: str) -> sqlite3.Connection:
+    """A connection to the store at ``path`` with its schema created or brought up to date
+    (``tables`` alone: a store with no migrations yet, version 0). Raises SchemaError for a
+    file newer than this code and ValueError for a bad ``synchronous``."""
+    schema = tables if isinstance(tables, Schema) else Schema(path, tables)
     level = synchronous.upper()
     if level not in SYNCHRONOUS_LEVELS:
         raise ValueError(f"synchronous must be {', '.join(SYNCHRONOUS_LEVELS)}, not {synchronous!r}")
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Before anything writes to it (WAL mode is kept in the file's header): a file
+        # from a newer pktcable is left untouched. migrate() checks again under the lock.
+        _check_version(schema, file_version(db), path)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={level}")
         db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # negative: a size in KiB, not pages
-        upgrade(db, tables)
+        migrate(db, schema, path)
     except BaseException:
         db.close()
         raise
     return db
 
 
-def upgrade(db: sqlite3.Connection, tables: tuple[Table, ...]) -> None:
-    """Create missing tables and indexes and add missing columns, all or nothing."""
-    db.execute("BEGIN IMMEDIATE")  # no other writer between reading the columns and adding them
+def migrate(db: sqlite3.Connection, schema: Schema, path: str = "") -> tuple[int, int]:
+    """Bring the file up to ``schema.version`` in one transaction; returns (version before,
+    version after). All or nothing: a migration that fails leaves the file as it was."""
+    db.execute("BEGIN IMMEDIATE")  # no other writer between reading the version and writing the new one
     try:
-        for table in tables:
-            db.execute(table.create)
-            have = {row[1] for row in db.execute(f"PRAGMA table_info({table.name})")}
-            for name, declaration in table.added:
-                if name not in have:
-                    db.execute(f"ALTER TABLE {table.name} ADD COLUMN {name} {declaration}")
-            for index in table.indexes:
-                db.execute(index)
+        before = file_version(db)
+        _check_version(schema, before, path or schema.name)
+        if before == 0:
+            upgrade(db, schema.tables)
+        for migration in schema.migrations[before:]:
+            migration.run(db)
+        if schema.version != before:
+            db.execute(f"PRAGMA user_version={schema.version:d}")  # part of the transaction
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    return before, schema.version
+
+
+def upgrade(db: sqlite3.Connection, tables: tuple[Table, ...]) -> None:
+    """Version 0: create missing tables and indexes and add missing columns (inside the
+    caller's transaction)."""
+    for table in tables:
+        db.execute(table.create)
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table.name})")}
+        for name, declaration in table.added:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table.name} ADD COLUMN {name} {declaration}")
+        for index in table.indexes:
+            db.execute(index)
