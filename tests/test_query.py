@@ -125,6 +125,7 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"address": "10.2."}, lambda d: d.ip.startswith("10.2.")),
     ({"address": "10.1.0.3"}, lambda d: d.ip == "10.1.0.3"),
     ({"address": "10.1.0"}, lambda d: d.ip.startswith("10.1.0")),
+    ({"address": "10.1.0."}, lambda d: d.ip.startswith("10.1.0.")),
     ({"updated_since": 1100.0}, lambda d: d.updated >= 1100.0),
     ({"text": "failed"}, lambda d: "FAILED" in d.state),
     ({"text": "0.1.0.2"}, lambda d: "0.1.0.2" in d.ip or "0102" in d.mac),
@@ -296,7 +297,7 @@ _filters = {
     "outcome": st.sampled_from(["pass", "fail", "pending", "new"]),
     "failed_step": st.sampled_from(["H-MTA-19", "H-MTA-18", "MTA-1...25", "H-MTA-25", "MTA-25", "x"]),
     "mac_prefix": st.sampled_from(["", "0011", "00:11:22:33:aa", "0a", "f"]),
-    "address": st.sampled_from(["", "10.1.", "10.1", "10.1.0.5", "192.", "10.1.0"]),
+    "address": st.sampled_from(["", "10.1.", "10.1", "10.1.0.5", "192.", "10.1.0", "10.1.0."]),
     "updated_since": st.sampled_from([0.0, 1.5, 1e9 + 0.25]),
     "text": st.sampled_from(["", "fail", "SET", "10.1", "0.5", "aa", "44:5", "done", "zz"]),
 }
@@ -377,3 +378,39 @@ def test_query_from_a_thread_while_another_thread_commits(tmp_path: Path) -> Non
     store.commit()
     assert store.query(DeviceQuery(limit=1)).total == 500 + written[0]
     store.close()
+
+
+# --- the entity writes what outcome and failed_step read ---------------------------------------
+
+
+@pytest.mark.parametrize("case", ["build", "set", "budget"])
+def test_the_entity_stores_the_result_of_a_failing_final_state(case: str) -> None:
+    import asyncio
+
+    from pktcable.flow.tables import SERVER_BUDGET
+    from pktcable.snmp import message as m
+
+    from .test_provision import ENROLL, MAC, FakeSnmp, Files, inform, make, settle
+
+    async def scenario() -> None:
+        entity, store, clock = make(Files(fail=case == "build"),
+                                    FakeSnmp(error=m.ErrorStatus.NOT_WRITABLE) if case == "set" else FakeSnmp())
+        if case == "budget":
+            entity.lease_acked(MAC, "HYBRID.2", "10.0.0.9")
+            clock.now += SERVER_BUDGET
+            entity.check_timers()
+        else:
+            entity.handle(inform(ENROLL), ("10.0.0.9", 50000))
+            await settle(entity)
+        store.commit()
+        device = store.get(MAC)
+        assert device is not None
+        state = {"build": "FAILED_BUILD", "set": "FAILED_SET", "budget": "TIMED_OUT"}[case]
+        info = next(i for s, i in SERVER_TABLES[Flow.HYBRID_2].states.items() if s.name == state)
+        assert device.state == state and device.result == info.result == 7
+        assert outcome(device.state, device.result) == "fail"
+        assert failed_step(device.kind, device.flow, device.state, device.result) == info.step
+        page = store.query(DeviceQuery(outcome="fail", failed_step=info.step))
+        assert [d.mac for d in page.items] == [MAC]
+
+    asyncio.run(scenario())

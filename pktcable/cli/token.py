@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,23 +14,36 @@ from pktcable.exitcodes import ExitStatus
 
 from .common import fail
 
+if TYPE_CHECKING:
+    from pktcable.store.admin import AdminStore
+
 data_dir_option = click.option("--data-dir", required=True, type=click.Path(file_okay=False),
                                help="The serve data folder (its admin.db holds the tokens).")
 
 
-def _store(data_dir: str):  # type: ignore[no-untyped-def]
+@contextmanager
+def _store(data_dir: str) -> Iterator[AdminStore]:
+    """The data dir's admin store, with the data dir held shared (as a serve holds it):
+    a restore or migration cannot swap the file while a token is written."""
     from pktcable.serve import datadir
     from pktcable.settings import SettingError
     from pktcable.store.admin import ADMIN_FILE, AdminStore
 
     try:
         folder = datadir.prepare(data_dir)
-        path = datadir.private_file(folder / ADMIN_FILE)
-        return AdminStore(str(path))
+        held = datadir.lock(folder, exclusive=False)
+        store = AdminStore(str(datadir.private_file(folder / ADMIN_FILE)))
+    except datadir.DataDirBusy as exc:
+        fail(str(exc), ExitStatus.IO)
     except SettingError as exc:
         fail(f"--data-dir: {exc.problem or exc}", ExitStatus.USAGE)
-    except Exception as exc:  # sqlite3.Error: a file that is no admin store of ours
+    except Exception as exc:  # sqlite3.Error, SchemaError: a file that is no admin store this code reads
         fail(f"--data-dir: {data_dir}/{ADMIN_FILE}: {exc}", ExitStatus.USAGE)
+    try:
+        yield store
+    finally:
+        store.close()
+        held.release()
 
 
 @click.group("token")
@@ -59,13 +75,11 @@ def create_cmd(data_dir: str, name: str, role: str) -> None:
     """
     from pktcable.store.admin import AdminError
 
-    store = _store(data_dir)
-    try:
-        token = store.create(name, role)
-    except AdminError as exc:
-        fail(f"--{exc}", ExitStatus.USAGE)
-    finally:
-        store.close()
+    with _store(data_dir) as store:
+        try:
+            token = store.create(name, role)
+        except AdminError as exc:
+            fail(f"--{exc}", ExitStatus.USAGE)
     click.echo(token)
 
 
@@ -83,11 +97,8 @@ def list_cmd(data_dir: str, as_json: bool) -> None:
     """
     from dataclasses import asdict
 
-    store = _store(data_dir)
-    try:
+    with _store(data_dir) as store:
         tokens = store.tokens()
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps([asdict(t) for t in tokens], indent=2))
         return
@@ -113,11 +124,9 @@ def revoke_cmd(data_dir: str, name: str) -> None:
     """
     from pktcable.store.admin import AdminError
 
-    store = _store(data_dir)
-    try:
-        store.revoke(name)
-    except AdminError as exc:
-        fail(f"--{exc}", ExitStatus.USAGE)
-    finally:
-        store.close()
+    with _store(data_dir) as store:
+        try:
+            store.revoke(name)
+        except AdminError as exc:
+            fail(f"--{exc}", ExitStatus.USAGE)
     click.echo(f"{name}: revoked")

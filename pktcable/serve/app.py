@@ -162,6 +162,8 @@ class Backoffice:
         self.site = resolve_site(cfg)
         # The data dir is 0700 and its files 0600: it holds the CMTS shared secret.
         data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
+        # Held while the stores are open: a restore or migration must not swap files under them.
+        self._data_lock = datadir.lock(data, exclusive=False) if data is not None else None
         if data is not None:
             for db in ("devices.db", "leases.db", ADMIN_FILE):
                 datadir.private_file(data / db)
@@ -529,3 +531,5 @@ class Backoffice:
         self.built.close()
         self.leases.close()
         self.admin.close()
+        if self._data_lock is not None:
+            self._data_lock.release()

@@ -5,10 +5,17 @@ one, the CMTS shared secret (``cm_key``) that every CM file's CMTS MIC is made
 with: anyone who reads it can make config files a CMTS accepts. So the folder
 is created 0700 and every file serve makes in it is 0600 (SQLite's -wal and
 -shm files take the database file's mode).
+
+Who is using it: ``lock`` (an flock on the ``lock`` file in it). ``serve`` and
+the commands that read stores while it runs hold it shared; ``pktcable store
+restore`` and ``migrate`` need it alone, so they refuse while a serve runs and
+a serve refuses to start while they work. The kernel drops the lock with the
+process, so a killed serve leaves nothing to clean up.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -18,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from pktcable.settings import SettingError
 
-__all__ = ["SettingError", "cm_key", "prepare", "private_file"]
+__all__ = ["DataDirBusy", "DataDirLock", "SettingError", "cm_key", "lock", "prepare", "private_file"]
 
 if TYPE_CHECKING:
     from .config import ServeConfig
@@ -31,6 +38,56 @@ SECRET_FILE = "cm_key"
 SECRET_BYTES = 32
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+#: The file in the data dir whose flock says who uses it.
+LOCK_FILE = "lock"
+
+
+class DataDirBusy(SettingError):
+    """Another process holds the data dir in a way that excludes this use of it."""
+
+
+class DataDirLock:
+    """A held lock on a data dir; ``release`` (or the end of the process) drops it."""
+
+    def __init__(self, folder: Path, fd: int, exclusive: bool) -> None:
+        self.folder = folder
+        self.exclusive = exclusive
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops its flock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
+
+    def __enter__(self) -> DataDirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock(folder: Path, *, exclusive: bool) -> DataDirLock:
+    """Hold ``folder`` shared (serve, readers) or alone (restore, migrate), without waiting:
+    DataDirBusy when the other kind of holder has it."""
+    path = folder / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:
+        raise SettingError(f"data_dir: cannot open {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        who = "a running pktcable serve (or another command using it)" if exclusive \
+            else "pktcable store restore or migrate"
+        raise DataDirBusy(f"data_dir: {folder} is in use by {who}; try again when it is done") from None
+    except OSError as exc:
+        os.close(fd)
+        raise SettingError(f"data_dir: cannot lock {path}: {exc.strerror or exc}") from None
+    return DataDirLock(folder, fd, exclusive)
 
 
 def prepare(path: str | os.PathLike[str]) -> Path:

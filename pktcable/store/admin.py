@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .sqlite import Table, connect
+from .sqlite import Schema, Table, connect
 
 ROLES = ("read", "operator")
 #: Every token starts with this, so a leaked one is recognisable in a log or a paste.
@@ -51,6 +51,10 @@ _TABLES = (
         action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT, source TEXT NOT NULL)""",
           indexes=("CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",)),
 )
+
+
+#: Version 0: tokens and the audit log; later changes are migrations here.
+SCHEMA = Schema("admin", _TABLES)
 
 
 class AdminError(ValueError):
@@ -89,7 +93,7 @@ class AdminStore:
     """Tokens and the audit log in one SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
-        self.db = connect(path, _TABLES, synchronous="FULL")
+        self.db = connect(path, SCHEMA, synchronous="FULL")
         self.clock = clock
         self._written = 0
         self._used: dict[str, float] = {}  # token name -> last-used time written (one per token)
@@ -182,4 +186,4 @@ def open_admin(data_dir: str | None) -> AdminStore:
     return AdminStore(os.path.join(data_dir, ADMIN_FILE) if data_dir else ":memory:")
 
 
-__all__ = ["ADMIN_FILE", "AUDIT_KEEP", "ROLES", "AdminError", "AdminStore", "Entry", "Token", "open_admin"]
+__all__ = ["ADMIN_FILE", "AUDIT_KEEP", "ROLES", "SCHEMA", "AdminError", "AdminStore", "Entry", "Token", "open_admin"]

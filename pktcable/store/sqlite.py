@@ -34,8 +34,10 @@ CACHE_KIB = 512
 BUSY_TIMEOUT_MS = 5000
 
 
-class SchemaError(Exception):
-    """A store file this code cannot use as it is (written by a newer pktcable)."""
+class SchemaError(sqlite3.DatabaseError):
+    """A store file this code cannot use as it is (written by a newer pktcable). A database
+    error like any other file in the data dir that is no store of ours, for the callers
+    that already report those."""
 
 
 @dataclass(frozen=True, slots=True)

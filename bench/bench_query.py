@@ -1,0 +1,96 @@
+"""Device queries on a large SQLite device store.
+
+Usage: python bench/bench_query.py [--devices 100000] [--runs 21]
+
+Fills a temporary devices.db with N devices (a storm's aftermath: 45 % failed at
+H-MTA-19, 40 % done, the rest on the way or new), then times, each as the median of
+--runs calls on the store's read connection: the first page of failures, the page
+that starts 90 % of the way into the list (by MAC and by address), the newest
+changes (sort=-updated), a failed-step filter, and the summary. Each line gives the
+page's size and the total the query counted, which every call computes as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pktcable.store.devices import Device, SqliteDeviceStore  # noqa: E402
+from pktcable.store.query import DeviceQuery, Page  # noqa: E402
+
+
+def fill(store: SqliteDeviceStore, n: int) -> None:
+    rng = random.Random(1)
+    for i in range(n):
+        pick = rng.random()
+        state, result = ("FAILED_SET", 7) if pick < 0.45 else ("DONE", 1) if pick < 0.85 else \
+            ("CONFIG_READY", None) if pick < 0.95 else ("", None)
+        store.put(Device(f"{rng.randrange(2**48):012x}", kind="mta", flow="HYBRID.2", template="mta.txt",
+                         ip=f"10.{1 + i // 65536}.{(i // 256) % 256}.{i % 256}" if state else "", state=state,
+                         result=result, updated=1_764_700_000 + rng.random() * 3600))
+        if i % 5000 == 4999:
+            store.commit()
+    store.commit()
+
+
+def deep_cursor(store: SqliteDeviceStore, sort: str, skip: int) -> str | None:
+    """The cursor of the page that starts ``skip`` devices in (found page by page, 1,000 at a time)."""
+    cursor, seen = None, 0
+    while seen < skip:
+        page = store.query(DeviceQuery(sort=sort, limit=min(1000, skip - seen), cursor=cursor))
+        seen += len(page.items)
+        cursor = page.next
+    return cursor
+
+
+def timed(runs: int, call: Callable[[], object]) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000, result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=21)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteDeviceStore(str(Path(tmp) / "devices.db"))
+        start = time.perf_counter()
+        fill(store, args.devices)
+        print(f"filled {args.devices} devices in {time.perf_counter() - start:.1f} s "
+              f"({(Path(tmp) / 'devices.db').stat().st_size / 1e6:.1f} MB)")
+        deep = args.devices * 9 // 10
+        cases: list[tuple[str, DeviceQuery]] = [
+            ("first page of failures (outcome=fail, 100)", DeviceQuery(outcome="fail")),
+            ("first page, failed_step=H-MTA-19 (100)", DeviceQuery(failed_step="H-MTA-19")),
+            (f"page at {deep} by mac (100)", DeviceQuery(cursor=deep_cursor(store, "mac", deep))),
+            (f"page at {deep} by ip (100)", DeviceQuery(sort="ip", cursor=deep_cursor(store, "ip", deep))),
+            ("newest changes, sort=-updated (100)", DeviceQuery(sort="updated", descending=True)),
+            ("address prefix 10.1.7. (100)", DeviceQuery(address="10.1.7.")),
+            ("free text 'ab12' (100)", DeviceQuery(text="ab12")),
+            ("first page of failures, 1,000", DeviceQuery(outcome="fail", limit=1000)),
+        ]
+        print(f"{'case':44} {'median ms':>10} {'items':>6} {'total':>7}")
+        for name, query in cases:
+            ms, page = timed(args.runs, lambda q=query: store.query(q))  # type: ignore[misc]
+            assert isinstance(page, Page)
+            print(f"{name:44} {ms:10.1f} {len(page.items):6} {page.total:7}")
+        ms, rows = timed(args.runs, store.summary)
+        print(f"{'summary':44} {ms:10.1f} {len(rows):6}")  # type: ignore[arg-type]
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""``pktcable store``: the data dir's store files (migrate, check, backup, restore).
+
+Exit statuses: 0 done; 1 a file or archive that did not verify (damaged, newer
+than this pktcable, failed integrity check); 2 bad arguments (no such data dir,
+no store files); 6 the data dir is in use (a running serve) or a file cannot be
+read or written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import click
+
+from pktcable.exitcodes import ExitStatus
+
+from .common import fail
+
+data_dir_option = click.option("--data-dir", required=True, type=click.Path(file_okay=False),
+                               help="The serve data folder.")
+
+
+def _existing(data_dir: str) -> Path:
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        fail(f"--data-dir {data_dir}: no such folder", ExitStatus.USAGE)
+    return folder
+
+
+@click.group("store", context_settings={"help_option_names": ["-h", "--help"]})
+def store_group() -> None:
+    """The store files of a serve data dir: upgrade, check, back up, restore.
+
+    Examples:
+
+    \b
+      pktcable store migrate --data-dir /var/lib/pktcable
+      pktcable store check --data-dir /var/lib/pktcable
+      pktcable store backup --data-dir /var/lib/pktcable --to /backup/pktcable.tar
+      pktcable store restore --data-dir /var/lib/pktcable --from /backup/pktcable.tar
+    """
+
+
+@store_group.command("migrate")
+@data_dir_option
+def migrate_cmd(data_dir: str) -> None:
+    """Bring every store file up to this pktcable's schema version and print the versions.
+
+    serve does the same when it opens its stores; this does it ahead of time (after an
+    upgrade, before starting). It needs the data dir to itself: stop serve first.
+
+    Examples:
+
+    \b
+      pktcable store migrate --data-dir /var/lib/pktcable
+    """
+    from pktcable.serve.datadir import DataDirBusy, lock
+    from pktcable.settings import SettingError
+    from pktcable.store.files import migrate
+    from pktcable.store.sqlite import SchemaError
+
+    folder = _existing(data_dir)
+    try:
+        with lock(folder, exclusive=True):
+            done = migrate(folder)
+    except DataDirBusy as exc:
+        fail(str(exc), ExitStatus.IO)
+    except SettingError as exc:
+        fail(str(exc), ExitStatus.IO)
+    except SchemaError as exc:
+        fail(str(exc), ExitStatus.INVALID)
+    except sqlite3.DatabaseError as exc:
+        fail(f"--data-dir {data_dir}: {exc}", ExitStatus.INVALID)
+    if not done:
+        fail(f"--data-dir {data_dir}: no store files in it", ExitStatus.USAGE)
+    for m in done:
+        if not m.known:
+            click.echo(f"{m.name}: version {m.after} (brought up to date by the serve that uses it)")
+        elif m.before == m.after:
+            click.echo(f"{m.name}: version {m.after}, up to date")
+        else:
+            click.echo(f"{m.name}: version {m.before} -> {m.after}")
+
+
+@store_group.command("check")
+@data_dir_option
+def check_cmd(data_dir: str) -> None:
+    """Check every store file (SQLite integrity check, schema version); exits 1 on a problem.
+
+    Safe while serve runs: it only reads.
+
+    Examples:
+
+    \b
+      pktcable store check --data-dir /var/lib/pktcable
+    """
+    from pktcable.store.files import check
+
+    found = check(_existing(data_dir))
+    if not found:
+        fail(f"--data-dir {data_dir}: no store files in it", ExitStatus.USAGE)
+    bad = False
+    for c in found:
+        if c.problems:
+            bad = True
+            click.echo(f"{c.name}: version {c.version}: " + "; ".join(c.problems))
+        else:
+            click.echo(f"{c.name}: version {c.version}, ok")
+    raise SystemExit(int(ExitStatus.INVALID if bad else ExitStatus.OK))
+
+
+@store_group.command("backup")
+@data_dir_option
+@click.option("--to", "target", required=True, type=click.Path(dir_okay=False),
+              help="The archive to write (a tar file; replaced whole).")
+def backup_cmd(data_dir: str, target: str) -> None:
+    """Copy every store file, consistent and online (serve may run and write), into one archive.
+
+    The archive holds a manifest (each file's schema version, size and SHA-256) and the
+    copies; it is written 0600. The CMTS shared secret (cm_key) is not in it: keep it
+    safe on its own.
+
+    Examples:
+
+    \b
+      pktcable store backup --data-dir /var/lib/pktcable --to /backup/pktcable-$(date +%F).tar
+    """
+    from pktcable.store.files import backup
+
+    folder = _existing(data_dir)
+    try:
+        manifest = backup(folder, Path(target))
+    except FileNotFoundError as exc:
+        fail(str(exc), ExitStatus.USAGE)
+    except sqlite3.DatabaseError as exc:
+        fail(f"--data-dir {data_dir}: {exc}", ExitStatus.INVALID)
+    except OSError as exc:
+        fail(f"--to {target}: {exc.strerror or exc}", ExitStatus.IO)
+    for entry in manifest["files"]:
+        click.echo(f"{entry['name']}: version {entry['version']}, {entry['size']} bytes, sha256 {entry['sha256']}")
+    click.echo(f"wrote {target}")
+
+
+@store_group.command("restore")
+@data_dir_option
+@click.option("--from", "source", required=True, type=click.Path(dir_okay=False),
+              help="An archive made by pktcable store backup.")
+def restore_cmd(data_dir: str, source: str) -> None:
+    """Replace the data dir's store files with an archive's, verified first, all at once.
+
+    Refused while serve runs on the data dir. The archive is checked against its
+    manifest (SHA-256, sizes, versions) and each file's integrity before anything is
+    replaced; the files are then swapped in by one rename, so a failed restore leaves
+    the data dir as it was. Files that are no store (cm_key) stay.
+
+    Examples:
+
+    \b
+      pktcable store restore --data-dir /var/lib/pktcable --from /backup/pktcable-2025-12-01.tar
+    """
+    from pktcable.serve.datadir import DataDirBusy, lock, prepare
+    from pktcable.settings import SettingError
+    from pktcable.store.files import ArchiveError, restore
+    from pktcable.store.sqlite import SchemaError
+
+    archive = Path(source)
+    if not archive.is_file():
+        fail(f"--from {source}: no such file", ExitStatus.USAGE)
+    try:
+        folder = prepare(data_dir)
+        with lock(folder, exclusive=True):
+            entries = restore(archive, folder)
+    except DataDirBusy as exc:
+        fail(str(exc), ExitStatus.IO)
+    except SettingError as exc:
+        fail(str(exc), ExitStatus.IO)
+    except (ArchiveError, SchemaError) as exc:
+        fail(f"--from {source}: {exc}; nothing was changed", ExitStatus.INVALID)
+    except OSError as exc:
+        fail(f"restore into {data_dir}: {exc.strerror or exc}; nothing was changed", ExitStatus.IO)
+    for entry in entries:
+        click.echo(f"{entry['name']}: version {entry['version']}, restored")
