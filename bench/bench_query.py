@@ -1,6 +1,6 @@
 """Device queries on a large SQLite device store.
 
-Usage: python bench/bench_query.py [--devices 100000] [--runs 21]
+Usage: python bench/bench_query.py [--devices 100000] [--runs 21] [--writes 10000]
 
 Fills a temporary devices.db with N devices (a storm's aftermath: 45 % failed at
 H-MTA-19, 40 % done, the rest on the way or new), then times, each as the median of
@@ -8,6 +8,10 @@ H-MTA-19, 40 % done, the rest on the way or new), then times, each as the median
 that starts 90 % of the way into the list (by MAC and by address), the newest
 changes (sort=-updated), a failed-step filter, and the summary. Each line gives the
 page's size and the total the query counted, which every call computes as well.
+
+Then what the query indexes cost the writer: --writes devices each written six times
+(a HYBRID.2 run's states) with a step each, in batches of 50 as a storm commits them,
+with the indexes and with them dropped; CPU seconds, the best of three.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pktcable.store.devices import Device, SqliteDeviceStore  # noqa: E402
+from pktcable.store.devices import Device, SqliteDeviceStore, Step  # noqa: E402
 from pktcable.store.query import DeviceQuery, Page  # noqa: E402
 
 
@@ -39,6 +43,32 @@ def fill(store: SqliteDeviceStore, n: int) -> None:
         if i % 5000 == 4999:
             store.commit()
     store.commit()
+
+
+QUERY_INDEXES = ("device_state", "device_updated", "device_ipnum", "device_kind")
+RUN = ("LEASED", "ENROLLED", "CONFIG_READY", "LOCATION_SET", "FILE_SERVED", "DONE")
+
+
+def write_cost(n: int, indexes: bool) -> float:
+    """CPU seconds to write ``n`` devices through RUN's states, batches of 50."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteDeviceStore(str(Path(tmp) / "devices.db"))
+        if not indexes:
+            for name in QUERY_INDEXES:
+                store.db.execute(f"DROP INDEX {name}")
+        rng = random.Random(1)
+        macs = [f"{rng.randrange(2**48):012x}" for _ in range(n)]
+        start = time.process_time()
+        for turn, state in enumerate(RUN):
+            for first in range(0, n, 50):
+                for i, mac in enumerate(macs[first:first + 50], first):
+                    at = turn * 10 + i / n
+                    store.put(Device(mac, ip=f"10.1.{i // 256 % 256}.{i % 256}", state=state, updated=at))
+                    store.record(Step(mac, at, "H-MTA-15", state))
+                store.commit()
+        spent = time.process_time() - start
+        store.close()
+    return spent
 
 
 def deep_cursor(store: SqliteDeviceStore, sort: str, skip: int) -> str | None:
@@ -64,6 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--writes", type=int, default=10_000)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteDeviceStore(str(Path(tmp) / "devices.db"))
@@ -90,6 +121,11 @@ def main() -> None:
         ms, rows = timed(args.runs, store.summary)
         print(f"{'summary':44} {ms:10.1f} {len(rows):6}")  # type: ignore[arg-type]
         store.close()
+    writes = args.writes * len(RUN)
+    for indexes in (True, False):
+        best = min(write_cost(args.writes, indexes) for _ in range(3))
+        print(f"{writes} device writes + steps, {'with' if indexes else 'without'} the query indexes: "
+              f"{best:.2f} s CPU ({best / writes * 1e6:.0f} us a write)")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pktcable.cli.backoffice import simulate_cmd
 from pktcable.cli.dhcp import dhcp_group
 from pktcable.dhcpd import DhcpServer, Reservation
 from pktcable.flow import MTA_TABLES, SERVER_TABLES, Family, Flow, realm_family
-from pktcable.serve import apidevices as api
+from pktcable.serve import api
 from pktcable.serve.config import RUNNABLE_REALMS, ServeConfig, load
 from pktcable.settings import SettingError
 from pktcable.simulate.identity import vendor_class
@@ -194,22 +194,21 @@ def test_a_second_writer_on_the_device_file_waits_instead_of_failing(tmp_path: P
 
 
 def test_old_device_file_gets_added_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The device store upgrades the same way the lease store does: a column added to its
-    table is added to an existing file on open, with its default, rows kept."""
+    """The device store upgrades through its migrations: a column a new migration adds is
+    added to an existing file on open, with its default, rows kept."""
     from pktcable.store import devices
 
     path = str(tmp_path / "devices.db")
-    # A file from before schema versions: the version-0 tables, user_version 0.
-    old = shared.connect(path, devices._TABLES, synchronous="NORMAL")
-    old.execute("INSERT INTO device VALUES ('020000000001', 'mta', '', 'BASIC.2', '', '{}', '', '', NULL, 0.0)")
-    old.close()
-    device_table = devices._TABLES[0]
-    grown = shared.Table(device_table.name, device_table.create, added=(("note", "TEXT NOT NULL DEFAULT 'x'"),))
-    monkeypatch.setattr(devices, "SCHEMA", shared.Schema("devices", (grown, *devices._TABLES[1:]),
-                                                         devices.SCHEMA.migrations))
+    store = SqliteDeviceStore(path)
+    store.put(Device("020000000001", flow=Flow.BASIC_2.value))
+    store.close()
+    grown = shared.Schema(devices.SCHEMA.name, devices.SCHEMA.tables, devices.SCHEMA.migrations + (
+        shared.Migration("note", ("ALTER TABLE device ADD COLUMN note TEXT NOT NULL DEFAULT 'x'",)),))
+    monkeypatch.setattr(devices, "SCHEMA", grown)
     reopened = SqliteDeviceStore(path)
     try:
-        assert "note" in [r[1] for r in reopened.db.execute("PRAGMA table_info(device)")]
+        assert [r[1] for r in reopened.db.execute("PRAGMA table_info(device)")][-1] == "note"
         assert reopened.db.execute("SELECT flow, note FROM device").fetchall() == [("BASIC.2", "x")]
+        assert shared.file_version(reopened.db) == grown.version
     finally:
         reopened.close()

@@ -414,3 +414,25 @@ def test_the_entity_stores_the_result_of_a_failing_final_state(case: str) -> Non
         assert [d.mac for d in page.items] == [MAC]
 
     asyncio.run(scenario())
+
+
+def test_error_messages_do_not_echo_long_values() -> None:
+    for kw in ({"sort": "x" * 100_000}, {"kind": "k" * 100_000}, {"outcome": "o" * 100_000},
+               {"mac_prefix": "z" * 60}):
+        with pytest.raises(QueryError) as caught:
+            DeviceQuery(**kw)
+        assert len(str(caught.value)) < 300
+
+
+def test_a_page_holds_copies(store: DeviceStore) -> None:
+    fill(store, [Device("001122334455", vars={"a": 1})])
+    store.query(DeviceQuery()).items[0].vars["a"] = 2
+    got = store.get("001122334455")
+    assert got is not None and got.vars == {"a": 1}
+
+
+def test_an_in_memory_sqlite_store_answers_queries() -> None:
+    s = SqliteDeviceStore(":memory:")
+    fill(s, fleet(30))
+    assert s.query(DeviceQuery(limit=1000)).total == 30 and sum(r.count for r in s.summary()) == 30
+    s.close()

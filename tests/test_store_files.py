@@ -323,3 +323,64 @@ def test_serve_refuses_a_store_newer_than_itself_in_one_line(tmp_path: Path) -> 
     config.write_text(PORTS + KEY + f'data_dir = "{folder}"\n')
     one_line_exit_2(run_pktcable("serve", "--config", str(config)), "data_dir", "devices.db",
                     "newer than this pktcable")
+
+
+def test_every_registered_store_file_present_is_backed_up_and_restored(tmp_path: Path) -> None:
+    folder = data_dir_with_stores(tmp_path)
+    admin = connect(str(folder / "admin.db"), (Table("token", "CREATE TABLE IF NOT EXISTS token (name TEXT)"),),
+                    synchronous="FULL")
+    admin.execute("INSERT INTO token VALUES ('alice')")
+    admin.close()
+    (folder / "notes.db").write_bytes(b"not ours")  # not in the registry: never archived
+    archive = tmp_path / "b.tar"
+    assert run("backup", "--data-dir", str(folder), "--to", str(archive))[0] == 0
+    with tarfile.open(archive) as tar:
+        assert tar.getnames() == ["manifest.json", "devices.db", "leases.db", "admin.db"]
+    code, out = run("migrate", "--data-dir", str(folder))
+    assert code == 0 and "admin.db: version 0 (brought up to date by the serve that uses it)" in out
+    code, out = run("restore", "--data-dir", str(tmp_path / "copy"), "--from", str(archive))
+    assert code == 0 and "admin.db: version 0, restored" in out
+    db = sqlite3.connect(str(tmp_path / "copy" / "admin.db"))
+    assert db.execute("SELECT name FROM token").fetchall() == [("alice",)]
+    db.close()
+
+
+def test_a_restore_keeps_the_data_dir_owner(tmp_path: Path) -> None:
+    """Root restores a service user's data dir: the files stay the service user's. (Run as
+    another user, the data dir is that user's own and so are the files.)"""
+    import os
+
+    folder = data_dir_with_stores(tmp_path)
+    archive = tmp_path / "b.tar"
+    assert run("backup", "--data-dir", str(folder), "--to", str(archive))[0] == 0
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, *owner)
+    assert run("restore", "--data-dir", str(folder), "--from", str(archive))[0] == 0
+    for path in (folder, *folder.iterdir()):
+        assert (path.stat().st_uid, path.stat().st_gid) == owner, path.name
+
+
+def test_the_lock_file_belongs_to_the_data_dir_owner(tmp_path: Path) -> None:
+    """Root running a store command on a service user's data dir leaves a lock file the
+    service can open. (As another user, the data dir and the lock file are that user's.)"""
+    import os
+
+    folder = datadir.prepare(tmp_path / "data")
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    os.chown(folder, *owner)
+    datadir.lock(folder, exclusive=True).release()
+    st = (folder / "lock").stat()
+    assert (st.st_uid, st.st_gid) == owner and (st.st_mode & 0o777) == 0o600
+
+
+def test_reset_names_a_store_newer_than_itself(tmp_path: Path) -> None:
+    folder = data_dir_with_stores(tmp_path)
+    for name in ("devices.db", "leases.db"):
+        db = sqlite3.connect(str(folder / name))
+        db.execute("PRAGMA user_version=99")
+        db.close()
+    for extra in ([], ["--address", "127.0.0.1"]):  # the lease table first, else the device store
+        result = CliRunner().invoke(main, ["reset", "001122334455", "--data-dir", str(folder), *extra])
+        assert result.exit_code == ExitStatus.USAGE, result.output
+        assert "newer than this pktcable" in result.output and "Traceback" not in result.output

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -43,7 +44,6 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
     operator token for the API is made for the run and shown in the dashboard URL."""
     import os
     import secrets
-    import sqlite3
     from ipaddress import IPv4Interface
 
     from pktcable.serve.config import ServeConfig, check, read
@@ -248,7 +248,10 @@ def reset_cmd(mac: str, data_dir: str | None, address: str | None, agent_port: i
     if data_dir is None and address is None:
         fail("give --data-dir (to find the device's lease) or --address", ExitStatus.USAGE)
     target = address if address is not None else _leased_address(Path(data_dir), key)  # type: ignore[arg-type]
-    store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
+    try:
+        store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
+    except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
+        fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
 
     async def run() -> bool:
         endpoint = await open_endpoint("0.0.0.0", 0, timeout=1.0, retries=2)
@@ -280,7 +283,10 @@ def _leased_address(data_dir: Path, mac: str) -> str:
     path = data_dir / "leases.db"
     if not path.is_file():
         fail(f"--data-dir {data_dir}: no lease table (leases.db); give --address to reset anyway", ExitStatus.USAGE)
-    leases = SqliteLeaseStore(str(path))
+    try:
+        leases = SqliteLeaseStore(str(path))
+    except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
+        fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
     try:
         lease = LeaseEngine(leases, {}, 0.0, 0.0).bound_lease(mac, time.time())
     finally:

@@ -78,6 +78,11 @@ def lock(folder: Path, *, exclusive: bool) -> DataDirLock:
     except OSError as exc:
         raise SettingError(f"data_dir: cannot open {path}: {exc.strerror or exc}") from None
     try:
+        # Root (a migrate or backup by an operator) makes the file the data dir owner's, as
+        # SQLite does its -wal and -shm: the service user must still open it.
+        owner = folder.stat()
+        if os.geteuid() == 0 and os.fstat(fd).st_uid != owner.st_uid:
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)

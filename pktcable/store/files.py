@@ -53,8 +53,6 @@ class StoreFile:
 
     name: str
     schema: str = ""
-    #: Made by every serve with a data dir; the others exist only when their feature is used.
-    always: bool = True
 
     def load_schema(self) -> Schema | None:
         if not self.schema:
@@ -64,11 +62,12 @@ class StoreFile:
         return found
 
 
-#: Every store file a data dir can hold.
+#: Every store file a data dir can hold (those present are the ones a command works on).
 STORE_FILES: tuple[StoreFile, ...] = (
     StoreFile("devices.db", "pktcable.store.devices:SCHEMA"),
     StoreFile("leases.db", "pktcable.store.leases:SCHEMA"),
-    StoreFile("admin.db", "pktcable.store.admin:SCHEMA", always=False),
+    # The API's accounts and audit log (store/admin.py).
+    StoreFile("admin.db", "pktcable.store.admin:SCHEMA"),
 )
 _BY_NAME = {f.name: f for f in STORE_FILES}
 
@@ -319,11 +318,23 @@ def restore(archive: Path, data_dir: Path) -> list[dict[str, Any]]:
             for item in data_dir.iterdir():
                 if not _is_store_file(item.name) and item.is_file():
                     shutil.copy2(item, staging / item.name)
-            os.chmod(staging, data_dir.stat().st_mode & 0o7777)
+            owner = data_dir.stat()
+            os.chmod(staging, owner.st_mode & 0o7777)
+            _give(staging, owner.st_uid, owner.st_gid)
         _swap(staging, data_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return list(entries.values())
+
+
+def _give(folder: Path, uid: int, gid: int) -> None:
+    """The restored folder and its files belong to whoever owned the data dir: root restoring
+    the data dir of a service user (systemd's StateDirectory, whose parent only root may
+    write) must not leave files the service cannot open."""
+    if (uid, gid) == (os.geteuid(), os.getegid()):
+        return
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, uid, gid)
 
 
 def _swap(staging: Path, data_dir: Path) -> None:

@@ -124,6 +124,12 @@ def ip_number(ip: str) -> int:
 # --- the query --------------------------------------------------------------------------
 
 
+def _shown(value: object) -> str:
+    """A caller's value in an error message, cut short: the message goes back to the caller."""
+    text = repr(value)
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+
+
 def _text(parameter: str, value: object) -> str:
     if not isinstance(value, str):
         raise QueryError(parameter, f"must be text, not {type(value).__name__}")
@@ -162,7 +168,7 @@ class DeviceQuery:
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in KINDS:
-            raise QueryError("kind", f"must be one of {', '.join(KINDS)}, not {self.kind!r}")
+            raise QueryError("kind", f"must be one of {', '.join(KINDS)}, not {_shown(self.kind)}")
         if self.flow is not None:
             _text("flow", self.flow)
         if isinstance(self.states, str) or not isinstance(self.states, Sequence):
@@ -171,7 +177,7 @@ class DeviceQuery:
             raise QueryError("state", f"more than {MAX_STATES} states")
         object.__setattr__(self, "states", tuple(_text("state", s) for s in self.states))
         if self.outcome is not None and self.outcome not in OUTCOMES:
-            raise QueryError("outcome", f"must be one of {', '.join(OUTCOMES)}, not {self.outcome!r}")
+            raise QueryError("outcome", f"must be one of {', '.join(OUTCOMES)}, not {_shown(self.outcome)}")
         if self.failed_step is not None:
             _text("failed_step", self.failed_step)
         if self.mac_prefix is not None:
@@ -181,17 +187,17 @@ class DeviceQuery:
         if self.updated_since is not None:
             since = self.updated_since
             if isinstance(since, bool) or not isinstance(since, int | float) or not math.isfinite(since):
-                raise QueryError("updated_since", f"must be a finite number of Unix seconds, not {since!r}")
+                raise QueryError("updated_since", f"must be a finite number of Unix seconds, not {_shown(since)}")
             object.__setattr__(self, "updated_since", float(since))
         if self.text is not None:
             _text("q", self.text)
         if self.sort not in SORTS:
             raise QueryError("sort", f"must be one of {', '.join(SORTS)} (- before it: descending), "
-                                     f"not {self.sort!r}")
+                                     f"not {_shown(self.sort)}")
         if not isinstance(self.descending, bool):
             raise QueryError("sort", "descending must be true or false")
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
-            raise QueryError("limit", f"must be a whole number from 1 to {MAX_LIMIT}, not {self.limit!r}")
+            raise QueryError("limit", f"must be a whole number from 1 to {MAX_LIMIT}, not {_shown(self.limit)}")
         if self.cursor is not None:
             object.__setattr__(self, "after", _decode_cursor(self.cursor, self.sort, self.descending))
 
@@ -204,9 +210,9 @@ class DeviceQuery:
 def _mac_prefix(text: str) -> str:
     digits = "".join(c for c in text.lower() if c not in _MAC_SEPARATORS)
     if not set(digits) <= _HEX:
-        raise QueryError("mac", f"{text!r} is not the start of a MAC address (hex digits and : - . only)")
+        raise QueryError("mac", f"{_shown(text)} is not the start of a MAC address (hex digits and : - . only)")
     if len(digits) > 12:
-        raise QueryError("mac", f"{text!r} has more than the 12 hex digits of a MAC address")
+        raise QueryError("mac", f"{_shown(text)} has more than the 12 hex digits of a MAC address")
     return digits
 
 
