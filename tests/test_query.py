@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pktcable.flow import SERVER_TABLES, Flow
+from pktcable.flow import FINAL_STATES, SERVER_TABLES, Flow
 from pktcable.flow.tables import ServerState
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore
 from pktcable.store.query import (
@@ -30,7 +30,11 @@ from pktcable.store.query import (
     parse_query,
 )
 
-STATES = ["", "LEASED", "ENROLLED", "FAILED_SET", "FAILED_BUILD", "DONE", "TIMED_OUT", "FILE_DELIVERED"]
+MTA_STATES = ["", "LEASED", "ENROLLED", "FAILED_SET", "FAILED_BUILD", "DONE", "TIMED_OUT", "FILE_DELIVERED"]
+CM_STATES = ["", "LEASED", "CONFIG_SERVED", "CONFIG_FAILED"]
+STATES = MTA_STATES + CM_STATES[2:]
+#: Those of STATES that end a run (the flow tables say so; written out here to check them).
+ENDS = {"FAILED_SET", "FAILED_BUILD", "DONE", "TIMED_OUT", "FILE_DELIVERED", "CONFIG_SERVED", "CONFIG_FAILED"}
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -41,8 +45,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeviceStor
 
 
 def result_for(state: str, rng: random.Random) -> int | None:
-    if state in ("FAILED_SET", "FAILED_BUILD", "TIMED_OUT"):
+    if state in ("FAILED_SET", "FAILED_BUILD", "TIMED_OUT", "CONFIG_FAILED"):
         return 7
+    if state == "CONFIG_SERVED":
+        return 1
     if state == "DONE":
         return rng.choice([1, 1, 4, 3])
     return None
@@ -53,7 +59,7 @@ def fleet(n: int, seed: int = 7) -> list[Device]:
     devices = []
     for i in range(n):
         kind = "cm" if i % 5 == 0 else "mta"
-        state = "" if kind == "cm" else rng.choice(STATES)
+        state = rng.choice(CM_STATES if kind == "cm" else MTA_STATES)
         ip = "" if kind == "cm" or i % 7 == 0 else f"10.{1 + i % 3}.{(i // 250) % 256}.{i % 250}"
         devices.append(Device(f"00{rng.randrange(16**10):010x}", kind=kind, flow="" if kind == "cm" else
                               rng.choice(["HYBRID.2", "HYBRID.1", "BASIC.2"]), ip=ip, state=state,
@@ -86,7 +92,15 @@ def test_outcome_from_state_and_result() -> None:
     assert outcome("", None) == "new" and outcome("", 7) == "new"
     assert [outcome("DONE", r) for r in PASS_RESULTS] == ["pass"] * 3
     assert [outcome("FAILED_SET", r) for r in FAIL_RESULTS] == ["fail"] * 3
-    assert outcome("LEASED", None) == "pending" and outcome("DONE", 2) == "pending"
+    assert outcome("LEASED", None) == "pending"
+    # Its run ended without a passing result (inProgress is no pass).
+    assert outcome("DONE", 2) == "fail"
+    # A .1 flow's last state reports nothing: the server delivered all the flow asks.
+    assert outcome("FILE_DELIVERED", None) == "pass"
+    # Booted again after a pass: the old result does not make the new run pass.
+    assert outcome("LEASED", 1) == "pending"
+    # A CM's states mean the same.
+    assert [outcome("CONFIG_SERVED", 1), outcome("CONFIG_FAILED", 7)] == ["pass", "fail"]
 
 
 def test_failed_step_comes_from_the_flow_server_table() -> None:
@@ -101,8 +115,15 @@ def test_failed_step_comes_from_the_flow_server_table() -> None:
     assert failed_step("mta", "HYBRID.2", "DONE", 3) == hybrid[ServerState.DONE].step
     assert failed_step("mta", "HYBRID.2", "DONE", 1) is None
     assert failed_step("cm", "", "FAILED_SET", 7) is None
+    # A CM's failure is the CM table's, whatever flow its row carries.
+    assert failed_step("cm", "", "CONFIG_FAILED", 7) == failed_step("cm", "HYBRID.2", "CONFIG_FAILED") == "CM-5/6"
+    assert failed_step("cm", "", "CONFIG_SERVED", 1) is None
     assert failed_step("mta", "NO.SUCH", "FAILED_SET", 7) is None
     assert failed_step("mta", "BASIC.1", "FAILED_SET", 7) is None  # not a state of the Basic tables
+
+
+def test_the_states_that_end_a_run_are_the_tables_final_ones() -> None:
+    assert ENDS == FINAL_STATES & set(STATES)
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -112,15 +133,16 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"kind": "cm"}, lambda d: d.kind == "cm"),
     ({"flow": "HYBRID.1"}, lambda d: d.flow == "HYBRID.1"),
     ({"states": ("FAILED_SET", "DONE")}, lambda d: d.state in ("FAILED_SET", "DONE")),
-    ({"outcome": "fail"}, lambda d: d.state != "" and d.result in (3, 6, 7)),
-    ({"outcome": "pass"}, lambda d: d.state != "" and d.result in (1, 4, 5)),
-    ({"outcome": "pending"}, lambda d: d.state != "" and d.result not in (1, 3, 4, 5, 6, 7)),
+    ({"outcome": "fail"}, lambda d: d.state in ENDS and d.result is not None and d.result not in (1, 4, 5)),
+    ({"outcome": "pass"}, lambda d: d.state in ENDS and d.result in (None, 1, 4, 5)),
+    ({"outcome": "pending"}, lambda d: d.state not in ENDS and d.state != ""),
     ({"outcome": "new"}, lambda d: d.state == ""),
     ({"failed_step": "H-MTA-19"}, lambda d: d.kind == "mta" and d.flow.startswith("HYBRID")
      and d.state == "FAILED_SET"),
     ({"failed_step": "MTA-1...25"}, lambda d: d.kind == "mta" and d.state == "TIMED_OUT"),
     ({"failed_step": "H-MTA-25"}, lambda d: d.kind == "mta" and d.flow == "HYBRID.2" and d.state == "DONE"
      and d.result == 3),
+    ({"failed_step": "CM-5/6"}, lambda d: d.kind == "cm" and d.state == "CONFIG_FAILED" and d.result in (None, 3, 6, 7)),
     ({"mac_prefix": "00:1"}, lambda d: d.mac.startswith("001")),
     ({"address": "10.2."}, lambda d: d.ip.startswith("10.2.")),
     ({"address": "10.1.0.3"}, lambda d: d.ip == "10.1.0.3"),
@@ -131,7 +153,7 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"text": "0.1.0.2"}, lambda d: "0.1.0.2" in d.ip or "0102" in d.mac),
     ({"text": "00:a"}, lambda d: "00a" in d.mac or "00:A" in d.state),
     ({"kind": "mta", "outcome": "fail", "address": "10.3."},
-     lambda d: d.kind == "mta" and d.result in (3, 6, 7) and d.ip.startswith("10.3.")),
+     lambda d: d.kind == "mta" and d.state in ENDS and d.result not in (None, 1, 4, 5) and d.ip.startswith("10.3.")),
 ]
 
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("pktcable.cli.backoffice:serve_cmd", "Run the back office (DHCP, TFTP/HTTP/ToD, SNMP, store)."),
     "simulate": ("pktcable.cli.backoffice:simulate_cmd", "Play eCM/eMTA devices through a flow; report compliance."),
     "store": ("pktcable.cli.store:store_group", "The data dir's stores: migrate, check, backup, restore."),
+    "token": ("pktcable.cli.token:token_group", "API tokens: create (shown once), list, revoke."),
     "validate": ("pktcable.cli.config:validate_cmd", "Check config files, listing every problem."),
 }
 

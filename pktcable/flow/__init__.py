@@ -13,12 +13,13 @@ from .tables import (
     ServerState,
     Timing,
     cm_state,
+    FINAL_STATES,
     device_outcome,
     outcome,
 )
 
 __all__ = [
-    "CM_FLOW", "CM_TABLE", "CmState", "cm_state", "device_outcome", "outcome",
+    "CM_FLOW", "CM_TABLE", "CmState", "cm_state", "device_outcome", "FINAL_STATES", "outcome",
     "DEFAULT_FLOW", "Entered", "Family", "Flow", "FlowError", "FlowTable", "InvalidTransition", "MTA_TABLES", "Machine", "MtaState",
     "ProvisioningState", "SERVER_TABLES", "ServerState", "StateInfo", "Timing", "realm_family",
 ]

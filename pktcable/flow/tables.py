@@ -387,17 +387,23 @@ def outcome(result: int | None, final: bool) -> str:
     return "fail" if result is not None and result not in PASSING else "pass"
 
 
-def device_outcome(kind: str, state: str, result: int | None) -> str:
-    """:func:`outcome` of a stored device: "new" before its first step, else by
-    whether its state is final in its kind's table (a state name means the same in
-    every server table that has it)."""
+def _final_states() -> frozenset[str]:
+    finals: set[str] = set()
+    for table in (*SERVER_TABLES.values(), CM_TABLE):
+        finals |= {state.name for state, info in table.states.items() if info.final}
+    return frozenset(finals)
+
+
+#: The names of the states that end a device's run, in any server table (a state name
+#: means the same in every table that has it). The device store's SQL reads this too.
+FINAL_STATES = _final_states()
+
+
+def device_outcome(state: str, result: int | None) -> str:
+    """:func:`outcome` of a stored device: "new" before its first step, "pending"
+    while its state is not final, then "pass" or "fail" by its result (a final state
+    with no result passes). The one rule for the API, the dashboard, the store's
+    filters and the metrics."""
     if not state:
         return "new"
-    if kind == "cm":
-        return outcome(result, CM_TABLE.states[cm_state(state)].final)
-    try:
-        named = ServerState[state]
-    except KeyError:
-        return "pending"  # a name no table has (a store from another version)
-    final = any(table.states[named].final for table in SERVER_TABLES.values() if named in table.states)
-    return outcome(result, final)
+    return outcome(result, state in FINAL_STATES)

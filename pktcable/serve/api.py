@@ -1,16 +1,12 @@
-"""The operator's side of `pktcable serve`: a REST API over the device store,
-Prometheus metrics, and a one-page dashboard, on their own address and port
-(the management network, not the devices' one).
+"""The operator's side of `pktcable serve`: the REST API over the device store
+(``/api/v1``, its OpenAPI document at ``/api/v1/openapi.json``), Prometheus
+metrics and the dashboard, on their own address and port (the management
+network, not the devices' one). docs/serve.md lists the routes.
 
-    GET    /api/devices                 every device: MAC, kind, flow, address, state, outcome
-    GET    /api/devices/{mac}           one device with its step history
-    PUT    /api/devices/{mac}           create or change: {"kind", "flow", "template", "vars"}
-    DELETE /api/devices/{mac}
-    POST   /api/devices/{mac}/reset     SET pktcMtaDevResetNow on the eMTA, at its leased address
-    GET    /metrics                     counters in the Prometheus text format
-    GET    /                            the dashboard
-
-The API reaches the back office only through :class:`~pktcable.serve.office.Office`.
+Every request passes the gate of :mod:`.apiauth` (host, origin, token, role,
+body type); every error is a problem document (:mod:`.problems`). The API
+reaches the back office only through :class:`~pktcable.serve.office.Office`,
+and tokens and the audit log through the :class:`~pktcable.store.admin.AdminStore`.
 
 Request bodies are JSON of at most ``BODY_LIMIT`` bytes (413 beyond), nested
 at most ``JSON_DEPTH_LIMIT`` deep, with finite numbers only (NaN, Infinity or
@@ -24,23 +20,25 @@ import html
 import json
 import math
 from collections import Counter
-from dataclasses import asdict
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from pktcable.flow import SERVER_TABLES
-from pktcable.store.devices import Device, normalize_mac
+from pktcable.store.admin import AdminStore
+from pktcable.store.devices import normalize_mac
 
-from .office import NoCurrentLease, Office
+from .apiauth import IDENTITY, Access, gate, identify
+from .office import Office
+from .problems import Problem, bad_request, problems
 
-KINDS = ("cm", "mta")
-#: The flows an MTA may be given: those the server has a table for.
-FLOWS = tuple(flow.value for flow in SERVER_TABLES)
 _OFFICE: web.AppKey[Office] = web.AppKey("office")
+_ADMIN: web.AppKey[AdminStore] = web.AppKey("admin")
+_ACCESS: web.AppKey[Access] = web.AppKey("access")
 BODY_LIMIT = 256 * 1024  # bytes of a request body: a device's vars are a few hundred
 JSON_DEPTH_LIMIT = 32  # arrays/objects inside each other
+PREFIX = "/api/v1"
 
 
 class BadBody(ValueError):
@@ -88,84 +86,42 @@ def parse_body(body: bytes) -> Any:
     return value
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def _mac(request: web.Request) -> str:
-    try:
-        return normalize_mac(request.match_info["mac"])
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}), content_type="application/json") from None
-
-
-def _public(device: Device) -> dict[str, Any]:
-    return asdict(device)
-
-
-async def list_devices(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    return web.json_response([_public(d) for d in office.list_devices()])
-
-
-async def get_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
-    device = office.get_device(mac)
-    if device is None:
-        return _error(404, f"no device {mac}")
-    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in office.device_history(mac)]
-    return web.json_response({**_public(device), "history": history})
-
-
-async def put_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
+async def json_object(request: web.Request, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
+    """The request's body: a JSON object with only ``allowed`` keys and every ``required`` one."""
     try:
         body = parse_body(await request.read())
     except BadBody as exc:
-        return _error(400, str(exc))
+        raise bad_request(str(exc)) from None
     if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
-    unknown = sorted(set(body) - {"kind", "flow", "template", "vars"})
+        raise bad_request("the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
     if unknown:
-        return _error(400, f"unknown fields: {', '.join(unknown)}")
-    device = office.get_device(mac) or Device(mac)
-    kind = body.get("kind", device.kind)
-    flow = str(body.get("flow", device.flow)).upper()
-    if kind not in KINDS:
-        return _error(400, f"kind must be one of {', '.join(KINDS)}")
-    if kind == "mta" and flow not in FLOWS:
-        return _error(400, f"flow must be one of {', '.join(FLOWS)}")
-    variables = body.get("vars", device.vars)
-    if not isinstance(variables, dict):
-        return _error(400, "vars must be an object")
-    template = body.get("template", device.template)
-    if not isinstance(template, str):
-        return _error(400, "template must be a string")
-    device.kind, device.flow, device.vars, device.template = kind, flow, variables, template
-    office.save_device(device)
-    return web.json_response(_public(device))
+        raise bad_request(f"unknown fields: {', '.join(unknown)}")
+    missing = [k for k in required if k not in body]
+    if missing:
+        raise bad_request(f"missing fields: {', '.join(missing)}")
+    return body
 
 
-async def delete_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
-    if not office.forget(mac):
-        return _error(404, f"no device {mac}")
-    return web.Response(status=204)
+def office_of(request: web.Request) -> Office:
+    return request.app[_OFFICE]
 
 
-async def reset_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
-    if office.get_device(mac) is None:
-        return _error(404, f"no device {mac}")
+def mac_of(request: web.Request) -> str:
     try:
-        ok = await office.reset_device(mac)  # to the address leased to it now, never the store's last one
-    except NoCurrentLease:
-        return _error(404, f"no device {mac} with a current DHCP lease")
-    return web.json_response({"mac": mac, "acknowledged": ok}, status=200 if ok else 504)
+        return normalize_mac(request.match_info["mac"])
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+
+
+def audit(request: web.Request, action: str, target: str, before: Any, after: Any) -> None:
+    """One audit entry for this request's token and source, durably before the answer."""
+    who = request[IDENTITY]
+    request.app[_ADMIN].audit(who.name, who.role, action, target, before, after, request.remote or "")
+
+
+def admin_of(request: web.Request) -> AdminStore:
+    return request.app[_ADMIN]
 
 
 def metrics_text(office: Office) -> str:
@@ -178,33 +134,39 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def dashboard(request: web.Request) -> web.Response:
+    """The server-rendered page. "/" is public for the dashboard's static page, which holds
+    no data; this one shows devices, so it takes a token like the API."""
+    identify(request, request.app[_ACCESS])
     office = request.app[_OFFICE]
     devices = list(office.list_devices())
     states = Counter(d.state or "NEW" for d in devices)
     summary = " ".join(f"<span class=s>{html.escape(k)}: {v}</span>" for k, v in sorted(states.items()))
     rows = "\n".join(
-        f"<tr><td><a href='/api/devices/{d.mac}'>{d.mac}</a></td><td>{d.kind}</td><td>{html.escape(d.flow)}</td>"
+        f"<tr><td>{d.mac}</td><td>{d.kind}</td><td>{html.escape(d.flow)}</td>"
         f"<td>{html.escape(d.ip)}</td><td>{html.escape(d.state)}</td><td>{'' if d.result is None else d.result}</td></tr>"
         for d in devices[:1000]
     )
     page = f"""<!doctype html><html><head><meta charset=utf-8><title>pktcable</title>
-<meta http-equiv=refresh content=5>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.2em .8em;
 border-bottom:1px solid #ddd;text-align:left}}.s{{margin-right:1.5em}}</style></head><body>
 <h1>pktcable back office</h1><p>{len(devices)} devices. {summary}</p>
 <table><tr><th>MAC</th><th>kind</th><th>flow</th><th>address</th><th>state</th><th>outcome</th></tr>
-{rows}</table><p><a href=/metrics>metrics</a> &middot; <a href=/api/devices>devices (JSON)</a></p></body></html>"""
+{rows}</table></body></html>"""
     return web.Response(text=page, content_type="text/html")
 
 
-def make_api(office: Office) -> web.Application:
-    app = web.Application(client_max_size=BODY_LIMIT)
+def make_api(office: Office, access: Access) -> web.Application:
+    from . import apidevices, apiviews
+
+    app = web.Application(client_max_size=BODY_LIMIT, middlewares=[problems, gate(access)])
     app[_OFFICE] = office
+    app[_ADMIN] = access.admin
+    app[_ACCESS] = access
     app.router.add_get("/", dashboard)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/devices", list_devices)
-    app.router.add_get("/api/devices/{mac}", get_device)
-    app.router.add_put("/api/devices/{mac}", put_device)
-    app.router.add_delete("/api/devices/{mac}", delete_device)
-    app.router.add_post("/api/devices/{mac}/reset", reset_device)
+    apidevices.add_routes(app.router, PREFIX)
+    apiviews.add_routes(app.router, PREFIX)
     return app
+
+
+__all__ = ["BODY_LIMIT", "PREFIX", "Problem", "make_api", "metrics_text", "parse_body"]

@@ -240,6 +240,10 @@ SCHEMA = Schema("devices", _TABLES, (
         "CREATE INDEX device_ipnum ON device (ipnum, mac)",
         "CREATE INDEX device_kind ON device (kind, mac)",
     )),
+    # Version 3: the last config file built for each device and kind (store/built.py).
+    Migration("built files", ("""CREATE TABLE built_file (
+        mac TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, built REAL NOT NULL, sha1 TEXT NOT NULL,
+        data BLOB NOT NULL, PRIMARY KEY (mac, kind))""",)),
 ))
 _COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # An upsert rather than INSERT OR REPLACE: REPLACE deletes the row and inserts a new one

@@ -66,8 +66,8 @@ class StoreFile:
 STORE_FILES: tuple[StoreFile, ...] = (
     StoreFile("devices.db", "pktcable.store.devices:SCHEMA"),
     StoreFile("leases.db", "pktcable.store.leases:SCHEMA"),
-    # The API's accounts and audit log; its schema joins the registry with the store's code.
-    StoreFile("admin.db"),
+    # The API's accounts and audit log (store/admin.py).
+    StoreFile("admin.db", "pktcable.store.admin:SCHEMA"),
 )
 _BY_NAME = {f.name: f for f in STORE_FILES}
 

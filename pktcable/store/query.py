@@ -29,7 +29,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
 from pktcable.flow import SERVER_TABLES
-from pktcable.flow.tables import PASSING, ProvisioningState
+from pktcable.flow.tables import CM_TABLE, FINAL_STATES, PASSING, ProvisioningState, device_outcome
 
 if TYPE_CHECKING:
     from .devices import Device
@@ -75,14 +75,10 @@ class QueryError(ValueError):
 
 
 def outcome(state: str, result: int | None) -> str:
-    """"new" (no run seen yet), "pass" (result 1, 4, 5), "fail" (3, 6, 7) or "pending"."""
-    if state == "":
-        return "new"
-    if result in PASS_RESULTS:
-        return "pass"
-    if result in FAIL_RESULTS:
-        return "fail"
-    return "pending"
+    """"new" (no run seen yet), "pending" (its state is not final), then "pass" or
+    "fail" by the result (pktcable.flow's :func:`~pktcable.flow.device_outcome`: one
+    rule for the API, the dashboard, the filters and the metrics)."""
+    return device_outcome(state, result)
 
 
 def _steps() -> dict[tuple[str, str], tuple[str, bool]]:
@@ -95,17 +91,23 @@ def _steps() -> dict[tuple[str, str], tuple[str, bool]]:
 
 
 _STEPS = _steps()
+#: A CM's state name -> (its spec step label, whether the CM table calls it a failure).
+_CM_STEPS = {state.name: (info.step, info.final and info.result in FAIL_RESULTS)
+             for state, info in CM_TABLE.states.items()}
 
 
 def failed_step(kind: str, flow: str, state: str, result: int | None = None) -> str | None:
-    """The spec step label (from the flow's server table) of a device that failed there, else None.
+    """The spec step label (from the flow's server table; a CM's from the CM table,
+    whatever its stored flow) of a device that failed there, else None.
 
     Without ``result`` the state alone decides (a final state the table gives a failing
-    result); with it, the result does (a status INFORM can report a failure from DONE).
-    CMs run no server flow: None."""
-    if kind != "mta":
+    result); with it, the result does (a status INFORM can report a failure from DONE)."""
+    if kind == "cm":
+        entry = _CM_STEPS.get(state)
+    elif kind == "mta":
+        entry = _STEPS.get((flow, state))
+    else:
         return None
-    entry = _STEPS.get((flow, state))
     if entry is None:
         return None
     step, table_fails = entry
@@ -417,14 +419,16 @@ def select(query: DeviceQuery, devices: Iterable[Device]) -> Page:
 
 # --- SQL ----------------------------------------------------------------------------------
 
+#: The final states' names as an SQL list (enum names: identifiers, nothing to quote).
+_FINALS = "(" + ", ".join(f"'{name}'" for name in sorted(FINAL_STATES)) + ")"
 #: The outcome of a device row, in SQL (what :func:`outcome` says).
-OUTCOME_SQL = (f"CASE WHEN state = '' THEN 'new' WHEN result IN {PASS_RESULTS} THEN 'pass' "
-               f"WHEN result IN {FAIL_RESULTS} THEN 'fail' ELSE 'pending' END")
+OUTCOME_SQL = (f"CASE WHEN state = '' THEN 'new' WHEN state NOT IN {_FINALS} THEN 'pending' "
+               f"WHEN result IS NOT NULL AND result NOT IN {PASS_RESULTS} THEN 'fail' ELSE 'pass' END")
 _OUTCOME_WHERE = {
     "new": "state = ''",
-    "pass": f"state <> '' AND result IN {PASS_RESULTS}",
-    "fail": f"state <> '' AND result IN {FAIL_RESULTS}",
-    "pending": f"state <> '' AND (result IS NULL OR result NOT IN {PASS_RESULTS + FAIL_RESULTS})",
+    "pending": f"state <> '' AND state NOT IN {_FINALS}",
+    "fail": f"state IN {_FINALS} AND result IS NOT NULL AND result NOT IN {PASS_RESULTS}",
+    "pass": f"state IN {_FINALS} AND (result IS NULL OR result IN {PASS_RESULTS})",
 }
 
 
@@ -439,9 +443,15 @@ def _failed_step_where(step: str) -> tuple[str, list[Any]]:
         failing = f"(result IS NULL OR result IN {FAIL_RESULTS})" if table_fails else f"result IN {FAIL_RESULTS}"
         terms.append(f"(flow = ? AND +state = ? AND {failing})")
         params += [flow, state]
-    if not terms:
+    mta = f"(+kind = 'mta' AND ({' OR '.join(terms)}))" if terms else ""
+    cm_states = [state for state, (label, table_fails) in _CM_STEPS.items() if label == step and table_fails]
+    cm = ""
+    if cm_states:
+        cm = f"(+kind = 'cm' AND +state IN ({', '.join('?' * len(cm_states))}) AND (result IS NULL OR result IN {FAIL_RESULTS}))"
+        params += cm_states
+    if not (mta or cm):
         return "0", []
-    return f"+kind = 'mta' AND ({' OR '.join(terms)})", params
+    return " OR ".join(t for t in (mta, cm) if t), params
 
 
 def sql_where(query: DeviceQuery, *, page: bool) -> tuple[str, list[Any]]:
