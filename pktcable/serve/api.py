@@ -1,5 +1,5 @@
 """The operator's side of `pktcable serve`: a REST API over the device store,
-Prometheus metrics, and a one-page dashboard, on their own address and port
+Prometheus metrics, and the dashboard, on their own address and port
 (the management network, not the devices' one).
 
     GET    /api/devices                 every device: MAC, kind, flow, address, state, outcome
@@ -8,7 +8,7 @@ Prometheus metrics, and a one-page dashboard, on their own address and port
     DELETE /api/devices/{mac}
     POST   /api/devices/{mac}/reset     SET pktcMtaDevResetNow on the eMTA, at its leased address
     GET    /metrics                     counters in the Prometheus text format
-    GET    /                            the dashboard
+    GET    /, /static/...               the dashboard (serve/dashboard.py)
 
 The API reaches the back office only through :class:`~pktcable.serve.office.Office`.
 
@@ -20,10 +20,8 @@ anything else is a 400 that says why.
 
 from __future__ import annotations
 
-import html
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -33,6 +31,7 @@ from aiohttp import web
 from pktcable.flow import SERVER_TABLES
 from pktcable.store.devices import Device, normalize_mac
 
+from .dashboard import add_dashboard
 from .office import Family, NoCurrentLease, Office
 
 KINDS = ("cm", "mta")
@@ -189,30 +188,10 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=metrics_text(request.app[_OFFICE]), content_type="text/plain", charset="utf-8")
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    devices = list(office.list_devices())
-    states = Counter(d.state or "NEW" for d in devices)
-    summary = " ".join(f"<span class=s>{html.escape(k)}: {v}</span>" for k, v in sorted(states.items()))
-    rows = "\n".join(
-        f"<tr><td><a href='/api/devices/{d.mac}'>{d.mac}</a></td><td>{d.kind}</td><td>{html.escape(d.flow)}</td>"
-        f"<td>{html.escape(d.ip)}</td><td>{html.escape(d.state)}</td><td>{'' if d.result is None else d.result}</td></tr>"
-        for d in devices[:1000]
-    )
-    page = f"""<!doctype html><html><head><meta charset=utf-8><title>pktcable</title>
-<meta http-equiv=refresh content=5>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.2em .8em;
-border-bottom:1px solid #ddd;text-align:left}}.s{{margin-right:1.5em}}</style></head><body>
-<h1>pktcable back office</h1><p>{len(devices)} devices. {summary}</p>
-<table><tr><th>MAC</th><th>kind</th><th>flow</th><th>address</th><th>state</th><th>outcome</th></tr>
-{rows}</table><p><a href=/metrics>metrics</a> &middot; <a href=/api/devices>devices (JSON)</a></p></body></html>"""
-    return web.Response(text=page, content_type="text/html")
-
-
 def make_api(office: Office) -> web.Application:
     app = web.Application(client_max_size=BODY_LIMIT)
     app[_OFFICE] = office
-    app.router.add_get("/", dashboard)
+    add_dashboard(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/devices", list_devices)
     app.router.add_get("/api/devices/{mac}", get_device)
