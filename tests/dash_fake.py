@@ -58,14 +58,13 @@ class FakeApi:
                 return web.json_response({"type": "about:blank", "title": "Unauthorized", "status": 401,
                                           "detail": "no valid token", "code": "unauthorized"}, status=401,
                                          content_type="application/problem+json")
-            request["who"] = who
             if request.method == "POST" and who[1] != "operator":
                 return web.json_response({"title": "Forbidden", "status": 403, "detail": "read role",
                                           "code": "forbidden"}, status=403, content_type="application/problem+json")
         return await handler(request)
 
     async def whoami(self, request: web.Request) -> web.Response:
-        name, role = request["who"]
+        name, role = self.tokens[request.headers["Authorization"].removeprefix("Bearer ")]
         return web.json_response({"name": name, "role": role})
 
     async def summary(self, request: web.Request) -> web.Response:

@@ -1,5 +1,5 @@
 // Small DOM helpers. Every value from the API goes into the page through
-// textContent (never innerHTML), so a device name such as
+// textContent (never as markup), so a device name such as
 // "<img src=x onerror=...>" is shown as the text it is.
 
 /** An element with attributes and children (strings become text nodes). */
