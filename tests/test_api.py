@@ -1,118 +1,68 @@
-"""The operators' REST API, metrics and dashboard of `pktcable serve`."""
+"""The operators' REST API, metrics and dashboard of `pktcable serve`: every route,
+against a fake office (only the Office interface) and against the real back office."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Sequence
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
-from pktcable.delivery.http import listen
 from pktcable.flow import Flow
-from pktcable.serve import api
+from pktcable.serve import api, apidevices, apiviews
 from pktcable.serve.app import Backoffice
-from pktcable.serve.office import Family, NoCurrentLease, Office
+from pktcable.serve.office import Family, NoCurrentLease, NoSuchTemplate, Office, TemplateInfo, TextError
 from pktcable.simulate.runner import simulate
-from pktcable.store.devices import Device, Step
+from pktcable.store import query as store_query
+from pktcable.store.built import BuiltFile
+from pktcable.store.devices import Device, MemoryDeviceStore, Step
+from pktcable.store.leases import Lease, LeaseState
+from pktcable.store.query import DeviceQuery, Page
 
-from .test_e2e import configs
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_api_metrics_dashboard() -> None:
-    cfg, sim = configs(["HYBRID.2"])
-    cfg.api_port = free_tcp_port()
-    base = f"http://127.0.0.1:{cfg.api_port}"
-
-    async def main() -> None:
-        office = Backoffice(cfg)
-        await office.start()
-        try:
-            async with aiohttp.ClientSession() as http:
-                async def call(method: str, path: str, **kw: Any) -> tuple[int, Any]:
-                    async with http.request(method, base + path, **kw) as r:
-                        body = await r.json() if r.content_type == "application/json" else await r.text()
-                        return r.status, body
-
-                status, body = await call("PUT", "/api/devices/00:11:22:33:44:55",
-                                          json={"kind": "mta", "flow": "basic.1", "vars": {"lines": 1}})
-                assert status == 200 and body["flow"] == "BASIC.1" and body["mac"] == "001122334455"
-                assert (await call("PUT", "/api/devices/001122334455", json={"flow": "SECURE"}))[0] == 400
-                assert (await call("PUT", "/api/devices/001122334455", data=b"{nope"))[0] == 400
-                assert (await call("PUT", "/api/devices/zz", json={}))[0] == 400
-                assert (await call("PUT", "/api/devices/001122334455", json={"colour": "red"}))[0] == 400
-
-                results, _ = await simulate(sim, Flow.HYBRID_2, 2)
-                assert all(r.passed for r in results)
-                status, devices = await call("GET", "/api/devices")
-                assert status == 200 and {d["mac"] for d in devices} >= {results[0].mta_mac, "001122334455"}
-                status, one = await call("GET", f"/api/devices/{results[0].mta_mac}")
-                assert status == 200 and one["state"] == "DONE" and one["result"] == 1
-                assert [h["event"] for h in one["history"]][-1] == "StatusReceived"
-
-                status, text = await call("GET", "/metrics")
-                assert status == 200
-                assert 'pktcable_dhcp_packets_total{event="acks"} 4' in text  # 2 CMs + 2 MTAs
-                assert 'pktcable_devices{kind="mta",state="DONE"} 2' in text
-                assert 'pktcable_tftp_transfers_total{outcome="completed"} 4' in text
-
-                status, page = await call("GET", "/")  # the dashboard's page: no data in it
-                assert status == 200 and "/static/app.js" in page and results[0].mta_mac not in page
-
-                # The simulated eMTAs are gone: the reset goes unanswered.
-                status, body = await call("POST", f"/api/devices/{results[0].mta_mac}/reset")
-                assert status == 504 and body["acknowledged"] is False
-                assert (await call("POST", "/api/devices/0a0b0c0d0e0f/reset"))[0] == 404
-                assert (await call("DELETE", "/api/devices/001122334455"))[0] == 204
-                assert (await call("GET", "/api/devices/001122334455"))[0] == 404
-                assert (await call("DELETE", "/api/devices/001122334455"))[0] == 404
-        finally:
-            await office.close()
-
-    asyncio.run(main())
+from .apiclient import serving
+from .test_e2e import configs, free_tcp_port
 
 
 class FakeOffice:
     """Only the methods of serve.office.Office, and slots, so that any other
     attribute the API reached for would fail the request (a 500) and the test."""
 
-    __slots__ = ("rows", "steps", "saved", "resets", "answers", "families")
+    __slots__ = ("store", "steps", "saved", "resets", "answers", "families", "leases", "files", "texts",
+                 "reprovisioned")
 
     def __init__(self) -> None:
-        self.rows: dict[str, Device] = {}
+        self.store = MemoryDeviceStore()
         self.steps: dict[str, list[Step]] = {}
         self.saved: list[Device] = []
         self.resets: list[str] = []
+        self.reprovisioned: list[str] = []
         #: What each MAC's reset does: True/False acknowledged, None no lease.
         self.answers: dict[str, bool | None] = {}
         self.families: list[Family] = []
+        self.leases: list[Lease] = []
+        self.files: dict[str, list[BuiltFile]] = {}
+        self.texts = {"cm.txt": "Main {\n\tNetworkAccess 1;\n}\n", "mta.txt": "Main {\n\tMtaConfigDelimiter 1;\n"}
 
     def list_devices(self) -> Iterable[Device]:
-        return list(self.rows.values())
+        return list(self.store.devices())
 
     def get_device(self, mac: str) -> Device | None:
-        return self.rows.get(mac)
+        return self.store.get(mac)
 
     def device_history(self, mac: str) -> Sequence[Step]:
         return self.steps.get(mac, [])
 
     def save_device(self, device: Device) -> None:
         self.saved.append(device)
-        self.rows[device.mac] = device
+        self.store.put(device)
 
     def forget(self, mac: str) -> bool:
         self.steps.pop(mac, None)
-        return self.rows.pop(mac, None) is not None
+        return self.store.delete(mac)
 
     async def reset_device(self, mac: str) -> bool:
         self.resets.append(mac)
@@ -124,83 +74,229 @@ class FakeOffice:
     def metrics(self) -> Sequence[Family]:
         return self.families
 
+    def query_devices(self, query: DeviceQuery) -> Page:
+        return store_query.query(self.store, query)
 
-async def _serving(office: FakeOffice, body: Callable[[Callable[..., Awaitable[tuple[int, Any]]]], Awaitable[None]],
-                   ) -> None:
-    """make_api(office) on a loopback port, and ``body`` given a call(method, path, **kw) -> (status, body)."""
-    runner = web.AppRunner(api.make_api(office), access_log=None)
-    await runner.setup()
-    server = await listen(runner, "127.0.0.1", 0, 30.0)
-    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            async def call(method: str, path: str, **kw: Any) -> tuple[int, Any]:
-                async with http.request(method, base + path, **kw) as r:
-                    return r.status, await r.json() if r.content_type == "application/json" else await r.text()
+    def device_summary(self) -> list[dict[str, Any]]:
+        return store_query.summary(self.store)
 
-            await body(call)
-    finally:
-        server.close()
-        await runner.cleanup()
+    def describe_file(self, data: bytes) -> str:
+        return f"# {len(data)} bytes\n"
+
+    def current_lease(self, mac: str) -> Lease | None:
+        return next((lease for lease in self.leases if lease.mac == mac), None)
+
+    def lease_snapshot(self) -> list[Lease]:
+        return [dataclasses.replace(lease) for lease in self.leases]
+
+    def built_files(self, mac: str) -> Sequence[BuiltFile]:
+        return self.files.get(mac, [])
+
+    async def reprovision(self, mac: str) -> bool:
+        self.reprovisioned.append(mac)
+        return await self.reset_device(mac)
+
+    def templates(self) -> Sequence[TemplateInfo]:
+        return [TemplateInfo(n, "mta" if "Mta" in t else "cm", len(t)) for n, t in sorted(self.texts.items())]
+
+    def template_text(self, name: str) -> str:
+        if name not in self.texts:
+            raise NoSuchTemplate(f"no template {name!r}")
+        return self.texts[name]
+
+    def preview(self, template: str, mac: str) -> bytes:
+        if self.store.get(mac) is None:
+            raise LookupError(f"no device {mac}")
+        self.template_text(template)
+        if template == "mta.txt":
+            raise ValueError("Main: missing }")
+        return b"\x03\x01\x01"
+
+    def validate_template(self, kind: str, text: str) -> list[TextError]:
+        return [] if text.endswith("}\n") else [TextError(text.count("\n") + 1, 1, "expected }")]
+
+    def settings(self) -> dict[str, Any]:
+        return {"address": "127.0.0.1", "api_port": 10088, "cm_key": "(redacted)",
+                "write_community": "(redacted)", "inform_community": "(redacted)"}
 
 
 def test_api_serves_every_endpoint_from_an_office_with_only_the_narrow_interface() -> None:
     office = FakeOffice()
     mta = Device("0a0b0c0d0e01", kind="mta", flow="BASIC.1", ip="127.0.0.5", state="<script>x</script>")
-    office.rows[mta.mac] = mta
+    office.store.put(mta)
     office.steps[mta.mac] = [Step(mta.mac, 10.0, "MTA-4", "LeaseAcked", "127.0.0.5")]
     office.answers = {mta.mac: False}
     office.families = [Family("x_total", "Things.", "counter", (({"b": "2", "a": "1"}, 3.0), ({}, 1.5))),
                        Family("y", "Now.", "gauge", ())]
+    office.leases = [Lease(IPv4Address("127.0.0.5"), "01", mta.mac, 5000.0, giaddr="127.0.0.1", remote_id="aa")]
+    office.files[mta.mac] = [BuiltFile.of(mta.mac, "mta", "mta-0a0b0c0d0e01.cfg", 20.0, b"\xfe\x01\x01")]
 
-    async def body(call: Callable[..., Awaitable[tuple[int, Any]]]) -> None:
-        status, devices = await call("GET", "/api/devices")
-        assert status == 200 and [d["mac"] for d in devices] == [mta.mac]
-        status, one = await call("GET", "/api/devices/0A:0B:0C:0D:0E:01")
-        assert status == 200 and one["history"] == [{"at": 10.0, "step": "MTA-4", "event": "LeaseAcked",
-                                                     "detail": "127.0.0.5"}]
-        assert (await call("GET", "/api/devices/0a0b0c0d0e02"))[0] == 404
+    async def main() -> None:
+        async with serving(office) as (call, admin):
+            status, page = await call("GET", "/api/v1/devices")
+            assert status == 200 and [d["mac"] for d in page["items"]] == [mta.mac] and page["total"] == 1
+            status, one = await call("GET", "/api/v1/devices/0A:0B:0C:0D:0E:01")
+            assert status == 200 and one["history"] == [{"at": 10.0, "step": "MTA-4", "event": "LeaseAcked",
+                                                         "detail": "127.0.0.5"}]
+            assert one["lease"] == {"address": "127.0.0.5", "expires": 5000.0, "giaddr": "127.0.0.1",
+                                    "circuit_id": "", "remote_id": "aa"}
+            assert one["files"] == [{"name": "mta-0a0b0c0d0e01.cfg", "kind": "mta", "built": 20.0, "size": 3,
+                                     "sha1": office.files[mta.mac][0].sha1, "text": "# 3 bytes\n"}]
+            status, why = await call("GET", "/api/v1/devices/0a0b0c0d0e02")
+            assert status == 404 and why["code"] == "not-found"
 
-        status, made = await call("PUT", "/api/devices/0a0b0c0d0e02", json={"kind": "cm", "vars": {"n": 1}})
-        assert status == 200 and made["kind"] == "cm" and [d.mac for d in office.saved] == ["0a0b0c0d0e02"]
-        # Hostile bodies stop at the API: nothing reaches the office.
-        for bad in (b"[" * 40 + b"]" * 40, b"{\"vars\": {\"x\": NaN}}", b"{\"kind\": \"router\"}", b"\xff"):
-            assert (await call("PUT", "/api/devices/0a0b0c0d0e03", data=bad))[0] == 400
-        assert len(office.saved) == 1
+            status, made = await call("PUT", "/api/v1/devices/0a0b0c0d0e02", json={"kind": "cm", "vars": {"n": 1}})
+            assert status == 201 and made["kind"] == "cm" and [d.mac for d in office.saved] == ["0a0b0c0d0e02"]
+            status, made = await call("PUT", "/api/v1/devices/0a0b0c0d0e02", json={"vars": {"n": 2}})
+            assert status == 200 and made["vars"] == {"n": 2} and made["outcome"] == "new"
+            # Hostile bodies stop at the API: nothing reaches the office.
+            for bad in (b"[" * 40 + b"]" * 40, b"{\"vars\": {\"x\": NaN}}", b"{\"kind\": \"router\"}", b"\xff",
+                        b"{\"colour\": 1}", b"{\"vars\": []}", b"{\"template\": 7}"):
+                status, why = await call("PUT", "/api/v1/devices/0a0b0c0d0e03", data=bad,
+                                         headers={"Content-Type": "application/json"})
+                assert (status, why["code"]) == (400, "bad-request"), bad
+            assert (await call("PUT", "/api/v1/devices/zz", json={}))[0] == 400
+            assert len(office.saved) == 2
 
-        # Reset: unknown devices never reach the office; an unleased one is a 404, an unanswered one a 504.
-        assert (await call("POST", "/api/devices/0a0b0c0d0e09/reset"))[0] == 404 and office.resets == []
-        status, answer = await call("POST", f"/api/devices/{mta.mac}/reset")
-        assert (status, answer) == (504, {"mac": mta.mac, "acknowledged": False})
-        office.answers[mta.mac] = True
-        assert (await call("POST", f"/api/devices/{mta.mac}/reset"))[0] == 200
-        status, why = await call("POST", "/api/devices/0a0b0c0d0e02/reset")
-        assert status == 404 and "current DHCP lease" in why["error"]
-        assert office.resets == [mta.mac, mta.mac, "0a0b0c0d0e02"]
+            # Reset: unknown devices never reach the office; an unleased one is a 409, an unanswered one says so.
+            assert (await call("POST", "/api/v1/devices/0a0b0c0d0e09/reset"))[0] == 404 and office.resets == []
+            status, answer = await call("POST", f"/api/v1/devices/{mta.mac}/reset")
+            assert (status, answer) == (200, {"mac": mta.mac, "acknowledged": False})
+            office.answers[mta.mac] = True
+            assert (await call("POST", f"/api/v1/devices/{mta.mac}/reset"))[1]["acknowledged"] is True
+            status, why = await call("POST", "/api/v1/devices/0a0b0c0d0e02/reset")
+            assert (status, why["code"]) == (409, "no-current-lease") and "current DHCP lease" in why["detail"]
+            assert office.resets == [mta.mac, mta.mac, "0a0b0c0d0e02"]
+            status, answer = await call("POST", f"/api/v1/devices/{mta.mac}/reprovision")
+            assert (status, answer) == (200, {"mac": mta.mac, "acknowledged": True})
+            assert office.reprovisioned == [mta.mac]
 
-        status, text = await call("GET", "/metrics")
-        assert status == 200 and text == ("# HELP pktcable_x_total Things.\n# TYPE pktcable_x_total counter\n"
-                                          'pktcable_x_total{a="1",b="2"} 3\npktcable_x_total 1.5\n'
-                                          "# HELP pktcable_y Now.\n# TYPE pktcable_y gauge\n")
-        status, page = await call("GET", "/")
-        assert status == 200 and "&lt;script&gt;" in page and "<script>" not in page
+            status, summary = await call("GET", "/api/v1/summary")
+            assert status == 200 and summary["total"] == 2
+            assert {(s["kind"], s["state"], s["count"]) for s in summary["states"]} == {
+                ("mta", "<script>x</script>", 1), ("cm", "NEW", 1)}
+            assert (await call("GET", "/api/v1/whoami"))[1] == {"name": "alice", "role": "operator"}
 
-        assert (await call("DELETE", f"/api/devices/{mta.mac}"))[0] == 204
-        assert (await call("DELETE", f"/api/devices/{mta.mac}"))[0] == 404
-        assert office.list_devices() == [office.rows["0a0b0c0d0e02"]]
+            status, templates = await call("GET", "/api/v1/templates")
+            assert status == 200 and [(t["name"], t["kind"]) for t in templates] == [("cm.txt", "cm"),
+                                                                                   ("mta.txt", "mta")]
+            status, one_template = await call("GET", "/api/v1/templates/cm.txt")
+            assert one_template == {"name": "cm.txt", "kind": "cm", "text": office.texts["cm.txt"]}
+            assert (await call("GET", "/api/v1/templates/nope.txt"))[0] == 404
+            status, preview = await call("POST", "/api/v1/templates/cm.txt/preview", json={"mac": "0a0b0c0d0e01"})
+            assert status == 200 and preview == {"text": "# 3 bytes\n", "size": 3,
+                                                 "sha1": hashlib.sha1(b"\x03\x01\x01").hexdigest()}
+            status, why = await call("POST", "/api/v1/templates/mta.txt/preview", json={"mac": "0a0b0c0d0e01"})
+            assert (status, why["code"]) == (422, "build-failed") and "missing }" in why["detail"]
+            assert (await call("POST", "/api/v1/templates/cm.txt/preview", json={"mac": "0a0b0c0d0e0f"}))[0] == 404
+            assert (await call("POST", "/api/v1/templates/cm.txt/preview", json={}))[0] == 400
+            status, checked = await call("POST", "/api/v1/templates/validate", json={"kind": "cm", "text": "Main {\n"})
+            assert checked == {"ok": False, "errors": [{"line": 2, "column": 1, "message": "expected }"}]}
+            assert (await call("POST", "/api/v1/templates/validate", json={"kind": "cm", "text": "}\n"}))[1]["ok"]
+            assert (await call("POST", "/api/v1/templates/validate", json={"kind": "x", "text": ""}))[0] == 400
 
-    asyncio.run(_serving(office, body))
+            status, leases = await call("GET", "/api/v1/leases")
+            assert status == 200 and leases["total"] == 1 and leases["items"][0]["mac"] == mta.mac
+            assert leases["items"][0]["state"] == LeaseState.BOUND.value
+            assert (await call("GET", "/api/v1/leases?address=10."))[1]["total"] == 0
+            status, settings = await call("GET", "/api/v1/settings")
+            assert status == 200 and settings["cm_key"] == "(redacted)"
+            status, log = await call("GET", "/api/v1/audit")
+            assert status == 200 and log["items"][0]["action"] == "device.reprovision"
+
+            status, text = await call("GET", "/metrics")
+            assert status == 200 and text == ("# HELP pktcable_x_total Things.\n# TYPE pktcable_x_total counter\n"
+                                              'pktcable_x_total{a="1",b="2"} 3\npktcable_x_total 1.5\n'
+                                              "# HELP pktcable_y Now.\n# TYPE pktcable_y gauge\n")
+            status, page_html = await call("GET", "/")
+            assert status == 200 and "/static/app.js" in page_html  # the dashboard's page: no data in it
+            assert mta.mac not in page_html and "<script>" not in page_html
+
+            assert (await call("DELETE", f"/api/v1/devices/{mta.mac}"))[0] == 204
+            assert (await call("DELETE", f"/api/v1/devices/{mta.mac}"))[0] == 404
+            assert [d.mac for d in office.list_devices()] == ["0a0b0c0d0e02"]
+
+    asyncio.run(main())
 
 
-def test_api_module_names_no_backoffice_internals() -> None:
-    """api.py imports the Office interface, never the Backoffice (not even for
-    type checking), so nothing inside the back office is reachable from it."""
-    tree = ast.parse(Path(api.__file__).read_text(encoding="utf-8"))
-    imported = {(node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert not {name for name in imported if name in ("app", "pktcable.serve.app") or name.endswith(".app")}
-    assert "Backoffice" not in {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    used = {node.attr for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "office"}
+def test_api_with_the_back_office_shows_leases_history_and_the_files_built() -> None:
+    cfg, sim = configs(["HYBRID.2"])
+    cfg.api_port = free_tcp_port()
+
+    async def main() -> None:
+        office = Backoffice(cfg)
+        await office.start()
+        try:
+            from pktcable.serve.officeview import OfficeView
+
+            async with serving(OfficeView(office), office.admin) as (call, _):
+                status, body = await call("PUT", "/api/v1/devices/00:11:22:33:44:55",
+                                          json={"kind": "mta", "flow": "basic.1", "vars": {"lines": 1}})
+                assert status == 201 and body["flow"] == "BASIC.1" and body["mac"] == "001122334455"
+                assert (await call("PUT", "/api/v1/devices/001122334455", json={"flow": "SECURE"}))[0] == 400
+
+                results, _ = await simulate(sim, Flow.HYBRID_2, 2)
+                assert all(r.passed for r in results)
+                mac = results[0].mta_mac
+                status, page = await call("GET", "/api/v1/devices?kind=mta&outcome=pass")
+                assert status == 200 and {d["mac"] for d in page["items"]} == {r.mta_mac for r in results}
+                status, one = await call("GET", f"/api/v1/devices/{mac}")
+                assert status == 200 and one["state"] == "DONE" and one["result"] == 1 and one["outcome"] == "pass"
+                assert [h["event"] for h in one["history"]][-1] == "StatusReceived"
+                assert one["lease"] is not None and one["lease"]["address"] == one["ip"]
+                [built] = one["files"]
+                assert built["kind"] == "mta" and built["name"] == f"mta-{mac}.cfg"
+                assert "MtaConfigDelimiter 1" in built["text"] and "PacketCable MTA config file" in built["text"]
+                status, cm = await call("GET", f"/api/v1/devices/{one['cm_mac']}")
+                assert status == 200 and [f["kind"] for f in cm["files"]] == ["cm"]
+                assert "NetworkAccess" in cm["files"][0]["text"]
+
+                status, leases = await call("GET", "/api/v1/leases?limit=1")
+                assert status == 200 and leases["total"] == 4 and len(leases["items"]) == 1
+                status, rest = await call("GET", f"/api/v1/leases?limit=10&cursor={leases['next']}")
+                assert len(rest["items"]) == 3 and rest["next"] is None
+                status, preview = await call("POST", "/api/v1/templates/mta.txt/preview", json={"mac": mac})
+                # Built now from the same template and facts: the very file the eMTA was given.
+                assert status == 200 and (preview["sha1"], preview["text"]) == (built["sha1"], built["text"])
+                status, summary = await call("GET", "/api/v1/summary")
+                assert {(s["kind"], s["state"]) for s in summary["states"]} >= {("mta", "DONE")}
+                status, settings = await call("GET", "/api/v1/settings")
+                assert settings["cm_key"] == "(redacted)" and settings["write_community"] == "(redacted)"
+                assert "test-cmts-secret" not in str(settings)
+
+                status, text = await call("GET", "/metrics")
+                assert status == 200
+                assert 'pktcable_dhcp_packets_total{event="acks"} 4' in text  # 2 CMs + 2 MTAs
+                assert 'pktcable_devices{kind="mta",state="DONE"} 2' in text
+
+                # The simulated eMTAs are gone: the reset goes unanswered.
+                status, body = await call("POST", f"/api/v1/devices/{mac}/reset")
+                assert status == 200 and body["acknowledged"] is False
+                assert (await call("POST", "/api/v1/devices/0a0b0c0d0e0f/reset"))[0] == 404
+                status, body = await call("POST", f"/api/v1/devices/{mac}/reprovision")
+                assert status == 200 and body["acknowledged"] is False
+                status, again = await call("GET", f"/api/v1/devices/{mac}")
+                assert again["state"] == "" and again["result"] is None and again["outcome"] == "new"
+                assert again["history"][-2]["event"] == "ReprovisionRequested"
+                assert (await call("DELETE", "/api/v1/devices/001122334455"))[0] == 204
+                assert (await call("GET", "/api/v1/devices/001122334455"))[0] == 404
+        finally:
+            await office.close()
+
+    asyncio.run(main())
+
+
+def test_api_modules_name_no_backoffice_internals() -> None:
+    """The API's modules import the Office interface, never the Backoffice (not even
+    for type checking), so nothing inside the back office is reachable from them."""
     interface = {name for name in vars(Office) if not name.startswith("_")}
+    used: set[str] = set()
+    for module in (api, apidevices, apiviews):
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        imported = {(node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not {name for name in imported if name in ("app", "officeview") or name.endswith((".app", "view"))}
+        assert "Backoffice" not in {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        used |= {node.attr for node in ast.walk(tree)
+                 if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "office"}
     assert used and used <= interface, used - interface

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .apiclient import bearer, data_dir_token
 from .test_e2e import free_port, free_tcp_port
 
 
@@ -22,6 +23,7 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
         f"tod_port = {ports['tod']}", f"snmp_port = {ports['snmp']}", f"agent_port = {ports['agent']}",
         "http_port = 0", f"api_port = {api}", 'realms = ["HYBRID.2", "BASIC.2"]', "",
     ]))
+    token = data_dir_token(tmp_path / "data")
     log = (tmp_path / "serve.log").open("w")
     # The simulated devices are in no store: the demo's --auto-enroll provisions them.
     server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(settings),
@@ -43,8 +45,10 @@ def test_serve_and_simulate_processes(tmp_path: Path) -> None:
             data = json.loads(report.read_text())
             assert data["passed"] == 10 and data["deviations"] == [] and data["flow"] == flow.upper()
             assert "Traceback" not in done.stderr
-        with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/devices", timeout=30) as response:
-            devices = json.loads(response.read())
+        request = urllib.request.Request(f"http://127.0.0.1:{api}/api/v1/devices?kind=mta&limit=1000",
+                                         headers=bearer(token))
+        with urllib.request.urlopen(request, timeout=30) as response:
+            devices = json.loads(response.read())["items"]
         assert sum(d["kind"] == "mta" and d["state"] == "DONE" for d in devices) == 20
     finally:
         server.send_signal(signal.SIGINT)

@@ -105,36 +105,30 @@ def test_every_recorded_event_has_words() -> None:
 
 # -- the page in Chromium ------------------------------------------------------------
 
-OPERATOR, READER = "operator-token", "read-token"
-
-
 class Storm:
-    """A server on a free loopback port with 10,000 devices in its store."""
+    """A real back office (its API on a free loopback port) with 10,000 devices
+    written straight into its store, and a token for each role."""
 
     def __init__(self) -> None:
-        from pktcable.store.devices import MemoryDeviceStore
+        from pktcable.serve.app import Backoffice
 
-        from .dash_fake import FakeApi
         from .dashboard_util import LoopThread, fill_storm
+        from .test_e2e import configs, free_tcp_port
 
+        cfg, _ = configs(["HYBRID.2"])
+        cfg.api_port = free_tcp_port()
         self.loop = LoopThread()
-        self.store = MemoryDeviceStore()
+        self.office = Backoffice(cfg)
+        self.store = self.office.devices
         self.now = time.time()
         self.failing = fill_storm(self.store, self.now)
-        self.api = FakeApi(self.store, {OPERATOR: ("alice", "operator"), READER: ("bob", "read")})
-
-        async def start() -> tuple[web.AppRunner, int]:
-            runner = web.AppRunner(self.api.app())
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            return runner, runner.addresses[0][1]
-
-        self.runner, port = self.loop.run(start())
-        self.base = f"http://127.0.0.1:{port}"
+        self.operator = self.office.admin.create("alice", "operator")
+        self.reader = self.office.admin.create("bob", "read")
+        self.loop.run(self.office.start())
+        self.base = f"http://127.0.0.1:{cfg.api_port}"
 
     def close(self) -> None:
-        self.loop.run(self.runner.cleanup())
+        self.loop.run(self.office.close())
         self.loop.close()
 
 
@@ -162,7 +156,7 @@ def browser() -> Iterator[Any]:
 TIMEOUT_MS = 30_000  # a loaded machine: generous waits, never sleeps
 
 
-def open_page(browser: Any, storm: Storm, token: str = OPERATOR, width: int = 1280, height: int = 900,
+def open_page(browser: Any, storm: Storm, token: str = "operator", width: int = 1280, height: int = 900,
               path: str = "/") -> Any:
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
@@ -171,7 +165,7 @@ def open_page(browser: Any, storm: Storm, token: str = OPERATOR, width: int = 12
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors
     page.goto(storm.base + path)
-    page.fill("#token", token)
+    page.fill("#token", {"operator": storm.operator, "read": storm.reader}.get(token, token))
     page.click("#signin-form button[type=submit]")
     return page
 
@@ -187,12 +181,14 @@ def test_failing_devices_in_two_clicks(browser: Any, storm: Storm) -> None:
     assert page.text_content("#who-name") == "alice" and page.text_content("#who-role") == "operator"
     first = page.locator("#summary li.state").first
     assert "failing" in first.inner_text().lower() and "300" in first.inner_text()  # failures first, marked
+    step = first.locator(".step").inner_text().removeprefix("at ")  # the API's name for where they fail
+    assert step.startswith("H-MTA-") and "19" in step
     # Click one: the table shows only the failing eMTAs.
     first.locator("a").click()
     page.wait_for_selector("#rows tr.failing")
     shown = rows(page)
     assert len(shown) == 100 and {r["State"] for r in shown} == {"FAILED_SET"}
-    assert {r["Failed step"] for r in shown} == {"H-MTA-19"}
+    assert {r["Failed step"] for r in shown} == {step}
     assert page.text_content("#range") == "1–100 of 300"
     assert "state=FAILED_SET" in page.url
     # Click two: a device's timeline says, in words, where it failed.
@@ -200,7 +196,7 @@ def test_failing_devices_in_two_clicks(browser: Any, storm: Storm) -> None:
     page.wait_for_selector("#timeline li.failed-here")
     failed = page.locator("#timeline li.failed-here").inner_text()
     assert "H-MTA-19" in failed and "The SET of the config-file URL and hash failed" in failed
-    assert "Failed at H-MTA-19" in page.text_content(".failure")
+    assert f"Failed at {step}" in page.text_content(".failure")
     assert page.url.endswith("#/device/" + storm.failing[0])
     assert page.errors == []
     page.context.close()
@@ -275,7 +271,7 @@ def test_phone_width_does_not_overflow(browser: Any, storm: Storm) -> None:
 
 
 def test_read_role_has_no_actions(browser: Any, storm: Storm) -> None:
-    page = open_page(browser, storm, token=READER, path="/#/device/" + storm.failing[0])
+    page = open_page(browser, storm, token="read", path="/#/device/" + storm.failing[0])
     page.wait_for_selector("#timeline")
     assert page.text_content("#who-role") == "read"
     assert page.locator("#reset").count() == 0 and page.locator("#reprovision").count() == 0

@@ -495,7 +495,7 @@ def test_api_client_that_never_finishes_its_request_head_is_cut_off() -> None:
         try:
             host, port = office.addresses()["api"]
             silent = await asyncio.to_thread(open_slow, (host, port), b"")
-            partial = await asyncio.to_thread(open_slow, (host, port), b"GET /api/devices HTTP/1.1\r\n")
+            partial = await asyncio.to_thread(open_slow, (host, port), b"GET /api/v1/devices HTTP/1.1\r\n")
             try:
                 return (await asyncio.to_thread(closed_within, silent, 10),
                         await asyncio.to_thread(closed_within, partial, 10))

@@ -35,6 +35,7 @@ from pktcable.snmp.aio import open_endpoint
 from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore, Step
 from tlv import ber
 
+from .apiclient import bearer, demo_token
 from .peers import CI, require
 from .test_e2e import configs, free_port, free_tcp_port
 
@@ -321,7 +322,7 @@ def test_bad_retention_setting_is_one_line_naming_it(tmp_path: Path, line: str, 
 
 # -- REST API bodies -----------------------------------------------------------------
 
-def with_api(scenario: Callable[[Backoffice, str], Awaitable[None]]) -> None:
+def with_api(scenario: Callable[[Backoffice, str, str], Awaitable[None]]) -> None:
     cfg, _ = configs(["HYBRID.2"])
     cfg.api_port = free_tcp_port()
 
@@ -329,17 +330,18 @@ def with_api(scenario: Callable[[Backoffice, str], Awaitable[None]]) -> None:
         office = Backoffice(cfg)
         await office.start()
         try:
-            await scenario(office, f"http://127.0.0.1:{cfg.api_port}")
+            await scenario(office, f"http://127.0.0.1:{cfg.api_port}", office.admin.create("ops", "operator"))
         finally:
             await office.close()
 
     asyncio.run(main())
 
 
-async def curl_put(url: str, body: bytes) -> tuple[int, str]:
+async def curl_put(url: str, body: bytes, token: str) -> tuple[int, str]:
     """PUT ``body`` with curl; returns the status and the response body."""
     proc = await asyncio.create_subprocess_exec(
-        require("curl"), "-sS", "-X", "PUT", "-H", "Content-Type: application/json", "--data-binary", "@-",
+        require("curl"), "-sS", "-X", "PUT", "-H", "Content-Type: application/json", "-H",
+        f"Authorization: Bearer {token}", "--data-binary", "@-",
         "-w", "\n%{http_code}", url, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(body), 60)
     assert proc.returncode == 0, err
@@ -348,46 +350,46 @@ async def curl_put(url: str, body: bytes) -> tuple[int, str]:
 
 
 def test_deeply_nested_json_body_gets_400_not_500() -> None:
-    async def scenario(office: Backoffice, base: str) -> None:
-        url = f"{base}/api/devices/001122334455"
+    async def scenario(office: Backoffice, base: str, token: str) -> None:
+        url = f"{base}/api/v1/devices/001122334455"
         for depth in (33, 5000, 100_000):
             nested = b'{"vars": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
-            status, text = await curl_put(url, nested)
+            status, text = await curl_put(url, nested, token)
             assert status == 400 and "nested deeper than 32" in text, (depth, status, text)
         assert office.devices.get("001122334455") is None
         # 32 levels are fine (the body object and vars are two of them).
-        status, _ = await curl_put(url, b'{"vars": {"x": ' + b"[" * 30 + b"]" * 30 + b"}}")
-        assert status == 200 and office.devices.get("001122334455") is not None
+        status, _ = await curl_put(url, b'{"vars": {"x": ' + b"[" * 30 + b"]" * 30 + b"}}", token)
+        assert status == 201 and office.devices.get("001122334455") is not None
 
     with_api(scenario)
 
 
 def test_non_finite_numbers_in_json_body_are_refused() -> None:
-    async def scenario(office: Backoffice, base: str) -> None:
-        url = f"{base}/api/devices/001122334455"
+    async def scenario(office: Backoffice, base: str, token: str) -> None:
+        url = f"{base}/api/v1/devices/001122334455"
         for number in (b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e400"):
-            status, text = await curl_put(url, b'{"vars": {"lines": ' + number + b"}}")
+            status, text = await curl_put(url, b'{"vars": {"lines": ' + number + b"}}", token)
             assert status == 400 and "finite" in text, (number, status, text)
-        async with aiohttp.ClientSession() as http:
-            async with http.put(url, data=b'{"vars": {"lines": NaN}}') as r:
+        async with aiohttp.ClientSession(headers=bearer(token)) as http:
+            async with http.put(url, data=b'{"vars": {"lines": NaN}}', headers={"Content-Type": "application/json"}) as r:
                 assert r.status == 400
             async with http.get(url) as r:
                 assert r.status == 404  # nothing was stored
             async with http.put(url, json={"vars": {"lines": 2, "gain": 1.5e3}}) as r:
-                assert r.status == 200 and (await r.json())["vars"] == {"lines": 2, "gain": 1500.0}
+                assert r.status == 201 and (await r.json())["vars"] == {"lines": 2, "gain": 1500.0}
 
     with_api(scenario)
 
 
 def test_oversized_json_body_is_refused_before_it_is_parsed() -> None:
-    async def scenario(office: Backoffice, base: str) -> None:
-        url = f"{base}/api/devices/001122334455"
+    async def scenario(office: Backoffice, base: str, token: str) -> None:
+        url = f"{base}/api/v1/devices/001122334455"
         big = b'{"vars": {"x": "' + b"a" * 512 * 1024 + b'"}}'
-        status, _ = await curl_put(url, big)
+        status, _ = await curl_put(url, big, token)
         assert status == 413
         assert office.devices.get("001122334455") is None
-        status, _ = await curl_put(url, b'{"vars": {"x": "' + b"a" * 100 * 1024 + b'"}}')
-        assert status == 200
+        status, _ = await curl_put(url, b'{"vars": {"x": "' + b"a" * 100 * 1024 + b'"}}', token)
+        assert status == 201
 
     with_api(scenario)
 
@@ -422,12 +424,15 @@ def test_connection_flood_cannot_exhaust_serves_open_file_limit(tmp_path: Path) 
                               stderr=subprocess.PIPE, text=True, preexec_fn=_lower_soft_limit)
     ready = threading.Event()
     lines: list[str] = []
+    tokens: list[str] = []
 
     def drain() -> None:
         assert server.stderr is not None
         for line in server.stderr:
             lines.append(line)
-            if line.startswith("store "):
+            token = demo_token(line)  # the run's operator token, after every address
+            if token is not None:
+                tokens.append(token)
                 ready.set()
         ready.set()  # exited
 
@@ -442,7 +447,8 @@ def test_connection_flood_cannot_exhaust_serves_open_file_limit(tmp_path: Path) 
         for _ in range(flood):
             s = socket.create_connection(("127.0.0.1", api_port), timeout=30)
             sockets.append(s)
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/devices", timeout=20) as response:
+        request = urllib.request.Request(f"http://127.0.0.1:{api_port}/api/v1/devices", headers=bearer(tokens[0]))
+        with urllib.request.urlopen(request, timeout=20) as response:
             assert response.status == 200
     finally:
         for s in sockets:

@@ -37,6 +37,7 @@ from pktcable.store import SqliteLeaseStore
 from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore
 from pktcable.store.leases import Lease
 
+from .apiclient import bearer, data_dir_token
 from .peers import require
 from .test_e2e import configs, free_tcp_port, lease, run
 
@@ -196,7 +197,7 @@ def test_device_the_store_does_not_know_gets_nothing_by_default(tmp_path: Path) 
 def test_api_reset_goes_to_the_leased_address_not_a_stale_store_address() -> None:
     """The store still names the address the device had before; another host
     has it now. The reset goes to the address leased to the MAC; a device
-    without a current lease is not reset at all (404)."""
+    without a current lease is not reset at all (409 no-current-lease)."""
     cfg, sim = configs(["HYBRID.2"])
     cfg.api_port = free_tcp_port()
     mac, unleased = "0a0000000103", "0a0000000104"
@@ -207,12 +208,12 @@ def test_api_reset_goes_to_the_leased_address_not_a_stale_store_address() -> Non
         lease(office, mac, "127.0.0.1")
         real, stale = await Agent().open("127.0.0.1", cfg.agent_port), await Agent().open(STALE, cfg.agent_port)
         try:
-            async with aiohttp.ClientSession() as http:
-                base = f"http://127.0.0.1:{cfg.api_port}/api/devices"
+            async with aiohttp.ClientSession(headers=bearer(office.admin.create("ops", "operator"))) as http:
+                base = f"http://127.0.0.1:{cfg.api_port}/api/v1/devices"
                 async with http.post(f"{base}/{mac}/reset") as r:
                     assert r.status == 200 and (await r.json())["acknowledged"] is True
                 async with http.post(f"{base}/{unleased}/reset") as r:
-                    assert r.status == 404 and "lease" in (await r.json())["error"]
+                    assert r.status == 409 and (await r.json())["code"] == "no-current-lease"
         finally:
             real.close()
             stale.close()
@@ -374,14 +375,14 @@ def test_forged_inform_flood_creates_no_rows_and_does_not_stop_200_real_emtas(tm
 
     async def scenario(http: aiohttp.ClientSession) -> tuple[list[str], int, str]:
         async def get(path: str) -> object:
-            async with http.get(f"http://127.0.0.1:{api}{path}") as r:
+            async with http.get(f"http://127.0.0.1:{api}{path}", headers=bearer(token)) as r:
                 assert r.status == 200, path
                 return await (r.json() if r.content_type == "application/json" else r.text())
 
         # Four eMTAs provisioned first: their leased addresses are the "leased but wrong" senders.
         first, _ = await simulate(sim, Flow.HYBRID_2, 4, first=1000)
         assert all(r.passed for r in first), [r.deviations for r in first]
-        holders = [(await get(f"/api/devices/{r.mta_mac}"))["ip"] for r in first]  # type: ignore[index]
+        holders = [(await get(f"/api/v1/devices/{r.mta_mac}"))["ip"] for r in first]  # type: ignore[index]
         # Each sender listens where a SET for an eMTA it names would arrive if the server believed it.
         thieves = [await Agent().open(address, cfg.agent_port) for address in [ATTACKER, *holders]]
         senders = []
@@ -435,6 +436,7 @@ def test_forged_inform_flood_creates_no_rows_and_does_not_stop_200_real_emtas(tm
         async with aiohttp.ClientSession() as http:
             return await scenario(http)
 
+    token = data_dir_token(tmp_path / "data")
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(settings),
                                "--data-dir", str(tmp_path / "data")], stderr=log)

@@ -21,6 +21,7 @@ import pytest
 
 from pktcable.serve.config import ServeConfig
 
+from .apiclient import bearer, demo_token
 from .test_e2e import free_tcp_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,29 +253,31 @@ def test_bad_dhcp_serve_setting_is_one_line_naming_the_key(tmp_path: Path, case:
 # -- SIGHUP ------------------------------------------------------------------------------------------------------------
 
 @contextmanager
-def serving(config: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """A `pktcable serve` process and its API's base URL, once it says it is up."""
+def serving(config: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """A `pktcable serve` process, its API's base URL and the operator token of its
+    run (--memory), once it says it is up."""
     proc = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--memory", "--config", str(config)],
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
     try:
-        api = ""
+        api, token = "", None
         assert proc.stderr is not None
         for line in proc.stderr:
             if line.startswith("api "):
                 api = "http://" + line.split()[1]
-            if line.startswith("store "):
+            token = demo_token(line)
+            if token is not None:
                 break
-        assert api, f"serve did not come up (exit {proc.poll()})"
-        yield proc, api
+        assert api and token, f"serve did not come up (exit {proc.poll()})"
+        yield proc, api, token
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(30)
 
 
-def get(url: str) -> tuple[int, dict[str, typing.Any]]:
+def get(url: str, token: str) -> tuple[int, dict[str, typing.Any]]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=bearer(token)), timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, {}
@@ -297,30 +300,30 @@ def test_sighup_reloads_the_device_list_and_never_stops_the_server(tmp_path: Pat
     config = tmp_path / "serve.toml"
     ports = PORTS.replace("api_port = 0", f"api_port = {free_tcp_port()}")
     config.write_text(ports + KEY + f'[[devices]]\nmac = "{MAC}"\nkind = "mta"\nvars = {{ lines = 1 }}\n')
-    with serving(config) as (proc, api):
-        status, device = get(f"{api}/api/devices/{MAC}")
+    with serving(config) as (proc, api, token):
+        status, device = get(f"{api}/api/v1/devices/{MAC}", token)
         assert status == 200 and device["vars"] == {"lines": 1}
-        assert get(f"{api}/api/devices/{other}")[0] == 404
+        assert get(f"{api}/api/v1/devices/{other}", token)[0] == 404
         config.write_text(ports + KEY + f'[[devices]]\nmac = "{MAC}"\nkind = "mta"\nvars = {{ lines = 2 }}\n'
                           f'[[devices]]\nmac = "{other}"\nkind = "cm"\n')
         hangup_and_wait_for(proc, "read again")
         assert proc.poll() is None
-        status, device = get(f"{api}/api/devices/{MAC}")
+        status, device = get(f"{api}/api/v1/devices/{MAC}", token)
         assert status == 200 and device["vars"] == {"lines": 2}
-        status, device = get(f"{api}/api/devices/{other}")
+        status, device = get(f"{api}/api/v1/devices/{other}", token)
         assert status == 200 and device["kind"] == "cm"
         # A mistake in the file at reload time is logged, naming the key; the running settings stay.
         config.write_text(ports + KEY + f'[[devices]]\nmac = "{MAC}"\nkind = "modem"\n')
         line = hangup_and_wait_for(proc, "SIGHUP")
         assert "devices[0].kind" in line and "running settings stay" in line, line
         assert proc.poll() is None
-        status, device = get(f"{api}/api/devices/{MAC}")
+        status, device = get(f"{api}/api/v1/devices/{MAC}", token)
         assert status == 200 and device["kind"] == "mta" and device["vars"] == {"lines": 2}
         # A setting that needs new sockets is named as waiting for a restart, not half-applied.
         config.write_text(ports.replace("tftp_port = 0", "tftp_port = 20069") + KEY)
         line = hangup_and_wait_for(proc, "restart")
         assert "tftp_port" in line, line
-        assert get(f"{api}/api/devices")[0] == 200
+        assert get(f"{api}/api/v1/devices", token)[0] == 200
     assert proc.returncode == 0
 
 

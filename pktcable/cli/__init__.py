@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reset": ("pktcable.cli.backoffice:reset_cmd", "Reset an eMTA found by MAC (SET pktcMtaDevResetNow)."),
     "serve": ("pktcable.cli.backoffice:serve_cmd", "Run the back office (DHCP, TFTP/HTTP/ToD, SNMP, store)."),
     "simulate": ("pktcable.cli.backoffice:simulate_cmd", "Play eCM/eMTA devices through a flow; report compliance."),
+    "token": ("pktcable.cli.token:token_group", "API tokens: create (shown once), list, revoke."),
     "validate": ("pktcable.cli.config:validate_cmd", "Check config files, listing every problem."),
 }
 

@@ -39,7 +39,8 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
     """Run the back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity, the device store.
 
     SIGHUP reads --config again and applies its [[devices]] and templates; other
-    changed settings are logged and wait for a restart."""
+    changed settings are logged and wait for a restart. With --memory or --demo, one
+    operator token for the API is made for the run and shown in the dashboard URL."""
     import os
     import secrets
     import sqlite3
@@ -135,6 +136,16 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
         click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)
+        api = office.addresses().get("api")
+        if api is not None:
+            url = f"{'https' if cfg.api_cert else 'http'}://{api[0]}:{api[1]}/"
+            if cfg.data_dir is None:
+                # Nothing outlives this run, so neither does its one operator token; the
+                # fragment (#) stays in the browser: it is never sent, nor logged by a proxy.
+                click.echo(f"dashboard {url}#token={office.admin.create('operator', 'operator')}", err=True)
+            elif not office.admin.tokens():
+                click.echo(f"dashboard {url} (no API token yet: pktcable token create --data-dir "
+                           f"{cfg.data_dir} --name NAME --role operator)", err=True)
         await stop.wait()
         await office.close()
 

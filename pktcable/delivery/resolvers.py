@@ -408,6 +408,15 @@ class TemplateResolver:
         self._built.clear()
         self._reads.clear()
 
+    def names(self) -> list[str]:
+        """Every template name there is, the operator's and the shipped ones."""
+        return sorted(set(self._env.list_templates()))
+
+    def source(self, name: str) -> str:
+        """The text of template ``name``; jinja2.TemplateNotFound when there is none."""
+        assert self._env.loader is not None  # the environment is always built with our loader
+        return self._env.loader.get_source(self._env, name)[0]
+
     def device_for(self, name: str, client: Address) -> Device:
         match = self._pattern.fullmatch(name)
         if match is None:

@@ -1,16 +1,12 @@
-"""The operator's side of `pktcable serve`: a REST API over the device store,
-Prometheus metrics, and the dashboard, on their own address and port
-(the management network, not the devices' one).
+"""The operator's side of `pktcable serve`: the REST API over the device store
+(``/api/v1``, its OpenAPI document at ``/api/v1/openapi.json``), Prometheus
+metrics and the dashboard, on their own address and port (the management
+network, not the devices' one). docs/serve.md lists the routes.
 
-    GET    /api/devices                 every device: MAC, kind, flow, address, state, outcome
-    GET    /api/devices/{mac}           one device with its step history
-    PUT    /api/devices/{mac}           create or change: {"kind", "flow", "template", "vars"}
-    DELETE /api/devices/{mac}
-    POST   /api/devices/{mac}/reset     SET pktcMtaDevResetNow on the eMTA, at its leased address
-    GET    /metrics                     counters in the Prometheus text format
-    GET    /, /static/...               the dashboard (serve/dashboard.py)
-
-The API reaches the back office only through :class:`~pktcable.serve.office.Office`.
+Every request passes the gate of :mod:`.apiauth` (host, origin, token, role,
+body type); every error is a problem document (:mod:`.problems`). The API
+reaches the back office only through :class:`~pktcable.serve.office.Office`,
+and tokens and the audit log through the :class:`~pktcable.store.admin.AdminStore`.
 
 Request bodies are JSON of at most ``BODY_LIMIT`` bytes (413 beyond), nested
 at most ``JSON_DEPTH_LIMIT`` deep, with finite numbers only (NaN, Infinity or
@@ -23,23 +19,23 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
-from pktcable.flow import SERVER_TABLES
-from pktcable.store.devices import Device, normalize_mac
+from pktcable.store.admin import AdminStore
+from pktcable.store.devices import normalize_mac
 
+from .apiauth import IDENTITY, Access, gate
 from .dashboard import add_dashboard
-from .office import Family, NoCurrentLease, Office
+from .office import Family, Office
+from .problems import Problem, bad_request, problems
 
-KINDS = ("cm", "mta")
-#: The flows an MTA may be given: those the server has a table for.
-FLOWS = tuple(flow.value for flow in SERVER_TABLES)
 _OFFICE: web.AppKey[Office] = web.AppKey("office")
+_ADMIN: web.AppKey[AdminStore] = web.AppKey("admin")
 BODY_LIMIT = 256 * 1024  # bytes of a request body: a device's vars are a few hundred
 JSON_DEPTH_LIMIT = 32  # arrays/objects inside each other
+PREFIX = "/api/v1"
 
 
 class BadBody(ValueError):
@@ -87,84 +83,42 @@ def parse_body(body: bytes) -> Any:
     return value
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def _mac(request: web.Request) -> str:
-    try:
-        return normalize_mac(request.match_info["mac"])
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}), content_type="application/json") from None
-
-
-def _public(device: Device) -> dict[str, Any]:
-    return asdict(device)
-
-
-async def list_devices(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    return web.json_response([_public(d) for d in office.list_devices()])
-
-
-async def get_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
-    device = office.get_device(mac)
-    if device is None:
-        return _error(404, f"no device {mac}")
-    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in office.device_history(mac)]
-    return web.json_response({**_public(device), "history": history})
-
-
-async def put_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
+async def json_object(request: web.Request, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
+    """The request's body: a JSON object with only ``allowed`` keys and every ``required`` one."""
     try:
         body = parse_body(await request.read())
     except BadBody as exc:
-        return _error(400, str(exc))
+        raise bad_request(str(exc)) from None
     if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
-    unknown = sorted(set(body) - {"kind", "flow", "template", "vars"})
+        raise bad_request("the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
     if unknown:
-        return _error(400, f"unknown fields: {', '.join(unknown)}")
-    device = office.get_device(mac) or Device(mac)
-    kind = body.get("kind", device.kind)
-    flow = str(body.get("flow", device.flow)).upper()
-    if kind not in KINDS:
-        return _error(400, f"kind must be one of {', '.join(KINDS)}")
-    if kind == "mta" and flow not in FLOWS:
-        return _error(400, f"flow must be one of {', '.join(FLOWS)}")
-    variables = body.get("vars", device.vars)
-    if not isinstance(variables, dict):
-        return _error(400, "vars must be an object")
-    template = body.get("template", device.template)
-    if not isinstance(template, str):
-        return _error(400, "template must be a string")
-    device.kind, device.flow, device.vars, device.template = kind, flow, variables, template
-    office.save_device(device)
-    return web.json_response(_public(device))
+        raise bad_request(f"unknown fields: {', '.join(unknown)}")
+    missing = [k for k in required if k not in body]
+    if missing:
+        raise bad_request(f"missing fields: {', '.join(missing)}")
+    return body
 
 
-async def delete_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
-    if not office.forget(mac):
-        return _error(404, f"no device {mac}")
-    return web.Response(status=204)
+def office_of(request: web.Request) -> Office:
+    return request.app[_OFFICE]
 
 
-async def reset_device(request: web.Request) -> web.Response:
-    office = request.app[_OFFICE]
-    mac = _mac(request)
-    if office.get_device(mac) is None:
-        return _error(404, f"no device {mac}")
+def mac_of(request: web.Request) -> str:
     try:
-        ok = await office.reset_device(mac)  # to the address leased to it now, never the store's last one
-    except NoCurrentLease:
-        return _error(404, f"no device {mac} with a current DHCP lease")
-    return web.json_response({"mac": mac, "acknowledged": ok}, status=200 if ok else 504)
+        return normalize_mac(request.match_info["mac"])
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+
+
+def audit(request: web.Request, action: str, target: str, before: Any, after: Any) -> None:
+    """One audit entry for this request's token and source, durably before the answer."""
+    who = request[IDENTITY]
+    request.app[_ADMIN].audit(who.name, who.role, action, target, before, after, request.remote or "")
+
+
+def admin_of(request: web.Request) -> AdminStore:
+    return request.app[_ADMIN]
 
 
 def render_metrics(families: Sequence[Family]) -> str:
@@ -188,14 +142,17 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=metrics_text(request.app[_OFFICE]), content_type="text/plain", charset="utf-8")
 
 
-def make_api(office: Office) -> web.Application:
-    app = web.Application(client_max_size=BODY_LIMIT)
+def make_api(office: Office, access: Access) -> web.Application:
+    from . import apidevices, apiviews
+
+    app = web.Application(client_max_size=BODY_LIMIT, middlewares=[problems, gate(access)])
     app[_OFFICE] = office
+    app[_ADMIN] = access.admin
     add_dashboard(app)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/devices", list_devices)
-    app.router.add_get("/api/devices/{mac}", get_device)
-    app.router.add_put("/api/devices/{mac}", put_device)
-    app.router.add_delete("/api/devices/{mac}", delete_device)
-    app.router.add_post("/api/devices/{mac}/reset", reset_device)
+    apidevices.add_routes(app.router, PREFIX)
+    apiviews.add_routes(app.router, PREFIX)
     return app
+
+
+__all__ = ["BODY_LIMIT", "PREFIX", "Problem", "make_api", "metrics_text", "parse_body", "render_metrics"]

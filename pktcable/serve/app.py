@@ -52,10 +52,12 @@ from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
+from pktcable.store.admin import ADMIN_FILE, AdminStore
+from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
 from . import datadir
-from .config import ServeConfig, dhcp_config, resolve_site
+from .config import ServeConfig, api_ssl, dhcp_config, resolve_site
 from .office import Family, NoCurrentLease, backoffice_metrics
 
 log = logging.getLogger("pktcable.serve")
@@ -138,6 +140,20 @@ class StoreLookup:
         return None if mac is None else self.by_mac(mac)
 
 
+class RecordingResolver:
+    """The template resolver, telling ``record`` (MAC, kind, name, bytes) of each device file it builds."""
+
+    def __init__(self, inner: TemplateResolver, record: Callable[[str, str, str, bytes], None]) -> None:
+        self._inner = inner
+        self._record = record
+
+    def resolve(self, name: str, client: Address) -> bytes:
+        device = self._inner.device_for(name, client)
+        data = self._inner.build(device, client[0], name)
+        self._record(device.mac, device.kind, name, data)
+        return data
+
+
 class Backoffice:
     def __init__(self, cfg: ServeConfig, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
@@ -147,13 +163,17 @@ class Backoffice:
         # The data dir is 0700 and its files 0600: it holds the CMTS shared secret.
         data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
         if data is not None:
-            for db in ("devices.db", "leases.db"):
+            for db in ("devices.db", "leases.db", ADMIN_FILE):
                 datadir.private_file(data / db)
         cm_key = datadir.cm_key(cfg, data)  # before any store opens: a bad key setting leaves nothing behind
         retention = cfg.retention()
         self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
             else MemoryDeviceStore(retention)
         self.leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
+        #: The last file built for each device and kind, beside the devices (the API shows them).
+        self.built: BuiltFiles = SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles()
+        #: API tokens and the audit log.
+        self.admin = AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
         self._seed(cfg)
         self.dhcp = DhcpServer(dhcp_config(cfg, self.site), self.leases)
         #: Bugs caught in a handler, by where (pktcable_internal_errors_total).
@@ -164,12 +184,15 @@ class Backoffice:
         # The operator's templates first, then the shipped cm.txt / mta.txt. A Basic-flow
         # file carries the hash object of the device's own MIB tree (mib_tree below).
         loader = jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None
-        self.templates = TemplateResolver(self.lookup, loader, ctx=MibContext(), cm_key=cm_key,
+        #: Object names of the MIBs, for the files built here and the templates the API checks.
+        self.mib = MibContext()
+        self.templates = TemplateResolver(self.lookup, loader, ctx=self.mib, cm_key=cm_key,
                                           mta_hash=lambda device: device.vars.get(MIB_TREE_VAR, cfg.mib_tree))
         # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name.
         self.names = OneTimeNames(lifetime=60.0)
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
-        self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, self.templates, clock), self.templates]),
+        recorded = RecordingResolver(self.templates, self._record_file)
+        self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, recorded, clock), recorded]),
                                 self.lookup, self.lookup, clock, self.names)
         self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._guarded_delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
@@ -257,9 +280,15 @@ class Backoffice:
         if not device.template:
             device.template = "mta.txt" if device.kind == "mta" else "cm.txt"
         try:
-            return self.templates.build(self.with_mib_tree(device) if device.kind == "mta" else device, device.ip)
+            data = self.templates.build(self.with_mib_tree(device) if device.kind == "mta" else device, device.ip)
         except BuildFailed as exc:
             raise ValueError(exc.reason) from None
+        self._record_file(device.mac, device.kind, f"{device.kind}-{device.mac}.cfg", data)
+        return data
+
+    def _record_file(self, mac: str, kind: str, name: str, data: bytes) -> None:
+        """Keep the device's newest file of its kind (written with the next store commit)."""
+        self.built.put(BuiltFile.of(mac, kind, name, self.clock(), data))
 
     def publish(self, device: Device, data: bytes, client_ip: str) -> str:
         """ConfigFiles.publish: a one-time name for this device's address, in
@@ -351,6 +380,7 @@ class Backoffice:
         if self.entity is not None:
             self.entity.forget(mac)
         self.capabilities.pop(mac, None)
+        self.built.delete(mac)
         return self.devices.delete(mac)
 
     # -- the operators' API reaches the back office through these only (office.Office) ----------
@@ -387,6 +417,7 @@ class Backoffice:
     def _commit(self) -> None:
         self._commit_pending = False
         self.devices.commit()
+        self.built.commit()
 
     def _prune_history(self) -> None:
         """Drop step history past its age, hourly (and at start-up, after a long stop)."""
@@ -405,6 +436,7 @@ class Backoffice:
                 self.entity.check_timers()
             self.names.expire(self.clock())
             self.devices.commit()
+            self.built.commit()
             self._prune_history()
 
     # -- life cycle -------------------------------------------------------------
@@ -450,13 +482,18 @@ class Backoffice:
             await self.tod.start()
         if cfg.api_port:
             from .api import make_api
+            from .apiauth import Access, allowed_hosts
+            from .officeview import OfficeView
 
             # The API's own keep-alive and request-head deadline: a local process that opens
             # connections and never sends a request cannot hold them.
-            self._api = web.AppRunner(make_api(self), access_log=None, keepalive_timeout=cfg.http_header_timeout)
+            access = Access(self.admin, allowed_hosts(cfg.api_address, cfg.api_hosts), cfg.metrics_open, self.clock)
+            self._api = web.AppRunner(make_api(OfficeView(self), access), access_log=None,
+                                      keepalive_timeout=cfg.http_header_timeout)
             await self._api.setup()
             with _naming("api", cfg.api_address, cfg.api_port):
-                self._api_server = await listen(self._api, cfg.api_address, cfg.api_port, cfg.http_header_timeout)
+                self._api_server = await listen(self._api, cfg.api_address, cfg.api_port, cfg.http_header_timeout,
+                                                ssl_context=api_ssl(cfg))
         self._ticker = asyncio.ensure_future(self._tick())
 
     def addresses(self) -> dict[str, Address]:
@@ -489,4 +526,6 @@ class Backoffice:
         if self.snmp is not None:
             self.snmp.close()
         self.devices.close()
+        self.built.close()
         self.leases.close()
+        self.admin.close()

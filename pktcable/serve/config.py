@@ -16,6 +16,11 @@ demo on loopback without privileges, overridden by a TOML file.
     agent_port = 10161             # 161: the eMTAs' agents, for SET/GET
     api_address = "127.0.0.1"      # REST API, /metrics and the dashboard
     api_port = 10088               # 0 turns them off
+    api_hosts = ["ops.example.net"]  # host names the API is reached by, besides api_address
+                                   # and localhost (a request to any other name is refused)
+    api_cert = "/etc/pktcable/api.pem"  # HTTPS for the API: certificate chain (PEM) ...
+    api_key = "/etc/pktcable/api.key"   # ... and its private key; both or neither
+    metrics_open = false           # true: /metrics without a token (a scraper on a trusted net)
     realms = ["HYBRID.2", "BASIC.2"]  # first one an MTA's TLV 18 supports
     auto_enroll = false            # true: provision devices the store does not know
     inform_community = "public"    # the community the eMTAs' INFORMs carry
@@ -48,6 +53,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -95,6 +101,12 @@ class ServeConfig:
     agent_port: int = 10161
     api_address: str = "127.0.0.1"  # REST API, metrics and dashboard: the operators' network
     api_port: int = 10088  # 0 turns it off
+    #: Host names (Host header) the API answers to besides api_address and localhost: DNS rebinding.
+    api_hosts: list[str] = field(default_factory=list)
+    api_cert: str | None = None  # PEM certificate chain: the API speaks HTTPS
+    api_key: str | None = None  # its private key (PEM)
+    #: /metrics without a token; every other API path keeps needing one.
+    metrics_open: bool = False
     write_community: str = "private"
     #: INFORMs with another community are dropped unanswered (SNMPv2c authentication failure).
     inform_community: str = "public"
@@ -204,6 +216,7 @@ def _check(cfg: ServeConfig) -> None:
             IPv4Interface(getattr(cfg, key))
         except ValueError:
             raise named(key, f"not an IPv4 address: {getattr(cfg, key)!r}") from None
+    _check_api(cfg)
     if cfg.file_scheme not in ("tftp", "http"):
         raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
@@ -228,6 +241,32 @@ def _check(cfg: ServeConfig) -> None:
         _check_dhcp_table(cfg)
     else:
         _check_pools(cfg)
+
+
+def _check_api(cfg: ServeConfig) -> None:
+    for i, name in enumerate(cfg.api_hosts):
+        if not name or any(c in name for c in " /:@?#[]") or len(name) > 253:
+            raise named(join("api_hosts", i), f"not a host name: {name!r}")
+    api_ssl(cfg)
+
+
+def api_ssl(cfg: ServeConfig) -> ssl.SSLContext | None:
+    """The API listener's TLS context from api_cert and api_key, or None (plain HTTP)."""
+    if cfg.api_cert is None and cfg.api_key is None:
+        return None
+    if cfg.api_cert is None or cfg.api_key is None:
+        raise named("api_cert" if cfg.api_cert is None else "api_key", "set api_cert and api_key together")
+    for key in ("api_cert", "api_key"):
+        path = Path(getattr(cfg, key))
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise named(key, f"{path}: no such readable file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cfg.api_cert, cfg.api_key)
+    except ssl.SSLError as exc:
+        raise named("api_cert", f"{cfg.api_cert} with {cfg.api_key}: not a PEM certificate and its key "
+                                f"({exc.reason or exc})") from None
+    return context
 
 
 def _check_ports(cfg: ServeConfig) -> None:

@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
+from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
+from pktcable.store.leases import Lease
+from pktcable.store.query import DeviceQuery, Page
 
 if TYPE_CHECKING:
     from .app import Backoffice
@@ -42,6 +45,28 @@ class Family:
 class NoCurrentLease(LookupError):
     """A reset for a device that holds no DHCP lease now: there is no address
     it may be sent to (the store's last one may be another device's by now)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    """A template the server can build from: its name, the kind of file it makes, its size in bytes."""
+
+    name: str
+    kind: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextError:
+    """A problem in template or config text, where it is (1-based; 0: the whole text)."""
+
+    line: int
+    column: int
+    message: str
+
+
+class NoSuchTemplate(LookupError):
+    """A template name the server has no template for."""
 
 
 class Office(Protocol):
@@ -75,6 +100,59 @@ class Office(Protocol):
 
     def metrics(self) -> Sequence[Family]:
         """The counters of every service, now."""
+        ...
+
+    # Called from a worker thread (asyncio.to_thread): they may read the whole store.
+    def query_devices(self, query: DeviceQuery) -> Page:
+        """One page of the devices ``query`` selects, with the count of all it selects."""
+        ...
+
+    def device_summary(self) -> list[dict[str, Any]]:
+        """Devices by kind and state: ``{"kind", "state", "count", "outcome", "failed_step"}``,
+        failing states first, then by count, descending."""
+        ...
+
+    def describe_file(self, data: bytes) -> str:
+        """A built config file decoded to config text."""
+        ...
+
+    # Called on the event loop: each is a lookup, not a scan.
+    def current_lease(self, mac: str) -> Lease | None:
+        """The DHCP lease ``mac`` holds now (bound, unexpired), or None."""
+        ...
+
+    def lease_snapshot(self) -> list[Lease]:
+        """Every lease the DHCP server has, as copies (to filter away from the event loop)."""
+        ...
+
+    def built_files(self, mac: str) -> Sequence[BuiltFile]:
+        """The last file built for the device, per kind."""
+        ...
+
+    async def reprovision(self, mac: str) -> bool:
+        """Clear the device's flow state and reset the eMTA so that it provisions anew;
+        whether it acknowledged. :class:`NoCurrentLease` when it holds no lease."""
+        ...
+
+    def templates(self) -> Sequence[TemplateInfo]:
+        """The templates the server builds from, the operator's over the shipped ones."""
+        ...
+
+    def template_text(self, name: str) -> str:
+        """The text of template ``name``; :class:`NoSuchTemplate` when there is none."""
+        ...
+
+    def preview(self, template: str, mac: str) -> bytes:
+        """The device's file as it would be built from ``template`` now (nothing is recorded);
+        LookupError for an unknown device or template, ValueError with the reason when it does not build."""
+        ...
+
+    def validate_template(self, kind: str, text: str) -> list[TextError]:
+        """The problems of template text of this kind (cm or mta), rendered for a trial device and compiled."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """The running settings, secrets redacted."""
         ...
 
 

@@ -1,0 +1,123 @@
+"""``pktcable token``: the API's tokens, kept hashed in the data dir's admin.db."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from pktcable.exitcodes import ExitStatus
+
+from .common import fail
+
+data_dir_option = click.option("--data-dir", required=True, type=click.Path(file_okay=False),
+                               help="The serve data folder (its admin.db holds the tokens).")
+
+
+def _store(data_dir: str):  # type: ignore[no-untyped-def]
+    from pktcable.serve import datadir
+    from pktcable.settings import SettingError
+    from pktcable.store.admin import ADMIN_FILE, AdminStore
+
+    try:
+        folder = datadir.prepare(data_dir)
+        path = datadir.private_file(folder / ADMIN_FILE)
+        return AdminStore(str(path))
+    except SettingError as exc:
+        fail(f"--data-dir: {exc.problem or exc}", ExitStatus.USAGE)
+    except Exception as exc:  # sqlite3.Error: a file that is no admin store of ours
+        fail(f"--data-dir: {data_dir}/{ADMIN_FILE}: {exc}", ExitStatus.USAGE)
+
+
+@click.group("token")
+def token_group() -> None:
+    """Tokens for the REST API and the dashboard (role read or operator).
+
+    Examples:
+
+    \b
+      pktcable token create --data-dir /var/lib/pktcable --name alice --role operator
+      pktcable token list --data-dir /var/lib/pktcable
+      pktcable token revoke --data-dir /var/lib/pktcable --name alice
+    """
+
+
+@token_group.command("create")
+@data_dir_option
+@click.option("--name", required=True, help="Who holds it (shown in the audit log).")
+@click.option("--role", required=True, type=click.Choice(["read", "operator"]),
+              help="read: look only; operator: also change, delete, reset and reprovision devices.")
+def create_cmd(data_dir: str, name: str, role: str) -> None:
+    """Make a token and print it, once: only its hash is kept.
+
+    Examples:
+
+    \b
+      pktcable token create --data-dir /var/lib/pktcable --name alice --role operator
+      pktcable token create --data-dir /var/lib/pktcable --name grafana --role read
+    """
+    from pktcable.store.admin import AdminError
+
+    store = _store(data_dir)
+    try:
+        token = store.create(name, role)
+    except AdminError as exc:
+        fail(f"--{exc}", ExitStatus.USAGE)
+    finally:
+        store.close()
+    click.echo(token)
+
+
+@token_group.command("list")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_cmd(data_dir: str, as_json: bool) -> None:
+    """List the tokens: name, role, created, last used, revoked (never the tokens).
+
+    Examples:
+
+    \b
+      pktcable token list --data-dir /var/lib/pktcable
+      pktcable token list --data-dir /var/lib/pktcable --json
+    """
+    from dataclasses import asdict
+
+    store = _store(data_dir)
+    try:
+        tokens = store.tokens()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([asdict(t) for t in tokens], indent=2))
+        return
+
+    def when(t: float | None) -> str:
+        return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    for t in tokens:
+        click.echo(f"{t.name:20} {t.role:8} created {when(t.created)} last used {when(t.last_used)}"
+                   + (f" revoked {when(t.revoked)}" if t.revoked is not None else ""))
+
+
+@token_group.command("revoke")
+@data_dir_option
+@click.option("--name", required=True, help="The token's name.")
+def revoke_cmd(data_dir: str, name: str) -> None:
+    """Revoke a token: the API refuses it from the next request on.
+
+    Examples:
+
+    \b
+      pktcable token revoke --data-dir /var/lib/pktcable --name alice
+    """
+    from pktcable.store.admin import AdminError
+
+    store = _store(data_dir)
+    try:
+        store.revoke(name)
+    except AdminError as exc:
+        fail(f"--{exc}", ExitStatus.USAGE)
+    finally:
+        store.close()
+    click.echo(f"{name}: revoked")

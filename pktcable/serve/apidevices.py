@@ -1,0 +1,233 @@
+"""``/api/v1/devices``, ``/api/v1/summary``: devices listed, looked at, changed,
+reset and provisioned anew. Store queries run in a worker thread
+(``asyncio.to_thread``): a list of 100,000 devices never stops the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from pktcable.flow import SERVER_TABLES
+from pktcable.store.devices import Device
+from pktcable.store.query import DeviceQuery, failed_step, outcome
+
+from .api import audit, json_object, mac_of, office_of
+from .office import NoCurrentLease
+from .problems import Problem, bad_request, not_found
+
+KINDS = ("cm", "mta")
+#: The flows an MTA may be given: those the server has a table for.
+FLOWS = tuple(flow.value for flow in SERVER_TABLES)
+OUTCOMES = ("pass", "fail", "pending", "new")
+SORTS = ("mac", "updated", "state", "ip", "kind")
+LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
+TEXT_MAX = 64  # characters of a free-text or filter parameter
+STATES_MAX = 32  # state parameters in one query
+DEVICE_FILTERS = ("kind", "flow", "state", "outcome", "failed_step", "mac", "address", "updated_since", "q", "sort",
+                  "limit", "cursor")
+_ADDRESS = re.compile(r"[0-9.]{1,15}")
+_HEX = "0123456789abcdef"
+
+
+def device_item(device: Device) -> dict[str, Any]:
+    """A device as the API shows it: its row, with what its state means."""
+    return {**asdict(device), "outcome": outcome(device), "failed_step": failed_step(device)}
+
+
+def query_text(request: web.Request, name: str) -> str | None:
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise bad_request(f"{name} may be given once")
+    if not values:
+        return None
+    if len(values[0]) > TEXT_MAX:
+        raise bad_request(f"{name} is longer than {TEXT_MAX} characters")
+    return values[0]
+
+
+def query_limit(request: web.Request) -> int:
+    text = query_text(request, "limit")
+    if text is None:
+        return LIMIT_DEFAULT
+    if not text.isdigit() or not 1 <= int(text) <= LIMIT_MAX:
+        raise bad_request(f"limit must be a whole number 1..{LIMIT_MAX}, not {text!r}")
+    return int(text)
+
+
+def query_float(request: web.Request, name: str) -> float | None:
+    text = query_text(request, name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise bad_request(f"{name} must be a number (Unix seconds), not {text!r}")
+    return value
+
+
+def known_params(request: web.Request, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise bad_request(f"unknown query parameters: {', '.join(unknown)} (known: {', '.join(allowed)})")
+
+
+def mac_prefix(text: str) -> str:
+    """A MAC prefix in any notation as lower-case hex (``00:11:2`` -> ``00112``)."""
+    digits = "".join(c for c in text.lower() if c not in ":-. ")
+    if len(digits) > 12 or any(c not in _HEX for c in digits):
+        raise bad_request(f"mac must be a MAC address or its start, not {text!r}")
+    return digits
+
+
+def device_query(request: web.Request) -> DeviceQuery:
+    known_params(request, DEVICE_FILTERS)
+    kind = query_text(request, "kind")
+    if kind is not None and kind not in KINDS:
+        raise bad_request(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    wanted = query_text(request, "outcome")
+    if wanted is not None and wanted not in OUTCOMES:
+        raise bad_request(f"outcome must be one of {', '.join(OUTCOMES)}, not {wanted!r}")
+    states = request.query.getall("state", [])
+    if len(states) > STATES_MAX or any(len(s) > TEXT_MAX for s in states):
+        raise bad_request(f"state may be given at most {STATES_MAX} times, each at most {TEXT_MAX} characters")
+    address = query_text(request, "address")
+    if address is not None and not _ADDRESS.fullmatch(address):
+        raise bad_request(f"address must be an IPv4 address or its start (10.1.), not {address!r}")
+    sort = query_text(request, "sort") or "mac"
+    if sort.removeprefix("-") not in SORTS:
+        raise bad_request(f"sort must be one of {', '.join(SORTS)}, with - before it for descending, not {sort!r}")
+    mac = query_text(request, "mac")
+    flow = query_text(request, "flow")
+    return DeviceQuery(kind=kind, flow=flow.upper() if flow else None, states=tuple(states), outcome=wanted,
+                       failed_step=query_text(request, "failed_step"),
+                       mac_prefix=mac_prefix(mac) if mac is not None else None, address=address,
+                       updated_since=query_float(request, "updated_since"), text=query_text(request, "q"),
+                       sort=sort.removeprefix("-"), descending=sort.startswith("-"), limit=query_limit(request),
+                       cursor=query_cursor(request))
+
+
+def query_cursor(request: web.Request) -> str | None:
+    cursor = request.query.get("cursor")
+    if cursor is not None and len(cursor) > 512:
+        raise bad_request("cursor is not one this API gave")
+    return cursor
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    query = device_query(request)
+    try:
+        page = await asyncio.to_thread(office_of(request).query_devices, query)
+    except ValueError as exc:  # a cursor the store did not make
+        raise bad_request(f"cursor: {exc}") from None
+    return web.json_response({"items": [device_item(d) for d in page.items], "next": page.next,
+                              "total": page.total})
+
+
+async def summary(request: web.Request) -> web.Response:
+    known_params(request, ())
+    office = office_of(request)
+    states = await asyncio.to_thread(office.device_summary)
+    return web.json_response({"total": sum(s["count"] for s in states), "generated": time.time(),
+                              "states": states})
+
+
+async def get_device(request: web.Request) -> web.Response:
+    office = office_of(request)
+    mac = mac_of(request)
+    device = office.get_device(mac)
+    if device is None:
+        raise not_found(f"no device {mac}")
+    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in office.device_history(mac)]
+    lease = office.current_lease(mac)
+    files = []
+    for built in office.built_files(mac):
+        try:
+            text = await asyncio.to_thread(office.describe_file, built.data)
+        except Exception as exc:  # a file the decoder cannot read is still shown, with why
+            text = f"# the file does not decode: {exc}\n"
+        files.append({"name": built.name, "kind": built.kind, "built": built.built, "size": len(built.data),
+                      "sha1": built.sha1, "text": text})
+    return web.json_response({
+        **device_item(device), "history": history, "files": files,
+        "lease": None if lease is None else {"address": str(lease.address), "expires": lease.expires,
+                                             "giaddr": lease.giaddr, "circuit_id": lease.circuit_id,
+                                             "remote_id": lease.remote_id}})
+
+
+async def put_device(request: web.Request) -> web.Response:
+    office = office_of(request)
+    mac = mac_of(request)
+    body = await json_object(request, ("kind", "flow", "template", "vars"))
+    before = office.get_device(mac)
+    device = Device(mac) if before is None else Device(**asdict(before))
+    kind = body.get("kind", device.kind)
+    flow = str(body.get("flow", device.flow)).upper()
+    if kind not in KINDS:
+        raise bad_request(f"kind must be one of {', '.join(KINDS)}")
+    if kind == "mta" and flow not in FLOWS:
+        raise bad_request(f"flow must be one of {', '.join(FLOWS)}")
+    variables = body.get("vars", device.vars)
+    if not isinstance(variables, dict):
+        raise bad_request("vars must be an object")
+    template = body.get("template", device.template)
+    if not isinstance(template, str) or len(template) > 255:
+        raise bad_request("template must be a template's name")
+    device.kind, device.flow, device.vars, device.template = kind, flow, variables, template
+    office.save_device(device)
+    audit(request, "device.put", mac, None if before is None else asdict(before), asdict(device))
+    return web.json_response(device_item(device), status=200 if before is not None else 201)
+
+
+async def delete_device(request: web.Request) -> web.Response:
+    office = office_of(request)
+    mac = mac_of(request)
+    before = office.get_device(mac)
+    if before is None or not office.forget(mac):
+        raise not_found(f"no device {mac}")
+    audit(request, "device.delete", mac, asdict(before), None)
+    return web.Response(status=204)
+
+
+async def reset_device(request: web.Request) -> web.Response:
+    return await _reset(request, "device.reset")
+
+
+async def reprovision_device(request: web.Request) -> web.Response:
+    return await _reset(request, "device.reprovision")
+
+
+async def _reset(request: web.Request, action: str) -> web.Response:
+    office = office_of(request)
+    mac = mac_of(request)
+    before = office.get_device(mac)
+    if before is None:
+        raise not_found(f"no device {mac}")
+    try:
+        # To the address leased to it now, never the store's last one.
+        ok = await (office.reprovision(mac) if action == "device.reprovision" else office.reset_device(mac))
+    except NoCurrentLease:
+        audit(request, action, mac, {"state": before.state}, {"error": "no-current-lease"})
+        raise Problem(409, "no-current-lease", f"device {mac} holds no current DHCP lease: there is no address to "
+                                               "send the reset to") from None
+    after = office.get_device(mac)
+    audit(request, action, mac, {"state": before.state, "result": before.result},
+          {"acknowledged": ok, "state": after.state if after else None})
+    return web.json_response({"mac": mac, "acknowledged": ok})
+
+
+def add_routes(router: web.UrlDispatcher, prefix: str) -> None:
+    router.add_get(f"{prefix}/summary", summary)
+    router.add_get(f"{prefix}/devices", list_devices)
+    router.add_get(f"{prefix}/devices/{{mac}}", get_device)
+    router.add_put(f"{prefix}/devices/{{mac}}", put_device)
+    router.add_delete(f"{prefix}/devices/{{mac}}", delete_device)
+    router.add_post(f"{prefix}/devices/{{mac}}/reset", reset_device)
+    router.add_post(f"{prefix}/devices/{{mac}}/reprovision", reprovision_device)

@@ -1,0 +1,203 @@
+"""The back office as the operators' API sees it: :class:`OfficeView`
+implements :class:`~pktcable.serve.office.Office` over a
+:class:`~pktcable.serve.app.Backoffice` (kept apart from it so the services'
+module stays about the services)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from pktcable.delivery.resolvers import BuildFailed
+from pktcable.store.built import BuiltFile
+from pktcable.store.devices import Device, Step
+from pktcable.store.leases import Lease
+from pktcable.store.query import DeviceQuery, Page
+
+from .office import Family, NoCurrentLease, NoSuchTemplate, TemplateInfo, TextError, backoffice_metrics
+
+if TYPE_CHECKING:
+    from .app import Backoffice
+
+#: Settings never shown through the API: whoever holds them can sign CM files or SET eMTAs.
+SECRETS = ("cm_key", "write_community", "inform_community")
+REDACTED = "(redacted)"
+#: Longest template text validated, characters (the API's body limit bounds it too).
+TEXT_LIMIT = 200_000
+_MTA_MARK = re.compile(r"MtaConfigDelimiter")
+
+
+class OfficeView:
+    def __init__(self, office: Backoffice) -> None:
+        from pktcable.mibctx import MibContext
+
+        self._office = office
+        self._decode_ctx = MibContext()  # used from worker threads only, apart from the services' own
+
+    # -- the first interface -------------------------------------------------------------------
+    def list_devices(self) -> Iterable[Device]:
+        return self._office.devices.devices()
+
+    def get_device(self, mac: str) -> Device | None:
+        return self._office.devices.get(mac)
+
+    def device_history(self, mac: str) -> list[Step]:
+        return self._office.devices.history(mac)
+
+    def save_device(self, device: Device) -> None:
+        self._office.devices.put(device)
+        self._office.devices.commit()
+
+    def forget(self, mac: str) -> bool:
+        return self._office.forget(mac)
+
+    async def reset_device(self, mac: str) -> bool:
+        return await self._office.reset_device(mac)
+
+    def metrics(self) -> list[Family]:
+        return backoffice_metrics(self._office)
+
+    # -- queries (worker thread) ----------------------------------------------------------------
+    def query_devices(self, query: DeviceQuery) -> Page:
+        from pktcable.store import query as q
+
+        return q.query(self._office.devices, query)
+
+    def device_summary(self) -> list[dict[str, Any]]:
+        from pktcable.store import query as q
+
+        return q.summary(self._office.devices)
+
+    def describe_file(self, data: bytes) -> str:
+        from tlv.config import decode_file, format_file
+
+        return format_file(decode_file(data, strict=False), self._decode_ctx)
+
+    # -- lookups --------------------------------------------------------------------------------
+    def current_lease(self, mac: str) -> Lease | None:
+        return self._office.dhcp.engine.bound_lease(mac, self._office.clock())
+
+    def lease_snapshot(self) -> list[Lease]:
+        return [dataclasses.replace(lease) for lease in list(self._office.dhcp.engine.by_address.values())]
+
+    def built_files(self, mac: str) -> Sequence[BuiltFile]:
+        return self._office.built.of(mac)
+
+    async def reprovision(self, mac: str) -> bool:
+        office = self._office
+        if office.entity is None:
+            raise NoCurrentLease(f"no lease for {mac}: the server has not started")
+        tree = office.entity.trees.get(mac)  # the reset goes in the tree it enrolled with
+        if office.leased_address(mac) is None:
+            raise NoCurrentLease(f"no lease for {mac}: its address is not known")
+        office.entity.forget(mac)
+        device = office.devices.get(mac)
+        if device is not None:
+            device.state, device.result, device.updated = "", None, office.clock()
+            office.devices.put(device)
+        office.devices.record(Step(mac, office.clock(), "MTA-1", "ReprovisionRequested", "flow state cleared"))
+        office.devices.commit()
+        try:
+            return await office.entity.reset(mac, tree)
+        except KeyError as exc:
+            raise NoCurrentLease(exc.args[0] if exc.args else mac) from None
+
+    # -- templates ------------------------------------------------------------------------------
+    def templates(self) -> list[TemplateInfo]:
+        out = []
+        for name in self._office.templates.names():
+            text = self._office.templates.source(name)
+            out.append(TemplateInfo(name, _kind_of(text), len(text.encode("utf-8"))))
+        return out
+
+    def template_text(self, name: str) -> str:
+        try:
+            return self._office.templates.source(name)
+        except jinja2.TemplateNotFound:
+            raise NoSuchTemplate(f"no template {name!r}") from None
+
+    def preview(self, template: str, mac: str) -> bytes:
+        office = self._office
+        device = office.devices.get(mac)
+        if device is None:
+            raise LookupError(f"no device {mac}")
+        self.template_text(template)
+        device = replace(device, template=template)
+        try:
+            return office.templates.build(office.with_mib_tree(device), device.ip)
+        except BuildFailed as exc:
+            raise ValueError(exc.reason) from None
+
+    def validate_template(self, kind: str, text: str) -> list[TextError]:
+        office = self._office
+        trial = Device("000000000000", kind=kind, flow=office.cfg.realms[0] if kind == "mta" else "")
+        return check_template(text, office.with_mib_tree(trial), office.templates.source, office.mib)
+
+    def settings(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self._office.cfg)
+        for key in SECRETS:
+            if out.get(key) is not None:
+                out[key] = REDACTED
+        return out
+
+
+def _kind_of(text: str) -> str:
+    """What a template makes: an MTA file starts with MtaConfigDelimiter, a CM file has none."""
+    return "mta" if _MTA_MARK.search(text) else "cm"
+
+
+def check_template(text: str, device: Device, loader: Any, ctx: Any) -> list[TextError]:
+    """Template ``text`` checked in three passes, each stopping at its first kind of problem:
+    Jinja2 syntax (the template's line), rendering for ``device`` (the template line the
+    failure is on, from the traceback), and compiling what it rendered (every problem
+    the compiler finds, at the rendered text's line and column: the template's own lines,
+    since the environment keeps line breaks, unless a loop or ``-`` whitespace control moves them)."""
+    from pktcable.templates import environment
+    from tlv.config import compile_text
+    from tlv.errors import EncodeError, TextSyntaxError, TlvError
+
+    if len(text) > TEXT_LIMIT:
+        return [TextError(0, 0, f"the text is longer than {TEXT_LIMIT} characters")]
+    env = environment(loader=jinja2.FunctionLoader(lambda name: loader(name)))
+    try:
+        template = env.from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        return [TextError(exc.lineno or 0, 0, exc.message or str(exc))]
+    facts = {**device.vars, "mac": device.mac, "kind": device.kind, "ip": device.ip, "flow": device.flow,
+             "client_ip": ""}
+    try:
+        rendered = template.render(facts)
+    except Exception as exc:  # undefined variables, typed filters, arithmetic: all the template's own
+        return [TextError(_template_line(exc), 0, f"{type(exc).__name__}: {exc}")]
+    errors: list[TlvError] = []
+    try:
+        compile_text(rendered, source="<template>", ctx=ctx, key=b"" if device.kind == "cm" else None,
+                     errors=errors)
+    except (TlvError, ValueError) as exc:
+        if not errors:
+            errors.append(exc)  # type: ignore[arg-type]
+    out = []
+    for error in errors:
+        if isinstance(error, TextSyntaxError):
+            out.append(TextError(error.line, error.col, error.message))
+        elif isinstance(error, EncodeError) and error.line is not None:
+            out.append(TextError(error.line, error.col or 0, error.reason))
+        else:
+            out.append(TextError(0, 0, str(error)))
+    return out
+
+
+def _template_line(exc: BaseException) -> int:
+    """The template line a rendering error happened on (Jinja2 names template frames
+    ``<template>`` in the traceback), 0 when none is found."""
+    line = 0
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == "<template>":
+            line = lineno
+    return line

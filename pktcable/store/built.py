@@ -1,0 +1,109 @@
+"""The last config file built for each device, per kind (cm, mta), kept so
+the API can show an operator what a device was given, also after a restart.
+
+The rows live in the device database (``devices.db``, table ``built_file``)
+through a connection of their own; like the device store they are staged and
+written in one transaction per ``commit`` (the server commits them with the
+devices), so a boot storm costs one write per batch, not one per file. A
+device has at most one row per kind: the table grows with the devices, never
+with the builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from .sqlite import Table, connect
+
+_TABLES = (Table("built_file", """CREATE TABLE IF NOT EXISTS built_file (
+    mac TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, built REAL NOT NULL, sha1 TEXT NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (mac, kind))"""),)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltFile:
+    mac: str
+    kind: str  # "cm" or "mta"
+    name: str  # the name it was built for (cm-<mac>.cfg, mta-<mac>.cfg, cm.cfg ...)
+    built: float
+    sha1: str
+    data: bytes
+
+    @classmethod
+    def of(cls, mac: str, kind: str, name: str, built: float, data: bytes) -> BuiltFile:
+        return cls(mac, kind, name, built, hashlib.sha1(data).hexdigest(), bytes(data))
+
+
+class BuiltFiles(Protocol):
+    def put(self, file: BuiltFile) -> None:
+        """Stage the device's newest file of its kind."""
+        ...
+
+    def commit(self) -> None: ...
+
+    def of(self, mac: str) -> list[BuiltFile]:
+        """The device's last files, CM first."""
+        ...
+
+    def delete(self, mac: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryBuiltFiles:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], BuiltFile] = {}
+
+    def put(self, file: BuiltFile) -> None:
+        self.rows[file.mac, file.kind] = file
+
+    def commit(self) -> None:
+        pass
+
+    def of(self, mac: str) -> list[BuiltFile]:
+        return [self.rows[mac, kind] for kind in ("cm", "mta") if (mac, kind) in self.rows]
+
+    def delete(self, mac: str) -> None:
+        for kind in ("cm", "mta"):
+            self.rows.pop((mac, kind), None)
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteBuiltFiles:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+        self.db = connect(path, _TABLES, synchronous=synchronous)
+        self.staged: dict[tuple[str, str], BuiltFile] = {}
+
+    def put(self, file: BuiltFile) -> None:
+        self.staged[file.mac, file.kind] = file
+
+    def commit(self) -> None:
+        if not self.staged:
+            return
+        rows = [(f.mac, f.kind, f.name, f.built, f.sha1, f.data) for f in self.staged.values()]
+        self.staged = {}
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO built_file VALUES (?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def of(self, mac: str) -> list[BuiltFile]:
+        self.commit()
+        rows = self.db.execute("SELECT mac, kind, name, built, sha1, data FROM built_file WHERE mac = ? ORDER BY kind",
+                               (mac,))
+        return [BuiltFile(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+    def delete(self, mac: str) -> None:
+        self.commit()
+        self.db.execute("DELETE FROM built_file WHERE mac = ?", (mac,))
+
+    def close(self) -> None:
+        self.commit()
+        self.db.close()

@@ -1,0 +1,155 @@
+"""Devices through the API at scale: filters, order, cursor paging that visits
+every device once; the files built for a device kept across a restart; the
+demo's one-run token."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pktcable.serve.app import Backoffice
+from pktcable.serve.config import ServeConfig
+from pktcable.store.devices import Device, SqliteDeviceStore
+
+from .apiclient import serving
+from .test_api import FakeOffice
+from .test_e2e import free_tcp_port
+
+COUNT = 2500
+
+
+def fill(office: FakeOffice, tmp_path: Path) -> list[Device]:
+    office.store = SqliteDeviceStore(str(tmp_path / "devices.db"))  # type: ignore[assignment]
+    devices = []
+    for i in range(COUNT):
+        state, result = [("DONE", 1), ("FAILED_SET", None), ("", None), ("DONE", 2), ("SET_PENDING", None)][i % 5]
+        kind = "cm" if i % 7 == 0 else "mta"
+        device = Device(f"00aa{i:08x}", kind=kind, flow="HYBRID.2" if kind == "mta" else "",
+                        ip=f"10.{1 + i % 2}.{i // 256 % 256}.{i % 256}", state=state, result=result,
+                        updated=1000.0 + (i * 7919) % COUNT)
+        office.store.put(device)
+        devices.append(device)
+    office.store.commit()
+    return devices
+
+
+async def walk(call: Any, query: str, limit: int) -> list[dict[str, Any]]:
+    """Every page of a query, following ``next``."""
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        status, page = await call("GET", f"/api/v1/devices?{query}&limit={limit}"
+                                  + (f"&cursor={cursor}" if cursor else ""))
+        assert status == 200, page
+        seen += page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            return seen
+
+
+def test_paging_over_2500_devices_visits_each_exactly_once(tmp_path: Path) -> None:
+    office = FakeOffice()
+    devices = fill(office, tmp_path)
+
+    async def main() -> None:
+        async with serving(office) as (call, _):
+            every = await walk(call, "sort=mac", 1000)
+            assert [d["mac"] for d in every] == sorted(d.mac for d in devices)
+            for sort in ("-updated", "state", "ip", "-kind"):
+                seen = await walk(call, f"sort={sort}", 333)
+                macs = [d["mac"] for d in seen]
+                assert len(macs) == COUNT and set(macs) == {d.mac for d in devices}, sort
+                field = sort.lstrip("-")
+                keys = [d[field] for d in seen]
+                assert keys == sorted(keys, reverse=sort.startswith("-")), sort
+            status, first = await call("GET", "/api/v1/devices?limit=7")
+            assert first["total"] == COUNT and len(first["items"]) == 7
+
+    asyncio.run(main())
+
+
+def test_device_filters_select_what_they_say(tmp_path: Path) -> None:
+    office = FakeOffice()
+    devices = fill(office, tmp_path)
+
+    async def count(call: Any, query: str) -> int:
+        status, page = await call("GET", f"/api/v1/devices?{query}&limit=1")
+        assert status == 200, page
+        return int(page["total"])
+
+    async def main() -> None:
+        async with serving(office) as (call, _):
+            assert await count(call, "kind=cm") == sum(d.kind == "cm" for d in devices)
+            assert await count(call, "state=DONE&state=FAILED_SET") == sum(d.state in ("DONE", "FAILED_SET")
+                                                                         for d in devices)
+            assert await count(call, "outcome=fail") == sum(d.state == "FAILED_SET" or d.result == 2
+                                                            for d in devices)
+            assert await count(call, "outcome=new") == sum(d.state == "" for d in devices)
+            assert await count(call, "failed_step=H-MTA-18/19") == sum(d.state == "FAILED_SET" for d in devices)
+            assert await count(call, "mac=00:aa:00:00:00:1") == 16
+            assert await count(call, "address=10.2.") == COUNT // 2
+            assert await count(call, "address=10.1.0.0") == 1
+            assert await count(call, f"updated_since={1000 + COUNT - 10}") == 10
+            assert await count(call, "q=FAILED") == sum(d.state == "FAILED_SET" for d in devices)
+            assert await count(call, "q=00aa000009c") == 4
+            # Live updates: what changed since the newest one seen.
+            status, newest = await call("GET", "/api/v1/devices?sort=-updated&limit=1")
+            last = newest["items"][0]["updated"]
+            assert await count(call, f"sort=updated&updated_since={last + 0.001}") == 0
+            status, summary = await call("GET", "/api/v1/summary")
+            assert summary["total"] == COUNT
+            failing = [s for s in summary["states"] if s["outcome"] == "fail"]
+            assert summary["states"][:len(failing)] == failing  # failing states first
+            assert {s["failed_step"] for s in failing} >= {"H-MTA-18/19"}
+
+    asyncio.run(main())
+
+
+def test_the_last_built_files_survive_a_restart(tmp_path: Path) -> None:
+    cfg = ServeConfig(data_dir=str(tmp_path / "data"), cm_key="test-cmts-secret", api_port=0)
+    office = Backoffice(cfg)
+    mta = Device("00aa00000001", kind="mta", flow="HYBRID.2", template="mta.txt")
+    office.devices.put(mta)
+    data = office.build(mta)
+    office.built.commit()
+    asyncio.run(office.close())
+
+    again = Backoffice(cfg)
+    try:
+        [kept] = again.built.of(mta.mac)
+        assert (kept.kind, kept.name, kept.data) == ("mta", "mta-00aa00000001.cfg", data)
+        again.forget(mta.mac)
+        assert again.built.of(mta.mac) == []
+    finally:
+        asyncio.run(again.close())
+
+
+def test_serve_memory_prints_a_dashboard_url_with_a_token_for_the_run(tmp_path: Path) -> None:
+    api = free_tcp_port()
+    ports = "".join(f"{k} = 0\n" for k in ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port"))
+    (tmp_path / "serve.toml").write_text(ports + f"api_port = {api}\n")
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--demo", "--config",
+                               str(tmp_path / "serve.toml")], stderr=log)
+    try:
+        line = ""
+        for _ in range(300):
+            line = next((x for x in (tmp_path / "serve.log").read_text().splitlines() if x.startswith("dashboard")), "")
+            if line:
+                break
+            time.sleep(0.1)
+        url, _, token = line.removeprefix("dashboard ").partition("#token=")
+        assert url == f"http://127.0.0.1:{api}/" and token.startswith("pkt_"), line
+        request = urllib.request.Request(f"{url}api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.read() == b'{"name": "operator", "role": "operator"}'
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(30) == 0
+        log.close()
