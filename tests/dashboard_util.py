@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pktcable.flow import Flow
+from pktcable.serve.app import Backoffice
+from pktcable.simulate.runner import simulate
 from pktcable.store.devices import Device, DeviceStore, Step
+
+from .test_e2e import configs, free_tcp_port
 
 CHROMIUM = "/usr/bin/chromium"
 XSS = "<img src=x onerror=window.__pwned=1>"
@@ -82,6 +88,32 @@ class LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
+
+
+class Storm:
+    """A real back office (its API on a free loopback port) with 10,000 devices
+    written straight into its store, and a token for each role."""
+
+    def __init__(self) -> None:
+        cfg, sim = configs(["HYBRID.2"])
+        cfg.api_port = free_tcp_port()
+        self.loop = LoopThread()
+        self.office = Backoffice(cfg)
+        self.store = self.office.devices
+        self.now = time.time()
+        self.failing = fill_storm(self.store, self.now)
+        self.operator = self.office.admin.create("alice", "operator")
+        self.reader = self.office.admin.create("bob", "read")
+        self.loop.run(self.office.start())
+        self.base = f"http://127.0.0.1:{cfg.api_port}"
+        # One eMTA provisioned for real: a lease, a whole history, the file it was served.
+        results, _ = self.loop.run(simulate(sim, Flow.HYBRID_2, 1), timeout=120)
+        assert results[0].passed
+        self.live = results[0].mta_mac
+
+    def close(self) -> None:
+        self.loop.run(self.office.close())
         self.loop.close()
 
 

@@ -17,9 +17,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from pktcable.flow import SERVER_TABLES
+from pktcable.flow.tables import ProvisioningState
 from pktcable.serve import dashboard
 
-from .dashboard_util import XSS
+from .dashboard_util import XSS, Storm
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "pktcable" / "serve" / "static"
@@ -38,7 +39,7 @@ def _get(path: str, headers: dict[str, str] | None = None) -> tuple[int, CIMulti
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("path, kind", [("/", "text/html"), ("/device/0011223344aa", "text/html"),
+@pytest.mark.parametrize("path, kind", [("/", "text/html"),
                                          ("/static/app.js", "text/javascript"), ("/static/app.css", "text/css"),
                                          ("/static/favicon.svg", "image/svg+xml")])
 def test_files_with_their_types_and_security_headers(path: str, kind: str) -> None:
@@ -64,7 +65,7 @@ def test_every_static_file_is_listed_and_packaged() -> None:
     assert {p.name for p in STATIC.iterdir()} == set(dashboard.STATIC) | {dashboard.INDEX}
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
-    assert setup["options.package_data"]["pktcable.serve"].strip() == "static/*"
+    assert "static/*" in [p.strip() for p in setup["options.package_data"]["pktcable.serve"].split(",")]
 
 
 def test_page_has_no_inline_code_and_nothing_from_elsewhere() -> None:
@@ -79,6 +80,16 @@ def test_page_has_no_inline_code_and_nothing_from_elsewhere() -> None:
         # API values reach the page as text only.
         assert "innerHTML" not in text and "outerHTML" not in text and "insertAdjacentHTML" not in text, path.name
         assert "document.write" not in text and "eval(" not in text, path.name
+
+
+def test_result_words_follow_the_mib() -> None:
+    text = (STATIC / "events.js").read_text()
+    block = text[text.index("RESULT_WORDS = {"):]
+    words = dict(re.findall(r'^  (\d+): "([^"]+)"', block[:block.index("};")], re.M))
+    assert {int(k) for k in words} == {int(v) for v in ProvisioningState}
+    for state in ProvisioningState:
+        expected = state.name.lower().replace("_", " ").replace("fail ", "fail: ").replace("failure ", "failure: ")
+        assert words[str(int(state))] == expected, state
 
 
 def _recorded_events() -> set[str]:
@@ -104,33 +115,6 @@ def test_every_recorded_event_has_words() -> None:
 
 
 # -- the page in Chromium ------------------------------------------------------------
-
-class Storm:
-    """A real back office (its API on a free loopback port) with 10,000 devices
-    written straight into its store, and a token for each role."""
-
-    def __init__(self) -> None:
-        from pktcable.serve.app import Backoffice
-
-        from .dashboard_util import LoopThread, fill_storm
-        from .test_e2e import configs, free_tcp_port
-
-        cfg, _ = configs(["HYBRID.2"])
-        cfg.api_port = free_tcp_port()
-        self.loop = LoopThread()
-        self.office = Backoffice(cfg)
-        self.store = self.office.devices
-        self.now = time.time()
-        self.failing = fill_storm(self.store, self.now)
-        self.operator = self.office.admin.create("alice", "operator")
-        self.reader = self.office.admin.create("bob", "read")
-        self.loop.run(self.office.start())
-        self.base = f"http://127.0.0.1:{cfg.api_port}"
-
-    def close(self) -> None:
-        self.loop.run(self.office.close())
-        self.loop.close()
-
 
 @pytest.fixture(scope="module")
 def storm() -> Iterator[Storm]:
@@ -293,6 +277,30 @@ def test_markup_from_the_api_is_text(browser: Any, storm: Storm) -> None:
     assert page.locator("#device-body img").count() == 0
     assert page.evaluate("() => window.__pwned") is None
     page.context.close()
+
+
+def test_device_page_reads_as_a_timeline_with_lease_and_file(browser: Any, storm: Storm) -> None:
+    page = open_page(browser, storm, path=f"/#/device/{storm.live}")
+    page.wait_for_selector("#timeline")
+    steps = page.locator("#timeline li").all_inner_texts()
+    assert "start" in steps[0] and "The DHCP server granted a lease" in steps[0]
+    assert "+" in steps[-1] and "reported its provisioning status" in steps[-1]
+    lease = storm.loop.call(lambda: storm.office.dhcp.engine.bound_lease(storm.live, time.time()))
+    assert lease is not None and str(lease.address) in page.locator("#device-body").inner_text()
+    text = page.locator("pre.file-text").inner_text()
+    assert "MtaConfigDelimiter" in text and "SnmpMibObject pktcMtaDevEnabled.0" in text  # decoded, not bytes
+    assert page.errors == []
+    page.context.close()
+
+
+def test_token_in_the_address(browser: Any, storm: Storm) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{storm.base}/#token={storm.reader}")  # as `pktcable serve --demo` prints it
+    page.wait_for_selector("#rows tr[data-mac]")
+    assert page.text_content("#who-name") == "bob" and "token" not in page.url
+    context.close()
 
 
 def test_bad_token_asks_again(browser: Any, storm: Storm) -> None:

@@ -11,7 +11,6 @@ elsewhere, so an injected value could not run even if it reached the markup.
 
     GET /                  the page (client-side views: ``#/`` the devices,
                            ``#/device/<mac>`` one device's timeline)
-    GET /device/{mac}      the same page, opened on that device
     GET /static/{name}     its CSS and JavaScript (a fixed list: no file-system paths)
 """
 
@@ -98,5 +97,4 @@ def add_dashboard(app: web.Application) -> None:
         return _respond(request, asset)
 
     app.router.add_get("/", index)
-    app.router.add_get("/device/{mac}", index)
     app.router.add_get("/static/{name}", static)

@@ -43,8 +43,7 @@ async function whoami() {
 /** Which view the address names: {view, mac?, params}. */
 function route() {
   const hash = location.hash.replace(/^#/, "");
-  const path = hash || location.pathname;
-  const match = /^\/device\/([^/?#]+)/.exec(path);
+  const match = /^\/device\/([^/?#]+)/.exec(hash);
   if (match) return { name: "device", mac: decodeURIComponent(match[1]) };
   const at = hash.indexOf("?");
   return { name: "front", params: new URLSearchParams(at >= 0 ? hash.slice(at + 1) : "") };
@@ -134,5 +133,15 @@ document.addEventListener("visibilitychange", () => {
   }
 });
 
+/** `pktcable serve --demo` prints the page's address with a one-run token
+ * after #token=: kept like a typed one, then taken out of the address bar and history. */
+function tokenFromAddress() {
+  const match = /^#token=([^&]+)$/.exec(location.hash);
+  if (!match) return;
+  setToken(decodeURIComponent(match[1]));
+  history.replaceState(null, "", `${location.pathname}#/`);
+}
+
 window.addEventListener("popstate", render);
+tokenFromAddress();
 render();

@@ -50,9 +50,10 @@ export function timeText(seconds) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-/** A duration in seconds, short: 0.4 s, 12 s, 3 min 5 s, 2 h 10 min, 3 d 4 h. */
+/** A duration in seconds, short: 40 ms, 2.4 s, 12 s, 3 min 5 s, 2 h 10 min, 3 d 4 h. */
 export function spanText(seconds) {
   const s = Math.abs(seconds);
+  if (s < 1) return `${Math.round(s * 1000)} ms`;
   if (s < 10) return `${s.toFixed(1)} s`;
   if (s < 60) return `${Math.round(s)} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;

@@ -23,15 +23,15 @@ export const EVENT_WORDS = {
   ReprovisionRequested: "An operator cleared the device's flow state so that it provisions anew.",
 };
 
-/** Result codes of pktcMtaDevProvisioningState (the status INFORM). */
+/** Result codes of pktcMtaDevProvisioningState (PKTC-MTA-MIB; pktcable/flow/tables.py ProvisioningState). */
 export const RESULT_WORDS = {
   1: "pass",
   2: "in progress",
   3: "fail: config file error",
   4: "pass with warnings",
   5: "pass with incomplete parsing",
-  6: "fail: config file could not be parsed",
-  7: "fail: incorrect hash or encryption",
+  6: "failure: internal error",
+  7: "fail: other reason",
 };
 
 const PREFIX = "Unexpected";
