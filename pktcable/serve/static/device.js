@@ -23,13 +23,16 @@ export async function open(which, context) {
   $("back").setAttribute("href", sessionStorage.getItem("pktcable.lastView") || "#/");
   await refresh();
   document.body.dataset.view = "device";
+  document.body.dataset.loaded = location.hash;
 }
 
 export async function refresh() {
+  const asked = mac;  // another device may be opened while this answer is on its way
   let device;
   try {
-    device = await get(`/devices/${encodeURIComponent(mac)}`);
+    device = await get(`/devices/${encodeURIComponent(asked)}`);
   } catch (exc) {
+    if (asked !== mac) return;
     if (exc instanceof ApiError && exc.status === 404) {
       fill($("device-body"), el("h1", { text: macText(mac) }), el("p", { class: "error", text: exc.message }));
       shown = "";
@@ -37,6 +40,7 @@ export async function refresh() {
     }
     throw exc;
   }
+  if (asked !== mac) return;
   const key = JSON.stringify(device);
   if (key === shown) return;
   shown = key;
@@ -148,12 +152,10 @@ function files(list) {
 
 function actions(device) {
   const box = el("div", { class: "actions", id: "actions" });
-  if (ctx.session.role === "operator") {
-    if (device.kind === "mta") {
-      box.append(el("button", { type: "button", id: "reset", onclick: () => act(device, "reset") }, "Reset the eMTA"));
-    }
-    box.append(el("button", { type: "button", id: "reprovision", onclick: () => act(device, "reprovision") },
-      "Re-provision"));
+  // Both act on an eMTA through its SNMP agent; a modem has neither.
+  if (ctx.session.role === "operator" && device.kind === "mta") {
+    box.append(el("button", { type: "button", id: "reset", onclick: () => act(device, "reset") }, "Reset the eMTA"),
+      el("button", { type: "button", id: "reprovision", onclick: () => act(device, "reprovision") }, "Re-provision"));
   }
   if (message) box.append(el("p", { class: message.ok ? "ok" : "error", role: "status", text: message.text }));
   return box.childNodes.length ? box : null;

@@ -56,11 +56,15 @@ function listQuery(cursor) {
   return query(out);
 }
 
+let generation = 0;  // the latest open(): an older one still in flight must not draw over it
+
 export async function open(viewParams, context) {
+  const mine = ++generation;
   ctx = context;
   params = viewParams;
   syncForm();
   const [summary, page] = await Promise.all([get("/summary"), get("/devices" + listQuery(params.get("cursor")))]);
+  if (mine !== generation) return;
   renderSummary(summary);
   renderTable(page);
   lastSeen = serverNow = Number(summary.generated) || Date.now() / 1000;
@@ -69,6 +73,7 @@ export async function open(viewParams, context) {
   if (!performance.getEntriesByName("pktcable:table-rendered").length) performance.mark("pktcable:table-rendered");
   sessionStorage.setItem("pktcable.lastView", location.hash || "#/");  // the device page's way back
   document.body.dataset.view = "front";
+  document.body.dataset.loaded = location.hash || "#/";  // which view is on screen (tests wait for it)
 }
 
 // -- counts by state ---------------------------------------------------------------
@@ -222,10 +227,12 @@ function renderLive() {
 
 /** One poll: new counts, and the rows that changed since the last one. */
 export async function refresh() {
+  const mine = generation;
   const [summary, changes] = await Promise.all([
     get("/summary"),
     get("/devices" + query({ sort: "updated", updated_since: lastSeen, limit: CHANGES_LIMIT })),
   ]);
+  if (mine !== generation) return;
   serverNow = Math.max(serverNow, Number(summary.generated) || 0);
   renderSummary(summary);
   for (const item of Array.isArray(changes.items) ? changes.items : []) {
