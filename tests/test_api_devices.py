@@ -153,3 +153,27 @@ def test_serve_memory_prints_a_dashboard_url_with_a_token_for_the_run(tmp_path: 
         server.send_signal(signal.SIGINT)
         assert server.wait(30) == 0
         log.close()
+
+
+def test_templates_are_listed_and_checked_with_the_line_and_column_of_each_problem() -> None:
+    from pktcable.serve.officeview import OfficeView
+
+    office = Backoffice(ServeConfig(cm_key="test-cmts-secret", api_port=0))
+    view = OfficeView(office)
+    try:
+        kinds = {t.name: t.kind for t in view.templates()}
+        assert kinds["cm.txt"] == "cm" and kinds["mta.txt"] == "mta"
+        for name in ("cm.txt", "mta.txt"):  # the shipped templates are clean
+            assert view.validate_template(kinds[name], view.template_text(name)) == []
+        # Jinja2 syntax: the template's line.
+        [syntax] = view.validate_template("cm", "Main {\n\tNetworkAccess 1;\n{% if %}\n}\n")
+        assert syntax.line == 3
+        # Rendering: an undefined variable, on the line that uses it.
+        [undefined] = view.validate_template("cm", "Main {\n\tNetworkAccess 1;\n\tMaxCPE {{ cpes }};\n}\n")
+        assert undefined.line == 3 and "cpes" in undefined.message
+        # Compiling: every problem, with its line and column.
+        errors = view.validate_template("cm", "Main {\n\tNetworkAccess 1;\n\tNoSuchSetting 3;\n"
+                                              "{% if kind == 'cm' %}\n\tMaxCPE x;\n{% endif %}\n}\n")
+        assert [e.line for e in errors] == [3, 5] and all(e.column > 0 for e in errors), errors
+    finally:
+        asyncio.run(office.close())

@@ -20,7 +20,7 @@ from pktcable.cli.backoffice import simulate_cmd
 from pktcable.cli.dhcp import dhcp_group
 from pktcable.dhcpd import DhcpServer, Reservation
 from pktcable.flow import MTA_TABLES, SERVER_TABLES, Family, Flow, realm_family
-from pktcable.serve import api
+from pktcable.serve import apidevices as api
 from pktcable.serve.config import RUNNABLE_REALMS, ServeConfig, load
 from pktcable.settings import SettingError
 from pktcable.simulate.identity import vendor_class

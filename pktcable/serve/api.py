@@ -33,6 +33,7 @@ from .problems import Problem, bad_request, problems
 
 _OFFICE: web.AppKey[Office] = web.AppKey("office")
 _ADMIN: web.AppKey[AdminStore] = web.AppKey("admin")
+_ACCESS: web.AppKey[Access] = web.AppKey("access")
 BODY_LIMIT = 256 * 1024  # bytes of a request body: a device's vars are a few hundred
 JSON_DEPTH_LIMIT = 32  # arrays/objects inside each other
 PREFIX = "/api/v1"

@@ -113,6 +113,13 @@ def gate(access: Access) -> Middleware:
     return check
 
 
+def identify(request: web.Request, access: Access) -> Token:
+    """The token of a request to a public path whose handler shows data all the same
+    (the server-rendered dashboard), checked as the gate checks the API's."""
+    request[IDENTITY] = _identify(request, access)
+    return request[IDENTITY]
+
+
 def _identify(request: web.Request, access: Access) -> Token:
     source = request.remote or "?"
     header = request.headers.get("Authorization")
