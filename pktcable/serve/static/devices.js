@@ -18,6 +18,7 @@ const OUTCOME_WORDS = { fail: "failing", pass: "passed", pending: "pending", new
 let ctx = null;
 let params = new URLSearchParams();
 let rows = new Map();  // MAC -> the <tr> showing it
+let shown = new Map();  // MAC -> the row's data as drawn (JSON), to redraw only what changed
 let lastSeen = 0;  // the server's time of the newest change merged in
 let serverNow = 0;
 let unseen = new Set();  // MACs that changed, match the view, and are not on screen
@@ -145,6 +146,7 @@ function makeRow(item) {
 function renderTable(page) {
   const items = Array.isArray(page.items) ? page.items : [];
   rows = new Map();
+  shown = new Map(items.map((item) => [item.mac, JSON.stringify(item)]));
   const body = $("rows");
   if (!items.length) {
     fill(body, el("tr", { class: "empty" }, el("td", { colspan: 8, text: "No device matches this view." })));
@@ -238,7 +240,10 @@ export async function refresh() {
   for (const item of Array.isArray(changes.items) ? changes.items : []) {
     lastSeen = Math.max(lastSeen, Number(item.updated) || 0);
     const tr = rows.get(item.mac);
+    const data = JSON.stringify(item);
+    if (tr && shown.get(item.mac) === data) continue;  // the API's updated_since is inclusive: seen already
     if (tr) {
+      shown.set(item.mac, data);
       tr.replaceChildren(...rowCells(item));
       tr.classList.toggle("failing", item.outcome === "fail");
       tr.classList.toggle("stale", !matches(item));
