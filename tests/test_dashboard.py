@@ -257,10 +257,24 @@ def test_view_in_the_address_back_button_paging_and_sort(browser: Any, storm: St
 def test_search(browser: Any, storm: Storm) -> None:
     page = open_page(browser, storm)
     page.wait_for_selector("#rows tr[data-mac]")
-    page.fill("#q", storm.failing[5][:12])
+    mac = storm.failing[5]
+    page.fill("#q", mac)
     page.press("#q", "Enter")
-    page.wait_for_selector("#range >> text=1–1 of 1")
-    assert rows(page)[0]["State"] == "FAILED_SET"
+    loaded(page)
+    assert [r["MAC"] for r in rows(page)] == [":".join(mac[i:i + 2] for i in range(0, 12, 2))]
+    assert rows(page)[0]["State"] == "FAILED_SET" and page.text_content("#range") == "1–1 of 1"
+    # Typing alone searches once the typist pauses; a later pause refines the same history entry.
+    page.click("#clear")
+    loaded(page)
+    page.type("#q", "10.1.0.")
+    page.wait_for_selector('body[data-loaded="#/?q=10.1.0."]', state="attached")
+    assert {r["Address"].rsplit(".", 1)[0] for r in rows(page)} == {"10.1.0"}
+    page.type("#q", "9")
+    page.wait_for_selector('body[data-loaded="#/?q=10.1.0.9"]', state="attached")
+    page.go_back()
+    loaded(page)
+    assert page.input_value("#q") == "" and "q=" not in page.url
+    assert page.errors == []
     page.context.close()
 
 

@@ -261,7 +261,8 @@ export async function refresh() {
 // -- the filter form ----------------------------------------------------------------
 
 function syncForm() {
-  if (document.activeElement !== $("q")) $("q").value = params.get("q") || "";
+  // The search box is left alone while the view it asked for loads (the typist may be ahead of it).
+  if (!(document.activeElement === $("q") && typedView === location.hash)) $("q").value = params.get("q") || "";
   $("f-kind").value = params.get("kind") || "";
   $("f-flow").value = params.get("flow") || "";
   $("f-outcome").value = params.get("outcome") || "";
@@ -278,12 +279,14 @@ function formValues() {
 }
 
 let typing = 0;
+let typedView = "";  // the view the last pause in typing asked for
 
 function apply(typed) {
   clearTimeout(typing);
   const hash = withChanges(formValues());
   if (hash === (location.hash || "#/")) return;
   // The first pause in typing makes a new history entry; later ones refine it.
+  typedView = typed ? hash : "";
   ctx.navigate(hash, { typed }, typed && Boolean(history.state && history.state.typed));
 }
 
