@@ -122,7 +122,8 @@ class Office(Protocol):
         ...
 
     def lease_snapshot(self) -> list[Lease]:
-        """Every lease the DHCP server has, as copies (to filter away from the event loop)."""
+        """Every lease the DHCP server has, as a new list (to filter away from the event loop;
+        the API only reads the leases in it)."""
         ...
 
     def built_files(self, mac: str) -> Sequence[BuiltFile]:

@@ -84,7 +84,8 @@ class OfficeView:
         return self._office.dhcp.engine.bound_lease(mac, self._office.clock())
 
     def lease_snapshot(self) -> list[Lease]:
-        return [dataclasses.replace(lease) for lease in list(self._office.dhcp.engine.by_address.values())]
+        # One C-level copy of the list on the loop; the API sorts and filters it in a worker thread.
+        return list(self._office.dhcp.engine.by_address.values())
 
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self._office.built.of(mac)
