@@ -191,6 +191,10 @@ def test_failing_devices_in_two_clicks(browser: Any, storm: Storm) -> None:
     assert "H-MTA-19" in failed and "The SET of the config-file URL and hash failed" in failed
     assert f"Failed at {step}" in page.text_content(".failure")
     assert page.url.endswith("#/device/" + storm.failing[0])
+    # The way back is to the filtered view.
+    page.click("#back")
+    loaded(page)
+    assert "state=FAILED_SET" in page.url and page.text_content("#range") == f"1–100 of {len(storm.failing)}"
     assert page.errors == []
     page.context.close()
 
