@@ -403,3 +403,20 @@ def test_live_updates_merge_changes_and_pause_when_hidden(browser: Any, storm: S
         storm.loop.call(restore)
     assert page.errors == []
     page.context.close()
+
+
+def test_events_in_words_in_the_browser(browser: Any, storm: Storm) -> None:
+    page = open_page(browser, storm)
+    page.wait_for_selector("#rows tr[data-mac]")
+    names = sorted(_recorded_events())
+    said = page.evaluate("""async (names) => {
+        const { describe } = await import('/static/events.js');
+        return names.concat(['UnexpectedStatusReceived', 'UnexpectedSomethingNew', 'SomethingNew'])
+          .map((name) => describe(name)); }""", names)
+    for name, words in zip(names, said, strict=False):
+        assert words.endswith(".") and name not in words and len(words) > 20, (name, words)
+    unexpected, unknown_inner, unknown = said[len(names):]
+    assert unexpected.startswith("Not expected at this point") and "provisioning status" in unexpected
+    assert unknown_inner.endswith(": something new.") and unknown == "Something new."
+    assert page.errors == []
+    page.context.close()
