@@ -5,6 +5,7 @@ from .machine import Entered, FlowError, FlowTable, InvalidTransition, Machine, 
 from .tables import (
     CM_FLOW,
     CM_TABLE,
+    FINAL_STATES,
     MTA_TABLES,
     SERVER_TABLES,
     CmState,
@@ -13,7 +14,6 @@ from .tables import (
     ServerState,
     Timing,
     cm_state,
-    FINAL_STATES,
     device_outcome,
     outcome,
 )

@@ -16,10 +16,8 @@ anything else is a 400 that says why.
 
 from __future__ import annotations
 
-import html
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +27,8 @@ from prometheus_client import generate_latest
 from pktcable.store.admin import AdminStore
 from pktcable.store.devices import normalize_mac
 
-from .apiauth import IDENTITY, Access, gate, identify
+from .apiauth import IDENTITY, Access, gate
+from .dashboard import add_dashboard
 from .office import Office
 from .problems import Problem, bad_request, problems
 
@@ -133,36 +132,13 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=metrics_text(request.app[_OFFICE]), content_type="text/plain", charset="utf-8")
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    """The server-rendered page. "/" is public for the dashboard's static page, which holds
-    no data; this one shows devices, so it takes a token like the API."""
-    identify(request, request.app[_ACCESS])
-    office = request.app[_OFFICE]
-    devices = list(office.list_devices())
-    states = Counter(d.state or "NEW" for d in devices)
-    summary = " ".join(f"<span class=s>{html.escape(k)}: {v}</span>" for k, v in sorted(states.items()))
-    rows = "\n".join(
-        f"<tr><td>{d.mac}</td><td>{d.kind}</td><td>{html.escape(d.flow)}</td>"
-        f"<td>{html.escape(d.ip)}</td><td>{html.escape(d.state)}</td><td>{'' if d.result is None else d.result}</td></tr>"
-        for d in devices[:1000]
-    )
-    page = f"""<!doctype html><html><head><meta charset=utf-8><title>pktcable</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.2em .8em;
-border-bottom:1px solid #ddd;text-align:left}}.s{{margin-right:1.5em}}</style></head><body>
-<h1>pktcable back office</h1><p>{len(devices)} devices. {summary}</p>
-<table><tr><th>MAC</th><th>kind</th><th>flow</th><th>address</th><th>state</th><th>outcome</th></tr>
-{rows}</table></body></html>"""
-    return web.Response(text=page, content_type="text/html")
-
-
 def make_api(office: Office, access: Access) -> web.Application:
     from . import apidevices, apiviews
 
     app = web.Application(client_max_size=BODY_LIMIT, middlewares=[problems, gate(access)])
     app[_OFFICE] = office
     app[_ADMIN] = access.admin
-    app[_ACCESS] = access
-    app.router.add_get("/", dashboard)
+    add_dashboard(app)
     app.router.add_get("/metrics", metrics)
     apidevices.add_routes(app.router, PREFIX)
     apiviews.add_routes(app.router, PREFIX)
