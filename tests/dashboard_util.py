@@ -42,7 +42,8 @@ def fill_storm(store: DeviceStore, now: float, cms: int = 5000, passed: int = 46
     failing: list[str] = []
     for n in range(cms):
         mac, ip = storm_mac("cm", n), f"10.0.{n // 250}.{n % 250 + 2}"
-        store.put(Device(mac, kind="cm", flow="", template="cm.txt", ip=ip, updated=now - 600 + n * 0.01))
+        store.put(Device(mac, kind="cm", flow="", template="cm.txt", ip=ip, state="CONFIG_SERVED", result=1,
+                         updated=now - 599 + n * 0.01))
         store.record(Step(mac, now - 600 + n * 0.01, "CM-4", "LeaseAcked", ip))
         store.record(Step(mac, now - 599 + n * 0.01, "CM-5/6", "FileServed", f"cm-{mac}.cfg"))
     plan = [("DONE", 1, PASSED)] * passed + [("FAILED_SET", 7, FAILED_SET)] * failed + \

@@ -150,7 +150,9 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"address": "10.1.0."}, lambda d: d.ip.startswith("10.1.0.")),
     ({"updated_since": 1100.0}, lambda d: d.updated >= 1100.0),
     ({"text": "failed"}, lambda d: "FAILED" in d.state),
-    ({"text": "0.1.0.2"}, lambda d: "0.1.0.2" in d.ip or "0102" in d.mac),
+    # Dotted groups of up to three digits are an address, never the MAC fragment 0102.
+    ({"text": "0.1.0.2"}, lambda d: "0.1.0.2" in d.ip),
+    ({"text": "10.1.0."}, lambda d: "10.1.0." in d.ip),
     ({"text": "00:a"}, lambda d: "00a" in d.mac or "00:A" in d.state),
     ({"kind": "mta", "outcome": "fail", "address": "10.3."},
      lambda d: d.kind == "mta" and d.state in ENDS and d.result not in (None, 1, 4, 5) and d.ip.startswith("10.3.")),

@@ -54,6 +54,7 @@ def migrate_cmd(data_dir: str) -> None:
 
     \b
       pktcable store migrate --data-dir /var/lib/pktcable
+      pktcable store migrate --data-dir ./demo-data
     """
     from pktcable.serve.datadir import DataDirBusy, lock
     from pktcable.settings import SettingError
@@ -94,6 +95,7 @@ def check_cmd(data_dir: str) -> None:
 
     \b
       pktcable store check --data-dir /var/lib/pktcable
+      pktcable store check --data-dir ./restored-data
     """
     from pktcable.store.files import check
 
@@ -124,7 +126,8 @@ def backup_cmd(data_dir: str, target: str) -> None:
     Examples:
 
     \b
-      pktcable store backup --data-dir /var/lib/pktcable --to /backup/pktcable-$(date +%F).tar
+      pktcable store backup --data-dir /var/lib/pktcable --to /backup/pktcable-2026-12-01.tar
+      pktcable store backup --data-dir ./demo-data --to demo.tar
     """
     from pktcable.store.files import backup
 
@@ -157,7 +160,8 @@ def restore_cmd(data_dir: str, source: str) -> None:
     Examples:
 
     \b
-      pktcable store restore --data-dir /var/lib/pktcable --from /backup/pktcable-2025-12-01.tar
+      pktcable store restore --data-dir /var/lib/pktcable --from /backup/pktcable-2026-12-01.tar
+      pktcable store restore --data-dir ./restored-data --from demo.tar
     """
     from pktcable.serve.datadir import DataDirBusy, lock, prepare
     from pktcable.settings import SettingError

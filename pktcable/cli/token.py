@@ -56,6 +56,7 @@ def token_group() -> None:
       pktcable token create --data-dir /var/lib/pktcable --name alice --role operator
       pktcable token list --data-dir /var/lib/pktcable
       pktcable token revoke --data-dir /var/lib/pktcable --name alice
+      pktcable token revoke --data-dir /var/lib/pktcable --name grafana-scraper
     """
 
 
@@ -121,6 +122,7 @@ def revoke_cmd(data_dir: str, name: str) -> None:
 
     \b
       pktcable token revoke --data-dir /var/lib/pktcable --name alice
+      pktcable token revoke --data-dir /var/lib/pktcable --name grafana-scraper
     """
     from pktcable.store.admin import AdminError
 

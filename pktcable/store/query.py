@@ -395,8 +395,11 @@ def _text_terms(text: str) -> tuple[str | None, str | None, str]:
     """Free text as a MAC fragment (when it is hex digits and separators), an address
     fragment (digits and dots) and part of a state name (any case)."""
     digits = "".join(c for c in text.lower() if c not in _MAC_SEPARATORS)
-    mac_part = digits if digits and set(digits) <= _HEX else None
     ip_part = text if text and set(text) <= _IP_CHARS else None
+    # "10.1.0." is the start of an address, not the MAC fragment 1010: dotted groups of at
+    # most three decimal digits are an address's; a MAC's dotted groups have four (0011.2233).
+    dotted_quad = ip_part is not None and "." in text and all(len(g) <= 3 for g in text.split("."))
+    mac_part = digits if digits and set(digits) <= _HEX and not dotted_quad else None
     return mac_part, ip_part, text.translate(_UPPER)
 
 

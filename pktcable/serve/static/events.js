@@ -1,12 +1,13 @@
 // The events a device's history records, in words. The names are those the
 // provisioning entity (pktcable/provision/entity.py: the server flow's events,
 // FlowNotSupported, ResetRequested, Unexpected<event>) and the back office
-// (pktcable/serve/app.py: LeaseAcked for modems, FileServed, TransferFailed)
+// (pktcable/serve/app.py: LeaseAcked and LeaseRenewed, FileServed, TransferFailed)
 // write into the store; tests/test_dashboard.py checks that every one of them
 // has its sentence here.
 
 export const EVENT_WORDS = {
   LeaseAcked: "The DHCP server granted a lease and sent the ACK (for an eMTA, with option 122 naming its flow).",
+  LeaseRenewed: "The device renewed its lease on the same address; its provisioning run (or its outcome) stands.",
   EnrollmentReceived: "The eMTA's enrollment INFORM arrived and was acknowledged: a provisioning run starts.",
   EnrollmentRetransmitted: "The eMTA sent its enrollment INFORM again for the same run (our Response crossed its retry).",
   ConfigBuilt: "The device's config file and its hash were built from its template.",
