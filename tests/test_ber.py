@@ -70,7 +70,8 @@ def oracle_encode(vb: ber.VarBind) -> bytes:
 
 @given(varbinds())
 def test_encode_matches_pyasn1(vb: ber.VarBind) -> None:
-    assert ber.encode_varbind(vb) == oracle_encode(vb)
+    # pyasn1 writes minimal lengths; the default adds the docsis header rule.
+    assert ber.encode_varbind(vb, minimal=True) == oracle_encode(vb)
 
 
 @given(varbinds())
@@ -123,3 +124,76 @@ def test_long_sequence_uses_two_length_bytes() -> None:
 def test_non_canonical_rejected(hexdata: str, reason: str) -> None:
     with pytest.raises(ValueError):
         ber.decode_varbind(bytes.fromhex(hexdata))
+
+
+# sysContact.0: 9 sub-identifiers, all one byte, so the name is 06 08 + 8 bytes.
+SYS_CONTACT = (1, 3, 6, 1, 2, 1, 1, 4, 0)
+STRING = ber.SNMP_TYPE_BY_KEYWORD["string"]
+
+
+@pytest.mark.parametrize(
+    "length, docsis_header, minimal_header, value_header",
+    [
+        # string length: the docsis tool's SEQUENCE header, the minimal one, the value's own header
+        (0, "300c", "300c", "0400"),
+        (1, "300d", "300d", "0401"),
+        (109, "3079", "3079", "046d"),  # 109 + 9 sub-identifiers < 119: docsis's own builder
+        (110, "3082007a", "307a", "046e"),  # 110 + 9 = 119: net-snmp's 4-byte header
+        (121, "30820085", "308185", "0479"),
+        (122, "30820086", "308186", "047a"),
+        (123, "30820087", "308187", "047b"),
+        (127, "3082008b", "30818b", "047f"),
+        (128, "3082008d", "30818d", "048180"),
+        (200, "308200d5", "3081d5", "0481c8"),
+        (255, "3082010c", "3082010c", "0481ff"),
+        (256, "3082010e", "3082010e", "04820100"),
+        (300, "3082013a", "3082013a", "0482012c"),
+    ],
+)
+def test_varbind_header_rule(length: int, docsis_header: str, minimal_header: str, value_header: str) -> None:
+    vb = ber.VarBind(SYS_CONTACT, STRING, b"a" * length)
+    name = "0608" + ber.encode_oid(SYS_CONTACT).hex()
+    tail = name + value_header + "61" * length
+    assert ber.encode_varbind(vb).hex() == docsis_header + tail
+    assert ber.encode_varbind(vb, minimal=True).hex() == minimal_header + tail
+    for header in {docsis_header, minimal_header}:
+        back = ber.decode_varbind(bytes.fromhex(header + tail))
+        assert back == vb
+        # The form read is kept, whatever the encoder's option says.
+        for minimal in (False, True):
+            assert ber.encode_varbind(back, minimal=minimal).hex() == header + tail
+
+
+def test_varbind_header_threshold_counts_sub_identifiers() -> None:
+    # 14 sub-identifiers, 4491 takes two bytes: the long form starts at string length 105,
+    # a contents length of 123 (not 122 as with sysContact.0).
+    oid = (1, 3, 6, 1, 4, 1, 4491, 2, 2, 1, 1, 2, 7, 0)
+    hexstring = ber.SNMP_TYPE_BY_KEYWORD["hexstring"]
+    assert ber.encode_varbind(ber.VarBind(oid, hexstring, b"\xab" * 104))[:2].hex() == "307a"
+    assert ber.encode_varbind(ber.VarBind(oid, hexstring, b"\xab" * 105))[:4].hex() == "3082007b"
+    # Only strings: the docsis tool builds every other type with its own 1-byte header.
+    long_oid = (1, 3, *range(1, 120))
+    assert ber.encode_varbind(ber.VarBind(SYS_CONTACT, ber.SNMP_TYPE_BY_KEYWORD["objectid"], long_oid))[:3].hex() \
+        == "308184"
+
+
+def test_docsis_illegal_short_header_is_not_copied() -> None:
+    # 24 sub-identifiers of which 20 take 3 bytes, and 90 string bytes: 90 + 24 < 119, so the
+    # docsis tool uses its 1-byte header for 157 bytes of contents and writes 30 9d, which is
+    # not BER. We write the minimal long form.
+    oid = (1, 3, 6, 1, *([200000] * 20))
+    data = ber.encode_varbind(ber.VarBind(oid, STRING, b"a" * 90))
+    assert data[:3].hex() == "30819d"
+    assert ber.decode_varbind(data).long_header is False
+
+
+def test_only_the_two_byte_form_is_accepted_beyond_minimal() -> None:
+    good = ber.encode_varbind(ber.VarBind(SYS_CONTACT, STRING, b"a"), minimal=True)
+    with pytest.raises(ValueError, match="non-minimal"):
+        ber.decode_varbind(bytes.fromhex("3081") + good[1:])
+    with pytest.raises(ValueError, match="non-minimal"):
+        ber.decode_varbind(bytes.fromhex("30830000") + good[1:])
+    # Inside the VarBind, lengths stay minimal.
+    inner = ber.tlv(ber.OBJECT_IDENTIFIER, ber.encode_oid(SYS_CONTACT)) + bytes.fromhex("04820001") + b"a"
+    with pytest.raises(ValueError, match="non-minimal"):
+        ber.decode_varbind(bytes.fromhex("3082") + len(inner).to_bytes(2, "big") + inner)

@@ -31,6 +31,25 @@ def test_compile_cm_and_mta(tmp_path: Path) -> None:
     assert out.read_bytes() == (COMPAT / "mta_ncs.eu.bin").read_bytes()
 
 
+def test_compile_minimal_ber(tmp_path: Path) -> None:
+    """--minimal-ber drops docsis's 4-byte VarBind headers; decode reads both forms and
+    gives back, through the model, the very bytes it read."""
+    from tlv.binary import encode_nodes
+    from tlv.config import cm_trailer, decode_file
+
+    src, out = COMPAT / "varbind_lengths.txt", tmp_path / "min.bin"
+    assert run("compile", str(src), "--key", KEY, "--minimal-ber", "-o", str(out))[0] == 0
+    docsis, minimal = (COMPAT / "varbind_lengths.bin").read_bytes(), out.read_bytes()
+    assert b"\x30\x82\x00" in docsis and b"\x30\x82\x00" not in minimal
+    assert docsis.count(b"\x30\x82\x00") == 8
+    key = (COMPAT / "key").read_bytes()
+    for data in (docsis, minimal):
+        cf = decode_file(data, key=key)
+        assert cf.problems == [] and cf.mic_ok is True
+        body = encode_nodes(cf.nodes)
+        assert body + cm_trailer(body, key) == data
+
+
 def test_many_inputs_with_out_dir(tmp_path: Path) -> None:
     inputs = [str(COMPAT / f"{n}.txt") for n in ("mta_ncs", "mta_vendor")]
     code, _, err = run("compile", *inputs, "--out-dir", str(tmp_path / "out"))

@@ -4,8 +4,11 @@ A small encoder/decoder of our own, because config compilation encodes one
 VarBind per TLV 11 and pyasn1 spends ~90 us on each (measured in
 docs/benchmarks.md); the test suite checks every form against pyasn1 as the
 oracle. The decoder is strict: it accepts only the canonical encoding (minimal
-lengths and integers), so ``encode_varbind(decode_varbind(b)) == b`` holds for
-every ``b`` it accepts and anything else stays raw bytes upstream.
+lengths and integers) plus one exception, the 4-byte VarBind SEQUENCE header
+the docsis tool writes for long strings (see :func:`docsis_long_header`). A
+decoded VarBind remembers which header it had, so
+``encode_varbind(decode_varbind(b)) == b`` holds for every ``b`` it accepts
+and anything else stays raw bytes upstream.
 
 OBJECT IDENTIFIER values are bounded as RFC 2578 section 3.5 bounds them (at
 most 128 sub-identifiers, each at most 2^32-1), in both directions: the
@@ -17,7 +20,7 @@ int byte by byte, quadratic in the input).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # ObjectSyntax tags (RFC 2578 / RFC 3416).
@@ -98,11 +101,17 @@ class VarBind:
 
     ``value`` is an int (Integer, counters, gauges, ticks), bytes (strings,
     Opaque, IpAddress as 4 bytes), a tuple of arcs (ObjectID) or None (Null).
+
+    ``long_header`` is the form of the SEQUENCE header: True for the 4-byte
+    ``30 82 HH LL`` form, False for the minimal one, None (a value written in
+    text) for whatever the encoder's rule picks. Decoding sets it so that
+    re-encoding gives back the very bytes read; it takes no part in equality.
     """
 
     oid: tuple[int, ...]
     type: SnmpType
     value: Value
+    long_header: bool | None = field(default=None, compare=False)
 
 
 def encode_length(n: int) -> bytes:
@@ -206,8 +215,39 @@ def encode_value(t: SnmpType, value: Value) -> bytes:
     return b""
 
 
-def encode_varbind(vb: VarBind) -> bytes:
+# The docsis tool hands a String or HexString VarBind to net-snmp's encoder
+# once ``string length + OID sub-identifier count + 8 >= 0x7F``
+# (docsis src/docsis_snmp.c, encode_vbind); below that, and for every other
+# type, it uses its own builder with a one-byte SEQUENCE length.
+_DOCSIS_LONG_LIMIT = 0x7F - 8
+
+
+def docsis_long_header(vb: VarBind) -> bool:
+    """Whether the docsis tool writes this VarBind's SEQUENCE header in the
+    4-byte form ``30 82 HH LL`` (net-snmp's snmp_build_var_op always reserves
+    four header bytes and asn_build_sequence fills them with a 2-byte length,
+    whatever the length). Only the outer header: net-snmp writes the name's
+    and the value's lengths minimally (asn_build_header/asn_build_length).
+    The count is of sub-identifiers, not of encoded bytes, which is why the
+    threshold in contents length moves with the OID (docs/config-language.md).
+    """
+    if vb.type.tag != OCTET_STRING or not isinstance(vb.value, bytes):
+        return False
+    return len(vb.value) + len(vb.oid) >= _DOCSIS_LONG_LIMIT
+
+
+def encode_varbind(vb: VarBind, *, minimal: bool = False) -> bytes:
+    """One VarBind. Its SEQUENCE header keeps the form ``vb.long_header``
+    says; when that is None, the docsis tool's form (byte-identical files),
+    or the minimal one with ``minimal``."""
     body = tlv(OBJECT_IDENTIFIER, encode_oid(vb.oid)) + tlv(vb.type.tag, encode_value(vb.type, vb.value))
+    long = vb.long_header
+    if long is None:
+        long = not minimal and docsis_long_header(vb)
+    if long:
+        if len(body) > 0xFFFF:
+            raise ValueError(f"a VarBind of {len(body)} bytes does not fit a 2-byte BER length")
+        return bytes((SEQUENCE, 0x82)) + len(body).to_bytes(2, "big") + body
     return tlv(SEQUENCE, body)
 
 
@@ -218,7 +258,9 @@ class _Reader:
         self.data = data
         self.pos = 0
 
-    def element(self) -> tuple[int, bytes]:
+    def element(self, two_byte_length: bool = False) -> tuple[int, bytes]:
+        """The next element's tag and contents. Lengths must be minimal, except
+        that ``two_byte_length`` also accepts ``82 HH LL`` for any length."""
         data, pos = self.data, self.pos
         if pos + 2 > len(data):
             raise ValueError("BER element truncated")
@@ -231,7 +273,7 @@ class _Reader:
             if n == 0 or n > 4 or pos + n > len(data):
                 raise ValueError("unsupported or truncated BER length")
             length = int.from_bytes(data[pos : pos + n], "big")
-            if length < 0x80 or data[pos] == 0:
+            if (length < 0x80 or data[pos] == 0) and not (two_byte_length and n == 2):
                 raise ValueError("non-minimal BER length")
             pos += n
         if pos + length > len(data):
@@ -268,9 +310,10 @@ def decode_value(t: SnmpType, content: bytes) -> Value:
 
 
 def decode_varbind(data: bytes) -> VarBind:
-    """Strict canonical decode of one VarBind filling ``data`` exactly."""
+    """Strict canonical decode of one VarBind filling ``data`` exactly; the
+    SEQUENCE header may also be the docsis tool's 4-byte form."""
     outer = _Reader(data)
-    tag, body = outer.element()
+    tag, body = outer.element(two_byte_length=True)
     if tag != SEQUENCE or outer.pos != len(data):
         raise ValueError("not a single VarBind SEQUENCE")
     inner = _Reader(body)
@@ -284,7 +327,7 @@ def decode_varbind(data: bytes) -> VarBind:
     t = SNMP_TYPE_BY_TAG.get(tag)
     if t is None:
         raise ValueError(f"unsupported SNMP value tag 0x{tag:02x}")
-    return VarBind(oid, t, decode_value(t, content))
+    return VarBind(oid, t, decode_value(t, content), long_header=outer.pos - len(body) == 4)
 
 
 def ip_bytes(text: str) -> bytes:

@@ -61,15 +61,20 @@ def compile_text(
     table: SubTable | None = None,
     errors: list[TlvError] | None = None,
     memo: ValueMemo | None = None,
+    minimal_ber: bool = False,
 ) -> bytes:
     """Config text -> the binary file (CM or MTA, told by its first TLV).
+
+    SNMP objects get the docsis tool's BER header forms (byte-identical
+    files), or minimal BER lengths with ``minimal_ber``.
 
     With an ``errors`` list, every recoverable error is collected there and
     the first one is raised at the end (so a caller can list them all). A
     ``memo`` dict shared by the calls of a batch (with one ``ctx``) skips
     re-parsing statements seen before.
     """
-    nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo)
+    nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo,
+                  minimal_ber=minimal_ber)
     if errors:
         raise errors[0]
     return compile_nodes(nodes, key=key, hash=hash, source=source)

@@ -71,6 +71,11 @@ class ValueType:
     def measure(self, value: Any) -> int | None:
         return None
 
+    def minimal_ber(self, value: Any) -> Any:
+        """``value`` set to encode its BER lengths minimally (compile
+        ``--minimal-ber``); only SNMP objects have another form."""
+        return value
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 

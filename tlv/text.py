@@ -44,8 +44,9 @@ GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
 
 # Parsed values by (row, value text): a batch of configs made from one
 # template repeats most statements, and parsing a value is a pure function of
-# its row, its text and the OID context. One memo serves one OidContext.
-ValueMemo = dict[tuple[int, str], tuple[Any, bytes]]
+# its row, its text, the OID context and the BER length option. One memo
+# serves one OidContext.
+ValueMemo = dict[tuple[int, str, bool], tuple[Any, bytes]]
 MEMO_LIMIT = 100_000
 
 
@@ -55,6 +56,9 @@ class ParseContext:
     ctx: OidContext | None
     loader: FileLoader | None
     memo: ValueMemo | None = None
+    #: Write SNMP objects with minimal BER lengths instead of the docsis
+    #: tool's 4-byte header for long strings (ber.docsis_long_header).
+    minimal_ber: bool = False
 
 
 def parse(
@@ -66,13 +70,16 @@ def parse(
     loader: FileLoader | None = None,
     errors: list[TlvError] | None = None,
     memo: ValueMemo | None = None,
+    minimal_ber: bool = False,
 ) -> list[Node]:
     """Config text -> top-level nodes (the contents of ``Main``).
 
     Raises the first error; with an ``errors`` list, collects every error it
     can recover from (skipping to the end of the bad statement) and goes on.
+    ``minimal_ber`` writes SNMP objects with minimal BER lengths.
     """
-    return _Parser(Lexer(text, source), table, ParseContext(source, ctx, loader, memo), errors).file()
+    pc = ParseContext(source, ctx, loader, memo, minimal_ber)
+    return _Parser(Lexer(text, source), table, pc, errors).file()
 
 
 class _At(TypedDict):
@@ -211,12 +218,15 @@ class _Parser:
         # the spacing of multi-word values (lists) does not matter.
         text = " ".join(tok.text for tok in toks)
         memo = self.pc.memo
+        key = (id(defn), text, self.pc.minimal_ber)
         if memo is not None:
-            hit = memo.get((id(defn), text))
+            hit = memo.get(key)
             if hit is not None:
                 return Node(defn.code, hit[1], defn=defn, decoded=hit[0], **self.at(kw))
         try:
             value = defn.vtype.parse(text, self.pc.ctx)
+            if self.pc.minimal_ber:
+                value = defn.vtype.minimal_ber(value)
             reason = defn.check_range(value)
             if reason:
                 raise ValueError(reason)
@@ -226,7 +236,7 @@ class _Parser:
         if memo is not None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
-            memo[(id(defn), text)] = (value, data)
+            memo[key] = (value, data)
         return Node(defn.code, data, defn=defn, decoded=value, **self.at(kw))
 
     def unknown_keyword(self, word: str, block_name: str) -> str:
@@ -340,5 +350,6 @@ class _Parser:
         tok, data = self.file_arg(kw)
         if len(data) > 8192:
             raise self.value_error(tok, "11", f"DigitMap file is {len(data)} bytes; at most 8192")
-        value = encode_varbind(VarBind(DIGIT_MAP_OID, SNMP_TYPE_BY_KEYWORD["string"], data))
+        value = encode_varbind(VarBind(DIGIT_MAP_OID, SNMP_TYPE_BY_KEYWORD["string"], data),
+                               minimal=self.pc.minimal_ber)
         return Node(11, value, defn=defn, **self.at(kw))

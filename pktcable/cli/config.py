@@ -31,9 +31,12 @@ HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 @key_option
 @click.option("--hash", "hash_name", type=click.Choice(HASH_CHOICES), default="none", show_default=True,
               help="MTA files: add the SHA-1 config hash under this tree's OID.")
+@click.option("--minimal-ber", is_flag=True,
+              help="Write SNMP objects with minimal BER lengths, not the docsis tool's 4-byte header for long "
+                   "strings (both are valid BER; the default keeps files identical to docsis).")
 @mib_dir_option
 def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None, key_file: str | None,
-                hash_name: str, mib_dirs: tuple[str, ...]) -> None:
+                hash_name: str, minimal_ber: bool, mib_dirs: tuple[str, ...]) -> None:
     """Compile config text (docsis tool language) to binary CM or MTA files.
 
     Examples:
@@ -59,7 +62,7 @@ def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None
 
         def build(text: str = text, source: str = source, name: str = name) -> bytes:
             return compile_text(text, source=source, ctx=ctx, key=key, hash=hash_name, loader=make_loader(name),
-                                memo=memo)
+                                memo=memo, minimal_ber=minimal_ber)
 
         data = run_codec(build)
         write_output(output_name(name, output, out_dir), data)
