@@ -64,6 +64,30 @@ def test_value_errors_carry_path_and_position() -> None:
     assert "outside 0..7" in str(err)
 
 
+@pytest.mark.parametrize(
+    "body, data",
+    [
+        (r'a\"b', b'a"b'),  # the docsis tool's one escape
+        (r"a\ b", b"a  b"),  # docsis: the backslash becomes a space
+        (r"a\\b", b"a\\b"),  # ours, so decode can write any bytes
+        (r"a\x00b", b"a\x00b"),
+    ],
+)
+def test_string_escapes(body: str, data: bytes) -> None:
+    statement = f'GenericTLV TlvCode 200 TlvString "{body}";'
+    assert compile_(f"Main {{ {statement} }}") == bytes((200, len(data))) + data
+
+
+@pytest.mark.parametrize("body", [r"a\nb", r"a\tb", r"a\rb", r"a\qb", r"a\x4g"])
+def test_unknown_escape_is_an_error_at_its_value(body: str) -> None:
+    # docsis writes a space for these backslashes; readers expect a newline or tab.
+    with pytest.raises(EncodeError) as info:
+        compile_(f'Main {{\n  GenericTLV TlvCode 200 TlvString "{body}";\n}}')
+    err = info.value
+    assert (err.line, err.col) == (2, 36)
+    assert "unknown escape" in str(err) and "docsis" in str(err)
+
+
 def test_all_errors_collected() -> None:
     errors: list[TlvError] = []
     text = "Main {\n NetworkAccess 5;\n Bogus 1;\n Flow { Priority 8; Ref 0; }\n Bogus { NetworkAccess 1; }\n}"

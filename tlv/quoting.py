@@ -1,9 +1,12 @@
 """Quoted strings of the config language, exact in both directions.
 
-The reference tool knows one escape, ``\\"`` (and ``\\ ``), and keeps any other
-backslash as a literal byte, so ``"a\\nb"`` is the four bytes ``a \\ n b``
-there and here. We add ``\\\\`` and ``\\xNN`` so that decode can write every
-byte string as text that reads back to the same bytes.
+The docsis tool knows one escape, ``\\"``, and turns every other backslash
+into a space (``"a\\nb"`` is ``a``, space, ``nb`` there). We read ``\\"`` and
+``\\ `` (backslash, space: two spaces) as it does, and add ``\\\\`` and
+``\\xNN`` so that decode can write every byte string as text that reads back
+to the same bytes. Any other backslash is an error: ``\\n`` means a newline
+to most readers and a space to docsis, so it is refused rather than guessed
+(docs/config-language.md).
 """
 
 from __future__ import annotations
@@ -37,14 +40,24 @@ def unescape(body: str) -> bytes:
         ch = body[i]
         if ch == "\\" and i + 1 < n:
             nxt = body[i + 1]
-            if nxt in '"\\ ':
+            if nxt in '"\\':
                 out.append(ord(nxt))
+                i += 2
+                continue
+            if nxt == " ":  # docsis: the backslash becomes a space, the space stays
+                out += b"  "
                 i += 2
                 continue
             if nxt == "x" and len(body) >= i + 4 and body[i + 2] in _HEX and body[i + 3] in _HEX:
                 out.append(int(body[i + 2 : i + 4], 16))
                 i += 4
                 continue
+            raise ValueError(
+                f"unknown escape \\{nxt} in a quoted string: write \\\\, \\\", \\xNN or the character itself"
+                " (the docsis tool would write a space for the backslash)"
+            )
+        if ch == "\\":
+            raise ValueError("a quoted string cannot end with a single backslash; write \\\\")
         if ch == '"':
             raise ValueError('unescaped " inside a quoted string')
         out += ch.encode("utf-8")

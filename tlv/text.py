@@ -289,7 +289,10 @@ class _Parser:
                 tok = fields[name]
                 if tok.kind != STRING:
                     raise self.value_error(tok, path, f"{tok.text} needs a quoted string")
-                return unquote(tok.text) + zero
+                try:
+                    return unquote(tok.text) + zero
+                except ValueError as exc:
+                    raise self.value_error(tok, path, str(exc)) from None
         if "tlvtype" in fields and "tlvvalue" in fields:
             kind = fields["tlvtype"].text.lower()
             tok = fields["tlvvalue"]
@@ -320,7 +323,10 @@ class _Parser:
         toks, end = self.header()
         if end.kind != SEMI or len(toks) != 1 or toks[0].kind != STRING:
             raise self.error(kw, f"{kw.text} takes one quoted file name")
-        name = unquote(toks[0].text).decode("utf-8", "surrogateescape")
+        try:
+            name = unquote(toks[0].text).decode("utf-8", "surrogateescape")
+        except ValueError as exc:
+            raise self.error(toks[0], f"{kw.text}: {exc}") from None
         if self.pc.loader is None:
             raise self.error(toks[0], f"{kw.text}: no file access here")
         try:
