@@ -137,8 +137,9 @@ class _Packed:
             if hit is not None:
                 base = hit
                 break
-            parent, arcs = self._line("OIDS", current).split(" ")
-            chain.append((current, tuple(int(a) for a in arcs.split("."))))
+            parent, _, arcs = self._line("OIDS", current).partition(" ")
+            # No arcs: the same OID as record <parent>, which names it.
+            chain.append((current, tuple(int(a) for a in arcs.split(".")) if arcs else ()))
             if parent == "-":
                 break
             current = int(parent)
@@ -180,13 +181,14 @@ class _Packed:
         return table
 
     def longest_prefix(self, oid: tuple[int, ...]) -> int | None:
-        """Index of the first record whose OID is the longest prefix of ``oid``."""
+        """Index of the record naming the longest prefix of ``oid``."""
         children = self._children
         if children is None:
             # OIDS lines are "<parent> <arcs>", i.e. exactly a child's key in
-            # the tree; reversed so that the first record of an OID wins.
+            # the tree.  Only the record naming an OID has such a line (the
+            # others point at it), so each key is unique.
             lines = self._data.OIDS.split("\n")
-            children = dict(zip(reversed(lines), range(len(lines) - 1, -1, -1), strict=True))
+            children = dict(zip(lines, range(len(lines)), strict=True))
             self._children = children
         arcs = [str(arc) for arc in oid]
         parent = "-"

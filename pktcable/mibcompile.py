@@ -355,9 +355,16 @@ def pack(records: Sequence[MibObject]) -> dict[str, str]:
             modules[-1][1] += 1
         else:
             modules.append([obj.module, 1])
-    first_by_oid: dict[tuple[int, ...], int] = {}
+    # An OID defined by several records is named after the last one that
+    # brings a new name (SNMPv2-MIB's snmpEnableAuthenTraps over RFC1158-MIB's
+    # snmpEnableAuthTraps); a repeated name keeps its first record (IF-MIB's
+    # ifAdminStatus, not RFC1213-MIB's).  That is what net-snmp, hence docsis,
+    # prints (checked by tests/test_mib_oracle.py).
+    named_by_oid: dict[tuple[int, ...], int] = {}
     for pos, obj in enumerate(records):
-        first_by_oid.setdefault(obj.oid, pos)
+        known = named_by_oid.get(obj.oid)
+        if known is None or records[known].name != obj.name:
+            named_by_oid[obj.oid] = pos
     enum_ids: dict[str, int] = {}
     index_ids: dict[str, int] = {}
     kind_letter = {v: k for k, v in reg.KIND_CODES.items()}
@@ -365,19 +372,24 @@ def pack(records: Sequence[MibObject]) -> dict[str, str]:
     access_letter = {v: k for k, v in reg.ACCESS_CODES.items()}
     oid_lines = []
     type_lines = []
-    for obj in records:
+    for pos, obj in enumerate(records):
         # Each OID is (record of its longest known prefix, remaining arcs):
         # short to store, and the line doubles as a key of the OID tree.
-        parent = None
-        for length in range(len(obj.oid) - 1, 0, -1):
-            parent = first_by_oid.get(obj.oid[:length])
-            if parent is not None:
-                break
-        if parent is None:
-            oid_lines.append("- " + ".".join(map(str, obj.oid)))
+        named = named_by_oid[obj.oid]
+        if named != pos:
+            # Same OID as the record naming it: "<record>" alone, no tree key.
+            oid_lines.append(str(named))
         else:
-            arcs = obj.oid[len(records[parent].oid):]
-            oid_lines.append(f"{parent} " + ".".join(map(str, arcs)))
+            parent = None
+            for length in range(len(obj.oid) - 1, 0, -1):
+                parent = named_by_oid.get(obj.oid[:length])
+                if parent is not None:
+                    break
+            if parent is None:
+                oid_lines.append("- " + ".".join(map(str, obj.oid)))
+            else:
+                arcs = obj.oid[len(records[parent].oid):]
+                oid_lines.append(f"{parent} " + ".".join(map(str, arcs)))
         enum_ref = index_ref = ""
         if obj.enums:
             enum_ref = str(enum_ids.setdefault(reg.format_enums(obj.enums), len(enum_ids)))
@@ -423,7 +435,8 @@ MODULES  per module: "<module> <count> <offsets>", the character offsets of
          its first line in NAMES, OIDS and TYPES.
 NAMES    the object name.
 OIDS     "<parent> <arcs>": the OID is that of object number <parent> (the
-         object of its longest known prefix; "-" for none) plus <arcs>.
+         object naming its longest known prefix; "-" for none) plus <arcs>;
+         "<record>" alone: the same OID as that record, which names it.
 TYPES    "<codes> [<enum>] [<index>]": kind, base syntax and access letters
          (see mibs.registry), then line numbers in ENUMS and INDEXES.
 ENUMS    "label=value,..." per distinct enum set.

@@ -348,3 +348,14 @@ def test_records_survive_json(vendor_dir: Path, tmp_path: Path) -> None:
     obj = MibObject("x", "M", (1, 3), COLUMN, OCTET_STRING, (("a", 1),), "read-only",
                     (IndexPart(OCTET_STRING, 6),), True)
     assert record_from_json(record_to_json(obj)) == obj
+
+
+def test_an_oid_with_several_names_prints_as_net_snmp_does(reg: Registry) -> None:
+    # RFC1158-MIB names 1.3.6.1.2.1.11.30 snmpEnableAuthTraps; SNMPv2-MIB,
+    # loaded later, names it snmpEnableAuthenTraps, which docsis prints.
+    assert reg.format(dotted("1.3.6.1.2.1.11.30.0")) == "snmpEnableAuthenTraps.0"
+    assert reg.format(dotted("0.0")) == "zeroDotZero"
+    assert reg.resolve("snmpEnableAuthTraps.0") == dotted("1.3.6.1.2.1.11.30.0")
+    # A name repeated by a later module keeps its first module (IF-MIB).
+    obj = reg.lookup(dotted("1.3.6.1.2.1.2.2.1.7.1"))
+    assert obj is not None and obj.module == "IF-MIB"
