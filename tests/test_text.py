@@ -40,7 +40,7 @@ def test_keywords_are_case_insensitive_like_the_reference() -> None:
         ("Main {\n  Flow { NetworkAccess 1; }\n}", 2, 10, "NetworkAccess"),
         ("Main {\n  NetworkAccess 1;", 2, 19, "never closed"),
         ("Main {\n  /* open", 2, 3, "never closed"),
-        ("Main { } extra", 1, 10, "nothing may follow"),
+        ("Main { NetworkAccess 1; } extra", 1, 27, "nothing may follow"),
         ("Flow { }", 1, 1, "Main"),
         ("Main { Flow 3; }", 1, 13, "is a block"),
         ("Main { NetworkAccess { } }", 1, 22, "takes a value"),

@@ -96,7 +96,8 @@ def test_string_escapes_and_bare_tokens() -> None:
     assert t.STRING.parse(r'"say \"hi\""') == b'say "hi"'
     assert t.STRING.parse(r'"a\ b"') == b"a b"  # the reference's other escape
     assert t.STRING.parse(r'"a\\b\x00"') == b"a\\b\x00"
-    assert t.STRING.parse(r'"C:\dir"') == b"C:\\dir"  # unknown escape stays literal
+    with pytest.raises(ValueError, match=r"unknown escape \\d"):
+        t.STRING.parse(r'"C:\dir"')  # the reference keeps it as a byte; we refuse to guess
     assert t.STRING.parse("SomeFile.bin") == b"SomeFile.bin"
     assert t.STRING.parse('""') == b""
     assert t.STRING.parse('"caf\u00e9"') == "caf\u00e9".encode()

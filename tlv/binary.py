@@ -54,29 +54,30 @@ class Node:
         return self.value if self.children is None else encode_nodes(self.children)
 
 
-def encode_nodes(nodes: list[Node], path: str = "") -> bytes:
-    """Nodes -> bytes; ``path`` is the parent's TLV path, for errors."""
+def encode_nodes(nodes: list[Node], path: str = "", source: str | None = None) -> bytes:
+    """Nodes -> bytes; ``path`` is the parent's TLV path and ``source`` the
+    text the nodes came from (a file name), for errors."""
     out = bytearray()
     for node in nodes:
         p = f"{path}.{node.code}" if path else str(node.code)
-        value = node.value if node.children is None else encode_nodes(node.children, p)
+        value = node.value if node.children is None else encode_nodes(node.children, p, source)
         n = len(value)
         if node.long:
             if n > 0xFFFF:
-                raise _too_long(node, p, n, 0xFFFF)
+                raise _too_long(node, p, n, 0xFFFF, source)
             out += bytes((node.code, n >> 8, n & 0xFF))
         else:
             if n > 0xFF:
-                raise _too_long(node, p, n, 0xFF)
+                raise _too_long(node, p, n, 0xFF, source)
             out += bytes((node.code, n))
         out += value
     return bytes(out)
 
 
-def _too_long(node: Node, path: str, n: int, limit: int) -> EncodeError:
+def _too_long(node: Node, path: str, n: int, limit: int, source: str | None) -> EncodeError:
     name = node.defn.name if node.defn else f"TLV {node.code}"
-    return EncodeError(f"{name} value is {n} bytes; a TLV holds at most {limit}", path=path, line=node.line,
-                       col=node.col)
+    return EncodeError(f"{name} value is {n} bytes; a TLV holds at most {limit}", path=path, source=source,
+                       line=node.line, col=node.col)
 
 
 @dataclass(slots=True)

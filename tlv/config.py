@@ -81,7 +81,7 @@ def compile_nodes(
     if is_mta(nodes):
         return _compile_mta(nodes, hash, source)
     if hash not in (None, "none"):
-        raise EncodeError("--hash applies to MTA files (a file whose first TLV is MtaConfigDelimiter 1)")
+        raise EncodeError("--hash applies to MTA files (a file whose first TLV is MtaConfigDelimiter 1)", source=source)
     return _compile_cm(nodes, key, source)
 
 
@@ -108,8 +108,8 @@ def _compile_cm(nodes: list[Node], key: bytes | None, source: str) -> bytes:
                 **_where(node, source),
             )
     if key is None:
-        raise EncodeError("a CM file needs the CMTS shared secret for its CMTS MIC (--key FILE)")
-    body = encode_nodes(nodes)
+        raise EncodeError("a CM file needs the CMTS shared secret for its CMTS MIC (--key FILE)", source=source)
+    body = encode_nodes(nodes, source=source)
     return body + cm_trailer(body, key)
 
 
@@ -150,11 +150,11 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
             # An SNMP object over 255 bytes travels in TLV 64 (2-byte length).
             node.long = node.code == LONG_SNMP or len(node.value) > 0xFF
             node.code = LONG_SNMP if node.long else SNMP_OBJECT
-    body = encode_nodes(nodes)
+    body = encode_nodes(nodes, source=source)
     if hash in (None, "none"):
         return body
     if hash not in HASH_OIDS:
-        raise EncodeError(f"unknown hash OID choice {hash!r}: cablelabs, ietf, euro or none")
+        raise EncodeError(f"unknown hash OID choice {hash!r}: cablelabs, ietf, euro or none", source=source)
     existing = find_hash(nodes)
     if existing is not None:
         raise EncodeError(
@@ -304,6 +304,9 @@ def _check_cm(data: bytes, cf: ConfigFile, key: bytes | None) -> None:
         )
         return
     cm_mic, cmts = mics
+    if len(nodes) == 2:
+        # The language has no empty Main { } (nor has the reference's).
+        cf.problems.append("no settings besides the MICs: the text form, an empty Main { }, does not compile")
     body = data[: cm_mic.offset]
     expect_cm = hashlib.md5(body).digest()
     cm_ok = cm_mic.value == expect_cm

@@ -118,6 +118,8 @@ def decode_cmd(input_file: str, numeric: bool, lenient: bool, cvc_dir: str | Non
 
 def looks_like_text(data: bytes) -> bool:
     head = data.lstrip()[:4096]
+    if head[:4].lower() == b"main" or head.startswith((b"/*", b"#")):
+        return True  # text, even with a stray byte that is not UTF-8 (reported where it stands)
     try:
         head.decode("utf-8")
     except UnicodeDecodeError:
