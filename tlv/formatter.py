@@ -57,7 +57,10 @@ def generic(node: Node) -> str:
     return f"GenericTLV TlvCode {node.code} TlvLength {len(value)} TlvValue 0x{value.hex()};"
 
 
-def format_config(nodes: Iterable[Node], ctx: OidContext | None = None, header: Iterable[str] = ()) -> str:
+def format_config(
+    nodes: Iterable[Node], ctx: OidContext | None = None, header: Iterable[str] = (), footer: Iterable[str] = ()
+) -> str:
+    """``header`` comments go before Main, ``footer`` ones last inside it."""
     lines = [f"/* {h} */" for h in header]
-    lines += ["Main", "{", *format_nodes(nodes, ctx), "}"]
+    lines += ["Main", "{", *format_nodes(nodes, ctx), *(f"{INDENT}/* {f} */" for f in footer), "}"]
     return "\n".join(lines) + "\n"
