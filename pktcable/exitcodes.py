@@ -1,4 +1,4 @@
-"""Exit statuses of the ``pktcable`` commands (documented in docs/config-language.md, "Exit statuses")."""
+"""Exit statuses of the ``pktcable`` commands (documented in docs/config-language.md, "Errors and exit statuses")."""
 
 from __future__ import annotations
 

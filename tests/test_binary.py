@@ -79,5 +79,7 @@ def test_accepted_input_formats_to_text_that_compiles_back(data: bytes) -> None:
         d = decode(data, TOP, mta=False)
     except DecodeError:
         return
+    if not d.nodes:
+        return  # no text form: the language has no empty Main { }
     text = format_config(d.nodes)
     assert encode_nodes(parse(text, TOP)) == encode_nodes(d.nodes)

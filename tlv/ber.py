@@ -133,10 +133,16 @@ def encode_oid(arcs: tuple[int, ...]) -> bytes:
     if len(arcs) > MAX_OID_ARCS:
         raise ValueError(f"an OID has at most {MAX_OID_ARCS} arcs, not {len(arcs)}")
     first, second = arcs[0], arcs[1]
-    if first > 2 or (first < 2 and second > 39) or min(arcs) < 0:
-        raise ValueError(f"invalid OID {'.'.join(map(str, arcs))}")
+    dotted = ".".join(map(str, arcs))
+    if min(arcs) < 0:
+        raise ValueError(f"OID arcs are not negative: {dotted}")
+    # X.690 8.19.4: the first two arcs share one sub-identifier (40 * X + Y).
+    if first > 2:
+        raise ValueError(f"an OID starts with 0, 1 or 2, not {first}: {dotted}")
+    if first < 2 and second > 39:
+        raise ValueError(f"under {first} the second arc is at most 39, not {second}: {dotted}")
     if max(arcs) > MAX_SUBID:
-        raise ValueError(f"OID sub-identifiers are at most {MAX_SUBID}: {'.'.join(map(str, arcs))}")
+        raise ValueError(f"OID sub-identifiers are at most {MAX_SUBID}: {dotted}")
     out = bytearray()
     for arc in (first * 40 + second, *arcs[2:]):
         if arc < 0x80:

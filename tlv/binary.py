@@ -54,29 +54,30 @@ class Node:
         return self.value if self.children is None else encode_nodes(self.children)
 
 
-def encode_nodes(nodes: list[Node], path: str = "") -> bytes:
-    """Nodes -> bytes; ``path`` is the parent's TLV path, for errors."""
+def encode_nodes(nodes: list[Node], path: str = "", source: str | None = None) -> bytes:
+    """Nodes -> bytes; ``path`` is the parent's TLV path and ``source`` the
+    text the nodes came from (a file name), for errors."""
     out = bytearray()
     for node in nodes:
         p = f"{path}.{node.code}" if path else str(node.code)
-        value = node.value if node.children is None else encode_nodes(node.children, p)
+        value = node.value if node.children is None else encode_nodes(node.children, p, source)
         n = len(value)
         if node.long:
             if n > 0xFFFF:
-                raise _too_long(node, p, n, 0xFFFF)
+                raise _too_long(node, p, n, 0xFFFF, source)
             out += bytes((node.code, n >> 8, n & 0xFF))
         else:
             if n > 0xFF:
-                raise _too_long(node, p, n, 0xFF)
+                raise _too_long(node, p, n, 0xFF, source)
             out += bytes((node.code, n))
         out += value
     return bytes(out)
 
 
-def _too_long(node: Node, path: str, n: int, limit: int) -> EncodeError:
+def _too_long(node: Node, path: str, n: int, limit: int, source: str | None) -> EncodeError:
     name = node.defn.name if node.defn else f"TLV {node.code}"
-    return EncodeError(f"{name} value is {n} bytes; a TLV holds at most {limit}", path=path, line=node.line,
-                       col=node.col)
+    return EncodeError(f"{name} value is {n} bytes; a TLV holds at most {limit}", path=path, source=source,
+                       line=node.line, col=node.col)
 
 
 @dataclass(slots=True)
@@ -88,21 +89,37 @@ class Decoded:
     end_marker: bool = False  # a CM file's TLV 255 was present
     pad: int = 0  # zero bytes after the end marker (or top-level pad bytes)
     problems: list[str] = field(default_factory=list)
+    #: Lenient decoding only: where reading the top level stopped, and why.
+    #: The nodes before it are all there is; the text marks the spot.
+    damage: DecodeError | None = None
 
 
 def decode(data: bytes, table: SubTable, *, strict: bool = True, mta: bool | None = None) -> Decoded:
     """Decode a whole config file.
 
     ``mta`` None means: an MTA file when the first byte is TLV 254. In strict
-    mode a broken sub-TLV structure raises; otherwise the aggregate stays raw
-    and the problem is listed in ``Decoded.problems``. A value that does not
+    mode a broken structure raises; otherwise a broken aggregate stays raw,
+    damage at the top level (a TLV past the end, bytes after the end marker)
+    ends the decoding there and is kept in ``Decoded.damage``, and either is
+    listed in ``Decoded.problems``. A value that does not
     fit its row's type is always kept raw and listed, never dropped.
     """
     if mta is None:
         mta = bool(data) and data[0] == MTA_DELIMITER
     result = Decoded([], mta)
-    reader = _Reader(data, strict, result.problems)
-    pos, n = 0, len(data)
+    try:
+        _top_level(data, table, result, _Reader(data, strict, result.problems))
+    except DecodeError as exc:
+        if strict:
+            raise
+        # Lenient: keep what came before the damage and say where it is.
+        result.damage = exc
+        result.problems.append(f"{exc}; the rest of the file ({len(data) - exc.offset} bytes) is not decoded")
+    return result
+
+
+def _top_level(data: bytes, table: SubTable, result: Decoded, reader: _Reader) -> None:
+    mta, pos, n = result.mta, 0, len(data)
     while pos < n:
         code = data[pos]
         if not mta and code == END:
@@ -112,7 +129,7 @@ def decode(data: bytes, table: SubTable, *, strict: bool = True, mta: bool | Non
             if bad is not None:
                 raise DecodeError("non-zero byte after the end-of-data marker (TLV 255)", offset=pos + 1 + bad)
             result.pad = len(rest)
-            return result
+            return
         if not mta and code == PAD:
             # Legal in DOCSIS, but only as padding after TLV 255 in practice;
             # the text form has no way to place one, so refuse it openly.
@@ -133,7 +150,6 @@ def decode(data: bytes, table: SubTable, *, strict: bool = True, mta: bool | Non
         defn = table.by_code(11) if long else table.by_code(code)
         result.nodes.append(reader.node(start, end, code, defn, str(code), long))
         pos = end
-    return result
 
 
 class _Reader:

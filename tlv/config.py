@@ -17,7 +17,7 @@ from typing import TypedDict
 
 from . import ber
 from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode_nodes
-from .errors import EncodeError, TlvError
+from .errors import DecodeError, EncodeError, TlvError
 from .formatter import format_config
 from .model import OidContext, SubTable
 from .quoting import quote
@@ -86,7 +86,7 @@ def compile_nodes(
     if is_mta(nodes):
         return _compile_mta(nodes, hash, source)
     if hash not in (None, "none"):
-        raise EncodeError("--hash applies to MTA files (a file whose first TLV is MtaConfigDelimiter 1)")
+        raise EncodeError("--hash applies to MTA files (a file whose first TLV is MtaConfigDelimiter 1)", source=source)
     return _compile_cm(nodes, key, source)
 
 
@@ -113,8 +113,8 @@ def _compile_cm(nodes: list[Node], key: bytes | None, source: str) -> bytes:
                 **_where(node, source),
             )
     if key is None:
-        raise EncodeError("a CM file needs the CMTS shared secret for its CMTS MIC (--key FILE)")
-    body = encode_nodes(nodes)
+        raise EncodeError("a CM file needs the CMTS shared secret for its CMTS MIC (--key FILE)", source=source)
+    body = encode_nodes(nodes, source=source)
     return body + cm_trailer(body, key)
 
 
@@ -155,11 +155,11 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
             # An SNMP object over 255 bytes travels in TLV 64 (2-byte length).
             node.long = node.code == LONG_SNMP or len(node.value) > 0xFF
             node.code = LONG_SNMP if node.long else SNMP_OBJECT
-    body = encode_nodes(nodes)
+    body = encode_nodes(nodes, source=source)
     if hash in (None, "none"):
         return body
     if hash not in HASH_OIDS:
-        raise EncodeError(f"unknown hash OID choice {hash!r}: cablelabs, ietf, euro or none")
+        raise EncodeError(f"unknown hash OID choice {hash!r}: cablelabs, ietf, euro or none", source=source)
     existing = find_hash(nodes)
     if existing is not None:
         raise EncodeError(
@@ -267,6 +267,15 @@ def decode_file(
 ) -> ConfigFile:
     """Binary -> ConfigFile; verifies the CM MICs (given ``key``) or the MTA hash."""
     decoded = decode(data, _table(table), strict=strict)
+    try:
+        _check_varbinds(decoded)
+        if not decoded.mta and not decoded.end_marker and decoded.damage is None:
+            raise DecodeError("no end-of-data marker (TLV 255): the file is cut short", offset=len(data))
+    except DecodeError as exc:
+        if strict:
+            raise
+        if exc.path not in (str(SNMP_OBJECT), str(LONG_SNMP)):  # those are marked at their node
+            decoded.damage = exc
     cf = ConfigFile(decoded)
     cf.certificates = certificates(decoded.nodes)
     if decoded.mta:
@@ -274,6 +283,23 @@ def decode_file(
     else:
         _check_cm(data, cf, key)
     return cf
+
+
+def _check_varbinds(decoded: Decoded) -> None:
+    """An SNMP object that is not a VarBind is damage, not a value of another
+    type: raise for the first; each such node is kept as bytes and says so."""
+    first: DecodeError | None = None
+    for node in decoded.nodes:
+        snmp = node.code == SNMP_OBJECT or (decoded.mta and node.code == LONG_SNMP)
+        if snmp and node.decoded is None and node.defn is not None and node.defn.vtype is not None:
+            try:
+                ber.decode_varbind(node.value)
+            except ValueError as exc:
+                err = DecodeError(f"not an SNMP VarBind: {exc}", offset=node.offset, path=str(node.code))
+                node.comment = f"DAMAGED: {err}; kept as bytes"
+                first = first or err
+    if first is not None:
+        raise first
 
 
 def _check_mta(data: bytes, cf: ConfigFile) -> None:
@@ -309,6 +335,9 @@ def _check_cm(data: bytes, cf: ConfigFile, key: bytes | None) -> None:
         )
         return
     cm_mic, cmts = mics
+    if len(nodes) == 2:
+        # The language has no empty Main { } (nor has the reference's).
+        cf.problems.append("no settings besides the MICs: the text form, an empty Main { }, does not compile")
     body = data[: cm_mic.offset]
     expect_cm = hashlib.md5(body).digest()
     cm_ok = cm_mic.value == expect_cm
@@ -335,4 +364,9 @@ def _check_cm(data: bytes, cf: ConfigFile, key: bytes | None) -> None:
 
 def format_file(cf: ConfigFile, ctx: OidContext | None = None) -> str:
     kind = "PacketCable MTA config file" if cf.mta else "DOCSIS CM config file"
-    return format_config(cf.nodes, ctx, header=[kind, *cf.notes])
+    footer: list[str] = []
+    if cf.decoded.damage is not None:
+        d = cf.decoded.damage
+        # A comment, so the text still compiles: to the part that was read.
+        footer.append(f"DAMAGED: {d}")
+    return format_config(cf.nodes, ctx, header=[kind, *cf.notes], footer=footer)

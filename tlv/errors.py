@@ -7,6 +7,18 @@ attributes; ``str()`` gives the one-line message a user sees.
 
 from __future__ import annotations
 
+import re
+
+# A word this long in a message is an echoed input (a 10 MB line, say): show
+# its start and its size, so the message stays one readable line.
+_LONG_WORD = re.compile(r"\S{81,}")
+
+
+def shorten(message: str) -> str:
+    if len(message) <= 160:
+        return message
+    return _LONG_WORD.sub(lambda m: f"{m.group()[:40]}... ({len(m.group())} characters)", message)
+
 
 class TlvError(Exception):
     """Root of every error raised by :mod:`tlv`."""
@@ -20,7 +32,7 @@ class DecodeError(TlvError):
     """
 
     def __init__(self, reason: str, *, offset: int, path: str = "") -> None:
-        self.reason = reason
+        self.reason = reason = shorten(reason)
         self.offset = offset
         self.path = path
         where = f"offset {offset}" + (f", TLV {path}" if path else "")
@@ -43,7 +55,7 @@ class EncodeError(TlvError):
         line: int | None = None,
         col: int | None = None,
     ) -> None:
-        self.reason = reason
+        self.reason = shorten(reason)
         self.path = path
         self.source = source
         self.line = line
@@ -54,6 +66,8 @@ class EncodeError(TlvError):
         parts = []
         if self.line is not None:
             parts.append(f"{self.source or '<text>'}:{self.line}:{self.col}")
+        elif self.source:
+            parts.append(self.source)
         if self.path:
             parts.append(f"TLV {self.path}")
         prefix = ": ".join(parts)
@@ -64,7 +78,7 @@ class TextSyntaxError(TlvError):
     """Text that does not follow the config language; says what was expected."""
 
     def __init__(self, message: str, *, source: str, line: int, col: int) -> None:
-        self.message = message
+        self.message = message = shorten(message)
         self.source = source
         self.line = line
         self.col = col

@@ -25,12 +25,12 @@ def format_nodes(nodes: Iterable[Node], ctx: OidContext | None = None, depth: in
         defn = node.defn
         if node.statement is not None:
             lines.append(f"{pad}{node.statement}")
-        elif node.children is not None and defn is not None:
+        elif node.children and defn is not None:
             lines.append(f"{pad}{defn.name}")
             lines.append(f"{pad}{{")
             lines.extend(format_nodes(node.children, ctx, depth + 1))
             lines.append(f"{pad}}}")
-        elif node.children is not None:
+        elif node.children:
             lines.append(f"{pad}GenericTLV TlvCode {node.code}")
             lines.append(f"{pad}{{")
             lines.extend(format_nodes(node.children, ctx, depth + 1))
@@ -39,6 +39,7 @@ def format_nodes(nodes: Iterable[Node], ctx: OidContext | None = None, depth: in
             assert defn is not None and defn.vtype is not None
             lines.append(f"{pad}{defn.name} {defn.vtype.format(node.decoded, ctx)};")
         else:
+            # Includes an aggregate of no sub-TLVs: an empty block does not compile.
             lines.append(f"{pad}{generic(node)}")
     return lines
 
@@ -56,7 +57,10 @@ def generic(node: Node) -> str:
     return f"GenericTLV TlvCode {node.code} TlvLength {len(value)} TlvValue 0x{value.hex()};"
 
 
-def format_config(nodes: Iterable[Node], ctx: OidContext | None = None, header: Iterable[str] = ()) -> str:
+def format_config(
+    nodes: Iterable[Node], ctx: OidContext | None = None, header: Iterable[str] = (), footer: Iterable[str] = ()
+) -> str:
+    """``header`` comments go before Main, ``footer`` ones last inside it."""
     lines = [f"/* {h} */" for h in header]
-    lines += ["Main", "{", *format_nodes(nodes, ctx), "}"]
+    lines += ["Main", "{", *format_nodes(nodes, ctx), *(f"{INDENT}/* {f} */" for f in footer), "}"]
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from bisect import bisect_right
 from typing import NamedTuple
 
 from .errors import TextSyntaxError
+from .quoting import EscapeError, unescape
 
 # Token kinds; WORD and STRING are also the names of the pattern's groups.
 WORD, STRING, LBRACE, RBRACE, SEMI, EOF = "word", "string", "{", "}", ";", "end of input"
@@ -36,6 +37,12 @@ _TOKEN = re.compile(
     re.S | re.X,
 )
 _PUNCT = {"{": LBRACE, "}": RBRACE, ";": SEMI}
+# Characters the text may not hold where a keyword or value stands. Files are
+# read as UTF-8 with undecodable bytes kept as U+DC80..U+DCFF, so a raw byte
+# can pass through a quoted string as itself (the reference copies string bytes
+# as they are); anywhere else it, a NUL, or a lone surrogate (which no file
+# can hold, only a caller's string) is refused rather than guessed at.
+_ODD = re.compile("[\x00\ud800-\udfff]")
 
 
 class Token(NamedTuple):
@@ -74,10 +81,42 @@ class Lexer:
                 raise self._bad(pos)
             if kind == "end":
                 out.append(Token(EOF, "", n, n))
+                if _ODD.search(text):
+                    self._check_characters(out)
+                if "\\" in text:
+                    self._check_escapes(out)
                 return out
             start, pos = m.start(kind), m.end()
             tok = m.group(kind)
             out.append(Token(_PUNCT[tok] if kind == "punct" else kind, tok, start, pos))
+
+    def _check_escapes(self, toks: list[Token]) -> None:
+        """Every backslash in a quoted string must be a known escape."""
+        for tok in toks:
+            if tok.kind == STRING and "\\" in tok.text:
+                try:
+                    unescape(tok.text[1:-1])
+                except EscapeError as exc:
+                    raise self.error(str(exc), tok.start + 1 + exc.index) from None
+
+    def _check_characters(self, toks: list[Token]) -> None:
+        """Refuse NULs and stray bytes; only a quoted string may carry raw bytes."""
+        starts = [t.start for t in toks]
+        for m in _ODD.finditer(self.text):
+            pos, ch = m.start(), m.group()
+            if ch == "\x00":
+                raise self.error("NUL byte in the text", pos)
+            i = bisect_right(starts, pos) - 1
+            tok = toks[i] if i >= 0 else None
+            inside = tok is not None and tok.start <= pos < tok.end
+            if "\udc80" <= ch <= "\udcff":
+                if inside and tok is not None and tok.kind == STRING:
+                    continue
+                if not inside:  # in a comment or white space: never read
+                    continue
+                raise self.error(f"byte 0x{ord(ch) - 0xDC00:02x} is not UTF-8 text; raw bytes may stand only "
+                                 "inside a quoted string", pos)
+            raise self.error(f"U+{ord(ch):04X} is half of a UTF-16 pair, not a character", pos)
 
     def _bad(self, pos: int) -> TextSyntaxError:
         """Why no token starts at ``pos``: something opened was never closed."""

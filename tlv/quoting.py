@@ -6,12 +6,32 @@ into a space (``"a\\nb"`` is ``a``, space, ``nb`` there). We read ``\\"`` and
 ``\\xNN`` so that decode can write every byte string as text that reads back
 to the same bytes. Any other backslash is an error: ``\\n`` means a newline
 to most readers and a space to docsis, so it is refused rather than guessed
-(docs/config-language.md).
+(docs/config-language.md). :data:`ESCAPES` is the one table of escapes.
+
+A raw byte that is not UTF-8 reaches here as U+DC80..U+DCFF (files are read
+with undecodable bytes kept that way) and goes out as that byte, as in the
+reference, which copies string bytes as they are.
 """
 
 from __future__ import annotations
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+
+#: What follows a backslash -> the bytes it stands for. ``\\xNN`` (two hex digits)
+#: is handled apart; any other backslash sequence is an error. ``\ `` is two
+#: spaces: docsis turns the backslash into a space and keeps the space.
+ESCAPES: dict[str, bytes] = {'"': b'"', "\\": b"\\", " ": b"  "}
+
+
+_KNOWN = ", ".join(["\\" + k if k != " " else "\\ (space)" for k in ESCAPES] + ["\\xNN"])
+
+
+class EscapeError(ValueError):
+    """A bad backslash sequence; ``index`` is where it starts in the string's body."""
+
+    def __init__(self, reason: str, index: int) -> None:
+        super().__init__(reason)
+        self.index = index
 
 
 def quote(data: bytes) -> str:
@@ -33,34 +53,31 @@ def unescape(body: str) -> bytes:
     if "\\" not in body:
         if '"' in body:
             raise ValueError('unescaped " inside a quoted string')
-        return body.encode("utf-8")
+        return body.encode("utf-8", "surrogateescape")
     out = bytearray()
     i, n = 0, len(body)
     while i < n:
         ch = body[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = body[i + 1]
-            if nxt in '"\\':
-                out.append(ord(nxt))
+        if ch == "\\":
+            nxt = body[i + 1 : i + 2]
+            if nxt in ESCAPES and nxt:
+                out += ESCAPES[nxt]
                 i += 2
                 continue
-            if nxt == " ":  # docsis: the backslash becomes a space, the space stays
-                out += b"  "
-                i += 2
-                continue
-            if nxt == "x" and len(body) >= i + 4 and body[i + 2] in _HEX and body[i + 3] in _HEX:
-                out.append(int(body[i + 2 : i + 4], 16))
+            if nxt == "x":
+                digits = body[i + 2 : i + 4]
+                if len(digits) != 2 or not set(digits) <= _HEX:
+                    raise EscapeError(f"\\x needs two hex digits, not \\x{digits}", i)
+                out.append(int(digits, 16))
                 i += 4
                 continue
-            raise ValueError(
-                f"unknown escape \\{nxt} in a quoted string: write \\\\, \\\", \\xNN or the character itself"
-                " (the docsis tool would write a space for the backslash)"
-            )
-        if ch == "\\":
-            raise ValueError("a quoted string cannot end with a single backslash; write \\\\")
+            if not nxt:
+                raise EscapeError("a quoted string may not end in a lone backslash", i)
+            raise EscapeError(f"unknown escape \\{nxt} in a quoted string (known: {_KNOWN}; "
+                              "write \\\\ for a backslash; the docsis tool would write a space for it)", i)
         if ch == '"':
             raise ValueError('unescaped " inside a quoted string')
-        out += ch.encode("utf-8")
+        out += ch.encode("utf-8", "surrogateescape")
         i += 1
     return bytes(out)
 

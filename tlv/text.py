@@ -48,6 +48,9 @@ GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
 # serves one OidContext.
 ValueMemo = dict[tuple[int, str, bool], tuple[Any, bytes]]
 MEMO_LIMIT = 100_000
+# Blocks nest 7 deep in the schema; GenericTLV blocks could nest without end,
+# and a limit keeps a hostile file from exhausting the parser's stack.
+MAX_DEPTH = 32
 
 
 @dataclass(slots=True)
@@ -82,6 +85,23 @@ def parse(
     return _Parser(Lexer(text, source), table, pc, errors).file()
 
 
+# The interpreter's own words for a number it will not read, and what a user
+# is told instead (the value types call int() on text they have checked the
+# shape of, so only the size can still fail there).
+_PLAIN = (
+    ("integer string conversion", "a number with thousands of digits is out of range"),
+    ("invalid literal for int()", "not a number"),
+)
+
+
+def plain_reason(exc: ValueError) -> str:
+    text = str(exc)
+    for words, plain in _PLAIN:
+        if words in text:
+            return plain
+    return text
+
+
 class _At(TypedDict):
     """Keyword arguments that place a Node in the source text."""
 
@@ -97,6 +117,7 @@ class _Parser:
         self.i = 0
         self.table = table
         self.pc = pc
+        self.depth = 0
 
     # -- token helpers -------------------------------------------------
     def peek(self) -> Token:
@@ -134,23 +155,38 @@ class _Parser:
         if tok.kind != WORD or tok.text.lower() != "main":
             raise self.error(tok, "a config starts with 'Main {'")
         self.expect(LBRACE, "'{' after Main")
-        nodes = self.block(self.table, "", "Main")
+        nodes = self.block(self.table, "", "Main", tok)
         end = self.take()
         if end.kind != EOF:
             raise self.error(end, "nothing may follow the closing '}' of Main")
         return nodes
 
-    def block(self, table: SubTable, path: str, name: str) -> list[Node]:
+    def block(self, table: SubTable, path: str, name: str, opener: Token) -> list[Node]:
+        """Statements up to the matching '}'. ``opener`` is the block's keyword."""
+        if self.depth >= MAX_DEPTH:
+            raise self.error(opener, f"blocks nest more than {MAX_DEPTH} deep")
+        self.depth += 1
+        try:
+            return self._statements(table, path, name, opener)
+        finally:
+            self.depth -= 1
+
+    def _statements(self, table: SubTable, path: str, name: str, opener: Token) -> list[Node]:
         nodes: list[Node] = []
+        statements = 0
         while True:
             tok = self.take()
             if tok.kind == RBRACE:
+                if not statements:
+                    # The reference's grammar has no empty block (Main included).
+                    raise self.error(opener, f"{name} {{ }} is empty: a block holds at least one statement")
                 return nodes
             if tok.kind == EOF:
                 raise self.error(tok, f"block {name} is never closed: expected '}}'")
             if tok.kind != WORD:
                 raise self.error(tok, f"expected a keyword in {name}, found {tok.text!r}")
             start = self.i
+            statements += 1
             try:
                 nodes.extend(self.statement(tok, table, path, name))
             except (EncodeError, TextSyntaxError) as exc:
@@ -204,7 +240,7 @@ class _Parser:
         if defn.children is not None:
             if end.kind != LBRACE or toks:
                 raise self.error(end if not toks else toks[0], f"{defn.name} is a block: write {defn.name} {{ ... }}")
-            children = self.block(defn.children, p, defn.name)
+            children = self.block(defn.children, p, defn.name, kw)
             return [Node(defn.code, children=children, defn=defn, **self.at(kw))]
         if end.kind == LBRACE:
             raise self.error(end, f"{defn.name} takes a value, not a block")
@@ -232,7 +268,7 @@ class _Parser:
                 raise ValueError(reason)
             data = defn.vtype.encode(value)
         except ValueError as exc:
-            raise self.value_error(toks[0], path, f"{defn.name}: {exc}") from None
+            raise self.value_error(toks[0], path, f"{defn.name}: {plain_reason(exc)}") from None
         if memo is not None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
@@ -265,7 +301,7 @@ class _Parser:
         if end.kind == LBRACE:
             if len(fields) != 1:
                 raise self.error(end, "a GenericTLV block takes only TlvCode N before '{'")
-            children = self.block(SubTable("GenericTLV"), p, "GenericTLV")
+            children = self.block(SubTable("GenericTLV"), p, "GenericTLV", kw)
             return Node(code, children=children, **self.at(kw))
         data = self.generic_value(kw, fields, p)
         if "tlvlength" in fields:
@@ -289,10 +325,7 @@ class _Parser:
                 tok = fields[name]
                 if tok.kind != STRING:
                     raise self.value_error(tok, path, f"{tok.text} needs a quoted string")
-                try:
-                    return unquote(tok.text) + zero
-                except ValueError as exc:
-                    raise self.value_error(tok, path, str(exc)) from None
+                return self.string(tok, path, kw.text) + zero
         if "tlvtype" in fields and "tlvvalue" in fields:
             kind = fields["tlvtype"].text.lower()
             tok = fields["tlvvalue"]
@@ -309,7 +342,16 @@ class _Parser:
             return self.number(tok, 0, (1 << (8 * size)) - 1, kind).to_bytes(size, "big")
         raise self.error(kw, "GenericTLV needs TlvValue 0x.., TlvString \"..\", TlvStringZero \"..\" or TlvType T TlvValue v")
 
+    def string(self, tok: Token, path: str, what: str) -> bytes:
+        """A quoted string token's bytes; a bad escape is an error at the token."""
+        try:
+            return unquote(tok.text)
+        except ValueError as exc:
+            raise self.value_error(tok, path, f"{what}: {exc}") from None
+
     def number(self, tok: Token, low: int, high: int, what: str) -> int:
+        if len(tok.text) > 12:  # nothing in 0..65535 is written longer
+            raise self.error(tok, f"{what} {tok.text[:12]}... is out of range {low}..{high}")
         try:
             n = int(tok.text, 0)
         except ValueError:
@@ -323,10 +365,7 @@ class _Parser:
         toks, end = self.header()
         if end.kind != SEMI or len(toks) != 1 or toks[0].kind != STRING:
             raise self.error(kw, f"{kw.text} takes one quoted file name")
-        try:
-            name = unquote(toks[0].text).decode("utf-8", "surrogateescape")
-        except ValueError as exc:
-            raise self.error(toks[0], f"{kw.text}: {exc}") from None
+        name = self.string(toks[0], "", kw.text).decode("utf-8", "surrogateescape")
         if self.pc.loader is None:
             raise self.error(toks[0], f"{kw.text}: no file access here")
         try:

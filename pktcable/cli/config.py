@@ -80,7 +80,7 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
 @click.command("decode", cls=Command)
 @click.argument("input_file", metavar="INPUT")
 @click.option("--numeric", is_flag=True, help="Print OIDs as numbers, not names.")
-@click.option("--lenient", is_flag=True, help="Keep broken sub-TLV structures as raw bytes instead of failing.")
+@click.option("--lenient", is_flag=True, help="Print what a damaged file holds up to the damage, marked by a comment; exit 0.")
 @click.option("--cvc-dir", type=click.Path(file_okay=False),
               help="Write certificates (TLV 32/33/81/82) here as files and name them in the text.")
 @key_option
@@ -121,6 +121,8 @@ def decode_cmd(input_file: str, numeric: bool, lenient: bool, cvc_dir: str | Non
 
 def looks_like_text(data: bytes) -> bool:
     head = data.lstrip()[:4096]
+    if head[:4].lower() == b"main" or head.startswith((b"/*", b"#")):
+        return True  # text, even with a stray byte that is not UTF-8 (reported where it stands)
     try:
         head.decode("utf-8")
     except UnicodeDecodeError:
