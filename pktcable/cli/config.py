@@ -46,8 +46,8 @@ def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None
 
     \b
       pktcable compile tests/data/docsis-compat/cm_basic.txt --key tests/data/docsis-compat/key -o cm.bin
-      pktcable compile tests/data/docsis-compat/mta_ncs.txt --hash cablelabs -o mta.bin
-      pktcable compile tests/data/docsis-compat/mta_ncs.txt tests/data/docsis-compat/mta_vendor.txt --out-dir build
+      pktcable compile tests/data/docsis-compat/mta_vendor.txt --hash cablelabs -o mta.bin
+      pktcable compile tests/data/docsis-compat/cm_basic.txt tests/data/docsis-compat/cm_classifiers.txt --key tests/data/docsis-compat/key --out-dir build
     """
     from pktcable.mibctx import MibContext
     from tlv.config import compile_text
