@@ -53,6 +53,11 @@ _MODULE_RE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)::")
 _QUOTABLE = frozenset(range(0x20, 0x7F)) - {ord("'"), ord('"')}
 
 
+# Value ranges (INTEGER and the unsigned kinds) or SIZE ranges (strings) of a
+# SYNTAX, as inclusive (low, high) pairs; empty when the SYNTAX sets none.
+Ranges = tuple[tuple[int, int], ...]
+
+
 class MibError(ValueError):
     """A name or OID that cannot be resolved; the message is user-facing."""
 
@@ -67,6 +72,7 @@ class IndexPart:
 
     syntax: str
     size: int | None = None
+    ranges: Ranges = ()  # value range (integers) or SIZE ranges (strings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,9 @@ class MibObject:
     access: str | None = None
     index: tuple[IndexPart, ...] = ()
     implied: bool = False  # the last INDEX component is IMPLIED
+    # Value ranges of an integer SYNTAX or SIZE ranges of a string one, as
+    # net-snmp keeps them (the object's own clause, else its TC's).
+    ranges: Ranges = ()
 
     def enum_value(self, label: str) -> int | None:
         for name, value in self.enums:
@@ -110,10 +119,30 @@ def format_enums(enums: Sequence[tuple[str, int]]) -> str:
 _SYNTAX_LETTER = {v: k for k, v in SYNTAX_CODES.items() if v is not None}
 
 
+def format_ranges(ranges: Ranges) -> str:
+    """Packed form of a range list: ``1..64|70`` (a single value alone)."""
+    return "|".join(str(low) if low == high else f"{low}..{high}" for low, high in ranges)
+
+
+def parse_ranges(text: str) -> Ranges:
+    pairs = []
+    for item in text.split("|"):
+        # A negative low bound starts with "-": split at the "..".
+        low, sep, high = item.partition("..")
+        pairs.append((int(low), int(high if sep else low)))
+    return tuple(pairs)
+
+
 def format_index(parts: Sequence[IndexPart], implied: bool) -> str:
-    """Packed form of an INDEX clause: ``i,s6,s*`` (``*``: last is IMPLIED)."""
+    """Packed form of an INDEX clause: ``i:1..255,s6,s:0..32*``.
+
+    Per component: syntax letter, fixed size, ``:`` and its ranges; a ``*``
+    at the end means the last component is IMPLIED.
+    """
     text = ",".join(
-        _SYNTAX_LETTER[p.syntax] + ("" if p.size is None else str(p.size)) for p in parts
+        _SYNTAX_LETTER[p.syntax] + ("" if p.size is None else str(p.size))
+        + (":" + format_ranges(p.ranges) if p.ranges else "")
+        for p in parts
     )
     return text + ("*" if implied else "")
 
@@ -122,6 +151,11 @@ def parse_index(text: str) -> tuple[tuple[IndexPart, ...], bool]:
     implied = text.endswith("*")
     parts = []
     for item in text.rstrip("*").split(","):
-        size = item[1:]
-        parts.append(IndexPart(SYNTAX_CODES[item[0]] or OCTET_STRING, int(size) if size else None))
+        head, _, ranges = item.partition(":")
+        size = head[1:]
+        parts.append(IndexPart(
+            SYNTAX_CODES[head[0]] or OCTET_STRING,
+            int(size) if size else None,
+            parse_ranges(ranges) if ranges else (),
+        ))
     return tuple(parts), implied

@@ -14,8 +14,10 @@ from mibs.objects import (
     SYNTAX_CODES,
     IndexPart,
     MibObject,
+    Ranges,
     _parse_enums,
     parse_index,
+    parse_ranges,
 )
 
 # --------------------------------------------------------------------------
@@ -152,7 +154,7 @@ class _Packed:
         cached = self._objects.get(index)
         if cached is not None:
             return cached
-        codes, enum_ref, index_ref = (self._line("TYPES", index).split(" ") + ["", ""])[:3]
+        codes, enum_ref, index_ref, range_ref = (self._line("TYPES", index).split(" ") + ["", "", ""])[:4]
         enums: tuple[tuple[str, int], ...] = ()
         if enum_ref:
             enums = _parse_enums(self._table("ENUMS")[int(enum_ref)])
@@ -160,6 +162,9 @@ class _Packed:
         implied = False
         if index_ref:
             parts, implied = parse_index(self._table("INDEXES")[int(index_ref)])
+        ranges: Ranges = ()
+        if range_ref:
+            ranges = parse_ranges(self._table("RANGES")[int(range_ref)])
         obj = MibObject(
             name=self.name(index),
             module=self.module_of(index),
@@ -170,6 +175,7 @@ class _Packed:
             access=ACCESS_CODES[codes[2]],
             index=parts,
             implied=implied,
+            ranges=ranges,
         )
         self._objects[index] = obj
         return obj

@@ -25,7 +25,7 @@ from mibs import objects as reg
 from mibs.objects import IndexPart, MibObject
 
 # Bump when the record layout or the conversion changes: old caches then miss.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 # Standard modules bundled so that user MIBs can import them.
 BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "mibs" / "src"
@@ -203,26 +203,43 @@ class _Converter:
 
     def base(self, module: str, syntax: dict[str, Any]) -> tuple[str | None, dict[str, int], int | None]:
         """(base syntax, enums, fixed size) of a syntax clause, through TCs."""
+        kind, enums, size, _ranges = self.constraints(module, syntax)
+        return kind, enums, size
+
+    def constraints(
+        self, module: str, syntax: dict[str, Any]
+    ) -> tuple[str | None, dict[str, int], int | None, reg.Ranges]:
+        """(base syntax, enums, fixed size, ranges) of a syntax clause.
+
+        Walks the TC chain outward-in: the first clause that states a
+        constraint wins, as a refinement narrows its TC's (and as net-snmp
+        keeps them).  Ranges are value ranges of integer kinds and SIZE
+        ranges of string kinds.
+        """
         enums: dict[str, int] = {}
         size: int | None = None
+        ranges: reg.Ranges = ()
         for _ in range(16):  # TC chains are short; the cap guards against loops
             constraints = syntax.get("constraints", {})
             if not enums:
                 enums = dict(constraints.get("enumeration", {}) or syntax.get("bits", {}))
+            found_ranges = constraints.get("size") or constraints.get("range") or []
             if size is None:
-                ranges = constraints.get("size") or []
-                if len(ranges) == 1 and ranges[0].get("min") == ranges[0].get("max"):
-                    size = int(ranges[0]["min"])
+                sizes = constraints.get("size") or []
+                if len(sizes) == 1 and sizes[0].get("min") == sizes[0].get("max"):
+                    size = int(sizes[0]["min"])
+            if not ranges and found_ranges:
+                ranges = _ranges(found_ranges)
             type_name = syntax.get("type", "")
             if type_name in _BASE_TYPES:
                 kind = _BASE_TYPES[type_name]
-                return kind, enums, _INHERENT_SIZE.get(kind, size)
+                return kind, enums, _INHERENT_SIZE.get(kind, size), ranges
             found = self._find(module, type_name)
             if found is None or not isinstance(found[1].get("type"), dict):
                 self.unresolved.add(f"{module}::{type_name}")
-                return None, enums, size
+                return None, enums, size, ranges
             module, syntax = found[0], found[1]["type"]
-        return None, enums, size
+        return None, enums, size, ranges
 
     def _row_index(self, module: str, row: dict[str, Any]) -> tuple[tuple[IndexPart, ...], bool]:
         for _ in range(8):  # follow AUGMENTS to the row that has the INDEX
@@ -240,9 +257,12 @@ class _Converter:
             if found is None:
                 return (), False
             index_module, index_obj = found
-            kind, _enums, size = self.base(index_module, index_obj.get("syntax", {}))
+            kind, _enums, size, ranges = self.constraints(index_module, index_obj.get("syntax", {}))
             sized = kind in _SIZED_KINDS
-            parts.append(IndexPart(kind or reg.INTEGER, size if sized else None))
+            fixed = size if sized else None
+            # A fixed size says all; an IpAddress's four octets are inherent.
+            keep = () if fixed is not None or kind == reg.IP_ADDRESS else ranges
+            parts.append(IndexPart(kind or reg.INTEGER, fixed, keep))
             implied = bool(item.get("implied"))
         return tuple(parts), implied
 
@@ -258,12 +278,15 @@ class _Converter:
             cls = entry.get("class")
             syntax: str | None = None
             enums: dict[str, int] = {}
+            ranges: reg.Ranges = ()
             index: tuple[IndexPart, ...] = ()
             implied = False
             if cls == "objecttype":
                 kind = _KINDS.get(entry.get("nodetype", ""), reg.NODE)
                 if "syntax" in entry and kind in (reg.SCALAR, reg.COLUMN):
-                    syntax, enums, _size = self.base(module, entry["syntax"])
+                    syntax, enums, _size, ranges = self.constraints(module, entry["syntax"])
+                    if syntax == reg.IP_ADDRESS or enums:
+                        ranges = ()  # four octets are inherent; an enum list says more
                 if kind == reg.ROW:
                     index, implied = self._row_index(module, entry)
                     rows[".".join(map(str, oid))] = (index, implied)
@@ -281,6 +304,7 @@ class _Converter:
                 access=entry.get("maxaccess") if cls == "objecttype" else None,
                 index=index,
                 implied=implied,
+                ranges=ranges,
             ))
         if module == "SNMPv2-SMI" and "iso" not in doc:
             # pysmi treats the root arc as built in; it is still a name users
@@ -294,6 +318,17 @@ class _Converter:
                     out[pos] = _replace(obj, index=row[0], implied=row[1])
         out.sort(key=lambda obj: obj.oid)
         return out
+
+
+def _ranges(items: list[dict[str, Any]]) -> reg.Ranges:
+    """pysmi's [{"min": a, "max": b}, ...] as (low, high) pairs."""
+    pairs = []
+    for item in items:
+        try:
+            pairs.append((int(item["min"]), int(item["max"])))
+        except (KeyError, TypeError, ValueError):
+            return ()  # a bound that is not a number: claim no constraint
+    return tuple(pairs)
 
 
 def _replace(obj: MibObject, **changes: Any) -> MibObject:
@@ -310,16 +345,18 @@ def record_to_json(obj: MibObject) -> list[Any]:
     return [
         obj.name, obj.module, list(obj.oid), obj.kind, obj.syntax,
         [list(pair) for pair in obj.enums], obj.access,
-        [[part.syntax, part.size] for part in obj.index], obj.implied,
+        [[part.syntax, part.size, [list(r) for r in part.ranges]] for part in obj.index], obj.implied,
+        [list(pair) for pair in obj.ranges],
     ]
 
 
 def record_from_json(item: list[Any]) -> MibObject:
-    name, module, oid, kind, syntax, enums, access, index, implied = item
+    name, module, oid, kind, syntax, enums, access, index, implied, ranges = item
     return MibObject(
         name=name, module=module, oid=tuple(oid), kind=kind, syntax=syntax,
         enums=tuple((label, value) for label, value in enums), access=access,
-        index=tuple(IndexPart(s, size) for s, size in index), implied=bool(implied),
+        index=tuple(IndexPart(s, size, tuple((lo, hi) for lo, hi in r)) for s, size, r in index),
+        implied=bool(implied), ranges=tuple((lo, hi) for lo, hi in ranges),
     )
 
 
@@ -367,6 +404,7 @@ def pack(records: Sequence[MibObject]) -> dict[str, str]:
             named_by_oid[obj.oid] = pos
     enum_ids: dict[str, int] = {}
     index_ids: dict[str, int] = {}
+    range_ids: dict[str, int] = {}
     kind_letter = {v: k for k, v in reg.KIND_CODES.items()}
     syntax_letter = {v: k for k, v in reg.SYNTAX_CODES.items()}
     access_letter = {v: k for k, v in reg.ACCESS_CODES.items()}
@@ -390,14 +428,16 @@ def pack(records: Sequence[MibObject]) -> dict[str, str]:
             else:
                 arcs = obj.oid[len(records[parent].oid):]
                 oid_lines.append(f"{parent} " + ".".join(map(str, arcs)))
-        enum_ref = index_ref = ""
+        enum_ref = index_ref = range_ref = ""
+        if obj.ranges:
+            range_ref = str(range_ids.setdefault(reg.format_ranges(obj.ranges), len(range_ids)))
         if obj.enums:
             enum_ref = str(enum_ids.setdefault(reg.format_enums(obj.enums), len(enum_ids)))
         if obj.index:
             packed = reg.format_index(obj.index, obj.implied)
             index_ref = str(index_ids.setdefault(packed, len(index_ids)))
         codes = kind_letter[obj.kind] + syntax_letter[obj.syntax] + access_letter[obj.access]
-        type_lines.append(" ".join([codes, enum_ref, index_ref]).rstrip(" "))
+        type_lines.append(" ".join([codes, enum_ref, index_ref, range_ref]).rstrip(" "))
     names = [obj.name for obj in records]
     # Character offsets of each module's first line in NAMES, OIDS and TYPES
     # let the registry slice out one module without splitting a whole table.
@@ -416,6 +456,7 @@ def pack(records: Sequence[MibObject]) -> dict[str, str]:
         "TYPES": "\n".join(type_lines),
         "ENUMS": "\n".join(enum_ids),
         "INDEXES": "\n".join(index_ids),
+        "RANGES": "\n".join(range_ids),
     }
 
 
@@ -426,7 +467,7 @@ Regenerate with:
     python -m pktcable.mibcompile --generate mibs/_data.py <dirs>
 
 {modules} modules, {records} objects.  Facts only (names, numbers, syntax,
-enums, access, index); no MIB prose.  Tables are newline-separated text,
+enums, ranges, access, index); no MIB prose.  Tables are newline-separated text,
 one line per object (grouped by module, in precedence order) unless noted;
 mibs.registry splits them lazily.  NAMES lives in {names_module}.py to keep
 each file small.
@@ -437,11 +478,15 @@ NAMES    the object name.
 OIDS     "<parent> <arcs>": the OID is that of object number <parent> (the
          object naming its longest known prefix; "-" for none) plus <arcs>;
          "<record>" alone: the same OID as that record, which names it.
-TYPES    "<codes> [<enum>] [<index>]": kind, base syntax and access letters
-         (see mibs.registry), then line numbers in ENUMS and INDEXES.
+TYPES    "<codes> [<enum>] [<index>] [<ranges>]": kind, base syntax and
+         access letters (see mibs.objects), then line numbers in ENUMS,
+         INDEXES and RANGES (an empty field: none).
 ENUMS    "label=value,..." per distinct enum set.
-INDEXES  "i,s6,s*" per distinct INDEX: syntax letter and fixed size per
-         component; "*" means the last component is IMPLIED.
+INDEXES  "i:1..255,s6,s:0..32*" per distinct INDEX: per component the
+         syntax letter, fixed size and ":" ranges; "*" means the last
+         component is IMPLIED.
+RANGES   "1..64|70" per distinct range list: value ranges of an integer
+         SYNTAX, SIZE ranges of a string one (a single number: lo = hi).
 """
 '''
 
@@ -470,7 +515,7 @@ def generate(out_path: str, dirs: Sequence[str]) -> GenerateReport:
     modules = len(tables["MODULES"].split("\n"))
     data = [_DATA_HEADER.format(modules=modules, records=len(records), names_module=names_module)]
     data.append(f"\nfrom .{names_module} import NAMES  # noqa: F401\n")
-    for name in ("MODULES", "OIDS", "TYPES", "ENUMS", "INDEXES"):
+    for name in ("MODULES", "OIDS", "TYPES", "ENUMS", "INDEXES", "RANGES"):
         data.append(_constant(name, tables[name]))
     data_text = "".join(data)
     names_text = _NAMES_HEADER.format(data_module=out.stem) + _constant("NAMES", tables["NAMES"])

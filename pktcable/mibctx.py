@@ -69,6 +69,21 @@ class MibContext:
         obj = self._object(oid)
         return obj.enum_value(label) if obj is not None else None
 
+    def check_varbind(self, oid: tuple[int, ...], tag: int, type_name: str, value: object) -> list[tuple[str, str]]:
+        """Problems of a SET of ``value`` to ``oid`` under the object's MIB
+        constraints, each as (what it concerns: "oid", "type" or "value",
+        message).  Nothing for an OID no loaded MIB defines."""
+        from mibs.constraints import index_problems, value_problem
+
+        obj = self._object(oid)
+        if obj is None or obj.syntax is None:
+            return []
+        found = [("oid", text) for text in index_problems(obj, oid[len(obj.oid):])]
+        problem = value_problem(obj, tag, type_name, value)
+        if problem is not None:
+            found.append(("type" if problem.endswith(f"not {type_name}") else "value", problem))
+        return found
+
     def enum_label(self, oid: tuple[int, ...], value: int) -> str | None:
         if self.numeric:
             return None

@@ -186,3 +186,40 @@ def test_every_registry_record_is_known_to_net_snmp(nodes: list[Node], reg: Regi
             found = "nothing" if node is None else f"{node.module}::{node.name}"
             wrong.append(f"{module}::{name} {'.'.join(map(str, oid))}: net-snmp has {found}")
     assert not wrong, "\n".join(wrong)
+
+
+_SYNTAX_RE = re.compile(r"^\s*SYNTAX\t[^{(]*\(([-0-9. |]+)\)\s*$", re.M)
+
+
+def _net_snmp_ranges(definition: str) -> tuple[tuple[int, int], ...] | None:
+    """The ranges -Td prints after an object's SYNTAX (value ranges of an
+    integer, SIZE of a string: net-snmp prints both as ``(a..b | c)``)."""
+    match = _SYNTAX_RE.search(definition)
+    if match is None:
+        return None
+    pairs = []
+    for item in match.group(1).split("|"):
+        low, sep, high = item.strip().partition("..")
+        pairs.append((int(low), int(high if sep else low)))
+    return tuple(pairs)
+
+
+def test_constraints_match_net_snmp(nodes: list[Node], reg: Registry) -> None:
+    # Where net-snmp states a range or SIZE for an object, the registry has
+    # the same one: these are what compile and validate check values against.
+    # (net-snmp does not always show a range a TC carries, e.g. ifIndex's
+    # InterfaceIndex; the registry follows the TC chain, so it may know more.)
+    wrong = []
+    checked = 0
+    for node in nodes:
+        expected = _net_snmp_ranges(node.definition)
+        if expected is None or _known(node.module, node.name):
+            continue
+        obj = reg.object(f"{node.module}::{node.name}")
+        if obj is None or obj.oid != node.oid or obj.enums:
+            continue
+        checked += 1
+        if obj.ranges != expected:
+            wrong.append(f"{node.module}::{node.name}: net-snmp {expected}, registry {obj.ranges}")
+    assert checked >= 20  # the bundled set (mibs/src) has a few dozen
+    assert not wrong, "\n".join(wrong)

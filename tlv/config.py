@@ -62,6 +62,7 @@ def compile_text(
     errors: list[TlvError] | None = None,
     memo: ValueMemo | None = None,
     minimal_ber: bool = False,
+    warnings: list[EncodeError] | None = None,
 ) -> bytes:
     """Config text -> the binary file (CM or MTA, told by its first TLV).
 
@@ -71,10 +72,12 @@ def compile_text(
     With an ``errors`` list, every recoverable error is collected there and
     the first one is raised at the end (so a caller can list them all). A
     ``memo`` dict shared by the calls of a batch (with one ``ctx``) skips
-    re-parsing statements seen before.
+    re-parsing statements seen before. With a ``warnings`` list (lenient),
+    SNMP objects that break their MIB constraints are compiled as written
+    and each problem is listed there instead of being an error.
     """
     nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo,
-                  minimal_ber=minimal_ber)
+                  minimal_ber=minimal_ber, warnings=warnings)
     if errors:
         raise errors[0]
     return compile_nodes(nodes, key=key, hash=hash, source=source)

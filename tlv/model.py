@@ -71,6 +71,12 @@ class ValueType:
     def measure(self, value: Any) -> int | None:
         return None
 
+    def problems(self, value: Any, ctx: OidContext | None) -> list[tuple[str, str]]:
+        """What is wrong with a parsed value that still encodes, judged by
+        what ``ctx`` knows (MIB constraints of an SNMP object): (part of
+        the statement it concerns, message) pairs; usually none."""
+        return []
+
     def minimal_ber(self, value: Any) -> Any:
         """``value`` set to encode its BER lengths minimally (compile
         ``--minimal-ber``); only SNMP objects have another form."""

@@ -102,6 +102,15 @@ class VarBindType(ValueType):
             return unquote(text)
         return _hex(text)
 
+    def problems(self, value: ber.VarBind, ctx: OidContext | None) -> list[tuple[str, str]]:
+        # MIB constraints (type, enum, range, SIZE, INDEX ranges): only a
+        # context backed by MIBs knows them.
+        check = getattr(ctx, "check_varbind", None)
+        if check is None:
+            return []
+        found: list[tuple[str, str]] = check(value.oid, value.type.tag, value.type.keyword, value.value)
+        return found
+
     def encode(self, value: ber.VarBind) -> bytes:
         return ber.encode_varbind(value)
 

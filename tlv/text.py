@@ -62,6 +62,9 @@ class ParseContext:
     #: Write SNMP objects with minimal BER lengths instead of the docsis
     #: tool's 4-byte header for long strings (ber.docsis_long_header).
     minimal_ber: bool = False
+    #: Lenient mode: problems of values that still encode (MIB constraints)
+    #: go here instead of failing the statement. None: strict.
+    warnings: list[EncodeError] | None = None
 
 
 def parse(
@@ -74,14 +77,17 @@ def parse(
     errors: list[TlvError] | None = None,
     memo: ValueMemo | None = None,
     minimal_ber: bool = False,
+    warnings: list[EncodeError] | None = None,
 ) -> list[Node]:
     """Config text -> top-level nodes (the contents of ``Main``).
 
     Raises the first error; with an ``errors`` list, collects every error it
     can recover from (skipping to the end of the bad statement) and goes on.
-    ``minimal_ber`` writes SNMP objects with minimal BER lengths.
+    ``minimal_ber`` writes SNMP objects with minimal BER lengths. With a
+    ``warnings`` list (lenient), a value that encodes but breaks its MIB
+    object's constraints is kept and its problems are listed there.
     """
-    pc = ParseContext(source, ctx, loader, memo, minimal_ber)
+    pc = ParseContext(source, ctx, loader, memo, minimal_ber, warnings)
     return _Parser(Lexer(text, source), table, pc, errors).file()
 
 
@@ -269,11 +275,29 @@ class _Parser:
             data = defn.vtype.encode(value)
         except ValueError as exc:
             raise self.value_error(toks[0], path, f"{defn.name}: {plain_reason(exc)}") from None
+        problems = defn.vtype.problems(value, self.pc.ctx)
+        if problems:
+            self.report(problems, defn, toks, path)
+            memo = None  # a lenient warning must show for every file of a batch
         if memo is not None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
             memo[key] = (value, data)
         return Node(defn.code, data, defn=defn, decoded=value, **self.at(kw))
+
+    def report(self, problems: list[tuple[str, str]], defn: TlvDef, toks: list[Token], path: str) -> None:
+        """Problems of a value that encodes: warnings when lenient, else
+        errors (all of them listed when collecting, the last one raised)."""
+        # Each at the token it concerns: the OID (index), the type word, the value.
+        place = {"oid": toks[0], "type": toks[1] if len(toks) > 2 else toks[0], "value": toks[-1]}
+        found = [self.value_error(place.get(part, toks[0]), path, f"{defn.name}: {message}")
+                 for part, message in problems]
+        if self.pc.warnings is not None:
+            self.pc.warnings.extend(found)
+            return
+        if self.errors is not None:
+            self.errors.extend(found[:-1])
+        raise found[-1]
 
     def unknown_keyword(self, word: str, block_name: str) -> str:
         places = keyword_places(self.table).get(word.lower())

@@ -55,7 +55,7 @@ def main() -> None:
     Examples:
 
     \b
-      pktcable compile tests/data/docsis-compat/mta_ncs.txt --hash cablelabs -o mta.bin
+      pktcable compile tests/data/docsis-compat/mta_vendor.txt --hash cablelabs -o mta.bin
       pktcable serve --demo --auto-enroll
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
       pktcable dhcp option122 --realm BASIC.1 --prov-server prov.example.net

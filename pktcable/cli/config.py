@@ -34,20 +34,24 @@ HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 @click.option("--minimal-ber", is_flag=True,
               help="Write SNMP objects with minimal BER lengths, not the docsis tool's 4-byte header for long "
                    "strings (both are valid BER; the default keeps files identical to docsis).")
+@click.option("--lenient", is_flag=True,
+              help="Compile SNMP objects that break their MIB constraints (type, enum, range, SIZE, index) "
+                   "as written, with a warning each, instead of failing.")
 @mib_dir_option
 def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None, key_file: str | None,
-                hash_name: str, minimal_ber: bool, mib_dirs: tuple[str, ...]) -> None:
+                hash_name: str, minimal_ber: bool, lenient: bool, mib_dirs: tuple[str, ...]) -> None:
     """Compile config text (docsis tool language) to binary CM or MTA files.
 
     Examples:
 
     \b
       pktcable compile tests/data/docsis-compat/cm_basic.txt --key tests/data/docsis-compat/key -o cm.bin
-      pktcable compile tests/data/docsis-compat/mta_ncs.txt --hash cablelabs -o mta.bin
-      pktcable compile tests/data/docsis-compat/mta_ncs.txt tests/data/docsis-compat/mta_vendor.txt --out-dir build
+      pktcable compile tests/data/docsis-compat/mta_vendor.txt --hash cablelabs -o mta.bin
+      pktcable compile tests/data/docsis-compat/cm_basic.txt tests/data/docsis-compat/cm_classifiers.txt --key tests/data/docsis-compat/key --out-dir build
     """
     from pktcable.mibctx import MibContext
     from tlv.config import compile_text
+    from tlv.errors import EncodeError
 
     if output and len(inputs) > 1:
         fail("-o names one output; use --out-dir for several inputs", ExitStatus.USAGE)
@@ -60,11 +64,16 @@ def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None
         text = read_input(name).decode("utf-8", "surrogateescape")
         source = "<stdin>" if name == "-" else name
 
-        def build(text: str = text, source: str = source, name: str = name) -> bytes:
+        warnings: list[EncodeError] | None = [] if lenient else None
+
+        def build(text: str = text, source: str = source, name: str = name,
+                  warnings: list[EncodeError] | None = warnings) -> bytes:
             return compile_text(text, source=source, ctx=ctx, key=key, hash=hash_name, loader=make_loader(name),
-                                memo=memo, minimal_ber=minimal_ber)
+                                memo=memo, minimal_ber=minimal_ber, warnings=warnings)
 
         data = run_codec(build)
+        for warning in warnings or ():
+            click.echo(f"pktcable: warning: {warning}", err=True)
         write_output(output_name(name, output, out_dir), data)
 
 
@@ -133,8 +142,10 @@ def looks_like_text(data: bytes) -> bool:
 @click.command("validate", cls=Command)
 @click.argument("inputs", nargs=-1, required=True)
 @key_option
+@click.option("--lenient", is_flag=True,
+              help="Report SNMP objects that break their MIB constraints as warnings, not problems.")
 @mib_dir_option
-def validate_cmd(inputs: tuple[str, ...], key_file: str | None, mib_dirs: tuple[str, ...]) -> None:
+def validate_cmd(inputs: tuple[str, ...], key_file: str | None, lenient: bool, mib_dirs: tuple[str, ...]) -> None:
     """Check config files (text or binary); list every problem, exit 1 if any.
 
     Examples:
@@ -145,7 +156,7 @@ def validate_cmd(inputs: tuple[str, ...], key_file: str | None, mib_dirs: tuple[
     """
     from pktcable.mibctx import MibContext
     from tlv.config import compile_text, decode_file
-    from tlv.errors import TlvError
+    from tlv.errors import EncodeError, TlvError
 
     key = read_key(key_file)
     ctx = MibContext(mib_dirs=mib_dirs)
@@ -154,11 +165,13 @@ def validate_cmd(inputs: tuple[str, ...], key_file: str | None, mib_dirs: tuple[
         data = read_input(name)
         problems: list[str] = []
         errors: list[TlvError] = []
+        warnings: list[EncodeError] | None = [] if lenient else None
         try:
             if looks_like_text(data):
                 # The key only changes the CMTS MIC, so any key checks the text.
                 compile_text(data.decode("utf-8", "surrogateescape"), source=name, ctx=ctx,
-                             key=key if key is not None else b"", loader=make_loader(name), errors=errors)
+                             key=key if key is not None else b"", loader=make_loader(name), errors=errors,
+                             warnings=warnings)
             else:
                 cf = decode_file(data, key=key)
                 problems += [f"{name}: {p}" for p in cf.problems]
@@ -166,6 +179,8 @@ def validate_cmd(inputs: tuple[str, ...], key_file: str | None, mib_dirs: tuple[
             if not errors:
                 errors.append(exc)  # type: ignore[arg-type]
         problems += [str(e) if str(e).startswith(name) else f"{name}: {e}" for e in errors]
+        for warning in warnings or ():
+            click.echo(f"warning: {warning}", err=True)
         for p in problems:
             click.echo(p, err=True)
         if not problems:
