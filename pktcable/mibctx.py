@@ -40,7 +40,7 @@ class MibContext:
 
             reg = default_registry()
             if self._mib_dirs:
-                from .mibcompile import load_user_mibs
+                from .mibcache import load_user_mibs
 
                 reg = reg.with_records(load_user_mibs(self._mib_dirs))
             self._registry = reg

@@ -282,7 +282,7 @@ def vendor_dir(tmp_path: Path) -> Path:
 
 
 def test_user_mibs_layer_on_top(vendor_dir: Path, tmp_path: Path) -> None:
-    from pktcable.mibcompile import load_user_mibs
+    from pktcable.mibcache import load_user_mibs
 
     records = load_user_mibs([str(vendor_dir)], cache_dir=str(tmp_path / "cache"))
     assert {r.module for r in records} == {"ACME-CABLE-MIB"}
@@ -310,7 +310,7 @@ def test_user_mibs_layer_on_top(vendor_dir: Path, tmp_path: Path) -> None:
 def test_user_mib_cache_is_reused(vendor_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pysmi.compiler import MibCompiler
 
-    from pktcable.mibcompile import load_user_mibs
+    from pktcable.mibcache import load_user_mibs
 
     cache = tmp_path / "cache"
     first = load_user_mibs([str(vendor_dir)], cache_dir=str(cache))
@@ -330,7 +330,7 @@ def test_user_mib_cache_is_reused(vendor_dir: Path, tmp_path: Path, monkeypatch:
 
 
 def test_user_mib_cache_dir_default(vendor_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pktcable.mibcompile import load_user_mibs
+    from pktcable.mibcache import load_user_mibs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     load_user_mibs([str(vendor_dir)])
@@ -338,7 +338,7 @@ def test_user_mib_cache_dir_default(vendor_dir: Path, tmp_path: Path, monkeypatc
 
 
 def test_broken_user_mib_is_reported(tmp_path: Path) -> None:
-    from pktcable.mibcompile import load_user_mibs
+    from pktcable.mibcache import load_user_mibs
 
     (tmp_path / "BAD-MIB").write_text("BAD-MIB DEFINITIONS ::= BEGIN\n  garbage here\nEND\n")
     with pytest.raises(MibError, match="BAD-MIB"):

@@ -14,19 +14,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from mibs.constraints import TAG_OF_SYNTAX
 from mibs.objects import (
-    BITS,
     COLUMN,
-    COUNTER32,
-    COUNTER64,
-    GAUGE32,
     INTEGER,
-    IP_ADDRESS,
-    OBJECT_IDENTIFIER,
-    OCTET_STRING,
-    OPAQUE,
     SCALAR,
-    TIMETICKS,
     MibObject,
 )
 from pktcable.flow import ProvisioningState
@@ -36,12 +28,6 @@ from tlv.binary import LONG_SNMP, MTA_DELIMITER
 from tlv.config import HASH_BY_OID, SNMP_OBJECT, decode_file
 from tlv.errors import DecodeError
 
-#: The BER tag a value of each base syntax travels with (RFC 2578 7.1, RFC 3416 3).
-SYNTAX_TAGS: dict[str, int] = {
-    INTEGER: ber.INTEGER, OCTET_STRING: ber.OCTET_STRING, BITS: ber.OCTET_STRING,
-    OBJECT_IDENTIFIER: ber.OBJECT_IDENTIFIER, IP_ADDRESS: ber.IP_ADDRESS, COUNTER32: ber.COUNTER32,
-    GAUGE32: ber.GAUGE32, TIMETICKS: ber.TIME_TICKS, COUNTER64: ber.COUNTER64, OPAQUE: ber.OPAQUE,
-}
 #: Objects an eMTA config file must set correctly or be rejected
 #: (PKT-SP-PROV1.5 MTA configuration file: pktcMtaDevEnabled is mandatory).
 MANDATORY = frozenset({"pktcMtaDevEnabled"})
@@ -146,7 +132,7 @@ def check(data: bytes, tree: Tree, *, hybrid: bool, set_hash: bytes = b"", stric
             reason = "NOT A KNOWN OBJECT INSTANCE"
         elif strict and obj.module in FOREIGN_MODULES[tree]:
             reason = f"OBJECT OF THE {obj.module} TREE, NOT IMPLEMENTED BY THIS EMTA"
-        elif obj.syntax in SYNTAX_TAGS and vb.type.tag != SYNTAX_TAGS[obj.syntax]:
+        elif obj.syntax in TAG_OF_SYNTAX and vb.type.tag != TAG_OF_SYNTAX[obj.syntax]:
             reason = f"WRONG TYPE {vb.type.keyword}, {obj.name} IS {obj.syntax}"
         elif not _enum_ok(obj, vb):
             reason = "VALUE NOT IN RANGE"
