@@ -1,12 +1,22 @@
 """Boot storm: N simulated eMTAs (eCM first) through a flow against `pktcable serve`.
 
-Usage: python bench/bench_storm.py [--count 10000] [--rate 1500] [--flow hybrid.2]
+Usage:
+    python bench/bench_storm.py [--count 10000] [--rate 1500] [--flow hybrid.2] [--workers 1]
+    python bench/bench_storm.py --herd [--runs 3] [--no-kea]
 
 Starts `pktcable serve` as its own process (SQLite stores in a temporary
-folder) and `pktcable simulate` as another, both on loopback, on this
-machine's two cores. Prints devices provisioned per second, the p99 of the
-per-device flow time, failures, and the server's resident memory before and
-after (and per device tracked).
+folder, free ports) and `pktcable simulate` as another (or --workers of
+them), both on loopback, on this machine's cores. Prints devices provisioned
+per second, overall and over time (from the completion times in the report),
+failures and retries, the p50/p99 of the per-device flow time, the server's
+and the simulator's CPU per device, and the server's resident memory.
+
+--herd is the thundering herd: 10,000 devices offered within 10 s, each
+retrying as real ones do (RFC 2131 back-off from 4 s up to 64 s, a failed
+walk started over) within a 300 s device budget. Kea (bench/kea.py) is the
+anchor, measured in the same run: its CPU per DORA, and the ratio of the
+server's CPU per device to it. --runs N repeats everything and prints the
+medians too.
 """
 
 from __future__ import annotations
@@ -14,17 +24,141 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from procstat import cpu_seconds, rss_kib  # noqa: E402 - bench/ is the script folder
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.ports import free_port  # noqa: E402
+
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+PORTS = ("dhcp", "relay", "tftp", "tod", "snmp", "agent")
+
+
+def start_server(tmp: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
+    """`pktcable serve` on free ports (another benchmark may hold the
+    defaults), HTTP and the API off, auto-enrollment on; returns once its DHCP
+    port is bound."""
+    conf = tmp / "serve.toml"
+    conf.write_text("".join(f"{k}_port = {v}\n" for k, v in ports.items()) +
+                    f'http_port = 0\napi_port = 0\nauto_enroll = true\ndata_dir = "{tmp}"\n')
+    log = open(tmp / "serve.log", "w")  # noqa: SIM115 - the child holds it; closed with the folder
+    server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(conf)],
+                              stderr=log, text=True, env=ENV, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"serve exited: {(tmp / 'serve.log').read_text()[-2000:]}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", ports["dhcp"]))
+            except OSError:
+                time.sleep(0.5)  # let the other services finish starting too
+                return server
+        time.sleep(0.1)
+    server.kill()
+    raise SystemExit("serve did not bind its DHCP port in 60 s")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rates(timeline: dict[str, Any], width: float) -> list[float]:
+    """Devices provisioned per second in buckets of ``width`` seconds."""
+    per = max(1, round(width / timeline["bucket_s"]))
+    passed = timeline["passed"]
+    return [sum(passed[i:i + per]) / (per * timeline["bucket_s"]) for i in range(0, len(passed), per)]
+
+
+def storm(args: argparse.Namespace, profile: Path | None = None) -> dict[str, Any]:
+    """One storm against a fresh server; the figures of it."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        ports = {k: free_port() for k in PORTS}
+        server = start_server(tmp, ports)
+        try:
+            before = rss_kib(server.pid)
+            cpu_before = cpu_seconds(server.pid)
+            report = tmp / "report.json"
+            cmd = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+                   "-m", "pktcable", "simulate", "--server", "127.0.0.1", "--flow", args.flow,
+                   "--count", str(args.count), "--rate", str(args.rate), "--workers", str(args.workers),
+                   "--report", str(report), "--quiet", "--dhcp-timeout", str(args.dhcp_timeout),
+                   "--dhcp-retries", str(args.dhcp_retries),
+                   *(["--device-budget", str(args.device_budget)] if args.device_budget else []),
+                   *[f"--{k}-port={v}" for k, v in ports.items()]]
+            sim_before = children_cpu()
+            t0 = time.perf_counter()
+            sim = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT)
+            wall = time.perf_counter() - t0
+            sim_cpu = children_cpu() - sim_before
+            after = rss_kib(server.pid)
+            cpu = cpu_seconds(server.pid) - cpu_before
+            if not report.exists():
+                raise SystemExit(f"simulate wrote no report:\n{sim.stderr[-3000:]}")
+            data = json.loads(report.read_text())
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(60)
+            errors = [line for line in (tmp / "serve.log").read_text().splitlines() if "Error" in line]
+    n = max(data["devices"], 1)
+    return {"data": data, "wall": wall, "errors": errors, "rss_before": before, "rss_after": after,
+            "server_cpu_ms": cpu / n * 1e3, "sim_cpu_ms": sim_cpu / n * 1e3, "server_cpu_s": cpu,
+            "sim_cpu_s": sim_cpu, "first_line": sim.stdout.splitlines()[0] if sim.stdout else sim.stderr[-2000:]}
+
+
+def knee_ratio(series: list[float]) -> float:
+    """The lowest provisioning rate while the herd drains, against the best:
+    the buckets between the first and the last one at half the best rate or
+    more (the ramp up and the retry tail are not the knee)."""
+    if not series:
+        return 0.0
+    best = max(series)
+    busy = [i for i, r in enumerate(series) if r >= best / 2]
+    body = series[busy[0]:busy[-1] + 1]
+    return min(body) / best if best else 0.0
+
+
+def show(run: dict[str, Any], args: argparse.Namespace, kea: dict[str, Any] | None) -> dict[str, float]:
+    data = run["data"]
+    series = rates(data["timeline"], args.bucket)
+    print(run["first_line"])
+    print(f"devices {data['devices']}, passed {data['passed']}, failed {data['failed']} ({data['final_states']}); "
+          f"retries {data.get('retries', 0)} on {data.get('devices_retried', 0)} devices; "
+          f"simulate wall {run['wall']:.1f} s")
+    print(f"provisioned/s {data['devices_per_s']}; flow time p50 {data['flow_time_s']['p50']} s, "
+          f"p99 {data['flow_time_s']['p99']} s")
+    print(f"provisioned/s per {args.bucket:g} s: " + " ".join(f"{r:.0f}" for r in series))
+    print(f"server RSS {run['rss_before'] / 1024:.1f} MiB before, {run['rss_after'] / 1024:.1f} MiB after")
+    print(f"server CPU {run['server_cpu_s']:.1f} s: {run['server_cpu_ms']:.2f} ms per device; "
+          f"simulator CPU {run['sim_cpu_s']:.1f} s: {run['sim_cpu_ms']:.2f} ms per device "
+          f"({run['sim_cpu_ms'] / run['server_cpu_ms']:.2f} of the server's)")
+    figures = {"devices_per_s": data["devices_per_s"], "failed": data["failed"], "p50": data["flow_time_s"]["p50"],
+               "p99": data["flow_time_s"]["p99"], "server_cpu_ms": run["server_cpu_ms"],
+               "sim_cpu_ms": run["sim_cpu_ms"], "peak_per_s": max(series, default=0.0),
+               "knee_ratio": knee_ratio(series)}
+    if kea is not None:
+        ratio = run["server_cpu_ms"] / kea["cpu_per_dora_ms"] if kea["cpu_per_dora_ms"] else float("inf")
+        print(f"Kea: {kea['leases']} leases, {kea['drops']} drops, {kea['cpu_per_dora_ms']:.3f} ms CPU per DORA "
+              f"({kea['command']}); server CPU per device / Kea CPU per DORA = {ratio:.2f}")
+        figures["kea_cpu_per_dora_ms"] = kea["cpu_per_dora_ms"]
+        figures["ratio_to_kea"] = ratio
+    print(f"server errors logged: {len(run['errors'])}", *run["errors"][:5], sep="\n  ")
+    for dev in data["deviations"][:10]:
+        print(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices)")
+    return figures
 
 
 def main() -> None:
@@ -32,46 +166,39 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--rate", type=float, default=1500.0)
     ap.add_argument("--flow", default="hybrid.2")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--herd", action="store_true", help="10,000 devices within 10 s, retrying within 300 s each")
+    ap.add_argument("--device-budget", type=float)
+    ap.add_argument("--dhcp-timeout", type=float, default=1.0)
+    ap.add_argument("--dhcp-retries", type=int, default=3)
+    ap.add_argument("--bucket", type=float, default=2.0, help="seconds per rate-over-time bucket")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--no-kea", action="store_true", help="skip the Kea anchor")
+    ap.add_argument("--kea-rate", type=float, default=1000.0, help="DORAs/s offered to Kea")
+    ap.add_argument("--profile", type=Path, help="cProfile the simulator (one worker) into this file")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        log = open(Path(tmp) / "serve.log", "w")  # noqa: SIM115 - closed below
-        server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--data-dir", tmp, "--auto-enroll"],
-                                  stderr=log, text=True, env=ENV, cwd=ROOT)
-        try:
-            for _ in range(100):  # until it has printed its addresses and its store
-                if (Path(tmp) / "serve.log").read_text().count("\n") >= 7:
-                    break
-                time.sleep(0.1)
-            time.sleep(0.5)
-            before = rss_kib(server.pid)
-            cpu_before = cpu_seconds(server.pid)
-            report = Path(tmp) / "report.json"
-            t0 = time.perf_counter()
-            sim = subprocess.run([sys.executable, "-m", "pktcable", "simulate", "--server", "127.0.0.1",
-                                  "--flow", args.flow, "--count", str(args.count), "--rate", str(args.rate),
-                                  "--report", str(report), "--quiet"], capture_output=True, text=True, env=ENV,
-                                 cwd=ROOT)
-            wall = time.perf_counter() - t0
-            after = rss_kib(server.pid)
-            cpu = cpu_seconds(server.pid) - cpu_before
-            data = json.loads(report.read_text())
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(30)
-            log.close()
-            errors = [line for line in (Path(tmp) / "serve.log").read_text().splitlines() if "Error" in line]
-    print(f"command: python bench/bench_storm.py --count {args.count} --rate {args.rate:g} --flow {args.flow}")
-    print(sim.stdout.splitlines()[0] if sim.stdout else sim.stderr[-2000:])
-    print(f"devices {data['devices']}, passed {data['passed']}, failed {data['failed']} "
-          f"({data['final_states']}); simulate wall {wall:.1f} s")
-    print(f"provisioned/s {data['devices_per_s']}; flow time p50 {data['flow_time_s']['p50']} s, "
-          f"p99 {data['flow_time_s']['p99']} s")
-    print(f"server RSS {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB after: "
-          f"{(after - before) / max(args.count, 1) * 1024:.0f} bytes per device tracked")
-    print(f"server CPU {cpu:.1f} s: {cpu / max(args.count, 1) * 1e3:.2f} ms per device")
-    print(f"server errors logged: {len(errors)}", *errors[:5], sep="\n  ")
-    for dev in data["deviations"][:10]:
-        print(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices)")
+    if args.herd:
+        args.count, args.rate = 10000, 1000.0
+        # RFC 2131 4.1 as real devices do it: 4 s, 8 s ... 64 s, +-1 s.
+        args.dhcp_timeout, args.dhcp_retries = 4.0, 4
+        args.device_budget = args.device_budget or 300.0
+    command = " ".join(["python bench/bench_storm.py", *sys.argv[1:]])
+    kea_cpu = None
+    if not args.no_kea:
+        from kea import kea_cpu_per_dora  # bench/kea.py: the Kea anchor
+
+        kea_cpu = kea_cpu_per_dora
+    runs = []
+    for n in range(args.runs):
+        print(f"--- run {n + 1}/{args.runs}: {command}")
+        run = storm(args, args.profile if n == 0 else None)
+        kea = kea_cpu(args.kea_rate, 5.0) if kea_cpu is not None else None
+        runs.append(show(run, args, kea))
+    if args.runs > 1:
+        print(f"--- medians of {args.runs} runs: {command}")
+        for key in runs[0]:
+            print(f"  {key} {statistics.median(r[key] for r in runs):.3f}   (runs: "
+                  + ", ".join(f"{r[key]:.3f}" for r in runs) + ")")
 
 
 if __name__ == "__main__":

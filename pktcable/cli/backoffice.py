@@ -20,6 +20,8 @@ from .common import Command, HiddenArgument, fail, raise_fd_limit, warn_deprecat
 from .logs import log_options, setup
 
 if TYPE_CHECKING:
+    from pktcable.flow import Flow
+    from pktcable.simulate.config import DeviceResult, SimConfig
     from pktcable.simulate.progress import Progress
 
 #: The flows the simulator can play: those with a device-side table.
@@ -197,11 +199,22 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--declare-mib", is_flag=True, help="Declare that MIB in option 60 (capability 23, MIB support).")
 @click.option("--http", "http", is_flag=True,
               help="Declare HTTP file download in option 60 (capability 4); else an http:// URL is a server error.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes sharing the devices, each relaying from its own address (--relay, +1, +2 ...).")
+@click.option("--device-budget", type=click.FloatRange(0, min_open=True),
+              help="Seconds each device keeps trying: a failed walk starts over after a back-off (default: one walk).")
+@click.option("--dhcp-timeout", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="First DHCP retransmission wait, doubling to 16 of them, each +-1/4 (RFC 2131: 4).")
+@click.option("--dhcp-retries", type=click.IntRange(0, 16), default=3, show_default=True,
+              help="DHCP retransmissions of one message before the exchange gives up.")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
+@click.option("--worker-rows", type=click.Path(dir_okay=False), hidden=True,
+              help="Run as one of --workers: per-device rows to this file, progress on stdout.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
-                 first: int, mib_tree: str, declare_mib: bool, http: bool, quiet: bool, as_json: bool) -> None:
+                 first: int, mib_tree: str, declare_mib: bool, http: bool, workers: int, device_budget: float | None,
+                 dhcp_timeout: float, dhcp_retries: int, quiet: bool, as_json: bool, worker_rows: str | None) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -215,15 +228,18 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
       pktcable simulate --server 127.0.0.1 --flow basic.2 --count 10000 --rate 500 --report storm.json
       pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
+      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 \\
+        --device-budget 300 --dhcp-timeout 4 --dhcp-retries 4
     """
     import socket
     import time
 
     from pktcable.flow import Flow
-    from pktcable.simulate.emta import DeviceResult, SimConfig
+    from pktcable.simulate.emta import SimConfig
     from pktcable.simulate.progress import Progress
     from pktcable.simulate.report import render, summarize
     from pktcable.simulate.runner import simulate
+    from pktcable.simulate.workers import WorkerError, run_workers, shares
     from pktcable.snmp.pktc import Tree
 
     try:
@@ -232,8 +248,12 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
         fail(f"--server {server}: {exc.strerror or exc}", ExitStatus.USAGE)
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
-                       http=http, declare_mib=declare_mib)
+                       http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
+                       dhcp_retries=dhcp_retries)
     chosen = Flow.of(flow.upper())
+    if worker_rows:
+        _simulate_worker(config, chosen, count, rate, first, worker_rows)
+        return
 
     def write(text: str) -> None:
         sys.stderr.write(text)
@@ -241,28 +261,69 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 
     shown = None if quiet else Progress(count, write, time.monotonic, terminal=sys.stderr.isatty())
 
-    def progress(result: DeviceResult) -> None:
+    def progress(passed: bool) -> None:
         if shown is not None:
-            shown.device(result.passed)
+            shown.device(passed)
 
     async def run() -> tuple[list[DeviceResult], float]:
         ticking = asyncio.ensure_future(_tick(shown)) if shown is not None else None
         try:
-            return await simulate(config, chosen, count, rate, first, progress)
+            if workers > 1:
+                common = ["--server", server, "--flow", flow, "--relay-port", str(relay_port), "--dhcp-port",
+                          str(dhcp_port), "--snmp-port", str(snmp_port), "--agent-port", str(agent_port),
+                          "--tftp-port", str(tftp_port), "--tod-port", str(tod_port), "--mib-tree", mib_tree,
+                          "--dhcp-timeout", repr(dhcp_timeout), "--dhcp-retries", str(dhcp_retries),
+                          *(["--declare-mib"] if declare_mib else []), *(["--http"] if http else []),
+                          *(["--device-budget", repr(device_budget)] if device_budget else [])]
+                return await run_workers(common, shares(count, rate, first, relay, workers), progress)
+            return await simulate(config, chosen, count, rate, first, lambda r: progress(r.passed))
         finally:
             if ticking is not None:
                 ticking.cancel()
 
     try:
         results, elapsed = asyncio.run(run())
+    except WorkerError as exc:
+        fail(str(exc), ExitStatus.IO)
     except OSError as exc:
         fail(f"cannot open the relay socket {relay}:{relay_port}: {exc.strerror or exc}", ExitStatus.IO)
     summary = summarize(results, elapsed)
-    report = json.dumps({"flow": chosen.value, **summary}, indent=2) + "\n"
+    report = json.dumps({"flow": chosen.value, "workers": workers, **summary}, indent=2) + "\n"
     click.echo(report if as_json else render(summary, chosen.value), nl=not as_json)
     if report_file:
         Path(report_file).write_text(report)
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))
+
+
+def _simulate_worker(config: SimConfig, flow: Flow, count: int, rate: float | None, first: int, rows: str) -> None:
+    """One of ``--workers``: start with the others, tell the parent each
+    finished device, leave the per-device rows for it to merge."""
+    from pktcable.simulate.report import to_rows
+    from pktcable.simulate.runner import simulate
+    from pktcable.simulate.workers import WorkerSide
+
+    side = WorkerSide()
+
+    async def run() -> list[DeviceResult]:
+        async def flushing() -> None:
+            while True:
+                await asyncio.sleep(0.2)
+                side.flush()
+
+        flusher = asyncio.ensure_future(flushing())
+        try:
+            results, _ = await simulate(config, flow, count, rate, first, lambda r: side.device(r.passed), side.gate)
+        finally:
+            flusher.cancel()
+        side.flush()
+        return results
+
+    try:
+        results = asyncio.run(run())
+    except OSError as exc:
+        fail(f"cannot open the relay socket {config.relay}:{config.relay_port}: {exc.strerror or exc}", ExitStatus.IO)
+    Path(rows).write_text(json.dumps(to_rows(results)))
+    sys.exit(int(ExitStatus.OK if all(r.passed for r in results) else ExitStatus.INVALID))
 
 
 async def _tick(progress: Progress) -> None:

@@ -18,16 +18,15 @@ import asyncio
 import random
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from enum import Enum
-from functools import cache
 from ipaddress import IPv4Address
 from typing import Any
 from urllib.parse import urlparse
 
 from dhcp.errors import DhcpError
 from dhcp.message import MessageType
-from pktcable.flow import Flow, FlowTable, Machine, MtaState, ProvisioningState, Timing, tables
+from pktcable.exchange import RFC2131_CAP, RFC2131_JITTER
+from pktcable.flow import Flow, Machine, MtaState, ProvisioningState
 from pktcable.flow import events as ev
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
@@ -36,8 +35,11 @@ from tlv.config import decode_file
 from tlv.errors import DecodeError
 
 from . import mtafile, net
+from .config import Deviation, DeviceResult, SimConfig, mta_table
 from .identity import SOFTWARE_VERSION, SYS_DESCR, Identity, Reply, parse_reply, request, vendor_class
 from .mtaagent import MtaMib
+
+__all__ = ["DeviceResult", "Deviation", "SimConfig", "SimulatedMta", "mta_table"]
 
 #: 122.1 = 255.255.255.255: no preference, the eMTA follows RFC 2131 (RFC 3495 5.1).
 ANY_DHCP_SERVER = IPv4Address("255.255.255.255")
@@ -45,72 +47,6 @@ ANY_DHCP_SERVER = IPv4Address("255.255.255.255")
 NO_DHCP_SERVER = IPv4Address(0)
 #: What a reply that does not decode (or cannot be used) costs the step, not the run.
 ANSWER_ERRORS = (DhcpError, m.SnmpDecodeError, DecodeError, ValueError, UnicodeError, OSError)
-
-
-@dataclass(slots=True)
-class SimConfig:
-    server: str  # the DHCP server (or the CMTS helper address it listens on)
-    dhcp_port: int = 67
-    relay: str = "127.0.0.1"
-    relay_port: int = 67
-    snmp_port: int = 162  # where the INFORMs go (the 122.3 provisioning server)
-    agent_port: int = 161  # where each eMTA answers GET/SET (on its leased address)
-    tftp_port: int = 69  # for tftp:// URLs and siaddr/file without a port
-    tod_port: int = 37
-    inform_community: bytes = b"public"
-    read_community: bytes = b"public"
-    write_community: bytes = b"private"
-    tree: pktc.Tree = pktc.Tree.CABLELABS
-    timing: Timing = field(default_factory=Timing)
-    provisioning_timer: float | None = None  # seconds; None: 122.8, else the MIB default
-    #: Seconds before the first DHCP retransmission; each next wait doubles
-    #: (RFC 2131 4.1 says 4 s; a simulation may scale it down for speed).
-    dhcp_timeout: float = 1.0
-    dhcp_retries: int = 3
-    snmp_timeout: float = 1.0
-    snmp_retries: int = 3
-    run_ecm: bool = True
-    seed: int = 0
-    #: Check the server as a strict eMTA does: 122.3 in its declared form (an
-    #: FQDN is looked up in DNS, never read as an address), OFFERs only from
-    #: the 122.1/122.2 servers, config-file objects of this eMTA's MIB tree
-    #: with their MIB types, mandatory objects present.
-    strict: bool = True
-    #: Declare HTTP file download in option 60 (capability sub-TLV 4); without it an
-    #: http:// config-file URL is a server error the eMTA cannot follow.
-    http: bool = False
-    #: Declare the MIB tree in option 60 (capability sub-TLV 23, MIB support).
-    declare_mib: bool = False
-
-
-@cache
-def mta_table(flow: Flow, timing: Timing) -> FlowTable:
-    return tables.mta_table(flow, timing)
-
-
-@dataclass(slots=True)
-class Deviation:
-    step: str
-    text: str
-
-
-@dataclass(slots=True)
-class DeviceResult:
-    index: int
-    mta_mac: str
-    flow: str
-    state: str = ""
-    result: int | None = None
-    #: (step label, state name, seconds spent in it), in order, over every walk.
-    steps: list[tuple[str, str, float]] = field(default_factory=list)
-    deviations: list[Deviation] = field(default_factory=list)
-    total: float = 0.0
-    #: Walks finished: 1 + the resets that restarted provisioning and ended.
-    walks: int = 0
-
-    @property
-    def passed(self) -> bool:
-        return self.state == MtaState.OPERATIONAL.name
 
 
 class SimulatedMta:
@@ -140,6 +76,8 @@ class SimulatedMta:
         #: The first walk's result (the runner waits for every device's).
         self.finished: asyncio.Future[DeviceResult] = self.loop.create_future()
         self._walk_end = asyncio.Event()
+        self._ecm_walked = True  # this walk starts with the eCM (a reset's starts at MTA-1)
+        self.give_up_at: float | None = None
         self.begin_walk()
         self.handlers: dict[Enum, Callable[[], Awaitable[object | None]]] = {
             MtaState.WAIT_ECM: self.ecm,
@@ -182,11 +120,21 @@ class SimulatedMta:
 
     # -- the walk ------------------------------------------------------------
     async def run(self) -> DeviceResult:
-        """Walk the flow, then stay up until :meth:`stop`; a reset walks again."""
-        start = self.loop.time()
+        """Walk the flow (again after a failure while the device budget
+        lasts), then stay up until :meth:`stop`; a reset walks again."""
+        start = self.result.started_at = self.loop.time()
+        budget = self.config.device_budget
+        self.give_up_at = None if budget is None else start + budget
         try:
             while True:
                 await self.walk()
+                if self.should_retry():
+                    self.record_walk(start)
+                    self.result.retries += 1
+                    await self.interruptible(asyncio.sleep(self.retry_wait()), None)
+                    if not self.stopped:
+                        self.restart(ecm=self.machine.state is MtaState.FAILED_ECM)
+                    continue
                 self.end_walk(start)
                 while not (self.reset_requested or self.stopped):
                     self.wakeup.clear()
@@ -197,8 +145,27 @@ class SimulatedMta:
         finally:
             self.close_endpoints()
             if not self.finished.done():
+                self.result.done_at = self.loop.time()
                 self.finished.set_result(self.result)
         return self.result
+
+    def should_retry(self) -> bool:
+        """A failed first outcome with budget left starts over, as a real
+        device re-initialises after a failed step (a passed one, a reset's
+        walk or a stopped run never do)."""
+        return (self.give_up_at is not None and not self.stopped and not self.finished.done()
+                and self.machine.done and self.machine.state is not MtaState.OPERATIONAL
+                and self.loop.time() < self.give_up_at)
+
+    def retry_wait(self) -> float:
+        """The back-off before walking again: RFC 2131 4.1's doubling (the
+        DHCP base, at most 16 of them, jittered by a quarter of one), so a
+        storm of failed devices spreads out instead of coming back at once."""
+        base = self.config.dhcp_timeout
+        n = min(self.result.retries - 1, 8)
+        wait = min(base * 2**n, base * RFC2131_CAP) + self.rng.uniform(-base * RFC2131_JITTER, base * RFC2131_JITTER)
+        assert self.give_up_at is not None
+        return max(0.0, min(wait, self.give_up_at - self.loop.time()))
 
     def stop(self) -> None:
         self.stopped = True
@@ -211,29 +178,42 @@ class SimulatedMta:
             await self._walk_end.wait()
         return self.result
 
-    def restart(self) -> None:
-        """A reset of a device that had finished: MTA-1 again, its eCM still up."""
+    def restart(self, ecm: bool = False) -> None:
+        """MTA-1 again, its eCM still up (a reset, or a failed eMTA step); with
+        ``ecm``, the eCM's DHCP again too (the eCM itself failed)."""
         self.reset_requested = False
         self.machine = Machine(mta_table(self.flow, self.config.timing), self.loop.time(), self._timer())
-        self.machine.handle(ev.EcmOperational(), self.loop.time())
+        self._ecm_walked = ecm
+        if ecm:
+            self.cm = None
+            self.dhcp_servers = None
+        else:
+            self.machine.handle(ev.EcmOperational(), self.loop.time())
         self.begin_walk()
 
-    def end_walk(self, start: float) -> None:
+    def record_walk(self, start: float) -> None:
+        """The steps of the walk that just ended, into the result."""
         history = self.machine.history
-        first = 0 if self.result.walks == 0 else 1  # a restart did not run the eCM again
+        first = 0 if self._ecm_walked else 1  # a restart at MTA-1 did not run the eCM again
         for entered, after in list(zip(history, history[1:], strict=False))[first:]:
             self.result.steps.append((entered.step, entered.state.name, after.at - entered.at))
         self.result.state = self.machine.state.name
         self.result.result = self.machine.result
         self.result.total = self.loop.time() - start
+
+    def end_walk(self, start: float) -> None:
+        self.record_walk(start)
         self.result.walks += 1
         if self.mib is not None and self.machine.result is not None and self.agent is not None:
             self.mib.set_state(self.machine.result)
         if not self.finished.done():
+            self.result.done_at = self.loop.time()
             self.finished.set_result(self.result)
         self._walk_end.set()
 
     async def walk(self) -> None:
+        """Until a final state (or the device budget runs out: the device
+        gives up where it is, and that state is its outcome)."""
         while not self.machine.done and not self.stopped:
             if self.reset_requested:
                 self.reset_requested = False
@@ -241,6 +221,10 @@ class SimulatedMta:
                 self.begin_walk()
                 continue
             deadline = self.machine.next_deadline()
+            if self.give_up_at is not None and not self.finished.done():
+                if self.loop.time() >= self.give_up_at:
+                    return
+                deadline = self.give_up_at if deadline is None else min(deadline, self.give_up_at)
             budget = None if deadline is None else max(0.0, deadline - self.loop.time())
             event = await self.interruptible(self.guarded(self.handlers[self.machine.state]), budget)
             if self.reset_requested or self.stopped:

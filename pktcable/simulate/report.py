@@ -4,9 +4,13 @@ time per step (p50/p95/p99), and every deviation from the spec by step id."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import fields
 from typing import Any
 
-from .emta import DeviceResult
+from .config import Deviation, DeviceResult
+
+#: Seconds per bucket of the report's timeline (devices done per bucket).
+BUCKET = 1.0
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -14,6 +18,41 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return 0.0
     index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
     return sorted_values[index]
+
+
+def timeline(results: list[DeviceResult], bucket: float = BUCKET) -> dict[str, Any]:
+    """Devices that passed and failed in each ``bucket`` seconds, counted
+    from the first device's start (the rate over time: a server past its knee
+    shows as a falling count, a herd's retries as a tail)."""
+    if not results:
+        return {"bucket_s": bucket, "passed": [], "failed": []}
+    origin = min(r.started_at for r in results)
+    size = int(max(r.done_at - origin for r in results) // bucket) + 1
+    passed, failed = [0] * size, [0] * size
+    for r in results:
+        (passed if r.passed else failed)[max(0, int((r.done_at - origin) // bucket))] += 1
+    return {"bucket_s": bucket, "passed": passed, "failed": failed}
+
+
+def to_rows(results: list[DeviceResult]) -> list[dict[str, Any]]:
+    """Results as JSON-ready rows: a worker process hands them to the parent,
+    which summarizes every worker's devices as one run."""
+    rows = []
+    for r in results:
+        row = {f.name: getattr(r, f.name) for f in fields(DeviceResult)}
+        row["deviations"] = [[d.step, d.text] for d in r.deviations]
+        rows.append(row)
+    return rows
+
+
+def from_rows(rows: list[dict[str, Any]]) -> list[DeviceResult]:
+    out = []
+    for row in rows:
+        r = DeviceResult(**{**row, "deviations": [], "steps": []})
+        r.steps = [(str(a), str(b), float(c)) for a, b, c in row["steps"]]
+        r.deviations = [Deviation(str(step), str(text)) for step, text in row["deviations"]]
+        out.append(r)
+    return out
 
 
 def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
@@ -32,6 +71,10 @@ def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
         "elapsed_s": round(elapsed, 3),
         "devices_per_s": round(len(results) / elapsed, 1) if elapsed else 0.0,
         "final_states": dict(sorted(states.items())),
+        # Walks started over after a failure (within the device budget), and on how many devices.
+        "retries": sum(r.retries for r in results),
+        "devices_retried": sum(1 for r in results if r.retries),
+        "timeline": timeline(results),
         "flow_time_s": {f"p{q}": round(percentile(totals, q), 4) for q in (50, 95, 99)},
         "steps": {
             step: {"count": len(v), **{f"p{q}": round(percentile(sorted(v), q), 4) for q in (50, 95, 99)}}
@@ -55,6 +98,8 @@ def render(summary: dict[str, Any], flow: str) -> str:
         lines.append(f"  {step:36} {row['count']:5} {row['p50']:8.4f} {row['p95']:8.4f} {row['p99']:8.4f}")
     if summary["failed"]:
         lines.append("final states: " + ", ".join(f"{k} {v}" for k, v in summary["final_states"].items()))
+    if summary.get("retries"):
+        lines.append(f"retries: {summary['retries']} walks started over on {summary['devices_retried']} devices")
     for dev in summary["deviations"]:
         lines.append(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices)")
     return "\n".join(lines)

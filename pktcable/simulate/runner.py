@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pktcable.flow import Flow
 
@@ -13,15 +13,23 @@ from .identity import Identity
 
 
 async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None = None, first: int = 0,
-                   progress: Callable[[DeviceResult], None] | None = None) -> tuple[list[DeviceResult], float]:
+                   progress: Callable[[DeviceResult], None] | None = None,
+                   gate: Callable[[], Awaitable[None]] | None = None) -> tuple[list[DeviceResult], float]:
     """Start ``count`` devices (``rate`` per second, or all at once) and
     return their results in index order with the elapsed seconds.
 
     Each device stays up after its walk (its agent answering, a reset
     walking again) until every device has finished its first walk; then the
-    runner stops them all."""
+    runner stops them all. ``gate``, when given, is awaited once the relay is
+    open and before the first device starts (workers start together)."""
     loop = asyncio.get_running_loop()
     relay = await net.open_relay((config.relay, config.relay_port), (config.server, config.dhcp_port))
+    if gate is not None:
+        try:
+            await gate()
+        except BaseException:
+            relay.close()
+            raise
     start = loop.time()
     tasks: list[asyncio.Task[DeviceResult]] = []
     devices: list[SimulatedMta] = []

@@ -1,0 +1,87 @@
+"""What a simulation run is told (:class:`SimConfig`) and what each device
+reports back (:class:`DeviceResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from pktcable.flow import Flow, FlowTable, MtaState, Timing, tables
+from pktcable.snmp import pktc
+
+
+@dataclass(slots=True)
+class SimConfig:
+    server: str  # the DHCP server (or the CMTS helper address it listens on)
+    dhcp_port: int = 67
+    relay: str = "127.0.0.1"
+    relay_port: int = 67
+    snmp_port: int = 162  # where the INFORMs go (the 122.3 provisioning server)
+    agent_port: int = 161  # where each eMTA answers GET/SET (on its leased address)
+    tftp_port: int = 69  # for tftp:// URLs and siaddr/file without a port
+    tod_port: int = 37
+    inform_community: bytes = b"public"
+    read_community: bytes = b"public"
+    write_community: bytes = b"private"
+    tree: pktc.Tree = pktc.Tree.CABLELABS
+    timing: Timing = field(default_factory=Timing)
+    provisioning_timer: float | None = None  # seconds; None: 122.8, else the MIB default
+    #: Seconds before the first DHCP retransmission; each next wait doubles
+    #: (RFC 2131 4.1 says 4 s; a simulation may scale it down for speed).
+    dhcp_timeout: float = 1.0
+    dhcp_retries: int = 3
+    snmp_timeout: float = 1.0
+    snmp_retries: int = 3
+    run_ecm: bool = True
+    seed: int = 0
+    #: Check the server as a strict eMTA does: 122.3 in its declared form (an
+    #: FQDN is looked up in DNS, never read as an address), OFFERs only from
+    #: the 122.1/122.2 servers, config-file objects of this eMTA's MIB tree
+    #: with their MIB types, mandatory objects present.
+    strict: bool = True
+    #: Declare HTTP file download in option 60 (capability sub-TLV 4); without it an
+    #: http:// config-file URL is a server error the eMTA cannot follow.
+    http: bool = False
+    #: Declare the MIB tree in option 60 (capability sub-TLV 23, MIB support).
+    declare_mib: bool = False
+    #: Seconds a device keeps trying, as a real one does: a walk that fails
+    #: starts over (MTA-1, or the eCM's DHCP when the eCM failed) after a
+    #: back-off, until it passes or this budget is spent. None: one walk.
+    device_budget: float | None = None
+
+
+@cache
+def mta_table(flow: Flow, timing: Timing) -> FlowTable:
+    return tables.mta_table(flow, timing)
+
+
+@dataclass(slots=True)
+class Deviation:
+    step: str
+    text: str
+
+
+@dataclass(slots=True)
+class DeviceResult:
+    index: int
+    mta_mac: str
+    flow: str
+    state: str = ""
+    result: int | None = None
+    #: (step label, state name, seconds spent in it), in order, over every walk.
+    steps: list[tuple[str, str, float]] = field(default_factory=list)
+    deviations: list[Deviation] = field(default_factory=list)
+    total: float = 0.0
+    #: Walks finished: 1 + the resets that restarted provisioning and ended.
+    walks: int = 0
+    #: Walks that failed and were started over within the device budget.
+    retries: int = 0
+    #: loop.time() (the monotonic clock, one for every process on the machine)
+    #: when the device started and when its outcome was known (it passed, or
+    #: failed with no budget left): the report's rate over time.
+    started_at: float = 0.0
+    done_at: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.state == MtaState.OPERATIONAL.name
