@@ -19,6 +19,7 @@ import random
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from enum import Enum
+from functools import lru_cache
 from ipaddress import IPv4Address
 from typing import Any
 from urllib.parse import urlparse
@@ -72,6 +73,7 @@ class SimulatedMta:
         self.informer: SnmpEndpoint | None = None
         self.reset_requested = False
         self.wakeup = asyncio.Event()  # a reset, or stop()
+        self.step: asyncio.Task[Any] | None = None  # the step in progress, which those cancel
         self.stopped = False
         #: The first walk's result (the runner waits for every device's).
         self.finished: asyncio.Future[DeviceResult] = self.loop.create_future()
@@ -169,7 +171,7 @@ class SimulatedMta:
 
     def stop(self) -> None:
         self.stopped = True
-        self.wakeup.set()
+        self.interrupt()
 
     async def walks(self, n: int) -> DeviceResult:
         """Wait until ``n`` walks have finished."""
@@ -240,19 +242,32 @@ class SimulatedMta:
 
     async def interruptible(self, work: Coroutine[Any, Any, Any], budget: float | None) -> Any:
         """``work``'s result, or None when ``budget`` runs out or a reset or
-        stop() comes first (the work is cancelled then)."""
-        task = asyncio.ensure_future(work)
-        self.wakeup.clear()
-        waker = asyncio.ensure_future(self.wakeup.wait())
+        stop() comes first (the work is cancelled then). One task per step and
+        a timer: a storm runs tens of thousands of steps a second."""
+        if self.reset_requested or self.stopped:
+            work.close()
+            return None
+        task = self.step = self.loop.create_task(work)
+        timer = None if budget is None else self.loop.call_later(budget, task.cancel)
         try:
-            done, _ = await asyncio.wait({task, waker}, timeout=budget, return_when=asyncio.FIRST_COMPLETED)
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the device itself is being cancelled, not just its step
+            return None
         finally:
-            waker.cancel()
-        if task in done:
-            return task.result()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return None
+            self.step = None
+            if timer is not None:
+                timer.cancel()
+            if not task.done():
+                task.cancel()
+
+    def interrupt(self) -> None:
+        """A reset or stop(): the step in progress ends now."""
+        self.wakeup.set()
+        if self.step is not None:
+            self.step.cancel()
 
     async def guarded(self, handler: Callable[[], Awaitable[object | None]]) -> object | None:
         """A handler's event; an answer it could not decode or use is a
@@ -355,13 +370,9 @@ class SimulatedMta:
         except (net.DownloadError, OSError) as exc:
             self.deviate("CM-5/6", f"CM config file {cm.file}: {exc}")
             return
-        try:
-            cf = decode_file(data)
-        except DecodeError as exc:
-            self.deviate("CM-5/6", f"CM config file does not decode: {exc}")
-            return
-        if cf.mta or cf.problems:
-            self.deviate("CM-5/6", f"CM config file: {'; '.join(cf.problems) or 'an MTA file'}")
+        problem = cm_file_problem(data)
+        if problem:
+            self.deviate("CM-5/6", problem)
 
     # -- eMTA DHCP: MTA-1 ... MTA-4 ------------------------------------------------
     def check_prov_server(self, reply: Reply, step: str) -> None:
@@ -447,7 +458,7 @@ class SimulatedMta:
         o = self.mib.o
         if o.reset_now in written:
             self.reset_requested = True
-            self.wakeup.set()
+            self.interrupt()
         if o.config_file in written and not self.set_received.done():
             url, digest = self.mib.value(o.config_file), self.mib.value(o.config_hash)
             assert isinstance(url, bytes) and isinstance(digest, bytes)  # both are defined as OCTET STRINGs
@@ -555,8 +566,7 @@ class SimulatedMta:
 
     async def validate(self) -> object | None:
         step = self.machine.info.step
-        verdict = mtafile.check(self.file, self.config.tree, hybrid=self.flow.hybrid, set_hash=self.hash,
-                                strict=self.config.strict)
+        verdict = mtafile.check_cached(self.file, self.config.tree, self.flow.hybrid, self.hash, self.config.strict)
         for note in verdict.notes:
             self.deviate(step, note)
         for problem in verdict.problems:
@@ -568,6 +578,19 @@ class SimulatedMta:
         if not verdict.accepted:
             return ev.ConfigRejected(int(verdict.state), verdict.problems[0] if verdict.problems else "")
         return ev.ConfigAccepted(int(verdict.state))
+
+
+@lru_cache(maxsize=256)
+def cm_file_problem(data: bytes) -> str:
+    """What is wrong with a CM config file, or "" (remembered per distinct
+    file: a storm's CMs mostly fetch the same bytes)."""
+    try:
+        cf = decode_file(data)
+    except DecodeError as exc:
+        return f"CM config file does not decode: {exc}"
+    if cf.mta or cf.problems:
+        return f"CM config file: {'; '.join(cf.problems) or 'an MTA file'}"
+    return ""
 
 
 def _is_ipv4(text: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from mibs.constraints import TAG_OF_SYNTAX
 from mibs.objects import (
@@ -79,6 +80,18 @@ def _dotted(oid: tuple[int, ...]) -> str:
 
 def _enum_ok(obj: MibObject, vb: ber.VarBind) -> bool:
     return not obj.enums or obj.syntax != INTEGER or any(v == vb.value for _, v in obj.enums)
+
+
+#: Distinct (file, hash, tree, flow) verdicts kept: a storm's devices mostly
+#: fetch the same bytes, and checking them is a pure function of its inputs.
+CHECKED = 256
+
+
+@lru_cache(maxsize=CHECKED)
+def check_cached(data: bytes, tree: Tree, hybrid: bool, set_hash: bytes, strict: bool) -> Verdict:
+    """:func:`check`, remembered: the simulator's devices share one verdict
+    per distinct input (the caller must not change it)."""
+    return check(data, tree, hybrid=hybrid, set_hash=set_hash, strict=strict)
 
 
 def check(data: bytes, tree: Tree, *, hybrid: bool, set_hash: bytes = b"", strict: bool = True) -> Verdict:

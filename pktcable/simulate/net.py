@@ -44,6 +44,33 @@ def peek_type(data: bytes) -> int | None:
         return None
 
 
+#: RFC 2131 3: the options field follows the 236-byte BOOTP header and this cookie.
+MAGIC_COOKIE = bytes((99, 130, 83, 99))
+
+
+def scan_type(data: bytes) -> int | None:
+    """Option 53 as found by walking the options field alone (no decode of
+    the rest): cheap enough for every reply a storm brings. None when it is
+    not there in a well-formed place (the caller decodes the message then)."""
+    if len(data) < 241 or data[236:240] != MAGIC_COOKIE:
+        return None
+    i, end = 240, len(data)
+    while i < end:
+        code = data[i]
+        if code == 255:
+            return None
+        if code == 0:
+            i += 1
+            continue
+        if i + 1 >= end:
+            return None
+        length = data[i + 1]
+        if code == 53:
+            return data[i + 2] if length == 1 and i + 2 < end else None
+        i += 2 + length
+    return None
+
+
 Key = tuple[int, bytes]  # (xid, client MAC): two devices may draw the same random xid
 
 
@@ -88,7 +115,9 @@ class Relay(asyncio.DatagramProtocol):
         assert self.requester is not None
 
         def wanted(reply: bytes) -> bool:
-            kind = peek_type(reply)
+            if scan_type(reply) in accept:
+                return True  # taken: the device decodes it (and reports it if it does not decode)
+            kind = peek_type(reply)  # a stray, or a type only a full decode finds
             return kind is None or kind in accept
 
         return await self.requester.request(key, data, self.server, waits, wanted if accept else None)
