@@ -47,8 +47,8 @@ PORTS = ("dhcp", "relay", "tftp", "tod", "snmp", "agent")
 
 def start_server(tmp: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     """`pktcable serve` on free ports (another benchmark may hold the
-    defaults), HTTP and the API off, auto-enrollment on; returns once its DHCP
-    port is bound."""
+    defaults), HTTP and the API off, auto-enrollment on; returns once its last
+    service (ToD) is bound."""
     conf = tmp / "serve.toml"
     conf.write_text("".join(f"{k}_port = {v}\n" for k, v in ports.items()) +
                     f'http_port = 0\napi_port = 0\nauto_enroll = true\ndata_dir = "{tmp}"\n')
@@ -61,9 +61,8 @@ def start_server(tmp: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
             raise SystemExit(f"serve exited: {(tmp / 'serve.log').read_text()[-2000:]}")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
-                probe.bind(("127.0.0.1", ports["dhcp"]))
+                probe.bind(("127.0.0.1", ports["tod"]))  # the last service serve opens
             except OSError:
-                time.sleep(0.5)  # let the other services finish starting too
                 return server
         time.sleep(0.1)
     server.kill()
