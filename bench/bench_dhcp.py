@@ -48,12 +48,13 @@ kind = "any"
 SERVERS = ["kea", "kea-persist", "pktcable-memory", "pktcable-sqlite-normal", "pktcable-sqlite"]
 
 
-def start_server(kind: str, workdir: Path):  # type: ignore[no-untyped-def]
+def start_server(kind: str, workdir: Path, profile: str | None = None):  # type: ignore[no-untyped-def]
     if kind.startswith("kea"):
         return kea.start_kea(workdir, kind == "kea-persist")
     conf = workdir / "pktcable.toml"
     conf.write_text(OURS)
-    cmd = [sys.executable, "-m", "pktcable", "dhcp", "serve", "--config", str(conf), "--interface", kea.SDEV,
+    prof = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
+    cmd = [sys.executable, *prof, "-m", "pktcable", "dhcp", "serve", "--config", str(conf), "--interface", kea.SDEV,
            "--quiet"]
     if kind != "pktcable-memory":
         sync = "NORMAL" if kind == "pktcable-sqlite-normal" else "FULL"
@@ -62,9 +63,9 @@ def start_server(kind: str, workdir: Path):  # type: ignore[no-untyped-def]
     return kea.start_in_server_ns(cmd, env, ROOT, kind)
 
 
-def one_run(kind: str, rate: int, seconds: int) -> tuple[kea.PerfResult, float]:
+def one_run(kind: str, rate: int, seconds: int, profile: str | None = None) -> tuple[kea.PerfResult, float]:
     with kea.namespaces(), tempfile.TemporaryDirectory() as tmp:
-        proc = start_server(kind, Path(tmp))
+        proc = start_server(kind, Path(tmp), profile if kind.startswith("pktcable") else None)
         try:
             return kea.measure(proc, rate, seconds)
         finally:
@@ -77,9 +78,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--server", action="append", choices=SERVERS)
+    ap.add_argument("--profile", metavar="FILE",
+                    help="run pktcable under cProfile once at the first --rate, write the stats to FILE, and stop")
     args = ap.parse_args()
     rates = args.rate or [3000, 6000]
     servers = args.server or ["kea", "pktcable-sqlite"]
+    if args.profile:
+        kind = next(k for k in servers if k.startswith("pktcable"))
+        result, _ = one_run(kind, rates[0], args.seconds, args.profile)
+        print(f"{kind} under cProfile at {rates[0]}/s: {result.rate:.0f} leases/s; stats in {args.profile}")
+        return
     print("| server | offered/s | completed leases/s (runs) | median | drops DO / RA (median run) "
           "| CPU ms per DORA | vs Kea | non-unique |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
