@@ -39,9 +39,10 @@ from enum import IntEnum
 #: Datagrams the intake holds at most (all priorities). At ~600 octets each, about 2.5 MB.
 INTAKE_LIMIT = 4096
 #: Seconds a DISCOVER may wait for its turn. A client gives an OFFER a few seconds (RFC 2131
-#: §4.1 retransmits after 4 s), and one that waited this long means the server is behind:
-#: serving newer ones keeps the latency of those it answers low.
-DISCOVER_MAX_WAIT = 1.0
+#: §4.1 retransmits after 4 s), but one that waited this long means the server is behind, and
+#: a queue that holds more than this much work makes every OFFER late: the client's REQUEST
+#: then comes after its own timer (or a test tool's 1 s) gave up.
+DISCOVER_MAX_WAIT = 0.5
 #: Weight of the newest measurement in the capacity estimate (exponential moving average).
 _SMOOTHING = 0.2
 
@@ -116,6 +117,7 @@ class Intake:
         self._last_take: float | None = None
         self._taken = 0
         self._arrivals = 0
+        self._work = self._spent = 0.0
 
     def __len__(self) -> int:
         return self._size
@@ -149,9 +151,16 @@ class Intake:
         that waited longer than ``max_wait`` are shed on the way. Call it once per round of
         serving: the time between calls while a backlog remains measures the capacity."""
         if self._last_take is not None and now > self._last_take:
-            rate = self._taken / (now - self._last_take)
-            self.capacity = rate if self.capacity is None else \
-                (1 - _SMOOTHING) * self.capacity + _SMOOTHING * rate
+            # Averages of the datagrams and of the seconds per round, then their ratio: an average
+            # of per-round rates would let a few quick rounds (the process had the CPU to itself)
+            # outweigh the slow ones, and overestimate.
+            spent = now - self._last_take
+            if self.capacity is None:
+                self._work, self._spent = float(self._taken), spent
+            else:
+                self._work += _SMOOTHING * (self._taken - self._work)
+                self._spent += _SMOOTHING * (spent - self._spent)
+            self.capacity = self._work / self._spent
         horizon = now - self.max_wait
         if self._size <= count:
             # No backlog beyond this round: arrival order, so that a client's DISCOVER is served

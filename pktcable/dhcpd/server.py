@@ -395,7 +395,8 @@ class DhcpServer:
 
 def _text(address: IPv4Address) -> str:
     """Dotted quad, about twice as fast as ``str()`` (which goes through ipaddress's generic path)."""
-    return "%d.%d.%d.%d" % tuple(address.packed)
+    a, b, c, d = address.packed
+    return f"{a}.{b}.{c}.{d}"
 
 
 _KIND = {kind: bytes((kind,)) for kind in MessageType}
