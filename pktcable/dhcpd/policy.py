@@ -13,6 +13,7 @@ from typing import Any
 
 from dhcp.capabilities import VENDOR_CLASS, VendorClass
 from dhcp.message import Message, Option, build_options
+from dhcp.message import encode_options as encode_option_instances
 from dhcp.options import CCC, DHCP4, SPACES, decode_space, encode_space, encode_value
 from pktcable.flow import realm_family
 
@@ -95,6 +96,7 @@ class Policy:
         self._static: dict[tuple[int, str], list[tuple[int, bytes]]] = {}
         self.vendor_cache: ClearingCache[bytes, VendorClass] = ClearingCache(VENDOR_CACHE_LIMIT)
         self._static_lists: dict[tuple[int, str, bool], list[Option]] = {}
+        self._static_blocks: dict[tuple[int, str, bool], bytes] = {}
 
     def device_class(self, client: Client) -> DeviceClass | None:
         reservation = self.reservations.get(client.mac)
@@ -146,6 +148,14 @@ class Policy:
             if inform:
                 pairs = [(c, v) for c, v in pairs if c not in (51, 58, 59)]
             found = self._static_lists[key] = build_options(pairs)
+        return found
+
+    def static_option_block(self, subnet: Subnet, cls: DeviceClass, inform: bool) -> bytes:
+        """:meth:`static_option_list` encoded, once per (subnet, class): most of every reply."""
+        key = (id(subnet), cls.name, inform)
+        found = self._static_blocks.get(key)
+        if found is None:
+            found = self._static_blocks[key] = encode_option_instances(self.static_option_list(subnet, cls, inform))
         return found
 
     def realm(self, client: Client, cls: DeviceClass) -> tuple[str | None, bool]:
