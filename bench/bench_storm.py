@@ -182,6 +182,10 @@ def main() -> None:
         args.dhcp_timeout, args.dhcp_retries = 4.0, 4
         args.device_budget = args.device_budget or 300.0
     command = " ".join(["python bench/bench_storm.py", *sys.argv[1:]])
+    try:  # root may raise the hard limit: 10,000 devices keep 10,000 agent sockets (and serve a TFTP each)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    except (ValueError, OSError):
+        pass
     kea_cpu = None
     if not args.no_kea:
         from kea import kea_cpu_per_dora  # bench/kea.py: the Kea anchor

@@ -251,6 +251,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
                        dhcp_retries=dhcp_retries)
     chosen = Flow.of(flow.upper())
+    raise_fd_limit()  # every device that got its lease keeps its agent's socket until the run ends
     if worker_rows:
         _simulate_worker(config, chosen, count, rate, first, worker_rows)
         return

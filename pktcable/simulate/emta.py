@@ -208,6 +208,9 @@ class SimulatedMta:
         self.result.walks += 1
         if self.mib is not None and self.machine.result is not None and self.agent is not None:
             self.mib.set_state(self.machine.result)
+        if self.informer is not None:  # a walk's INFORMs are done: one socket less per idle device
+            self.informer.close()
+            self.informer = None
         if not self.finished.done():
             self.result.done_at = self.loop.time()
             self.finished.set_result(self.result)
