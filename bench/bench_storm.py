@@ -45,7 +45,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 PORTS = ("dhcp", "relay", "tftp", "tod", "snmp", "agent")
 
 
-def start_server(tmp: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
+def start_server(tmp: Path, ports: dict[str, int], profile: Path | None = None) -> subprocess.Popen[str]:
     """`pktcable serve` on free ports (another benchmark may hold the
     defaults), HTTP and the API off, auto-enrollment on; returns once its last
     service (ToD) is bound."""
@@ -53,7 +53,8 @@ def start_server(tmp: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     conf.write_text("".join(f"{k}_port = {v}\n" for k, v in ports.items()) +
                     f'http_port = 0\napi_port = 0\nauto_enroll = true\ndata_dir = "{tmp}"\n')
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - the child holds it; closed with the folder
-    server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(conf)],
+    server = subprocess.Popen([sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+                               "-m", "pktcable", "serve", "--config", str(conf)],
                               stderr=log, text=True, env=ENV, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -82,16 +83,18 @@ def rates(timeline: dict[str, Any], width: float) -> list[float]:
 
 
 def storm(args: argparse.Namespace, profile: Path | None = None) -> dict[str, Any]:
-    """One storm against a fresh server; the figures of it."""
+    """One storm against a fresh server; the figures of it. With ``profile``
+    (a folder), the server and the simulator run under cProfile, their
+    stats in serve.prof and simulate.prof there."""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         ports = {k: free_port() for k in PORTS}
-        server = start_server(tmp, ports)
+        server = start_server(tmp, ports, profile / "serve.prof" if profile else None)
         try:
             before = rss_kib(server.pid)
             cpu_before = cpu_seconds(server.pid)
             report = tmp / "report.json"
-            cmd = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+            cmd = [sys.executable, *(["-m", "cProfile", "-o", str(profile / "simulate.prof")] if profile else []),
                    "-m", "pktcable", "simulate", "--server", "127.0.0.1", "--flow", args.flow,
                    "--count", str(args.count), "--rate", str(args.rate), "--workers", str(args.workers),
                    "--report", str(report), "--quiet", "--dhcp-timeout", str(args.dhcp_timeout),
@@ -118,6 +121,24 @@ def storm(args: argparse.Namespace, profile: Path | None = None) -> dict[str, An
             "sim_cpu_s": sim_cpu, "first_line": sim.stdout.splitlines()[0] if sim.stdout else sim.stderr[-2000:]}
 
 
+def where_time_goes(stats_file: Path, top: int = 12) -> str:
+    """CPU (own time, profiler included) by source file: the shares of the busiest."""
+    import pstats
+
+    by: dict[str, float] = {}
+    for (filename, _, func), (_, _, own, _, _) in pstats.Stats(str(stats_file)).stats.items():  # type: ignore[attr-defined]
+        if "/pktcable/" in filename or "/dhcp/" in filename or "/tlv/" in filename or "/mibs/" in filename:
+            key = filename[filename.rindex("/", 0, filename.rindex("/")) + 1:]
+        elif filename == "~":
+            key = func  # a built-in: sendto, recvfrom, select ...
+        else:
+            key = Path(filename).name
+        by[key] = by.get(key, 0.0) + own
+    total = sum(by.values()) or 1.0
+    rows = sorted(by.items(), key=lambda kv: -kv[1])[:top]
+    return f"{total:.1f} s: " + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in rows)
+
+
 def knee_ratio(series: list[float]) -> float:
     """The lowest provisioning rate while the herd drains, against the best:
     the buckets between the first and the last one at half the best rate or
@@ -137,14 +158,18 @@ def show(run: dict[str, Any], args: argparse.Namespace, kea: dict[str, Any] | No
     print(f"devices {data['devices']}, passed {data['passed']}, failed {data['failed']} ({data['final_states']}); "
           f"retries {data.get('retries', 0)} on {data.get('devices_retried', 0)} devices; "
           f"simulate wall {run['wall']:.1f} s")
-    print(f"provisioned/s {data['devices_per_s']}; flow time p50 {data['flow_time_s']['p50']} s, "
+    provisioned = data["passed"] / data["elapsed_s"] if data["elapsed_s"] else 0.0
+    print(f"provisioned/s {provisioned:.1f} (passed devices over the run); flow time p50 {data['flow_time_s']['p50']} s, "
           f"p99 {data['flow_time_s']['p99']} s")
     print(f"provisioned/s per {args.bucket:g} s: " + " ".join(f"{r:.0f}" for r in series))
+    relay = data.get("relay", {})
+    print(f"relay: {relay.get('sent', 0)} DHCP datagrams sent ({relay.get('retransmissions', 0)} retransmissions), "
+          f"{relay.get('received', 0)} replies received")
     print(f"server RSS {run['rss_before'] / 1024:.1f} MiB before, {run['rss_after'] / 1024:.1f} MiB after")
     print(f"server CPU {run['server_cpu_s']:.1f} s: {run['server_cpu_ms']:.2f} ms per device; "
           f"simulator CPU {run['sim_cpu_s']:.1f} s: {run['sim_cpu_ms']:.2f} ms per device "
           f"({run['sim_cpu_ms'] / run['server_cpu_ms']:.2f} of the server's)")
-    figures = {"devices_per_s": data["devices_per_s"], "failed": data["failed"], "p50": data["flow_time_s"]["p50"],
+    figures = {"provisioned_per_s": provisioned, "failed": data["failed"], "p50": data["flow_time_s"]["p50"],
                "p99": data["flow_time_s"]["p99"], "server_cpu_ms": run["server_cpu_ms"],
                "sim_cpu_ms": run["sim_cpu_ms"], "peak_per_s": max(series, default=0.0),
                "knee_ratio": knee_ratio(series)}
@@ -174,7 +199,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--no-kea", action="store_true", help="skip the Kea anchor")
     ap.add_argument("--kea-rate", type=float, default=1000.0, help="DORAs/s offered to Kea")
-    ap.add_argument("--profile", type=Path, help="cProfile the simulator (one worker) into this file")
+    ap.add_argument("--profile", type=Path, help="a folder: cProfile the server and the simulator (one worker) of the "
+                                                 "first run into it, and print where their time goes")
     args = ap.parse_args()
     if args.herd:
         args.count, args.rate = 10000, 1000.0
@@ -194,9 +220,14 @@ def main() -> None:
     runs = []
     for n in range(args.runs):
         print(f"--- run {n + 1}/{args.runs}: {command}")
+        if args.profile and n == 0:
+            args.profile.mkdir(parents=True, exist_ok=True)
         run = storm(args, args.profile if n == 0 else None)
         kea = kea_cpu(args.kea_rate, 5.0) if kea_cpu is not None else None
         runs.append(show(run, args, kea))
+        if args.profile and n == 0:
+            for who in ("serve", "simulate"):
+                print(f"profile of {who}: {where_time_goes(args.profile / f'{who}.prof')}")
     if args.runs > 1:
         print(f"--- medians of {args.runs} runs: {command}")
         for key in runs[0]:

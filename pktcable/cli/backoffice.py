@@ -8,6 +8,7 @@ import logging
 import signal
 import sqlite3
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -236,6 +237,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 
     from pktcable.flow import Flow
     from pktcable.simulate.emta import SimConfig
+    from pktcable.simulate.net import RelayStats
     from pktcable.simulate.progress import Progress
     from pktcable.simulate.report import render, summarize
     from pktcable.simulate.runner import simulate
@@ -261,6 +263,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
         sys.stderr.flush()
 
     shown = None if quiet else Progress(count, write, time.monotonic, terminal=sys.stderr.isatty())
+    stats = RelayStats()
 
     def progress(passed: bool) -> None:
         if shown is not None:
@@ -276,8 +279,8 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
                           "--dhcp-timeout", repr(dhcp_timeout), "--dhcp-retries", str(dhcp_retries),
                           *(["--declare-mib"] if declare_mib else []), *(["--http"] if http else []),
                           *(["--device-budget", repr(device_budget)] if device_budget else [])]
-                return await run_workers(common, shares(count, rate, first, relay, workers), progress)
-            return await simulate(config, chosen, count, rate, first, lambda r: progress(r.passed))
+                return await run_workers(common, shares(count, rate, first, relay, workers), progress, stats)
+            return await simulate(config, chosen, count, rate, first, lambda r: progress(r.passed), None, stats)
         finally:
             if ticking is not None:
                 ticking.cancel()
@@ -289,7 +292,8 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     except OSError as exc:
         fail(f"cannot open the relay socket {relay}:{relay_port}: {exc.strerror or exc}", ExitStatus.IO)
     summary = summarize(results, elapsed)
-    report = json.dumps({"flow": chosen.value, "workers": workers, **summary}, indent=2) + "\n"
+    # The relay's datagrams: received far below sent means the server dropped (or never answered) requests.
+    report = json.dumps({"flow": chosen.value, "workers": workers, **summary, "relay": asdict(stats)}, indent=2) + "\n"
     click.echo(report if as_json else render(summary, chosen.value), nl=not as_json)
     if report_file:
         Path(report_file).write_text(report)
@@ -299,11 +303,13 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 def _simulate_worker(config: SimConfig, flow: Flow, count: int, rate: float | None, first: int, rows: str) -> None:
     """One of ``--workers``: start with the others, tell the parent each
     finished device, leave the per-device rows for it to merge."""
+    from pktcable.simulate.net import RelayStats
     from pktcable.simulate.report import to_rows
     from pktcable.simulate.runner import simulate
     from pktcable.simulate.workers import WorkerSide
 
     side = WorkerSide()
+    stats = RelayStats()
 
     async def run() -> list[DeviceResult]:
         async def flushing() -> None:
@@ -313,7 +319,8 @@ def _simulate_worker(config: SimConfig, flow: Flow, count: int, rate: float | No
 
         flusher = asyncio.ensure_future(flushing())
         try:
-            results, _ = await simulate(config, flow, count, rate, first, lambda r: side.device(r.passed), side.gate)
+            results, _ = await simulate(config, flow, count, rate, first, lambda r: side.device(r.passed), side.gate,
+                                        stats)
         finally:
             flusher.cancel()
         side.flush()
@@ -323,7 +330,7 @@ def _simulate_worker(config: SimConfig, flow: Flow, count: int, rate: float | No
         results = asyncio.run(run())
     except OSError as exc:
         fail(f"cannot open the relay socket {config.relay}:{config.relay_port}: {exc.strerror or exc}", ExitStatus.IO)
-    Path(rows).write_text(json.dumps(to_rows(results)))
+    Path(rows).write_text(json.dumps({"devices": to_rows(results), "relay": asdict(stats)}))
     sys.exit(int(ExitStatus.OK if all(r.passed for r in results) else ExitStatus.INVALID))
 
 

@@ -14,14 +14,16 @@ from .identity import Identity
 
 async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None = None, first: int = 0,
                    progress: Callable[[DeviceResult], None] | None = None,
-                   gate: Callable[[], Awaitable[None]] | None = None) -> tuple[list[DeviceResult], float]:
+                   gate: Callable[[], Awaitable[None]] | None = None,
+                   relay_stats: net.RelayStats | None = None) -> tuple[list[DeviceResult], float]:
     """Start ``count`` devices (``rate`` per second, or all at once) and
     return their results in index order with the elapsed seconds.
 
     Each device stays up after its walk (its agent answering, a reset
     walking again) until every device has finished its first walk; then the
     runner stops them all. ``gate``, when given, is awaited once the relay is
-    open and before the first device starts (workers start together)."""
+    open and before the first device starts (workers start together);
+    ``relay_stats``, when given, gets the relay's counts at the end."""
     loop = asyncio.get_running_loop()
     relay = await net.open_relay((config.relay, config.relay_port), (config.server, config.dhcp_port))
     if gate is not None:
@@ -52,6 +54,9 @@ async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None
     finally:
         for device in devices:
             device.stop()
+        if relay_stats is not None:
+            for name in net.RelayStats.__dataclass_fields__:
+                setattr(relay_stats, name, getattr(relay_stats, name) + getattr(relay.stats, name))
         relay.close()
         await asyncio.sleep(0)  # let the transport really close: the port may be reused at once
     return results, loop.time() - start

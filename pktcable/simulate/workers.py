@@ -23,6 +23,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from .config import DeviceResult
+from .net import RelayStats
 from .report import from_rows
 
 READY = b"ready\n"
@@ -65,9 +66,11 @@ def worker_command(common: Sequence[str], share: Share, rows: Path) -> list[str]
 
 
 async def run_workers(common: Sequence[str], parts: Sequence[Share],
-                      progress: Callable[[bool], None] | None = None) -> tuple[list[DeviceResult], float]:
+                      progress: Callable[[bool], None] | None = None,
+                      relay_stats: RelayStats | None = None) -> tuple[list[DeviceResult], float]:
     """Run one worker per share; every device's result in index order and
-    the seconds from the common start until the last worker finished."""
+    the seconds from the common start until the last worker finished (the
+    workers' relay counts added into ``relay_stats``)."""
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory(prefix="pktcable-sim-") as tmp:
         files = [Path(tmp) / f"worker{i}.json" for i in range(len(parts))]
@@ -94,7 +97,13 @@ async def run_workers(common: Sequence[str], parts: Sequence[Share],
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
-        results = [r for rows in files for r in from_rows(json.loads(rows.read_text()))]
+        results = []
+        for rows in files:
+            told = json.loads(rows.read_text())
+            results += from_rows(told["devices"])
+            if relay_stats is not None:
+                for name, value in told["relay"].items():
+                    setattr(relay_stats, name, getattr(relay_stats, name) + int(value))
     results.sort(key=lambda r: r.index)
     return results, elapsed
 
