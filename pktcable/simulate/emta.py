@@ -73,7 +73,6 @@ class SimulatedMta:
         self.informer: SnmpEndpoint | None = None
         self.reset_requested = False
         self.wakeup = asyncio.Event()  # a reset, or stop()
-        self.step: asyncio.Task[Any] | None = None  # the step in progress, which those cancel
         self.stopped = False
         #: The first walk's result (the runner waits for every device's).
         self.finished: asyncio.Future[DeviceResult] = self.loop.create_future()
@@ -245,32 +244,23 @@ class SimulatedMta:
 
     async def interruptible(self, work: Coroutine[Any, Any, Any], budget: float | None) -> Any:
         """``work``'s result, or None when ``budget`` runs out or a reset or
-        stop() comes first (the work is cancelled then). One task per step and
-        a timer: a storm runs tens of thousands of steps a second."""
-        if self.reset_requested or self.stopped:
-            work.close()
-            return None
-        task = self.step = self.loop.create_task(work)
-        timer = None if budget is None else self.loop.call_later(budget, task.cancel)
+        stop() comes first (the work is cancelled then)."""
+        task = asyncio.ensure_future(work)
+        self.wakeup.clear()
+        waker = asyncio.ensure_future(self.wakeup.wait())
         try:
-            return await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # the device itself is being cancelled, not just its step
-            return None
+            done, _ = await asyncio.wait({task, waker}, timeout=budget, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.step = None
-            if timer is not None:
-                timer.cancel()
-            if not task.done():
-                task.cancel()
+            waker.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return None
 
     def interrupt(self) -> None:
         """A reset or stop(): the step in progress ends now."""
         self.wakeup.set()
-        if self.step is not None:
-            self.step.cancel()
 
     async def guarded(self, handler: Callable[[], Awaitable[object | None]]) -> object | None:
         """A handler's event; an answer it could not decode or use is a
@@ -318,19 +308,25 @@ class SimulatedMta:
 
     async def dora(self, kind: str, step: str, refuse: Callable[[Reply], str] | None = None) -> Reply | None:
         """One device's whole DHCP exchange: the eCM runs it in one step; the
-        eMTA's flow table splits it in two states, each running its half."""
-        offer = await self.discover_offer(kind, step, refuse)
-        if offer is None:
-            self.deviate(step, f"{kind.upper()} DHCPDISCOVER unanswered")
-            return None
-        ack = await self.request_ack(kind, offer)
-        if ack is None:
-            self.deviate(step, f"{kind.upper()} DHCPREQUEST unanswered")
-            return None
-        if ack.type != MessageType.ACK:
-            self.deviate(step, f"DHCPREQUEST answered with message type {ack.type}, not ACK")
-            return None
-        return ack
+        eMTA's flow table splits it in two states, each running its half. A
+        NAK restarts the configuration process (RFC 2131 3.1 step 4) after a
+        back-off; the step's deadline bounds the restarts."""
+        while True:
+            offer = await self.discover_offer(kind, step, refuse)
+            if offer is None:
+                self.deviate(step, f"{kind.upper()} DHCPDISCOVER unanswered")
+                return None
+            ack = await self.request_ack(kind, offer)
+            if ack is None:
+                self.deviate(step, f"{kind.upper()} DHCPREQUEST unanswered")
+                return None
+            if ack.type == MessageType.NAK:
+                await asyncio.sleep(self.config.dhcp_timeout)
+                continue
+            if ack.type != MessageType.ACK:
+                self.deviate(step, f"DHCPREQUEST answered with message type {ack.type}, not ACK")
+                return None
+            return ack
 
     # -- eCM: CM-1 ... CM-10 --------------------------------------------------
     async def ecm(self) -> object | None:

@@ -62,7 +62,10 @@ def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
         for step, state, seconds in r.steps:
             per_step[f"{step} {state}"].append(seconds)
     totals = sorted(r.total for r in results)
-    deviations = Counter((d.step, d.text) for r in results for d in r.deviations)
+    # Devices per deviation (as the text says), and how often it was seen: a device that
+    # retries meets the same fault on every walk.
+    deviations = Counter(key for r in results for key in {(d.step, d.text) for d in r.deviations})
+    seen = Counter((d.step, d.text) for r in results for d in r.deviations)
     passed = sum(r.passed for r in results)
     return {
         "devices": len(results),
@@ -80,7 +83,8 @@ def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
             step: {"count": len(v), **{f"p{q}": round(percentile(sorted(v), q), 4) for q in (50, 95, 99)}}
             for step, v in per_step.items()
         },
-        "deviations": [{"step": step, "text": text, "devices": n} for (step, text), n in deviations.most_common()],
+        "deviations": [{"step": step, "text": text, "devices": n, "times": seen[step, text]}
+                       for (step, text), n in deviations.most_common()],
         "failures": [
             {"index": r.index, "mta_mac": r.mta_mac, "state": r.state, "result": r.result,
              "deviations": [f"{d.step}: {d.text}" for d in r.deviations]}
@@ -101,5 +105,6 @@ def render(summary: dict[str, Any], flow: str) -> str:
     if summary.get("retries"):
         lines.append(f"retries: {summary['retries']} walks started over on {summary['devices_retried']} devices")
     for dev in summary["deviations"]:
-        lines.append(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices)")
+        again = f", {dev['times']} times" if dev.get("times", dev["devices"]) != dev["devices"] else ""
+        lines.append(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices{again})")
     return "\n".join(lines)
