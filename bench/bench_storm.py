@@ -122,7 +122,8 @@ def storm(args: argparse.Namespace, profile: Path | None = None) -> dict[str, An
 
 
 def where_time_goes(stats_file: Path, top: int = 12) -> str:
-    """CPU (own time, profiler included) by source file: the shares of the busiest."""
+    """Busy time (own time by source file, profiler included; waiting in
+    epoll is idle and left out): the shares of the busiest."""
     import pstats
 
     by: dict[str, float] = {}
@@ -133,10 +134,12 @@ def where_time_goes(stats_file: Path, top: int = 12) -> str:
             key = func  # a built-in: sendto, recvfrom, select ...
         else:
             key = Path(filename).name
+        if "poll" in key and "epoll" in key or key == "<method 'poll' of 'select.epoll' objects>":
+            continue  # the event loop waiting: idle, not work
         by[key] = by.get(key, 0.0) + own
     total = sum(by.values()) or 1.0
     rows = sorted(by.items(), key=lambda kv: -kv[1])[:top]
-    return f"{total:.1f} s: " + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in rows)
+    return f"{total:.1f} s busy: " + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in rows)
 
 
 def knee_ratio(series: list[float]) -> float:
