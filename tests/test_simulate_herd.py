@@ -19,7 +19,7 @@ from pktcable.simulate.identity import Identity, request
 from pktcable.simulate.net import scan_type
 from pktcable.simulate.report import from_rows, summarize, timeline, to_rows
 from pktcable.simulate.runner import simulate
-from pktcable.simulate.workers import shares
+from pktcable.simulate.workers import config_from_json, config_to_json, shares
 
 from .procs import FAULT_ENV, stop
 from .test_e2e import configs, free_port
@@ -32,6 +32,12 @@ def test_shares_split_devices_rate_and_relays() -> None:
     assert sum(p.rate or 0 for p in parts) == 100.0
     assert shares(2, None, 0, "10.0.0.9", 5) == shares(2, None, 0, "10.0.0.9", 2)  # no idle worker
     assert all(p.rate is None for p in shares(4, None, 0, "10.0.0.9", 2))
+
+
+def test_a_worker_gets_the_settings_the_parent_has() -> None:
+    _, sim = configs(["HYBRID.2"])
+    sim.device_budget, sim.write_community = 12.5, b"w\xe9"
+    assert config_from_json(json.loads(json.dumps(config_to_json(sim)))) == sim
 
 
 def test_scan_type_agrees_with_the_decoder_and_gives_up_on_odd_bytes() -> None:

@@ -21,8 +21,7 @@ from .common import Command, HiddenArgument, fail, raise_fd_limit, warn_deprecat
 from .logs import log_options, setup
 
 if TYPE_CHECKING:
-    from pktcable.flow import Flow
-    from pktcable.simulate.config import DeviceResult, SimConfig
+    from pktcable.simulate.config import DeviceResult
     from pktcable.simulate.progress import Progress
 
 #: The flows the simulator can play: those with a device-side table.
@@ -210,12 +209,10 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
               help="DHCP retransmissions of one message before the exchange gives up.")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
-@click.option("--worker-rows", type=click.Path(dir_okay=False), hidden=True,
-              help="Run as one of --workers: per-device rows to this file, progress on stdout.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
                  first: int, mib_tree: str, declare_mib: bool, http: bool, workers: int, device_budget: float | None,
-                 dhcp_timeout: float, dhcp_retries: int, quiet: bool, as_json: bool, worker_rows: str | None) -> None:
+                 dhcp_timeout: float, dhcp_retries: int, quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -229,8 +226,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
       pktcable simulate --server 127.0.0.1 --flow basic.2 --count 10000 --rate 500 --report storm.json
       pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
-      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 \\
-        --device-budget 300 --dhcp-timeout 4 --dhcp-retries 4
+      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
     """
     import socket
     import time
@@ -254,9 +250,6 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
                        dhcp_retries=dhcp_retries)
     chosen = Flow.of(flow.upper())
     raise_fd_limit()  # every device that got its lease keeps its agent's socket until the run ends
-    if worker_rows:
-        _simulate_worker(config, chosen, count, rate, first, worker_rows)
-        return
 
     def write(text: str) -> None:
         sys.stderr.write(text)
@@ -273,13 +266,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
         ticking = asyncio.ensure_future(_tick(shown)) if shown is not None else None
         try:
             if workers > 1:
-                common = ["--server", server, "--flow", flow, "--relay-port", str(relay_port), "--dhcp-port",
-                          str(dhcp_port), "--snmp-port", str(snmp_port), "--agent-port", str(agent_port),
-                          "--tftp-port", str(tftp_port), "--tod-port", str(tod_port), "--mib-tree", mib_tree,
-                          "--dhcp-timeout", repr(dhcp_timeout), "--dhcp-retries", str(dhcp_retries),
-                          *(["--declare-mib"] if declare_mib else []), *(["--http"] if http else []),
-                          *(["--device-budget", repr(device_budget)] if device_budget else [])]
-                return await run_workers(common, shares(count, rate, first, relay, workers), progress, stats)
+                return await run_workers(config, chosen, shares(count, rate, first, relay, workers), progress, stats)
             return await simulate(config, chosen, count, rate, first, lambda r: progress(r.passed), None, stats)
         finally:
             if ticking is not None:
@@ -298,40 +285,6 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     if report_file:
         Path(report_file).write_text(report)
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))
-
-
-def _simulate_worker(config: SimConfig, flow: Flow, count: int, rate: float | None, first: int, rows: str) -> None:
-    """One of ``--workers``: start with the others, tell the parent each
-    finished device, leave the per-device rows for it to merge."""
-    from pktcable.simulate.net import RelayStats
-    from pktcable.simulate.report import to_rows
-    from pktcable.simulate.runner import simulate
-    from pktcable.simulate.workers import WorkerSide
-
-    side = WorkerSide()
-    stats = RelayStats()
-
-    async def run() -> list[DeviceResult]:
-        async def flushing() -> None:
-            while True:
-                await asyncio.sleep(0.2)
-                side.flush()
-
-        flusher = asyncio.ensure_future(flushing())
-        try:
-            results, _ = await simulate(config, flow, count, rate, first, lambda r: side.device(r.passed), side.gate,
-                                        stats)
-        finally:
-            flusher.cancel()
-        side.flush()
-        return results
-
-    try:
-        results = asyncio.run(run())
-    except OSError as exc:
-        fail(f"cannot open the relay socket {config.relay}:{config.relay_port}: {exc.strerror or exc}", ExitStatus.IO)
-    Path(rows).write_text(json.dumps({"devices": to_rows(results), "relay": asdict(stats)}))
-    sys.exit(int(ExitStatus.OK if all(r.passed for r in results) else ExitStatus.INVALID))
 
 
 async def _tick(progress: Progress) -> None:

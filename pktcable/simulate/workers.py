@@ -2,13 +2,14 @@
 
 One Python process plays a few hundred devices a second; a boot storm past
 the server's knee needs more, and a real plant has many CMTSs. Each worker
-is a ``pktcable simulate`` process of its own with its own relay address
-(giaddr: the server sees N relays), a consecutive share of the device
-indexes and its share of the rate. The parent starts them, waits until
-every one has opened its relay (a line ``ready`` on its stdout), lets them
-all go at once (a line on their stdin), counts the devices they finish (one
-character each on their stdout: ``1`` passed, ``0`` failed) and merges the
-per-device rows they write into one report.
+is a process of its own (``python -m pktcable.simulate.workers``) with its
+own relay address (giaddr: the server sees N relays), a consecutive share of
+the device indexes and its share of the rate. The parent writes each its
+task (one JSON line on its stdin: the settings, its share, where to leave
+its rows), waits until every one has opened its relay (a line ``ready`` on
+its stdout), lets them all go at once (a line on their stdin), counts the
+devices they finish (one character each on their stdout: ``1`` passed,
+``0`` failed) and merges the per-device rows they write into one report.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
-from .config import DeviceResult
+from pktcable.flow import Flow, Timing
+from pktcable.snmp.pktc import Tree
+
+from .config import DeviceResult, SimConfig
 from .net import RelayStats
-from .report import from_rows
+from .report import from_rows, to_rows
 
 READY = b"ready\n"
 GO = b"go\n"
@@ -57,15 +62,32 @@ def shares(count: int, rate: float | None, first: int, relay: str, workers: int)
     return out
 
 
-def worker_command(common: Sequence[str], share: Share, rows: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "pktcable", "simulate", *common, "--first", str(share.first),
-           "--count", str(share.count), "--relay", share.relay, "--worker-rows", str(rows), "--quiet"]
-    if share.rate:
-        cmd += ["--rate", repr(share.rate)]
-    return cmd
+def config_to_json(config: SimConfig) -> dict[str, Any]:
+    out = {f.name: getattr(config, f.name) for f in fields(SimConfig)}
+    out["timing"] = asdict(config.timing)
+    out["tree"] = config.tree.value
+    for key, value in out.items():
+        if isinstance(value, bytes):
+            out[key] = value.decode("latin-1")
+    return out
 
 
-async def run_workers(common: Sequence[str], parts: Sequence[Share],
+def config_from_json(data: dict[str, Any]) -> SimConfig:
+    config = SimConfig(**{**data, "timing": Timing(**data["timing"]), "tree": Tree(data["tree"])})
+    for f in fields(SimConfig):
+        if isinstance(getattr(SimConfig(server=""), f.name), bytes):
+            setattr(config, f.name, str(getattr(config, f.name)).encode("latin-1"))
+    return config
+
+
+def task(config: SimConfig, flow: Flow, share: Share, rows: Path) -> bytes:
+    """One worker's task: a JSON line on its stdin."""
+    return json.dumps({"config": config_to_json(replace(config, relay=share.relay)), "flow": flow.value,
+                       "first": share.first, "count": share.count, "rate": share.rate,
+                       "rows": str(rows)}).encode() + b"\n"
+
+
+async def run_workers(config: SimConfig, flow: Flow, parts: Sequence[Share],
                       progress: Callable[[bool], None] | None = None,
                       relay_stats: RelayStats | None = None) -> tuple[list[DeviceResult], float]:
     """Run one worker per share; every device's result in index order and
@@ -74,10 +96,14 @@ async def run_workers(common: Sequence[str], parts: Sequence[Share],
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory(prefix="pktcable-sim-") as tmp:
         files = [Path(tmp) / f"worker{i}.json" for i in range(len(parts))]
-        procs = [await asyncio.create_subprocess_exec(*worker_command(common, share, rows), stdin=asyncio.subprocess.PIPE,
-                                                      stdout=asyncio.subprocess.PIPE)
-                 for share, rows in zip(parts, files, strict=True)]
+        procs = [await asyncio.create_subprocess_exec(sys.executable, "-m", "pktcable.simulate.workers",
+                                                      stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                 for _ in parts]
         try:
+            for proc, share, rows in zip(procs, parts, files, strict=True):
+                assert proc.stdin is not None
+                proc.stdin.write(task(config, flow, share, rows))
+                await proc.stdin.drain()
             for i, proc in enumerate(procs):
                 assert proc.stdout is not None
                 if await proc.stdout.readline() != READY:
@@ -140,3 +166,44 @@ class WorkerSide:
             self.out.write(self.pending)
             self.out.flush()
             self.pending.clear()
+
+
+def main() -> None:
+    """A worker: its task from stdin, ``ready`` once its relay is open, its
+    devices when the parent says go, its rows in the file the task names."""
+    from pktcable.cli.common import raise_fd_limit
+
+    from .runner import simulate
+
+    raise_fd_limit()
+    told = json.loads(sys.stdin.buffer.readline())
+    config = config_from_json(told["config"])
+    side = WorkerSide()
+    stats = RelayStats()
+
+    async def run() -> list[DeviceResult]:
+        async def flushing() -> None:
+            while True:
+                await asyncio.sleep(0.2)
+                side.flush()
+
+        flusher = asyncio.ensure_future(flushing())
+        try:
+            results, _ = await simulate(config, Flow.of(told["flow"]), told["count"], told["rate"], told["first"],
+                                        lambda r: side.device(r.passed), side.gate, stats)
+        finally:
+            flusher.cancel()
+        side.flush()
+        return results
+
+    try:
+        results = asyncio.run(run())
+    except OSError as exc:
+        sys.stderr.write(f"pktcable: worker: cannot open the relay socket {config.relay}:{config.relay_port}: {exc}\n")
+        sys.exit(6)
+    Path(told["rows"]).write_text(json.dumps({"devices": to_rows(results), "relay": asdict(stats)}))
+    sys.exit(0 if all(r.passed for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
