@@ -72,6 +72,9 @@ def _parse_suffix(text: str, pos: int, original: str) -> list[int]:
 # Registry
 
 
+LOOKUP_MEMO = 10_000  # OIDs whose lookup() is kept
+
+
 class Registry:
     """Name <-> OID lookups over the default data plus optional user records."""
 
@@ -83,6 +86,9 @@ class Registry:
         self._user_names: dict[str, MibObject] = {}
         self._user_qualified: dict[tuple[str, str], MibObject] = {}
         self._user_oids: dict[tuple[int, ...], MibObject] = {}
+        # lookup() by OID: a batch of config files sets the same instances in
+        # every file, and the packed tree walk is the dear part of a lookup.
+        self._looked_up: dict[tuple[int, ...], MibObject | None] = {}
         for obj in self._user:
             self._user_names.setdefault(obj.name, obj)
             self._user_qualified.setdefault((obj.module, obj.name), obj)
@@ -125,6 +131,17 @@ class Registry:
     def lookup(self, oid: Sequence[int]) -> MibObject | None:
         """The object whose OID is the longest prefix of ``oid``."""
         key = tuple(oid)
+        try:
+            return self._looked_up[key]
+        except KeyError:
+            pass
+        found = self._lookup(key)
+        if len(self._looked_up) >= LOOKUP_MEMO:
+            self._looked_up.clear()
+        self._looked_up[key] = found
+        return found
+
+    def _lookup(self, key: tuple[int, ...]) -> MibObject | None:
         packed: MibObject | None = None
         if self._packed is not None:
             index = self._packed.longest_prefix(key)

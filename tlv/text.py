@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
-from .lexer import EOF, LBRACE, RBRACE, SEMI, STRING, WORD, Lexer, Token
+from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, scan_line
 from .model import OidContext, SubTable, TlvDef, keyword_places
 from .quoting import unquote
 
@@ -42,11 +42,18 @@ GENERIC = "generictlv"
 GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
 
 
-# Parsed values by (row, value text): a batch of configs made from one
-# template repeats most statements, and parsing a value is a pure function of
-# its row, its text, the OID context and the BER length option. One memo
-# serves one OidContext.
-ValueMemo = dict[tuple[int, str, bool], tuple[Any, bytes]]
+# What a batch of configs made from one template repeats, kept across its
+# files. One memo serves one OidContext. Its entries:
+#   (row id, value text, minimal_ber) -> (value, bytes) of a parsed value
+#   ("lines",) -> {line text: the line's tokens (lexer.LineScan)}
+#   ("statements", table id, minimal_ber) -> {line text: (table, row, value,
+#       bytes)} for lines holding one plain statement in that table's block
+# Parsing a value is a pure function of its row, its text, the OID context
+# and the BER length option, and so is a plain statement's node given the
+# block's table. Only values with no MIB-constraint problem are kept, so a
+# hit stands for a value whose checks passed (a problem is reported for
+# every file that has it). Each dict holds at most MEMO_LIMIT entries.
+ValueMemo = dict[tuple[Any, ...], Any]
 MEMO_LIMIT = 100_000
 # Blocks nest 7 deep in the schema; GenericTLV blocks could nest without end,
 # and a limit keeps a hostile file from exhausting the parser's stack.
@@ -88,7 +95,18 @@ def parse(
     object's constraints is kept and its problems are listed there.
     """
     pc = ParseContext(source, ctx, loader, memo, minimal_ber, warnings)
-    return _Parser(Lexer(text, source), table, pc, errors).file()
+    lexer = Lexer(text, source)
+    toks = lexer.line_tokens(memo.setdefault(("lines",), {}), MEMO_LIMIT) if memo is not None else None
+    if toks is not None:
+        mark = len(warnings) if warnings is not None else 0
+        try:
+            return _Parser(lexer, table, pc, None, toks).file()
+        except (EncodeError, TextSyntaxError):
+            # Errors are placed and collected by the token-by-token parse;
+            # lenient warnings from the failed pass are dropped, it repeats them.
+            if warnings is not None:
+                del warnings[mark:]
+    return _Parser(lexer, table, pc, errors).file()
 
 
 # The interpreter's own words for a number it will not read, and what a user
@@ -116,14 +134,16 @@ class _At(TypedDict):
 
 
 class _Parser:
-    def __init__(self, lexer: Lexer, table: SubTable, pc: ParseContext, errors: list[TlvError] | None) -> None:
+    def __init__(self, lexer: Lexer, table: SubTable, pc: ParseContext, errors: list[TlvError] | None,
+                 toks: list[Token] | None = None) -> None:
         self.lexer = lexer
         self.errors = errors
-        self.toks = lexer.tokens()
+        self.toks = lexer.tokens() if toks is None else toks
         self.i = 0
         self.table = table
         self.pc = pc
         self.depth = 0
+        self.kept = False  # the last leaf's value is in the memo (it had no problems)
 
     # -- token helpers -------------------------------------------------
     def peek(self) -> Token:
@@ -187,6 +207,10 @@ class _Parser:
                     # The reference's grammar has no empty block (Main included).
                     raise self.error(opener, f"{name} {{ }} is empty: a block holds at least one statement")
                 return nodes
+            if tok.kind == LINE:
+                statements += 1
+                nodes += self.line(tok, table, path, name)
+                continue
             if tok.kind == EOF:
                 raise self.error(tok, f"block {name} is never closed: expected '}}'")
             if tok.kind != WORD:
@@ -200,6 +224,38 @@ class _Parser:
                     raise
                 self.errors.append(exc)
                 self.skip_statement(start)
+
+    def line(self, tok: Token, table: SubTable, path: str, name: str) -> list[Node]:
+        """A line holding one plain statement (a LINE token, only made when
+        parsing a batch, which never collects errors: see parse())."""
+        memo = self.pc.memo
+        assert memo is not None
+        known: dict[str, tuple[SubTable, TlvDef, Any, bytes]] = memo.setdefault(
+            ("statements", id(table), self.pc.minimal_ber), {})
+        hit = known.get(tok.text)
+        if hit is not None and hit[0] is table:
+            defn = hit[1]
+            line, col = self.lexer.where(tok.start)
+            return [Node(defn.code, hit[3], defn=defn, decoded=hit[2], line=line, col=col)]
+        # Parse the line's own tokens as any statement.
+        scan = self.lexer.scans.get(tok.text) or scan_line(tok.text)
+        assert scan is not None  # it was scanned to make the LINE token
+        base = tok.start - scan[0][0][2]  # the line's start
+        toks, i = self.toks, self.i
+        self.toks = [Token(kind, t, base + s, base + e) for kind, t, s, e in scan[0]] + [toks[i]]
+        self.i = 1
+        self.kept = False
+        try:
+            nodes = self.statement(self.toks[0], table, path, name)
+        finally:
+            self.toks, self.i = toks, i
+        if self.kept and len(nodes) == 1:  # a plain value of a row (not GenericTLV or a file keyword)
+            node = nodes[0]
+            assert node.defn is not None
+            if len(known) >= MEMO_LIMIT:
+                known.clear()
+            known[tok.text] = (table, node.defn, node.decoded, node.value)
+        return nodes
 
     def skip_statement(self, start: int) -> None:
         """Move past the statement that began at token ``start``."""
@@ -264,6 +320,7 @@ class _Parser:
         if memo is not None:
             hit = memo.get(key)
             if hit is not None:
+                self.kept = True
                 return Node(defn.code, hit[1], defn=defn, decoded=hit[0], **self.at(kw))
         try:
             value = defn.vtype.parse(text, self.pc.ctx)
@@ -283,6 +340,7 @@ class _Parser:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
             memo[key] = (value, data)
+            self.kept = True
         return Node(defn.code, data, defn=defn, decoded=value, **self.at(kw))
 
     def report(self, problems: list[tuple[str, str]], defn: TlvDef, toks: list[Token], path: str) -> None:
