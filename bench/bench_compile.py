@@ -233,8 +233,7 @@ def cold(setup: Setup, runs: int) -> dict[str, dict[str, Timing]]:
             "pktcable, no byte code": lambda i, cmd=cmd: run_once(cmd, work, no_pyc),
         }
         if setup.docsis:
-            docsis = setup.docsis
-            cases["docsis"] = lambda i, a=theirs_args: run_once([docsis, *a], work, setup.docsis_env)
+            cases["docsis"] = lambda i, a=[setup.docsis, *theirs_args]: run_once(a, work, setup.docsis_env)
         out[kind] = interleaved(cases, runs)
         if setup.docsis and (work / f"{kind}.bin").read_bytes() != (work / f"{kind}.d.bin").read_bytes():
             sys.exit(f"cold {kind}: output differs from docsis's")

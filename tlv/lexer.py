@@ -74,6 +74,10 @@ class Lexer:
         line = bisect_right(self._lines, pos)
         return line, pos - self._lines[line - 1] + 1
 
+    def one_line(self) -> None:
+        """The text is one line (no need to look for line breaks)."""
+        self._lines = [0]
+
     def error(self, message: str, pos: int) -> TextSyntaxError:
         line, col = self.where(pos)
         return TextSyntaxError(message, source=self.source, line=line, col=col)
@@ -116,12 +120,12 @@ class Lexer:
         # A LINE token may only stand where a statement starts: after '{',
         # ';' or '}' (not, say, as the rest of a statement split over lines).
         at_start = False
-        get = memo.get
         self.scans = memo
         for line in text.split("\n"):
             starts.append(base)
-            scan = get(line, False)
-            if scan is False:
+            try:
+                scan = memo[line]
+            except KeyError:
                 scan = scan_line(line)
                 if len(memo) < limit:
                     memo[line] = scan
@@ -181,10 +185,24 @@ class Lexer:
         return self.error("quoted index \"'\" is never closed on its line", quote if quote >= 0 else pos)
 
 
+# The usual line of a config: a keyword, values that are plain words or
+# strings, each after white space, and ';'. Plain words here hold none of
+# the characters that start comments, strings or quoted indexes, so _TOKEN
+# splits such a line into exactly these tokens; one match replaces a token
+# loop (lines that differ between the files of a batch are scanned).
+_PLAIN_WORD = r"""[^\s{};"'/#\\]+"""
+_PLAIN_LINE = re.compile(rf"""\s*{_PLAIN_WORD}(?:\s+(?:{_PLAIN_WORD}|"[^"\\\n]*"))+\s*;\s*""")
+_PLAIN_TOKEN = re.compile(rf"""{_PLAIN_WORD}|"[^"\\\n]*"|;""")
+_KIND_OF_FIRST = {'"': STRING, ";": SEMI}
+
+
 def scan_line(line: str) -> LineScan:
     """One line's tokens on their own (see Lexer.line_tokens)."""
     if "\\" in line or _ODD.search(line):
         return None  # the whole-text scan checks these and places their errors
+    if _PLAIN_LINE.fullmatch(line):
+        kind_of = _KIND_OF_FIRST.get
+        return tuple((kind_of(m[0][0], WORD), m[0], m.start(), m.end()) for m in _PLAIN_TOKEN.finditer(line)), True
     toks: list[tuple[str, str, int, int]] = []
     pos, match = 0, _TOKEN.match
     while True:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
@@ -72,6 +72,8 @@ class ParseContext:
     #: Lenient mode: problems of values that still encode (MIB constraints)
     #: go here instead of failing the statement. None: strict.
     warnings: list[EncodeError] | None = None
+    #: A file keyword read a file (its bytes are not a function of the text).
+    loaded: bool = False
 
 
 def parse(
@@ -109,6 +111,87 @@ def parse(
     return _Parser(lexer, table, pc, errors).file()
 
 
+class Slot(NamedTuple):
+    """Where a line's node stands in the tree, and the block it is in."""
+
+    parent: list[Node]
+    at: int
+    table: SubTable
+    path: str
+    block: str
+
+
+def parse_recording(text: str, table: SubTable, pc: ParseContext) -> tuple[list[Node], dict[int, Slot]] | None:
+    """parse() of a batch file (``pc.memo`` set, errors raised), with the
+    slot of each line holding one plain statement; None when a line does not
+    scan on its own (then use parse())."""
+    assert pc.memo is not None
+    lexer = Lexer(text, pc.source)
+    toks = lexer.line_tokens(pc.memo.setdefault(("lines",), {}), MEMO_LIMIT)
+    if toks is None:
+        return None
+    parser = _Parser(lexer, table, pc, None, toks)
+    parser.slots = {}
+    return parser.file(), parser.slots
+
+
+def parse_line(line: str, lineno: int, slot: Slot, pc: ParseContext) -> Node | None:
+    """The node of a line holding one plain statement in ``slot``'s block,
+    or None when it is anything else or its value has problems."""
+    assert pc.memo is not None
+    known = pc.memo.get(("statements", id(slot.table), pc.minimal_ber))
+    hit = known.get(line) if known is not None else None
+    if hit is not None and hit[0] is slot.table:
+        head = line.lstrip()
+        if not head.startswith("/*"):  # then the keyword starts the line's text
+            defn = hit[1]
+            return Node(defn.code, hit[3], defn=defn, decoded=hit[2], line=lineno, col=len(line) - len(head) + 1)
+    scan = scan_line(line)
+    if scan is None or not scan[1]:
+        return None
+    # What _Parser.statement and leaf do with a plain line, minus placing
+    # errors: any problem sends the file to the whole parse, which places it.
+    toks = scan[0]
+    kw = toks[0][1]
+    key = kw.lower()
+    if key == GENERIC or key in FILE_KEYWORDS or key == "digitmap":
+        return None
+    defn = slot.table.by_name(kw)
+    if defn is None or defn.vtype is None or defn.children is not None:
+        return None
+    text = " ".join(tok[1] for tok in toks[1:-1])
+    memo = pc.memo
+    vkey = (id(defn), text, pc.minimal_ber)
+    found = memo.get(vkey)
+    if found is None:
+        try:
+            value, data = encode_value(defn, text, pc)
+        except ValueError:
+            return None
+        if defn.vtype.problems(value, pc.ctx):
+            return None
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[vkey] = found = (value, data)
+    known = memo.setdefault(("statements", id(slot.table), pc.minimal_ber), {})
+    if len(known) >= MEMO_LIMIT:
+        known.clear()
+    known[line] = (slot.table, defn, found[0], found[1])
+    return Node(defn.code, found[1], defn=defn, decoded=found[0], line=lineno, col=toks[0][2] + 1)
+
+
+def encode_value(defn: TlvDef, text: str, pc: ParseContext) -> tuple[Any, bytes]:
+    """A leaf's value text -> (value, bytes); ValueError when it does not fit."""
+    assert defn.vtype is not None
+    value = defn.vtype.parse(text, pc.ctx)
+    if pc.minimal_ber:
+        value = defn.vtype.minimal_ber(value)
+    reason = defn.check_range(value)
+    if reason:
+        raise ValueError(reason)
+    return value, defn.vtype.encode(value)
+
+
 # The interpreter's own words for a number it will not read, and what a user
 # is told instead (the value types call int() on text they have checked the
 # shape of, so only the size can still fail there).
@@ -144,6 +227,9 @@ class _Parser:
         self.pc = pc
         self.depth = 0
         self.kept = False  # the last leaf's value is in the memo (it had no problems)
+        # Recording (parse_recording): where each line holding one plain
+        # statement put its node, by line index.
+        self.slots: dict[int, Slot] | None = None
 
     # -- token helpers -------------------------------------------------
     def peek(self) -> Token:
@@ -209,7 +295,10 @@ class _Parser:
                 return nodes
             if tok.kind == LINE:
                 statements += 1
+                at = len(nodes)
                 nodes += self.line(tok, table, path, name)
+                if self.slots is not None and self.kept and len(nodes) == at + 1:
+                    self.slots[self.lexer.where(tok.start)[0] - 1] = Slot(nodes, at, table, path, name)
                 continue
             if tok.kind == EOF:
                 raise self.error(tok, f"block {name} is never closed: expected '}}'")
@@ -234,6 +323,7 @@ class _Parser:
             ("statements", id(table), self.pc.minimal_ber), {})
         hit = known.get(tok.text)
         if hit is not None and hit[0] is table:
+            self.kept = True
             defn = hit[1]
             line, col = self.lexer.where(tok.start)
             return [Node(defn.code, hit[3], defn=defn, decoded=hit[2], line=line, col=col)]
@@ -323,13 +413,7 @@ class _Parser:
                 self.kept = True
                 return Node(defn.code, hit[1], defn=defn, decoded=hit[0], **self.at(kw))
         try:
-            value = defn.vtype.parse(text, self.pc.ctx)
-            if self.pc.minimal_ber:
-                value = defn.vtype.minimal_ber(value)
-            reason = defn.check_range(value)
-            if reason:
-                raise ValueError(reason)
-            data = defn.vtype.encode(value)
+            value, data = encode_value(defn, text, self.pc)
         except ValueError as exc:
             raise self.value_error(toks[0], path, f"{defn.name}: {plain_reason(exc)}") from None
         problems = defn.vtype.problems(value, self.pc.ctx)
@@ -451,6 +535,7 @@ class _Parser:
         if self.pc.loader is None:
             raise self.error(toks[0], f"{kw.text}: no file access here")
         try:
+            self.pc.loaded = True
             return toks[0], self.pc.loader(name)
         except OSError as exc:
             raise self.error(toks[0], f"{kw.text}: cannot read {name!r}: {exc.strerror or exc}") from None
