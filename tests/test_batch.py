@@ -99,6 +99,11 @@ LAYOUTS = [
     edit("\tMaxCPE 4;", "\tMaxCPE /* spans\n lines */ 10;"),
     edit("\tMaxCPE 4;", "\t/* MaxCPE 4;\n\tMaxCPE 11; */"),
     edit("\tMaxCPE 4;", "\t# MaxCPE 4;"),
+    edit("Main\n", "/* device 1 */\nMain\n"),
+    edit("Main\n", "/* device 2 */\nMain\n"),
+    edit("Main\n", "/* device 3\nMain\n"),
+    edit("Main\n", "# device 4\nMain\n"),
+    edit("Main\n", "\nMain\n"),
     edit("\tMaxCPE 4;", "\tMaxRateSustained 12;"),  # valid in UsServiceFlow, not here
     edit("\tMaxCPE 4;", "\tMaxCPE 300;"),  # out of range
     edit("\tMaxCPE 4;", "\tMaxCPE x;"),

@@ -6,7 +6,8 @@ file of each line count is kept as a skeleton: its node tree, its lines, and
 for each line holding one plain statement (``Keyword value;``) the place of
 that line's node in the tree. A new file with the same number of lines is
 compared with the skeleton line by line; when every line that differs held a
-plain statement and still does, only those lines are parsed (each through the
+plain statement and still does (or held only comments and still does), only
+those lines are parsed (each through the
 batch's statement memo) and their nodes put in place. Anything else (a
 differing structure line, a value with MIB-constraint problems, any error, a
 file keyword that reads a file) falls back to a whole parse, which also
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 from .binary import Node
 from .errors import EncodeError, TlvError
+from .lexer import scan_line
 from .model import SubTable
 from .text import ParseContext, Slot, parse, parse_line, parse_recording
 
@@ -52,6 +54,9 @@ class Skeleton:
                 continue
             slot = self.slots.get(i)
             if slot is None:
+                if _blank(new, pc) and _blank(was, pc):
+                    old[i] = new  # white space and comments only, both
+                    continue
                 return None
             node = parse_line(new, i + 1, slot, pc)
             if node is None:
@@ -59,6 +64,13 @@ class Skeleton:
             slot.parent[slot.at] = node
             old[i] = new
         return self.nodes
+
+
+def _blank(line: str, pc: ParseContext) -> bool:
+    """Whether a line holds no token (only white space and whole comments)."""
+    assert pc.memo is not None
+    scan = pc.memo.get(("lines",), {}).get(line) or scan_line(line)
+    return scan is not None and not scan[0]
 
 
 def parse_batch(
