@@ -139,8 +139,27 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
         return output
     if name == "-":
         return "-"
+    fast = _plain_output_name(name, out_dir)
+    if fast is not None:
+        return fast
     stem = Path(name).with_suffix(".bin").name
     return str(Path(out_dir) / stem) if out_dir else str(Path(name).with_suffix(".bin"))
+
+
+def _plain_output_name(name: str, out_dir: str | None) -> str | None:
+    """output_name() without pathlib for names pathlib leaves as written
+    (no empty, '.' or trailing part), which a batch of 1,000 has; else None."""
+    for path in (name, out_dir or "x"):
+        if "//" in path or path.endswith(("/", "/.")) or path.startswith("./") or "/./" in path or path == ".":
+            return None
+    head, _, tail = name.rpartition("/")
+    dot = tail.rfind(".")
+    stem = tail[:dot] if 0 < dot < len(tail) - 1 else tail  # pathlib's suffix rule
+    if not stem:
+        return None
+    if out_dir:
+        return f"{out_dir}{stem}.bin" if out_dir == "/" else f"{out_dir}/{stem}.bin"
+    return f"{head}/{stem}.bin" if head or name.startswith("/") else f"{stem}.bin"
 
 
 def run_compile(inputs: tuple[str, ...], output: str | None, out_dir: str | None, key_file: str | None,

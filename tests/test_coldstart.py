@@ -96,3 +96,28 @@ def test_fast_path_and_click_agree(tmp_path: Path, args: list[str]) -> None:
 def test_help_goes_to_click(tmp_path: Path) -> None:
     done = run(["compile", "--help"], tmp_path)
     assert done.returncode == 0 and b"--out-dir" in done.stdout and b"Examples:" in done.stdout
+
+
+def test_output_names_are_pathlibs() -> None:
+    """The batch's pathlib-free output names are what pathlib makes of them."""
+    import random
+
+    from pktcable.compiling import output_name
+
+    def by_pathlib(name: str, out_dir: str | None) -> str:
+        stem = Path(name).with_suffix(".bin").name
+        return str(Path(out_dir) / stem) if out_dir else str(Path(name).with_suffix(".bin"))
+
+    parts = ["a", ".", "..", "/", "b.txt", "x.", ".h", "c.d.e", "//", "dir/", "é"]
+    dirs = [None, "out", "/", "o/p", "./o", "o/", ".", "/abs/x", "a/.", "..", "../x"]
+    rng = random.Random(11)
+    for _ in range(20000):
+        name = "".join(rng.choice(parts) for _ in range(rng.randint(1, 5)))
+        out_dir = rng.choice(dirs)
+        try:
+            want = by_pathlib(name, out_dir)
+        except ValueError:
+            with pytest.raises(ValueError):
+                output_name(name, None, out_dir)
+            continue
+        assert output_name(name, None, out_dir) == want, (name, out_dir)

@@ -146,9 +146,15 @@ def _top_level(body: bytes) -> list[tuple[int, bytes]]:
 
 def cmts_mic_digest(body: bytes, key: bytes) -> bytes:
     """HMAC-MD5 over the listed TLVs of a CM file body (CM MIC included)."""
-    tlvs = _top_level(body)
-    msg = b"".join(raw for code in CMTS_MIC_ORDER for c, raw in tlvs if c == code)
+    by_code: dict[int, list[bytes]] = {}
+    for code, raw in _top_level(body):
+        if code in _CMTS_MIC_CODES:
+            by_code.setdefault(code, []).append(raw)
+    msg = b"".join(raw for code in CMTS_MIC_ORDER for raw in by_code.get(code, ()))
     return hmac.new(key, msg, hashlib.md5).digest()
+
+
+_CMTS_MIC_CODES = frozenset(CMTS_MIC_ORDER)
 
 
 def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
