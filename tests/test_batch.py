@@ -185,6 +185,11 @@ def test_plain_line_scan_gives_the_token_loops_tokens() -> None:
             line = f"\tKw {line};"
         plain += bool(lexer._PLAIN_LINE.fullmatch(line))
         assert lexer.scan_line(line) == _scan_by_tokens(line), repr(line)
+        words = lexer.plain_words(line)
+        if words is not None:
+            scan = _scan_by_tokens(line)
+            assert scan is not None and scan[1] and words == [tok[1] for tok in scan[0]], repr(line)
+            assert line.lstrip().startswith(words[0])
     assert plain > 1000  # the fast path was taken
 
 

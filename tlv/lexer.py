@@ -196,6 +196,14 @@ _PLAIN_TOKEN = re.compile(rf"""{_PLAIN_WORD}|"[^"\\\n]*"|;""")
 _KIND_OF_FIRST = {'"': STRING, ";": SEMI}
 
 
+def plain_words(line: str) -> list[str] | None:
+    """The tokens' texts of a usual line (see _PLAIN_LINE), keyword first and
+    ';' last, or None for any other line; the keyword starts the line's text."""
+    if "\\" in line or _ODD.search(line) or not _PLAIN_LINE.fullmatch(line):
+        return None
+    return _PLAIN_TOKEN.findall(line)
+
+
 def scan_line(line: str) -> LineScan:
     """One line's tokens on their own (see Lexer.line_tokens)."""
     if "\\" in line or _ODD.search(line):

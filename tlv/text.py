@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
-from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, scan_line
+from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, plain_words, scan_line
 from .model import OidContext, SubTable, TlvDef, keyword_places
 from .quoting import unquote
 
@@ -146,20 +146,25 @@ def parse_line(line: str, lineno: int, slot: Slot, pc: ParseContext) -> Node | N
         if not head.startswith("/*"):  # then the keyword starts the line's text
             defn = hit[1]
             return Node(defn.code, hit[3], defn=defn, decoded=hit[2], line=lineno, col=len(line) - len(head) + 1)
-    scan = scan_line(line)
-    if scan is None or not scan[1]:
-        return None
+    words = plain_words(line)
+    if words is not None:
+        col = len(line) - len(line.lstrip()) + 1
+    else:
+        scan = scan_line(line)
+        if scan is None or not scan[1]:
+            return None
+        words = [tok[1] for tok in scan[0]]
+        col = scan[0][0][2] + 1
     # What _Parser.statement and leaf do with a plain line, minus placing
     # errors: any problem sends the file to the whole parse, which places it.
-    toks = scan[0]
-    kw = toks[0][1]
+    kw = words[0]
     key = kw.lower()
     if key == GENERIC or key in FILE_KEYWORDS or key == "digitmap":
         return None
     defn = slot.table.by_name(kw)
     if defn is None or defn.vtype is None or defn.children is not None:
         return None
-    text = " ".join(tok[1] for tok in toks[1:-1])
+    text = " ".join(words[1:-1])
     memo = pc.memo
     vkey = (id(defn), text, pc.minimal_ber)
     found = memo.get(vkey)
@@ -177,7 +182,7 @@ def parse_line(line: str, lineno: int, slot: Slot, pc: ParseContext) -> Node | N
     if len(known) >= MEMO_LIMIT:
         known.clear()
     known[line] = (slot.table, defn, found[0], found[1])
-    return Node(defn.code, found[1], defn=defn, decoded=found[0], line=lineno, col=toks[0][2] + 1)
+    return Node(defn.code, found[1], defn=defn, decoded=found[0], line=lineno, col=col)
 
 
 def encode_value(defn: TlvDef, text: str, pc: ParseContext) -> tuple[Any, bytes]:
