@@ -154,7 +154,17 @@ def median(samples: list[Timing]) -> Timing:
     return Timing(*(statistics.median(getattr(s, f) for s in samples) for f in Timing._fields))
 
 
-def interleaved(cases: dict[str, Callable[[int], Timing]], runs: int) -> dict[str, Timing]:
+class Result(NamedTuple):
+    """A case's median, and its runs (in the order they ran)."""
+
+    median: Timing
+    runs: list[Timing]
+
+    def __str__(self) -> str:
+        return str(self.median)
+
+
+def interleaved(cases: dict[str, Callable[[int], Timing]], runs: int) -> dict[str, Result]:
     """Run the cases in turn (A B A B ...), one warm-up each, so a slow phase of
     the machine falls on both tools alike; the median of each."""
     samples: dict[str, list[Timing]] = {name: [] for name in cases}
@@ -163,7 +173,7 @@ def interleaved(cases: dict[str, Callable[[int], Timing]], runs: int) -> dict[st
             t = case(i)
             if i:
                 samples[name].append(t)
-    return {name: median(s) for name, s in samples.items()}
+    return {name: Result(median(s), s) for name, s in samples.items()}
 
 
 class Setup(NamedTuple):
@@ -172,7 +182,7 @@ class Setup(NamedTuple):
     docsis_env: dict[str, str]
 
 
-def batch(setup: Setup, kind: str, texts: list[str], runs: int) -> dict[str, Timing]:
+def batch(setup: Setup, kind: str, texts: list[str], runs: int) -> dict[str, Result]:
     src = setup.tmp / f"{kind}-in"
     src.mkdir()
     names = [f"{kind}{i:04d}.txt" for i in range(len(texts))]
@@ -209,7 +219,7 @@ def compare(ours: Path, theirs: Path, names: list[str]) -> None:
     print(f"  outputs: all {len(names)} files byte-identical with docsis's")
 
 
-def cold(setup: Setup, runs: int) -> dict[str, dict[str, Timing]]:
+def cold(setup: Setup, runs: int) -> dict[str, dict[str, Result]]:
     """One file per process, with and without cached byte code."""
     fresh = setup.tmp / "fresh"
     for pkg in PACKAGES:
@@ -222,7 +232,7 @@ def cold(setup: Setup, runs: int) -> dict[str, dict[str, Timing]]:
     assert all(w.startswith(str(fresh)) for w in where), where  # the copy, not the checkout
     (work / "mta.txt").write_text(mta_text(1))
     (work / "cm.txt").write_text(cm_text(1))
-    out: dict[str, dict[str, Timing]] = {}
+    out: dict[str, dict[str, Result]] = {}
     for kind, ours_args, theirs_args in (
         ("mta", ["mta.txt", "--hash", "cablelabs", "-o", "mta.bin"], ["-na", "-p", "mta.txt", "mta.d.bin"]),
         ("cm", ["cm.txt", "--key", str(KEY), "-o", "cm.bin"], ["-e", "cm.txt", str(KEY), "cm.d.bin"]),
@@ -242,8 +252,14 @@ def cold(setup: Setup, runs: int) -> dict[str, dict[str, Timing]]:
     return out
 
 
-def ratio(ours: Timing, theirs: Timing | None) -> str:
-    return f"  {ours.cpu / theirs.cpu:.2f}x docsis's CPU" if theirs else ""
+def ratio(ours: Result, theirs: Result | None) -> str:
+    """Ratio of the medians, and the median of the ratios of runs made side by
+    side (each run of ours right after one of docsis's: less exposed to the
+    load of a shared machine changing between runs)."""
+    if theirs is None:
+        return ""
+    pairs = statistics.median(a.cpu / b.cpu for a, b in zip(ours.runs, theirs.runs, strict=True))
+    return f"  {ours.median.cpu / theirs.median.cpu:.2f}x docsis's CPU (run by run: {pairs:.2f}x)"
 
 
 def profile(texts: list[str]) -> None:
