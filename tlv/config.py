@@ -21,7 +21,7 @@ from .errors import DecodeError, EncodeError, TlvError
 from .formatter import format_config
 from .model import OidContext, SubTable
 from .quoting import quote
-from .text import FileLoader, ValueMemo, parse
+from .text import FileLoader, ParseContext, ValueMemo, parse
 
 CM_MIC, CMTS_MIC = 6, 7
 SNMP_OBJECT = 11
@@ -72,12 +72,18 @@ def compile_text(
     With an ``errors`` list, every recoverable error is collected there and
     the first one is raised at the end (so a caller can list them all). A
     ``memo`` dict shared by the calls of a batch (with one ``ctx``) skips
-    re-parsing statements seen before. With a ``warnings`` list (lenient),
+    re-parsing lines seen before (tlv.batch). With a ``warnings`` list (lenient),
     SNMP objects that break their MIB constraints are compiled as written
     and each problem is listed there instead of being an error.
     """
-    nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo,
-                  minimal_ber=minimal_ber, warnings=warnings)
+    if memo is not None and errors is None:
+        from .batch import parse_batch
+
+        pc = ParseContext(source, ctx, loader, memo, minimal_ber, warnings)
+        nodes = parse_batch(text, _table(table), pc)
+    else:
+        nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo,
+                      minimal_ber=minimal_ber, warnings=warnings)
     if errors:
         raise errors[0]
     return compile_nodes(nodes, key=key, hash=hash, source=source)
@@ -140,9 +146,15 @@ def _top_level(body: bytes) -> list[tuple[int, bytes]]:
 
 def cmts_mic_digest(body: bytes, key: bytes) -> bytes:
     """HMAC-MD5 over the listed TLVs of a CM file body (CM MIC included)."""
-    tlvs = _top_level(body)
-    msg = b"".join(raw for code in CMTS_MIC_ORDER for c, raw in tlvs if c == code)
+    by_code: dict[int, list[bytes]] = {}
+    for code, raw in _top_level(body):
+        if code in _CMTS_MIC_CODES:
+            by_code.setdefault(code, []).append(raw)
+    msg = b"".join(raw for code in CMTS_MIC_ORDER for raw in by_code.get(code, ()))
     return hmac.new(key, msg, hashlib.md5).digest()
+
+
+_CMTS_MIC_CODES = frozenset(CMTS_MIC_ORDER)
 
 
 def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
