@@ -111,7 +111,7 @@ class DhcpServer:
             self._events.append(Dropped(f"malformed: {exc}", addr))
             return None
         kind = msg.message_type
-        handler = _HANDLERS.get(MessageType(kind)) if kind is not None and kind in MessageType._value2member_map_ else None
+        handler = _HANDLERS.get(kind) if kind is not None else None
         if handler is None:
             return self._drop("unsupported-type", f"message type {kind} is not served", addr)
         if kind in _LEASING and (msg.htype, msg.hlen) != ETHERNET:
@@ -275,7 +275,7 @@ class DhcpServer:
             # binding's, which is where a RELEASE/DECLINE must come from.
             giaddr, remote_id, circuit_id = old.giaddr, old.remote_id, old.circuit_id
         lease = self.engine.bind(Lease(address, client.key, client.mac, now + cls.lease_time, LeaseState.BOUND,
-                                       cls.name, str(subnet.network), remote_id, hostname, giaddr, circuit_id))
+                                       cls.name, self.policy.network_text(subnet), remote_id, hostname, giaddr, circuit_id))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
         self.metrics["acks"] += 1
         if repeated:  # the client missed our ACK and asked again: nothing new happened
