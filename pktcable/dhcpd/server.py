@@ -23,6 +23,7 @@ label: never text a sender chose).
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -412,7 +413,8 @@ def _address(raw: bytes | None) -> IPv4Address | None:
     return IPv4Address(raw) if raw is not None and len(raw) == 4 else None
 
 
-_HANDLERS = {
+#: By option 53 value (plain ints: an IntEnum key hashes as its value, no enum built per packet).
+_HANDLERS: dict[int, Callable[[DhcpServer, Message, Client, float, IPv4Address | None, tuple[str, int]], None]] = {
     MessageType.DISCOVER: DhcpServer._discover,
     MessageType.REQUEST: DhcpServer._request,
     MessageType.DECLINE: DhcpServer._decline,
