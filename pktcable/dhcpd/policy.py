@@ -137,7 +137,10 @@ class Policy:
         return found
 
     def subnet_of(self, subnets: list[Subnet], address: IPv4Address) -> Subnet | None:
-        return next((s for s in subnets if address in s.network), None)
+        for subnet in subnets:  # a loop, not next(genexpr): this runs two or three times per packet
+            if address in subnet.network:
+                return subnet
+        return None
 
     def static_options(self, subnet: Subnet, cls: DeviceClass) -> list[tuple[int, bytes]]:
         """Subnet then class options, encoded once (class wins on the same code)."""
