@@ -264,7 +264,7 @@ class DhcpServer:
                 address != getattr(self.policy.reservations.get(client.mac), "address", None):
             return self._nak(msg, "address is not in a pool of this client's class")
         hostname = (msg.get(12) or b"").decode("utf-8", "replace")
-        giaddr, remote_id, circuit_id = "" if msg.giaddr == ZERO else str(msg.giaddr), client.remote_id, \
+        giaddr, remote_id, circuit_id = "" if msg.giaddr == ZERO else _text(msg.giaddr), client.remote_id, \
             client.circuit_id
         old = self.engine.lease_of(client.key)
         exchange = (client.key, msg.xid, msg.ciaddr, msg.giaddr, msg.get(54), msg.get(50))
@@ -296,7 +296,7 @@ class DhcpServer:
                                  + ([(82, msg.get(82) or b"")] if msg.get(82) is not None else [])))
         if msg.giaddr != ZERO:
             reply.flags |= BROADCAST  # the relay must broadcast a NAK on the client's link
-            dest = (str(msg.giaddr), self.config.relay_port)
+            dest = (_text(msg.giaddr), self.config.relay_port)
         else:
             dest = (LIMITED_BROADCAST, self.config.client_port)
         self._out.append(Reply(encode(reply), dest))
