@@ -1,158 +1,114 @@
 """DHCPv4 throughput: perfdhcp against pktcable's server and against Kea, same run, same pool.
 
-Two network namespaces joined by a veth pair (server 198.18.0.1/15, load
-generator 198.18.0.2/15, the RFC 2544 benchmarking range). perfdhcp runs full
-DORA exchanges as a relay (``-l``: giaddr set, answers to giaddr:67) with
-100 000 simulated clients; the pool holds ~131 000 addresses. Needs root,
-iproute2, kea-dhcp4-server and kea-admin (perfdhcp).
+Two network namespaces joined by a veth pair (see bench/kea.py, which holds the
+shared parts: namespaces, Kea's configuration, perfdhcp and its parser).
+perfdhcp runs full DORA exchanges as a relay with 100 000 simulated clients;
+the pool holds ~131 000 addresses. Needs root, iproute2, kea-dhcp4-server and
+kea-admin (perfdhcp).
 
-    python bench/bench_dhcp.py --rate 8000 --rate 12000 --seconds 20
+    python bench/bench_dhcp.py --rate 3000 --rate 6000 --seconds 10 --runs 3
 
-Prints one Markdown table row per (server, rate): completed exchanges per
-second and the drop percentages perfdhcp reports.
+For each offered rate, every server runs ``--runs`` times, interleaved (Kea,
+pktcable, Kea, pktcable, ...) so that a noisy neighbour on the machine hits
+both alike; each run starts a fresh server in fresh namespaces. Prints one
+Markdown table row per (server, rate): the completed exchanges per second of
+each run and their median, the drop percentages of the median run, the
+server's CPU milliseconds per completed DORA, and the ratio to Kea's median.
+A rate above every server's capacity shows the saturation rates.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
-import signal
-import subprocess
+import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SRV, CLI, SDEV, CDEV = "pkbench-s", "pkbench-c", "pkb-s", "pkb-c"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kea  # noqa: E402
 
-OURS = """
+ROOT = Path(__file__).resolve().parent.parent
+
+OURS = f"""
 [server]
-server_id = "198.18.0.1"
+server_id = "{kea.SERVER_ADDR}"
 [[subnet]]
-network = "198.18.0.0/15"
-options = { routers = ["198.18.0.1"] }
+network = "{kea.NETWORK}"
+options = {{ routers = ["{kea.SERVER_ADDR}"] }}
 [[subnet.pool]]
-start = "198.18.0.10"
-end = "198.19.255.250"
+start = "{kea.POOL[0]}"
+end = "{kea.POOL[1]}"
 [[class]]
 name = "any"
 kind = "any"
 """
 
-
-def kea_config(workdir: Path, persist: bool) -> dict:  # type: ignore[type-arg]
-    return {"Dhcp4": {
-        "interfaces-config": {"interfaces": [SDEV], "dhcp-socket-type": "raw"},
-        "lease-database": {"type": "memfile", "persist": persist, "name": str(workdir / "leases4.csv"),
-                           "lfc-interval": 0},
-        "valid-lifetime": 3600, "renew-timer": 900, "rebind-timer": 1800, "authoritative": True,
-        "subnet4": [{"id": 1, "subnet": "198.18.0.0/15", "pools": [{"pool": "198.18.0.10 - 198.19.255.250"}],
-                     "option-data": [{"name": "routers", "data": "198.18.0.1"}]}],
-        "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": str(workdir / "kea.log")}],
-                     "severity": "WARN"}]}}
+SERVERS = ["kea", "kea-persist", "pktcable-memory", "pktcable-sqlite-normal", "pktcable-sqlite"]
 
 
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, check=check)
-
-
-def link_up() -> None:
-    link_down()
-    sh("ip", "netns", "add", SRV)
-    sh("ip", "netns", "add", CLI)
-    sh("ip", "link", "add", SDEV, "type", "veth", "peer", "name", CDEV)
-    sh("ip", "link", "set", SDEV, "netns", SRV)
-    sh("ip", "link", "set", CDEV, "netns", CLI)
-    sh("ip", "-n", SRV, "addr", "add", "198.18.0.1/15", "dev", SDEV)
-    sh("ip", "-n", CLI, "addr", "add", "198.18.0.2/15", "dev", CDEV)
-    for ns, dev in ((SRV, SDEV), (CLI, CDEV)):
-        sh("ip", "-n", ns, "link", "set", dev, "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-
-def link_down() -> None:
-    for ns in (SRV, CLI):
-        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns, check=False)
-
-
-def start_server(kind: str, workdir: Path) -> subprocess.Popen[bytes]:
+def start_server(kind: str, workdir: Path, profile: str | None = None):  # type: ignore[no-untyped-def]
     if kind.startswith("kea"):
-        conf = workdir / "kea.json"
-        conf.write_text(json.dumps(kea_config(workdir, kind == "kea-persist")))
-        env = dict(os.environ, KEA_PIDFILE_DIR=str(workdir), KEA_LOCKFILE_DIR=str(workdir))
-        cmd = ["kea-dhcp4", "-c", str(conf)]
-    else:
-        conf = workdir / "pktcable.toml"
-        conf.write_text(OURS)
-        env = dict(os.environ)
-        cmd = [sys.executable, "-m", "pktcable", "dhcp", "serve", "--config", str(conf), "--interface", SDEV,
-               "--quiet"]
-        if kind != "pktcable-memory":
-            sync = "NORMAL" if kind == "pktcable-sqlite-normal" else "FULL"
-            cmd += ["--data-dir", str(workdir), "--synchronous", sync]
-    proc = subprocess.Popen(["ip", "netns", "exec", SRV, *cmd], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    time.sleep(1.5)
-    if proc.poll() is not None:
-        raise SystemExit(f"{kind} did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return proc
+        return kea.start_kea(workdir, kind == "kea-persist")
+    conf = workdir / "pktcable.toml"
+    conf.write_text(OURS)
+    prof = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
+    cmd = [sys.executable, *prof, "-m", "pktcable", "dhcp", "serve", "--config", str(conf), "--interface", kea.SDEV,
+           "--quiet"]
+    if kind != "pktcable-memory":
+        sync = "NORMAL" if kind == "pktcable-sqlite-normal" else "FULL"
+        cmd += ["--data-dir", str(workdir), "--synchronous", sync]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return kea.start_in_server_ns(cmd, env, ROOT, kind)
 
 
-def perfdhcp(rate: int, seconds: int) -> dict[str, float]:
-    out = sh("ip", "netns", "exec", CLI, "perfdhcp", "-4", "-l", CDEV, "-r", str(rate), "-R", "100000",
-             "-p", str(seconds), check=False).stdout
-    result: dict[str, float] = {}
-    m = re.search(r"Rate: ([\d.]+) 4-way exchanges/second", out)
-    result["rate"] = float(m.group(1)) if m else 0.0
-    drops = re.findall(r"drops ratio: ([\d.]+) ?%", out)
-    result["drops_do"] = float(drops[0]) if drops else 100.0
-    result["drops_ra"] = float(drops[1]) if len(drops) > 1 else 100.0
-    # perfdhcp's own check that no address went to two clients
-    result["non_unique"] = float(sum(int(n) for n in re.findall(r"non unique addresses: (\d+)", out)))
-    return result
+def one_run(kind: str, rate: int, seconds: int, profile: str | None = None) -> tuple[kea.PerfResult, float]:
+    with kea.namespaces(), tempfile.TemporaryDirectory() as tmp:
+        proc = start_server(kind, Path(tmp), profile if kind.startswith("pktcable") else None)
+        try:
+            return kea.measure(proc, rate, seconds)
+        finally:
+            kea.stop(proc)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, action="append", help="offered exchanges/s (repeatable)")
-    ap.add_argument("--seconds", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--server", action="append",
-                    choices=["kea", "kea-persist", "pktcable-memory", "pktcable-sqlite-normal", "pktcable-sqlite"])
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--server", action="append", choices=SERVERS)
+    ap.add_argument("--profile", metavar="FILE",
+                    help="run pktcable under cProfile once at the first --rate, write the stats to FILE, and stop")
     args = ap.parse_args()
-    rates = args.rate or [8000, 12000]
+    rates = args.rate or [3000, 6000]
     servers = args.server or ["kea", "pktcable-sqlite"]
-    print("| server | offered/s | completed leases/s (runs) | median | drops DO / RA (median run) | non-unique |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    try:
-        for rate in rates:
+    if args.profile:
+        kind = next(k for k in servers if k.startswith("pktcable"))
+        result, _ = one_run(kind, rates[0], args.seconds, args.profile)
+        print(f"{kind} under cProfile at {rates[0]}/s: {result.rate:.0f} leases/s; stats in {args.profile}")
+        return
+    print("| server | offered/s | completed leases/s (runs) | median | drops DO / RA (median run) "
+          "| CPU ms per DORA | vs Kea | non-unique |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for rate in rates:
+        runs: dict[str, list[tuple[kea.PerfResult, float]]] = {k: [] for k in servers}
+        for _ in range(args.runs):
             for kind in servers:
-                runs = []
-                for _ in range(args.runs):
-                    link_up()
-                    with tempfile.TemporaryDirectory() as tmp:
-                        proc = start_server(kind, Path(tmp))
-                        try:
-                            runs.append(perfdhcp(rate, args.seconds))
-                        finally:
-                            os.killpg(proc.pid, signal.SIGTERM)
-                            proc.wait(10)
-                    link_down()
-                runs.sort(key=lambda r: r["rate"])
-                mid = runs[len(runs) // 2]
-                rates_text = ", ".join(f"{r['rate']:.0f}" for r in runs)
-                print(f"| {kind} | {rate} | {rates_text} | **{mid['rate']:.0f}** | "
-                      f"{mid['drops_do']:.2f} % / {mid['drops_ra']:.2f} % | {mid['non_unique']:.0f} |", flush=True)
-    finally:
-        link_down()
+                runs[kind].append(one_run(kind, rate, args.seconds))
+        anchor: float | None = None
+        for kind in servers:
+            done = sorted(runs[kind], key=lambda r: r[0].rate)
+            mid, cpu = done[len(done) // 2]
+            median = statistics.median(r.rate for r, _ in done)
+            if kind == "kea":
+                anchor = median
+            cpu_ms = statistics.median(1000 * c / r.acks for r, c in done if r.acks) if any(
+                r.acks for r, _ in done) else float("nan")
+            ratio = f"{median / anchor:.2f}×" if anchor and kind != "kea" else "—"
+            print(f"| {kind} | {rate} | {', '.join(f'{r.rate:.0f}' for r, _ in done)} | **{median:.0f}** | "
+                  f"{mid.drops_do:.2f} % / {mid.drops_ra:.2f} % | {cpu_ms:.3f} | {ratio} | "
+                  f"{sum(r.non_unique for r, _ in done)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ class Pool:
         self.classes = tuple(self.classes)
 
     def __contains__(self, address: IPv4Address) -> bool:
-        return self.start <= address <= self.end
+        # As integers: IPv4Address's own <= goes through functools.total_ordering, per packet.
+        return int(self.start) <= int(address) <= int(self.end)
 
 
 @dataclass(slots=True)

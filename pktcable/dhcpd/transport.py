@@ -1,8 +1,12 @@
 """asyncio transport for :class:`DhcpServer`: a UDP socket, a reader, a timer.
 
-Reading drains the socket (up to ``BATCH`` datagrams per wake-up), then the
-core commits the leases of the whole batch at once and only then are the
-replies sent: one durable write per burst instead of one per ACK. Nothing a
+Reading drains the socket (up to ``READ_BATCH`` datagrams per wake-up) into
+the :class:`~pktcable.dhcpd.intake.Intake`, which decides what is served first
+and what is shed under overload. Serving takes up to ``BATCH`` datagrams from
+it, then the core commits the leases of the whole batch at once and only then
+are the replies sent: one durable write per burst instead of one per ACK. A
+backlog is served in further rounds, each after the socket was read again, so
+a REQUEST that arrives during a storm of DISCOVERs overtakes them. Nothing a
 client sends can raise out of here: the core counts and drops bad input, and
 anything unexpected is counted as ``internal-errors`` and the loop goes on.
 """
@@ -19,9 +23,14 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface
 
 from .events import Event
+from .intake import Intake
 from .server import LIMITED_BROADCAST, DhcpServer, Reply
 
-BATCH = 256
+#: Datagrams served per round: one commit covers them, then the socket is read again.
+BATCH = 128
+#: Datagrams read per wake-up: reading is cheap next to serving, so the intake, not the
+#: kernel's first-come queue, sees the backlog and chooses.
+READ_BATCH = 1024
 SIOCSARP = 0x8955  # linux/sockios.h
 ATF_COM = 0x02  # completed entry (linux/if_arp.h)
 SIOCGIFADDR = 0x8915  # linux/sockios.h: an interface's primary IPv4 address
@@ -97,8 +106,10 @@ class DhcpTransport:
         #: Gets every event of the core (leases bound, released ...), after the replies left.
         self.on_event = on_event
         self.clock = clock
+        self.intake = Intake(server.server_id.packed)
         self.loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
+        self._serving: asyncio.Handle | None = None
         self.loop.add_reader(sock.fileno(), self._readable)
         self._arm()
 
@@ -106,6 +117,8 @@ class DhcpTransport:
         self.loop.remove_reader(self.sock.fileno())
         if self._timer is not None:
             self._timer.cancel()
+        if self._serving is not None:
+            self._serving.cancel()
         self.sock.close()
 
     def queued(self) -> int | None:
@@ -119,9 +132,10 @@ class DhcpTransport:
         return _MEMINFO.unpack_from(info)[0]
 
     def _readable(self) -> None:
-        server, recv = self.server, self.sock.recvfrom
+        server, recv, push = self.server, self.sock.recvfrom, self.intake.push
         now = self.clock()
-        for _ in range(BATCH):
+        drops = server.drops
+        for _ in range(READ_BATCH):
             try:
                 data, addr = recv(4096)
             except (BlockingIOError, InterruptedError):
@@ -129,6 +143,17 @@ class DhcpTransport:
             except OSError:
                 server.metrics["receive-errors"] += 1
                 break
+            shed = push(data, addr, now)
+            if shed is not None:  # a datagram got no reply: counted with the core's drops
+                drops["shed-" + shed] += 1
+        if self._serving is None and len(self.intake):
+            self._serve()
+
+    def _serve(self) -> None:
+        """One round: up to ``BATCH`` datagrams from the intake, one commit, the replies, the events."""
+        self._serving = None
+        server, now = self.server, self.clock()
+        for data, addr in self.intake.take(now, BATCH):
             try:
                 server.receive(data, addr, now, self.link)
             except Exception:  # a bug must cost one datagram, never the server
@@ -140,6 +165,8 @@ class DhcpTransport:
                     self.on_event(event)
                 except Exception:  # an embedder's bug must cost one event, never the server
                     server.metrics["internal-errors"] += 1
+        if len(self.intake):  # the rest after the socket was read again
+            self._serving = self.loop.call_soon(self._serve)
 
     def _send(self, replies: list[Reply]) -> None:
         for reply in replies:

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, P
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pktcable.dhcpd.intake import PRIORITY_NAMES
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
 if TYPE_CHECKING:
@@ -90,6 +91,9 @@ class ServiceCollector(Collector):
         if queued is not None:
             yield gauge("dhcp_receive_queue_bytes", "Bytes of DHCP datagrams waiting in the socket's receive queue.",
                         [], [([], queued)])
+        if transport is not None:  # the intake's queues (shed datagrams count in dhcp_dropped_total{reason="shed-*"})
+            yield gauge("dhcp_intake_queued", "DHCP datagrams waiting in the intake, by priority.", ["priority"],
+                        [([name], transport.intake.depth(p)) for p, name in PRIORITY_NAMES.items()])
         tftp = office.tftp.stats
         yield counter("tftp_requests_total", "TFTP read requests received.", [], [([], tftp.requests)])
         yield counter("tftp_transfers_total", "TFTP transfers by outcome (refused-<reason>: no transfer).",
