@@ -43,6 +43,8 @@ INTAKE_LIMIT = 4096
 #: a queue that holds more than this much work makes every OFFER late: the client's REQUEST
 #: then comes after its own timer (or a test tool's 1 s) gave up.
 DISCOVER_MAX_WAIT = 0.5
+#: Up to this many datagrams waiting are served in arrival order: no backlog to speak of.
+IN_ORDER = 128
 #: Weight of the newest measurement in the capacity estimate (exponential moving average).
 _SMOOTHING = 0.2
 
@@ -162,8 +164,8 @@ class Intake:
                 self._spent += _SMOOTHING * (spent - self._spent)
             self.capacity = self._work / self._spent
         horizon = now - self.max_wait
-        if self._size <= count:
-            # No backlog beyond this round: arrival order, so that a client's DISCOVER is served
+        if self._size <= min(count, IN_ORDER):
+            # No backlog to speak of: arrival order, so that a client's DISCOVER is served
             # before a REQUEST sent right behind it.
             new = self.queues[Priority.NEW]
             fresh = [item for item in new if item[1] >= horizon]
