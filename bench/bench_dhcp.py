@@ -54,9 +54,17 @@ kind = "any"
 SERVERS = ["kea", "kea-persist", "pktcable-memory", "pktcable-sqlite-normal", "pktcable-sqlite"]
 
 
+#: ``--baseline DIR``: another checkout of pktcable, run as server "pktcable-baseline".
+BASELINE: Path | None = None
+
+
 def start_server(kind: str, workdir: Path, profile: str | None = None):  # type: ignore[no-untyped-def]
     if kind.startswith("kea"):
         return kea.start_kea(workdir, kind == "kea-persist")
+    root = ROOT
+    if kind == "pktcable-baseline":  # the default durable store of the other checkout
+        assert BASELINE is not None
+        root, kind = BASELINE, "pktcable-sqlite"
     conf = workdir / "pktcable.toml"
     conf.write_text(OURS)
     prof = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
@@ -65,8 +73,8 @@ def start_server(kind: str, workdir: Path, profile: str | None = None):  # type:
     if kind != "pktcable-memory":
         sync = "NORMAL" if kind == "pktcable-sqlite-normal" else "FULL"
         cmd += ["--data-dir", str(workdir), "--synchronous", sync]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return kea.start_in_server_ns(cmd, env, ROOT, kind)
+    env = dict(os.environ, PYTHONPATH=str(root))
+    return kea.start_in_server_ns(cmd, env, root, kind)
 
 
 def one_run(kind: str, rate: int, seconds: int, profile: str | None = None) -> tuple[kea.PerfResult, float]:
@@ -129,6 +137,8 @@ def main() -> None:
     ap.add_argument("--server", action="append", choices=SERVERS)
     ap.add_argument("--profile", metavar="FILE",
                     help="run pktcable under cProfile once at the first --rate, write the stats to FILE, and stop")
+    ap.add_argument("--baseline", metavar="DIR", type=Path,
+                    help="also run the pktcable checkout in DIR (default store) as server pktcable-baseline")
     ap.add_argument("--core", type=int, metavar="N", help="measure the core alone with N DORA exchanges")
     args = ap.parse_args()
     if args.core:
@@ -137,6 +147,10 @@ def main() -> None:
         return
     rates = args.rate or [3000, 6000]
     servers = args.server or ["kea", "pktcable-sqlite"]
+    if args.baseline:
+        global BASELINE
+        BASELINE = args.baseline.resolve()
+        servers.append("pktcable-baseline")
     if args.profile:
         kind = next(k for k in servers if k.startswith("pktcable"))
         result, _ = one_run(kind, rates[0], args.seconds, args.profile)

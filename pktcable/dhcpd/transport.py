@@ -108,7 +108,8 @@ class DhcpTransport:
         #: Gets every event of the core (leases bound, released ...), after the replies left.
         self.on_event = on_event
         self.clock = clock
-        self.intake = Intake(server.server_id.packed)
+        #: What overload sheds is counted with the core's drops (``shed-<reason>``).
+        self.intake = Intake(server.server_id.packed, drops=server.drops)
         self.loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._serving: asyncio.Handle | None = None
@@ -136,7 +137,6 @@ class DhcpTransport:
     def _readable(self) -> None:
         server, recv, push = self.server, self.sock.recvfrom, self.intake.push
         now = self.clock()
-        drops = server.drops
         for _ in range(READ_BATCH):
             try:
                 data, addr = recv(4096)
@@ -145,9 +145,7 @@ class DhcpTransport:
             except OSError:
                 server.metrics["receive-errors"] += 1
                 break
-            shed = push(data, addr, now)
-            if shed is not None:  # a datagram got no reply: counted with the core's drops
-                drops["shed-" + shed] += 1
+            push(data, addr, now)
         if self._serving is None and len(self.intake):
             self._serve()
 
