@@ -145,7 +145,10 @@ class DhcpTransport:
             except OSError:
                 server.metrics["receive-errors"] += 1
                 break
-            push(data, addr, now)
+            try:
+                push(data, addr, now)
+            except Exception:  # a bug must cost one datagram, never the server
+                server.metrics["internal-errors"] += 1
         if self._serving is None and len(self.intake):
             self._serve()
 
