@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
@@ -24,9 +24,10 @@ def config(cpe_options: dict[str, object] | None = None) -> ServerConfig:
                     ccc={"dhcp-server-1": IPv4Address("10.0.0.1"), "prov-server": "prov.example.net"}, hostname="mta-{mac}"),
         DeviceClass("cpe", "any", options=dict(cpe_options or {})),
     ]
-    subnets = [Subnet("10.1.0.0/24", [Pool("10.1.0.10", "10.1.0.200")], options={"routers": ["10.1.0.1"]},
-                      relays=(IPv4Address(RELAY),)),
-               Subnet("10.0.0.0/24", [Pool("10.0.0.100", "10.0.0.150")])]
+    a, net = IPv4Address, IPv4Network
+    subnets = [Subnet(net("10.1.0.0/24"), [Pool(a("10.1.0.10"), a("10.1.0.200"))], options={"routers": ["10.1.0.1"]},
+                      relays=(a(RELAY),)),
+               Subnet(net("10.0.0.0/24"), [Pool(a("10.0.0.100"), a("10.0.0.150"))])]
     return ServerConfig(SID, subnets, classes)
 
 
