@@ -9,6 +9,7 @@ object just before the closing 254, computed over the file without it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -72,7 +73,8 @@ def compile_text(
     With an ``errors`` list, every recoverable error is collected there and
     the first one is raised at the end (so a caller can list them all). A
     ``memo`` dict shared by the calls of a batch (with one ``ctx``) skips
-    re-parsing lines seen before (tlv.batch). With a ``warnings`` list (lenient),
+    re-parsing lines seen before (tlv.batch); it holds parsed trees that
+    each call updates, so calls sharing one memo must not run concurrently. With a ``warnings`` list (lenient),
     SNMP objects that break their MIB constraints are compiled as written
     and each problem is listed there instead of being an error.
     """
@@ -163,13 +165,17 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
         raise EncodeError("an MTA file starts with MtaConfigDelimiter 1", **_where(first, source))
     if len(nodes) < 2 or last.code != MTA_DELIMITER or last.value != b"\xff":
         raise EncodeError("an MTA file ends with MtaConfigDelimiter 255", **_where(last, source))
-    for node in nodes[1:-1]:
+    sent = list(nodes)  # the caller's nodes stay as they are (a batch reuses them: tlv.batch)
+    for i, node in enumerate(nodes[1:-1], 1):
         if node.code == MTA_DELIMITER:
             raise EncodeError("MtaConfigDelimiter only opens (1) and closes (255) the file", **_where(node, source))
         if node.code in (SNMP_OBJECT, LONG_SNMP) and node.children is None:
             # An SNMP object over 255 bytes travels in TLV 64 (2-byte length).
-            node.long = node.code == LONG_SNMP or len(node.value) > 0xFF
-            node.code = LONG_SNMP if node.long else SNMP_OBJECT
+            long = node.code == LONG_SNMP or len(node.value) > 0xFF
+            code = LONG_SNMP if long else SNMP_OBJECT
+            if long != node.long or code != node.code:
+                sent[i] = dataclasses.replace(node, code=code, long=long)
+    nodes = sent
     body = encode_nodes(nodes, source=source)
     if hash in (None, "none"):
         return body
