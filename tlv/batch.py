@@ -42,6 +42,7 @@ class Skeleton:
     nodes: list[Node]
     lines: list[str]
     slots: dict[int, Slot]
+    blanks: set[int]  # lines with no token (white space, whole comments)
 
     def apply(self, lines: list[str], pc: ParseContext) -> list[Node] | None:
         """The tree of ``lines`` by changing the differing lines' nodes in
@@ -54,7 +55,7 @@ class Skeleton:
                 continue
             slot = self.slots.get(i)
             if slot is None:
-                if _blank(new, pc) and _blank(was, pc):
+                if i in self.blanks and _blank(new, pc):
                     old[i] = new  # white space and comments only, both
                     continue
                 return None
@@ -112,6 +113,8 @@ def parse_batch(
     if clean:
         if len(skeletons) >= SKELETON_LIMIT:
             skeletons.clear()
-        skeletons[len(lines)] = Skeleton(table, nodes, lines, slots)
+        scans = memo.get(("lines",), {})
+        blanks = {i for i, line in enumerate(lines) if (scan := scans.get(line)) is not None and not scan[0]}
+        skeletons[len(lines)] = Skeleton(table, nodes, lines, slots, blanks)
     return nodes
 

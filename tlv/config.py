@@ -193,8 +193,16 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
 def insert_hash(body: bytes, oid: tuple[int, ...]) -> bytes:
     """SHA-1 over the whole file (both delimiters), inserted before the last 254."""
     digest = hashlib.sha1(body).digest()
-    vb = ber.encode_varbind(ber.VarBind(oid, ber.SNMP_TYPE_BY_KEYWORD["string"], digest))
-    return body[:-3] + bytes((SNMP_OBJECT, len(vb))) + vb + body[-3:]
+    head = _HASH_HEADS.get(oid)
+    if head is None:
+        # Everything but the 20 digest bytes is the same for every file.
+        blank = ber.encode_varbind(ber.VarBind(oid, ber.SNMP_TYPE_BY_KEYWORD["string"], bytes(len(digest))))
+        vb_len = len(blank)
+        head = _HASH_HEADS[oid] = bytes((SNMP_OBJECT, vb_len)) + blank[: -len(digest)]
+    return body[:-3] + head + digest + body[-3:]
+
+
+_HASH_HEADS: dict[tuple[int, ...], bytes] = {}
 
 
 def find_hash(nodes: Sequence[Node]) -> Node | None:
