@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from pktcable.exitcodes import ExitStatus
@@ -118,6 +117,8 @@ def make_loader(source: str) -> Callable[[str], bytes]:
     """Files named in a config (certificates, digit maps) are relative to it."""
 
     def load(name: str) -> bytes:
+        from pathlib import Path  # only configs that name files need it
+
         base = Path(source).parent if source != "-" else Path.cwd()
         return (base / name).read_bytes()
 
@@ -149,6 +150,8 @@ def output_name(name: str, output: str | None, out_dir: str | None) -> str:
     fast = _plain_output_name(name, out_dir)
     if fast is not None:
         return fast
+    from pathlib import Path
+
     stem = Path(name).with_suffix(".bin").name
     return str(Path(out_dir) / stem) if out_dir else str(Path(name).with_suffix(".bin"))
 
@@ -182,7 +185,10 @@ def run_compile(inputs: tuple[str, ...], output: str | None, out_dir: str | None
     ctx = MibContext(mib_dirs=mib_dirs)
     memo: dict = {}  # type: ignore[type-arg]  # lines repeat across a batch (tlv.batch)
     if out_dir:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as exc:
+            fail(f"cannot create {out_dir}: {exc.strerror or exc}", ExitStatus.IO)
     for name in inputs:
         text = read_input(name).decode("utf-8", "surrogateescape")
         source = "<stdin>" if name == "-" else name
