@@ -254,6 +254,10 @@ def fast_main(args: list[str]) -> None:
         return
     if any(os.path.exists(d) and not os.path.isdir(d) for d in [*mib_dirs, *([out_dir] if out_dir else [])]):
         return
-    run_compile(tuple(inputs), values.get("output"), out_dir, key_file, hash_name, "minimal_ber" in flags,
-                "lenient" in flags, tuple(mib_dirs))
+    try:
+        run_compile(tuple(inputs), values.get("output"), out_dir, key_file, hash_name, "minimal_ber" in flags,
+                    "lenient" in flags, tuple(mib_dirs))
+    except KeyboardInterrupt:
+        say("Aborted!")  # what click prints and returns for Ctrl-C
+        sys.exit(1)
     sys.exit(int(ExitStatus.OK))
