@@ -183,7 +183,8 @@ def run_compile(inputs: tuple[str, ...], output: str | None, out_dir: str | None
         fail("-o names one output; use --out-dir for several inputs", ExitStatus.USAGE)
     key = read_key(key_file)
     ctx = MibContext(mib_dirs=mib_dirs)
-    memo: dict = {}  # type: ignore[type-arg]  # lines repeat across a batch (tlv.batch)
+    # Lines repeat across a batch (tlv.batch); one file is parsed as it is.
+    memo: dict | None = {} if len(inputs) > 1 else None  # type: ignore[type-arg]
     if out_dir:
         try:
             os.makedirs(out_dir, exist_ok=True)

@@ -19,7 +19,6 @@ from typing import TypedDict
 from . import ber
 from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode_nodes
 from .errors import DecodeError, EncodeError, TlvError
-from .formatter import format_config
 from .model import OidContext, SubTable
 from .quoting import quote
 from .text import FileLoader, ParseContext, ValueMemo, parse
@@ -398,4 +397,6 @@ def format_file(cf: ConfigFile, ctx: OidContext | None = None) -> str:
         d = cf.decoded.damage
         # A comment, so the text still compiles: to the part that was read.
         footer.append(f"DAMAGED: {d}")
+    from .formatter import format_config  # decoding only: a compile does not import it
+
     return format_config(cf.nodes, ctx, header=[kind, *cf.notes], footer=footer)
