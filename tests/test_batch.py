@@ -210,3 +210,13 @@ def test_word_split_fast_path_matches_the_pattern() -> None:
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 9)))
         for count in (2, 3):
             assert _split_words(text, count) == by_pattern(text, count), repr(text)
+
+
+def test_mta_conversions_do_not_leak_into_a_cm_file_of_the_same_shape(mib_ctx: Any, compat_key: bytes) -> None:
+    """An MTA file sends an SNMP object over 255 bytes as TLV 64; a CM file that
+    differs only in its first and last lines must not inherit that."""
+    long_line = '\tSnmpMibObject .1.3.6.1.4.1.99999.1.0 String "' + "x" * 300 + '";\n'
+    mta = "Main\n{\n\tMtaConfigDelimiter 1;\n" + long_line + "\tMtaConfigDelimiter 255;\n}\n"
+    cm = mta.replace("MtaConfigDelimiter 1;", "NetworkAccess 1;").replace("MtaConfigDelimiter 255;", "MaxCPE 1;")
+    got = same_as_alone([mta, cm, mta, cm], mib_ctx, compat_key, False)
+    assert [g[0] for g in got] == ["ok", "error", "ok", "error"]

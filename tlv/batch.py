@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from .binary import Node
 from .errors import EncodeError, TlvError
-from .lexer import scan_line
+from .lexer import plain_words, scan_line
 from .model import SubTable
-from .text import ParseContext, Slot, parse, parse_line, parse_recording
+from .text import FILE_KEYWORDS, GENERIC, MEMO_LIMIT, ParseContext, Slot, encode_value, parse, parse_recording
 
 # Skeletons kept per memo (one per line count): files of many shapes fall back
 # to plain parses rather than grow this without bound.
@@ -42,6 +42,7 @@ class Skeleton:
     nodes: list[Node]
     lines: list[str]
     slots: dict[int, Slot]
+    blanks: set[int]  # lines with no token (white space, whole comments)
 
     def apply(self, lines: list[str], pc: ParseContext) -> list[Node] | None:
         """The tree of ``lines`` by changing the differing lines' nodes in
@@ -54,7 +55,7 @@ class Skeleton:
                 continue
             slot = self.slots.get(i)
             if slot is None:
-                if _blank(new, pc) and _blank(was, pc):
+                if i in self.blanks and _blank(new, pc):
                     old[i] = new  # white space and comments only, both
                     continue
                 return None
@@ -64,6 +65,56 @@ class Skeleton:
             slot.parent[slot.at] = node
             old[i] = new
         return self.nodes
+
+
+def parse_line(line: str, lineno: int, slot: Slot, pc: ParseContext) -> Node | None:
+    """The node of a line holding one plain statement in ``slot``'s block,
+    or None when it is anything else or its value has problems."""
+    assert pc.memo is not None
+    known = pc.memo.get(("statements", id(slot.table), pc.minimal_ber))
+    hit = known.get(line) if known is not None else None
+    if hit is not None and hit[0] is slot.table:
+        head = line.lstrip()
+        if not head.startswith("/*"):  # then the keyword starts the line's text
+            defn = hit[1]
+            return Node(defn.code, hit[3], defn=defn, decoded=hit[2], line=lineno, col=len(line) - len(head) + 1)
+    words = plain_words(line)
+    if words is not None:
+        col = len(line) - len(line.lstrip()) + 1
+    else:
+        scan = scan_line(line)
+        if scan is None or not scan[1]:
+            return None
+        words = [tok[1] for tok in scan[0]]
+        col = scan[0][0][2] + 1
+    # What _Parser.statement and leaf do with a plain line, minus placing
+    # errors: any problem sends the file to the whole parse, which places it.
+    kw = words[0]
+    key = kw.lower()
+    if key == GENERIC or key in FILE_KEYWORDS or key == "digitmap":
+        return None
+    defn = slot.table.by_name(kw)
+    if defn is None or defn.vtype is None or defn.children is not None:
+        return None
+    text = " ".join(words[1:-1])
+    memo = pc.memo
+    vkey = (id(defn), text, pc.minimal_ber)
+    found = memo.get(vkey)
+    if found is None:
+        try:
+            value, data = encode_value(defn, text, pc)
+        except ValueError:
+            return None
+        if defn.vtype.problems(value, pc.ctx):
+            return None
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[vkey] = found = (value, data)
+    known = memo.setdefault(("statements", id(slot.table), pc.minimal_ber), {})
+    if len(known) >= MEMO_LIMIT:
+        known.clear()
+    known[line] = (slot.table, defn, found[0], found[1])
+    return Node(defn.code, found[1], defn=defn, decoded=found[0], line=lineno, col=col)
 
 
 def _blank(line: str, pc: ParseContext) -> bool:
@@ -112,6 +163,8 @@ def parse_batch(
     if clean:
         if len(skeletons) >= SKELETON_LIMIT:
             skeletons.clear()
-        skeletons[len(lines)] = Skeleton(table, nodes, lines, slots)
+        scans = memo.get(("lines",), {})
+        blanks = {i for i, line in enumerate(lines) if (scan := scans.get(line)) is not None and not scan[0]}
+        skeletons[len(lines)] = Skeleton(table, nodes, lines, slots, blanks)
     return nodes
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
-from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, plain_words, scan_line
+from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, scan_line
 from .model import OidContext, SubTable, TlvDef, keyword_places
 from .quoting import unquote
 
@@ -133,56 +133,6 @@ def parse_recording(text: str, table: SubTable, pc: ParseContext) -> tuple[list[
     parser = _Parser(lexer, table, pc, None, toks)
     parser.slots = {}
     return parser.file(), parser.slots
-
-
-def parse_line(line: str, lineno: int, slot: Slot, pc: ParseContext) -> Node | None:
-    """The node of a line holding one plain statement in ``slot``'s block,
-    or None when it is anything else or its value has problems."""
-    assert pc.memo is not None
-    known = pc.memo.get(("statements", id(slot.table), pc.minimal_ber))
-    hit = known.get(line) if known is not None else None
-    if hit is not None and hit[0] is slot.table:
-        head = line.lstrip()
-        if not head.startswith("/*"):  # then the keyword starts the line's text
-            defn = hit[1]
-            return Node(defn.code, hit[3], defn=defn, decoded=hit[2], line=lineno, col=len(line) - len(head) + 1)
-    words = plain_words(line)
-    if words is not None:
-        col = len(line) - len(line.lstrip()) + 1
-    else:
-        scan = scan_line(line)
-        if scan is None or not scan[1]:
-            return None
-        words = [tok[1] for tok in scan[0]]
-        col = scan[0][0][2] + 1
-    # What _Parser.statement and leaf do with a plain line, minus placing
-    # errors: any problem sends the file to the whole parse, which places it.
-    kw = words[0]
-    key = kw.lower()
-    if key == GENERIC or key in FILE_KEYWORDS or key == "digitmap":
-        return None
-    defn = slot.table.by_name(kw)
-    if defn is None or defn.vtype is None or defn.children is not None:
-        return None
-    text = " ".join(words[1:-1])
-    memo = pc.memo
-    vkey = (id(defn), text, pc.minimal_ber)
-    found = memo.get(vkey)
-    if found is None:
-        try:
-            value, data = encode_value(defn, text, pc)
-        except ValueError:
-            return None
-        if defn.vtype.problems(value, pc.ctx):
-            return None
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[vkey] = found = (value, data)
-    known = memo.setdefault(("statements", id(slot.table), pc.minimal_ber), {})
-    if len(known) >= MEMO_LIMIT:
-        known.clear()
-    known[line] = (slot.table, defn, found[0], found[1])
-    return Node(defn.code, found[1], defn=defn, decoded=found[0], line=lineno, col=col)
 
 
 def encode_value(defn: TlvDef, text: str, pc: ParseContext) -> tuple[Any, bytes]:
