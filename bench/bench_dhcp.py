@@ -15,6 +15,12 @@ Markdown table row per (server, rate): the completed exchanges per second of
 each run and their median, the drop percentages of the median run, the
 server's CPU milliseconds per completed DORA, and the ratio to Kea's median.
 A rate above every server's capacity shows the saturation rates.
+
+``--core N`` measures the sans-IO core alone instead (no sockets, no perfdhcp):
+N relayed DORA exchanges shaped like perfdhcp's, in rounds of 100 DISCOVERs
+then their 100 REQUESTs, with the default durable store (SQLite, FULL), three
+times; it prints the median DORA exchanges per CPU second of the server's part
+(building the clients' datagrams is not counted).
 """
 
 from __future__ import annotations
@@ -48,9 +54,17 @@ kind = "any"
 SERVERS = ["kea", "kea-persist", "pktcable-memory", "pktcable-sqlite-normal", "pktcable-sqlite"]
 
 
+#: ``--baseline DIR``: another checkout of pktcable, run as server "pktcable-baseline".
+BASELINE: Path | None = None
+
+
 def start_server(kind: str, workdir: Path, profile: str | None = None):  # type: ignore[no-untyped-def]
     if kind.startswith("kea"):
         return kea.start_kea(workdir, kind == "kea-persist")
+    root = ROOT
+    if kind == "pktcable-baseline":  # the default durable store of the other checkout
+        assert BASELINE is not None
+        root, kind = BASELINE, "pktcable-sqlite"
     conf = workdir / "pktcable.toml"
     conf.write_text(OURS)
     prof = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
@@ -59,8 +73,8 @@ def start_server(kind: str, workdir: Path, profile: str | None = None):  # type:
     if kind != "pktcable-memory":
         sync = "NORMAL" if kind == "pktcable-sqlite-normal" else "FULL"
         cmd += ["--data-dir", str(workdir), "--synchronous", sync]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return kea.start_in_server_ns(cmd, env, ROOT, kind)
+    env = dict(os.environ, PYTHONPATH=str(root))
+    return kea.start_in_server_ns(cmd, env, root, kind)
 
 
 def one_run(kind: str, rate: int, seconds: int, profile: str | None = None) -> tuple[kea.PerfResult, float]:
@@ -72,6 +86,49 @@ def one_run(kind: str, rate: int, seconds: int, profile: str | None = None) -> t
             kea.stop(proc)
 
 
+def core(count: int) -> float:
+    """DORA exchanges per CPU second of the core (see the module docstring)."""
+    import time
+
+    from dhcp.message import Message, build_options, decode, encode, fit
+    from pktcable.dhcpd import DhcpServer
+    from pktcable.dhcpd.config import load_toml
+    from pktcable.store import SqliteLeaseStore
+
+    def datagram(kind: int, mac: bytes, xid: int, extra: list[tuple[int, bytes]]) -> bytes:
+        msg = Message(op=1, xid=xid, chaddr=mac.ljust(16, b"\0"), giaddr=relay, hops=1)
+        fit(msg, build_options([(53, bytes((kind,))), (55, bytes((1, 3, 6, 15))), *extra]))
+        return encode(msg)
+
+    from ipaddress import IPv4Address
+    relay, source = IPv4Address(kea.CLIENT_ADDR), (kea.CLIENT_ADDR, 67)
+    sid = IPv4Address(kea.SERVER_ADDR).packed
+    discovers = [datagram(1, b"\x02\xaa" + n.to_bytes(4, "big"), n, []) for n in range(count)]
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "pktcable.toml"
+        conf.write_text(OURS)
+        server = DhcpServer(load_toml(str(conf)), SqliteLeaseStore(str(Path(tmp) / "leases.db")))
+        spent, now = 0.0, 1000.0
+        for i in range(0, count, 100):
+            started = time.process_time()
+            for data in discovers[i:i + 100]:
+                server.receive(data, source, now)
+            offers = server.datagrams_to_send()
+            spent += time.process_time() - started
+            requests = []
+            for reply in offers:
+                offer = decode(reply.data)
+                requests.append(datagram(3, offer.chaddr[:6], offer.xid, [(54, sid), (50, offer.yiaddr.packed)]))
+            started = time.process_time()
+            for data in requests:
+                server.receive(data, source, now)
+            server.datagrams_to_send()
+            spent += time.process_time() - started
+        assert server.metrics["acks"] == count, server.metrics
+        server.store.close()
+    return count / spent
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, action="append", help="offered exchanges/s (repeatable)")
@@ -80,9 +137,20 @@ def main() -> None:
     ap.add_argument("--server", action="append", choices=SERVERS)
     ap.add_argument("--profile", metavar="FILE",
                     help="run pktcable under cProfile once at the first --rate, write the stats to FILE, and stop")
+    ap.add_argument("--baseline", metavar="DIR", type=Path,
+                    help="also run the pktcable checkout in DIR (default store) as server pktcable-baseline")
+    ap.add_argument("--core", type=int, metavar="N", help="measure the core alone with N DORA exchanges")
     args = ap.parse_args()
+    if args.core:
+        runs = sorted(core(args.core) for _ in range(3))
+        print(f"core: {', '.join(f'{r:.0f}' for r in runs)} DORA/s per CPU second; median {runs[1]:.0f}")
+        return
     rates = args.rate or [3000, 6000]
     servers = args.server or ["kea", "pktcable-sqlite"]
+    if args.baseline:
+        global BASELINE
+        BASELINE = args.baseline.resolve()
+        servers.append("pktcable-baseline")
     if args.profile:
         kind = next(k for k in servers if k.startswith("pktcable"))
         result, _ = one_run(kind, rates[0], args.seconds, args.profile)

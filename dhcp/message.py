@@ -120,7 +120,10 @@ class Message:
         index = self._index
         if index is None:
             index = {}
-            for opt in self.instances():
+            # Straight over the list when nothing is overloaded (nearly always): no generator.
+            found = self.options if self.file_options is None and self.sname_options is None else \
+                self.instances()
+            for opt in found:
                 c = opt.code
                 if c != PAD and c != END:
                     index[c] = index[c] + opt.data if c in index else opt.data

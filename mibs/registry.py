@@ -1,7 +1,7 @@
 """OID registry: SNMP object names <-> OIDs, with type, enum and index facts.
 
 Pure module: no file, socket, clock or logging access.  The default data comes
-from the generated ``mibs._data`` module, imported only when first needed; user
+from the generated ``mibs._data`` tables, loaded only when first needed; user
 definitions arrive as ready-made ``MibObject`` records.
 
 The packed data is decoded lazily and piecemeal because a config compile
@@ -11,7 +11,10 @@ would cost more than the whole interpreter start.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
+from typing import Any
 
 from mibs.objects import (
     _MAX_ARC,
@@ -72,6 +75,9 @@ def _parse_suffix(text: str, pos: int, original: str) -> list[int]:
 # Registry
 
 
+LOOKUP_MEMO = 10_000  # OIDs whose lookup() is kept
+
+
 class Registry:
     """Name <-> OID lookups over the default data plus optional user records."""
 
@@ -83,6 +89,9 @@ class Registry:
         self._user_names: dict[str, MibObject] = {}
         self._user_qualified: dict[tuple[str, str], MibObject] = {}
         self._user_oids: dict[tuple[int, ...], MibObject] = {}
+        # lookup() by OID: a batch of config files sets the same instances in
+        # every file, and the packed tree walk is the dear part of a lookup.
+        self._looked_up: dict[tuple[int, ...], MibObject | None] = {}
         for obj in self._user:
             self._user_names.setdefault(obj.name, obj)
             self._user_qualified.setdefault((obj.module, obj.name), obj)
@@ -125,6 +134,17 @@ class Registry:
     def lookup(self, oid: Sequence[int]) -> MibObject | None:
         """The object whose OID is the longest prefix of ``oid``."""
         key = tuple(oid)
+        try:
+            return self._looked_up[key]
+        except KeyError:
+            pass
+        found = self._lookup(key)
+        if len(self._looked_up) >= LOOKUP_MEMO:
+            self._looked_up.clear()
+        self._looked_up[key] = found
+        return found
+
+    def _lookup(self, key: tuple[int, ...]) -> MibObject | None:
         packed: MibObject | None = None
         if self._packed is not None:
             index = self._packed.longest_prefix(key)
@@ -299,7 +319,40 @@ def default_registry() -> Registry:
     """The registry of the bundled MIB modules (built once, on first use)."""
     global _DEFAULT
     if _DEFAULT is None:
+        _DEFAULT = Registry(_Packed(_load_data()))
+    return _DEFAULT
+
+
+# The generated modules' tables, in the order _data.py and _data_names.py hold them.
+_DATA_TABLES = {"_data.py": ("MODULES", "OIDS", "TYPES", "ENUMS", "INDEXES", "RANGES"), "_data_names.py": ("NAMES",)}
+
+
+def _load_data() -> Any:
+    """The generated tables (mibs._data): read from the modules' text.
+
+    Importing the modules is the same data, but where no byte code is cached
+    (PYTHONDONTWRITEBYTECODE, a read-only install without .pyc files)
+    Python compiles 1.2 MB of string literals first, which costs more than
+    the rest of a cold compile; the text is read in a millisecond. The
+    generator writes each table as a triple-quoted literal opening with a
+    line continuation and refuses text holding a quote or a backslash, so
+    the characters between the quotes are the table itself. Anything unexpected: import them.
+    """
+    tables: dict[str, str] = {}
+    here = os.path.dirname(__file__)
+    try:
+        for file, names in _DATA_TABLES.items():
+            # Through the import system's loader, as package data (also from a zip).
+            text = __loader__.get_data(os.path.join(here, file)).decode("ascii")  # type: ignore[name-defined]
+            for name in names:
+                opener = f'\n{name} = """\\\n'
+                start = text.index(opener) + len(opener)
+                end = text.index('"""', start)
+                if "\\" in text[start:end]:
+                    raise ValueError(name)
+                tables[name] = text[start:end]
+    except (OSError, ValueError, AttributeError):
         from mibs import _data  # deferred: importing the data is the main cost
 
-        _DEFAULT = Registry(_Packed(_data))
-    return _DEFAULT
+        return _data
+    return SimpleNamespace(**tables)

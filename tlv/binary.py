@@ -59,22 +59,25 @@ def encode_nodes(nodes: list[Node], path: str = "", source: str | None = None) -
     text the nodes came from (a file name), for errors."""
     out = bytearray()
     for node in nodes:
-        p = f"{path}.{node.code}" if path else str(node.code)
-        value = node.value if node.children is None else encode_nodes(node.children, p, source)
+        if node.children is None:
+            value = node.value
+        else:
+            value = encode_nodes(node.children, f"{path}.{node.code}" if path else str(node.code), source)
         n = len(value)
         if node.long:
             if n > 0xFFFF:
-                raise _too_long(node, p, n, 0xFFFF, source)
+                raise _too_long(node, path, n, 0xFFFF, source)
             out += bytes((node.code, n >> 8, n & 0xFF))
         else:
             if n > 0xFF:
-                raise _too_long(node, p, n, 0xFF, source)
+                raise _too_long(node, path, n, 0xFF, source)
             out += bytes((node.code, n))
         out += value
     return bytes(out)
 
 
-def _too_long(node: Node, path: str, n: int, limit: int, source: str | None) -> EncodeError:
+def _too_long(node: Node, parent: str, n: int, limit: int, source: str | None) -> EncodeError:
+    path = f"{parent}.{node.code}" if parent else str(node.code)
     name = node.defn.name if node.defn else f"TLV {node.code}"
     return EncodeError(f"{name} value is {n} bytes; a TLV holds at most {limit}", path=path, source=source,
                        line=node.line, col=node.col)

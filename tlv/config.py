@@ -9,6 +9,7 @@ object just before the closing 254, computed over the file without it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -18,10 +19,9 @@ from typing import TypedDict
 from . import ber
 from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode_nodes
 from .errors import DecodeError, EncodeError, TlvError
-from .formatter import format_config
 from .model import OidContext, SubTable
 from .quoting import quote
-from .text import FileLoader, ValueMemo, parse
+from .text import FileLoader, ParseContext, ValueMemo, parse
 
 CM_MIC, CMTS_MIC = 6, 7
 SNMP_OBJECT = 11
@@ -72,12 +72,19 @@ def compile_text(
     With an ``errors`` list, every recoverable error is collected there and
     the first one is raised at the end (so a caller can list them all). A
     ``memo`` dict shared by the calls of a batch (with one ``ctx``) skips
-    re-parsing statements seen before. With a ``warnings`` list (lenient),
+    re-parsing lines seen before (tlv.batch); it holds parsed trees that
+    each call updates, so calls sharing one memo must not run concurrently. With a ``warnings`` list (lenient),
     SNMP objects that break their MIB constraints are compiled as written
     and each problem is listed there instead of being an error.
     """
-    nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo,
-                  minimal_ber=minimal_ber, warnings=warnings)
+    if memo is not None and errors is None:
+        from .batch import parse_batch
+
+        pc = ParseContext(source, ctx, loader, memo, minimal_ber, warnings)
+        nodes = parse_batch(text, _table(table), pc)
+    else:
+        nodes = parse(text, _table(table), source=source, ctx=ctx, loader=loader, errors=errors, memo=memo,
+                      minimal_ber=minimal_ber, warnings=warnings)
     if errors:
         raise errors[0]
     return compile_nodes(nodes, key=key, hash=hash, source=source)
@@ -140,9 +147,15 @@ def _top_level(body: bytes) -> list[tuple[int, bytes]]:
 
 def cmts_mic_digest(body: bytes, key: bytes) -> bytes:
     """HMAC-MD5 over the listed TLVs of a CM file body (CM MIC included)."""
-    tlvs = _top_level(body)
-    msg = b"".join(raw for code in CMTS_MIC_ORDER for c, raw in tlvs if c == code)
+    by_code: dict[int, list[bytes]] = {}
+    for code, raw in _top_level(body):
+        if code in _CMTS_MIC_CODES:
+            by_code.setdefault(code, []).append(raw)
+    msg = b"".join(raw for code in CMTS_MIC_ORDER for raw in by_code.get(code, ()))
     return hmac.new(key, msg, hashlib.md5).digest()
+
+
+_CMTS_MIC_CODES = frozenset(CMTS_MIC_ORDER)
 
 
 def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
@@ -151,13 +164,17 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
         raise EncodeError("an MTA file starts with MtaConfigDelimiter 1", **_where(first, source))
     if len(nodes) < 2 or last.code != MTA_DELIMITER or last.value != b"\xff":
         raise EncodeError("an MTA file ends with MtaConfigDelimiter 255", **_where(last, source))
-    for node in nodes[1:-1]:
+    sent = list(nodes)  # the caller's nodes stay as they are (a batch reuses them: tlv.batch)
+    for i, node in enumerate(nodes[1:-1], 1):
         if node.code == MTA_DELIMITER:
             raise EncodeError("MtaConfigDelimiter only opens (1) and closes (255) the file", **_where(node, source))
         if node.code in (SNMP_OBJECT, LONG_SNMP) and node.children is None:
             # An SNMP object over 255 bytes travels in TLV 64 (2-byte length).
-            node.long = node.code == LONG_SNMP or len(node.value) > 0xFF
-            node.code = LONG_SNMP if node.long else SNMP_OBJECT
+            long = node.code == LONG_SNMP or len(node.value) > 0xFF
+            code = LONG_SNMP if long else SNMP_OBJECT
+            if long != node.long or code != node.code:
+                sent[i] = dataclasses.replace(node, code=code, long=long)
+    nodes = sent
     body = encode_nodes(nodes, source=source)
     if hash in (None, "none"):
         return body
@@ -175,8 +192,16 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
 def insert_hash(body: bytes, oid: tuple[int, ...]) -> bytes:
     """SHA-1 over the whole file (both delimiters), inserted before the last 254."""
     digest = hashlib.sha1(body).digest()
-    vb = ber.encode_varbind(ber.VarBind(oid, ber.SNMP_TYPE_BY_KEYWORD["string"], digest))
-    return body[:-3] + bytes((SNMP_OBJECT, len(vb))) + vb + body[-3:]
+    head = _HASH_HEADS.get(oid)
+    if head is None:
+        # Everything but the 20 digest bytes is the same for every file.
+        blank = ber.encode_varbind(ber.VarBind(oid, ber.SNMP_TYPE_BY_KEYWORD["string"], bytes(len(digest))))
+        vb_len = len(blank)
+        head = _HASH_HEADS[oid] = bytes((SNMP_OBJECT, vb_len)) + blank[: -len(digest)]
+    return body[:-3] + head + digest + body[-3:]
+
+
+_HASH_HEADS: dict[tuple[int, ...], bytes] = {}
 
 
 def find_hash(nodes: Sequence[Node]) -> Node | None:
@@ -372,4 +397,6 @@ def format_file(cf: ConfigFile, ctx: OidContext | None = None) -> str:
         d = cf.decoded.damage
         # A comment, so the text still compiles: to the part that was read.
         footer.append(f"DAMAGED: {d}")
+    from .formatter import format_config  # decoding only: a compile does not import it
+
     return format_config(cf.nodes, ctx, header=[kind, *cf.notes], footer=footer)

@@ -26,7 +26,13 @@ _WORD = re.compile(r"\s*((?:[^\s']|'[^']*'?)+)")
 
 def _split_words(text: str, count: int) -> list[str]:
     """Split off ``count - 1`` leading words; the last part is the rest."""
-    parts: list[str] = []
+    parts = text.split(" ", count - 1)
+    # What the compiler hands over: tokens joined by one space. Without a
+    # quoted index, the leading words are what lies between single spaces.
+    if len(parts) == count and all(p.split() == [p] and "'" not in p for p in parts[:-1]):
+        parts[-1] = parts[-1].strip()
+        return parts
+    parts = []
     pos = 0
     for _ in range(count - 1):
         m = _WORD.match(text, pos)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
-from .lexer import EOF, LBRACE, RBRACE, SEMI, STRING, WORD, Lexer, Token
+from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, scan_line
 from .model import OidContext, SubTable, TlvDef, keyword_places
 from .quoting import unquote
 
@@ -42,11 +42,18 @@ GENERIC = "generictlv"
 GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
 
 
-# Parsed values by (row, value text): a batch of configs made from one
-# template repeats most statements, and parsing a value is a pure function of
-# its row, its text, the OID context and the BER length option. One memo
-# serves one OidContext.
-ValueMemo = dict[tuple[int, str, bool], tuple[Any, bytes]]
+# What a batch of configs made from one template repeats, kept across its
+# files. One memo serves one OidContext. Its entries:
+#   (row id, value text, minimal_ber) -> (value, bytes) of a parsed value
+#   ("lines",) -> {line text: the line's tokens (lexer.LineScan)}
+#   ("statements", table id, minimal_ber) -> {line text: (table, row, value,
+#       bytes)} for lines holding one plain statement in that table's block
+# Parsing a value is a pure function of its row, its text, the OID context
+# and the BER length option, and so is a plain statement's node given the
+# block's table. Only values with no MIB-constraint problem are kept, so a
+# hit stands for a value whose checks passed (a problem is reported for
+# every file that has it). Each dict holds at most MEMO_LIMIT entries.
+ValueMemo = dict[tuple[Any, ...], Any]
 MEMO_LIMIT = 100_000
 # Blocks nest 7 deep in the schema; GenericTLV blocks could nest without end,
 # and a limit keeps a hostile file from exhausting the parser's stack.
@@ -65,6 +72,8 @@ class ParseContext:
     #: Lenient mode: problems of values that still encode (MIB constraints)
     #: go here instead of failing the statement. None: strict.
     warnings: list[EncodeError] | None = None
+    #: A file keyword read a file (its bytes are not a function of the text).
+    loaded: bool = False
 
 
 def parse(
@@ -88,7 +97,54 @@ def parse(
     object's constraints is kept and its problems are listed there.
     """
     pc = ParseContext(source, ctx, loader, memo, minimal_ber, warnings)
-    return _Parser(Lexer(text, source), table, pc, errors).file()
+    lexer = Lexer(text, source)
+    toks = lexer.line_tokens(memo.setdefault(("lines",), {}), MEMO_LIMIT) if memo is not None else None
+    if toks is not None:
+        mark = len(warnings) if warnings is not None else 0
+        try:
+            return _Parser(lexer, table, pc, None, toks).file()
+        except (EncodeError, TextSyntaxError):
+            # Errors are placed and collected by the token-by-token parse;
+            # lenient warnings from the failed pass are dropped, it repeats them.
+            if warnings is not None:
+                del warnings[mark:]
+    return _Parser(lexer, table, pc, errors).file()
+
+
+class Slot(NamedTuple):
+    """Where a line's node stands in the tree, and the block it is in."""
+
+    parent: list[Node]
+    at: int
+    table: SubTable
+    path: str
+    block: str
+
+
+def parse_recording(text: str, table: SubTable, pc: ParseContext) -> tuple[list[Node], dict[int, Slot]] | None:
+    """parse() of a batch file (``pc.memo`` set, errors raised), with the
+    slot of each line holding one plain statement; None when a line does not
+    scan on its own (then use parse())."""
+    assert pc.memo is not None
+    lexer = Lexer(text, pc.source)
+    toks = lexer.line_tokens(pc.memo.setdefault(("lines",), {}), MEMO_LIMIT)
+    if toks is None:
+        return None
+    parser = _Parser(lexer, table, pc, None, toks)
+    parser.slots = {}
+    return parser.file(), parser.slots
+
+
+def encode_value(defn: TlvDef, text: str, pc: ParseContext) -> tuple[Any, bytes]:
+    """A leaf's value text -> (value, bytes); ValueError when it does not fit."""
+    assert defn.vtype is not None
+    value = defn.vtype.parse(text, pc.ctx)
+    if pc.minimal_ber:
+        value = defn.vtype.minimal_ber(value)
+    reason = defn.check_range(value)
+    if reason:
+        raise ValueError(reason)
+    return value, defn.vtype.encode(value)
 
 
 # The interpreter's own words for a number it will not read, and what a user
@@ -116,14 +172,19 @@ class _At(TypedDict):
 
 
 class _Parser:
-    def __init__(self, lexer: Lexer, table: SubTable, pc: ParseContext, errors: list[TlvError] | None) -> None:
+    def __init__(self, lexer: Lexer, table: SubTable, pc: ParseContext, errors: list[TlvError] | None,
+                 toks: list[Token] | None = None) -> None:
         self.lexer = lexer
         self.errors = errors
-        self.toks = lexer.tokens()
+        self.toks = lexer.tokens() if toks is None else toks
         self.i = 0
         self.table = table
         self.pc = pc
         self.depth = 0
+        self.kept = False  # the last leaf's value is in the memo (it had no problems)
+        # Recording (parse_recording): where each line holding one plain
+        # statement put its node, by line index.
+        self.slots: dict[int, Slot] | None = None
 
     # -- token helpers -------------------------------------------------
     def peek(self) -> Token:
@@ -187,6 +248,13 @@ class _Parser:
                     # The reference's grammar has no empty block (Main included).
                     raise self.error(opener, f"{name} {{ }} is empty: a block holds at least one statement")
                 return nodes
+            if tok.kind == LINE:
+                statements += 1
+                at = len(nodes)
+                nodes += self.line(tok, table, path, name)
+                if self.slots is not None and self.kept and len(nodes) == at + 1:
+                    self.slots[self.lexer.where(tok.start)[0] - 1] = Slot(nodes, at, table, path, name)
+                continue
             if tok.kind == EOF:
                 raise self.error(tok, f"block {name} is never closed: expected '}}'")
             if tok.kind != WORD:
@@ -200,6 +268,39 @@ class _Parser:
                     raise
                 self.errors.append(exc)
                 self.skip_statement(start)
+
+    def line(self, tok: Token, table: SubTable, path: str, name: str) -> list[Node]:
+        """A line holding one plain statement (a LINE token, only made when
+        parsing a batch, which never collects errors: see parse())."""
+        memo = self.pc.memo
+        assert memo is not None
+        known: dict[str, tuple[SubTable, TlvDef, Any, bytes]] = memo.setdefault(
+            ("statements", id(table), self.pc.minimal_ber), {})
+        hit = known.get(tok.text)
+        if hit is not None and hit[0] is table:
+            self.kept = True
+            defn = hit[1]
+            line, col = self.lexer.where(tok.start)
+            return [Node(defn.code, hit[3], defn=defn, decoded=hit[2], line=line, col=col)]
+        # Parse the line's own tokens as any statement.
+        scan = self.lexer.scans.get(tok.text) or scan_line(tok.text)
+        assert scan is not None  # it was scanned to make the LINE token
+        base = tok.start - scan[0][0][2]  # the line's start
+        toks, i = self.toks, self.i
+        self.toks = [Token(kind, t, base + s, base + e) for kind, t, s, e in scan[0]] + [toks[i]]
+        self.i = 1
+        self.kept = False
+        try:
+            nodes = self.statement(self.toks[0], table, path, name)
+        finally:
+            self.toks, self.i = toks, i
+        if self.kept and len(nodes) == 1:  # a plain value of a row (not GenericTLV or a file keyword)
+            node = nodes[0]
+            assert node.defn is not None
+            if len(known) >= MEMO_LIMIT:
+                known.clear()
+            known[tok.text] = (table, node.defn, node.decoded, node.value)
+        return nodes
 
     def skip_statement(self, start: int) -> None:
         """Move past the statement that began at token ``start``."""
@@ -264,15 +365,10 @@ class _Parser:
         if memo is not None:
             hit = memo.get(key)
             if hit is not None:
+                self.kept = True
                 return Node(defn.code, hit[1], defn=defn, decoded=hit[0], **self.at(kw))
         try:
-            value = defn.vtype.parse(text, self.pc.ctx)
-            if self.pc.minimal_ber:
-                value = defn.vtype.minimal_ber(value)
-            reason = defn.check_range(value)
-            if reason:
-                raise ValueError(reason)
-            data = defn.vtype.encode(value)
+            value, data = encode_value(defn, text, self.pc)
         except ValueError as exc:
             raise self.value_error(toks[0], path, f"{defn.name}: {plain_reason(exc)}") from None
         problems = defn.vtype.problems(value, self.pc.ctx)
@@ -283,6 +379,7 @@ class _Parser:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
             memo[key] = (value, data)
+            self.kept = True
         return Node(defn.code, data, defn=defn, decoded=value, **self.at(kw))
 
     def report(self, problems: list[tuple[str, str]], defn: TlvDef, toks: list[Token], path: str) -> None:
@@ -393,6 +490,7 @@ class _Parser:
         if self.pc.loader is None:
             raise self.error(toks[0], f"{kw.text}: no file access here")
         try:
+            self.pc.loaded = True
             return toks[0], self.pc.loader(name)
         except OSError as exc:
             raise self.error(toks[0], f"{kw.text}: cannot read {name!r}: {exc.strerror or exc}") from None

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import resource
-import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from pktcable.exitcodes import ExitStatus
+# The file and error helpers live beside the compile loop, which runs without click.
+from pktcable.compiling import KEY_LIMIT as KEY_LIMIT
+from pktcable.compiling import fail as fail
+from pktcable.compiling import make_loader as make_loader
+from pktcable.compiling import read_input as read_input
+from pktcable.compiling import read_key as read_key
+from pktcable.compiling import run_codec as run_codec
+from pktcable.compiling import write_output as write_output
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-KEY_LIMIT = 64  # the reference compiler reads at most 64 key bytes
 
 
 def raise_fd_limit() -> None:
@@ -28,70 +31,6 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):  # an unlimited hard limit is more than the kernel takes: keep soft
             pass
-
-
-def fail(message: str, status: ExitStatus) -> NoReturn:
-    click.echo(f"pktcable: {message}", err=True)
-    sys.exit(int(status))
-
-
-def read_input(name: str) -> bytes:
-    try:
-        if name == "-":
-            return sys.stdin.buffer.read()
-        return Path(name).read_bytes()
-    except OSError as exc:
-        fail(f"cannot read {name}: {exc.strerror or exc}", ExitStatus.IO)
-
-
-def write_output(name: str, data: bytes) -> None:
-    try:
-        if name == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            return
-        tmp = f"{name}.tmp{os.getpid()}"
-        Path(tmp).write_bytes(data)
-        os.replace(tmp, name)  # never leave a half-written file behind
-    except OSError as exc:
-        fail(f"cannot write {name}: {exc.strerror or exc}", ExitStatus.IO)
-
-
-def read_key(path: str | None) -> bytes | None:
-    if path is None:
-        return None
-    key = read_input(path).rstrip(b"\r\n")
-    if len(key) > KEY_LIMIT:
-        click.echo(f"pktcable: warning: key longer than {KEY_LIMIT} bytes; using the first {KEY_LIMIT}", err=True)
-        key = key[:KEY_LIMIT]
-    return key
-
-
-def make_loader(source: str) -> Callable[[str], bytes]:
-    """Files named in a config (certificates, digit maps) are relative to it."""
-    base = Path(source).parent if source != "-" else Path.cwd()
-
-    def load(name: str) -> bytes:
-        return (base / name).read_bytes()
-
-    return load
-
-
-def run_codec(action: Callable[[], T]) -> T:
-    """Run a codec call, turning its typed errors into exit statuses."""
-    from mibs import MibError
-    from tlv.errors import DecodeError, EncodeError, TextSyntaxError
-
-    try:
-        return action()
-    except TextSyntaxError as exc:
-        fail(str(exc), ExitStatus.SYNTAX)
-    except EncodeError as exc:
-        fail(str(exc), ExitStatus.VALUE)
-    except DecodeError as exc:
-        fail(str(exc), ExitStatus.DECODE)
-    except MibError as exc:
-        fail(str(exc), ExitStatus.IO)
 
 
 mib_dir_option = click.option(

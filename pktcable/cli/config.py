@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
+from pktcable.compiling import HASH_CHOICES, run_compile
 from pktcable.exitcodes import ExitStatus
 
 from .common import (
     Command,
-    fail,
     key_option,
     make_loader,
     mib_dir_option,
@@ -20,8 +20,6 @@ from .common import (
     run_codec,
     write_output,
 )
-
-HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 
 
 @click.command("compile", cls=Command)
@@ -49,41 +47,7 @@ def compile_cmd(inputs: tuple[str, ...], output: str | None, out_dir: str | None
       pktcable compile tests/data/docsis-compat/mta_vendor.txt --hash cablelabs -o mta.bin
       pktcable compile tests/data/docsis-compat/cm_basic.txt tests/data/docsis-compat/cm_classifiers.txt --key tests/data/docsis-compat/key --out-dir build
     """
-    from pktcable.mibctx import MibContext
-    from tlv.config import compile_text
-    from tlv.errors import EncodeError
-
-    if output and len(inputs) > 1:
-        fail("-o names one output; use --out-dir for several inputs", ExitStatus.USAGE)
-    key = read_key(key_file)
-    ctx = MibContext(mib_dirs=mib_dirs)
-    memo: dict = {}  # type: ignore[type-arg]  # statements repeat across a batch
-    if out_dir:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    for name in inputs:
-        text = read_input(name).decode("utf-8", "surrogateescape")
-        source = "<stdin>" if name == "-" else name
-
-        warnings: list[EncodeError] | None = [] if lenient else None
-
-        def build(text: str = text, source: str = source, name: str = name,
-                  warnings: list[EncodeError] | None = warnings) -> bytes:
-            return compile_text(text, source=source, ctx=ctx, key=key, hash=hash_name, loader=make_loader(name),
-                                memo=memo, minimal_ber=minimal_ber, warnings=warnings)
-
-        data = run_codec(build)
-        for warning in warnings or ():
-            click.echo(f"pktcable: warning: {warning}", err=True)
-        write_output(output_name(name, output, out_dir), data)
-
-
-def output_name(name: str, output: str | None, out_dir: str | None) -> str:
-    if output:
-        return output
-    if name == "-":
-        return "-"
-    stem = Path(name).with_suffix(".bin").name
-    return str(Path(out_dir) / stem) if out_dir else str(Path(name).with_suffix(".bin"))
+    run_compile(inputs, output, out_dir, key_file, hash_name, minimal_ber, lenient, mib_dirs)
 
 
 @click.command("decode", cls=Command)

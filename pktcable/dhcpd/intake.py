@@ -43,6 +43,8 @@ INTAKE_LIMIT = 4096
 #: a queue that holds more than this much work makes every OFFER late: the client's REQUEST
 #: then comes after its own timer (or a test tool's 1 s) gave up.
 DISCOVER_MAX_WAIT = 0.5
+#: Up to this many datagrams waiting are served in arrival order: no backlog to speak of.
+IN_ORDER = 128
 #: Weight of the newest measurement in the capacity estimate (exponential moving average).
 _SMOOTHING = 0.2
 
@@ -84,8 +86,8 @@ def classify(data: bytes, server_id: bytes) -> Priority:
             kind = data[pos + 2]
         elif code == 54:
             sid = data[pos + 2:end]
-        if kind is not None and sid is not None:
-            break
+        if kind is not None and (sid is not None or kind != _REQUEST):
+            break  # option 54 matters for a REQUEST only
         pos = end
     if kind == _DISCOVER or kind is None:
         return Priority.NEW
@@ -105,8 +107,11 @@ class Intake:
     (no room), ``new-over-capacity`` (it would wait longer than ``max_wait``),
     ``new-stale`` (it did wait that long)."""
 
-    def __init__(self, server_id: bytes, limit: int = INTAKE_LIMIT, max_wait: float = DISCOVER_MAX_WAIT) -> None:
+    def __init__(self, server_id: bytes, limit: int = INTAKE_LIMIT, max_wait: float = DISCOVER_MAX_WAIT,
+                 drops: Counter[str] | None = None) -> None:
         self.server_id, self.limit, self.max_wait = server_id, limit, max_wait
+        #: Where else each shed datagram is counted, as ``shed-<reason>`` (the core's drops).
+        self.drops = drops
         #: One FIFO per priority of (arrival number, arrival time, datagram, source address).
         self.queues: tuple[deque[tuple[int, float, bytes, tuple[str, int]]], ...] = tuple(
             deque() for _ in Priority)
@@ -162,13 +167,13 @@ class Intake:
                 self._spent += _SMOOTHING * (spent - self._spent)
             self.capacity = self._work / self._spent
         horizon = now - self.max_wait
-        if self._size <= count:
-            # No backlog beyond this round: arrival order, so that a client's DISCOVER is served
+        if self._size <= min(count, IN_ORDER):
+            # No backlog to speak of: arrival order, so that a client's DISCOVER is served
             # before a REQUEST sent right behind it.
             new = self.queues[Priority.NEW]
             fresh = [item for item in new if item[1] >= horizon]
             if len(fresh) < len(new):
-                self.shed["new-stale"] += len(new) - len(fresh)
+                self._count("new-stale", len(new) - len(fresh))
                 new.clear()
                 new.extend(fresh)
             items = sorted(item for queue in self.queues for item in queue)
@@ -191,6 +196,8 @@ class Intake:
         self._last_take, self._taken = (now, len(out)) if self._size else (None, 0)
         return out
 
-    def _count(self, reason: str) -> str:
-        self.shed[reason] += 1
+    def _count(self, reason: str, n: int = 1) -> str:
+        self.shed[reason] += n
+        if self.drops is not None:
+            self.drops["shed-" + reason] += n
         return reason

@@ -97,6 +97,8 @@ class Policy:
         self.vendor_cache: ClearingCache[bytes, VendorClass] = ClearingCache(VENDOR_CACHE_LIMIT)
         self._static_lists: dict[tuple[int, str, bool], list[Option]] = {}
         self._static_blocks: dict[tuple[int, str, bool], bytes] = {}
+        self._pools: dict[tuple[int, str], tuple[list[Subnet], list[Pool]]] = {}
+        self._network_text: dict[int, str] = {}
 
     def device_class(self, client: Client) -> DeviceClass | None:
         reservation = self.reservations.get(client.mac)
@@ -118,10 +120,27 @@ class Policy:
         return found
 
     def pools(self, subnets: list[Subnet], cls: DeviceClass) -> list[Pool]:
-        return [p for s in subnets for p in s.pools if not p.classes or cls.name in p.classes]
+        # ``subnets`` is one of the shared lists :meth:`subnets` keeps for good (or the
+        # configuration's own), so its identity names it; one entry per (list, class).
+        key = (id(subnets), cls.name)
+        found = self._pools.get(key)
+        if found is None or found[0] is not subnets:
+            found = self._pools[key] = (subnets, [p for s in subnets for p in s.pools
+                                                  if not p.classes or cls.name in p.classes])
+        return found[1]
+
+    def network_text(self, subnet: Subnet) -> str:
+        """``str(subnet.network)``, made once: every lease row carries it."""
+        found = self._network_text.get(id(subnet))
+        if found is None:
+            found = self._network_text[id(subnet)] = str(subnet.network)
+        return found
 
     def subnet_of(self, subnets: list[Subnet], address: IPv4Address) -> Subnet | None:
-        return next((s for s in subnets if address in s.network), None)
+        for subnet in subnets:  # a loop, not next(genexpr): this runs two or three times per packet
+            if address in subnet.network:
+                return subnet
+        return None
 
     def static_options(self, subnet: Subnet, cls: DeviceClass) -> list[tuple[int, bytes]]:
         """Subnet then class options, encoded once (class wins on the same code)."""

@@ -23,6 +23,7 @@ label: never text a sender chose).
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -111,7 +112,7 @@ class DhcpServer:
             self._events.append(Dropped(f"malformed: {exc}", addr))
             return None
         kind = msg.message_type
-        handler = _HANDLERS.get(MessageType(kind)) if kind is not None and kind in MessageType._value2member_map_ else None
+        handler = _HANDLERS.get(kind) if kind is not None else None
         if handler is None:
             return self._drop("unsupported-type", f"message type {kind} is not served", addr)
         if kind in _LEASING and (msg.htype, msg.hlen) != ETHERNET:
@@ -263,7 +264,7 @@ class DhcpServer:
                 address != getattr(self.policy.reservations.get(client.mac), "address", None):
             return self._nak(msg, "address is not in a pool of this client's class")
         hostname = (msg.get(12) or b"").decode("utf-8", "replace")
-        giaddr, remote_id, circuit_id = "" if msg.giaddr == ZERO else str(msg.giaddr), client.remote_id, \
+        giaddr, remote_id, circuit_id = "" if msg.giaddr == ZERO else _text(msg.giaddr), client.remote_id, \
             client.circuit_id
         old = self.engine.lease_of(client.key)
         exchange = (client.key, msg.xid, msg.ciaddr, msg.giaddr, msg.get(54), msg.get(50))
@@ -275,7 +276,7 @@ class DhcpServer:
             # binding's, which is where a RELEASE/DECLINE must come from.
             giaddr, remote_id, circuit_id = old.giaddr, old.remote_id, old.circuit_id
         lease = self.engine.bind(Lease(address, client.key, client.mac, now + cls.lease_time, LeaseState.BOUND,
-                                       cls.name, str(subnet.network), remote_id, hostname, giaddr, circuit_id))
+                                       cls.name, self.policy.network_text(subnet), remote_id, hostname, giaddr, circuit_id))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
         self.metrics["acks"] += 1
         if repeated:  # the client missed our ACK and asked again: nothing new happened
@@ -295,7 +296,7 @@ class DhcpServer:
                                  + ([(82, msg.get(82) or b"")] if msg.get(82) is not None else [])))
         if msg.giaddr != ZERO:
             reply.flags |= BROADCAST  # the relay must broadcast a NAK on the client's link
-            dest = (str(msg.giaddr), self.config.relay_port)
+            dest = (_text(msg.giaddr), self.config.relay_port)
         else:
             dest = (LIMITED_BROADCAST, self.config.client_port)
         self._out.append(Reply(encode(reply), dest))
@@ -412,7 +413,8 @@ def _address(raw: bytes | None) -> IPv4Address | None:
     return IPv4Address(raw) if raw is not None and len(raw) == 4 else None
 
 
-_HANDLERS = {
+#: By option 53 value (plain ints: an IntEnum key hashes as its value, no enum built per packet).
+_HANDLERS: dict[int, Callable[[DhcpServer, Message, Client, float, IPv4Address | None, tuple[str, int]], None]] = {
     MessageType.DISCOVER: DhcpServer._discover,
     MessageType.REQUEST: DhcpServer._request,
     MessageType.DECLINE: DhcpServer._decline,

@@ -1,0 +1,1 @@
+"""The Secure flow: PacketCable PKI, Kerberos names and structures."""

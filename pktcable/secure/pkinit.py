@@ -1,0 +1,188 @@
+"""PKINIT structures (RFC 4556 section 3.2 and appendix A) as asn1crypto classes.
+
+The AS-REQ's PA-PK-AS-REQ carries a CMS SignedData (asn1crypto.cms) whose
+content, of type id-pkinit-authData, is an AuthPack signed with the MTA's
+device key; the KDC answers with a PA-PK-AS-REP. The module is EXPLICIT TAGS
+except where RFC 4556 writes IMPLICIT, as here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from asn1crypto import cms, core, keys
+from asn1crypto import x509 as asn1x509
+from asn1crypto.algos import DigestAlgorithm
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from .krbmsg import Checksum, EncryptionKey, KerberosTime
+
+#: RFC 4556 section 3.1: content types of the CMS structures.
+ID_PKINIT_AUTHDATA = "1.3.6.1.5.2.3.1"
+ID_PKINIT_DHKEYDATA = "1.3.6.1.5.2.3.2"
+ID_PKINIT_RKEYDATA = "1.3.6.1.5.2.3.3"
+
+
+class PKAuthenticator(core.Sequence):
+    _fields = [
+        ("cusec", core.Integer, {"explicit": 0}),
+        ("ctime", KerberosTime, {"explicit": 1}),
+        ("nonce", core.Integer, {"explicit": 2}),
+        ("paChecksum", core.OctetString, {"explicit": 3, "optional": True}),
+    ]
+
+
+class AlgorithmIdentifiers(core.SequenceOf):
+    _child_spec = DigestAlgorithm  # AlgorithmIdentifier: an OID and optional parameters
+
+
+class AuthPack(core.Sequence):
+    _fields = [
+        ("pkAuthenticator", PKAuthenticator, {"explicit": 0}),
+        ("clientPublicValue", keys.PublicKeyInfo, {"explicit": 1, "optional": True}),
+        ("supportedCMSTypes", AlgorithmIdentifiers, {"explicit": 2, "optional": True}),
+        ("clientDHNonce", core.OctetString, {"explicit": 3, "optional": True}),
+    ]
+
+
+class ExternalPrincipalIdentifier(core.Sequence):
+    _fields = [
+        ("subjectName", core.OctetString, {"implicit": 0, "optional": True}),
+        ("issuerAndSerialNumber", core.OctetString, {"implicit": 1, "optional": True}),
+        ("subjectKeyIdentifier", core.OctetString, {"implicit": 2, "optional": True}),
+    ]
+
+
+class ExternalPrincipalIdentifiers(core.SequenceOf):
+    _child_spec = ExternalPrincipalIdentifier
+
+
+class PAPkAsReq(core.Sequence):
+    _fields = [
+        ("signedAuthPack", core.OctetString, {"implicit": 0}),  # DER of a CMS ContentInfo
+        ("trustedCertifiers", ExternalPrincipalIdentifiers, {"explicit": 1, "optional": True}),
+        ("kdcPkId", core.OctetString, {"implicit": 2, "optional": True}),
+    ]
+
+
+class DHRepInfo(core.Sequence):
+    _fields = [
+        ("dhSignedData", core.OctetString, {"implicit": 0}),
+        ("serverDHNonce", core.OctetString, {"explicit": 1, "optional": True}),
+    ]
+
+
+class PAPkAsRep(core.Choice):
+    _alternatives = [
+        ("dhInfo", DHRepInfo, {"explicit": 0}),
+        ("encKeyPack", core.OctetString, {"implicit": 1}),  # DER of a CMS EnvelopedData ContentInfo
+    ]
+
+
+class KDCDHKeyInfo(core.Sequence):
+    _fields = [
+        ("subjectPublicKey", core.BitString, {"explicit": 0}),
+        ("nonce", core.Integer, {"explicit": 1}),
+        ("dhKeyExpiration", KerberosTime, {"explicit": 2, "optional": True}),
+    ]
+
+
+class ReplyKeyPack(core.Sequence):
+    _fields = [
+        ("replyKey", EncryptionKey, {"explicit": 0}),
+        ("asChecksum", Checksum, {"explicit": 1}),
+    ]
+
+
+class PkinitError(ValueError):
+    """A signed PKINIT structure that does not verify, with the reason."""
+
+
+def sign(content_type: str, content: bytes, cert: x509.Certificate, key: rsa.RSAPrivateKey,
+         chain: Sequence[x509.Certificate] = (), *, digest: str = "sha256") -> bytes:
+    """A CMS ContentInfo (RFC 5652) of SignedData over ``content``, signed by ``key`` with
+    ``cert`` and ``chain`` included; signed attributes content-type and message-digest.
+    The signature itself is ``cryptography``'s (PKCS#1 v1.5, as RFC 4556 profiles it)."""
+    hash_cls = _HASHES[digest]
+    h = hashes.Hash(hash_cls())
+    h.update(content)
+    attrs = cms.CMSAttributes([
+        {"type": "content_type", "values": [content_type]},
+        {"type": "message_digest", "values": [h.finalize()]},
+    ])
+    signature = key.sign(b"\x31" + attrs.dump()[1:], padding.PKCS1v15(), hash_cls())  # signed as a SET OF
+    der_cert = asn1x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    signer = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
+            "issuer": der_cert.issuer, "serial_number": der_cert.serial_number})}),
+        "digest_algorithm": {"algorithm": digest},
+        "signed_attrs": attrs,
+        "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},
+        "signature": signature,
+    })
+    signed = cms.SignedData({
+        "version": "v3",
+        "digest_algorithms": [{"algorithm": digest}],
+        "encap_content_info": {"content_type": content_type, "content": content},
+        "certificates": [der_cert] + [asn1x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+                                      for c in chain],
+        "signer_infos": [signer],
+    })
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
+
+
+def verify(der: bytes, content_type: str) -> tuple[bytes, x509.Certificate, list[x509.Certificate]]:
+    """Check a SignedData ContentInfo's one signature; return (content, signer certificate,
+    the other certificates it carries). The caller checks the signer's chain and identity."""
+    try:
+        info = cms.ContentInfo.load(der, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise PkinitError(f"a {info['content_type'].native}, not signed data")
+        signed = info["content"]
+        encap = signed["encap_content_info"]
+        if encap["content_type"].dotted != content_type:
+            raise PkinitError(f"content type {encap['content_type'].dotted}, expected {content_type}")
+        content = encap["content"].native
+        certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
+        infos = list(signed["signer_infos"])
+    except PkinitError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PkinitError(f"not a CMS SignedData: {exc}") from None
+    if len(infos) != 1 or not isinstance(content, bytes):
+        raise PkinitError(f"{len(infos)} signers and {'a' if isinstance(content, bytes) else 'no'} content; "
+                          "expected one signer over content carried inside")
+    signer = infos[0]
+    sid = signer["sid"].chosen
+    match = [c for c in certs if isinstance(sid, cms.IssuerAndSerialNumber)
+             and c.serial_number == sid["serial_number"].native
+             and c.issuer.public_bytes() == sid["issuer"].dump()]
+    if not match:
+        raise PkinitError("the signer's certificate is not among the certificates sent")
+    cert = match[0]
+    digest = signer["digest_algorithm"]["algorithm"].native
+    if digest not in _HASHES:
+        raise PkinitError(f"digest {digest} is not accepted")
+    attrs = signer["signed_attrs"]
+    values = {a["type"].native: a["values"].native for a in attrs} if attrs else {}
+    h = hashes.Hash(_HASHES[digest]())
+    h.update(content)
+    if values.get("content_type") != [encap["content_type"].native] or values.get("message_digest") != [h.finalize()]:
+        raise PkinitError("the signed attributes do not match the content (content type or message digest)")
+    public = cert.public_key()
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise PkinitError("the signer's key is not RSA")
+    try:
+        public.verify(signer["signature"].native, b"\x31" + attrs.dump()[1:], padding.PKCS1v15(),
+                      _HASHES[digest]())
+    except InvalidSignature:
+        raise PkinitError(f"bad signature by {cert.subject.rfc4514_string()}") from None
+    return content, cert, [c for c in certs if c is not cert]
+
+
+_HASHES: dict[str, type[hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}

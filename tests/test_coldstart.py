@@ -1,0 +1,123 @@
+"""Cold start of ``python -m pktcable compile``: what it skips, and that skipping changes nothing.
+
+The compile command runs without click when its options are plain
+(pktcable.compiling.fast_main) and reads the generated MIB tables as text
+instead of compiling their modules (mibs.registry._load_data). Each test
+checks the short path against the long one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import COMPAT
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = str(COMPAT / "key")
+
+
+def run(args: list[str], cwd: Path, show_imports: bool = False) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = ("import runpy, sys; sys.argv = ['pktcable', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('pktcable', run_name='__main__')\n"
+            "finally:\n    print(' '.join(sorted(sys.modules)), file=sys.stderr)\n") if show_imports else None
+    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "pktcable", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, timeout=60)
+
+
+def test_generated_tables_read_as_text_are_the_modules_tables() -> None:
+    import mibs._data as module
+    from mibs.registry import _DATA_TABLES, _load_data
+
+    tables = _load_data()
+    assert not hasattr(tables, "__file__")  # read as text, not imported
+    for names in _DATA_TABLES.values():
+        for name in names:
+            assert getattr(tables, name) == getattr(module, name), name
+
+
+def test_compile_needs_neither_click_nor_the_data_modules(tmp_path: Path) -> None:
+    done = run(["compile", str(COMPAT / "cm_basic.txt"), "--key", KEY, "-o", "cm.bin"], tmp_path, show_imports=True)
+    assert done.returncode == 0, done.stderr
+    modules = done.stderr.decode().split()
+    assert "click" not in modules and "mibs._data" not in modules and "pktcable.cli" not in modules
+    assert "mibs.registry" in modules  # names were resolved
+    assert (tmp_path / "cm.bin").read_bytes() == (COMPAT / "cm_basic.bin").read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    ["mta_vendor.txt", "--hash", "cablelabs", "-o", "OUT"],
+    ["mta_vendor.txt", "--hash=euro", "--output=OUT"],
+    ["--lenient", "mta_ncs.txt", "--out-dir", "DIR", "mta_vendor.txt", "--minimal-ber"],
+    ["cm_basic.txt", "cm_classifiers.txt", "--key", KEY, "--out-dir=DIR"],
+    ["mta_ncs.txt", "-o", "OUT"],  # a MIB constraint broken: exit 4
+    ["cm_basic.txt", "-o", "OUT"],  # no key: exit 4
+    ["missing.txt", "-o", "OUT"],  # exit 6
+    ["cm_basic.txt", "cm_classifiers.txt", "-o", "OUT", "--key", KEY],  # -o with two inputs: exit 2
+    ["mta_vendor.txt", "--hash", "md5", "-o", "OUT"],  # not a choice: click's message
+    ["mta_vendor.txt", "-oOUT"],  # attached short value: click reads it
+    ["mta_vendor.txt", "--bogus"],
+    [],
+])
+def test_fast_path_and_click_agree(tmp_path: Path, args: list[str]) -> None:
+    """The same outputs, messages and statuses through fast_main and through click."""
+    outcomes = []
+    for way in ("fast", "click"):
+        work = tmp_path / way
+        work.mkdir()
+        for p in COMPAT.glob("*.txt"):
+            (work / p.name).write_bytes(p.read_bytes())
+        real = [a.replace("OUT", str(work / "out.bin")).replace("DIR", str(work / "dir")) for a in args]
+        if way == "fast":
+            done = run(["compile", *real], work)
+        else:
+            from click.testing import CliRunner
+
+            from pktcable.cli import main
+
+            cwd = os.getcwd()
+            os.chdir(work)
+            try:
+                result = CliRunner().invoke(main, ["compile", *real], prog_name="python -m pktcable")
+            finally:
+                os.chdir(cwd)
+            done = subprocess.CompletedProcess([], result.exit_code, result.stdout_bytes, result.stderr_bytes)
+        files = {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*.bin"))}
+        err = done.stderr.decode().replace(str(work), "WORK")
+        outcomes.append((done.returncode, done.stdout, err, files))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_help_goes_to_click(tmp_path: Path) -> None:
+    done = run(["compile", "--help"], tmp_path)
+    assert done.returncode == 0 and b"--out-dir" in done.stdout and b"Examples:" in done.stdout
+
+
+def test_output_names_are_pathlibs() -> None:
+    """The batch's pathlib-free output names are what pathlib makes of them."""
+    import random
+
+    from pktcable.compiling import output_name
+
+    def by_pathlib(name: str, out_dir: str | None) -> str:
+        stem = Path(name).with_suffix(".bin").name
+        return str(Path(out_dir) / stem) if out_dir else str(Path(name).with_suffix(".bin"))
+
+    parts = ["a", ".", "..", "/", "b.txt", "x.", ".h", "c.d.e", "//", "dir/", "é"]
+    dirs = [None, "out", "/", "o/p", "./o", "o/", ".", "/abs/x", "a/.", "..", "../x"]
+    rng = random.Random(11)
+    for _ in range(20000):
+        name = "".join(rng.choice(parts) for _ in range(rng.randint(1, 5)))
+        out_dir = rng.choice(dirs)
+        try:
+            want = by_pathlib(name, out_dir)
+        except ValueError:
+            with pytest.raises(ValueError):
+                output_name(name, None, out_dir)
+            continue
+        assert output_name(name, None, out_dir) == want, (name, out_dir)
