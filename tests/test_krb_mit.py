@@ -1,0 +1,130 @@
+"""MIT Kerberos accepts the lab PKI: ``kinit`` with a device certificate from
+``pktcable pki devices`` gets a ticket from ``krb5kdc`` configured with the lab's
+KDC certificate and MTA Root, in both PKINIT modes; certificates from another PKI,
+expired ones and unmapped subjects are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pktcable.secure import pki
+from pktcable.secure.labdir import LabPki, LabSettings
+
+from .krbpeers import MitKdc, mit_kdc, require_mit
+
+REALM = "LAB.EXAMPLE.NET"
+MAC = bytes.fromhex("0010180a0b0c")
+OTHER_MAC = bytes.fromhex("0010180a0b0d")
+
+
+def _now() -> dt.datetime:
+    # Real clocks: krb5kdc and kinit check certificate validity against the system time.
+    return dt.datetime.now(dt.UTC)
+
+
+def _lab(folder: Path, manufacturer: str = "pktcable lab manufacturer") -> LabPki:
+    lab = LabPki.create(folder, LabSettings(REALM, "Example Cable", "kdc.lab.example.net", "prov.lab.example.net",
+                                            manufacturer=manufacturer), now=_now())
+    return lab
+
+
+def _files(lab: LabPki, mac: bytes) -> tuple[Path, Path]:
+    stem = lab.folder / "devices" / mac.hex()
+    return stem.with_suffix(".pem"), stem.with_suffix(".key")
+
+
+@pytest.fixture(scope="module")
+def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MitKdc]:
+    require_mit()
+    lab = _lab(tmp_path_factory.mktemp("pki"))
+    lab.issue_device(MAC, now=_now())
+    lab.issue_device(OTHER_MAC, now=_now())
+    with mit_kdc(tmp_path_factory.mktemp("kdc"), lab) as running:
+        running.add_device(MAC)
+        yield running
+
+
+def _explain(kdc: MitKdc, output: str) -> str:
+    return f"kinit:\n{output}\nKDC log:\n{kdc.log()}"
+
+
+@pytest.mark.parametrize("rsa", [False, True], ids=["diffie-hellman", "rsa-key-transport"])
+def test_kinit_gets_a_ticket_with_a_lab_device_certificate(kdc: MitKdc, rsa: bool) -> None:
+    cert, key = _files(kdc.lab, MAC)
+    run = kdc.kinit(cert, key, MAC.hex(), rsa=rsa)
+    assert run.ok, _explain(kdc, run.output)
+    # The mode the trace names is the one that was used; the client checked the KDC's
+    # certificate through its id-pkinit-san (krbtgt/REALM), as the lab PKI issues it.
+    assert ("PKINIT client verified RSA reply" if rsa else "PKINIT client verified DH reply") in run.output
+    assert f"id-pkinit-san in KDC cert: krbtgt/{REALM}@{REALM}" in run.output
+    tickets = kdc.klist(run.ccache)
+    assert f"Default principal: {MAC.hex()}@{REALM}" in tickets
+    assert f"krbtgt/{REALM}@{REALM}" in tickets
+
+
+def test_kinit_over_udp_as_an_emta_sends_it(kdc: MitKdc) -> None:
+    cert, key = _files(kdc.lab, MAC)
+    run = kdc.kinit(cert, key, MAC.hex(), udp=True)
+    assert run.ok, _explain(kdc, run.output)
+    assert "Sending initial UDP request" in run.output and "TCP" not in run.output
+
+
+def test_a_device_without_a_mapping_is_refused(kdc: MitKdc) -> None:
+    """The device certificate carries no id-pkinit-san, so without the pkinit_cert_match
+    rule MIT cannot tie it to the principal: the mapping is what authorizes it."""
+    kdc.admin(f"addprinc -nokey +requires_preauth {OTHER_MAC.hex()}")
+    cert, key = _files(kdc.lab, OTHER_MAC)
+    run = kdc.kinit(cert, key, OTHER_MAC.hex())
+    assert not run.ok
+    assert "Client name mismatch" in run.output, _explain(kdc, run.output)
+
+
+def test_the_mapping_takes_the_certificate_of_its_own_mac_only(kdc: MitKdc) -> None:
+    """OTHER_MAC's certificate (same manufacturer, valid chain) cannot log in as MAC."""
+    cert, key = _files(kdc.lab, OTHER_MAC)
+    run = kdc.kinit(cert, key, MAC.hex())
+    assert not run.ok
+    # The rule exists and fails (the unmapped case above has no rule: name mismatch).
+    assert "Certificate mismatch" in run.output, _explain(kdc, run.output)
+
+
+def test_a_device_certificate_from_another_pki_is_refused(kdc: MitKdc, tmp_path: Path) -> None:
+    """A certificate for the same MAC from another MTA Root: the client can build its
+    chain (it trusts the other root), the KDC cannot (it trusts only the lab's)."""
+    other = _lab(tmp_path / "other", manufacturer="Impostor Devices")
+    other.issue_device(MAC, now=_now())
+    cert, key = _files(other, MAC)
+    run = kdc.kinit(cert, key, MAC.hex(), anchors=[other.folder / "mta-root.pem"],
+                    pool=[other.folder / "mta-manufacturer.pem"])
+    assert not run.ok
+    # RFC 4556 KDC_ERR_CANT_VERIFY_CERTIFICATE (70), after the client sent its request.
+    assert "PKINIT client making DH request" in run.output, "the client refused before asking the KDC"
+    assert "Can't verify certificate" in run.output, _explain(kdc, run.output)
+    assert "Failed to verify received certificate" in kdc.log()
+
+
+def test_kinit_refuses_to_send_an_expired_device_certificate(kdc: MitKdc, tmp_path: Path) -> None:
+    lab = kdc.lab
+    born = _now() - dt.timedelta(days=pki.PROFILES["mta-device"].days + 2)
+    mac = bytes.fromhex("0010180a0b0e")
+    old = pki.issue("mta-device", pki.name(lab.settings.manufacturer, pki.mac_text(mac), unit="eMTA"),
+                    pki.new_key(2048), now=born, serial=x509.random_serial_number(),
+                    issuer=lab.get("mta-manufacturer"))
+    assert old.certificate.not_valid_after_utc < _now()
+    cert, key = tmp_path / "old.pem", tmp_path / "old.key"
+    cert.write_bytes(old.certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(old.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    kdc.add_device(mac)
+    run = kdc.kinit(cert, key, mac.hex())
+    assert not run.ok
+    # MIT's client checks its own chain before it signs, so the expired certificate never
+    # reaches the KDC: kinit cannot test the KDC's side of this check.
+    assert "Failed to verify own certificate (depth 0): certificate has expired" in run.output, \
+        _explain(kdc, run.output)
