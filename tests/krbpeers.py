@@ -321,6 +321,8 @@ def _capture_vectors(out: Path) -> None:
                     (out / f"{mode}-{next(names)}.der").write_bytes(payload)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for profile in ("mta-root", "mta-manufacturer", "sp-root", "sp-ca", "kdc"):
+        (out / "pki" / f"{profile}.key").unlink()  # certificates suffice to verify; keep no CA key
     print(f"captured at {now:%Y-%m-%dT%H:%M:%SZ} into {out}")
 
 
