@@ -6,17 +6,22 @@ expired ones and unmapped subjects are refused."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pktcable.secure import pki
+from pktcable.secure import krbcrypto, krbmsg, krbnames, pki, pkinit
 from pktcable.secure.labdir import LabPki, LabSettings
 
-from .krbpeers import MitKdc, mit_kdc, require_mit
+from .krbpeers import KINIT_BUDGET, MitKdc, mit_kdc, require_mit
+from .test_krb_vectors import open_enveloped
 
 REALM = "LAB.EXAMPLE.NET"
 MAC = bytes.fromhex("0010180a0b0c")
@@ -128,3 +133,71 @@ def test_kinit_refuses_to_send_an_expired_device_certificate(kdc: MitKdc, tmp_pa
     # reaches the KDC: kinit cannot test the KDC's side of this check.
     assert "Failed to verify own certificate (depth 0): certificate has expired" in run.output, \
         _explain(kdc, run.output)
+
+
+# -- krb5kdc serves an AS-REQ built with pktcable.secure (RSA key transport) -------------------
+
+def _our_as_req(cert: x509.Certificate, key: rsa.RSAPrivateKey, chain: list[x509.Certificate],
+                principal: str, *, now: dt.datetime, nonce: int) -> bytes:
+    """A PKINIT AS-REQ in RSA mode (an AuthPack without clientPublicValue), as an eMTA's:
+    cname = the device principal, sname = krbtgt/REALM, one PA-PK-AS-REQ."""
+    body = krbmsg.KDCReqBody({
+        "kdc-options": (0,) * 32, "cname": {"name-type": krbnames.NT_PRINCIPAL, "name-string": [principal]},
+        "realm": REALM, "sname": {"name-type": krbnames.NT_SRV_INST, "name-string": ["krbtgt", REALM]},
+        "till": now + dt.timedelta(hours=8), "nonce": nonce,
+        "etype": [krbcrypto.AES256_CTS_HMAC_SHA1_96, krbcrypto.AES128_CTS_HMAC_SHA1_96]})
+    pack = pkinit.AuthPack({"pkAuthenticator": {
+        "cusec": now.microsecond, "ctime": now, "nonce": nonce,
+        "paChecksum": hashlib.sha1(body.dump()).digest()}})
+    signed = pkinit.sign(pkinit.ID_PKINIT_AUTHDATA, pack.dump(), cert, key, chain)
+    return bytes(krbmsg.ASReq({
+        "pvno": 5, "msg-type": krbmsg.AS_REQ,
+        "padata": [{"padata-type": krbmsg.PA_PK_AS_REQ,
+                    "padata-value": pkinit.PAPkAsReq({"signedAuthPack": signed}).dump()}],
+        "req-body": body}).dump())
+
+
+def _exchange(kdc: MitKdc, request: bytes) -> Any:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(KINIT_BUDGET)
+        s.sendto(request, ("127.0.0.1", kdc.port))
+        reply, _ = s.recvfrom(65535)
+    return krbmsg.load(reply)
+
+
+def test_krb5kdc_answers_our_rsa_mode_as_req(kdc: MitKdc) -> None:
+    lab = kdc.lab
+    device = lab.device(MAC)
+    now = _now()
+    reply = _exchange(kdc, _our_as_req(device.certificate, device.key, [lab.get("mta-manufacturer").certificate],
+                                       MAC.hex(), now=now, nonce=424242))
+    assert isinstance(reply, krbmsg.ASRep), f"{reply.native}\n{kdc.log()}"
+    pa = [p["padata-value"].native for p in reply["padata"] if p["padata-type"].native == krbmsg.PA_PK_AS_REP]
+    answer = pkinit.PAPkAsRep.load(pa[0], strict=True)
+    assert answer.name == "encKeyPack"  # RSA mode, chosen by the absent clientPublicValue
+    content, signer, _ = pkinit.verify_signed_data(open_enveloped(answer.chosen.native, device.key),
+                                                   pkinit.ID_PKINIT_RKEYDATA)
+    assert signer == lab.get("kdc").certificate
+    key_pack = pkinit.ReplyKeyPack.load(content, strict=True)
+    reply_key = krbcrypto.Key(key_pack["replyKey"]["keytype"].native, key_pack["replyKey"]["keyvalue"].native)
+    part = krbmsg.load_enc_kdc_rep_part(krbcrypto.decrypt(reply_key, krbcrypto.USAGE_AS_REP_ENC_PART,
+                                                          reply["enc-part"]["cipher"].native))
+    assert part["nonce"].native == 424242
+    assert reply["cname"]["name-string"].native == [MAC.hex()]
+
+
+def test_krb5kdc_refuses_an_expired_device_certificate(kdc: MitKdc) -> None:
+    """The KDC side of the expiry check, which kinit cannot reach (see above)."""
+    lab = kdc.lab
+    mac = bytes.fromhex("0010180a0b0f")
+    born = _now() - dt.timedelta(days=pki.PROFILES["mta-device"].days + 2)
+    old = pki.issue("mta-device", pki.name(lab.settings.manufacturer, pki.mac_text(mac), unit="eMTA"),
+                    pki.new_key(2048), now=born, serial=x509.random_serial_number(),
+                    issuer=lab.get("mta-manufacturer"))
+    kdc.add_device(mac)
+    reply = _exchange(kdc, _our_as_req(old.certificate, old.key, [lab.get("mta-manufacturer").certificate],
+                                       mac.hex(), now=_now(), nonce=5))
+    assert isinstance(reply, krbmsg.KrbError), reply.native
+    # RFC 4556 KDC_ERR_INVALID_CERTIFICATE (71); the log says why.
+    assert reply["error-code"].native == 71, f"{reply.native}\n{kdc.log()}"
+    assert "certificate has expired" in kdc.log()

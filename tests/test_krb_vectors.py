@@ -134,7 +134,7 @@ def test_the_dh_reply_is_signed_by_the_lab_kdc() -> None:
     assert all(not name.isdigit() for name in info.native)
 
 
-def _open_enveloped(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
+def open_enveloped(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
     """Decrypt the RSA reply's EnvelopedData: RSAES-PKCS1-v1_5 key transport and 3DES-CBC
     content encryption, the algorithms MIT chose (asserted here)."""
     info = cms.ContentInfo.load(der, strict=True)
@@ -160,7 +160,7 @@ def test_the_rsa_reply_opens_with_the_device_key_down_to_the_ticket_session() ->
     rep = krbmsg.load(vector("rsa", "as-rep"), krbmsg.ASRep)
     reply = pkinit.PAPkAsRep.load(padata(rep, krbmsg.PA_PK_AS_REP), strict=True)
     assert reply.name == "encKeyPack"
-    signed = _open_enveloped(reply.chosen.native, device_key())
+    signed = open_enveloped(reply.chosen.native, device_key())
     # The envelope holds a bare SignedData, not a ContentInfo: pkinit.verify_signed_data.
     with pytest.raises(pkinit.PkinitError):
         pkinit.verify(signed, pkinit.ID_PKINIT_RKEYDATA)
