@@ -181,7 +181,7 @@ def client_conf(realm: str, port: int, *, anchors: Sequence[Path], pool: Sequenc
     return "\n".join(lines)
 
 
-def kdc_conf(folder: Path, lab: LabPki, port: int) -> str:
+def kdc_conf(folder: Path, lab: LabPki, port: int, settings: dict[str, str] | None = None) -> str:
     d = lab.folder
     return "\n".join([
         "[kdcdefaults]", f" kdc_listen = 127.0.0.1:{port}", f" kdc_tcp_listen = 127.0.0.1:{port}",
@@ -195,19 +195,21 @@ def kdc_conf(folder: Path, lab: LabPki, port: int) -> str:
         f"  pkinit_anchors = FILE:{d / 'mta-root.pem'}",
         f"  pkinit_pool = FILE:{d / 'mta-manufacturer.pem'}",
         "  pkinit_allow_upn = false",
+        *(f"  {name} = {value}" for name, value in (settings or {}).items()),
         " }",
         "[logging]", f" kdc = FILE:{folder / 'kdc.log'}", ""])
 
 
 @contextmanager
-def mit_kdc(folder: Path, lab: LabPki) -> Iterator[MitKdc]:
-    """A running ``krb5kdc`` for the lab's realm; stopped (and its log kept) on exit."""
+def mit_kdc(folder: Path, lab: LabPki, settings: dict[str, str] | None = None) -> Iterator[MitKdc]:
+    """A running ``krb5kdc`` for the lab's realm, ``settings`` added to its realm's
+    section of kdc.conf; stopped (and its log kept in ``folder``) on exit."""
     require_mit()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "db").mkdir(exist_ok=True)
     port = free_port()
     kdc = MitKdc(folder, lab, port)
-    (folder / "kdc.conf").write_text(kdc_conf(folder, lab, port))
+    (folder / "kdc.conf").write_text(kdc_conf(folder, lab, port, settings))
     (folder / "krb5.conf").write_text(client_conf(lab.settings.realm, port, anchors=[lab.folder / "sp-root.pem"],
                                                   pool=[lab.folder / "sp-ca.pem"]))
     (folder / "kadm5.acl").write_text("")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pktcable.secure import krbcrypto, krbmsg, krbnames, pki, pkinit
@@ -133,6 +133,38 @@ def test_kinit_refuses_to_send_an_expired_device_certificate(kdc: MitKdc, tmp_pa
     # reaches the KDC: kinit cannot test the KDC's side of this check.
     assert "Failed to verify own certificate (depth 0): certificate has expired" in run.output, \
         _explain(kdc, run.output)
+
+
+def _device_without_eku(lab: LabPki, mac: bytes, folder: Path) -> tuple[Path, Path]:
+    """A device certificate with no extended key usage at all, as a factory certificate
+    made before RFC 4556 may be (unverified for real PacketCable devices)."""
+    now, key, issuer = _now(), pki.new_key(2048), lab.get("mta-manufacturer")
+    made = (x509.CertificateBuilder()
+            .subject_name(pki.name(lab.settings.manufacturer, pki.mac_text(mac), unit="eMTA"))
+            .issuer_name(issuer.certificate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(issuer.key, hashes.SHA256()))
+    cert, key_file = folder / "no-eku.pem", folder / "no-eku.key"
+    cert.write_bytes(made.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert, key_file
+
+
+def test_a_device_certificate_without_the_pkinit_eku_needs_eku_checking_off(kdc: MitKdc, tmp_path: Path) -> None:
+    """MIT's KDC requires id-pkinit-KPClientAuth in the client certificate by default;
+    ``pkinit_eku_checking = none`` in kdc.conf admits certificates without it."""
+    mac = bytes.fromhex("0010180a0b10")
+    cert, key = _device_without_eku(kdc.lab, mac, tmp_path)
+    kdc.add_device(mac)
+    run = kdc.kinit(cert, key, mac.hex())
+    assert not run.ok and "Inconsistent key purpose" in run.output, _explain(kdc, run.output)
+    with mit_kdc(tmp_path / "kdc", kdc.lab, {"pkinit_eku_checking": "none"}) as lenient:
+        lenient.add_device(mac)
+        run = lenient.kinit(cert, key, mac.hex())
+        assert run.ok, _explain(lenient, run.output)
 
 
 # -- krb5kdc serves an AS-REQ built with pktcable.secure (RSA key transport) -------------------
