@@ -86,6 +86,14 @@ def test_kinit_over_udp_as_an_emta_sends_it(kdc: MitKdc) -> None:
     assert any("Sending initial UDP request" in line for line in lines[big[0]:big[0] + 4]), run.output
 
 
+def test_a_failed_kadmin_query_is_an_error(kdc: MitKdc) -> None:
+    """kadmin.local exits 0 on errors: the harness reads its stderr instead."""
+    with pytest.raises(AssertionError, match="already exists"):
+        kdc.add_device(MAC)
+    with pytest.raises(AssertionError, match="does not exist"):
+        kdc.admin("set_string nosuch0000 pkinit_cert_match x")
+
+
 def test_a_device_without_a_mapping_is_refused(kdc: MitKdc) -> None:
     """The device certificate carries no id-pkinit-san, so without the pkinit_cert_match
     rule MIT cannot tie it to the principal: the mapping is what authorizes it."""
