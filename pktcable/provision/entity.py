@@ -152,8 +152,12 @@ class EntityConfig:
 class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
                  config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
-                 internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None) -> None:
+                 internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
+                 commit: Callable[[], None] | None = None) -> None:
         self.devices = devices
+        #: Makes the staged steps durable: the store's own commit by default; the back
+        #: office passes one that groups the commits of a burst of messages into one.
+        self.commit = commit or devices.commit
         self.files = files
         self.snmp = snmp
         self.clock = clock
@@ -367,7 +371,7 @@ class ProvisioningEntity:
             self._enrollment(mac, note, source, device, _sent_as(msg))
         else:
             self._status(mac, note)
-        self.devices.commit()
+        self.commit()
         return msg.response()
 
     def _reject(self, reason: str, source: str, detail: str) -> None:
@@ -427,7 +431,7 @@ class ProvisioningEntity:
                     if machine.table.target(machine.state, failed) is not None:
                         self._feed(device.mac, failed, failed.reason)
                         break
-            self.devices.commit()
+            self.commit()
 
     async def _configure_run(self, device: Device, tree: pktc.Tree, ip: str) -> None:
         mac = device.mac
@@ -435,7 +439,7 @@ class ProvisioningEntity:
             data = self.files.build(device)
         except ValueError as exc:
             self._feed(mac, ev.ConfigBuildFailed(str(exc)), str(exc))
-            self.devices.commit()
+            self.commit()
             return
         url = self.files.publish(device, data, ip)
         digest = hashlib.sha1(data).digest()
@@ -446,7 +450,7 @@ class ProvisioningEntity:
             # The lease ended or moved while the file was built: whoever holds
             # ``ip`` now is not this device and gets no SET with our community.
             self._feed(mac, ev.LocationSetFailed("lease ended"), f"{ip} is no longer leased to {mac}")
-            self.devices.commit()
+            self.commit()
             return
         try:
             reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
@@ -465,7 +469,7 @@ class ProvisioningEntity:
             self._feed(mac, ev.LocationSetFailed(status), status)
         else:
             self._feed(mac, ev.LocationSetAcked(), url)
-        self.devices.commit()
+        self.commit()
 
     def _status(self, mac: str, note: pktc.Status) -> None:
         self._feed(mac, ev.StatusReceived(note.state), str(note.state))
@@ -490,7 +494,7 @@ class ProvisioningEntity:
         else:
             ok = reply.pdu.error_status == 0
         self.devices.record(Step(mac, self.clock(), "MTA-1", "ResetRequested", "ok" if ok else "failed"))
-        self.devices.commit()
+        self.commit()
         return ok
 
 

@@ -72,6 +72,10 @@ log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
+#: Seconds the device store's writes of a burst wait to go to disk together. Steps are
+#: history, not promises to a device (leases are committed before their ACK leaves), so
+#: a crash loses at most this much of it, and a boot storm pays one commit per window.
+COMMIT_WINDOW = 0.05
 #: The device variable that names an eMTA's MIB tree (cablelabs, ietf, euro); templates read it too.
 MIB_TREE_VAR = "mib_tree"
 
@@ -467,10 +471,11 @@ class Backoffice:
         return self.metrics_registry.registry
 
     def _commit_soon(self) -> None:
-        """One store commit per burst of events, right after it (not per event)."""
+        """One store commit per burst of events, COMMIT_WINDOW after its first (not per
+        event, nor per message: a commit costs as much as all the other work of a step)."""
         if not self._commit_pending:
             self._commit_pending = True
-            asyncio.get_running_loop().call_soon(self._commit)
+            asyncio.get_running_loop().call_later(COMMIT_WINDOW, self._commit)
 
     def _commit(self) -> None:
         self._commit_pending = False
@@ -525,7 +530,7 @@ class Backoffice:
                          agent_port=cfg.agent_port, auto_enroll=cfg.auto_enroll, default_template="mta.txt",
                          default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
-            observer=self.metrics_registry,
+            observer=self.metrics_registry, commit=self._commit_soon,
         )
         self.snmp.handler = self._guarded_snmp
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
