@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from pktcable.admission import Admission, AdmissionLimits
 from pktcable.flow import DEFAULT_FLOW, Entered, Flow, FlowTable, Machine
 from pktcable.flow import events as ev
 from pktcable.flow.machine import UnexpectedEvent
@@ -147,6 +148,9 @@ class EntityConfig:
     #: many lines per interval about all sources together.
     reject_log_sources: int = DEFAULT_MAX_SOURCES
     reject_log_lines: int = DEFAULT_MAX_LINES
+    #: When an enrollment INFORM that would start a new run is dropped unanswered
+    #: (pktcable.admission); its in-flight count is runs waiting for their file and SET.
+    admission: AdmissionLimits = AdmissionLimits()
 
 
 class ProvisioningEntity:
@@ -177,6 +181,8 @@ class ProvisioningEntity:
         self._configuring: dict[str, asyncio.Task[None]] = {}
         #: INFORMs not acted on, by reason (REJECT_REASONS).
         self.rejected: Counter[str] = Counter()
+        #: New runs let in, and enrollment INFORMs dropped unanswered by reason (admission.refused).
+        self.admission = Admission(config.admission)
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
                                          max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
@@ -368,7 +374,18 @@ class ProvisioningEntity:
             self._reject("unknown-device", source, f"{mac} is not in the device store")
             return msg.response()
         if isinstance(note, pktc.Enrollment):
-            self._enrollment(mac, note, source, device, _sent_as(msg))
+            sent_as = _sent_as(msg)
+            # Only an INFORM that starts a new run may be turned away: a re-sent copy of
+            # one already acknowledged belongs to a run in flight, and so does a status INFORM.
+            if self._correlation.get(mac) != (note.correlation_id, sent_as):
+                refused = self.admission.admit(self.clock(), len(self._configuring))
+                if refused is not None:
+                    # No Response and nothing recorded: the eMTA re-sends its INFORM after its
+                    # INFORM timeout, by when the runs in flight may have made room.
+                    self.reject_log.log("overload", self.clock(), "enrollment INFORMs dropped unanswered (%s): "
+                                        "%d runs waiting for their file and SET", refused, len(self._configuring))
+                    return None
+            self._enrollment(mac, note, source, device, sent_as)
         else:
             self._status(mac, note)
         self.commit()

@@ -35,6 +35,7 @@ import jinja2
 from aiohttp import web
 from prometheus_client.registry import Collector
 
+from pktcable.admission import Admission, AdmissionLimits
 from pktcable.delivery.http import HttpServer, listen
 from pktcable.delivery.resolvers import (
     BuildFailed,
@@ -217,7 +218,9 @@ class Backoffice:
         self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._guarded_delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
                                config=TransferConfig(max_timeout_option=cfg.tftp_max_timeout,
-                                                     max_duration=cfg.tftp_max_duration))
+                                                     max_duration=cfg.tftp_max_duration),
+                               admission=Admission(AdmissionLimits(cfg.tftp_admit_sessions)),
+                               continues=lambda name: self.names.get(name, self.clock()) is not None)
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
@@ -528,7 +531,8 @@ class Backoffice:
             self.devices, self, self.snmp, self.clock,
             EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
                          agent_port=cfg.agent_port, auto_enroll=cfg.auto_enroll, default_template="mta.txt",
-                         default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished),
+                         default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished,
+                         admission=AdmissionLimits(cfg.enroll_max_in_flight, cfg.enroll_rate)),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
         )

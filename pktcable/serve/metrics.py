@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, P
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pktcable.admission import REASONS as ADMISSION_REASONS
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
 if TYPE_CHECKING:
@@ -118,6 +119,11 @@ class ServiceCollector(Collector):
         if entity is not None:
             yield counter("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones "
                           "unanswered).", ["reason"], [([r], entity.rejected[r]) for r in REJECT_REASONS])
+            yield counter("informs_dropped_total", "Enrollment INFORMs dropped unanswered under overload (the eMTA "
+                          "re-sends them), by the bound reached.", ["reason"],
+                          [([r], entity.admission.refused[r]) for r in ADMISSION_REASONS])
+            yield counter("enrollments_admitted_total", "Enrollment INFORMs that started a new run.", [],
+                          [([], entity.admission.admitted)])
             yield gauge("flows_in_progress", "eMTAs whose server-side flow is running (not in a final state).", [],
                         [([], entity.running())])
             yield gauge("configure_tasks", "eMTAs whose config file is being built and its location SET.", [],
