@@ -170,16 +170,26 @@ class Metrics:
             namespace=PREFIX, buckets=COMMIT_BUCKETS, registry=self.registry)
         ProcessCollector(namespace=PREFIX, registry=self.registry)
         self.registry.register(_Prefixed(PlatformCollector(registry=None)))
+        # Each labelled histogram looked up once: labels() costs more than the observation,
+        # and a device is observed at every step. Bounded: flows x steps x outcomes.
+        self._steps: dict[tuple[str, str], Histogram] = {}
+        self._runs: dict[tuple[str, str], Histogram] = {}
 
     def attach(self, office: Backoffice) -> None:
         self.registry.register(ServiceCollector(office))
 
     # -- the entity's FlowObserver ------------------------------------------------
     def step(self, flow: str, step: str, seconds: float) -> None:
-        self.step_seconds.labels(flow, step).observe(seconds)
+        child = self._steps.get((flow, step))
+        if child is None:
+            child = self._steps[flow, step] = self.step_seconds.labels(flow, step)
+        child.observe(seconds)
 
     def provisioned(self, flow: str, outcome: str, seconds: float) -> None:
-        self.run_seconds.labels(flow, outcome).observe(seconds)
+        child = self._runs.get((flow, outcome))
+        if child is None:
+            child = self._runs[flow, outcome] = self.run_seconds.labels(flow, outcome)
+        child.observe(seconds)
 
     def committed(self, store: str) -> Histogram:
         """The histogram child one store's commits are observed into."""

@@ -104,6 +104,9 @@ class Pdu:
     varbinds: tuple[VarBind, ...] = ()
     error_status: int = 0
     error_index: int = 0  # GetBulk: non-repeaters / max-repetitions live here
+    #: The contents of the variable-bindings SEQUENCE as received (decode sets it): an
+    #: INFORM's Response echoes them as they came, instead of encoding each VarBind again.
+    received_varbinds: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +119,11 @@ class Message:
         self, varbinds: Sequence[VarBind] | None = None, error_status: int = 0, error_index: int = 0
     ) -> Message:
         """The Response to this request (an INFORM's echoes its varbinds)."""
-        vbs = self.pdu.varbinds if varbinds is None else tuple(varbinds)
-        pdu = Pdu(PduType.RESPONSE, self.pdu.request_id, vbs, error_status, error_index)
+        if varbinds is None:
+            vbs, received = self.pdu.varbinds, self.pdu.received_varbinds
+        else:
+            vbs, received = tuple(varbinds), None
+        pdu = Pdu(PduType.RESPONSE, self.pdu.request_id, vbs, error_status, error_index, received)
         return Message(self.community, pdu, self.version)
 
 
@@ -145,7 +151,8 @@ def encode(msg: Message) -> bytes:
         ber.tlv(ber.INTEGER, ber.encode_int(pdu.request_id))
         + ber.tlv(ber.INTEGER, ber.encode_int(pdu.error_status))
         + ber.tlv(ber.INTEGER, ber.encode_int(pdu.error_index))
-        + ber.tlv(ber.SEQUENCE, b"".join(_varbind(vb) for vb in pdu.varbinds))
+        + ber.tlv(ber.SEQUENCE, pdu.received_varbinds if pdu.received_varbinds is not None
+                  else b"".join(_varbind(vb) for vb in pdu.varbinds))
     )
     return ber.tlv(
         ber.SEQUENCE,
@@ -246,4 +253,4 @@ def decode(data: bytes) -> Message:
         except ValueError as exc:
             raise SnmpDecodeError(str(exc), xs) from None
         varbinds.append(VarBind(oid, t, value))
-    return Message(community, Pdu(kind, request_id, tuple(varbinds), error_status, error_index), version)
+    return Message(community, Pdu(kind, request_id, tuple(varbinds), error_status, error_index, data[vs:ve]), version)
