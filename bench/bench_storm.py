@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -57,6 +58,9 @@ def main() -> None:
                                   "--report", str(report), "--quiet"], capture_output=True, text=True, env=ENV,
                                  cwd=ROOT)
             wall = time.perf_counter() - t0
+            # The simulator is the only child reaped so far: its CPU, to see what is left of two cores.
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sim_cpu = usage.ru_utime + usage.ru_stime
             after = rss_kib(server.pid)
             cpu = cpu_seconds(server.pid) - cpu_before
             data = json.loads(report.read_text())
@@ -73,7 +77,8 @@ def main() -> None:
           f"p99 {data['flow_time_s']['p99']} s")
     print(f"server RSS {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB after: "
           f"{(after - before) / max(args.count, 1) * 1024:.0f} bytes per device tracked")
-    print(f"server CPU {cpu:.1f} s: {cpu / max(args.count, 1) * 1e3:.2f} ms per device")
+    print(f"server CPU {cpu:.1f} s: {cpu / max(args.count, 1) * 1e3:.2f} ms per device; "
+          f"server {cpu / wall:.2f} + simulator {sim_cpu / wall:.2f} cores busy of {os.cpu_count()}")
     print(f"server errors logged: {len(errors)}", *errors[:5], sep="\n  ")
     for dev in data["deviations"][:10]:
         print(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices)")
