@@ -214,3 +214,33 @@ def test_a_storm_shows_in_the_histograms_and_a_renewal_does_not_restart_an_emta(
     assert value(text, "pktcable_tod_requests_total", transport="udp") == 3  # each eCM asked the time
     # The exposition parses as a whole (what a Prometheus server does with it).
     assert list(text_string_to_metric_families(text))
+
+
+def test_enrollments_dropped_under_overload_are_counted_by_reason() -> None:
+    from pktcable.admission import AdmissionLimits
+    from pktcable.provision.entity import EntityConfig, ProvisioningEntity
+    from pktcable.snmp import message as m
+    from pktcable.snmp import pktc
+
+    from .test_provision import FakeSnmp
+
+    office, now = _office()
+    office.entity = ProvisioningEntity(
+        office.devices, office, FakeSnmp(), office.clock,
+        EntityConfig(auto_enroll=True, admission=AdmissionLimits(rate=1.0, burst=1)),
+        leased_address=office.leased_address)
+    macs = ["00a0bc000101", "00a0bc000102", "00a0bc000103"]
+
+    def scenario() -> None:
+        assert office.entity is not None
+        for i, mac in enumerate(macs):
+            _bound(office, mac, "mta", f"10.1.0.{10 + i}", realm="HYBRID.2")
+            note = pktc.Enrollment(pktc.Tree.CABLELABS, b"eMTA", b"1", b"pktc1.5:051f0101", bytes.fromhex(mac), i)
+            inform = m.Message(b"public", m.Pdu(m.PduType.INFORM, 7, note.varbinds(100)))
+            reply = office.entity.handle(inform, (f"10.1.0.{10 + i}", 50000))
+            assert (reply is None) == (i > 0)  # one token: the first is let in, the others dropped unanswered
+
+    text = _driven(office, scenario)
+    assert value(text, "pktcable_informs_dropped_total", reason="rate") == 2
+    assert value(text, "pktcable_informs_dropped_total", reason="in-flight") == 0
+    assert value(text, "pktcable_enrollments_admitted_total") == 1
