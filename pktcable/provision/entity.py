@@ -33,6 +33,7 @@ chose (see :meth:`ProvisioningEntity.handle`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -426,13 +427,13 @@ class ProvisioningEntity:
         task = asyncio.ensure_future(self._configure(device, note.tree, ip))
         self._configuring[mac] = task
         self.tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(functools.partial(self._task_done, mac))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, mac: str, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        for mac, running in list(self._configuring.items()):
-            if running is task:
-                del self._configuring[mac]
+        # By its MAC, not by a search of every run in flight (hundreds in a storm).
+        if self._configuring.get(mac) is task:
+            del self._configuring[mac]
 
     async def _configure(self, device: Device, tree: pktc.Tree, ip: str) -> None:
         try:
