@@ -57,3 +57,45 @@ def test_in_flight_is_checked_before_the_rate_and_spends_no_token() -> None:
 def test_bad_limits(limits: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AdmissionLimits(**limits)  # type: ignore[arg-type]
+
+
+def test_an_enrollment_past_the_bound_gets_no_response_on_the_wire() -> None:
+    """Real sockets: with one eMTA's SET in flight (its agent is not there, so the SET
+    waits out its timeout) and ``enroll_max_in_flight = 1``, another eMTA's enrollment
+    INFORM and its retransmission get no Response and create nothing."""
+    import asyncio
+
+    from pktcable.serve.app import Backoffice
+    from pktcable.snmp import message as m
+    from pktcable.snmp import pktc
+    from pktcable.snmp.aio import open_endpoint
+
+    from .test_e2e import configs, lease, run
+
+    cfg, _ = configs(["HYBRID.2"], enroll_max_in_flight=1)
+    cfg.snmp_timeout, cfg.snmp_retries = 3.0, 1  # the first run stays in flight for 6 s: ample on a busy machine
+    first, second = "0a0000000201", "0a0000000202"
+
+    def enrollment(mac: str) -> tuple:  # type: ignore[type-arg]
+        return pktc.Enrollment(pktc.Tree.CABLELABS, b"eMTA", b"1.0", b"pktc1.5:", bytes.fromhex(mac), 9).varbinds(1)
+
+    async def scenario(office: Backoffice) -> None:
+        assert office.entity is not None
+        lease(office, first, "127.0.0.1")
+        lease(office, second, "127.0.0.2")
+        one = await open_endpoint("127.0.0.1", 0, timeout=5.0, retries=0)
+        two = await open_endpoint("127.0.0.2", 0, timeout=0.5, retries=1)
+        try:
+            reply = await one.request(("127.0.0.1", cfg.snmp_port), b"public", m.PduType.INFORM, enrollment(first))
+            assert reply.pdu.type is m.PduType.RESPONSE
+            with pytest.raises(TimeoutError):
+                await two.request(("127.0.0.1", cfg.snmp_port), b"public", m.PduType.INFORM, enrollment(second))
+            assert office.entity.admission.refused["in-flight"] == 2  # the INFORM and its retransmission
+            assert office.devices.get(second) is None and office.devices.history(second) == []
+            assert office.entity.admission.admitted == 1
+        finally:
+            one.close()
+            two.close()
+        await asyncio.sleep(0)
+
+    run(cfg, scenario)
