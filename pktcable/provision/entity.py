@@ -349,6 +349,12 @@ class ProvisioningEntity:
         device we do not provision are answered and change nothing in the
         store: no device row, no step. Each is counted in ``rejected`` by
         reason and logged at most once per source per minute.
+
+        Overload is the other silence: an enrollment that would start a new run
+        while the admission bounds are reached (``EntityConfig.admission``) is
+        dropped unanswered, as if lost on the way, so that the eMTA re-sends it;
+        counted in ``admission.refused``. A re-sent copy of an enrollment already
+        answered, and a status INFORM, are never dropped.
         """
         if msg.pdu.type is not m.PduType.INFORM:
             return None
