@@ -244,3 +244,29 @@ def test_enrollments_dropped_under_overload_are_counted_by_reason() -> None:
     assert value(text, "pktcable_informs_dropped_total", reason="rate") == 2
     assert value(text, "pktcable_informs_dropped_total", reason="in-flight") == 0
     assert value(text, "pktcable_enrollments_admitted_total") == 1
+
+
+def test_the_snmp_and_tftp_receive_queues_are_gauges() -> None:
+    """A datagram the loop has not read yet shows in its socket's queue gauge (Linux)."""
+    import socket
+
+    from .test_e2e import configs, run
+
+    cfg, _ = configs(["HYBRID.2"])
+
+    async def scenario(office: Backoffice) -> tuple[str, str]:
+        idle = metrics_text(office)  # type: ignore[arg-type]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"\x30\x00", ("127.0.0.1", cfg.snmp_port))  # not read before the scrape below
+            s.sendto(b"\x00\x01x\x00octet\x00", office.tftp.address)
+            busy = metrics_text(office)  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        return idle, busy
+
+    idle, busy = run(cfg, scenario)
+    if "pktcable_snmp_receive_queue_bytes" not in families(idle):
+        pytest.skip("the kernel does not report SO_MEMINFO")
+    assert families(idle)["pktcable_tftp_receive_queue_bytes"] == "gauge"
+    assert value(idle, "pktcable_snmp_receive_queue_bytes") == 0
+    assert (value(busy, "pktcable_snmp_receive_queue_bytes") or 0) > 0
+    assert (value(busy, "pktcable_tftp_receive_queue_bytes") or 0) > 0

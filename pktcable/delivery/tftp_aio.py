@@ -125,6 +125,11 @@ class TftpServer:
     def active(self) -> int:
         return len(self._sessions)
 
+    @property
+    def listener(self) -> socket.socket | None:
+        """The well-known port's socket (its receive queue is a metric), None when not started."""
+        return self._listener
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

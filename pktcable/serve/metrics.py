@@ -19,6 +19,8 @@ devices, and the device gauge is one GROUP BY in the store.
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from .app import Backoffice
 
 PREFIX = "pktcable"
+SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # asm-generic/socket.h
+#: SO_MEMINFO's first u32, SK_MEMINFO_RMEM_ALLOC (linux/sock_diag.h): the receive queue.
+_MEMINFO = struct.Struct("=I")
 #: Seconds: a step answered at once (a Response on loopback) up to a device's whole budget.
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 #: Seconds from a lease to a final state: a loopback run takes a fraction of a second, a
@@ -47,6 +52,18 @@ STORES = ("devices", "leases")
 SNMP_KINDS = (("received", "received"), ("malformed", "malformed"), ("answered", "answered"),
               ("requests", "requests"), ("retransmissions", "retransmissions"), ("timeouts", "timeouts"),
               ("unmatched-responses", "unmatched_responses"), ("foreign-responses", "foreign_responses"))
+
+
+def receive_queue_bytes(sock: socket.socket | None) -> int | None:
+    """Bytes of datagrams waiting in a socket's receive queue (Linux SO_MEMINFO, as the
+    DHCP transport reads its own); None where the kernel does not say."""
+    if sock is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size)
+    except OSError:
+        return None
+    return int(_MEMINFO.unpack_from(info)[0])
 
 
 def _name(name: str) -> str:
@@ -97,6 +114,10 @@ class ServiceCollector(Collector):
                       ["outcome"], [(["completed"], tftp.completed), (["failed"], tftp.failed)]
                       + [([f"refused-{k}"], v) for k, v in sorted(tftp.refused.items())])
         yield gauge("tftp_sessions", "TFTP transfers in flight.", [], [([], office.tftp.active)])
+        queued = receive_queue_bytes(office.tftp.listener)
+        if queued is not None:
+            yield gauge("tftp_receive_queue_bytes", "Bytes of TFTP requests waiting in the well-known port's "
+                        "receive queue.", [], [([], queued)])
         if office.http is not None:
             http = office.http
             yield counter("http_responses_total", "HTTP file requests by response status.", ["status"],
@@ -115,6 +136,10 @@ class ServiceCollector(Collector):
                           [([kind], getattr(s, field)) for kind, field in SNMP_KINDS])
             yield gauge("snmp_requests_waiting", "SNMP requests of the entity waiting for their Response.", [],
                         [([], snmp.pending)])
+            queued = receive_queue_bytes(snmp.transport.get_extra_info("socket") if snmp.transport else None)
+            if queued is not None:
+                yield gauge("snmp_receive_queue_bytes", "Bytes of INFORMs and Responses waiting in the SNMP "
+                            "socket's receive queue.", [], [([], queued)])
         entity = office.entity
         if entity is not None:
             yield counter("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones "
