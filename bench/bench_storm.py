@@ -200,8 +200,9 @@ def main() -> None:
     ap.add_argument("--dhcp-retries", type=int, default=3)
     ap.add_argument("--bucket", type=float, default=2.0, help="seconds per rate-over-time bucket")
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--no-kea", action="store_true", help="skip the Kea anchor")
-    ap.add_argument("--kea-rate", type=float, default=1000.0, help="DORAs/s offered to Kea")
+    ap.add_argument("--no-kea", "--no-anchor", dest="no_kea", action="store_true", help="skip the Kea anchor")
+    ap.add_argument("--kea-rate", type=float, help="DORAs/s offered to Kea (default: the storm's, two per device)")
+    ap.add_argument("--anchor-seconds", type=float, default=5.0, help="seconds of perfdhcp against Kea")
     ap.add_argument("--profile", type=Path, help="a folder: cProfile the server and the simulator (one worker) of the "
                                                  "first run into it, and print where their time goes")
     args = ap.parse_args()
@@ -210,6 +211,7 @@ def main() -> None:
         # RFC 2131 4.1 as real devices do it: 4 s, 8 s ... 64 s, +-1 s.
         args.dhcp_timeout, args.dhcp_retries = 4.0, 4
         args.device_budget = args.device_budget or 300.0
+        args.kea_rate = args.kea_rate or 1000.0  # the DORA rate the herd's figures were anchored at
     command = " ".join(["python bench/bench_storm.py", *sys.argv[1:]])
     try:  # root may raise the hard limit: 10,000 devices keep 10,000 agent sockets (and serve a TFTP each)
         resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
@@ -226,7 +228,7 @@ def main() -> None:
         if args.profile and n == 0:
             args.profile.mkdir(parents=True, exist_ok=True)
         run = storm(args, args.profile if n == 0 else None)
-        kea = kea_cpu(args.kea_rate, 5.0) if kea_cpu is not None else None
+        kea = kea_cpu(args.kea_rate or 2 * args.rate, args.anchor_seconds) if kea_cpu is not None else None
         runs.append(show(run, args, kea))
         if args.profile and n == 0:
             for who in ("serve", "simulate"):

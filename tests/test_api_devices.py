@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig
 from pktcable.store.devices import Device, SqliteDeviceStore
@@ -186,3 +188,22 @@ def test_templates_are_listed_and_checked_with_the_line_and_column_of_each_probl
         assert [e.line for e in errors] == [3, 5] and all(e.column > 0 for e in errors), errors
     finally:
         asyncio.run(office.close())
+
+
+def test_template_list_leaves_out_python_and_hidden_files(tmp_path: Path) -> None:
+    """A checkout's bytecode (``__pycache__``), the package's ``__init__.py`` and an editor's
+    hidden swap file are not templates: not listed, and their text is not served."""
+    import jinja2
+
+    from pktcable.delivery.resolvers import TemplateResolver
+    from pktcable.store.devices import MemoryDeviceStore
+
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\x00")
+    (tmp_path / ".cm.txt.swp").write_text("x")
+    (tmp_path / "site.txt").write_text("Main { NetworkAccess 1; }\n")
+    resolver = TemplateResolver(MemoryDeviceStore(), jinja2.FileSystemLoader(str(tmp_path)))
+    assert resolver.names() == ["cm.txt", "mta.txt", "site.txt"]
+    for hidden in ("__init__.py", "__pycache__/x.cpython-311.pyc", ".cm.txt.swp"):
+        with pytest.raises(jinja2.TemplateNotFound):
+            resolver.source(hidden)

@@ -214,3 +214,59 @@ def test_a_storm_shows_in_the_histograms_and_a_renewal_does_not_restart_an_emta(
     assert value(text, "pktcable_tod_requests_total", transport="udp") == 3  # each eCM asked the time
     # The exposition parses as a whole (what a Prometheus server does with it).
     assert list(text_string_to_metric_families(text))
+
+
+def test_enrollments_dropped_under_overload_are_counted_by_reason() -> None:
+    from pktcable.admission import AdmissionLimits
+    from pktcable.provision.entity import EntityConfig, ProvisioningEntity
+    from pktcable.snmp import message as m
+    from pktcable.snmp import pktc
+
+    from .test_provision import FakeSnmp
+
+    office, now = _office()
+    office.entity = ProvisioningEntity(
+        office.devices, office, FakeSnmp(), office.clock,
+        EntityConfig(auto_enroll=True, admission=AdmissionLimits(rate=1.0, burst=1)),
+        leased_address=office.leased_address)
+    macs = ["00a0bc000101", "00a0bc000102", "00a0bc000103"]
+
+    def scenario() -> None:
+        assert office.entity is not None
+        for i, mac in enumerate(macs):
+            _bound(office, mac, "mta", f"10.1.0.{10 + i}", realm="HYBRID.2")
+            note = pktc.Enrollment(pktc.Tree.CABLELABS, b"eMTA", b"1", b"pktc1.5:051f0101", bytes.fromhex(mac), i)
+            inform = m.Message(b"public", m.Pdu(m.PduType.INFORM, 7, note.varbinds(100)))
+            reply = office.entity.handle(inform, (f"10.1.0.{10 + i}", 50000))
+            assert (reply is None) == (i > 0)  # one token: the first is let in, the others dropped unanswered
+
+    text = _driven(office, scenario)
+    assert value(text, "pktcable_informs_dropped_total", reason="rate") == 2
+    assert value(text, "pktcable_informs_dropped_total", reason="in-flight") == 0
+    assert value(text, "pktcable_enrollments_admitted_total") == 1
+
+
+def test_the_snmp_and_tftp_receive_queues_are_gauges() -> None:
+    """A datagram the loop has not read yet shows in its socket's queue gauge (Linux)."""
+    import socket
+
+    from .test_e2e import configs, run
+
+    cfg, _ = configs(["HYBRID.2"])
+
+    async def scenario(office: Backoffice) -> tuple[str, str]:
+        idle = metrics_text(office)  # type: ignore[arg-type]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"\x30\x00", ("127.0.0.1", cfg.snmp_port))  # not read before the scrape below
+            s.sendto(b"\x00\x01x\x00octet\x00", office.tftp.address)
+            busy = metrics_text(office)  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        return idle, busy
+
+    idle, busy = run(cfg, scenario)
+    if "pktcable_snmp_receive_queue_bytes" not in families(idle):
+        pytest.skip("the kernel does not report SO_MEMINFO")
+    assert families(idle)["pktcable_tftp_receive_queue_bytes"] == "gauge"
+    assert value(idle, "pktcable_snmp_receive_queue_bytes") == 0
+    assert (value(busy, "pktcable_snmp_receive_queue_bytes") or 0) > 0
+    assert (value(busy, "pktcable_tftp_receive_queue_bytes") or 0) > 0

@@ -233,3 +233,55 @@ def test_enrollment_in_a_basic_flow_is_recorded_not_raised() -> None:
     assert store.history(MAC)[-1].event == "UnexpectedEnrollmentReceived"
     entity.file_served(MAC)
     assert entity.machines[MAC].state is ServerState.FILE_SERVED
+
+
+def test_enrollments_past_the_in_flight_bound_are_dropped_unanswered() -> None:
+    """Overload: an enrollment that would start a new run while ``max_in_flight`` runs
+    wait for their file and SET gets no Response (the eMTA re-sends it) and leaves
+    nothing behind; INFORMs of runs in flight are still answered."""
+    from pktcable.admission import AdmissionLimits
+
+    async def scenario() -> None:
+        other = "00112233aaaa"
+        leases = {MAC: "10.0.0.9", other: "10.0.0.10"}
+        entity, store, clock = make(leases=leases, auto_enroll=True, admission=AdmissionLimits(max_in_flight=1))
+        first = inform(ENROLL)
+        assert entity.handle(first, ("10.0.0.9", 50000)) is not None  # admitted: its SET task is in flight
+        enroll_other = pktc.Enrollment(TREE, b"eMTA", b"2.4.1", b"pktc1.5:051f0101", bytes.fromhex(other), 78)
+        assert entity.handle(inform(enroll_other), ("10.0.0.10", 50000)) is None
+        assert entity.admission.refused == {"in-flight": 1} and store.get(other) is None
+        assert store.history(other) == []
+        # The first INFORM re-sent (its Response lost) belongs to the run in flight: answered, no new run.
+        assert entity.handle(first, ("10.0.0.9", 50000)) is not None
+        assert entity.admission.admitted == 1
+        await settle(entity)  # the SET answered: the run is out of the costly part
+        clock.now += 1
+        assert entity.handle(inform(enroll_other), ("10.0.0.10", 50001)) is not None  # re-sent: now let in
+        assert entity.admission.admitted == 2 and store.get(other) is not None
+        await settle(entity)
+        # A status INFORM is never turned away, even at the bound.
+        entity.handle(inform(ENROLL), ("10.0.0.9", 50000))  # same INFORM: a retransmission, no new run
+        reply = entity.handle(inform(pktc.Status(TREE, bytes.fromhex(other), 78, 1)), ("10.0.0.10", 50000))
+        assert reply is not None
+
+    asyncio.run(scenario())
+
+
+def test_enrollment_rate_bound() -> None:
+    from pktcable.admission import AdmissionLimits
+
+    entity, store, clock = make(admission=AdmissionLimits(rate=1.0, burst=1))
+    entity.lease_acked(MAC, "HYBRID.2", "10.0.0.9")
+
+    async def scenario() -> None:
+        assert entity.handle(inform(ENROLL), ("10.0.0.9", 50000)) is not None
+        await settle(entity)
+        # The eMTA rebooted at once: a new run (new uptime), and no token left for it.
+        again = m.Message(b"public", m.Pdu(m.PduType.INFORM, 6, ENROLL.varbinds(900)))
+        assert entity.handle(again, ("10.0.0.9", 50000)) is None
+        assert entity.admission.refused == {"rate": 1}
+        clock.now += 1.0
+        assert entity.handle(again, ("10.0.0.9", 50000)) is not None
+        await settle(entity)
+
+    asyncio.run(scenario())

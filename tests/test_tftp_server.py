@@ -275,3 +275,32 @@ def test_wildcard_bind_answers_from_the_address_asked(tmp_path: Path) -> None:
     script.write_text(WILDCARD_SCRIPT.format(root=str(Path(__file__).resolve().parent.parent)))
     result = subprocess.run([unshare, "-n", sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_overload_admits_flows_under_way_and_holds_new_ones(lt: LoopThread) -> None:
+    """Past the admission bound a new flow's RRQ gets silence (its client re-sends it
+    and is served once transfers end); the file of a flow under way is still served."""
+    from pktcable.admission import Admission, AdmissionLimits
+
+    admission = Admission(AdmissionLimits(max_in_flight=2))
+    # The hung transfers live 3 s (1 s timeout, 2 retries): ample for the checks below on a busy machine.
+    server = TftpServer(MemoryResolver(FILES), "127.0.0.1", 0, config=TransferConfig(timeout=1.0, max_retries=2),
+                        admission=admission, continues=lambda name: name == "odd.bin")
+    lt.run(server.start())
+    hung = [udp() for _ in range(2)]
+    try:
+        for s in hung:  # two transfers that never ACK: the bound is reached
+            s.sendto(encode_request(Opcode.RRQ, "cm.cfg"), server.address)
+            s.recv(600)
+        assert server.active == 2
+        with pytest.raises(TimeoutError):
+            tftp_get(server.address, "cm.cfg", timeout=0.1)
+        assert server.stats.refused["overload"] >= 1 and admission.refused["in-flight"] >= 1
+        assert tftp_get(server.address, "odd.bin") == FILES["odd.bin"]  # a flow under way
+        wait_for(lambda: server.active == 0, limit=15.0)  # the hung ones time out
+        assert tftp_get(server.address, "cm.cfg") == FILES["cm.cfg"]
+        assert admission.admitted == 3
+    finally:
+        for s in hung:
+            s.close()
+        lt.call(server.close)

@@ -410,10 +410,14 @@ class TemplateResolver:
 
     def names(self) -> list[str]:
         """Every template name there is, the operator's and the shipped ones."""
-        return sorted(set(self._env.list_templates()))
+        return sorted(set(self._env.list_templates(filter_func=is_template_name)))
 
     def source(self, name: str) -> str:
         """The text of template ``name``; jinja2.TemplateNotFound when there is none."""
+        import jinja2
+
+        if not is_template_name(name):
+            raise jinja2.TemplateNotFound(name)
         assert self._env.loader is not None  # the environment is always built with our loader
         return self._env.loader.get_source(self._env, name)[0]
 
@@ -572,3 +576,10 @@ class HolderGate:
     def peek(self, name: str, client: Address) -> bytes:
         self.check(name, client)
         return peek(self._inner, name, client)
+
+
+def is_template_name(name: str) -> bool:
+    """A file in a template folder that is a template: not Python's (the shipped folder is a
+    package, and running from a checkout leaves ``__pycache__`` there), not hidden."""
+    parts = name.split("/")
+    return not any(p.startswith(("_", ".")) for p in parts) and not name.endswith((".py", ".pyc"))

@@ -9,7 +9,9 @@ per transfer.
 Refusals and floods: malformed requests get ERROR 4, WRQ gets ERROR 2, and
 stray DATA/ACK/ERROR packets on the well-known port get silence. While the
 table of sessions is full, a request is answered with silence, so a device
-retries later instead of giving up. One client address holds at most
+retries later instead of giving up; so, past the ``admission`` bound, is a
+request that would start a new flow (pktcable.admission), while one for the
+file of a flow under way (``continues``) is still served. One client address holds at most
 ``max_sessions_per_client`` sessions: a host that opens more (an RRQ from each
 of many source ports, never ACKed) gets ERROR 0 for the excess, so it cannot
 fill the table that every other device needs. A retransmitted RRQ from a
@@ -32,6 +34,8 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from pktcable.admission import Admission
 
 from .resolvers import AccessDenied, BuildFailed, NotFound, Resolver
 from .tftp import (
@@ -84,7 +88,8 @@ class TftpServer:
     def __init__(self, resolver: Resolver, host: str = "127.0.0.1", port: int = 69, *,
                  config: TransferConfig | None = None, max_sessions: int = 4096,
                  max_sessions_per_client: int = DEFAULT_MAX_PER_CLIENT,
-                 on_complete: Callable[[str, Address, bool], None] | None = None) -> None:
+                 on_complete: Callable[[str, Address, bool], None] | None = None,
+                 admission: Admission | None = None, continues: Callable[[str], bool] | None = None) -> None:
         self.resolver = resolver
         #: Called with (file name, client, delivered completely) as each transfer ends.
         self.on_complete = on_complete
@@ -94,6 +99,11 @@ class TftpServer:
         self.max_sessions = max_sessions
         #: 0 = no per-IP limit (only for benchmarks that run every client from one address).
         self.max_sessions_per_client = max_sessions_per_client
+        #: Whether a transfer that starts a new flow may start now (its in-flight count: transfers
+        #: running); a name for which ``continues`` is true (the file of a flow under way) is
+        #: always served while the session table has room.
+        self.admission = admission
+        self.continues = continues
         self.stats = ServerStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: socket.socket | None = None
@@ -114,6 +124,11 @@ class TftpServer:
     @property
     def active(self) -> int:
         return len(self._sessions)
+
+    @property
+    def listener(self) -> socket.socket | None:
+        """The well-known port's socket (its receive queue is a metric), None when not started."""
+        return self._listener
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -200,6 +215,11 @@ class TftpServer:
         if len(self._sessions) >= self.max_sessions:
             self.stats.refused["busy"] += 1
             return
+        if self.admission is not None and not (self.continues is not None and self.continues(packet.filename)):
+            assert self._loop is not None
+            if self.admission.admit(self._loop.time(), len(self._sessions)) is not None:
+                self.stats.refused["overload"] += 1  # silence, as when the table is full
+                return
         try:
             content = self.resolver.resolve(packet.filename, addr)
         except NotFound as exc:

@@ -33,6 +33,7 @@ chose (see :meth:`ProvisioningEntity.handle`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -40,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from pktcable.admission import Admission, AdmissionLimits
 from pktcable.flow import DEFAULT_FLOW, Entered, Flow, FlowTable, Machine
 from pktcable.flow import events as ev
 from pktcable.flow.machine import UnexpectedEvent
@@ -147,13 +149,20 @@ class EntityConfig:
     #: many lines per interval about all sources together.
     reject_log_sources: int = DEFAULT_MAX_SOURCES
     reject_log_lines: int = DEFAULT_MAX_LINES
+    #: When an enrollment INFORM that would start a new run is dropped unanswered
+    #: (pktcable.admission); its in-flight count is runs waiting for their file and SET.
+    admission: AdmissionLimits = AdmissionLimits()
 
 
 class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
                  config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
-                 internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None) -> None:
+                 internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
+                 commit: Callable[[], None] | None = None) -> None:
         self.devices = devices
+        #: Makes the staged steps durable: the store's own commit by default; the back
+        #: office passes one that groups the commits of a burst of messages into one.
+        self.commit = commit or devices.commit
         self.files = files
         self.snmp = snmp
         self.clock = clock
@@ -173,6 +182,8 @@ class ProvisioningEntity:
         self._configuring: dict[str, asyncio.Task[None]] = {}
         #: INFORMs not acted on, by reason (REJECT_REASONS).
         self.rejected: Counter[str] = Counter()
+        #: New runs let in, and enrollment INFORMs dropped unanswered by reason (admission.refused).
+        self.admission = Admission(config.admission)
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
                                          max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
@@ -338,6 +349,12 @@ class ProvisioningEntity:
         device we do not provision are answered and change nothing in the
         store: no device row, no step. Each is counted in ``rejected`` by
         reason and logged at most once per source per minute.
+
+        Overload is the other silence: an enrollment that would start a new run
+        while the admission bounds are reached (``EntityConfig.admission``) is
+        dropped unanswered, as if lost on the way, so that the eMTA re-sends it;
+        counted in ``admission.refused``. A re-sent copy of an enrollment already
+        answered, and a status INFORM, are never dropped.
         """
         if msg.pdu.type is not m.PduType.INFORM:
             return None
@@ -364,10 +381,21 @@ class ProvisioningEntity:
             self._reject("unknown-device", source, f"{mac} is not in the device store")
             return msg.response()
         if isinstance(note, pktc.Enrollment):
-            self._enrollment(mac, note, source, device, _sent_as(msg))
+            sent_as = _sent_as(msg)
+            # Only an INFORM that starts a new run may be turned away: a re-sent copy of
+            # one already acknowledged belongs to a run in flight, and so does a status INFORM.
+            if self._correlation.get(mac) != (note.correlation_id, sent_as):
+                refused = self.admission.admit(self.clock(), len(self._configuring))
+                if refused is not None:
+                    # No Response and nothing recorded: the eMTA re-sends its INFORM after its
+                    # INFORM timeout, by when the runs in flight may have made room.
+                    self.reject_log.log("overload", self.clock(), "enrollment INFORMs dropped unanswered (%s): "
+                                        "%d runs waiting for their file and SET", refused, len(self._configuring))
+                    return None
+            self._enrollment(mac, note, source, device, sent_as)
         else:
             self._status(mac, note)
-        self.devices.commit()
+        self.commit()
         return msg.response()
 
     def _reject(self, reason: str, source: str, detail: str) -> None:
@@ -405,13 +433,13 @@ class ProvisioningEntity:
         task = asyncio.ensure_future(self._configure(device, note.tree, ip))
         self._configuring[mac] = task
         self.tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(functools.partial(self._task_done, mac))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, mac: str, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        for mac, running in list(self._configuring.items()):
-            if running is task:
-                del self._configuring[mac]
+        # By its MAC, not by a search of every run in flight (hundreds in a storm).
+        if self._configuring.get(mac) is task:
+            del self._configuring[mac]
 
     async def _configure(self, device: Device, tree: pktc.Tree, ip: str) -> None:
         try:
@@ -427,7 +455,7 @@ class ProvisioningEntity:
                     if machine.table.target(machine.state, failed) is not None:
                         self._feed(device.mac, failed, failed.reason)
                         break
-            self.devices.commit()
+            self.commit()
 
     async def _configure_run(self, device: Device, tree: pktc.Tree, ip: str) -> None:
         mac = device.mac
@@ -435,7 +463,7 @@ class ProvisioningEntity:
             data = self.files.build(device)
         except ValueError as exc:
             self._feed(mac, ev.ConfigBuildFailed(str(exc)), str(exc))
-            self.devices.commit()
+            self.commit()
             return
         url = self.files.publish(device, data, ip)
         digest = hashlib.sha1(data).digest()
@@ -446,7 +474,7 @@ class ProvisioningEntity:
             # The lease ended or moved while the file was built: whoever holds
             # ``ip`` now is not this device and gets no SET with our community.
             self._feed(mac, ev.LocationSetFailed("lease ended"), f"{ip} is no longer leased to {mac}")
-            self.devices.commit()
+            self.commit()
             return
         try:
             reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
@@ -465,7 +493,7 @@ class ProvisioningEntity:
             self._feed(mac, ev.LocationSetFailed(status), status)
         else:
             self._feed(mac, ev.LocationSetAcked(), url)
-        self.devices.commit()
+        self.commit()
 
     def _status(self, mac: str, note: pktc.Status) -> None:
         self._feed(mac, ev.StatusReceived(note.state), str(note.state))
@@ -490,7 +518,7 @@ class ProvisioningEntity:
         else:
             ok = reply.pdu.error_status == 0
         self.devices.record(Step(mac, self.clock(), "MTA-1", "ResetRequested", "ok" if ok else "failed"))
-        self.devices.commit()
+        self.commit()
         return ok
 
 

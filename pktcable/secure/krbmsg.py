@@ -226,6 +226,8 @@ _ENC_KDC_REP_FIELDS = [
     ("srealm", Realm, {"explicit": 9}),
     ("sname", PrincipalName, {"explicit": 10}),
     ("caddr", HostAddresses, {"explicit": 11, "optional": True}),
+    # RFC 6806 section 11: PA-REQ-ENC-PA-REP and friends; MIT krb5kdc 1.20 always sends it.
+    ("encrypted-pa-data", MethodData, {"explicit": 12, "optional": True}),
 ]
 
 
@@ -365,4 +367,34 @@ def load(data: bytes, expected: type[core.Sequence] | None = None) -> Any:
         raise KerberosDecodeError(f"{name}: {exc}") from None
     if value["msg-type"].native != tag:
         raise KerberosDecodeError(f"{name}: msg-type {value['msg-type'].native} under APPLICATION {tag}")
+    return value
+
+
+def req_body_der(req: Any) -> bytes:
+    """The KDC-REQ-BODY of a decoded AS-REQ or TGS-REQ, as the bytes it arrived in: the
+    PKINIT paChecksum (RFC 4556 3.2.1) and the TGS authenticator's checksum are over
+    them. (asn1crypto's ``req["req-body"].dump()`` keeps the field's [4] tag; hashing
+    that never matches the sender's checksum.)"""
+    return bytes(req["req-body"].untag().dump())
+
+
+#: The APPLICATION tags of the encrypted parts of AS-REP and TGS-REP (RFC 4120 section 5.4.2).
+ENC_AS_REP_PART, ENC_TGS_REP_PART = 25, 26
+
+
+def load_enc_kdc_rep_part(data: bytes) -> Any:
+    """Decode the decrypted enc-part of an AS-REP or TGS-REP, whichever of the two tags
+    it carries. RFC 4120 5.4.2's compatibility note allows a KDC to send EncTGSRepPart
+    (APPLICATION 26) in an AS-REP, and MIT krb5kdc 1.20 does (tests/data/kerberos):
+    a client that insists on APPLICATION 25 cannot read MIT's replies."""
+    tag = message_type(data)
+    parts: dict[int, type[core.Sequence]] = {ENC_AS_REP_PART: EncASRepPart, ENC_TGS_REP_PART: EncTGSRepPart}
+    spec = parts.get(tag)
+    if spec is None:
+        raise KerberosDecodeError(f"offset 0: APPLICATION {tag} is not an EncKDCRepPart (25 or 26)")
+    try:
+        value = spec.load(data, strict=True)
+        value.native  # noqa: B018 - forces the lazy parse of every field
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise KerberosDecodeError(f"{spec.__name__}: {exc}") from None
     return value

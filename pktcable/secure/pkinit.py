@@ -32,11 +32,23 @@ class PKAuthenticator(core.Sequence):
         ("ctime", KerberosTime, {"explicit": 1}),
         ("nonce", core.Integer, {"explicit": 2}),
         ("paChecksum", core.OctetString, {"explicit": 3, "optional": True}),
+        # RFC 8070: the KDC's PA_AS_FRESHNESS token echoed back; MIT kinit 1.20 sends it.
+        ("freshnessToken", core.OctetString, {"explicit": 4, "optional": True}),
     ]
 
 
 class AlgorithmIdentifiers(core.SequenceOf):
     _child_spec = DigestAlgorithm  # AlgorithmIdentifier: an OID and optional parameters
+
+
+class KDFAlgorithmId(core.Sequence):
+    """RFC 8636 section 6: a key derivation function for the DH reply key."""
+
+    _fields = [("kdf-id", core.ObjectIdentifier, {"explicit": 0})]
+
+
+class KDFAlgorithmIds(core.SequenceOf):
+    _child_spec = KDFAlgorithmId
 
 
 class AuthPack(core.Sequence):
@@ -45,6 +57,8 @@ class AuthPack(core.Sequence):
         ("clientPublicValue", keys.PublicKeyInfo, {"explicit": 1, "optional": True}),
         ("supportedCMSTypes", AlgorithmIdentifiers, {"explicit": 2, "optional": True}),
         ("clientDHNonce", core.OctetString, {"explicit": 3, "optional": True}),
+        # RFC 8636: the client's KDFs, in preference order; MIT kinit sends them in both modes.
+        ("supportedKDFs", KDFAlgorithmIds, {"explicit": 4, "optional": True}),
     ]
 
 
@@ -72,6 +86,7 @@ class DHRepInfo(core.Sequence):
     _fields = [
         ("dhSignedData", core.OctetString, {"implicit": 0}),
         ("serverDHNonce", core.OctetString, {"explicit": 1, "optional": True}),
+        ("kdf", KDFAlgorithmId, {"explicit": 2, "optional": True}),  # RFC 8636: the KDF the KDC chose
     ]
 
 
@@ -135,7 +150,10 @@ def sign(content_type: str, content: bytes, cert: x509.Certificate, key: rsa.RSA
     return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
 
 
-def verify(der: bytes, content_type: str) -> tuple[bytes, x509.Certificate, list[x509.Certificate]]:
+Verified = tuple[bytes, x509.Certificate, list[x509.Certificate]]
+
+
+def verify(der: bytes, content_type: str) -> Verified:
     """Check a SignedData ContentInfo's one signature; return (content, signer certificate,
     the other certificates it carries). The caller checks the signer's chain and identity."""
     try:
@@ -143,6 +161,26 @@ def verify(der: bytes, content_type: str) -> tuple[bytes, x509.Certificate, list
         if info["content_type"].native != "signed_data":
             raise PkinitError(f"a {info['content_type'].native}, not signed data")
         signed = info["content"]
+    except PkinitError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PkinitError(f"not a CMS SignedData: {exc}") from None
+    return _verify_signed(signed, content_type)
+
+
+def verify_signed_data(der: bytes, content_type: str) -> Verified:
+    """As :func:`verify`, for a bare SignedData (no ContentInfo around it): what the
+    EnvelopedData of an RSA-mode reply (PA-PK-AS-REP encKeyPack, RFC 4556 3.2.3.2)
+    decrypts to, as MIT krb5kdc sends it (tests/data/kerberos)."""
+    try:
+        signed = cms.SignedData.load(der, strict=True)
+    except (ValueError, TypeError) as exc:
+        raise PkinitError(f"not a CMS SignedData: {exc}") from None
+    return _verify_signed(signed, content_type)
+
+
+def _verify_signed(signed: cms.SignedData, content_type: str) -> Verified:
+    try:
         encap = signed["encap_content_info"]
         if encap["content_type"].dotted != content_type:
             raise PkinitError(f"content type {encap['content_type'].dotted}, expected {content_type}")

@@ -35,6 +35,7 @@ import jinja2
 from aiohttp import web
 from prometheus_client.registry import Collector
 
+from pktcable.admission import Admission, AdmissionLimits
 from pktcable.delivery.http import HttpServer, listen
 from pktcable.delivery.resolvers import (
     BuildFailed,
@@ -72,6 +73,10 @@ log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
+#: Seconds the device store's writes of a burst wait to go to disk together. Steps are
+#: history, not promises to a device (leases are committed before their ACK leaves), so
+#: a crash loses at most this much of it, and a boot storm pays one commit per window.
+COMMIT_WINDOW = 0.05
 #: The device variable that names an eMTA's MIB tree (cablelabs, ietf, euro); templates read it too.
 MIB_TREE_VAR = "mib_tree"
 
@@ -213,7 +218,9 @@ class Backoffice:
         self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._guarded_delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
                                config=TransferConfig(max_timeout_option=cfg.tftp_max_timeout,
-                                                     max_duration=cfg.tftp_max_duration))
+                                                     max_duration=cfg.tftp_max_duration),
+                               admission=Admission(AdmissionLimits(cfg.tftp_admit_sessions)),
+                               continues=lambda name: self.names.get(name, self.clock()) is not None)
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
@@ -467,10 +474,11 @@ class Backoffice:
         return self.metrics_registry.registry
 
     def _commit_soon(self) -> None:
-        """One store commit per burst of events, right after it (not per event)."""
+        """One store commit per burst of events, COMMIT_WINDOW after its first (not per
+        event, nor per message: a commit costs as much as all the other work of a step)."""
         if not self._commit_pending:
             self._commit_pending = True
-            asyncio.get_running_loop().call_soon(self._commit)
+            asyncio.get_running_loop().call_later(COMMIT_WINDOW, self._commit)
 
     def _commit(self) -> None:
         self._commit_pending = False
@@ -523,9 +531,10 @@ class Backoffice:
             self.devices, self, self.snmp, self.clock,
             EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
                          agent_port=cfg.agent_port, auto_enroll=cfg.auto_enroll, default_template="mta.txt",
-                         default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished),
+                         default_flow=cfg.realms[0], budget=cfg.server_budget, forget_finished=cfg.forget_finished,
+                         admission=AdmissionLimits(cfg.enroll_max_in_flight, cfg.enroll_rate)),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
-            observer=self.metrics_registry,
+            observer=self.metrics_registry, commit=self._commit_soon,
         )
         self.snmp.handler = self._guarded_snmp
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):

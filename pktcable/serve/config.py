@@ -36,6 +36,11 @@ demo on loopback without privileges, overridden by a TOML file.
     tftp_max_per_client = 32       # TFTP transfers at once from one address (0: no limit)
     tftp_max_timeout = 5           # largest RFC 2349 timeout option granted, seconds
     tftp_max_duration = 60.0       # a TFTP transfer's whole life, seconds
+    tftp_admit_sessions = 1024     # TFTP transfers at once past which a new flow's RRQ
+                                   # waits unanswered (a flow under way's file still goes; 0: off)
+    enroll_max_in_flight = 256     # eMTAs waiting for their file and SET past which a new
+                                   # enrollment INFORM is dropped unanswered (0: no bound)
+    enroll_rate = 0.0              # new enrollments per second let in (0: no bound)
     history_keep = 200             # newest provisioning steps kept per device (>= 1)
     history_days = 30              # steps older than this many days are dropped (hourly)
     log_level = "warning"          # debug, info, warning, error (--log-level, -v: info)
@@ -130,6 +135,10 @@ class ServeConfig:
     tftp_max_per_client: int = DEFAULT_MAX_PER_CLIENT
     tftp_max_timeout: int = DEFAULT_MAX_TIMEOUT_OPTION
     tftp_max_duration: float = DEFAULT_MAX_DURATION
+    #: Overload: bounds on new flows (docs/serve.md, "Overload"; pktcable.admission).
+    tftp_admit_sessions: int = 1024
+    enroll_max_in_flight: int = 256
+    enroll_rate: float = 0.0
     prov_timer: int = 10  # minutes, option 122.8
     mta_pool: tuple[str, str] = DEFAULT_POOLS["mta_pool"]
     cm_pool: tuple[str, str] = DEFAULT_POOLS["cm_pool"]
@@ -174,6 +183,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
     "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
+    "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.

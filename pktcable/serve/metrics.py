@@ -19,6 +19,8 @@ devices, and the device gauge is one GROUP BY in the store.
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -27,6 +29,7 @@ from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, P
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pktcable.admission import REASONS as ADMISSION_REASONS
 from pktcable.dhcpd.intake import PRIORITY_NAMES
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
@@ -34,6 +37,9 @@ if TYPE_CHECKING:
     from .app import Backoffice
 
 PREFIX = "pktcable"
+SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # asm-generic/socket.h
+#: SO_MEMINFO's first u32, SK_MEMINFO_RMEM_ALLOC (linux/sock_diag.h): the receive queue.
+_MEMINFO = struct.Struct("=I")
 #: Seconds: a step answered at once (a Response on loopback) up to a device's whole budget.
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 #: Seconds from a lease to a final state: a loopback run takes a fraction of a second, a
@@ -47,6 +53,18 @@ STORES = ("devices", "leases")
 SNMP_KINDS = (("received", "received"), ("malformed", "malformed"), ("answered", "answered"),
               ("requests", "requests"), ("retransmissions", "retransmissions"), ("timeouts", "timeouts"),
               ("unmatched-responses", "unmatched_responses"), ("foreign-responses", "foreign_responses"))
+
+
+def receive_queue_bytes(sock: socket.socket | None) -> int | None:
+    """Bytes of datagrams waiting in a socket's receive queue (Linux SO_MEMINFO, as the
+    DHCP transport reads its own); None where the kernel does not say."""
+    if sock is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size)
+    except OSError:
+        return None
+    return int(_MEMINFO.unpack_from(info)[0])
 
 
 def _name(name: str) -> str:
@@ -100,6 +118,10 @@ class ServiceCollector(Collector):
                       ["outcome"], [(["completed"], tftp.completed), (["failed"], tftp.failed)]
                       + [([f"refused-{k}"], v) for k, v in sorted(tftp.refused.items())])
         yield gauge("tftp_sessions", "TFTP transfers in flight.", [], [([], office.tftp.active)])
+        queued = receive_queue_bytes(office.tftp.listener)
+        if queued is not None:
+            yield gauge("tftp_receive_queue_bytes", "Bytes of TFTP requests waiting in the well-known port's "
+                        "receive queue.", [], [([], queued)])
         if office.http is not None:
             http = office.http
             yield counter("http_responses_total", "HTTP file requests by response status.", ["status"],
@@ -118,10 +140,19 @@ class ServiceCollector(Collector):
                           [([kind], getattr(s, field)) for kind, field in SNMP_KINDS])
             yield gauge("snmp_requests_waiting", "SNMP requests of the entity waiting for their Response.", [],
                         [([], snmp.pending)])
+            queued = receive_queue_bytes(snmp.transport.get_extra_info("socket") if snmp.transport else None)
+            if queued is not None:
+                yield gauge("snmp_receive_queue_bytes", "Bytes of INFORMs and Responses waiting in the SNMP "
+                            "socket's receive queue.", [], [([], queued)])
         entity = office.entity
         if entity is not None:
             yield counter("informs_rejected_total", "INFORMs not acted on, by reason (bad-community ones "
                           "unanswered).", ["reason"], [([r], entity.rejected[r]) for r in REJECT_REASONS])
+            yield counter("informs_dropped_total", "Enrollment INFORMs dropped unanswered under overload (the eMTA "
+                          "re-sends them), by the bound reached.", ["reason"],
+                          [([r], entity.admission.refused[r]) for r in ADMISSION_REASONS])
+            yield counter("enrollments_admitted_total", "Enrollment INFORMs that started a new run.", [],
+                          [([], entity.admission.admitted)])
             yield gauge("flows_in_progress", "eMTAs whose server-side flow is running (not in a final state).", [],
                         [([], entity.running())])
             yield gauge("configure_tasks", "eMTAs whose config file is being built and its location SET.", [],
@@ -168,16 +199,26 @@ class Metrics:
             namespace=PREFIX, buckets=COMMIT_BUCKETS, registry=self.registry)
         ProcessCollector(namespace=PREFIX, registry=self.registry)
         self.registry.register(_Prefixed(PlatformCollector(registry=None)))
+        # Each labelled histogram looked up once: labels() costs more than the observation,
+        # and a device is observed at every step. Bounded: flows x steps x outcomes.
+        self._steps: dict[tuple[str, str], Histogram] = {}
+        self._runs: dict[tuple[str, str], Histogram] = {}
 
     def attach(self, office: Backoffice) -> None:
         self.registry.register(ServiceCollector(office))
 
     # -- the entity's FlowObserver ------------------------------------------------
     def step(self, flow: str, step: str, seconds: float) -> None:
-        self.step_seconds.labels(flow, step).observe(seconds)
+        child = self._steps.get((flow, step))
+        if child is None:
+            child = self._steps[flow, step] = self.step_seconds.labels(flow, step)
+        child.observe(seconds)
 
     def provisioned(self, flow: str, outcome: str, seconds: float) -> None:
-        self.run_seconds.labels(flow, outcome).observe(seconds)
+        child = self._runs.get((flow, outcome))
+        if child is None:
+            child = self._runs[flow, outcome] = self.run_seconds.labels(flow, outcome)
+        child.observe(seconds)
 
     def committed(self, store: str) -> Histogram:
         """The histogram child one store's commits are observed into."""
