@@ -179,16 +179,17 @@ def measure(proc: subprocess.Popen[bytes], rate: float, seconds: float) -> tuple
     return result, cpu_seconds(proc.pid) - before
 
 
-def kea_cpu_per_dora(rate: float, seconds: float) -> dict:  # type: ignore[type-arg]
+def kea_cpu_per_dora(rate: float, seconds: float, persist: bool = True) -> dict:  # type: ignore[type-arg]
     """Kea's CPU seconds per completed DORA at ``rate`` offered exchanges/s for ``seconds``.
 
-    Starts Kea (memfile, no persistence) and perfdhcp in a fresh pair of network
+    Starts Kea (memfile; by default with its leases written to disk, as pktcable's
+    default store keeps them) and perfdhcp in a fresh pair of network
     namespaces, and returns ``leases`` (ACKs perfdhcp received), ``drops`` (percent
     of the exchanges perfdhcp started that got no ACK), ``cpu_s`` (Kea's user + system
     CPU seconds over the perfdhcp run, start-up excluded), ``cpu_per_dora_ms`` and
     ``command`` (the perfdhcp command line, for the benchmark's notes)."""
     with namespaces(), tempfile.TemporaryDirectory() as tmp:
-        proc = start_kea(Path(tmp))
+        proc = start_kea(Path(tmp), persist)
         try:
             result, cpu = measure(proc, rate, seconds)
         finally:
@@ -196,7 +197,7 @@ def kea_cpu_per_dora(rate: float, seconds: float) -> dict:  # type: ignore[type-
     command = shlex.join(perfdhcp_command(rate, seconds)[4:])  # without "ip netns exec NS"
     return {"leases": result.acks, "drops": round(result.lost, 3), "cpu_s": round(cpu, 3),
             "cpu_per_dora_ms": round(1000 * cpu / result.acks, 4) if result.acks else float("inf"),
-            "command": f"kea-dhcp4 2.2 memfile (persist false) against {command}"}
+            "command": f"kea-dhcp4 2.2 memfile (persist {str(persist).lower()}) against {command}"}
 
 
 def main() -> None:
