@@ -13,11 +13,11 @@ raises :class:`DecodeError` in strict mode and stays raw otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DecodeError, EncodeError
 from .model import SubTable, TlvDef
+from .record import IdentityRecord, Record
 
 PAD = 0
 END = 255
@@ -26,8 +26,7 @@ LONG_SNMP = 64  # MTA files: TLV 11 with a 2-byte length
 DOCSIS_VENDOR_ID = b"\xff\xff\xff"  # TLV 43 sub-types defined by DOCSIS (MULPI C.1.1.18)
 
 
-@dataclass(slots=True, eq=False)
-class Node:
+class Node(IdentityRecord):
     """One TLV. ``children`` is set when the value was read as sub-TLVs.
 
     ``value`` holds the value bytes of a leaf (for an aggregate it is derived
@@ -36,19 +35,36 @@ class Node:
     ``line``/``col`` point into the text the node came from, when it did.
     """
 
+    __slots__ = ("code", "value", "children", "defn", "decoded", "long", "offset", "line", "col", "comment",
+                 "statement")
     code: int
-    value: bytes = b""
-    children: list[Node] | None = None
-    defn: TlvDef | None = None
-    decoded: Any = None
-    long: bool = False
-    offset: int = -1
-    line: int | None = None
-    col: int | None = None
-    comment: str | None = None
+    value: bytes
+    children: list[Node] | None
+    defn: TlvDef | None
+    decoded: Any
+    long: bool
+    offset: int
+    line: int | None
+    col: int | None
+    comment: str | None
     #: Written to text as is instead of the node (e.g. a file keyword that
     #: stands for a run of certificate TLVs).
-    statement: str | None = None
+    statement: str | None
+
+    def __init__(self, code: int, value: bytes = b"", children: list[Node] | None = None, defn: TlvDef | None = None,
+                 decoded: Any = None, long: bool = False, offset: int = -1, line: int | None = None,
+                 col: int | None = None, comment: str | None = None, statement: str | None = None) -> None:
+        self.code = code
+        self.value = value
+        self.children = children
+        self.defn = defn
+        self.decoded = decoded
+        self.long = long
+        self.offset = offset
+        self.line = line
+        self.col = col
+        self.comment = comment
+        self.statement = statement
 
     def encoded_value(self) -> bytes:
         return self.value if self.children is None else encode_nodes(self.children)
@@ -83,18 +99,27 @@ def _too_long(node: Node, parent: str, n: int, limit: int, source: str | None) -
                        line=node.line, col=node.col)
 
 
-@dataclass(slots=True)
-class Decoded:
+class Decoded(Record):
     """Result of :func:`decode`: the nodes, the file kind and what follows them."""
 
+    __slots__ = ("nodes", "mta", "end_marker", "pad", "problems", "damage")
     nodes: list[Node]
     mta: bool
-    end_marker: bool = False  # a CM file's TLV 255 was present
-    pad: int = 0  # zero bytes after the end marker (or top-level pad bytes)
-    problems: list[str] = field(default_factory=list)
+    end_marker: bool  # a CM file's TLV 255 was present
+    pad: int  # zero bytes after the end marker (or top-level pad bytes)
+    problems: list[str]
     #: Lenient decoding only: where reading the top level stopped, and why.
     #: The nodes before it are all there is; the text marks the spot.
-    damage: DecodeError | None = None
+    damage: DecodeError | None
+
+    def __init__(self, nodes: list[Node], mta: bool, end_marker: bool = False, pad: int = 0,
+                 problems: list[str] | None = None, damage: DecodeError | None = None) -> None:
+        self.nodes = nodes
+        self.mta = mta
+        self.end_marker = end_marker
+        self.pad = pad
+        self.problems = [] if problems is None else problems
+        self.damage = damage
 
 
 def decode(data: bytes, table: SubTable, *, strict: bool = True, mta: bool | None = None) -> Decoded:

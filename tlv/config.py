@@ -9,11 +9,9 @@ object just before the closing 254, computed over the file without it.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TypedDict
 
 from . import ber
@@ -21,6 +19,7 @@ from .binary import END, LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode, encode
 from .errors import DecodeError, EncodeError, TlvError
 from .model import OidContext, SubTable
 from .quoting import quote
+from .record import Record
 from .text import FileLoader, ParseContext, ValueMemo, parse
 
 CM_MIC, CMTS_MIC = 6, 7
@@ -173,7 +172,7 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
             long = node.code == LONG_SNMP or len(node.value) > 0xFF
             code = LONG_SNMP if long else SNMP_OBJECT
             if long != node.long or code != node.code:
-                sent[i] = dataclasses.replace(node, code=code, long=long)
+                sent[i] = node.replace(code=code, long=long)
     nodes = sent
     body = encode_nodes(nodes, source=source)
     if hash in (None, "none"):
@@ -225,13 +224,18 @@ CVC_KEYWORDS = {32: "ManufacturerCVC", 33: "CoSignerCVC", 81: "ManufacturerCVCCh
 CVC_CHUNK = 254
 
 
-@dataclass(slots=True)
-class Certificate:
+class Certificate(Record):
     """A certificate (chain) reassembled from a run of TLVs of one type."""
 
+    __slots__ = ("code", "data", "nodes")
     code: int
     data: bytes
     nodes: list[Node]
+
+    def __init__(self, code: int, data: bytes, nodes: list[Node]) -> None:
+        self.code = code
+        self.data = data
+        self.nodes = nodes
 
     @property
     def keyword(self) -> str:
@@ -260,16 +264,26 @@ def certificates(nodes: Sequence[Node]) -> list[Certificate]:
     return out
 
 
-@dataclass(slots=True)
-class ConfigFile:
+class ConfigFile(Record):
     """A decoded config file with what was checked about it."""
 
+    __slots__ = ("decoded", "notes", "mic_ok", "hash_ok", "hash_name", "certificates")
     decoded: Decoded
-    notes: list[str] = field(default_factory=list)  # facts shown as comments in the text
-    mic_ok: bool | None = None  # CM: both MICs verified (None: not checked)
-    hash_ok: bool | None = None  # MTA: embedded hash matches (None: no hash)
-    hash_name: str | None = None
-    certificates: list[Certificate] = field(default_factory=list)
+    notes: list[str]  # facts shown as comments in the text
+    mic_ok: bool | None  # CM: both MICs verified (None: not checked)
+    hash_ok: bool | None  # MTA: embedded hash matches (None: no hash)
+    hash_name: str | None
+    certificates: list[Certificate]
+
+    def __init__(self, decoded: Decoded, notes: list[str] | None = None, mic_ok: bool | None = None,
+                 hash_ok: bool | None = None, hash_name: str | None = None,
+                 certificates: list[Certificate] | None = None) -> None:
+        self.decoded = decoded
+        self.notes = [] if notes is None else notes
+        self.mic_ok = mic_ok
+        self.hash_ok = hash_ok
+        self.hash_name = hash_name
+        self.certificates = [] if certificates is None else certificates
 
     def cite_certificate(self, cert: Certificate, path: str) -> None:
         """Write ``cert`` in the text as ``Keyword "path";`` (the caller saved it there)."""

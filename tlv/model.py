@@ -11,8 +11,9 @@ the very same object.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from .record import FrozenRecord, Record
 
 
 class OidContext(Protocol):
@@ -86,8 +87,7 @@ class ValueType:
         return f"<{type(self).__name__} {self.name}>"
 
 
-@dataclass(frozen=True, slots=True)
-class TlvDef:
+class TlvDef(FrozenRecord):
     """One row of a schema table.
 
     ``vtype`` is None for an aggregate, whose children are ``children``.
@@ -95,13 +95,25 @@ class TlvDef:
     ``spec`` is the section that defines the TLV, e.g. "MULPIv3.0 C.2.2.5.7".
     """
 
+    __slots__ = ("code", "name", "vtype", "children", "low", "high", "spec")
     code: int
     name: str
-    vtype: ValueType | None = None
-    children: SubTable | None = None
-    low: int | None = None
-    high: int | None = None
-    spec: str = ""
+    vtype: ValueType | None
+    children: SubTable | None
+    low: int | None
+    high: int | None
+    spec: str
+
+    def __init__(self, code: int, name: str, vtype: ValueType | None = None, children: SubTable | None = None,
+                 low: int | None = None, high: int | None = None, spec: str = "") -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "code", code)
+        setattr_(self, "name", name)
+        setattr_(self, "vtype", vtype)
+        setattr_(self, "children", children)
+        setattr_(self, "low", low)
+        setattr_(self, "high", high)
+        setattr_(self, "spec", spec)
 
     @property
     def is_aggregate(self) -> bool:
@@ -120,25 +132,29 @@ class TlvDef:
         return None
 
 
-@dataclass(slots=True)
-class SubTable:
+class SubTable(Record):
     """A named table of TLV rows: the children of one or more aggregates.
 
     ``rows`` may be filled after creation (``extend``) so that tables can
     refer to each other; lookups are by code and by keyword.
     """
 
+    __slots__ = ("name", "rows", "vendor_scope", "_by_code", "_by_name")
     name: str
-    rows: list[TlvDef] = field(default_factory=list)
+    rows: list[TlvDef]
     #: Code of a vendor-ID child (43.8). When present with a vendor other than
     #: DOCSIS's 0xFFFFFF, the other children are that vendor's and are kept
     #: raw instead of being read with the DOCSIS meanings of their codes.
-    vendor_scope: int | None = None
-    _by_code: dict[int, TlvDef] = field(default_factory=dict, repr=False)
-    _by_name: dict[str, TlvDef] = field(default_factory=dict, repr=False)
+    vendor_scope: int | None
+    _by_code: dict[int, TlvDef]
+    _by_name: dict[str, TlvDef]
 
-    def __post_init__(self) -> None:
-        rows, self.rows = self.rows, []
+    def __init__(self, name: str, rows: Iterable[TlvDef] = (), vendor_scope: int | None = None) -> None:
+        self.name = name
+        self.rows = []
+        self.vendor_scope = vendor_scope
+        self._by_code = {}
+        self._by_name = {}
         self.extend(rows)
 
     def extend(self, rows: Iterable[TlvDef]) -> SubTable:
