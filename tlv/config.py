@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypedDict
 
 from . import ber
@@ -37,12 +37,17 @@ HASH_OIDS: dict[str, tuple[int, ...]] = {
 HASH_BY_OID = {oid: name for name, oid in HASH_OIDS.items()}
 
 
+_DEFAULT_TABLE: list[SubTable] = []  # tlv.schema.CONFIG once imported (a batch asks 1,000 times)
+
+
 def _table(table: SubTable | None) -> SubTable:
     if table is not None:
         return table
-    from .schema import CONFIG
+    if not _DEFAULT_TABLE:
+        from .schema import CONFIG
 
-    return CONFIG
+        _DEFAULT_TABLE.append(CONFIG)
+    return _DEFAULT_TABLE[0]
 
 
 def is_mta(nodes: Sequence[Node]) -> bool:
@@ -77,8 +82,7 @@ def compile_text(
     and each problem is listed there instead of being an error.
     """
     if memo is not None and errors is None:
-        from .batch import parse_batch
-
+        parse_batch = _BATCH[0] if _BATCH else _load_batch()
         pc = ParseContext(source, ctx, loader, memo, minimal_ber, warnings)
         nodes = parse_batch(text, _table(table), pc)
     else:
@@ -87,6 +91,17 @@ def compile_text(
     if errors:
         raise errors[0]
     return compile_nodes(nodes, key=key, hash=hash, source=source)
+
+
+_BATCH: list[Callable[[str, SubTable, ParseContext], list[Node]]] = []
+
+
+def _load_batch() -> Callable[[str, SubTable, ParseContext], list[Node]]:
+    # Only batches (a memo) need tlv.batch; a single file never imports it.
+    from .batch import parse_batch
+
+    _BATCH.append(parse_batch)
+    return parse_batch
 
 
 def compile_nodes(
@@ -164,15 +179,16 @@ def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:
     if len(nodes) < 2 or last.code != MTA_DELIMITER or last.value != b"\xff":
         raise EncodeError("an MTA file ends with MtaConfigDelimiter 255", **_where(last, source))
     sent = list(nodes)  # the caller's nodes stay as they are (a batch reuses them: tlv.batch)
-    for i, node in enumerate(nodes[1:-1], 1):
-        if node.code == MTA_DELIMITER:
+    for i in range(1, len(nodes) - 1):
+        node = nodes[i]
+        code = node.code
+        if code == MTA_DELIMITER:
             raise EncodeError("MtaConfigDelimiter only opens (1) and closes (255) the file", **_where(node, source))
-        if node.code in (SNMP_OBJECT, LONG_SNMP) and node.children is None:
+        if (code == SNMP_OBJECT or code == LONG_SNMP) and node.children is None:
             # An SNMP object over 255 bytes travels in TLV 64 (2-byte length).
-            long = node.code == LONG_SNMP or len(node.value) > 0xFF
-            code = LONG_SNMP if long else SNMP_OBJECT
-            if long != node.long or code != node.code:
-                sent[i] = node.replace(code=code, long=long)
+            long = code == LONG_SNMP or len(node.value) > 0xFF
+            if long != node.long or code != (LONG_SNMP if long else SNMP_OBJECT):
+                sent[i] = node.replace(code=LONG_SNMP if long else SNMP_OBJECT, long=long)
     nodes = sent
     body = encode_nodes(nodes, source=source)
     if hash in (None, "none"):
