@@ -178,9 +178,10 @@ class SubTable(Record):
         """Give a deferred table its rows (what its module does)."""
         if self._module is None:
             raise ValueError(f"two different sub-tables are named {self.name}")
-        self._module = None
         self._vendor_scope = vendor_scope
         self.extend(rows)
+        # Last: another thread that sees the table filled finds every row.
+        self._module = None
 
     def _load(self) -> None:
         module = self._module
