@@ -3,7 +3,7 @@
 ``pktcable compile`` of one file imports the codecs in a fresh process every
 time. ``import dataclasses`` (which pulls in ``inspect``, ``ast``, ``dis``
 and ``tokenize``) and the methods it generates with ``exec`` for each
-decorated class cost about a sixth of such a cold compile, so the value
+decorated class cost about a tenth of such a cold compile, so the value
 classes on that path spell out their ``__init__`` and take repr, equality
 and ``replace`` from these bases, with the semantics the dataclasses had:
 equality compares the fields in order between instances of the same class,
