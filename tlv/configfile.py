@@ -11,7 +11,8 @@ import hashlib
 from collections.abc import Sequence
 
 from . import ber
-from .binary import LONG_SNMP, MTA_DELIMITER, Decoded, Node, decode
+from .binary import LONG_SNMP, MTA_DELIMITER, Node
+from .bindecode import Decoded, decode
 from .config import CM_MIC, CMTS_MIC, HASH_BY_OID, SNMP_OBJECT, _table, cmts_mic_digest, find_hash
 from .errors import DecodeError
 from .model import OidContext, SubTable
