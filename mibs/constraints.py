@@ -39,7 +39,11 @@ _NUMBER_KINDS = frozenset({INTEGER, COUNTER32, GAUGE32, TIMETICKS, COUNTER64})
 
 
 def _within(number: int, ranges: Ranges) -> bool:
-    return any(low <= number <= high for low, high in ranges)
+    # A loop, not any() over a generator: this runs for every value of a batch.
+    for low, high in ranges:
+        if low <= number <= high:
+            return True
+    return False
 
 
 def _shown(ranges: Ranges) -> str:
@@ -71,16 +75,20 @@ def value_problem(obj: MibObject, tag: int, type_name: str, value: object) -> st
     return None
 
 
-def _part_problem(part: IndexPart, arcs: Sequence[int], where: str) -> str | None:
+def _part_problem(part: IndexPart, arcs: Sequence[int], number: int, obj: MibObject) -> str | None:
     if part.syntax in _STRING_KINDS:
-        if any(arc > 255 for arc in arcs):
-            return f"{where}: a string index takes octets (0..255)"
+        if arcs and max(arcs) > 255:
+            return f"{_where(number, obj)}: a string index takes octets (0..255)"
         if part.size is None and part.ranges and not _within(len(arcs), part.ranges):
-            return f"{where}: {len(arcs)} octets do not fit its SIZE ({_shown(part.ranges)})"
+            return f"{_where(number, obj)}: {len(arcs)} octets do not fit its SIZE ({_shown(part.ranges)})"
         return None
     if part.syntax in _NUMBER_KINDS and part.ranges and not _within(arcs[0], part.ranges):
-        return f"{where}: {arcs[0]} is outside its range ({_shown(part.ranges)})"
+        return f"{_where(number, obj)}: {arcs[0]} is outside its range ({_shown(part.ranges)})"
     return None
+
+
+def _where(number: int, obj: MibObject) -> str:
+    return f"index {number + 1} of {obj.name}"
 
 
 def index_problems(obj: MibObject, suffix: Sequence[int]) -> list[str]:
@@ -97,7 +105,6 @@ def index_problems(obj: MibObject, suffix: Sequence[int]) -> list[str]:
         rest = suffix[pos:]
         if not rest:
             break
-        where = f"index {number + 1} of {obj.name}"
         if part.syntax in _STRING_KINDS or part.syntax == OBJECT_IDENTIFIER:
             if part.size is not None:
                 length, skip = part.size, 0
@@ -113,14 +120,14 @@ def index_problems(obj: MibObject, suffix: Sequence[int]) -> list[str]:
             arcs = rest[:4]
             if len(arcs) < 4:
                 break
-            if any(arc > 255 for arc in arcs):
-                problems.append(f"{where}: an IpAddress index takes four octets (0..255)")
+            if max(arcs) > 255:
+                problems.append(f"{_where(number, obj)}: an IpAddress index takes four octets (0..255)")
             pos += 4
             continue
         else:
             arcs = rest[:1]
             pos += 1
-        problem = _part_problem(part, arcs, where)
+        problem = _part_problem(part, arcs, number, obj)
         if problem:
             problems.append(problem)
     return problems

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 # Node kinds.
 SCALAR = "scalar"
@@ -62,33 +62,92 @@ class MibError(ValueError):
     """A name or OID that cannot be resolved; the message is user-facing."""
 
 
-@dataclass(frozen=True, slots=True)
-class IndexPart:
+class _Frozen:
+    """Immutable slotted record: repr, equality, hash and ``replace`` over
+    ``__slots__``. Not a dataclass: the registry is loaded by every cold
+    ``pktcable compile``, and ``import dataclasses`` with the methods it
+    generates per class is a noticeable part of that start."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, _Frozen)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of a frozen {type(self).__name__}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of a frozen {type(self).__name__}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle: through __init__ (its parameters are the slots, in order).
+        return type(self), self._values()
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` (what ``dataclasses.replace`` did)."""
+        return type(self)(**{**{n: getattr(self, n) for n in self.__slots__}, **changes})
+
+
+class IndexPart(_Frozen):
     """One INDEX component of a table row: its base syntax and fixed size.
 
     ``size`` is the fixed length in octets (strings) or arcs (OIDs) when the
     SYNTAX pins it; such components are encoded without a length prefix.
     """
 
+    __slots__ = ("syntax", "size", "ranges")
     syntax: str
-    size: int | None = None
-    ranges: Ranges = ()  # value range (integers) or SIZE ranges (strings)
+    size: int | None
+    ranges: Ranges  # value range (integers) or SIZE ranges (strings)
+
+    def __init__(self, syntax: str, size: int | None = None, ranges: Ranges = ()) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "syntax", syntax)
+        setattr_(self, "size", size)
+        setattr_(self, "ranges", ranges)
 
 
-@dataclass(frozen=True, slots=True)
-class MibObject:
+class MibObject(_Frozen):
+    __slots__ = ("name", "module", "oid", "kind", "syntax", "enums", "access", "index", "implied", "ranges")
     name: str
     module: str
     oid: tuple[int, ...]
     kind: str
-    syntax: str | None = None
-    enums: tuple[tuple[str, int], ...] = ()
-    access: str | None = None
-    index: tuple[IndexPart, ...] = ()
-    implied: bool = False  # the last INDEX component is IMPLIED
+    syntax: str | None
+    enums: tuple[tuple[str, int], ...]
+    access: str | None
+    index: tuple[IndexPart, ...]
+    implied: bool  # the last INDEX component is IMPLIED
     # Value ranges of an integer SYNTAX or SIZE ranges of a string one, as
     # net-snmp keeps them (the object's own clause, else its TC's).
-    ranges: Ranges = ()
+    ranges: Ranges
+
+    def __init__(self, name: str, module: str, oid: tuple[int, ...], kind: str, syntax: str | None = None,
+                 enums: tuple[tuple[str, int], ...] = (), access: str | None = None, index: tuple[IndexPart, ...] = (),
+                 implied: bool = False, ranges: Ranges = ()) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "module", module)
+        setattr_(self, "oid", oid)
+        setattr_(self, "kind", kind)
+        setattr_(self, "syntax", syntax)
+        setattr_(self, "enums", enums)
+        setattr_(self, "access", access)
+        setattr_(self, "index", index)
+        setattr_(self, "implied", implied)
+        setattr_(self, "ranges", ranges)
 
     def enum_value(self, label: str) -> int | None:
         for name, value in self.enums:

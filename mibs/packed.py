@@ -59,6 +59,9 @@ class _Packed:
         self._lookups = 0
         self._oids: dict[int, tuple[int, ...]] = {}
         self._children: dict[str, int] | None = None
+        # OIDs of records looked up by name (resolve), each to the record
+        # that names it: a config's objects, checked without the tree index.
+        self._named: dict[tuple[int, ...], int] = {}
         self._objects: dict[int, MibObject] = {}
         self._tables: dict[str, list[str]] = {}
 
@@ -128,8 +131,13 @@ class _Packed:
 
     def oid(self, index: int) -> tuple[int, ...]:
         cached = self._oids.get(index)
-        if cached is not None:
-            return cached
+        if cached is None:
+            cached = self._walk_oid(index)
+        if len(self._named) < 4096:
+            self._named.setdefault(cached, self._namer(index))
+        return cached
+
+    def _walk_oid(self, index: int) -> tuple[int, ...]:
         # Walk up the parent chain, then build the OIDs back down.
         chain: list[tuple[int, tuple[int, ...]]] = []
         base: tuple[int, ...] = ()
@@ -149,6 +157,31 @@ class _Packed:
             base = base + tail
             self._oids[pos] = base
         return base
+
+    def _namer(self, index: int) -> int:
+        """The record whose OIDS line holds the arcs of ``index``'s OID (an
+        alias's line names that record instead)."""
+        while True:
+            parent, _, arcs = self._line("OIDS", index).partition(" ")
+            if arcs or parent == "-":
+                return index
+            index = int(parent)
+
+    def _has_children(self, index: int) -> bool:
+        """Whether any record's OID extends record ``index``'s: a line
+        ``<index> <arcs>`` (``<index>`` alone is an alias of it)."""
+        text: str = self._data.OIDS
+        head = f"{index} "
+        size = len(head)
+        if text.startswith(head) and text[size:size + 1] not in ("\n", ""):
+            return True
+        pos = text.find("\n" + head)
+        while pos >= 0:
+            end = pos + 1 + size
+            if end < len(text) and text[end] != "\n":
+                return True
+            pos = text.find("\n" + head, end)
+        return False
 
     def obj(self, index: int) -> MibObject:
         cached = self._objects.get(index)
@@ -190,6 +223,15 @@ class _Packed:
         """Index of the record naming the longest prefix of ``oid``."""
         children = self._children
         if children is None:
+            # An instance of an object resolved by name: that object, when
+            # nothing lies below it (one text search instead of indexing
+            # ~27k lines, which a single cold compile would pay for once).
+            for length in range(len(oid), 0, -1):
+                named = self._named.get(oid[:length])
+                if named is not None:
+                    if not self._has_children(named):
+                        return named
+                    break
             # OIDS lines are "<parent> <arcs>", i.e. exactly a child's key in
             # the tree.  Only the record naming an OID has such a line (the
             # others point at it), so each key is unique.

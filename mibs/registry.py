@@ -348,7 +348,7 @@ def _load_data() -> Any:
                 opener = f'\n{name} = """\\\n'
                 start = text.index(opener) + len(opener)
                 end = text.index('"""', start)
-                if "\\" in text[start:end]:
+                if text.find("\\", start, end) >= 0:  # searched in place: no copy of the table
                     raise ValueError(name)
                 tables[name] = text[start:end]
     except (OSError, ValueError, AttributeError):

@@ -331,9 +331,8 @@ def _ranges(items: list[dict[str, Any]]) -> reg.Ranges:
 
 
 def _replace(obj: MibObject, **changes: Any) -> MibObject:
-    from dataclasses import replace
-
-    return replace(obj, **changes)
+    replaced: MibObject = obj.replace(**changes)
+    return replaced
 
 
 # --------------------------------------------------------------------------

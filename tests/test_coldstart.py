@@ -50,6 +50,27 @@ def test_compile_needs_neither_click_nor_the_data_modules(tmp_path: Path) -> Non
     assert (tmp_path / "cm.bin").read_bytes() == (COMPAT / "cm_basic.bin").read_bytes()
 
 
+def test_mta_compile_imports_no_block_tables_nor_dataclasses(tmp_path: Path) -> None:
+    """An MTA file (SNMP objects only) reads none of the block schema modules,
+    and the compile path has no dataclasses (both cost without byte code)."""
+    (tmp_path / "mta.txt").write_text("Main\n{\n\tMtaConfigDelimiter 1;\n"
+                                      "\tSnmpMibObject pktcMtaDevEnabled.0 Integer 1;\n"
+                                      "\tSnmpMibObject ifAdminStatus.9 Integer 2;\n\tMtaConfigDelimiter 255;\n}\n")
+    done = run(["compile", "mta.txt", "--hash", "cablelabs", "-o", "mta.bin"], tmp_path, show_imports=True)
+    assert done.returncode == 0, done.stderr
+    modules = set(done.stderr.decode().split())
+    assert "tlv.schema.config" in modules and "dataclasses" not in modules
+    assert not modules & {f"tlv.schema.{m}" for m in ("classifier", "management", "serviceflow", "vendor")}
+    assert not modules & {"tlv.configfile", "tlv.bindecode", "tlv.formatter"}  # the decoding half
+    # The same bytes as with every table loaded.
+    from pktcable.mibctx import MibContext
+    from tlv.config import compile_text
+    from tlv.schema import ALL_TABLES  # noqa: F401  (loads them all in this process)
+
+    text = (tmp_path / "mta.txt").read_text()
+    assert (tmp_path / "mta.bin").read_bytes() == compile_text(text, ctx=MibContext(), hash="cablelabs")
+
+
 @pytest.mark.parametrize("args", [
     ["mta_vendor.txt", "--hash", "cablelabs", "-o", "OUT"],
     ["mta_vendor.txt", "--hash=euro", "--output=OUT"],

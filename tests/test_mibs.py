@@ -363,3 +363,23 @@ def test_an_oid_with_several_names_prints_as_net_snmp_does(reg: Registry) -> Non
     # A name repeated by a later module keeps its first module (IF-MIB).
     obj = reg.lookup(dotted("1.3.6.1.2.1.2.2.1.7.1"))
     assert obj is not None and obj.module == "IF-MIB"
+
+
+def test_lookup_of_resolved_objects_matches_the_tree_index() -> None:
+    """The shortcut for instances of objects resolved by name (no tree
+    index) finds the record the full index finds, for leaves and inner nodes."""
+    from mibs.packed import _Packed
+    from mibs.registry import _load_data
+
+    data = _load_data()
+    full = _Packed(data)
+    full.longest_prefix((1,))  # builds the index
+    assert full._children is not None
+    shortcuts = 0
+    for index in range(0, full.size, 61):
+        fresh = _Packed(data)
+        for suffix in ((), (0,), (5, 3), (1, 2, 3, 4, 5, 6)):
+            oid = fresh.oid(index) + suffix
+            assert fresh.longest_prefix(oid) == full.longest_prefix(oid), (index, oid)
+            shortcuts += fresh._children is None
+    assert shortcuts > 1000  # the shortcut was taken, not only the index

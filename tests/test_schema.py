@@ -71,6 +71,21 @@ def test_keyword_rows_walk_every_shared_table_in_place() -> None:
     assert reached == set(ALL_TABLES)
 
 
+def test_deferred_tables_fill_in_place_once() -> None:
+    table = SubTable.deferred("Flow", "tests.minischema")  # defines no table of that name
+    assert table.pending and table.name == "Flow"
+    with pytest.raises(LookupError, match="does not define the sub-table Flow"):
+        table.by_code(1)
+    row = TlvDef(1, "Ref", t.UCHAR, spec="x")
+    table.fill([row], 8)
+    assert not table.pending and table.by_name("ref") is row and table.vendor_scope == 8 and list(table) == [row]
+    with pytest.raises(ValueError, match="two different sub-tables are named Flow"):
+        table.fill([row], None)
+    # The schema's deferred tables are the objects their modules define.
+    from tlv.schema import serviceflow
+    assert lookup("24").children is serviceflow.US_SERVICE_FLOW and not serviceflow.US_SERVICE_FLOW.pending
+
+
 def test_shared_sub_tables_are_one_object() -> None:
     assert lookup("22").children is lookup("23").children
     nested = lookup("22.43").children

@@ -23,12 +23,11 @@ BER option, which are all fixed for one memo (see tlv.text.ValueMemo).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .binary import Node
 from .errors import EncodeError, TlvError
 from .lexer import plain_words, scan_line
 from .model import SubTable
+from .record import Record
 from .text import FILE_KEYWORDS, GENERIC, MEMO_LIMIT, ParseContext, Slot, encode_value, parse, parse_recording
 
 # Skeletons kept per memo (one per line count): files of many shapes fall back
@@ -36,13 +35,21 @@ from .text import FILE_KEYWORDS, GENERIC, MEMO_LIMIT, ParseContext, Slot, encode
 SKELETON_LIMIT = 64
 
 
-@dataclass(slots=True)
-class Skeleton:
+class Skeleton(Record):
+    __slots__ = ("table", "nodes", "lines", "slots", "blanks")
     table: SubTable
     nodes: list[Node]
     lines: list[str]
     slots: dict[int, Slot]
     blanks: set[int]  # lines with no token (white space, whole comments)
+
+    def __init__(self, table: SubTable, nodes: list[Node], lines: list[str], slots: dict[int, Slot],
+                 blanks: set[int]) -> None:
+        self.table = table
+        self.nodes = nodes
+        self.lines = lines
+        self.slots = slots
+        self.blanks = blanks
 
     def apply(self, lines: list[str], pc: ParseContext) -> list[Node] | None:
         """The tree of ``lines`` by changing the differing lines' nodes in

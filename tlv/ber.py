@@ -20,8 +20,9 @@ int byte by byte, quadratic in the input).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from functools import lru_cache
+
+from .record import FrozenRecord
 
 # ObjectSyntax tags (RFC 2578 / RFC 3416).
 INTEGER = 0x02
@@ -59,13 +60,19 @@ class BerError(ValueError):
         super().__init__(reason)
 
 
-@dataclass(frozen=True, slots=True)
-class SnmpType:
+class SnmpType(FrozenRecord):
     """A value type of ``SnmpMibObject``: its keyword, BER tag and kind."""
 
+    __slots__ = ("keyword", "tag", "kind")
     keyword: str
     tag: int
     kind: str  # "int", "uint32", "uint64", "bytes", "ip", "oid", "null"
+
+    def __init__(self, keyword: str, tag: int, kind: str) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "keyword", keyword)
+        setattr_(self, "tag", tag)
+        setattr_(self, "kind", kind)
 
 
 # Keywords as the config language spells them. Aliases map onto one row so
@@ -95,8 +102,7 @@ for _t in SNMP_TYPES:
 _UINT_LIMIT = {"uint32": 1 << 32, "uint64": 1 << 64}
 
 
-@dataclass(frozen=True, slots=True)
-class VarBind:
+class VarBind(FrozenRecord):
     """``SEQUENCE { name OBJECT IDENTIFIER, value ObjectSyntax }``.
 
     ``value`` is an int (Integer, counters, gauges, ticks), bytes (strings,
@@ -108,10 +114,19 @@ class VarBind:
     re-encoding gives back the very bytes read; it takes no part in equality.
     """
 
+    __slots__ = ("oid", "type", "value", "long_header")
+    _uncompared = frozenset({"long_header"})
     oid: tuple[int, ...]
     type: SnmpType
     value: Value
-    long_header: bool | None = field(default=None, compare=False)
+    long_header: bool | None
+
+    def __init__(self, oid: tuple[int, ...], type: SnmpType, value: Value, long_header: bool | None = None) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "oid", oid)
+        setattr_(self, "type", type)
+        setattr_(self, "value", value)
+        setattr_(self, "long_header", long_header)
 
 
 def encode_length(n: int) -> bytes:

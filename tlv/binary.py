@@ -8,16 +8,20 @@ carries a long SNMP object with a 2-byte length (PKT-SP-PROV1.5 9.1).
 Decoding is lossless: every node keeps its value bytes, so
 ``encode_nodes(decode(b).nodes) + trailer == b`` for every ``b`` accepted.
 Unknown types are kept as raw nodes. A value that does not fit its schema type
-raises :class:`DecodeError` in strict mode and stays raw otherwise.
+raises :class:`DecodeError` in strict mode and stays raw otherwise. The
+decoder itself is tlv.bindecode (imported by the first ``decode``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import DecodeError, EncodeError
+from .errors import EncodeError
 from .model import SubTable, TlvDef
+from .record import IdentityRecord
+
+if TYPE_CHECKING:
+    from .bindecode import Decoded
 
 PAD = 0
 END = 255
@@ -26,8 +30,7 @@ LONG_SNMP = 64  # MTA files: TLV 11 with a 2-byte length
 DOCSIS_VENDOR_ID = b"\xff\xff\xff"  # TLV 43 sub-types defined by DOCSIS (MULPI C.1.1.18)
 
 
-@dataclass(slots=True, eq=False)
-class Node:
+class Node(IdentityRecord):
     """One TLV. ``children`` is set when the value was read as sub-TLVs.
 
     ``value`` holds the value bytes of a leaf (for an aggregate it is derived
@@ -36,19 +39,36 @@ class Node:
     ``line``/``col`` point into the text the node came from, when it did.
     """
 
+    __slots__ = ("code", "value", "children", "defn", "decoded", "long", "offset", "line", "col", "comment",
+                 "statement")
     code: int
-    value: bytes = b""
-    children: list[Node] | None = None
-    defn: TlvDef | None = None
-    decoded: Any = None
-    long: bool = False
-    offset: int = -1
-    line: int | None = None
-    col: int | None = None
-    comment: str | None = None
+    value: bytes
+    children: list[Node] | None
+    defn: TlvDef | None
+    decoded: Any
+    long: bool
+    offset: int
+    line: int | None
+    col: int | None
+    comment: str | None
     #: Written to text as is instead of the node (e.g. a file keyword that
     #: stands for a run of certificate TLVs).
-    statement: str | None = None
+    statement: str | None
+
+    def __init__(self, code: int, value: bytes = b"", children: list[Node] | None = None, defn: TlvDef | None = None,
+                 decoded: Any = None, long: bool = False, offset: int = -1, line: int | None = None,
+                 col: int | None = None, comment: str | None = None, statement: str | None = None) -> None:
+        self.code = code
+        self.value = value
+        self.children = children
+        self.defn = defn
+        self.decoded = decoded
+        self.long = long
+        self.offset = offset
+        self.line = line
+        self.col = col
+        self.comment = comment
+        self.statement = statement
 
     def encoded_value(self) -> bytes:
         return self.value if self.children is None else encode_nodes(self.children)
@@ -83,134 +103,8 @@ def _too_long(node: Node, parent: str, n: int, limit: int, source: str | None) -
                        line=node.line, col=node.col)
 
 
-@dataclass(slots=True)
-class Decoded:
-    """Result of :func:`decode`: the nodes, the file kind and what follows them."""
-
-    nodes: list[Node]
-    mta: bool
-    end_marker: bool = False  # a CM file's TLV 255 was present
-    pad: int = 0  # zero bytes after the end marker (or top-level pad bytes)
-    problems: list[str] = field(default_factory=list)
-    #: Lenient decoding only: where reading the top level stopped, and why.
-    #: The nodes before it are all there is; the text marks the spot.
-    damage: DecodeError | None = None
-
-
 def decode(data: bytes, table: SubTable, *, strict: bool = True, mta: bool | None = None) -> Decoded:
-    """Decode a whole config file.
+    """Decode a whole config file (tlv.bindecode.decode)."""
+    from .bindecode import decode as run
 
-    ``mta`` None means: an MTA file when the first byte is TLV 254. In strict
-    mode a broken structure raises; otherwise a broken aggregate stays raw,
-    damage at the top level (a TLV past the end, bytes after the end marker)
-    ends the decoding there and is kept in ``Decoded.damage``, and either is
-    listed in ``Decoded.problems``. A value that does not
-    fit its row's type is always kept raw and listed, never dropped.
-    """
-    if mta is None:
-        mta = bool(data) and data[0] == MTA_DELIMITER
-    result = Decoded([], mta)
-    try:
-        _top_level(data, table, result, _Reader(data, strict, result.problems))
-    except DecodeError as exc:
-        if strict:
-            raise
-        # Lenient: keep what came before the damage and say where it is.
-        result.damage = exc
-        result.problems.append(f"{exc}; the rest of the file ({len(data) - exc.offset} bytes) is not decoded")
-    return result
-
-
-def _top_level(data: bytes, table: SubTable, result: Decoded, reader: _Reader) -> None:
-    mta, pos, n = result.mta, 0, len(data)
-    while pos < n:
-        code = data[pos]
-        if not mta and code == END:
-            result.end_marker = True
-            rest = data[pos + 1 :]
-            bad = next((i for i, b in enumerate(rest) if b != 0), None)
-            if bad is not None:
-                raise DecodeError("non-zero byte after the end-of-data marker (TLV 255)", offset=pos + 1 + bad)
-            result.pad = len(rest)
-            return
-        if not mta and code == PAD:
-            # Legal in DOCSIS, but only as padding after TLV 255 in practice;
-            # the text form has no way to place one, so refuse it openly.
-            raise DecodeError("pad byte (TLV 0) before the end-of-data marker", offset=pos)
-        long = mta and code == LONG_SNMP
-        hdr = 3 if long else 2
-        if pos + hdr > n:
-            raise DecodeError(f"TLV {code} header truncated", offset=pos, path=str(code))
-        length = (data[pos + 1] << 8 | data[pos + 2]) if long else data[pos + 1]
-        start, end = pos + hdr, pos + hdr + length
-        if end > n:
-            raise DecodeError(
-                f"TLV {code} length {length} runs past the end of the data ({n - start} bytes left)",
-                offset=pos,
-                path=str(code),
-            )
-        # TLV 64 in an MTA file is TLV 11 with a longer length field.
-        defn = table.by_code(11) if long else table.by_code(code)
-        result.nodes.append(reader.node(start, end, code, defn, str(code), long))
-        pos = end
-
-
-class _Reader:
-    __slots__ = ("data", "strict", "problems")
-
-    def __init__(self, data: bytes, strict: bool, problems: list[str]) -> None:
-        self.data = data
-        self.strict = strict
-        self.problems = problems
-
-    def children(self, start: int, end: int, table: SubTable, path: str) -> list[Node]:
-        data, nodes, pos = self.data, [], start
-        vendor = table.vendor_scope is not None and self.foreign_vendor(start, end, table.vendor_scope)
-        while pos < end:
-            code = data[pos]
-            p = f"{path}.{code}"
-            if pos + 2 > end:
-                raise DecodeError("sub-TLV header truncated", offset=pos, path=p)
-            length = data[pos + 1]
-            s, e = pos + 2, pos + 2 + length
-            if e > end:
-                raise DecodeError(
-                    f"sub-TLV length {length} runs past its parent ({end - s} bytes left)", offset=pos, path=p
-                )
-            defn = None if vendor and code != table.vendor_scope else table.by_code(code)
-            nodes.append(self.node(s, e, code, defn, p, False))
-            pos = e
-        return nodes
-
-    def foreign_vendor(self, start: int, end: int, code: int) -> bool:
-        """Whether a vendor-ID sub-TLV names a vendor other than DOCSIS itself."""
-        data, pos = self.data, start
-        while pos + 2 <= end:
-            if data[pos] == code:
-                return data[pos + 2 : pos + 2 + data[pos + 1]] != DOCSIS_VENDOR_ID
-            pos += 2 + data[pos + 1]
-        return False
-
-    def node(self, start: int, end: int, code: int, defn: TlvDef | None, path: str, long: bool) -> Node:
-        value = self.data[start:end]
-        node = Node(code, value, defn=defn, long=long, offset=start - (3 if long else 2))
-        if defn is None:
-            return node
-        if defn.children is not None:
-            try:
-                node.children = self.children(start, end, defn.children, path)
-            except DecodeError as exc:
-                if self.strict:
-                    raise
-                self.problems.append(f"{exc} (TLV {path} kept as raw bytes)")
-            return node
-        assert defn.vtype is not None
-        try:
-            decoded = defn.vtype.decode(value)
-            if defn.vtype.encode(decoded) != value:
-                raise ValueError("value not in canonical form")
-        except ValueError as exc:
-            self.problems.append(f"offset {start}, TLV {path}: {defn.name}: {exc} (kept as raw bytes)")
-            return node
-        node.decoded = decoded
-        return node
+    return run(data, table, strict=strict, mta=mta)

@@ -11,8 +11,9 @@ the very same object.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from .record import FrozenRecord, Record
 
 
 class OidContext(Protocol):
@@ -86,8 +87,7 @@ class ValueType:
         return f"<{type(self).__name__} {self.name}>"
 
 
-@dataclass(frozen=True, slots=True)
-class TlvDef:
+class TlvDef(FrozenRecord):
     """One row of a schema table.
 
     ``vtype`` is None for an aggregate, whose children are ``children``.
@@ -95,13 +95,25 @@ class TlvDef:
     ``spec`` is the section that defines the TLV, e.g. "MULPIv3.0 C.2.2.5.7".
     """
 
+    __slots__ = ("code", "name", "vtype", "children", "low", "high", "spec")
     code: int
     name: str
-    vtype: ValueType | None = None
-    children: SubTable | None = None
-    low: int | None = None
-    high: int | None = None
-    spec: str = ""
+    vtype: ValueType | None
+    children: SubTable | None
+    low: int | None
+    high: int | None
+    spec: str
+
+    def __init__(self, code: int, name: str, vtype: ValueType | None = None, children: SubTable | None = None,
+                 low: int | None = None, high: int | None = None, spec: str = "") -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "code", code)
+        setattr_(self, "name", name)
+        setattr_(self, "vtype", vtype)
+        setattr_(self, "children", children)
+        setattr_(self, "low", low)
+        setattr_(self, "high", high)
+        setattr_(self, "spec", spec)
 
     @property
     def is_aggregate(self) -> bool:
@@ -120,30 +132,94 @@ class TlvDef:
         return None
 
 
-@dataclass(slots=True)
-class SubTable:
+class SubTable(Record):
     """A named table of TLV rows: the children of one or more aggregates.
 
     ``rows`` may be filled after creation (``extend``) so that tables can
     refer to each other; lookups are by code and by keyword.
+
+    A table can also stand for one that a module defines (``deferred``):
+    its rows are read by importing that module the first time they are
+    needed, which fills this very object. A compile imports only the
+    schema modules of the blocks its file uses (Python compiles each
+    module's source on a start without cached byte code).
     """
 
+    __slots__ = ("name", "_rows", "_vendor_scope", "_by_code", "_by_name", "_module")
     name: str
-    rows: list[TlvDef] = field(default_factory=list)
-    #: Code of a vendor-ID child (43.8). When present with a vendor other than
-    #: DOCSIS's 0xFFFFFF, the other children are that vendor's and are kept
-    #: raw instead of being read with the DOCSIS meanings of their codes.
-    vendor_scope: int | None = None
-    _by_code: dict[int, TlvDef] = field(default_factory=dict, repr=False)
-    _by_name: dict[str, TlvDef] = field(default_factory=dict, repr=False)
+    _rows: list[TlvDef]
+    _vendor_scope: int | None
+    _by_code: dict[int, TlvDef]
+    _by_name: dict[str, TlvDef]
+    _module: str | None  # the module that defines the rows, until they are read
 
-    def __post_init__(self) -> None:
-        rows, self.rows = self.rows, []
+    def __init__(self, name: str, rows: Iterable[TlvDef] = (), vendor_scope: int | None = None) -> None:
+        self.name = name
+        self._rows = []
+        self._vendor_scope = vendor_scope
+        self._by_code = {}
+        self._by_name = {}
+        self._module = None
         self.extend(rows)
+
+    @classmethod
+    def deferred(cls, name: str, module: str) -> SubTable:
+        """The table ``name`` defined by ``module``, not read yet."""
+        table = cls(name)
+        table._module = module
+        return table
+
+    @property
+    def pending(self) -> bool:
+        """Its rows are still to be read from its module."""
+        return self._module is not None
+
+    def fill(self, rows: Iterable[TlvDef], vendor_scope: int | None) -> None:
+        """Give a deferred table its rows (what its module does)."""
+        if self._module is None:
+            raise ValueError(f"two different sub-tables are named {self.name}")
+        self._vendor_scope = vendor_scope
+        self.extend(rows)
+        # Last: another thread that sees the table filled finds every row.
+        self._module = None
+
+    def _load(self) -> None:
+        module = self._module
+        assert module is not None
+        import importlib
+
+        importlib.import_module(module)
+        if self._module is not None:
+            raise LookupError(f"{module} does not define the sub-table {self.name}")
+
+    @property
+    def rows(self) -> list[TlvDef]:
+        if self._module is not None:
+            self._load()
+        return self._rows
+
+    @property
+    def vendor_scope(self) -> int | None:
+        """Code of a vendor-ID child (43.8). When present with a vendor other than
+        DOCSIS's 0xFFFFFF, the other children are that vendor's and are kept
+        raw instead of being read with the DOCSIS meanings of their codes."""
+        if self._module is not None:
+            self._load()
+        return self._vendor_scope
+
+    def _compared(self) -> tuple[Any, ...]:
+        return self.name, self.rows, self.vendor_scope
+
+    def __repr__(self) -> str:
+        return f"SubTable(name={self.name!r}, rows={self.rows!r}, vendor_scope={self.vendor_scope!r})"
+
+    def replace(self, **changes: Any) -> SubTable:
+        values = {"name": self.name, "rows": self.rows, "vendor_scope": self.vendor_scope, **changes}
+        return SubTable(**values)
 
     def extend(self, rows: Iterable[TlvDef]) -> SubTable:
         for row in rows:
-            self.rows.append(row)
+            self._rows.append(row)
             # The first row wins for a code; duplicate keywords are a table bug.
             self._by_code.setdefault(row.code, row)
             key = row.name.lower()
@@ -153,10 +229,14 @@ class SubTable:
         return self
 
     def by_code(self, code: int) -> TlvDef | None:
+        if self._module is not None:
+            self._load()
         return self._by_code.get(code)
 
     def by_name(self, name: str) -> TlvDef | None:
         """Keywords are case-insensitive, as in the reference language."""
+        if self._module is not None:
+            self._load()
         return self._by_name.get(name.lower())
 
     def __iter__(self) -> Iterator[TlvDef]:

@@ -11,7 +11,6 @@ none, only numeric OIDs and numbers are understood.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import re
 from typing import Any
@@ -123,11 +122,11 @@ class VarBindType(ValueType):
     def decode(self, data: bytes) -> ber.VarBind:
         vb = ber.decode_varbind(data)
         if vb.type.tag == ber.OCTET_STRING and isinstance(vb.value, bytes) and not _printable(vb.value):
-            vb = dataclasses.replace(vb, type=ber.SNMP_TYPE_BY_KEYWORD["hexstring"])
+            vb = vb.replace(type=ber.SNMP_TYPE_BY_KEYWORD["hexstring"])
         return vb
 
     def minimal_ber(self, value: ber.VarBind) -> ber.VarBind:
-        return dataclasses.replace(value, long_header=False)
+        return value.replace(long_header=False)
 
     def format(self, value: ber.VarBind, ctx: OidContext | None = None) -> str:
         t, v = value.type, value.value

@@ -16,7 +16,6 @@ tool looks it up globally and silently encodes ``TrafficPriority`` inside
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypedDict
 
 from .binary import Node
@@ -24,6 +23,7 @@ from .errors import EncodeError, TextSyntaxError, TlvError
 from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, scan_line
 from .model import OidContext, SubTable, TlvDef, keyword_places
 from .quoting import unquote
+from .record import Record
 
 FileLoader = Callable[[str], bytes]
 
@@ -60,20 +60,30 @@ MEMO_LIMIT = 100_000
 MAX_DEPTH = 32
 
 
-@dataclass(slots=True)
-class ParseContext:
+class ParseContext(Record):
+    __slots__ = ("source", "ctx", "loader", "memo", "minimal_ber", "warnings", "loaded")
     source: str
     ctx: OidContext | None
     loader: FileLoader | None
-    memo: ValueMemo | None = None
+    memo: ValueMemo | None
     #: Write SNMP objects with minimal BER lengths instead of the docsis
     #: tool's 4-byte header for long strings (ber.docsis_long_header).
-    minimal_ber: bool = False
+    minimal_ber: bool
     #: Lenient mode: problems of values that still encode (MIB constraints)
     #: go here instead of failing the statement. None: strict.
-    warnings: list[EncodeError] | None = None
+    warnings: list[EncodeError] | None
     #: A file keyword read a file (its bytes are not a function of the text).
-    loaded: bool = False
+    loaded: bool
+
+    def __init__(self, source: str, ctx: OidContext | None, loader: FileLoader | None, memo: ValueMemo | None = None,
+                 minimal_ber: bool = False, warnings: list[EncodeError] | None = None, loaded: bool = False) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.loader = loader
+        self.memo = memo
+        self.minimal_ber = minimal_ber
+        self.warnings = warnings
+        self.loaded = loaded
 
 
 def parse(

@@ -1,6 +1,7 @@
 """The keyword tables of the config language, as data.
 
-``CONFIG`` is the top level of a config file. Sub-tables are named objects
+``CONFIG`` is the top level of a config file; the tables of its blocks
+are read from their modules the first time a file uses them. Sub-tables are named objects
 shared by every aggregate that has the same children (the classifier
 encodings under TLV 22 and 23, the TLV 43 set under 22 ... 60), so a change
 made once applies everywhere. ``ALL_TABLES`` lists each table once by name;
@@ -27,8 +28,15 @@ def _collect(table: SubTable, seen: dict[str, SubTable]) -> None:
             _collect(r.children, seen)
 
 
-ALL_TABLES: dict[str, SubTable] = {}
-_collect(CONFIG, ALL_TABLES)
+def __getattr__(name: str) -> dict[str, SubTable]:
+    # ALL_TABLES walks every table, which imports every schema module: only
+    # for whoever asks (documentation, tests), not for a compile.
+    if name == "ALL_TABLES":
+        tables: dict[str, SubTable] = {}
+        _collect(CONFIG, tables)
+        globals()["ALL_TABLES"] = tables
+        return tables
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def keyword_rows(table: SubTable = CONFIG, prefix: str = "") -> Iterator[tuple[str, TlvDef]]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tlv.model import sub
-from tlv.schema._rows import block, row
-from tlv.schema.vendor import NESTED_VENDOR_SPECIFIC
+from tlv.schema._rows import block, later, row, sub
 from tlv.types import CHAR_LIST, ETHER, ETHERMASK, HEXSTR, IP, IP6, UCHAR, UINT, USHORT
+
+NESTED_VENDOR_SPECIFIC = later("NestedVendorSpecific", "vendor")
 
 # Shared: TLV 22.9, 23.9.
 IP_CLASSIFIER = sub(

@@ -2,41 +2,7 @@
 
 from __future__ import annotations
 
-from tlv.model import sub
-from tlv.schema._rows import block, row
-from tlv.schema.classifier import DROP_CLASSIFIER, PACKET_CLASSIFIER, PHS
-from tlv.schema.management import (
-    ADVANCED_DIPLEXER_BAND_EDGE,
-    CHANNEL_ASSIGNMENT_CONFIG,
-    DIPLEXER_BAND_EDGE,
-    DOCSIS_SYNC_CONFIGURATIONS,
-    DS_CHANNEL_LIST,
-    DUT_FILTERING,
-    ENERGY_MANAGEMENT_PARAMETER,
-    EROUTER,
-    ESTB_SETTINGS,
-    L2VPN_MAC_AGING,
-    MAC_ADDRESS_LEARNING_CONTROL_ENCODING,
-    METRO_ETHERNET_SERVICE_PROFILE,
-    NETWORK_TIMING_PROFILE,
-    PTP_ADDRESS_CONFIGURATIONS,
-    QOS_FRAMEWORK,
-    SNMPV1V2C_COEXISTENCE,
-    SNMPV3_ACCESS_VIEW,
-    SNMPV3_KICKSTART,
-    SNMPV3_TRAP_RECEIVER,
-    STATIC_MULTICAST_SESSION,
-    UNI_CONTROL_ENCODINGS,
-)
-from tlv.schema.serviceflow import (
-    DOWNSTREAM_ASF,
-    DOWNSTREAM_EHQOS_ASF,
-    DS_SERVICE_FLOW,
-    UPSTREAM_ASF,
-    UPSTREAM_EHQOS_ASF,
-    US_SERVICE_FLOW,
-)
-from tlv.schema.vendor import VENDOR_SPECIFIC
+from tlv.schema._rows import block, later, row, sub
 from tlv.types import (
     CHAR_LIST,
     ETHER,
@@ -55,6 +21,39 @@ from tlv.types import (
     USHORT,
     USHORT_LIST,
 )
+
+# Defined by the other schema modules, read on first use (tlv.schema._rows.later).
+DROP_CLASSIFIER = later("UpstreamDropPacketClassification", "classifier")
+PACKET_CLASSIFIER = later("PacketClassifier", "classifier")
+PHS = later("PHS", "classifier")
+ADVANCED_DIPLEXER_BAND_EDGE = later("AdvancedDiplexerBandEdge", "management")
+CHANNEL_ASSIGNMENT_CONFIG = later("ChannelAssignmentConfig", "management")
+DIPLEXER_BAND_EDGE = later("DiplexerBandEdge", "management")
+DOCSIS_SYNC_CONFIGURATIONS = later("DOCSISSyncConfigurations", "management")
+DS_CHANNEL_LIST = later("DsChannelList", "management")
+DUT_FILTERING = later("DUTFiltering", "management")
+ENERGY_MANAGEMENT_PARAMETER = later("EnergyManagementParameter", "management")
+EROUTER = later("eRouter", "management")
+ESTB_SETTINGS = later("EstbSettings", "management")
+L2VPN_MAC_AGING = later("L2VPNMACAgingEncoding", "management")
+MAC_ADDRESS_LEARNING_CONTROL_ENCODING = later("MACAddressLearningControlEncoding", "management")
+METRO_ETHERNET_SERVICE_PROFILE = later("MetroEthernetServiceProfile", "management")
+NETWORK_TIMING_PROFILE = later("NetworkTimingProfile", "management")
+PTP_ADDRESS_CONFIGURATIONS = later("PTPAddressConfigurations", "management")
+QOS_FRAMEWORK = later("QoSFrameworkforDOCSISEncodings", "management")
+SNMPV1V2C_COEXISTENCE = later("SNMPv1v2cCoexistenceConfig", "management")
+SNMPV3_ACCESS_VIEW = later("SNMPv3AccessViewConfiguration", "management")
+SNMPV3_KICKSTART = later("SnmpV3Kickstart", "management")
+SNMPV3_TRAP_RECEIVER = later("SnmpV3TrapReceiver", "management")
+STATIC_MULTICAST_SESSION = later("CMTSStaticMulticastSessionEncodings", "management")
+UNI_CONTROL_ENCODINGS = later("UNIControlEncodings", "management")
+DOWNSTREAM_ASF = later("DownstreamAggregateServiceFlow", "serviceflow")
+DOWNSTREAM_EHQOS_ASF = later("DownstreamEHQoSASF", "serviceflow")
+DS_SERVICE_FLOW = later("DsServiceFlow", "serviceflow")
+UPSTREAM_ASF = later("UpstreamAggregateServiceFlow", "serviceflow")
+UPSTREAM_EHQOS_ASF = later("UpstreamEHQoSASF", "serviceflow")
+US_SERVICE_FLOW = later("UsServiceFlow", "serviceflow")
+VENDOR_SPECIFIC = later("VendorSpecific", "vendor")
 
 # TLV 4.
 CLASS_OF_SERVICE = sub(

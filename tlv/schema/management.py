@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tlv.model import sub
-from tlv.schema._rows import block, row
+from tlv.schema._rows import block, row, sub
 from tlv.types import (
     ETHER,
     HEXSTR,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tlv.model import SubTable, sub
-from tlv.schema._rows import block, row
-from tlv.schema.vendor import NESTED_VENDOR_SPECIFIC
+from tlv.model import SubTable
+from tlv.schema._rows import block, later, row, sub
 from tlv.types import CHAR_LIST, HEXSTR, STRZERO, UCHAR, UINT, USHORT, USHORT_LIST
+
+NESTED_VENDOR_SPECIFIC = later("NestedVendorSpecific", "vendor")
 
 # Shared: TLV 24.35, 25.35.
 BUFFER_CONTROL = sub(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tlv.model import SubTable, sub
-from tlv.schema._rows import block, row
+from tlv.model import SubTable
+from tlv.schema._rows import block, row, sub
 from tlv.types import (
     CHAR_IP_IP6,
     CHAR_LIST,
