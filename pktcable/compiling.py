@@ -59,6 +59,13 @@ def read_input(name: str) -> bytes:
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd``: os.write may take less than it is given."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def write_output(name: str, data: bytes) -> None:
     """Write ``name`` whole or not at all.
 
@@ -88,9 +95,7 @@ def write_output(name: str, data: bytes) -> None:
         fail(f"cannot write {name}: {exc.strerror or exc}", ExitStatus.IO)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
         finally:
             os.close(fd)
         if name != target:

@@ -25,6 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from pktcable.compiling import write_all
+
 from . import pki
 from .pki import Issued, PkiError
 
@@ -225,9 +227,7 @@ def _atomic(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
     finally:
         os.close(fd)
     os.replace(tmp, path)
