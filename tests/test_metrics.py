@@ -30,6 +30,7 @@ from pktcable.serve.config import ServeConfig
 from pktcable.simulate.runner import simulate
 from pktcable.store.leases import Lease
 
+from .peers import CI
 from .promtext import families, samples, value
 from .test_e2e import configs, run
 from .test_security_snmp import settle
@@ -265,6 +266,8 @@ def test_the_snmp_and_tftp_receive_queues_are_gauges() -> None:
 
     idle, busy = run(cfg, scenario)
     if "pktcable_snmp_receive_queue_bytes" not in families(idle):
+        if CI:  # Linux has had SO_MEMINFO since 4.12: on the CI machine its absence is a bug
+            pytest.fail("the receive-queue gauges are missing (no SO_MEMINFO?)")
         pytest.skip("the kernel does not report SO_MEMINFO")
     assert families(idle)["pktcable_tftp_receive_queue_bytes"] == "gauge"
     assert value(idle, "pktcable_snmp_receive_queue_bytes") == 0
