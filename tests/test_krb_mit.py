@@ -22,7 +22,6 @@ from pktcable.secure import krbcrypto, krbmsg, krbnames, pki, pkinit
 from pktcable.secure.labdir import LabPki, LabSettings
 
 from .krbpeers import KINIT_BUDGET, MitKdc, mit_kdc, require_mit
-from .test_krb_vectors import open_enveloped
 
 REALM = "LAB.EXAMPLE.NET"
 MAC = bytes.fromhex("0010180a0b0c")
@@ -221,7 +220,7 @@ def test_krb5kdc_answers_our_rsa_mode_as_req(kdc: MitKdc) -> None:
     pa = [p["padata-value"].native for p in reply["padata"] if p["padata-type"].native == krbmsg.PA_PK_AS_REP]
     answer = pkinit.PAPkAsRep.load(pa[0], strict=True)
     assert answer.name == "encKeyPack"  # RSA mode, chosen by the absent clientPublicValue
-    content, signer, _ = pkinit.verify_signed_data(open_enveloped(answer.chosen.native, device.key),
+    content, signer, _ = pkinit.verify_signed_data(pkinit.open_enveloped(answer.chosen.native, device.key),
                                                    pkinit.ID_PKINIT_RKEYDATA)
     assert signer == lab.get("kdc").certificate
     key_pack = pkinit.ReplyKeyPack.load(content, strict=True)

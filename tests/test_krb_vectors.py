@@ -13,11 +13,8 @@ from typing import Any
 import pytest
 from asn1crypto import cms
 from cryptography import x509
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives import padding as sympadding
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pktcable.secure import krbcrypto, krbmsg, krbnames, pki, pkinit
 
@@ -134,33 +131,13 @@ def test_the_dh_reply_is_signed_by_the_lab_kdc() -> None:
     assert all(not name.isdigit() for name in info.native)
 
 
-def open_enveloped(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
-    """Decrypt the RSA reply's EnvelopedData: RSAES-PKCS1-v1_5 key transport and 3DES-CBC
-    content encryption, the algorithms MIT chose (asserted here)."""
-    info = cms.ContentInfo.load(der, strict=True)
-    assert info["content_type"].native == "enveloped_data"
-    envelope = info["content"]
-    (recipient,) = list(envelope["recipient_infos"])
-    assert recipient.name == "ktri"
-    assert recipient.chosen["key_encryption_algorithm"]["algorithm"].native == "rsaes_pkcs1v15"
-    content_key = key.decrypt(recipient.chosen["encrypted_key"].native, padding.PKCS1v15())
-    encrypted = envelope["encrypted_content_info"]
-    assert encrypted["content_type"].native == "signed_data"
-    algorithm = encrypted["content_encryption_algorithm"]
-    assert algorithm["algorithm"].native == "tripledes_3key"
-    decryptor = Cipher(TripleDES(content_key), modes.CBC(algorithm["parameters"].native)).decryptor()
-    padded = decryptor.update(encrypted["encrypted_content"].native) + decryptor.finalize()
-    unpadder = sympadding.PKCS7(64).unpadder()
-    return unpadder.update(padded) + unpadder.finalize()
-
-
 def test_the_rsa_reply_opens_with_the_device_key_down_to_the_ticket_session() -> None:
     raw_req = vector("rsa", "as-req-pkinit")
     req, pack, _, _ = auth_pack("rsa")
     rep = krbmsg.load(vector("rsa", "as-rep"), krbmsg.ASRep)
     reply = pkinit.PAPkAsRep.load(padata(rep, krbmsg.PA_PK_AS_REP), strict=True)
     assert reply.name == "encKeyPack"
-    signed = open_enveloped(reply.chosen.native, device_key())
+    signed = pkinit.open_enveloped(reply.chosen.native, device_key())
     # The envelope holds a bare SignedData, not a ContentInfo: pkinit.verify_signed_data.
     with pytest.raises(pkinit.PkinitError):
         pkinit.verify(signed, pkinit.ID_PKINIT_RKEYDATA)
@@ -216,3 +193,26 @@ def test_an_enc_part_of_another_kind_or_cut_short_is_refused() -> None:
     assert krbmsg.load_enc_kdc_rep_part(part)["nonce"].native == 7
     with pytest.raises(krbmsg.KerberosDecodeError, match="EncASRepPart"):
         krbmsg.load_enc_kdc_rep_part(part[:-3])
+
+
+def test_the_rsa_envelope_refuses_a_wrong_key_and_damage() -> None:
+    """Someone else's key, a flipped byte in the 3DES content, or a SignedData where an
+    EnvelopedData belongs: each is a PkinitError with the reason, never a crash."""
+    rep = krbmsg.load(vector("rsa", "as-rep"), krbmsg.ASRep)
+    envelope = pkinit.PAPkAsRep.load(padata(rep, krbmsg.PA_PK_AS_REP), strict=True).chosen.native
+    with pytest.raises(pkinit.PkinitError, match="does not open with this key"):
+        pkinit.open_enveloped(envelope, pki.new_key(2048))
+    info = cms.ContentInfo.load(envelope)
+    content = bytearray(info["content"]["encrypted_content_info"]["encrypted_content"].native)
+    content[-1] ^= 0xFF  # the last block holds the padding
+    info["content"]["encrypted_content_info"]["encrypted_content"] = bytes(content)
+    with pytest.raises(pkinit.PkinitError, match="does not open"):
+        pkinit.open_enveloped(info.dump(force=True), device_key())
+    with pytest.raises(pkinit.PkinitError, match="not enveloped data"):
+        pkinit.open_enveloped(vector_signed_data(), device_key())
+
+
+def vector_signed_data() -> bytes:
+    """A ContentInfo of signed data (the RSA-mode AS-REQ's signedAuthPack)."""
+    req = krbmsg.load(vector("rsa", "as-req-pkinit"), krbmsg.ASReq)
+    return bytes(pkinit.PAPkAsReq.load(padata(req, krbmsg.PA_PK_AS_REQ))["signedAuthPack"].native)

@@ -9,14 +9,18 @@ except where RFC 4556 writes IMPLICIT, as here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from asn1crypto import cms, core, keys
 from asn1crypto import x509 as asn1x509
 from asn1crypto.algos import DigestAlgorithm
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import padding as sympadding
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .krbmsg import Checksum, EncryptionKey, KerberosTime
 
@@ -224,3 +228,46 @@ def _verify_signed(signed: cms.SignedData, content_type: str) -> Verified:
 
 _HASHES: dict[str, type[hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+
+
+def open_enveloped(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
+    """The content of a PA-PK-AS-REP encKeyPack (RFC 4556 3.2.3.2): a CMS EnvelopedData
+    whose one recipient is the client's RSA key (RSAES-PKCS1-v1_5 key transport), the
+    content encrypted with 3DES-CBC (what MIT's KDC chooses) or AES-CBC. Returns the
+    encrypted content, a SignedData of ReplyKeyPack (see :func:`verify_signed_data`).
+    PkinitError for anything else, a wrong key or damaged data."""
+    try:
+        info = cms.ContentInfo.load(der, strict=True)
+        if info["content_type"].native != "enveloped_data":
+            raise PkinitError(f"a {info['content_type'].native}, not enveloped data")
+        envelope = info["content"]
+        recipients = list(envelope["recipient_infos"])
+        encrypted = envelope["encrypted_content_info"]
+        algorithm = encrypted["content_encryption_algorithm"]
+        name, iv = algorithm["algorithm"].native, algorithm["parameters"].native
+        ciphertext = encrypted["encrypted_content"].native
+    except PkinitError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PkinitError(f"not a CMS EnvelopedData: {exc}") from None
+    if len(recipients) != 1 or recipients[0].name != "ktri":
+        raise PkinitError("expected one key-transport recipient")
+    transport = recipients[0].chosen
+    if transport["key_encryption_algorithm"]["algorithm"].native != "rsaes_pkcs1v15":
+        raise PkinitError(f"key transport {transport['key_encryption_algorithm']['algorithm'].native} "
+                          "is not accepted (RSAES-PKCS1-v1_5 only)")
+    ciphers = _CONTENT_CIPHERS.get(name)
+    if ciphers is None or not isinstance(iv, bytes) or not isinstance(ciphertext, bytes):
+        raise PkinitError(f"content encryption {name} is not accepted")
+    try:
+        content_key = key.decrypt(transport["encrypted_key"].native, padding.PKCS1v15())
+        decryptor = Cipher(ciphers(content_key), modes.CBC(iv)).decryptor()
+        padded = decryptor.update(ciphertext) + decryptor.finalize()
+        unpadder = sympadding.PKCS7(ciphers.block_size).unpadder()
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:  # wrong key (PKCS#1 or key length), bad padding after a wrong key or damage
+        raise PkinitError("the envelope does not open with this key (wrong key or damaged data)") from None
+
+
+_CONTENT_CIPHERS: dict[str, Any] = {"tripledes_3key": TripleDES, "aes128_cbc": algorithms.AES,
+                                    "aes256_cbc": algorithms.AES}
