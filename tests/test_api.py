@@ -34,10 +34,11 @@ class FakeOffice:
     attribute the API reached for would fail the request (a 500) and the test."""
 
     __slots__ = ("store", "steps", "saved", "resets", "answers", "registry", "leases", "files", "texts",
-                 "reprovisioned")
+                 "reprovisioned", "settled")
 
     def __init__(self) -> None:
         self.store = MemoryDeviceStore()
+        self.settled = 0  # how often a handler asked for staged events to be written before a query
         self.steps: dict[str, list[Step]] = {}
         self.saved: list[Device] = []
         self.resets: list[str] = []
@@ -75,6 +76,9 @@ class FakeOffice:
 
     def metrics(self) -> CollectorRegistry:
         return self.registry
+
+    def settle(self) -> None:
+        self.settled += 1
 
     def query_devices(self, query: DeviceQuery) -> Page:
         return self.store.query(query)
@@ -173,8 +177,10 @@ def test_api_serves_every_endpoint_from_an_office_with_only_the_narrow_interface
             assert (status, answer) == (200, {"mac": mta.mac, "acknowledged": True})
             assert office.reprovisioned == [mta.mac]
 
+            settled = office.settled
             status, summary = await call("GET", "/api/v1/summary")
             assert status == 200 and summary["total"] == 2
+            assert office.settled == settled + 1  # events of the last burst are written before the count
             assert {(s["kind"], s["state"], s["count"]) for s in summary["states"]} == {
                 ("mta", "<script>x</script>", 1), ("cm", "", 1)}
             assert (await call("GET", "/api/v1/whoami"))[1] == {"name": "alice", "role": "operator"}

@@ -100,8 +100,10 @@ def device_query(request: web.Request) -> DeviceQuery:
 
 async def list_devices(request: web.Request) -> web.Response:
     query = device_query(request)
+    office = office_of(request)
+    office.settle()  # the events of the last burst, not yet committed, are part of the answer
     try:
-        page = await asyncio.to_thread(office_of(request).query_devices, query)
+        page = await asyncio.to_thread(office.query_devices, query)
     except QueryError as exc:  # a cursor the store did not make
         raise bad_request(str(exc)) from None
     return web.json_response({"items": [device_item(d) for d in page.items], "next": page.next,
@@ -111,6 +113,7 @@ async def list_devices(request: web.Request) -> web.Response:
 async def summary(request: web.Request) -> web.Response:
     known_params(request, ())
     office = office_of(request)
+    office.settle()
     states = await asyncio.to_thread(office.device_summary)
     return web.json_response({"total": sum(s.count for s in states), "generated": time.time(),
                               "states": [{"kind": s.kind, "state": s.state, "count": s.count, "outcome": s.outcome,

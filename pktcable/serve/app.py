@@ -228,7 +228,7 @@ class Backoffice:
         self.entity: ProvisioningEntity | None = None
         self.dhcp_transport: DhcpTransport | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._commit_pending = False
+        self._commit_timer: asyncio.TimerHandle | None = None
         self._next_prune = 0.0
         self._api: web.AppRunner | None = None
         self._api_server: asyncio.Server | None = None
@@ -476,12 +476,14 @@ class Backoffice:
     def _commit_soon(self) -> None:
         """One store commit per burst of events, COMMIT_WINDOW after its first (not per
         event, nor per message: a commit costs as much as all the other work of a step)."""
-        if not self._commit_pending:
-            self._commit_pending = True
-            asyncio.get_running_loop().call_later(COMMIT_WINDOW, self._commit)
+        if self._commit_timer is None:
+            self._commit_timer = asyncio.get_running_loop().call_later(COMMIT_WINDOW, self.commit_now)
 
-    def _commit(self) -> None:
-        self._commit_pending = False
+    def commit_now(self) -> None:
+        """Now (also for a query that must see every event so far: the API's device lists)."""
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
         self.devices.commit()
         self.built.commit()
 

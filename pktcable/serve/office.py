@@ -82,6 +82,11 @@ class Office(Protocol):
         """The back office's metrics (a registry), for ``generate_latest`` to render."""
         ...
 
+    def settle(self) -> None:
+        """Write what the store holds staged (events are committed in bursts), so that a
+        query made next sees every event so far."""
+        ...
+
     # Called from a worker thread (asyncio.to_thread): they may read the whole store.
     def query_devices(self, query: DeviceQuery) -> Page:
         """One page of the devices ``query`` selects, with the count of all it selects."""

@@ -64,6 +64,9 @@ class OfficeView:
     def metrics(self) -> Collector:
         return self._office.metrics_registry.registry
 
+    def settle(self) -> None:
+        self._office.commit_now()
+
     # -- queries (worker thread) ----------------------------------------------------------------
     def query_devices(self, query: DeviceQuery) -> Page:
         return self._office.devices.query(query)
