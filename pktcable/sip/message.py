@@ -373,7 +373,7 @@ class StreamFramer:
 
 #: Reason phrases for the statuses this package sends (§21, RFC 6665 §8.3).
 REASONS = {100: "Trying", 200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 420: "Bad Extension",
+           404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 420: "Bad Extension",
            423: "Interval Too Brief", 481: "Call/Transaction Does Not Exist", 483: "Too Many Hops",
            489: "Bad Event", 500: "Server Internal Error", 503: "Service Unavailable"}
 
