@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from unittest import mock
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pktcable.sip import grammar as g
-from pktcable.sip.errors import SipLimitError, SipParseError
+from pktcable.sip.errors import SipLimitError, SipParseError, SipValueError
 from pktcable.sip.headers import HEADERS
 from pktcable.sip.message import Limits, Request, Response, StreamFramer, parse_datagram, serialize
-from tests.sip_strategies import messages
+from tests.sip_strategies import messages, sip_uris
 
 SUBSCRIBE = (
     b"SUBSCRIBE sip:000413000001@224.0.1.75 SIP/2.0\r\n"
@@ -244,3 +247,18 @@ def test_response_parse() -> None:
     assert isinstance(msg, Response) and msg.status == 423 and msg.reason == "Interval Too Brief"
     assert msg.get("Min-Expires") == 600 and msg.to.tag == "2"
     assert serialize(msg) == data
+
+
+@settings(max_examples=300)
+@given(sip_uris | st.sampled_from(["sip:a@b@c", "SIP:Al@Ex.com;Transport=TCP?subject=x@y", "sip:h:99999",
+                                   "sip:[::1]:5060;lr", "sips:u:pw@h", "sip:h;a=\"q\"", "sip:h?x", "sip:u@"]))
+def test_uri_fast_path_agrees_with_the_step_by_step_parser(uri: g.SipUri | str) -> None:
+    text = str(uri)
+    results = []
+    for fast in (g._SIP_URI_RE, re.compile(r"(?!)")):  # (?!) never matches: forces the slow path
+        with mock.patch.object(g, "_SIP_URI_RE", fast):
+            try:
+                results.append(g.parse_uri(text))
+            except SipValueError as e:
+                results.append(type(e))
+    assert results[0] == results[1]

@@ -188,7 +188,20 @@ class OtherUri:
 Uri = SipUri | OtherUri
 
 
+#: The usual sip:/sips: URI in one match (userinfo without '?', host, port, params,
+#: headers); anything it does not match takes the step-by-step path below, which
+#: accepts the same language and says what is wrong.
+_SIP_URI_RE = re.compile(r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;/%:]+)@)?(" + _HOST_RE.pattern
+                         + r")(?::([0-9]{1,5}))?(;[^?]*)?(?:\?(.*))?", re.I)
+
+
 def parse_uri(text: str) -> Uri:
+    fast = _SIP_URI_RE.fullmatch(text)
+    if fast is not None and not _BAD_URI_RE.search(text):
+        scheme, user, host, port, ptext, headers = fast.groups()
+        if port is None or int(port) <= 65535:
+            return SipUri(host=host, user=user, port=int(port) if port is not None else None,
+                          params=parse_params(ptext) if ptext else (), headers=headers, scheme=scheme.lower())
     m = _SCHEME_RE.match(text)
     if m is None or m.end() >= len(text) or text[m.end()] != ":":
         raise SipValueError(f"not an absolute URI: {text[:40]!r}")
