@@ -131,6 +131,8 @@ def test_refusals() -> None:
     presence = req.with_header("Event", g.Event("presence"))
     bad = srv.on_subscribe(presence, 0.0)
     assert bad.response.status == 489 and bad.response.get("Allow-Events") == "ua-profile"
+    needs = srv.on_subscribe(req.with_header("Require", "100rel"), 0.0)
+    assert needs.response.status == 420 and needs.response.get_all("Unsupported") == ["100rel"]
     stranger = req.with_header("To", req.to.with_tag("nope"))
     assert srv.on_subscribe(stranger, 0.0).response.status == 481
     created = srv.on_subscribe(req, 0.0)
