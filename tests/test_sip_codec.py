@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from unittest import mock
 
 import pytest
@@ -262,3 +263,26 @@ def test_uri_fast_path_agrees_with_the_step_by_step_parser(uri: g.SipUri | str) 
             except SipValueError as e:
                 results.append(type(e))
     assert results[0] == results[1]
+
+
+HOSTILE_VALUES = {
+    "token run": "a" * 8000, "separators": ";a" * 4000, "bad end": ";" + "a" * 8000 + '"',
+    "escapes": '"' + '\\"' * 4000, "no at": "<sip:" + "a:" * 4000 + ">", "user": "<sip:" + "a;" * 4000 + "@h>",
+    "commas": "," * 8000, "angles": "<" * 8000, "equals": ";a=" + "=" * 8000,
+}
+
+
+@pytest.mark.parametrize("header", ["To", "Via", "Event", "Accept", "Contact"])
+def test_hostile_values_cost_linear_time(header: str) -> None:
+    """Values built to make regular expressions backtrack still parse (or fail) fast:
+    the budget is generous for a loaded machine, backtracking would take seconds."""
+    lines = SUBSCRIBE.split(b"\r\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(header.encode() + b":"))
+    for shape, value in HOSTILE_VALUES.items():
+        data = b"\r\n".join(lines[:at] + [f"{header}: {value}".encode()] + lines[at + 1:])
+        start = time.process_time()
+        try:
+            parse_datagram(data)
+        except SipParseError:
+            pass
+        assert time.process_time() - start < 0.5, shape

@@ -153,3 +153,12 @@ def test_reliable_server_terminates_at_once() -> None:
     layer.respond(got, make_response(got, 200), 1.0)
     layer.handle_timer(1.0)
     assert layer.servers == {}
+
+
+def test_requests_without_the_cookie_are_told_apart_by_call_id_and_cseq() -> None:
+    layer = TransactionLayer(reliable=False)
+    old = request(branch="1", method="SUBSCRIBE")
+    assert isinstance(layer.receive(old, PEER, 0.0)[0], RequestReceived)
+    assert layer.receive(old, PEER, 0.1) == []  # its retransmission
+    other = old.with_header("Call-ID", "c2")
+    assert isinstance(layer.receive(other, PEER, 0.2)[0], RequestReceived)

@@ -9,9 +9,9 @@ run only on unreliable transports: over TCP/TLS, J and K are zero (§17.1.2.2,
 
 :class:`TransactionLayer` keeps the table: client transactions match a response
 by top Via branch + CSeq method (§17.1.3), server transactions match a request
-by branch + sent-by + method (§17.2.3). Requests without the RFC 3261 branch
-cookie are matched the same way with the branch as sent (RFC 2543 peers are
-out of scope).
+by branch + sent-by + method (§17.2.3). A request without the RFC 3261 branch
+cookie is matched by Request-URI, Call-ID, From tag and CSeq as well, since
+its branch need not be unique.
 """
 
 from __future__ import annotations
@@ -180,7 +180,13 @@ def client_key(msg: Request | Response) -> ClientKey:
 
 def server_key(request: Request) -> ServerKey:
     via = request.top_via
-    return via.branch or "", via.sent_by, request.method
+    branch = via.branch or ""
+    if not branch.startswith(g.BRANCH_COOKIE):
+        # §17.2.3: without the cookie the branch is not unique; an RFC 2543 peer's
+        # request is identified by what its retransmissions repeat instead.
+        cseq = request.cseq
+        branch = f"2543|{request.uri}|{request.call_id}|{request.from_.tag}|{cseq.seq}|{branch}"
+    return branch, via.sent_by, request.method
 
 
 def stamp_via(request: Request, source: Address) -> Request:
