@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from pktcable.settings import in_range
 from pktcable.sip import grammar as g
 from pktcable.sip.errors import SipStateError
 from pktcable.sip.message import Request, Response
@@ -28,11 +29,19 @@ Address = tuple[str, int]
 
 @dataclass(frozen=True)
 class Timers:
-    """§17.1.1.1 timer values (seconds); the defaults are the RFC's."""
+    """§17.1.1.1 timer values (seconds); the defaults are the RFC's. A settings table
+    fills it (``Timers(**settings.typed(table, Timers))``); impossible values are
+    refused here, naming the setting."""
 
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+
+    def __post_init__(self) -> None:
+        # A zero T1 would retransmit in a busy loop; T2 below T1 would shrink the interval.
+        in_range(self.t1, 0.01, 60.0, "t1")
+        in_range(self.t2, self.t1, 600.0, "t2")
+        in_range(self.t4, 0.0, 600.0, "t4")
 
 
 DEFAULT_TIMERS = Timers()
