@@ -286,3 +286,13 @@ def test_hostile_values_cost_linear_time(header: str) -> None:
         except SipParseError:
             pass
         assert time.process_time() - start < 0.5, shape
+
+
+def test_empty_list_headers_where_the_grammar_allows_them() -> None:
+    data = SUBSCRIBE.replace(b"Accept: application/url", b"Accept: \r\nSupported:")
+    msg = parse_datagram(data)
+    assert msg.get_all("Accept") == [""] and msg.get_all("Supported") == [""]
+    assert parse_datagram(serialize(msg)) == msg
+    with pytest.raises(SipParseError) as info:
+        parse_datagram(SUBSCRIBE.replace(b"Accept: application/url", b"Allow-Events:"))
+    assert info.value.header == "Allow-Events"

@@ -158,7 +158,7 @@ def serialize(msg: Message, *, compact: bool = False) -> bytes:
             while i + 1 < len(items) and items[i + 1][0].lower() == name.lower():
                 i += 1
                 values.append(items[i][1])
-        text = ", ".join(str(v) for v in values)
+        text = ", ".join(str(v) for v in values if v != "")
         if "\r" in text or "\n" in text:
             raise SipBuildError(f"header {name} value holds a line break")
         lines.append(f"{h.compact(name) if compact else name}: {text}")
@@ -245,6 +245,9 @@ def _parse_head(data: bytes, end: int, limits: Limits) -> _Head:
             raise pos.error("header appears twice", offset(index), row.name)
         seen.setdefault(row.name, where)
         try:
+            if row.multi and not value and row.may_be_empty:
+                parsed.append((row.name, ""))
+                continue
             if row.multi:
                 for part in g.split_commas(value):
                     parsed.append((row.name, row.parse(part)))
