@@ -41,7 +41,7 @@ from typing import Any
 
 from pktcable.dhcpd import DhcpServer
 from pktcable.dhcpd.config import ServerConfig
-from pktcable.dhcpd.events import Event, LeaseDeclined, LeaseReleased
+from pktcable.dhcpd.events import Event, LeaseReleased
 from pktcable.dhcpd.transport import DhcpTransport
 
 from . import leasewire as wire
@@ -90,15 +90,7 @@ class _Stream:
         self.writer, self.server = writer, server
 
     def round(self, events: list[Event]) -> None:
-        out = []
-        for event in events:
-            if isinstance(event, LeaseDeclined):
-                row = self.server.engine.by_address.get(event.address)  # the quarantine row that replaced it
-                if row is not None:
-                    out.append(wire.encode_lease(wire.Kind.DECLINED, row))
-            else:
-                out.append(wire.encode_event(event))
-        self.write(b"".join(out))
+        self.write(wire.encode_round(events, self.server.engine.by_address))
 
     def write(self, data: bytes) -> None:
         if not data:

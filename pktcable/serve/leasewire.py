@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Any
 
 from pktcable.dhcpd.engine import mac_key
-from pktcable.dhcpd.events import Event, LeaseBound, LeaseReleased
+from pktcable.dhcpd.events import Event, LeaseBound, LeaseDeclined, LeaseReleased
 from pktcable.dhcpd.policy import vendor_class
 from pktcable.store import Lease, LeaseState
 
@@ -135,6 +135,20 @@ def encode_event(event: Event) -> bytes:
     if isinstance(event, LeaseReleased):
         return encode_lease(Kind.RELEASED, event.lease)
     return b""
+
+
+def encode_round(events: Iterable[Event], by_address: Mapping[IPv4Address, Lease]) -> bytes:
+    """The records of one round of the core's events; ``by_address`` is the engine's table after
+    the round (a DECLINE's record is the quarantine row that replaced the holder's lease)."""
+    out = []
+    for event in events:
+        if isinstance(event, LeaseDeclined):
+            row = by_address.get(event.address)
+            if row is not None:
+                out.append(encode_lease(Kind.DECLINED, row))
+        else:
+            out.append(encode_event(event))
+    return b"".join(out)
 
 
 def encode_stats(stats: Mapping[str, Any]) -> bytes:
