@@ -292,3 +292,13 @@ def test_a_worker_that_keeps_dying_stops_serve_with_status_7(tmp_path: Path) -> 
             stop(server)
     text = log.read_text()
     assert "giving up, DHCP is not served" in text and text.count("started again") == MAX_RESTARTS
+
+
+@pytest.mark.parametrize(("value", "why"), [("2", "dhcp_workers: must be from 0 to 1, not 2"), ('"one"', "dhcp_workers")])
+def test_a_bad_dhcp_workers_value_is_one_line_and_exit_2(tmp_path: Path, value: str, why: str) -> None:
+    conf = tmp_path / "serve.toml"
+    conf.write_text(f"dhcp_workers = {value}\n")
+    done = subprocess.run([sys.executable, "-m", "pktcable", "serve", "--config", str(conf), "--memory"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=BUDGET)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and why in done.stderr, done.stderr
