@@ -42,8 +42,10 @@ from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Any
 
+from dhcp.capabilities import VendorClass
 from pktcable.dhcpd.engine import mac_key
 from pktcable.dhcpd.events import Event, LeaseBound, LeaseDeclined, LeaseReleased
+from pktcable.dhcpd.limits import VENDOR_CACHE_LIMIT, ClearingCache
 from pktcable.dhcpd.policy import vendor_class
 from pktcable.store import Lease, LeaseState
 
@@ -194,7 +196,7 @@ class _Body:
             raise WireError(self.base + self.pos, path, f"{len(self.data) - self.pos} octets after the record")
 
 
-def _bound(body: _Body) -> Record:
+def _bound(body: _Body, vendors: ClearingCache[bytes, VendorClass]) -> Record:
     lease = body.lease("bound.lease")
     facts: dict[str, Any] = {}
     for name, wire in BOUND_FIELDS:
@@ -212,7 +214,7 @@ def _bound(body: _Body) -> Record:
         else:
             facts[name] = body.text(path)
     raw60 = facts["option60"]
-    vendor = None if raw60 is None else vendor_class(raw60.encode("utf-8", "surrogateescape"), None)
+    vendor = None if raw60 is None else vendor_class(raw60.encode("utf-8", "surrogateescape"), vendors)
     event = LeaseBound(lease, facts["kind"], facts["version"], facts["realm"], vendor, facts["renewal"])
     return Record(Kind.BOUND, lease, event)
 
@@ -224,6 +226,8 @@ class FrameReader:
         self._buffer = bytearray()
         #: Stream offset of the buffer's first octet (for the errors).
         self._offset = 0
+        #: Option 60 decoded once per distinct string (a model's devices all send the same), as the core does.
+        self._vendors: ClearingCache[bytes, VendorClass] = ClearingCache(VENDOR_CACHE_LIMIT)
 
     def feed(self, data: bytes) -> Iterator[Record]:
         buf = self._buffer
@@ -239,15 +243,15 @@ class FrameReader:
                     break
                 body = _Body(bytes(buf[start + _HEAD.size:start + 4 + length]), at + _HEAD.size)
                 start += 4 + length
-                yield _record(kind, body, at)
+                yield _record(kind, body, at, self._vendors)
         finally:
             del buf[:start]
             self._offset += start
 
 
-def _record(kind: int, body: _Body, at: int) -> Record:
+def _record(kind: int, body: _Body, at: int, vendors: ClearingCache[bytes, VendorClass]) -> Record:
     if kind == Kind.BOUND:
-        record = _bound(body)
+        record = _bound(body, vendors)
     elif kind in (Kind.RELEASED, Kind.DECLINED, Kind.SNAPSHOT):
         record = Record(Kind(kind), body.lease(f"{Kind(kind).name.lower()}.lease"))
     elif kind == Kind.READY:
