@@ -1,6 +1,7 @@
 """The back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity and the
-device store in one asyncio process, wired so that each device's steps flow
-from one service to the next:
+device store in one asyncio process (or the DHCP server in a worker process of
+its own, ``dhcp_workers = 1``: :mod:`pktcable.serve.dhcpwiring`), wired so that
+each device's steps flow from one service to the next:
 
     DHCP ACK (MTA-4)   -> device recorded, its server-side flow starts
     INFORM (MTA-15)    -> file built from its template, URL + hash SET
