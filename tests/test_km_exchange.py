@@ -28,7 +28,7 @@ from .kmhelpers import CLIENT, SERVICE, T0, Issued, issue, lookup
 
 MTA = ("10.1.0.7", 1293)
 ENGINE = bytes.fromhex("8000118b030010180a0b0c")
-SERVER_ENGINE = bytes.fromhex("80001f8880aabbccdd")
+SERVER_ENGINE = bytes.fromhex("8000118b030010180a0b01")
 APP = km.SnmpAppData(ENGINE, 1, 12, "MTA-Prov-00:10:18:0a:0b:0c")
 
 
