@@ -98,6 +98,17 @@ def test_wake_up_nonce_is_echoed_and_checked() -> None:
     assert mta.state is ClientState.ESTABLISHED
 
 
+def test_a_repeated_wake_up_keeps_its_nonce() -> None:
+    _, server, mta = _pair()
+    first = km.decode(_sent(server.wake_up(MTA, T0)))
+    again = km.decode(_sent(server.wake_up(MTA, T0 + 1)))
+    assert first == again
+    request = _sent(mta.receive(km.encode(first), T0 + 1))
+    assert [type(e) for e in mta.receive(km.encode(again), T0 + 1)] == [Rejected]  # busy: already answering
+    assert any(isinstance(e, Established) for e in server.receive(request, MTA, T0 + 2))
+    assert km.decode(_sent(server.wake_up(MTA, T0 + 3))) != first  # a new keying, a new nonce
+
+
 def test_wrong_nonce_after_wake_up_is_refused() -> None:
     _, server, mta = _pair()
     server.wake_up(MTA, T0)

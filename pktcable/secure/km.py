@@ -139,8 +139,9 @@ class KmServer:
     def wake_up(self, peer: Address, now: float) -> list[Event]:
         """A Wake Up asking ``peer`` for an AP Request (first keying or rekeying: for the
         SNMPv3 DOI the server rekeys this way; the Rekey message is the IPsec DOI's)."""
-        nonce = int.from_bytes(self.random_bytes(4), "big") or 1
-        self._put(self._wake, peer, _Pending(nonce, now + self.policy.wake_up_timeout), now)
+        pending = self._get(self._wake, peer, now)  # a repeated Wake Up keeps its nonce: the
+        nonce = pending if isinstance(pending, int) else int.from_bytes(self.random_bytes(4), "big") or 1
+        self._put(self._wake, peer, _Pending(nonce, now + self.policy.wake_up_timeout), now)  # MTA may answer either
         return [Send(km.encode(km.WakeUp(nonce, str(self.service))), peer)]
 
     rekey = wake_up

@@ -138,13 +138,17 @@ class _ClientProtocol(asyncio.DatagramProtocol):
 
 
 async def establish(client: KmClient, server: Address, *, clock: Callable[[], float] = time.time,
-                    local: Address = ("0.0.0.0", 0), notes: list[object] | None = None) -> SnmpSa:
-    """Run ``client``'s exchange with ``server`` to its end: the SA, or KmFailed. Events the
-    client ignored (Rejected, ServerError) are appended to ``notes`` when given."""
+                    local: Address = ("0.0.0.0", 0), notes: list[object] | None = None,
+                    wake_up_within: float | None = None) -> SnmpSa:
+    """Run ``client``'s exchange with ``server`` to its end: the SA, or KmFailed. With
+    ``wake_up_within`` the MTA waits that long on ``local`` for the server's Wake Up
+    before it answers (the server-initiated case); otherwise it starts at once. Events
+    the client ignored (Rejected, ServerError) are appended to ``notes`` when given."""
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(lambda: _ClientProtocol(server), local_addr=local)
     try:
-        events = client.start(clock())
+        events = client.start(clock()) if wake_up_within is None else []
+        waiting_since = clock()
         while True:
             for event in events:
                 if isinstance(event, Send):
@@ -156,10 +160,14 @@ async def establish(client: KmClient, server: Address, *, clock: Callable[[], fl
             if client.sa is not None and any(isinstance(e, Established) for e in events):
                 return client.sa
             deadline = client.deadline
+            if deadline is None and wake_up_within is not None and client.sa is None:
+                deadline = waiting_since + wake_up_within
             wait = None if deadline is None else max(deadline - clock(), 0.0)
             try:
                 data = await asyncio.wait_for(proto.queue.get(), wait)
             except TimeoutError:
+                if client.deadline is None:
+                    raise KmFailed("no-wake-up", f"no Wake Up within {wake_up_within:g} s") from None
                 events = client.poll(clock())
                 continue
             events = client.receive(data, clock())
