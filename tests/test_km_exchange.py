@@ -268,3 +268,24 @@ def test_replay_cache_is_bounded_in_time_and_size() -> None:
     assert repeat.value.name == "KRB_AP_ERR_REPEAT"
     cache.check_and_add("a@R", t, 3, now=10)  # the first two expired
     assert len(cache) == 1
+
+
+def test_ap_req_with_subkey_and_seq_and_the_ap_rep_checks() -> None:
+    issued = issue()
+    mine = krbcrypto.random_key(issued.session_key.enctype)
+    sent = krbap.build_ap_req(issued.ticket, issued.session_key, CLIENT, now=T0 + 0.123456, subkey=mine, seq=77)
+    verified = krbap.verify_ap_req(sent.der, SERVICE, lookup(issued), now=T0, replay=krbap.ReplayCache())
+    assert (verified.subkey, verified.seq, verified.cusec, verified.mutual) == (mine, 77, 123456, True)
+    assert verified.client == CLIENT
+    theirs = krbcrypto.random_key(issued.session_key.enctype)
+    rep = krbap.build_ap_rep(verified, theirs, seq=9)
+    assert krbap.read_ap_rep(rep, sent) == krbap.ApRepContents(theirs, 9)
+    # An AP-REP for another authenticator (another time) is a mutual-authentication failure.
+    other = krbap.build_ap_req(issued.ticket, issued.session_key, CLIENT, now=T0 + 1)
+    with pytest.raises(krbap.ApError) as caught:
+        krbap.read_ap_rep(rep, other)
+    assert caught.value.name == "KRB_AP_ERR_MUT_FAIL"
+    # One encrypted in another key does not decrypt.
+    with pytest.raises(krbap.ApError) as caught:
+        krbap.read_ap_rep(rep, dataclasses.replace(sent, session_key=theirs))
+    assert caught.value.name == "KRB_AP_ERR_BAD_INTEGRITY"
