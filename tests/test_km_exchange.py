@@ -4,6 +4,9 @@ server side, the AP exchange's checks, the backoff, and every refusal by name.""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +28,8 @@ from pktcable.secure.km import (
 from pktcable.secure.kmkeys import SnmpSa, derive_key
 
 from .kmhelpers import CLIENT, SERVICE, T0, Issued, issue, lookup
+from .pcap import udp_frame, write_pcap
+from .peers import require
 
 MTA = ("10.1.0.7", 1293)
 ENGINE = bytes.fromhex("8000118b030010180a0b0c")
@@ -256,7 +261,6 @@ def test_server_refuses_what_it_should_not_get() -> None:
 
 def test_replay_cache_is_bounded_in_time_and_size() -> None:
     cache = krbap.ReplayCache(window=10, max_entries=2)
-    import datetime as dt
     t = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
     cache.check_and_add("a@R", t, 1, now=0)
     cache.check_and_add("a@R", t, 2, now=0)
@@ -289,3 +293,40 @@ def test_ap_req_with_subkey_and_seq_and_the_ap_rep_checks() -> None:
     with pytest.raises(krbap.ApError) as caught:
         krbap.read_ap_rep(rep, dataclasses.replace(sent, session_key=theirs))
     assert caught.value.name == "KRB_AP_ERR_BAD_INTEGRITY"
+
+
+def test_tshark_dissects_every_message_we_send(tmp_path: Path) -> None:
+    """Wake Up, AP Request, AP Reply with ACK required, Security Parameter Recovered, an
+    Error Reply (a replay's KRB-ERROR) and an IPsec Rekey, as tshark's pktc dissector
+    reads them: the KMMIDs in order, no malformed or expert-info marker."""
+    tshark = require("tshark")
+    _, server, mta = _pair(policy=ServerPolicy(ack_required=True))
+    wake = _sent(server.wake_up(MTA, T0))
+    request = _sent(mta.receive(wake, T0))
+    reply = _sent(server.receive(request, MTA, T0))
+    ack = _sent(mta.receive(reply, T0))
+    server.receive(ack, MTA, T0)
+    decoded = km.decode(request)
+    assert isinstance(decoded, km.ApRequest)
+    error = _sent(server.receive(km.encode(dataclasses.replace(decoded, server_nonce=5)), ("10.9.9.9", 1293), T0))
+    rekey = km.encode(km.Rekey(0x0A0B0C0D, str(SERVICE), dt.datetime(2027, 1, 15, 8, 0, tzinfo=dt.UTC),
+                               km.IpsecAppData(0x1234), ((0x02, 0x0C), (0x01, 0x03)), 3600, 300,
+                               hmac=bytes(range(20))))
+    frames = [udp_frame(d, "10.0.0.1", "10.1.0.7", 1293, 1293) for d in (wake, request, reply, ack, error, rekey)]
+    pcap = tmp_path / "km.pcap"
+    write_pcap(pcap, frames)
+    fields = ["pktc.kmmid", "pktc.doi", "pktc.server_nonce", "pktc.server_principal", "pktc.ack_required",
+              "pktc.sha1_hmac", "pktc.asd.ipsec_spi", "pktc.timestamp", "kerberos.error_code"]
+    out = subprocess.run([tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|",
+                          *(a for f in fields for a in ("-e", f))], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    rows = [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines()]
+    assert [r["pktc.kmmid"] for r in rows] == ["0x01", "0x02", "0x03", "0x04", "0x06", "0x05"]
+    assert rows[0]["pktc.server_principal"] == str(SERVICE)
+    assert int(rows[0]["pktc.server_nonce"], 16) == int(rows[1]["pktc.server_nonce"], 16) != 0
+    assert rows[2]["pktc.ack_required"] == "1" and rows[3]["pktc.sha1_hmac"] == ack[-20:].hex()
+    assert rows[4]["kerberos.error_code"] == str(krbap.KRB_AP_ERR_REPEAT)
+    assert (rows[5]["pktc.doi"], rows[5]["pktc.asd.ipsec_spi"]) == ("1", "0x00001234")
+    verbose = subprocess.run([tshark, "-r", str(pcap), "-V"], capture_output=True, text=True, timeout=120,
+                             check=True).stdout
+    assert "Malformed" not in verbose and "Expert Info" not in verbose, verbose
