@@ -38,12 +38,13 @@ def derive_key(secret: bytes, label: bytes, length: int) -> bytes:
 
     The function is P_SHA-1 of TLS 1.0 (RFC 2246 section 5):
     A(0) = label, A(i) = HMAC-SHA-1(secret, A(i-1)), output = HMAC-SHA-1(secret, A(1) + label)
-    + HMAC-SHA-1(secret, A(2) + label) + ..., truncated to ``length``. PacketCable's
-    security specification derives its keys with a function of this family
-    ("F(S, seed)", an HMAC-SHA-1 expansion); its exact labels were not available, so
-    the labels are this project's (``LABEL_*``), each naming the key's one use, so
-    that no two purposes share a key. Interoperating with a device built to the
-    specification may need other labels: they are constants here and nowhere else.
+    + HMAC-SHA-1(secret, A(2) + label) + ..., truncated to ``length``: a standard
+    HMAC-SHA-1 expansion, in keeping with the KM format's SHA-1 HMAC. PacketCable's
+    security specification, which defines the real derivation, was not available
+    (docs/secure.md, "HMACs and key derivation"); the labels are this project's
+    (``LABEL_*``), each naming the key's one use, so that no two purposes share a
+    key. Interoperating with a device built to the specification may need another
+    function or other labels: they live here and nowhere else.
     """
     if length < 0 or not secret:
         raise ValueError("a derived key needs a secret and a non-negative length")
