@@ -330,3 +330,29 @@ def test_tshark_dissects_every_message_we_send(tmp_path: Path) -> None:
     verbose = subprocess.run([tshark, "-r", str(pcap), "-V"], capture_output=True, text=True, timeout=120,
                              check=True).stdout
     assert "Malformed" not in verbose and "Expert Info" not in verbose, verbose
+
+
+def test_wake_up_crossing_our_own_request_and_retry_after_an_error() -> None:
+    """The server sends a Wake Up while the MTA's unsolicited AP Request is on its way:
+    the server refuses that request (nonce 0 is not its Wake Up's); the MTA answers the
+    Wake Up anyway and the exchange completes. After an Error Reply the next
+    retransmission carries a new authenticator (the old one would be a replay)."""
+    _, server, mta = _pair(backoff=KmBackoff(nominal=2, maximum=8, retries=3))
+    unsolicited = _sent(mta.start(T0))
+    wake = _sent(server.wake_up(MTA, T0))
+    refused = server.receive(unsolicited, MTA, T0 + 0.1)
+    assert _refused(refused).reason == "nonce-mismatch"
+    answer = _sent(mta.receive(wake, T0 + 0.1))
+    assert [type(e) for e in mta.receive(_sent(refused), T0 + 0.2)] == [ServerError]  # about the old request
+    assert any(isinstance(e, Established) for e in server.receive(answer, MTA, T0 + 0.2))
+
+    _, server, mta = _pair(policy=ServerPolicy(suites=((km.SNMP_AUTH_SHA1, km.SNMP_PRIV_DES),)),
+                           suites=((km.SNMP_AUTH_MD5, km.SNMP_PRIV_NULL),), backoff=KmBackoff(2, 8, 3))
+    first = _sent(mta.start(T0))
+    mta.receive(_sent(server.receive(first, MTA, T0)), T0)
+    second = _sent(mta.poll(T0 + 2))
+    assert second != first
+    assert _refused(server.receive(second, MTA, T0 + 2)).reason == "no-common-ciphersuite"  # not a replay
+    assert mta.poll(T0 + 6) and mta.poll(T0 + 14)
+    failed = mta.poll(T0 + 22)
+    assert [type(e) for e in failed] == [Failed] and "no common ciphersuite" in failed[0].detail  # type: ignore[union-attr]

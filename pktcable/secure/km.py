@@ -291,6 +291,8 @@ class KmClient:
     _deadline: float | None = None
     _give_up: float | None = None
     _last_error: str = ""
+    _nonce: int = 0
+    _fresh: bool = False  # the next retransmission carries a new authenticator
 
     @property
     def service(self) -> str:
@@ -304,15 +306,19 @@ class KmClient:
 
     def start(self, now: float, nonce: int = 0) -> list[Event]:
         """Send an AP Request (``nonce``: the Wake Up's, 0 when the MTA starts it)."""
-        self._sent = krbap.build_ap_req(self.ticket, self.session_key, self.client, now=now)
-        request = km.ApRequest(self._sent.der, nonce, self.app_data, self.suites)
-        key = ap_request_hmac_key(self.session_key.value)
-        self._datagram = km.encode(km.with_hmac(request, lambda signed: km_hmac(key, signed)))
-        self.state, self.sa, self._attempt = ClientState.WAITING, None, 0
+        self._build(now, nonce)
+        self.state, self.sa, self._attempt, self._last_error = ClientState.WAITING, None, 0, ""
         self._waits = self.backoff.waits()
         self._deadline = now + self._waits[0]
         self._give_up = now + self.solicited_timeout if nonce else None
         return [Send(self._datagram)]
+
+    def _build(self, now: float, nonce: int) -> None:
+        self._sent = krbap.build_ap_req(self.ticket, self.session_key, self.client, now=now)
+        request = km.ApRequest(self._sent.der, nonce, self.app_data, self.suites)
+        key = ap_request_hmac_key(self.session_key.value)
+        self._datagram = km.encode(km.with_hmac(request, lambda signed: km_hmac(key, signed)))
+        self._nonce, self._fresh = nonce, False
 
     def poll(self, now: float) -> list[Event]:
         if self.state is not ClientState.WAITING or self._deadline is None or now < self._deadline:
@@ -327,6 +333,8 @@ class KmClient:
         self._deadline = now + self._waits[self._attempt]
         if self._give_up is not None:
             self._deadline = min(self._deadline, self._give_up)
+        if self._fresh:  # the server saw the last authenticator: sending it again is a replay
+            self._build(now, self._nonce)
         return [Send(self._datagram)]
 
     def _fail(self, reason: str, detail: str) -> list[Event]:
@@ -342,8 +350,10 @@ class KmClient:
             if message.server_principal != self.service:
                 return [Rejected("not-our-server", f"Wake Up from {message.server_principal}, our ticket is for "
                                                    f"{self.service}")]
-            if self.state is ClientState.WAITING:
-                return [Rejected("busy", "an AP Request is already outstanding")]
+            if self.state is ClientState.WAITING and message.server_nonce == self._nonce:
+                return [Rejected("busy", "already answering this Wake Up")]
+            # Idle, keyed (the server rekeys), or waiting with another nonce (the server's
+            # Wake Up crossed our own AP Request, which it will refuse): answer this one.
             return self.start(now, message.server_nonce)
         if isinstance(message, km.ErrorReply):
             if self.state is not ClientState.WAITING:
@@ -353,6 +363,7 @@ class KmClient:
             except krbmsg.KerberosDecodeError as exc:
                 return [Rejected("malformed", str(exc))]
             self._last_error = f"{krbap.ERROR_NAMES.get(code, code)}: {text}"
+            self._fresh = True
             return [ServerError(code, krbap.ERROR_NAMES.get(code, str(code)), text)]
         if isinstance(message, km.ApReply):
             return self._ap_reply(message, data, now)
