@@ -18,7 +18,7 @@ DES, and ``cryptography`` deprecates 8-byte TripleDES keys) and AES-128-CFB
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from hmac import compare_digest
 
@@ -117,6 +117,10 @@ class UsmUser:
         priv_key = b"" if priv is PrivProtocol.NONE else \
             localize_key(auth, password_to_key(auth, priv_password), engine_id)
         return cls(name, engine_id, auth, auth_key, priv, priv_key)
+
+    def at_engine(self, engine_id: bytes) -> UsmUser:
+        """The same keys, for ``engine_id`` (an SA's keys at the eMTA's or the server's engine)."""
+        return replace(self, engine_id=engine_id)
 
     @property
     def level(self) -> tuple[bool, bool]:
