@@ -206,3 +206,31 @@ def test_hostile_datagrams_never_stop_the_endpoint() -> None:
     # left the bytes unchanged is the valid request again, answered): none went unaccounted.
     assert stats.received == stats.malformed + stats.usm_refused + stats.answered
     assert stats.malformed > 100 and stats.usm_refused > 10
+
+
+def test_simulated_emta_mib_answers_the_config_file_set_over_v3() -> None:
+    """The simulator's MtaMib: the Secure flow's SET (file location and hash) over SNMPv3
+    keeps its SET rules and reports what was written, like the v2c path."""
+    from pktcable.simulate.mtaagent import MtaMib
+    from pktcable.snmp import pktc
+
+    keys = sa().at_engine(MTA_ENGINE)
+    written: list[set[tuple[int, ...]]] = []
+    mib = MtaMib(pktc.Tree.CABLELABS, {}, mac=bytes.fromhex("0010180a0b0c"), serial="1", correlation_id=7,
+                 type_identifier="pktc1.5:051f0101", hybrid=True, on_set=written.append, users={keys.name: True})
+    o = pktc.oids(pktc.Tree.CABLELABS)
+    mta = UsmEngine(MTA_ENGINE, boots=1)
+    mta.add_user(keys)
+    server = UsmEngine(SERVER_ENGINE)
+    server.learn(MTA_ENGINE, 1, 0, 0.0)
+    varbinds = (VarBind(o.config_file, STRING, b"tftp://10.0.0.1/f.bin"), VarBind(o.config_hash, STRING, b"\1" * 20))
+    request = mta.receive(server.encode_request(m.Pdu(m.PduType.SET, 1, varbinds), keys, 1, 0.0), 0.0)
+    assert isinstance(request, Accepted)
+    reply = mib.answer_v3(request, ("127.0.0.1", 1))
+    assert reply is not None and reply.error_status == 0
+    assert mib.value(o.config_file) == b"tftp://10.0.0.1/f.bin" and written == [{o.config_file, o.config_hash}]
+    bad = (VarBind(o.config_hash, STRING, b"\1" * 5),)
+    request = mta.receive(server.encode_request(m.Pdu(m.PduType.SET, 2, bad), keys, 2, 0.0), 0.0)
+    assert isinstance(request, Accepted)
+    refused = mib.answer_v3(request, ("127.0.0.1", 1))
+    assert refused is not None and refused.error_status == m.ErrorStatus.WRONG_LENGTH and len(written) == 1
