@@ -14,6 +14,9 @@ OIDs obey the RFC 2578 limits (see :mod:`tlv.ber`) and a message carries at
 most ``MAX_VARBINDS`` VarBinds, so a 65 KB datagram costs about as much as a
 normal INFORM of a few hundred bytes.
 
+The PDU codec (:func:`encode_pdu`, :func:`decode_pdu`) is shared with the
+SNMPv3 ScopedPDU (:mod:`pktcable.snmp.v3`).
+
     Message ::= SEQUENCE { version INTEGER, community OCTET STRING, data PDU }
     PDU     ::= [tag] IMPLICIT SEQUENCE { request-id, error-status, error-index,
                                           variable-bindings SEQUENCE OF VarBind }
