@@ -244,3 +244,28 @@ def test_truncated_and_mutated_messages_never_escape_as_other_errors() -> None:
             outcomes.add(type(got).__name__ if isinstance(got, Accepted) else got.stat.name)
     assert "malformed" in outcomes and "WRONG_DIGESTS" in outcomes
     assert "Accepted" not in outcomes  # no single-byte change survives the digest
+
+
+def test_reports_are_rate_limited_but_counters_are_not() -> None:
+    from pktcable.snmp.usmengine import REPORT_BURST, REPORT_RATE
+
+    agent, _ = pair(users())
+    probe = UsmEngine(MANAGER_ENGINE).discovery_probe(1, 1)
+    flood = [agent.receive(probe, 1000.0) for _ in range(int(REPORT_BURST) + 100)]
+    reports = sum(1 for r in flood if isinstance(r, Refused) and r.report is not None)
+    assert reports == REPORT_BURST and agent.reports_suppressed == 100
+    assert agent.stats[UsmStat.UNKNOWN_ENGINE_IDS] == REPORT_BURST + 100
+    later = [agent.receive(probe, 1001.0) for _ in range(int(REPORT_RATE) + 10)]
+    assert sum(1 for r in later if isinstance(r, Refused) and r.report is not None) == REPORT_RATE
+
+
+def test_removed_user_is_unknown_again() -> None:
+    user = users(priv=PrivProtocol.NONE)
+    agent, manager = pair(user)
+    request = manager.encode_request(m.Pdu(m.PduType.GET, 1), user, 1, 1000.0)
+    assert isinstance(agent.receive(request, 1000.0), Accepted)
+    agent.remove_user(AGENT_ENGINE, user.name)
+    refused = agent.receive(request, 1000.0)
+    assert isinstance(refused, Refused) and refused.stat is UsmStat.UNKNOWN_USER_NAMES
+    manager.remove_user(AGENT_ENGINE, user.name)
+    assert AGENT_ENGINE not in manager.remote  # its clock goes with its last user

@@ -234,3 +234,25 @@ def test_simulated_emta_mib_answers_the_config_file_set_over_v3() -> None:
     assert isinstance(request, Accepted)
     refused = mib.answer_v3(request, ("127.0.0.1", 1))
     assert refused is not None and refused.error_status == m.ErrorStatus.WRONG_LENGTH and len(written) == 1
+
+
+def test_inform_sender_rediscovers_a_receiver_whose_engine_changed() -> None:
+    keys = sa()
+
+    async def scenario() -> tuple[Sides, m.Pdu]:
+        s = await sides(keys, keys)
+        try:
+            await s.mta.request_v3(s.server.address, keys, m.PduType.INFORM, m.notification(ENROLLMENT, 1, ()))
+            server = s.server.usm
+            assert server is not None
+            server.remove_user(b"", keys.name)
+            server.engine_id = bytes.fromhex("80001f8880" + "0000000000ff")  # reinstalled: a new engine ID
+            server.add_user(keys)
+            return s, await s.mta.request_v3(s.server.address, keys, m.PduType.INFORM,
+                                             m.notification(ENROLLMENT, 2, ()))
+        finally:
+            s.close()
+
+    s, ack = asyncio.run(scenario())
+    assert ack.type is m.PduType.RESPONSE and len(s.informs) == 2
+    assert s.mta.engines == {s.server.address: bytes.fromhex("80001f8880" + "0000000000ff")}

@@ -223,7 +223,8 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
         assert self.usm is not None and self._v3requester is not None
         self.stats.requests += 1
         peer = await _numeric(addr)
-        if not user.engine_id:
+        discovered = not user.engine_id
+        if discovered:
             engine = self.engines.get(peer) or await self.discover(peer, timeout=timeout, retries=retries)
             user = replace(user, engine_id=engine)
         self.usm.add_user(user)
@@ -233,14 +234,18 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             data = self.usm.encode_request(m.Pdu(pdu_type, msg_id, varbinds), user, msg_id, self._now())
             # RFC 3412 7.2 step 12: a Response comes back at the request's level, for its user;
             # another one (forged, unprotected) is refused and the real answer still counts.
-            got = await self._v3_exchange(peer, msg_id, data, timeout, retries,
-                                          lambda a: a.pdu.type is m.PduType.REPORT or
-                                          (a.user == user and a.level == user.level))
+            got = await self._v3_exchange(peer, msg_id, data, timeout, retries, _answers(user))
             if got.pdu.type is m.PduType.RESPONSE:
                 return got.pdu
             stat = report_stat(got.pdu)
             if stat is UsmStat.NOT_IN_TIME_WINDOWS and got.message.authenticated:
                 continue  # USM learned the clock the Report carries: timely now
+            if stat is UsmStat.UNKNOWN_ENGINE_IDS and discovered and self.engines.get(peer) == user.engine_id:
+                # The receiver's engine changed since we discovered it (a new installation): once more.
+                del self.engines[peer]
+                user = replace(user, engine_id=await self.discover(peer, timeout=timeout, retries=retries))
+                self.usm.add_user(user)
+                continue
             break
         name = stat.mib_name if stat else "a Report"
         raise UsmFailure(stat or UsmStat.UNKNOWN_ENGINE_IDS,
@@ -286,6 +291,11 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             self.stats.retransmissions += 1
         if self.transport is not None:
             self.transport.sendto(data, dest)
+
+
+def _answers(user: UsmUser) -> Callable[[Accepted], bool]:
+    """What may answer a request of ``user``: a Report, or a Response at the user's level."""
+    return lambda got: got.pdu.type is m.PduType.REPORT or (got.user == user and got.level == user.level)
 
 
 async def _numeric(addr: Address) -> Address:

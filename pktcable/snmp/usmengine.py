@@ -39,6 +39,11 @@ MAX_BOOTS = 2**31 - 1
 USM_STATS = (1, 3, 6, 1, 6, 3, 15, 1, 1)
 #: The largest datagram we accept and say we accept (msgMaxSize): a UDP payload.
 MAX_MESSAGE = 65507
+#: Reports sent per second at most, and the burst allowed: a Report answers an unauthenticated
+#: datagram, so a flood with a forged source must not turn us into its amplifier. Far above what
+#: discovery needs (one per device and boot), far below a flood.
+REPORT_RATE = 200.0
+REPORT_BURST = 400.0
 COUNTER32 = ber.SNMP_TYPE_BY_KEYWORD["counter32"]
 
 
@@ -128,6 +133,12 @@ class UsmEngine:
     users: dict[tuple[bytes, bytes], usm.UsmUser] = field(default_factory=dict)
     remote: dict[bytes, RemoteClock] = field(default_factory=dict)
     stats: dict[UsmStat, int] = field(default_factory=lambda: dict.fromkeys(UsmStat, 0))
+    #: Reports not sent because REPORT_RATE was exceeded (the counters still grew).
+    reports_suppressed: int = 0
+    #: Engines we hold users for, with how many: the unknown-engine check is one lookup.
+    _engines: dict[bytes, int] = field(default_factory=dict)
+    _report_tokens: float = REPORT_BURST
+    _report_at: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.engine_id) not in usm.ENGINE_ID_SIZES:
@@ -137,7 +148,21 @@ class UsmEngine:
     def add_user(self, user: usm.UsmUser) -> None:
         """Keys for one (engine, user) pair; a user without an engine ID is ours."""
         user = user if user.engine_id else replace(user, engine_id=self.engine_id)
+        if (user.engine_id, user.name) not in self.users:
+            self._engines[user.engine_id] = self._engines.get(user.engine_id, 0) + 1
         self.users[(user.engine_id, user.name)] = user
+
+    def remove_user(self, engine_id: bytes, name: bytes) -> None:
+        """Forget a user (its SA expired or was replaced); an empty engine ID is ours."""
+        engine_id = engine_id or self.engine_id
+        if self.users.pop((engine_id, name), None) is not None:
+            left = self._engines[engine_id] - 1
+            if left:
+                self._engines[engine_id] = left
+            else:
+                del self._engines[engine_id]
+                if engine_id != self.engine_id:
+                    self.remote.pop(engine_id, None)
 
     def time(self, now: float) -> int:
         """snmpEngineTime: whole seconds since the start, at most 2^31-1."""
@@ -158,8 +183,7 @@ class UsmEngine:
             # A Report of an engine we do not know yet (discovery) or of a failure: unprotected,
             # so it is accepted as such and its caller decides what it may change.
             return Accepted(msg, msg.scoped, self.users.get((sec.engine_id, sec.user_name)))
-        if not ours and sec.engine_id not in self.remote and \
-                not any(engine == sec.engine_id for engine, _ in self.users):
+        if not ours and sec.engine_id not in self.remote and sec.engine_id not in self._engines:
             return self._refuse(msg, UsmStat.UNKNOWN_ENGINE_IDS, f"engine {sec.engine_id.hex() or 'empty'}",
                                 now)
         user = self.users.get((sec.engine_id, sec.user_name))
@@ -217,6 +241,9 @@ class UsmEngine:
         self.stats[stat] += 1
         if not msg.reportable:
             return Refused(stat, detail)
+        if not self._may_report(now):
+            self.reports_suppressed += 1
+            return Refused(stat, detail)
         # RFC 3412 7.1.3: the Report keeps the msgID, and the request-id when it could be read.
         request_id = msg.scoped.pdu.request_id if msg.scoped is not None else 0
         report = m.Pdu(m.PduType.REPORT, request_id, (VarBind(stat.oid, COUNTER32, self.stats[stat]),))
@@ -227,6 +254,16 @@ class UsmEngine:
         scoped = v3.ScopedPdu(self.engine_id, msg.scoped.context_name if msg.scoped else b"", report)
         return Refused(stat, detail, self._encode(msg.msg_id, scoped, signer, name, self.engine_id,
                                                  self.boots, self.time(now), reportable=False, private=False))
+
+    def _may_report(self, now: float) -> bool:
+        """A token bucket of REPORT_RATE per second, REPORT_BURST deep."""
+        if self._report_at is not None:
+            self._report_tokens = min(REPORT_BURST, self._report_tokens + max(now - self._report_at, 0.0) * REPORT_RATE)
+        self._report_at = now
+        if self._report_tokens < 1.0:
+            return False
+        self._report_tokens -= 1.0
+        return True
 
     # -- outgoing ------------------------------------------------------------
     def encode_request(self, pdu: m.Pdu, user: usm.UsmUser, msg_id: int, now: float, *,
