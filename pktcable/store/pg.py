@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .sqlite import Schema, SchemaError
 
@@ -94,7 +94,8 @@ def redact(url: str) -> str:
             user = user.partition(":")[0] + ":***"
         netloc = f"{user}@{host}"
     query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # By hand, not urlunsplit: that drops the empty host of postgresql:///db?host=/socket.
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def _first_line(exc: BaseException) -> str:
