@@ -290,3 +290,23 @@ def test_a_back_office_keeps_everything_in_the_database(pg_url: str, tmp_path: P
     files = PgBuiltFiles(pg_url)
     assert [f.data for f in files.of("001122334455")] == [b"\x00\x01cfg"]
     files.close()
+
+
+def test_token_command_on_a_postgresql_store(pg_url: str) -> None:
+    import json
+
+    from pktcable.store.pg_admin import PgAdminStore
+
+    runner = CliRunner()
+    made = runner.invoke(main, ["token", "create", "--store", pg_url, "--name", "alice", "--role", "operator"])
+    assert made.exit_code == 0, made.output
+    token = made.output.strip()
+    admin = PgAdminStore(pg_url)
+    assert admin.authenticate(token).name == "alice"  # type: ignore[union-attr]
+    listed = runner.invoke(main, ["token", "list", "--store", pg_url, "--json"])
+    assert [row["name"] for row in json.loads(listed.output)] == ["alice"] and token not in listed.output
+    assert runner.invoke(main, ["token", "revoke", "--store", pg_url, "--name", "alice"]).exit_code == 0
+    assert admin.authenticate(token) is None
+    admin.close()
+    neither = runner.invoke(main, ["token", "list"])
+    assert neither.exit_code == 2
