@@ -310,3 +310,41 @@ def test_token_command_on_a_postgresql_store(pg_url: str) -> None:
     admin.close()
     neither = runner.invoke(main, ["token", "list"])
     assert neither.exit_code == 2
+
+
+def test_serve_and_simulate_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """A HYBRID.2 run of 20 eMTAs against a serve whose stores are PostgreSQL's: every device
+    passes, and what the server wrote is in the database (devices, history, leases, files)."""
+    import asyncio
+
+    import psycopg
+
+    from pktcable.flow import Flow
+    from pktcable.serve.app import Backoffice
+    from pktcable.simulate.report import summarize
+    from pktcable.simulate.runner import simulate
+    from pktcable.store.pg_leases import PgLeaseStore
+
+    from .test_e2e import configs, run
+
+    cfg, sim = configs([Flow.HYBRID_2.value], data_dir=str(tmp_path / "data"), store=pg_url)
+    check(cfg)
+
+    async def scenario(office: Backoffice) -> list[str]:
+        results, elapsed = await simulate(sim, Flow.HYBRID_2, 20)
+        report = summarize(results, elapsed)
+        assert report["passed"] == 20, report["failures"]
+        office.devices.commit()
+        await asyncio.sleep(0)
+        return [r.mta_mac for r in results]
+
+    macs = run(cfg, scenario)
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        states = dict(db.execute("SELECT mac, state FROM device WHERE kind = 'mta'").fetchall())
+        assert {mac: states.get(mac) for mac in macs} == {mac: "DONE" for mac in macs}
+        steps = db.execute("SELECT count(DISTINCT mac) FROM step WHERE event = 'LeaseAcked'").fetchone()
+        assert steps is not None and steps[0] >= 20
+        built = db.execute("SELECT count(*) FROM built_file WHERE kind = 'mta'").fetchone()
+        assert built is not None and built[0] == 20
+    leases = list(PgLeaseStore(pg_url).load())
+    assert len({lease.address for lease in leases}) == len(leases) >= 40  # a modem and an eMTA each
