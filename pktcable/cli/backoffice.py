@@ -68,6 +68,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 
     from pktcable.serve.config import ServeConfig, check, read
     from pktcable.settings import SettingError
+    from pktcable.store.pg import redact
 
     log = logging.getLogger("pktcable.serve")
     # Settings the command line gives, by the flag that gave them: an error about one names the flag.
@@ -100,6 +101,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
                 cfg.cm_key = demo_key
         if memory or demo:
             cfg.data_dir = None
+            cfg.store = None  # in memory means the stores too
         elif cfg.data_dir is None:
             base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
             cfg.data_dir = os.path.join(base, "pktcable")
@@ -161,7 +163,8 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         loop.add_signal_handler(signal.SIGHUP, reload, office)
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
-        click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)
+        postgresql = cfg.store not in (None, "", "sqlite:")
+        click.echo(f"store {redact(cfg.store or '') if postgresql else cfg.data_dir or 'in memory'}", err=True)
         api = office.addresses().get("api")
         if api is not None:
             url = f"{'https' if cfg.api_cert else 'http'}://{api[0]}:{api[1]}/"

@@ -58,8 +58,9 @@ from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
-from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
+from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
+from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
@@ -109,27 +110,39 @@ class Backoffice:
         data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
         # Held while the stores are open: a restore or migration must not swap files under them.
         self._data_lock = datadir.lock(data, exclusive=False) if data is not None else None
-        if data is not None:
+        if data is not None and cfg.store in (None, "", "sqlite:"):
             for db in ("devices.db", "leases.db", ADMIN_FILE):
                 datadir.private_file(data / db)
         cm_key = datadir.cm_key(cfg, data)  # before any store opens: a bad key setting leaves nothing behind
         retention = cfg.retention()
-        self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
-            else MemoryDeviceStore(retention)
-        # With a DHCP worker the lease table is the worker's (its only writer); this process mirrors it.
-        self.leases = None if cfg.dhcp_workers else \
-            SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
-        self._leases_db = str(data / "leases.db") if data else None
+        # The store setting: a PostgreSQL database, or (absent, "sqlite:") the data dir's files.
+        store_url = cfg.store if cfg.store not in (None, "", "sqlite:") else None
+        postgresql = open_postgresql(store_url, retention, clock) if store_url else None
+        if postgresql is not None:
+            self.devices: DeviceStore = postgresql.devices
+            leases: LeaseStore = postgresql.leases
+        else:
+            self.devices = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
+                else MemoryDeviceStore(retention)
+            leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
+        # With a DHCP worker the lease table is the worker's (its only writer, which opens it
+        # itself from this name); this process mirrors it.
+        self._leases_db = store_url or (str(data / "leases.db") if data else None)
+        if cfg.dhcp_workers:
+            leases.close()
+        self.leases: LeaseStore | None = None if cfg.dhcp_workers else leases
         #: The Prometheus registry of this back office (histograms observed as things happen,
         #: the services' counters read at scrape time).
         self.metrics_registry = Metrics()
         for name, store in (("devices", self.devices), ("leases", self.leases)):
-            if isinstance(store, (SqliteDeviceStore, SqliteLeaseStore)):
-                store.on_commit = self.metrics_registry.committed(name).observe
+            if hasattr(store, "on_commit"):  # the stores that write (SQLite, PostgreSQL)
+                setattr(store, "on_commit", self.metrics_registry.committed(name).observe)  # noqa: B010
         #: The last file built for each device and kind, beside the devices (the API shows them).
-        self.built: BuiltFiles = SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles()
+        self.built: BuiltFiles = postgresql.built if postgresql is not None else \
+            SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles()
         #: API tokens and the audit log.
-        self.admin = AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
+        self.admin = postgresql.admin if postgresql is not None else \
+            AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
         self._seed(cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)
         #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.

@@ -7,6 +7,8 @@ demo on loopback without privileges, overridden by a TOML file.
                                    # every address and advertises the interface's (needs interface)
     interface = "eth1"             # serve clients attached to this link directly (broadcasts)
     data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
+    store = "postgresql:///pktcable?host=/run/postgresql"  # the stores in PostgreSQL instead
+                                   # (a libpq URI; absent or "sqlite:": data_dir's files)
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
@@ -76,6 +78,7 @@ from pktcable.dhcpd.transport import local_interfaces
 from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
+from pktcable.store.pg import StoreUrlError, parse_store
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 __all__ = ["SettingError", "ServeConfig", "check", "dhcp_config", "load", "read"]
@@ -101,6 +104,8 @@ class ServeConfig:
     #: Serve clients directly attached to this link (broadcast DISCOVERs), relays as well.
     interface: str | None = None
     data_dir: str | None = None
+    #: Where the stores are: None or "sqlite:" the data dir's files, or a PostgreSQL URL (docs/deploy.md).
+    store: str | None = None
     dhcp_port: int = 10067
     relay_port: int = 10068
     tftp_port: int = 10069
@@ -259,6 +264,10 @@ def _check(cfg: ServeConfig) -> None:
         raise named("templates", f"{cfg.templates}: no such folder")
     if cfg.data_dir is not None:
         _check_data_dir(Path(cfg.data_dir))
+    try:
+        parse_store(cfg.store)
+    except StoreUrlError as exc:
+        raise named("store", str(exc)) from None
     _check_devices(cfg)
     if cfg.dhcp:
         _check_dhcp_table(cfg)

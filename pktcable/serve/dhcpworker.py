@@ -70,7 +70,8 @@ class WorkerSetup:
     """What the child needs, sent pickled on its stdin (parent and child are the same program)."""
 
     server: ServerConfig
-    #: leases.db, or None for a lease table in memory (gone with the worker).
+    #: leases.db, a PostgreSQL store's URL, or None for a lease table in memory (gone with
+    #: the worker).
     leases_db: str | None
     interface: str | None
     link: IPv4Address | None
@@ -105,10 +106,15 @@ class _Stream:
 
 
 async def _child(setup: WorkerSetup) -> None:
-    from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
+    from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 
     loop = asyncio.get_running_loop()
-    store = SqliteLeaseStore(setup.leases_db) if setup.leases_db else MemoryLeaseStore()
+    store: LeaseStore
+    if setup.leases_db and setup.leases_db.startswith("postgresql"):
+        from pktcable.store.pg_leases import PgLeaseStore
+        store = PgLeaseStore(setup.leases_db)
+    else:
+        store = SqliteLeaseStore(setup.leases_db) if setup.leases_db else MemoryLeaseStore()
     server = DhcpServer(setup.server, store)
     sock = socket.socket(fileno=setup.dhcp_fd)
     sock.setblocking(False)
