@@ -1,8 +1,9 @@
 """OID registry: SNMP object names <-> OIDs, with type, enum and index facts.
 
 Pure module: no file, socket, clock or logging access.  The default data comes
-from the generated ``mibs._data`` tables, loaded only when first needed; user
-definitions arrive as ready-made ``MibObject`` records.
+from the generated ``mibs._data`` tables, loaded only when first needed (their
+text read by the caller, see ``default_registry``, or the modules imported);
+user definitions arrive as ready-made ``MibObject`` records.
 
 The packed data is decoded lazily and piecemeal because a config compile
 resolves a handful of names, and building full indexes for ~27k objects
@@ -11,8 +12,7 @@ would cost more than the whole interpreter start.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -314,45 +314,61 @@ def _format_suffix(obj: MibObject, suffix: tuple[int, ...]) -> str:
 
 _DEFAULT: Registry | None = None
 
+#: The generated modules' tables, by the module file that holds them, in its order.
+DATA_TABLES = {"_data.py": ("MODULES", "OIDS", "TYPES", "ENUMS", "INDEXES", "RANGES"), "_data_names.py": ("NAMES",)}
 
-def default_registry() -> Registry:
-    """The registry of the bundled MIB modules (built once, on first use)."""
+
+def default_registry(read: Callable[[str], bytes] | None = None) -> Registry:
+    """The registry of the bundled MIB modules (built once, on first use).
+
+    ``read`` returns the bytes of a generated data module given its file
+    name (``"_data.py"``): the caller owns file access, this module only
+    cuts the tables out of the text (:func:`tables_from_text`). Without it,
+    or when the text is not what the generator writes, the data modules are
+    imported: the same tables, but where no byte code is cached Python
+    compiles 1.2 MB of string literals first, which costs more than the rest
+    of a cold compile. The first call builds the registry; later calls
+    return it whatever ``read`` they pass.
+    """
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = Registry(_Packed(_load_data()))
+        tables: Any = None
+        if read is not None:
+            try:
+                tables = tables_from_text({file: read(file) for file in DATA_TABLES})
+            except (OSError, ValueError):
+                tables = None
+        if tables is None:
+            from mibs import _data  # deferred: importing the data is the main cost
+
+            tables = _data
+        _DEFAULT = Registry(_Packed(tables))
     return _DEFAULT
 
 
-# The generated modules' tables, in the order _data.py and _data_names.py hold them.
-_DATA_TABLES = {"_data.py": ("MODULES", "OIDS", "TYPES", "ENUMS", "INDEXES", "RANGES"), "_data_names.py": ("NAMES",)}
+def tables_from_text(sources: Mapping[str, bytes]) -> SimpleNamespace:
+    """The generated tables cut out of the data modules' text, by file name.
 
-
-def _load_data() -> Any:
-    """The generated tables (mibs._data): read from the modules' text.
-
-    Importing the modules is the same data, but where no byte code is cached
-    (PYTHONDONTWRITEBYTECODE, a read-only install without .pyc files)
-    Python compiles 1.2 MB of string literals first, which costs more than
-    the rest of a cold compile; the text is read in a millisecond. The
-    generator writes each table as a triple-quoted literal opening with a
-    line continuation and refuses text holding a quote or a backslash, so
-    the characters between the quotes are the table itself. Anything unexpected: import them.
+    The generator writes each table as a triple-quoted literal opening with
+    a line continuation and refuses text holding a quote or a backslash, so
+    the characters between the quotes are the table itself. ValueError when
+    a file is not laid out that way (the caller then imports the modules).
     """
     tables: dict[str, str] = {}
-    here = os.path.dirname(__file__)
-    try:
-        for file, names in _DATA_TABLES.items():
-            # Through the import system's loader, as package data (also from a zip).
-            text = __loader__.get_data(os.path.join(here, file)).decode("ascii")  # type: ignore[name-defined]
-            for name in names:
-                opener = f'\n{name} = """\\\n'
-                start = text.index(opener) + len(opener)
-                end = text.index('"""', start)
-                if text.find("\\", start, end) >= 0:  # searched in place: no copy of the table
-                    raise ValueError(name)
-                tables[name] = text[start:end]
-    except (OSError, ValueError, AttributeError):
-        from mibs import _data  # deferred: importing the data is the main cost
-
-        return _data
+    for file, names in DATA_TABLES.items():
+        try:
+            text = sources[file].decode("ascii")
+        except (KeyError, UnicodeDecodeError):
+            raise ValueError(f"{file}: missing or not ASCII") from None
+        for name in names:
+            opener = f'\n{name} = """\\\n'
+            start = text.find(opener)
+            if start < 0:
+                raise ValueError(f"{file}: no table {name}")
+            start += len(opener)
+            end = text.find('"""', start)
+            # Searched in place: no copy of the table.
+            if end < 0 or text.find("\\", start, end) >= 0:
+                raise ValueError(f"{file}: table {name} is not a plain literal")
+            tables[name] = text[start:end]
     return SimpleNamespace(**tables)

@@ -2,7 +2,8 @@
 
 The compile command runs without click when its options are plain
 (pktcable.compiling.fast_main) and reads the generated MIB tables as text
-instead of compiling their modules (mibs.registry._load_data). Each test
+instead of compiling their modules (pktcable.mibdata reads them for
+mibs.registry.tables_from_text). Each test
 checks the short path against the long one.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,13 +34,47 @@ def run(args: list[str], cwd: Path, show_imports: bool = False) -> subprocess.Co
 
 def test_generated_tables_read_as_text_are_the_modules_tables() -> None:
     import mibs._data as module
-    from mibs.registry import _DATA_TABLES, _load_data
+    from mibs.registry import DATA_TABLES, tables_from_text
+    from pktcable.mibdata import read_generated
 
-    tables = _load_data()
-    assert not hasattr(tables, "__file__")  # read as text, not imported
-    for names in _DATA_TABLES.values():
+    tables = tables_from_text({file: read_generated(file) for file in DATA_TABLES})
+    for names in DATA_TABLES.values():
         for name in names:
             assert getattr(tables, name) == getattr(module, name), name
+
+
+@pytest.mark.parametrize("damage", [
+    lambda text: text.replace(b'\nOIDS = """\\\n', b'\nOIDS = (\n'),  # not the generator's layout
+    lambda text: text.replace(b"ifAdminStatus", b"ifAdmin\\Status"),  # a backslash in a table
+    lambda text: text + b"\xff",  # not ASCII
+])
+def test_tables_from_text_refuses_what_it_cannot_cut_exactly(damage: Callable[[bytes], bytes]) -> None:
+    from mibs.registry import DATA_TABLES, tables_from_text
+    from pktcable.mibdata import read_generated
+
+    sources = {file: read_generated(file) for file in DATA_TABLES}
+    damaged = 0
+    for file in DATA_TABLES:
+        broken = {**sources, file: damage(sources[file])}
+        if broken[file] != sources[file]:
+            damaged += 1
+            with pytest.raises(ValueError):
+                tables_from_text(broken)
+    assert damaged
+
+
+@pytest.mark.parametrize("read", ["raise OSError(name)", "return b'junk'"])
+def test_registry_imports_the_modules_when_the_text_cannot_be_had(read: str) -> None:
+    """The same registry from the imported modules (only slower without byte code)."""
+    code = ("import sys, mibs.registry as r\n"
+            f"def read(name):\n    {read}\n"
+            "reg = r.default_registry(read)\n"
+            "assert 'mibs._data' in sys.modules\n"
+            "print(reg.resolve('ifAdminStatus.9'), reg.format((1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 9)))\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 9) ifAdminStatus.9"
 
 
 def test_compile_needs_neither_click_nor_the_data_modules(tmp_path: Path) -> None:
