@@ -178,3 +178,39 @@ def test_output_names_are_pathlibs() -> None:
                 output_name(name, None, out_dir)
             continue
         assert output_name(name, None, out_dir) == want, (name, out_dir)
+
+
+def console_script(tmp_path: Path) -> Path:
+    """The ``pktcable`` script as pip writes it for setup.cfg's console_scripts entry."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    entries = dict(line.split(" = ") for line in setup["options.entry_points"]["console_scripts"].strip().splitlines())
+    module, func = entries["pktcable"].split(":")
+    script = tmp_path / "bin" / "pktcable"
+    script.parent.mkdir()
+    script.write_text(f"import re\nimport sys\nfrom {module} import {func}\nif __name__ == '__main__':\n"
+                      f"    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n    sys.exit({func}())\n")
+    return script
+
+
+def test_installed_command_compiles_without_click(tmp_path: Path) -> None:
+    """``pktcable compile`` (the installed console script) takes the same fast
+    path as ``python -m pktcable compile``; other commands and help reach click."""
+    script = console_script(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = ("import runpy, sys\nsys.argv = sys.argv[1:]\ntry:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            "finally:\n    print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(script), "compile", str(COMPAT / "cm_basic.txt"),
+                           "--key", KEY, "-o", "cm.bin"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    modules = done.stderr.decode().split()
+    assert "click" not in modules and "pktcable.cli" not in modules
+    assert (tmp_path / "cm.bin").read_bytes() == (COMPAT / "cm_basic.bin").read_bytes()
+    helped = subprocess.run([sys.executable, str(script), "compile", "--help"], cwd=tmp_path, env=env,
+                            capture_output=True, timeout=60)
+    assert helped.returncode == 0 and b"Usage: pktcable compile" in helped.stdout
+    typo = subprocess.run([sys.executable, str(script), "compil", "x.txt"], cwd=tmp_path, env=env,
+                          capture_output=True, timeout=60)
+    assert typo.returncode == 2 and b"No such command" in typo.stderr
