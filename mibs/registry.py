@@ -16,18 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from mibs.objects import (
-    _MAX_ARC,
-    _MODULE_RE,
-    _NAME_RE,
-    _QUOTABLE,
-    _STRING_KINDS,
-    COLUMN,
-    IP_ADDRESS,
-    OBJECT_IDENTIFIER,
-    MibError,
-    MibObject,
-)
+from mibs.objects import _MAX_ARC, _MODULE_RE, _NAME_RE, MibError, MibObject
 from mibs.packed import _Packed
 
 # --------------------------------------------------------------------------
@@ -200,7 +189,9 @@ class Registry:
 
     def _unknown(self, name: str) -> str:
         message = f"unknown object name {name!r} (not in the loaded MIB modules)"
-        hint = self._close_match(name)
+        from mibs.textual import close_match  # deferred: only error messages need it
+
+        hint = close_match(name, self.names())
         return message + (f"; did you mean {hint!r}?" if hint else "")
 
     def _unknown_qualified(self, module: str, name: str) -> str:
@@ -219,20 +210,6 @@ class Registry:
         if self._packed is not None:
             modules.update(self._packed.modules)
         return modules
-
-    def _close_match(self, name: str) -> str | None:
-        names = self.names()
-        folded = name.lower()
-        for candidate in names:
-            if candidate.lower() == folded:
-                return candidate  # names are case-sensitive: a common slip
-        import difflib  # deferred: only error messages need it
-
-        # Narrow the candidates first: difflib over every name is slow.
-        head = folded[:3]
-        pool = sorted({n for n in names if n[:3].lower() == head}) or sorted(set(names))
-        matches = difflib.get_close_matches(name, pool, n=1, cutoff=0.75)
-        return matches[0] if matches else None
 
     # OID -> text ---------------------------------------------------------
 
@@ -253,7 +230,9 @@ class Registry:
         name = obj.name
         if self._oid_of(name) != obj.oid:
             name = f"{obj.module}::{name}"
-        text = name + _format_suffix(obj, key[len(obj.oid):])
+        from mibs.textual import format_suffix  # deferred: a compile resolves names, never formats them
+
+        text = name + format_suffix(obj, key[len(obj.oid):])
         # Belt and braces: a user module shadowing a default one could make a
         # qualified name ambiguous; never hand out text that reads back wrong.
         try:
@@ -262,54 +241,6 @@ class Registry:
         except MibError:
             pass
         return dotted
-
-
-def _format_suffix(obj: MibObject, suffix: tuple[int, ...]) -> str:
-    if not suffix:
-        return ""
-    numeric = "." + ".".join(map(str, suffix))
-    if obj.kind != COLUMN or not obj.index:
-        return numeric
-    pieces: list[str] = []
-    pos = 0
-    last = len(obj.index) - 1
-    for number, part in enumerate(obj.index):
-        rest = suffix[pos:]
-        if not rest:
-            return numeric
-        implied = obj.implied and number == last
-        if part.syntax in _STRING_KINDS or part.syntax == OBJECT_IDENTIFIER:
-            is_string = part.syntax != OBJECT_IDENTIFIER
-            if part.size is not None:
-                length, prefixed = part.size, False
-            elif implied:
-                length, prefixed = len(rest), False
-            else:
-                length, prefixed = rest[0], True
-                rest = rest[1:]
-            if len(rest) < length:
-                return numeric
-            chars = rest[:length]
-            pos += length + (1 if prefixed else 0)
-            if is_string and chars and all(c in _QUOTABLE for c in chars):
-                quote = '"' if prefixed else "'"
-                pieces.append("." + quote + "".join(map(chr, chars)) + quote)
-            elif is_string and not chars and prefixed:
-                pieces.append('.""')
-            else:
-                arcs = ((length,) if prefixed else ()) + chars
-                pieces.append("".join(f".{a}" for a in arcs))
-        elif part.syntax == IP_ADDRESS:
-            if len(rest) < 4:
-                return numeric
-            pieces.append("".join(f".{a}" for a in rest[:4]))
-            pos += 4
-        else:
-            pieces.append(f".{rest[0]}")
-            pos += 1
-    if pos < len(suffix):
-        pieces.append("".join(f".{a}" for a in suffix[pos:]))
-    return "".join(pieces)
 
 
 _DEFAULT: Registry | None = None
