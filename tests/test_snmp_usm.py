@@ -269,3 +269,13 @@ def test_removed_user_is_unknown_again() -> None:
     assert isinstance(refused, Refused) and refused.stat is UsmStat.UNKNOWN_USER_NAMES
     manager.remove_user(AGENT_ENGINE, user.name)
     assert AGENT_ENGINE not in manager.remote  # its clock goes with its last user
+
+
+def test_engine_ids_follow_rfc3411() -> None:
+    from pktcable.snmp.usm import EngineIdFormat, make_engine_id
+
+    mac = bytes.fromhex("0010180a0b0c")
+    assert make_engine_id(EngineIdFormat.MAC, mac) == bytes.fromhex("8000118b03") + mac
+    assert make_engine_id(EngineIdFormat.IPV4, bytes((10, 0, 0, 1)), 8072) == bytes.fromhex("80001f88010a000001")
+    with pytest.raises(usm.UsmKeyError, match="5 to 32"):
+        make_engine_id(EngineIdFormat.TEXT, b"x" * 40)

@@ -37,6 +37,32 @@ ENGINE_ID_SIZES = range(5, 33)
 MAX_USER_NAME = 32
 
 
+#: IANA enterprise number of CableLabs: the default enterprise of the engine IDs we make.
+CABLELABS_ENTERPRISE = 4491
+
+
+class EngineIdFormat(Enum):
+    """RFC 3411 SnmpEngineID formats (first bit set: enterprise number, format, data)."""
+
+    IPV4 = 1
+    IPV6 = 2
+    MAC = 3
+    TEXT = 4
+    OCTETS = 5
+
+
+def make_engine_id(fmt: EngineIdFormat, data: bytes, enterprise: int = CABLELABS_ENTERPRISE) -> bytes:
+    """An RFC 3411 engine ID: 0x80000000 | enterprise, the format octet, the data. An eMTA's
+    comes from its SA (key management's application data); this makes one for an engine
+    of ours (a simulated eMTA: its MAC; the provisioning server: its address)."""
+    if not 0 < enterprise < 2**31:
+        raise UsmKeyError(f"an enterprise number is 1..2^31-1, not {enterprise}")
+    engine_id = (0x80000000 | enterprise).to_bytes(4, "big") + bytes((fmt.value,)) + data
+    if len(engine_id) not in ENGINE_ID_SIZES:
+        raise UsmKeyError(f"an snmpEngineID has 5 to 32 octets, not {len(engine_id)}")
+    return engine_id
+
+
 class AuthProtocol(Enum):
     """usmUserAuthProtocol; the value is the hash's name (RFC 3414 6 and 7)."""
 
