@@ -279,3 +279,12 @@ def test_engine_ids_follow_rfc3411() -> None:
     assert make_engine_id(EngineIdFormat.IPV4, bytes((10, 0, 0, 1)), 8072) == bytes.fromhex("80001f88010a000001")
     with pytest.raises(usm.UsmKeyError, match="5 to 32"):
         make_engine_id(EngineIdFormat.TEXT, b"x" * 40)
+
+
+def test_key_management_ciphersuites_map_to_usm_protocols() -> None:
+    """An SA's (auth, priv) codes as the AP Reply selects them become a UsmUser."""
+    auth, priv = usm.KM_AUTH_ALGORITHMS[0x22], usm.KM_PRIV_ALGORITHMS[0x21]
+    user = UsmUser(b"MTA-Prov-00:10:18:0a:0b:0c", b"", auth, bytes(20), priv, bytes(20))
+    assert user.level == (True, True)
+    assert usm.KM_PRIV_ALGORITHMS[0x20] is PrivProtocol.NONE and usm.KM_AUTH_ALGORITHMS[0x21].key_length == 16
+    assert 0x23 not in usm.KM_AUTH_ALGORITHMS  # only HMAC-MD5 and HMAC-SHA1 exist for SNMPv3

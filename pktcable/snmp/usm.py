@@ -89,6 +89,12 @@ class PrivProtocol(Enum):
         return {"none": 0, "des": 16, "aes128": 16}[self.value]
 
 
+#: PacketCable key management's SNMPv3 ciphersuite codes (the AP Request's list and the AP
+#: Reply's choice) -> our protocols: what an SA record's algorithms become.
+KM_AUTH_ALGORITHMS = {0x21: AuthProtocol.HMAC_MD5_96, 0x22: AuthProtocol.HMAC_SHA_96}
+KM_PRIV_ALGORITHMS = {0x20: PrivProtocol.NONE, 0x21: PrivProtocol.DES}
+
+
 def _hash(protocol: AuthProtocol) -> hashes.HashAlgorithm:
     if protocol is AuthProtocol.HMAC_MD5_96:
         return hashes.MD5()
