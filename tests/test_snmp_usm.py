@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pktcable.snmp import message as m
 from pktcable.snmp import usm, v3
@@ -288,3 +290,23 @@ def test_key_management_ciphersuites_map_to_usm_protocols() -> None:
     assert user.level == (True, True)
     assert usm.KM_PRIV_ALGORITHMS[0x20] is PrivProtocol.NONE and usm.KM_AUTH_ALGORITHMS[0x21].key_length == 16
     assert 0x23 not in usm.KM_AUTH_ALGORITHMS  # only HMAC-MD5 and HMAC-SHA1 exist for SNMPv3
+
+
+_FUZZ_USER = users()
+_FUZZ_AGENT, _FUZZ_MANAGER = pair(_FUZZ_USER)
+_FUZZ_VALID = _FUZZ_MANAGER.encode_request(m.Pdu(m.PduType.SET, 3, (m.null_varbind(SYS_DESCR),)), _FUZZ_USER, 3,
+                                           1000.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600) | st.builds(lambda cut, junk: _FUZZ_VALID[:cut] + junk,
+                                           st.integers(0, len(_FUZZ_VALID)), st.binary(max_size=40)))
+def test_any_datagram_is_accepted_refused_or_a_decode_error(data: bytes) -> None:
+    try:
+        got = _FUZZ_AGENT.receive(data, 1000.0)
+    except m.SnmpDecodeError as exc:
+        assert 0 <= exc.offset <= len(data)
+        return
+    assert isinstance(got, Accepted | Refused)
+    if isinstance(got, Accepted):
+        assert got.user is None or data.startswith(_FUZZ_VALID)
