@@ -310,3 +310,18 @@ def test_any_datagram_is_accepted_refused_or_a_decode_error(data: bytes) -> None
     assert isinstance(got, Accepted | Refused)
     if isinstance(got, Accepted):
         assert got.user is None or data.startswith(_FUZZ_VALID)
+
+
+def test_response_larger_than_the_requesters_max_size_is_too_big() -> None:
+    user = users()
+    agent, manager = pair(user)
+    request = manager.encode_request(m.Pdu(m.PduType.GET, 5, (m.null_varbind(SYS_DESCR),)), user, 5, 1000.0)
+    got = agent.receive(request, 1000.0)
+    assert isinstance(got, Accepted)
+    small = dataclasses.replace(got, message=dataclasses.replace(got.message, max_size=v3.MIN_MAX_SIZE))
+    huge = m.Pdu(m.PduType.RESPONSE, 5, (VarBind(SYS_DESCR, OCTETS, b"x" * 600),))
+    answer = manager.receive(agent.encode_response(small, huge, 1000.0), 1000.0)
+    assert isinstance(answer, Accepted) and answer.level == (True, True)
+    assert answer.pdu.error_status == m.ErrorStatus.TOO_BIG and answer.pdu.varbinds == ()
+    fits = manager.receive(agent.encode_response(got, huge, 1000.0), 1000.0)
+    assert isinstance(fits, Accepted) and fits.pdu.varbinds[0].value == b"x" * 600

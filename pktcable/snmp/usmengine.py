@@ -284,12 +284,18 @@ class UsmEngine:
 
     def encode_response(self, request: Accepted, pdu: m.Pdu, now: float) -> bytes:
         """The Response to an accepted request, at the request's level, from this
-        (authoritative) engine."""
+        (authoritative) engine; tooBig when it would exceed the request's msgMaxSize."""
         sec = request.message.security
-        return self._encode(request.message.msg_id, replace(request.scoped, pdu=pdu),
-                            request.user if request.message.authenticated else None, sec.user_name,
-                            sec.engine_id, self.boots, self.time(now), reportable=False,
-                            private=request.message.private)
+        signer = request.user if request.message.authenticated else None
+        args = (sec.user_name, sec.engine_id, self.boots, self.time(now))
+        data = self._encode(request.message.msg_id, replace(request.scoped, pdu=pdu), signer, *args,
+                            reportable=False, private=request.message.private)
+        if len(data) > request.message.max_size:
+            # RFC 3416 4.2.1: an answer larger than the requester takes is tooBig, without varbinds.
+            too_big = m.Pdu(m.PduType.RESPONSE, pdu.request_id, (), m.ErrorStatus.TOO_BIG, 0)
+            data = self._encode(request.message.msg_id, replace(request.scoped, pdu=too_big), signer, *args,
+                                reportable=False, private=request.message.private)
+        return data
 
     def discovery_probe(self, msg_id: int, request_id: int) -> bytes:
         """RFC 3414 4: a noAuthNoPriv, reportable GET with no engine ID, no user and no
