@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pktcable.snmp import message as m
+from pktcable.snmp import pktc
 from pktcable.snmp.agent import MibView
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
@@ -192,9 +193,9 @@ def test_our_v3_inform_is_acknowledged_by_snmptrapd(auth: AuthProtocol, priv: Pr
         engine = UsmEngine(AGENT_ENGINE, boots=4, started=asyncio.get_running_loop().time())
         ep = await open_endpoint("127.0.0.1", 0, usm=engine, timeout=3.0, retries=1)
         try:
-            vbs = m.notification(ENROLLMENT, 4242, (VarBind(SYS_DESCR, ber.SNMP_TYPE_BY_KEYWORD["string"],
-                                                             b"enrollment-over-v3"),))
-            return await ep.request_v3(("127.0.0.1", port), user, m.PduType.INFORM, vbs), ep
+            enrollment = pktc.Enrollment(pktc.Tree.CABLELABS, b"enrollment-over-v3", b"2.4.1", b"pktc1.5:051f0101",
+                                         bytes.fromhex("0010180a0b0c"), 4242)
+            return await ep.request_v3(("127.0.0.1", port), user, m.PduType.INFORM, enrollment.varbinds(100)), ep
         finally:
             ep.close()
 
@@ -203,8 +204,8 @@ def test_our_v3_inform_is_acknowledged_by_snmptrapd(auth: AuthProtocol, priv: Pr
     finally:
         log = trapd.close()
     assert ack.type is m.PduType.RESPONSE and ack.error_status == 0
-    assert ack.varbinds[-1].value == b"enrollment-over-v3"
-    assert "enrollment-over-v3" in log and ".4491.2.2.1.2.0.1" in log, log
+    assert pktc.parse_notification(ack.varbinds).correlation_id == 4242  # type: ignore[union-attr]
+    assert "enrollment-over-v3" in log and ".4491.2.2.1.2.0.1" in log and "pktc1.5:051f0101" in log, log
     (engine_id,) = ep.engines.values()
     assert engine_id != AGENT_ENGINE  # the keys were used at snmptrapd's engine, not ours
 
