@@ -206,8 +206,11 @@ def test_inform_goes_to_the_receivers_engine() -> None:
     ack = emta.receive(server.encode_response(got, m.Pdu(m.PduType.RESPONSE, 2, got.pdu.varbinds), 60.0), 60.0)
     assert isinstance(ack, Accepted) and ack.pdu.type is m.PduType.RESPONSE
     # The eMTA holds keys for the server's engine, yet a request naming that engine is not for it.
-    refused = emta.receive(emta.encode_request(m.Pdu(m.PduType.GET, 3), to_server, 3, 60.0), 60.0)
+    known = dataclasses.replace(emta.remote[sec.engine_id])
+    ahead = emta.encode_request(m.Pdu(m.PduType.GET, 3), to_server, 3, 160.0)  # claims a later server clock
+    refused = emta.receive(ahead, 60.0)
     assert isinstance(refused, Refused) and refused.stat is UsmStat.UNKNOWN_ENGINE_IDS
+    assert emta.remote[sec.engine_id] == known  # a refused message teaches no clock
 
 
 def test_codec_round_trip_and_typed_errors() -> None:
