@@ -286,13 +286,31 @@ def test_engine_ids_follow_rfc3411() -> None:
         make_engine_id(EngineIdFormat.TEXT, b"x" * 40)
 
 
-def test_key_management_ciphersuites_map_to_usm_protocols() -> None:
-    """An SA's (auth, priv) codes as the AP Reply selects them become a UsmUser."""
-    auth, priv = usm.KM_AUTH_ALGORITHMS[0x22], usm.KM_PRIV_ALGORITHMS[0x21]
-    user = UsmUser(b"MTA-Prov-00:10:18:0a:0b:0c", b"", auth, bytes(20), priv, bytes(20))
-    assert user.level == (True, True)
-    assert usm.KM_PRIV_ALGORITHMS[0x20] is PrivProtocol.NONE and usm.KM_AUTH_ALGORITHMS[0x21].key_length == 16
-    assert 0x23 not in usm.KM_AUTH_ALGORITHMS  # only HMAC-MD5 and HMAC-SHA1 exist for SNMPv3
+def test_a_key_management_sa_becomes_a_usm_user_that_talks() -> None:
+    """The SA key management computes (pktcable.secure.kmkeys) -> UsmUser -> a GET
+    from the server to the eMTA's engine and an INFORM to the server's."""
+    from pktcable.secure import kmcodec, kmkeys
+
+    app = kmcodec.SnmpAppData(AGENT_ENGINE, 2, 300, "MTA-Prov-00:10:18:0a:0b:0c")
+    for suite in [(kmcodec.SNMP_AUTH_SHA1, kmcodec.SNMP_PRIV_DES), (kmcodec.SNMP_AUTH_MD5, kmcodec.SNMP_PRIV_NULL)]:
+        sa = kmkeys.snmp_sa(bytes(range(16)), suite, app, lifetime=3600, grace_period=600, now=0.0)
+        user = usm.user_from_sa(sa)
+        assert (user.engine_id, user.name) == (AGENT_ENGINE, b"MTA-Prov-00:10:18:0a:0b:0c")
+        emta = UsmEngine(AGENT_ENGINE, boots=sa.engine_boots, started=-float(sa.engine_time))
+        emta.add_user(user)
+        server = UsmEngine(MANAGER_ENGINE)
+        server.add_user(user)
+        server.add_user(user.at_engine(b""))  # the same keys at the server's own engine, for INFORMs
+        server.learn(sa.engine_id, sa.engine_boots, sa.engine_time, 0.0)
+        got = emta.receive(server.encode_request(m.Pdu(m.PduType.GET, 1), user, 1, 0.0), 0.0)
+        assert isinstance(got, Accepted) and got.level == (True, suite[1] == kmcodec.SNMP_PRIV_DES)
+        emta.learn(MANAGER_ENGINE, 1, 0, 0.0)
+        inform = m.Pdu(m.PduType.INFORM, 2, m.notification((1, 3, 6, 1, 4, 1, 4491, 2, 2, 1, 2, 0, 1), 5, ()))
+        got = server.receive(emta.encode_request(inform, user.at_engine(MANAGER_ENGINE), 2, 0.0), 0.0)
+        assert isinstance(got, Accepted) and got.user is not None and got.user.engine_id == MANAGER_ENGINE
+    odd = dataclasses.replace(sa, auth_protocol="usmHMAC384SHA512AuthProtocol")
+    with pytest.raises(usm.UsmKeyError, match="no USM protocols"):
+        usm.user_from_sa(odd)
 
 
 _FUZZ_USER = users()
