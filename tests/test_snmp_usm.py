@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pktcable.snmp import message as m
 from pktcable.snmp import usm, v3
@@ -204,8 +206,11 @@ def test_inform_goes_to_the_receivers_engine() -> None:
     ack = emta.receive(server.encode_response(got, m.Pdu(m.PduType.RESPONSE, 2, got.pdu.varbinds), 60.0), 60.0)
     assert isinstance(ack, Accepted) and ack.pdu.type is m.PduType.RESPONSE
     # The eMTA holds keys for the server's engine, yet a request naming that engine is not for it.
-    refused = emta.receive(emta.encode_request(m.Pdu(m.PduType.GET, 3), to_server, 3, 60.0), 60.0)
+    known = dataclasses.replace(emta.remote[sec.engine_id])
+    ahead = emta.encode_request(m.Pdu(m.PduType.GET, 3), to_server, 3, 160.0)  # claims a later server clock
+    refused = emta.receive(ahead, 60.0)
     assert isinstance(refused, Refused) and refused.stat is UsmStat.UNKNOWN_ENGINE_IDS
+    assert emta.remote[sec.engine_id] == known  # a refused message teaches no clock
 
 
 def test_codec_round_trip_and_typed_errors() -> None:
@@ -269,3 +274,75 @@ def test_removed_user_is_unknown_again() -> None:
     assert isinstance(refused, Refused) and refused.stat is UsmStat.UNKNOWN_USER_NAMES
     manager.remove_user(AGENT_ENGINE, user.name)
     assert AGENT_ENGINE not in manager.remote  # its clock goes with its last user
+
+
+def test_engine_ids_follow_rfc3411() -> None:
+    from pktcable.snmp.usm import EngineIdFormat, make_engine_id
+
+    mac = bytes.fromhex("0010180a0b0c")
+    assert make_engine_id(EngineIdFormat.MAC, mac) == bytes.fromhex("8000118b03") + mac
+    assert make_engine_id(EngineIdFormat.IPV4, bytes((10, 0, 0, 1)), 8072) == bytes.fromhex("80001f88010a000001")
+    with pytest.raises(usm.UsmKeyError, match="5 to 32"):
+        make_engine_id(EngineIdFormat.TEXT, b"x" * 40)
+
+
+def test_a_key_management_sa_becomes_a_usm_user_that_talks() -> None:
+    """The SA key management computes (pktcable.secure.kmkeys) -> UsmUser -> a GET
+    from the server to the eMTA's engine and an INFORM to the server's."""
+    from pktcable.secure import kmcodec, kmkeys
+
+    app = kmcodec.SnmpAppData(AGENT_ENGINE, 2, 300, "MTA-Prov-00:10:18:0a:0b:0c")
+    for suite in [(kmcodec.SNMP_AUTH_SHA1, kmcodec.SNMP_PRIV_DES), (kmcodec.SNMP_AUTH_MD5, kmcodec.SNMP_PRIV_NULL)]:
+        sa = kmkeys.snmp_sa(bytes(range(16)), suite, app, lifetime=3600, grace_period=600, now=0.0)
+        user = usm.user_from_sa(sa)
+        assert (user.engine_id, user.name) == (AGENT_ENGINE, b"MTA-Prov-00:10:18:0a:0b:0c")
+        emta = UsmEngine(AGENT_ENGINE, boots=sa.engine_boots, started=-float(sa.engine_time))
+        emta.add_user(user)
+        server = UsmEngine(MANAGER_ENGINE)
+        server.add_user(user)
+        server.add_user(user.at_engine(b""))  # the same keys at the server's own engine, for INFORMs
+        server.learn(sa.engine_id, sa.engine_boots, sa.engine_time, 0.0)
+        got = emta.receive(server.encode_request(m.Pdu(m.PduType.GET, 1), user, 1, 0.0), 0.0)
+        assert isinstance(got, Accepted) and got.level == (True, suite[1] == kmcodec.SNMP_PRIV_DES)
+        emta.learn(MANAGER_ENGINE, 1, 0, 0.0)
+        inform = m.Pdu(m.PduType.INFORM, 2, m.notification((1, 3, 6, 1, 4, 1, 4491, 2, 2, 1, 2, 0, 1), 5, ()))
+        got = server.receive(emta.encode_request(inform, user.at_engine(MANAGER_ENGINE), 2, 0.0), 0.0)
+        assert isinstance(got, Accepted) and got.user is not None and got.user.engine_id == MANAGER_ENGINE
+    odd = dataclasses.replace(sa, auth_protocol="usmHMAC384SHA512AuthProtocol")
+    with pytest.raises(usm.UsmKeyError, match="no USM protocols"):
+        usm.user_from_sa(odd)
+
+
+_FUZZ_USER = users()
+_FUZZ_AGENT, _FUZZ_MANAGER = pair(_FUZZ_USER)
+_FUZZ_VALID = _FUZZ_MANAGER.encode_request(m.Pdu(m.PduType.SET, 3, (m.null_varbind(SYS_DESCR),)), _FUZZ_USER, 3,
+                                           1000.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600) | st.builds(lambda cut, junk: _FUZZ_VALID[:cut] + junk,
+                                           st.integers(0, len(_FUZZ_VALID)), st.binary(max_size=40)))
+def test_any_datagram_is_accepted_refused_or_a_decode_error(data: bytes) -> None:
+    try:
+        got = _FUZZ_AGENT.receive(data, 1000.0)
+    except m.SnmpDecodeError as exc:
+        assert 0 <= exc.offset <= len(data)
+        return
+    assert isinstance(got, Accepted | Refused)
+    if isinstance(got, Accepted):
+        assert got.user is None or data.startswith(_FUZZ_VALID)
+
+
+def test_response_larger_than_the_requesters_max_size_is_too_big() -> None:
+    user = users()
+    agent, manager = pair(user)
+    request = manager.encode_request(m.Pdu(m.PduType.GET, 5, (m.null_varbind(SYS_DESCR),)), user, 5, 1000.0)
+    got = agent.receive(request, 1000.0)
+    assert isinstance(got, Accepted)
+    small = dataclasses.replace(got, message=dataclasses.replace(got.message, max_size=v3.MIN_MAX_SIZE))
+    huge = m.Pdu(m.PduType.RESPONSE, 5, (VarBind(SYS_DESCR, OCTETS, b"x" * 600),))
+    answer = manager.receive(agent.encode_response(small, huge, 1000.0), 1000.0)
+    assert isinstance(answer, Accepted) and answer.level == (True, True)
+    assert answer.pdu.error_status == m.ErrorStatus.TOO_BIG and answer.pdu.varbinds == ()
+    fits = manager.receive(agent.encode_response(got, huge, 1000.0), 1000.0)
+    assert isinstance(fits, Accepted) and fits.pdu.varbinds[0].value == b"x" * 600

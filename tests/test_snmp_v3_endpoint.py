@@ -10,6 +10,7 @@ import random
 import pytest
 
 from pktcable.snmp import message as m
+from pktcable.snmp import pktc
 from pktcable.snmp.agent import MibView
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
@@ -20,7 +21,8 @@ from tlv.ber import VarBind
 MTA_ENGINE = bytes.fromhex("80001f8880" + "0010180a0b0c")
 SERVER_ENGINE = bytes.fromhex("80001f8880" + "5052 4f56 0001".replace(" ", ""))
 SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
-CONFIG_FILE = (1, 3, 6, 1, 4, 1, 4491, 2, 2, 1, 1, 2, 5, 0)
+CONFIG_FILE = pktc.oids(pktc.Tree.CABLELABS).config_file
+CONFIG_HASH = pktc.oids(pktc.Tree.CABLELABS).config_hash
 ENROLLMENT = (1, 3, 6, 1, 4, 1, 4491, 2, 2, 1, 2, 0, 1)
 STRING = ber.SNMP_TYPE_BY_KEYWORD["string"]
 
@@ -59,6 +61,7 @@ async def sides(server_user: UsmUser, mta_user: UsmUser, *, mta_started: float =
     view = MibView({}, users={mta_user.name: True})
     view.define(SYS_DESCR, "String", b"Example eMTA")
     view.define(CONFIG_FILE, "String", b"", writable=True)
+    view.define(CONFIG_HASH, "String", b"", writable=True)
     server = await open_endpoint("127.0.0.1", 0, usm=server_engine, v3_handler=receive_inform,
                                  timeout=2.0, retries=2)
     # The eMTA's one engine both answers (agent) and sends INFORMs, as one SNMP entity.
@@ -69,33 +72,43 @@ async def sides(server_user: UsmUser, mta_user: UsmUser, *, mta_started: float =
 
 @pytest.mark.parametrize("priv", [PrivProtocol.DES, PrivProtocol.AES_128, PrivProtocol.NONE], ids=lambda p: p.name)
 def test_secure_flow_snmpv3_exchanges(priv: PrivProtocol) -> None:
+    """MTA-15 enrollment INFORM, MTA-19 SET of the file location and hash, MTA-25 status
+    INFORM, as PacketCable's objects (pktc), over SNMPv3 with the SA's keys."""
     keys = sa(priv)
+    o = pktc.oids(pktc.Tree.CABLELABS)
+    mac = bytes.fromhex("0010180a0b0c")
+    enrollment = pktc.Enrollment(pktc.Tree.CABLELABS, b"Example eMTA", b"2.4.1", b"pktc1.5:051f0101", mac, 4242)
+    url, digest = b"tftp://10.0.0.1/mta-0010180a0b0c.bin", bytes(range(20))
 
-    async def scenario() -> tuple[Sides, m.Pdu, m.Pdu, m.Pdu]:
+    async def scenario() -> tuple[Sides, m.Pdu, m.Pdu, m.Pdu, m.Pdu]:
         s = await sides(keys, keys)
         try:
             # Enrollment INFORM: the server is authoritative; the eMTA discovers its engine.
-            ack = await s.mta.request_v3(s.server.address, keys, m.PduType.INFORM,
-                                         m.notification(ENROLLMENT, 100, (VarBind(SYS_DESCR, STRING, b"enroll"),)))
+            ack = await s.mta.request_v3(s.server.address, keys, m.PduType.INFORM, enrollment.varbinds(100))
             # The SET of the config file: the eMTA is authoritative; the server knows its engine ID,
             # boots and time from the key-management application data (no discovery).
             s.server.usm.learn(MTA_ENGINE, 2, 10, asyncio.get_running_loop().time())  # type: ignore[union-attr]
             at_mta = keys.at_engine(MTA_ENGINE)
             set_ = await s.server.request_v3(s.mta.address, at_mta, m.PduType.SET,
-                                             (VarBind(CONFIG_FILE, STRING, b"tftp://10.0.0.1/f.bin"),))
+                                             (VarBind(o.config_file, STRING, url), VarBind(o.config_hash, STRING,
+                                                                                           digest)))
             get = await s.server.request_v3(s.mta.address, at_mta, m.PduType.GET, (m.null_varbind(SYS_DESCR),))
-            return s, ack, set_, get
+            status = pktc.Status(pktc.Tree.CABLELABS, mac, 4242, 1)
+            done = await s.mta.request_v3(s.server.address, keys, m.PduType.INFORM, status.varbinds(200))
+            return s, ack, set_, get, done
         finally:
             s.close()
 
-    s, ack, set_, get = asyncio.run(scenario())
-    assert ack.type is m.PduType.RESPONSE and ack.varbinds[-1].value == b"enroll"
-    (inform,) = s.informs
-    assert inform.user is not None and inform.user.engine_id == SERVER_ENGINE
-    assert inform.level == (True, priv is not PrivProtocol.NONE)
-    assert set_.error_status == 0 and s.view.value(CONFIG_FILE) == b"tftp://10.0.0.1/f.bin"
+    s, ack, set_, get, done = asyncio.run(scenario())
+    assert ack.type is m.PduType.RESPONSE and done.type is m.PduType.RESPONSE
+    first, last = s.informs
+    assert pktc.parse_notification(first.pdu.varbinds) == enrollment
+    assert pktc.parse_notification(last.pdu.varbinds) == pktc.Status(pktc.Tree.CABLELABS, mac, 4242, 1)
+    assert first.user is not None and first.user.engine_id == SERVER_ENGINE
+    assert first.level == last.level == (True, priv is not PrivProtocol.NONE)
+    assert set_.error_status == 0 and s.view.value(o.config_file) == url and s.view.value(o.config_hash) == digest
     assert get.varbinds[0].value == b"Example eMTA"
-    assert s.mta.engines == {s.server.address: SERVER_ENGINE}
+    assert s.mta.engines == {s.server.address: SERVER_ENGINE}  # discovered once, for both INFORMs
     assert s.server.stats.requests == 2 and s.server.stats.timeouts == 0
 
 
@@ -212,7 +225,6 @@ def test_simulated_emta_mib_answers_the_config_file_set_over_v3() -> None:
     """The simulator's MtaMib: the Secure flow's SET (file location and hash) over SNMPv3
     keeps its SET rules and reports what was written, like the v2c path."""
     from pktcable.simulate.mtaagent import MtaMib
-    from pktcable.snmp import pktc
 
     keys = sa().at_engine(MTA_ENGINE)
     written: list[set[tuple[int, ...]]] = []

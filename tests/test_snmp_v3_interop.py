@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from pktcable.snmp import message as m
+from pktcable.snmp import pktc
 from pktcable.snmp.agent import MibView
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
-from pktcable.snmp.usmengine import UsmEngine, UsmFailure, UsmStat
+from pktcable.snmp.usmengine import Accepted, UsmEngine, UsmFailure, UsmStat
 from tlv import ber
 from tlv.ber import VarBind
 
@@ -192,9 +193,9 @@ def test_our_v3_inform_is_acknowledged_by_snmptrapd(auth: AuthProtocol, priv: Pr
         engine = UsmEngine(AGENT_ENGINE, boots=4, started=asyncio.get_running_loop().time())
         ep = await open_endpoint("127.0.0.1", 0, usm=engine, timeout=3.0, retries=1)
         try:
-            vbs = m.notification(ENROLLMENT, 4242, (VarBind(SYS_DESCR, ber.SNMP_TYPE_BY_KEYWORD["string"],
-                                                             b"enrollment-over-v3"),))
-            return await ep.request_v3(("127.0.0.1", port), user, m.PduType.INFORM, vbs), ep
+            enrollment = pktc.Enrollment(pktc.Tree.CABLELABS, b"enrollment-over-v3", b"2.4.1", b"pktc1.5:051f0101",
+                                         bytes.fromhex("0010180a0b0c"), 4242)
+            return await ep.request_v3(("127.0.0.1", port), user, m.PduType.INFORM, enrollment.varbinds(100)), ep
         finally:
             ep.close()
 
@@ -203,8 +204,8 @@ def test_our_v3_inform_is_acknowledged_by_snmptrapd(auth: AuthProtocol, priv: Pr
     finally:
         log = trapd.close()
     assert ack.type is m.PduType.RESPONSE and ack.error_status == 0
-    assert ack.varbinds[-1].value == b"enrollment-over-v3"
-    assert "enrollment-over-v3" in log and ".4491.2.2.1.2.0.1" in log, log
+    assert pktc.parse_notification(ack.varbinds).correlation_id == 4242  # type: ignore[union-attr]
+    assert "enrollment-over-v3" in log and ".4491.2.2.1.2.0.1" in log and "pktc1.5:051f0101" in log, log
     (engine_id,) = ep.engines.values()
     assert engine_id != AGENT_ENGINE  # the keys were used at snmptrapd's engine, not ours
 
@@ -261,3 +262,40 @@ def test_our_manager_gets_and_sets_on_net_snmp_snmpd(auth: AuthProtocol, priv: P
         log = snmpd.close()
     assert got.varbinds[0].value == b"Example snmpd", log
     assert set_.error_status == 0 and set_.varbinds[0].value == b"emta-lab", log
+
+
+@pytest.mark.parametrize(("auth", "priv"), [LEVELS[0], LEVELS[3]], ids=lambda p: p.name)
+def test_snmpinform_v3_to_our_receiver(auth: AuthProtocol, priv: PrivProtocol, tmp_path: Path) -> None:
+    """net-snmp as the eMTA: it discovers our (authoritative) engine and sends an INFORM
+    with the SA's keys; our receiver answers it."""
+    tool = require("snmpinform")
+    user = sa_user(auth, priv)
+    got: list[object] = []
+
+    def receiver(req: Accepted, addr: tuple[str, int]) -> m.Pdu | None:
+        got.append(pktc.parse_notification(req.pdu.varbinds))
+        return m.Pdu(m.PduType.RESPONSE, req.pdu.request_id, req.pdu.varbinds)
+
+    o = pktc.oids(pktc.Tree.CABLELABS)
+
+    def dotted(oid: tuple[int, ...]) -> str:
+        return "." + ".".join(map(str, oid))
+
+    async def scenario() -> tuple[int, str, str]:
+        engine = UsmEngine(bytes.fromhex("8000118b017f000001"), started=asyncio.get_running_loop().time())
+        engine.add_user(user)  # at our engine: we are authoritative for INFORMs
+        ep = await open_endpoint("127.0.0.1", 0, usm=engine, v3_handler=receiver)
+        try:
+            return await run(tool, *net_snmp_args(user), "-r", "1", "-t", "3", *NO_MIBS,
+                             f"127.0.0.1:{ep.address[1]}", "", dotted(o.enrollment),
+                             dotted(o.sys_descr), "s", "Example eMTA", dotted(o.sw_version), "s", "2.4.1",
+                             dotted(o.type_identifier), "s", "pktc1.5:051f0101", dotted(o.mac), "x", "0010180a0b0c",
+                             dotted(o.correlation_id), "i", "77", env=tool_env(tmp_path))
+        finally:
+            ep.close()
+
+    code, out, err = asyncio.run(scenario())
+    assert code == 0, err  # snmpinform exits 0 only when the INFORM was acknowledged
+    (enrollment,) = got
+    assert isinstance(enrollment, pktc.Enrollment) and enrollment.correlation_id == 77
+    assert enrollment.mac == bytes.fromhex("0010180a0b0c")

@@ -193,12 +193,13 @@ class UsmEngine:
         if (msg.authenticated and not auth) or (msg.private and not priv):
             return self._refuse(msg, UsmStat.UNSUPPORTED_SEC_LEVELS,
                                 f"user {sec.user_name!r} has no keys for that level", now)
+        learned: RemoteClock | None = None
         if msg.authenticated:
             start = msg.auth_offset
             zeroed = data[:start] + b"\0" * v3.AUTH_PARAMS_LENGTH + data[start + v3.AUTH_PARAMS_LENGTH :]
             if not usm.digest_matches(user.auth, user.auth_key, zeroed, sec.auth_params):
                 return self._refuse(msg, UsmStat.WRONG_DIGESTS, f"digest for user {sec.user_name!r}", now)
-            stale = self._timely(sec, ours, now)
+            stale, learned = self._timely(sec, ours, now)
             if stale:
                 return self._refuse(msg, UsmStat.NOT_IN_TIME_WINDOWS, stale, now, user)
         scoped = msg.scoped
@@ -218,23 +219,26 @@ class UsmEngine:
             # for a remote engine answer that engine's Responses, they do not make us it.
             return self._refuse(msg, UsmStat.UNKNOWN_ENGINE_IDS, f"engine {sec.engine_id.hex()} is not ours",
                                 now)
+        if learned is not None:
+            self.remote[sec.engine_id] = learned  # only from a message that passed every check
         return Accepted(msg, scoped, user)
 
-    def _timely(self, sec: v3.SecurityParameters, ours: bool, now: float) -> str:
-        """RFC 3414 3.2 step 7: '' when in time, else why not."""
+    def _timely(self, sec: v3.SecurityParameters, ours: bool, now: float) -> tuple[str, RemoteClock | None]:
+        """RFC 3414 3.2 step 7 -> ('' when in time, else why not; a later clock of the
+        remote authoritative engine to remember once the message passed, step 7b)."""
         if ours:
             mine = self.time(now)
             if self.boots == MAX_BOOTS or sec.boots != self.boots or abs(sec.time - mine) > TIME_WINDOW:
-                return f"boots/time {sec.boots}/{sec.time}, ours {self.boots}/{mine}"
-            return ""
+                return f"boots/time {sec.boots}/{sec.time}, ours {self.boots}/{mine}", None
+            return "", None
+        learned = None
         clock = self.remote.get(sec.engine_id)
         if clock is None or sec.boots > clock.boots or (sec.boots == clock.boots and sec.time > clock.estimate(now)):
-            # Step 7b: a later clock of the authoritative engine is learned before the check.
-            clock = self.remote[sec.engine_id] = RemoteClock(sec.boots, sec.time, now)
+            clock = learned = RemoteClock(sec.boots, sec.time, now)
         if sec.boots == MAX_BOOTS or sec.boots < clock.boots or \
                 (sec.boots == clock.boots and sec.time < clock.estimate(now) - TIME_WINDOW):
-            return f"boots/time {sec.boots}/{sec.time}, known {clock.boots}/{clock.estimate(now)}"
-        return ""
+            return f"boots/time {sec.boots}/{sec.time}, known {clock.boots}/{clock.estimate(now)}", None
+        return "", learned
 
     def _refuse(self, msg: v3.V3Message, stat: UsmStat, detail: str, now: float,
                 user: usm.UsmUser | None = None) -> Refused:
@@ -284,12 +288,18 @@ class UsmEngine:
 
     def encode_response(self, request: Accepted, pdu: m.Pdu, now: float) -> bytes:
         """The Response to an accepted request, at the request's level, from this
-        (authoritative) engine."""
+        (authoritative) engine; tooBig when it would exceed the request's msgMaxSize."""
         sec = request.message.security
-        return self._encode(request.message.msg_id, replace(request.scoped, pdu=pdu),
-                            request.user if request.message.authenticated else None, sec.user_name,
-                            sec.engine_id, self.boots, self.time(now), reportable=False,
-                            private=request.message.private)
+        signer = request.user if request.message.authenticated else None
+        args = (sec.user_name, sec.engine_id, self.boots, self.time(now))
+        data = self._encode(request.message.msg_id, replace(request.scoped, pdu=pdu), signer, *args,
+                            reportable=False, private=request.message.private)
+        if len(data) > request.message.max_size:
+            # RFC 3416 4.2.1: an answer larger than the requester takes is tooBig, without varbinds.
+            too_big = m.Pdu(m.PduType.RESPONSE, pdu.request_id, (), m.ErrorStatus.TOO_BIG, 0)
+            data = self._encode(request.message.msg_id, replace(request.scoped, pdu=too_big), signer, *args,
+                                reportable=False, private=request.message.private)
+        return data
 
     def discovery_probe(self, msg_id: int, request_id: int) -> bytes:
         """RFC 3414 4: a noAuthNoPriv, reportable GET with no engine ID, no user and no
