@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from pktcable.secure import kmcodec as km
 from pktcable.secure import krbap, krbcrypto
@@ -356,3 +358,26 @@ def test_wake_up_crossing_our_own_request_and_retry_after_an_error() -> None:
     assert mta.poll(T0 + 6) and mta.poll(T0 + 14)
     failed = mta.poll(T0 + 22)
     assert [type(e) for e in failed] == [Failed] and "no common ciphersuite" in failed[0].detail  # type: ignore[union-attr]
+
+
+_FUZZ_ISSUED = issue()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_damaged_requests_are_refused_never_raised(data: st.DataObject) -> None:
+    """Any change to a valid AP Request (octets flipped, cut or appended) ends in a
+    refusal with a reason; nothing escapes, and nothing damaged establishes keys."""
+    server = KmServer(SERVICE, lookup(_FUZZ_ISSUED), SERVER_ENGINE)
+    mta = KmClient(_FUZZ_ISSUED.ticket, _FUZZ_ISSUED.session_key, CLIENT, APP)
+    original = _sent(mta.start(T0))
+    wire = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        where = data.draw(st.integers(0, len(wire) - 1))
+        wire[where] ^= data.draw(st.integers(1, 255))
+    if data.draw(st.booleans()):
+        wire = wire[:data.draw(st.integers(0, len(wire)))]
+    assume(bytes(wire) != original)  # two flips of one octet can cancel out
+    events = server.receive(bytes(wire), MTA, T0)
+    assert not any(isinstance(e, Established) for e in events)
+    assert len([e for e in events if isinstance(e, Refused)]) == 1
