@@ -369,6 +369,12 @@ class Kdc:
             raise Refusal(ErrorCode.KDC_ERR_PREAUTH_FAILED, str(exc)) from None
         return bytes(pkinit.PAPkAsRep({"encKeyPack": envelope}).dump())
 
+    def error_for(self, request: Any, refusal: Refusal, now: dt.datetime) -> bytes:
+        """A KRB-ERROR answering a decoded AS-REQ (or None) outside :meth:`answer`: what the
+        transport sends when the reply cannot travel (KRB_ERR_RESPONSE_TOO_BIG)."""
+        return self._error(_Request(b"", request, request["req-body"] if request is not None else None), refusal,
+                           now)
+
     def _error(self, state: _Request, refusal: Refusal, now: dt.datetime) -> bytes:
         body = state.body
         sname = body["sname"].native if body is not None and body["sname"].native else None
