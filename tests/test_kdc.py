@@ -149,6 +149,12 @@ def test_diffie_hellman_mode(lab: LabPki, server: Kdc) -> None:
     assert code == ErrorCode.KDC_ERR_DH_KEY_PARAMETERS_NOT_ACCEPTED, text
     typed = krbmsg.TypedData.load(error["e-data"].native, strict=True)
     assert typed[0]["data-type"].native == pkinit.TD_DH_PARAMETERS
+    # Public values in the small subgroups of the safe prime would leak the KDC's key bits.
+    for y in (1, p - 1, 0, p):
+        weak = keys.PublicKeyInfo({"algorithm": {"algorithm": "dh", "parameters": {"p": p, "g": g, "q": q}},
+                                   "public_key": core.Integer(y)})
+        code, text, _ = refused(server.handle(request(lab, client_public_value=weak), NOW, rng()))
+        assert code == ErrorCode.KDC_ERR_DH_KEY_PARAMETERS_NOT_ACCEPTED and "public value" in text
 
 
 def test_a_mode_turned_off_is_refused(lab: LabPki) -> None:
