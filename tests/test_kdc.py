@@ -173,6 +173,54 @@ def test_the_rsa_envelope_cipher_follows_the_client(lab: LabPki, server: Kdc) ->
         credentials(lab, req, bytes(rep.dump()))
 
 
+# -- the TGS exchange (MTA-11/12) -------------------------------------------------------------------
+
+def tgt(lab: LabPki, server: Kdc, **kwargs: Any) -> asclient.Credentials:
+    req = request(lab, service=("krbtgt", REALM), **kwargs)
+    return credentials(lab, req, server.handle(req, NOW, rng()))
+
+
+def test_a_tgt_buys_the_provisioning_server_ticket(lab: LabPki, server: Kdc) -> None:
+    held = tgt(lab, server)
+    later = NOW + dt.timedelta(minutes=30)
+    req = asclient.build_tgs_req(held, principal=MAC.hex(), realm=REALM, service=PROV, now=later, nonce=77)
+    answer = server.answer(req, later, rng(3))
+    assert answer.code is None and answer.text == "TGS-REP" and answer.client == MAC.hex(), answer.text
+    creds = asclient.read_tgs_rep(req, answer.reply or b"", held)
+    part = open_ticket(lab, creds)
+    assert part["cname"]["name-string"].native == [MAC.hex()]
+    assert part["authtime"].native == NOW and part["starttime"].native == later  # the TGT's authtime
+    assert part["endtime"].native == held.part["endtime"].native  # never past the TGT's end
+    flags = part["flags"].native
+    assert flags[tickets.FLAG_INITIAL] == 0 and flags[tickets.FLAG_PRE_AUTHENT] == 1
+    assert creds.session_key.value != held.session_key.value
+
+
+def test_tgs_refusals(lab: LabPki, server: Kdc) -> None:
+    held = tgt(lab, server)
+
+    def ask(at: dt.datetime, creds: asclient.Credentials = held, **kwargs: Any) -> int:
+        kwargs.setdefault("service", PROV)
+        req = asclient.build_tgs_req(creds, principal=kwargs.pop("principal", MAC.hex()), realm=REALM,
+                                     now=kwargs.pop("now", at), nonce=5, **kwargs)
+        return refused(server.handle(req, at, rng()))[0]
+
+    assert ask(NOW + dt.timedelta(days=2)) == ErrorCode.KRB_AP_ERR_TKT_EXPIRED
+    assert ask(NOW, now=NOW - dt.timedelta(minutes=10)) == ErrorCode.KRB_AP_ERR_SKEW
+    assert ask(NOW, principal="0010180a0b0d") == ErrorCode.KRB_AP_ERR_BADMATCH
+    assert ask(NOW, service=("mtaprovsrvr", "elsewhere")) == ErrorCode.KDC_ERR_S_PRINCIPAL_UNKNOWN
+    # A service ticket is no TGT; a TGT with a forged session key does not open its authenticator.
+    prov = credentials(lab, request(lab), server.handle(request(lab), NOW, rng()))
+    assert ask(NOW, creds=prov) == ErrorCode.KRB_AP_ERR_NOT_US
+    forged = asclient.Credentials(held.ticket, krbcrypto.Key(18, b"\x01" * 32), held.reply_key, held.part)
+    assert ask(NOW, creds=forged) == ErrorCode.KRB_AP_ERR_MODIFIED
+    # The req-body changed after the authenticator's checksum was made.
+    req = krbmsg.load(asclient.build_tgs_req(held, principal=MAC.hex(), realm=REALM, service=PROV, now=NOW,
+                                             nonce=5), krbmsg.TGSReq)
+    req["req-body"]["nonce"] = 6
+    assert refused(server.handle(bytes(req.dump(force=True)), NOW, rng()))[0] == ErrorCode.KRB_AP_ERR_MODIFIED
+
+
 # -- refusals, each its code ---------------------------------------------------------------------
 
 def test_no_pkinit_padata_asks_for_it(lab: LabPki, server: Kdc) -> None:
@@ -288,7 +336,9 @@ def test_bad_versions_and_messages(lab: LabPki, server: Kdc) -> None:
     msg["pvno"] = 4
     assert refused(server.handle(bytes(msg.dump(force=True)), NOW, rng()))[0] == ErrorCode.KRB_AP_ERR_BADVERSION
     tgs = bytes(krbmsg.TGSReq({"pvno": 5, "msg-type": krbmsg.TGS_REQ, "req-body": msg["req-body"].native}).dump())
-    assert refused(server.handle(tgs, NOW, rng()))[0] == ErrorCode.KDC_ERR_SVC_UNAVAILABLE
+    assert refused(server.handle(tgs, NOW, rng()))[0] == ErrorCode.KDC_ERR_PADATA_TYPE_NOSUPP
+    no_tgs = Kdc(kdclab.config(lab, tgs=False))
+    assert refused(no_tgs.handle(tgs, NOW, rng()))[0] == ErrorCode.KDC_ERR_SVC_UNAVAILABLE
     code, text, _ = refused(server.handle(b"\x6a\x03\x02\x01\x05", NOW, rng()))
     assert code == ErrorCode.KRB_ERR_GENERIC and "ASReq" in text
     assert server.handle(b"GET / HTTP/1.0\r\n\r\n", NOW, rng()) is None

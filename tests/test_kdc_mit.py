@@ -141,6 +141,24 @@ def test_kinit_gets_a_tgt(lab: LabPki, our_kdc: OurKdc, tmp_path: Path) -> None:
     assert f"krbtgt/{REALM}@{REALM}" in klist(run)
 
 
+def test_kvno_uses_the_tgt_for_the_provisioning_server_ticket(lab: LabPki, our_kdc: OurKdc, tmp_path: Path) -> None:
+    """Option 122.7 = 1: the eMTA fetches a TGT, then a TGS-REQ (MTA-11/12) buys the
+    provisioning server's ticket; MIT's kvno plays the second step."""
+    run = kinit(lab, our_kdc, tmp_path, udp=True)
+    assert run.ok, run.output
+    service = f"mtaprovsrvr/{PROV_FQDN}"
+    env = {**os.environ, "KRB5_CONFIG": str(tmp_path / "krb5.conf"), "KRB5CCNAME": f"FILE:{run.ccache}",
+           "KRB5_TRACE": "/dev/stderr"}
+    done = subprocess.run(["kvno", service], env=env, capture_output=True, text=True, timeout=KINIT_BUDGET,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, f"{done.stdout}{done.stderr}\nour KDC:\n{our_kdc.output()}"
+    assert f"{service}@{REALM}: kvno = 1" in done.stdout
+    # MIT asks with a subkey in the authenticator: the reply is encrypted in it (usage 9).
+    assert "Generated subkey for TGS request" in done.stderr and "TGS request result: 0/Success" in done.stderr
+    listing = klist(run)
+    assert f"krbtgt/{REALM}@{REALM}" in listing and f"{service}@{REALM}" in listing, listing
+
+
 def test_kinit_with_a_device_from_another_root_is_refused(lab: LabPki, our_kdc: OurKdc, tmp_path: Path) -> None:
     other = LabPki.create(tmp_path / "other", LabSettings(REALM, "Impostor", "kdc.x", "prov.x",
                                                           manufacturer="Impostor Devices"), now=_now())

@@ -167,3 +167,48 @@ def _check_kdc(signer: x509.Certificate, others: list[x509.Certificate], roots: 
         except pki.PkiError as exc:
             reasons.append(str(exc))
     raise AsError(f"the KDC's certificate is not trusted: {'; '.join(reasons) or 'no telephony root'}")
+
+
+#: RFC 4120 7.5.1: key usages of the TGS exchange (client side).
+_USAGE_TGS_CKSUM, _USAGE_TGS_AUTHENTICATOR, _USAGE_TGS_REP = 6, 7, 8
+
+
+def build_tgs_req(tgt: Credentials, *, principal: str, realm: str, service: Sequence[str], now: dt.datetime,
+                  nonce: int, lifetime: dt.timedelta = dt.timedelta(hours=10),
+                  etypes: Sequence[int] = (krbcrypto.AES256_CTS_HMAC_SHA1_96,)) -> bytes:
+    """A TGS-REQ for ``service`` with the TGT ``tgt`` (MTA-11): an AP-REQ in PA-TGS-REQ whose
+    authenticator, in the TGT's session key, carries a checksum of the req-body."""
+    body = krbmsg.KDCReqBody({
+        "kdc-options": (0,) * 32, "realm": realm,
+        "sname": {"name-type": krbnames.NT_SRV_INST, "name-string": list(service)},
+        "till": now + lifetime, "nonce": nonce, "etype": list(etypes)})
+    ctype, value = krbcrypto.checksum(tgt.session_key, _USAGE_TGS_CKSUM, bytes(body.dump()))
+    authenticator = krbmsg.Authenticator({
+        "authenticator-vno": 5, "crealm": realm, "cname": {"name-type": krbnames.NT_PRINCIPAL, "name-string": [principal]},
+        "cksum": {"cksumtype": ctype, "checksum": value}, "cusec": now.microsecond, "ctime": now})
+    ap = krbmsg.APReq({
+        "pvno": 5, "msg-type": krbmsg.AP_REQ_TYPE, "ap-options": (0,) * 32,
+        "ticket": krbmsg.Ticket.load(tgt.ticket),
+        "authenticator": {"etype": tgt.session_key.enctype, "cipher": krbcrypto.encrypt(
+            tgt.session_key, _USAGE_TGS_AUTHENTICATOR, bytes(authenticator.dump()))}})
+    return bytes(krbmsg.TGSReq({"pvno": 5, "msg-type": krbmsg.TGS_REQ,
+                                "padata": [{"padata-type": krbmsg.PA_TGS_REQ, "padata-value": ap.dump()}],
+                                "req-body": body}).dump())
+
+
+def read_tgs_rep(request: bytes, reply: bytes, tgt: Credentials) -> Credentials:
+    """The service ticket of a TGS-REP (MTA-12), its part decrypted with the TGT's session key."""
+    refused = read_error(reply)
+    if refused is not None:
+        raise refused
+    try:
+        rep = krbmsg.load(reply, krbmsg.TGSRep)
+        req = krbmsg.load(request, krbmsg.TGSReq)
+        part = krbmsg.load_enc_kdc_rep_part(krbcrypto.decrypt(tgt.session_key, _USAGE_TGS_REP,
+                                                              rep["enc-part"]["cipher"].native))
+    except (krbmsg.KerberosDecodeError, krbcrypto.KerberosCryptoError) as exc:
+        raise AsError(f"TGS-REP: {exc}") from None
+    if part["nonce"].native != req["req-body"]["nonce"].native:
+        raise AsError(f"TGS-REP nonce {part['nonce'].native} is not the request's")
+    session = krbcrypto.Key(part["key"]["keytype"].native, part["key"]["keyvalue"].native)
+    return Credentials(bytes(rep["ticket"].untag().dump()), session, tgt.session_key, part)

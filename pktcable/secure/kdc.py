@@ -49,10 +49,16 @@ class ErrorCode(IntEnum):
     KDC_ERR_ETYPE_NOSUPP = 14
     KDC_ERR_PREAUTH_FAILED = 24
     KDC_ERR_PREAUTH_REQUIRED = 25
+    KDC_ERR_PADATA_TYPE_NOSUPP = 16
     KDC_ERR_SVC_UNAVAILABLE = 29
+    KRB_AP_ERR_TKT_EXPIRED = 32
+    KRB_AP_ERR_TKT_NYV = 33
+    KRB_AP_ERR_NOT_US = 35
+    KRB_AP_ERR_BADMATCH = 36
     KRB_AP_ERR_SKEW = 37
     KRB_AP_ERR_BADVERSION = 39
     KRB_AP_ERR_MODIFIED = 41
+    KRB_AP_ERR_INAPP_CKSUM = 50
     KRB_ERR_RESPONSE_TOO_BIG = 52
     KRB_ERR_GENERIC = 60
     KDC_ERR_CLIENT_NOT_TRUSTED = 62
@@ -123,6 +129,8 @@ class KdcConfig:
     max_skew: dt.timedelta = dt.timedelta(seconds=300)
     modes: frozenset[str] = frozenset({MODE_RSA, MODE_DH})
     mapper: PrincipalMapper = mac_principal
+    #: Serve TGS-REQs (MTA-11/12) for holders of this KDC's TGTs.
+    tgs: bool = True
     #: Require id-pkinit-KPClientAuth in device certificates (RFC 4556 3.2.4); factory
     #: certificates older than RFC 4556 lack it, and a setting turns the check off.
     require_eku: bool = True
@@ -194,21 +202,28 @@ class Kdc:
             reply = self._serve(state, tag, now, random)
         except Refusal as refusal:
             return Answer(self._error(state, refusal, now), int(refusal.code), refusal.text, state.client)
-        return Answer(reply, None, "AS-REP", state.client)
+        return Answer(reply, None, "AS-REP" if tag == krbmsg.AS_REQ else "TGS-REP", state.client)
 
     # -- checks, in the order a KDC meets them -------------------------------------------------
     def _serve(self, state: _Request, tag: int, now: dt.datetime, random: Random) -> bytes:
-        if tag == krbmsg.TGS_REQ:
-            raise Refusal(ErrorCode.KDC_ERR_SVC_UNAVAILABLE, "no TGS exchange here: ask for the service "
-                          "ticket in the AS-REQ (option 122.7 = 0)")
+        kind = krbmsg.ASReq if tag == krbmsg.AS_REQ else krbmsg.TGSReq
         try:
-            state.msg = krbmsg.load(state.raw, krbmsg.ASReq)
+            state.msg = krbmsg.load(state.raw, kind)
         except krbmsg.KerberosDecodeError as exc:
-            raise Refusal(ErrorCode.KRB_ERR_GENERIC, f"undecodable AS-REQ: {exc}") from None
+            raise Refusal(ErrorCode.KRB_ERR_GENERIC, f"undecodable {'AS' if tag == krbmsg.AS_REQ else 'TGS'}-REQ: "
+                          f"{exc}") from None
         msg = state.msg
         state.body = body = msg["req-body"]
         if msg["pvno"].native != 5:
             raise Refusal(ErrorCode.KRB_AP_ERR_BADVERSION, f"pvno {msg['pvno'].native}, not 5")
+        if tag == krbmsg.TGS_REQ:
+            if not self.config.tgs:
+                raise Refusal(ErrorCode.KDC_ERR_SVC_UNAVAILABLE, "no TGS exchange here: ask for the service "
+                              "ticket in the AS-REQ (option 122.7 = 0)")
+            from . import tgs  # imported on first use: only a TGT holder needs it
+
+            reply, state.client = tgs.serve(self, msg, now, random)
+            return reply
         if body["realm"].native != self.config.realm:
             raise Refusal(ErrorCode.KDC_ERR_WRONG_REALM, f"realm {body['realm'].native!r}: this KDC "
                           f"serves {self.config.realm}")

@@ -89,7 +89,7 @@ class KdcServer:
         self._tcp: asyncio.Server | None = None
         self._connections = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Outcomes: "as-rep", "error-<code>", "dropped", "rate-limited", "too-large", "busy", "failed".
+        #: Outcomes: "as-rep", "tgs-rep", "error-<code>", "dropped", "rate-limited", "too-large", "busy", "failed".
         self.counts: Counter[str] = Counter()
 
     async def start(self) -> None:
@@ -146,8 +146,8 @@ class KdcServer:
             self.counts["dropped"] += 1
             self._refusals.log(source, self._monotonic(), "KDC: %s from %s", answer.text, source)
         elif answer.code is None:
-            self.counts["as-rep"] += 1
-            log.info("KDC: AS-REP for %s to %s", answer.client, source)
+            self.counts[answer.text.lower()] += 1
+            log.info("KDC: %s for %s to %s", answer.text, answer.client, source)
         else:
             self.counts[f"error-{answer.code}"] += 1
             if answer.code != ErrorCode.KDC_ERR_PREAUTH_REQUIRED:  # the normal first round trip

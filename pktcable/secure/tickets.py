@@ -56,6 +56,8 @@ class Grant:
     authtime: dt.datetime
     endtime: dt.datetime
     renew_till: dt.datetime | None
+    #: None: the ticket starts at authtime (an AS exchange).
+    starttime: dt.datetime | None = None
 
 
 def option(body: Any, bit: int) -> bool:
@@ -65,16 +67,18 @@ def option(body: Any, bit: int) -> bool:
 
 
 def decide(body: Any, policy: TicketPolicy, *, now: dt.datetime, session_key: krbcrypto.Key,
-           enc_pa_rep: bool) -> Grant:
-    """Flags and times for the request ``body`` (a decoded KDC-REQ-BODY) at ``now``."""
+           enc_pa_rep: bool, tgt: Grant | None = None) -> Grant:
+    """Flags and times for the request ``body`` (a decoded KDC-REQ-BODY) at ``now``; with
+    ``tgt`` (a TGS exchange) the ticket inherits its authtime and never outlives it."""
     now = now.replace(microsecond=0)
     till = body["till"].native
     wanted_end = now + policy.lifetime if till is None or till <= NO_LIMIT else till
-    end = min(wanted_end, now + policy.lifetime)
+    end = min(wanted_end, now + policy.lifetime, *([tgt.endtime] if tgt else []))
     if end - now < policy.minimum:
         raise NeverValid(f"the ticket would end at {end:%Y-%m-%dT%H:%M:%SZ}, "
                          f"less than {policy.minimum} after {now:%Y-%m-%dT%H:%M:%SZ}")
-    flags = {FLAG_INITIAL, FLAG_PRE_AUTHENT}
+    # RFC 4120 2.1/2.2: "initial" only from the AS exchange; pre-authent carries over.
+    flags = {FLAG_INITIAL, FLAG_PRE_AUTHENT} if tgt is None else {FLAG_PRE_AUTHENT} & tgt.flags
     if enc_pa_rep:
         flags.add(FLAG_ENC_PA_REP)
     if policy.forwardable and option(body, OPT_FORWARDABLE):
@@ -89,12 +93,16 @@ def decide(body: Any, policy: TicketPolicy, *, now: dt.datetime, session_key: kr
         asked = wanted_end  # RFC 4120 3.1.3: renewable-ok turns a too-long till into renew-till
     else:
         asked = None
+    if tgt is not None:  # renewable only within a renewable TGT's renew-till
+        asked = min(asked, tgt.renew_till) if asked and tgt.renew_till and FLAG_RENEWABLE in tgt.flags else None
     if asked is not None and policy.renew_lifetime > dt.timedelta(0):
         limit = min(asked, now + policy.renew_lifetime)
         if limit > end:
             renew_till = limit
             flags.add(FLAG_RENEWABLE)
-    return Grant(frozenset(flags), session_key, now, end, renew_till)
+    if tgt is None:
+        return Grant(frozenset(flags), session_key, now, end, renew_till)
+    return Grant(frozenset(flags), session_key, tgt.authtime, end, renew_till, starttime=now)
 
 
 def flag_bits(flags: frozenset[int]) -> tuple[int, ...]:
@@ -102,15 +110,17 @@ def flag_bits(flags: frozenset[int]) -> tuple[int, ...]:
     return tuple(1 if i in flags else 0 for i in range(32))
 
 
-def ticket(grant: Grant, body: Any, *, realm: str, service_key: krbcrypto.Key, kvno: int) -> krbmsg.Ticket:
-    """The Ticket for ``grant``: an EncTicketPart encrypted in the service's key (usage 2)."""
+def ticket(grant: Grant, body: Any, *, realm: str, service_key: krbcrypto.Key, kvno: int,
+           cname: Any = None) -> krbmsg.Ticket:
+    """The Ticket for ``grant``: an EncTicketPart encrypted in the service's key (usage 2);
+    the client is the request's ``cname`` unless given (a TGS exchange: the TGT's)."""
     part = krbmsg.EncTicketPart({
         "flags": flag_bits(grant.flags),
         "key": {"keytype": grant.session_key.enctype, "keyvalue": grant.session_key.value},
         "crealm": realm,
-        "cname": body["cname"].native,
+        "cname": cname or body["cname"].native,
         "transited": {"tr-type": TRANSITED_X500, "contents": b""},
-        "authtime": grant.authtime, "starttime": grant.authtime, "endtime": grant.endtime,
+        "authtime": grant.authtime, "starttime": grant.starttime or grant.authtime, "endtime": grant.endtime,
         "renew-till": grant.renew_till,
         "caddr": body["addresses"].native,
     })
@@ -120,21 +130,23 @@ def ticket(grant: Grant, body: Any, *, realm: str, service_key: krbcrypto.Key, k
 
 
 def enc_as_rep_part(grant: Grant, body: Any, *, realm: str, reply_key: krbcrypto.Key,
-                    encrypted_pa_data: Sequence[tuple[int, bytes]] = ()) -> dict[str, Any]:
-    """The AS-REP's enc-part: EncASRepPart (APPLICATION 25) encrypted in the reply key (usage 3)."""
-    part = krbmsg.EncASRepPart({
+                    encrypted_pa_data: Sequence[tuple[int, bytes]] = (), tgs_usage: int | None = None) -> dict[str, Any]:
+    """The AS-REP's enc-part: EncASRepPart (APPLICATION 25) encrypted in the reply key
+    (usage 3); with ``tgs_usage``, the TGS-REP's EncTGSRepPart (26) in that usage."""
+    kind = krbmsg.EncASRepPart if tgs_usage is None else krbmsg.EncTGSRepPart
+    part = kind({
         "key": {"keytype": grant.session_key.enctype, "keyvalue": grant.session_key.value},
         "last-req": [{"lr-type": LR_NONE, "lr-value": grant.authtime}],
         "nonce": body["nonce"].native,
         "flags": flag_bits(grant.flags),
-        "authtime": grant.authtime, "starttime": grant.authtime, "endtime": grant.endtime,
+        "authtime": grant.authtime, "starttime": grant.starttime or grant.authtime, "endtime": grant.endtime,
         "renew-till": grant.renew_till,
         "srealm": realm, "sname": body["sname"].native,
         "caddr": body["addresses"].native,
         "encrypted-pa-data": [{"padata-type": t, "padata-value": v} for t, v in encrypted_pa_data] or None,
     })
-    return {"etype": reply_key.enctype,
-            "cipher": krbcrypto.encrypt(reply_key, krbcrypto.USAGE_AS_REP_ENC_PART, part.dump())}
+    usage = krbcrypto.USAGE_AS_REP_ENC_PART if tgs_usage is None else tgs_usage
+    return {"etype": reply_key.enctype, "cipher": krbcrypto.encrypt(reply_key, usage, part.dump())}
 
 
 def new_key(enctype: int, random: Callable[[int], bytes]) -> krbcrypto.Key:
