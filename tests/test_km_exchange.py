@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from pktcable.secure import kmcodec as km
 from pktcable.secure import krbap, krbcrypto
@@ -26,6 +28,9 @@ from pktcable.secure.km import (
     ServerPolicy,
 )
 from pktcable.secure.kmkeys import SnmpSa, derive_key
+from pktcable.snmp import message as m
+from pktcable.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
+from pktcable.snmp.usmengine import Accepted, UsmEngine
 
 from .kmhelpers import CLIENT, SERVICE, T0, Issued, issue, lookup
 from .pcap import udp_frame, write_pcap
@@ -72,8 +77,8 @@ def test_unsolicited_exchange_gives_both_sides_the_same_sa() -> None:
     assert isinstance(mta.sa, SnmpSa)
     assert dataclasses.replace(mta.sa, established=0) == dataclasses.replace(server_sa, established=0)
     assert (mta.sa.engine_id, mta.sa.user_name) == (ENGINE, APP.user_name)
-    assert (mta.sa.auth_protocol, len(mta.sa.auth_key)) == ("usmHMACSHAAuthProtocol", 20)
-    assert (mta.sa.priv_protocol, len(mta.sa.priv_key)) == ("usmDESPrivProtocol", 16)
+    assert (mta.sa.auth, len(mta.sa.auth_key)) == (AuthProtocol.HMAC_SHA_96, 20)
+    assert (mta.sa.priv, len(mta.sa.priv_key)) == (PrivProtocol.DES, 16)
     assert mta.sa.auth_key != mta.sa.priv_key[:16]
     assert mta.sa.lifetime == ServerPolicy().sa_lifetime and mta.sa.renew_at < mta.sa.expires
 
@@ -89,8 +94,7 @@ def test_keys_come_from_the_ap_rep_subkey() -> None:
     mta.receive(_sent(server.receive(_sent(mta.start(T0)), MTA, T0)), T0)
     assert mta.sa is not None
     assert mta.sa.auth_key == derive_key(subkeys[0].value, b"PacketCable SNMPv3 authentication key", 16)
-    assert (mta.sa.auth_protocol, mta.sa.priv_protocol, mta.sa.priv_key) == (
-        "usmHMACMD5AuthProtocol", "usmNoPrivProtocol", b"")
+    assert (mta.sa.auth, mta.sa.priv, mta.sa.priv_key) == (AuthProtocol.HMAC_MD5_96, PrivProtocol.NONE, b"")
 
 
 def test_wake_up_nonce_is_echoed_and_checked() -> None:
@@ -356,3 +360,57 @@ def test_wake_up_crossing_our_own_request_and_retry_after_an_error() -> None:
     assert mta.poll(T0 + 6) and mta.poll(T0 + 14)
     failed = mta.poll(T0 + 22)
     assert [type(e) for e in failed] == [Failed] and "no common ciphersuite" in failed[0].detail  # type: ignore[union-attr]
+
+
+_FUZZ_ISSUED = issue()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_damaged_requests_are_refused_never_raised(data: st.DataObject) -> None:
+    """Any change to a valid AP Request (octets flipped, cut or appended) ends in a
+    refusal with a reason; nothing escapes, and nothing damaged establishes keys."""
+    server = KmServer(SERVICE, lookup(_FUZZ_ISSUED), SERVER_ENGINE)
+    mta = KmClient(_FUZZ_ISSUED.ticket, _FUZZ_ISSUED.session_key, CLIENT, APP)
+    original = _sent(mta.start(T0))
+    wire = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        where = data.draw(st.integers(0, len(wire) - 1))
+        wire[where] ^= data.draw(st.integers(1, 255))
+    if data.draw(st.booleans()):
+        wire = wire[:data.draw(st.integers(0, len(wire)))]
+    assume(bytes(wire) != original)  # two flips of one octet can cancel out
+    events = server.receive(bytes(wire), MTA, T0)
+    assert not any(isinstance(e, Established) for e in events)
+    assert len([e for e in events if isinstance(e, Refused)]) == 1
+
+
+def test_the_sa_is_a_usm_user_both_sides_can_use() -> None:
+    """Both sides' SA becomes the same USM user: a GET the server's USM engine signs and
+    encrypts with it, the eMTA's accepts at authPriv."""
+    _, server, mta = _pair()
+    answer = server.receive(_sent(mta.start(T0)), MTA, T0)
+    server_sa = next(e.sa for e in answer if isinstance(e, Established))
+    mta.receive(_sent(answer), T0)
+    assert mta.sa is not None
+    user = mta.sa.usm_user()
+    assert user == server_sa.usm_user() == UsmUser(APP.user_name.encode(), ENGINE, AuthProtocol.HMAC_SHA_96,
+                                                   mta.sa.auth_key, PrivProtocol.DES, mta.sa.priv_key)
+    assert user.level == (True, True)
+    # The server (manager) GETs from the eMTA (agent, authoritative): the engine's boots
+    # and time come from the AP Request's application data, no discovery needed.
+    agent = UsmEngine(ENGINE, boots=APP.engine_boots, started=T0 - APP.engine_time)
+    agent.add_user(user)
+    manager = UsmEngine(SERVER_ENGINE)
+    manager.learn(server_sa.engine_id, server_sa.engine_boots, server_sa.engine_time, T0)
+    oid = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+    request = manager.encode_request(m.Pdu(m.PduType.GET, 7, (m.null_varbind(oid),)), server_sa.usm_user(), 7,
+                                     T0 + 1)
+    got = agent.receive(request, T0 + 1)
+    assert isinstance(got, Accepted) and got.level == (True, True), got
+    assert got.pdu.varbinds[0].oid == oid
+    # A key from another exchange does not open it.
+    other = dataclasses.replace(user, auth_key=bytes(20))
+    stranger = UsmEngine(ENGINE, boots=APP.engine_boots, started=T0 - APP.engine_time)
+    stranger.add_user(other)
+    assert not isinstance(stranger.receive(request, T0 + 1), Accepted)

@@ -18,6 +18,7 @@ import pytest
 from minikerberos.common.ccache import CCACHE
 from minikerberos.common.keytab import Keytab
 
+from pktcable.secure import keytab as keytabs
 from pktcable.secure import kmcodec as km
 from pktcable.secure import krbcrypto, krbmsg
 from pktcable.secure.km import Established, KmBackoff, KmClient, KmServer, Refused, Send
@@ -48,9 +49,8 @@ class Material:
     service_keys: dict[tuple[int, int], Key]  # (enctype, kvno) -> key, from the keytab
 
     def keys(self, etype: int, kvno: int | None) -> Key | None:
-        if kvno is None:
-            return next((k for (e, _), k in self.service_keys.items() if e == etype), None)
-        return self.service_keys.get((etype, kvno))
+        entries = [keytabs.KeytabEntry(SERVICE, 0, v, k) for (_, v), k in self.service_keys.items()]
+        return keytabs.lookup(entries, SERVICE)(etype, kvno)
 
 
 def _kinit_for_service(kdc: MitKdc, folder: Path) -> Path:
@@ -84,10 +84,19 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Material]:
         keytab = folder / "prov.keytab"
         kdc.admin(f"ktadd -k {keytab} -norandkey mtaprovsrvr/{PROV}")
         ccache = _kinit_for_service(kdc, folder)
+        listed = subprocess.run(["klist", "-k", "-K", "-e", "-t", str(keytab)], env=kdc.env(), capture_output=True,
+                                text=True, timeout=KINIT_BUDGET, check=True).stdout
     cred = next(c for c in CCACHE.from_file(str(ccache)).credentials
                 if "mtaprovsrvr" in str(c.server.to_string("/")))
-    entries = Keytab.from_bytes(keytab.read_bytes()).entries
-    keys = {(e.enctype, e.key_version): Key(e.enctype, e.key_contents) for e in entries}
+    # Our keytab reader is the product's path; minikerberos's and klist's readings check it.
+    ours = keytabs.parse(keytab.read_bytes())
+    theirs = Keytab.from_bytes(keytab.read_bytes()).entries
+    assert [(e.kvno, e.key.enctype, e.key.value) for e in ours] == [
+        (t.key_version, t.enctype, t.key_contents) for t in theirs]
+    for entry in ours:
+        assert str(entry.principal) == f"mtaprovsrvr/{PROV}@{REALM}"
+        assert f"(0x{entry.key.value.hex()})" in listed, listed
+    keys = {(e.key.enctype, e.kvno): e.key for e in ours}
     yield Material(bytes(cred.ticket.to_asn1()), Key(cred.key.keytype, bytes(cred.key.keyvalue)),
                    Principal(REALM, (MAC.hex(),)), keys)
 

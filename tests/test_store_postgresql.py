@@ -348,3 +348,49 @@ def test_serve_and_simulate_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         assert built is not None and built[0] == 20
     leases = list(PgLeaseStore(pg_url).load())
     assert len({lease.address for lease in leases}) == len(leases) >= 40  # a modem and an eMTA each
+
+
+def test_a_store_whose_connection_the_server_dropped_opens_it_again(pg_url: str) -> None:
+    """A PostgreSQL restart or failover ends the store's connection: the call that finds it
+    broken fails (its batch is not acknowledged), the next one reconnects and works."""
+    import psycopg
+
+    from pktcable.store.pg_leases import PgLeaseStore
+
+    leases = PgLeaseStore(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pktcable' "
+                      "AND pid <> pg_backend_pid() AND query NOT LIKE '%%pg_terminate_backend%%'")
+    leases.put(Lease(IPv4Address("10.1.0.12"), "01dd", "dd:00:00:00:00:04", 2000.0))
+    with pytest.raises(psycopg.OperationalError):
+        leases.commit()
+    leases.put(Lease(IPv4Address("10.1.0.13"), "01ee", "ee:00:00:00:00:05", 2000.0))
+    leases.commit()
+    assert [str(row.address) for row in leases.load()] == ["10.1.0.13"]
+    leases.close()
+
+
+def test_a_version_0_database_upgrades_with_its_rows(pg_url: str) -> None:
+    """The migrations are one list for both backends: a PostgreSQL database at version 0
+    with devices in it goes through each step (version 1 numbers the addresses)."""
+    import psycopg
+
+    from pktcable.store.pg import connect, version
+    from pktcable.store.pg_devices import PgDeviceStore
+    from pktcable.store.query import DeviceQuery
+
+    connect(pg_url, Schema("devices", DEVICE_SCHEMA.tables)).close()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        assert version(db, DEVICE_SCHEMA) == 0
+        db.cursor().executemany("INSERT INTO device VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", [
+            ("0011223344a1", "mta", "", "HYBRID.2", "mta.txt", "{}", "10.1.0.10", "FAILED_SET", 7, 5.0),
+            ("0011223344a2", "mta", "", "HYBRID.2", "mta.txt", '{"x": 1}', "10.1.0.9", "DONE", 1, 6.0),
+            ("0011223344a3", "cm", "", "", "cm.txt", "{}", "", "", None, 7.0),
+        ])
+    store = PgDeviceStore(pg_url)
+    try:
+        assert version(store.db, DEVICE_SCHEMA) == DEVICE_SCHEMA.version
+        assert [d.ip for d in store.query(DeviceQuery(sort="ip")).items] == ["", "10.1.0.9", "10.1.0.10"]
+        assert store.get("0011223344a2").vars == {"x": 1}  # type: ignore[union-attr]
+    finally:
+        store.close()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes, hmac
 
+from pktcable.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
+
 from . import kmcodec as km
 
 #: Labels of the keys derived from a Kerberos key (ASCII, never sent).
@@ -21,10 +23,11 @@ LABEL_AP_REPLY_HMAC = b"PacketCable KM AP Reply HMAC"
 LABEL_SNMP_AUTH = b"PacketCable SNMPv3 authentication key"
 LABEL_SNMP_PRIV = b"PacketCable SNMPv3 privacy key"
 
-#: SNMPv3 ciphersuites: code -> (USM protocol name, key length in octets, RFC 3414 section).
-SNMP_AUTH = {km.SNMP_AUTH_MD5: ("usmHMACMD5AuthProtocol", 16), km.SNMP_AUTH_SHA1: ("usmHMACSHAAuthProtocol", 20)}
-#: DES: 16 octets, the DES key then the pre-IV (RFC 3414 8.1.1.1); NULL: no key.
-SNMP_PRIV = {km.SNMP_PRIV_NULL: ("usmNoPrivProtocol", 0), km.SNMP_PRIV_DES: ("usmDESPrivProtocol", 16)}
+#: SNMPv3 ciphersuite codes -> USM protocols; each key is as long as the protocol's
+#: localized key (HMAC-MD5 16, HMAC-SHA 20; DES 16: the DES key then the pre-IV,
+#: RFC 3414 8.1.1.1; NULL none).
+SNMP_AUTH = {km.SNMP_AUTH_MD5: AuthProtocol.HMAC_MD5_96, km.SNMP_AUTH_SHA1: AuthProtocol.HMAC_SHA_96}
+SNMP_PRIV = {km.SNMP_PRIV_NULL: PrivProtocol.NONE, km.SNMP_PRIV_DES: PrivProtocol.DES}
 
 
 def _hmac_sha1(key: bytes, data: bytes) -> bytes:
@@ -81,10 +84,10 @@ class SnmpSa:
 
     engine_id: bytes           # the MTA's snmpEngineID (the authoritative engine)
     user_name: str             # usmUserName, as the MTA sent it
-    auth_protocol: str         # usmHMACMD5AuthProtocol | usmHMACSHAAuthProtocol
+    auth: AuthProtocol         # HMAC_MD5_96 | HMAC_SHA_96
     auth_key: bytes
-    priv_protocol: str         # usmNoPrivProtocol | usmDESPrivProtocol
-    priv_key: bytes            # empty with usmNoPrivProtocol
+    priv: PrivProtocol         # NONE | DES
+    priv_key: bytes            # empty with PrivProtocol.NONE
     lifetime: int              # seconds the keys are valid from ``established``
     grace_period: int          # seconds before the end at which a new exchange starts
     established: float         # POSIX time of the exchange
@@ -99,15 +102,21 @@ class SnmpSa:
     def renew_at(self) -> float:
         return self.established + max(self.lifetime - self.grace_period, 0)
 
+    def usm_user(self) -> UsmUser:
+        """The SA as the USM's user record, at the MTA's engine (the authoritative one
+        for the server's GET/SET; ``.at_engine(...)`` moves the same keys elsewhere,
+        docs/secure.md "Who is authoritative")."""
+        return UsmUser(self.user_name.encode("ascii"), self.engine_id, self.auth, self.auth_key, self.priv,
+                       self.priv_key)
+
 
 def snmp_sa(subkey: bytes, suite: km.Ciphersuite, mta: km.SnmpAppData, *, lifetime: int, grace_period: int,
             now: float) -> SnmpSa:
     """The SA both sides compute from the AP Reply's subkey and the selected ciphersuite."""
-    auth, priv = suite
-    if auth not in SNMP_AUTH or priv not in SNMP_PRIV:
-        raise ValueError(f"ciphersuite {auth:#04x}/{priv:#04x} is not an SNMPv3 one")
-    auth_name, auth_len = SNMP_AUTH[auth]
-    priv_name, priv_len = SNMP_PRIV[priv]
-    return SnmpSa(mta.engine_id, mta.user_name, auth_name, derive_key(subkey, LABEL_SNMP_AUTH, auth_len),
-                  priv_name, derive_key(subkey, LABEL_SNMP_PRIV, priv_len) if priv_len else b"",
-                  lifetime, grace_period, now, mta.engine_boots, mta.engine_time)
+    code_auth, code_priv = suite
+    if code_auth not in SNMP_AUTH or code_priv not in SNMP_PRIV:
+        raise ValueError(f"ciphersuite {code_auth:#04x}/{code_priv:#04x} is not an SNMPv3 one")
+    auth, priv = SNMP_AUTH[code_auth], SNMP_PRIV[code_priv]
+    priv_key = derive_key(subkey, LABEL_SNMP_PRIV, priv.key_length) if priv is not PrivProtocol.NONE else b""
+    return SnmpSa(mta.engine_id, mta.user_name, auth, derive_key(subkey, LABEL_SNMP_AUTH, auth.key_length),
+                  priv, priv_key, lifetime, grace_period, now, mta.engine_boots, mta.engine_time)

@@ -33,7 +33,7 @@ _ERROR_COLUMNS = {pktc.Tree.CABLELABS: ("pktcMtaDevErrorOid", "pktcMtaDevErrorGi
 
 @cache
 def error_columns(tree: pktc.Tree) -> tuple[OID, OID, OID]:
-    from mibs import default_registry
+    from pktcable.mibdata import default_registry
 
     reg = default_registry()
     a, b, c = (reg.resolve(f"{_MODULE[tree]}::{name}") for name in _ERROR_COLUMNS[tree])

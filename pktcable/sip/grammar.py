@@ -24,6 +24,10 @@ QUOTED_RE = re.compile(r'"(?:[^"\\\r\n]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"')
 #: gen-value = token / host / quoted-string; host adds ":" and "[]" for IPv6 literals.
 _PVALUE_RE = re.compile(QUOTED_RE.pattern + r"|[A-Za-z0-9\-.!%*_+`'~:\[\]]+")
 _WS = " \t"
+#: One parameter: separator, name, optional "=" value, LWS allowed around each, and the
+#: parameter must end where the next separator, LWS or the text does.
+_PARAM_RE = re.compile(r"[ \t]*;[ \t]*(" + TOKEN_RE.pattern + r")(?:[ \t]*=[ \t]*(" + _PVALUE_RE.pattern
+                       + r"))?(?=[ \t;]|$)")
 #: RFC 3261 §8.1.1.7: a branch starting with this cookie was made by an RFC 3261 element.
 BRANCH_COOKIE = "z9hG4bK"
 
@@ -50,7 +54,12 @@ def unquote(value: str) -> str:
 
 def split_commas(value: str) -> list[str]:
     """Split a multi-value header on commas outside quoted strings and <...>."""
-    parts: list[str] = []
+    if '"' not in value and "<" not in value:
+        parts = [p.strip(_WS) for p in value.split(",")]
+        if not all(parts):
+            raise SipValueError("empty element in a comma-separated list")
+        return parts
+    parts = []
     start = 0
     in_quote = in_angle = False
     i = 0
@@ -81,38 +90,26 @@ def split_commas(value: str) -> list[str]:
 
 def parse_params(text: str, *, sep: str = ";") -> Params:
     """``;name[=value]...`` (leading separator included, LWS allowed around it)."""
+    if not text:
+        return ()
+    pattern = _PARAM_RE if sep == ";" else re.compile(_PARAM_RE.pattern.replace(";", re.escape(sep), 1))
     params: list[tuple[str, str | None]] = []
     i, n = 0, len(text)
-    while True:
-        while i < n and text[i] in _WS:
-            i += 1
-        if i == n:
-            return tuple(params)
-        if text[i] != sep:
-            raise SipValueError(f"expected {sep!r} before a parameter, found {text[i]!r}")
-        i += 1
-        while i < n and text[i] in _WS:
-            i += 1
-        m = TOKEN_RE.match(text, i)
+    while i < n:
+        m = pattern.match(text, i)
         if m is None:
-            raise SipValueError(f"parameter name expected at {text[i:i + 20]!r}")
-        name = m.group().lower()
+            rest = text[i:].lstrip(_WS)
+            if not rest:
+                break
+            if rest[0] != sep:
+                raise SipValueError(f"expected {sep!r} before a parameter, found {rest[0]!r}")
+            raise SipValueError(f"parameter name or value expected at {rest[:20]!r}")
+        name = m.group(1).lower()
         if any(name == p for p, _ in params):
             raise SipValueError(f"parameter {name!r} appears twice")
+        params.append((name, m.group(2)))
         i = m.end()
-        while i < n and text[i] in _WS:
-            i += 1
-        value: str | None = None
-        if i < n and text[i] == "=":
-            i += 1
-            while i < n and text[i] in _WS:
-                i += 1
-            v = _PVALUE_RE.match(text, i)
-            if v is None:
-                raise SipValueError(f"bad value for parameter {name!r}")
-            value = v.group()
-            i = v.end()
-        params.append((name, value))
+    return tuple(params)
 
 
 def format_params(params: Params, sep: str = ";") -> str:
@@ -140,6 +137,7 @@ def _digits(text: str, what: str, maximum: int) -> int:
 
 _HOST_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+")
 _USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%:]+")
+_BAD_URI_RE = re.compile(r'[ \t<>"]')
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 
 
@@ -196,7 +194,7 @@ def parse_uri(text: str) -> Uri:
         raise SipValueError(f"not an absolute URI: {text[:40]!r}")
     scheme = m.group().lower()
     rest = text[m.end() + 1:]
-    if any(c in rest for c in " \t<>\"") or not rest:
+    if not rest or _BAD_URI_RE.search(rest):
         raise SipValueError(f"bad characters in URI {text[:40]!r}")
     if scheme not in ("sip", "sips"):
         return OtherUri(text)

@@ -194,62 +194,70 @@ class _Head:
 def _parse_head(data: bytes, end: int, limits: Limits) -> _Head:
     """Start line and headers of ``data[:end]`` (``end`` = offset of the blank line)."""
     pos = _Pos(data)
-    block = data[:end]
     try:
-        text = block.decode("utf-8")
+        text = data[:end].decode("utf-8")
     except UnicodeDecodeError as e:
         raise pos.error("header section is not UTF-8", e.start) from None
-    bad = re.search(r"\r(?!\n)|(?<!\r)\n", text)
-    if bad is not None:
-        raise pos.error("bare CR or LF (lines must end in CRLF)", len(text[:bad.start()].encode()))
     raw_lines = text.split("\r\n")
-    offsets, off = [], 0
-    for line in raw_lines:
-        offsets.append(off)
-        off += len(line.encode()) + 2
+
+    def offset(index: int, column: int = 0) -> int:
+        # Only on error: byte offset of a character in a line (lines are CRLF-separated).
+        return sum(len(line.encode()) + 2 for line in raw_lines[:index]) + len(raw_lines[index][:column].encode())
+
+    for index, line in enumerate(raw_lines):
+        if "\r" in line or "\n" in line:
+            col = min(i for i in (line.find("\r"), line.find("\n")) if i >= 0)
+            raise pos.error("bare CR or LF (lines must end in CRLF)", offset(index, col))
     start = _parse_start(raw_lines[0], pos)
     # Unfold (§7.3.1): a line starting with SP/HT continues the previous field.
     fields: list[tuple[str, int]] = []
-    for line, at in zip(raw_lines[1:], offsets[1:], strict=True):
+    for index in range(1, len(raw_lines)):
+        line = raw_lines[index]
         if line[:1] in (" ", "\t"):
             if not fields:
-                raise pos.error("continuation line before any header", at)
+                raise pos.error("continuation line before any header", offset(index))
             fields[-1] = (fields[-1][0] + " " + line.strip(" \t"), fields[-1][1])
         else:
-            fields.append((line, at))
+            fields.append((line, index))
         if len(fields[-1][0]) > limits.max_header_line:
-            raise pos.error(f"header line over {limits.max_header_line} characters", at, kind=SipLimitError)
+            raise pos.error(f"header line over {limits.max_header_line} characters", offset(index),
+                            kind=SipLimitError)
     if len(fields) > limits.max_headers:
-        raise pos.error(f"more than {limits.max_headers} header fields", fields[limits.max_headers][1],
+        raise pos.error(f"more than {limits.max_headers} header fields", offset(fields[limits.max_headers][1]),
                         kind=SipLimitError)
     parsed: list[Header] = []
-    seen: dict[str, int] = {}
+    #: Canonical name -> (line index, column of the value) of its first occurrence.
+    seen: dict[str, tuple[int, int]] = {}
     content_length: int | None = None
-    for line, at in fields:
+    for line, index in fields:
         m = _HEADER_NAME.match(line)
         if m is None:
-            raise pos.error("expected 'Name: value'", at)
+            raise pos.error("expected 'Name: value'", offset(index))
         name = line[:m.end() - 1].rstrip(" \t")
-        value = line[m.end():].strip(" \t")
+        rest = line[m.end():]
+        value = rest.strip(" \t")
         row = h.lookup(name)
         if row is None:
             parsed.append((name, value))
             continue
-        value_at = at + len(line[:m.end()].encode()) + (len(line) - m.end() - len(line[m.end():].lstrip(" \t")))
-        if not row.multi and row.name in seen:
-            raise pos.error("header appears twice", at, row.name)
-        seen.setdefault(row.name, value_at)
+        where = (index, m.end() + len(rest) - len(rest.lstrip(" \t")))
+        if row.name in seen and not row.multi:
+            raise pos.error("header appears twice", offset(index), row.name)
+        seen.setdefault(row.name, where)
         try:
-            parts = g.split_commas(value) if row.multi else [value]
-            if not row.multi and not value:
+            if row.multi:
+                for part in g.split_commas(value):
+                    parsed.append((row.name, row.parse(part)))
+                continue
+            if not value:
                 raise SipValueError("empty value")
-            values = [row.parse(p) for p in parts]
+            parsed_value = row.parse(value)
         except SipValueError as e:
-            raise pos.error(str(e), value_at, row.name) from None
+            raise pos.error(str(e), offset(*where), row.name) from None
         if row.name == "Content-Length":
-            content_length = values[0]  # type: ignore[assignment]
-            continue
-        parsed.extend((row.name, v) for v in values)
+            content_length = parsed_value  # type: ignore[assignment]
+        else:
+            parsed.append((row.name, parsed_value))
     for name in REQUIRED:
         if name not in seen:
             raise pos.error(f"required header {name} is missing", end)
@@ -259,7 +267,7 @@ def _parse_head(data: bytes, end: int, limits: Limits) -> _Head:
         cseq = next(v for n, v in parsed if n == "CSeq")
         if isinstance(cseq, g.CSeq) and cseq.method != start.method:
             raise pos.error(f"CSeq method {cseq.method} differs from the request's {start.method}",
-                            seen["CSeq"], "CSeq")
+                            offset(*seen["CSeq"]), "CSeq")
     return _Head(start, parsed, content_length, end + 4)
 
 

@@ -35,6 +35,9 @@ class Timers:
     t4: float = 5.0
 
 
+DEFAULT_TIMERS = Timers()
+
+
 class State(Enum):
     TRYING = "trying"
     PROCEEDING = "proceeding"
@@ -86,7 +89,7 @@ class ClientTransaction:
     """§17.1.2 non-INVITE client transaction: Trying -> Proceeding -> Completed -> Terminated."""
 
     def __init__(self, request: Request, peer: Address, now: float, *, reliable: bool,
-                 timers: Timers = Timers()) -> None:
+                 timers: Timers = DEFAULT_TIMERS) -> None:
         self.request, self.peer, self.reliable, self.timers = request, peer, reliable, timers
         self.state = State.TRYING
         self._interval = timers.t1
@@ -134,7 +137,7 @@ class ServerTransaction:
     """§17.2.2 non-INVITE server transaction; absorbs retransmitted requests."""
 
     def __init__(self, request: Request, peer: Address, now: float, *, reliable: bool,
-                 timers: Timers = Timers()) -> None:
+                 timers: Timers = DEFAULT_TIMERS) -> None:
         self.request, self.peer, self.reliable, self.timers = request, peer, reliable, timers
         self.state = State.TRYING
         self.last_response: Response | None = None
@@ -207,7 +210,7 @@ def stamp_via(request: Request, source: Address) -> Request:
 class TransactionLayer:
     """The table of live transactions for one transport (reliable or not)."""
 
-    def __init__(self, *, reliable: bool, timers: Timers = Timers(), max_transactions: int = 10_000) -> None:
+    def __init__(self, *, reliable: bool, timers: Timers = DEFAULT_TIMERS, max_transactions: int = 10_000) -> None:
         self.reliable, self.timers, self.max_transactions = reliable, timers, max_transactions
         self.clients: dict[ClientKey, ClientTransaction] = {}
         self.servers: dict[ServerKey, ServerTransaction] = {}

@@ -126,6 +126,25 @@ def connect(url: str, schema: Schema | None = None) -> psycopg.Connection[Any]:
     return db
 
 
+class Reconnecting:
+    """A store's own connection, opened again on its next use after the server dropped it
+    (a restart, a failover, an idle timeout): the call that found it broken failed, with
+    its batch, as a SQLite write to a failing disk does; the ones after it work again."""
+
+    url: str
+    _db: psycopg.Connection[Any]
+
+    @property
+    def db(self) -> psycopg.Connection[Any]:
+        if self._db.broken:
+            self._db = connect(self.url)
+        return self._db
+
+    @db.setter
+    def db(self, connection: psycopg.Connection[Any]) -> None:
+        self._db = connection
+
+
 def _defaults(url: str) -> dict[str, Any]:
     """Connection parameters the URL does not set itself."""
     from psycopg.conninfo import conninfo_to_dict
@@ -199,5 +218,5 @@ def text_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
 
-__all__ = ["BACKENDS", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "migrate", "params",
+__all__ = ["BACKENDS", "Reconnecting", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "migrate", "params",
            "parse_store", "redact", "text_row", "version"]

@@ -28,13 +28,14 @@ from .admin import (
     _value,
     digest,
 )
-from .pg import connect, text_row
+from .pg import Reconnecting, connect, text_row
 
 
-class PgAdminStore(AdminStore):
+class PgAdminStore(Reconnecting, AdminStore):  # type: ignore[misc]  # db is psycopg's, not sqlite3's
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:  # noqa: D107
         # Not AdminStore.__init__: that opens a SQLite file.
-        self.db: Any = connect(url, SCHEMA)
+        self.url = url
+        self.db = connect(url, SCHEMA)
         self.clock = clock
         self._written = 0
         self._used: dict[str, float] = {}

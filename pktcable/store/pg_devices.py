@@ -17,7 +17,7 @@ from typing import Any
 
 from .built import BuiltFile
 from .devices import RECENT_ROWS, SCHEMA, Device, Retention, Step, copy_device
-from .pg import connect, params, redact, text_row
+from .pg import Reconnecting, connect, params, redact, text_row
 from .query import (
     POSTGRESQL,
     DeviceQuery,
@@ -47,7 +47,7 @@ def _reader_setup(db: Any) -> None:
     db.commit()  # the SET opened a transaction (the pool's connections are not in autocommit)
 
 
-class PgDeviceStore:
+class PgDeviceStore(Reconnecting):
     def __init__(self, url: str, *, retention: Retention | None = None, pool_max: int = POOL_MAX) -> None:
         from psycopg_pool import ConnectionPool
 
@@ -61,9 +61,13 @@ class PgDeviceStore:
         # As in the SQLite store: the rows of the last commits, for ``get`` without a round trip.
         # Right while this store is the database's only writer (one serve per database today).
         self._recent: dict[str, Device] = {}
-        self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=True, configure=_reader_setup,
-                                    kwargs={"autocommit": False, "application_name": "pktcable-reader"},
-                                    name=f"pktcable-devices {redact(url)}")
+        try:
+            self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=True, configure=_reader_setup,
+                                        kwargs={"autocommit": False, "application_name": "pktcable-reader"},
+                                        name=f"pktcable-devices {redact(url)}")
+        except BaseException:
+            self.db.close()
+            raise
 
     def get(self, mac: str) -> Device | None:
         d = self.staged.get(mac) or self._recent.get(mac)
@@ -160,10 +164,11 @@ def _device(row: tuple[Any, ...]) -> Device:
     return Device(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9])
 
 
-class PgBuiltFiles:
+class PgBuiltFiles(Reconnecting):
     """SqliteBuiltFiles over PostgreSQL: the device schema's ``built_file`` table."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.db = connect(url, SCHEMA)
         self.staged: dict[tuple[str, str], BuiltFile] = {}
 

@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address
 
 from .leases import SCHEMA, Lease, LeaseState
-from .pg import connect, text_row
+from .pg import Reconnecting, connect, text_row
 
 _COLUMNS = "address, client, mac, expires, state, device_class, subnet, remote_id, hostname, giaddr, circuit_id"
 _UPSERT = (f"INSERT INTO lease4 ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (address) "
            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:]))
 
 
-class PgLeaseStore:
+class PgLeaseStore(Reconnecting):
     def __init__(self, url: str) -> None:
         self.url = url
         self.db = connect(url, SCHEMA)
