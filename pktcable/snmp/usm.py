@@ -194,7 +194,7 @@ class DecryptionError(ValueError):
 def _des(priv_key: bytes, salt: bytes) -> Cipher[modes.CBC]:
     # RFC 3414 8.1.1.1: the DES key is the first 8 octets of the privKey, the pre-IV the next
     # 8; the IV is the pre-IV XOR the salt (msgPrivacyParameters).
-    iv = bytes(a ^ b for a, b in zip(priv_key[8:16], salt, strict=True))
+    iv = (int.from_bytes(priv_key[8:16], "big") ^ int.from_bytes(salt, "big")).to_bytes(8, "big")
     return Cipher(TripleDES(priv_key[:8] * 3), modes.CBC(iv))
 
 
