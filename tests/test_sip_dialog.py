@@ -197,7 +197,7 @@ def test_ua_profile_parameters_round_trip_and_field_forms() -> None:
         uaprofile.from_event(g.parse_event("ua-profile;profile-type=device;effective-by=soon"))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["notify", "refresh", "timer", "unsubscribe", "response"]), max_size=25))
 def test_random_lifecycles_stay_consistent(steps: list[str]) -> None:
     """Whatever order things happen in, both ends only produce parseable messages,

@@ -185,7 +185,7 @@ _ACTIONS = st.lists(st.one_of(
 ), max_size=30)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(_ACTIONS, st.booleans())
 def test_client_transaction_properties(actions: list[tuple[str, float]], reliable: bool) -> None:
     """Whatever arrives when: retransmissions only before the final response, only on
@@ -226,7 +226,7 @@ def test_client_transaction_properties(actions: list[tuple[str, float]], reliabl
         assert all(g <= T.t2 + 1e-9 for g in gaps)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["again", "provisional", "final", "wait"]), max_size=20), st.booleans())
 def test_server_transaction_properties(actions: list[str], reliable: bool) -> None:
     """The TU sees the request once; a retransmission gets exactly the last response
