@@ -64,6 +64,9 @@ def test_tshark_dissects_every_message_we_send(tmp_path: Path) -> None:
         compact = i % 2 == 1  # both header forms
         src, dst = ("10.0.0.5", "10.0.0.1") if isinstance(msg, Request) == (i % 4 == 0) else ("10.0.0.1", "10.0.0.5")
         frames.append(udp_frame(serialize(msg, compact=compact), src, dst, SIP_PORT, SIP_PORT))
+    # A control the oracle must flag, so a silent tshark cannot pass the test.
+    broken = serialize(messages[0]).replace(b"\r\nCSeq: ", b"\r\nCSeq ", 1)
+    frames.append(udp_frame(broken, "10.0.0.5", "10.0.0.1", SIP_PORT, SIP_PORT))
     pcap = tmp_path / "sip.pcap"
     write_pcap(pcap, frames)
     fields = ["frame.number", "sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.CSeq.seq", "sip.Via.branch",
@@ -73,7 +76,9 @@ def test_tshark_dissects_every_message_we_send(tmp_path: Path) -> None:
         cmd += ["-e", f]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
     rows = [line.split("|") for line in result.stdout.splitlines()]
-    assert len(rows) == len(messages)
+    assert len(rows) == len(messages) + 1
+    control = dict(zip(fields, rows.pop(), strict=True))
+    assert control["_ws.malformed"] and int(control["_ws.expert.severity"].split(",")[0], 0) >= 0x00600000
     for row, msg in zip(rows, messages, strict=True):
         got = dict(zip(fields, row, strict=True))
         assert got["_ws.malformed"] == "", (got, serialize(msg))
