@@ -15,7 +15,7 @@ leaves it out of ``headers``; the serializer always writes it from the body.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from pktcable.sip import grammar as g
@@ -119,19 +119,19 @@ class _Message:
 M = TypeVar("M", bound=_Message)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Request(_Message):
-    method: str = ""
-    uri: g.Uri = field(default_factory=lambda: g.SipUri("invalid"))
+    method: str
+    uri: g.Uri
 
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Response(_Message):
-    status: int = 200
-    reason: str = "OK"
+    status: int
+    reason: str
 
     def start_line(self) -> str:
         return f"{SIP_VERSION} {self.status} {self.reason}"
