@@ -134,6 +134,31 @@ def test_sipp_phone_subscribes_to_our_notifier_over_udp(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_sipp_phone_subscribes_then_unsubscribes(tmp_path: Path) -> None:
+    require("sipp")
+
+    async def main() -> None:
+        port = free_port()
+        app = ProfileNotifier(Local("127.0.0.1", port))
+        udp = await open_udp("127.0.0.1", port, app.driver.on_message)
+        app.attach(udp)
+        try:
+            code, log = await _sipp(f"127.0.0.1:{port}", "-sf", str(DATA / "uac_ua_profile_unsubscribe.xml"),
+                                    "-p", str(free_port()), cwd=tmp_path)
+            assert code == 0, log
+            loop = asyncio.get_running_loop()
+            end = loop.time() + BUDGET
+            while len(app.notify_results) < 2:
+                assert loop.time() < end, app.notify_results
+                await asyncio.sleep(0.05)
+            assert app.notify_results == [200, 200] and app.notifier.subscriptions == {}
+        finally:
+            app.driver.close()
+            udp.close()
+
+    asyncio.run(main())
+
+
 def test_sipp_phone_subscribes_to_our_notifier_over_tcp(tmp_path: Path) -> None:
     require("sipp")
 
