@@ -142,6 +142,15 @@ def test_diffie_hellman_mode(lab: LabPki, server: Kdc) -> None:
     assert answer.code is None, answer.text
     creds = credentials(lab, req, answer.reply, dh_private=private)
     assert open_ticket(lab, creds)["cname"]["name-string"].native == [MAC.hex()]
+    # With RFC 8636 KDFs offered, the KDC names the client's first that it takes and
+    # derives the key with it; the client derives the same (MIT kinit too: test_kdc_mit).
+    req = request(lab, client_public_value=asclient.dh_public_value(private),
+                  supported_kdfs=("1.2.3.4", "1.3.6.1.5.2.3.6.3", "1.3.6.1.5.2.3.6.2"))
+    reply = server.handle(req, NOW, rng())
+    rep = krbmsg.load(reply or b"", krbmsg.ASRep)
+    assert pkinit.PAPkAsRep.load(rep["padata"][0]["padata-value"].native).chosen["kdf"]["kdf-id"].dotted == \
+        "1.3.6.1.5.2.3.6.3"
+    assert credentials(lab, req, reply, dh_private=private).part["nonce"].native == 4242
     # Another group (same prime, generator 5) is refused with the groups this KDC takes.
     other = keys.PublicKeyInfo({"algorithm": {"algorithm": "dh", "parameters": {"p": p, "g": 5, "q": q}},
                                 "public_key": core.Integer(12345)})

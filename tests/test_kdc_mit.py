@@ -125,6 +125,8 @@ def test_kinit_gets_the_provisioning_server_ticket(lab: LabPki, our_kdc: OurKdc,
     run = kinit(lab, our_kdc, tmp_path, udp=udp, rsa=rsa, service=service)
     assert run.ok, f"{run.output}\nour KDC:\n{our_kdc.output()}"
     assert ("PKINIT client verified RSA reply" if rsa else "PKINIT client verified DH reply") in run.output
+    if not rsa:  # kinit offered RFC 8636 KDFs: ours named SHA-256's, and kinit's key matched ours
+        assert "PKINIT client used KDF 2B06010502030602 to compute reply key" in run.output, run.output
     # The big PKINIT request went by the transport asked for (the first, small one is always UDP).
     transport = "UDP" if udp else "TCP"
     assert any(f"Sending {'initial ' if udp else ''}{transport} request" in line or

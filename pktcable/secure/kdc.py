@@ -202,6 +202,11 @@ class Kdc:
             reply = self._serve(state, tag, now, random)
         except Refusal as refusal:
             return Answer(self._error(state, refusal, now), int(refusal.code), refusal.text, state.client)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            # Last resort: a lazily parsed field that no check above anticipated. The
+            # sender gets a generic error and the log the reason; the KDC goes on.
+            refusal = Refusal(ErrorCode.KRB_ERR_GENERIC, f"malformed request ({type(exc).__name__}: {exc})")
+            return Answer(self._error(state, refusal, now), int(refusal.code), refusal.text, state.client)
         return Answer(reply, None, "AS-REP" if tag == krbmsg.AS_REQ else "TGS-REP", state.client)
 
     # -- checks, in the order a KDC meets them -------------------------------------------------
@@ -337,7 +342,7 @@ class Kdc:
             from . import pkinit_dh  # imported on first use: only Diffie-Hellman clients need it
 
             try:
-                reply_key, pa_rep = pkinit_dh.reply(pack, enctype, self._sign, state.body)
+                reply_key, pa_rep = pkinit_dh.reply(pack, enctype, self._sign, state.body, state.raw)
             except pkinit_dh.DhRefusal as exc:
                 raise Refusal(ErrorCode.KDC_ERR_DH_KEY_PARAMETERS_NOT_ACCEPTED, str(exc),
                               _typed_data(pkinit.TD_DH_PARAMETERS, pkinit_dh.accepted_parameters())) from None
