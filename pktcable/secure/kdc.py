@@ -205,8 +205,8 @@ class Kdc:
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             # Last resort: a lazily parsed field that no check above anticipated. The
             # sender gets a generic error and the log the reason; the KDC goes on.
-            refusal = Refusal(ErrorCode.KRB_ERR_GENERIC, f"malformed request ({type(exc).__name__}: {exc})")
-            return Answer(self._error(state, refusal, now), int(refusal.code), refusal.text, state.client)
+            generic = Refusal(ErrorCode.KRB_ERR_GENERIC, f"malformed request ({type(exc).__name__}: {exc})")
+            return Answer(self._error(state, generic, now), int(generic.code), generic.text, state.client)
         return Answer(reply, None, "AS-REP" if tag == krbmsg.AS_REQ else "TGS-REP", state.client)
 
     # -- checks, in the order a KDC meets them -------------------------------------------------
