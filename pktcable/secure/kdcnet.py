@@ -88,6 +88,9 @@ class KdcServer:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._connections = 0
+        #: UDP requests admitted and not yet answered (counted when admitted, so a burst
+        #: within one loop iteration cannot queue more than the bound).
+        self._pending = 0
         self._tasks: set[asyncio.Task[None]] = set()
         #: Outcomes: "as-rep", "tgs-rep", "error-<code>", "dropped", "rate-limited", "too-large", "busy", "failed".
         self.counts: Counter[str] = Counter()
@@ -174,13 +177,17 @@ class KdcServer:
         source = addr[0]
         if not self._admit(data, source):
             return
-        if self._slots.locked():
+        if self._pending >= self.limits.max_in_flight:
             self.counts["busy"] += 1  # the client retries after its timeout, as with a lost datagram
             return
+        self._pending += 1
         self._spawn(self._udp_reply(data, addr))
 
     async def _udp_reply(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await self._answer(data, addr[0])
+        try:
+            reply = await self._answer(data, addr[0])
+        finally:
+            self._pending -= 1
         if reply is None or self._udp is None:
             return
         if len(reply) > self.limits.max_udp_reply:
