@@ -282,3 +282,16 @@ def test_the_rate_limiter() -> None:
     limiter.allow("c", 0.5)
     assert len(limiter) == 2  # "a", the stalest, forgotten
     assert limiter.allow("a", 0.5)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dir", "no-such-pki"], "--dir: no-such-pki: no PKI here"),
+    (["--modes", "rsa,ecdh"], "--modes 'rsa,ecdh': rsa, dh or both"),
+], ids=["no-pki", "bad-mode"])
+def test_settings_errors_are_one_line_and_exit_2(lab: LabPki, args: list[str], message: str, tmp_path: Path) -> None:
+    full = ["--dir", str(lab.folder), *args] if args[0] != "--dir" else args
+    done = subprocess.run([sys.executable, "-m", "pktcable", "kdc", "serve", *full, "--port", "0"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=START_BUDGET, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr

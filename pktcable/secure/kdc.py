@@ -163,7 +163,7 @@ class Refusal(Exception):
 @dataclass(frozen=True)
 class Answer:
     """One request's outcome: the bytes to send (None: drop), and for logs and metrics
-    the error code (None: an AS-REP), the reason and the client, when known."""
+    the error code (None: an AS-REP or TGS-REP), the reason and the client, when known."""
 
     reply: bytes | None
     code: int | None
