@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -68,6 +68,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 
     from pktcable.serve.config import ServeConfig, check, read
     from pktcable.settings import SettingError
+    from pktcable.store.pg import redact
 
     log = logging.getLogger("pktcable.serve")
     # Settings the command line gives, by the flag that gave them: an error about one names the flag.
@@ -100,6 +101,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
                 cfg.cm_key = demo_key
         if memory or demo:
             cfg.data_dir = None
+            cfg.store = None  # in memory means the stores too
         elif cfg.data_dir is None:
             base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
             cfg.data_dir = os.path.join(base, "pktcable")
@@ -161,7 +163,8 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         loop.add_signal_handler(signal.SIGHUP, reload, office)
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
-        click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)
+        postgresql = cfg.store not in (None, "", "sqlite:")
+        click.echo(f"store {redact(cfg.store or '') if postgresql else cfg.data_dir or 'in memory'}", err=True)
         api = office.addresses().get("api")
         if api is not None:
             url = f"{'https' if cfg.api_cert else 'http'}://{api[0]}:{api[1]}/"
@@ -172,8 +175,14 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
             elif not office.admin.tokens():
                 click.echo(f"dashboard {url} (no API token yet: pktcable token create --data-dir "
                            f"{cfg.data_dir} --name NAME --role operator)", err=True)
-        await stop.wait()
+        failed = office.dhcp_service.failed if office.dhcp_service is not None else None
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if failed is not None:
+            waits.append(failed)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         await office.close()
+        if failed is not None and failed.done():  # the DHCP worker kept dying: logged; a supervisor restarts us
+            sys.exit(int(ExitStatus.SERVICE))
 
     raise_fd_limit()
     asyncio.run(run())

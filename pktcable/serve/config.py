@@ -7,6 +7,8 @@ demo on loopback without privileges, overridden by a TOML file.
                                    # every address and advertises the interface's (needs interface)
     interface = "eth1"             # serve clients attached to this link directly (broadcasts)
     data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
+    store = "postgresql:///pktcable?host=/run/postgresql"  # the stores in PostgreSQL instead
+                                   # (a libpq URI; absent or "sqlite:": data_dir's files)
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
@@ -45,6 +47,7 @@ demo on loopback without privileges, overridden by a TOML file.
     history_days = 30              # steps older than this many days are dropped (hourly)
     log_level = "warning"          # debug, info, warning, error (--log-level, -v: info)
     log_format = "text"            # text, or json: one object per line (--log-format)
+    dhcp_workers = 0               # 1: the DHCP server in a worker process of its own
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -75,6 +78,7 @@ from pktcable.dhcpd.transport import local_interfaces
 from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
+from pktcable.store.pg import StoreUrlError, parse_store
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 __all__ = ["SettingError", "ServeConfig", "check", "dhcp_config", "load", "read"]
@@ -100,6 +104,8 @@ class ServeConfig:
     #: Serve clients directly attached to this link (broadcast DISCOVERs), relays as well.
     interface: str | None = None
     data_dir: str | None = None
+    #: Where the stores are: None or "sqlite:" the data dir's files, or a PostgreSQL URL (docs/deploy.md).
+    store: str | None = None
     dhcp_port: int = 10067
     relay_port: int = 10068
     tftp_port: int = 10069
@@ -150,6 +156,8 @@ class ServeConfig:
     history_days: float = HISTORY_DAYS  # age limit of steps, enforced hourly
     log_level: str = DEFAULT_LEVEL  # pktcable/cli/logs.py: LOG_LEVELS
     log_format: str = "text"  # text or json
+    #: 1: the DHCP server (socket, engine, lease store) runs in a worker process; 0: in this one.
+    dhcp_workers: int = 0
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -184,6 +192,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
+    "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.
@@ -255,6 +264,10 @@ def _check(cfg: ServeConfig) -> None:
         raise named("templates", f"{cfg.templates}: no such folder")
     if cfg.data_dir is not None:
         _check_data_dir(Path(cfg.data_dir))
+    try:
+        parse_store(cfg.store)
+    except StoreUrlError as exc:
+        raise named("store", str(exc)) from None
     _check_devices(cfg)
     if cfg.dhcp:
         _check_dhcp_table(cfg)
