@@ -355,6 +355,20 @@ def test_bad_versions_and_messages(lab: LabPki, server: Kdc) -> None:
     assert server.answer(bytes(ap.dump()), NOW, rng()).text.startswith("dropped")
 
 
+def test_ber_is_refused_with_the_offset(lab: LabPki, server: Kdc) -> None:
+    """RFC 4120 5.1: Kerberos messages are DER. A length in a longer form than needed, or
+    an indefinite one, is BER that asn1crypto would take: the KDC refuses it first."""
+    req = request(lab)
+    assert req[1] == 0x82  # the outer length in two octets
+    for ber, where in ((req[:1] + b"\x83\x00" + req[2:], "offset 1: length"),
+                       (req[:1] + b"\x80" + req[4:] + b"\x00\x00", "offset 1: indefinite length")):
+        code, text, _ = refused(server.handle(ber, NOW, rng()))
+        assert code == ErrorCode.KRB_ERR_GENERIC and where in text, text
+    # A constructed OCTET STRING (BER's chunked strings) inside a valid-looking request.
+    with pytest.raises(krbmsg.KerberosDecodeError, match="universal tag 4 constructed"):
+        krbmsg.check_der(bytes.fromhex("3006 2404 0402 0102".replace(" ", "")))
+
+
 # -- hostile bytes ---------------------------------------------------------------------------------
 
 def _never_raises(server: Kdc, data: bytes) -> None:

@@ -213,6 +213,7 @@ class Kdc:
     def _serve(self, state: _Request, tag: int, now: dt.datetime, random: Random) -> bytes:
         kind = krbmsg.ASReq if tag == krbmsg.AS_REQ else krbmsg.TGSReq
         try:
+            krbmsg.check_der(state.raw)
             state.msg = krbmsg.load(state.raw, kind)
         except krbmsg.KerberosDecodeError as exc:
             raise Refusal(ErrorCode.KRB_ERR_GENERIC, f"undecodable {'AS' if tag == krbmsg.AS_REQ else 'TGS'}-REQ: "
