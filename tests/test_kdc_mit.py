@@ -295,3 +295,25 @@ def test_settings_errors_are_one_line_and_exit_2(lab: LabPki, args: list[str], m
                           timeout=START_BUDGET, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_one_source_cannot_hold_every_tcp_connection(lab: LabPki) -> None:
+    served = Running(KdcServer(Kdc(kdclab.config(lab)), "127.0.0.1", 0,
+                               limits=NetLimits(max_connections_per_source=2, tcp_timeout=30.0)))
+    try:
+        port = served.server.port
+        held = [socket.create_connection(("127.0.0.1", port), timeout=KINIT_BUDGET) for _ in range(2)]
+        try:
+            # The third from the same address is closed unanswered; the two held stay usable.
+            assert _tcp(port, b"") == b""
+            req = _request(lab, 31)
+            held[0].sendall(struct.pack("!I", len(req)) + req)
+            (length,) = struct.unpack("!I", held[0].recv(4, socket.MSG_WAITALL))
+            reply = held[0].recv(length, socket.MSG_WAITALL)
+            assert krbmsg.message_type(reply) == krbmsg.AS_REP
+            assert served.server.counts["busy"] == 1
+        finally:
+            for s in held:
+                s.close()
+    finally:
+        served.close()
