@@ -146,6 +146,15 @@ def test_negatives_with_a_real_ticket(material: Material) -> None:
     stranger = _server(dataclasses.replace(material, service_keys=wrong))
     assert _reason(stranger.receive(_one_send(_client(material).start(now + 3)), peer, now + 3)) == \
         "KRB_AP_ERR_BAD_INTEGRITY"
+    # The MIT ticket two days on (MIT's default max_life is one day), with
+    # both clocks there: the ticket has expired.
+    later = now + 2 * 86_400
+    assert _reason(_server(material).receive(_one_send(_client(material).start(later)), peer, later)) == \
+        "KRB_AP_ERR_TKT_EXPIRED"
+    # An authenticator that names another client than the ticket.
+    impostor = dataclasses.replace(material, client=Principal(REALM, ("0010180a0b0d",)))
+    assert _reason(_server(material).receive(_one_send(_client(impostor).start(now + 4)), peer, now + 4)) == \
+        "KRB_AP_ERR_BADMATCH"
     # A client clock ten minutes ahead.
     assert _reason(_server(material).receive(_one_send(_client(material).start(now + 600)), peer, now)) == \
         "KRB_AP_ERR_SKEW"

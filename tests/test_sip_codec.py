@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import time
+from unittest import mock
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pktcable.sip import grammar as g
-from pktcable.sip.errors import SipLimitError, SipParseError
+from pktcable.sip.errors import SipLimitError, SipParseError, SipValueError
 from pktcable.sip.headers import HEADERS
 from pktcable.sip.message import Limits, Request, Response, StreamFramer, parse_datagram, serialize
-from tests.sip_strategies import messages
+from tests.sip_strategies import messages, sip_uris
 
 SUBSCRIBE = (
     b"SUBSCRIBE sip:000413000001@224.0.1.75 SIP/2.0\r\n"
@@ -244,3 +248,41 @@ def test_response_parse() -> None:
     assert isinstance(msg, Response) and msg.status == 423 and msg.reason == "Interval Too Brief"
     assert msg.get("Min-Expires") == 600 and msg.to.tag == "2"
     assert serialize(msg) == data
+
+
+@settings(max_examples=300)
+@given(sip_uris | st.sampled_from(["sip:a@b@c", "SIP:Al@Ex.com;Transport=TCP?subject=x@y", "sip:h:99999",
+                                   "sip:[::1]:5060;lr", "sips:u:pw@h", "sip:h;a=\"q\"", "sip:h?x", "sip:u@"]))
+def test_uri_fast_path_agrees_with_the_step_by_step_parser(uri: g.SipUri | str) -> None:
+    text = str(uri)
+    results = []
+    for fast in (g._SIP_URI_RE, re.compile(r"(?!)")):  # (?!) never matches: forces the slow path
+        with mock.patch.object(g, "_SIP_URI_RE", fast):
+            try:
+                results.append(g.parse_uri(text))
+            except SipValueError as e:
+                results.append(type(e))
+    assert results[0] == results[1]
+
+
+HOSTILE_VALUES = {
+    "token run": "a" * 8000, "separators": ";a" * 4000, "bad end": ";" + "a" * 8000 + '"',
+    "escapes": '"' + '\\"' * 4000, "no at": "<sip:" + "a:" * 4000 + ">", "user": "<sip:" + "a;" * 4000 + "@h>",
+    "commas": "," * 8000, "angles": "<" * 8000, "equals": ";a=" + "=" * 8000,
+}
+
+
+@pytest.mark.parametrize("header", ["To", "Via", "Event", "Accept", "Contact"])
+def test_hostile_values_cost_linear_time(header: str) -> None:
+    """Values built to make regular expressions backtrack still parse (or fail) fast:
+    the budget is generous for a loaded machine, backtracking would take seconds."""
+    lines = SUBSCRIBE.split(b"\r\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(header.encode() + b":"))
+    for shape, value in HOSTILE_VALUES.items():
+        data = b"\r\n".join(lines[:at] + [f"{header}: {value}".encode()] + lines[at + 1:])
+        start = time.process_time()
+        try:
+            parse_datagram(data)
+        except SipParseError:
+            pass
+        assert time.process_time() - start < 0.5, shape

@@ -153,3 +153,24 @@ def test_reliable_server_terminates_at_once() -> None:
     layer.respond(got, make_response(got, 200), 1.0)
     layer.handle_timer(1.0)
     assert layer.servers == {}
+
+
+def test_requests_without_the_cookie_are_told_apart_by_call_id_and_cseq() -> None:
+    layer = TransactionLayer(reliable=False)
+    old = request(branch="1", method="SUBSCRIBE")
+    assert isinstance(layer.receive(old, PEER, 0.0)[0], RequestReceived)
+    assert layer.receive(old, PEER, 0.1) == []  # its retransmission
+    other = old.with_header("Call-ID", "c2")
+    assert isinstance(layer.receive(other, PEER, 0.2)[0], RequestReceived)
+
+
+def test_timers_come_from_a_settings_table_and_refuse_impossible_values() -> None:
+    from pktcable import settings
+
+    assert Timers(**settings.typed({"t1": 0.25, "t2": 2, "t4": 2.5}, Timers)) == Timers(0.25, 2.0, 2.5)
+    for table, key in [({"t1": 0}, "t1"), ({"t1": 1.0, "t2": 0.5}, "t2"), ({"t4": -1}, "t4")]:
+        with pytest.raises(settings.SettingError) as info:
+            Timers(**settings.typed(table, Timers))
+        assert info.value.key == key
+    with pytest.raises(settings.SettingError):
+        settings.typed({"t3": 1}, Timers)

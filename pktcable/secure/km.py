@@ -139,9 +139,10 @@ class KmServer:
     def wake_up(self, peer: Address, now: float) -> list[Event]:
         """A Wake Up asking ``peer`` for an AP Request (first keying or rekeying: for the
         SNMPv3 DOI the server rekeys this way; the Rekey message is the IPsec DOI's)."""
-        pending = self._get(self._wake, peer, now)  # a repeated Wake Up keeps its nonce: the
+        # A repeated Wake Up (the first may be lost) keeps its nonce: the MTA may answer either.
+        pending = self._get(self._wake, peer, now)
         nonce = pending if isinstance(pending, int) else int.from_bytes(self.random_bytes(4), "big") or 1
-        self._put(self._wake, peer, _Pending(nonce, now + self.policy.wake_up_timeout), now)  # MTA may answer either
+        self._put(self._wake, peer, _Pending(nonce, now + self.policy.wake_up_timeout), now)
         return [Send(km.encode(km.WakeUp(nonce, str(self.service))), peer)]
 
     rekey = wake_up

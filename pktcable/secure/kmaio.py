@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -110,12 +111,24 @@ class KmServerEndpoint(asyncio.DatagramProtocol):
                               event.reason, event.peer[0], event.detail)
 
 
+#: After a power cut a node's eMTAs all key at once; AP Requests are about 1 kB, and
+#: the kernel's default buffer (about 200 kB) drops a burst of a few hundred.
+RECEIVE_BUFFER = 4 << 20
+
+
 async def serve(server: KmServer, host: str = "0.0.0.0", port: int = KM_PORT,  # noqa: S104 - a server's default
                 **options: object) -> tuple[asyncio.DatagramTransport, KmServerEndpoint]:
     loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     transport, endpoint = await loop.create_datagram_endpoint(
         lambda: KmServerEndpoint(server, **options),  # type: ignore[arg-type]
-        local_addr=(host, port))
+        sock=sock)
     return transport, endpoint
 
 

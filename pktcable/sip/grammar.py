@@ -188,7 +188,21 @@ class OtherUri:
 Uri = SipUri | OtherUri
 
 
+#: The usual sip:/sips: URI in one match (userinfo without '?', host, port, params,
+#: headers); anything it does not match takes the step-by-step path below, which
+#: accepts the same language and says what is wrong.
+_SIP_URI_RE = re.compile(r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;/%:]+)@)?(" + _HOST_RE.pattern
+                         + r")(?::([0-9]{1,5}))?(;[^?]*)?(?:\?(.*))?", re.I)
+
+
 def parse_uri(text: str) -> Uri:
+    fast = _SIP_URI_RE.fullmatch(text)
+    if fast is not None and not _BAD_URI_RE.search(text):
+        f_scheme, f_user, f_host, f_port, f_params, f_headers = fast.groups()
+        if f_port is None or int(f_port) <= 65535:
+            return SipUri(host=f_host, user=f_user, port=int(f_port) if f_port is not None else None,
+                          params=parse_params(f_params) if f_params else (), headers=f_headers,
+                          scheme=f_scheme.lower())
     m = _SCHEME_RE.match(text)
     if m is None or m.end() >= len(text) or text[m.end()] != ":":
         raise SipValueError(f"not an absolute URI: {text[:40]!r}")

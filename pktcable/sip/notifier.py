@@ -68,6 +68,10 @@ class Notifier:
     def on_subscribe(self, request: Request, now: float) -> Decision:
         if request.method != "SUBSCRIBE":
             raise SipStateError(f"on_subscribe got a {request.method}")
+        required = [r for r in request.get_all("Require") if isinstance(r, str)]
+        if required:
+            # §8.2.2.3: no option tags are supported here, so any Require is refused.
+            return self._refuse(request, 420, (("Unsupported", r) for r in required))
         event = request.typed("Event", g.Event)
         if event is None or event.package not in self.policy.packages:
             return self._refuse(request, 489, (("Allow-Events", p) for p in self.policy.packages))
