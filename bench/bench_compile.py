@@ -12,9 +12,16 @@ Cases, each tool in fresh processes, 1 warm-up + ``--runs`` runs, median:
   process: ``docsis -m FILES key .bin`` against ``pktcable compile FILES --key
   key --out-dir DIR``;
 * one file, cold: ``docsis -e cm.txt key cm.bin`` / ``docsis -na -p mta.txt
-  mta.bin`` against ``pktcable compile``, with the modules' byte code cached
-  (as an installed copy runs) and with none (a fresh copy of the sources,
-  PYTHONDONTWRITEBYTECODE=1).
+  mta.bin`` against ``pktcable compile``: ``python -m pktcable`` on this
+  checkout with the modules' byte code cached, and on a fresh copy of the
+  sources with none (PYTHONDONTWRITEBYTECODE=1); then the ``pktcable``
+  command of an installed copy, as a user runs it: a new virtual environment
+  of this interpreter with the packages in its site-packages and the console
+  script setup.cfg declares, with byte code (what ``pip install`` leaves) and
+  without (``pip install --no-compile``, PYTHONDONTWRITEBYTECODE=1). The
+  interpreter running this script may have start-up costs of its own (an
+  editable install's import hook, other packages' .pth files) that the
+  checkout cases pay and the installed ones do not.
 
 CPU is user + system time of the child (``getrusage(RUSAGE_CHILDREN)``); the
 ratio is pktcable's CPU over docsis's CPU in the same run. Every run writes into
@@ -219,11 +226,46 @@ def compare(ours: Path, theirs: Path, names: list[str]) -> None:
     print(f"  outputs: all {len(names)} files byte-identical with docsis's")
 
 
+def installed(tmp: Path, compiled: bool) -> tuple[str, dict[str, str]]:
+    """The ``pktcable`` command of a new virtual environment holding the
+    packages as ``pip install`` (``--no-compile`` unless ``compiled``) lays
+    them out, and the environment to run it in."""
+    import configparser
+
+    venv = tmp / ("venv-pyc" if compiled else "venv-src")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, Path(site) / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+    if compiled:
+        subprocess.run([python, "-m", "compileall", "-q", site], check=True, stdout=subprocess.DEVNULL)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # The console script pip writes for setup.cfg's entry point.
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    entries = dict(line.split(" = ") for line in cfg["options.entry_points"]["console_scripts"].strip().splitlines())
+    module, func = entries["pktcable"].split(":")
+    script = venv / "bin" / "pktcable"
+    script.write_text(f"#!{python}\nimport re\nimport sys\nfrom {module} import {func}\nif __name__ == '__main__':\n"
+                      f"    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n    sys.exit({func}())\n")
+    script.chmod(0o755)
+    where = subprocess.run([python, "-c", "import pktcable; print(pktcable.__file__)"], env=env, cwd=tmp,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.startswith(site), where  # the installed copy, not the checkout
+    return str(script), env
+
+
 def cold(setup: Setup, runs: int) -> dict[str, dict[str, Result]]:
     """One file per process, with and without cached byte code."""
     fresh = setup.tmp / "fresh"
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, fresh / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    command, with_pyc = installed(setup.tmp, compiled=True)
+    command_src, without_pyc = installed(setup.tmp, compiled=False)
     no_pyc = {**ENV, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(fresh)}
     work = setup.tmp / "cold"
     work.mkdir()
@@ -241,6 +283,8 @@ def cold(setup: Setup, runs: int) -> dict[str, dict[str, Result]]:
         cases: dict[str, Callable[[int], Timing]] = {
             "pktcable": lambda i, cmd=cmd: run_once(cmd, work, ENV),
             "pktcable, no byte code": lambda i, cmd=cmd: run_once(cmd, work, no_pyc),
+            "installed": lambda i, a=[command, "compile", *ours_args]: run_once(a, work, with_pyc),
+            "installed, no byte code": lambda i, a=[command_src, "compile", *ours_args]: run_once(a, work, without_pyc),
         }
         if setup.docsis:
             cases["docsis"] = lambda i, a=[setup.docsis, *theirs_args]: run_once(a, work, setup.docsis_env)
@@ -248,7 +292,9 @@ def cold(setup: Setup, runs: int) -> dict[str, dict[str, Result]]:
         if setup.docsis and (work / f"{kind}.bin").read_bytes() != (work / f"{kind}.d.bin").read_bytes():
             sys.exit(f"cold {kind}: output differs from docsis's")
     bare = [sys.executable, "-c", "pass"]
-    out["bare"] = interleaved({"interpreter": lambda i: run_once(bare, work, ENV)}, runs)
+    venv_bare = [str(Path(command).parent / "python"), "-c", "pass"]
+    out["bare"] = interleaved({"interpreter": lambda i: run_once(bare, work, ENV),
+                               "installed's interpreter": lambda i: run_once(venv_bare, work, with_pyc)}, runs)
     return out
 
 
@@ -314,8 +360,8 @@ def main() -> None:
         for kind, res in cold(setup, args.runs).items():
             print(f"one {kind.upper()} file, cold:" if kind != "bare" else "interpreter start alone:")
             for name, t in res.items():
-                r = ratio(t, res.get("docsis")) if name.startswith("pktcable") else ""
-                print(f"  {name:22} {t}{r}")
+                r = ratio(t, res.get("docsis")) if name != "docsis" else ""
+                print(f"  {name:24} {t}{r}")
     if args.profile:
         profile(mta)
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "import dataclasses, re"  # the config compiler imports these anyway
-FIRST_RESOLVE = BASELINE + "; import mibs; mibs.default_registry().resolve('sysContact.0')"
+# The registry as the product builds it: pktcable.mibdata reads the generated tables for mibs.
+FIRST_RESOLVE = BASELINE + "; from pktcable.mibdata import default_registry; default_registry().resolve('sysContact.0')"
 FIRST_FORMAT = (
-    BASELINE + "; import mibs; r = mibs.default_registry(); "
+    BASELINE + "; from pktcable.mibdata import default_registry; r = default_registry(); "
     "r.format(r.resolve('sysContact.0'))"
 )
 
@@ -61,8 +62,8 @@ def main() -> int:
           + (" --no-bytecode" if args.no_bytecode else ""))
     print(f"python {sys.version.split()[0]}, {mode}, median of {args.runs} fresh processes")
     print(f"  interpreter + {BASELINE!r}: {base:7.1f} ms")
-    print(f"  + import mibs, first resolve:       {resolve:7.1f} ms  (+{resolve - base:.1f} ms)")
-    print(f"  + first resolve and format:         {fmt:7.1f} ms  (+{fmt - base:.1f} ms)")
+    print(f"  + import the registry, first resolve: {resolve:7.1f} ms  (+{resolve - base:.1f} ms)")
+    print(f"  + first resolve and format:           {fmt:7.1f} ms  (+{fmt - base:.1f} ms)")
     return 0
 
 

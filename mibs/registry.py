@@ -1,8 +1,9 @@
 """OID registry: SNMP object names <-> OIDs, with type, enum and index facts.
 
 Pure module: no file, socket, clock or logging access.  The default data comes
-from the generated ``mibs._data`` tables, loaded only when first needed; user
-definitions arrive as ready-made ``MibObject`` records.
+from the generated ``mibs._data`` tables, loaded only when first needed (their
+text read by the caller, see ``default_registry``, or the modules imported);
+user definitions arrive as ready-made ``MibObject`` records.
 
 The packed data is decoded lazily and piecemeal because a config compile
 resolves a handful of names, and building full indexes for ~27k objects
@@ -11,23 +12,11 @@ would cost more than the whole interpreter start.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from mibs.objects import (
-    _MAX_ARC,
-    _MODULE_RE,
-    _NAME_RE,
-    _QUOTABLE,
-    _STRING_KINDS,
-    COLUMN,
-    IP_ADDRESS,
-    OBJECT_IDENTIFIER,
-    MibError,
-    MibObject,
-)
+from mibs.objects import _MAX_ARC, _MODULE_RE, _NAME_RE, MibError, MibObject
 from mibs.packed import _Packed
 
 # --------------------------------------------------------------------------
@@ -200,7 +189,9 @@ class Registry:
 
     def _unknown(self, name: str) -> str:
         message = f"unknown object name {name!r} (not in the loaded MIB modules)"
-        hint = self._close_match(name)
+        from mibs.textual import close_match  # deferred: only error messages need it
+
+        hint = close_match(name, self.names())
         return message + (f"; did you mean {hint!r}?" if hint else "")
 
     def _unknown_qualified(self, module: str, name: str) -> str:
@@ -219,20 +210,6 @@ class Registry:
         if self._packed is not None:
             modules.update(self._packed.modules)
         return modules
-
-    def _close_match(self, name: str) -> str | None:
-        names = self.names()
-        folded = name.lower()
-        for candidate in names:
-            if candidate.lower() == folded:
-                return candidate  # names are case-sensitive: a common slip
-        import difflib  # deferred: only error messages need it
-
-        # Narrow the candidates first: difflib over every name is slow.
-        head = folded[:3]
-        pool = sorted({n for n in names if n[:3].lower() == head}) or sorted(set(names))
-        matches = difflib.get_close_matches(name, pool, n=1, cutoff=0.75)
-        return matches[0] if matches else None
 
     # OID -> text ---------------------------------------------------------
 
@@ -253,7 +230,9 @@ class Registry:
         name = obj.name
         if self._oid_of(name) != obj.oid:
             name = f"{obj.module}::{name}"
-        text = name + _format_suffix(obj, key[len(obj.oid):])
+        from mibs.textual import format_suffix  # deferred: a compile resolves names, never formats them
+
+        text = name + format_suffix(obj, key[len(obj.oid):])
         # Belt and braces: a user module shadowing a default one could make a
         # qualified name ambiguous; never hand out text that reads back wrong.
         try:
@@ -264,95 +243,63 @@ class Registry:
         return dotted
 
 
-def _format_suffix(obj: MibObject, suffix: tuple[int, ...]) -> str:
-    if not suffix:
-        return ""
-    numeric = "." + ".".join(map(str, suffix))
-    if obj.kind != COLUMN or not obj.index:
-        return numeric
-    pieces: list[str] = []
-    pos = 0
-    last = len(obj.index) - 1
-    for number, part in enumerate(obj.index):
-        rest = suffix[pos:]
-        if not rest:
-            return numeric
-        implied = obj.implied and number == last
-        if part.syntax in _STRING_KINDS or part.syntax == OBJECT_IDENTIFIER:
-            is_string = part.syntax != OBJECT_IDENTIFIER
-            if part.size is not None:
-                length, prefixed = part.size, False
-            elif implied:
-                length, prefixed = len(rest), False
-            else:
-                length, prefixed = rest[0], True
-                rest = rest[1:]
-            if len(rest) < length:
-                return numeric
-            chars = rest[:length]
-            pos += length + (1 if prefixed else 0)
-            if is_string and chars and all(c in _QUOTABLE for c in chars):
-                quote = '"' if prefixed else "'"
-                pieces.append("." + quote + "".join(map(chr, chars)) + quote)
-            elif is_string and not chars and prefixed:
-                pieces.append('.""')
-            else:
-                arcs = ((length,) if prefixed else ()) + chars
-                pieces.append("".join(f".{a}" for a in arcs))
-        elif part.syntax == IP_ADDRESS:
-            if len(rest) < 4:
-                return numeric
-            pieces.append("".join(f".{a}" for a in rest[:4]))
-            pos += 4
-        else:
-            pieces.append(f".{rest[0]}")
-            pos += 1
-    if pos < len(suffix):
-        pieces.append("".join(f".{a}" for a in suffix[pos:]))
-    return "".join(pieces)
-
-
 _DEFAULT: Registry | None = None
 
+#: The generated modules' tables, by the module file that holds them, in its order.
+DATA_TABLES = {"_data.py": ("MODULES", "OIDS", "TYPES", "ENUMS", "INDEXES", "RANGES"), "_data_names.py": ("NAMES",)}
 
-def default_registry() -> Registry:
-    """The registry of the bundled MIB modules (built once, on first use)."""
+
+def default_registry(read: Callable[[str], bytes] | None = None) -> Registry:
+    """The registry of the bundled MIB modules (built once, on first use).
+
+    ``read`` returns the bytes of a generated data module given its file
+    name (``"_data.py"``): the caller owns file access, this module only
+    cuts the tables out of the text (:func:`tables_from_text`). Without it,
+    or when the text is not what the generator writes, the data modules are
+    imported: the same tables, but where no byte code is cached Python
+    compiles 1.2 MB of string literals first, which costs more than the rest
+    of a cold compile. The first call builds the registry; later calls
+    return it whatever ``read`` they pass.
+    """
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = Registry(_Packed(_load_data()))
+        tables: Any = None
+        if read is not None:
+            try:
+                tables = tables_from_text({file: read(file) for file in DATA_TABLES})
+            except (OSError, ValueError):
+                tables = None
+        if tables is None:
+            from mibs import _data  # deferred: importing the data is the main cost
+
+            tables = _data
+        _DEFAULT = Registry(_Packed(tables))
     return _DEFAULT
 
 
-# The generated modules' tables, in the order _data.py and _data_names.py hold them.
-_DATA_TABLES = {"_data.py": ("MODULES", "OIDS", "TYPES", "ENUMS", "INDEXES", "RANGES"), "_data_names.py": ("NAMES",)}
+def tables_from_text(sources: Mapping[str, bytes]) -> SimpleNamespace:
+    """The generated tables cut out of the data modules' text, by file name.
 
-
-def _load_data() -> Any:
-    """The generated tables (mibs._data): read from the modules' text.
-
-    Importing the modules is the same data, but where no byte code is cached
-    (PYTHONDONTWRITEBYTECODE, a read-only install without .pyc files)
-    Python compiles 1.2 MB of string literals first, which costs more than
-    the rest of a cold compile; the text is read in a millisecond. The
-    generator writes each table as a triple-quoted literal opening with a
-    line continuation and refuses text holding a quote or a backslash, so
-    the characters between the quotes are the table itself. Anything unexpected: import them.
+    The generator writes each table as a triple-quoted literal opening with
+    a line continuation and refuses text holding a quote or a backslash, so
+    the characters between the quotes are the table itself. ValueError when
+    a file is not laid out that way (the caller then imports the modules).
     """
     tables: dict[str, str] = {}
-    here = os.path.dirname(__file__)
-    try:
-        for file, names in _DATA_TABLES.items():
-            # Through the import system's loader, as package data (also from a zip).
-            text = __loader__.get_data(os.path.join(here, file)).decode("ascii")  # type: ignore[name-defined]
-            for name in names:
-                opener = f'\n{name} = """\\\n'
-                start = text.index(opener) + len(opener)
-                end = text.index('"""', start)
-                if text.find("\\", start, end) >= 0:  # searched in place: no copy of the table
-                    raise ValueError(name)
-                tables[name] = text[start:end]
-    except (OSError, ValueError, AttributeError):
-        from mibs import _data  # deferred: importing the data is the main cost
-
-        return _data
+    for file, names in DATA_TABLES.items():
+        try:
+            text = sources[file].decode("ascii")
+        except (KeyError, UnicodeDecodeError):
+            raise ValueError(f"{file}: missing or not ASCII") from None
+        for name in names:
+            opener = f'\n{name} = """\\\n'
+            start = text.find(opener)
+            if start < 0:
+                raise ValueError(f"{file}: no table {name}")
+            start += len(opener)
+            end = text.find('"""', start)
+            # Searched in place: no copy of the table.
+            if end < 0 or text.find("\\", start, end) >= 0:
+                raise ValueError(f"{file}: table {name} is not a plain literal")
+            tables[name] = text[start:end]
     return SimpleNamespace(**tables)

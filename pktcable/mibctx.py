@@ -36,7 +36,7 @@ class MibContext:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            from mibs import default_registry
+            from pktcable.mibdata import default_registry
 
             reg = default_registry()
             if self._mib_dirs:

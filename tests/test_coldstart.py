@@ -2,7 +2,8 @@
 
 The compile command runs without click when its options are plain
 (pktcable.compiling.fast_main) and reads the generated MIB tables as text
-instead of compiling their modules (mibs.registry._load_data). Each test
+instead of compiling their modules (pktcable.mibdata reads them for
+mibs.registry.tables_from_text). Each test
 checks the short path against the long one.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,13 +34,47 @@ def run(args: list[str], cwd: Path, show_imports: bool = False) -> subprocess.Co
 
 def test_generated_tables_read_as_text_are_the_modules_tables() -> None:
     import mibs._data as module
-    from mibs.registry import _DATA_TABLES, _load_data
+    from mibs.registry import DATA_TABLES, tables_from_text
+    from pktcable.mibdata import read_generated
 
-    tables = _load_data()
-    assert not hasattr(tables, "__file__")  # read as text, not imported
-    for names in _DATA_TABLES.values():
+    tables = tables_from_text({file: read_generated(file) for file in DATA_TABLES})
+    for names in DATA_TABLES.values():
         for name in names:
             assert getattr(tables, name) == getattr(module, name), name
+
+
+@pytest.mark.parametrize("damage", [
+    lambda text: text.replace(b'\nOIDS = """\\\n', b'\nOIDS = (\n'),  # not the generator's layout
+    lambda text: text.replace(b"ifAdminStatus", b"ifAdmin\\Status"),  # a backslash in a table
+    lambda text: text + b"\xff",  # not ASCII
+])
+def test_tables_from_text_refuses_what_it_cannot_cut_exactly(damage: Callable[[bytes], bytes]) -> None:
+    from mibs.registry import DATA_TABLES, tables_from_text
+    from pktcable.mibdata import read_generated
+
+    sources = {file: read_generated(file) for file in DATA_TABLES}
+    damaged = 0
+    for file in DATA_TABLES:
+        broken = {**sources, file: damage(sources[file])}
+        if broken[file] != sources[file]:
+            damaged += 1
+            with pytest.raises(ValueError):
+                tables_from_text(broken)
+    assert damaged
+
+
+@pytest.mark.parametrize("read", ["raise OSError(name)", "return b'junk'"])
+def test_registry_imports_the_modules_when_the_text_cannot_be_had(read: str) -> None:
+    """The same registry from the imported modules (only slower without byte code)."""
+    code = ("import sys, mibs.registry as r\n"
+            f"def read(name):\n    {read}\n"
+            "reg = r.default_registry(read)\n"
+            "assert 'mibs._data' in sys.modules\n"
+            "print(reg.resolve('ifAdminStatus.9'), reg.format((1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 9)))\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 9) ifAdminStatus.9"
 
 
 def test_compile_needs_neither_click_nor_the_data_modules(tmp_path: Path) -> None:
@@ -61,7 +97,7 @@ def test_mta_compile_imports_no_block_tables_nor_dataclasses(tmp_path: Path) -> 
     modules = set(done.stderr.decode().split())
     assert "tlv.schema.config" in modules and "dataclasses" not in modules
     assert not modules & {f"tlv.schema.{m}" for m in ("classifier", "management", "serviceflow", "vendor")}
-    assert not modules & {"tlv.configfile", "tlv.bindecode", "tlv.formatter"}  # the decoding half
+    assert not modules & {"tlv.configfile", "tlv.bindecode", "tlv.formatter", "mibs.textual"}  # the decoding half
     # The same bytes as with every table loaded.
     from pktcable.mibctx import MibContext
     from tlv.config import compile_text
@@ -142,3 +178,39 @@ def test_output_names_are_pathlibs() -> None:
                 output_name(name, None, out_dir)
             continue
         assert output_name(name, None, out_dir) == want, (name, out_dir)
+
+
+def console_script(tmp_path: Path) -> Path:
+    """The ``pktcable`` script as pip writes it for setup.cfg's console_scripts entry."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    entries = dict(line.split(" = ") for line in setup["options.entry_points"]["console_scripts"].strip().splitlines())
+    module, func = entries["pktcable"].split(":")
+    script = tmp_path / "bin" / "pktcable"
+    script.parent.mkdir()
+    script.write_text(f"import re\nimport sys\nfrom {module} import {func}\nif __name__ == '__main__':\n"
+                      f"    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n    sys.exit({func}())\n")
+    return script
+
+
+def test_installed_command_compiles_without_click(tmp_path: Path) -> None:
+    """``pktcable compile`` (the installed console script) takes the same fast
+    path as ``python -m pktcable compile``; other commands and help reach click."""
+    script = console_script(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = ("import runpy, sys\nsys.argv = sys.argv[1:]\ntry:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            "finally:\n    print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(script), "compile", str(COMPAT / "cm_basic.txt"),
+                           "--key", KEY, "-o", "cm.bin"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    modules = done.stderr.decode().split()
+    assert "click" not in modules and "pktcable.cli" not in modules
+    assert (tmp_path / "cm.bin").read_bytes() == (COMPAT / "cm_basic.bin").read_bytes()
+    helped = subprocess.run([sys.executable, str(script), "compile", "--help"], cwd=tmp_path, env=env,
+                            capture_output=True, timeout=60)
+    assert helped.returncode == 0 and b"Usage: pktcable compile" in helped.stdout
+    typo = subprocess.run([sys.executable, str(script), "compil", "x.txt"], cwd=tmp_path, env=env,
+                          capture_output=True, timeout=60)
+    assert typo.returncode == 2 and b"No such command" in typo.stderr

@@ -184,6 +184,29 @@ def test_every_default_object_round_trips(reg: Registry) -> None:
         assert reg.resolve(reg.format(oid)) == oid
 
 
+def test_mibs_package_touches_no_files() -> None:
+    """mibs is a pure data structure: whoever builds a registry reads the
+    files (pktcable.mibdata for the bundled tables, pktcable.mibcache for user MIBs)."""
+    import ast
+
+    for path in sorted((ROOT / "mibs").glob("*.py")):
+        if path.name.startswith("_data"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Name):
+                names = [node.id] if node.id in ("open", "__loader__", "__file__") else []
+            else:
+                continue
+            bad = [n for n in names if n.split(".")[0] in ("os", "io", "pathlib", "socket", "open", "__loader__",
+                                                            "__file__", "logging", "time")]
+            assert not bad, f"{path.name}:{node.lineno}: {bad}"
+
+
 def test_fresh_import_reads_no_mib_text() -> None:
     code = (
         "import sys, mibs; mibs.default_registry().resolve('sysContact.0');"
@@ -369,9 +392,10 @@ def test_lookup_of_resolved_objects_matches_the_tree_index() -> None:
     """The shortcut for instances of objects resolved by name (no tree
     index) finds the record the full index finds, for leaves and inner nodes."""
     from mibs.packed import _Packed
-    from mibs.registry import _load_data
+    from mibs.registry import DATA_TABLES, tables_from_text
+    from pktcable.mibdata import read_generated
 
-    data = _load_data()
+    data = tables_from_text({file: read_generated(file) for file in DATA_TABLES})
     full = _Packed(data)
     full.longest_prefix((1,))  # builds the index
     assert full._children is not None

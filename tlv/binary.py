@@ -77,23 +77,31 @@ class Node(IdentityRecord):
 def encode_nodes(nodes: list[Node], path: str = "", source: str | None = None) -> bytes:
     """Nodes -> bytes; ``path`` is the parent's TLV path and ``source`` the
     text the nodes came from (a file name), for errors."""
-    out = bytearray()
+    return b"".join(encode_pieces(nodes, path, source))
+
+
+def encode_pieces(nodes: list[Node], path: str = "", source: str | None = None) -> list[bytes]:
+    """Each node's whole TLV (type, length, value), in order: encode_nodes
+    without the join, for a caller that needs the top-level TLVs apart (the
+    CMTS MIC takes some of them) without splitting the bytes again."""
+    out: list[bytes] = []
     for node in nodes:
-        if node.children is None:
+        children = node.children
+        if children is None:
             value = node.value
         else:
-            value = encode_nodes(node.children, f"{path}.{node.code}" if path else str(node.code), source)
+            # The path is only for errors: built for a block, never for a leaf.
+            value = b"".join(encode_pieces(children, f"{path}.{node.code}" if path else str(node.code), source))
         n = len(value)
         if node.long:
             if n > 0xFFFF:
                 raise _too_long(node, path, n, 0xFFFF, source)
-            out += bytes((node.code, n >> 8, n & 0xFF))
+            out.append(bytes((node.code, n >> 8, n & 0xFF)) + value)
         else:
             if n > 0xFF:
                 raise _too_long(node, path, n, 0xFF, source)
-            out += bytes((node.code, n))
-        out += value
-    return bytes(out)
+            out.append(bytes((node.code, n)) + value)
+    return out
 
 
 def _too_long(node: Node, parent: str, n: int, limit: int, source: str | None) -> EncodeError:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
 from . import ber
-from .binary import END, LONG_SNMP, MTA_DELIMITER, Node, encode_nodes
+from .binary import END, LONG_SNMP, MTA_DELIMITER, Node, encode_nodes, encode_pieces
 from .errors import EncodeError, TlvError
 from .model import OidContext, SubTable
 from .text import FileLoader, ParseContext, ValueMemo, parse
@@ -140,16 +140,22 @@ def _compile_cm(nodes: list[Node], key: bytes | None, source: str) -> bytes:
             )
     if key is None:
         raise EncodeError("a CM file needs the CMTS shared secret for its CMTS MIC (--key FILE)", source=source)
-    body = encode_nodes(nodes, source=source)
-    return body + cm_trailer(body, key)
+    pieces = encode_pieces(nodes, source=source)
+    body = b"".join(pieces)
+    # The top-level TLVs as encoded: the CMTS MIC input without splitting the body again.
+    return body + _trailer(body, [(node.code, piece) for node, piece in zip(nodes, pieces, strict=True)], key)
 
 
 def cm_trailer(body: bytes, key: bytes) -> bytes:
     """CM MIC, CMTS MIC, end marker and padding for an encoded TLV body."""
+    return _trailer(body, _top_level(body), key)
+
+
+def _trailer(body: bytes, top: list[tuple[int, bytes]], key: bytes) -> bytes:
     cm_mic = bytes((CM_MIC, 16)) + hashlib.md5(body).digest()
-    cmts_mic = bytes((CMTS_MIC, 16)) + cmts_mic_digest(body + cm_mic, key)
-    out = body + cm_mic + cmts_mic + bytes((END,))
-    return out[len(body) :] + bytes(-len(out) % 4)
+    cmts_mic = bytes((CMTS_MIC, 16)) + _cmts_mic(top + [(CM_MIC, cm_mic)], key)
+    size = len(body) + len(cm_mic) + len(cmts_mic) + 1
+    return cm_mic + cmts_mic + bytes((END,)) + bytes(-size % 4)
 
 
 def _top_level(body: bytes) -> list[tuple[int, bytes]]:
@@ -163,15 +169,18 @@ def _top_level(body: bytes) -> list[tuple[int, bytes]]:
 
 def cmts_mic_digest(body: bytes, key: bytes) -> bytes:
     """HMAC-MD5 over the listed TLVs of a CM file body (CM MIC included)."""
-    by_code: dict[int, list[bytes]] = {}
-    for code, raw in _top_level(body):
-        if code in _CMTS_MIC_CODES:
-            by_code.setdefault(code, []).append(raw)
-    msg = b"".join(raw for code in CMTS_MIC_ORDER for raw in by_code.get(code, ()))
-    return hmac.new(key, msg, hashlib.md5).digest()
+    return _cmts_mic(_top_level(body), key)
 
 
-_CMTS_MIC_CODES = frozenset(CMTS_MIC_ORDER)
+def _cmts_mic(top: list[tuple[int, bytes]], key: bytes) -> bytes:
+    """HMAC-MD5 over the top-level TLVs (type, whole TLV) that CMTS_MIC_ORDER lists, in its order."""
+    rank = _CMTS_MIC_RANK
+    # sorted() is stable: TLVs of one type keep their file order.
+    msg = b"".join(raw for _, raw in sorted((item for item in top if item[0] in rank), key=lambda item: rank[item[0]]))
+    return hmac.digest(key, msg, "md5")
+
+
+_CMTS_MIC_RANK = {code: rank for rank, code in enumerate(CMTS_MIC_ORDER)}
 
 
 def _compile_mta(nodes: list[Node], hash: str | None, source: str) -> bytes:

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -175,8 +175,14 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
             elif not office.admin.tokens():
                 click.echo(f"dashboard {url} (no API token yet: pktcable token create --data-dir "
                            f"{cfg.data_dir} --name NAME --role operator)", err=True)
-        await stop.wait()
+        failed = office.dhcp_service.failed if office.dhcp_service is not None else None
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if failed is not None:
+            waits.append(failed)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         await office.close()
+        if failed is not None and failed.done():  # the DHCP worker kept dying: logged; a supervisor restarts us
+            sys.exit(int(ExitStatus.SERVICE))
 
     raise_fd_limit()
     asyncio.run(run())

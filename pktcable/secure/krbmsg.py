@@ -29,6 +29,9 @@ PA_TGS_REQ, PA_ENC_TIMESTAMP, PA_PK_AS_REQ, PA_PK_AS_REP = 1, 2, 16, 17
 #: The pre-RFC PKINIT draft's padata types (draft-ietf-cat-kerberos-pk-init-09), which
 #: some PacketCable 1.x devices send; a setting selects them (docs/secure.md).
 PA_PK_AS_REQ_OLD, PA_PK_AS_REP_OLD = 14, 15
+#: RFC 6806 section 11: the client asks for (and the KDC answers with) a checksum of the
+#: AS-REQ inside the encrypted part; MIT kinit 1.20 sends it.
+PA_REQ_ENC_PA_REP = 149
 
 
 class KerberosTime(core.GeneralizedTime):
@@ -331,6 +334,21 @@ class PAEncTsEnc(core.Sequence):
         ("patimestamp", KerberosTime, {"explicit": 0}),
         ("pausec", core.Integer, {"explicit": 1, "optional": True}),
     ]
+
+
+class TypedDataEntry(core.Sequence):
+    _fields = [
+        ("data-type", core.Integer, {"explicit": 0}),
+        ("data-value", core.OctetString, {"explicit": 1, "optional": True}),
+    ]
+
+
+class TypedData(core.SequenceOf):
+    """RFC 4120 5.9.1 TYPED-DATA: a KRB-ERROR's e-data for errors that are not about
+    pre-authentication methods (those carry METHOD-DATA), e.g. RFC 4556's certificate
+    errors with TD-INVALID-CERTIFICATES."""
+
+    _child_spec = TypedDataEntry
 
 
 #: The messages a KDC or key-management peer receives, by APPLICATION tag.

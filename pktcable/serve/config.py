@@ -47,6 +47,7 @@ demo on loopback without privileges, overridden by a TOML file.
     history_days = 30              # steps older than this many days are dropped (hourly)
     log_level = "warning"          # debug, info, warning, error (--log-level, -v: info)
     log_format = "text"            # text, or json: one object per line (--log-format)
+    dhcp_workers = 0               # 1: the DHCP server in a worker process of its own
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -155,6 +156,8 @@ class ServeConfig:
     history_days: float = HISTORY_DAYS  # age limit of steps, enforced hourly
     log_level: str = DEFAULT_LEVEL  # pktcable/cli/logs.py: LOG_LEVELS
     log_format: str = "text"  # text or json
+    #: 1: the DHCP server (socket, engine, lease store) runs in a worker process; 0: in this one.
+    dhcp_workers: int = 0
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -189,6 +192,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
+    "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.

@@ -125,7 +125,7 @@ def check(data: bytes, tree: Tree, *, hybrid: bool, set_hash: bytes = b"", stric
             return _fail("Basic-flow file hash wrong")
     elif cf.hash_ok is not None:
         verdict.notes.append("a Hybrid-flow config file carries its own hash object")
-    from mibs import default_registry
+    from pktcable.mibdata import default_registry
 
     registry = default_registry()
     seen: set[str] = set()

@@ -92,7 +92,7 @@ def _euro() -> MtaOids:
 def oids(tree: Tree) -> MtaOids:
     if tree is Tree.EURO:
         return _euro()
-    from mibs import default_registry
+    from pktcable.mibdata import default_registry
 
     reg = default_registry()
     mod = _MODULE[tree]
