@@ -394,3 +394,13 @@ def test_a_version_0_database_upgrades_with_its_rows(pg_url: str) -> None:
         assert store.get("0011223344a2").vars == {"x": 1}  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_dhcp_workers_lease_table_name_is_told_apart() -> None:
+    """The DHCP worker gets the lease table's name: a SQLite file, or the store URL."""
+    from pktcable.store.pg import names_postgresql
+
+    assert names_postgresql("postgresql:///pktcable?host=/run/postgresql")
+    assert names_postgresql("postgres://db.example.net/pktcable")
+    assert not names_postgresql("/var/lib/pktcable/leases.db") and not names_postgresql(None)
+    assert not names_postgresql("postgresql.db") and not names_postgresql("")

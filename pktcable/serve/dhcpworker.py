@@ -107,12 +107,14 @@ class _Stream:
 
 async def _child(setup: WorkerSetup) -> None:
     from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
+    from pktcable.store.pg import names_postgresql
 
     loop = asyncio.get_running_loop()
     store: LeaseStore
-    if setup.leases_db and setup.leases_db.startswith("postgresql"):
+    if names_postgresql(setup.leases_db):  # the serve store setting's URL (postgres:// too)
         from pktcable.store.pg_leases import PgLeaseStore
-        store = PgLeaseStore(setup.leases_db)
+
+        store = PgLeaseStore(setup.leases_db)  # type: ignore[arg-type]  # not None: a URL
     else:
         store = SqliteLeaseStore(setup.leases_db) if setup.leases_db else MemoryLeaseStore()
     server = DhcpServer(setup.server, store)

@@ -81,6 +81,12 @@ def parse_store(text: str | None) -> StoreUrl:
     return StoreUrl("postgresql", text)
 
 
+def names_postgresql(text: str | None) -> bool:
+    """Whether ``text`` (a store setting, or a lease table's name handed to a worker) is a
+    PostgreSQL URL rather than a SQLite file."""
+    return bool(text) and str(text).partition(":")[0].lower() in _SCHEMES and "://" in str(text)
+
+
 def redact(url: str) -> str:
     """``url`` with the password, in its user part or its query, replaced by ``***``."""
     try:
@@ -218,5 +224,5 @@ def text_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
 
-__all__ = ["BACKENDS", "Reconnecting", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "migrate", "params",
-           "parse_store", "redact", "text_row", "version"]
+__all__ = ["BACKENDS", "Reconnecting", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "migrate",
+           "names_postgresql", "params", "parse_store", "redact", "text_row", "version"]
