@@ -29,7 +29,7 @@ from .api import audit, json_object, mac_of, office_of
 from .office import NoCurrentLease
 from .problems import Problem, bad_request, not_found
 
-KINDS = ("cm", "mta")
+KINDS = ("cm", "mta", "sip")
 #: The flows an MTA may be given: those the server has a table for.
 FLOWS = tuple(flow.value for flow in SERVER_TABLES)
 LIMIT_DEFAULT, LIMIT_MAX = DEFAULT_LIMIT, MAX_LIMIT  # the devices' page sizes serve every list

@@ -51,6 +51,10 @@ demo on loopback without privileges, overridden by a TOML file.
     log_level = "warning"          # debug, info, warning, error (--log-level, -v: info)
     log_format = "text"            # text, or json: one object per line (--log-format)
     dhcp_workers = 0               # 1: the DHCP server in a worker process of its own
+    sip_port = 0                   # 5060: SIP phones' ua-profile provisioning (0: off; needs http_port)
+    sip_transport = "udp"          # udp or tcp
+    sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
+    sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -165,6 +169,11 @@ class ServeConfig:
     log_format: str = "text"  # text or json
     #: 1: the DHCP server (socket, engine, lease store) runs in a worker process; 0: in this one.
     dhcp_workers: int = 0
+    #: SIP phones (devices of kind sip): the ua-profile notifier's port (0: off), docs/sip.md.
+    sip_port: int = 0
+    sip_transport: str = "udp"
+    sip_push_rate: float = 50.0
+    sip_mac_auth: bool = True
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -185,7 +194,7 @@ class DeviceRow:
 
 #: Realms serve can run: the flows with a server-side table (option 122.6 names them).
 RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES)
-DEVICE_KINDS = ("cm", "mta")
+DEVICE_KINDS = ("cm", "mta", "sip")
 #: Names the templates get from the device itself: a ``vars`` entry of that name would be
 #: shadowed without a word, so it is refused instead.
 RESERVED_VARS = frozenset({"mac", "kind", "ip", "flow", "client_ip"})
@@ -200,11 +209,12 @@ RANGES: dict[str, tuple[float, float]] = {
     "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
+    "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000),
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.
-LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port")
+LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port", "sip_port")
 POOLS = ("cm_pool", "mta_pool", "cpe_pool")
 
 
@@ -253,6 +263,10 @@ def _check(cfg: ServeConfig) -> None:
         raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
+    if cfg.sip_transport not in ("udp", "tcp"):
+        raise named("sip_transport", f"must be udp or tcp, not {cfg.sip_transport!r}")
+    if cfg.sip_port and not cfg.http_port:
+        raise named("sip_port", "SIP phones fetch their profiles over HTTP: needs http_port (it is 0)")
     if cfg.log_level not in LOG_LEVELS:
         raise named("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {cfg.log_level!r}")
     if cfg.log_format not in LOG_FORMATS:
@@ -370,9 +384,14 @@ def _check_devices(cfg: ServeConfig) -> None:
             raise named(join(where, "kind"), f"must be {' or '.join(DEVICE_KINDS)}, not {device.kind!r}")
         if device.kind == "mta" and "flow" in row:
             _check_runnable(device.flow, join(where, "flow"))
-        if device.kind == "cm" and device.flow:
-            raise named(join(where, "flow"), "a cm has no PacketCable flow")
-        if device.template and not _template_exists(cfg.templates, device.template):
+        if device.kind in ("cm", "sip") and device.flow:
+            raise named(join(where, "flow"), f"a {device.kind} has no PacketCable flow")
+        if device.kind == "sip":
+            from pktcable.phones.profiles import LAYOUTS
+
+            if device.template and device.template not in LAYOUTS:
+                raise named(join(where, "template"), f"a phone's template is a layout: {', '.join(LAYOUTS)}")
+        elif device.template and not _template_exists(cfg.templates, device.template):
             raise named(join(where, "template"), f"no template {device.template!r}"
                                                  + (f" in {cfg.templates} or" if cfg.templates else " among")
                                                  + " the shipped ones")
