@@ -32,6 +32,11 @@ PHONE = {"mac": MAC, "template": "generic",
                   "codecs": ["PCMU"]}}
 
 
+MAC2 = "0004f2a0b0c3"
+PHONE2 = {"mac": MAC2, "template": "snom",
+          "vars": {**PHONE["vars"], "sip_password": "digest-pw"}}  # type: ignore[dict-item]
+
+
 class Server:
     """``python -m pktcable sip serve`` with its stderr read line by line."""
 
@@ -64,17 +69,17 @@ class Server:
                                      self.proc.poll() is not None, BUDGET)
         assert ok and self.proc.poll() is None, "\n".join(self.lines)
 
-    def url(self) -> str:
+    def url(self, mac: str = MAC) -> str:
         book = PhoneBook(Profiles(), lambda mac: None, SECRET, time.time)
-        return f"http://127.0.0.1:{self.http_port}/{book.path(MAC)}"
+        return f"http://127.0.0.1:{self.http_port}/{book.path(mac)}"
 
     def close(self) -> None:
         stop(self.proc)
 
 
-def sipp(scenario: str, server: Server, cwd: Path) -> subprocess.Popen[bytes]:
+def sipp(scenario: str, server: Server, cwd: Path, *extra: str, mac: str = MAC) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        ["sipp", f"127.0.0.1:{server.sip_port}", "-sf", str(DATA / scenario), "-key", "mac", MAC,
+        ["sipp", f"127.0.0.1:{server.sip_port}", "-sf", str(DATA / scenario), "-key", "mac", mac, *extra,
          "-p", str(free_port()), "-m", "1", "-i", "127.0.0.1", "-timeout", "30", "-timeout_error", "-trace_err",
          "-nostdin"], cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -95,7 +100,7 @@ def curl(*args: str) -> tuple[str, str]:
 @pytest.fixture
 def server(tmp_path: Path):  # type: ignore[no-untyped-def]
     require("sipp", "curl", "xmllint")
-    srv = Server(tmp_path, [PHONE])
+    srv = Server(tmp_path, [PHONE, PHONE2])
     yield srv
     srv.close()
 
@@ -129,3 +134,22 @@ def test_sipp_phone_receives_the_change_notify_after_a_variable_edit(server: Ser
     server.wait_for(f"{MAC} Notified", count=2)
     status, _ = curl(server.url())
     assert status == "200"
+
+
+def test_sipp_phone_answers_the_digest_challenge_and_gets_its_snom_profile(server: Server, tmp_path: Path) -> None:
+    # A wrong password first: refused with 403 after the challenge, so the scenario fails.
+    bad = sipp("uac_profile_digest.xml", server, tmp_path, "-au", MAC2, "-ap", "guess", mac=MAC2)
+    bad.communicate(timeout=BUDGET + 15)
+    assert bad.returncode != 0
+    server.wait_for(f"{MAC2} AuthFailed")
+    for log in tmp_path.glob("*_errors.log"):
+        log.unlink()
+    finish(sipp("uac_profile_digest.xml", server, tmp_path, "-au", MAC2, "-ap", "digest-pw", mac=MAC2), tmp_path)
+    server.wait_for(f"{MAC2} Notified")
+    profile = tmp_path / "snom.xml"
+    run = subprocess.run(["curl", "-sS", "-f", "-o", str(profile), server.url(MAC2)], capture_output=True, text=True,
+                         timeout=BUDGET)
+    assert run.returncode == 0, run.stderr
+    lint = subprocess.run(["xmllint", "--noout", "--schema", str(SHIPPED / "snom.xsd"), str(profile)],
+                          capture_output=True, text=True, timeout=BUDGET)
+    assert lint.returncode == 0, lint.stderr

@@ -20,7 +20,15 @@ from .logs import log_options, setup
 
 @click.group("sip")
 def sip_group() -> None:
-    """SIP phones: the ua-profile provisioning server."""
+    """SIP phones: the ua-profile provisioning server (RFC 6080) with the phones'
+    XML profiles over HTTP (docs/sip.md).
+
+    Examples:
+
+    \b
+      pktcable sip serve --phones phones.json --address 127.0.0.1 --sip-port 5070 --http-port 8080
+      pktcable sip serve --phones phones.json --address 0.0.0.0 --advertise 10.0.0.1 --no-mac-auth
+    """
 
 
 def load_phones(path: Path) -> list[Any]:
@@ -49,8 +57,10 @@ def load_phones(path: Path) -> list[Any]:
               help="JSON list of phones (mac, template, vars, ip); SIGHUP re-reads it and notifies the changed.")
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on (SIP and HTTP).")
 @click.option("--advertise", default=None, help="Address phones reach us at (needed with a wildcard --address).")
-@click.option("--sip-port", type=click.IntRange(0, 65535), default=5060, show_default=True)
-@click.option("--sip-transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True)
+@click.option("--sip-port", type=click.IntRange(0, 65535), default=5060, show_default=True,
+              help="Port of the SUBSCRIBE/NOTIFY service.")
+@click.option("--sip-transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
+              help="SIP transport of that port.")
 @click.option("--http-port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port of the HTTP server that serves the profiles.")
 @click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None,
