@@ -216,3 +216,13 @@ def test_pushes_are_rate_limited_and_coalesced() -> None:
         t = max(t, core.next_deadline() or t)
         sent += len(split(core.handle_timer(t))[1])
     assert sent == 100 and t == pytest.approx(110.0, abs=0.2)  # 90 more at 10 per second
+
+
+def test_notifies_go_to_the_source_of_the_subscribe_not_to_its_contact() -> None:
+    # Behind NAT the source is the reachable address; a Contact naming another host is no
+    # way to aim NOTIFYs at a third party.
+    core, _ = make(store_with())
+    nat = ("192.0.2.9", 40_001)
+    _, sends = split(core.on_request(subscribe(), nat, 1000.0))
+    assert sends[0].peer == nat
+    assert str(sends[0].request.uri) == f"sip:MAC%3a{MAC}@10.0.0.7:5060"  # still addressed to the Contact

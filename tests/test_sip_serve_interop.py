@@ -40,7 +40,8 @@ PHONE2 = {"mac": MAC2, "template": "snom",
 class Server:
     """``python -m pktcable sip serve`` with its stderr read line by line."""
 
-    def __init__(self, tmp: Path, phones: list[dict[str, object]]) -> None:
+    def __init__(self, tmp: Path, phones: list[dict[str, object]], transport: str = "udp") -> None:
+        self.transport = transport
         self.phones_file = tmp / "phones.json"
         self.phones_file.write_text(json.dumps(phones))
         (tmp / "key").write_bytes(SECRET)
@@ -49,7 +50,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pktcable", "sip", "serve", "--phones", str(self.phones_file),
              "--address", "127.0.0.1", "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
-             "--secret-file", str(tmp / "key")],
+             "--secret-file", str(tmp / "key"), "--sip-transport", transport],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
         self._cond = threading.Condition()
@@ -78,8 +79,9 @@ class Server:
 
 
 def sipp(scenario: str, server: Server, cwd: Path, *extra: str, mac: str = MAC) -> subprocess.Popen[bytes]:
+    transport = ("-t", "t1") if server.transport == "tcp" else ()
     return subprocess.Popen(
-        ["sipp", f"127.0.0.1:{server.sip_port}", "-sf", str(DATA / scenario), "-key", "mac", mac, *extra,
+        ["sipp", f"127.0.0.1:{server.sip_port}", "-sf", str(DATA / scenario), "-key", "mac", mac, *transport, *extra,
          "-p", str(free_port()), "-m", "1", "-i", "127.0.0.1", "-timeout", "30", "-timeout_error", "-trace_err",
          "-nostdin"], cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -97,10 +99,10 @@ def curl(*args: str) -> tuple[str, str]:
     return run.stdout[-3:], run.stdout[:-3]
 
 
-@pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["udp", "tcp"])
+def server(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     require("sipp", "curl", "xmllint")
-    srv = Server(tmp_path, [PHONE, PHONE2])
+    srv = Server(tmp_path, [PHONE, PHONE2], request.param)
     yield srv
     srv.close()
 

@@ -231,9 +231,13 @@ class ProvisioningCore:
         return [SendTo(notify, self._peer(mac, notify))]
 
     def _peer(self, mac: str, request: Request) -> Address:
+        """Where a NOTIFY to ``mac`` goes: over a stream the phone's own connection; over
+        UDP the address its last SUBSCRIBE came from (as RFC 3581 answers a request to its
+        source), not its Contact: that reaches a phone behind NAT, and a sender that names
+        someone else in its Contact cannot aim our NOTIFYs at a third party."""
         state = self.phones.get(mac)
-        if self.reliable and state is not None and state.peer is not None:
-            return state.peer  # over a stream, the phone's own connection
+        if state is not None and state.peer is not None:
+            return state.peer
         return peer_address(request)
 
     def _drop(self, dialog: DialogId, mac: str) -> None:
@@ -294,7 +298,7 @@ class ProvisioningCore:
         self._count("push-check-sync")
         state.notified_version = current.profile.version
         notify = self._check_sync(target)
-        return [SendTo(notify, state.peer if self.reliable and state.peer else peer_address(notify))]
+        return [SendTo(notify, self._peer(mac, notify))]
 
     def _check_sync(self, target: g.SipUri) -> Request:
         """An unsolicited NOTIFY outside any dialog: RFC 6665 wants a Subscription-State on
