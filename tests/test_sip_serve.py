@@ -92,3 +92,8 @@ def test_sip_settings_are_checked(setting: dict[str, object], words: list[str]) 
     with pytest.raises(ValueError) as info:
         check(ServeConfig(cm_key="k", **setting))  # type: ignore[arg-type]
     assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_multicast_needs_udp() -> None:
+    with pytest.raises(ValueError, match="sip_multicast"):
+        check(ServeConfig(cm_key="k", sip_port=5070, sip_transport="tcp", sip_multicast=True))

@@ -67,12 +67,15 @@ def load_phones(path: Path) -> list[Any]:
               help="Folder whose <layout>.xml.j2 / <layout>.xsd override the shipped ones.")
 @click.option("--secret-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Key (>= 16 bytes) of the profile URL tokens; without it a random one per run.")
+@click.option("--multicast", is_flag=True,
+              help="Also answer the plug-and-play SUBSCRIBE phones multicast to 224.0.1.75 (UDP).")
 @click.option("--no-mac-auth", is_flag=True, help="Refuse phones without a sip_password (digest only).")
 @click.option("--push-rate", type=click.FloatRange(0.1, 100_000), default=50.0, show_default=True,
               help="Change NOTIFYs per second at most (bursts of twice that).")
 @log_options()
 def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: int, sip_transport: str,
-              http_port: int, templates: str | None, secret_file: str | None, no_mac_auth: bool, push_rate: float,
+              http_port: int, templates: str | None, secret_file: str | None, multicast: bool, no_mac_auth: bool,
+              push_rate: float,
               log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
     """Serve SIP phones their profiles: ua-profile SUBSCRIBE/NOTIFY and HTTP with ETags.
 
@@ -96,6 +99,8 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
         fail(f"--phones/--secret-file: {exc}", ExitStatus.USAGE)
     if (advertise or address) in ("0.0.0.0", "::"):
         fail("--advertise: needed when --address is a wildcard", ExitStatus.USAGE)
+    if multicast and sip_transport != "udp":
+        fail("--multicast: the PnP SUBSCRIBE comes over UDP (--sip-transport udp)", ExitStatus.USAGE)
     profiles = Profiles(Path(templates)) if templates else Profiles()
     for phone in phones:  # every profile must build before anything is served
         try:
@@ -104,7 +109,7 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
             fail(f"--phones: {exc}", ExitStatus.USAGE)
     try:
         asyncio.run(_serve(phones, Path(phones_file), profiles, secret, address, advertise, sip_port, sip_transport,
-                           http_port, not no_mac_auth, push_rate))
+                           http_port, not no_mac_auth, push_rate, multicast))
     except KeyboardInterrupt:
         sys.exit(int(ExitStatus.INTERRUPTED))
     except OSError as exc:
@@ -112,12 +117,13 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
 
 
 async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, address: str, advertise: str | None,
-                 sip_port: int, transport: str, http_port: int, mac_auth: bool, push_rate: float) -> None:
+                 sip_port: int, transport: str, http_port: int, mac_auth: bool, push_rate: float,
+                 multicast: bool) -> None:
     from pktcable.delivery.http import HttpServer
     from pktcable.delivery.resolvers import MemoryResolver
     from pktcable.phones.book import PhoneBook
     from pktcable.phones.profiles import ProfileError
-    from pktcable.sip.service import SipProvisioningServer
+    from pktcable.sip.service import PNP_GROUP, SipProvisioningServer
     from pktcable.store.devices import MemoryDeviceStore, Step
 
     store = MemoryDeviceStore()
@@ -135,7 +141,7 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
     url_host = f"[{host}]" if ":" in host else host
     sip = SipProvisioningServer(book, f"http://{url_host}:{http.address[1]}/", address, sip_port, advertise,
                                 transport, auth_secret=secret, allow_mac_auth=mac_auth, push_rate=push_rate,
-                                push_burst=max(1.0, push_rate * 2), on_step=on_step)
+                                push_burst=max(1.0, push_rate * 2), on_step=on_step, multicast=multicast)
     await sip.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,7 +163,8 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
     assert sip.bound is not None
-    click.echo(f"sip provisioning on {address}:{sip.bound[1]} ({transport}), profiles on http "
+    pnp = f" and {PNP_GROUP}:{sip.bound[1]}" if multicast else ""
+    click.echo(f"sip provisioning on {address}:{sip.bound[1]}{pnp} ({transport}), profiles on http "
                f"{address}:{http.address[1]}, {len(phones)} phones", err=True)
     try:
         await stop.wait()

@@ -55,6 +55,7 @@ demo on loopback without privileges, overridden by a TOML file.
     sip_transport = "udp"          # udp or tcp
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
+    sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -174,6 +175,7 @@ class ServeConfig:
     sip_transport: str = "udp"
     sip_push_rate: float = 50.0
     sip_mac_auth: bool = True
+    sip_multicast: bool = False
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -265,6 +267,8 @@ def _check(cfg: ServeConfig) -> None:
         raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
     if cfg.sip_transport not in ("udp", "tcp"):
         raise named("sip_transport", f"must be udp or tcp, not {cfg.sip_transport!r}")
+    if cfg.sip_multicast and cfg.sip_transport != "udp":
+        raise named("sip_multicast", "the PnP SUBSCRIBE comes over UDP: needs sip_transport = \"udp\"")
     if cfg.sip_port and not cfg.http_port:
         raise named("sip_port", "SIP phones fetch their profiles over HTTP: needs http_port (it is 0)")
     if cfg.log_level not in LOG_LEVELS:

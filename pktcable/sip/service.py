@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ from pktcable.sip.transport import StreamTransport, TransactionDriver, UdpTransp
 
 log = logging.getLogger("pktcable.sip")
 TRANSPORTS = ("udp", "tcp")
+#: sip.mcast.net: where phones send the plug-and-play SUBSCRIBE (RFC 6080 §5.1.1; Snom,
+#: Yealink and Grandstream phones do so before any other discovery).
+PNP_GROUP = "224.0.1.75"
 
 
 def _new_id() -> str:
@@ -47,6 +51,9 @@ class SipProvisioningServer:
     push_rate: float = 50.0
     push_burst: float = 100.0
     on_step: OnStep = lambda mac, event, detail: None
+    #: Also answer the multicast PnP SUBSCRIBE (UDP only): a socket joined to
+    #: :data:`PNP_GROUP` on ``port``; the answers leave from the unicast socket.
+    multicast: bool = False
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -55,10 +62,13 @@ class SipProvisioningServer:
             raise ValueError(f"profile URL base must be an http(s) URL, not {self.url_base!r}")
         if not self.push_rate > 0 or not self.push_burst >= 1:
             raise ValueError("push rate must be > 0 per second and its burst >= 1")
+        if self.multicast and self.transport != "udp":
+            raise ValueError("the multicast PnP SUBSCRIBE comes over UDP only")
         self.core: ProvisioningCore | None = None
         self.driver = TransactionDriver(self._on_event)
         self._sock: UdpTransport | StreamTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._pnp: UdpTransport | None = None
         self.bound: tuple[str, int] | None = None
 
     def url_for(self, mac: str) -> str:
@@ -85,6 +95,27 @@ class SipProvisioningServer:
                                      policy=self.policy, push_rate=self.push_rate, push_burst=self.push_burst,
                                      on_step=self.on_step)
         self.driver.attach(self._sock)
+        if self.multicast:
+            self._pnp = await self._join(port)
+
+    async def _join(self, port: int) -> UdpTransport:
+        """A socket bound to the PnP group (so it sees that group's datagrams only) and
+        joined on the interface that holds ``host`` (any, for a wildcard)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((PNP_GROUP, port))
+            interface = "0.0.0.0" if self.host in ("", "0.0.0.0") else self.host
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                            socket.inet_aton(PNP_GROUP) + socket.inet_aton(interface))
+            sock.setblocking(False)
+            # Its own rate limiter and counters; what it receives goes to the same transaction layer.
+            _, proto = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: UdpTransport(self.driver.on_message), sock=sock)
+        except OSError:
+            sock.close()
+            raise
+        return proto
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -138,5 +169,7 @@ class SipProvisioningServer:
         if self._timer is not None:
             self._timer.cancel()
         self.driver.close()
+        if self._pnp is not None:
+            self._pnp.close()
         if self._sock is not None:
             self._sock.close()
