@@ -70,10 +70,13 @@ def test_a_phone_subscribes_fetches_and_gets_the_change_notify_after_an_api_edit
                 errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
                 assert phone.returncode == 0, out.decode(errors="replace")[-3000:] + errors
                 await _wait_history(office, "Notified", 2)
+                office.commit_now()  # the built-file store writes with the next commit (a 50 ms window)
                 status, body = await call("GET", f"/api/v1/devices/{MAC}")
                 events = [h["event"] for h in body["history"]]
                 assert events[:1] == ["Subscribed"] and events.count("Notified") == 2
                 assert "profile " in body["history"][-1]["detail"]
+                [built] = body["files"]  # the profile the phone was last told of, as text
+                assert built["kind"] == "sip" and "<codec payload-type=\"9\">G722</codec>" in built["text"]
             async with aiohttp.ClientSession() as http, http.get(url, headers={"If-None-Match": etag}) as r:
                 assert r.status == 200 and b"G722" in await r.read()  # the new version
         finally:
@@ -97,3 +100,23 @@ def test_sip_settings_are_checked(setting: dict[str, object], words: list[str]) 
 def test_multicast_needs_udp() -> None:
     with pytest.raises(ValueError, match="sip_multicast"):
         check(ServeConfig(cm_key="k", sip_port=5070, sip_transport="tcp", sip_multicast=True))
+
+
+def test_operator_layouts_live_in_the_templates_sip_folder_and_are_no_config_templates(tmp_path: Path) -> None:
+    from pktcable.phones.profiles import SHIPPED
+    from pktcable.serve.officeview import OfficeView
+
+    (tmp_path / "sip").mkdir()
+    text = (SHIPPED / "generic.xml.j2").read_text().replace("<lines>", "<!-- site layout --><lines>")
+    (tmp_path / "sip" / "generic.xml.j2").write_text(text)
+    cfg = check(ServeConfig(cm_key="k", templates=str(tmp_path), sip_port=free_port(),
+                            devices=[{"mac": MAC, "kind": "sip", "vars": VARS}]))
+    office = Backoffice(cfg)
+    try:
+        assert office.sip is not None
+        assert b"<!-- site layout -->" in office.sip.book.current(MAC).profile.data
+        assert not any(t.name.startswith("sip/") for t in OfficeView(office).templates())
+    finally:
+        office.devices.close()
+        office.built.close()
+        office.admin.close()

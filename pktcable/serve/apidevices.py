@@ -131,7 +131,9 @@ async def get_device(request: web.Request) -> web.Response:
     files = []
     for built in office.built_files(mac):
         try:
-            text = await asyncio.to_thread(office.describe_file, built.data)
+            # A phone's profile is XML text already; a modem's or an eMTA's file is decoded.
+            text = built.data.decode("utf-8", "replace") if built.kind == "sip" else \
+                await asyncio.to_thread(office.describe_file, built.data)
         except Exception as exc:  # a file the decoder cannot read is still shown, with why
             text = f"# the file does not decode: {exc}\n"
         files.append({"name": built.name, "kind": built.kind, "built": built.built, "size": len(built.data),

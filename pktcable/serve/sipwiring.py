@@ -16,8 +16,9 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pktcable.delivery.resolvers import PHONE_LAYOUTS
 from pktcable.phones.book import KIND, PhoneBook
-from pktcable.phones.profiles import Profiles
+from pktcable.phones.profiles import ProfileError, Profiles
 from pktcable.sip.service import SipProvisioningServer
 from pktcable.store.devices import DeviceStore, Step
 
@@ -40,9 +41,10 @@ def url_key(cm_key: bytes) -> bytes:
 
 class SipWiring:
     def __init__(self, cfg: ServeConfig, devices: DeviceStore, cm_key: bytes, clock: Callable[[], float],
-                 commit: Callable[[], None]) -> None:
-        self.devices, self.clock, self.commit = devices, clock, commit
-        profiles = Profiles(Path(cfg.templates)) if cfg.templates else Profiles()
+                 commit: Callable[[], None], record_file: Callable[[str, str, str, bytes], None]) -> None:
+        self.devices, self.clock, self.commit, self.record_file = devices, clock, commit, record_file
+        # The operator's layouts live in the templates folder's sip/ (not config templates).
+        profiles = Profiles(Path(cfg.templates) / PHONE_LAYOUTS) if cfg.templates else Profiles()
         self.book = PhoneBook(profiles, devices.get, url_key(cm_key), clock)
         self.cfg = cfg
         self.server: SipProvisioningServer | None = None
@@ -59,6 +61,10 @@ class SipWiring:
         version = self.book.version(mac)
         if event == "Notified" and version:
             detail = f"{detail}, profile {version[:16]}"
+            try:  # the profile the phone was told of, kept as a modem's last file is (the API shows it)
+                self.record_file(mac, KIND, f"{mac}.xml", self.book.current(mac).profile.data)
+            except (KeyError, ProfileError):
+                pass  # gone or broken since: its ProfileFailed step says so
         self.devices.record(Step(mac, self.clock(), STEP, event, detail))
         state = STATES.get(event)
         device = self.devices.get(mac)

@@ -49,6 +49,11 @@ class BuiltFiles(Protocol):
     def close(self) -> None: ...
 
 
+#: The kinds of file a device has, in the order the stores list them (ORDER BY kind): a
+#: modem's config file, an eMTA's, a SIP phone's profile.
+KINDS = ("cm", "mta", "sip")
+
+
 class MemoryBuiltFiles:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], BuiltFile] = {}
@@ -60,10 +65,10 @@ class MemoryBuiltFiles:
         pass
 
     def of(self, mac: str) -> list[BuiltFile]:
-        return [self.rows[mac, kind] for kind in ("cm", "mta") if (mac, kind) in self.rows]
+        return [self.rows[mac, kind] for kind in KINDS if (mac, kind) in self.rows]
 
     def delete(self, mac: str) -> None:
-        for kind in ("cm", "mta"):
+        for kind in KINDS:
             self.rows.pop((mac, kind), None)
 
     def close(self) -> None:
