@@ -107,7 +107,8 @@ class DigestAuth:
     def _nonce_age(self, nonce: str, now: float) -> float | None:
         stamp, _, mac = nonce.partition(".")
         good = hmac.new(self.secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(mac, good) or not re.fullmatch(r"[0-9a-f]{1,16}", stamp):
+        # Bytes: compare_digest refuses non-ASCII text, and this text is the sender's.
+        if not hmac.compare_digest(mac.encode(), good.encode()) or not re.fullmatch(r"[0-9a-f]{1,16}", stamp):
             return None
         return now - int(stamp, 16) / 1000
 
@@ -123,7 +124,8 @@ class DigestAuth:
         age = self._nonce_age(c.nonce, now)
         if age is None:
             return Verdict.MISSING  # not our nonce (or forged): a fresh challenge
-        if c.username != username or not hmac.compare_digest(c.response, expected_response(c, method, password)):
+        if c.username != username or \
+                not hmac.compare_digest(c.response.encode(), expected_response(c, method, password).encode()):
             return Verdict.WRONG
         if not 0 <= age <= self.lifetime:
             return Verdict.STALE
