@@ -26,6 +26,7 @@ for the transport glue (:mod:`.service`).
 
 from __future__ import annotations
 
+import heapq
 import re
 import urllib.parse
 from collections import OrderedDict
@@ -122,6 +123,10 @@ class ProvisioningCore:
         self._by_dialog: dict[DialogId, str] = {}
         self._pending: OrderedDict[str, None] = OrderedDict()
         self._bucket = _Bucket(self.push_rate, self.push_burst)
+        #: (expiry, dialog) of every subscription granted, stale entries left in: the notifier
+        #: scans its whole table to expire, so it is asked only when one is really due (a
+        #: scan per push would make a push to each of N phones cost N²).
+        self._expiries: list[tuple[float, DialogId]] = []
         self.counters: dict[str, int] = {}
 
     def _count(self, name: str) -> None:
@@ -200,6 +205,7 @@ class ProvisioningCore:
                 # A phone that re-subscribes afresh (a reboot) leaves its old dialog behind.
                 actions += self._send_notify(self.notifier.subscriptions[old], mac, now, terminate="deactivated")
             state.subscription, state.expires_at = sub.dialog.id, sub.expires_at
+            heapq.heappush(self._expiries, (sub.expires_at, sub.dialog.id))
             self._by_dialog[sub.dialog.id] = mac
             self.on_step(mac, "Subscribed" if decision.outcome is Outcome.CREATED else "Refreshed",
                          f"from {peer[0]}, expires in {int(sub.expires_at - now)} s")
@@ -314,8 +320,19 @@ class ProvisioningCore:
 
     # --- time ---------------------------------------------------------------------------------
 
+    def _expiry_due(self) -> float | None:
+        """When the next subscription expires (stale heap entries, of ended or refreshed ones, dropped)."""
+        heap, subs = self._expiries, self.notifier.subscriptions
+        while heap:
+            at, dialog = heap[0]
+            sub = subs.get(dialog)
+            if sub is not None and sub.expires_at == at:
+                return at
+            heapq.heappop(heap)
+        return None
+
     def next_deadline(self) -> float | None:
-        due = self.notifier.next_deadline()
+        due = self._expiry_due()
         if self._pending:
             b = self._bucket
             # A full bucket (never used) pushes at once; else when the next token is in.
@@ -325,7 +342,8 @@ class ProvisioningCore:
 
     def handle_timer(self, now: float) -> list[Action]:
         actions: list[Action] = []
-        for notify in self.notifier.handle_timer(now):
+        expiry = self._expiry_due()
+        for notify in self.notifier.handle_timer(now) if expiry is not None and expiry <= now else ():
             key = (notify.call_id, notify.from_.tag or "", notify.to.tag or "")
             mac = self._by_dialog.get(key)
             if mac is not None:
