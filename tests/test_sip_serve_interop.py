@@ -40,7 +40,8 @@ PHONE2 = {"mac": MAC2, "template": "snom",
 class Server:
     """``python -m pktcable sip serve`` with its stderr read line by line."""
 
-    def __init__(self, tmp: Path, phones: list[dict[str, object]], transport: str = "udp") -> None:
+    def __init__(self, tmp: Path, phones: list[dict[str, object]], transport: str = "udp",
+                 extra: tuple[str, ...] = ()) -> None:
         self.transport = transport
         self.phones_file = tmp / "phones.json"
         self.phones_file.write_text(json.dumps(phones))
@@ -50,7 +51,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pktcable", "sip", "serve", "--phones", str(self.phones_file),
              "--address", "127.0.0.1", "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
-             "--secret-file", str(tmp / "key"), "--sip-transport", transport],
+             "--secret-file", str(tmp / "key"), "--sip-transport", transport, *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
         self._cond = threading.Condition()
@@ -155,3 +156,21 @@ def test_sipp_phone_answers_the_digest_challenge_and_gets_its_snom_profile(serve
     lint = subprocess.run(["xmllint", "--noout", "--schema", str(SHIPPED / "snom.xsd"), str(profile)],
                           capture_output=True, text=True, timeout=BUDGET)
     assert lint.returncode == 0, lint.stderr
+
+
+def test_profiles_over_https_with_validators(tmp_path: Path) -> None:
+    from .sip_peers import tls_contexts
+
+    require("curl")
+    tls_contexts(tmp_path)  # cert.pem / key.pem for prov.test
+    srv = Server(tmp_path, [PHONE], extra=("--cert", str(tmp_path / "cert.pem"), "--cert-key", str(tmp_path / "key.pem")))
+    try:
+        assert any("profiles on https" in line for line in srv.lines)
+        url = srv.url().replace("http://127.0.0.1", "https://prov.test")
+        tls = ("--cacert", str(tmp_path / "cert.pem"), "--resolve", f"prov.test:{srv.http_port}:127.0.0.1")
+        status, head = curl(*tls, url)
+        assert status == "200"
+        etag = next(ln.split(":", 1)[1].strip() for ln in head.splitlines() if ln.lower().startswith("etag:"))
+        assert curl(*tls, "-H", f"If-None-Match: {etag}", url)[0] == "304"
+    finally:
+        srv.close()

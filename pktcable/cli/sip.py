@@ -63,6 +63,10 @@ def load_phones(path: Path) -> list[Any]:
               help="SIP transport of that port.")
 @click.option("--http-port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port of the HTTP server that serves the profiles.")
+@click.option("--cert", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="PEM certificate (chain): the profiles are served over HTTPS (needs --cert-key).")
+@click.option("--cert-key", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="PEM private key for HTTPS.")
 @click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder whose <layout>.xml.j2 / <layout>.xsd override the shipped ones.")
 @click.option("--secret-file", type=click.Path(dir_okay=False, exists=True), default=None,
@@ -74,8 +78,8 @@ def load_phones(path: Path) -> list[Any]:
               help="Change NOTIFYs per second at most (bursts of twice that).")
 @log_options()
 def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: int, sip_transport: str,
-              http_port: int, templates: str | None, secret_file: str | None, multicast: bool, no_mac_auth: bool,
-              push_rate: float,
+              http_port: int, cert: str | None, cert_key: str | None, templates: str | None,
+              secret_file: str | None, multicast: bool, no_mac_auth: bool, push_rate: float,
               log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
     """Serve SIP phones their profiles: ua-profile SUBSCRIBE/NOTIFY and HTTP with ETags.
 
@@ -99,6 +103,16 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
         fail(f"--phones/--secret-file: {exc}", ExitStatus.USAGE)
     if (advertise or address) in ("0.0.0.0", "::"):
         fail("--advertise: needed when --address is a wildcard", ExitStatus.USAGE)
+    if (cert is None) != (cert_key is None):
+        fail("--cert/--cert-key: HTTPS needs both", ExitStatus.USAGE)
+    ssl_context = None
+    if cert is not None and cert_key is not None:
+        from pktcable.delivery.http import make_ssl_context
+
+        try:
+            ssl_context = make_ssl_context(cert, cert_key)
+        except (OSError, ValueError) as exc:
+            fail(f"--cert/--cert-key: {exc}", ExitStatus.USAGE)
     if multicast and sip_transport != "udp":
         fail("--multicast: the PnP SUBSCRIBE comes over UDP (--sip-transport udp)", ExitStatus.USAGE)
     profiles = Profiles(Path(templates)) if templates else Profiles()
@@ -109,7 +123,7 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
             fail(f"--phones: {exc}", ExitStatus.USAGE)
     try:
         asyncio.run(_serve(phones, Path(phones_file), profiles, secret, address, advertise, sip_port, sip_transport,
-                           http_port, not no_mac_auth, push_rate, multicast))
+                           http_port, not no_mac_auth, push_rate, multicast, ssl_context))
     except KeyboardInterrupt:
         sys.exit(int(ExitStatus.INTERRUPTED))
     except OSError as exc:
@@ -118,7 +132,7 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
 
 async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, address: str, advertise: str | None,
                  sip_port: int, transport: str, http_port: int, mac_auth: bool, push_rate: float,
-                 multicast: bool) -> None:
+                 multicast: bool, ssl_context: Any) -> None:
     from pktcable.delivery.http import HttpServer
     from pktcable.delivery.resolvers import MemoryResolver
     from pktcable.phones.book import PhoneBook
@@ -135,11 +149,13 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
         store.record(Step(mac, time.time(), "SIP", event, detail))
         click.echo(f"{mac} {event} {detail}".rstrip(), err=True)
 
-    http = HttpServer(MemoryResolver({}), address, http_port, versioned=("profiles/", book.serve_http))
+    http = HttpServer(MemoryResolver({}), address, http_port, ssl_context=ssl_context,
+                      versioned=("profiles/", book.serve_http))
     await http.start()
     host = advertise or address
     url_host = f"[{host}]" if ":" in host else host
-    sip = SipProvisioningServer(book, f"http://{url_host}:{http.address[1]}/", address, sip_port, advertise,
+    scheme = "https" if ssl_context is not None else "http"
+    sip = SipProvisioningServer(book, f"{scheme}://{url_host}:{http.address[1]}/", address, sip_port, advertise,
                                 transport, auth_secret=secret, allow_mac_auth=mac_auth, push_rate=push_rate,
                                 push_burst=max(1.0, push_rate * 2), on_step=on_step, multicast=multicast)
     await sip.start()
@@ -164,7 +180,7 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
     loop.add_signal_handler(signal.SIGHUP, reload)
     assert sip.bound is not None
     pnp = f" and {PNP_GROUP}:{sip.bound[1]}" if multicast else ""
-    click.echo(f"sip provisioning on {address}:{sip.bound[1]}{pnp} ({transport}), profiles on http "
+    click.echo(f"sip provisioning on {address}:{sip.bound[1]}{pnp} ({transport}), profiles on {scheme} "
                f"{address}:{http.address[1]}, {len(phones)} phones", err=True)
     try:
         await stop.wait()
