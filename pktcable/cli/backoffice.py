@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from pktcable.simulate.config import DeviceResult
     from pktcable.simulate.progress import Progress
 
-#: The flows the simulator can play: those with a device-side table.
-SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
+#: The flows the simulator can play: those with a device-side table (Secure's eMTA is not
+#: played yet).
+SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES if not flow.secure]
 
 
 @click.command("serve", cls=Command)

@@ -176,8 +176,10 @@ class DeviceRow:
     vars: dict[str, Any] = field(default_factory=dict)
 
 
-#: Realms serve can run: the flows with a server-side table (option 122.6 names them).
-RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES)
+#: Realms serve can run: the flows with a server-side table that option 122.6 names. The
+#: Secure flow's realm is a Kerberos realm, which serve offers only with a KDC and key
+#: management of its own (not wired into serve yet: docs/secure.md).
+RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES if not flow.secure)
 DEVICE_KINDS = ("cm", "mta")
 #: Names the templates get from the device itself: a ``vars`` entry of that name would be
 #: shadowed without a word, so it is refused instead.
