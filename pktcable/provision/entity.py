@@ -62,7 +62,7 @@ MAC_OCTETS = 6  # pktcMtaDevMacAddress / ifPhysAddress of an Ethernet MTA
 
 #: Why an INFORM was not acted on: the ``reason`` label of
 #: pktcable_informs_rejected_total, in the order the checks run.
-REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device")
+REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
 
 #: MAC (12 lower-case hex digits) -> the IPv4 address the DHCP server leases to
 #: it now (bound, unexpired), as text, or None.
@@ -187,6 +187,8 @@ class ProvisioningEntity:
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
                                          max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
+        #: Secure: each device's SNMPv3 association from key management (kmkeys.SnmpSa).
+        self.associations: dict[str, object] = {}
         #: Events a device's flow has no row for, by (flow, state, event) names
         #: (pktcable_unexpected_events_total); bounded by the tables' sizes.
         self.unexpected: Counter[tuple[str, str, str]] = Counter()
@@ -329,7 +331,7 @@ class ProvisioningEntity:
                     self._forget_run(mac)
 
     # -- INFORMs -----------------------------------------------------------
-    def handle(self, msg: m.Message, addr: Address) -> m.Message | None:
+    def handle(self, msg: m.Message, addr: Address, secured: bool = False) -> m.Message | None:
         """The endpoint's handler: check PacketCable INFORMs, answer them, act on them.
 
         An INFORM is acted on only when (a) its community is the INFORM
@@ -379,6 +381,12 @@ class ProvisioningEntity:
         device = self.devices.get(mac)
         if device is None and (isinstance(note, pktc.Status) or not self.config.auto_enroll):
             self._reject("unknown-device", source, f"{mac} is not in the device store")
+            return msg.response()
+        machine = self.machines.get(mac)
+        if machine is not None and machine.table.flow == Flow.SECURE.value and not secured:
+            # The Secure flow's INFORMs travel over SNMPv3 with the association's keys; a
+            # community INFORM naming such a device proves nothing about who sent it.
+            self._reject("not-snmpv3", source, f"{mac} runs the Secure flow: SNMPv2c INFORM ignored")
             return msg.response()
         if isinstance(note, pktc.Enrollment):
             sent_as = _sent_as(msg)
@@ -494,6 +502,33 @@ class ProvisioningEntity:
         else:
             self._feed(mac, ev.LocationSetAcked(), url)
         self.commit()
+
+    # -- Secure: key management (MTA-13/14) -----------------------------------
+    def keys_established(self, client: str, sa: object, ip: str) -> bool:
+        """Key management verified an AP Request from ``ip`` and made an SNMPv3
+        association for the Kerberos ``client`` (``<12 hex digits of the MAC>@REALM``, the
+        principal the KDC mapped from the device certificate). Believed, like an INFORM,
+        only from the address the DHCP server leases to that MAC; returns whether it was
+        acted on. The association is kept for the device's SNMPv3 messages."""
+        mac = client.partition("@")[0].lower()
+        if len(mac) != 2 * MAC_OCTETS or any(c not in "0123456789abcdef" for c in mac):
+            self._reject("bad-mac", ip, f"key-management client {client!r} names no MAC")
+            return False
+        leased = self.leased_address(mac)
+        if leased != ip:
+            self._reject("not-leased-address", ip, f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
+            return False
+        device = self.devices.get(mac)
+        if device is None and not self.config.auto_enroll:
+            self._reject("unknown-device", ip, f"{mac} is not in the device store")
+            return False
+        if mac not in self.machines and not self.lease_acked(mac, device.flow if device else Flow.SECURE.value, ip):
+            return False
+        self.associations[mac] = sa
+        user = getattr(sa, "user_name", "")
+        acted = self._feed(mac, ev.KeysEstablished(), f"SNMPv3 user {user}")
+        self.commit()
+        return acted
 
     def _status(self, mac: str, note: pktc.Status) -> None:
         self._feed(mac, ev.StatusReceived(note.state), str(note.state))

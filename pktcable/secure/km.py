@@ -204,7 +204,7 @@ class KmServer:
         self._wake.pop(peer, None)
         self._put(self._replies, (peer, digest), _Pending(out, now + self.policy.reply_cache_time), now)
         sa = snmp_sa(subkey.value, suite, msg.app_data, lifetime=self.policy.sa_lifetime,
-                     grace_period=self.policy.grace_period, now=now)
+                     grace_period=self.policy.grace_period, now=now, client=str(verified.client))
         if self.policy.ack_required:
             spr = _spr_hmac(subkey.value, bytes([km.Kmmid.SEC_PARAM_RECOVERED, msg.doi, msg.version]), reply.hmac)
             self._put(self._acks, peer, _Pending((sa, spr), now + self.policy.reply_cache_time), now)

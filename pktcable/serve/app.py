@@ -64,7 +64,7 @@ from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
-from . import datadir
+from . import datadir, secure
 from .config import ServeConfig, api_ssl, dhcp_config, resolve_site
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
@@ -180,6 +180,9 @@ class Backoffice:
         self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
+        #: The Secure flow's KDC and key management, when the settings run them.
+        self.secure_settings = secure.check(cfg)
+        self.secure: secure.SecureServices | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._commit_timer: asyncio.TimerHandle | None = None
         self._next_prune = 0.0
@@ -492,6 +495,10 @@ class Backoffice:
             observer=self.metrics_registry, commit=self._commit_soon,
         )
         self.snmp.handler = self._guarded_snmp
+        if self.secure_settings is not None:
+            self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed)
+            with _naming("kdc/km", site.listen, self.secure_settings.km_port):
+                await self.secure.start()
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
@@ -529,9 +536,18 @@ class Backoffice:
                                                 ssl_context=api_ssl(cfg))
         self._ticker = asyncio.ensure_future(self._tick())
 
+    def _keyed(self, client: str, sa: object, peer: Address) -> None:
+        try:
+            assert self.entity is not None
+            self.entity.keys_established(client, sa, peer[0])
+        except Exception:  # a bug costs this association, never the key-management endpoint
+            internal_error(self.internal_errors, "snmp", "key management for %s", client)
+
     def addresses(self) -> dict[str, Address]:
         out = {"dhcp": (self.site.dhcp_listen, self.cfg.dhcp_port), "tftp": self.tftp.address,
                "tod": self.tod.address}
+        if self.secure is not None:
+            out |= self.secure.addresses()
         if self.snmp is not None:
             out["snmp"] = self.snmp.address
         if self.http is not None:
@@ -556,6 +572,8 @@ class Backoffice:
         if self.http is not None:
             await self.http.close()
         await self.tod.close()
+        if self.secure is not None:
+            await self.secure.close()
         if self.snmp is not None:
             self.snmp.close()
         self.devices.close()

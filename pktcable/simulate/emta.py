@@ -60,7 +60,7 @@ class SimulatedMta:
         self.result = DeviceResult(identity.index, identity.mta_mac.hex(), flow.value)
         # xids and backoff jitter: random as RFC 2131 asks, reproducible per seed and device.
         self.rng = random.Random(f"{config.seed}:{identity.index}")
-        self.flow_bits = flow.capability_bit
+        self.flow_bits, self.expected_realm = flow.capability_bit, flow.value  # Secure: its Kerberos realm
         self.type_identifier = vendor_class("mta", self.flow_bits, http=config.http,
                                             mib=config.tree.value if config.declare_mib else None)
         # The MIB default (10 minutes) until option 122.8 says otherwise.
@@ -418,8 +418,8 @@ class SimulatedMta:
         if ack.yiaddr != self.offer.yiaddr:
             self.deviate("MTA-4", f"the ACK leases {ack.yiaddr}, the OFFER offered {self.offer.yiaddr}")
         realm = str(ack.ccc.get("realm", ""))
-        if realm != self.flow.value:
-            self.deviate("MTA-4", f"option 122.6 realm {realm or '(none)'}; this device runs {self.flow.value}")
+        if realm != self.expected_realm:
+            self.deviate("MTA-4", f"option 122.6 realm {realm or '(none)'}; this device expects {self.expected_realm}")
             return ev.RealmMismatch(realm)
         self.check_prov_server(ack, "MTA-4")
         timer = ack.ccc.get("prov-timer")

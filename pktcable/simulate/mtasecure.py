@@ -1,0 +1,212 @@
+"""The simulated eMTA's Secure-flow steps: MTA-5 ... MTA-14 (the KDC, PKINIT, the TGS
+exchange, Kerberized key management), on top of :class:`SimulatedMta`'s walk.
+
+Its identity is a device certificate of a lab PKI (``pktcable pki devices``, by the
+simulated MAC); its telephony root (``pktcMtaDevTelephonyRootCertificate``) is the
+lab's ``sp-root.pem``, and ``pki.json`` gives the realm it expects in option 122.6.
+Choices of the simulator, not the specification's:
+
+* The KDC is the first address of option 122.10 (RFC 3634) at ``SimConfig.kdc_port``;
+  without 122.10 the eMTA would look the realm's KDC up by DNS SRV (MTA-5...8), which
+  the simulator does not do: that is a named deviation and FAILED_KDC.
+* The provisioning server's principal is ``mtaprovsrvr/<FQDN>``: the 122.3 FQDN when
+  122.3 is one, else (122.3 an address) the lab's provisioning FQDN from ``pki.json``.
+* The AS and AP exchanges retry on the MIB's default backoff, or 122.4 / 122.5's
+  values when the ACK carries them; the device's clock for Kerberos is the host's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dhcp.options.types import Backoff
+from pktcable.flow import MtaState
+from pktcable.flow import events as ev
+from pktcable.flow.tables import AP_BACKOFF, AS_BACKOFF, backoff_waits
+from pktcable.secure import asclient, kmaio
+from pktcable.secure import kmcodec as km
+from pktcable.secure.kdclab import PROV_SERVICE
+from pktcable.secure.km import KmBackoff, KmClient
+from pktcable.secure.kmkeys import SnmpSa
+from pktcable.secure.krbap import Principal
+from pktcable.secure.labdir import LabPki
+from pktcable.snmp.usm import EngineIdFormat, make_engine_id
+
+from .emta import SimulatedMta
+
+Address = tuple[str, int]
+
+
+@cache
+def lab(folder: str) -> LabPki:
+    """One lab per run (the certificates are read once, not per device)."""
+    return LabPki.open(Path(folder))
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, peer: Address) -> None:
+        self.peer = peer
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if (addr[0], addr[1]) == self.peer and not self.replies.full():
+            self.replies.put_nowait(data)
+
+
+async def udp_exchange(request: bytes, peer: Address, local_host: str, waits: Sequence[float]) -> bytes | None:
+    """``request`` to ``peer`` and its first answer; sent again after each wait, None when
+    the last one passes unanswered."""
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(lambda: _Datagrams(peer), local_addr=(local_host, 0))
+    try:
+        for wait in waits:
+            transport.sendto(request, peer)
+            try:
+                return await asyncio.wait_for(proto.replies.get(), wait)
+            except TimeoutError:
+                continue
+        return None
+    finally:
+        transport.close()
+
+
+def _backoff(value: Any, default: tuple[float, float, int]) -> tuple[float, float, int]:
+    """122.4 / 122.5 (nominal in ms, maximum in s, retries: RFC 3495 5.4/5.5), else ``default``."""
+    if isinstance(value, Backoff):
+        return value.nominal / 1000.0, float(value.maximum), value.retries
+    return default
+
+
+class SecureMta(SimulatedMta):
+    """An eMTA playing the Secure flow with its lab device certificate."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.pki is None:
+            raise ValueError("the Secure flow needs a lab PKI folder (SimConfig.pki, simulate --pki)")
+        self.lab = lab(self.config.pki)
+        self.device = self.lab.device(self.id.mta_mac)
+        self.expected_realm = self.lab.settings.realm
+        self.principal = self.id.mta_mac.hex()
+        self.handlers |= {
+            MtaState.LOCATE_KDC: self.locate_kdc,
+            MtaState.AS_EXCHANGE: self.as_exchange,
+            MtaState.TGS_EXCHANGE: self.tgs_exchange,
+            MtaState.KEY_MANAGEMENT: self.key_management,
+        }
+        self.kdc: str | None = None
+        self.credentials: asclient.Credentials | None = None
+        self.tgt: asclient.Credentials | None = None
+        self.sa: SnmpSa | None = None
+
+    def begin_walk(self) -> None:
+        super().begin_walk()
+        self.kdc = None
+        self.credentials = self.tgt = None
+        self.sa = None
+
+    # -- MTA-5 ... MTA-8 ----------------------------------------------------------------
+    async def locate_kdc(self) -> object | None:
+        assert self.ack is not None
+        servers = self.ack.ccc.get("kdc-servers") or []
+        if not servers:
+            why = "the ACK has no option 122.10; the simulator does not look the KDC up by DNS SRV"
+            self.deviate("MTA-5...8", why)
+            return ev.KdcNotFound(why)
+        self.kdc = str(servers[0])
+        return ev.KdcLocated(self.kdc)
+
+    def prov_fqdn(self) -> str:
+        assert self.ack is not None
+        value = self.ack.ccc.get("prov-server")
+        return value if isinstance(value, str) and value else self.lab.settings.prov_fqdn
+
+    # -- MTA-9 ... MTA-12 ---------------------------------------------------------------
+    async def _kdc_exchange(self, request: bytes, step: str) -> bytes | None:
+        assert self.ack is not None and self.kdc is not None
+        waits = backoff_waits(*_backoff(self.ack.ccc.get("as-req-backoff"), AS_BACKOFF))
+        scale = self.config.kerberos_wait_scale
+        reply = await udp_exchange(request, (self.kdc, self.config.kdc_port), str(self.ack.yiaddr),
+                                   [w * scale for w in waits])
+        if reply is None:
+            self.deviate(step, f"no answer from the KDC {self.kdc}:{self.config.kdc_port}")
+        return reply
+
+    async def as_exchange(self) -> object | None:
+        realm = self.expected_realm
+        assert self.ack is not None
+        want_tgt = bool(self.ack.ccc.get("use-tgt"))  # 122.7 (RFC 3495 5.7): MTA-11/12 follow
+        service = ("krbtgt", realm) if want_tgt else (PROV_SERVICE, self.prov_fqdn())
+        now = dt.datetime.now(dt.UTC)
+        manufacturer = self.lab.get("mta-manufacturer").certificate
+        request = asclient.build_as_req(self.device.certificate, self.device.key, [manufacturer],  # type: ignore[arg-type]
+                                        principal=self.principal, realm=realm, service=service, now=now,
+                                        nonce=self.rng.getrandbits(31))
+        reply = await self._kdc_exchange(request, "MTA-9/10")
+        if reply is None:
+            return ev.KdcUnanswered()
+        try:
+            creds = asclient.read_as_rep(request, reply, self.device.key,  # type: ignore[arg-type]
+                                         [self.lab.get("sp-root").certificate], now=dt.datetime.now(dt.UTC))
+        except asclient.KdcRefused as exc:
+            self.deviate("MTA-10", f"the KDC refused the AS Request: {exc}")
+            return ev.KdcRefused(exc.code, exc.text)
+        except asclient.AsError as exc:
+            self.deviate("MTA-10", f"AS Reply not accepted: {exc}")
+            return ev.AsReplyUntrusted(str(exc))
+        if want_tgt:
+            self.tgt = creds
+            return ev.TgtReceived()
+        self.credentials = creds
+        return ev.AsReplyReceived()
+
+    async def tgs_exchange(self) -> object | None:
+        assert self.tgt is not None
+        request = asclient.build_tgs_req(self.tgt, principal=self.principal, realm=self.expected_realm,
+                                         service=(PROV_SERVICE, self.prov_fqdn()), now=dt.datetime.now(dt.UTC),
+                                         nonce=self.rng.getrandbits(31))
+        reply = await self._kdc_exchange(request, "MTA-11/12")
+        if reply is None:
+            return ev.KdcUnanswered()
+        try:
+            self.credentials = asclient.read_tgs_rep(request, reply, self.tgt)
+        except asclient.KdcRefused as exc:
+            self.deviate("MTA-12", f"the KDC refused the TGS Request: {exc}")
+            return ev.KdcRefused(exc.code, exc.text)
+        except asclient.AsError as exc:
+            self.deviate("MTA-12", f"TGS Reply not accepted: {exc}")
+            return ev.KdcRefused(0, str(exc))
+        return ev.TgsReplyReceived()
+
+    # -- MTA-13/14 ------------------------------------------------------------------------
+    def engine_id(self) -> bytes:
+        return make_engine_id(EngineIdFormat.MAC, self.id.mta_mac)
+
+    async def key_management(self) -> object | None:
+        assert self.ack is not None and self.credentials is not None
+        host, _ = await self.prov_server()
+        user = f"MTA-Prov-{self.id.mta_mac.hex(':')}"
+        app = km.SnmpAppData(self.engine_id(), 1, int(self.loop.time() - self.machine.history[0].at), user)
+        nominal, maximum, retries = _backoff(self.ack.ccc.get("ap-req-backoff"), AP_BACKOFF)
+        scale = self.config.kerberos_wait_scale
+        client = KmClient(self.credentials.ticket, self.credentials.session_key,
+                          Principal(self.expected_realm, (self.principal,)), app,
+                          backoff=KmBackoff(nominal * scale, maximum * scale, retries))
+        notes: list[object] = []
+        try:
+            self.sa = await kmaio.establish(client, (host, self.config.km_port), clock=time.time,
+                                            local=(str(self.ack.yiaddr), 0), notes=notes)
+        except kmaio.KmFailed as exc:
+            self.deviate("MTA-13/14", f"key management failed: {exc}")
+            return ev.KeyManagementFailed(str(exc))
+        finally:
+            for note in notes:
+                self.deviate("MTA-14", f"key management: {note}")
+        return ev.ApReplyReceived()
+

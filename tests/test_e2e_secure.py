@@ -1,0 +1,99 @@
+"""The Secure flow end to end over real UDP on loopback: ``serve`` with its KDC and key
+management (a lab PKI), and ``simulate``'s Secure eMTAs with their device certificates.
+Each step is asserted from the simulator's report and the server's device history;
+each negative ends in its named failure state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pktcable.flow import Flow, MtaState, ServerState
+from pktcable.secure.labdir import LabPki, LabSettings
+from pktcable.serve.app import Backoffice
+from pktcable.serve.config import ServeConfig, check
+from pktcable.settings import SettingError
+from pktcable.simulate.config import SimConfig
+from pktcable.simulate.identity import Identity
+from pktcable.simulate.runner import simulate
+
+from .test_e2e import configs, free_port, run
+
+REALM = "LAB.EXAMPLE.NET"
+DEVICES = 3
+
+
+def make_lab(folder: Path, count: int, *, realm: str = REALM) -> LabPki:
+    now = dt.datetime.now(dt.UTC)
+    lab = LabPki.create(folder, LabSettings(realm=realm, organization="Example Cable", kdc_fqdn="kdc.lab.example.net",
+                                            prov_fqdn="prov.lab.example.net", key_size=2048), now=now)
+    for index in range(count):
+        lab.issue_device(Identity.make(index).mta_mac, now=now)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPki]:
+    yield make_lab(tmp_path_factory.mktemp("lab"), DEVICES)
+
+
+def secure_configs(lab: LabPki, **serve: Any) -> tuple[ServeConfig, SimConfig]:
+    cfg, sim = configs([REALM], secure_pki=str(lab.folder), kdc=True, km=True, kdc_port=free_port(),
+                       km_port=free_port(), **serve)
+    sim.pki, sim.kdc_port, sim.km_port = str(lab.folder), cfg.kdc_port, cfg.km_port
+    sim.kerberos_wait_scale = 0.1  # 0.3 s for the first AS retransmission, as dhcp_timeout scales DHCP
+    return cfg, sim
+
+
+SECURE_KEYING = ["CM-1...CM-10", "MTA-1/2", "MTA-3/4", "MTA-5...8", "MTA-9/10", "MTA-13/14"]
+
+
+def test_devices_get_their_keys_through_pkinit_and_key_management(lab: LabPki) -> None:
+    cfg, sim = secure_configs(lab)
+
+    async def scenario(office: Backoffice) -> None:
+        results, _ = await simulate(sim, Flow.SECURE, DEVICES)
+        for r in results:
+            steps = [step for step, _, _ in r.steps]
+            assert steps[:len(SECURE_KEYING)] == SECURE_KEYING, (steps, r.deviations)
+            machine = office.entity.machines[r.mta_mac]  # type: ignore[union-attr]
+            history = [s.event for s in office.devices.history(r.mta_mac)]
+            assert history[:2] == ["LeaseAcked", "KeysEstablished"], history
+            assert machine.table.flow == Flow.SECURE.value
+            assert office.entity.associations[r.mta_mac].user_name.startswith("MTA-Prov-")  # type: ignore[union-attr, attr-defined]
+            assert machine.state is not ServerState.LEASED
+        assert office.secure is not None and office.secure.kdc is not None
+        assert office.secure.kdc.counts["as-rep"] == DEVICES
+
+    run(cfg, scenario)
+
+
+def test_a_device_certificate_from_another_root_is_refused_by_the_kdc(lab: LabPki, tmp_path: Path) -> None:
+    """The eMTA's certificate chains to another MTA Root: KDC_ERR_CANT_VERIFY_CERTIFICATE (70),
+    FAILED_KDC_REFUSED; the server never keys it."""
+    other = make_lab(tmp_path / "other", 1)
+    cfg, sim = secure_configs(lab)
+    sim.pki = str(other.folder)
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.state == MtaState.FAILED_KDC_REFUSED.name, r.deviations
+        assert any("KRB-ERROR 70" in d.text for d in r.deviations), r.deviations
+        assert "KeysEstablished" not in [s.event for s in office.devices.history(r.mta_mac)]
+
+    run(cfg, scenario)
+
+
+def test_the_kerberos_realm_is_offered_only_with_the_kdc_and_key_management(lab: LabPki) -> None:
+    base: dict[str, Any] = {"realms": [REALM], "secure_pki": str(lab.folder), "api_port": 0}
+    assert check(ServeConfig(**base, kdc=True, km=True)).realms == [REALM]
+    with pytest.raises(SettingError, match=r"^km: the Secure flow needs both"):
+        check(ServeConfig(**base, kdc=True))
+    with pytest.raises(SettingError, match=r"^realms\[0\]: 'LAB.EXAMPLE.NET' is a Kerberos realm"):
+        check(ServeConfig(realms=[REALM], api_port=0))
+    with pytest.raises(SettingError, match=r"^realms\[0\]: 'OTHER.REALM' is not a flow serve can run"):
+        check(ServeConfig(**{**base, "realms": ["OTHER.REALM"]}, kdc=True, km=True))
