@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pktcable.flow import Flow, MtaState, ServerState
+from pktcable.flow import Flow, MtaState, ProvisioningState, ServerState
 from pktcable.secure.labdir import LabPki, LabSettings
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig, check
@@ -20,8 +21,10 @@ from pktcable.settings import SettingError
 from pktcable.simulate.config import SimConfig
 from pktcable.simulate.identity import Identity
 from pktcable.simulate.runner import simulate
+from pktcable.snmp import pktc
+from pktcable.snmp.usmengine import UsmStat
 
-from .test_e2e import configs, free_port, run
+from .test_e2e import FAST, configs, free_port, run
 
 REALM = "LAB.EXAMPLE.NET"
 DEVICES = 3
@@ -45,29 +48,43 @@ def secure_configs(lab: LabPki, **serve: Any) -> tuple[ServeConfig, SimConfig]:
     cfg, sim = configs([REALM], secure_pki=str(lab.folder), kdc=True, km=True, kdc_port=free_port(),
                        km_port=free_port(), **serve)
     sim.pki, sim.kdc_port, sim.km_port = str(lab.folder), cfg.kdc_port, cfg.km_port
-    sim.kerberos_wait_scale = 0.1  # 0.3 s for the first AS retransmission, as dhcp_timeout scales DHCP
+    sim.kerberos_wait_scale = 0.5  # 1.5 s before the first AS retransmission (dhcp_timeout scales DHCP so)
+    sim.timing = replace(FAST, kdc=10, key_management=20)
     return cfg, sim
 
 
-SECURE_KEYING = ["CM-1...CM-10", "MTA-1/2", "MTA-3/4", "MTA-5...8", "MTA-9/10", "MTA-13/14"]
+SECURE_STEPS = ["CM-1...CM-10", "MTA-1/2", "MTA-3/4", "MTA-5...8", "MTA-9/10", "MTA-13/14", "MTA-15",
+                "MTA-16...19", "MTA-20/21", "MTA-22/23", "MTA-23", "MTA-23", "MTA-25"]
+SECURE_STATES = ["WAIT_ECM", "DHCP_DISCOVER", "DHCP_REQUEST", "LOCATE_KDC", "AS_EXCHANGE", "KEY_MANAGEMENT",
+                 "ENROLL", "WAIT_SET", "RESOLVE_HOST", "DOWNLOAD", "DECRYPT", "VALIDATE", "REPORT_PASS"]
+SERVER_EVENTS = ["LeaseAcked", "KeysEstablished", "EnrollmentReceived", "ConfigBuilt", "LocationSetAcked",
+                 "FileServed", "StatusReceived"]
 
 
-def test_devices_get_their_keys_through_pkinit_and_key_management(lab: LabPki) -> None:
-    cfg, sim = secure_configs(lab)
+@pytest.mark.parametrize("tree", ["cablelabs", "ietf"])
+def test_every_device_passes_every_secure_step(lab: LabPki, tree: str) -> None:
+    cfg, sim = secure_configs(lab, mib_tree=tree)
+    sim.tree = pktc.Tree(tree)
 
     async def scenario(office: Backoffice) -> None:
         results, _ = await simulate(sim, Flow.SECURE, DEVICES)
         for r in results:
-            steps = [step for step, _, _ in r.steps]
-            assert steps[:len(SECURE_KEYING)] == SECURE_KEYING, (steps, r.deviations)
+            assert r.passed and r.result == ProvisioningState.PASS, (r.state, r.deviations)
+            assert r.deviations == []
+            assert [step for step, _, _ in r.steps] == SECURE_STEPS
+            assert [state for _, state, _ in r.steps] == SECURE_STATES
             machine = office.entity.machines[r.mta_mac]  # type: ignore[union-attr]
-            history = [s.event for s in office.devices.history(r.mta_mac)]
-            assert history[:2] == ["LeaseAcked", "KeysEstablished"], history
-            assert machine.table.flow == Flow.SECURE.value
-            assert office.entity.associations[r.mta_mac].user_name.startswith("MTA-Prov-")  # type: ignore[union-attr, attr-defined]
-            assert machine.state is not ServerState.LEASED
+            assert machine.state is ServerState.DONE and machine.result == ProvisioningState.PASS
+            steps = office.devices.history(r.mta_mac)
+            assert [s.event for s in steps] == SERVER_EVENTS
+            built = next(s.detail for s in steps if s.event == "ConfigBuilt")
+            assert built.endswith("AES256_CBC" if tree == "ietf" else "DES64_CBC")  # the file went out encrypted
         assert office.secure is not None and office.secure.kdc is not None
-        assert office.secure.kdc.counts["as-rep"] == DEVICES
+        assert office.secure.kdc.counts["as-rep"] >= DEVICES  # and retransmissions answered again
+        # Nothing arrived over SNMPv2c: every INFORM was the association's (USM accepted them all).
+        assert office.entity.rejected["not-snmpv3"] == 0  # type: ignore[union-attr]
+        assert office.snmp is not None and office.snmp.usm is not None
+        assert office.snmp.usm.stats[UsmStat.WRONG_DIGESTS] == 0
 
     run(cfg, scenario)
 

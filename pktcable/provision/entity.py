@@ -48,10 +48,12 @@ from pktcable.flow.machine import UnexpectedEvent
 from pktcable.flow.tables import SERVER_BUDGET, outcome, server_table
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
+from pktcable.snmp.usmengine import Accepted, UsmFailure
 from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
 from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES, RateLimitedLog
+from .secureentity import protect_file
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -82,6 +84,11 @@ def internal_error(counter: Counter[str], where: str, what: str, *args: object) 
     """A bug in a handler: logged once with its traceback, counted by where (call from an except block)."""
     counter[where] += 1
     log.exception("internal error in %s: " + what, where, *args)
+
+
+def _loop_time() -> float:
+    """The SNMP endpoint's clock (its event loop's), for what USM learns of a remote engine."""
+    return asyncio.get_running_loop().time()
 
 
 def _current_task() -> asyncio.Task[object] | None:
@@ -187,8 +194,11 @@ class ProvisioningEntity:
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
                                          max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
-        #: Secure: each device's SNMPv3 association from key management (kmkeys.SnmpSa).
+        #: Secure: each device's SNMPv3 association from key management (kmkeys.SnmpSa), and
+        #: which usmUserName is which device's.
         self.associations: dict[str, object] = {}
+        self._v3_users: dict[str, bytes] = {}
+        self._v3_users_by_name: dict[bytes, str] = {}
         #: Events a device's flow has no row for, by (flow, state, event) names
         #: (pktcable_unexpected_events_total); bounded by the tables' sizes.
         self.unexpected: Counter[tuple[str, str, str]] = Counter()
@@ -473,11 +483,23 @@ class ProvisioningEntity:
             self._feed(mac, ev.ConfigBuildFailed(str(exc)), str(exc))
             self.commit()
             return
-        url = self.files.publish(device, data, ip)
-        digest = hashlib.sha1(data).digest()
-        self._feed(mac, ev.ConfigBuilt(), f"{len(data)} bytes, sha1 {digest.hex()}")
+        sa = self.associations.get(mac) if self.machines[mac].table.flow == Flow.SECURE.value else None
+        extra: tuple[ber.VarBind, ...] = ()
+        if sa is not None:
+            try:
+                protected, extra = protect_file(data, tree, sa)
+            except ValueError as exc:
+                self._feed(mac, ev.ConfigBuildFailed(str(exc)), str(exc))
+                self.commit()
+                return
+            served, digest, what = protected.data, protected.config_hash, f", {protected.alg.name}"
+        else:
+            served, digest, what = data, hashlib.sha1(data).digest(), ""
+        url = self.files.publish(device, served, ip)
+        self._feed(mac, ev.ConfigBuilt(), f"{len(data)} bytes, sha1 {digest.hex()}{what}")
         o = pktc.oids(tree)
-        varbinds = (ber.VarBind(o.config_file, _STRING, url.encode()), ber.VarBind(o.config_hash, _STRING, digest))
+        varbinds = (ber.VarBind(o.config_file, _STRING, url.encode()), ber.VarBind(o.config_hash, _STRING, digest),
+                    *extra)
         if self.leased_address(mac) != ip:
             # The lease ended or moved while the file was built: whoever holds
             # ``ip`` now is not this device and gets no SET with our community.
@@ -485,10 +507,13 @@ class ProvisioningEntity:
             self.commit()
             return
         try:
-            reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
-                                            m.PduType.SET, varbinds)
+            reply = await self._set(mac, sa, ip, varbinds)
         except TimeoutError:
             reply = None
+        except UsmFailure as exc:  # the eMTA's USM refused our SET: the keys do not work
+            self._feed(mac, ev.LocationSetFailed(exc.stat.mib_name), str(exc))
+            self.commit()
+            return
         # The table places the outcome wherever the run is by now: the file may have been
         # fetched already, or a status INFORM may have ended the run, before this reply.
         if reply is None:
@@ -526,9 +551,50 @@ class ProvisioningEntity:
             return False
         self.associations[mac] = sa
         user = getattr(sa, "user_name", "")
+        usm = getattr(self.snmp, "usm", None)
+        if usm is not None:
+            # The SA's one key pair at both engines (docs/secure.md "Who is authoritative"): ours
+            # for the eMTA's INFORMs, its own (whose clock its AP Request carried) for our SETs.
+            previous = self._v3_users.pop(mac, None)
+            if previous is not None and previous != user.encode():
+                self._v3_users_by_name.pop(previous, None)
+            usm.add_user(sa.usm_user().at_engine(b""))  # type: ignore[attr-defined]
+            usm.learn(sa.engine_id, sa.engine_boots, sa.engine_time, _loop_time())  # type: ignore[attr-defined]
+            self._v3_users[mac] = user.encode()
+            self._v3_users_by_name[user.encode()] = mac
         acted = self._feed(mac, ev.KeysEstablished(), f"SNMPv3 user {user}")
         self.commit()
         return acted
+
+    def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None:
+        """An SNMPv3 message that passed USM (the endpoint's ``v3_handler``): an INFORM
+        from a Secure device's association user, authenticated, naming that device's MAC,
+        goes where a community INFORM goes (:meth:`handle`); anything else gets nothing."""
+        user = request.user
+        mac = self._v3_users_by_name.get(user.name) if user is not None else None
+        if request.pdu.type is not m.PduType.INFORM or mac is None or not request.message.authenticated:
+            return None
+        try:
+            note = pktc.parse_notification(request.pdu.varbinds)
+        except pktc.NotificationError as exc:
+            self._reject("not-pktc", addr[0], str(exc))
+            return m.Message(b"", request.pdu).response().pdu
+        if note.mac.hex() != mac:
+            self._reject("bad-mac", addr[0], f"user {user.name!r} is {mac}'s, the INFORM names {note.mac.hex()}")  # type: ignore[union-attr]
+            return m.Message(b"", request.pdu).response().pdu
+        reply = self.handle(m.Message(self.config.inform_community, request.pdu), addr, secured=True)
+        return None if reply is None else reply.pdu
+
+    async def _set(self, mac: str, sa: object, ip: str, varbinds: tuple[ber.VarBind, ...]) -> m.Message:
+        """A SET to the device's agent: with the write community, or (Secure) over SNMPv3 as
+        its association's user at its engine, authPriv when the association has privacy."""
+        if sa is None:
+            return await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
+                                           m.PduType.SET, varbinds)
+        user = sa.usm_user()  # type: ignore[attr-defined]
+        pdu = await self.snmp.request_v3((ip, self.config.agent_port), user, m.PduType.SET,  # type: ignore[attr-defined]
+                                         varbinds)
+        return m.Message(b"", pdu)
 
     def _status(self, mac: str, note: pktc.Status) -> None:
         self._feed(mac, ev.StatusReceived(note.state), str(note.state))

@@ -58,6 +58,7 @@ from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
+from pktcable.snmp.usmengine import Accepted
 from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
@@ -292,6 +293,14 @@ class Backoffice:
         except Exception:
             internal_error(self.internal_errors, "delivery", "%s to %s", name, client[0])
 
+    def _guarded_v3(self, request: Accepted, addr: Address) -> m.Pdu | None:
+        assert self.entity is not None
+        try:
+            return self.entity.handle_v3(request, addr)
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "SNMPv3 from %s", addr[0])
+            return None
+
     def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None:
         assert self.entity is not None
         try:
@@ -484,7 +493,8 @@ class Backoffice:
         site = self.site
         with _naming("snmp", site.listen, cfg.snmp_port):
             self.snmp = await open_endpoint(site.listen, cfg.snmp_port, None, buffer=4 << 20,
-                                            timeout=cfg.snmp_timeout, retries=cfg.snmp_retries)
+                                            timeout=cfg.snmp_timeout, retries=cfg.snmp_retries,
+                                            usm=secure.usm_engine(site.advertise) if self.secure_settings else None)
         self.entity = ProvisioningEntity(
             self.devices, self, self.snmp, self.clock,
             EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
@@ -495,6 +505,7 @@ class Backoffice:
             observer=self.metrics_registry, commit=self._commit_soon,
         )
         self.snmp.handler = self._guarded_snmp
+        self.snmp.v3_handler = self._guarded_v3
         if self.secure_settings is not None:
             self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed)
             with _naming("kdc/km", site.listen, self.secure_settings.km_port):

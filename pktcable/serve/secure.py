@@ -95,6 +95,25 @@ def kerberos_realm(cfg: Any) -> str | None:
     return None if settings is None else settings.realm
 
 
+def engine_id(advertise: IPv4Address) -> bytes:
+    """The provisioning server's snmpEngineID: RFC 3411's IPv4 form of the address the
+    devices are told (the key-management AP Reply carries it too)."""
+    from pktcable.snmp.usm import EngineIdFormat, make_engine_id
+
+    return make_engine_id(EngineIdFormat.IPV4, advertise.packed)
+
+
+def usm_engine(advertise: IPv4Address) -> Any:
+    """The USM engine of serve's SNMP endpoint: its boots start at 1, its clock now."""
+    import asyncio
+    import os
+
+    from pktcable.snmp.usmengine import UsmEngine
+
+    return UsmEngine(engine_id(advertise), started=asyncio.get_running_loop().time(),
+                     salt=int.from_bytes(os.urandom(4), "big"))
+
+
 class SecureServices:
     """The KDC and the key-management endpoint of one back office."""
 
@@ -113,8 +132,6 @@ class SecureServices:
         from pktcable.secure.kdcnet import KdcServer
         from pktcable.secure.krbap import Principal
         from pktcable.secure.labdir import LabPki
-        from pktcable.snmp.usm import EngineIdFormat, make_engine_id
-
         s = self.settings
         lab = LabPki.open(s.folder)
         self.kdc = KdcServer(kdc.Kdc(kdclab.config(lab)), self.host, s.kdc_port)
@@ -128,8 +145,7 @@ class SecureServices:
                 return service_key.key
             return None
 
-        engine = make_engine_id(EngineIdFormat.IPV4, self.advertise.packed)
-        server = km.KmServer(Principal(s.realm, service_name, 2), lookup, engine,
+        server = km.KmServer(Principal(s.realm, service_name, 2), lookup, engine_id(self.advertise),
                              policy=km.ServerPolicy(suites=s.suites, sa_lifetime=s.lifetime))
         self.km_transport, self.km = await kmaio.serve(server, self.host, s.km_port,
                                                        on_established=self._established)

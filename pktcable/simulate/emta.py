@@ -430,7 +430,7 @@ class SimulatedMta:
         except OSError as exc:
             self.deviate("MTA-4", f"cannot answer SNMP on the leased address {ack.yiaddr}: {exc}")
             return None
-        if not self.flow.hybrid:
+        if not self.flow.enrolls:
             if not ack.file or ack.siaddr == IPv4Address(0):
                 self.deviate("MTA-4", "Basic flow ACK lacks siaddr/file for the config file")
             self.url = f"tftp://{ack.siaddr}/{ack.file}"
@@ -443,7 +443,7 @@ class SimulatedMta:
         self.close_endpoints()
         self.mib = MtaMib(self.config.tree, {self.config.read_community: False, self.config.write_community: True},
                           mac=self.id.mta_mac, serial=self.id.serial, correlation_id=self.id.correlation_id,
-                          type_identifier=self.type_identifier, hybrid=self.flow.hybrid, on_set=self.on_set)
+                          type_identifier=self.type_identifier, hybrid=self.flow.enrolls, on_set=self.on_set)
         self.agent = await open_endpoint(str(address), self.config.agent_port, self.mib.answer)
         self.informer = await open_endpoint(str(address), 0, timeout=self.config.snmp_timeout,
                                             retries=self.config.snmp_retries)
@@ -565,7 +565,7 @@ class SimulatedMta:
 
     async def validate(self) -> object | None:
         step = self.machine.info.step
-        verdict = mtafile.check_cached(self.file, self.config.tree, self.flow.hybrid, self.hash, self.config.strict)
+        verdict = mtafile.check_cached(self.file, self.config.tree, self.flow.enrolls, self.hash, self.config.strict)
         for note in verdict.notes:
             self.deviate(step, note)
         for problem in verdict.problems:

@@ -26,19 +26,24 @@ from pathlib import Path
 from typing import Any
 
 from dhcp.options.types import Backoff
-from pktcable.flow import MtaState
+from pktcable.flow import MtaState, ProvisioningState
 from pktcable.flow import events as ev
 from pktcable.flow.tables import AP_BACKOFF, AS_BACKOFF, backoff_waits
 from pktcable.secure import asclient, kmaio
 from pktcable.secure import kmcodec as km
+from pktcable.secure.filecrypt import EncryptAlg, FileProtectionError, Protection, unprotect
 from pktcable.secure.kdclab import PROV_SERVICE
 from pktcable.secure.km import KmBackoff, KmClient
 from pktcable.secure.kmkeys import SnmpSa
 from pktcable.secure.krbap import Principal
 from pktcable.secure.labdir import LabPki
-from pktcable.snmp.usm import EngineIdFormat, make_engine_id
+from pktcable.snmp import message as m
+from pktcable.snmp.aio import open_endpoint
+from pktcable.snmp.usm import EngineIdFormat, UsmUser, make_engine_id
+from pktcable.snmp.usmengine import UsmEngine, UsmFailure
 
 from .emta import SimulatedMta
+from .mtaagent import MtaMib
 
 Address = tuple[str, int]
 
@@ -99,6 +104,8 @@ class SecureMta(SimulatedMta):
             MtaState.AS_EXCHANGE: self.as_exchange,
             MtaState.TGS_EXCHANGE: self.tgs_exchange,
             MtaState.KEY_MANAGEMENT: self.key_management,
+            MtaState.DECRYPT: self.decrypt,
+            MtaState.REPORT_UNDECRYPTABLE: self.report,
         }
         self.kdc: str | None = None
         self.credentials: asclient.Credentials | None = None
@@ -110,6 +117,9 @@ class SecureMta(SimulatedMta):
         self.kdc = None
         self.credentials = self.tgt = None
         self.sa = None
+        self.user: UsmUser | None = None
+        self.key = b""
+        self.alg: int | None = None
 
     # -- MTA-5 ... MTA-8 ----------------------------------------------------------------
     async def locate_kdc(self) -> object | None:
@@ -208,5 +218,86 @@ class SecureMta(SimulatedMta):
         finally:
             for note in notes:
                 self.deviate("MTA-14", f"key management: {note}")
+        try:
+            await self.start_secure_agent()
+        except OSError as exc:
+            self.deviate("MTA-14", f"cannot answer SNMPv3 on the leased address: {exc}")
+            return None
         return ev.ApReplyReceived()
+
+    # -- MTA-15 ... MTA-25 over SNMPv3 ------------------------------------------------------
+    async def start_secure_agent(self) -> None:
+        """The agent and the INFORM sender of MTA-4 turned SNMPv3 only, with the association's
+        user (no community is answered: a Secure eMTA's objects are not readable without keys)."""
+        assert self.ack is not None and self.sa is not None and self.agent is not None
+        self.user = self.sa.usm_user()
+        # Its clock as the AP Request told it: boots 1, time from the walk's start.
+        engine = UsmEngine(self.engine_id(), started=self.machine.history[0].at, salt=self.rng.getrandbits(31))
+        engine.add_user(self.user)
+        self.mib = MtaMib(self.config.tree, {}, mac=self.id.mta_mac, serial=self.id.serial,
+                          correlation_id=self.id.correlation_id, type_identifier=self.type_identifier, hybrid=True,
+                          on_set=self.on_set, users={self.user.name: True})
+        o = self.mib.o
+        if o.config_key is not None:
+            self.mib.view.define(o.config_key, "String", b"", writable=True)
+        if o.encrypt_alg is not None:
+            self.mib.view.define(o.encrypt_alg, "Integer", int(EncryptAlg.DES64_CBC), writable=True)  # DEFVAL
+        # The same sockets (a port closed and bound again at once may still be taken).
+        self.agent.handler, self.agent.usm, self.agent.v3_handler = None, engine, self.mib.answer_v3
+        if self.informer is None:
+            self.informer = await open_endpoint(str(self.ack.yiaddr), 0, timeout=self.config.snmp_timeout,
+                                                retries=self.config.snmp_retries)
+        self.informer.usm = engine
+
+    def on_set(self, written: set[tuple[int, ...]]) -> None:
+        # The key (and algorithm) first: the URL's SET wakes the walk up.
+        if self.mib is not None:
+            o = self.mib.o
+            if o.config_key is not None and o.config_key in written:
+                key = self.mib.value(o.config_key)
+                self.key = key if isinstance(key, bytes) else b""
+            if o.encrypt_alg is not None:
+                alg = self.mib.value(o.encrypt_alg)
+                self.alg = alg if isinstance(alg, int) else None
+        super().on_set(written)
+
+    async def inform(self, varbinds: tuple, step: str) -> object:  # type: ignore[type-arg]
+        if self.user is None or self.informer is None or self.informer.usm is None:
+            return await super().inform(varbinds, step)
+        try:
+            host, port = await self.prov_server()
+        except OSError as exc:
+            self.deviate(step, f"provisioning server (122.3) does not resolve: {exc}")
+            return ev.InformUnanswered()
+        try:
+            # The receiver is authoritative for an INFORM: discovery finds its engine (RFC 3414 4).
+            pdu = await self.informer.request_v3((host, port), self.user.at_engine(b""), m.PduType.INFORM, varbinds)
+        except UsmFailure as exc:
+            self.deviate(step, f"SNMPv3 INFORM refused: {exc}")
+            return ev.UsmRejected(exc.stat.mib_name)
+        except (TimeoutError, OSError) as exc:
+            self.deviate(step, f"SNMPv3 INFORM to {host}:{port} unacknowledged: {exc!r}")
+            return ev.InformUnanswered()
+        if pdu.error_status:
+            self.deviate(step, f"INFORM answered with error-status {pdu.error_status}")
+        return ev.InformAcked()
+
+    # -- MTA-23: decryption ----------------------------------------------------------------
+    def protection(self) -> Protection:
+        """The algorithm the SET named (IETF tree), else the one the key's length means."""
+        if self.alg is not None:
+            return Protection(EncryptAlg(self.alg))
+        return Protection(EncryptAlg.DES64_CBC if self.key else EncryptAlg.NONE)
+
+    async def decrypt(self) -> object | None:
+        try:
+            plaintext = unprotect(self.file, self.hash, self.key, self.protection())
+        except (FileProtectionError, ValueError) as exc:
+            self.deviate("MTA-23", f"config file refused: {exc}")
+            self.outcome = ProvisioningState.FAIL_CONFIG_FILE_ERROR
+            if self.mib is not None:
+                self.mib.set_state(int(self.outcome))
+            return ev.ConfigDecryptFailed(getattr(exc, "reason", str(exc)))
+        self.file = plaintext
+        return ev.ConfigDecrypted()
 
