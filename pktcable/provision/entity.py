@@ -52,6 +52,7 @@ from pktcable.snmp.usmengine import Accepted, UsmFailure
 from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
+from . import secureentity
 from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES, RateLimitedLog
 from .secureentity import protect_file
 
@@ -84,11 +85,6 @@ def internal_error(counter: Counter[str], where: str, what: str, *args: object) 
     """A bug in a handler: logged once with its traceback, counted by where (call from an except block)."""
     counter[where] += 1
     log.exception("internal error in %s: " + what, where, *args)
-
-
-def _loop_time() -> float:
-    """The SNMP endpoint's clock (its event loop's), for what USM learns of a remote engine."""
-    return asyncio.get_running_loop().time()
 
 
 def _current_task() -> asyncio.Task[object] | None:
@@ -197,8 +193,8 @@ class ProvisioningEntity:
         #: Secure: each device's SNMPv3 association from key management (kmkeys.SnmpSa), and
         #: which usmUserName is which device's.
         self.associations: dict[str, object] = {}
-        self._v3_users: dict[str, bytes] = {}
-        self._v3_users_by_name: dict[bytes, str] = {}
+        self.v3_users: dict[str, bytes] = {}
+        self.v3_users_by_name: dict[bytes, str] = {}
         #: Events a device's flow has no row for, by (flow, state, event) names
         #: (pktcable_unexpected_events_total); bounded by the tables' sizes.
         self.unexpected: Counter[tuple[str, str, str]] = Counter()
@@ -530,60 +526,12 @@ class ProvisioningEntity:
 
     # -- Secure: key management (MTA-13/14) -----------------------------------
     def keys_established(self, client: str, sa: object, ip: str) -> bool:
-        """Key management verified an AP Request from ``ip`` and made an SNMPv3
-        association for the Kerberos ``client`` (``<12 hex digits of the MAC>@REALM``, the
-        principal the KDC mapped from the device certificate). Believed, like an INFORM,
-        only from the address the DHCP server leases to that MAC; returns whether it was
-        acted on. The association is kept for the device's SNMPv3 messages."""
-        mac = client.partition("@")[0].lower()
-        if len(mac) != 2 * MAC_OCTETS or any(c not in "0123456789abcdef" for c in mac):
-            self._reject("bad-mac", ip, f"key-management client {client!r} names no MAC")
-            return False
-        leased = self.leased_address(mac)
-        if leased != ip:
-            self._reject("not-leased-address", ip, f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
-            return False
-        device = self.devices.get(mac)
-        if device is None and not self.config.auto_enroll:
-            self._reject("unknown-device", ip, f"{mac} is not in the device store")
-            return False
-        if mac not in self.machines and not self.lease_acked(mac, device.flow if device else Flow.SECURE.value, ip):
-            return False
-        self.associations[mac] = sa
-        user = getattr(sa, "user_name", "")
-        usm = getattr(self.snmp, "usm", None)
-        if usm is not None:
-            # The SA's one key pair at both engines (docs/secure.md "Who is authoritative"): ours
-            # for the eMTA's INFORMs, its own (whose clock its AP Request carried) for our SETs.
-            previous = self._v3_users.pop(mac, None)
-            if previous is not None and previous != user.encode():
-                self._v3_users_by_name.pop(previous, None)
-            usm.add_user(sa.usm_user().at_engine(b""))  # type: ignore[attr-defined]
-            usm.learn(sa.engine_id, sa.engine_boots, sa.engine_time, _loop_time())  # type: ignore[attr-defined]
-            self._v3_users[mac] = user.encode()
-            self._v3_users_by_name[user.encode()] = mac
-        acted = self._feed(mac, ev.KeysEstablished(), f"SNMPv3 user {user}")
-        self.commit()
-        return acted
+        """MTA-13/14: key management keyed ``client`` from ``ip`` (secureentity.keys_established)."""
+        return secureentity.keys_established(self, client, sa, ip)
 
     def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None:
-        """An SNMPv3 message that passed USM (the endpoint's ``v3_handler``): an INFORM
-        from a Secure device's association user, authenticated, naming that device's MAC,
-        goes where a community INFORM goes (:meth:`handle`); anything else gets nothing."""
-        user = request.user
-        mac = self._v3_users_by_name.get(user.name) if user is not None else None
-        if request.pdu.type is not m.PduType.INFORM or mac is None or not request.message.authenticated:
-            return None
-        try:
-            note = pktc.parse_notification(request.pdu.varbinds)
-        except pktc.NotificationError as exc:
-            self._reject("not-pktc", addr[0], str(exc))
-            return m.Message(b"", request.pdu).response().pdu
-        if note.mac.hex() != mac:
-            self._reject("bad-mac", addr[0], f"user {user.name!r} is {mac}'s, the INFORM names {note.mac.hex()}")  # type: ignore[union-attr]
-            return m.Message(b"", request.pdu).response().pdu
-        reply = self.handle(m.Message(self.config.inform_community, request.pdu), addr, secured=True)
-        return None if reply is None else reply.pdu
+        """The endpoint's ``v3_handler`` (secureentity.handle_v3)."""
+        return secureentity.handle_v3(self, request, addr)
 
     async def _set(self, mac: str, sa: object, ip: str, varbinds: tuple[ber.VarBind, ...]) -> m.Message:
         """A SET to the device's agent: with the write community, or (Secure) over SNMPv3 as
