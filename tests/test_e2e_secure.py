@@ -114,3 +114,101 @@ def test_the_kerberos_realm_is_offered_only_with_the_kdc_and_key_management(lab:
         check(ServeConfig(realms=[REALM], api_port=0))
     with pytest.raises(SettingError, match=r"^realms\[0\]: 'OTHER.REALM' is not a flow serve can run"):
         check(ServeConfig(**{**base, "realms": ["OTHER.REALM"]}, kdc=True, km=True))
+
+
+def test_an_expired_device_certificate_is_refused_by_the_kdc(lab: LabPki) -> None:
+    """A device certificate whose validity ended (issued 21 years ago, devices live 20):
+    KDC_ERR_INVALID_CERTIFICATE (71), FAILED_KDC_REFUSED."""
+    index = 7
+    lab.issue_device(Identity.make(index).mta_mac, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=21 * 366))
+    cfg, sim = secure_configs(lab)
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1, first=index)
+        assert r.state == MtaState.FAILED_KDC_REFUSED.name, r.deviations
+        assert any("KRB-ERROR 71" in d.text for d in r.deviations), r.deviations
+        assert "KeysEstablished" not in [s.event for s in office.devices.history(r.mta_mac)]
+
+    run(cfg, scenario)
+
+
+def test_a_device_of_another_realm_refuses_the_offered_one(tmp_path: Path, lab: LabPki) -> None:
+    """The eMTA's lab says OTHER.EXAMPLE.NET, 122.6 says LAB.EXAMPLE.NET: FAILED_REALM at MTA-4,
+    before any Kerberos message."""
+    other = make_lab(tmp_path / "other", 1, realm="OTHER.EXAMPLE.NET")
+    cfg, sim = secure_configs(lab)
+    sim.pki = str(other.folder)
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.state == MtaState.FAILED_REALM.name, r.deviations
+        assert any(d.step == "MTA-4" and "LAB.EXAMPLE.NET" in d.text for d in r.deviations)
+        assert office.secure is not None and office.secure.kdc is not None
+        assert office.secure.kdc.counts["as-rep"] == 0
+
+    run(cfg, scenario)
+
+
+def test_a_tampered_encrypted_file_is_reported_and_named(lab: LabPki) -> None:
+    """One ciphertext octet changed on the way: the decrypted file's SHA-1 is not the SET hash.
+    The eMTA reports failConfigFileError (MTA-25) and ends in FAILED_CONFIG_DECRYPT; the
+    server records the reported outcome."""
+    cfg, sim = secure_configs(lab)
+
+    def setup(office: Backoffice) -> None:
+        publish = office.publish
+
+        def tampered(device, data, client_ip):  # type: ignore[no-untyped-def]
+            url = publish(device, data, client_ip)
+            issued = office.names.get(url.rsplit("/", 1)[1], office.clock())
+            issued.data = bytes([data[0] ^ 0x01]) + data[1:]  # type: ignore[union-attr]
+            return url
+
+        office.publish = tampered  # type: ignore[method-assign]
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.state == MtaState.FAILED_CONFIG_DECRYPT.name, r.deviations
+        assert r.result == ProvisioningState.FAIL_CONFIG_FILE_ERROR
+        assert any(d.step == "MTA-23" and "hash-mismatch" in d.text for d in r.deviations), r.deviations
+        assert [s for _, s, _ in r.steps][-2:] == ["DECRYPT", "REPORT_UNDECRYPTABLE"]
+        machine = office.entity.machines[r.mta_mac]  # type: ignore[union-attr]
+        assert machine.state is ServerState.DONE and machine.result == ProvisioningState.FAIL_CONFIG_FILE_ERROR
+
+    run(cfg, scenario, setup)
+
+
+def test_a_wrong_ap_request_hmac_never_gets_keys(lab: LabPki) -> None:
+    """Fault "ap-hmac": the server answers each AP Request with KRB_AP_ERR_MODIFIED and keys
+    nothing; the eMTA ends in FAILED_KM when its key-management wait runs out."""
+    cfg, sim = secure_configs(lab)
+    sim.secure_fault = "ap-hmac"
+    sim.timing = replace(sim.timing, key_management=4)
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.state == MtaState.FAILED_KM.name, r.deviations
+        assert any("KRB_AP_ERR_MODIFIED" in d.text for d in r.deviations), r.deviations
+        assert office.secure is not None and office.secure.km is not None
+        assert office.secure.km.stats.refused >= 1 and office.secure.km.stats.established == 0
+        assert office.entity.machines[r.mta_mac].state is ServerState.LEASED  # type: ignore[union-attr]
+
+    run(cfg, scenario)
+
+
+def test_wrong_usm_keys_end_in_failed_usm(lab: LabPki) -> None:
+    """Fault "usm-keys": the eMTA signs its enrollment INFORM with a key that is not the
+    association's; the server's USM answers usmStatsWrongDigests and acts on nothing."""
+    cfg, sim = secure_configs(lab)
+    sim.secure_fault = "usm-keys"
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.state == MtaState.FAILED_USM.name, r.deviations
+        assert any(d.step == "MTA-15" and "usmStatsWrongDigests" in d.text for d in r.deviations), r.deviations
+        assert office.snmp is not None and office.snmp.usm is not None
+        assert office.snmp.usm.stats[UsmStat.WRONG_DIGESTS] >= 1
+        machine = office.entity.machines[r.mta_mac]  # type: ignore[union-attr]
+        assert machine.state is ServerState.KEYED  # keyed, never enrolled
+
+    run(cfg, scenario)

@@ -55,6 +55,10 @@ class SimConfig:
     #: Secure: the AS and AP backoff waits (MIB defaults or 122.4/122.5) times this
     #: (a simulation may scale them down for speed, as dhcp_timeout does RFC 2131's).
     kerberos_wait_scale: float = 1.0
+    #: Secure fault injection, to see the server refuse a broken eMTA: "ap-hmac" (every AP
+    #: Request's HMAC is wrong), "usm-keys" (the eMTA's SNMPv3 authentication key is not the
+    #: association's); "" none (simulate --fault).
+    secure_fault: str = ""
 
 
 @cache

@@ -116,6 +116,9 @@ class SimulatedMta:
     def deviate(self, step: str, text: str) -> None:
         self.result.deviations.append(Deviation(step, text))
 
+    def step(self, n: int | str) -> str:
+        return f"{'H-' if self.flow.hybrid else ''}MTA-{n}"
+
     def new_xid(self) -> int:
         return self.rng.getrandbits(32)
 
@@ -463,7 +466,7 @@ class SimulatedMta:
             assert isinstance(url, bytes) and isinstance(digest, bytes)  # both are defined as OCTET STRINGs
             self.url, self.hash = url.decode("latin-1"), digest
             if o.config_hash not in written:
-                self.deviate("H-MTA-19", "the SET of pktcMtaDevConfigFile carried no pktcMtaDevProvConfigHash")
+                self.deviate(self.step(19), "the SET of pktcMtaDevConfigFile carried no pktcMtaDevProvConfigHash")
             self.set_received.set_result(None)
 
     async def prov_server(self) -> tuple[str, int]:
@@ -502,14 +505,14 @@ class SimulatedMta:
         uptime = int((self.loop.time() - self.machine.history[0].at) * 100)
         note = pktc.Enrollment(self.config.tree, SYS_DESCR.encode(), SOFTWARE_VERSION.encode(),
                                self.type_identifier.encode(), self.id.mta_mac, self.id.correlation_id)
-        return await self.inform(note.varbinds(uptime), "H-MTA-15")
+        return await self.inform(note.varbinds(uptime), self.step(15))
 
     async def wait_set(self) -> object | None:
         await self.set_received
         if not self.url.startswith(("tftp://", "http://", "https://")):
-            self.deviate("H-MTA-19", f"pktcMtaDevConfigFile {self.url!r} is not a tftp:// or http:// URL")
+            self.deviate(self.step(19), f"pktcMtaDevConfigFile {self.url!r} is not a tftp:// or http:// URL")
         if len(self.hash) != 20:
-            self.deviate("H-MTA-19", f"pktcMtaDevProvConfigHash is {len(self.hash)} bytes, not a SHA-1")
+            self.deviate(self.step(19), f"pktcMtaDevProvConfigHash is {len(self.hash)} bytes, not a SHA-1")
         return ev.ConfigLocationSet(self.url, self.hash)
 
     async def report(self) -> object | None:
@@ -535,7 +538,7 @@ class SimulatedMta:
         try:
             await self.lookup(host)
         except OSError as exc:
-            self.deviate("H-MTA-20/21", f"config-file host {host!r} does not resolve: {exc}")
+            self.deviate(self.step("20/21"), f"config-file host {host!r} does not resolve: {exc}")
             return ev.ResolveFailed()
         return ev.HostResolved()
 

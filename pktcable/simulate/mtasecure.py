@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,25 @@ def _backoff(value: Any, default: tuple[float, float, int]) -> tuple[float, floa
     return default
 
 
+#: SimConfig.secure_fault values.
+FAULTS = ("ap-hmac", "usm-keys")
+
+
+class _ForgedHmacClient(KmClient):
+    """Fault "ap-hmac": an AP Request whose SHA-1 HMAC is not the session key's."""
+
+    def _build(self, now: float, nonce: int) -> None:
+        super()._build(now, nonce)
+        self._datagram = self._datagram[:-1] + bytes([self._datagram[-1] ^ 0x01])
+
+
 class SecureMta(SimulatedMta):
     """An eMTA playing the Secure flow with its lab device certificate."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.config.secure_fault not in ("", *FAULTS):
+            raise ValueError(f"secure_fault {self.config.secure_fault!r} is none of {', '.join(FAULTS)}")
         if self.config.pki is None:
             raise ValueError("the Secure flow needs a lab PKI folder (SimConfig.pki, simulate --pki)")
         self.lab = lab(self.config.pki)
@@ -205,7 +220,8 @@ class SecureMta(SimulatedMta):
         app = km.SnmpAppData(self.engine_id(), 1, int(self.loop.time() - self.machine.history[0].at), user)
         nominal, maximum, retries = _backoff(self.ack.ccc.get("ap-req-backoff"), AP_BACKOFF)
         scale = self.config.kerberos_wait_scale
-        client = KmClient(self.credentials.ticket, self.credentials.session_key,
+        kind = _ForgedHmacClient if self.config.secure_fault == "ap-hmac" else KmClient
+        client = kind(self.credentials.ticket, self.credentials.session_key,
                           Principal(self.expected_realm, (self.principal,)), app,
                           backoff=KmBackoff(nominal * scale, maximum * scale, retries))
         notes: list[object] = []
@@ -231,6 +247,8 @@ class SecureMta(SimulatedMta):
         user (no community is answered: a Secure eMTA's objects are not readable without keys)."""
         assert self.ack is not None and self.sa is not None and self.agent is not None
         self.user = self.sa.usm_user()
+        if self.config.secure_fault == "usm-keys":
+            self.user = replace(self.user, auth_key=bytes(b ^ 0xFF for b in self.user.auth_key))
         # Its clock as the AP Request told it: boots 1, time from the walk's start.
         engine = UsmEngine(self.engine_id(), started=self.machine.history[0].at, salt=self.rng.getrandbits(31))
         engine.add_user(self.user)
