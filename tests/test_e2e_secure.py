@@ -212,3 +212,42 @@ def test_wrong_usm_keys_end_in_failed_usm(lab: LabPki) -> None:
         assert machine.state is ServerState.KEYED  # keyed, never enrolled
 
     run(cfg, scenario)
+
+
+def test_simulate_command_plays_the_secure_flow(lab: LabPki, tmp_path: Path) -> None:
+    """`pktcable simulate --flow secure --pki DIR` as a process against `serve`'s services;
+    its JSON report lists every step of every device; without --pki it is a usage error."""
+    import asyncio
+    import json
+    import sys
+
+    from click.testing import CliRunner
+
+    from pktcable.cli.backoffice import SECURE_FAULTS, simulate_cmd
+    from pktcable.simulate.mtasecure import FAULTS
+
+    assert SECURE_FAULTS == FAULTS
+    refused = CliRunner().invoke(simulate_cmd, ["--server", "127.0.0.1", "--flow", "secure"])
+    assert refused.exit_code == 2 and "--pki" in refused.output
+    cfg, sim = secure_configs(lab)
+    report = tmp_path / "report.json"
+
+    async def scenario(office: Backoffice) -> None:
+        args = ["--server", "127.0.0.1", "--flow", "secure", "--pki", str(lab.folder), "--count", "2",
+                "--dhcp-port", str(cfg.dhcp_port), "--relay-port", str(cfg.relay_port),
+                "--snmp-port", str(cfg.snmp_port), "--agent-port", str(cfg.agent_port),
+                "--tftp-port", str(cfg.tftp_port), "--tod-port", str(cfg.tod_port),
+                "--kdc-port", str(cfg.kdc_port), "--km-port", str(cfg.km_port),
+                "--dhcp-timeout", "0.5", "--quiet", "--report", str(report)]
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "pktcable", "simulate", *args,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, (out.decode(), err.decode())
+
+    run(cfg, scenario)
+    summary = json.loads(report.read_text())
+    assert summary["flow"] == "SECURE" and summary["passed"] == 2, summary
+    # The compliance report times every Secure step, MTA-5 to MTA-25, for both devices.
+    assert {f"{step} {state}": 2 for step, state in zip(SECURE_STEPS, SECURE_STATES, strict=True)} == \
+        {key: row["count"] for key, row in summary["steps"].items()}
+    assert summary["deviations"] == []
