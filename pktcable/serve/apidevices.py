@@ -30,8 +30,8 @@ from .office import NoCurrentLease
 from .problems import Problem, bad_request, not_found
 
 KINDS = ("cm", "mta")
-#: The flows an MTA may be given: those the server has a table for and can run (not Secure
-#: yet: serve has no KDC and key management of its own).
+#: The flows an MTA may be given by name. A Secure device is the one the DHCP server offers
+#: the Kerberos realm (settings realms, with kdc and km on); its flow is recorded then.
 FLOWS = tuple(flow.value for flow in SERVER_TABLES if not flow.secure)
 LIMIT_DEFAULT, LIMIT_MAX = DEFAULT_LIMIT, MAX_LIMIT  # the devices' page sizes serve every list
 TEXT_MAX = MAX_TEXT  # characters of a query parameter

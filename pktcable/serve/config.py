@@ -190,8 +190,8 @@ class DeviceRow:
 
 
 #: Realms serve can run: the flows with a server-side table that option 122.6 names. The
-#: Secure flow's realm is a Kerberos realm, which serve offers only with a KDC and key
-#: management of its own (not wired into serve yet: docs/secure.md).
+#: Secure flow's realm is a Kerberos realm, which serve offers only with its KDC and key
+#: management running (serve/secure.py: the lab's realm, accepted by _check_runnable).
 RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES if not flow.secure)
 DEVICE_KINDS = ("cm", "mta")
 #: Names the templates get from the device itself: a ``vars`` entry of that name would be

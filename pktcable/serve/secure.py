@@ -17,9 +17,10 @@ past MTA-10 or MTA-14. The realm is the lab's (pki.json): its KDC certificate na
 ``krbtgt/REALM`` and its provisioning-server principal is ``mtaprovsrvr/<prov FQDN>``,
 the FQDN the eMTA is told in option 122.3.
 
-The SNMPv3 part (INFORMs and SETs over USM with the association's keys) and the
-encrypted file are not wired yet: a device keyed here is recorded as KEYED and runs
-out of its budget (docs/secure.md, "A Secure lab").
+A device keyed here (KEYED) goes on over SNMPv3 with its association's keys: serve's
+SNMP endpoint speaks USM (engine ID :func:`engine_id`), the entity takes the INFORMs of
+that user only and SETs the URL, hash and key of an encrypted file
+(pktcable/provision/secureentity.py; docs/secure.md, "A Secure lab in minutes").
 """
 
 from __future__ import annotations
