@@ -384,7 +384,7 @@ class KmClient:
         if len(msg.ciphersuites) != 1 or msg.ciphersuites[0] not in self.suites:
             return [Rejected("bad-ciphersuite", f"the server selected {msg.ciphersuites}, we offered {self.suites}")]
         self.sa = snmp_sa(subkey, msg.ciphersuites[0], self.app_data, lifetime=msg.sa_lifetime,
-                          grace_period=msg.grace_period, now=now)
+                          grace_period=msg.grace_period, now=now, client=str(self.client))
         self.state, self._deadline = ClientState.ESTABLISHED, None
         events: list[Event] = []
         if msg.ack_required:

@@ -93,8 +93,8 @@ class SnmpSa:
     established: float         # POSIX time of the exchange
     engine_boots: int = 0      # the MTA's boots and time as it sent them
     engine_time: int = 0
-    #: The Kerberos client of the ticket (``name@REALM``), as the server verified it: the
-    #: device the association belongs to (empty on the MTA's side).
+    #: The Kerberos client of the ticket (``name@REALM``; the server's side: as it verified
+    #: it): the device the association belongs to.
     client: str = ""
 
     @property
