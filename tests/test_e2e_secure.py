@@ -191,6 +191,10 @@ def test_a_wrong_ap_request_hmac_never_gets_keys(lab: LabPki) -> None:
         assert any("KRB_AP_ERR_MODIFIED" in d.text for d in r.deviations), r.deviations
         assert office.secure is not None and office.secure.km is not None
         assert office.secure.km.stats.refused >= 1 and office.secure.km.stats.established == 0
+        # Each refusal is on the device's history; none ended its run (anybody could send one).
+        history = office.devices.history(r.mta_mac)
+        refusals = [s.detail for s in history if s.event == "KeyRequestRefused"]
+        assert refusals and all(d.startswith("KRB_AP_ERR_MODIFIED") for d in refusals), history
         assert office.entity.machines[r.mta_mac].state is ServerState.LEASED  # type: ignore[union-attr]
 
     run(cfg, scenario)

@@ -529,6 +529,14 @@ class ProvisioningEntity:
         """MTA-13/14: key management keyed ``client`` from ``ip`` (secureentity.keys_established)."""
         return secureentity.keys_established(self, client, sa, ip)
 
+    def key_request_refused(self, mac: str, reason: str, detail: str) -> None:
+        """Key management refused an AP Request from ``mac``'s address: recorded on a Secure
+        run (the table keeps its state: anybody can send one), ignored for any other."""
+        machine = self.machines.get(mac)
+        if machine is not None and machine.table.flow == Flow.SECURE.value:
+            self._feed(mac, ev.KeyRequestRefused(reason), f"{reason}: {detail}"[:200])
+            self.commit()
+
     def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None:
         """The endpoint's ``v3_handler`` (secureentity.handle_v3)."""
         return secureentity.handle_v3(self, request, addr)

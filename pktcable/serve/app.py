@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from ipaddress import IPv4Address
 
 import jinja2
 from aiohttp import web
@@ -507,7 +508,8 @@ class Backoffice:
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
         if self.secure_settings is not None:
-            self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed)
+            self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed,
+                                                self._key_refused)
             with _naming("kdc/km", site.listen, self.secure_settings.km_port):
                 await self.secure.start()
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
@@ -553,6 +555,15 @@ class Backoffice:
             self.entity.keys_established(client, sa, peer[0])
         except Exception:  # a bug costs this association, never the key-management endpoint
             internal_error(self.internal_errors, "snmp", "key management for %s", client)
+
+    def _key_refused(self, ip: str, reason: str, detail: str) -> None:
+        """An AP Request refused: on the history of the device that holds ``ip`` now, if any."""
+        try:
+            lease = self.lease_view.by_address.get(IPv4Address(ip))
+            if lease is not None and lease.expires > self.clock() and self.entity is not None:
+                self.entity.key_request_refused(normalize_mac(lease.mac), reason, detail)
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "key management refusal from %s", ip)
 
     def addresses(self) -> dict[str, Address]:
         out = {"dhcp": (self.site.dhcp_listen, self.cfg.dhcp_port), "tftp": self.tftp.address,

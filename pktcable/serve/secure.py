@@ -119,9 +119,12 @@ class SecureServices:
     """The KDC and the key-management endpoint of one back office."""
 
     def __init__(self, settings: SecureSettings, host: str, advertise: IPv4Address,
-                 on_keyed: Callable[[str, SnmpSa, Address], None]) -> None:
+                 on_keyed: Callable[[str, SnmpSa, Address], None],
+                 on_refused: Callable[[str, str, str], None] | None = None) -> None:
         self.settings = settings
         self.host, self.advertise = host, advertise
+        #: (source address, reason, detail) of each AP Request key management refused.
+        self.on_refused = on_refused
         #: (device principal, its association, where its AP Request came from).
         self.on_keyed = on_keyed
         self.kdc: KdcServer | None = None
@@ -149,7 +152,12 @@ class SecureServices:
         server = km.KmServer(Principal(s.realm, service_name, 2), lookup, engine_id(self.advertise),
                              policy=km.ServerPolicy(suites=s.suites, sa_lifetime=s.lifetime))
         self.km_transport, self.km = await kmaio.serve(server, self.host, s.km_port,
-                                                       on_established=self._established)
+                                                       on_established=self._established,
+                                                       on_refused=self._refused)
+
+    def _refused(self, event: Any) -> None:
+        if self.on_refused is not None:
+            self.on_refused(event.peer[0], event.reason, event.detail)
 
     def _established(self, sa: SnmpSa, peer: Address) -> None:
         self.on_keyed(sa.client, sa, peer)
