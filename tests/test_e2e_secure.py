@@ -233,6 +233,10 @@ def test_simulate_command_plays_the_secure_flow(lab: LabPki, tmp_path: Path) -> 
     assert SECURE_FAULTS == FAULTS
     refused = CliRunner().invoke(simulate_cmd, ["--server", "127.0.0.1", "--flow", "secure"])
     assert refused.exit_code == 2 and "--pki" in refused.output
+    # The lab holds certificates for eMTAs 0 ... DEVICES-1 (and 7, the expired one) only.
+    refused = CliRunner().invoke(simulate_cmd, ["--server", "127.0.0.1", "--flow", "secure", "--pki",
+                                                str(lab.folder), "--count", str(DEVICES + 1)])
+    assert refused.exit_code == 2 and "no device certificate for 1 of the 4 eMTAs" in refused.output
     cfg, sim = secure_configs(lab)
     report = tmp_path / "report.json"
 

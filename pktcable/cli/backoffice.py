@@ -275,6 +275,13 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
         fail("--flow secure needs --pki (the lab PKI folder holding the devices' certificates)", ExitStatus.USAGE)
     if not chosen.secure and (pki is not None or fault is not None):
         fail("--pki and --fault are for --flow secure", ExitStatus.USAGE)
+    if chosen.secure and pki is not None:
+        from pktcable.simulate.identity import Identity
+        from pktcable.simulate.mtasecure import pki_problem
+
+        problem = pki_problem(pki, [Identity.make(first + n, config.seed).mta_mac for n in range(count)])
+        if problem:
+            fail(f"--pki {problem}", ExitStatus.USAGE)
     raise_fd_limit()  # every device that got its lease keeps its agent's socket until the run ends
 
     def write(text: str) -> None:

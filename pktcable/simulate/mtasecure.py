@@ -55,6 +55,23 @@ def lab(folder: str) -> LabPki:
     return LabPki.open(Path(folder))
 
 
+def pki_problem(folder: str, macs: Sequence[bytes]) -> str:
+    """Why the lab in ``folder`` cannot play these eMTAs (not a lab, a device without its
+    certificate), or "": checked before a run, so that no device starts without one."""
+    from pktcable.secure.labdir import DEVICES
+    from pktcable.secure.pki import PkiError
+
+    try:
+        found = lab(folder)
+    except (OSError, ValueError, PkiError) as exc:
+        return f"{folder}: not a lab PKI folder ({exc})"
+    missing = [mac for mac in macs if not (found.folder / DEVICES / f"{mac.hex()}.pem").is_file()]
+    if missing:
+        return (f"{folder}: no device certificate for {len(missing)} of the {len(macs)} eMTAs (the first "
+                f"{missing[0].hex(':')}); make them with: pktcable pki devices --dir {folder} --count N")
+    return ""
+
+
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, peer: Address) -> None:
         self.peer = peer
