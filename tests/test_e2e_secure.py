@@ -214,6 +214,9 @@ def test_wrong_usm_keys_end_in_failed_usm(lab: LabPki) -> None:
         assert office.snmp.usm.stats[UsmStat.WRONG_DIGESTS] >= 1
         machine = office.entity.machines[r.mta_mac]  # type: ignore[union-attr]
         assert machine.state is ServerState.KEYED  # keyed, never enrolled
+        # The refused INFORM is on the device's history (by the address it came from); its run goes on.
+        failed = [s.detail for s in office.devices.history(r.mta_mac) if s.event == "UsmFailed"]
+        assert failed and all(d.startswith("usmStatsWrongDigests") for d in failed), failed
 
     run(cfg, scenario)
 

@@ -529,12 +529,13 @@ class ProvisioningEntity:
         """MTA-13/14: key management keyed ``client`` from ``ip`` (secureentity.keys_established)."""
         return secureentity.keys_established(self, client, sa, ip)
 
-    def key_request_refused(self, mac: str, reason: str, detail: str) -> None:
-        """Key management refused an AP Request from ``mac``'s address: recorded on a Secure
-        run (the table keeps its state: anybody can send one), ignored for any other."""
+    def secure_refusal(self, mac: str, event: object, detail: str) -> None:
+        """Key management refused an AP Request (KeyRequestRefused), or USM an SNMPv3 message
+        (UsmFailed), from ``mac``'s address: recorded on a Secure run (the table keeps its
+        state: anybody can send one), ignored for any other."""
         machine = self.machines.get(mac)
         if machine is not None and machine.table.flow == Flow.SECURE.value:
-            self._feed(mac, ev.KeyRequestRefused(reason), f"{reason}: {detail}"[:200])
+            self._feed(mac, event, detail[:200])
             self.commit()
 
     def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None:

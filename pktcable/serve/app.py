@@ -60,6 +60,7 @@ from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usmengine import Accepted
+from pktcable.snmp.usmengine import Refused as UsmRefused
 from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
@@ -507,6 +508,7 @@ class Backoffice:
         )
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
+        self.snmp.on_usm_refused = self._usm_refused
         if self.secure_settings is not None:
             self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed,
                                                 self._key_refused)
@@ -558,12 +560,19 @@ class Backoffice:
 
     def _key_refused(self, ip: str, reason: str, detail: str) -> None:
         """An AP Request refused: on the history of the device that holds ``ip`` now, if any."""
+        self._secure_refusal(ip, ev.KeyRequestRefused(reason), f"{reason}: {detail}")
+
+    def _usm_refused(self, refused: UsmRefused, addr: Address) -> None:
+        """An SNMPv3 message USM refused: likewise (a Secure device whose keys do not work)."""
+        self._secure_refusal(addr[0], ev.UsmFailed(refused.stat.mib_name), f"{refused.stat.mib_name}: {refused.detail}")
+
+    def _secure_refusal(self, ip: str, event: object, detail: str) -> None:
         try:
             lease = self.lease_view.by_address.get(IPv4Address(ip))
             if lease is not None and lease.expires > self.clock() and self.entity is not None:
-                self.entity.key_request_refused(normalize_mac(lease.mac), reason, detail)
+                self.entity.secure_refusal(normalize_mac(lease.mac), event, detail)
         except Exception:
-            internal_error(self.internal_errors, "snmp", "key management refusal from %s", ip)
+            internal_error(self.internal_errors, "snmp", "a Secure refusal from %s", ip)
 
     def addresses(self) -> dict[str, Address]:
         out = {"dhcp": (self.site.dhcp_listen, self.cfg.dhcp_port), "tftp": self.tftp.address,
