@@ -262,3 +262,47 @@ def test_simulate_command_plays_the_secure_flow(lab: LabPki, tmp_path: Path) -> 
     assert {f"{step} {state}": 2 for step, state in zip(SECURE_STEPS, SECURE_STATES, strict=True)} == \
         {key: row["count"] for key, row in summary["steps"].items()}
     assert summary["deviations"] == []
+
+
+def test_a_replayed_ap_request_is_refused_and_recorded(lab: LabPki) -> None:
+    """An AP Request captured from a device that passed, sent again from its address (another
+    port): KRB_AP_ERR_REPEAT, no new association, recorded on the device's history; its
+    finished run stays as it was."""
+    import asyncio
+    import socket
+
+    from pktcable.secure import kmcodec as km
+    from pktcable.secure.krbap import read_krb_error
+
+    cfg, sim = secure_configs(lab)
+
+    async def scenario(office: Backoffice) -> None:
+        assert office.secure is not None and office.secure.km is not None
+        server = office.secure.km.server
+        captured: list[tuple[bytes, tuple[str, int]]] = []
+        receive = server.receive
+
+        def recording(data: bytes, peer: tuple[str, int], now: float) -> list[object]:
+            captured.append((data, peer))
+            return receive(data, peer, now)  # type: ignore[return-value]
+
+        server.receive = recording  # type: ignore[method-assign]
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.passed, r.deviations
+        (request, (host, _)), = captured
+        established = office.secure.km.stats.established
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((host, 0))
+            sock.setblocking(False)
+            await loop.sock_sendto(sock, request, ("127.0.0.1", cfg.km_port))
+            answer = await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)
+        reply = km.decode(answer)
+        assert isinstance(reply, km.ErrorReply) and read_krb_error(reply.krb_error)[0] == 34  # KRB_AP_ERR_REPEAT
+        assert office.secure.km.stats.established == established
+        history = office.devices.history(r.mta_mac)
+        assert history[-1].event == "KeyRequestRefused" and history[-1].detail.startswith("KRB_AP_ERR_REPEAT")
+        machine = office.entity.machines[r.mta_mac]  # type: ignore[union-attr]
+        assert machine.state is ServerState.DONE and machine.result == ProvisioningState.PASS
+
+    run(cfg, scenario)
