@@ -170,17 +170,25 @@ def test_cvc_untrusted_when_the_signers_cvc_is_not_in_the_file(lab: LabPki) -> N
     assert err.reason == "cvc-untrusted" and "not among" in err.detail
 
 
-def test_cvc_expired_at_the_devices_time(lab: LabPki) -> None:
-    err = refused(mfg_file(lab), trust(lab), now=NOW + dt.timedelta(days=365 * 11))
-    assert err.reason == "cvc-expired" and "outside its validity" in err.detail
+def test_cvc_validity_counts_at_the_signing_time_not_the_devices_clock(lab: LabPki) -> None:
+    # DOCSIS: a file signed while its CVC was valid installs after the CVC ends...
+    later = NOW + dt.timedelta(days=365 * 11)
+    assert cf.verify(mfg_file(lab), trust(lab), later, FRESH).image == IMAGE
+    # ...unless the device also holds the CVC to its own clock (check_clock).
+    strict = cf.CvcTrust(lab.get("cvc-root").certificate, MFG, check_clock=True)
+    err = refused(mfg_file(lab), strict, now=later)
+    assert err.reason == "cvc-expired" and "the device's time" in err.detail
+    assert cf.verify(mfg_file(lab), strict, NOW + dt.timedelta(days=1), FRESH).image == IMAGE
 
 
 def test_cvc_expired_at_the_signing_time(lab: LabPki) -> None:
-    # Signed a year before the CVC began: the device's clock alone would not notice.
-    data = mfg_file(lab, when=NOW - dt.timedelta(days=365))
-    err = refused(data, trust(lab), now=NOW + dt.timedelta(days=1), state=cf.AccessState(cf.AccessStart(
-        NOW - dt.timedelta(days=400), NOW - dt.timedelta(days=400))))
-    assert err.reason == "cvc-expired" and "outside the validity" in err.detail
+    early = cf.AccessState(cf.AccessStart(NOW - dt.timedelta(days=400), NOW - dt.timedelta(days=400)))
+    # Signed a year before the CVC began...
+    err = refused(mfg_file(lab, when=NOW - dt.timedelta(days=365)), trust(lab), state=early)
+    assert err.reason == "cvc-expired" and "the signing time" in err.detail
+    # ...or after it ended: the device's clock plays no part in either.
+    err = refused(mfg_file(lab, when=NOW + dt.timedelta(days=365 * 11)), trust(lab), now=None)
+    assert err.reason == "cvc-expired"
 
 
 def test_not_code_signing(lab: LabPki) -> None:

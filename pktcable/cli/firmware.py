@@ -154,12 +154,14 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 @click.option("--cosigner", help="Require a co-signature by this organization name.")
 @click.option("--code-access-start", help="The device's stored codeAccessStart, ISO 8601 UTC (default: none).")
 @click.option("--cvc-access-start", help="The device's stored cvcAccessStart, ISO 8601 UTC (default: none).")
-@click.option("--at", "at_text", help="The device's time, ISO 8601 UTC (default: now).")
+@click.option("--check-clock", is_flag=True,
+              help="Also refuse a CVC outside its validity at the device's time (DOCSIS judges the signing time).")
+@click.option("--at", "at_text", help="The device's time for --check-clock, ISO 8601 UTC (default: now).")
 @click.option("--image", "image_out", help="Write the image to this file once the code file is accepted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def verify_cmd(folder: str | None, code_file: str, root_file: str | None, manufacturer: str | None,
                cosigner: str | None, code_access_start: str | None, cvc_access_start: str | None,
-               at_text: str | None, image_out: str | None, as_json: bool) -> None:
+               check_clock: bool, at_text: str | None, image_out: str | None, as_json: bool) -> None:
     """Check CODE_FILE as a device would: strict DER, each signature, each CVC's chain to the
     CVC root with codeSigning, the organizations, and the access start times. Prints who
     signed and when; a refusal prints its reason name and exits 1.
@@ -191,7 +193,7 @@ def verify_cmd(folder: str | None, code_file: str, root_file: str | None, manufa
     state = codefile.AccessState(codefile.AccessStart(code, cvc), codefile.AccessStart(code, cvc) if cosigner else None)
     data = _read(code_file, codefile.MAX_CODE_FILE)
     try:
-        result = codefile.verify(data, codefile.CvcTrust(root, manufacturer, cosigner), now, state)
+        result = codefile.verify(data, codefile.CvcTrust(root, manufacturer, cosigner, check_clock), now, state)
     except codefile.CodeFileError as exc:
         if as_json:
             click.echo(json.dumps({"accepted": False, "reason": exc.reason, "detail": exc.detail,

@@ -106,6 +106,9 @@ class CvcTrust:
     root: x509.Certificate
     manufacturer: str
     cosigner: str | None = None
+    #: DOCSIS judges a CVC's validity at the signing time only, so a device without a
+    #: clock can check it; True also refuses a CVC outside its validity at ``now``.
+    check_clock: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,8 +206,9 @@ def _asn1_cert(cert: x509.Certificate) -> asn1x509.Certificate:
 
 def verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: AccessState, *,
            max_size: int = MAX_CODE_FILE) -> Verified:
-    """Check ``code_file`` as a device holding ``trust`` and ``state`` would; ``now`` is the
-    device's time, None when it has none (the CVCs are then checked at their signing times).
+    """Check ``code_file`` as a device holding ``trust`` and ``state`` would. The chains are
+    judged at each signing time, as DOCSIS does; ``now`` (the device's time, None when it
+    has none) counts only with ``trust.check_clock``.
     Returns the image, who signed and the access times to store after installing it."""
     tree = _walk(code_file, max_size)
     signed, image = _parse(code_file, tree)
@@ -237,7 +241,8 @@ def verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: Ac
         if sig is not None:
             index = next(i for i, (c, _) in enumerate(signatures) if c is sig.cvc)
             at = dict(path=f"signerInfos[{index}]", offset=_node(tree, -1, index).offset)
-            _check_cvc(sig.cvc, [c for c in certs if c is not sig.cvc], trust.root, now, sig.signing_time, access, at)
+            _check_cvc(sig.cvc, [c for c in certs if c is not sig.cvc], trust.root,
+                       now if trust.check_clock else None, sig.signing_time, access, at)
     new = AccessState(_access(manufacturer), _access(cosigner) if cosigner else state.cosigner)
     return Verified(image, manufacturer, cosigner, new)
 
@@ -250,16 +255,16 @@ def _access(sig: Signature) -> AccessStart:
 def _check_cvc(cert: x509.Certificate, others: list[x509.Certificate], root: x509.Certificate,
                now: dt.datetime | None, when: dt.datetime, access: AccessStart | None, at: dict[str, object]) -> None:
     name = cert.subject.rfc4514_string()
-    try:
-        pki.verify_chain(cert, others, root, now=now or when, purpose=ExtendedKeyUsageOID.CODE_SIGNING)
-    except pki.ValidityError as exc:
-        _fail("cvc-expired", str(exc), at)
-    except pki.PurposeError as exc:
-        _fail("not-code-signing", str(exc), at)
-    except pki.PkiError as exc:  # no path, forged, a signer that is no CA
-        _fail("cvc-untrusted", str(exc), at)
-    if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
-        _fail("cvc-expired", f"signed at {when:%Y-%m-%d %H:%M:%S}Z, outside the validity of {name}", at)
+    for moment in (when, now) if now is not None else (when,):
+        try:
+            pki.verify_chain(cert, others, root, now=moment, purpose=ExtendedKeyUsageOID.CODE_SIGNING)
+        except pki.ValidityError as exc:
+            label = "the signing time" if moment is when else "the device's time"
+            _fail("cvc-expired", f"at {label}: {exc}", at)
+        except pki.PurposeError as exc:
+            _fail("not-code-signing", str(exc), at)
+        except pki.PkiError as exc:  # no path, forged, a signer that is no CA
+            _fail("cvc-untrusted", str(exc), at)
     if access is not None and when < access.code:
         _fail("stale-signing-time", f"signed at {when:%Y-%m-%d %H:%M:%S}Z, before codeAccessStart "
               f"{access.code:%Y-%m-%d %H:%M:%S}Z", at)
