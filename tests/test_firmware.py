@@ -427,3 +427,37 @@ def test_cli_usage_errors_are_one_line_exit_2(lab: LabPki, tmp_path: Path) -> No
         run = cli(*args)
         assert run.returncode == 2, (args, run.stderr)
         assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+
+
+# -- golden files (tests/data/firmware/README.md) ------------------------------------------------
+
+GOLDEN = Path(__file__).parent / "data" / "firmware"
+
+
+def test_golden_openssl_code_files_verify() -> None:
+    root = x509.load_pem_x509_certificate((GOLDEN / "cvc-root.pem").read_bytes())
+    image = (GOLDEN / "image.bin").read_bytes()
+    mfg_cvc = x509.load_pem_x509_certificate((GOLDEN / "manufacturer-cvc.pem").read_bytes())
+    start = mfg_cvc.not_valid_before_utc
+    state = cf.AccessState(cf.AccessStart(start, start), cf.AccessStart(start, start))
+    for name, cosigner in (("openssl-sha256.p7", None), ("openssl-sha1.p7", None),
+                           ("openssl-sha256-cosigned.p7", OPERATOR)):
+        got = cf.verify((GOLDEN / name).read_bytes(), cf.CvcTrust(root, MFG, cosigner), None, state)
+        assert got.image == image, name
+        assert got.manufacturer.cvc == mfg_cvc and got.manufacturer.signing_time >= start
+        assert (got.cosigner is not None) == (cosigner is not None)
+    # Another device's manufacturer, and a device that wants a co-signer, refuse them.
+    assert refused((GOLDEN / "openssl-sha1.p7").read_bytes(), cf.CvcTrust(root, "Other"), state=state).reason \
+        == "wrong-manufacturer"
+    assert refused((GOLDEN / "openssl-sha1.p7").read_bytes(), cf.CvcTrust(root, MFG, OPERATOR),
+                   state=state).reason == "missing-cosigner"
+
+
+def test_golden_cosign_keeps_the_manufacturer_signature_byte_for_byte() -> None:
+    from asn1crypto import cms
+
+    def infos(name: str) -> set[bytes]:
+        return {i.dump() for i in cms.ContentInfo.load((GOLDEN / name).read_bytes())["content"]["signer_infos"]}
+
+    alone, both = infos("openssl-sha256.p7"), infos("openssl-sha256-cosigned.p7")
+    assert alone < both and len(both) == 2
