@@ -282,7 +282,14 @@ def test_malformed_contents(lab: LabPki) -> None:
     def md5(s: cms.SignedData) -> None:
         s["signer_infos"][0]["digest_algorithm"] = {"algorithm": "md5"}
 
-    for change, path in ((detach, "encapContentInfo"), (other_type, "encapContentInfo"),
+    def signer_version_3(s: cms.SignedData) -> None:
+        s["signer_infos"][0]["version"] = "v3"  # v3 means a subjectKeyIdentifier, not issuerAndSerialNumber
+
+    def digest_not_listed(s: cms.SignedData) -> None:
+        s["digest_algorithms"] = [{"algorithm": "sha1"}]
+
+    for change, path in ((signer_version_3, "signerInfos[0]"), (digest_not_listed, "signerInfos[0]"),
+                         (detach, "encapContentInfo"), (other_type, "encapContentInfo"),
                          (no_signers, "signerInfos"), (three_signers, "signerInfos"),
                          (no_signing_time, "signerInfos[0]"), (md5, "signerInfos[0]")):
         bad = altered(change)

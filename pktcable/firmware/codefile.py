@@ -18,6 +18,7 @@ field path and, where there is one, the byte offset. Times and keys are argument
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -25,7 +26,7 @@ from typing import NoReturn
 from asn1crypto import cms
 from asn1crypto import x509 as asn1x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -210,6 +211,19 @@ def verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: Ac
     judged at each signing time, as DOCSIS does; ``now`` (the device's time, None when it
     has none) counts only with ``trust.check_clock``.
     Returns the image, who signed and the access times to store after installing it."""
+    try:
+        return _verify(code_file, trust, now, state, max_size)
+    except CodeFileError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+            UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+        # asn1crypto and cryptography parse lazily: damage inside a certificate's name or
+        # extensions may surface only where a check first reads it. Still a refusal.
+        raise CodeFileError("malformed", f"{type(exc).__name__}: {exc}", path="certificates") from None
+
+
+def _verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: AccessState,
+            max_size: int) -> Verified:
     tree = _walk(code_file, max_size)
     signed, image = _parse(code_file, tree)
     certs = _certificates(signed, tree)
@@ -319,8 +333,17 @@ def _parse(data: bytes, tree: der.Node) -> tuple[cms.SignedData, bytes]:
         count = len(signed["signer_infos"])
         if not 1 <= count <= MAX_SIGNERS:
             raise ValueError(f"{count} signatures; a code file has 1 to {MAX_SIGNERS}")
-        for info_ in signed["signer_infos"]:
+        path, offset = "digestAlgorithms", _node(tree, 1).offset
+        listed = {d["algorithm"].native for d in signed["digest_algorithms"]}
+        for i, info_ in enumerate(signed["signer_infos"]):
+            path, offset = f"signerInfos[{i}]", _node(tree, -1, i).offset
             info_.native  # noqa: B018 - parse every field now, while the path is known
+            # RFC 5652 5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier.
+            want = "v1" if info_["sid"].name == "issuer_and_serial_number" else "v3"
+            if info_["version"].native != want:
+                raise ValueError(f"version {info_['version'].native} with a {info_['sid'].name} (RFC 5652 5.3: {want})")
+            if info_["digest_algorithm"]["algorithm"].native not in listed:
+                raise ValueError(f"digest {info_['digest_algorithm']['algorithm'].native} is not in digestAlgorithms")
         return signed, image
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
         raise CodeFileError("malformed", str(exc) or type(exc).__name__, path=path, offset=offset) from None
@@ -338,8 +361,15 @@ def _certificates(signed: cms.SignedData, tree: der.Node) -> list[x509.Certifica
         try:
             if choice.name != "certificate":
                 raise ValueError(f"a {choice.name}, not an X.509 certificate")
-            certs.append(x509.load_der_x509_certificate(choice.chosen.dump()))
-        except ValueError as exc:
+            with warnings.catch_warnings():
+                # What cryptography still loads but warns about (a serial number that is not
+                # positive, RFC 5280 4.1.2.2; a country name not 2 letters) is refused here,
+                # not printed: the fields a check reads later are read now, under the filter.
+                warnings.simplefilter("error")
+                cert = x509.load_der_x509_certificate(choice.chosen.dump())
+                cert.serial_number, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()  # noqa: B018
+            certs.append(cert)
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm, Warning) as exc:
             raise CodeFileError("malformed", str(exc), path=f"certificates[{i}]",
                                 offset=node.offset if node else None) from None
     return certs
@@ -375,7 +405,10 @@ def _check_signer(info: cms.SignerInfo, index: int, image: bytes, certs: list[x5
     h.update(image)
     if values["message_digest"] != [h.finalize()]:
         _fail("bad-signature", f"the message digest signed by {cert.subject.rfc4514_string()} is not the image's", at)
-    public = cert.public_key()
+    try:
+        public = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        _fail("malformed", f"{cert.subject.rfc4514_string()}: its public key is unreadable ({exc})", at)
     if not isinstance(public, rsa.RSAPublicKey):
         _fail("malformed", f"{cert.subject.rfc4514_string()}: not an RSA key", at)
     try:
