@@ -15,11 +15,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
 
 from pktcable.exitcodes import ExitStatus
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import NoReturn, TypeVar
+
+    T = TypeVar("T")
+
 KEY_LIMIT = 64  # the reference compiler reads at most 64 key bytes
 HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 

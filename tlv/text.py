@@ -15,14 +15,18 @@ tool looks it up globally and silently encodes ``TrafficPriority`` inside
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
 from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, WORD, Lexer, Token, scan_line
 from .model import OidContext, SubTable, TlvDef, keyword_places
 from .record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, TypedDict
 
 FileLoader = Callable[[str], bytes]
 
@@ -49,7 +53,10 @@ GENERIC = "generictlv"
 # block's table. Only values with no MIB-constraint problem are kept, so a
 # hit stands for a value whose checks passed (a problem is reported for
 # every file that has it). Each dict holds at most MEMO_LIMIT entries.
-ValueMemo = dict[tuple[Any, ...], Any]
+if TYPE_CHECKING:
+    ValueMemo = dict[tuple[Any, ...], Any]
+else:
+    ValueMemo = dict
 MEMO_LIMIT = 100_000
 # Blocks nest 7 deep in the schema; GenericTLV blocks could nest without end,
 # and a limit keeps a hostile file from exhausting the parser's stack.
@@ -117,14 +124,18 @@ def parse(
     return _Parser(lexer, table, pc, errors).file()
 
 
-class Slot(NamedTuple):
-    """Where a line's node stands in the tree, and the block it is in."""
+if TYPE_CHECKING:
+    class Slot(NamedTuple):
+        """Where a line's node stands in the tree, and the block it is in."""
 
-    parent: list[Node]
-    at: int
-    table: SubTable
-    path: str
-    block: str
+        parent: list[Node]
+        at: int
+        table: SubTable
+        path: str
+        block: str
+else:
+    # The same class as the checker's NamedTuple, made without importing typing.
+    Slot = namedtuple("Slot", ("parent", "at", "table", "path", "block"))
 
 
 def parse_recording(text: str, table: SubTable, pc: ParseContext) -> tuple[list[Node], dict[int, Slot]] | None:
@@ -170,11 +181,12 @@ def plain_reason(exc: ValueError) -> str:
     return text
 
 
-class _At(TypedDict):
-    """Keyword arguments that place a Node in the source text."""
+if TYPE_CHECKING:
+    class _At(TypedDict):
+        """Keyword arguments that place a Node in the source text."""
 
-    line: int
-    col: int
+        line: int
+        col: int
 
 
 class _Parser:
