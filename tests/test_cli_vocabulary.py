@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 #: concept -> (the one option name, spellings no command may use for it).
 VOCABULARY: dict[str, tuple[str, frozenset[str]]] = {
     "the store folder": ("--data-dir", frozenset({
-        "--datadir", "--db", "--database", "--store", "--store-dir", "--storedir", "--data", "--db-dir",
-        "--state-dir", "--data-folder"})),
+        "--datadir", "--db", "--store-dir", "--storedir", "--data", "--db-dir", "--state-dir", "--data-folder"})),
+    # The serve setting's name: a PostgreSQL URL, never a folder (that is --data-dir).
+    "the store URL": ("--store", frozenset({
+        "--store-url", "--database", "--database-url", "--db-url", "--dsn", "--url", "--pg", "--postgres",
+        "--postgresql", "--conninfo"})),
     "an address to listen on or advertise": ("--address", frozenset({
         "--listen", "--bind", "--listen-address", "--bind-address", "--host", "--ip", "--addr", "--listen-on"})),
     "a TOML settings file": ("--config", frozenset({

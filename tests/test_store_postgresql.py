@@ -174,6 +174,23 @@ def test_store_migrate_with_a_url(pg_url: str) -> None:
     assert both.exit_code == 2
 
 
+def test_store_check_with_a_url(pg_url: str) -> None:
+    import psycopg
+
+    runner = CliRunner()
+    empty = runner.invoke(main, ["store", "check", "--store", pg_url])
+    assert empty.exit_code == 1 and "devices: version -1: not in this database" in empty.output
+    assert runner.invoke(main, ["store", "migrate", "--store", pg_url]).exit_code == 0
+    ok = runner.invoke(main, ["store", "check", "--store", pg_url])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.splitlines() == [f"devices: version {DEVICE_SCHEMA.version}, ok",
+                                      f"leases: version {LEASE_SCHEMA.version}, ok", "admin: version 0, ok"]
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("UPDATE pktcable_schema SET version = 99 WHERE store = 'leases'")
+    newer = runner.invoke(main, ["store", "check", "--store", pg_url])
+    assert newer.exit_code == 1 and "leases: version 99: version 99 is newer" in newer.output
+
+
 # --- what a database shared by servers must hold -----------------------------------------------
 
 
@@ -404,3 +421,33 @@ def test_a_dhcp_workers_lease_table_name_is_told_apart() -> None:
     assert names_postgresql("postgres://db.example.net/pktcable")
     assert not names_postgresql("/var/lib/pktcable/leases.db") and not names_postgresql(None)
     assert not names_postgresql("postgresql.db") and not names_postgresql("")
+
+
+def test_serve_on_postgresql_never_shows_the_password(pg_url: str, tmp_path: Path) -> None:
+    """The test server trusts its socket, so a password in the URL is accepted and unused:
+    serve starts, says where its store is with *** for the password, and prints the
+    password nowhere, in debug logs neither."""
+    import time
+
+    from .procs import FAULT_ENV, stop
+
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cr3t@")
+    config = tmp_path / "serve.toml"
+    config.write_text(f"store = {url!r}\ncm_key = 'k'\napi_port = 0\ndhcp_port = 0\ntftp_port = 0\n"
+                      "http_port = 0\ntod_port = 0\nsnmp_port = 0\n")
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(config), "--data-dir",
+                                 str(tmp_path / "data"), "--log-level", "debug"], env=FAULT_ENV,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "store " not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+    finally:
+        assert stop(proc) == 0, log.read_text()
+    text = log.read_text()
+    assert "store postgresql://postgres:***@/postgres?host=" in text
+    assert "s3cr3t" not in text
