@@ -451,3 +451,45 @@ def test_serve_on_postgresql_never_shows_the_password(pg_url: str, tmp_path: Pat
     text = log.read_text()
     assert "store postgresql://postgres:***@/postgres?host=" in text
     assert "s3cr3t" not in text
+
+
+def test_reset_by_mac_finds_the_address_in_the_postgresql_lease_table(pg_url: str) -> None:
+    """``pktcable reset --store URL``: the SET goes to the address the PostgreSQL lease table
+    gives the MAC now; a MAC without a current lease is exit 2."""
+    import asyncio
+    import time
+
+    from pktcable.flow import Flow
+    from pktcable.simulate.emta import SimulatedMta
+    from pktcable.simulate.identity import Identity
+    from pktcable.store.pg_leases import PgLeaseStore
+
+    from .test_e2e import configs
+
+    _, sim = configs(["HYBRID.2"])
+    identity = Identity.make(5)
+    mac = identity.mta_mac.hex(":")
+    leases = PgLeaseStore(pg_url)
+    leases.put(Lease(IPv4Address("127.0.0.1"), "01" + identity.mta_mac.hex(), mac, time.time() + 3600,
+                     device_class="mta"))
+    leases.commit()
+    leases.close()
+
+    async def scenario() -> tuple[int, str, bool]:
+        mta = SimulatedMta(identity, Flow.HYBRID_2, sim, relay=None)  # type: ignore[arg-type]
+        await mta.start_agent(IPv4Address("127.0.0.1"))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pktcable", "reset", "--mac", mac, "--store", pg_url,
+                "--agent-port", str(sim.agent_port), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = await proc.communicate()
+            return proc.returncode or 0, out.decode() + err.decode(), mta.reset_requested
+        finally:
+            for ep in (mta.agent, mta.informer):
+                ep.close()  # type: ignore[union-attr]
+
+    code, out, requested = asyncio.run(scenario())
+    assert code == 0 and "acknowledged" in out and requested, out
+    other = subprocess.run([sys.executable, "-m", "pktcable", "reset", "--mac", "02:00:00:00:00:99", "--store", pg_url],
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2 and "no current lease" in other.stderr
