@@ -194,7 +194,7 @@ def test_store_check_with_a_url(pg_url: str) -> None:
 # --- what a database shared by servers must hold -----------------------------------------------
 
 
-def test_one_address_is_one_row_whoever_writes(pg_url: str) -> None:
+def test_one_address_is_one_row_and_the_last_write_holds_it(pg_url: str) -> None:
     import psycopg
 
     from pktcable.store.pg_leases import PgLeaseStore
