@@ -493,3 +493,19 @@ def test_reset_by_mac_finds_the_address_in_the_postgresql_lease_table(pg_url: st
     other = subprocess.run([sys.executable, "-m", "pktcable", "reset", "--mac", "02:00:00:00:00:99", "--store", pg_url],
                            capture_output=True, text=True, timeout=120)
     assert other.returncode == 2 and "no current lease" in other.stderr
+
+
+def test_commits_to_postgresql_are_timed_in_the_metrics(pg_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from pktcable.serve.app import Backoffice
+
+    office = Backoffice(check(ServeConfig(data_dir=str(tmp_path / "data"), store=pg_url)))
+    try:
+        office.devices.put(Device("001122334455"))
+        office.devices.commit()
+        count = office.metrics_registry.registry.get_sample_value("pktcable_store_commit_seconds_count",
+                                                                  {"store": "devices"})
+    finally:
+        asyncio.run(office.close())
+    assert count == 1.0
