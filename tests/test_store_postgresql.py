@@ -58,6 +58,16 @@ def test_passwords_never_show() -> None:
     assert "s3cr3t" not in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["postgresql://pk:s3%zzcr3t@db/x", "postgresql://db/x?password=s3%zzcr3t",
+                                 "postgresql://db/x?password=s3cr3t&nosuch=1", "postgresql://pk:s3cr3t@db/x?x=%zz"])
+def test_libpqs_own_message_never_shows_the_password(url: str) -> None:
+    """libpq quotes the token it cannot parse, which may be the password: blotted out."""
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreUrlError) as caught:
+        parse_store(url)
+    assert "s3" not in str(caught.value) and "cr3t" not in str(caught.value), str(caught.value)
+
+
 def test_a_bad_store_setting_names_the_key() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(SettingError) as caught:

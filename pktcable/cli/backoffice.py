@@ -389,7 +389,7 @@ def _postgresql_reset_target(url: str, mac: str, device_address: str | None) -> 
     import time
 
     from pktcable.dhcpd.engine import LeaseEngine
-    from pktcable.store.pg import StoreUnavailable, StoreUrlError, parse_store, redact
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain, parse_store, redact
     from pktcable.store.sqlite import SchemaError
 
     try:
@@ -415,7 +415,7 @@ def _postgresql_reset_target(url: str, mac: str, device_address: str | None) -> 
     except StoreUnavailable as exc:
         fail(f"--store {exc}", ExitStatus.IO)
     except (SchemaError, psycopg.Error) as exc:
-        fail(f"--store {redact(url)}: {(str(exc).strip().splitlines() or ['error'])[0]}", ExitStatus.USAGE)
+        fail(f"--store {explain(exc, url)}", ExitStatus.USAGE)
 
 
 def _leased_address(data_dir: Path, mac: str) -> str:

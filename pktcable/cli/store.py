@@ -102,7 +102,7 @@ def _check_postgresql(url: str) -> list[Checked]:
     import psycopg
 
     from pktcable.store.backend import check_postgresql
-    from pktcable.store.pg import StoreUnavailable, StoreUrlError, redact
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain
 
     try:
         return check_postgresql(url)
@@ -111,14 +111,14 @@ def _check_postgresql(url: str) -> list[Checked]:
     except StoreUnavailable as exc:
         fail(f"--store {exc}", ExitStatus.IO)
     except psycopg.Error as exc:
-        fail(f"--store {redact(url)}: {(str(exc).strip().splitlines() or ['error'])[0]}", ExitStatus.INVALID)
+        fail(f"--store {explain(exc, url)}", ExitStatus.INVALID)
 
 
 def _migrate_postgresql(url: str) -> None:
     import psycopg  # parse_store has told an operator without it what to install
 
     from pktcable.store.backend import migrate_postgresql
-    from pktcable.store.pg import StoreUnavailable, StoreUrlError, redact
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain
     from pktcable.store.sqlite import SchemaError
 
     try:
@@ -130,7 +130,7 @@ def _migrate_postgresql(url: str) -> None:
     except SchemaError as exc:
         fail(str(exc), ExitStatus.INVALID)
     except psycopg.Error as exc:
-        fail(f"--store {redact(url)}: {(str(exc).strip().splitlines() or ['error'])[0]}", ExitStatus.INVALID)
+        fail(f"--store {explain(exc, url)}", ExitStatus.INVALID)
     for m in done:
         click.echo(f"{m.name}: version {m.after}, up to date" if m.before == m.after
                    else f"{m.name}: version {m.before} -> {m.after}")

@@ -55,8 +55,7 @@ def open_postgresql(url: str, retention: Retention, clock: Callable[[], float] =
         raise named("store", str(exc)) from None
     except psycopg.Error as exc:  # the server answered, but not as a store it can hold (rights, a table of ours)
         _close(opened)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise named("store", f"{redact(url)}: {first}") from None
+        raise named("store", pg.explain(exc, url)) from None
     return Stores(*opened)
 
 
