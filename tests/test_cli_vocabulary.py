@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 #: concept -> (the one option name, spellings no command may use for it).
 VOCABULARY: dict[str, tuple[str, frozenset[str]]] = {
     "the store folder": ("--data-dir", frozenset({
-        "--datadir", "--db", "--store-dir", "--storedir", "--data", "--db-dir", "--state-dir", "--data-folder"})),
-    # The serve setting's name: a PostgreSQL URL, never a folder (that is --data-dir).
-    "the store URL": ("--store", frozenset({
-        "--store-url", "--database", "--database-url", "--db-url", "--dsn", "--url", "--pg", "--postgres",
-        "--postgresql", "--conninfo"})),
+        "--datadir", "--db", "--database", "--store-dir", "--storedir", "--data", "--db-dir",
+        "--state-dir", "--data-folder"})),
+    # A PostgreSQL store is named by the ``store`` setting's URL, never by a folder.
+    "a store database (the store setting's URL)": ("--store", frozenset({
+        "--store-url", "--db-url", "--database-url", "--dsn", "--postgresql", "--pg", "--pg-url"})),
     "an address to listen on or advertise": ("--address", frozenset({
         "--listen", "--bind", "--listen-address", "--bind-address", "--host", "--ip", "--addr", "--listen-on"})),
     "a TOML settings file": ("--config", frozenset({

@@ -197,7 +197,7 @@ def test_ua_profile_parameters_round_trip_and_field_forms() -> None:
         uaprofile.from_event(g.parse_event("ua-profile;profile-type=device;effective-by=soon"))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["notify", "refresh", "timer", "unsubscribe", "response"]), max_size=25))
 def test_random_lifecycles_stay_consistent(steps: list[str]) -> None:
     """Whatever order things happen in, both ends only produce parseable messages,
@@ -259,3 +259,28 @@ def test_route_sets_from_record_route() -> None:
     # The refused answers carry no Record-Route.
     refused = srv.on_subscribe(routed.with_header("Event", g.Event("presence")), 0.0).response
     assert refused.get_all("Record-Route") == []
+
+
+def test_subscriber_edges_pending_481_on_refresh_and_silent_expiry() -> None:
+    ph, srv = phone(600), server()
+    decision = srv.on_subscribe(wire(only(ph.subscribe(0.0), SendRequest).request), 0.0)  # type: ignore[arg-type]
+    ph.on_response(wire(decision.response), 0.0)  # type: ignore[arg-type]
+    assert decision.subscription is not None
+    pending = srv.notify(decision.subscription, 1.0).with_header(
+        "Subscription-State", g.SubscriptionState("pending", (("expires", "599"),)))
+    ph.on_notify(wire(pending), 1.0)  # type: ignore[arg-type]
+    assert ph.state is SubState.PENDING
+    # The notifier lost the subscription: the refresh gets 481 and the phone stops.
+    srv.subscriptions.clear()
+    refresh = wire(only(ph.handle_timer(540.0), SendRequest).request)
+    lost = srv.on_subscribe(refresh, 540.0)  # type: ignore[arg-type]
+    assert lost.response.status == 481
+    assert only(ph.on_response(wire(lost.response), 540.1), Failed).status == 481  # type: ignore[arg-type]
+    assert ph.state is SubState.TERMINATED and ph.next_deadline() is None
+    # Another phone whose refreshes go unanswered ends at expiry by itself.
+    ph2 = phone(600)
+    d2 = srv.on_subscribe(wire(only(ph2.subscribe(0.0), SendRequest).request), 0.0)  # type: ignore[arg-type]
+    ph2.on_response(wire(d2.response), 0.0)  # type: ignore[arg-type]
+    assert only(ph2.handle_timer(540.0), SendRequest)  # refresh sent, never answered
+    assert ph2.next_deadline() == 600.0
+    assert only(ph2.handle_timer(600.0), Terminated).reason == "expired"

@@ -64,6 +64,9 @@ def test_tshark_dissects_every_message_we_send(tmp_path: Path) -> None:
         compact = i % 2 == 1  # both header forms
         src, dst = ("10.0.0.5", "10.0.0.1") if isinstance(msg, Request) == (i % 4 == 0) else ("10.0.0.1", "10.0.0.5")
         frames.append(udp_frame(serialize(msg, compact=compact), src, dst, SIP_PORT, SIP_PORT))
+    # A control the oracle must flag, so a silent tshark cannot pass the test.
+    broken = serialize(messages[0]).replace(b"\r\nCSeq: ", b"\r\nCSeq ", 1)
+    frames.append(udp_frame(broken, "10.0.0.5", "10.0.0.1", SIP_PORT, SIP_PORT))
     pcap = tmp_path / "sip.pcap"
     write_pcap(pcap, frames)
     fields = ["frame.number", "sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.CSeq.seq", "sip.Via.branch",
@@ -73,7 +76,9 @@ def test_tshark_dissects_every_message_we_send(tmp_path: Path) -> None:
         cmd += ["-e", f]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
     rows = [line.split("|") for line in result.stdout.splitlines()]
-    assert len(rows) == len(messages)
+    assert len(rows) == len(messages) + 1
+    control = dict(zip(fields, rows.pop(), strict=True))
+    assert control["_ws.malformed"] and int(control["_ws.expert.severity"].split(",")[0], 0) >= 0x00600000
     for row, msg in zip(rows, messages, strict=True):
         got = dict(zip(fields, row, strict=True))
         assert got["_ws.malformed"] == "", (got, serialize(msg))
@@ -122,6 +127,31 @@ def test_sipp_phone_subscribes_to_our_notifier_over_udp(tmp_path: Path) -> None:
             await asyncio.wait_for(app.done.wait(), BUDGET)
             assert app.notify_results == [200]
             assert udp.counters["malformed"] == 0 and udp.counters["internal-errors"] == 0
+        finally:
+            app.driver.close()
+            udp.close()
+
+    asyncio.run(main())
+
+
+def test_sipp_phone_subscribes_then_unsubscribes(tmp_path: Path) -> None:
+    require("sipp")
+
+    async def main() -> None:
+        port = free_port()
+        app = ProfileNotifier(Local("127.0.0.1", port))
+        udp = await open_udp("127.0.0.1", port, app.driver.on_message)
+        app.attach(udp)
+        try:
+            code, log = await _sipp(f"127.0.0.1:{port}", "-sf", str(DATA / "uac_ua_profile_unsubscribe.xml"),
+                                    "-p", str(free_port()), cwd=tmp_path)
+            assert code == 0, log
+            loop = asyncio.get_running_loop()
+            end = loop.time() + BUDGET
+            while len(app.notify_results) < 2:
+                assert loop.time() < end, app.notify_results
+                await asyncio.sleep(0.05)
+            assert app.notify_results == [200, 200] and app.notifier.subscriptions == {}
         finally:
             app.driver.close()
             udp.close()

@@ -197,6 +197,18 @@ def verify_signed_data(der: bytes, content_type: str) -> Verified:
 
 
 def _verify_signed(signed: cms.SignedData, content_type: str) -> Verified:
+    # asn1crypto and cryptography parse lazily: damage deep in a SignerInfo or a
+    # certificate surfaces as ValueError wherever a field is first read. Every such
+    # failure of a received structure is a PkinitError, never a crash of the caller.
+    try:
+        return _verify_signed_parts(signed, content_type)
+    except PkinitError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise PkinitError(f"a malformed CMS SignedData: {exc}") from None
+
+
+def _verify_signed_parts(signed: cms.SignedData, content_type: str) -> Verified:
     try:
         encap = signed["encap_content_info"]
         if encap["content_type"].dotted != content_type:

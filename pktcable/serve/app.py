@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import jinja2
 from aiohttp import web
@@ -72,6 +73,9 @@ from .leasewire import LeaseMirror
 from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
+
+if TYPE_CHECKING:
+    from pktcable.secure.kdcnet import KdcServer
 
 log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
@@ -178,6 +182,8 @@ class Backoffice:
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
+        #: The Secure flow's KDC, when pki_dir names a lab PKI (serve/kdcservice.py).
+        self.kdc: KdcServer | None = None
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -513,6 +519,11 @@ class Backoffice:
                 await self.http.start()
         with _naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
+        if cfg.pki_dir is not None:
+            from .kdcservice import start_kdc
+
+            with _naming("kdc", site.listen, cfg.kdc_port):
+                self.kdc = await start_kdc(cfg, self.devices, site.listen)
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -536,6 +547,8 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
+        if self.kdc is not None:
+            out["kdc"] = self.kdc.address
         if self._api_server is not None:
             host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)
@@ -556,6 +569,8 @@ class Backoffice:
         if self.http is not None:
             await self.http.close()
         await self.tod.close()
+        if self.kdc is not None:
+            await self.kdc.close()
         if self.snmp is not None:
             self.snmp.close()
         self.devices.close()

@@ -14,6 +14,9 @@ demo on loopback without privileges, overridden by a TOML file.
     tftp_port = 10069              # 69
     http_port = 10080              # 80; 0 turns HTTP off
     tod_port = 10037               # 37
+    pki_dir = "/etc/pktcable/pki"  # a lab PKI (pktcable pki init): runs the Secure flow's KDC
+    kdc_port = 10888               # 88: the KDC, UDP and TCP (only with pki_dir)
+    kdc_max_skew = 300             # seconds a device clock may be off (pktcMtaDevCmsMaxClockSkew)
     snmp_port = 10162              # 162: INFORMs from the eMTAs
     agent_port = 10161             # 161: the eMTAs' agents, for SET/GET
     api_address = "127.0.0.1"      # REST API, /metrics and the dashboard
@@ -111,6 +114,10 @@ class ServeConfig:
     tftp_port: int = 10069
     http_port: int = 10080
     tod_port: int = 10037
+    #: A lab PKI folder: the KDC runs (kdc_port) and issues tickets to the store's eMTAs.
+    pki_dir: str | None = None
+    kdc_port: int = 10888
+    kdc_max_skew: int = 300
     snmp_port: int = 10162
     agent_port: int = 10161
     api_address: str = "127.0.0.1"  # REST API, metrics and dashboard: the operators' network
@@ -186,6 +193,7 @@ RESERVED_VARS = frozenset({"mac", "kind", "ip", "flow", "client_ip"})
 RANGES: dict[str, tuple[float, float]] = {
     "dhcp_port": (0, 65535), "relay_port": (1, 65535), "tftp_port": (0, 65535), "http_port": (0, 65535),
     "tod_port": (0, 65535), "snmp_port": (0, 65535), "agent_port": (1, 65535), "api_port": (0, 65535),
+    "kdc_port": (0, 65535), "kdc_max_skew": (1, 1800),
     "snmp_timeout": (0.01, 60), "snmp_retries": (0, 10),
     "prov_timer": (0, 255),  # option 122.8 is one octet of minutes
     "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
@@ -196,7 +204,7 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.
-LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port")
+LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port")
 POOLS = ("cm_pool", "mta_pool", "cpe_pool")
 
 
@@ -260,6 +268,12 @@ def _check(cfg: ServeConfig) -> None:
         raise named("cm_key", "set cm_key or cm_key_file, not both")
     _check_ports(cfg)
     _check_realms(cfg.realms, "realms")
+    if cfg.pki_dir is not None:
+        from .kdcservice import check_pki_dir
+
+        unusable = check_pki_dir(cfg.pki_dir)
+        if unusable is not None:
+            raise named("pki_dir", unusable)
     if cfg.templates is not None and not Path(cfg.templates).is_dir():
         raise named("templates", f"{cfg.templates}: no such folder")
     if cfg.data_dir is not None:

@@ -1,4 +1,4 @@
-"""Dialog state shared by both ends of a subscription (RFC 3261 §12, RFC 6665 §4.1.2).
+"""Dialog state shared by both ends of a subscription (RFC 3261 §12, RFC 6665 §4.4.1).
 
 A dialog is identified by Call-ID, local tag and remote tag. It keeps the local
 CSeq (incremented for each request we send), the remote CSeq (requests must
