@@ -189,8 +189,11 @@ def _signer_info(image: bytes, signer: Signer, when: dt.datetime, digest: str) -
 
 def _assemble(image: bytes, certs: Sequence[asn1x509.Certificate], infos: Sequence[cms.SignerInfo]) -> bytes:
     digests = sorted({i["digest_algorithm"]["algorithm"].native for i in infos})
+    # RFC 5652 5.1: version 1 for id-data content, X.509 certificates and issuerAndSerialNumber
+    # signers; 3 once a signer (a co-signed vendor file) is named by subjectKeyIdentifier.
+    version = "v3" if any(i["version"].native == "v3" for i in infos) else "v1"
     signed = cms.SignedData({
-        "version": "v1",  # RFC 5652 5.1: id-data content, X.509 certificates, issuerAndSerialNumber
+        "version": version,
         "digest_algorithms": [{"algorithm": d} for d in digests],
         "encap_content_info": {"content_type": "data", "content": image},
         "certificates": list(certs),
