@@ -218,10 +218,29 @@ def test_missing_cosigner(lab: LabPki) -> None:
     assert err.reason == "missing-cosigner" and OPERATOR in err.detail
 
 
-def test_unexpected_cosigner(lab: LabPki) -> None:
+def test_a_cosignature_the_device_does_not_require_is_ignored(lab: LabPki) -> None:
     both = mfg_file(lab, cosigner=signer(lab, "cosigner-cvc"))
-    err = refused(both, trust(lab))
-    assert err.reason == "unexpected-signer" and err.path == cosigner_path(lab, both)
+    got = cf.verify(both, trust(lab), None, FRESH)
+    assert got.image == IMAGE and got.cosigner is None
+    assert got.ignored is not None and got.ignored.organization == OPERATOR
+    assert got.state.cosigner is None  # no co-signer times are stored for it
+    # Its signature must still hold: a damaged co-signature is refused, not skipped.
+    from asn1crypto import cms
+
+    info = cms.ContentInfo.load(both)
+    index = int(cosigner_path(lab, both)[len("signerInfos["):-1])
+    sig = info["content"]["signer_infos"][index]["signature"].native
+    info["content"]["signer_infos"][index]["signature"] = bytes([sig[0] ^ 1]) + sig[1:]
+    err = refused(info.dump(force=True), trust(lab))
+    assert err.reason == "bad-signature" and err.path == f"signerInfos[{index}]"
+
+
+def test_unexpected_signer_twice_the_manufacturer(lab: LabPki) -> None:
+    m = signer(lab, "manufacturer-cvc")
+    twice = cf.sign(IMAGE, m.certificate, m.key, signing_time=SIGNED, cosigner=m,
+                    cosigning_time=SIGNED + dt.timedelta(seconds=1))
+    err = refused(twice, trust(lab))
+    assert err.reason == "unexpected-signer" and "signed again" in err.detail
 
 
 def test_stale_signing_time_for_each_signer(lab: LabPki) -> None:

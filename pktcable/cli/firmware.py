@@ -199,7 +199,7 @@ def verify_cmd(folder: str | None, code_file: str, root_file: str | None, manufa
             click.echo(json.dumps({"accepted": False, "reason": exc.reason, "detail": exc.detail,
                                    "path": exc.path, "offset": exc.offset}))
         fail(f"{code_file}: {exc}", ExitStatus.INVALID)
-    signatures = [s for s in (result.manufacturer, result.cosigner) if s is not None]
+    signatures = [s for s in (result.manufacturer, result.cosigner, result.ignored) if s is not None]
     if image_out:
         write_output(image_out, result.image)
     if as_json:

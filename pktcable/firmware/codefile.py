@@ -44,7 +44,7 @@ REASONS: dict[str, str] = {
     "not-code-signing": "a CVC without the extended key usage id-kp-codeSigning",
     "wrong-manufacturer": "no signature by a CVC whose subject O is the device's manufacturer",
     "missing-cosigner": "the device expects a co-signer and no signature is by its CVC",
-    "unexpected-signer": "a signature by an organization the device does not take code from",
+    "unexpected-signer": "two signatures by one organization, or a third party where a co-signer is named",
     "stale-signing-time": "a signing time earlier than the device's codeAccessStart",
     "stale-cvc": "a CVC whose validity starts earlier than the device's cvcAccessStart",
 }
@@ -128,6 +128,9 @@ class Verified:
     manufacturer: Signature
     cosigner: Signature | None
     state: AccessState
+    #: A co-signature the device does not require: its signature over the image verified,
+    #: its CVC not judged (a modem configured without a co-signer ignores it).
+    ignored: Signature | None = None
 
 
 # -- making -----------------------------------------------------------------------------------
@@ -233,6 +236,7 @@ def _verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: A
     signatures = [_check_signer(info, i, image, certs, tree) for i, info in enumerate(signed["signer_infos"])]
     manufacturer: Signature | None = None
     cosigner: Signature | None = None
+    ignored: Signature | None = None
     unexpected: list[int] = []
     for index, (cert, when) in enumerate(signatures):
         org = pki.organization(cert) or ""
@@ -240,6 +244,10 @@ def _verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: A
             manufacturer = Signature("manufacturer", org, cert, when)
         elif trust.cosigner is not None and org == trust.cosigner and cosigner is None:
             cosigner = Signature("co-signer", org, cert, when)
+        elif trust.cosigner is None and org != trust.manufacturer and ignored is None:
+            # An operator co-signs one image for all its modems; one whose config file
+            # named no co-signer checks the manufacturer's signature alone.
+            ignored = Signature("co-signer (not required)", org, cert, when)
         else:
             unexpected.append(index)
     everyone = dict(path="signerInfos", offset=_node(tree, -1).offset)
@@ -251,8 +259,8 @@ def _verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: A
         _fail("missing-cosigner", f"signed by {orgs}, none of them the co-signer {trust.cosigner!r}", everyone)
     for index in unexpected:
         cert = signatures[index][0]
-        _fail("unexpected-signer", f"signed by {cert.subject.rfc4514_string()}: the device takes code from "
-              f"{trust.manufacturer!r}" + (f" co-signed by {trust.cosigner!r}" if trust.cosigner else ""),
+        _fail("unexpected-signer", f"signed again by {cert.subject.rfc4514_string()}: the device takes code "
+              f"from {trust.manufacturer!r}" + (f" co-signed by {trust.cosigner!r}" if trust.cosigner else ""),
               dict(path=f"signerInfos[{index}]", offset=_node(tree, -1, index).offset))
     for sig, access in ((manufacturer, state.manufacturer), (cosigner, state.cosigner)):
         if sig is not None:
@@ -261,7 +269,7 @@ def _verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: A
             _check_cvc(sig.cvc, [c for c in certs if c is not sig.cvc], trust.root,
                        now if trust.check_clock else None, sig.signing_time, access, at)
     new = AccessState(_access(manufacturer), _access(cosigner) if cosigner else state.cosigner)
-    return Verified(image, manufacturer, cosigner, new)
+    return Verified(image, manufacturer, cosigner, new, ignored)
 
 
 def _access(sig: Signature) -> AccessStart:
