@@ -80,7 +80,7 @@ def firmware_group() -> None:
 
     \b
       pktcable firmware sign --dir lab-pki image.bin -o image.p7
-      pktcable firmware verify --dir lab-pki image.p7
+      pktcable firmware verify --root tests/data/firmware/cvc-root.pem --manufacturer "Example Vendor" tests/data/firmware/openssl-sha1.p7
     """
 
 
@@ -169,8 +169,8 @@ def verify_cmd(folder: str | None, code_file: str, root_file: str | None, manufa
     Examples:
 
     \b
-      pktcable firmware verify --dir lab-pki image.p7
-      pktcable firmware verify --root cvc-root.pem --manufacturer "Example Vendor" --cosigner "Example Cable" image.p7 --json
+      pktcable firmware verify --root tests/data/firmware/cvc-root.pem --manufacturer "Example Vendor" tests/data/firmware/openssl-sha256.p7
+      pktcable firmware verify --root tests/data/firmware/cvc-root.pem --manufacturer "Example Vendor" --cosigner "Example Cable" tests/data/firmware/openssl-sha256-cosigned.p7 --json
     """
     from cryptography import x509
 
