@@ -27,7 +27,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -295,14 +295,28 @@ class Backoffice:
         except Exception:
             internal_error(self.internal_errors, "delivery", "%s to %s", name, client[0])
 
-    def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None:
+    def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None | Awaitable[m.Message | None]:
         assert self.entity is not None
         try:
-            return self.entity.handle(msg, addr)
+            reply = self.entity.handle(msg, addr)
         except Exception:
             # No Response: the eMTA retransmits, and may find the bug gone (e.g. a store hiccup).
             internal_error(self.internal_errors, "snmp", "%s from %s", msg.pdu.type.name, addr[0])
             return None
+        return self._guarded_later(reply, msg, addr) if isinstance(reply, Awaitable) else reply
+
+    async def _guarded_later(self, reply: Awaitable[m.Message | None], msg: m.Message,
+                             addr: Address) -> m.Message | None:
+        try:
+            return await reply
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "%s from %s", msg.pdu.type.name, addr[0])
+            return None
+
+    async def _lease_sync(self) -> None:
+        """The entity's wait for the DHCP worker's lease records (ProvisioningEntity.lease_sync)."""
+        if isinstance(self.dhcp_service, DhcpWorker):
+            await self.dhcp_service.caught_up()
 
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
@@ -496,6 +510,7 @@ class Backoffice:
                          admission=AdmissionLimits(cfg.enroll_max_in_flight, cfg.enroll_rate)),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
+            lease_sync=self._lease_sync if cfg.dhcp_workers else None,
         )
         self.snmp.handler = self._guarded_snmp
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):

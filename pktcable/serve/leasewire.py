@@ -20,6 +20,8 @@ DECLINED   a lease (the quarantine row that replaced the holder's)
 SNAPSHOT   a lease, at start-up: the worker's lease table, row by row
 READY      nothing: the snapshot is complete, the worker serves
 STATS      the worker's DHCP counters as JSON (once a second: scrape-time figures)
+SYNC       nothing: the answer to the parent's sync request (one octet ``S`` on the
+           stream's other direction); every record written before it has been read
 =========  ==========================================================================
 
 A lease is ``address (u32) | expires (f64) | state (u8)``, the lengths of its
@@ -80,6 +82,7 @@ class Kind(IntEnum):
     SNAPSHOT = 4
     READY = 5
     STATS = 6
+    SYNC = 7
 
 
 class WireError(ValueError):
@@ -160,6 +163,14 @@ def encode_stats(stats: Mapping[str, Any]) -> bytes:
 
 def encode_ready() -> bytes:
     return _frame(Kind.READY, b"")
+
+
+#: The parent's request for a SYNC record (the only octet it ever sends the worker).
+SYNC_REQUEST = b"S"
+
+
+def encode_sync() -> bytes:
+    return _frame(Kind.SYNC, b"")
 
 
 # -- decoding ---------------------------------------------------------------------------------------
@@ -247,8 +258,8 @@ def _record(kind: int, body: _Body, at: int, vendors: ClearingCache[bytes, Vendo
         record = _bound(body, vendors)
     elif kind in (Kind.RELEASED, Kind.DECLINED, Kind.SNAPSHOT):
         record = Record(Kind(kind), body.lease(f"{Kind(kind).name.lower()}.lease"))
-    elif kind == Kind.READY:
-        record = Record(Kind.READY)
+    elif kind in (Kind.READY, Kind.SYNC):
+        record = Record(Kind(kind))
     elif kind == Kind.STATS:
         raw = body.take(len(body.data), "stats")
         try:
