@@ -3,6 +3,7 @@
 Usage:
     python bench/bench_storm.py [--count 10000] [--rate 1500] [--flow hybrid.2] [--workers 1]
     python bench/bench_storm.py --herd [--runs 3] [--no-kea]
+    python bench/bench_storm.py --server-dhcp-workers 0,1 [--rates 600,800,1000] [--runs 3]
 
 Starts `pktcable serve` as its own process (SQLite stores in a temporary
 folder, free ports) and `pktcable simulate` as another (or --workers of
@@ -17,6 +18,12 @@ walk started over) within a 300 s device budget. Kea (bench/kea.py) is the
 anchor, measured in the same run: its CPU per DORA, and the ratio of the
 server's CPU per device to it. --runs N repeats everything and prints the
 medians too.
+
+--server-dhcp-workers 0,1 runs every storm against both server modes (DHCP in
+the serve process, or in its DHCP worker process), one after the other within
+each run, and --rates R1,R2 ... sweeps the offered rate; the server's CPU is
+the sum of serve and its worker. The end is a table of the medians per mode
+and rate, and each mode's knee (its best provisioned/s over the rates).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from procstat import cpu_seconds, rss_kib  # noqa: E402 - bench/ is the script folder
+from procstat import rss_kib, tree_cpu_seconds  # noqa: E402 - bench/ is the script folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,13 +52,15 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 PORTS = ("dhcp", "relay", "tftp", "tod", "snmp", "agent")
 
 
-def start_server(tmp: Path, ports: dict[str, int], profile: Path | None = None) -> subprocess.Popen[str]:
+def start_server(tmp: Path, ports: dict[str, int], profile: Path | None = None,
+                 dhcp_workers: int = 0) -> subprocess.Popen[str]:
     """`pktcable serve` on free ports (another benchmark may hold the
     defaults), HTTP and the API off, auto-enrollment on; returns once its last
     service (ToD) is bound."""
     conf = tmp / "serve.toml"
     conf.write_text("".join(f"{k}_port = {v}\n" for k, v in ports.items()) +
-                    f'http_port = 0\napi_port = 0\nauto_enroll = true\ndata_dir = "{tmp}"\n')
+                    f'http_port = 0\napi_port = 0\nauto_enroll = true\ndata_dir = "{tmp}"\n'
+                    f"dhcp_workers = {dhcp_workers}\n")
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - the child holds it; closed with the folder
     server = subprocess.Popen([sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
                                "-m", "pktcable", "serve", "--config", str(conf)],
@@ -82,17 +91,17 @@ def rates(timeline: dict[str, Any], width: float) -> list[float]:
     return [sum(passed[i:i + per]) / (per * timeline["bucket_s"]) for i in range(0, len(passed), per)]
 
 
-def storm(args: argparse.Namespace, profile: Path | None = None) -> dict[str, Any]:
+def storm(args: argparse.Namespace, profile: Path | None = None, dhcp_workers: int = 0) -> dict[str, Any]:
     """One storm against a fresh server; the figures of it. With ``profile``
     (a folder), the server and the simulator run under cProfile, their
     stats in serve.prof and simulate.prof there."""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         ports = {k: free_port() for k in PORTS}
-        server = start_server(tmp, ports, profile / "serve.prof" if profile else None)
+        server = start_server(tmp, ports, profile / "serve.prof" if profile else None, dhcp_workers)
         try:
             before = rss_kib(server.pid)
-            cpu_before = cpu_seconds(server.pid)
+            own_before, kids_before = tree_cpu_seconds(server.pid)
             report = tmp / "report.json"
             cmd = [sys.executable, *(["-m", "cProfile", "-o", str(profile / "simulate.prof")] if profile else []),
                    "-m", "pktcable", "simulate", "--server", "127.0.0.1", "--flow", args.flow,
@@ -107,7 +116,11 @@ def storm(args: argparse.Namespace, profile: Path | None = None) -> dict[str, An
             wall = time.perf_counter() - t0
             sim_cpu = children_cpu() - sim_before
             after = rss_kib(server.pid)
-            cpu = cpu_seconds(server.pid) - cpu_before
+            own_after, kids_after = tree_cpu_seconds(server.pid)
+            # serve and its DHCP worker (the same worker before and after, unless it died: then
+            # its CPU is lost and the server's figure is low; the log says so).
+            worker_cpu = sum(kids_after.get(pid, 0.0) - cpu for pid, cpu in kids_before.items())
+            cpu = own_after - own_before + worker_cpu
             if not report.exists():
                 raise SystemExit(f"simulate wrote no report:\n{sim.stderr[-3000:]}")
             data = json.loads(report.read_text())
@@ -118,7 +131,7 @@ def storm(args: argparse.Namespace, profile: Path | None = None) -> dict[str, An
     n = max(data["devices"], 1)
     return {"data": data, "wall": wall, "errors": errors, "rss_before": before, "rss_after": after,
             "server_cpu_ms": cpu / n * 1e3, "sim_cpu_ms": sim_cpu / n * 1e3, "server_cpu_s": cpu,
-            "sim_cpu_s": sim_cpu, "first_line": sim.stdout.splitlines()[0] if sim.stdout else sim.stderr[-2000:]}
+            "sim_cpu_s": sim_cpu, "worker_cpu_s": worker_cpu, "first_line": sim.stdout.splitlines()[0] if sim.stdout else sim.stderr[-2000:]}
 
 
 def where_time_goes(stats_file: Path, top: int = 12) -> str:
@@ -169,13 +182,17 @@ def show(run: dict[str, Any], args: argparse.Namespace, kea: dict[str, Any] | No
     print(f"relay: {relay.get('sent', 0)} DHCP datagrams sent ({relay.get('retransmissions', 0)} retransmissions), "
           f"{relay.get('received', 0)} replies received")
     print(f"server RSS {run['rss_before'] / 1024:.1f} MiB before, {run['rss_after'] / 1024:.1f} MiB after")
+    if run["worker_cpu_s"]:
+        print(f"of the server CPU, the DHCP worker process: {run['worker_cpu_s']:.1f} s "
+              f"({100 * run['worker_cpu_s'] / max(run['server_cpu_s'], 1e-9):.0f} %)")
     print(f"server CPU {run['server_cpu_s']:.1f} s: {run['server_cpu_ms']:.2f} ms per device; "
           f"simulator CPU {run['sim_cpu_s']:.1f} s: {run['sim_cpu_ms']:.2f} ms per device "
           f"({run['sim_cpu_ms'] / run['server_cpu_ms']:.2f} of the server's)")
     figures = {"provisioned_per_s": provisioned, "failed": data["failed"], "p50": data["flow_time_s"]["p50"],
                "p99": data["flow_time_s"]["p99"], "server_cpu_ms": run["server_cpu_ms"],
                "sim_cpu_ms": run["sim_cpu_ms"], "peak_per_s": max(series, default=0.0),
-               "knee_ratio": knee_ratio(series)}
+               "knee_ratio": knee_ratio(series), "worker_cpu_share": run["worker_cpu_s"] / max(run["server_cpu_s"], 1e-9),
+               "server_cores": run["server_cpu_s"] / max(run["wall"], 1e-9)}
     if kea is not None:
         ratio = run["server_cpu_ms"] / kea["cpu_per_dora_ms"] if kea["cpu_per_dora_ms"] else float("inf")
         print(f"Kea: {kea['leases']} leases, {kea['drops']} drops, {kea['cpu_per_dora_ms']:.3f} ms CPU per DORA "
@@ -203,6 +220,10 @@ def main() -> None:
     ap.add_argument("--no-kea", "--no-anchor", dest="no_kea", action="store_true", help="skip the Kea anchor")
     ap.add_argument("--kea-rate", type=float, help="DORAs/s offered to Kea (default: the storm's, two per device)")
     ap.add_argument("--anchor-seconds", type=float, default=5.0, help="seconds of perfdhcp against Kea")
+    ap.add_argument("--server-dhcp-workers", default="0", type=lambda text: [int(n) for n in text.split(",")],
+                    help="server modes to run each storm against, e.g. 0,1 (serve's dhcp_workers)")
+    ap.add_argument("--rates", type=lambda text: [float(r) for r in text.split(",")],
+                    help="a sweep of offered rates, e.g. 600,800,1000 (default: --rate alone)")
     ap.add_argument("--profile", type=Path, help="a folder: cProfile the server and the simulator (one worker) of the "
                                                  "first run into it, and print where their time goes")
     args = ap.parse_args()
@@ -222,22 +243,49 @@ def main() -> None:
         from kea import kea_cpu_per_dora  # bench/kea.py: the Kea anchor
 
         kea_cpu = kea_cpu_per_dora
-    runs = []
+    rates = args.rates or [args.rate]
+    modes = args.server_dhcp_workers
+    cases = [(rate, mode) for rate in rates for mode in modes]
+    runs: dict[tuple[float, int], list[dict[str, float]]] = {case: [] for case in cases}
     for n in range(args.runs):
-        print(f"--- run {n + 1}/{args.runs}: {command}")
         if args.profile and n == 0:
             args.profile.mkdir(parents=True, exist_ok=True)
-        run = storm(args, args.profile if n == 0 else None)
-        kea = kea_cpu(args.kea_rate or 2 * args.rate, args.anchor_seconds) if kea_cpu is not None else None
-        runs.append(show(run, args, kea))
-        if args.profile and n == 0:
-            for who in ("serve", "simulate"):
-                print(f"profile of {who}: {where_time_goes(args.profile / f'{who}.prof')}")
-    if args.runs > 1:
-        print(f"--- medians of {args.runs} runs: {command}")
-        for key in runs[0]:
-            print(f"  {key} {statistics.median(r[key] for r in runs):.3f}   (runs: "
-                  + ", ".join(f"{r[key]:.3f}" for r in runs) + ")")
+        kea = kea_cpu(args.kea_rate or 2 * rates[0], args.anchor_seconds) if kea_cpu is not None else None
+        # The modes one after the other within a run: the machine's other load hits both alike.
+        for rate, mode in cases:
+            args.rate = rate
+            print(f"--- run {n + 1}/{args.runs}, rate {rate:g}/s, server dhcp_workers = {mode}: {command}")
+            run = storm(args, args.profile if n == 0 and (rate, mode) == cases[0] else None, mode)
+            runs[rate, mode].append(show(run, args, kea))
+            if args.profile and n == 0 and (rate, mode) == cases[0]:
+                for who in ("serve", "simulate"):
+                    print(f"profile of {who}: {where_time_goes(args.profile / f'{who}.prof')}")
+    if args.runs > 1 or len(cases) > 1:
+        for (rate, mode), figures in runs.items():
+            print(f"--- medians of {args.runs} runs, rate {rate:g}/s, dhcp_workers = {mode}: {command}")
+            for key in figures[0]:
+                print(f"  {key} {statistics.median(r[key] for r in figures):.3f}   (runs: "
+                      + ", ".join(f"{r[key]:.3f}" for r in figures) + ")")
+        table(runs, args.runs, command)
+
+
+def table(runs: dict[tuple[float, int], list[dict[str, float]]], count: int, command: str) -> None:
+    """The medians per mode and rate as a Markdown table, and each mode's knee."""
+    def med(figures: list[dict[str, float]], key: str) -> float:
+        return statistics.median(r[key] for r in figures)
+
+    print(f"\nmedians of {count} runs: {command}\n")
+    print("| dhcp_workers | offered/s | provisioned/s | failed | p99 (s) | server CPU per device (ms) "
+          "| worker share | server cores | knee ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for (rate, mode), figures in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"| {mode} | {rate:g} | {med(figures, 'provisioned_per_s'):.1f} | {med(figures, 'failed'):.0f} "
+              f"| {med(figures, 'p99'):.3f} | {med(figures, 'server_cpu_ms'):.2f} "
+              f"| {100 * med(figures, 'worker_cpu_share'):.0f} % | {med(figures, 'server_cores'):.2f} "
+              f"| {med(figures, 'knee_ratio'):.2f} |")
+    for mode in sorted({mode for _, mode in runs}):
+        best = max((med(figures, "provisioned_per_s"), rate) for (rate, m), figures in runs.items() if m == mode)
+        print(f"knee, dhcp_workers = {mode}: {best[0]:.1f} provisioned/s (median), offered {best[1]:g}/s")
 
 
 if __name__ == "__main__":

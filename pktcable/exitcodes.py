@@ -20,4 +20,6 @@ class ExitStatus(IntEnum):
     DECODE = 5
     #: an input, output, key or MIB file cannot be read or written.
     IO = 6
+    #: serve: a service that runs in a worker process (DHCP) kept failing; serve stopped.
+    SERVICE = 7
     INTERRUPTED = 130

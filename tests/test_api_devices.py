@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,27 @@ import pytest
 
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig
-from pktcable.store.devices import Device, SqliteDeviceStore
+from pktcable.store.devices import Device, DeviceStore
 from pktcable.store.query import OUTCOMES, failed_step, outcome
 
 from .apiclient import serving
+from .stores import PERSISTENT, device_opener
 from .test_api import FakeOffice
 from .test_e2e import free_tcp_port
 
 COUNT = 2500
 
 
-def fill(office: FakeOffice, tmp_path: Path) -> list[Device]:
-    office.store = SqliteDeviceStore(str(tmp_path / "devices.db"))  # type: ignore[assignment]
+@pytest.fixture(params=PERSISTENT)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeviceStore]:
+    """An empty device store of each database backend."""
+    opened = device_opener(request.param, request, tmp_path)()
+    yield opened
+    opened.close()
+
+
+def fill(office: FakeOffice, store: DeviceStore) -> list[Device]:
+    office.store = store  # type: ignore[assignment]
     devices = []
     for i in range(COUNT):
         state, result = [("DONE", 1), ("FAILED_SET", 7), ("", None), ("DONE", 3), ("SET_PENDING", None)][i % 5]
@@ -59,9 +69,9 @@ async def walk(call: Any, query: str, limit: int) -> list[dict[str, Any]]:
             return seen
 
 
-def test_paging_over_2500_devices_visits_each_exactly_once(tmp_path: Path) -> None:
+def test_paging_over_2500_devices_visits_each_exactly_once(store: DeviceStore) -> None:
     office = FakeOffice()
-    devices = fill(office, tmp_path)
+    devices = fill(office, store)
 
     async def main() -> None:
         async with serving(office) as (call, _):
@@ -80,9 +90,9 @@ def test_paging_over_2500_devices_visits_each_exactly_once(tmp_path: Path) -> No
     asyncio.run(main())
 
 
-def test_device_filters_select_what_they_say(tmp_path: Path) -> None:
+def test_device_filters_select_what_they_say(store: DeviceStore) -> None:
     office = FakeOffice()
-    devices = fill(office, tmp_path)
+    devices = fill(office, store)
 
     async def count(call: Any, query: str) -> int:
         status, page = await call("GET", f"/api/v1/devices?{query}&limit=1")
@@ -122,8 +132,11 @@ def test_device_filters_select_what_they_say(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_the_last_built_files_survive_a_restart(tmp_path: Path) -> None:
-    cfg = ServeConfig(data_dir=str(tmp_path / "data"), cm_key="test-cmts-secret", api_port=0)
+@pytest.mark.parametrize("backend", PERSISTENT)
+def test_the_last_built_files_survive_a_restart(backend: str, request: pytest.FixtureRequest,
+                                                tmp_path: Path) -> None:
+    store_url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    cfg = ServeConfig(data_dir=str(tmp_path / "data"), store=store_url, cm_key="test-cmts-secret", api_port=0)
     office = Backoffice(cfg)
     mta = Device("00aa00000001", kind="mta", flow="HYBRID.2", template="mta.txt")
     office.devices.put(mta)

@@ -1,4 +1,4 @@
-"""Device stores: both implementations behave alike, SQLite survives reopening."""
+"""Device stores: every backend behaves alike, the persistent ones survive reopening."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
+from pktcable.store.devices import Device, Step, normalize_mac
+
+from .stores import PERSISTENT, device_opener
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", *PERSISTENT])
 def store(request, tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = MemoryDeviceStore() if request.param == "memory" else SqliteDeviceStore(str(tmp_path / "d.db"))
+    s = device_opener(request.param, request, tmp_path)()
     yield s
     s.close()
 
@@ -30,14 +32,15 @@ def test_put_get_history(store) -> None:  # type: ignore[no-untyped-def]
     assert store.get("ffffffffffff") is None
 
 
-def test_sqlite_survives_reopen(tmp_path: Path) -> None:
-    path = str(tmp_path / "d.db")
-    s = SqliteDeviceStore(path)
+@pytest.mark.parametrize("backend", PERSISTENT)
+def test_survives_reopen(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    opener = device_opener(backend, request, tmp_path)
+    s = opener()
     s.put(Device("001122334455", kind="cm"))
     s.record(Step("001122334455", 1.0, "CM-4", "LeaseAcked"))
     s.commit()
     s.close()
-    again = SqliteDeviceStore(path)
+    again = opener()
     assert again.get("001122334455").kind == "cm"  # type: ignore[union-attr]
     assert len(again.history("001122334455")) == 1
     again.close()

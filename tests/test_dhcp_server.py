@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
 import pytest
@@ -12,9 +13,10 @@ from dhcp.message import BROADCAST, decode
 from dhcp.options import CCC, SPACES, decode_space
 from pktcable.dhcpd import DeviceClass, DhcpServer, Pool, Reservation, ServerConfig, Subnet
 from pktcable.dhcpd.events import FlowNotSupported, LeaseBound
-from pktcable.store import LeaseState, MemoryLeaseStore, SqliteLeaseStore
+from pktcable.store import LeaseState, LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 
 from .dhcp_helpers import CG3000, mac_of, opt60, relay82, request
+from .stores import PERSISTENT, lease_opener
 
 RELAY = "10.1.0.1"
 SID = "192.0.2.1"
@@ -228,21 +230,26 @@ def test_no_address_is_ever_held_by_two_clients(steps: list[tuple[int, int, int]
             acked.pop(offers[client], None) if acked.get(offers[client], (None,))[0] == client else None
 
 
-def test_leases_survive_restart_with_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    db = str(tmp_path / "leases.db")
-    store = SqliteLeaseStore(db)
+@pytest.fixture(params=PERSISTENT)
+def opener(request: pytest.FixtureRequest, tmp_path) -> Callable[[], LeaseStore]:  # type: ignore[no-untyped-def]
+    """Opens (again) one lease store of each persistent backend."""
+    return lease_opener(request.param, request, tmp_path)
+
+
+def test_leases_survive_restart(opener: Callable[[], LeaseStore]) -> None:
+    store = opener()
     h = Harness(DhcpServer(config(), store))
     h.server.receive(request(1, mac_of(60), giaddr=RELAY, options=[opt60(CG3000)]), (RELAY, 67), h.now)
     (offer,) = h.server.datagrams_to_send()
     h.server.receive(request(3, mac_of(60), giaddr=RELAY, options=[
         opt60(CG3000), (50, decode(offer.data).yiaddr.packed), (54, IPv4Address(SID).packed)]), (RELAY, 67), h.now)
-    assert SqliteLeaseStore(db).load() and not list(SqliteLeaseStore(db).load())  # staged, not yet durable
+    assert opener().load() and not list(opener().load())  # staged, not yet durable
     (ack,) = h.server.datagrams_to_send()  # commits first
-    rows = list(SqliteLeaseStore(db).load())
+    rows = list(opener().load())
     assert [(r.address, r.mac, r.device_class) for r in rows] == [(decode(ack.data).yiaddr, mac_of(60).hex(":"),
                                                                    "mta")]
     store.close()
-    h2 = Harness(DhcpServer(config(), SqliteLeaseStore(db)))
+    h2 = Harness(DhcpServer(config(), opener()))
     (offer2, _), = h2.send(request(1, mac_of(60), giaddr=RELAY, options=[opt60(CG3000)]))
     assert offer2.yiaddr == decode(ack.data).yiaddr
     (other, _), = h2.send(request(1, mac_of(61), giaddr=RELAY, options=[opt60(CG3000)]))
@@ -261,9 +268,8 @@ def test_events_and_memory_store_commit(h: Harness) -> None:
     assert SPACES["ccc"] is CCC
 
 
-def test_lease_keeps_its_relay_and_is_found_by_mac(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    db = str(tmp_path / "leases.db")
-    h = Harness(DhcpServer(config(), SqliteLeaseStore(db)))
+def test_lease_keeps_its_relay_and_is_found_by_mac(opener: Callable[[], LeaseStore]) -> None:
+    h = Harness(DhcpServer(config(), opener()))
     ack, _ = h.dora(mac_of(80))
     lease = h.server.engine.bound_lease(mac_of(80).hex(":").upper(), h.now)
     assert lease is not None and lease.address == ack.yiaddr and lease.giaddr == RELAY
@@ -271,7 +277,7 @@ def test_lease_keeps_its_relay_and_is_found_by_mac(tmp_path) -> None:  # type: i
     assert h.server.engine.bound_lease(mac_of(81).hex(), h.now) is None
     h.send(request(7, mac_of(80), ciaddr=str(ack.yiaddr), giaddr=RELAY))
     assert h.server.engine.bound_lease(mac_of(80).hex(), h.now) is None  # released
-    (row,) = SqliteLeaseStore(db).load()
+    (row,) = opener().load()
     assert row.giaddr == RELAY
 
 

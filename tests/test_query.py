@@ -1,4 +1,4 @@
-"""Device queries: filters, sorts, keyset pages, summaries; memory and SQLite alike."""
+"""Device queries: filters, sorts, keyset pages, summaries; memory, SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from pktcable.store.query import (
     parse_query,
 )
 
+from .stores import PERSISTENT, device_opener
+
 MTA_STATES = ["", "LEASED", "ENROLLED", "FAILED_SET", "FAILED_BUILD", "DONE", "TIMED_OUT", "FILE_DELIVERED"]
 CM_STATES = ["", "LEASED", "CONFIG_SERVED", "CONFIG_FAILED"]
 STATES = MTA_STATES + CM_STATES[2:]
@@ -37,9 +39,9 @@ STATES = MTA_STATES + CM_STATES[2:]
 ENDS = {"FAILED_SET", "FAILED_BUILD", "DONE", "TIMED_OUT", "FILE_DELIVERED", "CONFIG_SERVED", "CONFIG_FAILED"}
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", *PERSISTENT])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeviceStore]:
-    s: DeviceStore = MemoryDeviceStore() if request.param == "memory" else SqliteDeviceStore(str(tmp_path / "d.db"))
+    s: DeviceStore = device_opener(request.param, request, tmp_path)()
     yield s
     s.close()
 
@@ -332,12 +334,20 @@ _queries = st.lists(st.sampled_from(sorted(_filters)), max_size=3, unique=True).
         "sort": st.sampled_from(list(SORTS)), "descending": st.booleans(), "limit": st.integers(1, 7)}))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("backend", PERSISTENT)
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(devices=_devices, query=_queries)
-def test_memory_and_sqlite_give_the_same_answers(devices: list[Device], query: dict[str, Any]) -> None:
+def test_memory_and_a_database_give_the_same_answers(backend: str, request: pytest.FixtureRequest,
+                                                      devices: list[Device], query: dict[str, Any]) -> None:
+    # The backend's location is the test's (one PostgreSQL schema for every example):
+    # each example empties it before its own rows go in.
     with tempfile.TemporaryDirectory() as tmp:
-        stores: list[DeviceStore] = [MemoryDeviceStore(), SqliteDeviceStore(str(Path(tmp) / "d.db"))]
+        opener = device_opener(backend, request, Path(tmp))
+        stores: list[DeviceStore] = [MemoryDeviceStore(), opener()]
         try:
+            for mac in [d.mac for d in stores[1].devices()]:
+                stores[1].delete(mac)
             answers = []
             for s in stores:
                 fill(s, devices)
@@ -352,8 +362,10 @@ def test_memory_and_sqlite_give_the_same_answers(devices: list[Device], query: d
 # --- threads ---------------------------------------------------------------------------------
 
 
-def test_query_from_a_thread_while_another_thread_commits(tmp_path: Path) -> None:
-    store = SqliteDeviceStore(str(tmp_path / "d.db"))
+@pytest.mark.parametrize("backend", PERSISTENT)
+def test_query_from_a_thread_while_another_thread_commits(backend: str, request: pytest.FixtureRequest,
+                                                          tmp_path: Path) -> None:
+    store = device_opener(backend, request, tmp_path)()
     devices = fleet(500)
     fill(store, devices)
     fleet_macs = sorted(d.mac for d in devices)

@@ -32,11 +32,12 @@ from pktcable.serve.app import Backoffice
 from pktcable.serve.config import load
 from pktcable.snmp import message as m
 from pktcable.snmp.aio import open_endpoint
-from pktcable.store.devices import Device, MemoryDeviceStore, SqliteDeviceStore, Step
+from pktcable.store.devices import Device, MemoryDeviceStore, Step
 from tlv import ber
 
 from .apiclient import bearer, demo_token
 from .peers import CI, require
+from .stores import PERSISTENT, device_opener
 from .test_e2e import configs, free_port, free_tcp_port
 
 P = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
@@ -237,9 +238,11 @@ def test_step_flood_for_one_device_keeps_only_its_newest_steps_in_memory() -> No
     assert grown < 512 * 1024, f"100k steps of one device kept {grown} bytes"  # 200 steps need ~40 KB
 
 
-def test_step_flood_for_one_device_keeps_only_its_newest_steps_in_sqlite(tmp_path: Path) -> None:
-    path = str(tmp_path / "devices.db")
-    store = SqliteDeviceStore(path)
+@pytest.mark.parametrize("backend", PERSISTENT)
+def test_step_flood_for_one_device_keeps_only_its_newest_steps(backend: str, request: pytest.FixtureRequest,
+                                                               tmp_path: Path) -> None:
+    opener = device_opener(backend, request, tmp_path)
+    store = opener()
     try:
         store.put(Device("001122334455"))
         for i in range(100_000):
@@ -248,7 +251,7 @@ def test_step_flood_for_one_device_keeps_only_its_newest_steps_in_sqlite(tmp_pat
                 store.commit()
     finally:
         store.close()
-    again = SqliteDeviceStore(path)
+    again = opener()
     try:
         assert [s.at for s in again.history("001122334455")] == [float(i) for i in range(99_800, 100_000)]
         assert again.db.execute("SELECT count(*) FROM step").fetchone()[0] == 200
@@ -275,8 +278,10 @@ def test_history_of_100k_forged_macs_is_bounded_and_ages_out() -> None:
     assert left < 256 * 1024, f"{left} bytes left after every step aged out"
 
 
-def test_history_past_its_age_is_pruned_in_sqlite_but_recent_steps_stay(tmp_path: Path) -> None:
-    store = SqliteDeviceStore(str(tmp_path / "devices.db"))
+@pytest.mark.parametrize("backend", PERSISTENT)
+def test_history_past_its_age_is_pruned_but_recent_steps_stay(backend: str, request: pytest.FixtureRequest,
+                                                              tmp_path: Path) -> None:
+    store = device_opener(backend, request, tmp_path)()
     try:
         for i in range(50):
             store.record(Step(f"02{i:010x}", i * DAY, "CM-4", "LeaseAcked", ""))

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -68,6 +68,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 
     from pktcable.serve.config import ServeConfig, check, read
     from pktcable.settings import SettingError
+    from pktcable.store.pg import redact
 
     log = logging.getLogger("pktcable.serve")
     # Settings the command line gives, by the flag that gave them: an error about one names the flag.
@@ -100,6 +101,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
                 cfg.cm_key = demo_key
         if memory or demo:
             cfg.data_dir = None
+            cfg.store = None  # in memory means the stores too
         elif cfg.data_dir is None:
             base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
             cfg.data_dir = os.path.join(base, "pktcable")
@@ -161,7 +163,8 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         loop.add_signal_handler(signal.SIGHUP, reload, office)
         for name, (host, port) in office.addresses().items():
             click.echo(f"{name} {host}:{port}", err=True)
-        click.echo(f"store {cfg.data_dir or 'in memory'}", err=True)
+        postgresql = cfg.store not in (None, "", "sqlite:")
+        click.echo(f"store {redact(cfg.store or '') if postgresql else cfg.data_dir or 'in memory'}", err=True)
         api = office.addresses().get("api")
         if api is not None:
             url = f"{'https' if cfg.api_cert else 'http'}://{api[0]}:{api[1]}/"
@@ -172,8 +175,14 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
             elif not office.admin.tokens():
                 click.echo(f"dashboard {url} (no API token yet: pktcable token create --data-dir "
                            f"{cfg.data_dir} --name NAME --role operator)", err=True)
-        await stop.wait()
+        failed = office.dhcp_service.failed if office.dhcp_service is not None else None
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if failed is not None:
+            waits.append(failed)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         await office.close()
+        if failed is not None and failed.done():  # the DHCP worker kept dying: logged; a supervisor restarts us
+            sys.exit(int(ExitStatus.SERVICE))
 
     raise_fd_limit()
     asyncio.run(run())
@@ -299,13 +308,15 @@ async def _tick(progress: Progress) -> None:
 @click.option("--mac", help="The eMTA's MAC address (any separators).")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="The serve data folder: the eMTA's address is the one its current DHCP lease names.")
+@click.option("--store", "store_url", metavar="URL",
+              help="The serve store setting's PostgreSQL URL, instead of --data-dir: the lease and device tables there.")
 @click.option("--device-address", help="Send the SET to this address of the eMTA instead (an operator's override).")
 @click.option("--agent-port", type=int, default=161, show_default=True, help="The eMTA's SNMP agent port.")
 @click.option("--community", default="private", show_default=True, help="Write community of the eMTA.")
 @click.option("--mib-tree", type=click.Choice(["cablelabs", "ietf", "euro"]), default="cablelabs", show_default=True,
               help="Which PKTC MTA MIB the eMTA implements (the OID of pktcMtaDevResetNow).")
-def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, device_address: str | None,
-              agent_port: int, community: str, mib_tree: str) -> None:
+def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, store_url: str | None,
+              device_address: str | None, agent_port: int, community: str, mib_tree: str) -> None:
     """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1.
 
     The SET goes to the address the serve data folder's DHCP lease table gives
@@ -317,6 +328,7 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
     \b
       pktcable reset --mac 00:11:22:33:44:aa --data-dir /var/lib/pktcable
       pktcable reset --mac 0011223344aa --device-address 10.1.0.5 --mib-tree ietf
+      pktcable reset --mac 0011223344aa --store 'postgresql:///pktcable?host=/run/postgresql'
     """
     import time
 
@@ -336,14 +348,20 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
         key = normalize_mac(mac)
     except ValueError as exc:
         fail(str(exc), ExitStatus.USAGE)
-    if data_dir is None and device_address is None:
-        fail("give --data-dir (to find the device's lease) or --device-address", ExitStatus.USAGE)
-    target = (device_address if device_address is not None
-              else _leased_address(Path(data_dir), key))  # type: ignore[arg-type]
-    try:
-        store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
-    except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
-        fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
+    if data_dir is not None and store_url is not None:
+        fail("give --data-dir or --store, not both", ExitStatus.USAGE)
+    if data_dir is None and store_url is None and device_address is None:
+        fail("give --data-dir or --store (to find the device's lease) or --device-address", ExitStatus.USAGE)
+    store: Any
+    if store_url is not None:
+        target, store = _postgresql_reset_target(store_url, key, device_address)
+    else:
+        target = (device_address if device_address is not None
+                  else _leased_address(Path(data_dir), key))  # type: ignore[arg-type]
+        try:
+            store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
+        except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
+            fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
 
     async def run() -> bool:
         endpoint = await open_endpoint("0.0.0.0", 0, timeout=1.0, retries=2)
@@ -363,6 +381,41 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
         store.close()
     click.echo(f"{key}: reset {'acknowledged' if ok else 'not acknowledged'}")
     sys.exit(int(ExitStatus.OK if ok else ExitStatus.INVALID))
+
+
+def _postgresql_reset_target(url: str, mac: str, device_address: str | None) -> tuple[str, Any]:
+    """The address the PostgreSQL lease table gives ``mac`` now (or ``device_address``), and
+    the device store there; exits 2 for a bad URL, no current lease, 6 for no server."""
+    import time
+
+    from pktcable.dhcpd.engine import LeaseEngine
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain, parse_store, redact
+    from pktcable.store.sqlite import SchemaError
+
+    try:
+        parse_store(url)
+        import psycopg
+
+        from pktcable.store.pg_devices import PgDeviceStore
+        from pktcable.store.pg_leases import PgLeaseStore
+
+        if device_address is None:
+            leases = PgLeaseStore(url)
+            try:
+                lease = LeaseEngine(leases, {}, 0.0, 0.0).bound_lease(mac, time.time())
+            finally:
+                leases.close()
+            if lease is None:
+                fail(f"{mac}: no current lease in {redact(url)}; give --device-address to reset anyway",
+                     ExitStatus.USAGE)
+            device_address = str(lease.address)
+        return device_address, PgDeviceStore(url)
+    except StoreUrlError as exc:
+        fail(f"--store: {exc}", ExitStatus.USAGE)
+    except StoreUnavailable as exc:
+        fail(f"--store {exc}", ExitStatus.IO)
+    except (SchemaError, psycopg.Error) as exc:
+        fail(f"--store {explain(exc, url)}", ExitStatus.USAGE)
 
 
 def _leased_address(data_dir: Path, mac: str) -> str:

@@ -97,6 +97,15 @@ def setup(level: str = DEFAULT_LEVEL, fmt: str = "text", macs: Iterable[str] = (
     return handler
 
 
+def followed_macs() -> tuple[str, ...]:
+    """The MACs :func:`setup` was given (a worker process sets its logging up the same way)."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters if getattr(handler, _TAG, False) else ():
+            if isinstance(found, DeviceFilter):
+                return tuple(sorted(found.macs))
+    return ()
+
+
 def _normalized(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
     from pktcable.store.devices import normalize_mac
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pktcable.exitcodes import ExitStatus
 
 from .common import fail
+
+if TYPE_CHECKING:
+    from pktcable.store.files import Checked
 
 data_dir_option = click.option("--data-dir", required=True, type=click.Path(file_okay=False),
                                help="The serve data folder.")
@@ -43,24 +47,34 @@ def store_group() -> None:
 
 
 @store_group.command("migrate")
-@data_dir_option
-def migrate_cmd(data_dir: str) -> None:
-    """Bring every store file up to this pktcable's schema version and print the versions.
+@click.option("--data-dir", type=click.Path(file_okay=False), help="The serve data folder (SQLite stores).")
+@click.option("--store", "store_url", metavar="URL",
+              help="A PostgreSQL store instead: the serve setting's URL (postgresql://...).")
+def migrate_cmd(data_dir: str | None, store_url: str | None) -> None:
+    """Bring every store up to this pktcable's schema version and print the versions.
 
     serve does the same when it opens its stores; this does it ahead of time (after an
-    upgrade, before starting). It needs the data dir to itself: stop serve first.
+    upgrade, before starting). A data dir must be free: stop serve first. A PostgreSQL
+    database is upgraded under a lock, each store in one transaction.
 
     Examples:
 
     \b
       pktcable store migrate --data-dir /var/lib/pktcable
       pktcable store migrate --data-dir ./demo-data
+      pktcable store migrate --store 'postgresql:///pktcable?host=/run/postgresql'
     """
     from pktcable.serve.datadir import DataDirBusy, lock
     from pktcable.settings import SettingError
     from pktcable.store.files import migrate
     from pktcable.store.sqlite import SchemaError
 
+    if (data_dir is None) == (store_url is None):
+        fail("give --data-dir (SQLite) or --store URL (PostgreSQL), one of them", ExitStatus.USAGE)
+    if store_url is not None:
+        _migrate_postgresql(store_url)
+        return
+    assert data_dir is not None
     folder = _existing(data_dir)
     try:
         with lock(folder, exclusive=True):
@@ -84,22 +98,71 @@ def migrate_cmd(data_dir: str) -> None:
             click.echo(f"{m.name}: version {m.before} -> {m.after}")
 
 
+def _check_postgresql(url: str) -> list[Checked]:
+    import psycopg
+
+    from pktcable.store.backend import check_postgresql
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain
+
+    try:
+        return check_postgresql(url)
+    except StoreUrlError as exc:
+        fail(f"--store: {exc}", ExitStatus.USAGE)
+    except StoreUnavailable as exc:
+        fail(f"--store {exc}", ExitStatus.IO)
+    except psycopg.Error as exc:
+        fail(f"--store {explain(exc, url)}", ExitStatus.INVALID)
+
+
+def _migrate_postgresql(url: str) -> None:
+    import psycopg  # parse_store has told an operator without it what to install
+
+    from pktcable.store.backend import migrate_postgresql
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain
+    from pktcable.store.sqlite import SchemaError
+
+    try:
+        done = migrate_postgresql(url)
+    except StoreUrlError as exc:
+        fail(f"--store: {exc}", ExitStatus.USAGE)
+    except StoreUnavailable as exc:
+        fail(f"--store {exc}", ExitStatus.IO)
+    except SchemaError as exc:
+        fail(str(exc), ExitStatus.INVALID)
+    except psycopg.Error as exc:
+        fail(f"--store {explain(exc, url)}", ExitStatus.INVALID)
+    for m in done:
+        click.echo(f"{m.name}: version {m.after}, up to date" if m.before == m.after
+                   else f"{m.name}: version {m.before} -> {m.after}")
+
+
 @store_group.command("check")
-@data_dir_option
-def check_cmd(data_dir: str) -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False), help="The serve data folder (SQLite stores).")
+@click.option("--store", "store_url", metavar="URL",
+              help="A PostgreSQL store instead: each store's schema version against this pktcable's.")
+def check_cmd(data_dir: str | None, store_url: str | None) -> None:
     """Check every store file (SQLite integrity check, schema version); exits 1 on a problem.
 
-    Safe while serve runs: it only reads.
+    Safe while serve runs: it only reads. A PostgreSQL store's data is the server's to
+    check (its own checksums and amcheck); this compares each store's schema version.
 
     Examples:
 
     \b
       pktcable store check --data-dir /var/lib/pktcable
       pktcable store check --data-dir ./restored-data
+      pktcable store check --store 'postgresql:///pktcable?host=/run/postgresql'
     """
     from pktcable.store.files import check
 
-    found = check(_existing(data_dir))
+    if (data_dir is None) == (store_url is None):
+        fail("give --data-dir (SQLite) or --store URL (PostgreSQL), one of them", ExitStatus.USAGE)
+    found: list[Checked]
+    if store_url is not None:
+        found = _check_postgresql(store_url)
+    else:
+        assert data_dir is not None
+        found = check(_existing(data_dir))
     if not found:
         fail(f"--data-dir {data_dir}: no store files in it", ExitStatus.USAGE)
     bad = False

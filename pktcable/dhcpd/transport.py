@@ -103,10 +103,15 @@ def open_socket(host: str, port: int, interface: str | None = None) -> socket.so
 class DhcpTransport:
     def __init__(self, server: DhcpServer, sock: socket.socket, *, interface: str | None = None,
                  link: IPv4Address | None = None, clock=time.time,  # type: ignore[no-untyped-def]
-                 on_event: Callable[[Event], None] | None = None) -> None:
+                 on_event: Callable[[Event], None] | None = None,
+                 on_events: Callable[[list[Event]], None] | None = None) -> None:
         self.server, self.sock, self.interface, self.link = server, sock, interface, link
         #: Gets every event of the core (leases bound, released ...), after the replies left.
         self.on_event = on_event
+        #: Gets each round's events together, after the leases are durable and BEFORE the replies
+        #: leave: a process that mirrors the leases (the serve DHCP worker) tells them first, so a
+        #: device cannot reach the mirror's reader ahead of its own lease.
+        self.on_events = on_events
         self.clock = clock
         #: What overload sheds is counted with the core's drops (``shed-<reason>``).
         self.intake = Intake(server.server_id.packed, drops=server.drops)
@@ -161,7 +166,16 @@ class DhcpTransport:
                 server.receive(data, addr, now, self.link)
             except Exception:  # a bug must cost one datagram, never the server
                 server.metrics["internal-errors"] += 1
-        self._send(server.datagrams_to_send())
+        replies = server.datagrams_to_send()
+        if self.on_events is not None:
+            batch: list[Event] = []
+            while (event := server.next_event()) is not None:
+                batch.append(event)
+            try:
+                self.on_events(batch)
+            except Exception:  # an embedder's bug must cost one round's events, never the server
+                server.metrics["internal-errors"] += 1
+        self._send(replies)
         while (event := server.next_event()) is not None:
             if self.on_event is not None:
                 try:

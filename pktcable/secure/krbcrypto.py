@@ -155,6 +155,31 @@ def random_key(enctype: int) -> Key:
         lib.lib.krb5_free_keyblock_contents(lib.ctx, ctypes.byref(block))
 
 
+def key_lengths(enctype: int) -> tuple[int, int]:
+    """(random bytes the enctype's random-to-key takes, bytes of its key), RFC 3961 section 3."""
+    lib = _lib()
+    nbytes, length = ctypes.c_size_t(), ctypes.c_size_t()
+    lib.check(lib.lib.krb5_c_keylengths(lib.ctx, ctypes.c_int32(enctype), ctypes.byref(nbytes), ctypes.byref(length)),
+              f"enctype {enctype}")
+    return nbytes.value, length.value
+
+
+def random_to_key(enctype: int, data: bytes) -> Key:
+    """RFC 3961 random-to-key: a key of ``enctype`` from exactly :func:`key_lengths`[0]
+    bytes. A KDC makes its session keys from the random bytes it is given (sans-IO, so
+    tests can fix them), and PKINIT's Diffie-Hellman reply key ends with this step."""
+    lib = _lib()
+    nbytes, length = key_lengths(enctype)
+    if len(data) != nbytes:
+        raise KerberosCryptoError(f"random-to-key for enctype {enctype} takes {nbytes} bytes, not {len(data)}")
+    inp, ibuf = _data(data)
+    out = ctypes.create_string_buffer(length)
+    block = _KeyBlock(0, enctype, length, ctypes.cast(out, ctypes.c_void_p))
+    lib.check(lib.lib.krb5_c_random_to_key(lib.ctx, ctypes.c_int32(enctype), ctypes.byref(inp), ctypes.byref(block)),
+              f"random-to-key ({ENCTYPES.get(enctype, enctype)})")
+    return Key(enctype, out.raw[:block.length])
+
+
 def checksum(key: Key, usage: int, data: bytes, cksumtype: int = 0) -> tuple[int, bytes]:
     """(checksum type, checksum) keyed with ``key``; type 0: the enctype's mandatory one."""
     lib = _lib()

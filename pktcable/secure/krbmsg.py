@@ -29,6 +29,9 @@ PA_TGS_REQ, PA_ENC_TIMESTAMP, PA_PK_AS_REQ, PA_PK_AS_REP = 1, 2, 16, 17
 #: The pre-RFC PKINIT draft's padata types (draft-ietf-cat-kerberos-pk-init-09), which
 #: some PacketCable 1.x devices send; a setting selects them (docs/secure.md).
 PA_PK_AS_REQ_OLD, PA_PK_AS_REP_OLD = 14, 15
+#: RFC 6806 section 11: the client asks for (and the KDC answers with) a checksum of the
+#: AS-REQ inside the encrypted part; MIT kinit 1.20 sends it.
+PA_REQ_ENC_PA_REP = 149
 
 
 class KerberosTime(core.GeneralizedTime):
@@ -333,6 +336,21 @@ class PAEncTsEnc(core.Sequence):
     ]
 
 
+class TypedDataEntry(core.Sequence):
+    _fields = [
+        ("data-type", core.Integer, {"explicit": 0}),
+        ("data-value", core.OctetString, {"explicit": 1, "optional": True}),
+    ]
+
+
+class TypedData(core.SequenceOf):
+    """RFC 4120 5.9.1 TYPED-DATA: a KRB-ERROR's e-data for errors that are not about
+    pre-authentication methods (those carry METHOD-DATA), e.g. RFC 4556's certificate
+    errors with TD-INVALID-CERTIFICATES."""
+
+    _child_spec = TypedDataEntry
+
+
 #: The messages a KDC or key-management peer receives, by APPLICATION tag.
 MESSAGES: dict[int, type[core.Sequence]] = {
     AS_REQ: ASReq, AS_REP: ASRep, TGS_REQ: TGSReq, TGS_REP: TGSRep, AP_REQ_TYPE: APReq,
@@ -368,6 +386,62 @@ def load(data: bytes, expected: type[core.Sequence] | None = None) -> Any:
     if value["msg-type"].native != tag:
         raise KerberosDecodeError(f"{name}: msg-type {value['msg-type'].native} under APPLICATION {tag}")
     return value
+
+
+#: Universal tags that DER encodes constructed: SEQUENCE and SET (strings are primitive).
+_DER_CONSTRUCTED = {16, 17}
+#: Nesting deeper than this is no Kerberos message (and would cost recursion).
+_DER_MAX_DEPTH = 64
+
+
+def check_der(data: bytes, start: int = 0, end: int | None = None, depth: int = 0) -> None:
+    """KerberosDecodeError unless ``data[start:end]`` is DER at every level (RFC 4120
+    section 5.1: messages are DER): definite lengths in their shortest form, tag numbers
+    in theirs, strings primitive. asn1crypto's parser also takes BER, so the KDC asks
+    this first. The error gives the byte offset of the first offending octet."""
+    end = len(data) if end is None else end
+    if depth > _DER_MAX_DEPTH:
+        raise KerberosDecodeError(f"offset {start}: nested more than {_DER_MAX_DEPTH} deep")
+    at = start
+    while at < end:
+        first = data[at]
+        tag_at, at = at, at + 1
+        number = first & 0x1F
+        if number == 0x1F:  # high tag number form: base-128, no leading 0x80, at least 31
+            number = 0
+            if at < end and data[at] == 0x80:
+                raise KerberosDecodeError(f"offset {at}: tag number with a leading zero octet")
+            while True:
+                if at >= end:
+                    raise KerberosDecodeError(f"offset {at}: tag number runs past the end")
+                number = number << 7 | data[at] & 0x7F
+                at += 1
+                if not data[at - 1] & 0x80:
+                    break
+            if number < 0x1F:
+                raise KerberosDecodeError(f"offset {tag_at}: tag {number} in the long form")
+        if at >= end:
+            raise KerberosDecodeError(f"offset {at}: length missing")
+        size, at = data[at], at + 1
+        if size == 0x80:
+            raise KerberosDecodeError(f"offset {at - 1}: indefinite length (BER, not DER)")
+        if size & 0x80:
+            count = size & 0x7F
+            if count > 4 or at + count > end:
+                raise KerberosDecodeError(f"offset {at - 1}: length of {count} octets")
+            size = int.from_bytes(data[at:at + count], "big")
+            if data[at] == 0 or size < 0x80:
+                raise KerberosDecodeError(f"offset {at - 1}: length {size} not in its shortest form")
+            at += count
+        if at + size > end:
+            raise KerberosDecodeError(f"offset {tag_at}: {size} octets announced, {end - at} left")
+        constructed = bool(first & 0x20)
+        if first & 0xC0 == 0 and constructed != (number in _DER_CONSTRUCTED):
+            raise KerberosDecodeError(f"offset {tag_at}: universal tag {number} "
+                                      f"{'constructed' if constructed else 'primitive'} (DER has it the other way)")
+        if constructed:
+            check_der(data, at, at + size, depth + 1)
+        at += size
 
 
 def req_body_der(req: Any) -> bytes:

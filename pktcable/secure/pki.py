@@ -38,6 +38,24 @@ class PkiError(Exception):
     """A certificate that does not chain, is out of its validity, or breaks its profile."""
 
 
+# What went wrong in verify_chain, as types: a KDC answers each with its own
+# Kerberos error code (RFC 4556 section 3.2.2), so it must not parse messages.
+class NoPathError(PkiError):
+    """No issuer chains the certificate to the trust anchor, or a signature is forged."""
+
+
+class ValidityError(PkiError):
+    """A certificate of the path is expired or not yet valid."""
+
+
+class NotCaError(PkiError):
+    """A signer of the path is no CA, or its path length is exceeded."""
+
+
+class PurposeError(PkiError):
+    """The leaf lacks the extended key usage asked for."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """One kind of certificate: who issues it and what it may do."""
@@ -186,7 +204,7 @@ def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificat
     while current.issuer != anchor.subject:
         nxt = next((c for c in pool if c.subject == current.issuer), None)
         if nxt is None:
-            raise PkiError(f"no issuer for {current.subject.rfc4514_string()} "
+            raise NoPathError(f"no issuer for {current.subject.rfc4514_string()} "
                            f"(issued by {current.issuer.rfc4514_string()}) that chains to "
                            f"{anchor.subject.rfc4514_string()}")
         pool.remove(nxt)
@@ -198,14 +216,14 @@ def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificat
         try:
             child.verify_directly_issued_by(signer)
         except (ValueError, TypeError) as exc:
-            raise PkiError(f"{child.subject.rfc4514_string()}: not issued by "
+            raise NoPathError(f"{child.subject.rfc4514_string()}: not issued by "
                            f"{signer.subject.rfc4514_string()} ({exc})") from None
         except Exception as exc:  # InvalidSignature carries no text
-            raise PkiError(f"{child.subject.rfc4514_string()}: bad signature by "
+            raise NoPathError(f"{child.subject.rfc4514_string()}: bad signature by "
                            f"{signer.subject.rfc4514_string()} ({type(exc).__name__})") from None
     for cert in path:
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise PkiError(f"{cert.subject.rfc4514_string()}: outside its validity "
+            raise ValidityError(f"{cert.subject.rfc4514_string()}: outside its validity "
                            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} .. {cert.not_valid_after_utc:%Y-%m-%d %H:%M}"
                            f" at {now:%Y-%m-%d %H:%M}")
     if purpose is not None:
@@ -214,7 +232,7 @@ def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificat
         except x509.ExtensionNotFound:
             ekus = x509.ExtendedKeyUsage([])
         if purpose not in ekus:
-            raise PkiError(f"{leaf.subject.rfc4514_string()}: not for {purpose.dotted_string}")
+            raise PurposeError(f"{leaf.subject.rfc4514_string()}: not for {purpose.dotted_string}")
     return path
 
 
@@ -225,7 +243,7 @@ def _check_signer(cert: x509.Certificate, *, below: int) -> None:
     except x509.ExtensionNotFound:
         bc = x509.BasicConstraints(ca=False, path_length=None)
     if not bc.ca:
-        raise PkiError(f"{cert.subject.rfc4514_string()}: signs certificates but is no CA")
+        raise NotCaError(f"{cert.subject.rfc4514_string()}: signs certificates but is no CA")
     if bc.path_length is not None and below > bc.path_length:
-        raise PkiError(f"{cert.subject.rfc4514_string()}: path length {bc.path_length} "
+        raise NotCaError(f"{cert.subject.rfc4514_string()}: path length {bc.path_length} "
                        f"exceeded ({below} CAs below it)")

@@ -28,6 +28,17 @@ from .krbmsg import Checksum, EncryptionKey, KerberosTime
 ID_PKINIT_AUTHDATA = "1.3.6.1.5.2.3.1"
 ID_PKINIT_DHKEYDATA = "1.3.6.1.5.2.3.2"
 ID_PKINIT_RKEYDATA = "1.3.6.1.5.2.3.3"
+#: RFC 4556 section 3.2.3: the e-data (TYPED-DATA) types of the KDC's PKINIT errors.
+TD_TRUSTED_CERTIFIERS, TD_INVALID_CERTIFICATES, TD_DH_PARAMETERS = 104, 105, 109
+#: RFC 4556 section 3.2.3.2: the key usage of the RSA reply's asChecksum.
+USAGE_PKINIT_AS_CHECKSUM = 6
+
+
+class PAChecksum2(core.Sequence):
+    _fields = [
+        ("checksum", core.OctetString, {"explicit": 0}),
+        ("algorithmIdentifier", DigestAlgorithm, {"explicit": 1}),
+    ]
 
 
 class PKAuthenticator(core.Sequence):
@@ -38,6 +49,8 @@ class PKAuthenticator(core.Sequence):
         ("paChecksum", core.OctetString, {"explicit": 3, "optional": True}),
         # RFC 8070: the KDC's PA_AS_FRESHNESS token echoed back; MIT kinit 1.20 sends it.
         ("freshnessToken", core.OctetString, {"explicit": 4, "optional": True}),
+        # RFC 8636 section 4: a checksum of the req-body with a named digest (SHA-2).
+        ("paChecksum2", PAChecksum2, {"explicit": 5, "optional": True}),
     ]
 
 
@@ -184,6 +197,18 @@ def verify_signed_data(der: bytes, content_type: str) -> Verified:
 
 
 def _verify_signed(signed: cms.SignedData, content_type: str) -> Verified:
+    # asn1crypto and cryptography parse lazily: damage deep in a SignerInfo or a
+    # certificate surfaces as ValueError wherever a field is first read. Every such
+    # failure of a received structure is a PkinitError, never a crash of the caller.
+    try:
+        return _verify_signed_parts(signed, content_type)
+    except PkinitError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise PkinitError(f"a malformed CMS SignedData: {exc}") from None
+
+
+def _verify_signed_parts(signed: cms.SignedData, content_type: str) -> Verified:
     try:
         encap = signed["encap_content_info"]
         if encap["content_type"].dotted != content_type:
@@ -271,3 +296,48 @@ def open_enveloped(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
 
 _CONTENT_CIPHERS: dict[str, Any] = {"tripledes_3key": TripleDES, "aes128_cbc": algorithms.AES,
                                     "aes256_cbc": algorithms.AES}
+
+#: Content encryptions a KDC may choose for the RSA reply, by asn1crypto name: (cipher, key bytes).
+SEAL_CIPHERS: dict[str, tuple[Any, int]] = {"aes256_cbc": (algorithms.AES, 32), "aes128_cbc": (algorithms.AES, 16),
+                                             "tripledes_3key": (TripleDES, 24)}
+
+
+def seal_enveloped(content: bytes, content_type: str, recipient: x509.Certificate, cipher: str,
+                   random: Any) -> bytes:
+    """The inverse of :func:`open_enveloped`: a ContentInfo of EnvelopedData carrying
+    ``content`` (of ``content_type``) to the one ``recipient``, its content key sent
+    with RSAES-PKCS1-v1_5 (RFC 4556 3.2.3.2 key transport), the content encrypted
+    with ``cipher`` (a :data:`SEAL_CIPHERS` name) in CBC mode. ``random(n)`` gives
+    the content key and IV, so a caller decides where randomness comes from."""
+    algorithm, size = SEAL_CIPHERS[cipher]
+    public = recipient.public_key()
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise PkinitError(f"{recipient.subject.rfc4514_string()}: not an RSA key, no key transport to it")
+    content_key, iv = random(size), random(algorithm.block_size // 8)
+    padder = sympadding.PKCS7(algorithm.block_size).padder()
+    encryptor = Cipher(algorithm(content_key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(content) + padder.finalize()) + encryptor.finalize()
+    der_cert = asn1x509.Certificate.load(recipient.public_bytes(serialization.Encoding.DER))
+    envelope = cms.EnvelopedData({
+        "version": "v0",
+        "recipient_infos": [cms.RecipientInfo({"ktri": cms.KeyTransRecipientInfo({
+            "version": "v0",
+            "rid": cms.RecipientIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
+                "issuer": der_cert.issuer, "serial_number": der_cert.serial_number})}),
+            "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15"},
+            "encrypted_key": public.encrypt(content_key, padding.PKCS1v15()),
+        })})],
+        "encrypted_content_info": {
+            "content_type": content_type,
+            "content_encryption_algorithm": {"algorithm": cipher, "parameters": iv},
+            "encrypted_content": ciphertext,
+        },
+    })
+    return bytes(cms.ContentInfo({"content_type": "enveloped_data", "content": envelope}).dump())
+
+
+def bare_signed_data(content_info: bytes) -> bytes:
+    """The SignedData inside a ContentInfo from :func:`sign`, without the wrapper: what
+    an RSA reply's envelope holds (MIT's clients and KDC expect it bare)."""
+    info = cms.ContentInfo.load(content_info, strict=True)
+    return bytes(info["content"].untag().dump())

@@ -1,6 +1,7 @@
 """The back office: DHCP, TFTP/HTTP/ToD, the SNMP provisioning entity and the
-device store in one asyncio process, wired so that each device's steps flow
-from one service to the next:
+device store in one asyncio process (or the DHCP server in a worker process of
+its own, ``dhcp_workers = 1``: :mod:`pktcable.serve.dhcpwiring`), wired so that
+each device's steps flow from one service to the next:
 
     DHCP ACK (MTA-4)   -> device recorded, its server-side flow starts
     INFORM (MTA-15)    -> file built from its template, URL + hash SET
@@ -28,8 +29,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from ipaddress import IPv4Address
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import jinja2
 from aiohttp import web
@@ -49,9 +50,8 @@ from pktcable.delivery.tftp import TransferConfig
 from pktcable.delivery.tftp_aio import TftpServer
 from pktcable.delivery.tod import TodServer
 from pktcable.dhcpd import DhcpServer
-from pktcable.dhcpd.engine import LeaseEngine
 from pktcable.dhcpd.events import Event, LeaseBound, LeaseExpired, LeaseReleased
-from pktcable.dhcpd.transport import DhcpTransport, open_socket
+from pktcable.dhcpd.transport import open_socket
 from pktcable.flow import CM_FLOW, CM_TABLE, cm_state, outcome
 from pktcable.flow import events as ev
 from pktcable.mibctx import MibContext
@@ -59,15 +59,23 @@ from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
-from pktcable.store import MemoryLeaseStore, SqliteLeaseStore
+from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
+from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
 from . import datadir
 from .config import ServeConfig, api_ssl, dhcp_config, resolve_site
+from .dhcpwiring import LeaseView, LocalDhcp
+from .dhcpworker import DhcpWorker, WorkerSetup
+from .leasewire import LeaseMirror
+from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
+
+if TYPE_CHECKING:
+    from pktcable.secure.kdcnet import KdcServer
 
 log = logging.getLogger("pktcable.serve")
 Address = tuple[str, int]
@@ -81,23 +89,6 @@ COMMIT_WINDOW = 0.05
 MIB_TREE_VAR = "mib_tree"
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What an eMTA's option 60 (capability TLV 5) declared in its last DHCP REQUEST."""
-
-    #: Sub-TLV 4, "HTTP download file access method supported".
-    http: bool = False
-    #: Sub-TLV 23 (MIB support), when it names exactly one MTA MIB tree.
-    tree: pktc.Tree | None = None
-
-    @classmethod
-    def of(cls, event: LeaseBound) -> Capabilities:
-        vendor = event.vendor
-        if vendor is None:
-            return cls()
-        mib = vendor.capability("mib-support")
-        return cls(http=vendor.capability("http-download") is True,
-                   tree=pktc.tree_of_mib_support(mib) if isinstance(mib, bytes) else None)
 #: Settings a SIGHUP applies (Backoffice.reload); the others take a restart.
 RELOADABLE = ("devices", "templates")
 
@@ -113,60 +104,6 @@ def _naming(service: str, host: str, port: int) -> Iterator[None]:
         raise OSError(exc.errno, f"{service} {host}:{port}: {why.lower()}") from None
 
 
-class StoreLookup:
-    """The template resolver's view of the device store: by MAC, or by the
-    address the device holds a lease on (the DHCP engine's own index, so no
-    second copy of it lives here); and who may fetch a device's file."""
-
-    def __init__(self, store: DeviceStore, engine: LeaseEngine, clock: Callable[[], float] = time.time,
-                 decorate: Callable[[Device], Device] | None = None) -> None:
-        self.store = store
-        self.engine = engine
-        self.clock = clock
-        #: What the file builder needs besides the stored row (the device's MIB tree).
-        self.decorate = decorate or (lambda device: device)
-
-    def may_fetch(self, mac: str, kind: str, client_ip: str) -> str | None:
-        """A device's file is for the address it holds a bound lease on; a CM's
-        also for the relay its lease came through, since a CMTS may proxy the
-        CM's TFTP request (DOCSIS MULPI, TFTP proxy) from its giaddr."""
-        lease = self.engine.bound_lease(mac, self.clock())
-        if lease is None:
-            return "no-lease"
-        if client_ip == str(lease.address) or (kind == "cm" and lease.giaddr and client_ip == lease.giaddr):
-            return None
-        return "other-address"
-
-    def mac_at(self, ip: str) -> str | None:
-        try:
-            lease = self.engine.by_address.get(IPv4Address(ip))
-        except ValueError:
-            return None
-        return None if lease is None else lease.mac.replace(":", "")
-
-    def by_mac(self, mac: str) -> Device | None:
-        device = self.store.get(mac)
-        return None if device is None else self.decorate(device)
-
-    def by_ip(self, ip: str) -> Device | None:
-        mac = self.mac_at(ip)
-        return None if mac is None else self.by_mac(mac)
-
-
-class RecordingResolver:
-    """The template resolver, telling ``record`` (MAC, kind, name, bytes) of each device file it builds."""
-
-    def __init__(self, inner: TemplateResolver, record: Callable[[str, str, str, bytes], None]) -> None:
-        self._inner = inner
-        self._record = record
-
-    def resolve(self, name: str, client: Address) -> bytes:
-        device = self._inner.device_for(name, client)
-        data = self._inner.build(device, client[0], name)
-        self._record(device.mac, device.kind, name, data)
-        return data
-
-
 class Backoffice:
     def __init__(self, cfg: ServeConfig, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
@@ -177,31 +114,52 @@ class Backoffice:
         data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
         # Held while the stores are open: a restore or migration must not swap files under them.
         self._data_lock = datadir.lock(data, exclusive=False) if data is not None else None
-        if data is not None:
+        if data is not None and cfg.store in (None, "", "sqlite:"):
             for db in ("devices.db", "leases.db", ADMIN_FILE):
                 datadir.private_file(data / db)
         cm_key = datadir.cm_key(cfg, data)  # before any store opens: a bad key setting leaves nothing behind
         retention = cfg.retention()
-        self.devices: DeviceStore = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
-            else MemoryDeviceStore(retention)
-        self.leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
+        # The store setting: a PostgreSQL database, or (absent, "sqlite:") the data dir's files.
+        store_url = cfg.store if cfg.store not in (None, "", "sqlite:") else None
+        postgresql = open_postgresql(store_url, retention, clock) if store_url else None
+        if postgresql is not None:
+            self.devices: DeviceStore = postgresql.devices
+            leases: LeaseStore = postgresql.leases
+        else:
+            self.devices = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
+                else MemoryDeviceStore(retention)
+            leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
+        # With a DHCP worker the lease table is the worker's (its only writer, which opens it
+        # itself from this name); this process mirrors it.
+        self._leases_db = store_url or (str(data / "leases.db") if data else None)
+        if cfg.dhcp_workers:
+            leases.close()
+        self.leases: LeaseStore | None = None if cfg.dhcp_workers else leases
         #: The Prometheus registry of this back office (histograms observed as things happen,
         #: the services' counters read at scrape time).
         self.metrics_registry = Metrics()
         for name, store in (("devices", self.devices), ("leases", self.leases)):
-            if isinstance(store, (SqliteDeviceStore, SqliteLeaseStore)):
-                store.on_commit = self.metrics_registry.committed(name).observe
+            if hasattr(store, "on_commit"):  # the stores that write (SQLite, PostgreSQL)
+                setattr(store, "on_commit", self.metrics_registry.committed(name).observe)  # noqa: B010
         #: The last file built for each device and kind, beside the devices (the API shows them).
-        self.built: BuiltFiles = SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles()
+        self.built: BuiltFiles = postgresql.built if postgresql is not None else \
+            SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles()
         #: API tokens and the audit log.
-        self.admin = AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
+        self.admin = postgresql.admin if postgresql is not None else \
+            AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
         self._seed(cfg)
-        self.dhcp = DhcpServer(dhcp_config(cfg, self.site), self.leases)
+        self.dhcp_config = dhcp_config(cfg, self.site)
+        #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.
+        self.dhcp = DhcpServer(self.dhcp_config, self.leases) if self.leases is not None else None
+        #: Who holds which address: the engine itself, or the mirror of the worker's table.
+        self.lease_view: LeaseView = self.dhcp.engine if self.dhcp is not None else LeaseMirror()
+        #: The DHCP service once started (dhcpwiring): its counters, and the worker's failure.
+        self.dhcp_service: LocalDhcp | DhcpWorker | None = None
         #: Bugs caught in a handler, by where (pktcable_internal_errors_total).
         self.internal_errors: Counter[str] = Counter()
         #: What each eMTA holding a lease declared in its option 60 (dropped with the lease).
         self.capabilities: dict[str, Capabilities] = {}
-        self.lookup = StoreLookup(self.devices, self.dhcp.engine, clock, decorate=self.with_mib_tree)
+        self.lookup = StoreLookup(self.devices, self.lease_view, clock, decorate=self.with_mib_tree)
         # The operator's templates first, then the shipped cm.txt / mta.txt. A Basic-flow
         # file carries the hash object of the device's own MIB tree (mib_tree below).
         loader = jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None
@@ -224,9 +182,10 @@ class Backoffice:
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
+        #: The Secure flow's KDC, when pki_dir names a lab PKI (serve/kdcservice.py).
+        self.kdc: KdcServer | None = None
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
-        self.dhcp_transport: DhcpTransport | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._commit_timer: asyncio.TimerHandle | None = None
         self._next_prune = 0.0
@@ -348,7 +307,7 @@ class Backoffice:
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
         entity believes an INFORM for it from, and sends its SETs to."""
-        lease = self.dhcp.engine.bound_lease(mac, self.clock())
+        lease = self.lease_view.bound_lease(mac, self.clock())
         return None if lease is None else str(lease.address)
 
     def _on_dhcp(self, event: Event) -> None:
@@ -493,7 +452,7 @@ class Backoffice:
         if now >= self._next_prune:
             self.devices.prune(now)
             # Capabilities are kept for lease holders only (a lease may lapse without an event).
-            for mac in [mac for mac in self.capabilities if self.dhcp.engine.bound_lease(mac, now) is None]:
+            for mac in [mac for mac in self.capabilities if self.lease_view.bound_lease(mac, now) is None]:
                 del self.capabilities[mac]
             self._next_prune = now + PRUNE_INTERVAL
 
@@ -542,14 +501,29 @@ class Backoffice:
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
-        self.dhcp_transport = DhcpTransport(self.dhcp, sock, interface=site.interface, on_event=self._guarded_dhcp,
-                                            link=site.advertise if site.interface else None, clock=self.clock)
+        link = site.advertise if site.interface else None
+        if self.dhcp is not None:
+            self.dhcp_service = LocalDhcp(self.dhcp, sock, interface=site.interface, link=link, clock=self.clock,
+                                          on_event=self._guarded_dhcp)
+        else:
+            assert isinstance(self.lease_view, LeaseMirror)
+            from pktcable.cli.logs import followed_macs
+
+            setup = WorkerSetup(self.dhcp_config, self._leases_db, site.interface, link, cfg.log_level,
+                                cfg.log_format, followed_macs(), -1, -1)
+            self.dhcp_service = DhcpWorker(setup, sock, self._guarded_dhcp, self.lease_view)
+        await self.dhcp_service.start()
         await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:
             with _naming("http", site.listen, cfg.http_port):
                 await self.http.start()
         with _naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
+        if cfg.pki_dir is not None:
+            from .kdcservice import start_kdc
+
+            with _naming("kdc", site.listen, cfg.kdc_port):
+                self.kdc = await start_kdc(cfg, self.devices, site.listen)
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -573,6 +547,8 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
+        if self.kdc is not None:
+            out["kdc"] = self.kdc.address
         if self._api_server is not None:
             host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)
@@ -587,17 +563,20 @@ class Backoffice:
             await self._api.cleanup()
         if self.entity is not None and self.entity.tasks:
             await asyncio.gather(*self.entity.tasks, return_exceptions=True)
-        if self.dhcp_transport is not None:
-            self.dhcp_transport.close()
+        if self.dhcp_service is not None:
+            await self.dhcp_service.close()
         self.tftp.close()
         if self.http is not None:
             await self.http.close()
         await self.tod.close()
+        if self.kdc is not None:
+            await self.kdc.close()
         if self.snmp is not None:
             self.snmp.close()
         self.devices.close()
         self.built.close()
-        self.leases.close()
+        if self.leases is not None:
+            self.leases.close()
         self.admin.close()
         if self._data_lock is not None:
             self._data_lock.release()

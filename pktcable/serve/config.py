@@ -7,11 +7,16 @@ demo on loopback without privileges, overridden by a TOML file.
                                    # every address and advertises the interface's (needs interface)
     interface = "eth1"             # serve clients attached to this link directly (broadcasts)
     data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
+    store = "postgresql:///pktcable?host=/run/postgresql"  # the stores in PostgreSQL instead
+                                   # (a libpq URI; absent or "sqlite:": data_dir's files)
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
     http_port = 10080              # 80; 0 turns HTTP off
     tod_port = 10037               # 37
+    pki_dir = "/etc/pktcable/pki"  # a lab PKI (pktcable pki init): runs the Secure flow's KDC
+    kdc_port = 10888               # 88: the KDC, UDP and TCP (only with pki_dir)
+    kdc_max_skew = 300             # seconds a device clock may be off (pktcMtaDevCmsMaxClockSkew)
     snmp_port = 10162              # 162: INFORMs from the eMTAs
     agent_port = 10161             # 161: the eMTAs' agents, for SET/GET
     api_address = "127.0.0.1"      # REST API, /metrics and the dashboard
@@ -45,6 +50,7 @@ demo on loopback without privileges, overridden by a TOML file.
     history_days = 30              # steps older than this many days are dropped (hourly)
     log_level = "warning"          # debug, info, warning, error (--log-level, -v: info)
     log_format = "text"            # text, or json: one object per line (--log-format)
+    dhcp_workers = 0               # 1: the DHCP server in a worker process of its own
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -75,6 +81,7 @@ from pktcable.dhcpd.transport import local_interfaces
 from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
+from pktcable.store.pg import StoreUrlError, parse_store
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 __all__ = ["SettingError", "ServeConfig", "check", "dhcp_config", "load", "read"]
@@ -100,11 +107,17 @@ class ServeConfig:
     #: Serve clients directly attached to this link (broadcast DISCOVERs), relays as well.
     interface: str | None = None
     data_dir: str | None = None
+    #: Where the stores are: None or "sqlite:" the data dir's files, or a PostgreSQL URL (docs/deploy.md).
+    store: str | None = None
     dhcp_port: int = 10067
     relay_port: int = 10068
     tftp_port: int = 10069
     http_port: int = 10080
     tod_port: int = 10037
+    #: A lab PKI folder: the KDC runs (kdc_port) and issues tickets to the store's eMTAs.
+    pki_dir: str | None = None
+    kdc_port: int = 10888
+    kdc_max_skew: int = 300
     snmp_port: int = 10162
     agent_port: int = 10161
     api_address: str = "127.0.0.1"  # REST API, metrics and dashboard: the operators' network
@@ -150,6 +163,8 @@ class ServeConfig:
     history_days: float = HISTORY_DAYS  # age limit of steps, enforced hourly
     log_level: str = DEFAULT_LEVEL  # pktcable/cli/logs.py: LOG_LEVELS
     log_format: str = "text"  # text or json
+    #: 1: the DHCP server (socket, engine, lease store) runs in a worker process; 0: in this one.
+    dhcp_workers: int = 0
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -178,16 +193,18 @@ RESERVED_VARS = frozenset({"mac", "kind", "ip", "flow", "client_ip"})
 RANGES: dict[str, tuple[float, float]] = {
     "dhcp_port": (0, 65535), "relay_port": (1, 65535), "tftp_port": (0, 65535), "http_port": (0, 65535),
     "tod_port": (0, 65535), "snmp_port": (0, 65535), "agent_port": (1, 65535), "api_port": (0, 65535),
+    "kdc_port": (0, 65535), "kdc_max_skew": (1, 1800),
     "snmp_timeout": (0.01, 60), "snmp_retries": (0, 10),
     "prov_timer": (0, 255),  # option 122.8 is one octet of minutes
     "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
     "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
+    "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.
-LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port")
+LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port")
 POOLS = ("cm_pool", "mta_pool", "cpe_pool")
 
 
@@ -251,10 +268,20 @@ def _check(cfg: ServeConfig) -> None:
         raise named("cm_key", "set cm_key or cm_key_file, not both")
     _check_ports(cfg)
     _check_realms(cfg.realms, "realms")
+    if cfg.pki_dir is not None:
+        from .kdcservice import check_pki_dir
+
+        unusable = check_pki_dir(cfg.pki_dir)
+        if unusable is not None:
+            raise named("pki_dir", unusable)
     if cfg.templates is not None and not Path(cfg.templates).is_dir():
         raise named("templates", f"{cfg.templates}: no such folder")
     if cfg.data_dir is not None:
         _check_data_dir(Path(cfg.data_dir))
+    try:
+        parse_store(cfg.store)
+    except StoreUrlError as exc:
+        raise named("store", str(exc)) from None
     _check_devices(cfg)
     if cfg.dhcp:
         _check_dhcp_table(cfg)

@@ -33,6 +33,9 @@ from pktcable.admission import REASONS as ADMISSION_REASONS
 from pktcable.dhcpd.intake import PRIORITY_NAMES
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
+from .dhcpwiring import server_stats
+from .dhcpworker import DhcpWorker
+
 if TYPE_CHECKING:
     from .app import Backoffice
 
@@ -97,21 +100,7 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         office = self.office
-        dhcp = office.dhcp
-        yield counter("dhcp_packets_total", "DHCP server events by kind.", ["event"],
-                      [([k], v) for k, v in sorted(dhcp.metrics.items())])
-        yield counter("dhcp_dropped_total", "DHCP datagrams that got no reply, by reason.", ["reason"],
-                      [([k], v) for k, v in sorted(dhcp.drops.items())])
-        yield gauge("dhcp_offers_pending", "OFFERs made and held for the client's REQUEST.", [],
-                    [([], len(dhcp.engine.offers))])
-        transport = office.dhcp_transport
-        queued = transport.queued() if transport is not None else None
-        if queued is not None:
-            yield gauge("dhcp_receive_queue_bytes", "Bytes of DHCP datagrams waiting in the socket's receive queue.",
-                        [], [([], queued)])
-        if transport is not None:  # the intake's queues (shed datagrams count in dhcp_dropped_total{reason="shed-*"})
-            yield gauge("dhcp_intake_queued", "DHCP datagrams waiting in the intake, by priority.", ["priority"],
-                        [([name], transport.intake.depth(p)) for p, name in PRIORITY_NAMES.items()])
+        yield from dhcp_families(office)
         tftp = office.tftp.stats
         yield counter("tftp_requests_total", "TFTP read requests received.", [], [([], tftp.requests)])
         yield counter("tftp_transfers_total", "TFTP transfers by outcome (refused-<reason>: no transfer).",
@@ -132,6 +121,10 @@ class ServiceCollector(Collector):
                       ["reason"], [([k], v) for k, v in sorted(office.files.refused.items())])
         yield counter("tod_requests_total", "Time of Day (RFC 868) requests answered, by transport.", ["transport"],
                       [([k], v) for k, v in sorted(office.tod.answered.items())])
+        if office.kdc is not None:
+            yield counter("kdc_requests_total", "KDC requests by outcome (as-rep, tgs-rep, error-<code>, dropped, "
+                          "rate-limited, too-large, busy, failed).", ["outcome"],
+                          [([k], v) for k, v in sorted(office.kdc.counts.items())])
         snmp = office.snmp
         if snmp is not None:
             s = snmp.stats
@@ -167,6 +160,33 @@ class ServiceCollector(Collector):
             states[kind, state or "NEW"] += n
         yield gauge("devices", "Devices in the store by kind and flow state (NEW: no step yet).", ["kind", "state"],
                     [([kind, state], n) for (kind, state), n in sorted(states.items())])
+
+
+def dhcp_families(office: Backoffice) -> Iterator[Metric]:
+    """The DHCP server's figures, the same families whether it runs in this process or in
+    the DHCP worker (whose counters come with its lease stream, at most a second old)."""
+    service = office.dhcp_service
+    stats = service.stats() if service is not None else \
+        server_stats(office.dhcp, None) if office.dhcp is not None else {}
+    if not stats:
+        return
+    yield counter("dhcp_packets_total", "DHCP server events by kind.", ["event"],
+                  [([k], v) for k, v in sorted(stats["metrics"].items())])
+    yield counter("dhcp_dropped_total", "DHCP datagrams that got no reply, by reason.", ["reason"],
+                  [([k], v) for k, v in sorted(stats["drops"].items())])
+    yield gauge("dhcp_offers_pending", "OFFERs made and held for the client's REQUEST.", [], [([], stats["offers"])])
+    if stats.get("queued") is not None:
+        yield gauge("dhcp_receive_queue_bytes", "Bytes of DHCP datagrams waiting in the socket's receive queue.",
+                    [], [([], stats["queued"])])
+    if stats.get("intake") is not None:  # the intake's queues (shed datagrams count in dhcp_dropped_total{reason="shed-*"})
+        yield gauge("dhcp_intake_queued", "DHCP datagrams waiting in the intake, by priority.", ["priority"],
+                    [([name], stats["intake"].get(name, 0)) for name in PRIORITY_NAMES.values()])
+    if isinstance(service, DhcpWorker):
+        yield counter("dhcp_worker_restarts_total", "Times the DHCP worker process was started again after it "
+                      "died.", [], [([], service.restarts)])
+        if "cpu" in stats:
+            yield counter("dhcp_worker_cpu_seconds_total", "CPU seconds the DHCP worker process used (user + "
+                          "system; pktcable_process_cpu_seconds_total is this process's).", [], [([], stats["cpu"])])
 
 
 class _Prefixed(Collector):

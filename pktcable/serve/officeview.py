@@ -81,11 +81,11 @@ class OfficeView:
 
     # -- lookups --------------------------------------------------------------------------------
     def current_lease(self, mac: str) -> Lease | None:
-        return self._office.dhcp.engine.bound_lease(mac, self._office.clock())
+        return self._office.lease_view.bound_lease(mac, self._office.clock())
 
     def lease_snapshot(self) -> list[Lease]:
         # One C-level copy of the list on the loop; the API sorts and filters it in a worker thread.
-        return list(self._office.dhcp.engine.by_address.values())
+        return list(self._office.lease_view.by_address.values())
 
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self._office.built.of(mac)

@@ -17,6 +17,7 @@ from pktcable.flow import ProvisioningState
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.agent import MibView
+from pktcable.snmp.usmengine import Accepted
 
 from .identity import SOFTWARE_VERSION, SYS_DESCR
 from .mtafile import ErrorRow
@@ -44,12 +45,13 @@ class MtaMib:
 
     def __init__(self, tree: pktc.Tree, communities: dict[bytes, bool], *, mac: bytes, serial: str,
                  correlation_id: int, type_identifier: str, hybrid: bool,
-                 on_set: Callable[[set[OID]], None]) -> None:
+                 on_set: Callable[[set[OID]], None], users: dict[bytes, bool] | None = None) -> None:
+        """``users``: SNMPv3 usmUserName -> may write (the Secure flow's SA user)."""
         self.tree = tree
         self.o = pktc.oids(tree)
         self.hybrid = hybrid
         self.on_set = on_set
-        self.view = MibView(communities, self.check_set)
+        self.view = MibView(communities, self.check_set, users)
         v, o = self.view, self.o
         v.define(o.sys_descr, "String", SYS_DESCR.encode())
         v.define(o.sw_version, "String", SOFTWARE_VERSION.encode())
@@ -75,12 +77,21 @@ class MtaMib:
 
     def answer(self, msg: m.Message, addr: tuple[str, int]) -> m.Message | None:
         reply = self.view.handle(msg)
-        if msg.pdu.type is m.PduType.SET and reply is not None and not reply.pdu.error_status:
-            written = {vb.oid for vb in msg.pdu.varbinds}
+        self._applied(msg.pdu, None if reply is None else reply.pdu)
+        return reply
+
+    def answer_v3(self, request: Accepted, addr: tuple[str, int]) -> m.Pdu | None:
+        """The same objects and SET rules over SNMPv3 (an endpoint's ``v3_handler``)."""
+        reply = self.view.handle_v3(request)
+        self._applied(request.pdu, reply)
+        return reply
+
+    def _applied(self, request: m.Pdu, reply: m.Pdu | None) -> None:
+        if request.type is m.PduType.SET and reply is not None and not reply.error_status:
+            written = {vb.oid for vb in request.varbinds}
             if self.o.reset_now in written and self.view.value(self.o.reset_now) == 1:
                 self.view.define(self.o.reset_now, "Integer", 2, writable=True)  # reads back false(2)
             self.on_set(written)
-        return reply
 
     def set_state(self, state: int) -> None:
         self.view.define(self.o.provisioning_state, "Integer", state)

@@ -23,6 +23,7 @@ from tlv import ber
 from tlv.ber import VarBind
 
 from . import message as m
+from .usmengine import Accepted
 
 # (oid, new value) -> None to accept, or an ErrorStatus to refuse.
 SetCheck = Callable[[tuple[int, ...], object], "m.ErrorStatus | None"]
@@ -49,9 +50,11 @@ class Instance:
 
 
 class MibView:
-    def __init__(self, communities: dict[bytes, bool], check: SetCheck | None = None) -> None:
-        """``communities``: community -> may write."""
+    def __init__(self, communities: dict[bytes, bool], check: SetCheck | None = None,
+                 users: dict[bytes, bool] | None = None) -> None:
+        """``communities``: community -> may write; ``users``: SNMPv3 usmUserName -> may write."""
         self.communities = communities
+        self.users = users if users is not None else {}
         self.check = check
         self._objects: dict[tuple[int, ...], Instance] = {}
         self._order: list[tuple[int, ...]] = []
@@ -74,9 +77,26 @@ class MibView:
         may_write = self.communities.get(msg.community)
         if may_write is None:
             return None
-        kind = msg.pdu.type
         if msg.version == m.VERSION_1:
             return self._handle_v1(msg, may_write)
+        return self._handle_v2(msg, may_write)
+
+    def handle_v3(self, request: Accepted) -> m.Pdu | None:
+        """An SNMPv3 request that passed USM -> the PDU of its Response. Access is per
+        user and needs authentication (the Secure flow's SA always authenticates); a
+        user without access gets authorizationError (RFC 3412 4.2.2.1)."""
+        wrapped = m.Message(b"", request.pdu)
+        user = request.user
+        may_write = self.users.get(user.name) if user is not None and request.message.authenticated else None
+        if may_write is None:
+            if request.pdu.type in (m.PduType.GET, m.PduType.GET_NEXT, m.PduType.GET_BULK, m.PduType.SET):
+                return wrapped.response(error_status=E.AUTHORIZATION_ERROR).pdu
+            return None
+        reply = self._handle_v2(wrapped, may_write)
+        return None if reply is None else reply.pdu
+
+    def _handle_v2(self, msg: m.Message, may_write: bool) -> m.Message | None:
+        kind = msg.pdu.type
         if kind == m.PduType.GET_BULK:
             return self._bulk(msg)
         if kind == m.PduType.GET:

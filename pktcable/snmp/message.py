@@ -14,6 +14,9 @@ OIDs obey the RFC 2578 limits (see :mod:`tlv.ber`) and a message carries at
 most ``MAX_VARBINDS`` VarBinds, so a 65 KB datagram costs about as much as a
 normal INFORM of a few hundred bytes.
 
+The PDU codec (:func:`encode_pdu`, :func:`decode_pdu`) is shared with the
+SNMPv3 ScopedPDU (:mod:`pktcable.snmp.v3`).
+
     Message ::= SEQUENCE { version INTEGER, community OCTET STRING, data PDU }
     PDU     ::= [tag] IMPLICIT SEQUENCE { request-id, error-status, error-index,
                                           variable-bindings SEQUENCE OF VarBind }
@@ -145,8 +148,8 @@ def _varbind(vb: VarBind) -> bytes:
     return ber.tlv(ber.SEQUENCE, ber.tlv(ber.OBJECT_IDENTIFIER, ber.encode_oid(vb.oid)) + ber.tlv(vb.type.tag, value))
 
 
-def encode(msg: Message) -> bytes:
-    pdu = msg.pdu
+def encode_pdu(pdu: Pdu) -> bytes:
+    """One PDU's TLV: the ``data`` of a v1/v2c message and of an SNMPv3 ScopedPDU."""
     body = (
         ber.tlv(ber.INTEGER, ber.encode_int(pdu.request_id))
         + ber.tlv(ber.INTEGER, ber.encode_int(pdu.error_status))
@@ -154,16 +157,20 @@ def encode(msg: Message) -> bytes:
         + ber.tlv(ber.SEQUENCE, pdu.received_varbinds if pdu.received_varbinds is not None
                   else b"".join(_varbind(vb) for vb in pdu.varbinds))
     )
+    return ber.tlv(pdu.type, body)
+
+
+def encode(msg: Message) -> bytes:
     return ber.tlv(
         ber.SEQUENCE,
         ber.tlv(ber.INTEGER, ber.encode_int(msg.version))
         + ber.tlv(ber.OCTET_STRING, msg.community)
-        + ber.tlv(pdu.type, body),
+        + encode_pdu(msg.pdu),
     )
 
 
 @dataclass(slots=True)
-class _Cursor:
+class Cursor:
     data: bytes
     pos: int = 0
     end: int = field(default=-1)
@@ -208,34 +215,43 @@ def _decode_oid(octets: bytes) -> tuple[int, ...]:
 
 def decode(data: bytes) -> Message:
     """Bytes of one datagram -> Message, or SnmpDecodeError."""
-    outer = _Cursor(data)
+    outer = Cursor(data)
     _, s, e = outer.element(ber.SEQUENCE, "message SEQUENCE")
     if e != len(data):
         raise SnmpDecodeError("bytes after the message", e)
-    c = _Cursor(data, s, e)
+    c = Cursor(data, s, e)
     version = c.integer("version")
     if version not in (VERSION_1, VERSION_2C):
         raise SnmpDecodeError(f"SNMP version {version} is not v1/v2c", s)
     _, cs, ce = c.element(ber.OCTET_STRING, "community")
     community = data[cs:ce]
+    pdu = decode_pdu(c)
+    if c.pos != e:
+        raise SnmpDecodeError("bytes after the PDU", c.pos)
+    return Message(community, pdu, version)
+
+
+def decode_pdu(c: Cursor) -> Pdu:
+    """The PDU at the cursor (moved past it); shared with the SNMPv3 ScopedPDU."""
+    data = c.data
     pos = c.pos
     tag, ps, pe = c.element(None, "PDU")
     try:
         kind = PduType(tag)
     except ValueError:
         raise SnmpDecodeError(f"unknown PDU type 0x{tag:02x}", pos) from None
-    p = _Cursor(data, ps, pe)
+    p = Cursor(data, ps, pe)
     request_id = p.integer("request-id")
     error_status = p.integer("error-status")
     error_index = p.integer("error-index")
     _, vs, ve = p.element(ber.SEQUENCE, "variable-bindings")
     varbinds: list[VarBind] = []
-    v = _Cursor(data, vs, ve)
+    v = Cursor(data, vs, ve)
     while v.pos < ve:
         if len(varbinds) == MAX_VARBINDS:
             raise SnmpDecodeError(f"more than {MAX_VARBINDS} VarBinds", v.pos)
         _, bs, be = v.element(ber.SEQUENCE, "VarBind")
-        b = _Cursor(data, bs, be)
+        b = Cursor(data, bs, be)
         _, os_, oe = b.element(ber.OBJECT_IDENTIFIER, "VarBind name")
         tag_pos = b.pos
         tag, xs, xe = b.element(None, "VarBind value")
@@ -253,4 +269,4 @@ def decode(data: bytes) -> Message:
         except ValueError as exc:
             raise SnmpDecodeError(str(exc), xs) from None
         varbinds.append(VarBind(oid, t, value))
-    return Message(community, Pdu(kind, request_id, tuple(varbinds), error_status, error_index, data[vs:ve]), version)
+    return Pdu(kind, request_id, tuple(varbinds), error_status, error_index, data[vs:ve])

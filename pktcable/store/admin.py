@@ -45,11 +45,18 @@ ADMIN_FILE = "admin.db"
 _TABLES = (
     Table("token", """CREATE TABLE IF NOT EXISTS token (
         name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created REAL NOT NULL,
-        last_used REAL, revoked REAL)"""),
+        last_used REAL, revoked REAL)""",
+          postgresql="""CREATE TABLE IF NOT EXISTS token (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created DOUBLE PRECISION NOT NULL,
+        last_used DOUBLE PRECISION, revoked DOUBLE PRECISION)"""),
     Table("audit", """CREATE TABLE IF NOT EXISTS audit (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, who TEXT NOT NULL, role TEXT NOT NULL,
         action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT, source TEXT NOT NULL)""",
-          indexes=("CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",)),
+          indexes=("CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",),
+          postgresql="""CREATE TABLE IF NOT EXISTS audit (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at DOUBLE PRECISION NOT NULL, who TEXT NOT NULL,
+        role TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT,
+        source TEXT NOT NULL)"""),
 )
 
 

@@ -218,16 +218,28 @@ class MemoryDeviceStore:
         pass
 
 
+# PostgreSQL: text compares byte by byte (COLLATE "C"), as SQLite's does, whatever the
+# database's locale: a MAC or address prefix is a range of the index, and the order of
+# a page is the memory store's. DOUBLE PRECISION: SQLite's REAL has 8 bytes, PostgreSQL's 4.
 _TABLES = (
     Table("device", """CREATE TABLE IF NOT EXISTS device (
         mac TEXT PRIMARY KEY, kind TEXT NOT NULL, cm_mac TEXT NOT NULL, flow TEXT NOT NULL,
         template TEXT NOT NULL, vars TEXT NOT NULL, ip TEXT NOT NULL, state TEXT NOT NULL,
-        result INTEGER, updated REAL NOT NULL)"""),
+        result INTEGER, updated REAL NOT NULL)""",
+          postgresql="""CREATE TABLE IF NOT EXISTS device (
+        mac TEXT COLLATE "C" PRIMARY KEY, kind TEXT COLLATE "C" NOT NULL, cm_mac TEXT COLLATE "C" NOT NULL,
+        flow TEXT COLLATE "C" NOT NULL, template TEXT COLLATE "C" NOT NULL, vars TEXT NOT NULL,
+        ip TEXT COLLATE "C" NOT NULL, state TEXT COLLATE "C" NOT NULL, result INTEGER,
+        updated DOUBLE PRECISION NOT NULL)"""),
     Table("step", """CREATE TABLE IF NOT EXISTS step (
         mac TEXT NOT NULL, at REAL NOT NULL, step TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)""",
           # For prune(): steps arrive in time order, so step_at only ever grows at its end.
           indexes=("CREATE INDEX IF NOT EXISTS step_mac ON step (mac, at)",
-                   "CREATE INDEX IF NOT EXISTS step_at ON step (at)")),
+                   "CREATE INDEX IF NOT EXISTS step_at ON step (at)"),
+          # id: what SQLite's rowid is to the history's order (steps of one instant) and its trim.
+          postgresql="""CREATE TABLE IF NOT EXISTS step (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, mac TEXT COLLATE "C" NOT NULL,
+        at DOUBLE PRECISION NOT NULL, step TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)"""),
 )
 
 
@@ -239,8 +251,17 @@ def _number_addresses(db: sqlite3.Connection) -> None:
     db.executemany("UPDATE device SET ipnum = ? WHERE mac = ?", [(ip_number(ip), mac) for mac, ip in rows])
 
 
+def _number_addresses_pg(db: Any) -> None:
+    """Version 1 in PostgreSQL (a psycopg connection)."""
+    db.execute(f"ALTER TABLE device ADD COLUMN ipnum BIGINT NOT NULL DEFAULT {NO_IP}")
+    rows = db.execute("SELECT mac, ip FROM device WHERE ip <> ''").fetchall()
+    if rows:
+        db.cursor().executemany("UPDATE device SET ipnum = %s WHERE mac = %s",
+                                [(ip_number(ip), mac) for mac, ip in rows])
+
+
 SCHEMA = Schema("devices", _TABLES, (
-    Migration("address numbers", _number_addresses),
+    Migration("address numbers", _number_addresses, _number_addresses_pg),
     # Version 2: the sorts and filters of DeviceStore.query; each index ends in the MAC,
     # the tie-break of every sort, so a keyset page is one range of one index.
     Migration("query indexes", (
@@ -252,7 +273,9 @@ SCHEMA = Schema("devices", _TABLES, (
     # Version 3: the last config file built for each device and kind (store/built.py).
     Migration("built files", ("""CREATE TABLE built_file (
         mac TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, built REAL NOT NULL, sha1 TEXT NOT NULL,
-        data BLOB NOT NULL, PRIMARY KEY (mac, kind))""",)),
+        data BLOB NOT NULL, PRIMARY KEY (mac, kind))""",), ("""CREATE TABLE built_file (
+        mac TEXT COLLATE "C" NOT NULL, kind TEXT COLLATE "C" NOT NULL, name TEXT NOT NULL,
+        built DOUBLE PRECISION NOT NULL, sha1 TEXT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (mac, kind))""",)),
 ))
 _COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # An upsert rather than INSERT OR REPLACE: REPLACE deletes the row and inserts a new one

@@ -107,9 +107,25 @@ CREATE TABLE IF NOT EXISTS lease4 (
     giaddr TEXT NOT NULL DEFAULT '',
     circuit_id TEXT NOT NULL DEFAULT ''
 )"""
+#: PostgreSQL: an address is 32 bits unsigned (BIGINT, checked); the primary key is what
+#: makes one address one row: the database never holds two bindings of one address.
+_LEASE4_PG = """
+CREATE TABLE IF NOT EXISTS lease4 (
+    address BIGINT PRIMARY KEY CHECK (address BETWEEN 0 AND 4294967295),
+    client TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    expires DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL,
+    device_class TEXT NOT NULL,
+    subnet TEXT NOT NULL,
+    remote_id TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    giaddr TEXT NOT NULL DEFAULT '',
+    circuit_id TEXT NOT NULL DEFAULT ''
+)"""
 #: A lease file from before the relay path was kept gets its columns on open.
 _TABLES = (Table("lease4", _LEASE4, added=(("giaddr", "TEXT NOT NULL DEFAULT ''"),
-                                           ("circuit_id", "TEXT NOT NULL DEFAULT ''"))),)
+                                           ("circuit_id", "TEXT NOT NULL DEFAULT ''")), postgresql=_LEASE4_PG),)
 #: No migrations yet: version 0 is the table above.
 SCHEMA = Schema("leases", _TABLES)
 

@@ -422,6 +422,28 @@ def select(query: DeviceQuery, devices: Iterable[Device]) -> Page:
 
 # --- SQL ----------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the SQL of the two store backends in a device query. Parameters
+    are ``?`` in both: the PostgreSQL store turns them into psycopg's ``%s`` (the text
+    holds no other ``?`` and no ``%``)."""
+
+    #: Before a column the planner should not reach through its index ("" where there is no such hint).
+    unindexed: str
+    #: "text {0} holds {1}" (a parameter), as a condition.
+    contains: str
+    true: str
+    false: str
+    #: The FROM of a query that scans the table rather than walk a sort's index.
+    scan: str
+
+
+#: SQLite: unary ``+`` keeps a column off its index; ``NOT INDEXED`` forces a scan.
+SQLITE = Dialect(unindexed="+", contains="instr({0}, {1}) > 0", true="1", false="0", scan="device NOT INDEXED")
+#: PostgreSQL: no hints (its planner weighs the index by the column's statistics).
+POSTGRESQL = Dialect(unindexed="", contains="strpos({0}, {1}) > 0", true="TRUE", false="FALSE", scan="device")
+
 #: The final states' names as an SQL list (enum names: identifiers, nothing to quote).
 _FINALS = "(" + ", ".join(f"'{name}'" for name in sorted(FINAL_STATES)) + ")"
 #: The outcome of a device row, in SQL (what :func:`outcome` says).
@@ -435,29 +457,30 @@ _OUTCOME_WHERE = {
 }
 
 
-def _failed_step_where(step: str) -> tuple[str, list[Any]]:
+def _failed_step_where(step: str, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
     """Rows :func:`failed_step` gives ``step``: their (flow, state) pairs from the tables.
     Failures are common after a storm (half the devices): a scan of the table beats a
     lookup per row through the index on state, so ``+`` keeps the planner off it."""
-    terms, params = [], []
+    terms, params, plus = [], [], dialect.unindexed
     for (flow, state), (label, table_fails) in _STEPS.items():
         if label != step:
             continue
         failing = f"(result IS NULL OR result IN {FAIL_RESULTS})" if table_fails else f"result IN {FAIL_RESULTS}"
-        terms.append(f"(flow = ? AND +state = ? AND {failing})")
+        terms.append(f"(flow = ? AND {plus}state = ? AND {failing})")
         params += [flow, state]
-    mta = f"(+kind = 'mta' AND ({' OR '.join(terms)}))" if terms else ""
+    mta = f"({plus}kind = 'mta' AND ({' OR '.join(terms)}))" if terms else ""
     cm_states = [state for state, (label, table_fails) in _CM_STEPS.items() if label == step and table_fails]
     cm = ""
     if cm_states:
-        cm = f"(+kind = 'cm' AND +state IN ({', '.join('?' * len(cm_states))}) AND (result IS NULL OR result IN {FAIL_RESULTS}))"
+        cm = (f"({plus}kind = 'cm' AND {plus}state IN ({', '.join('?' * len(cm_states))}) "
+              f"AND (result IS NULL OR result IN {FAIL_RESULTS}))")
         params += cm_states
     if not (mta or cm):
-        return "0", []
+        return dialect.false, []
     return " OR ".join(t for t in (mta, cm) if t), params
 
 
-def sql_where(query: DeviceQuery, *, page: bool) -> tuple[str, list[Any]]:
+def sql_where(query: DeviceQuery, *, page: bool, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
     """The WHERE clause (without the word) of ``query``'s filters, and its parameters;
     ``page``: with the cursor's condition too (the total counts without it)."""
     q = query
@@ -466,7 +489,7 @@ def sql_where(query: DeviceQuery, *, page: bool) -> tuple[str, list[Any]]:
     if q.kind is not None:
         # "+": not through the index on kind (it is for sorting): two values never narrow enough
         # to pay for a lookup per row, where one scan of the table does.
-        terms.append("+kind = ?")
+        terms.append(f"{dialect.unindexed}kind = ?")
         params.append(q.kind)
     if q.flow is not None:
         terms.append("flow = ?")
@@ -477,7 +500,7 @@ def sql_where(query: DeviceQuery, *, page: bool) -> tuple[str, list[Any]]:
     if q.outcome is not None:
         terms.append(f"({_OUTCOME_WHERE[q.outcome]})")
     if q.failed_step is not None:
-        clause, more = _failed_step_where(q.failed_step)
+        clause, more = _failed_step_where(q.failed_step, dialect)
         terms.append(f"({clause})")
         params += more
     if q.mac_prefix:
@@ -499,13 +522,13 @@ def sql_where(query: DeviceQuery, *, page: bool) -> tuple[str, list[Any]]:
         params.append(q.updated_since)
     if q.text is not None:
         mac_part, ip_part, state_part = _text_terms(q.text)
-        either = ["instr(upper(state), ?) > 0"]
+        either = [dialect.contains.format("upper(state)", "?")]
         params.append(state_part)
         if mac_part is not None:
-            either.append("instr(mac, ?) > 0")
+            either.append(dialect.contains.format("mac", "?"))
             params.append(mac_part)
         if ip_part is not None:
-            either.append("instr(ip, ?) > 0")
+            either.append(dialect.contains.format("ip", "?"))
             params.append(ip_part)
         terms.append(f"({' OR '.join(either)})")
     if page and q.after is not None:
@@ -517,7 +540,7 @@ def sql_where(query: DeviceQuery, *, page: bool) -> tuple[str, list[Any]]:
         else:
             terms.append(f"({column}, mac) {op} (?, ?)")
             params += [q.after[0], q.after[1]]
-    return " AND ".join(terms) or "1", params
+    return " AND ".join(terms) or dialect.true, params
 
 
 def _octet_range(prefix: str) -> tuple[int, int] | None:
@@ -535,10 +558,10 @@ def _octet_range(prefix: str) -> tuple[int, int] | None:
     return low << free, ((low + 1) << free) - 1
 
 
-def sql_table(query: DeviceQuery) -> str:
+def sql_table(query: DeviceQuery, dialect: Dialect = SQLITE) -> str:
     """The FROM of ``query``: free text matches few rows anywhere in the order, so one scan of
     the table and a small sort beat walking the sort's index with a lookup per row."""
-    return "device NOT INDEXED" if query.text else "device"
+    return dialect.scan if query.text else "device"
 
 
 def sql_order(query: DeviceQuery) -> str:

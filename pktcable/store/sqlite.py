@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 #: PRAGMA synchronous levels a store accepts: each survives ``kill -9`` of the server; FULL
 #: and EXTRA also survive power loss. OFF is refused: a reply could go out before its row is durable.
@@ -50,6 +51,9 @@ class Table:
     create: str
     added: tuple[tuple[str, str], ...] = ()
     indexes: tuple[str, ...] = ()
+    #: The same table in PostgreSQL's dialect, with every column (a PostgreSQL store has no
+    #: files from before schema versions); its indexes are ``indexes``, which both dialects read.
+    postgresql: str = ""
 
 
 #: A migration in Python: gets the connection inside the upgrade's transaction.
@@ -59,10 +63,16 @@ MigrationFunction = Callable[[sqlite3.Connection], None]
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One step from version n-1 to n: SQL statements run in order (one statement each:
-    ``executescript`` would commit the upgrade's transaction half way), or a function."""
+    ``executescript`` would commit the upgrade's transaction half way), or a function.
+
+    ``postgresql`` is the same step for a PostgreSQL store (pktcable/store/pg.py): its
+    statements, or a function given the psycopg connection; ``None`` when ``apply``'s
+    statements read the same in both dialects. One list, so a version number means the
+    same shape in both backends."""
 
     name: str
     apply: tuple[str, ...] | MigrationFunction
+    postgresql: tuple[str, ...] | Callable[[Any], None] | None = None
 
     def run(self, db: sqlite3.Connection) -> None:
         if callable(self.apply):

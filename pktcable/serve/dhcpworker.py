@@ -1,0 +1,326 @@
+"""The DHCP worker process of ``pktcable serve`` (``dhcp_workers = 1``), both sides.
+
+The back office opens the DHCP socket (so a port in use is told at start-up,
+by name) and hands it, with one end of a socket pair, to a child process
+``python -m pktcable.serve.dhcpworker``. The child runs the DHCP core, its
+transport and the lease store (``leases.db``: the child is its only writer)
+and streams lease records to the parent (:mod:`pktcable.serve.leasewire`):
+first its whole lease table, then READY, then each round's leases, written
+after they are durable and before that round's replies leave, and its
+counters once a second.
+
+The parent (:class:`DhcpWorker`) mirrors the lease table, hands each ACK to the
+back office as the in-process server would (the device's flow starts from it)
+and watches the child. A worker that dies (or whose stream is damaged) is
+logged and started again on the same socket: datagrams that arrive meanwhile
+wait in the socket's queue. More than :data:`MAX_RESTARTS` deaths within
+:data:`RESTART_WINDOW` seconds is a fault a restart does not cure: the parent
+gives up and ``serve`` exits with status 7 (docs/serve.md, "DHCP worker").
+
+The child ignores SIGINT (a Ctrl-C reaches the whole process group: the parent
+orders the shutdown), stops on SIGTERM, and stops by itself when the parent's
+end of the pair closes, so it never outlives the back office.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from pktcable.dhcpd import DhcpServer
+from pktcable.dhcpd.config import ServerConfig
+from pktcable.dhcpd.events import Event, LeaseReleased
+from pktcable.dhcpd.transport import DhcpTransport
+
+from . import leasewire as wire
+from .dhcpwiring import server_stats
+
+log = logging.getLogger("pktcable.serve.dhcpworker")
+#: Seconds a worker has to load its lease table and say READY (a large SQLite table, a loaded machine).
+START_BUDGET = 60.0
+#: Seconds between the worker's counters (what /metrics shows is at most this old).
+STATS_INTERVAL = 1.0
+#: Deaths within RESTART_WINDOW seconds past which the parent gives up.
+MAX_RESTARTS = 3
+RESTART_WINDOW = 60.0
+#: Seconds between a death and the restart (a crash at start-up must not spin).
+RESTART_DELAY = 0.5
+#: Seconds the worker has to finish after SIGTERM before it is killed.
+STOP_BUDGET = 10.0
+#: Octets of records the parent has not read yet past which the worker stops (a parent that
+#: stopped reading is hung; the restart or the exit is the parent's watchdog's).
+MAX_BACKLOG = 64 << 20
+READ_SIZE = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSetup:
+    """What the child needs, sent pickled on its stdin (parent and child are the same program)."""
+
+    server: ServerConfig
+    #: leases.db, a PostgreSQL store's URL, or None for a lease table in memory (gone with
+    #: the worker).
+    leases_db: str | None
+    interface: str | None
+    link: IPv4Address | None
+    log_level: str
+    log_format: str
+    log_macs: tuple[str, ...]
+    dhcp_fd: int
+    stream_fd: int
+
+
+# -- the child ------------------------------------------------------------------------------------
+
+class _Stream:
+    """The child's end: records out, batched per round of the transport."""
+
+    def __init__(self, writer: asyncio.StreamWriter, server: DhcpServer) -> None:
+        self.writer, self.server = writer, server
+
+    def round(self, events: list[Event]) -> None:
+        self.write(wire.encode_round(events, self.server.engine.by_address))
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        transport = self.writer.transport
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > MAX_BACKLOG:
+            log.error("dhcp worker: the back office has not read %d octets of leases: stopping", MAX_BACKLOG)
+            os._exit(1)
+        self.writer.write(data)
+
+
+async def _child(setup: WorkerSetup) -> None:
+    from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
+    from pktcable.store.pg import names_postgresql
+
+    loop = asyncio.get_running_loop()
+    store: LeaseStore
+    if names_postgresql(setup.leases_db):  # the serve store setting's URL (postgres:// too)
+        from pktcable.store.pg_leases import PgLeaseStore
+
+        store = PgLeaseStore(setup.leases_db)  # type: ignore[arg-type]  # not None: a URL
+    else:
+        store = SqliteLeaseStore(setup.leases_db) if setup.leases_db else MemoryLeaseStore()
+    server = DhcpServer(setup.server, store)
+    sock = socket.socket(fileno=setup.dhcp_fd)
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=setup.stream_fd))
+    stream = _Stream(writer, server)
+    stream.write(b"".join(wire.encode_lease(wire.Kind.SNAPSHOT, lease) for lease in server.engine.by_address.values()))
+    stream.write(wire.encode_ready())
+    transport = DhcpTransport(server, sock, interface=setup.interface, link=setup.link, on_events=stream.round)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def parent_gone() -> None:
+        while await reader.read(READ_SIZE):  # the parent sends nothing; EOF is its end closing
+            pass
+        stop.set()
+
+    async def counters() -> None:
+        while True:
+            stream.write(wire.encode_stats({**server_stats(server, transport), "cpu": time.process_time(),
+                                            "pid": os.getpid()}))
+            await asyncio.sleep(STATS_INTERVAL)
+
+    tasks = [asyncio.ensure_future(parent_gone()), asyncio.ensure_future(counters())]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        transport.close()
+        store.close()
+        writer.close()
+
+
+def main() -> None:
+    from pktcable.cli.logs import setup as log_setup
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    setup: WorkerSetup = pickle.load(sys.stdin.buffer)
+    sys.stdin.close()
+    log_setup(setup.log_level, setup.log_format, setup.log_macs)
+    asyncio.run(_child(setup))
+
+
+# -- the parent -----------------------------------------------------------------------------------
+
+class WorkerFailed(RuntimeError):
+    """The worker could not be started, or died too often: DHCP is not served."""
+
+
+class DhcpWorker:
+    """The back office's side: the child process, the lease mirror, the counters."""
+
+    def __init__(self, setup: WorkerSetup, sock: socket.socket, on_event: Callable[[Event], None],
+                 mirror: wire.LeaseMirror | None = None) -> None:
+        self.setup, self.sock, self.on_event = setup, sock, on_event
+        self.mirror = mirror if mirror is not None else wire.LeaseMirror()
+        self.view = self.mirror
+        #: The worker's last counters (server_stats' shape, plus its CPU seconds and pid).
+        self.last_stats: dict[str, Any] = {}
+        #: Times the worker was started again after it died.
+        self.restarts = 0
+        #: Done (with the reason) when the parent gave up on the worker: serve exits.
+        self.failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.proc: asyncio.subprocess.Process | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._closing = False
+        self._deaths: deque[float] = deque()
+        self._frames = wire.FrameReader()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def stats(self) -> dict[str, Any]:
+        return self.last_stats
+
+    async def start(self) -> None:
+        """Start the worker; returns once it serves (WorkerFailed if it does not within START_BUDGET)."""
+        reader = await self._spawn()
+        self._follower = asyncio.ensure_future(self._follow(reader))
+
+    async def _spawn(self) -> asyncio.StreamReader:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        setup = WorkerSetup(**{**{f: getattr(self.setup, f) for f in WorkerSetup.__dataclass_fields__},
+                               "dhcp_fd": self.sock.fileno(), "stream_fd": child.fileno()})
+        # The child imports this very pktcable, wherever it was found.
+        here = str(Path(__file__).resolve().parent.parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pktcable.serve.dhcpworker", stdin=asyncio.subprocess.PIPE,
+                pass_fds=(self.sock.fileno(), child.fileno()), env=env)
+        finally:
+            child.close()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(pickle.dumps(setup))
+        await self.proc.stdin.drain()
+        self.proc.stdin.close()
+        reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=READ_SIZE)
+        try:
+            await asyncio.wait_for(self._until_ready(reader), START_BUDGET)
+        except (TimeoutError, wire.WireError, EOFError) as exc:
+            await self._end_child()
+            why = "no answer" if isinstance(exc, asyncio.TimeoutError) else str(exc) or "it exited"
+            raise WorkerFailed(f"dhcp worker did not start: {why}") from None
+        log.info("dhcp worker pid %d serving, %d leases", self.proc.pid, len(self.mirror.by_address))
+        return reader
+
+    async def _until_ready(self, reader: asyncio.StreamReader) -> None:
+        self._frames = frames = wire.FrameReader()  # a new worker's stream starts afresh
+        while True:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                raise EOFError
+            for record in frames.feed(data):
+                self._apply(record)
+                if record.kind is wire.Kind.READY:
+                    return
+
+    def _apply(self, record: wire.Record) -> None:
+        if record.kind is wire.Kind.STATS:
+            self.last_stats = record.stats
+            return
+        self.mirror.apply(record)
+        if record.kind is wire.Kind.BOUND:
+            assert record.event is not None
+            self.on_event(record.event)
+        elif record.kind is wire.Kind.RELEASED:
+            assert record.lease is not None
+            self.on_event(LeaseReleased(record.lease))
+
+    async def _follow(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            why = await self._read(reader)
+            if self._closing:
+                return
+            status = await self._end_child()
+            log.error("dhcp worker pid %s %s (exit status %s)", self.pid, why, status)
+            now = time.monotonic()
+            self._deaths.append(now)
+            while self._deaths and self._deaths[0] < now - RESTART_WINDOW:
+                self._deaths.popleft()
+            if len(self._deaths) > MAX_RESTARTS:
+                return self._give_up(f"dhcp worker died {len(self._deaths)} times in {RESTART_WINDOW:g} s")
+            await asyncio.sleep(RESTART_DELAY)
+            try:
+                reader = await self._spawn()
+            except (WorkerFailed, OSError) as exc:
+                return self._give_up(str(exc))
+            self.restarts += 1
+            log.warning("dhcp worker started again (pid %d, restart %d)", self.pid, self.restarts)
+
+    async def _read(self, reader: asyncio.StreamReader) -> str:
+        """Follow the stream until it ends; why it ended."""
+        frames = self._frames
+        while True:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                return "exited"
+            try:
+                for record in frames.feed(data):
+                    try:
+                        self._apply(record)
+                    except Exception:  # the back office's bug costs one lease event, never the worker
+                        log.exception("lease event from the dhcp worker")
+            except wire.WireError as exc:
+                return f"sent a damaged lease stream ({exc})"
+
+    def _give_up(self, why: str) -> None:
+        log.critical("%s: giving up, DHCP is not served", why)
+        if not self.failed.done():
+            self.failed.set_result(why)
+
+    async def _end_child(self) -> int | None:
+        """Stop the child (SIGTERM, then SIGKILL after STOP_BUDGET); its exit status."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            try:
+                proc.terminate()
+            except ProcessLookupError:
+                pass
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_BUDGET)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        return proc.returncode
+
+    async def close(self) -> None:
+        self._closing = True
+        status = await self._end_child()
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+        if status not in (None, 0):
+            log.warning("dhcp worker exit status %s at shutdown", status)
+        self.sock.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The back office's lookups behind the file gate and the template resolver: who
+holds which address (the DHCP lease table, in this process or mirrored from the
+DHCP worker), the device rows, and what an eMTA declared in its option 60."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from pktcable.delivery.resolvers import TemplateResolver
+from pktcable.dhcpd.events import LeaseBound
+from pktcable.snmp import pktc
+from pktcable.store.devices import Device, DeviceStore
+
+from .dhcpwiring import LeaseView
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an eMTA's option 60 (capability TLV 5) declared in its last DHCP REQUEST."""
+
+    #: Sub-TLV 4, "HTTP download file access method supported".
+    http: bool = False
+    #: Sub-TLV 23 (MIB support), when it names exactly one MTA MIB tree.
+    tree: pktc.Tree | None = None
+
+    @classmethod
+    def of(cls, event: LeaseBound) -> Capabilities:
+        vendor = event.vendor
+        if vendor is None:
+            return cls()
+        mib = vendor.capability("mib-support")
+        return cls(http=vendor.capability("http-download") is True,
+                   tree=pktc.tree_of_mib_support(mib) if isinstance(mib, bytes) else None)
+
+
+class StoreLookup:
+    """The template resolver's view of the device store: by MAC, or by the
+    address the device holds a lease on (the DHCP engine's own index, or the
+    DHCP worker's mirror of it); and who may fetch a device's file."""
+
+    def __init__(self, store: DeviceStore, engine: LeaseView, clock: Callable[[], float] = time.time,
+                 decorate: Callable[[Device], Device] | None = None) -> None:
+        self.store = store
+        self.engine = engine
+        self.clock = clock
+        #: What the file builder needs besides the stored row (the device's MIB tree).
+        self.decorate = decorate or (lambda device: device)
+
+    def may_fetch(self, mac: str, kind: str, client_ip: str) -> str | None:
+        """A device's file is for the address it holds a bound lease on; a CM's
+        also for the relay its lease came through, since a CMTS may proxy the
+        CM's TFTP request (DOCSIS MULPI, TFTP proxy) from its giaddr."""
+        lease = self.engine.bound_lease(mac, self.clock())
+        if lease is None:
+            return "no-lease"
+        if client_ip == str(lease.address) or (kind == "cm" and lease.giaddr and client_ip == lease.giaddr):
+            return None
+        return "other-address"
+
+    def mac_at(self, ip: str) -> str | None:
+        try:
+            lease = self.engine.by_address.get(IPv4Address(ip))
+        except ValueError:
+            return None
+        return None if lease is None else lease.mac.replace(":", "")
+
+    def by_mac(self, mac: str) -> Device | None:
+        device = self.store.get(mac)
+        return None if device is None else self.decorate(device)
+
+    def by_ip(self, ip: str) -> Device | None:
+        mac = self.mac_at(ip)
+        return None if mac is None else self.by_mac(mac)
+
+
+class RecordingResolver:
+    """The template resolver, telling ``record`` (MAC, kind, name, bytes) of each device file it builds."""
+
+    def __init__(self, inner: TemplateResolver, record: Callable[[str, str, str, bytes], None]) -> None:
+        self._inner = inner
+        self._record = record
+
+    def resolve(self, name: str, client: Address) -> bytes:
+        device = self._inner.device_for(name, client)
+        data = self._inner.build(device, client[0], name)
+        self._record(device.mac, device.kind, name, data)
+        return data

@@ -1,0 +1,221 @@
+"""The device store and the built files in PostgreSQL: what SqliteDeviceStore and
+SqliteBuiltFiles do (the same tests hold both to it), over psycopg 3.
+
+One connection writes (the event loop's: staged changes, one transaction per
+``commit``, as with SQLite); ``query`` and ``summary`` read through a small pool
+(psycopg-pool), each in one REPEATABLE READ, read-only transaction, so a worker
+thread sees a committed snapshot while the loop writes. The device query is
+query.py's, in PostgreSQL's dialect.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .built import BuiltFile
+from .devices import RECENT_ROWS, SCHEMA, Device, Retention, Step, copy_device
+from .pg import Reconnecting, connect, params, redact, text_row
+from .query import (
+    POSTGRESQL,
+    DeviceQuery,
+    Page,
+    StateCount,
+    encode_cursor,
+    ip_number,
+    sql_order,
+    sql_table,
+    sql_where,
+    summarize,
+)
+
+#: Reader connections at most (the API's worker threads); one is kept open.
+POOL_MAX = 4
+_COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
+# A batch is three statements whatever its size, each given one array per column (not
+# three per row): the statement count stays fixed as a storm's batches grow. Measured at
+# batches of 50 it costs what executemany's pipeline did (bench_query.py --store).
+_DEVICE_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "int4", "float8", "int8")
+_UPSERT = (f"INSERT INTO device ({_COLUMNS}, ipnum) SELECT * FROM unnest("
+           + ", ".join(f"%s::{t}[]" for t in _DEVICE_TYPES) + ") ON CONFLICT (mac) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS.split(", ")[1:], "ipnum")))
+_STEPS = ("INSERT INTO step (mac, at, step, event, detail) "
+          "SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[], %s::text[], %s::text[])")
+# Everything but the newest ``keep`` steps of each device named (id: the order of one instant's steps).
+_TRIM = """DELETE FROM step WHERE id IN (SELECT id FROM (
+    SELECT id, row_number() OVER (PARTITION BY mac ORDER BY at DESC, id DESC) AS newest
+    FROM step WHERE mac = ANY(%s::text[])) AS ranked WHERE newest > %s)"""
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _reader_setup(db: Any) -> None:
+    # Never prepared: a filter's selectivity varies with its values (half the devices failed,
+    # or one), and a generic plan would be one plan for all of them.
+    db.prepare_threshold = None
+    db.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    db.commit()  # the SET opened a transaction (the pool's connections are not in autocommit)
+
+
+class PgDeviceStore(Reconnecting):
+    def __init__(self, url: str, *, retention: Retention | None = None, pool_max: int = POOL_MAX) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.retention = retention or Retention()
+        #: Told the seconds each commit that wrote took (the back office's commit-latency histogram).
+        self.on_commit: Callable[[float], None] | None = None
+        self.url = url
+        self.db = connect(url, SCHEMA)
+        self.staged: dict[str, Device] = {}
+        self.staged_steps: list[Step] = []
+        # As in the SQLite store: the rows of the last commits, for ``get`` without a round trip.
+        # Right while this store is the database's only writer (one serve per database today).
+        self._recent: dict[str, Device] = {}
+        try:
+            self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=True, configure=_reader_setup,
+                                        kwargs={"autocommit": False, "application_name": "pktcable-reader"},
+                                        name=f"pktcable-devices {redact(url)}")
+        except BaseException:
+            self.db.close()
+            raise
+
+    def get(self, mac: str) -> Device | None:
+        d = self.staged.get(mac) or self._recent.get(mac)
+        if d is not None:
+            return copy_device(d)
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = %s", (mac,)).fetchone()
+        return None if row is None else _device(row)
+
+    def put(self, device: Device) -> None:
+        self.staged[device.mac] = copy_device(device)
+
+    def record(self, step: Step) -> None:
+        self.staged_steps.append(step)
+
+    def commit(self) -> None:
+        if not self.staged and not self.staged_steps:
+            return
+        devices, steps = list(self.staged.values()), self.staged_steps
+        self.staged, self.staged_steps = {}, []
+        started = time.perf_counter()
+        db = self.db
+        with db.transaction():
+            if devices:
+                db.execute(_UPSERT, _columns([text_row(
+                    (d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
+                     d.result, d.updated, ip_number(d.ip))) for d in devices]))
+            if steps:
+                db.execute(_STEPS, _columns([text_row((s.mac, s.at, s.step, s.event, s.detail)) for s in steps]))
+                # prepare=False: planned for these devices each time. A prepared (generic) plan made
+                # while the table was small keeps scanning it whole once it has grown (10x slower,
+                # measured with bench/bench_query.py --store).
+                db.execute(_TRIM, (sorted({s.mac for s in steps}), self.retention.keep), prepare=False)
+        recent = self._recent
+        for d in devices:
+            recent.pop(d.mac, None)
+            recent[d.mac] = d
+        while len(recent) > RECENT_ROWS:
+            del recent[next(iter(recent))]
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started)
+
+    def devices(self) -> Iterable[Device]:
+        self.commit()
+        return [_device(row) for row in self.db.execute(f"SELECT {_COLUMNS} FROM device ORDER BY mac")]
+
+    def history(self, mac: str) -> list[Step]:
+        self.commit()
+        rows = self.db.execute("SELECT mac, at, step, event, detail FROM step WHERE mac = %s ORDER BY at, id", (mac,))
+        return [Step(*row) for row in rows]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        self.commit()
+        rows = self.db.execute("SELECT kind, state, count(*) FROM device GROUP BY kind, state")
+        return {(kind, state): n for kind, state, n in rows}
+
+    def delete(self, mac: str) -> bool:
+        self.commit()
+        self._recent.pop(mac, None)
+        with self.db.transaction():
+            found = self.db.execute("DELETE FROM device WHERE mac = %s", (mac,)).rowcount > 0
+            self.db.execute("DELETE FROM step WHERE mac = %s", (mac,))
+        return found
+
+    def prune(self, now: float) -> int:
+        self.commit()
+        return self.db.execute("DELETE FROM step WHERE at < %s", (self.retention.cutoff(now),)).rowcount
+
+    def query(self, q: DeviceQuery) -> Page:
+        where, args = sql_where(q, page=True, dialect=POSTGRESQL)
+        count_where, count_args = sql_where(q, page=False, dialect=POSTGRESQL)
+        table = sql_table(q, POSTGRESQL)
+        with self._pool.connection() as db:  # one transaction: one snapshot for the page and its total
+            rows = db.execute(params(f"SELECT {_COLUMNS} FROM {table} WHERE {where} ORDER BY {sql_order(q)} "
+                                     "LIMIT ?"), (*args, q.limit + 1)).fetchall()
+            found = db.execute(params(f"SELECT count(*) FROM {table} WHERE {count_where}"), count_args).fetchone()
+        total = int(found[0]) if found else 0
+        items = [_device(row) for row in rows[:q.limit]]
+        return Page(items, encode_cursor(q, items[-1]) if len(rows) > q.limit else None, total)
+
+    def summary(self) -> list[StateCount]:
+        with self._pool.connection() as db:
+            rows = db.execute("SELECT kind, flow, state, result, count(*) FROM device "
+                              "GROUP BY kind, flow, state, result").fetchall()
+        return summarize(rows)
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self.db.close()
+            self._pool.close()
+
+
+def _device(row: tuple[Any, ...]) -> Device:
+    return Device(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9])
+
+
+class PgBuiltFiles(Reconnecting):
+    """SqliteBuiltFiles over PostgreSQL: the device schema's ``built_file`` table."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.db = connect(url, SCHEMA)
+        self.staged: dict[tuple[str, str], BuiltFile] = {}
+
+    def put(self, file: BuiltFile) -> None:
+        self.staged[file.mac, file.kind] = file
+
+    def commit(self) -> None:
+        if not self.staged:
+            return
+        rows = [text_row((f.mac, f.kind, f.name, f.built, f.sha1, f.data)) for f in self.staged.values()]
+        self.staged = {}
+        with self.db.transaction():
+            self.db.cursor().executemany(
+                "INSERT INTO built_file (mac, kind, name, built, sha1, data) VALUES (%s,%s,%s,%s,%s,%s) "
+                "ON CONFLICT (mac, kind) DO UPDATE SET name = excluded.name, built = excluded.built, "
+                "sha1 = excluded.sha1, data = excluded.data", rows)
+
+    def of(self, mac: str) -> list[BuiltFile]:
+        self.commit()
+        rows = self.db.execute("SELECT mac, kind, name, built, sha1, data FROM built_file WHERE mac = %s "
+                               "ORDER BY kind", (mac,))
+        return [BuiltFile(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+    def delete(self, mac: str) -> None:
+        self.commit()
+        self.db.execute("DELETE FROM built_file WHERE mac = %s", (mac,))
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self.db.close()
+
+
+__all__ = ["PgBuiltFiles", "PgDeviceStore"]
