@@ -91,10 +91,11 @@ def test_every_server_table_declares_its_budget_and_the_docs_show_it() -> None:
     for flow, table in SERVER_TABLES.items():
         assert table.flow == flow.value and table.budget is not None and table.budget > 0
         assert table.global_events[table.budget_event] is ServerState.TIMED_OUT  # type: ignore[index]
-        assert ev.LeaseAcked in table.budget_from and (ev.EnrollmentReceived in table.budget_from) == flow.hybrid
+        assert ev.LeaseAcked in table.budget_from and (ev.EnrollmentReceived in table.budget_from) == flow.enrolls
+        assert (ev.KeysEstablished in table.budget_from) == flow.secure
         # No state of the server's waits on its own except the unanswered SET.
         waits = {state for state, info in table.states.items() if info.timeout is not None}
-        assert waits == ({ServerState.SET_UNANSWERED} if flow.hybrid else set())
+        assert waits == ({ServerState.SET_UNANSWERED} if flow.enrolls else set())
     assert diagram.document().count(f"Provisioning budget: {SERVER_TABLES[Flow.HYBRID_2].budget:g} s") == len(Flow)
 
 

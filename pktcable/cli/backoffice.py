@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from pktcable.simulate.config import DeviceResult
     from pktcable.simulate.progress import Progress
 
-#: The flows the simulator can play: those with a device-side table.
+#: The flows the simulator can play: those with a device-side table (Secure with --pki).
 SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
+#: simulate --fault: the Secure eMTA's injected faults (pktcable.simulate.mtasecure.FAULTS).
+SECURE_FAULTS = ("ap-hmac", "usm-keys")
 
 
 @click.command("serve", cls=Command)
@@ -216,12 +218,21 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
               help="First DHCP retransmission wait, doubling to 16 of them, each +-1/4 (RFC 2131: 4).")
 @click.option("--dhcp-retries", type=click.IntRange(0, 16), default=3, show_default=True,
               help="DHCP retransmissions of one message before the exchange gives up.")
+@click.option("--pki", "pki", type=click.Path(file_okay=False, exists=True),
+              help="Secure flow: the lab PKI folder (pktcable pki init; devices by MAC from pki devices --count).")
+@click.option("--kdc-port", type=click.IntRange(1, 65535), default=10188, show_default=True,
+              help="Secure: the KDC's port at the 122.10 address (88 in production).")
+@click.option("--km-port", type=click.IntRange(1, 65535), default=11293, show_default=True,
+              help="Secure: key management at the provisioning server (1293 in production).")
+@click.option("--fault", type=click.Choice(SECURE_FAULTS),
+              help="Secure: inject a fault (ap-hmac: wrong AP Request HMAC; usm-keys: wrong SNMPv3 key).")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
                  first: int, mib_tree: str, declare_mib: bool, http: bool, workers: int, device_budget: float | None,
-                 dhcp_timeout: float, dhcp_retries: int, quiet: bool, as_json: bool) -> None:
+                 dhcp_timeout: float, dhcp_retries: int, pki: str | None, kdc_port: int, km_port: int,
+                 fault: str | None, quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -236,6 +247,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
       pktcable simulate --server 127.0.0.1 --flow basic.2 --count 10000 --rate 500 --report storm.json
       pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
+      pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
     """
     import socket
     import time
@@ -256,8 +268,13 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
-                       dhcp_retries=dhcp_retries)
+                       dhcp_retries=dhcp_retries, pki=pki, kdc_port=kdc_port, km_port=km_port,
+                       secure_fault=fault or "")
     chosen = Flow.of(flow.upper())
+    if chosen.secure and pki is None:
+        fail("--flow secure needs --pki (the lab PKI folder holding the devices' certificates)", ExitStatus.USAGE)
+    if not chosen.secure and (pki is not None or fault is not None):
+        fail("--pki and --fault are for --flow secure", ExitStatus.USAGE)
     raise_fd_limit()  # every device that got its lease keeps its agent's socket until the run ends
 
     def write(text: str) -> None:

@@ -30,7 +30,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from ipaddress import IPv4Address
+from typing import TypeVar
 
 import jinja2
 from aiohttp import web
@@ -59,13 +60,14 @@ from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
+from pktcable.snmp.usmengine import Accepted
 from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
-from . import datadir
+from . import datadir, secure
 from .config import ServeConfig, api_ssl, dhcp_config, resolve_site
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
@@ -74,10 +76,8 @@ from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
 
-if TYPE_CHECKING:
-    from pktcable.secure.kdcnet import KdcServer
-
 log = logging.getLogger("pktcable.serve")
+T = TypeVar("T")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
@@ -182,10 +182,11 @@ class Backoffice:
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout) if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
-        #: The Secure flow's KDC, when pki_dir names a lab PKI (serve/kdcservice.py).
-        self.kdc: KdcServer | None = None
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
+        #: The Secure flow's KDC and key management, when the settings run them.
+        self.secure_settings = secure.check(cfg)
+        self.secure: secure.SecureServices | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._commit_timer: asyncio.TimerHandle | None = None
         self._next_prune = 0.0
@@ -295,6 +296,15 @@ class Backoffice:
         except Exception:
             internal_error(self.internal_errors, "delivery", "%s to %s", name, client[0])
 
+    def _guarded_v3(self, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
+        assert self.entity is not None
+        try:
+            reply = self.entity.handle_v3(request, addr)
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "SNMPv3 from %s", addr[0])
+            return None
+        return self._guarded_later(reply, f"SNMPv3 from {addr[0]}") if isinstance(reply, Awaitable) else reply
+
     def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None | Awaitable[m.Message | None]:
         assert self.entity is not None
         try:
@@ -303,14 +313,14 @@ class Backoffice:
             # No Response: the eMTA retransmits, and may find the bug gone (e.g. a store hiccup).
             internal_error(self.internal_errors, "snmp", "%s from %s", msg.pdu.type.name, addr[0])
             return None
-        return self._guarded_later(reply, msg, addr) if isinstance(reply, Awaitable) else reply
+        return self._guarded_later(reply, f"{msg.pdu.type.name} from {addr[0]}") \
+            if isinstance(reply, Awaitable) else reply
 
-    async def _guarded_later(self, reply: Awaitable[m.Message | None], msg: m.Message,
-                             addr: Address) -> m.Message | None:
+    async def _guarded_later(self, reply: Awaitable[T], what: str) -> T | None:
         try:
             return await reply
         except Exception:
-            internal_error(self.internal_errors, "snmp", "%s from %s", msg.pdu.type.name, addr[0])
+            internal_error(self.internal_errors, "snmp", "%s", what)
             return None
 
     async def _lease_sync(self) -> None:
@@ -501,7 +511,8 @@ class Backoffice:
         site = self.site
         with _naming("snmp", site.listen, cfg.snmp_port):
             self.snmp = await open_endpoint(site.listen, cfg.snmp_port, None, buffer=4 << 20,
-                                            timeout=cfg.snmp_timeout, retries=cfg.snmp_retries)
+                                            timeout=cfg.snmp_timeout, retries=cfg.snmp_retries,
+                                            usm=secure.usm_engine(site.advertise) if self.secure_settings else None)
         self.entity = ProvisioningEntity(
             self.devices, self, self.snmp, self.clock,
             EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
@@ -513,6 +524,14 @@ class Backoffice:
             lease_sync=self._lease_sync if cfg.dhcp_workers else None,
         )
         self.snmp.handler = self._guarded_snmp
+        self.snmp.v3_handler = self._guarded_v3
+        if self.secure_settings is not None:
+            from .kdcservice import StoreMapper
+
+            self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed,
+                                                self._key_refused, mapper=StoreMapper(self.devices, cfg.auto_enroll))
+            with _naming("kdc/km", site.listen, self.secure_settings.km_port):
+                await self.secure.start()
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
@@ -534,11 +553,6 @@ class Backoffice:
                 await self.http.start()
         with _naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
-        if cfg.pki_dir is not None:
-            from .kdcservice import start_kdc
-
-            with _naming("kdc", site.listen, cfg.kdc_port):
-                self.kdc = await start_kdc(cfg, self.devices, site.listen)
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -555,15 +569,31 @@ class Backoffice:
                                                 ssl_context=api_ssl(cfg))
         self._ticker = asyncio.ensure_future(self._tick())
 
+    def _keyed(self, client: str, sa: object, peer: Address) -> None:
+        try:
+            assert self.entity is not None
+            self.entity.keys_established(client, sa, peer[0])
+        except Exception:  # a bug costs this association, never the key-management endpoint
+            internal_error(self.internal_errors, "snmp", "key management for %s", client)
+
+    def _key_refused(self, ip: str, reason: str, detail: str) -> None:
+        """An AP Request refused: on the history of the device that holds ``ip`` now, if any."""
+        try:
+            lease = self.lease_view.by_address.get(IPv4Address(ip))
+            if lease is not None and lease.expires > self.clock() and self.entity is not None:
+                self.entity.key_request_refused(normalize_mac(lease.mac), reason, detail)
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "key management refusal from %s", ip)
+
     def addresses(self) -> dict[str, Address]:
         out = {"dhcp": (self.site.dhcp_listen, self.cfg.dhcp_port), "tftp": self.tftp.address,
                "tod": self.tod.address}
+        if self.secure is not None:
+            out |= self.secure.addresses()
         if self.snmp is not None:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
-        if self.kdc is not None:
-            out["kdc"] = self.kdc.address
         if self._api_server is not None:
             host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)
@@ -584,8 +614,8 @@ class Backoffice:
         if self.http is not None:
             await self.http.close()
         await self.tod.close()
-        if self.kdc is not None:
-            await self.kdc.close()
+        if self.secure is not None:
+            await self.secure.close()
         if self.snmp is not None:
             self.snmp.close()
         self.devices.close()
