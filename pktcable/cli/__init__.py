@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pki": ("pktcable.cli.pki:pki_group", "A lab PacketCable PKI: CAs, KDC, provisioning-server and device certs."),
     "reset": ("pktcable.cli.backoffice:reset_cmd", "Reset an eMTA found by MAC (SET pktcMtaDevResetNow)."),
     "serve": ("pktcable.cli.backoffice:serve_cmd", "Run the back office (DHCP, TFTP/HTTP/ToD, SNMP, store)."),
+    "sip": ("pktcable.cli.sip:sip_group", "SIP phones: the ua-profile provisioning server (serve)."),
     "simulate": ("pktcable.cli.backoffice:simulate_cmd", "Play eCM/eMTA devices through a flow; report compliance."),
     "store": ("pktcable.cli.store:store_group", "The data dir's stores: migrate, check, backup, restore."),
     "token": ("pktcable.cli.token:token_group", "API tokens: create (shown once), list, revoke."),

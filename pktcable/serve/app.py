@@ -75,6 +75,7 @@ from .leasewire import LeaseMirror
 from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
+from .sipwiring import SipWiring
 
 log = logging.getLogger("pktcable.serve")
 T = TypeVar("T")
@@ -179,8 +180,12 @@ class Backoffice:
                                                      max_duration=cfg.tftp_max_duration),
                                admission=Admission(AdmissionLimits(cfg.tftp_admit_sessions)),
                                continues=lambda name: self.names.get(name, self.clock()) is not None)
+        #: SIP phones' provisioning (sip_port), serve/sipwiring.py; their profiles ride on HTTP.
+        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon) if cfg.sip_port else None
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
-                               header_timeout=cfg.http_header_timeout) if cfg.http_port else None
+                               header_timeout=cfg.http_header_timeout,
+                               versioned=("profiles/", self.sip.book.serve_http) if self.sip else None) \
+            if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
@@ -256,6 +261,8 @@ class Backoffice:
         self.templates.reload(jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None)
         self.cfg.devices, self.cfg.templates = cfg.devices, cfg.templates
         self.warm_up()
+        if self.sip is not None:
+            self.sip.changed(self.sip.all_phones())  # a template or [[devices]] edit: the changed are told
         return waiting
 
     # -- wiring ---------------------------------------------------------------
@@ -444,6 +451,8 @@ class Backoffice:
     def save_device(self, device: Device) -> None:
         self.devices.put(device)
         self.devices.commit()
+        if self.sip is not None:
+            self.sip.changed([device.mac])
 
     async def reset_device(self, mac: str) -> bool:
         if self.entity is None:  # not started: nothing is leased yet
@@ -553,6 +562,10 @@ class Backoffice:
                 await self.http.start()
         with _naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
+        if self.sip is not None and self.http is not None:
+            with _naming("sip", site.listen, cfg.sip_port):
+                await self.sip.start(site.listen, str(site.advertise),
+                                     f"http://{site.url_host(self.http.address[1], 80)}/")
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -594,6 +607,8 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
+        if self.sip is not None and self.sip.address is not None:
+            out["sip"] = self.sip.address
         if self._api_server is not None:
             host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)
@@ -614,6 +629,8 @@ class Backoffice:
         if self.http is not None:
             await self.http.close()
         await self.tod.close()
+        if self.sip is not None:
+            await self.sip.close()
         if self.secure is not None:
             await self.secure.close()
         if self.snmp is not None:
