@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 #: concept -> (the one option name, spellings no command may use for it).
 VOCABULARY: dict[str, tuple[str, frozenset[str]]] = {
     "the store folder": ("--data-dir", frozenset({
-        "--datadir", "--db", "--database", "--store", "--store-dir", "--storedir", "--data", "--db-dir",
+        "--datadir", "--db", "--database", "--store-dir", "--storedir", "--data", "--db-dir",
         "--state-dir", "--data-folder"})),
+    # A PostgreSQL store is named by the ``store`` setting's URL, never by a folder.
+    "a store database (the store setting's URL)": ("--store", frozenset({
+        "--store-url", "--db-url", "--database-url", "--dsn", "--postgresql", "--pg", "--pg-url"})),
     "an address to listen on or advertise": ("--address", frozenset({
         "--listen", "--bind", "--listen-address", "--bind-address", "--host", "--ip", "--addr", "--listen-on"})),
     "a TOML settings file": ("--config", frozenset({
@@ -44,7 +47,8 @@ VOCABULARY: dict[str, tuple[str, frozenset[str]]] = {
 }
 FORBIDDEN = {old: (concept, name) for concept, (name, olds) in VOCABULARY.items() for old in olds}
 #: Commands whose examples run here as written: no server, no root, only the repo's files.
-OFFLINE = {("compile",), ("decode",), ("validate",), ("dhcp", "option122"), ("dhcp", "decode")}
+OFFLINE = {("compile",), ("decode",), ("validate",), ("dhcp", "option122"), ("dhcp", "decode"),
+           ("firmware", "verify")}
 #: Shell syntax an example may not use: each line is one invocation, run as written.
 SHELL = {"|", "||", "&", "&&", ";", ">", ">>", "<", "2>"}
 

@@ -125,6 +125,8 @@ def test_kinit_gets_the_provisioning_server_ticket(lab: LabPki, our_kdc: OurKdc,
     run = kinit(lab, our_kdc, tmp_path, udp=udp, rsa=rsa, service=service)
     assert run.ok, f"{run.output}\nour KDC:\n{our_kdc.output()}"
     assert ("PKINIT client verified RSA reply" if rsa else "PKINIT client verified DH reply") in run.output
+    if not rsa:  # kinit offered RFC 8636 KDFs: ours named SHA-256's, and kinit's key matched ours
+        assert "PKINIT client used KDF 2B06010502030602 to compute reply key" in run.output, run.output
     # The big PKINIT request went by the transport asked for (the first, small one is always UDP).
     transport = "UDP" if udp else "TCP"
     assert any(f"Sending {'initial ' if udp else ''}{transport} request" in line or
@@ -280,3 +282,38 @@ def test_the_rate_limiter() -> None:
     limiter.allow("c", 0.5)
     assert len(limiter) == 2  # "a", the stalest, forgotten
     assert limiter.allow("a", 0.5)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dir", "no-such-pki"], "--dir: no-such-pki: no PKI here"),
+    (["--modes", "rsa,ecdh"], "--modes 'rsa,ecdh': rsa, dh or both"),
+], ids=["no-pki", "bad-mode"])
+def test_settings_errors_are_one_line_and_exit_2(lab: LabPki, args: list[str], message: str, tmp_path: Path) -> None:
+    full = ["--dir", str(lab.folder), *args] if args[0] != "--dir" else args
+    done = subprocess.run([sys.executable, "-m", "pktcable", "kdc", "serve", *full, "--port", "0"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=START_BUDGET, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_one_source_cannot_hold_every_tcp_connection(lab: LabPki) -> None:
+    served = Running(KdcServer(Kdc(kdclab.config(lab)), "127.0.0.1", 0,
+                               limits=NetLimits(max_connections_per_source=2, tcp_timeout=30.0)))
+    try:
+        port = served.server.port
+        held = [socket.create_connection(("127.0.0.1", port), timeout=KINIT_BUDGET) for _ in range(2)]
+        try:
+            # The third from the same address is closed unanswered; the two held stay usable.
+            assert _tcp(port, b"") == b""
+            req = _request(lab, 31)
+            held[0].sendall(struct.pack("!I", len(req)) + req)
+            (length,) = struct.unpack("!I", held[0].recv(4, socket.MSG_WAITALL))
+            reply = held[0].recv(length, socket.MSG_WAITALL)
+            assert krbmsg.message_type(reply) == krbmsg.AS_REP
+            assert served.server.counts["busy"] == 1
+        finally:
+            for s in held:
+                s.close()
+    finally:
+        served.close()

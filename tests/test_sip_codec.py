@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import time
+from unittest import mock
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pktcable.sip import grammar as g
-from pktcable.sip.errors import SipLimitError, SipParseError
+from pktcable.sip.errors import SipLimitError, SipParseError, SipValueError
 from pktcable.sip.headers import HEADERS
 from pktcable.sip.message import Limits, Request, Response, StreamFramer, parse_datagram, serialize
-from tests.sip_strategies import messages
+from tests.sip_strategies import messages, sip_uris
 
 SUBSCRIBE = (
     b"SUBSCRIBE sip:000413000001@224.0.1.75 SIP/2.0\r\n"
@@ -113,7 +117,7 @@ def test_name_addr_forms() -> None:
     assert g.parse_name_addr("<tel:+15551234>").uri == g.OtherUri("tel:+15551234")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(messages())
 def test_round_trip(msg: Request | Response) -> None:
     data = serialize(msg)
@@ -123,7 +127,7 @@ def test_round_trip(msg: Request | Response) -> None:
     assert framer.feed(data + data) == [msg, msg] and framer.buffered == 0
 
 
-@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(messages(), st.data())
 def test_stream_framer_any_split(msg: Request | Response, data: st.DataObject) -> None:
     wire = b"\r\n" + serialize(msg) + serialize(msg)
@@ -142,6 +146,7 @@ def test_framer_one_byte_at_a_time() -> None:
     assert got == [parse_datagram(SUBSCRIBE)]
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=300))
 @example(b"SIP/2.0 200 OK\r\n\r\n")
 @example(b"\xff\xfe\r\n\r\n")
@@ -153,6 +158,7 @@ def test_garbage_gives_typed_errors_only(data: bytes) -> None:
             assert e.line >= 1 and e.column >= 1 and e.offset >= 0
 
 
+@settings(deadline=None)
 @given(st.integers(0, len(SUBSCRIBE) - 1), st.binary(min_size=1, max_size=4))
 def test_mutations_give_typed_errors_only(at: int, junk: bytes) -> None:
     data = SUBSCRIBE[:at] + junk + SUBSCRIBE[at + len(junk):]
@@ -244,3 +250,51 @@ def test_response_parse() -> None:
     assert isinstance(msg, Response) and msg.status == 423 and msg.reason == "Interval Too Brief"
     assert msg.get("Min-Expires") == 600 and msg.to.tag == "2"
     assert serialize(msg) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(sip_uris | st.sampled_from(["sip:a@b@c", "SIP:Al@Ex.com;Transport=TCP?subject=x@y", "sip:h:99999",
+                                   "sip:[::1]:5060;lr", "sips:u:pw@h", "sip:h;a=\"q\"", "sip:h?x", "sip:u@"]))
+def test_uri_fast_path_agrees_with_the_step_by_step_parser(uri: g.SipUri | str) -> None:
+    text = str(uri)
+    results = []
+    for fast in (g._SIP_URI_RE, re.compile(r"(?!)")):  # (?!) never matches: forces the slow path
+        with mock.patch.object(g, "_SIP_URI_RE", fast):
+            try:
+                results.append(g.parse_uri(text))
+            except SipValueError as e:
+                results.append(type(e))
+    assert results[0] == results[1]
+
+
+HOSTILE_VALUES = {
+    "token run": "a" * 8000, "separators": ";a" * 4000, "bad end": ";" + "a" * 8000 + '"',
+    "escapes": '"' + '\\"' * 4000, "no at": "<sip:" + "a:" * 4000 + ">", "user": "<sip:" + "a;" * 4000 + "@h>",
+    "commas": "," * 8000, "angles": "<" * 8000, "equals": ";a=" + "=" * 8000,
+}
+
+
+@pytest.mark.parametrize("header", ["To", "Via", "Event", "Accept", "Contact"])
+def test_hostile_values_cost_linear_time(header: str) -> None:
+    """Values built to make regular expressions backtrack still parse (or fail) fast:
+    the budget is generous for a loaded machine, backtracking would take seconds."""
+    lines = SUBSCRIBE.split(b"\r\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(header.encode() + b":"))
+    for shape, value in HOSTILE_VALUES.items():
+        data = b"\r\n".join(lines[:at] + [f"{header}: {value}".encode()] + lines[at + 1:])
+        start = time.process_time()
+        try:
+            parse_datagram(data)
+        except SipParseError:
+            pass
+        assert time.process_time() - start < 0.5, shape
+
+
+def test_empty_list_headers_where_the_grammar_allows_them() -> None:
+    data = SUBSCRIBE.replace(b"Accept: application/url", b"Accept: \r\nSupported:")
+    msg = parse_datagram(data)
+    assert msg.get_all("Accept") == [""] and msg.get_all("Supported") == [""]
+    assert parse_datagram(serialize(msg)) == msg
+    with pytest.raises(SipParseError) as info:
+        parse_datagram(SUBSCRIBE.replace(b"Accept: application/url", b"Allow-Events:"))
+    assert info.value.header == "Allow-Events"

@@ -131,6 +131,8 @@ def test_refusals() -> None:
     presence = req.with_header("Event", g.Event("presence"))
     bad = srv.on_subscribe(presence, 0.0)
     assert bad.response.status == 489 and bad.response.get("Allow-Events") == "ua-profile"
+    needs = srv.on_subscribe(req.with_header("Require", "100rel"), 0.0)
+    assert needs.response.status == 420 and needs.response.get_all("Unsupported") == ["100rel"]
     stranger = req.with_header("To", req.to.with_tag("nope"))
     assert srv.on_subscribe(stranger, 0.0).response.status == 481
     created = srv.on_subscribe(req, 0.0)
@@ -195,7 +197,7 @@ def test_ua_profile_parameters_round_trip_and_field_forms() -> None:
         uaprofile.from_event(g.parse_event("ua-profile;profile-type=device;effective-by=soon"))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["notify", "refresh", "timer", "unsubscribe", "response"]), max_size=25))
 def test_random_lifecycles_stay_consistent(steps: list[str]) -> None:
     """Whatever order things happen in, both ends only produce parseable messages,
@@ -233,3 +235,52 @@ def test_random_lifecycles_stay_consistent(steps: list[str]) -> None:
         assert len(srv.subscriptions) <= 1
         if any(isinstance(e, Terminated) and e.reason != "expired" for e in events):
             assert srv.subscriptions == {} and ph.state is SubState.TERMINATED
+
+
+def test_route_sets_from_record_route() -> None:
+    """§12.1.1/§12.1.2: the notifier routes by Record-Route in order, the subscriber in reverse."""
+    ph, srv = phone(), server()
+    req = only(ph.subscribe(0.0), SendRequest).request
+    p1 = g.NameAddr(g.SipUri("192.0.2.1", port=5070, params=(("lr", None),)))
+    p2 = g.NameAddr(g.SipUri("192.0.2.2", params=(("lr", None),)))
+    routed = wire(Request(method=req.method, uri=req.uri, headers=req.headers + (("Record-Route", p1),
+                                                                               ("Record-Route", p2))))
+    assert isinstance(routed, Request)
+    decision = srv.on_subscribe(routed, 0.0)
+    assert decision.response.get_all("Record-Route") == [p1, p2]  # echoed in the 200
+    assert decision.subscription is not None
+    notify = wire(srv.notify(decision.subscription, 0.0))
+    assert isinstance(notify, Request)
+    assert notify.get_all("Route") == [p1, p2] and peer_address(notify) == ("192.0.2.1", 5070)
+    assert str(notify.uri) == "sip:10.0.0.5:5060"  # the remote target stays the phone's Contact
+    ph.on_response(wire(decision.response), 0.1)  # type: ignore[arg-type]
+    refresh = only(ph.handle_timer(3600.0), SendRequest).request
+    assert refresh.get_all("Route") == [p2, p1] and peer_address(refresh) == ("192.0.2.2", 5060)
+    # The refused answers carry no Record-Route.
+    refused = srv.on_subscribe(routed.with_header("Event", g.Event("presence")), 0.0).response
+    assert refused.get_all("Record-Route") == []
+
+
+def test_subscriber_edges_pending_481_on_refresh_and_silent_expiry() -> None:
+    ph, srv = phone(600), server()
+    decision = srv.on_subscribe(wire(only(ph.subscribe(0.0), SendRequest).request), 0.0)  # type: ignore[arg-type]
+    ph.on_response(wire(decision.response), 0.0)  # type: ignore[arg-type]
+    assert decision.subscription is not None
+    pending = srv.notify(decision.subscription, 1.0).with_header(
+        "Subscription-State", g.SubscriptionState("pending", (("expires", "599"),)))
+    ph.on_notify(wire(pending), 1.0)  # type: ignore[arg-type]
+    assert ph.state is SubState.PENDING
+    # The notifier lost the subscription: the refresh gets 481 and the phone stops.
+    srv.subscriptions.clear()
+    refresh = wire(only(ph.handle_timer(540.0), SendRequest).request)
+    lost = srv.on_subscribe(refresh, 540.0)  # type: ignore[arg-type]
+    assert lost.response.status == 481
+    assert only(ph.on_response(wire(lost.response), 540.1), Failed).status == 481  # type: ignore[arg-type]
+    assert ph.state is SubState.TERMINATED and ph.next_deadline() is None
+    # Another phone whose refreshes go unanswered ends at expiry by itself.
+    ph2 = phone(600)
+    d2 = srv.on_subscribe(wire(only(ph2.subscribe(0.0), SendRequest).request), 0.0)  # type: ignore[arg-type]
+    ph2.on_response(wire(d2.response), 0.0)  # type: ignore[arg-type]
+    assert only(ph2.handle_timer(540.0), SendRequest)  # refresh sent, never answered
+    assert ph2.next_deadline() == 600.0
+    assert only(ph2.handle_timer(600.0), Terminated).reason == "expired"

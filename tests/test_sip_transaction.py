@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pktcable.sip import grammar as g
 from pktcable.sip.errors import SipStateError
@@ -153,3 +155,112 @@ def test_reliable_server_terminates_at_once() -> None:
     layer.respond(got, make_response(got, 200), 1.0)
     layer.handle_timer(1.0)
     assert layer.servers == {}
+
+
+def test_requests_without_the_cookie_are_told_apart_by_call_id_and_cseq() -> None:
+    layer = TransactionLayer(reliable=False)
+    old = request(branch="1", method="SUBSCRIBE")
+    assert isinstance(layer.receive(old, PEER, 0.0)[0], RequestReceived)
+    assert layer.receive(old, PEER, 0.1) == []  # its retransmission
+    other = old.with_header("Call-ID", "c2")
+    assert isinstance(layer.receive(other, PEER, 0.2)[0], RequestReceived)
+
+
+def test_timers_come_from_a_settings_table_and_refuse_impossible_values() -> None:
+    from pktcable import settings
+
+    assert Timers(**settings.typed({"t1": 0.25, "t2": 2, "t4": 2.5}, Timers)) == Timers(0.25, 2.0, 2.5)
+    for table, key in [({"t1": 0}, "t1"), ({"t1": 1.0, "t2": 0.5}, "t2"), ({"t4": -1}, "t4")]:
+        with pytest.raises(settings.SettingError) as info:
+            Timers(**settings.typed(table, Timers))
+        assert info.value.key == key
+    with pytest.raises(settings.SettingError):
+        settings.typed({"t3": 1}, Timers)
+
+
+_ACTIONS = st.lists(st.one_of(
+    st.tuples(st.just("wait"), st.floats(0.0, 10.0)),
+    st.tuples(st.just("provisional"), st.just(0.0)),
+    st.tuples(st.just("final"), st.just(0.0)),
+), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ACTIONS, st.booleans())
+def test_client_transaction_properties(actions: list[tuple[str, float]], reliable: bool) -> None:
+    """Whatever arrives when: retransmissions only before the final response, only on
+    UDP, spaced by at most T2; the TU hears one final outcome; the table empties."""
+    layer = TransactionLayer(reliable=reliable, timers=T)
+    req = request()
+    layer.send_request(req, PEER, 0.0)
+    now, sends_at, finals, final_at = 0.0, [], 0, None
+
+    def run(events: list) -> None:  # type: ignore[type-arg]
+        nonlocal finals
+        for e in events:
+            if isinstance(e, Send):
+                sends_at.append(now)
+            if isinstance(e, TimedOut) or (isinstance(e, ResponseReceived) and e.response.status >= 200):
+                finals += 1
+
+    for action, dt in actions + [("wait", 100.0)]:
+        if action == "wait":
+            end = now + dt
+            while (due := layer.next_deadline()) is not None and due <= end:
+                now = due
+                run(layer.handle_timer(now))
+            now = end
+        else:
+            response = make_response(req, 180 if action == "provisional" else 200)
+            before = finals
+            run(layer.receive(response, PEER, now))
+            if finals > before:
+                final_at = now
+    assert finals == 1 and layer.clients == {}
+    if reliable:
+        assert sends_at == []
+    else:
+        limit = final_at if final_at is not None else 64 * T.t1
+        assert all(t <= limit for t in sends_at)
+        gaps = [b - a for a, b in zip([0.0] + sends_at, sends_at, strict=False)]
+        assert all(g <= T.t2 + 1e-9 for g in gaps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["again", "provisional", "final", "wait"]), max_size=20), st.booleans())
+def test_server_transaction_properties(actions: list[str], reliable: bool) -> None:
+    """The TU sees the request once; a retransmission gets exactly the last response
+    (or nothing before there is one); responding after the final one is refused."""
+    layer = TransactionLayer(reliable=reliable, timers=T)
+    req = request(method="SUBSCRIBE")
+    now = 0.0
+    seen = [e for e in layer.receive(req, PEER, now) if isinstance(e, RequestReceived)]
+    got = seen[0].request
+    last = None
+    for action in actions:
+        now += 1.0
+        if action == "again":
+            live = bool(layer.servers)
+            out = layer.receive(req, PEER, now)
+            if not live:  # after timer J the request is new again
+                assert len(out) == 1 and isinstance(out[0], RequestReceived)
+                seen.append(out[0])
+                got = out[0].request
+            elif last is not None:
+                assert [e.message for e in sends(out)] == [last]
+            else:
+                assert out == []
+        elif action == "wait":
+            layer.handle_timer(now + 64 * T.t1)
+            now += 64 * T.t1
+        elif layer.servers:
+            response = make_response(got, 100 if action == "provisional" else 200)
+            done = last is not None and last.status >= 200
+            if done:
+                with pytest.raises(SipStateError):
+                    layer.respond(got, response, now)
+            else:
+                layer.respond(got, response, now)
+                last = response
+        if not layer.servers:
+            last = None

@@ -4,15 +4,9 @@ TCP framing, per-source caps; the whole subscription over TCP and TLS."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import socket
 import ssl
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pktcable.sip import grammar as g
 from pktcable.sip import uaprofile
@@ -20,7 +14,7 @@ from pktcable.sip.dialog import Local
 from pktcable.sip.message import Message, serialize
 from pktcable.sip.subscriber import Notified, SendRequest, Subscriber
 from pktcable.sip.transport import RateLimiter, StreamTransport, open_udp
-from tests.sip_peers import URL, Phone, ProfileNotifier, counter_ids
+from tests.sip_peers import URL, Phone, ProfileNotifier, counter_ids, tls_contexts
 
 BUDGET = 20.0
 Got = list[tuple[Message, tuple[str, int]]]
@@ -113,24 +107,6 @@ def test_tcp_frames_split_messages_and_drops_a_bad_stream() -> None:
     asyncio.run(main())
 
 
-def _tls_contexts(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prov.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("prov.test")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
-    client = ssl.create_default_context(cafile=str(tmp / "cert.pem"))
-    return server, client
-
-
 def _subscription_over_stream(server_ssl: ssl.SSLContext | None, client_ssl: ssl.SSLContext | None) -> None:
     async def main() -> None:
         transport_name = "TLS" if server_ssl else "TCP"
@@ -167,5 +143,5 @@ def test_subscription_over_tcp() -> None:
 
 
 def test_subscription_over_tls(tmp_path: Path) -> None:
-    server, client = _tls_contexts(tmp_path)
+    server, client = tls_contexts(tmp_path)
     _subscription_over_stream(server, client)

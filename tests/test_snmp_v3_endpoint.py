@@ -268,3 +268,26 @@ def test_inform_sender_rediscovers_a_receiver_whose_engine_changed() -> None:
     s, ack = asyncio.run(scenario())
     assert ack.type is m.PduType.RESPONSE and len(s.informs) == 2
     assert s.mta.engines == {s.server.address: bytes.fromhex("80001f8880" + "0000000000ff")}
+
+
+def test_emta_that_knows_the_servers_engine_from_the_ap_reply_skips_discovery() -> None:
+    """Key management's AP Reply carries the server's engine ID, boots and time: with them
+    the eMTA's INFORM goes out at once, and the server sees no discovery probe."""
+    keys = sa()
+
+    async def scenario() -> tuple[Sides, m.Pdu]:
+        s = await sides(keys, keys)
+        try:
+            server = s.server.usm
+            assert server is not None and s.mta.usm is not None
+            now = asyncio.get_running_loop().time()
+            s.mta.usm.learn(SERVER_ENGINE, server.boots, server.time(now), now)
+            return s, await s.mta.request_v3(s.server.address, keys.at_engine(SERVER_ENGINE), m.PduType.INFORM,
+                                             m.notification(ENROLLMENT, 1, ()))
+        finally:
+            s.close()
+
+    s, ack = asyncio.run(scenario())
+    assert ack.type is m.PduType.RESPONSE and len(s.informs) == 1
+    assert s.server.usm is not None and s.server.usm.stats[UsmStat.UNKNOWN_ENGINE_IDS] == 0
+    assert s.server.stats.received == 1 and s.mta.engines == {}

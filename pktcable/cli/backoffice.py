@@ -332,13 +332,15 @@ async def _tick(progress: Progress) -> None:
 @click.option("--mac", help="The eMTA's MAC address (any separators).")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="The serve data folder: the eMTA's address is the one its current DHCP lease names.")
+@click.option("--store", "store_url", metavar="URL",
+              help="The serve store setting's PostgreSQL URL, instead of --data-dir: the lease and device tables there.")
 @click.option("--device-address", help="Send the SET to this address of the eMTA instead (an operator's override).")
 @click.option("--agent-port", type=int, default=161, show_default=True, help="The eMTA's SNMP agent port.")
 @click.option("--community", default="private", show_default=True, help="Write community of the eMTA.")
 @click.option("--mib-tree", type=click.Choice(["cablelabs", "ietf", "euro"]), default="cablelabs", show_default=True,
               help="Which PKTC MTA MIB the eMTA implements (the OID of pktcMtaDevResetNow).")
-def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, device_address: str | None,
-              agent_port: int, community: str, mib_tree: str) -> None:
+def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, store_url: str | None,
+              device_address: str | None, agent_port: int, community: str, mib_tree: str) -> None:
     """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1.
 
     The SET goes to the address the serve data folder's DHCP lease table gives
@@ -350,6 +352,7 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
     \b
       pktcable reset --mac 00:11:22:33:44:aa --data-dir /var/lib/pktcable
       pktcable reset --mac 0011223344aa --device-address 10.1.0.5 --mib-tree ietf
+      pktcable reset --mac 0011223344aa --store 'postgresql:///pktcable?host=/run/postgresql'
     """
     import time
 
@@ -369,14 +372,20 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
         key = normalize_mac(mac)
     except ValueError as exc:
         fail(str(exc), ExitStatus.USAGE)
-    if data_dir is None and device_address is None:
-        fail("give --data-dir (to find the device's lease) or --device-address", ExitStatus.USAGE)
-    target = (device_address if device_address is not None
-              else _leased_address(Path(data_dir), key))  # type: ignore[arg-type]
-    try:
-        store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
-    except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
-        fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
+    if data_dir is not None and store_url is not None:
+        fail("give --data-dir or --store, not both", ExitStatus.USAGE)
+    if data_dir is None and store_url is None and device_address is None:
+        fail("give --data-dir or --store (to find the device's lease) or --device-address", ExitStatus.USAGE)
+    store: Any
+    if store_url is not None:
+        target, store = _postgresql_reset_target(store_url, key, device_address)
+    else:
+        target = (device_address if device_address is not None
+                  else _leased_address(Path(data_dir), key))  # type: ignore[arg-type]
+        try:
+            store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
+        except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
+            fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
 
     async def run() -> bool:
         endpoint = await open_endpoint("0.0.0.0", 0, timeout=1.0, retries=2)
@@ -396,6 +405,41 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
         store.close()
     click.echo(f"{key}: reset {'acknowledged' if ok else 'not acknowledged'}")
     sys.exit(int(ExitStatus.OK if ok else ExitStatus.INVALID))
+
+
+def _postgresql_reset_target(url: str, mac: str, device_address: str | None) -> tuple[str, Any]:
+    """The address the PostgreSQL lease table gives ``mac`` now (or ``device_address``), and
+    the device store there; exits 2 for a bad URL, no current lease, 6 for no server."""
+    import time
+
+    from pktcable.dhcpd.engine import LeaseEngine
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain, parse_store, redact
+    from pktcable.store.sqlite import SchemaError
+
+    try:
+        parse_store(url)
+        import psycopg
+
+        from pktcable.store.pg_devices import PgDeviceStore
+        from pktcable.store.pg_leases import PgLeaseStore
+
+        if device_address is None:
+            leases = PgLeaseStore(url)
+            try:
+                lease = LeaseEngine(leases, {}, 0.0, 0.0).bound_lease(mac, time.time())
+            finally:
+                leases.close()
+            if lease is None:
+                fail(f"{mac}: no current lease in {redact(url)}; give --device-address to reset anyway",
+                     ExitStatus.USAGE)
+            device_address = str(lease.address)
+        return device_address, PgDeviceStore(url)
+    except StoreUrlError as exc:
+        fail(f"--store: {exc}", ExitStatus.USAGE)
+    except StoreUnavailable as exc:
+        fail(f"--store {exc}", ExitStatus.IO)
+    except (SchemaError, psycopg.Error) as exc:
+        fail(f"--store {explain(exc, url)}", ExitStatus.USAGE)
 
 
 def _leased_address(data_dir: Path, mac: str) -> str:

@@ -5,6 +5,12 @@ PacketCable lets the provisioning server point an MTA at an HTTP URL
 (RFC 9110 §14). One range per request is served; a request for several ranges
 gets the whole file with 200, which RFC 9110 §14.2 allows.
 
+Versioned files (a SIP phone's profile, under ``versioned_prefix``) come from a
+:data:`VersionedSource` instead and carry ``ETag`` and ``Last-Modified``: a
+conditional GET of an unchanged one is answered 304 with no body (RFC 9110
+§13.1.1-2, §15.4.5), so a phone that re-reads its profile at every NOTIFY or
+reboot costs a header exchange, not a rebuild download.
+
 A HEAD request is answered from :func:`~.resolvers.peek`, so it does not spend
 a one-time name. A client must send its whole request head within
 ``header_timeout`` seconds of connecting, and must start the next one within
@@ -15,11 +21,12 @@ connections and trickles bytes (or none) cannot hold them.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import re
 import ssl
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -35,6 +42,64 @@ _ON_SERVED: web.AppKey[Callable[..., None]] = web.AppKey("on_served")
 #: Seconds a client has to send a request head (and to start the next one after a response).
 HEADER_TIMEOUT = 5.0
 _HEAD_END = (b"\r\n\r\n", b"\n\n")  # RFC 9112 §2.2: a bare LF may end lines
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A file with a version: its bytes, strong entity tag (quoted) and modification time."""
+
+    data: bytes
+    etag: str
+    modified: float
+    content_type: str
+
+
+#: (name under the prefix, client) -> the file, or a resolver error (404/403/500).
+VersionedSource = Callable[[str, tuple[str, int]], Versioned]
+_VERSIONED: web.AppKey[tuple[str, VersionedSource]] = web.AppKey("versioned")
+
+
+def not_modified(headers: Mapping[str, str], etag: str, modified: float) -> bool:
+    """RFC 9110 §13.2.2 for GET/HEAD: If-None-Match decides when present (weak
+    comparison, ``*`` matches); otherwise If-Modified-Since, when it is a valid
+    date no earlier than the file's (one-second resolution); an invalid date is ignored."""
+    inm = headers.get("If-None-Match")
+    if inm is not None:
+        tags = [t.strip() for t in inm.split(",")]
+        bare = etag.removeprefix("W/")
+        return "*" in tags or any(t.removeprefix("W/") == bare for t in tags)
+    ims = headers.get("If-Modified-Since")
+    if ims is None:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(ims)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        return False  # RFC 9110 §5.6.7: HTTP dates are GMT; a zone-less one is not an HTTP date
+    return int(modified) <= since.timestamp()
+
+
+async def _serve_versioned(request: web.Request) -> web.StreamResponse:
+    prefix, source = request.app[_VERSIONED]
+    name = request.match_info["name"]
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    client = (peer[0], peer[1]) if peer else ("", 0)
+    try:
+        found = source(name, client)
+    except NotFound:
+        raise web.HTTPNotFound(text="not found\n") from None
+    except AccessDenied:
+        raise web.HTTPForbidden(text="forbidden\n") from None
+    except BuildFailed as exc:
+        log.warning("http: %s%s for %s: %s", prefix, name, client[0], exc.reason)
+        raise web.HTTPInternalServerError(text="file could not be built\n") from None
+    # no-cache: a phone may keep it but must ask again (cheaply, with its validators) before use.
+    headers = {"ETag": found.etag, "Last-Modified": email.utils.formatdate(found.modified, usegmt=True),
+               "Cache-Control": "no-cache"}
+    if not_modified(request.headers, found.etag, found.modified):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=found.data, headers=headers, content_type=found.content_type)
 
 
 class RangeNotSatisfiable(Exception):
@@ -128,12 +193,18 @@ def _counting(responses: Counter[str]) -> Callable[..., Awaitable[web.StreamResp
 
 
 def make_app(resolver: Resolver, on_served: OnServed | None = None,
-             responses: Counter[str] | None = None) -> web.Application:
-    """``responses``: counted by status, when given."""
+             responses: Counter[str] | None = None,
+             versioned: tuple[str, VersionedSource] | None = None) -> web.Application:
+    """``responses``: counted by status, when given. ``versioned``: (path prefix such as
+    ``"profiles/"``, source) for the files served with ETag/Last-Modified."""
     app = web.Application(middlewares=[_counting(responses)] if responses is not None else [])
     app[_RESOLVER] = resolver
     if on_served is not None:
         app[_ON_SERVED] = on_served
+    if versioned is not None:
+        prefix = versioned[0].strip("/")
+        app[_VERSIONED] = (prefix + "/", versioned[1])
+        app.router.add_get(f"/{prefix}/{{name:[^/]+}}", _serve_versioned)
     # GET serves HEAD too (aiohttp sends the headers only), with the same Content-Length.
     app.router.add_get("/{name:.+}", _serve)
     return app
@@ -227,13 +298,15 @@ class HttpServer:
     cut_off: int = 0
     #: Responses by status code (text: "200", "404" ...).
     responses: Counter[str] = field(default_factory=Counter)
+    #: (path prefix, source) of the files served with validators (phone profiles).
+    versioned: tuple[str, VersionedSource] | None = None
     _runner: web.AppRunner | None = None
     _server: asyncio.Server | None = field(default=None, repr=False)
 
     async def start(self) -> None:
         if not self.header_timeout > 0:
             raise ValueError(f"header_timeout must be positive, not {self.header_timeout!r}")
-        self._runner = web.AppRunner(make_app(self.resolver, self.on_served, self.responses), access_log=None,
+        self._runner = web.AppRunner(make_app(self.resolver, self.on_served, self.responses, self.versioned), access_log=None,
                                      keepalive_timeout=self.header_timeout)
         await self._runner.setup()
         self._server = await listen(self._runner, self.host, self.port, self.header_timeout, ssl_context=self.ssl_context,

@@ -37,7 +37,7 @@ import functools
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -161,7 +161,8 @@ class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
                  config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
                  internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
-                 commit: Callable[[], None] | None = None) -> None:
+                 commit: Callable[[], None] | None = None,
+                 lease_sync: Callable[[], Awaitable[None]] | None = None) -> None:
         self.devices = devices
         #: Makes the staged steps durable: the store's own commit by default; the back
         #: office passes one that groups the commits of a burst of messages into one.
@@ -171,6 +172,10 @@ class ProvisioningEntity:
         self.clock = clock
         self.config = config
         self.leased_address = leased_address
+        #: With the lease table in another process (a DHCP worker), the lease of a device
+        #: whose ACK has just left may not have reached ``leased_address`` yet: an INFORM
+        #: that fails the lease check waits for this once, then is checked again.
+        self.lease_sync = lease_sync
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -337,7 +342,8 @@ class ProvisioningEntity:
                     self._forget_run(mac)
 
     # -- INFORMs -----------------------------------------------------------
-    def handle(self, msg: m.Message, addr: Address, secured: bool = False) -> m.Message | None:
+    def handle(self, msg: m.Message, addr: Address, secured: bool = False, *,
+               synced: bool = False) -> m.Message | None | Awaitable[m.Message | None]:
         """The endpoint's handler: check PacketCable INFORMs, answer them, act on them.
 
         An INFORM is acted on only when (a) its community is the INFORM
@@ -380,6 +386,8 @@ class ProvisioningEntity:
             return msg.response()
         mac = note.mac.hex()
         leased = self.leased_address(mac)
+        if leased != source and self.lease_sync is not None and not synced:
+            return self._handle_synced(msg, addr, secured)
         if leased != source:
             self._reject("not-leased-address", source,
                          f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
@@ -411,6 +419,13 @@ class ProvisioningEntity:
             self._status(mac, note)
         self.commit()
         return msg.response()
+
+    async def _handle_synced(self, msg: m.Message, addr: Address, secured: bool) -> m.Message | None:
+        assert self.lease_sync is not None
+        await self.lease_sync()
+        reply = self.handle(msg, addr, secured, synced=True)
+        assert not isinstance(reply, Awaitable)
+        return reply
 
     def _reject(self, reason: str, source: str, detail: str) -> None:
         self.rejected[reason] += 1
@@ -538,7 +553,7 @@ class ProvisioningEntity:
             self._feed(mac, event, detail[:200])
             self.commit()
 
-    def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None:
+    def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
         """The endpoint's ``v3_handler`` (secureentity.handle_v3)."""
         return secureentity.handle_v3(self, request, addr)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pktcable.flow import Flow
@@ -101,7 +101,7 @@ def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str) 
     return acted
 
 
-def handle_v3(entity: ProvisioningEntity, request: Accepted, addr: Address) -> m.Pdu | None:
+def handle_v3(entity: ProvisioningEntity, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
     """An SNMPv3 message that passed USM (the endpoint's ``v3_handler``): an INFORM
     from a Secure device's association user, authenticated, naming that device's MAC,
     goes where a community INFORM goes (:meth:`handle`); anything else gets nothing."""
@@ -118,4 +118,11 @@ def handle_v3(entity: ProvisioningEntity, request: Accepted, addr: Address) -> m
         entity._reject("bad-mac", addr[0], f"user {user.name!r} is {mac}'s, the INFORM names {note.mac.hex()}")  # type: ignore[union-attr]
         return m.Message(b"", request.pdu).response().pdu
     reply = entity.handle(m.Message(entity.config.inform_community, request.pdu), addr, secured=True)
+    if isinstance(reply, Awaitable):  # waiting for the DHCP worker's lease records (entity.lease_sync)
+        return _pdu_of(reply)
     return None if reply is None else reply.pdu
+
+
+async def _pdu_of(reply: Awaitable[m.Message | None]) -> m.Pdu | None:
+    answered = await reply
+    return None if answered is None else answered.pdu

@@ -49,10 +49,12 @@ def build_as_req(cert: x509.Certificate, key: rsa.RSAPrivateKey, chain: Sequence
                  etypes: Sequence[int] = (krbcrypto.AES256_CTS_HMAC_SHA1_96, krbcrypto.AES128_CTS_HMAC_SHA1_96),
                  lifetime: dt.timedelta = dt.timedelta(hours=10), pkinit_padata: bool = True,
                  client_public_value: Any = None, supported_cms_types: Sequence[str] = (),
+                 supported_kdfs: Sequence[str] = (),
                  tamper: Callable[[dict[str, Any]], None] | None = None) -> bytes:
     """A PKINIT AS-REQ for ``service`` (e.g. ("mtaprovsrvr", fqdn)) as the device
     ``principal``; ``supported_cms_types`` are the dotted OIDs of the content
-    encryptions the client takes in an RSA reply. ``tamper`` may change the PKAuthenticator (a dict of its fields)
+    encryptions the client takes in an RSA reply, ``supported_kdfs`` those of the RFC
+    8636 KDFs it takes for a Diffie-Hellman reply key. ``tamper`` may change the PKAuthenticator (a dict of its fields)
     before it is signed: tests play a dishonest or broken client with it."""
     body = krbmsg.KDCReqBody({
         "kdc-options": (0,) * 32, "cname": {"name-type": krbnames.NT_PRINCIPAL, "name-string": [principal]},
@@ -67,7 +69,8 @@ def build_as_req(cert: x509.Certificate, key: rsa.RSAPrivateKey, chain: Sequence
         pack = pkinit.AuthPack({
             "pkAuthenticator": authenticator,
             "clientPublicValue": client_public_value,
-            "supportedCMSTypes": [{"algorithm": a} for a in supported_cms_types] or None})
+            "supportedCMSTypes": [{"algorithm": a} for a in supported_cms_types] or None,
+            "supportedKDFs": [{"kdf-id": k} for k in supported_kdfs] or None})
         signed = pkinit.sign(pkinit.ID_PKINIT_AUTHDATA, bytes(pack.dump()), cert, key, chain)
         padata.append({"padata-type": krbmsg.PA_PK_AS_REQ,
                        "padata-value": pkinit.PAPkAsReq({"signedAuthPack": signed}).dump()})
@@ -113,7 +116,7 @@ def read_as_rep(request: bytes, reply: bytes, key: rsa.RSAPrivateKey, telephony_
             if dh_private is None:
                 raise AsError("a Diffie-Hellman reply to an RSA-mode request")
             content, signer, others = pkinit.verify(answer.chosen["dhSignedData"].native, pkinit.ID_PKINIT_DHKEYDATA)
-            reply_key = _dh_reply_key(content, dh_private, enctype, req)
+            reply_key = _dh_reply_key(content, dh_private, enctype, req, request, values[0], answer.chosen["kdf"])
         else:
             content, signer, others = pkinit.verify_signed_data(
                 pkinit.open_enveloped(answer.chosen.native, key), pkinit.ID_PKINIT_RKEYDATA)
@@ -141,8 +144,9 @@ def _rsa_reply_key(content: bytes, request: bytes) -> krbcrypto.Key:
     return reply_key
 
 
-def _dh_reply_key(content: bytes, private: dh.DHPrivateKey, enctype: int, req: Any) -> krbcrypto.Key:
-    from .pkinit_dh import ffdh, octetstring2key
+def _dh_reply_key(content: bytes, private: dh.DHPrivateKey, enctype: int, req: Any, request: bytes, pa_rep: bytes,
+                  kdf: Any) -> krbcrypto.Key:
+    from .pkinit_dh import KDFS, ffdh, kdf_key, octetstring2key
 
     info = pkinit.KDCDHKeyInfo.load(content, strict=True)
     if info["nonce"].native != req["req-body"]["nonce"].native:
@@ -153,7 +157,18 @@ def _dh_reply_key(content: bytes, private: dh.DHPrivateKey, enctype: int, req: A
     with ffdh():
         peer = dh.DHPublicNumbers(y, numbers).public_key()
         secret = private.exchange(peer).rjust((numbers.p.bit_length() + 7) // 8, b"\x00")
-    return octetstring2key(secret, enctype)
+    if kdf.native is None:
+        return octetstring2key(secret, enctype)
+    oid = kdf["kdf-id"].dotted
+    if oid not in KDFS:
+        raise AsError(f"the KDC chose KDF {oid}, which this client did not offer")
+    body = req["req-body"]
+    realm = body["realm"].native
+    return kdf_key(secret, oid, enctype, pa_rep=pa_rep, request=request,
+                   client=krbnames.principal_der(realm, body["cname"]["name-type"].native,
+                                                 *body["cname"]["name-string"].native),
+                   server=krbnames.principal_der(realm, body["sname"]["name-type"].native,
+                                                 *body["sname"]["name-string"].native))
 
 
 def _check_kdc(signer: x509.Certificate, others: list[x509.Certificate], roots: Sequence[x509.Certificate],

@@ -163,7 +163,7 @@ class Refusal(Exception):
 @dataclass(frozen=True)
 class Answer:
     """One request's outcome: the bytes to send (None: drop), and for logs and metrics
-    the error code (None: an AS-REP), the reason and the client, when known."""
+    the error code (None: an AS-REP or TGS-REP), the reason and the client, when known."""
 
     reply: bytes | None
     code: int | None
@@ -202,12 +202,18 @@ class Kdc:
             reply = self._serve(state, tag, now, random)
         except Refusal as refusal:
             return Answer(self._error(state, refusal, now), int(refusal.code), refusal.text, state.client)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            # Last resort: a lazily parsed field that no check above anticipated. The
+            # sender gets a generic error and the log the reason; the KDC goes on.
+            generic = Refusal(ErrorCode.KRB_ERR_GENERIC, f"malformed request ({type(exc).__name__}: {exc})")
+            return Answer(self._error(state, generic, now), int(generic.code), generic.text, state.client)
         return Answer(reply, None, "AS-REP" if tag == krbmsg.AS_REQ else "TGS-REP", state.client)
 
     # -- checks, in the order a KDC meets them -------------------------------------------------
     def _serve(self, state: _Request, tag: int, now: dt.datetime, random: Random) -> bytes:
         kind = krbmsg.ASReq if tag == krbmsg.AS_REQ else krbmsg.TGSReq
         try:
+            krbmsg.check_der(state.raw)
             state.msg = krbmsg.load(state.raw, kind)
         except krbmsg.KerberosDecodeError as exc:
             raise Refusal(ErrorCode.KRB_ERR_GENERIC, f"undecodable {'AS' if tag == krbmsg.AS_REQ else 'TGS'}-REQ: "
@@ -337,7 +343,7 @@ class Kdc:
             from . import pkinit_dh  # imported on first use: only Diffie-Hellman clients need it
 
             try:
-                reply_key, pa_rep = pkinit_dh.reply(pack, enctype, self._sign, state.body)
+                reply_key, pa_rep = pkinit_dh.reply(pack, enctype, self._sign, state.body, state.raw)
             except pkinit_dh.DhRefusal as exc:
                 raise Refusal(ErrorCode.KDC_ERR_DH_KEY_PARAMETERS_NOT_ACCEPTED, str(exc),
                               _typed_data(pkinit.TD_DH_PARAMETERS, pkinit_dh.accepted_parameters())) from None

@@ -80,3 +80,17 @@ def _write_private(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def prov_key_lookup(lab: LabPki) -> Callable[[int, int | None], krbcrypto.Key | None]:
+    """The provisioning server's key lookup (``krbap.KeyLookup``: by enctype and kvno,
+    kvno None for any) over ``kdc-keys.json``: what key management verifies the tickets
+    of this KDC with."""
+    key = service_keys(lab).get((PROV_SERVICE, lab.settings.prov_fqdn))
+
+    def lookup(enctype: int, kvno: int | None) -> krbcrypto.Key | None:
+        if key is None or key.key.enctype != enctype or kvno not in (None, key.kvno):
+            return None
+        return key.key
+
+    return lookup

@@ -50,6 +50,8 @@ class NetLimits:
     #: Seconds a TCP client may take to send a record, and concurrent TCP connections.
     tcp_timeout: float = 10.0
     max_connections: int = 64
+    #: TCP connections one source address may hold at once (so one host cannot take them all).
+    max_connections_per_source: int = 8
 
 
 class RateLimiter:
@@ -88,6 +90,10 @@ class KdcServer:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._connections = 0
+        self._per_source: Counter[str] = Counter()
+        #: UDP requests admitted and not yet answered (counted when admitted, so a burst
+        #: within one loop iteration cannot queue more than the bound).
+        self._pending = 0
         self._tasks: set[asyncio.Task[None]] = set()
         #: Outcomes: "as-rep", "tgs-rep", "error-<code>", "dropped", "rate-limited", "too-large", "busy", "failed".
         self.counts: Counter[str] = Counter()
@@ -174,13 +180,17 @@ class KdcServer:
         source = addr[0]
         if not self._admit(data, source):
             return
-        if self._slots.locked():
+        if self._pending >= self.limits.max_in_flight:
             self.counts["busy"] += 1  # the client retries after its timeout, as with a lost datagram
             return
+        self._pending += 1
         self._spawn(self._udp_reply(data, addr))
 
     async def _udp_reply(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await self._answer(data, addr[0])
+        try:
+            reply = await self._answer(data, addr[0])
+        finally:
+            self._pending -= 1
         if reply is None or self._udp is None:
             return
         if len(reply) > self.limits.max_udp_reply:
@@ -191,11 +201,13 @@ class KdcServer:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         source = str(peer[0]) if peer else "?"
-        if self._connections >= self.limits.max_connections:
+        if (self._connections >= self.limits.max_connections
+                or self._per_source[source] >= self.limits.max_connections_per_source):
             self.counts["busy"] += 1
             writer.close()
             return
         self._connections += 1
+        self._per_source[source] += 1
         try:
             while True:
                 try:
@@ -224,6 +236,9 @@ class KdcServer:
             return
         finally:
             self._connections -= 1
+            self._per_source[source] -= 1
+            if not self._per_source[source]:
+                del self._per_source[source]
             writer.close()
 
 

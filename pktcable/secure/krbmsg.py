@@ -388,6 +388,62 @@ def load(data: bytes, expected: type[core.Sequence] | None = None) -> Any:
     return value
 
 
+#: Universal tags that DER encodes constructed: SEQUENCE and SET (strings are primitive).
+_DER_CONSTRUCTED = {16, 17}
+#: Nesting deeper than this is no Kerberos message (and would cost recursion).
+_DER_MAX_DEPTH = 64
+
+
+def check_der(data: bytes, start: int = 0, end: int | None = None, depth: int = 0) -> None:
+    """KerberosDecodeError unless ``data[start:end]`` is DER at every level (RFC 4120
+    section 5.1: messages are DER): definite lengths in their shortest form, tag numbers
+    in theirs, strings primitive. asn1crypto's parser also takes BER, so the KDC asks
+    this first. The error gives the byte offset of the first offending octet."""
+    end = len(data) if end is None else end
+    if depth > _DER_MAX_DEPTH:
+        raise KerberosDecodeError(f"offset {start}: nested more than {_DER_MAX_DEPTH} deep")
+    at = start
+    while at < end:
+        first = data[at]
+        tag_at, at = at, at + 1
+        number = first & 0x1F
+        if number == 0x1F:  # high tag number form: base-128, no leading 0x80, at least 31
+            number = 0
+            if at < end and data[at] == 0x80:
+                raise KerberosDecodeError(f"offset {at}: tag number with a leading zero octet")
+            while True:
+                if at >= end:
+                    raise KerberosDecodeError(f"offset {at}: tag number runs past the end")
+                number = number << 7 | data[at] & 0x7F
+                at += 1
+                if not data[at - 1] & 0x80:
+                    break
+            if number < 0x1F:
+                raise KerberosDecodeError(f"offset {tag_at}: tag {number} in the long form")
+        if at >= end:
+            raise KerberosDecodeError(f"offset {at}: length missing")
+        size, at = data[at], at + 1
+        if size == 0x80:
+            raise KerberosDecodeError(f"offset {at - 1}: indefinite length (BER, not DER)")
+        if size & 0x80:
+            count = size & 0x7F
+            if count > 4 or at + count > end:
+                raise KerberosDecodeError(f"offset {at - 1}: length of {count} octets")
+            size = int.from_bytes(data[at:at + count], "big")
+            if data[at] == 0 or size < 0x80:
+                raise KerberosDecodeError(f"offset {at - 1}: length {size} not in its shortest form")
+            at += count
+        if at + size > end:
+            raise KerberosDecodeError(f"offset {tag_at}: {size} octets announced, {end - at} left")
+        constructed = bool(first & 0x20)
+        if first & 0xC0 == 0 and constructed != (number in _DER_CONSTRUCTED):
+            raise KerberosDecodeError(f"offset {tag_at}: universal tag {number} "
+                                      f"{'constructed' if constructed else 'primitive'} (DER has it the other way)")
+        if constructed:
+            check_der(data, at, at + size, depth + 1)
+        at += size
+
+
 def req_body_der(req: Any) -> bytes:
     """The KDC-REQ-BODY of a decoded AS-REQ or TGS-REQ, as the bytes it arrived in: the
     PKINIT paChecksum (RFC 4556 3.2.1) and the TGS authenticator's checksum are over

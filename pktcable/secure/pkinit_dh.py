@@ -23,10 +23,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from asn1crypto import core, keys
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dh
+from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.utils import CryptographyDeprecationWarning
 
-from . import krbcrypto, pkinit
+from . import krbcrypto, krbnames, pkinit
 
 #: RFC 3526 section 3: the 2,048-bit MODP group (g = 2), q = (p - 1) / 2.
 MODP_2048_P = int(
@@ -102,15 +104,69 @@ def octetstring2key(secret: bytes, enctype: int) -> krbcrypto.Key:
     return krbcrypto.random_to_key(enctype, out[:need])
 
 
-def reply(pack: Any, enctype: int, sign: Sign, body: Any) -> tuple[krbcrypto.Key, bytes]:
-    """(reply key, PA-PK-AS-REP value) for a Diffie-Hellman AuthPack.
+#: RFC 8636 section 7: the KDFs (SP 800-56A single-step, the hash named) the KDC takes.
+KDFS: dict[str, type[hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "1.3.6.1.5.2.3.6.1": hashes.SHA1, "1.3.6.1.5.2.3.6.2": hashes.SHA256, "1.3.6.1.5.2.3.6.3": hashes.SHA512,
+    "1.3.6.1.5.2.3.6.4": hashes.SHA384}
+
+
+class _KdfAlgorithmId(core.Sequence):
+    _fields = [("algorithm", core.ObjectIdentifier), ("parameters", core.Any, {"optional": True})]
+
+
+class _PkinitSuppPubInfo(core.Sequence):
+    """RFC 8636 section 4: what binds the derived key to this very exchange."""
+
+    _fields = [
+        ("enctype", core.Integer, {"explicit": 0}),
+        ("as-REQ", core.OctetString, {"explicit": 1}),
+        ("pk-as-rep", core.OctetString, {"explicit": 2}),
+    ]
+
+
+class _OtherInfo(core.Sequence):
+    """RFC 8636 section 4 / SP 800-56A: the KDF's OtherInfo."""
+
+    _fields = [
+        ("algorithmID", _KdfAlgorithmId),
+        ("partyUInfo", core.OctetString, {"explicit": 0}),
+        ("partyVInfo", core.OctetString, {"explicit": 1}),
+        ("suppPubInfo", core.OctetString, {"explicit": 2, "optional": True}),
+        ("suppPrivInfo", core.OctetString, {"explicit": 3, "optional": True}),
+    ]
+
+
+def choose_kdf(pack: Any) -> str | None:
+    """The first KDF in the client's supportedKDFs (its order of preference) that this KDC
+    takes, or None: the client sent none, and octetstring2key applies."""
+    listed = [k["kdf-id"].dotted for k in pack["supportedKDFs"] or []]
+    return next((oid for oid in listed if oid in KDFS), None)
+
+
+def kdf_key(secret: bytes, kdf: str, enctype: int, *, client: bytes, server: bytes, request: bytes,
+            pa_rep: bytes) -> krbcrypto.Key:
+    """RFC 8636 section 4: ``cryptography``'s SP 800-56A concatenation KDF over the shared
+    secret and an OtherInfo naming the client and server principals (DER of
+    KRB5PrincipalName), the enctype, the whole AS-REQ and the PA-PK-AS-REP; then
+    random-to-key."""
+    supp = _PkinitSuppPubInfo({"enctype": enctype, "as-REQ": request, "pk-as-rep": pa_rep})
+    other = _OtherInfo({"algorithmID": {"algorithm": kdf}, "partyUInfo": client, "partyVInfo": server,
+                        "suppPubInfo": supp.dump()})
+    need = krbcrypto.key_lengths(enctype)[0]
+    derived = ConcatKDFHash(KDFS[kdf](), need, bytes(other.dump())).derive(secret)
+    return krbcrypto.random_to_key(enctype, derived)
+
+
+def reply(pack: Any, enctype: int, sign: Sign, body: Any, request: bytes) -> tuple[krbcrypto.Key, bytes]:
+    """(reply key, PA-PK-AS-REP value) for a Diffie-Hellman AuthPack and the AS-REQ
+    ``request`` it came in.
 
     The KDC's ephemeral key is fresh for every reply (no dhKeyExpiration, no reuse),
-    so no serverDHNonce is needed; no clientDHNonce is taken into the key either,
-    for the same reason (RFC 4556 3.2.3.1 makes the nonces a device of key reuse).
-    No RFC 8636 KDF is chosen: the reply names none and both sides use
-    octetstring2key, which RFC 8636 keeps as the default. The KDC's private value comes
-    from ``cryptography``'s generator (its DH API takes no caller randomness)."""
+    so no serverDHNonce is needed, and a clientDHNonce (a device of key reuse, RFC
+    4556 3.2.3.1) is refused. The reply key comes from the RFC 8636 KDF the client
+    prefers among :data:`KDFS`, named in the reply; from octetstring2key for a
+    client that lists none. The KDC's private value comes from ``cryptography``'s
+    generator (its DH API takes no caller randomness)."""
     numbers, y = client_public(pack)
     if pack["clientDHNonce"].native is not None:
         raise DhRefusal("clientDHNonce is for DH key reuse, which this KDC does not do; send none")
@@ -119,11 +175,23 @@ def reply(pack: Any, enctype: int, sign: Sign, body: Any) -> tuple[krbcrypto.Key
         peer = dh.DHPublicNumbers(y, numbers).public_key()
         # DHSharedSecret: big-endian, as long as the prime (cryptography pads it so already).
         secret = private.exchange(peer).rjust((numbers.p.bit_length() + 7) // 8, b"\x00")
-    key = octetstring2key(secret, enctype)
     public_der = core.Integer(private.public_key().public_numbers().y).dump()
     info = pkinit.KDCDHKeyInfo({"subjectPublicKey": _bits(public_der), "nonce": body["nonce"].native})
     signed = sign(pkinit.ID_PKINIT_DHKEYDATA, bytes(info.dump()))
-    return key, bytes(pkinit.PAPkAsRep({"dhInfo": {"dhSignedData": signed}}).dump())
+    kdf = choose_kdf(pack)
+    rep_info: dict[str, Any] = {"dhSignedData": signed}
+    if kdf is not None:
+        rep_info["kdf"] = {"kdf-id": kdf}
+    pa_rep = bytes(pkinit.PAPkAsRep({"dhInfo": rep_info}).dump())
+    if kdf is None:
+        return octetstring2key(secret, enctype), pa_rep
+    realm = body["realm"].native
+    return kdf_key(secret, kdf, enctype, client=_principal(realm, body["cname"]), server=_principal(realm, body["sname"]),
+                   request=request, pa_rep=pa_rep), pa_rep
+
+
+def _principal(realm: str, name: Any) -> bytes:
+    return krbnames.principal_der(realm, name["name-type"].native, *name["name-string"].native)
 
 
 def _bits(data: bytes) -> core.BitString:

@@ -29,7 +29,7 @@ from .api import audit, json_object, mac_of, office_of
 from .office import NoCurrentLease
 from .problems import Problem, bad_request, not_found
 
-KINDS = ("cm", "mta")
+KINDS = ("cm", "mta", "sip")
 #: The flows an MTA may be given by name. A Secure device is the one the DHCP server offers
 #: the Kerberos realm (settings realms, with kdc and km on); its flow is recorded then.
 FLOWS = tuple(flow.value for flow in SERVER_TABLES if not flow.secure)

@@ -20,9 +20,12 @@ from pktcable.store.leases import Lease
 
 from .api import admin_of, json_object, office_of
 from .apiauth import IDENTITY
-from .apidevices import KINDS, known_params, mac_prefix, query_float, query_limit, query_text
+from .apidevices import known_params, mac_prefix, query_float, query_limit, query_text
 from .office import NoSuchTemplate
 from .problems import Problem, bad_request, not_found
+
+#: Config templates are a modem's or an eMTA's (a SIP phone's profile layouts are XML: docs/sip.md).
+TEMPLATE_KINDS = ("cm", "mta")
 
 TEMPLATE_NAME_MAX = 255
 
@@ -88,8 +91,8 @@ async def preview_template(request: web.Request) -> web.Response:
 
 async def validate_template(request: web.Request) -> web.Response:
     body = await json_object(request, ("kind", "text"), ("kind", "text"))
-    if body["kind"] not in KINDS:
-        raise bad_request(f"kind must be one of {', '.join(KINDS)}")
+    if body["kind"] not in TEMPLATE_KINDS:
+        raise bad_request(f"kind must be one of {', '.join(TEMPLATE_KINDS)}")
     if not isinstance(body["text"], str):
         raise bad_request("text must be a string")
     errors = office_of(request).validate_template(body["kind"], body["text"])

@@ -27,10 +27,11 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from ipaddress import IPv4Address
+from typing import TypeVar
 
 import jinja2
 from aiohttp import web
@@ -75,8 +76,10 @@ from .leasewire import LeaseMirror
 from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
+from .sipwiring import SipWiring
 
 log = logging.getLogger("pktcable.serve")
+T = TypeVar("T")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
@@ -178,8 +181,12 @@ class Backoffice:
                                                      max_duration=cfg.tftp_max_duration),
                                admission=Admission(AdmissionLimits(cfg.tftp_admit_sessions)),
                                continues=lambda name: self.names.get(name, self.clock()) is not None)
+        #: SIP phones' provisioning (sip_port), serve/sipwiring.py; their profiles ride on HTTP.
+        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon) if cfg.sip_port else None
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
-                               header_timeout=cfg.http_header_timeout) if cfg.http_port else None
+                               header_timeout=cfg.http_header_timeout,
+                               versioned=("profiles/", self.sip.book.serve_http) if self.sip else None) \
+            if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
@@ -255,6 +262,8 @@ class Backoffice:
         self.templates.reload(jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None)
         self.cfg.devices, self.cfg.templates = cfg.devices, cfg.templates
         self.warm_up()
+        if self.sip is not None:
+            self.sip.changed(self.sip.all_phones())  # a template or [[devices]] edit: the changed are told
         return waiting
 
     # -- wiring ---------------------------------------------------------------
@@ -295,22 +304,37 @@ class Backoffice:
         except Exception:
             internal_error(self.internal_errors, "delivery", "%s to %s", name, client[0])
 
-    def _guarded_v3(self, request: Accepted, addr: Address) -> m.Pdu | None:
+    def _guarded_v3(self, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
         assert self.entity is not None
         try:
-            return self.entity.handle_v3(request, addr)
+            reply = self.entity.handle_v3(request, addr)
         except Exception:
             internal_error(self.internal_errors, "snmp", "SNMPv3 from %s", addr[0])
             return None
+        return self._guarded_later(reply, f"SNMPv3 from {addr[0]}") if isinstance(reply, Awaitable) else reply
 
-    def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None:
+    def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None | Awaitable[m.Message | None]:
         assert self.entity is not None
         try:
-            return self.entity.handle(msg, addr)
+            reply = self.entity.handle(msg, addr)
         except Exception:
             # No Response: the eMTA retransmits, and may find the bug gone (e.g. a store hiccup).
             internal_error(self.internal_errors, "snmp", "%s from %s", msg.pdu.type.name, addr[0])
             return None
+        return self._guarded_later(reply, f"{msg.pdu.type.name} from {addr[0]}") \
+            if isinstance(reply, Awaitable) else reply
+
+    async def _guarded_later(self, reply: Awaitable[T], what: str) -> T | None:
+        try:
+            return await reply
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "%s", what)
+            return None
+
+    async def _lease_sync(self) -> None:
+        """The entity's wait for the DHCP worker's lease records (ProvisioningEntity.lease_sync)."""
+        if isinstance(self.dhcp_service, DhcpWorker):
+            await self.dhcp_service.caught_up()
 
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
@@ -428,6 +452,8 @@ class Backoffice:
     def save_device(self, device: Device) -> None:
         self.devices.put(device)
         self.devices.commit()
+        if self.sip is not None:
+            self.sip.changed([device.mac])
 
     async def reset_device(self, mac: str) -> bool:
         if self.entity is None:  # not started: nothing is leased yet
@@ -505,13 +531,16 @@ class Backoffice:
                          admission=AdmissionLimits(cfg.enroll_max_in_flight, cfg.enroll_rate)),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
+            lease_sync=self._lease_sync if cfg.dhcp_workers else None,
         )
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
         self.snmp.on_usm_refused = self._usm_refused
         if self.secure_settings is not None:
+            from .kdcservice import StoreMapper
+
             self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed,
-                                                self._key_refused)
+                                                self._key_refused, mapper=StoreMapper(self.devices, cfg.auto_enroll))
             with _naming("kdc/km", site.listen, self.secure_settings.km_port):
                 await self.secure.start()
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
@@ -535,6 +564,10 @@ class Backoffice:
                 await self.http.start()
         with _naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
+        if self.sip is not None and self.http is not None:
+            with _naming("sip", site.listen, cfg.sip_port):
+                await self.sip.start(site.listen, str(site.advertise),
+                                     f"http://{site.url_host(self.http.address[1], 80)}/")
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -583,6 +616,8 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
+        if self.sip is not None and self.sip.address is not None:
+            out["sip"] = self.sip.address
         if self._api_server is not None:
             host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)
@@ -603,6 +638,8 @@ class Backoffice:
         if self.http is not None:
             await self.http.close()
         await self.tod.close()
+        if self.sip is not None:
+            await self.sip.close()
         if self.secure is not None:
             await self.secure.close()
         if self.snmp is not None:

@@ -51,6 +51,10 @@ demo on loopback without privileges, overridden by a TOML file.
     secure_pki = "lab-pki"         # the Secure flow: a lab PKI folder, with kdc = true and
     kdc = true                     # km = true (both, or the realm cannot be offered), on
     km = true                      # kdc_port / km_port; km_suites, km_lifetime (docs/secure.md)
+    sip_port = 0                   # 5060: SIP phones' ua-profile provisioning (0: off; needs http_port)
+    sip_transport = "udp"          # udp or tcp
+    sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
+    sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -167,10 +171,17 @@ class ServeConfig:
     secure_pki: str | None = None
     kdc: bool = False
     kdc_port: int = 10188
+    #: Seconds a device clock may be off (pktcMtaDevCmsMaxClockSkew: 1-1800, DEFVAL 300).
+    kdc_max_skew: int = 300
     km: bool = False
     km_port: int = 11293
     km_suites: list[str] = field(default_factory=lambda: ["sha1-des", "md5-des", "sha1-none", "md5-none"])
     km_lifetime: int = 7 * 86_400
+    #: SIP phones (devices of kind sip): the ua-profile notifier's port (0: off), docs/sip.md.
+    sip_port: int = 0
+    sip_transport: str = "udp"
+    sip_push_rate: float = 50.0
+    sip_mac_auth: bool = True
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -193,7 +204,7 @@ class DeviceRow:
 #: Secure flow's realm is a Kerberos realm, which serve offers only with its KDC and key
 #: management running (serve/secure.py: the lab's realm, accepted by _check_runnable).
 RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES if not flow.secure)
-DEVICE_KINDS = ("cm", "mta")
+DEVICE_KINDS = ("cm", "mta", "sip")
 #: Names the templates get from the device itself: a ``vars`` entry of that name would be
 #: shadowed without a word, so it is refused instead.
 RESERVED_VARS = frozenset({"mac", "kind", "ip", "flow", "client_ip"})
@@ -207,13 +218,14 @@ RANGES: dict[str, tuple[float, float]] = {
     "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
+    "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000),
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
-    "kdc_port": (0, 65535), "km_port": (0, 65535),
+    "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),
     "km_lifetime": (300, 0x7FFFFFFF),  # the AP Reply's SA lifetime is 4 octets; under 5 minutes it rekeys all day
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.
-LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port", "km_port")
+LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port", "km_port", "sip_port")
 POOLS = ("cm_pool", "mta_pool", "cpe_pool")
 
 
@@ -262,6 +274,10 @@ def _check(cfg: ServeConfig) -> None:
         raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
+    if cfg.sip_transport not in ("udp", "tcp"):
+        raise named("sip_transport", f"must be udp or tcp, not {cfg.sip_transport!r}")
+    if cfg.sip_port and not cfg.http_port:
+        raise named("sip_port", "SIP phones fetch their profiles over HTTP: needs http_port (it is 0)")
     if cfg.log_level not in LOG_LEVELS:
         raise named("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {cfg.log_level!r}")
     if cfg.log_format not in LOG_FORMATS:
@@ -384,9 +400,14 @@ def _check_devices(cfg: ServeConfig) -> None:
             raise named(join(where, "kind"), f"must be {' or '.join(DEVICE_KINDS)}, not {device.kind!r}")
         if device.kind == "mta" and "flow" in row:
             _check_runnable(device.flow, join(where, "flow"), kerberos_realm(cfg), realm=False)
-        if device.kind == "cm" and device.flow:
-            raise named(join(where, "flow"), "a cm has no PacketCable flow")
-        if device.template and not _template_exists(cfg.templates, device.template):
+        if device.kind in ("cm", "sip") and device.flow:
+            raise named(join(where, "flow"), f"a {device.kind} has no PacketCable flow")
+        if device.kind == "sip":
+            from pktcable.phones.profiles import LAYOUTS
+
+            if device.template and device.template not in LAYOUTS:
+                raise named(join(where, "template"), f"a phone's template is a layout: {', '.join(LAYOUTS)}")
+        elif device.template and not _template_exists(cfg.templates, device.template):
             raise named(join(where, "template"), f"no template {device.template!r}"
                                                  + (f" in {cfg.templates} or" if cfg.templates else " among")
                                                  + " the shipped ones")

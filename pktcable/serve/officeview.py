@@ -52,8 +52,7 @@ class OfficeView:
         return self._office.devices.history(mac)
 
     def save_device(self, device: Device) -> None:
-        self._office.devices.put(device)
-        self._office.devices.commit()
+        self._office.save_device(device)  # a SIP phone's edit is announced to it there
 
     def forget(self, mac: str) -> bool:
         return self._office.forget(mac)

@@ -60,6 +60,8 @@ class SecureSettings:
     km_port: int
     suites: tuple[tuple[int, int], ...]
     lifetime: int
+    #: Seconds a device clock may be off (kdc_max_skew).
+    max_skew: int = 300
 
 
 def check(cfg: Any) -> SecureSettings | None:
@@ -87,7 +89,7 @@ def check(cfg: Any) -> SecureSettings | None:
     if not suites:
         raise named("km_suites", f"empty: give at least one of {', '.join(SUITE_NAMES)}")
     return SecureSettings(Path(cfg.secure_pki), lab.settings.realm, lab.settings.prov_fqdn, cfg.kdc_port,
-                          cfg.km_port, tuple(suites), cfg.km_lifetime)
+                          cfg.km_port, tuple(suites), cfg.km_lifetime, cfg.kdc_max_skew)
 
 
 def kerberos_realm(cfg: Any) -> str | None:
@@ -120,8 +122,12 @@ class SecureServices:
 
     def __init__(self, settings: SecureSettings, host: str, advertise: IPv4Address,
                  on_keyed: Callable[[str, SnmpSa, Address], None],
-                 on_refused: Callable[[str, str, str], None] | None = None) -> None:
+                 on_refused: Callable[[str, str, str], None] | None = None, *,
+                 mapper: Callable[[Any], str | None] | None = None) -> None:
         self.settings = settings
+        #: Device certificate -> principal (kdcservice.StoreMapper: the device store decides
+        #: who gets tickets); None: every device certificate of the lab's MTA Root.
+        self.mapper = mapper
         self.host, self.advertise = host, advertise
         #: (source address, reason, detail) of each AP Request key management refused.
         self.on_refused = on_refused
@@ -132,13 +138,20 @@ class SecureServices:
         self.km: KmServerEndpoint | None = None
 
     async def start(self) -> None:
+        import asyncio
+        import datetime as dt
+
         from pktcable.secure import kdc, kdclab, km, kmaio
         from pktcable.secure.kdcnet import KdcServer
         from pktcable.secure.krbap import Principal
         from pktcable.secure.labdir import LabPki
         s = self.settings
         lab = LabPki.open(s.folder)
-        self.kdc = KdcServer(kdc.Kdc(kdclab.config(lab)), self.host, s.kdc_port)
+        mapper = {} if self.mapper is None else {"mapper": self.mapper}
+        if self.mapper is not None and hasattr(self.mapper, "loop"):
+            self.mapper.loop = asyncio.get_running_loop()
+        self.kdc = KdcServer(kdc.Kdc(kdclab.config(lab, max_skew=dt.timedelta(seconds=s.max_skew), **mapper)),
+                             self.host, s.kdc_port)
         await self.kdc.start()
         keys = kdclab.service_keys(lab)
         service_name = (kdclab.PROV_SERVICE, s.prov_fqdn)

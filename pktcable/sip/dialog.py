@@ -1,4 +1,4 @@
-"""Dialog state shared by both ends of a subscription (RFC 3261 §12, RFC 6665 §4.1.2).
+"""Dialog state shared by both ends of a subscription (RFC 3261 §12, RFC 6665 §4.4.1).
 
 A dialog is identified by Call-ID, local tag and remote tag. It keeps the local
 CSeq (incremented for each request we send), the remote CSeq (requests must
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pktcable.sip import grammar as g
+from pktcable.sip.errors import SipBuildError
 from pktcable.sip.message import Header, Request
 
 DialogId = tuple[str, str, str]
@@ -83,13 +84,14 @@ class Dialog:
         return Request(method=method, uri=self.remote_target, headers=tuple(base) + headers, body=body)
 
 
-def peer_address(request: Request, default_port: int = 5060) -> tuple[str, int]:
+def peer_address(request: Request) -> tuple[str, int]:
     """Where a request goes: the first Route's host, else the Request-URI's (no DNS, §8.1.2
     for numeric hosts; a provisioning notifier answers phones that name themselves by IP)."""
     routes = request.get_all("Route")
     first = routes[0] if routes else None
     uri = first.uri if isinstance(first, g.NameAddr) else request.uri
     if not isinstance(uri, g.SipUri):
-        raise ValueError(f"cannot send to a {uri.scheme}: URI")
+        raise SipBuildError(f"cannot send to a {uri.scheme}: URI")
     host = uri.host.strip("[]")
-    return host, uri.port or default_port
+    # §19.1.2: 5060 for sip:, 5061 for sips: when the URI names no port.
+    return host, uri.port or (5061 if uri.scheme == "sips" else 5060)

@@ -88,21 +88,20 @@ def split_commas(value: str) -> list[str]:
     return parts
 
 
-def parse_params(text: str, *, sep: str = ";") -> Params:
+def parse_params(text: str) -> Params:
     """``;name[=value]...`` (leading separator included, LWS allowed around it)."""
     if not text:
         return ()
-    pattern = _PARAM_RE if sep == ";" else re.compile(_PARAM_RE.pattern.replace(";", re.escape(sep), 1))
     params: list[tuple[str, str | None]] = []
     i, n = 0, len(text)
     while i < n:
-        m = pattern.match(text, i)
+        m = _PARAM_RE.match(text, i)
         if m is None:
             rest = text[i:].lstrip(_WS)
             if not rest:
                 break
-            if rest[0] != sep:
-                raise SipValueError(f"expected {sep!r} before a parameter, found {rest[0]!r}")
+            if rest[0] != ";":
+                raise SipValueError(f"expected ';' before a parameter, found {rest[0]!r}")
             raise SipValueError(f"parameter name or value expected at {rest[:20]!r}")
         name = m.group(1).lower()
         if any(name == p for p, _ in params):
@@ -112,8 +111,8 @@ def parse_params(text: str, *, sep: str = ";") -> Params:
     return tuple(params)
 
 
-def format_params(params: Params, sep: str = ";") -> str:
-    return "".join(f"{sep}{k}" if v is None else f"{sep}{k}={v}" for k, v in params)
+def format_params(params: Params) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)
 
 
 def param(params: Params, name: str) -> str | None:
@@ -188,7 +187,21 @@ class OtherUri:
 Uri = SipUri | OtherUri
 
 
+#: The usual sip:/sips: URI in one match (userinfo without '?', host, port, params,
+#: headers); anything it does not match takes the step-by-step path below, which
+#: accepts the same language and says what is wrong.
+_SIP_URI_RE = re.compile(r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;/%:]+)@)?(" + _HOST_RE.pattern
+                         + r")(?::([0-9]{1,5}))?(;[^?]*)?(?:\?(.*))?", re.I)
+
+
 def parse_uri(text: str) -> Uri:
+    fast = _SIP_URI_RE.fullmatch(text)
+    if fast is not None and not _BAD_URI_RE.search(text):
+        f_scheme, f_user, f_host, f_port, f_params, f_headers = fast.groups()
+        if f_port is None or int(f_port) <= 65535:
+            return SipUri(host=f_host, user=f_user, port=int(f_port) if f_port is not None else None,
+                          params=parse_params(f_params) if f_params else (), headers=f_headers,
+                          scheme=f_scheme.lower())
     m = _SCHEME_RE.match(text)
     if m is None or m.end() >= len(text) or text[m.end()] != ":":
         raise SipValueError(f"not an absolute URI: {text[:40]!r}")

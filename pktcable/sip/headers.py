@@ -18,6 +18,9 @@ class HeaderDef:
     compact: str | None
     multi: bool
     parse: Callable[[str], object]
+    #: The grammar allows an empty list (``Accept:`` = nothing acceptable, which is not
+    #: the same as no Accept header), kept as one empty-string value.
+    may_be_empty: bool = False
 
 
 #: Name, compact form (IANA SIP parameters registry), list-valued, value parser.
@@ -36,12 +39,12 @@ HEADERS: tuple[HeaderDef, ...] = (
     HeaderDef("Content-Type", "c", False, g.parse_media_type),
     HeaderDef("Content-Encoding", "e", True, g.parse_token),
     HeaderDef("Content-Length", "l", False, g.parse_uint32),
-    HeaderDef("Accept", None, True, g.parse_media_type),
-    HeaderDef("Allow", None, True, g.parse_token),
-    HeaderDef("Supported", "k", True, g.parse_token),
+    HeaderDef("Accept", None, True, g.parse_media_type, may_be_empty=True),
+    HeaderDef("Allow", None, True, g.parse_token, may_be_empty=True),
+    HeaderDef("Supported", "k", True, g.parse_token, may_be_empty=True),
     HeaderDef("Require", None, True, g.parse_token),
     HeaderDef("Proxy-Require", None, True, g.parse_token),
-    HeaderDef("Unsupported", None, True, g.parse_token),
+    HeaderDef("Unsupported", None, True, g.parse_token, may_be_empty=True),
     HeaderDef("Subject", "s", False, g.parse_text),
     HeaderDef("Event", "o", False, g.parse_event),
     HeaderDef("Allow-Events", "u", True, g.parse_token),

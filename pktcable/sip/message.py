@@ -15,7 +15,7 @@ leaves it out of ``headers``; the serializer always writes it from the body.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from pktcable.sip import grammar as g
@@ -119,19 +119,19 @@ class _Message:
 M = TypeVar("M", bound=_Message)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Request(_Message):
-    method: str = ""
-    uri: g.Uri = field(default_factory=lambda: g.SipUri("invalid"))
+    method: str
+    uri: g.Uri
 
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Response(_Message):
-    status: int = 200
-    reason: str = "OK"
+    status: int
+    reason: str
 
     def start_line(self) -> str:
         return f"{SIP_VERSION} {self.status} {self.reason}"
@@ -158,7 +158,7 @@ def serialize(msg: Message, *, compact: bool = False) -> bytes:
             while i + 1 < len(items) and items[i + 1][0].lower() == name.lower():
                 i += 1
                 values.append(items[i][1])
-        text = ", ".join(str(v) for v in values)
+        text = ", ".join(str(v) for v in values if v != "")
         if "\r" in text or "\n" in text:
             raise SipBuildError(f"header {name} value holds a line break")
         lines.append(f"{h.compact(name) if compact else name}: {text}")
@@ -245,6 +245,9 @@ def _parse_head(data: bytes, end: int, limits: Limits) -> _Head:
             raise pos.error("header appears twice", offset(index), row.name)
         seen.setdefault(row.name, where)
         try:
+            if row.multi and not value and row.may_be_empty:
+                parsed.append((row.name, ""))
+                continue
             if row.multi:
                 for part in g.split_commas(value):
                     parsed.append((row.name, row.parse(part)))

@@ -13,7 +13,7 @@ final NOTIFY ``Subscription-State: terminated;reason=timeout``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from pktcable.sip import grammar as g
@@ -46,7 +46,8 @@ class Subscription:
     dialog: Dialog
     event: g.Event
     expires_at: float
-    #: The SUBSCRIBE that created or last refreshed it (the caller reads Accept, params ...).
+    #: The SUBSCRIBE that created or last refreshed it, without its body (the caller reads
+    #: Accept, the Request-URI ...; a body would only cost memory across many subscriptions).
     request: Request
     terminating: bool = False
 
@@ -68,6 +69,10 @@ class Notifier:
     def on_subscribe(self, request: Request, now: float) -> Decision:
         if request.method != "SUBSCRIBE":
             raise SipStateError(f"on_subscribe got a {request.method}")
+        required = [r for r in request.get_all("Require") if isinstance(r, str)]
+        if required:
+            # §8.2.2.3: no option tags are supported here, so any Require is refused.
+            return self._refuse(request, 420, (("Unsupported", r) for r in required))
         event = request.typed("Event", g.Event)
         if event is None or event.package not in self.policy.packages:
             return self._refuse(request, 489, (("Allow-Events", p) for p in self.policy.packages))
@@ -95,7 +100,7 @@ class Notifier:
             route_set=tuple(r for r in request.get_all("Record-Route") if isinstance(r, g.NameAddr)),
             remote_seq=request.cseq.seq)
         # Expires: 0 on a new dialog is a fetch (RFC 6665 §4.4.3): it ends with its first NOTIFY.
-        sub = Subscription(dialog, event, now + granted, request, terminating=granted == 0)
+        sub = Subscription(dialog, event, now + granted, replace(request, body=b""), terminating=granted == 0)
         self.subscriptions[dialog.id] = sub
         return Decision(Outcome.UNSUBSCRIBED if granted == 0 else Outcome.CREATED,
                         self._ok(request, granted, tag), sub)
@@ -109,7 +114,7 @@ class Notifier:
             return self._refuse(request, 489)
         if not sub.dialog.accepts_remote_seq(request.cseq.seq):
             return self._refuse(request, 500, reason="CSeq out of order")
-        sub.request = request
+        sub.request = replace(request, body=b"")
         sub.expires_at = now + granted
         contacts = request.get_all("Contact")
         if contacts and isinstance(contacts[0], g.NameAddr):

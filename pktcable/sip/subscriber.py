@@ -210,7 +210,7 @@ class Subscriber:
             return out
         self.state = SubState.ACTIVE if state.state == "active" else SubState.PENDING
         if state.expires is not None and (self.expires_at is None or now + state.expires < self.expires_at):
-            self._schedule(now, state.expires)  # the notifier may shorten, never extend (§4.1.2.3)
+            self._schedule(now, state.expires)  # the notifier may shorten, never extend (§4.1.3)
         return out + self._after_dialog()
 
     def on_timeout(self, request: Request, now: float) -> list[SubEvent]:
@@ -225,7 +225,7 @@ class Subscriber:
 
     def handle_timer(self, now: float) -> list[SubEvent]:
         if self.expires_at is not None and now >= self.expires_at:
-            # Not refreshed in time and no terminating NOTIFY either: it is over (§4.1.2.4).
+            # Not refreshed in time and no terminating NOTIFY either: the subscription is over.
             self.state = SubState.TERMINATED
             self.refresh_at = self.expires_at = None
             return [Terminated("expired", None)]

@@ -9,9 +9,9 @@ run only on unreliable transports: over TCP/TLS, J and K are zero (§17.1.2.2,
 
 :class:`TransactionLayer` keeps the table: client transactions match a response
 by top Via branch + CSeq method (§17.1.3), server transactions match a request
-by branch + sent-by + method (§17.2.3). Requests without the RFC 3261 branch
-cookie are matched the same way with the branch as sent (RFC 2543 peers are
-out of scope).
+by branch + sent-by + method (§17.2.3). A request without the RFC 3261 branch
+cookie is matched by Request-URI, Call-ID, From tag and CSeq as well, since
+its branch need not be unique.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from pktcable.settings import in_range
 from pktcable.sip import grammar as g
 from pktcable.sip.errors import SipStateError
 from pktcable.sip.message import Request, Response
@@ -28,11 +29,19 @@ Address = tuple[str, int]
 
 @dataclass(frozen=True)
 class Timers:
-    """§17.1.1.1 timer values (seconds); the defaults are the RFC's."""
+    """§17.1.1.1 timer values (seconds); the defaults are the RFC's. A settings table
+    fills it (``Timers(**settings.typed(table, Timers))``); impossible values are
+    refused here, naming the setting."""
 
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+
+    def __post_init__(self) -> None:
+        # A zero T1 would retransmit in a busy loop; T2 below T1 would shrink the interval.
+        in_range(self.t1, 0.01, 60.0, "t1")
+        in_range(self.t2, self.t1, 600.0, "t2")
+        in_range(self.t4, 0.0, 600.0, "t4")
 
 
 DEFAULT_TIMERS = Timers()
@@ -180,7 +189,13 @@ def client_key(msg: Request | Response) -> ClientKey:
 
 def server_key(request: Request) -> ServerKey:
     via = request.top_via
-    return via.branch or "", via.sent_by, request.method
+    branch = via.branch or ""
+    if not branch.startswith(g.BRANCH_COOKIE):
+        # §17.2.3: without the cookie the branch is not unique; an RFC 2543 peer's
+        # request is identified by what its retransmissions repeat instead.
+        cseq = request.cseq
+        branch = f"2543|{request.uri}|{request.call_id}|{request.from_.tag}|{cseq.seq}|{branch}"
+    return branch, via.sent_by, request.method
 
 
 def stamp_via(request: Request, source: Address) -> Request:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 from hmac import compare_digest
-from typing import Protocol
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
@@ -88,42 +87,6 @@ class PrivProtocol(Enum):
     def key_length(self) -> int:
         """Octets of the localized privKey used: DES key + pre-IV, or the AES key."""
         return {"none": 0, "des": 16, "aes128": 16}[self.value]
-
-
-#: SNMP-USER-BASED-SM-MIB / SNMP-USM-AES-MIB protocol names -> ours: the vocabulary of an SA
-#: record from key management (it names the protocols the AP Reply selected this way).
-AUTH_BY_MIB_NAME = {"usmNoAuthProtocol": AuthProtocol.NONE, "usmHMACMD5AuthProtocol": AuthProtocol.HMAC_MD5_96,
-                    "usmHMACSHAAuthProtocol": AuthProtocol.HMAC_SHA_96}
-PRIV_BY_MIB_NAME = {"usmNoPrivProtocol": PrivProtocol.NONE, "usmDESPrivProtocol": PrivProtocol.DES,
-                    "usmAesCfb128Protocol": PrivProtocol.AES_128}
-
-
-class SecurityAssociation(Protocol):
-    """What :func:`user_from_sa` reads of a key-management SA record."""
-
-    @property
-    def engine_id(self) -> bytes: ...
-    @property
-    def user_name(self) -> str: ...
-    @property
-    def auth_protocol(self) -> str: ...
-    @property
-    def auth_key(self) -> bytes: ...
-    @property
-    def priv_protocol(self) -> str: ...
-    @property
-    def priv_key(self) -> bytes: ...
-
-
-def user_from_sa(sa: SecurityAssociation) -> UsmUser:
-    """The USM user of an SA, at the eMTA's engine (the one the SA names): the
-    provisioning server's user for its GET/SET; ``.at_engine(b"")`` gives the same
-    keys for the INFORMs it receives at its own engine (docs/secure.md, "SNMPv3")."""
-    auth = AUTH_BY_MIB_NAME.get(sa.auth_protocol)
-    priv = PRIV_BY_MIB_NAME.get(sa.priv_protocol)
-    if auth is None or priv is None:
-        raise UsmKeyError(f"no USM protocols named {sa.auth_protocol}/{sa.priv_protocol}")
-    return UsmUser(sa.user_name.encode("utf-8"), sa.engine_id, auth, sa.auth_key, priv, sa.priv_key)
 
 
 def _hash(protocol: AuthProtocol) -> hashes.HashAlgorithm:
@@ -231,7 +194,7 @@ class DecryptionError(ValueError):
 def _des(priv_key: bytes, salt: bytes) -> Cipher[modes.CBC]:
     # RFC 3414 8.1.1.1: the DES key is the first 8 octets of the privKey, the pre-IV the next
     # 8; the IV is the pre-IV XOR the salt (msgPrivacyParameters).
-    iv = bytes(a ^ b for a, b in zip(priv_key[8:16], salt, strict=True))
+    iv = (int.from_bytes(priv_key[8:16], "big") ^ int.from_bytes(salt, "big")).to_bytes(8, "big")
     return Cipher(TripleDES(priv_key[:8] * 3), modes.CBC(iv))
 
 

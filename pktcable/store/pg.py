@@ -77,8 +77,14 @@ def parse_store(text: str | None) -> StoreUrl:
     try:
         psycopg.conninfo.conninfo_to_dict(text)
     except psycopg.Error as exc:
-        raise StoreUrlError(f"{redact(text)!r}: {_first_line(exc)}") from None
+        raise StoreUrlError(f"{redact(text)!r}: {_first_line(exc, text)}") from None
     return StoreUrl("postgresql", text)
+
+
+def names_postgresql(text: str | None) -> bool:
+    """Whether ``text`` (a store setting, or a lease table's name handed to a worker) is a
+    PostgreSQL URL rather than a SQLite file."""
+    return bool(text) and str(text).partition(":")[0].lower() in _SCHEMES and "://" in str(text)
 
 
 def redact(url: str) -> str:
@@ -98,8 +104,35 @@ def redact(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+def _first_line(exc: BaseException, url: str = "") -> str:
+    """libpq's message, first line, with any password of ``url`` in it blotted out: libpq
+    quotes the token it could not parse, and that token may be the password."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for secret in _passwords(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def explain(exc: BaseException, url: str) -> str:
+    """One line for an error about the store ``url``: the URL and libpq's reason, no password."""
+    return f"{redact(url)}: {_first_line(exc, url)}"
+
+
+def _passwords(url: str) -> list[str]:
+    """The password of ``url``, as written and percent-decoded, longest first ([] for none)."""
+    from urllib.parse import unquote
+
+    found = []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    user = parts.netloc.rpartition("@")[0]
+    if ":" in user:
+        found.append(user.partition(":")[2])
+    found += [m.group(1) for m in re.finditer(r"(?i)(?:^|&)password=([^&]*)", parts.query)]
+    found += [unquote(secret) for secret in found]
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 
 class StoreUnavailable(Exception):
@@ -116,7 +149,7 @@ def connect(url: str, schema: Schema | None = None) -> psycopg.Connection[Any]:
     try:
         db = psycopg.connect(url, autocommit=True, **_defaults(url))
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"{redact(url)}: {_first_line(exc)}") from None
+        raise StoreUnavailable(explain(exc, url)) from None
     try:
         if schema is not None:
             migrate(db, schema, redact(url))
@@ -218,5 +251,5 @@ def text_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
 
-__all__ = ["BACKENDS", "Reconnecting", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "migrate", "params",
-           "parse_store", "redact", "text_row", "version"]
+__all__ = ["BACKENDS", "Reconnecting", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "explain",
+           "migrate", "names_postgresql", "params", "parse_store", "redact", "text_row", "version"]

@@ -34,15 +34,29 @@ from .query import (
 #: Reader connections at most (the API's worker threads); one is kept open.
 POOL_MAX = 4
 _COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
-_UPSERT = (f"INSERT INTO device ({_COLUMNS}, ipnum) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-           "ON CONFLICT (mac) DO UPDATE SET "
+# A batch is three statements whatever its size, each given one array per column (not
+# three per row): the statement count stays fixed as a storm's batches grow. Measured at
+# batches of 50 it costs what executemany's pipeline did (bench_query.py --store).
+_DEVICE_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "int4", "float8", "int8")
+_UPSERT = (f"INSERT INTO device ({_COLUMNS}, ipnum) SELECT * FROM unnest("
+           + ", ".join(f"%s::{t}[]" for t in _DEVICE_TYPES) + ") ON CONFLICT (mac) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS.split(", ")[1:], "ipnum")))
-# Everything but the newest ``keep`` steps of one device (id: the order of one instant's steps).
-_TRIM = """DELETE FROM step WHERE id IN (
-    SELECT id FROM step WHERE mac = %s ORDER BY at DESC, id DESC OFFSET %s)"""
+_STEPS = ("INSERT INTO step (mac, at, step, event, detail) "
+          "SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[], %s::text[], %s::text[])")
+# Everything but the newest ``keep`` steps of each device named (id: the order of one instant's steps).
+_TRIM = """DELETE FROM step WHERE id IN (SELECT id FROM (
+    SELECT id, row_number() OVER (PARTITION BY mac ORDER BY at DESC, id DESC) AS newest
+    FROM step WHERE mac = ANY(%s::text[])) AS ranked WHERE newest > %s)"""
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _reader_setup(db: Any) -> None:
+    # Never prepared: a filter's selectivity varies with its values (half the devices failed,
+    # or one), and a generic plan would be one plan for all of them.
+    db.prepare_threshold = None
     db.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     db.commit()  # the SET opened a transaction (the pool's connections are not in autocommit)
 
@@ -88,17 +102,18 @@ class PgDeviceStore(Reconnecting):
         devices, steps = list(self.staged.values()), self.staged_steps
         self.staged, self.staged_steps = {}, []
         started = time.perf_counter()
-        with self.db.transaction():
-            cur = self.db.cursor()
+        db = self.db
+        with db.transaction():
             if devices:
-                cur.executemany(_UPSERT, [text_row(
+                db.execute(_UPSERT, _columns([text_row(
                     (d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
-                     d.result, d.updated, ip_number(d.ip))) for d in devices])
+                     d.result, d.updated, ip_number(d.ip))) for d in devices]))
             if steps:
-                cur.executemany("INSERT INTO step (mac, at, step, event, detail) VALUES (%s,%s,%s,%s,%s)",
-                                [text_row((s.mac, s.at, s.step, s.event, s.detail)) for s in steps])
-                keep = self.retention.keep
-                cur.executemany(_TRIM, [(mac, keep) for mac in {s.mac for s in steps}])
+                db.execute(_STEPS, _columns([text_row((s.mac, s.at, s.step, s.event, s.detail)) for s in steps]))
+                # prepare=False: planned for these devices each time. A prepared (generic) plan made
+                # while the table was small keeps scanning it whole once it has grown (10x slower,
+                # measured with bench/bench_query.py --store).
+                db.execute(_TRIM, (sorted({s.mac for s in steps}), self.retention.keep), prepare=False)
         recent = self._recent
         for d in devices:
             recent.pop(d.mac, None)

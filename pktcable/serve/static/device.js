@@ -12,7 +12,7 @@ let mac = "";
 let shown = "";  // what the page shows, to redraw only on a change
 let message = null;  // the outcome of the last action, kept across redraws
 
-const kindWord = (kind) => (kind === "mta" ? "eMTA" : kind === "cm" ? "cable modem" : String(kind || "?"));
+const kindWord = (kind) => (kind === "mta" ? "eMTA" : kind === "cm" ? "cable modem" : kind === "sip" ? "SIP phone" : String(kind || "?"));
 
 export async function open(which, context) {
   ctx = context;

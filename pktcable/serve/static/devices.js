@@ -24,7 +24,7 @@ let serverNow = 0;
 let unseen = new Set();  // MACs that changed, match the view, and are not on screen
 let knownStates = new Set();
 
-const kindWord = (kind) => (kind === "mta" ? "eMTA" : kind === "cm" ? "CM" : String(kind || "?"));
+const kindWord = (kind) => (kind === "mta" ? "eMTA" : kind === "cm" ? "CM" : kind === "sip" ? "SIP phone" : String(kind || "?"));
 
 /** The address of the front page with these parameters. */
 export function viewHash(values) {

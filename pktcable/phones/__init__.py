@@ -1,0 +1,1 @@
+"""SIP phones: profiles built from templates and device variables."""

@@ -1,0 +1,130 @@
+"""HTTP Digest authentication for SIP requests (RFC 3261 §22.4, RFC 7616/2617), server side, sans-IO.
+
+The server challenges with ``WWW-Authenticate: Digest realm, nonce, qop="auth",
+algorithm=MD5`` (MD5: what phones in the field implement; RFC 8760's SHA-256
+is offered by few). Nonces are stateless: the issue time and an HMAC of it
+under the server's secret, so any number of phones can be challenged without a
+table, and a nonce older than ``lifetime`` is refused with ``stale=true`` (the
+phone retries with the new nonce without asking its user). Within its lifetime
+a nonce may be reused (nc is not tracked): the window a captured request can be
+replayed in is the nonce lifetime, and SUBSCRIBE replays only refresh a
+subscription the phone already has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from pktcable.sip import grammar as g
+
+#: Seconds a nonce is good for.
+NONCE_LIFETIME = 300.0
+_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9\-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]+)\s*(?:,|$)')
+MAX_HEADER = 2048
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The parameters of one ``Authorization: Digest`` value (RFC 7616 §3.4)."""
+
+    username: str
+    realm: str
+    nonce: str
+    uri: str
+    response: str
+    algorithm: str = "MD5"
+    qop: str | None = None
+    nc: str | None = None
+    cnonce: str | None = None
+
+
+def parse_authorization(value: str) -> Credentials | None:
+    """The Digest credentials in ``value``, or None if it is not a well-formed Digest value."""
+    if len(value) > MAX_HEADER:
+        return None
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    params: dict[str, str] = {}
+    pos = 0
+    rest = rest.strip()
+    while pos < len(rest):
+        m = _PARAM.match(rest, pos)
+        if m is None:
+            return None
+        name = m.group(1).lower()
+        if name in params:
+            return None  # a repeated parameter is ambiguous: refuse it
+        raw = m.group(2)
+        params[name] = g.unquote(raw) if raw.startswith('"') else raw
+        pos = m.end()
+    try:
+        return Credentials(username=params["username"], realm=params["realm"], nonce=params["nonce"],
+                           uri=params["uri"], response=params["response"].lower(),
+                           algorithm=params.get("algorithm", "MD5"), qop=params.get("qop"),
+                           nc=params.get("nc"), cnonce=params.get("cnonce"))
+    except KeyError:
+        return None
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def expected_response(c: Credentials, method: str, password: str) -> str:
+    ha1 = _md5(f"{c.username}:{c.realm}:{password}")
+    ha2 = _md5(f"{method}:{c.uri}")
+    if c.qop is None:  # RFC 2069 compatibility form
+        return _md5(f"{ha1}:{c.nonce}:{ha2}")
+    return _md5(f"{ha1}:{c.nonce}:{c.nc}:{c.cnonce}:{c.qop}:{ha2}")
+
+
+class Verdict(Enum):
+    OK = "ok"
+    MISSING = "missing"  # no usable credentials: challenge
+    STALE = "stale"  # right password, old nonce: challenge with stale=true
+    WRONG = "wrong"  # 403 after a challenge was answered wrongly
+
+
+class DigestAuth:
+    def __init__(self, realm: str, secret: bytes, lifetime: float = NONCE_LIFETIME) -> None:
+        self.realm, self.secret, self.lifetime = realm, secret, lifetime
+
+    def nonce(self, now: float) -> str:
+        stamp = f"{int(now * 1000):x}"
+        mac = hmac.new(self.secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{stamp}.{mac}"
+
+    def challenge(self, now: float, stale: bool = False) -> str:
+        """The ``WWW-Authenticate`` value."""
+        value = f'Digest realm={g.quote(self.realm)}, nonce="{self.nonce(now)}", qop="auth", algorithm=MD5'
+        return value + ", stale=true" if stale else value
+
+    def _nonce_age(self, nonce: str, now: float) -> float | None:
+        stamp, _, mac = nonce.partition(".")
+        good = hmac.new(self.secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+        if not hmac.compare_digest(mac, good) or not re.fullmatch(r"[0-9a-f]{1,16}", stamp):
+            return None
+        return now - int(stamp, 16) / 1000
+
+    def check(self, authorization: str | None, method: str, username: str, password: str, now: float) -> Verdict:
+        """A :class:`Verdict` for ``authorization`` against ``username``'s ``password``."""
+        if authorization is None:
+            return Verdict.MISSING
+        c = parse_authorization(authorization)
+        if c is None or c.realm != self.realm or c.algorithm.upper() != "MD5":
+            return Verdict.MISSING
+        if c.qop is not None and (c.qop != "auth" or c.nc is None or c.cnonce is None):
+            return Verdict.MISSING
+        age = self._nonce_age(c.nonce, now)
+        if age is None:
+            return Verdict.MISSING  # not our nonce (or forged): a fresh challenge
+        if c.username != username or not hmac.compare_digest(c.response, expected_response(c, method, password)):
+            return Verdict.WRONG
+        if not 0 <= age <= self.lifetime:
+            return Verdict.STALE
+        return Verdict.OK

@@ -1,0 +1,142 @@
+"""The ua-profile provisioning server on a socket: :class:`~.provisioning.ProvisioningCore`
+run by a :class:`~.transport.TransactionDriver` on UDP or TCP, with one timer armed
+at the core's next deadline (subscription expiries and rate-limited pushes).
+
+The phones' profiles are fetched over HTTP from the delivery server, whose
+``versioned`` route the same :class:`~pktcable.phones.book.PhoneBook` answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pktcable.phones.book import PhoneBook
+from pktcable.sip.dialog import Local
+from pktcable.sip.digest import DigestAuth
+from pktcable.sip.notifier import Policy
+from pktcable.sip.provisioning import Action, OnStep, ProvisioningCore, Respond
+from pktcable.sip.transaction import Event, RequestReceived, ResponseReceived, TimedOut
+from pktcable.sip.transport import StreamTransport, TransactionDriver, UdpTransport, open_udp
+
+log = logging.getLogger("pktcable.sip")
+TRANSPORTS = ("udp", "tcp")
+
+
+def _new_id() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass
+class SipProvisioningServer:
+    book: PhoneBook
+    #: The profile URLs' base, e.g. ``http://10.0.0.1:8080/`` (the HTTP delivery server).
+    url_base: str
+    host: str = "127.0.0.1"
+    port: int = 5060
+    #: The address phones are told to reach us at (Via, Contact); ``host`` when it is not a wildcard.
+    advertise: str | None = None
+    transport: str = "udp"
+    realm: str = "pktcable"
+    auth_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    allow_mac_auth: bool = True
+    policy: Policy = field(default_factory=Policy)
+    push_rate: float = 50.0
+    push_burst: float = 100.0
+    on_step: OnStep = lambda mac, event, detail: None
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"SIP transport must be one of {', '.join(TRANSPORTS)}, not {self.transport!r}")
+        if not self.url_base.startswith(("http://", "https://")):
+            raise ValueError(f"profile URL base must be an http(s) URL, not {self.url_base!r}")
+        if not self.push_rate > 0 or not self.push_burst >= 1:
+            raise ValueError("push rate must be > 0 per second and its burst >= 1")
+        self.core: ProvisioningCore | None = None
+        self.driver = TransactionDriver(self._on_event)
+        self._sock: UdpTransport | StreamTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.bound: tuple[str, int] | None = None
+
+    def url_for(self, mac: str) -> str:
+        return self.url_base.rstrip("/") + "/" + self.book.path(mac)
+
+    async def start(self) -> None:
+        advertise = self.advertise or self.host
+        if advertise in ("0.0.0.0", "::", ""):
+            raise ValueError("listening on a wildcard address needs the address to advertise")
+        port = self.port
+        if self.transport == "udp":
+            udp = await open_udp(self.host, port, self.driver.on_message)
+            assert udp.transport is not None
+            port = udp.transport.get_extra_info("sockname")[1]
+            self._sock = udp
+        else:
+            stream = StreamTransport(self.driver.on_message)
+            port = await stream.listen(self.host, port)
+            self._sock = stream
+        self.bound = (self.host, port)
+        local = Local(advertise, port, self.transport.upper())
+        self.core = ProvisioningCore(local, self.book, self.url_for, _new_id, DigestAuth(self.realm, self.auth_secret),
+                                     reliable=self.transport != "udp", allow_mac_auth=self.allow_mac_auth,
+                                     policy=self.policy, push_rate=self.push_rate, push_burst=self.push_burst,
+                                     on_step=self.on_step)
+        self.driver.attach(self._sock)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _on_event(self, event: Event) -> None:
+        core = self.core
+        if core is None:
+            return
+        now = self._now()
+        if isinstance(event, RequestReceived):
+            self._run(core.on_request(event.request, event.peer, now))
+        elif isinstance(event, ResponseReceived) and event.request.method == "NOTIFY":
+            self._run(core.on_result(event.request, event.response, now))
+        elif isinstance(event, TimedOut) and event.request.method == "NOTIFY":
+            self._run(core.on_result(event.request, None, now))
+
+    def _run(self, actions: list[Action]) -> None:
+        for action in actions:
+            try:
+                if isinstance(action, Respond):
+                    self.driver.respond(action.request, action.response)
+                else:
+                    self.driver.send_request(action.request, action.peer)
+            except Exception:  # one phone's trouble must not stop the others' actions
+                log.exception("sip: could not send %s", type(action).__name__)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = self.core.next_deadline() if self.core is not None else None
+        if due is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(max(due, loop.time()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self.core is not None:
+            self._run(self.core.handle_timer(self._now()))
+
+    def notify_change(self, macs: Iterable[str]) -> None:
+        """Tell these phones (those whose profile changed) that it did, within the push rate."""
+        if self.core is None:
+            return
+        for mac in macs:
+            self.core.notify_change(mac)
+        self._arm()
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.driver.close()
+        if self._sock is not None:
+            self._sock.close()

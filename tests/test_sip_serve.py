@@ -1,0 +1,94 @@
+"""SIP phones in ``pktcable serve``: a phone of kind sip in the store, SIPp as the phone
+(SUBSCRIBE -> 200 -> NOTIFY with the URL), its profile over the delivery HTTP server
+with ETag/304, and an API edit of its variables -> the change NOTIFY; state and
+history through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pktcable.serve.app import Backoffice
+from pktcable.serve.config import ServeConfig, check
+
+from .apiclient import serving
+from .peers import require
+from .ports import free_port
+from .test_e2e import configs, free_tcp_port
+
+DATA = Path(__file__).parent / "data" / "sip"
+MAC = "0004f2a0b0d1"
+BUDGET = 30.0
+VARS = {"registrar": "sip.example.net", "lines": [{"user": "3001", "password": "pw"}]}
+
+
+async def _wait_history(office: Backoffice, event: str, count: int = 1) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUDGET
+    while sum(s.event == event for s in office.devices.history(MAC)) < count:
+        assert loop.time() < deadline, office.devices.history(MAC)
+        await asyncio.sleep(0.05)
+
+
+def test_a_phone_subscribes_fetches_and_gets_the_change_notify_after_an_api_edit(tmp_path: Path) -> None:
+    require("sipp")
+    cfg, _ = configs(["HYBRID.2"], auto_enroll=False)
+    cfg.api_port, cfg.http_port, cfg.sip_port = free_tcp_port(), free_tcp_port(), free_port()
+    cfg.devices = [{"mac": MAC, "kind": "sip", "template": "generic", "vars": VARS}]
+
+    async def main() -> None:
+        office = Backoffice(check(cfg))
+        await office.start()
+        try:
+            from pktcable.serve.officeview import OfficeView
+
+            assert office.sip is not None
+            phone = await asyncio.create_subprocess_exec(
+                "sipp", f"127.0.0.1:{cfg.sip_port}", "-sf", str(DATA / "uac_profile_change.xml"), "-key", "mac", MAC,
+                "-p", str(free_port()), "-m", "1", "-i", "127.0.0.1", "-timeout", "40", "-timeout_error",
+                "-trace_err", "-nostdin", cwd=str(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT)
+            await _wait_history(office, "Notified")
+            url = f"http://127.0.0.1:{office.http.address[1]}/{office.sip.book.path(MAC)}"  # type: ignore[union-attr]
+            async with aiohttp.ClientSession() as http:
+                async with http.get(url) as r:
+                    assert r.status == 200 and b"<user>3001</user>" in await r.read()
+                    etag = r.headers["ETag"]
+                async with http.get(url, headers={"If-None-Match": etag}) as r:
+                    assert r.status == 304
+            async with serving(OfficeView(office), office.admin) as (call, _):
+                status, body = await call("GET", f"/api/v1/devices/{MAC}")
+                assert status == 200 and body["kind"] == "sip" and body["state"] == "subscribed"
+                status, _ = await call("PUT", f"/api/v1/devices/{MAC}",
+                                       json={"vars": {**VARS, "codecs": ["G722"]}})
+                assert status == 200
+                out, _ = await asyncio.wait_for(phone.communicate(), BUDGET)
+                errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
+                assert phone.returncode == 0, out.decode(errors="replace")[-3000:] + errors
+                await _wait_history(office, "Notified", 2)
+                status, body = await call("GET", f"/api/v1/devices/{MAC}")
+                events = [h["event"] for h in body["history"]]
+                assert events[:1] == ["Subscribed"] and events.count("Notified") == 2
+                assert "profile " in body["history"][-1]["detail"]
+            async with aiohttp.ClientSession() as http, http.get(url, headers={"If-None-Match": etag}) as r:
+                assert r.status == 200 and b"G722" in await r.read()  # the new version
+        finally:
+            await office.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("setting", "words"), [
+    ({"sip_port": 5070, "http_port": 0}, ["sip_port", "http_port"]),
+    ({"sip_transport": "sctp"}, ["sip_transport", "udp or tcp"]),
+    ({"devices": [{"mac": MAC, "kind": "sip", "template": "cisco"}]}, ["template", "generic"]),
+    ({"devices": [{"mac": MAC, "kind": "sip", "flow": "HYBRID.2"}]}, ["flow", "sip"]),
+])
+def test_sip_settings_are_checked(setting: dict[str, object], words: list[str]) -> None:
+    with pytest.raises(ValueError) as info:
+        check(ServeConfig(cm_key="k", **setting))  # type: ignore[arg-type]
+    assert all(w in str(info.value) for w in words), str(info.value)
