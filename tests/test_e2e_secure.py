@@ -306,3 +306,18 @@ def test_a_replayed_ap_request_is_refused_and_recorded(lab: LabPki) -> None:
         assert machine.state is ServerState.DONE and machine.result == ProvisioningState.PASS
 
     run(cfg, scenario)
+
+
+def test_secure_devices_pass_with_the_dhcp_server_in_a_worker_process(lab: LabPki) -> None:
+    """dhcp_workers = 1: the lease table is the worker's; an AP Request that overtakes its
+    lease's record waits for the worker's records (entity.lease_sync) instead of being refused."""
+    cfg, sim = secure_configs(lab, dhcp_workers=1)
+
+    async def scenario(office: Backoffice) -> None:
+        results, _ = await simulate(sim, Flow.SECURE, DEVICES)
+        for r in results:
+            assert r.passed, (r.state, r.deviations)
+            assert [s.event for s in office.devices.history(r.mta_mac)] == SERVER_EVENTS
+        assert office.entity is not None and office.entity.rejected["not-leased-address"] == 0
+
+    run(cfg, scenario)

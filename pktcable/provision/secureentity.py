@@ -63,7 +63,7 @@ def _loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
-def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str) -> bool:
+def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str, *, synced: bool = False) -> bool:
     """Key management verified an AP Request from ``ip`` and made an SNMPv3
     association for the Kerberos ``client`` (``<12 hex digits of the MAC>@REALM``, the
     principal the KDC mapped from the device certificate). Believed, like an INFORM,
@@ -74,6 +74,12 @@ def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str) 
         entity._reject("bad-mac", ip, f"key-management client {client!r} names no MAC")
         return False
     leased = entity.leased_address(mac)
+    if leased != ip and entity.lease_sync is not None and not synced:
+        # The lease table is a DHCP worker's: its record of this lease may still be on its way.
+        task = asyncio.ensure_future(_keys_after_sync(entity, client, sa, ip))
+        entity.tasks.add(task)
+        task.add_done_callback(entity.tasks.discard)
+        return False
     if leased != ip:
         entity._reject("not-leased-address", ip, f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
         return False
@@ -99,6 +105,12 @@ def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str) 
     acted = entity._feed(mac, ev.KeysEstablished(), f"SNMPv3 user {user}")
     entity.commit()
     return acted
+
+
+async def _keys_after_sync(entity: ProvisioningEntity, client: str, sa: Any, ip: str) -> None:
+    assert entity.lease_sync is not None
+    await entity.lease_sync()
+    keys_established(entity, client, sa, ip, synced=True)
 
 
 def handle_v3(entity: ProvisioningEntity, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
