@@ -321,3 +321,32 @@ def test_secure_devices_pass_with_the_dhcp_server_in_a_worker_process(lab: LabPk
         assert office.entity is not None and office.entity.rejected["not-leased-address"] == 0
 
     run(cfg, scenario)
+
+
+def test_a_file_encrypted_with_another_key_than_the_set_one_is_refused(lab: LabPki,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server SETs a key other than the one the file was encrypted with: the eMTA's
+    decryption yields garbage (bad padding, or, when the garbage happens to end in valid
+    padding, a hash that does not match), FAILED_CONFIG_DECRYPT."""
+    from pktcable.provision import entity as entity_module
+    from pktcable.provision import secureentity
+    from tlv import ber
+
+    def wrong_key(data: bytes, tree: pktc.Tree, sa: Any) -> Any:
+        protected, extra = secureentity.protect_file(data, tree, sa)
+        key_oid = pktc.oids(tree).config_key
+        swapped = tuple(ber.VarBind(vb.oid, vb.type, bytes(b ^ 0x5A for b in vb.value))  # type: ignore[arg-type, union-attr]
+                        if vb.oid == key_oid else vb for vb in extra)
+        return protected, swapped
+
+    monkeypatch.setattr(entity_module, "protect_file", wrong_key)
+    cfg, sim = secure_configs(lab)
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.state == MtaState.FAILED_CONFIG_DECRYPT.name, r.deviations
+        assert any(d.step == "MTA-23" and ("bad-padding" in d.text or "hash-mismatch" in d.text)
+                   for d in r.deviations), r.deviations
+        assert office.entity.machines[r.mta_mac].result == ProvisioningState.FAIL_CONFIG_FILE_ERROR  # type: ignore[union-attr]
+
+    run(cfg, scenario)
