@@ -199,6 +199,9 @@ class ProvisioningEntity:
         #: which usmUserName is which device's.
         self.associations: dict[str, object] = {}
         self.v3_users: dict[str, bytes] = {}
+        #: When each Secure device's last refusal was recorded, and refusals not recorded since.
+        self.refusal_at: dict[str, float] = {}
+        self.refusals_unrecorded = 0
         self.v3_users_by_name: dict[bytes, str] = {}
         #: Events a device's flow has no row for, by (flow, state, event) names
         #: (pktcable_unexpected_events_total); bounded by the tables' sizes.
@@ -283,6 +286,7 @@ class ProvisioningEntity:
                                 mac, step, name, state, flow)
 
     def _forget_run(self, mac: str) -> None:
+        self.refusal_at.pop(mac, None)
         self._end_run(mac)
         del self.machines[mac]
         self._run_started.pop(mac, None)
@@ -323,6 +327,7 @@ class ProvisioningEntity:
         self._correlation.pop(mac, None)
 
     def forget(self, mac: str) -> None:
+        self.refusal_at.pop(mac, None)
         self._end_run(mac)
         self.machines.pop(mac, None)
         self.trees.pop(mac, None)
@@ -545,13 +550,8 @@ class ProvisioningEntity:
         return secureentity.keys_established(self, client, sa, ip)
 
     def secure_refusal(self, mac: str, event: object, detail: str) -> None:
-        """Key management refused an AP Request (KeyRequestRefused), or USM an SNMPv3 message
-        (UsmFailed), from ``mac``'s address: recorded on a Secure run (the table keeps its
-        state: anybody can send one), ignored for any other."""
-        machine = self.machines.get(mac)
-        if machine is not None and machine.table.flow == Flow.SECURE.value:
-            self._feed(mac, event, detail[:200])
-            self.commit()
+        """A refused AP Request or SNMPv3 message from ``mac``'s address (secureentity.secure_refusal)."""
+        secureentity.secure_refusal(self, mac, event, detail)
 
     def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
         """The endpoint's ``v3_handler`` (secureentity.handle_v3)."""

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 Address = tuple[str, int]
 MAC_OCTETS = 6
+#: Seconds between two refusals (key management, USM) recorded on one Secure device's history.
+REFUSAL_INTERVAL = 1.0
 _STRING = ber.SNMP_TYPE_BY_KEYWORD["string"]
 _INTEGER = ber.SNMP_TYPE_BY_KEYWORD["integer"]
 
@@ -138,3 +140,21 @@ def handle_v3(entity: ProvisioningEntity, request: Accepted, addr: Address) -> m
 async def _pdu_of(reply: Awaitable[m.Message | None]) -> m.Pdu | None:
     answered = await reply
     return None if answered is None else answered.pdu
+
+
+def secure_refusal(entity: ProvisioningEntity, mac: str, event: object, detail: str) -> None:
+    """Key management refused an AP Request (KeyRequestRefused), or USM an SNMPv3 message
+    (UsmFailed), from ``mac``'s address: recorded on a Secure run (the table keeps its
+    state: anybody can send one), ignored for any other."""
+    machine = entity.machines.get(mac)
+    if machine is None or machine.table.flow != Flow.SECURE.value:
+        return
+    # A flood of forged messages naming the device must not become a flood of store writes:
+    # one recorded per device per REFUSAL_INTERVAL, the rest counted.
+    now = entity.clock()
+    if now - entity.refusal_at.get(mac, -REFUSAL_INTERVAL) < REFUSAL_INTERVAL:
+        entity.refusals_unrecorded += 1
+        return
+    entity.refusal_at[mac] = now
+    entity._feed(mac, event, detail[:200])
+    entity.commit()
