@@ -350,3 +350,23 @@ def test_a_file_encrypted_with_another_key_than_the_set_one_is_refused(lab: LabP
         assert office.entity.machines[r.mta_mac].result == ProvisioningState.FAIL_CONFIG_FILE_ERROR  # type: ignore[union-attr]
 
     run(cfg, scenario)
+
+
+def test_a_tgt_first_when_option_122_7_asks_for_one(lab: LabPki) -> None:
+    """122.7 set: the eMTA gets a TGT at MTA-9/10 and buys the provisioning server's ticket with
+    it in the TGS exchange (MTA-11/12), then goes on as before."""
+    cfg, sim = secure_configs(lab)
+
+    def setup(office: Backoffice) -> None:
+        (mta,) = [c for c in office.dhcp_config.classes if c.kind == "mta"]
+        mta.ccc["use-tgt"] = True
+
+    async def scenario(office: Backoffice) -> None:
+        (r,), _ = await simulate(sim, Flow.SECURE, 1)
+        assert r.passed, (r.state, r.deviations)
+        steps = [step for step, _, _ in r.steps]
+        assert steps == [*SECURE_STEPS[:5], "MTA-11/12", *SECURE_STEPS[5:]]
+        assert office.secure is not None and office.secure.kdc is not None
+        assert office.secure.kdc.counts["tgs-rep"] >= 1
+
+    run(cfg, scenario, setup)
