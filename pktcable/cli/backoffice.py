@@ -244,7 +244,6 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 
     \b
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
-      pktcable simulate --server 127.0.0.1 --flow basic.2 --count 10000 --rate 500 --report storm.json
       pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
       pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10

@@ -578,8 +578,14 @@ class HolderGate:
         return peek(self._inner, name, client)
 
 
+#: The template folder's subfolder of SIP phone profile layouts (pktcable/phones/profiles.py).
+PHONE_LAYOUTS = "sip"
+
+
 def is_template_name(name: str) -> bool:
-    """A file in a template folder that is a template: not Python's (the shipped folder is a
-    package, and running from a checkout leaves ``__pycache__`` there), not hidden."""
+    """A file in a template folder that is a config-file template: not Python's (the shipped
+    folder is a package, and running from a checkout leaves ``__pycache__`` there), not
+    hidden, and not a SIP phone's profile layout (``sip/``: pktcable.phones reads those)."""
     parts = name.split("/")
-    return not any(p.startswith(("_", ".")) for p in parts) and not name.endswith((".py", ".pyc"))
+    return (not any(p.startswith(("_", ".")) for p in parts) and not name.endswith((".py", ".pyc"))
+            and not (len(parts) > 1 and parts[0] == PHONE_LAYOUTS))
