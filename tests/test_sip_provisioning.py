@@ -226,3 +226,35 @@ def test_notifies_go_to_the_source_of_the_subscribe_not_to_its_contact() -> None
     _, sends = split(core.on_request(subscribe(), nat, 1000.0))
     assert sends[0].peer == nat
     assert str(sends[0].request.uri) == f"sip:MAC%3a{MAC}@10.0.0.7:5060"  # still addressed to the Contact
+
+
+def test_pushes_do_not_scan_the_subscriptions() -> None:
+    # The notifier expires by scanning its table: asked once per push, N pushes would cost N².
+    store = MemoryDeviceStore()
+    macs = [f"0004f2{n:06x}" for n in range(50)]
+    for mac in macs:
+        store.put(Device(mac, kind="sip", vars=dict(VARS)))
+    core, _ = make(store, push_rate=10.0, push_burst=1.0)
+    for n, mac in enumerate(macs):
+        core.on_request(subscribe(user=f"MAC{mac}", cseq=n + 1).with_header("Call-ID", f"c{n}"), PHONE, 1000.0)
+    scans = 0
+    real = core.notifier.handle_timer
+
+    def counting(now: float) -> list[Request]:
+        nonlocal scans
+        scans += 1
+        return real(now)
+
+    core.notifier.handle_timer = counting  # type: ignore[method-assign]
+    for mac in macs:
+        device = store.get(mac)
+        assert device is not None
+        device.vars["codecs"] = ["G722"]
+        store.put(device)
+        core.notify_change(mac)
+    t, sent = 1000.0, 0
+    while (due := core.next_deadline()) is not None and due < 4000.0:
+        t = max(t, due)
+        sent += len(split(core.handle_timer(t))[1])
+    assert sent == 50 and scans == 0
+    assert len(split(core.handle_timer(1000.0 + 3600))[1]) == 50 and scans == 1  # then all expire at once
