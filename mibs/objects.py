@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Node kinds.
 SCALAR = "scalar"

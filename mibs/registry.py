@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import Any
 
 from mibs.objects import _MAX_ARC, _MODULE_RE, _NAME_RE, MibError, MibObject
 from mibs.packed import _Packed
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # --------------------------------------------------------------------------
 # Parsing of textual OIDs

@@ -15,11 +15,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
 
 from pktcable.exitcodes import ExitStatus
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import NoReturn, TypeVar
+
+    T = TypeVar("T")
+
 KEY_LIMIT = 64  # the reference compiler reads at most 64 key bytes
 HASH_CHOICES = ("cablelabs", "ietf", "euro", "none")
 
@@ -195,21 +199,20 @@ def run_compile(inputs: tuple[str, ...], output: str | None, out_dir: str | None
             os.makedirs(out_dir, exist_ok=True)
         except OSError as exc:
             fail(f"cannot create {out_dir}: {exc.strerror or exc}", ExitStatus.IO)
-    for name in inputs:
-        text = read_input(name).decode("utf-8", "surrogateescape")
-        source = "<stdin>" if name == "-" else name
+    def compile_all() -> None:
+        for name in inputs:
+            text = read_input(name).decode("utf-8", "surrogateescape")
+            warnings: list[EncodeError] | None = [] if lenient else None
+            data = compile_text(text, source="<stdin>" if name == "-" else name, ctx=ctx, key=key, hash=hash_name,
+                                loader=make_loader(name), memo=memo, minimal_ber=minimal_ber, warnings=warnings)
+            for warning in warnings or ():
+                say(f"pktcable: warning: {warning}")
+            write_output(output_name(name, output, out_dir), data)
 
-        warnings: list[EncodeError] | None = [] if lenient else None
-
-        def build(text: str = text, source: str = source, name: str = name,
-                  warnings: list[EncodeError] | None = warnings) -> bytes:
-            return compile_text(text, source=source, ctx=ctx, key=key, hash=hash_name, loader=make_loader(name),
-                                memo=memo, minimal_ber=minimal_ber, warnings=warnings)
-
-        data = run_codec(build)
-        for warning in warnings or ():
-            say(f"pktcable: warning: {warning}")
-        write_output(output_name(name, output, out_dir), data)
+    # One handler around the whole batch, not one per file: the first codec
+    # error still ends the run with its status, and read or write failures
+    # exit through fail() as before.
+    run_codec(compile_all)
 
 
 _VALUED = {"-o": "output", "--output": "output", "--out-dir": "out_dir", "--key": "key_file", "--hash": "hash_name",

@@ -7,8 +7,8 @@ config with numeric OIDs never pays for it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
 if TYPE_CHECKING:
     from mibs import Registry
 

@@ -204,8 +204,9 @@ def test_templates_are_listed_and_checked_with_the_line_and_column_of_each_probl
 
 
 def test_template_list_leaves_out_python_and_hidden_files(tmp_path: Path) -> None:
-    """A checkout's bytecode (``__pycache__``), the package's ``__init__.py`` and an editor's
-    hidden swap file are not templates: not listed, and their text is not served."""
+    """A checkout's bytecode (``__pycache__``), the package's ``__init__.py``, an editor's
+    hidden swap file and the shipped SIP phone layouts are not config-file templates: not
+    listed, and their text is not served as one."""
     import jinja2
 
     from pktcable.delivery.resolvers import TemplateResolver
@@ -217,6 +218,6 @@ def test_template_list_leaves_out_python_and_hidden_files(tmp_path: Path) -> Non
     (tmp_path / "site.txt").write_text("Main { NetworkAccess 1; }\n")
     resolver = TemplateResolver(MemoryDeviceStore(), jinja2.FileSystemLoader(str(tmp_path)))
     assert resolver.names() == ["cm.txt", "mta.txt", "site.txt"]
-    for hidden in ("__init__.py", "__pycache__/x.cpython-311.pyc", ".cm.txt.swp"):
+    for hidden in ("__init__.py", "__pycache__/x.cpython-311.pyc", ".cm.txt.swp", "sip/generic.xml.j2"):
         with pytest.raises(jinja2.TemplateNotFound):
             resolver.source(hidden)

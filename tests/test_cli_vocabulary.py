@@ -47,7 +47,8 @@ VOCABULARY: dict[str, tuple[str, frozenset[str]]] = {
 }
 FORBIDDEN = {old: (concept, name) for concept, (name, olds) in VOCABULARY.items() for old in olds}
 #: Commands whose examples run here as written: no server, no root, only the repo's files.
-OFFLINE = {("compile",), ("decode",), ("validate",), ("dhcp", "option122"), ("dhcp", "decode")}
+OFFLINE = {("compile",), ("decode",), ("validate",), ("dhcp", "option122"), ("dhcp", "decode"),
+           ("firmware", "verify")}
 #: Shell syntax an example may not use: each line is one invocation, run as written.
 SHELL = {"|", "||", "&", "&&", ";", ">", ">>", "<", "2>"}
 

@@ -82,13 +82,14 @@ def test_compile_needs_neither_click_nor_the_data_modules(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     modules = done.stderr.decode().split()
     assert "click" not in modules and "mibs._data" not in modules and "pktcable.cli" not in modules
+    assert "typing" not in modules
     assert "mibs.registry" in modules  # names were resolved
     assert (tmp_path / "cm.bin").read_bytes() == (COMPAT / "cm_basic.bin").read_bytes()
 
 
 def test_mta_compile_imports_no_block_tables_nor_dataclasses(tmp_path: Path) -> None:
     """An MTA file (SNMP objects only) reads none of the block schema modules,
-    and the compile path has no dataclasses (both cost without byte code)."""
+    and the compile path has neither dataclasses nor typing (all cost without byte code)."""
     (tmp_path / "mta.txt").write_text("Main\n{\n\tMtaConfigDelimiter 1;\n"
                                       "\tSnmpMibObject pktcMtaDevEnabled.0 Integer 1;\n"
                                       "\tSnmpMibObject ifAdminStatus.9 Integer 2;\n\tMtaConfigDelimiter 255;\n}\n")
@@ -96,8 +97,10 @@ def test_mta_compile_imports_no_block_tables_nor_dataclasses(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     modules = set(done.stderr.decode().split())
     assert "tlv.schema.config" in modules and "dataclasses" not in modules
+    assert "typing" not in modules  # annotations only: each module guards it with TYPE_CHECKING
     assert not modules & {f"tlv.schema.{m}" for m in ("classifier", "management", "serviceflow", "vendor")}
-    assert not modules & {"tlv.configfile", "tlv.bindecode", "tlv.formatter", "mibs.textual"}  # the decoding half
+    # The decoding half, OID formatting, the rare statements (GenericTLV, files).
+    assert not modules & {"tlv.configfile", "tlv.bindecode", "tlv.formatter", "mibs.textual", "tlv.textspecial"}
     # The same bytes as with every table loaded.
     from pktcable.mibctx import MibContext
     from tlv.config import compile_text

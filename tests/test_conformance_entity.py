@@ -343,7 +343,7 @@ def test_enrollment_of_a_device_whose_row_names_an_unknown_flow_is_recorded_not_
             await emta.enroll(correlation_id=31)
             await settle(office)
             assert emta.sets() == []
-        assert ("FlowNotSupported", "'SECURE.1' is none of BASIC.1, BASIC.2, HYBRID.1, HYBRID.2") in \
+        assert ("FlowNotSupported", "'SECURE.1' is none of BASIC.1, BASIC.2, HYBRID.1, HYBRID.2, SECURE") in \
             history(office, mac)
         assert sum(office.internal_errors.values()) == 0
 

@@ -125,6 +125,7 @@ def test_production_example_loads_with_standard_ports() -> None:
             cfg.agent_port) == (67, 67, 69, 80, 37, 162, 161)
     assert IPv4Address(cfg.api_address).is_loopback and cfg.data_dir and cfg.cm_key_file and cfg.cm_key is None
     assert cfg.auto_enroll is False and cfg.realms and cfg.devices
+    assert cfg.dhcp_workers == 1  # measured faster on 2 cores (docs/benchmarks.md, "One process or workers")
     assert cfg.inform_community != "public" and cfg.write_community != "private"
     # Its [dhcp] table names the advertised address (its interface is looked up at start-up).
     site = resolve_site(cfg, lambda: {"eth1": IPv4Interface("10.77.0.1/24")})

@@ -14,6 +14,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,10 +74,10 @@ def test_every_record_round_trips_even_one_octet_at_a_time() -> None:
     data = (wire.encode_event(event) + wire.encode_event(plain)
             + wire.encode_event(LeaseReleased(lease(state=LeaseState.RELEASED)))
             + wire.encode_lease(wire.Kind.SNAPSHOT, lease("10.2.0.12")) + wire.encode_ready()
-            + wire.encode_stats(stats))
+            + wire.encode_stats(stats) + wire.encode_sync())
     got = records(data, chunk=1)
     assert [r.kind for r in got] == [wire.Kind.BOUND, wire.Kind.BOUND, wire.Kind.RELEASED, wire.Kind.SNAPSHOT,
-                                     wire.Kind.READY, wire.Kind.STATS]
+                                     wire.Kind.READY, wire.Kind.STATS, wire.Kind.SYNC]
     assert got[0].event == event and got[0].lease == event.lease
     assert got[0].event is not None and got[0].event.vendor is not None
     assert got[0].event.vendor.capability("prov-flows") == event.vendor.capability("prov-flows")  # type: ignore[union-attr]
@@ -90,7 +91,7 @@ def test_every_record_round_trips_even_one_octet_at_a_time() -> None:
 def test_a_damaged_stream_names_the_offset_the_field_and_why() -> None:
     good = wire.encode_event(bound(lease()))
     with pytest.raises(wire.WireError) as bad_length:
-        records(good[:4] + b"\x07" + good[5:])  # the record's kind: no kind 7
+        records(good[:4] + b"\x29" + good[5:])  # the record's kind: no kind 41
     assert bad_length.value.path == "frame.kind" and bad_length.value.offset == 4
     with pytest.raises(wire.WireError) as too_long:
         records(b"\x7f\xff\xff\xff\x01")
@@ -302,3 +303,40 @@ def test_a_bad_dhcp_workers_value_is_one_line_and_exit_2(tmp_path: Path, value: 
                           capture_output=True, text=True, timeout=BUDGET)
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.splitlines()) == 1 and why in done.stderr, done.stderr
+
+
+def test_caught_up_returns_when_the_workers_sync_record_is_read() -> None:
+    """The parent's sync request and the worker's answer, over a real socket pair: the
+    answers resolve the waiters in order, a waiter with no answer gives up after its
+    budget, and a worker that ends releases every waiter at once."""
+    from pktcable.serve.dhcpworker import DhcpWorker
+
+    async def scenario() -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        worker = DhcpWorker(None, None, lambda e: None)  # type: ignore[arg-type]  # the stream end only
+        reader, worker._writer = await asyncio.open_unix_connection(sock=parent)
+        follower = asyncio.ensure_future(worker._read(reader))
+        child.setblocking(False)
+        loop = asyncio.get_running_loop()
+        first = asyncio.ensure_future(worker.caught_up(budget=30))
+        second = asyncio.ensure_future(worker.caught_up(budget=30))
+        asked = b""
+        while len(asked) < 2:
+            asked += await asyncio.wait_for(loop.sock_recv(child, 16), 10)
+        assert asked == wire.SYNC_REQUEST * 2
+        await loop.sock_sendall(child, wire.encode_event(bound(lease())) + wire.encode_sync())
+        await asyncio.wait_for(first, 10)
+        assert worker.mirror.by_address and not second.done()
+        await loop.sock_sendall(child, wire.encode_sync())
+        await asyncio.wait_for(second, 10)
+        started = loop.time()
+        await worker.caught_up(budget=0.2)  # nobody answers
+        assert loop.time() - started >= 0.2
+        third = asyncio.ensure_future(worker.caught_up(budget=30))
+        await asyncio.sleep(0)
+        await worker._end_child()  # no process: only the waiters are released
+        await asyncio.wait_for(third, 10)
+        child.close()
+        await asyncio.wait_for(follower, 10)
+
+    asyncio.run(scenario())

@@ -23,7 +23,7 @@ from pktcable.simulate.identity import Identity
 from pktcable.simulate.report import summarize
 from pktcable.simulate.runner import simulate
 
-from .test_e2e import EXPECTED_STEPS, configs, tamper_published_files
+from .test_e2e import EXPECTED_STEPS, PLAYED, configs, tamper_published_files
 from .virtual import Run, VirtualNetwork, run_virtual
 
 DEVICES = 50
@@ -94,7 +94,7 @@ def check_flow(office: Backoffice, flow: Flow, results: list[Any], elapsed: floa
     assert unconfirmed <= office.tftp.stats.failed + office.tftp.active
 
 
-@pytest.mark.parametrize("flow", list(Flow), ids=lambda f: f.value)
+@pytest.mark.parametrize("flow", PLAYED, ids=lambda f: f.value)
 def test_fifty_devices_pass_every_step_on_virtual_time(flow: Flow) -> None:
     cfg, sim = spec_configs(flow.value)
 
@@ -125,7 +125,7 @@ def lossy_run(flow: Flow, seed: int, loss: float) -> tuple[Run, VirtualNetwork]:
 
 # A Hybrid eMTA whose enrollment INFORM's Response is lost re-sends that INFORM, perhaps after
 # the server's SET: the copy must change nothing (it once restarted the run and voided the file).
-@pytest.mark.parametrize("flow", list(Flow), ids=lambda f: f.value)
+@pytest.mark.parametrize("flow", PLAYED, ids=lambda f: f.value)
 def test_ten_percent_datagram_loss_is_overcome_by_retransmission(flow: Flow) -> None:
     clean, clean_net = lossy_run(flow, seed=7, loss=0.0)
     lossy, lossy_net = lossy_run(flow, seed=7, loss=0.10)

@@ -91,10 +91,11 @@ def test_every_server_table_declares_its_budget_and_the_docs_show_it() -> None:
     for flow, table in SERVER_TABLES.items():
         assert table.flow == flow.value and table.budget is not None and table.budget > 0
         assert table.global_events[table.budget_event] is ServerState.TIMED_OUT  # type: ignore[index]
-        assert ev.LeaseAcked in table.budget_from and (ev.EnrollmentReceived in table.budget_from) == flow.hybrid
+        assert ev.LeaseAcked in table.budget_from and (ev.EnrollmentReceived in table.budget_from) == flow.enrolls
+        assert (ev.KeysEstablished in table.budget_from) == flow.secure
         # No state of the server's waits on its own except the unanswered SET.
         waits = {state for state, info in table.states.items() if info.timeout is not None}
-        assert waits == ({ServerState.SET_UNANSWERED} if flow.hybrid else set())
+        assert waits == ({ServerState.SET_UNANSWERED} if flow.enrolls else set())
     assert diagram.document().count(f"Provisioning budget: {SERVER_TABLES[Flow.HYBRID_2].budget:g} s") == len(Flow)
 
 
@@ -242,3 +243,40 @@ def test_status_flood_after_the_run_ended_is_counted_logged_once_and_changes_not
         run(cfg, scenario)
     lines = [r for r in caplog.records if "not expected" in r.getMessage()]
     assert len(lines) == 1, [r.getMessage() for r in lines]
+
+
+# -- the lease table in another process (dhcp_workers = 1) ---------------------------------------------------------
+
+
+def test_an_inform_that_overtakes_its_lease_record_waits_for_it_once() -> None:
+    """With a DHCP worker the eMTA's INFORM can reach the entity before the lease record
+    of the ACK it got: the entity waits for the worker's records (lease_sync) once, then
+    acts on the INFORM, rather than answering it as from an unleased address (which left
+    the eMTA acknowledged and waiting for a SET that never came)."""
+    async def scenario() -> None:
+        leases: dict[str, str] = {}
+        syncs: list[float] = []
+
+        async def lease_sync() -> None:
+            syncs.append(clock.now)
+            await asyncio.sleep(0)
+            leases[MAC] = SOURCE[0]  # the record arrives while the entity waits
+
+        entity, store, clock = make(leases=leases)
+        entity.lease_sync = lease_sync
+        reply = entity.handle(inform(ENROLL), SOURCE)
+        assert asyncio.iscoroutine(reply)
+        answered = await reply
+        assert answered is not None and answered.pdu.type is m.PduType.RESPONSE
+        await settle(entity)
+        assert syncs == [clock.now] and entity.rejected == {}
+        assert entity.machines[MAC].state is ServerState.LOCATION_SET
+        # A sender that holds no lease even after the wait is answered and refused as before.
+        other = pktc.Enrollment(TREE, b"eMTA", b"2.4.1", b"pktc1.5:051f0101", bytes.fromhex("02aa000000ff"), 5)
+        late = entity.handle(inform(other), ("10.0.0.66", 50000))
+        assert asyncio.iscoroutine(late)
+        refused = await late
+        assert refused is not None and refused.pdu.type is m.PduType.RESPONSE
+        assert entity.rejected == {"not-leased-address": 1} and len(syncs) == 2
+
+    asyncio.run(scenario())

@@ -30,9 +30,14 @@ def test_tables_are_consistent(table) -> None:  # type: ignore[no-untyped-def]
 
 def happy_events(flow: Flow) -> list[object]:
     out: list[object] = [ev.EcmOperational(), ev.OfferAccepted(), ev.AckReceived(flow.value)]
-    if flow.hybrid:
+    if flow.secure:
+        out += [ev.KdcLocated("10.0.0.2"), ev.AsReplyReceived(), ev.ApReplyReceived()]
+    if flow.enrolls:
         out += [ev.InformAcked(), ev.ConfigLocationSet("tftp://10.0.0.1/f", b"h" * 20), ev.HostResolved()]
-    out += [ev.FileReceived(300), ev.ConfigAccepted()]
+    out += [ev.FileReceived(300)]
+    if flow.secure:
+        out.append(ev.ConfigDecrypted())
+    out.append(ev.ConfigAccepted())
     if flow.reports_status:
         out.append(ev.InformAcked())
     return out
@@ -48,6 +53,9 @@ def test_happy_path(flow: Flow) -> None:
     assert steps[1] == "MTA-1/2"
     if flow.hybrid:
         assert "H-MTA-15" in steps and "H-MTA-16...19" in steps
+    if flow.secure:
+        assert steps[3:9] == ["MTA-5...8", "MTA-9/10", "MTA-13/14", "MTA-15", "MTA-16...19", "MTA-20/21"]
+        assert steps[-4:-1] == ["MTA-23", "MTA-23", "MTA-25"]  # decrypt, parse, report
     assert ("MTA-25" in steps[-2]) == flow.reports_status
 
 
@@ -104,7 +112,9 @@ def test_reset_restarts_at_mta_1() -> None:
 def test_server_side_path(flow: Flow) -> None:
     m = Machine(SERVER_TABLES[flow], now=0.0)
     events: list[object] = []
-    if flow.hybrid:
+    if flow.secure:
+        events.append(ev.KeysEstablished())
+    if flow.enrolls:
         events += [ev.EnrollmentReceived(), ev.ConfigBuilt(), ev.LocationSetAcked()]
     events.append(ev.FileServed())
     if flow.reports_status:
@@ -195,3 +205,83 @@ class Hybrid2Device(RuleBasedStateMachine):
 
 
 TestHybrid2Device = Hybrid2Device.TestCase
+
+
+# --- the Secure flow's own steps (MTA-5 ... MTA-14, the encrypted file) ------------------
+
+def secure_until(state: MtaState) -> Machine:
+    """A Secure eMTA walked along its happy path until it enters ``state``."""
+    m = Machine(MTA_TABLES[Flow.SECURE], now=0.0, provisioning_timer=600)
+    for event in happy_events(Flow.SECURE):
+        if m.state is state:
+            return m
+        m.handle(event, now=1.0)
+    raise AssertionError(f"{state.name} is not on the happy path")
+
+
+@pytest.mark.parametrize(("state", "event", "final"), [
+    (MtaState.LOCATE_KDC, ev.KdcNotFound("no SRV record"), MtaState.FAILED_KDC),
+    (MtaState.AS_EXCHANGE, ev.KdcUnanswered(), MtaState.FAILED_KDC),
+    (MtaState.AS_EXCHANGE, ev.AsReplyUntrusted("KDC certificate from another root"), MtaState.FAILED_AS_REP_UNTRUSTED),
+    (MtaState.AS_EXCHANGE, ev.KdcRefused(62, "client certificate expired"), MtaState.FAILED_KDC_REFUSED),
+    (MtaState.KEY_MANAGEMENT, ev.KeyManagementFailed("AP Reply HMAC does not verify"), MtaState.FAILED_KM),
+    (MtaState.ENROLL, ev.UsmRejected("usmStatsWrongDigests"), MtaState.FAILED_USM),
+])
+def test_secure_failures_end_in_their_named_state(state: MtaState, event: object, final: MtaState) -> None:
+    m = secure_until(state)
+    m.handle(event, now=2.0)
+    assert m.state is final and m.done and m.result == ProvisioningState.FAIL_OTHER_REASON
+
+
+def test_secure_tgt_buys_the_service_ticket_at_mta_11_12() -> None:
+    m = secure_until(MtaState.AS_EXCHANGE)
+    m.handle(ev.TgtReceived(), now=2.0)
+    assert m.state is MtaState.TGS_EXCHANGE and m.info.step == "MTA-11/12"
+    m.handle(ev.TgsReplyReceived(), now=3.0)
+    assert m.state is MtaState.KEY_MANAGEMENT
+    with pytest.raises(InvalidTransition):  # no TGT twice
+        secure_until(MtaState.KEY_MANAGEMENT).handle(ev.TgsReplyReceived(), now=3.0)
+
+
+def test_secure_file_that_does_not_decrypt_is_reported_then_named() -> None:
+    m = secure_until(MtaState.DECRYPT)
+    m.handle(ev.ConfigDecryptFailed("bad padding"), now=2.0)
+    assert m.state is MtaState.REPORT_UNDECRYPTABLE and m.info.step == "MTA-25"
+    m.handle(ev.InformAcked(), now=3.0)
+    assert m.state is MtaState.FAILED_CONFIG_DECRYPT and m.result == ProvisioningState.FAIL_CONFIG_FILE_ERROR
+
+
+def test_secure_kerberos_steps_wait_the_mib_backoff() -> None:
+    """The AS and AP waits default to the whole PKTC-IETF-MTA-MIB backoff (nominal doubling up to
+    the maximum, first try and every retry); the provisioning timer still bounds the walk."""
+    from pktcable.flow.tables import AP_BACKOFF, AS_BACKOFF, backoff_waits
+
+    assert backoff_waits(3.0, 100.0, 7) == [3, 6, 12, 24, 48, 96, 100, 100]  # the MIB's own example
+    m = secure_until(MtaState.AS_EXCHANGE)
+    assert m.info.timeout == sum(backoff_waits(*AS_BACKOFF))
+    m.handle_timer(now=1.0 + sum(backoff_waits(*AS_BACKOFF)))
+    assert m.state is MtaState.FAILED_KDC
+    km = secure_until(MtaState.KEY_MANAGEMENT)
+    assert km.info.timeout == sum(backoff_waits(*AP_BACKOFF)) and km.next_deadline() == 1.0 + 600  # timer first
+
+
+def test_secure_server_keeps_a_run_through_hostile_key_and_usm_messages() -> None:
+    """A refused AP Request or an SNMPv3 message failing USM can come from anybody naming the
+    device (a replay, a forgery): recorded, they never end its run; a new association restarts it."""
+    m = Machine(SERVER_TABLES[Flow.SECURE], now=0.0, started_by=ev.LeaseAcked())
+    m.handle(ev.KeyRequestRefused("replayed AP Request"), now=1.0)
+    assert m.state is ServerState.LEASED and not m.done
+    with pytest.raises(InvalidTransition):  # no enrollment without an association
+        m.handle(ev.EnrollmentReceived(), now=1.0)
+    m.handle(ev.KeysEstablished(), now=2.0)
+    assert m.state is ServerState.KEYED and m.info.step == "MTA-13/14"
+    m.handle(ev.UsmFailed("usmStatsWrongDigests"), now=3.0)
+    assert m.state is ServerState.KEYED
+    for event in (ev.EnrollmentReceived(), ev.ConfigBuilt(), ev.LocationSetAcked(), ev.FileServed(),
+                  ev.StatusReceived(1)):
+        m.handle(event, now=4.0)
+    assert m.state is ServerState.DONE
+    m.handle(ev.UsmFailed("late forgery"), now=5.0)
+    assert m.state is ServerState.DONE and m.result == ProvisioningState.PASS
+    m.handle(ev.KeysEstablished(), now=6.0)  # the eMTA started over
+    assert m.state is ServerState.KEYED and m.next_deadline() == 6.0 + m.table.budget  # type: ignore[operator]

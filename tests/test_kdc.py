@@ -474,3 +474,16 @@ def test_tshark_dissects_our_as_rep_and_errors(lab: LabPki, server: Kdc, tmp_pat
                      "error-code: eRR-PREAUTH-REQUIRED (25)", "padata-type: pA-PK-AS-REQ (16)",
                      "error-code: eRR-INVALID-CERTIFICATE (71)"):
         assert expected in text, expected
+
+
+def test_a_certificate_with_an_unknown_version_is_refused_not_raised(server: Kdc, valid_request: bytes) -> None:
+    """cryptography raises InvalidVersion (not a ValueError) for an X.509 version it does
+    not know: found by the flipped-bit test above; every certificate's version 3 (the
+    INTEGER 2 in [0]) is made 4 in turn."""
+    marker = bytes.fromhex("a003020102")
+    at = [i for i in range(len(valid_request)) if valid_request.startswith(marker, i)]
+    assert at, "the request carries no v3 certificate"
+    for i in at:
+        damaged = bytearray(valid_request)
+        damaged[i + 4] = 3
+        _never_raises(server, bytes(damaged))

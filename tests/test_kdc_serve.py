@@ -1,6 +1,7 @@
-"""`pktcable serve` with pki_dir runs the KDC: an eMTA the device store knows gets its
-ticket over UDP, one it does not know is refused (unless auto_enroll), the outcome
-is in /metrics, and a pki_dir that holds no PKI is a setting error."""
+"""`pktcable serve` with the Secure settings (secure_pki, kdc, km) runs the KDC: an eMTA
+the device store knows gets its ticket over UDP, one it does not know is refused (unless
+auto_enroll), the outcome is in /metrics, and a secure_pki that holds no PKI is a setting
+error."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
 
 
 def _config(lab: LabPki, **kwargs: object) -> ServeConfig:
-    ports = {k: free_port() for k in ("dhcp_port", "tftp_port", "tod_port", "snmp_port", "kdc_port")}
-    return check(ServeConfig(cm_key="test-cmts-secret", http_port=0, api_port=0, pki_dir=str(lab.folder),
+    ports = {k: free_port() for k in ("dhcp_port", "tftp_port", "tod_port", "snmp_port", "kdc_port", "km_port")}
+    return check(ServeConfig(cm_key="test-cmts-secret", http_port=0, api_port=0, secure_pki=str(lab.folder),
+                             kdc=True, km=True, realms=[REALM, "HYBRID.2"],
                              devices=[{"mac": KNOWN.hex(), "kind": "mta", "flow": "HYBRID.2"}],
                              **ports, **kwargs))  # type: ignore[arg-type]
 
@@ -88,6 +90,6 @@ def test_serve_runs_the_kdc_for_the_stores_emtas(lab: LabPki, auto_enroll: bool)
             in metrics, metrics
 
 
-def test_a_pki_dir_without_a_pki_is_a_setting_error(tmp_path: Path) -> None:
-    with pytest.raises(SettingError, match="pki_dir.*no PKI here"):
-        check(ServeConfig(cm_key="x", pki_dir=str(tmp_path)))
+def test_a_secure_pki_without_a_pki_is_a_setting_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingError, match="secure_pki.*not a lab PKI folder"):
+        check(ServeConfig(cm_key="x", secure_pki=str(tmp_path), kdc=True, km=True))

@@ -285,3 +285,22 @@ def test_enrollment_rate_bound() -> None:
         await settle(entity)
 
     asyncio.run(scenario())
+
+
+def test_secure_refusals_are_recorded_at_most_once_a_second_per_device() -> None:
+    """Refused AP Requests and SNMPv3 messages naming a Secure device can be forged at any
+    rate: one a second reaches its history, the others are counted; other flows record none."""
+    from pktcable.flow import events as ev
+
+    entity, store, clock = make()
+    assert entity.lease_acked(MAC, "LAB.EXAMPLE.NET", "10.0.0.9")  # a Kerberos realm: the Secure flow
+    for n in range(50):
+        clock.now = 1000.0 + n * 0.1  # 10 a second for 5 s
+        entity.secure_refusal(MAC, ev.UsmFailed("usmStatsWrongDigests"), "usmStatsWrongDigests: forged")
+    recorded = [s for s in store.history(MAC) if s.event == "UsmFailed"]
+    assert len(recorded) == 5 and entity.refusals_unrecorded == 45
+    assert entity.machines[MAC].state.name == "LEASED"  # the run goes on
+    hybrid, hybrid_store, _ = make()
+    hybrid.lease_acked(MAC, "HYBRID.2", "10.0.0.9")
+    hybrid.secure_refusal(MAC, ev.KeyRequestRefused("KRB_AP_ERR_REPEAT"), "replay")
+    assert [s.event for s in hybrid_store.history(MAC)] == ["LeaseAcked"]

@@ -58,6 +58,16 @@ def test_passwords_never_show() -> None:
     assert "s3cr3t" not in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["postgresql://pk:s3%zzcr3t@db/x", "postgresql://db/x?password=s3%zzcr3t",
+                                 "postgresql://db/x?password=s3cr3t&nosuch=1", "postgresql://pk:s3cr3t@db/x?x=%zz"])
+def test_libpqs_own_message_never_shows_the_password(url: str) -> None:
+    """libpq quotes the token it cannot parse, which may be the password: blotted out."""
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreUrlError) as caught:
+        parse_store(url)
+    assert "s3" not in str(caught.value) and "cr3t" not in str(caught.value), str(caught.value)
+
+
 def test_a_bad_store_setting_names_the_key() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(SettingError) as caught:
@@ -174,10 +184,27 @@ def test_store_migrate_with_a_url(pg_url: str) -> None:
     assert both.exit_code == 2
 
 
+def test_store_check_with_a_url(pg_url: str) -> None:
+    import psycopg
+
+    runner = CliRunner()
+    empty = runner.invoke(main, ["store", "check", "--store", pg_url])
+    assert empty.exit_code == 1 and "devices: version -1: not in this database" in empty.output
+    assert runner.invoke(main, ["store", "migrate", "--store", pg_url]).exit_code == 0
+    ok = runner.invoke(main, ["store", "check", "--store", pg_url])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.splitlines() == [f"devices: version {DEVICE_SCHEMA.version}, ok",
+                                      f"leases: version {LEASE_SCHEMA.version}, ok", "admin: version 0, ok"]
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("UPDATE pktcable_schema SET version = 99 WHERE store = 'leases'")
+    newer = runner.invoke(main, ["store", "check", "--store", pg_url])
+    assert newer.exit_code == 1 and "leases: version 99: version 99 is newer" in newer.output
+
+
 # --- what a database shared by servers must hold -----------------------------------------------
 
 
-def test_one_address_is_one_row_whoever_writes(pg_url: str) -> None:
+def test_one_address_is_one_row_and_the_last_write_holds_it(pg_url: str) -> None:
     import psycopg
 
     from pktcable.store.pg_leases import PgLeaseStore
@@ -404,3 +431,91 @@ def test_a_dhcp_workers_lease_table_name_is_told_apart() -> None:
     assert names_postgresql("postgres://db.example.net/pktcable")
     assert not names_postgresql("/var/lib/pktcable/leases.db") and not names_postgresql(None)
     assert not names_postgresql("postgresql.db") and not names_postgresql("")
+
+
+def test_serve_on_postgresql_never_shows_the_password(pg_url: str, tmp_path: Path) -> None:
+    """The test server trusts its socket, so a password in the URL is accepted and unused:
+    serve starts, says where its store is with *** for the password, and prints the
+    password nowhere, in debug logs neither."""
+    import time
+
+    from .procs import FAULT_ENV, stop
+
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cr3t@")
+    config = tmp_path / "serve.toml"
+    config.write_text(f"store = {url!r}\ncm_key = 'k'\napi_port = 0\ndhcp_port = 0\ntftp_port = 0\n"
+                      "http_port = 0\ntod_port = 0\nsnmp_port = 0\n")
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(config), "--data-dir",
+                                 str(tmp_path / "data"), "--log-level", "debug"], env=FAULT_ENV,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "store " not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+    finally:
+        assert stop(proc) == 0, log.read_text()
+    text = log.read_text()
+    assert "store postgresql://postgres:***@/postgres?host=" in text
+    assert "s3cr3t" not in text
+
+
+def test_reset_by_mac_finds_the_address_in_the_postgresql_lease_table(pg_url: str) -> None:
+    """``pktcable reset --store URL``: the SET goes to the address the PostgreSQL lease table
+    gives the MAC now; a MAC without a current lease is exit 2."""
+    import asyncio
+    import time
+
+    from pktcable.flow import Flow
+    from pktcable.simulate.emta import SimulatedMta
+    from pktcable.simulate.identity import Identity
+    from pktcable.store.pg_leases import PgLeaseStore
+
+    from .test_e2e import configs
+
+    _, sim = configs(["HYBRID.2"])
+    identity = Identity.make(5)
+    mac = identity.mta_mac.hex(":")
+    leases = PgLeaseStore(pg_url)
+    leases.put(Lease(IPv4Address("127.0.0.1"), "01" + identity.mta_mac.hex(), mac, time.time() + 3600,
+                     device_class="mta"))
+    leases.commit()
+    leases.close()
+
+    async def scenario() -> tuple[int, str, bool]:
+        mta = SimulatedMta(identity, Flow.HYBRID_2, sim, relay=None)  # type: ignore[arg-type]
+        await mta.start_agent(IPv4Address("127.0.0.1"))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pktcable", "reset", "--mac", mac, "--store", pg_url,
+                "--agent-port", str(sim.agent_port), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = await proc.communicate()
+            return proc.returncode or 0, out.decode() + err.decode(), mta.reset_requested
+        finally:
+            for ep in (mta.agent, mta.informer):
+                ep.close()  # type: ignore[union-attr]
+
+    code, out, requested = asyncio.run(scenario())
+    assert code == 0 and "acknowledged" in out and requested, out
+    other = subprocess.run([sys.executable, "-m", "pktcable", "reset", "--mac", "02:00:00:00:00:99", "--store", pg_url],
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2 and "no current lease" in other.stderr
+
+
+def test_commits_to_postgresql_are_timed_in_the_metrics(pg_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from pktcable.serve.app import Backoffice
+
+    office = Backoffice(check(ServeConfig(data_dir=str(tmp_path / "data"), store=pg_url)))
+    try:
+        office.devices.put(Device("001122334455"))
+        office.devices.commit()
+        count = office.metrics_registry.registry.get_sample_value("pktcable_store_commit_seconds_count",
+                                                                  {"store": "devices"})
+    finally:
+        asyncio.run(office.close())
+    assert count == 1.0

@@ -14,13 +14,14 @@ decoder itself is tlv.bindecode (imported by the first ``decode``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .errors import EncodeError
 from .model import SubTable, TlvDef
 from .record import IdentityRecord
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .bindecode import Decoded
 
 PAD = 0

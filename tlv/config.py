@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypedDict
 
 from . import ber
 from .binary import END, LONG_SNMP, MTA_DELIMITER, Node, encode_nodes, encode_pieces
@@ -21,7 +20,10 @@ from .errors import EncodeError, TlvError
 from .model import OidContext, SubTable
 from .text import FileLoader, ParseContext, ValueMemo, parse
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
 if TYPE_CHECKING:
+    from typing import TypedDict
+
     from .configfile import ConfigFile
 
 CM_MIC, CMTS_MIC = 6, 7
@@ -116,13 +118,14 @@ def compile_nodes(
     return _compile_cm(nodes, key, source)
 
 
-class _Where(TypedDict):
-    """Keyword arguments of EncodeError that place it at a node."""
+if TYPE_CHECKING:
+    class _Where(TypedDict):
+        """Keyword arguments of EncodeError that place it at a node."""
 
-    path: str
-    source: str
-    line: int | None
-    col: int | None
+        path: str
+        source: str
+        line: int | None
+        col: int | None
 
 
 def _where(node: Node, source: str) -> _Where:

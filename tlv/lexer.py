@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from typing import NamedTuple
+from collections import namedtuple
 
 from .errors import TextSyntaxError
 from .quoting import EscapeError, unescape
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
 
 # Token kinds; WORD and STRING are also the names of the pattern's groups.
 WORD, STRING, LBRACE, RBRACE, SEMI, EOF = "word", "string", "{", "}", ";", "end of input"
@@ -48,11 +50,17 @@ _PUNCT = {"{": LBRACE, "}": RBRACE, ";": SEMI}
 _ODD = re.compile("[\x00\ud800-\udfff]")
 
 
-class Token(NamedTuple):
-    kind: str
-    text: str
-    start: int  # offset in the source text
-    end: int
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class Token(NamedTuple):
+        kind: str
+        text: str
+        start: int  # offset in the source text
+        end: int
+else:
+    # The same class as the checker's NamedTuple, made without importing typing.
+    Token = namedtuple("Token", ("kind", "text", "start", "end"))
 
 
 # A line's tokens with offsets from the line's start (None: the line does

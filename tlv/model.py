@@ -11,9 +11,14 @@ the very same object.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
 
 from .record import FrozenRecord, Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # the checker's structural type; at run time a plain base (nothing isinstance-checks it)
 
 
 class OidContext(Protocol):

@@ -13,9 +13,13 @@ refuses assignment.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+# typing is imported only by the checker: on the compile path it would cost a
+# cold process as much as its own keyword tables (tests/test_coldstart.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, TypeVar
 
-R = TypeVar("R", bound="Record")
+    R = TypeVar("R", bound="Record")
 
 
 class Record:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from . import ber
 from .model import OidContext, ValueType
 from .quoting import quote, unquote
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # A word of a value; a quoted index ('A B') inside it may hold spaces.
 _WORD = re.compile(r"\s*((?:[^\s']|'[^']*'?)+)")

@@ -15,15 +15,18 @@ tool looks it up globally and silently encodes ``TrafficPriority`` inside
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypedDict
 
 from .binary import Node
 from .errors import EncodeError, TextSyntaxError, TlvError
-from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, STRING, WORD, Lexer, Token, scan_line
+from .lexer import EOF, LBRACE, LINE, RBRACE, SEMI, WORD, Lexer, Token, scan_line
 from .model import OidContext, SubTable, TlvDef, keyword_places
-from .quoting import unquote
 from .record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, TypedDict
 
 FileLoader = Callable[[str], bytes]
 
@@ -36,10 +39,7 @@ FILE_KEYWORDS: dict[str, tuple[int, int]] = {
     "manufacturercvcchainfile": (81, 254),
     "cosignercvcchainfile": (82, 254),
 }
-# PacketCable 2.0 digit map: the file becomes a String value of this object.
-DIGIT_MAP_OID = (1, 3, 6, 1, 4, 1, 4491, 2, 2, 8, 2, 1, 1, 3, 1, 1, 2, 1)
 GENERIC = "generictlv"
-GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
 
 
 # What a batch of configs made from one template repeats, kept across its
@@ -53,7 +53,10 @@ GENERIC_VALUE_TYPES = {"integer": 4, "short": 2, "char": 1}
 # block's table. Only values with no MIB-constraint problem are kept, so a
 # hit stands for a value whose checks passed (a problem is reported for
 # every file that has it). Each dict holds at most MEMO_LIMIT entries.
-ValueMemo = dict[tuple[Any, ...], Any]
+if TYPE_CHECKING:
+    ValueMemo = dict[tuple[Any, ...], Any]
+else:
+    ValueMemo = dict
 MEMO_LIMIT = 100_000
 # Blocks nest 7 deep in the schema; GenericTLV blocks could nest without end,
 # and a limit keeps a hostile file from exhausting the parser's stack.
@@ -121,14 +124,18 @@ def parse(
     return _Parser(lexer, table, pc, errors).file()
 
 
-class Slot(NamedTuple):
-    """Where a line's node stands in the tree, and the block it is in."""
+if TYPE_CHECKING:
+    class Slot(NamedTuple):
+        """Where a line's node stands in the tree, and the block it is in."""
 
-    parent: list[Node]
-    at: int
-    table: SubTable
-    path: str
-    block: str
+        parent: list[Node]
+        at: int
+        table: SubTable
+        path: str
+        block: str
+else:
+    # The same class as the checker's NamedTuple, made without importing typing.
+    Slot = namedtuple("Slot", ("parent", "at", "table", "path", "block"))
 
 
 def parse_recording(text: str, table: SubTable, pc: ParseContext) -> tuple[list[Node], dict[int, Slot]] | None:
@@ -174,11 +181,12 @@ def plain_reason(exc: ValueError) -> str:
     return text
 
 
-class _At(TypedDict):
-    """Keyword arguments that place a Node in the source text."""
+if TYPE_CHECKING:
+    class _At(TypedDict):
+        """Keyword arguments that place a Node in the source text."""
 
-    line: int
-    col: int
+        line: int
+        col: int
 
 
 class _Parser:
@@ -343,12 +351,15 @@ class _Parser:
 
     def statement(self, kw: Token, table: SubTable, path: str, block_name: str) -> list[Node]:
         key = kw.text.lower()
-        if key == GENERIC:
-            return [self.generic(kw, path)]
-        if key in FILE_KEYWORDS:
-            return self.file_keyword(kw, path)
-        if key == "digitmap":
-            return [self.digit_map(kw, table, path)]
+        if key == GENERIC or key in FILE_KEYWORDS or key == "digitmap":
+            # Rare statements: their module is compiled only for a file that uses one.
+            from . import textspecial
+
+            if key == GENERIC:
+                return [textspecial.generic(self, kw, path)]
+            if key in FILE_KEYWORDS:
+                return textspecial.file_keyword(self, kw, path)
+            return [textspecial.digit_map(self, kw, table, path)]
         defn = table.by_name(kw.text)
         if defn is None:
             raise self.error(kw, self.unknown_keyword(kw.text, block_name))
@@ -411,122 +422,3 @@ class _Parser:
         if places:
             return f"{word} is not valid in {block_name}; it belongs in {', '.join(places[:6])}"
         return f"unknown keyword {word!r} in {block_name}"
-
-    # -- GenericTLV ----------------------------------------------------
-    def generic(self, kw: Token, path: str) -> Node:
-        toks, end = self.header()
-        fields: dict[str, Token] = {}
-        i = 0
-        while i < len(toks):
-            name = toks[i].text.lower()
-            if name not in ("tlvcode", "tlvlength", "tlvvalue", "tlvstring", "tlvstringzero", "tlvtype"):
-                raise self.error(toks[i], "expected TlvCode, TlvLength, TlvValue, TlvString, TlvStringZero or TlvType")
-            if i + 1 >= len(toks):
-                raise self.error(toks[i], f"{toks[i].text} needs a value")
-            fields[name] = toks[i + 1]
-            i += 2
-        if "tlvcode" not in fields:
-            raise self.error(kw, "GenericTLV needs TlvCode N")
-        code = self.number(fields["tlvcode"], 0, 255, "TlvCode")
-        p = f"{path}.{code}" if path else str(code)
-        if end.kind == LBRACE:
-            if len(fields) != 1:
-                raise self.error(end, "a GenericTLV block takes only TlvCode N before '{'")
-            children = self.block(SubTable("GenericTLV"), p, "GenericTLV", kw)
-            return Node(code, children=children, **self.at(kw))
-        data = self.generic_value(kw, fields, p)
-        if "tlvlength" in fields:
-            length = self.number(fields["tlvlength"], 0, 65535, "TlvLength")
-            if length != len(data):
-                raise self.value_error(fields["tlvlength"], p, f"TlvLength {length} but the value has {len(data)} bytes")
-        return Node(code, data, **self.at(kw))
-
-    def generic_value(self, kw: Token, fields: dict[str, Token], path: str) -> bytes:
-        if "tlvvalue" in fields and "tlvtype" not in fields:
-            tok = fields["tlvvalue"]
-            text = tok.text
-            if not text.lower().startswith("0x") or len(text) % 2:
-                raise self.value_error(tok, path, "TlvValue takes hex bytes such as 0x0102")
-            try:
-                return bytes.fromhex(text[2:])
-            except ValueError:
-                raise self.value_error(tok, path, f"bad hex in TlvValue {text}") from None
-        for name, zero in (("tlvstring", b""), ("tlvstringzero", b"\0")):
-            if name in fields:
-                tok = fields[name]
-                if tok.kind != STRING:
-                    raise self.value_error(tok, path, f"{tok.text} needs a quoted string")
-                return self.string(tok, path, kw.text) + zero
-        if "tlvtype" in fields and "tlvvalue" in fields:
-            kind = fields["tlvtype"].text.lower()
-            tok = fields["tlvvalue"]
-            if kind == "ipaddress":
-                from .ber import ip_bytes
-
-                try:
-                    return ip_bytes(tok.text)
-                except ValueError:
-                    raise self.value_error(tok, path, f"not an IPv4 address: {tok.text}") from None
-            if kind not in GENERIC_VALUE_TYPES:
-                raise self.value_error(fields["tlvtype"], path, "TlvType is Integer, Short, Char or IPAddress")
-            size = GENERIC_VALUE_TYPES[kind]
-            return self.number(tok, 0, (1 << (8 * size)) - 1, kind).to_bytes(size, "big")
-        raise self.error(kw, "GenericTLV needs TlvValue 0x.., TlvString \"..\", TlvStringZero \"..\" or TlvType T TlvValue v")
-
-    def string(self, tok: Token, path: str, what: str) -> bytes:
-        """A quoted string token's bytes; a bad escape is an error at the token."""
-        try:
-            return unquote(tok.text)
-        except ValueError as exc:
-            raise self.value_error(tok, path, f"{what}: {exc}") from None
-
-    def number(self, tok: Token, low: int, high: int, what: str) -> int:
-        if len(tok.text) > 12:  # nothing in 0..65535 is written longer
-            raise self.error(tok, f"{what} {tok.text[:12]}... is out of range {low}..{high}")
-        try:
-            n = int(tok.text, 0)
-        except ValueError:
-            raise self.error(tok, f"{what} takes a number") from None
-        if not low <= n <= high:
-            raise self.error(tok, f"{what} {n} outside {low}..{high}")
-        return n
-
-    # -- keywords that read files ----------------------------------------
-    def file_arg(self, kw: Token) -> tuple[Token, bytes]:
-        toks, end = self.header()
-        if end.kind != SEMI or len(toks) != 1 or toks[0].kind != STRING:
-            raise self.error(kw, f"{kw.text} takes one quoted file name")
-        name = self.string(toks[0], "", kw.text).decode("utf-8", "surrogateescape")
-        if self.pc.loader is None:
-            raise self.error(toks[0], f"{kw.text}: no file access here")
-        try:
-            self.pc.loaded = True
-            return toks[0], self.pc.loader(name)
-        except OSError as exc:
-            raise self.error(toks[0], f"{kw.text}: cannot read {name!r}: {exc.strerror or exc}") from None
-
-    def file_keyword(self, kw: Token, path: str) -> list[Node]:
-        if path:
-            raise self.error(kw, f"{kw.text} belongs at the top level of Main")
-        code, size = FILE_KEYWORDS[kw.text.lower()]
-        tok, data = self.file_arg(kw)
-        if not data:
-            raise self.value_error(tok, str(code), f"{kw.text}: the file is empty")
-        defn = self.table.by_code(code)
-        return [
-            Node(code, data[i : i + size], defn=defn, decoded=None, **self.at(kw))
-            for i in range(0, len(data), size)
-        ]
-
-    def digit_map(self, kw: Token, table: SubTable, path: str) -> Node:
-        from .ber import SNMP_TYPE_BY_KEYWORD, VarBind, encode_varbind
-
-        defn = table.by_code(11)
-        if defn is None:
-            raise self.error(kw, "DigitMap is an SNMP object; it is not valid in this block")
-        tok, data = self.file_arg(kw)
-        if len(data) > 8192:
-            raise self.value_error(tok, "11", f"DigitMap file is {len(data)} bytes; at most 8192")
-        value = encode_varbind(VarBind(DIGIT_MAP_OID, SNMP_TYPE_BY_KEYWORD["string"], data),
-                               minimal=self.pc.minimal_ber)
-        return Node(11, value, defn=defn, **self.at(kw))

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from pktcable.simulate.config import DeviceResult
     from pktcable.simulate.progress import Progress
 
-#: The flows the simulator can play: those with a device-side table.
+#: The flows the simulator can play: those with a device-side table (Secure with --pki).
 SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
+#: simulate --fault: the Secure eMTA's injected faults (pktcable.simulate.mtasecure.FAULTS).
+SECURE_FAULTS = ("ap-hmac", "usm-keys")
 
 
 @click.command("serve", cls=Command)
@@ -216,12 +218,21 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
               help="First DHCP retransmission wait, doubling to 16 of them, each +-1/4 (RFC 2131: 4).")
 @click.option("--dhcp-retries", type=click.IntRange(0, 16), default=3, show_default=True,
               help="DHCP retransmissions of one message before the exchange gives up.")
+@click.option("--pki", "pki", type=click.Path(file_okay=False, exists=True),
+              help="Secure flow: the lab PKI folder (pktcable pki init; devices by MAC from pki devices --count).")
+@click.option("--kdc-port", type=click.IntRange(1, 65535), default=10188, show_default=True,
+              help="Secure: the KDC's port at the 122.10 address (88 in production).")
+@click.option("--km-port", type=click.IntRange(1, 65535), default=11293, show_default=True,
+              help="Secure: key management at the provisioning server (1293 in production).")
+@click.option("--fault", type=click.Choice(SECURE_FAULTS),
+              help="Secure: inject a fault (ap-hmac: wrong AP Request HMAC; usm-keys: wrong SNMPv3 key).")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
                  first: int, mib_tree: str, declare_mib: bool, http: bool, workers: int, device_budget: float | None,
-                 dhcp_timeout: float, dhcp_retries: int, quiet: bool, as_json: bool) -> None:
+                 dhcp_timeout: float, dhcp_retries: int, pki: str | None, kdc_port: int, km_port: int,
+                 fault: str | None, quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -233,9 +244,9 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 
     \b
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
-      pktcable simulate --server 127.0.0.1 --flow basic.2 --count 10000 --rate 500 --report storm.json
       pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
+      pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
     """
     import socket
     import time
@@ -256,8 +267,20 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
-                       dhcp_retries=dhcp_retries)
+                       dhcp_retries=dhcp_retries, pki=pki, kdc_port=kdc_port, km_port=km_port,
+                       secure_fault=fault or "")
     chosen = Flow.of(flow.upper())
+    if chosen.secure and pki is None:
+        fail("--flow secure needs --pki (the lab PKI folder holding the devices' certificates)", ExitStatus.USAGE)
+    if not chosen.secure and (pki is not None or fault is not None):
+        fail("--pki and --fault are for --flow secure", ExitStatus.USAGE)
+    if chosen.secure and pki is not None:
+        from pktcable.simulate.identity import Identity
+        from pktcable.simulate.mtasecure import pki_problem
+
+        problem = pki_problem(pki, [Identity.make(first + n, config.seed).mta_mac for n in range(count)])
+        if problem:
+            fail(f"--pki {problem}", ExitStatus.USAGE)
     raise_fd_limit()  # every device that got its lease keeps its agent's socket until the run ends
 
     def write(text: str) -> None:
@@ -308,13 +331,15 @@ async def _tick(progress: Progress) -> None:
 @click.option("--mac", help="The eMTA's MAC address (any separators).")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="The serve data folder: the eMTA's address is the one its current DHCP lease names.")
+@click.option("--store", "store_url", metavar="URL",
+              help="The serve store setting's PostgreSQL URL, instead of --data-dir: the lease and device tables there.")
 @click.option("--device-address", help="Send the SET to this address of the eMTA instead (an operator's override).")
 @click.option("--agent-port", type=int, default=161, show_default=True, help="The eMTA's SNMP agent port.")
 @click.option("--community", default="private", show_default=True, help="Write community of the eMTA.")
 @click.option("--mib-tree", type=click.Choice(["cablelabs", "ietf", "euro"]), default="cablelabs", show_default=True,
               help="Which PKTC MTA MIB the eMTA implements (the OID of pktcMtaDevResetNow).")
-def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, device_address: str | None,
-              agent_port: int, community: str, mib_tree: str) -> None:
+def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, store_url: str | None,
+              device_address: str | None, agent_port: int, community: str, mib_tree: str) -> None:
     """SET pktcMtaDevResetNow on an eMTA found by MAC: it restarts provisioning at MTA-1.
 
     The SET goes to the address the serve data folder's DHCP lease table gives
@@ -326,6 +351,7 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
     \b
       pktcable reset --mac 00:11:22:33:44:aa --data-dir /var/lib/pktcable
       pktcable reset --mac 0011223344aa --device-address 10.1.0.5 --mib-tree ietf
+      pktcable reset --mac 0011223344aa --store 'postgresql:///pktcable?host=/run/postgresql'
     """
     import time
 
@@ -345,14 +371,20 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
         key = normalize_mac(mac)
     except ValueError as exc:
         fail(str(exc), ExitStatus.USAGE)
-    if data_dir is None and device_address is None:
-        fail("give --data-dir (to find the device's lease) or --device-address", ExitStatus.USAGE)
-    target = (device_address if device_address is not None
-              else _leased_address(Path(data_dir), key))  # type: ignore[arg-type]
-    try:
-        store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
-    except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
-        fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
+    if data_dir is not None and store_url is not None:
+        fail("give --data-dir or --store, not both", ExitStatus.USAGE)
+    if data_dir is None and store_url is None and device_address is None:
+        fail("give --data-dir or --store (to find the device's lease) or --device-address", ExitStatus.USAGE)
+    store: Any
+    if store_url is not None:
+        target, store = _postgresql_reset_target(store_url, key, device_address)
+    else:
+        target = (device_address if device_address is not None
+                  else _leased_address(Path(data_dir), key))  # type: ignore[arg-type]
+        try:
+            store = SqliteDeviceStore(str(Path(data_dir) / "devices.db")) if data_dir else MemoryDeviceStore()
+        except sqlite3.Error as exc:  # not a store of ours, or one newer than this pktcable
+            fail(f"--data-dir {data_dir}: {exc}", ExitStatus.USAGE)
 
     async def run() -> bool:
         endpoint = await open_endpoint("0.0.0.0", 0, timeout=1.0, retries=2)
@@ -372,6 +404,41 @@ def reset_cmd(mac_operand: str | None, mac: str | None, data_dir: str | None, de
         store.close()
     click.echo(f"{key}: reset {'acknowledged' if ok else 'not acknowledged'}")
     sys.exit(int(ExitStatus.OK if ok else ExitStatus.INVALID))
+
+
+def _postgresql_reset_target(url: str, mac: str, device_address: str | None) -> tuple[str, Any]:
+    """The address the PostgreSQL lease table gives ``mac`` now (or ``device_address``), and
+    the device store there; exits 2 for a bad URL, no current lease, 6 for no server."""
+    import time
+
+    from pktcable.dhcpd.engine import LeaseEngine
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain, parse_store, redact
+    from pktcable.store.sqlite import SchemaError
+
+    try:
+        parse_store(url)
+        import psycopg
+
+        from pktcable.store.pg_devices import PgDeviceStore
+        from pktcable.store.pg_leases import PgLeaseStore
+
+        if device_address is None:
+            leases = PgLeaseStore(url)
+            try:
+                lease = LeaseEngine(leases, {}, 0.0, 0.0).bound_lease(mac, time.time())
+            finally:
+                leases.close()
+            if lease is None:
+                fail(f"{mac}: no current lease in {redact(url)}; give --device-address to reset anyway",
+                     ExitStatus.USAGE)
+            device_address = str(lease.address)
+        return device_address, PgDeviceStore(url)
+    except StoreUrlError as exc:
+        fail(f"--store: {exc}", ExitStatus.USAGE)
+    except StoreUnavailable as exc:
+        fail(f"--store {exc}", ExitStatus.IO)
+    except (SchemaError, psycopg.Error) as exc:
+        fail(f"--store {explain(exc, url)}", ExitStatus.USAGE)
 
 
 def _leased_address(data_dir: Path, mac: str) -> str:

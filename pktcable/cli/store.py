@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pktcable.exitcodes import ExitStatus
 
 from .common import fail
+
+if TYPE_CHECKING:
+    from pktcable.store.files import Checked
 
 data_dir_option = click.option("--data-dir", required=True, type=click.Path(file_okay=False),
                                help="The serve data folder.")
@@ -94,11 +98,27 @@ def migrate_cmd(data_dir: str | None, store_url: str | None) -> None:
             click.echo(f"{m.name}: version {m.before} -> {m.after}")
 
 
+def _check_postgresql(url: str) -> list[Checked]:
+    import psycopg
+
+    from pktcable.store.backend import check_postgresql
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain
+
+    try:
+        return check_postgresql(url)
+    except StoreUrlError as exc:
+        fail(f"--store: {exc}", ExitStatus.USAGE)
+    except StoreUnavailable as exc:
+        fail(f"--store {exc}", ExitStatus.IO)
+    except psycopg.Error as exc:
+        fail(f"--store {explain(exc, url)}", ExitStatus.INVALID)
+
+
 def _migrate_postgresql(url: str) -> None:
     import psycopg  # parse_store has told an operator without it what to install
 
     from pktcable.store.backend import migrate_postgresql
-    from pktcable.store.pg import StoreUnavailable, StoreUrlError, redact
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain
     from pktcable.store.sqlite import SchemaError
 
     try:
@@ -110,28 +130,39 @@ def _migrate_postgresql(url: str) -> None:
     except SchemaError as exc:
         fail(str(exc), ExitStatus.INVALID)
     except psycopg.Error as exc:
-        fail(f"--store {redact(url)}: {(str(exc).strip().splitlines() or ['error'])[0]}", ExitStatus.INVALID)
+        fail(f"--store {explain(exc, url)}", ExitStatus.INVALID)
     for m in done:
         click.echo(f"{m.name}: version {m.after}, up to date" if m.before == m.after
                    else f"{m.name}: version {m.before} -> {m.after}")
 
 
 @store_group.command("check")
-@data_dir_option
-def check_cmd(data_dir: str) -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False), help="The serve data folder (SQLite stores).")
+@click.option("--store", "store_url", metavar="URL",
+              help="A PostgreSQL store instead: each store's schema version against this pktcable's.")
+def check_cmd(data_dir: str | None, store_url: str | None) -> None:
     """Check every store file (SQLite integrity check, schema version); exits 1 on a problem.
 
-    Safe while serve runs: it only reads.
+    Safe while serve runs: it only reads. A PostgreSQL store's data is the server's to
+    check (its own checksums and amcheck); this compares each store's schema version.
 
     Examples:
 
     \b
       pktcable store check --data-dir /var/lib/pktcable
       pktcable store check --data-dir ./restored-data
+      pktcable store check --store 'postgresql:///pktcable?host=/run/postgresql'
     """
     from pktcable.store.files import check
 
-    found = check(_existing(data_dir))
+    if (data_dir is None) == (store_url is None):
+        fail("give --data-dir (SQLite) or --store URL (PostgreSQL), one of them", ExitStatus.USAGE)
+    found: list[Checked]
+    if store_url is not None:
+        found = _check_postgresql(store_url)
+    else:
+        assert data_dir is not None
+        found = check(_existing(data_dir))
     if not found:
         fail(f"--data-dir {data_dir}: no store files in it", ExitStatus.USAGE)
     bad = False

@@ -65,7 +65,7 @@ def _store(data_dir: str | None, store_url: str | None = None) -> Iterator[Admin
 
 @contextmanager
 def _postgresql(url: str) -> Iterator[AdminStore]:
-    from pktcable.store.pg import StoreUnavailable, StoreUrlError, parse_store, redact
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain, parse_store
     from pktcable.store.sqlite import SchemaError
 
     try:
@@ -80,7 +80,7 @@ def _postgresql(url: str) -> Iterator[AdminStore]:
     except StoreUnavailable as exc:
         fail(f"--store {exc}", ExitStatus.IO)
     except (SchemaError, psycopg.Error) as exc:
-        fail(f"--store {redact(url)}: {(str(exc).strip().splitlines() or ['error'])[0]}", ExitStatus.USAGE)
+        fail(f"--store {explain(exc, url)}", ExitStatus.USAGE)
     try:
         yield store
     finally:

@@ -578,14 +578,14 @@ class HolderGate:
         return peek(self._inner, name, client)
 
 
-#: The subfolder of a template folder that holds SIP phone profile layouts (XML, not config text).
+#: The template folder's subfolder of SIP phone profile layouts (pktcable/phones/profiles.py).
 PHONE_LAYOUTS = "sip"
 
 
 def is_template_name(name: str) -> bool:
-    """A file in a template folder that is a config template: not Python's (the shipped folder
-    is a package, and running from a checkout leaves ``__pycache__`` there), not hidden, not a
-    phone layout (:data:`PHONE_LAYOUTS`, pktcable.phones)."""
+    """A file in a template folder that is a config-file template: not Python's (the shipped
+    folder is a package, and running from a checkout leaves ``__pycache__`` there), not
+    hidden, and not a SIP phone's profile layout (``sip/``: pktcable.phones reads those)."""
     parts = name.split("/")
-    return not any(p.startswith(("_", ".")) for p in parts) and not name.endswith((".py", ".pyc")) \
-        and parts[0] != PHONE_LAYOUTS
+    return (not any(p.startswith(("_", ".")) for p in parts) and not name.endswith((".py", ".pyc"))
+            and not (len(parts) > 1 and parts[0] == PHONE_LAYOUTS))

@@ -22,7 +22,8 @@ The state machines that the simulator (device side) and the provisioning server
 (server side) run, drawn from their transition tables in `pktcable/flow/tables.py`
 (this file is generated: `python -m pktcable.flow.diagram`). Each state shows the
 spec step it stands for (PKT-SP-PROV1.5 / ITU-T J.167 numbering: MTA-1 ... MTA-25, the
-Hybrid steps from 15 on as H-MTA-n). Final states show the `pktcMtaDevProvisioningState`
+Hybrid steps from 15 on as H-MTA-n; the Secure flow adds MTA-5 ... MTA-14: the KDC, PKINIT,
+key management). Final states show the `pktcMtaDevProvisioningState`
 value they report (1 pass, 3 failConfigFileError, 7 failOtherReason). An event that a
 table does not list for a state is an error (`InvalidTransition`, which the server
 records, logs and counts as `pktcable_unexpected_events_total`), never ignored.
@@ -48,6 +49,14 @@ def everywhere(table: FlowTable) -> dict[type, Enum]:
     return found
 
 
+def staying(table: FlowTable) -> list[type]:
+    """Event types every state takes and stays in (recorded, nothing changes): one sentence
+    in the text instead of a loop on each state."""
+    kinds = {kind for _, kind in table.transitions}
+    return sorted((kind for kind in kinds if all(table.transitions.get((state, kind)) is state
+                                                 for state in table.states)), key=lambda k: k.__name__)
+
+
 def mermaid(table: FlowTable) -> str:
     lines = ["```mermaid", "stateDiagram-v2"]
     for state, info in table.states.items():
@@ -57,7 +66,10 @@ def mermaid(table: FlowTable) -> str:
         lines.append(f'    {state.name}: {label}')
     lines.append(f"    [*] --> {table.start.name}")
     anywhere = everywhere(table)
+    stays = set(staying(table))
     for source, kind, target in table.edges():
+        if kind in stays:
+            continue  # the text says every state keeps it
         if kind in anywhere and source != table.start:
             continue  # drawn once, from the start state; the text says it holds in every state
         lines.append(f"    {source.name} --> {target.name}: {kind.__name__}")
@@ -77,8 +89,10 @@ def flow_list() -> str:
              "| device table | server table |",
              "|---|---|---|---|---|---|---|"]
     for flow in Flow:
-        named_by = "DHCP siaddr/file (hash in the file)" if flow.family.file_in_dhcp else "SNMP SET (location, hash)"
-        lines.append(f"| {flow.value} | {flow.family.name.title()} | 0x{flow.capability_bit:04x} | {named_by} "
+        named_by = "DHCP siaddr/file (hash in the file)" if flow.family.file_in_dhcp else \
+            "SNMPv3 SET (location, hash, key; the file encrypted)" if flow.secure else "SNMP SET (location, hash)"
+        realm = "a Kerberos realm (the flow goes by SECURE)" if flow.secure else flow.value
+        lines.append(f"| {realm} | {flow.family.name.title()} | 0x{flow.capability_bit:04x} | {named_by} "
                      f"| {'yes' if flow.reports_status else 'no'} | {'yes' if flow in MTA_TABLES else 'no'} "
                      f"| {'yes' if flow in SERVER_TABLES else 'no'} |")
     unlisted = [family for family in Family if not any(flow.family is family for flow in Flow)]
@@ -110,6 +124,10 @@ def document() -> str:
                                    for kind, target in sorted(anywhere.items(), key=lambda i: i[0].__name__))
                 parts.append(f"In every state, final ones too (a new run; drawn from {table.start.name} only): "
                              f"{events}.\n")
+            stays = staying(table)
+            if stays:
+                parts.append(f"In every state, final ones too, {', '.join(f'`{k.__name__}`' for k in stays)} "
+                             "are recorded and change nothing (not drawn).\n")
             if table.after_end:
                 events = ", ".join(f"`{kind.__name__}`" for kind in sorted(table.after_end, key=lambda k: k.__name__))
                 moves = {kind for (state, kind) in table.transitions if table.states[state].final} & table.after_end

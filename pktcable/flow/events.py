@@ -61,6 +61,94 @@ class DhcpGaveUp:
     """No usable OFFER/ACK within the step's time."""
 
 
+# --- device side, Secure flow (MTA-5 ... MTA-14, SNMPv3) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KdcLocated:
+    """MTA-5...8: the KDC of the realm has an address (122.10, or DNS SRV and A)."""
+
+    address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KdcNotFound:
+    """MTA-5...8: no address for the realm's KDC."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AsReplyReceived:
+    """MTA-10: a PKINIT AS Reply whose KDC certificate chains to the eMTA's telephony root,
+    holding the provisioning server's ticket."""
+
+
+@dataclass(frozen=True, slots=True)
+class TgtReceived:
+    """MTA-10: as :class:`AsReplyReceived`, holding a TGT (122.7 asked for one): MTA-11/12 follow."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsReplyUntrusted:
+    """MTA-10: an AS Reply the eMTA must not use (the KDC's certificate does not chain to
+    its telephony root, or the reply does not verify)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KdcRefused:
+    """MTA-10/12: the KDC answered with a KRB-ERROR (an untrusted or expired device
+    certificate, an unknown realm or principal ...); ``code`` is the Kerberos error code."""
+
+    code: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KdcUnanswered:
+    """MTA-9...12: no answer from the KDC through the 122.4 (AS) backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class TgsReplyReceived:
+    """MTA-12: the service ticket for the provisioning server, bought with the TGT."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApReplyReceived:
+    """MTA-14: the provisioning server's AP Reply verified; the SNMPv3 keys are derived."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyManagementFailed:
+    """MTA-13/14: an AP Reply that does not verify (HMAC, AP-REP), a key-management Error,
+    or no answer through the 122.5 (AP) backoff."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsmRejected:
+    """MTA-15/25: the provisioning server answered an SNMPv3 INFORM with a USM Report
+    (wrong digest, unknown user, not in time window): the keys of MTA-14 do not work."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDecrypted:
+    """MTA-23: the file decrypted with the key of the MTA-19 SET and matched its hash."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDecryptFailed:
+    """MTA-23: the file does not decrypt with that key, or its hash does not match."""
+
+    reason: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class InformAcked:
     """An SNMP INFORM (enrollment MTA-15, status MTA-25) was acknowledged."""
@@ -151,6 +239,28 @@ class EnrollmentReceived:
 class EnrollmentRetransmitted:
     """MTA-15 again, with the correlation id of the run being worked on: the
     eMTA retrying because our Response crossed its retry, not a new run."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeysEstablished:
+    """MTA-13/14 (Secure): an AP Request verified and answered; the device's SNMPv3
+    security association exists (a new one also means the eMTA started over)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequestRefused:
+    """MTA-13 (Secure): an AP Request refused (ticket, HMAC, replay, realm): answered
+    with a key-management Error, or not at all."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsmFailed:
+    """MTA-15/25 (Secure): an SNMPv3 message from the device's user failed USM checks
+    (wrong digest, outside the time window): answered with a Report."""
+
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

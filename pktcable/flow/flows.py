@@ -47,6 +47,9 @@ class Flow(StrEnum):
     BASIC_2 = "BASIC.2", Family.BASIC, True
     HYBRID_1 = "HYBRID.1", Family.HYBRID, False
     HYBRID_2 = "HYBRID.2", Family.HYBRID, True
+    #: Its option 122.6 realm is a Kerberos realm (any realm that names no other flow); "SECURE"
+    #: is the name settings, the store and metrics give the flow itself.
+    SECURE = "SECURE", Family.SECURE, True
 
     def __new__(cls, realm: str, family: Family, reports_status: bool) -> Flow:
         member = str.__new__(cls, realm)
@@ -58,6 +61,15 @@ class Flow(StrEnum):
     @property
     def hybrid(self) -> bool:
         return self.family is Family.HYBRID
+
+    @property
+    def secure(self) -> bool:
+        return self.family is Family.SECURE
+
+    @property
+    def enrolls(self) -> bool:
+        """Whether the eMTA enrolls by SNMP INFORM (MTA-15) and is told its file by SET (MTA-19)."""
+        return not self.family.file_in_dhcp
 
     @property
     def capability_bit(self) -> int:
@@ -75,14 +87,22 @@ class Flow(StrEnum):
 
     @classmethod
     def for_realm(cls, realm: str) -> Flow | None:
-        """The flow option 122.6 ``realm`` names; None for a Kerberos realm (Secure)."""
-        return next((flow for flow in cls if flow.value == realm), None)
+        """The flow option 122.6 ``realm`` selects: the flow it names, else SECURE for a
+        Kerberos realm; None for a realm 122.6 cannot carry (:func:`realm_problem`)."""
+        named = _NAMED.get(realm)
+        if named is not None:
+            return named
+        return cls.SECURE if realm_problem(realm) is None else None
+
+
+#: The flows option 122.6 names by their own name (every flow but SECURE, whose realm is Kerberos').
+_NAMED = {flow.value: flow for flow in Flow if not flow.secure}
 
 
 def realm_family(realm: str) -> Family:
     """The family option 122.6 ``realm`` selects: a flow's own, else Secure (Kerberos)."""
-    flow = Flow.for_realm(realm)
-    return Family.SECURE if flow is None else flow.family
+    named = _NAMED.get(realm)
+    return Family.SECURE if named is None else named.family
 
 
 def realm_problem(realm: str) -> str | None:
@@ -92,8 +112,8 @@ def realm_problem(realm: str) -> str | None:
     if not realm or len(realm.encode()) > REALM_MAX_OCTETS:
         return f"a realm is 1 to {REALM_MAX_OCTETS} octets (option 122.6)"
     family, dot, number = realm.partition(".")
-    if dot and number.isdigit() and family.upper() in Family.__members__ and Flow.for_realm(realm) is None:
-        return f"{realm!r} is no flow ({', '.join(Flow)}) and not a Kerberos realm either"
+    if dot and number.isdigit() and family.upper() in Family.__members__ and realm not in _NAMED:
+        return f"{realm!r} is no flow ({', '.join(_NAMED)}) and not a Kerberos realm either"
     return None
 
 

@@ -1,10 +1,10 @@
 """The transition tables of the PacketCable flows, device side and server side.
 
-One table per flow (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2; the Secure flow's
-Kerberos and key-management states MTA-5 ... MTA-14 will slot in between
-MTA-4 and MTA-15 the same way). States carry the spec's step labels
-(PKT-SP-PROV1.5 / J.167: MTA-1 ... MTA-25, the Hybrid steps from 15 on as
-H-MTA-n), the command their entry issues, their own wait (if any) and, when final,
+One table per flow (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2, SECURE: its Kerberos
+and key-management states MTA-5 ... MTA-14 slot in between MTA-4 and MTA-15,
+then the Hybrid steps follow over SNMPv3, with the file decrypted at MTA-23).
+States carry the spec's step labels (PKT-SP-PROV1.5 / J.167: MTA-1 ... MTA-25,
+the Hybrid steps from 15 on as H-MTA-n), the command their entry issues, their own wait (if any) and, when final,
 the pktcMtaDevProvisioningState value reported (PKT-SP-PROV1.5; drawn in
 docs/flows.md, "eMTA side"). The eMTA tables run the provisioning timer (122.8) from MTA-1 to MTA-23; the
 server tables run one budget per run (SERVER_BUDGET), from the lease or the
@@ -68,6 +68,19 @@ class MtaState(Enum):
     FAILED_CONFIG = "config file rejected"
     FAILED_STATUS = "status INFORM unanswered"
     FAILED_TIMER = "provisioning timer expired"
+    # The Secure flow's own (MTA-5 ... MTA-14, MTA-23's decryption).
+    LOCATE_KDC = "finding the realm's KDC (122.10, or DNS SRV and A)"
+    AS_EXCHANGE = "PKINIT AS Request sent, waiting for the AS Reply"
+    TGS_EXCHANGE = "TGS Request sent, waiting for the provisioning server's ticket"
+    KEY_MANAGEMENT = "AP Request sent to the provisioning server, waiting for the AP Reply"
+    DECRYPT = "decrypting the config file and checking its hash"
+    REPORT_UNDECRYPTABLE = "status INFORM (fail: the file did not decrypt) sent"
+    FAILED_KDC = "no KDC found, or it never answered"
+    FAILED_AS_REP_UNTRUSTED = "AS Reply from a KDC the telephony root does not vouch for"
+    FAILED_KDC_REFUSED = "the KDC refused the device (KRB-ERROR)"
+    FAILED_KM = "no SNMPv3 keys from key management"
+    FAILED_USM = "SNMPv3 message refused by USM"
+    FAILED_CONFIG_DECRYPT = "config file did not decrypt, or its hash did not match"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +96,34 @@ class Timing:
     download: float = 60.0
     report: float = 30.0
     validate: float = 10.0
+    # Secure: finding the KDC, and the two Kerberos exchanges, each bounded by the whole of
+    # its backoff (the client retries inside it with the 122.4/122.5 values when given).
+    locate_kdc: float = 30.0
+    kdc: float = 0.0  # 0: backoff_budget(*AS_BACKOFF)
+    key_management: float = 0.0  # 0: backoff_budget(*AP_BACKOFF)
+
+    def kdc_wait(self) -> float:
+        return self.kdc or backoff_budget(*AS_BACKOFF)
+
+    def key_management_wait(self) -> float:
+        return self.key_management or backoff_budget(*AP_BACKOFF)
+
+
+#: PKTC-IETF-MTA-MIB DEFVALs (RFC 4682): nominal and maximum timeout (s), retries, of
+#: pktcMtaDevRealmUnsolicitedKey* (AS, option 122.4) and pktcMtaDevProvUnsolicitedKey*
+#: (AP with the provisioning server, option 122.5).
+AS_BACKOFF = (3.0, 100.0, 5)
+AP_BACKOFF = (3.0, 600.0, 8)
+
+
+def backoff_waits(nominal: float, maximum: float, retries: int) -> list[float]:
+    """The waits of one exchange: the first try and ``retries`` more, each doubling from
+    ``nominal`` up to ``maximum`` (the MIB's example: 3, 6, 12, 24, 48, 96, 100, 100 s)."""
+    return [min(nominal * 2**i, maximum) for i in range(retries + 1)]
+
+
+def backoff_budget(nominal: float, maximum: float, retries: int) -> float:
+    return sum(backoff_waits(nominal, maximum, retries))
 
 
 FAIL = ProvisioningState.FAIL_OTHER_REASON
@@ -90,6 +131,8 @@ FAIL = ProvisioningState.FAIL_OTHER_REASON
 
 def _mta_states(flow: Flow, t: Timing) -> dict[Enum, StateInfo]:
     h = "H-" if flow.hybrid else ""
+    # Secure checks the hash as it decrypts; its VALIDATE only parses.
+    validate = "parse the file" if flow.secure else "check the hash and parse the file"
     s = MtaState
     states: dict[Enum, StateInfo] = {
         s.WAIT_ECM: StateInfo("CM-1...CM-10", "wait for the eCM", t.ecm, ev.EcmFailed),
@@ -98,7 +141,7 @@ def _mta_states(flow: Flow, t: Timing) -> dict[Enum, StateInfo]:
         s.DHCP_REQUEST: StateInfo("MTA-3/4", "send DHCPREQUEST", t.dhcp, ev.DhcpGaveUp),
         s.DOWNLOAD: StateInfo(f"{h}MTA-22/23", "download the config file", t.download, ev.DownloadFailed),
         # Checking is local work; a stall counts as a rejected file.
-        s.VALIDATE: StateInfo(f"{h}MTA-23", "check the hash and parse the file", t.validate, ev.ConfigRejected),
+        s.VALIDATE: StateInfo(f"{h}MTA-23", validate, t.validate, ev.ConfigRejected),
         s.OPERATIONAL: StateInfo(f"{h}MTA-25" if flow.reports_status else f"{h}MTA-23",
                                  result=ProvisioningState.PASS, final=True),
         s.FAILED_DHCP: StateInfo("MTA-1...4", result=FAIL, final=True),
@@ -107,14 +150,32 @@ def _mta_states(flow: Flow, t: Timing) -> dict[Enum, StateInfo]:
         s.FAILED_CONFIG: StateInfo(f"{h}MTA-23", result=ProvisioningState.FAIL_CONFIG_FILE_ERROR, final=True),
         s.FAILED_TIMER: StateInfo("MTA-1...23", result=FAIL, final=True),
     }
-    if flow.hybrid:
+    if flow.enrolls:
         states |= {
-            s.ENROLL: StateInfo("H-MTA-15", "send the enrollment INFORM", t.inform, ev.InformUnanswered),
-            s.WAIT_SET: StateInfo("H-MTA-16...19", "answer GET and SET", t.wait_set, ev.SetNotReceived),
-            s.RESOLVE_HOST: StateInfo("H-MTA-20/21", "resolve the config-file host", t.resolve, ev.ResolveFailed),
-            s.FAILED_ENROLL: StateInfo("H-MTA-15", result=FAIL, final=True),
-            s.FAILED_NO_SET: StateInfo("H-MTA-19", result=FAIL, final=True),
-            s.FAILED_RESOLVE: StateInfo("H-MTA-20/21", result=FAIL, final=True),
+            s.ENROLL: StateInfo(f"{h}MTA-15", "send the enrollment INFORM", t.inform, ev.InformUnanswered),
+            s.WAIT_SET: StateInfo(f"{h}MTA-16...19", "answer GET and SET", t.wait_set, ev.SetNotReceived),
+            s.RESOLVE_HOST: StateInfo(f"{h}MTA-20/21", "resolve the config-file host", t.resolve, ev.ResolveFailed),
+            s.FAILED_ENROLL: StateInfo(f"{h}MTA-15", result=FAIL, final=True),
+            s.FAILED_NO_SET: StateInfo(f"{h}MTA-19", result=FAIL, final=True),
+            s.FAILED_RESOLVE: StateInfo(f"{h}MTA-20/21", result=FAIL, final=True),
+        }
+    if flow.secure:
+        states |= {
+            s.LOCATE_KDC: StateInfo("MTA-5...8", "find the realm's KDC", t.locate_kdc, ev.KdcNotFound),
+            s.AS_EXCHANGE: StateInfo("MTA-9/10", "send the PKINIT AS Request", t.kdc_wait(), ev.KdcUnanswered),
+            s.TGS_EXCHANGE: StateInfo("MTA-11/12", "send the TGS Request", t.kdc_wait(), ev.KdcUnanswered),
+            s.KEY_MANAGEMENT: StateInfo("MTA-13/14", "send the AP Request", t.key_management_wait(),
+                                        ev.KeyManagementFailed),
+            s.DECRYPT: StateInfo("MTA-23", "decrypt the file and check its hash", t.validate, ev.ConfigDecryptFailed),
+            s.REPORT_UNDECRYPTABLE: StateInfo("MTA-25", "send the status INFORM", t.report, ev.InformUnanswered),
+            s.FAILED_KDC: StateInfo("MTA-5...10", result=FAIL, final=True),
+            s.FAILED_AS_REP_UNTRUSTED: StateInfo("MTA-10", result=FAIL, final=True),
+            s.FAILED_KDC_REFUSED: StateInfo("MTA-10/12", result=FAIL, final=True),
+            s.FAILED_KM: StateInfo("MTA-13/14", result=FAIL, final=True),
+            s.FAILED_USM: StateInfo("MTA-15/25", result=FAIL, final=True),
+            # The file is unusable as delivered: the MIB's value for a file it rejects.
+            s.FAILED_CONFIG_DECRYPT: StateInfo("MTA-23", result=ProvisioningState.FAIL_CONFIG_FILE_ERROR,
+                                               final=True),
         }
     if flow.reports_status:
         states |= {
@@ -137,11 +198,11 @@ def _mta_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
         (s.DHCP_REQUEST, ev.RealmMismatch): s.FAILED_REALM,
         (s.DHCP_REQUEST, ev.DhcpGaveUp): s.FAILED_DHCP,
         # Basic: the file location is siaddr/file of the ACK itself.
-        (s.DHCP_REQUEST, ev.AckReceived): s.ENROLL if flow.hybrid else s.DOWNLOAD,
-        (s.DOWNLOAD, ev.FileReceived): s.VALIDATE,
+        (s.DHCP_REQUEST, ev.AckReceived): s.LOCATE_KDC if flow.secure else s.ENROLL if flow.hybrid else s.DOWNLOAD,
+        (s.DOWNLOAD, ev.FileReceived): s.DECRYPT if flow.secure else s.VALIDATE,
         (s.DOWNLOAD, ev.DownloadFailed): s.FAILED_DOWNLOAD,
     }
-    if flow.hybrid:
+    if flow.enrolls:
         t |= {
             (s.ENROLL, ev.InformAcked): s.WAIT_SET,
             (s.ENROLL, ev.InformUnanswered): s.FAILED_ENROLL,
@@ -149,6 +210,31 @@ def _mta_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
             (s.WAIT_SET, ev.SetNotReceived): s.FAILED_NO_SET,
             (s.RESOLVE_HOST, ev.HostResolved): s.DOWNLOAD,
             (s.RESOLVE_HOST, ev.ResolveFailed): s.FAILED_RESOLVE,
+        }
+    if flow.secure:
+        t |= {
+            (s.LOCATE_KDC, ev.KdcLocated): s.AS_EXCHANGE,
+            (s.LOCATE_KDC, ev.KdcNotFound): s.FAILED_KDC,
+            # 122.7 asked for a TGT: MTA-11/12 buy the service ticket with it.
+            (s.AS_EXCHANGE, ev.AsReplyReceived): s.KEY_MANAGEMENT,
+            (s.AS_EXCHANGE, ev.TgtReceived): s.TGS_EXCHANGE,
+            (s.AS_EXCHANGE, ev.AsReplyUntrusted): s.FAILED_AS_REP_UNTRUSTED,
+            (s.AS_EXCHANGE, ev.KdcRefused): s.FAILED_KDC_REFUSED,
+            (s.AS_EXCHANGE, ev.KdcUnanswered): s.FAILED_KDC,
+            (s.TGS_EXCHANGE, ev.TgsReplyReceived): s.KEY_MANAGEMENT,
+            (s.TGS_EXCHANGE, ev.KdcRefused): s.FAILED_KDC_REFUSED,
+            (s.TGS_EXCHANGE, ev.KdcUnanswered): s.FAILED_KDC,
+            (s.KEY_MANAGEMENT, ev.ApReplyReceived): s.ENROLL,
+            (s.KEY_MANAGEMENT, ev.KeyManagementFailed): s.FAILED_KM,
+            # The SNMPv3 keys of MTA-14 do not work: nothing further can be said to the server.
+            (s.ENROLL, ev.UsmRejected): s.FAILED_USM,
+            (s.REPORT_PASS, ev.UsmRejected): s.FAILED_USM,
+            (s.REPORT_FAIL, ev.UsmRejected): s.FAILED_USM,
+            (s.REPORT_UNDECRYPTABLE, ev.UsmRejected): s.FAILED_USM,
+            (s.DECRYPT, ev.ConfigDecrypted): s.VALIDATE,
+            (s.DECRYPT, ev.ConfigDecryptFailed): s.REPORT_UNDECRYPTABLE,
+            (s.REPORT_UNDECRYPTABLE, ev.InformAcked): s.FAILED_CONFIG_DECRYPT,
+            (s.REPORT_UNDECRYPTABLE, ev.InformUnanswered): s.FAILED_CONFIG_DECRYPT,
         }
     if flow.reports_status:
         t |= {
@@ -188,6 +274,8 @@ class ServerState(Enum):
     """One device as the provisioning server sees it (docs/flows.md, "Provisioning-server side")."""
 
     LEASED = "ACK with option 122 sent"
+    #: Secure: the device's AP Request verified, its SNMPv3 keys in place (MTA-13/14).
+    KEYED = "SNMPv3 security association made, waiting for the enrollment INFORM"
     ENROLLED = "enrollment INFORM received"
     CONFIG_READY = "config file built"
     #: The eMTA fetched its file while the SET's Response was still on its way: it acted on the SET.
@@ -217,7 +305,12 @@ SERVER_BUDGET = 600.0
 SET_UNANSWERED_WAIT = 180.0
 
 #: Events that start a device's run over (and so re-arm the flow's budget).
-RUN_STARTS = frozenset({ev.LeaseAcked, ev.EnrollmentReceived})
+RUN_STARTS = frozenset({ev.LeaseAcked, ev.KeysEstablished, ev.EnrollmentReceived})
+
+#: Secure: an AP Request refused, an SNMPv3 message that failed USM. Anybody can send one
+#: naming the device (a replay, a forgery), so neither ends its run: recorded, the state stays,
+#: and a device whose keys really do not work runs out of its budget (TIMED_OUT).
+HOSTILE = frozenset({ev.KeyRequestRefused, ev.UsmFailed})
 
 #: Replies to what the server sent, arriving after the run ended (a status INFORM
 #: overtook the SET's Response, or the budget ran out during the SET), and a
@@ -230,19 +323,24 @@ def _server_states(flow: Flow, budget: float) -> dict[Enum, StateInfo]:
     s = ServerState
     # No state has a wait of its own but SET_UNANSWERED: the flow's budget bounds them all.
     states: dict[Enum, StateInfo] = {
-        s.LEASED: StateInfo("MTA-4", "wait for the device"),
+        s.LEASED: StateInfo("MTA-4...12" if flow.secure else "MTA-4", "wait for the device"),
         s.TIMED_OUT: StateInfo("MTA-1...25", result=FAIL, final=True),
     }
-    if flow.hybrid:
+    # Secure SETs the key (and the algorithm) with the URL and hash, and serves the file encrypted.
+    what = "URL, hash and key" if flow.secure else "URL and hash"
+    if flow.secure:
+        states[s.KEYED] = StateInfo("MTA-13/14", "wait for the enrollment INFORM")
+    if flow.enrolls:
         states |= {
-            s.ENROLLED: StateInfo("H-MTA-15/18", "build the config file"),
-            s.CONFIG_READY: StateInfo("H-MTA-19", "SET the URL and hash"),
-            s.SERVED_SET_PENDING: StateInfo("H-MTA-19...23", "wait for the SET's Response"),
-            s.LOCATION_SET: StateInfo("H-MTA-20...22", "serve the file"),
-            s.SET_UNANSWERED: StateInfo("H-MTA-19...22", "serve the file if the eMTA asks for it",
+            s.ENROLLED: StateInfo(f"{h}MTA-15/18", "build and encrypt the config file" if flow.secure
+                                  else "build the config file"),
+            s.CONFIG_READY: StateInfo(f"{h}MTA-19", f"SET the {what}"),
+            s.SERVED_SET_PENDING: StateInfo(f"{h}MTA-19...23", "wait for the SET's Response"),
+            s.LOCATION_SET: StateInfo(f"{h}MTA-20...22", "serve the file"),
+            s.SET_UNANSWERED: StateInfo(f"{h}MTA-19...22", "serve the file if the eMTA asks for it",
                                         min(budget, SET_UNANSWERED_WAIT), ev.LocationSetFailed),
-            s.FAILED_BUILD: StateInfo("H-MTA-18", result=FAIL, final=True),
-            s.FAILED_SET: StateInfo("H-MTA-19", result=FAIL, final=True),
+            s.FAILED_BUILD: StateInfo(f"{h}MTA-18", result=FAIL, final=True),
+            s.FAILED_SET: StateInfo(f"{h}MTA-19", result=FAIL, final=True),
         }
     if flow.reports_status:
         states[s.FILE_SERVED] = StateInfo(f"{h}MTA-23/25", "wait for the status INFORM")
@@ -259,12 +357,19 @@ def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
     every_state = list(_server_states(flow, 0.0))
     # A new lease, in any state, finished ones too, starts the device's run over (MTA-1 again).
     t: dict[tuple[Enum, type], Enum] = {(state, ev.LeaseAcked): s.LEASED for state in every_state}
-    if flow.hybrid:
-        # So does an enrollment INFORM: the eMTA rebooted (or was reset) and provisions again.
-        t |= {(state, ev.EnrollmentReceived): s.ENROLLED for state in every_state}
+    if flow.secure:
+        # So does a new security association: the eMTA started over (MTA-1) and keyed again.
+        t |= {(state, ev.KeysEstablished): s.KEYED for state in every_state}
+        t |= {(state, kind): state for state in every_state for kind in HOSTILE}
+    if flow.enrolls:
+        # So does an enrollment INFORM: the eMTA rebooted (or was reset) and provisions again
+        # (Secure: over the association it has; it cannot enroll before it has one).
+        t |= {(state, ev.EnrollmentReceived): s.ENROLLED for state in every_state
+              if not (flow.secure and state is s.LEASED)}
         # A re-sent copy of the INFORM that started the run (its Response was lost) is a retry,
         # however far the run got meanwhile: it changes nothing.
-        t |= {(state, ev.EnrollmentRetransmitted): state for state in every_state if state is not s.LEASED}
+        t |= {(state, ev.EnrollmentRetransmitted): state for state in every_state
+              if state not in (s.LEASED, s.KEYED)}
         t |= {
             (s.ENROLLED, ev.ConfigBuilt): s.CONFIG_READY,
             (s.ENROLLED, ev.ConfigBuildFailed): s.FAILED_BUILD,
@@ -291,7 +396,7 @@ def _server_transitions(flow: Flow) -> dict[tuple[Enum, type], Enum]:
         # The device reports only after it has the file (and, Hybrid, the SET): its status INFORM
         # can overtake the transfer's last ACK, or the SET's Response, on the way through the
         # server's sockets. What it reports is what it did; the late completion changes nothing.
-        waiting = (s.CONFIG_READY, s.SERVED_SET_PENDING, s.LOCATION_SET, s.SET_UNANSWERED) if flow.hybrid \
+        waiting = (s.CONFIG_READY, s.SERVED_SET_PENDING, s.LOCATION_SET, s.SET_UNANSWERED) if flow.enrolls \
             else (s.LEASED,)
         for state in waiting:
             t[(state, ev.StatusReceived)] = s.DONE

@@ -37,7 +37,7 @@ import functools
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,10 +48,13 @@ from pktcable.flow.machine import UnexpectedEvent
 from pktcable.flow.tables import SERVER_BUDGET, outcome, server_table
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
+from pktcable.snmp.usmengine import Accepted, UsmFailure
 from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
+from . import secureentity
 from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES, RateLimitedLog
+from .secureentity import protect_file
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -62,7 +65,7 @@ MAC_OCTETS = 6  # pktcMtaDevMacAddress / ifPhysAddress of an Ethernet MTA
 
 #: Why an INFORM was not acted on: the ``reason`` label of
 #: pktcable_informs_rejected_total, in the order the checks run.
-REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device")
+REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
 
 #: MAC (12 lower-case hex digits) -> the IPv4 address the DHCP server leases to
 #: it now (bound, unexpired), as text, or None.
@@ -158,7 +161,8 @@ class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
                  config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
                  internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
-                 commit: Callable[[], None] | None = None) -> None:
+                 commit: Callable[[], None] | None = None,
+                 lease_sync: Callable[[], Awaitable[None]] | None = None) -> None:
         self.devices = devices
         #: Makes the staged steps durable: the store's own commit by default; the back
         #: office passes one that groups the commits of a burst of messages into one.
@@ -168,6 +172,10 @@ class ProvisioningEntity:
         self.clock = clock
         self.config = config
         self.leased_address = leased_address
+        #: With the lease table in another process (a DHCP worker), the lease of a device
+        #: whose ACK has just left may not have reached ``leased_address`` yet: an INFORM
+        #: that fails the lease check waits for this once, then is checked again.
+        self.lease_sync = lease_sync
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -187,6 +195,14 @@ class ProvisioningEntity:
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
                                          max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
+        #: Secure: each device's SNMPv3 association from key management (kmkeys.SnmpSa), and
+        #: which usmUserName is which device's.
+        self.associations: dict[str, object] = {}
+        self.v3_users: dict[str, bytes] = {}
+        #: When each Secure device's last refusal was recorded, and refusals not recorded since.
+        self.refusal_at: dict[str, float] = {}
+        self.refusals_unrecorded = 0
+        self.v3_users_by_name: dict[bytes, str] = {}
         #: Events a device's flow has no row for, by (flow, state, event) names
         #: (pktcable_unexpected_events_total); bounded by the tables' sizes.
         self.unexpected: Counter[tuple[str, str, str]] = Counter()
@@ -270,6 +286,7 @@ class ProvisioningEntity:
                                 mac, step, name, state, flow)
 
     def _forget_run(self, mac: str) -> None:
+        self.refusal_at.pop(mac, None)
         self._end_run(mac)
         del self.machines[mac]
         self._run_started.pop(mac, None)
@@ -310,6 +327,7 @@ class ProvisioningEntity:
         self._correlation.pop(mac, None)
 
     def forget(self, mac: str) -> None:
+        self.refusal_at.pop(mac, None)
         self._end_run(mac)
         self.machines.pop(mac, None)
         self.trees.pop(mac, None)
@@ -329,7 +347,8 @@ class ProvisioningEntity:
                     self._forget_run(mac)
 
     # -- INFORMs -----------------------------------------------------------
-    def handle(self, msg: m.Message, addr: Address) -> m.Message | None:
+    def handle(self, msg: m.Message, addr: Address, secured: bool = False, *,
+               synced: bool = False) -> m.Message | None | Awaitable[m.Message | None]:
         """The endpoint's handler: check PacketCable INFORMs, answer them, act on them.
 
         An INFORM is acted on only when (a) its community is the INFORM
@@ -372,6 +391,8 @@ class ProvisioningEntity:
             return msg.response()
         mac = note.mac.hex()
         leased = self.leased_address(mac)
+        if leased != source and self.lease_sync is not None and not synced:
+            return self._handle_synced(msg, addr, secured)
         if leased != source:
             self._reject("not-leased-address", source,
                          f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
@@ -379,6 +400,12 @@ class ProvisioningEntity:
         device = self.devices.get(mac)
         if device is None and (isinstance(note, pktc.Status) or not self.config.auto_enroll):
             self._reject("unknown-device", source, f"{mac} is not in the device store")
+            return msg.response()
+        machine = self.machines.get(mac)
+        if machine is not None and machine.table.flow == Flow.SECURE.value and not secured:
+            # The Secure flow's INFORMs travel over SNMPv3 with the association's keys; a
+            # community INFORM naming such a device proves nothing about who sent it.
+            self._reject("not-snmpv3", source, f"{mac} runs the Secure flow: SNMPv2c INFORM ignored")
             return msg.response()
         if isinstance(note, pktc.Enrollment):
             sent_as = _sent_as(msg)
@@ -397,6 +424,13 @@ class ProvisioningEntity:
             self._status(mac, note)
         self.commit()
         return msg.response()
+
+    async def _handle_synced(self, msg: m.Message, addr: Address, secured: bool) -> m.Message | None:
+        assert self.lease_sync is not None
+        await self.lease_sync()
+        reply = self.handle(msg, addr, secured, synced=True)
+        assert not isinstance(reply, Awaitable)
+        return reply
 
     def _reject(self, reason: str, source: str, detail: str) -> None:
         self.rejected[reason] += 1
@@ -465,11 +499,23 @@ class ProvisioningEntity:
             self._feed(mac, ev.ConfigBuildFailed(str(exc)), str(exc))
             self.commit()
             return
-        url = self.files.publish(device, data, ip)
-        digest = hashlib.sha1(data).digest()
-        self._feed(mac, ev.ConfigBuilt(), f"{len(data)} bytes, sha1 {digest.hex()}")
+        sa = self.associations.get(mac) if self.machines[mac].table.flow == Flow.SECURE.value else None
+        extra: tuple[ber.VarBind, ...] = ()
+        if sa is not None:
+            try:
+                protected, extra = protect_file(data, tree, sa)
+            except ValueError as exc:
+                self._feed(mac, ev.ConfigBuildFailed(str(exc)), str(exc))
+                self.commit()
+                return
+            served, digest, what = protected.data, protected.config_hash, f", {protected.alg.name}"
+        else:
+            served, digest, what = data, hashlib.sha1(data).digest(), ""
+        url = self.files.publish(device, served, ip)
+        self._feed(mac, ev.ConfigBuilt(), f"{len(data)} bytes, sha1 {digest.hex()}{what}")
         o = pktc.oids(tree)
-        varbinds = (ber.VarBind(o.config_file, _STRING, url.encode()), ber.VarBind(o.config_hash, _STRING, digest))
+        varbinds = (ber.VarBind(o.config_file, _STRING, url.encode()), ber.VarBind(o.config_hash, _STRING, digest),
+                    *extra)
         if self.leased_address(mac) != ip:
             # The lease ended or moved while the file was built: whoever holds
             # ``ip`` now is not this device and gets no SET with our community.
@@ -477,10 +523,13 @@ class ProvisioningEntity:
             self.commit()
             return
         try:
-            reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
-                                            m.PduType.SET, varbinds)
+            reply = await self._set(mac, sa, ip, varbinds)
         except TimeoutError:
             reply = None
+        except UsmFailure as exc:  # the eMTA's USM refused our SET: the keys do not work
+            self._feed(mac, ev.LocationSetFailed(exc.stat.mib_name), str(exc))
+            self.commit()
+            return
         # The table places the outcome wherever the run is by now: the file may have been
         # fetched already, or a status INFORM may have ended the run, before this reply.
         if reply is None:
@@ -494,6 +543,30 @@ class ProvisioningEntity:
         else:
             self._feed(mac, ev.LocationSetAcked(), url)
         self.commit()
+
+    # -- Secure: key management (MTA-13/14) -----------------------------------
+    def keys_established(self, client: str, sa: object, ip: str) -> bool:
+        """MTA-13/14: key management keyed ``client`` from ``ip`` (secureentity.keys_established)."""
+        return secureentity.keys_established(self, client, sa, ip)
+
+    def secure_refusal(self, mac: str, event: object, detail: str) -> None:
+        """A refused AP Request or SNMPv3 message from ``mac``'s address (secureentity.secure_refusal)."""
+        secureentity.secure_refusal(self, mac, event, detail)
+
+    def handle_v3(self, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
+        """The endpoint's ``v3_handler`` (secureentity.handle_v3)."""
+        return secureentity.handle_v3(self, request, addr)
+
+    async def _set(self, mac: str, sa: object, ip: str, varbinds: tuple[ber.VarBind, ...]) -> m.Message:
+        """A SET to the device's agent: with the write community, or (Secure) over SNMPv3 as
+        its association's user at its engine, authPriv when the association has privacy."""
+        if sa is None:
+            return await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
+                                           m.PduType.SET, varbinds)
+        user = sa.usm_user()  # type: ignore[attr-defined]
+        pdu = await self.snmp.request_v3((ip, self.config.agent_port), user, m.PduType.SET,  # type: ignore[attr-defined]
+                                         varbinds)
+        return m.Message(b"", pdu)
 
     def _status(self, mac: str, note: pktc.Status) -> None:
         self._feed(mac, ev.StatusReceived(note.state), str(note.state))

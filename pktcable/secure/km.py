@@ -204,7 +204,7 @@ class KmServer:
         self._wake.pop(peer, None)
         self._put(self._replies, (peer, digest), _Pending(out, now + self.policy.reply_cache_time), now)
         sa = snmp_sa(subkey.value, suite, msg.app_data, lifetime=self.policy.sa_lifetime,
-                     grace_period=self.policy.grace_period, now=now)
+                     grace_period=self.policy.grace_period, now=now, client=str(verified.client))
         if self.policy.ack_required:
             spr = _spr_hmac(subkey.value, bytes([km.Kmmid.SEC_PARAM_RECOVERED, msg.doi, msg.version]), reply.hmac)
             self._put(self._acks, peer, _Pending((sa, spr), now + self.policy.reply_cache_time), now)
@@ -384,7 +384,7 @@ class KmClient:
         if len(msg.ciphersuites) != 1 or msg.ciphersuites[0] not in self.suites:
             return [Rejected("bad-ciphersuite", f"the server selected {msg.ciphersuites}, we offered {self.suites}")]
         self.sa = snmp_sa(subkey, msg.ciphersuites[0], self.app_data, lifetime=msg.sa_lifetime,
-                          grace_period=msg.grace_period, now=now)
+                          grace_period=msg.grace_period, now=now, client=str(self.client))
         self.state, self._deadline = ClientState.ESTABLISHED, None
         events: list[Event] = []
         if msg.ack_required:

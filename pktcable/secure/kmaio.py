@@ -64,8 +64,12 @@ class ServerStats:
 
 class KmServerEndpoint(asyncio.DatagramProtocol):
     def __init__(self, server: KmServer, *, on_established: Callable[[SnmpSa, Address], None] | None = None,
-                 limiter: SourceLimiter | None = None, clock: Callable[[], float] = time.time) -> None:
+                 limiter: SourceLimiter | None = None, clock: Callable[[], float] = time.time,
+                 on_refused: Callable[[Refused], None] | None = None) -> None:
+        """``on_refused``: told of each refused datagram (after the rate limit), e.g. so that a
+        provisioning server records it on the device whose address sent it."""
         self.server, self.on_established, self.clock = server, on_established, clock
+        self.on_refused = on_refused
         self.limiter = limiter or SourceLimiter()
         self.stats = ServerStats()
         self.transport: asyncio.DatagramTransport | None = None
@@ -109,6 +113,8 @@ class KmServerEndpoint(asyncio.DatagramProtocol):
                 self.stats.refused += 1
                 self._log.log(event.peer[0], self.clock(), "key management: refused %s from %s: %s",
                               event.reason, event.peer[0], event.detail)
+                if self.on_refused is not None:
+                    self.on_refused(event)
 
 
 #: After a power cut a node's eMTAs all key at once; AP Requests are about 1 kB, and

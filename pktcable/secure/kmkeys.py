@@ -93,6 +93,9 @@ class SnmpSa:
     established: float         # POSIX time of the exchange
     engine_boots: int = 0      # the MTA's boots and time as it sent them
     engine_time: int = 0
+    #: The Kerberos client of the ticket (``name@REALM``; the server's side: as it verified
+    #: it): the device the association belongs to.
+    client: str = ""
 
     @property
     def expires(self) -> float:
@@ -111,7 +114,7 @@ class SnmpSa:
 
 
 def snmp_sa(subkey: bytes, suite: km.Ciphersuite, mta: km.SnmpAppData, *, lifetime: int, grace_period: int,
-            now: float) -> SnmpSa:
+            now: float, client: str = "") -> SnmpSa:
     """The SA both sides compute from the AP Reply's subkey and the selected ciphersuite."""
     code_auth, code_priv = suite
     if code_auth not in SNMP_AUTH or code_priv not in SNMP_PRIV:
@@ -119,4 +122,4 @@ def snmp_sa(subkey: bytes, suite: km.Ciphersuite, mta: km.SnmpAppData, *, lifeti
     auth, priv = SNMP_AUTH[code_auth], SNMP_PRIV[code_priv]
     priv_key = derive_key(subkey, LABEL_SNMP_PRIV, priv.key_length) if priv is not PrivProtocol.NONE else b""
     return SnmpSa(mta.engine_id, mta.user_name, auth, derive_key(subkey, LABEL_SNMP_AUTH, auth.key_length),
-                  priv, priv_key, lifetime, grace_period, now, mta.engine_boots, mta.engine_time)
+                  priv, priv_key, lifetime, grace_period, now, mta.engine_boots, mta.engine_time, client)

@@ -8,6 +8,7 @@ except where RFC 4556 writes IMPLICIT, as here.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from asn1crypto import cms, core, keys
 from asn1crypto import x509 as asn1x509
 from asn1crypto.algos import DigestAlgorithm
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import padding as sympadding
@@ -214,11 +215,18 @@ def _verify_signed_parts(signed: cms.SignedData, content_type: str) -> Verified:
         if encap["content_type"].dotted != content_type:
             raise PkinitError(f"content type {encap['content_type'].dotted}, expected {content_type}")
         content = encap["content"].native
-        certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
+        with warnings.catch_warnings():
+            # What cryptography still loads but warns about (a serial number that is not
+            # positive, RFC 5280 4.1.2.2) is refused here, not printed for every request.
+            warnings.simplefilter("error")
+            certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
+            for cert in certs:
+                cert.serial_number, cert.issuer.public_bytes()  # noqa: B018
         infos = list(signed["signer_infos"])
     except PkinitError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, x509.InvalidVersion, UnsupportedAlgorithm,
+            Warning) as exc:
         raise PkinitError(f"not a CMS SignedData: {exc}") from None
     if len(infos) != 1 or not isinstance(content, bytes):
         raise PkinitError(f"{len(infos)} signers and {'a' if isinstance(content, bytes) else 'no'} content; "

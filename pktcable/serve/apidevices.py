@@ -30,8 +30,9 @@ from .office import NoCurrentLease
 from .problems import Problem, bad_request, not_found
 
 KINDS = ("cm", "mta", "sip")
-#: The flows an MTA may be given: those the server has a table for.
-FLOWS = tuple(flow.value for flow in SERVER_TABLES)
+#: The flows an MTA may be given by name. A Secure device is the one the DHCP server offers
+#: the Kerberos realm (settings realms, with kdc and km on); its flow is recorded then.
+FLOWS = tuple(flow.value for flow in SERVER_TABLES if not flow.secure)
 LIMIT_DEFAULT, LIMIT_MAX = DEFAULT_LIMIT, MAX_LIMIT  # the devices' page sizes serve every list
 TEXT_MAX = MAX_TEXT  # characters of a query parameter
 _HEX = "0123456789abcdef"

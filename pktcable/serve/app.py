@@ -27,10 +27,11 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from ipaddress import IPv4Address
+from typing import TypeVar
 
 import jinja2
 from aiohttp import web
@@ -59,13 +60,15 @@ from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
+from pktcable.snmp.usmengine import Accepted
+from pktcable.snmp.usmengine import Refused as UsmRefused
 from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
-from . import datadir
+from . import datadir, secure
 from .config import ServeConfig, api_ssl, dhcp_config, resolve_site
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
@@ -75,10 +78,8 @@ from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
 
-if TYPE_CHECKING:
-    from pktcable.secure.kdcnet import KdcServer
-
 log = logging.getLogger("pktcable.serve")
+T = TypeVar("T")
 Address = tuple[str, int]
 _NAME = re.compile(r"(?P<kind>cm|mta)-(?P<mac>[0-9a-f]{12})\.cfg")
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (history_days)
@@ -188,10 +189,11 @@ class Backoffice:
                                versioned=("profiles/", self.sip.book.serve_http) if self.sip else None) \
             if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
-        #: The Secure flow's KDC, when pki_dir names a lab PKI (serve/kdcservice.py).
-        self.kdc: KdcServer | None = None
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
+        #: The Secure flow's KDC and key management, when the settings run them.
+        self.secure_settings = secure.check(cfg)
+        self.secure: secure.SecureServices | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._commit_timer: asyncio.TimerHandle | None = None
         self._next_prune = 0.0
@@ -303,14 +305,37 @@ class Backoffice:
         except Exception:
             internal_error(self.internal_errors, "delivery", "%s to %s", name, client[0])
 
-    def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None:
+    def _guarded_v3(self, request: Accepted, addr: Address) -> m.Pdu | None | Awaitable[m.Pdu | None]:
         assert self.entity is not None
         try:
-            return self.entity.handle(msg, addr)
+            reply = self.entity.handle_v3(request, addr)
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "SNMPv3 from %s", addr[0])
+            return None
+        return self._guarded_later(reply, f"SNMPv3 from {addr[0]}") if isinstance(reply, Awaitable) else reply
+
+    def _guarded_snmp(self, msg: m.Message, addr: Address) -> m.Message | None | Awaitable[m.Message | None]:
+        assert self.entity is not None
+        try:
+            reply = self.entity.handle(msg, addr)
         except Exception:
             # No Response: the eMTA retransmits, and may find the bug gone (e.g. a store hiccup).
             internal_error(self.internal_errors, "snmp", "%s from %s", msg.pdu.type.name, addr[0])
             return None
+        return self._guarded_later(reply, f"{msg.pdu.type.name} from {addr[0]}") \
+            if isinstance(reply, Awaitable) else reply
+
+    async def _guarded_later(self, reply: Awaitable[T], what: str) -> T | None:
+        try:
+            return await reply
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "%s", what)
+            return None
+
+    async def _lease_sync(self) -> None:
+        """The entity's wait for the DHCP worker's lease records (ProvisioningEntity.lease_sync)."""
+        if isinstance(self.dhcp_service, DhcpWorker):
+            await self.dhcp_service.caught_up()
 
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
@@ -497,7 +522,8 @@ class Backoffice:
         site = self.site
         with _naming("snmp", site.listen, cfg.snmp_port):
             self.snmp = await open_endpoint(site.listen, cfg.snmp_port, None, buffer=4 << 20,
-                                            timeout=cfg.snmp_timeout, retries=cfg.snmp_retries)
+                                            timeout=cfg.snmp_timeout, retries=cfg.snmp_retries,
+                                            usm=secure.usm_engine(site.advertise) if self.secure_settings else None)
         self.entity = ProvisioningEntity(
             self.devices, self, self.snmp, self.clock,
             EntityConfig(write_community=cfg.write_community.encode(), inform_community=cfg.inform_community.encode(),
@@ -506,8 +532,18 @@ class Backoffice:
                          admission=AdmissionLimits(cfg.enroll_max_in_flight, cfg.enroll_rate)),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
+            lease_sync=self._lease_sync if cfg.dhcp_workers else None,
         )
         self.snmp.handler = self._guarded_snmp
+        self.snmp.v3_handler = self._guarded_v3
+        self.snmp.on_usm_refused = self._usm_refused
+        if self.secure_settings is not None:
+            from .kdcservice import StoreMapper
+
+            self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed,
+                                                self._key_refused, mapper=StoreMapper(self.devices, cfg.auto_enroll))
+            with _naming("kdc/km", site.listen, self.secure_settings.km_port):
+                await self.secure.start()
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
@@ -533,11 +569,6 @@ class Backoffice:
             with _naming("sip", site.listen, cfg.sip_port):
                 await self.sip.start(site.listen, str(site.advertise),
                                      f"http://{site.url_host(self.http.address[1], 80)}/")
-        if cfg.pki_dir is not None:
-            from .kdcservice import start_kdc
-
-            with _naming("kdc", site.listen, cfg.kdc_port):
-                self.kdc = await start_kdc(cfg, self.devices, site.listen)
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -554,15 +585,38 @@ class Backoffice:
                                                 ssl_context=api_ssl(cfg))
         self._ticker = asyncio.ensure_future(self._tick())
 
+    def _keyed(self, client: str, sa: object, peer: Address) -> None:
+        try:
+            assert self.entity is not None
+            self.entity.keys_established(client, sa, peer[0])
+        except Exception:  # a bug costs this association, never the key-management endpoint
+            internal_error(self.internal_errors, "snmp", "key management for %s", client)
+
+    def _key_refused(self, ip: str, reason: str, detail: str) -> None:
+        """An AP Request refused: on the history of the device that holds ``ip`` now, if any."""
+        self._secure_refusal(ip, ev.KeyRequestRefused(reason), f"{reason}: {detail}")
+
+    def _usm_refused(self, refused: UsmRefused, addr: Address) -> None:
+        """An SNMPv3 message USM refused: likewise (a Secure device whose keys do not work)."""
+        self._secure_refusal(addr[0], ev.UsmFailed(refused.stat.mib_name), f"{refused.stat.mib_name}: {refused.detail}")
+
+    def _secure_refusal(self, ip: str, event: object, detail: str) -> None:
+        try:
+            lease = self.lease_view.by_address.get(IPv4Address(ip))
+            if lease is not None and lease.expires > self.clock() and self.entity is not None:
+                self.entity.secure_refusal(normalize_mac(lease.mac), event, detail)
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "a Secure refusal from %s", ip)
+
     def addresses(self) -> dict[str, Address]:
         out = {"dhcp": (self.site.dhcp_listen, self.cfg.dhcp_port), "tftp": self.tftp.address,
                "tod": self.tod.address}
+        if self.secure is not None:
+            out |= self.secure.addresses()
         if self.snmp is not None:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
-        if self.kdc is not None:
-            out["kdc"] = self.kdc.address
         if self.sip is not None and self.sip.address is not None:
             out["sip"] = self.sip.address
         if self._api_server is not None:
@@ -587,8 +641,8 @@ class Backoffice:
         await self.tod.close()
         if self.sip is not None:
             await self.sip.close()
-        if self.kdc is not None:
-            await self.kdc.close()
+        if self.secure is not None:
+            await self.secure.close()
         if self.snmp is not None:
             self.snmp.close()
         self.devices.close()

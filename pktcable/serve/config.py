@@ -14,9 +14,6 @@ demo on loopback without privileges, overridden by a TOML file.
     tftp_port = 10069              # 69
     http_port = 10080              # 80; 0 turns HTTP off
     tod_port = 10037               # 37
-    pki_dir = "/etc/pktcable/pki"  # a lab PKI (pktcable pki init): runs the Secure flow's KDC
-    kdc_port = 10888               # 88: the KDC, UDP and TCP (only with pki_dir)
-    kdc_max_skew = 300             # seconds a device clock may be off (pktcMtaDevCmsMaxClockSkew)
     snmp_port = 10162              # 162: INFORMs from the eMTAs
     agent_port = 10161             # 161: the eMTAs' agents, for SET/GET
     api_address = "127.0.0.1"      # REST API, /metrics and the dashboard
@@ -51,6 +48,9 @@ demo on loopback without privileges, overridden by a TOML file.
     log_level = "warning"          # debug, info, warning, error (--log-level, -v: info)
     log_format = "text"            # text, or json: one object per line (--log-format)
     dhcp_workers = 0               # 1: the DHCP server in a worker process of its own
+    secure_pki = "lab-pki"         # the Secure flow: a lab PKI folder, with kdc = true and
+    kdc = true                     # km = true (both, or the realm cannot be offered), on
+    km = true                      # kdc_port / km_port; km_suites, km_lifetime (docs/secure.md)
     sip_port = 0                   # 5060: SIP phones' ua-profile provisioning (0: off; needs http_port)
     sip_transport = "udp"          # udp or tcp
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
@@ -89,6 +89,8 @@ from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normal
 from pktcable.store.pg import StoreUrlError, parse_store
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
+from .secure import kerberos_realm
+
 __all__ = ["SettingError", "ServeConfig", "check", "dhcp_config", "load", "read"]
 
 
@@ -119,10 +121,6 @@ class ServeConfig:
     tftp_port: int = 10069
     http_port: int = 10080
     tod_port: int = 10037
-    #: A lab PKI folder: the KDC runs (kdc_port) and issues tickets to the store's eMTAs.
-    pki_dir: str | None = None
-    kdc_port: int = 10888
-    kdc_max_skew: int = 300
     snmp_port: int = 10162
     agent_port: int = 10161
     api_address: str = "127.0.0.1"  # REST API, metrics and dashboard: the operators' network
@@ -170,6 +168,16 @@ class ServeConfig:
     log_format: str = "text"  # text or json
     #: 1: the DHCP server (socket, engine, lease store) runs in a worker process; 0: in this one.
     dhcp_workers: int = 0
+    #: The Secure flow (pktcable/serve/secure.py): a lab PKI folder, the KDC, key management.
+    secure_pki: str | None = None
+    kdc: bool = False
+    kdc_port: int = 10188
+    #: Seconds a device clock may be off (pktcMtaDevCmsMaxClockSkew: 1-1800, DEFVAL 300).
+    kdc_max_skew: int = 300
+    km: bool = False
+    km_port: int = 11293
+    km_suites: list[str] = field(default_factory=lambda: ["sha1-des", "md5-des", "sha1-none", "md5-none"])
+    km_lifetime: int = 7 * 86_400
     #: SIP phones (devices of kind sip): the ua-profile notifier's port (0: off), docs/sip.md.
     sip_port: int = 0
     sip_transport: str = "udp"
@@ -194,8 +202,10 @@ class DeviceRow:
     vars: dict[str, Any] = field(default_factory=dict)
 
 
-#: Realms serve can run: the flows with a server-side table (option 122.6 names them).
-RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES)
+#: Realms serve can run: the flows with a server-side table that option 122.6 names. The
+#: Secure flow's realm is a Kerberos realm, which serve offers only with its KDC and key
+#: management running (serve/secure.py: the lab's realm, accepted by _check_runnable).
+RUNNABLE_REALMS: tuple[str, ...] = tuple(flow.value for flow in SERVER_TABLES if not flow.secure)
 DEVICE_KINDS = ("cm", "mta", "sip")
 #: Names the templates get from the device itself: a ``vars`` entry of that name would be
 #: shadowed without a word, so it is refused instead.
@@ -204,7 +214,6 @@ RESERVED_VARS = frozenset({"mac", "kind", "ip", "flow", "client_ip"})
 RANGES: dict[str, tuple[float, float]] = {
     "dhcp_port": (0, 65535), "relay_port": (1, 65535), "tftp_port": (0, 65535), "http_port": (0, 65535),
     "tod_port": (0, 65535), "snmp_port": (0, 65535), "agent_port": (1, 65535), "api_port": (0, 65535),
-    "kdc_port": (0, 65535), "kdc_max_skew": (1, 1800),
     "snmp_timeout": (0.01, 60), "snmp_retries": (0, 10),
     "prov_timer": (0, 255),  # option 122.8 is one octet of minutes
     "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
@@ -213,10 +222,12 @@ RANGES: dict[str, tuple[float, float]] = {
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
     "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000),
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
+    "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),
+    "km_lifetime": (300, 0x7FFFFFFF),  # the AP Reply's SA lifetime is 4 octets; under 5 minutes it rekeys all day
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.
-LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port", "sip_port")
+LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port", "km_port", "sip_port")
 POOLS = ("cm_pool", "mta_pool", "cpe_pool")
 
 
@@ -285,13 +296,8 @@ def _check(cfg: ServeConfig) -> None:
     if cfg.cm_key is not None and cfg.cm_key_file is not None:
         raise named("cm_key", "set cm_key or cm_key_file, not both")
     _check_ports(cfg)
-    _check_realms(cfg.realms, "realms")
-    if cfg.pki_dir is not None:
-        from .kdcservice import check_pki_dir
-
-        unusable = check_pki_dir(cfg.pki_dir)
-        if unusable is not None:
-            raise named("pki_dir", unusable)
+    kerberos = kerberos_realm(cfg)
+    _check_realms(cfg.realms, "realms", kerberos)
     if cfg.templates is not None and not Path(cfg.templates).is_dir():
         raise named("templates", f"{cfg.templates}: no such folder")
     if cfg.data_dir is not None:
@@ -343,16 +349,26 @@ def _check_ports(cfg: ServeConfig) -> None:
         taken[port] = key
 
 
-def _check_realms(realms: Any, key: str) -> None:
+def _check_realms(realms: Any, key: str, kerberos: str | None = None) -> None:
     if not realms:
         raise named(key, f"empty: give at least one of {', '.join(RUNNABLE_REALMS)}")
     for i, realm in enumerate(realms):
-        _check_runnable(realm, join(key, i))
+        _check_runnable(realm, join(key, i), kerberos)
 
 
-def _check_runnable(flow: Any, key: str) -> None:
-    if flow not in RUNNABLE_REALMS:
-        raise named(key, f"{flow!r} is not a flow serve can run ({', '.join(RUNNABLE_REALMS)})")
+def _check_runnable(flow: Any, key: str, kerberos: str | None = None, *, realm: bool = True) -> None:
+    """``kerberos``: the Kerberos realm serve offers (its KDC and key management run), or None.
+    ``realm``: the value goes in option 122.6, which carries the Secure flow as that realm; a
+    device's flow may also say SECURE."""
+    if flow in RUNNABLE_REALMS:
+        return
+    if kerberos is not None and (flow == kerberos or (not realm and flow == Flow.SECURE.value)):
+        return
+    if kerberos is None and isinstance(flow, str) and Flow.for_realm(flow) is Flow.SECURE:
+        raise named(key, f"{flow!r} is a Kerberos realm (the Secure flow): serve offers one only with its KDC "
+                         "and key management (secure_pki, kdc = true, km = true)")
+    runnable = (*RUNNABLE_REALMS, kerberos) if kerberos else RUNNABLE_REALMS
+    raise named(key, f"{flow!r} is not a flow serve can run ({', '.join(runnable)})")
 
 
 def _check_data_dir(folder: Path) -> None:
@@ -387,7 +403,7 @@ def _check_devices(cfg: ServeConfig) -> None:
         if device.kind not in DEVICE_KINDS:
             raise named(join(where, "kind"), f"must be {' or '.join(DEVICE_KINDS)}, not {device.kind!r}")
         if device.kind == "mta" and "flow" in row:
-            _check_runnable(device.flow, join(where, "flow"))
+            _check_runnable(device.flow, join(where, "flow"), kerberos_realm(cfg), realm=False)
         if device.kind in ("cm", "sip") and device.flow:
             raise named(join(where, "flow"), f"a {device.kind} has no PacketCable flow")
         if device.kind == "sip":
@@ -453,10 +469,10 @@ def _check_dhcp_table(cfg: ServeConfig) -> None:
         raise named("dhcp", str(exc)) from None
     for i, device_class in enumerate(config.classes):
         if device_class.kind == "mta":
-            _check_realms(device_class.realms, f"dhcp.class[{i}].realms")
+            _check_realms(device_class.realms, f"dhcp.class[{i}].realms", kerberos_realm(cfg))
     for i, reservation in enumerate(config.reservations):
         if reservation.realm is not None:
-            _check_runnable(reservation.realm, f"dhcp.reservation[{i}].realm")
+            _check_runnable(reservation.realm, f"dhcp.reservation[{i}].realm", kerberos_realm(cfg))
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,6 +586,9 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
     pool_list = [Pool(*chosen["cm_pool"], classes=("cm",)), Pool(*chosen["mta_pool"], classes=("mta",)),
                  Pool(*chosen["cpe_pool"], classes=("cpe",))]
     subnet = Subnet(site.network, pool_list, options={"routers": [me]}, relays=(me,))
+    mta_ccc: dict[str, Any] = {"prov-server": me, "prov-timer": cfg.prov_timer}
+    if kerberos_realm(cfg) is not None:
+        mta_ccc["kdc-servers"] = [me]  # 122.10 (RFC 3634): the KDC without DNS SRV (MTA-5...8)
     classes = [
         DeviceClass("cm", "cm", lease_time=cfg.lease_time, next_server=me, filename="cm-{mac}.cfg",
                     options={"time-servers": [me], "time-offset": 0, "log-servers": [me]},
@@ -577,7 +596,7 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
         DeviceClass("mta", "mta", lease_time=cfg.lease_time, realms=tuple(cfg.realms), next_server=me,
                     filename="mta-{mac}.cfg", hostname="mta-{mac}",
                     options={"domain-name-servers": [me], "domain-name": "pktcable.test", "log-servers": [me]},
-                    ccc={"prov-server": me, "prov-timer": cfg.prov_timer}),
+                    ccc=mta_ccc),
         DeviceClass("cpe", "any", lease_time=cfg.lease_time),
     ]
     return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port)

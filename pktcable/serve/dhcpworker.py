@@ -63,6 +63,9 @@ STOP_BUDGET = 10.0
 #: stopped reading is hung; the restart or the exit is the parent's watchdog's).
 MAX_BACKLOG = 64 << 20
 READ_SIZE = 1 << 16
+#: Seconds caught_up waits for the worker's SYNC record: a worker that slow is overloaded
+#: or dying, and the INFORM is judged on the mirror as it is.
+SYNC_BUDGET = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +132,11 @@ async def _child(setup: WorkerSetup) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
 
     async def parent_gone() -> None:
-        while await reader.read(READ_SIZE):  # the parent sends nothing; EOF is its end closing
-            pass
+        # The parent sends only sync requests; EOF is its end closing. A SYNC record is
+        # written after every record of the ACKs already sent (the stream is ordered), so
+        # when the parent reads it, its mirror holds every lease a device may act on.
+        while data := await reader.read(READ_SIZE):
+            stream.write(wire.encode_sync() * data.count(wire.SYNC_REQUEST))
         stop.set()
 
     async def counters() -> None:
@@ -186,6 +192,8 @@ class DhcpWorker:
         self._closing = False
         self._deaths: deque[float] = deque()
         self._frames = wire.FrameReader()
+        #: The sync requests in flight (caught_up), oldest first.
+        self._syncs: deque[asyncio.Future[None]] = deque()
 
     @property
     def pid(self) -> int | None:
@@ -237,9 +245,31 @@ class DhcpWorker:
                 if record.kind is wire.Kind.READY:
                     return
 
+    async def caught_up(self, budget: float = SYNC_BUDGET) -> None:
+        """Returns once every lease record the worker wrote before now is in the mirror
+        (or after ``budget`` seconds, or at once with no worker): for an INFORM from a
+        device whose ACK left the worker just before its lease record reached us. Each
+        caller sends its own request (a request already in flight may have been answered
+        before the caller's lease was written); the answers come back in order."""
+        if self._writer is None or self._writer.is_closing():
+            return
+        answered = asyncio.get_running_loop().create_future()
+        self._syncs.append(answered)
+        self._writer.write(wire.SYNC_REQUEST)
+        try:
+            await asyncio.wait_for(answered, budget)
+        except TimeoutError:
+            pass
+
     def _apply(self, record: wire.Record) -> None:
         if record.kind is wire.Kind.STATS:
             self.last_stats = record.stats
+            return
+        if record.kind is wire.Kind.SYNC:
+            if self._syncs:
+                answered = self._syncs.popleft()
+                if not answered.done():
+                    answered.set_result(None)
             return
         self.mirror.apply(record)
         if record.kind is wire.Kind.BOUND:
@@ -296,6 +326,10 @@ class DhcpWorker:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        while self._syncs:  # no answer will come from this child: nobody waits out the budget
+            answered = self._syncs.popleft()
+            if not answered.done():
+                answered.set_result(None)
         proc = self.proc
         if proc is None:
             return None

@@ -20,10 +20,14 @@ DECLINED   a lease (the quarantine row that replaced the holder's)
 SNAPSHOT   a lease, at start-up: the worker's lease table, row by row
 READY      nothing: the snapshot is complete, the worker serves
 STATS      the worker's DHCP counters as JSON (once a second: scrape-time figures)
+SYNC       nothing: the answer to the parent's sync request (one octet ``S`` on the
+           stream's other direction); every record written before it has been read
 =========  ==========================================================================
 
-A lease is ``address (u32) | expires (f64) | state (u8)`` then its text fields,
-each ``length (u16) | UTF-8``. Expiry needs no record: every lease carries its
+A lease is ``address (u32) | expires (f64) | state (u8)``, the lengths of its
+text fields (u16 each), then the fields (UTF-8); a BOUND record's facts follow
+the same shape (flags, lengths, texts). One ``struct`` call reads each head: the
+main process decodes two records per device. Expiry needs no record: every lease carries its
 expiry time, and the mirror answers by the clock as the engine does.
 
 Sans-IO: :func:`encode` gives bytes, :class:`FrameReader` takes bytes; neither
@@ -37,7 +41,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Any
@@ -53,16 +57,22 @@ from pktcable.store import Lease, LeaseState
 #: STATS, with every drop reason, a few kilobytes).
 MAX_FRAME = 1 << 20
 _HEAD = struct.Struct("!IB")
-_FIXED = struct.Struct("!IdB")
-_LEN = struct.Struct("!H")
 #: LeaseState by its number on the wire, in a fixed order (never Enum iteration order by accident).
 STATES = (LeaseState.BOUND, LeaseState.RELEASED, LeaseState.DECLINED)
 _STATE_NUMBER = {state: i for i, state in enumerate(STATES)}
 #: The lease's text fields, in wire order.
 LEASE_TEXT = ("client", "mac", "device_class", "subnet", "remote_id", "hostname", "giaddr", "circuit_id")
-#: The ACK's facts after the lease of a BOUND record: (name, wire type).
-BOUND_FIELDS = (("kind", "text"), ("version", "text"), ("realm", "optional-text"), ("renewal", "flag"),
-                ("option60", "optional-bytes"))
+#: The lease's head: address, expires, state, then each text field's length.
+_LEASE = struct.Struct("!IdB" + "H" * len(LEASE_TEXT))
+#: The ACK's facts after the lease of a BOUND record: flags (0 or 1), then text fields.
+BOUND_FLAGS = ("renewal", "has_realm", "has_option60")
+BOUND_TEXT = ("kind", "version", "realm", "option60")
+_FACTS = struct.Struct("!" + "B" * len(BOUND_FLAGS) + "H" * len(BOUND_TEXT))
+
+
+if tuple(f.name for f in fields(Lease) if f.name not in ("address", "expires", "state")) != LEASE_TEXT or \
+        [f.name for f in fields(Lease)][:5] != ["address", "client", "mac", "expires", "state"]:
+    raise ImportError("pktcable.store.Lease changed its fields: update LEASE_TEXT and _Body.lease")
 
 
 class Kind(IntEnum):
@@ -72,6 +82,7 @@ class Kind(IntEnum):
     SNAPSHOT = 4
     READY = 5
     STATS = 6
+    SYNC = 7
 
 
 class WireError(ValueError):
@@ -94,16 +105,17 @@ class Record:
 
 # -- encoding ---------------------------------------------------------------------------------------
 
-def _text(value: str | bytes) -> bytes:
-    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
-    if len(raw) > 0xFFFF:
-        raise ValueError(f"{len(raw)} octets do not fit a u16 length")
-    return _LEN.pack(len(raw)) + raw
+def _texts(values: tuple[str, ...]) -> tuple[list[int], bytes]:
+    raw = [value.encode("utf-8", "surrogateescape") for value in values]
+    lengths = [len(r) for r in raw]
+    if max(lengths, default=0) > 0xFFFF:
+        raise ValueError(f"{max(lengths)} octets do not fit a u16 length")
+    return lengths, b"".join(raw)
 
 
 def _lease(lease: Lease) -> bytes:
-    return _FIXED.pack(int(lease.address), lease.expires, _STATE_NUMBER[lease.state]) + \
-        b"".join(_text(getattr(lease, name)) for name in LEASE_TEXT)
+    lengths, texts = _texts(tuple(getattr(lease, name) for name in LEASE_TEXT))
+    return _LEASE.pack(int(lease.address), lease.expires, _STATE_NUMBER[lease.state], *lengths) + texts
 
 
 def _frame(kind: Kind, body: bytes) -> bytes:
@@ -116,18 +128,10 @@ def encode_lease(kind: Kind, lease: Lease) -> bytes:
 
 def encode_bound(event: LeaseBound) -> bytes:
     vendor = event.vendor
-    facts = {"kind": event.kind, "version": event.version, "realm": event.realm, "renewal": event.renewal,
-             "option60": None if vendor is None else vendor.text.encode("utf-8", "surrogateescape")}
-    body = [_lease(event.lease)]
-    for name, wire in BOUND_FIELDS:
-        value = facts[name]
-        if wire == "flag":
-            body.append(b"\x01" if value else b"\x00")
-        elif wire.startswith("optional-"):
-            body.append(b"\x00" if value is None else b"\x01" + _text(value))  # type: ignore[arg-type]
-        else:
-            body.append(_text(value))  # type: ignore[arg-type]
-    return _frame(Kind.BOUND, b"".join(body))
+    option60 = None if vendor is None else vendor.text
+    flags = (event.renewal, event.realm is not None, option60 is not None)
+    lengths, texts = _texts((event.kind, event.version, event.realm or "", option60 or ""))
+    return _frame(Kind.BOUND, _lease(event.lease) + _FACTS.pack(*flags, *lengths) + texts)
 
 
 def encode_event(event: Event) -> bytes:
@@ -161,6 +165,14 @@ def encode_ready() -> bytes:
     return _frame(Kind.READY, b"")
 
 
+#: The parent's request for a SYNC record (the only octet it ever sends the worker).
+SYNC_REQUEST = b"S"
+
+
+def encode_sync() -> bytes:
+    return _frame(Kind.SYNC, b"")
+
+
 # -- decoding ---------------------------------------------------------------------------------------
 
 class _Body:
@@ -176,20 +188,23 @@ class _Body:
         self.pos += n
         return out
 
-    def text(self, path: str) -> str:
-        (n,) = _LEN.unpack(self.take(_LEN.size, path))
-        raw = self.take(n, path)
-        try:
-            return raw.decode("utf-8", "surrogateescape")
-        except UnicodeDecodeError as exc:  # pragma: no cover - surrogateescape takes any octets
-            raise WireError(self.base + self.pos - n, path, str(exc)) from None
+    def texts(self, names: tuple[str, ...], lengths: tuple[int, ...], path: str) -> list[str]:
+        data, pos, out = self.data, self.pos, []
+        for name, n in zip(names, lengths, strict=True):
+            if pos + n > len(data):
+                raise WireError(self.base + pos, f"{path}.{name}", f"needs {n} octets, {len(data) - pos} left")
+            out.append(data[pos:pos + n].decode("utf-8", "surrogateescape"))  # any octets decode
+            pos += n
+        self.pos = pos
+        return out
 
     def lease(self, path: str) -> Lease:
-        address, expires, state = _FIXED.unpack(self.take(_FIXED.size, f"{path}.address"))
+        address, expires, state, *lengths = _LEASE.unpack(self.take(_LEASE.size, f"{path}.address"))
         if state >= len(STATES):
-            raise WireError(self.base + self.pos - 1, f"{path}.state", f"no lease state {state}")
-        texts = {name: self.text(f"{path}.{name}") for name in LEASE_TEXT}
-        return Lease(IPv4Address(address), expires=expires, state=STATES[state], **texts)
+            raise WireError(self.base + self.pos - _LEASE.size + 12, f"{path}.state", f"no lease state {state}")
+        texts = self.texts(LEASE_TEXT, tuple(lengths), path)
+        # Positional, in Lease's own field order (checked below, at import): the fastest construction.
+        return Lease(IPv4Address(address), texts[0], texts[1], expires, STATES[state], *texts[2:])
 
     def done(self, path: str) -> None:
         if self.pos != len(self.data):
@@ -198,24 +213,13 @@ class _Body:
 
 def _bound(body: _Body, vendors: ClearingCache[bytes, VendorClass]) -> Record:
     lease = body.lease("bound.lease")
-    facts: dict[str, Any] = {}
-    for name, wire in BOUND_FIELDS:
-        path = f"bound.{name}"
-        if wire == "flag":
-            flag = body.take(1, path)[0]
-            if flag > 1:
-                raise WireError(body.base + body.pos - 1, path, f"flag {flag} is neither 0 nor 1")
-            facts[name] = bool(flag)
-        elif wire.startswith("optional-"):
-            present = body.take(1, path)[0]
-            if present > 1:
-                raise WireError(body.base + body.pos - 1, path, f"presence {present} is neither 0 nor 1")
-            facts[name] = body.text(path) if present else None
-        else:
-            facts[name] = body.text(path)
-    raw60 = facts["option60"]
-    vendor = None if raw60 is None else vendor_class(raw60.encode("utf-8", "surrogateescape"), vendors)
-    event = LeaseBound(lease, facts["kind"], facts["version"], facts["realm"], vendor, facts["renewal"])
+    renewal, has_realm, has_option60, *lengths = _FACTS.unpack(body.take(_FACTS.size, "bound.renewal"))
+    for i, (name, flag) in enumerate(zip(BOUND_FLAGS, (renewal, has_realm, has_option60), strict=True)):
+        if flag > 1:
+            raise WireError(body.base + body.pos - _FACTS.size + i, f"bound.{name}", f"flag {flag} is neither 0 nor 1")
+    kind, version, realm, option60 = body.texts(BOUND_TEXT, tuple(lengths), "bound")
+    vendor = vendor_class(option60.encode("utf-8", "surrogateescape"), vendors) if has_option60 else None
+    event = LeaseBound(lease, kind, version, realm if has_realm else None, vendor, bool(renewal))
     return Record(Kind.BOUND, lease, event)
 
 
@@ -254,8 +258,8 @@ def _record(kind: int, body: _Body, at: int, vendors: ClearingCache[bytes, Vendo
         record = _bound(body, vendors)
     elif kind in (Kind.RELEASED, Kind.DECLINED, Kind.SNAPSHOT):
         record = Record(Kind(kind), body.lease(f"{Kind(kind).name.lower()}.lease"))
-    elif kind == Kind.READY:
-        record = Record(Kind.READY)
+    elif kind in (Kind.READY, Kind.SYNC):
+        record = Record(Kind(kind))
     elif kind == Kind.STATS:
         raw = body.take(len(body.data), "stats")
         try:

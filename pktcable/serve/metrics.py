@@ -121,10 +121,11 @@ class ServiceCollector(Collector):
                       ["reason"], [([k], v) for k, v in sorted(office.files.refused.items())])
         yield counter("tod_requests_total", "Time of Day (RFC 868) requests answered, by transport.", ["transport"],
                       [([k], v) for k, v in sorted(office.tod.answered.items())])
-        if office.kdc is not None:
+        kdc = office.secure.kdc if office.secure is not None else None
+        if kdc is not None:
             yield counter("kdc_requests_total", "KDC requests by outcome (as-rep, tgs-rep, error-<code>, dropped, "
                           "rate-limited, too-large, busy, failed).", ["outcome"],
-                          [([k], v) for k, v in sorted(office.kdc.counts.items())])
+                          [([k], v) for k, v in sorted(kdc.counts.items())])
         snmp = office.snmp
         if snmp is not None:
             s = snmp.stats

@@ -48,6 +48,17 @@ class SimConfig:
     #: starts over (MTA-1, or the eCM's DHCP when the eCM failed) after a
     #: back-off, until it passes or this budget is spent. None: one walk.
     device_budget: float | None = None
+    #: Secure: the lab PKI folder whose device certificates (by MAC) the eMTAs use.
+    pki: str | None = None
+    kdc_port: int = 88  # the KDC of option 122.10 listens here
+    km_port: int = 1293  # key management at the 122.3 provisioning server
+    #: Secure: the AS and AP backoff waits (MIB defaults or 122.4/122.5) times this
+    #: (a simulation may scale them down for speed, as dhcp_timeout does RFC 2131's).
+    kerberos_wait_scale: float = 1.0
+    #: Secure fault injection, to see the server refuse a broken eMTA: "ap-hmac" (every AP
+    #: Request's HMAC is wrong), "usm-keys" (the eMTA's SNMPv3 authentication key is not the
+    #: association's); "" none (simulate --fault).
+    secure_fault: str = ""
 
 
 @cache

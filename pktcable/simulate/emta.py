@@ -60,7 +60,7 @@ class SimulatedMta:
         self.result = DeviceResult(identity.index, identity.mta_mac.hex(), flow.value)
         # xids and backoff jitter: random as RFC 2131 asks, reproducible per seed and device.
         self.rng = random.Random(f"{config.seed}:{identity.index}")
-        self.flow_bits = flow.capability_bit
+        self.flow_bits, self.expected_realm = flow.capability_bit, flow.value  # Secure: its Kerberos realm
         self.type_identifier = vendor_class("mta", self.flow_bits, http=config.http,
                                             mib=config.tree.value if config.declare_mib else None)
         # The MIB default (10 minutes) until option 122.8 says otherwise.
@@ -115,6 +115,9 @@ class SimulatedMta:
 
     def deviate(self, step: str, text: str) -> None:
         self.result.deviations.append(Deviation(step, text))
+
+    def step(self, n: int | str) -> str:
+        return f"{'H-' if self.flow.hybrid else ''}MTA-{n}"
 
     def new_xid(self) -> int:
         return self.rng.getrandbits(32)
@@ -418,8 +421,8 @@ class SimulatedMta:
         if ack.yiaddr != self.offer.yiaddr:
             self.deviate("MTA-4", f"the ACK leases {ack.yiaddr}, the OFFER offered {self.offer.yiaddr}")
         realm = str(ack.ccc.get("realm", ""))
-        if realm != self.flow.value:
-            self.deviate("MTA-4", f"option 122.6 realm {realm or '(none)'}; this device runs {self.flow.value}")
+        if realm != self.expected_realm:
+            self.deviate("MTA-4", f"option 122.6 realm {realm or '(none)'}; this device expects {self.expected_realm}")
             return ev.RealmMismatch(realm)
         self.check_prov_server(ack, "MTA-4")
         timer = ack.ccc.get("prov-timer")
@@ -430,7 +433,7 @@ class SimulatedMta:
         except OSError as exc:
             self.deviate("MTA-4", f"cannot answer SNMP on the leased address {ack.yiaddr}: {exc}")
             return None
-        if not self.flow.hybrid:
+        if not self.flow.enrolls:
             if not ack.file or ack.siaddr == IPv4Address(0):
                 self.deviate("MTA-4", "Basic flow ACK lacks siaddr/file for the config file")
             self.url = f"tftp://{ack.siaddr}/{ack.file}"
@@ -443,7 +446,7 @@ class SimulatedMta:
         self.close_endpoints()
         self.mib = MtaMib(self.config.tree, {self.config.read_community: False, self.config.write_community: True},
                           mac=self.id.mta_mac, serial=self.id.serial, correlation_id=self.id.correlation_id,
-                          type_identifier=self.type_identifier, hybrid=self.flow.hybrid, on_set=self.on_set)
+                          type_identifier=self.type_identifier, hybrid=self.flow.enrolls, on_set=self.on_set)
         self.agent = await open_endpoint(str(address), self.config.agent_port, self.mib.answer)
         self.informer = await open_endpoint(str(address), 0, timeout=self.config.snmp_timeout,
                                             retries=self.config.snmp_retries)
@@ -463,7 +466,7 @@ class SimulatedMta:
             assert isinstance(url, bytes) and isinstance(digest, bytes)  # both are defined as OCTET STRINGs
             self.url, self.hash = url.decode("latin-1"), digest
             if o.config_hash not in written:
-                self.deviate("H-MTA-19", "the SET of pktcMtaDevConfigFile carried no pktcMtaDevProvConfigHash")
+                self.deviate(self.step(19), "the SET of pktcMtaDevConfigFile carried no pktcMtaDevProvConfigHash")
             self.set_received.set_result(None)
 
     async def prov_server(self) -> tuple[str, int]:
@@ -502,14 +505,14 @@ class SimulatedMta:
         uptime = int((self.loop.time() - self.machine.history[0].at) * 100)
         note = pktc.Enrollment(self.config.tree, SYS_DESCR.encode(), SOFTWARE_VERSION.encode(),
                                self.type_identifier.encode(), self.id.mta_mac, self.id.correlation_id)
-        return await self.inform(note.varbinds(uptime), "H-MTA-15")
+        return await self.inform(note.varbinds(uptime), self.step(15))
 
     async def wait_set(self) -> object | None:
         await self.set_received
         if not self.url.startswith(("tftp://", "http://", "https://")):
-            self.deviate("H-MTA-19", f"pktcMtaDevConfigFile {self.url!r} is not a tftp:// or http:// URL")
+            self.deviate(self.step(19), f"pktcMtaDevConfigFile {self.url!r} is not a tftp:// or http:// URL")
         if len(self.hash) != 20:
-            self.deviate("H-MTA-19", f"pktcMtaDevProvConfigHash is {len(self.hash)} bytes, not a SHA-1")
+            self.deviate(self.step(19), f"pktcMtaDevProvConfigHash is {len(self.hash)} bytes, not a SHA-1")
         return ev.ConfigLocationSet(self.url, self.hash)
 
     async def report(self) -> object | None:
@@ -535,7 +538,7 @@ class SimulatedMta:
         try:
             await self.lookup(host)
         except OSError as exc:
-            self.deviate("H-MTA-20/21", f"config-file host {host!r} does not resolve: {exc}")
+            self.deviate(self.step("20/21"), f"config-file host {host!r} does not resolve: {exc}")
             return ev.ResolveFailed()
         return ev.HostResolved()
 
@@ -565,7 +568,7 @@ class SimulatedMta:
 
     async def validate(self) -> object | None:
         step = self.machine.info.step
-        verdict = mtafile.check_cached(self.file, self.config.tree, self.flow.hybrid, self.hash, self.config.strict)
+        verdict = mtafile.check_cached(self.file, self.config.tree, self.flow.enrolls, self.hash, self.config.strict)
         for note in verdict.notes:
             self.deviate(step, note)
         for problem in verdict.problems:

@@ -32,6 +32,11 @@ async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None
         except BaseException:
             relay.close()
             raise
+    kind: type[SimulatedMta] = SimulatedMta
+    if flow.secure:  # its Kerberos and certificate libraries only when asked for
+        from .mtasecure import SecureMta
+
+        kind = SecureMta
     start = loop.time()
     tasks: list[asyncio.Task[DeviceResult]] = []
     devices: list[SimulatedMta] = []
@@ -41,7 +46,7 @@ async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None
                 delay = start + n / rate - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            device = SimulatedMta(Identity.make(first + n, config.seed), flow, config, relay)
+            device = kind(Identity.make(first + n, config.seed), flow, config, relay)
             devices.append(device)
             tasks.append(asyncio.ensure_future(device.run()))
             if progress is not None:

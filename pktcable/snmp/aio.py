@@ -78,6 +78,9 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
         self._v3requester: Requester[int, tuple[Accepted, Address]] | None = None
         #: Engine IDs discovered per peer address (RFC 3414 4).
         self.engines: dict[Address, bytes] = {}
+        #: Told of each message USM refused, but discovery (usmStatsUnknownEngineIDs), with
+        #: where it came from: a provisioning server records it on the device at that address.
+        self.on_usm_refused: Callable[[Refused, Address], None] | None = None
 
     # -- transport ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -163,6 +166,8 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             if got.report is not None and self.transport is not None:
                 self.transport.sendto(got.report, addr)
                 self.stats.reports += 1
+            if self.on_usm_refused is not None and got.stat is not UsmStat.UNKNOWN_ENGINE_IDS:
+                self.on_usm_refused(got, addr)
             return
         if got.pdu.type in (m.PduType.RESPONSE, m.PduType.REPORT):
             verdict = Verdict.UNKNOWN if self._v3requester is None else \

@@ -61,6 +61,9 @@ class MtaOids:
     type_identifier: OID
     serial_number: OID
     sys_descr: OID = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+    #: Secure flow (MTA-19): the file's key, and (IETF tree only) its algorithm.
+    config_key: OID | None = None
+    encrypt_alg: OID | None = None
 
 
 #: The Euro PacketCable MTA MIB root (enterprise 7432, Excentis): objects under .1, notifications under .2.0.
@@ -113,6 +116,8 @@ def oids(tree: Tree) -> MtaOids:
         sw_version=r("pktcMtaDevSwCurrentVers.0"),
         type_identifier=r("pktcMtaDevTypeIdentifier.0"),
         serial_number=r("pktcMtaDevSerialNumber.0"),
+        config_key=r("pktcMtaDevProvConfigKey.0"),
+        encrypt_alg=r("pktcMtaDevProvConfigEncryptAlg.0") if tree is Tree.IETF else None,
     )
 
 

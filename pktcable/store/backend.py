@@ -23,7 +23,7 @@ from .pg import StoreUnavailable, parse_store, redact
 from .sqlite import SchemaError
 
 if TYPE_CHECKING:
-    from .files import Migrated
+    from .files import Checked, Migrated
 
 
 @dataclass(slots=True)
@@ -55,8 +55,7 @@ def open_postgresql(url: str, retention: Retention, clock: Callable[[], float] =
         raise named("store", str(exc)) from None
     except psycopg.Error as exc:  # the server answered, but not as a store it can hold (rights, a table of ours)
         _close(opened)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise named("store", f"{redact(url)}: {first}") from None
+        raise named("store", pg.explain(exc, url)) from None
     return Stores(*opened)
 
 
@@ -81,6 +80,34 @@ def migrate_postgresql(url: str) -> list[Migrated]:
     return done
 
 
+def check_postgresql(url: str) -> list[Checked]:
+    """``pktcable store check --store URL``: each store's schema version in the database
+    against this code's (a store not there yet, or newer than the code, is a problem).
+    Reads only, in one read-only transaction."""
+    from .files import STORE_FILES, Checked
+
+    parse_store(url)
+    db = pg.connect(url)
+    found = []
+    try:
+        with db.transaction():
+            db.execute("SET TRANSACTION READ ONLY")
+            for store in STORE_FILES:
+                schema = store.load_schema()
+                if schema is None:
+                    continue
+                have = pg.version(db, schema)
+                problems = []
+                if have is None:
+                    problems.append("not in this database (serve or pktcable store migrate creates it)")
+                elif have > schema.version:
+                    problems.append(f"version {have} is newer than this pktcable knows (up to {schema.version})")
+                found.append(Checked(schema.name, -1 if have is None else have, problems))
+    finally:
+        db.close()
+    return found
+
+
 def _close(stores: list[Any]) -> None:
     for store in stores:
         try:
@@ -89,4 +116,4 @@ def _close(stores: list[Any]) -> None:
             pass
 
 
-__all__ = ["SettingError", "Stores", "migrate_postgresql", "open_postgresql"]
+__all__ = ["SettingError", "Stores", "check_postgresql", "migrate_postgresql", "open_postgresql"]

@@ -108,7 +108,7 @@ CREATE TABLE IF NOT EXISTS lease4 (
     circuit_id TEXT NOT NULL DEFAULT ''
 )"""
 #: PostgreSQL: an address is 32 bits unsigned (BIGINT, checked); the primary key is what
-#: makes one address one row, so two clients can never hold it, whichever server writes.
+#: makes one address one row: the database never holds two bindings of one address.
 _LEASE4_PG = """
 CREATE TABLE IF NOT EXISTS lease4 (
     address BIGINT PRIMARY KEY CHECK (address BETWEEN 0 AND 4294967295),

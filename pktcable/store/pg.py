@@ -77,7 +77,7 @@ def parse_store(text: str | None) -> StoreUrl:
     try:
         psycopg.conninfo.conninfo_to_dict(text)
     except psycopg.Error as exc:
-        raise StoreUrlError(f"{redact(text)!r}: {_first_line(exc)}") from None
+        raise StoreUrlError(f"{redact(text)!r}: {_first_line(exc, text)}") from None
     return StoreUrl("postgresql", text)
 
 
@@ -104,8 +104,35 @@ def redact(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+def _first_line(exc: BaseException, url: str = "") -> str:
+    """libpq's message, first line, with any password of ``url`` in it blotted out: libpq
+    quotes the token it could not parse, and that token may be the password."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for secret in _passwords(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def explain(exc: BaseException, url: str) -> str:
+    """One line for an error about the store ``url``: the URL and libpq's reason, no password."""
+    return f"{redact(url)}: {_first_line(exc, url)}"
+
+
+def _passwords(url: str) -> list[str]:
+    """The password of ``url``, as written and percent-decoded, longest first ([] for none)."""
+    from urllib.parse import unquote
+
+    found = []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    user = parts.netloc.rpartition("@")[0]
+    if ":" in user:
+        found.append(user.partition(":")[2])
+    found += [m.group(1) for m in re.finditer(r"(?i)(?:^|&)password=([^&]*)", parts.query)]
+    found += [unquote(secret) for secret in found]
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 
 class StoreUnavailable(Exception):
@@ -122,7 +149,7 @@ def connect(url: str, schema: Schema | None = None) -> psycopg.Connection[Any]:
     try:
         db = psycopg.connect(url, autocommit=True, **_defaults(url))
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"{redact(url)}: {_first_line(exc)}") from None
+        raise StoreUnavailable(explain(exc, url)) from None
     try:
         if schema is not None:
             migrate(db, schema, redact(url))
@@ -224,5 +251,5 @@ def text_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
 
-__all__ = ["BACKENDS", "Reconnecting", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "migrate",
-           "names_postgresql", "params", "parse_store", "redact", "text_row", "version"]
+__all__ = ["BACKENDS", "Reconnecting", "StoreUnavailable", "StoreUrl", "StoreUrlError", "connect", "explain",
+           "migrate", "names_postgresql", "params", "parse_store", "redact", "text_row", "version"]

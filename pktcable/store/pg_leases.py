@@ -1,7 +1,10 @@
 """The lease store in PostgreSQL: what SqliteLeaseStore does, over psycopg 3.
 
-One row per address (the primary key): whoever writes, two clients can never hold
-one address. Staged leases go in one transaction per ``commit``, which returns only
+One row per address (the primary key): the database never holds two bindings of
+one address. The write is an upsert, right while one serve (one lease engine) owns the
+table; several nodes on one database will need allocation in the database instead (a
+row lock on the address, ``SELECT ... FOR UPDATE SKIP LOCKED`` over the free ones), so
+that a node cannot replace a binding another node made. Staged leases go in one transaction per ``commit``, which returns only
 once PostgreSQL has made it durable (``synchronous_commit`` as the server sets it;
 its default, ``on``, waits for the WAL flush), so every ACK that leaves is on disk.
 """

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from tlv.model import OidContext
 from tlv.types._base import Strict, number, split_list, unquote
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the compile path (tlv/record.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 IPv4 = ipaddress.IPv4Address
 IPv6 = ipaddress.IPv6Address

@@ -8,6 +8,9 @@
 export const EVENT_WORDS = {
   LeaseAcked: "The DHCP server granted a lease and sent the ACK (for an eMTA, with option 122 naming its flow).",
   LeaseRenewed: "The device renewed its lease on the same address; its provisioning run (or its outcome) stands.",
+  KeysEstablished: "The eMTA's key-management AP Request verified: its SNMPv3 keys are in place (Secure flow, MTA-13/14).",
+  KeyRequestRefused: "A key-management AP Request naming the eMTA was refused (ticket, HMAC, replay or realm); the run goes on.",
+  UsmFailed: "An SNMPv3 message from the eMTA's user failed USM checks (digest or time window) and got a Report; the run goes on.",
   EnrollmentReceived: "The eMTA's enrollment INFORM arrived and was acknowledged: a provisioning run starts.",
   EnrollmentRetransmitted: "The eMTA sent its enrollment INFORM again for the same run (our Response crossed its retry).",
   ConfigBuilt: "The device's config file and its hash were built from its template.",

@@ -1,0 +1,215 @@
+"""``pktcable firmware``: sign firmware images as DOCSIS code files and check them (docs/firmware.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from pktcable.exitcodes import ExitStatus
+
+from .common import fail, write_output
+
+if TYPE_CHECKING:
+    from pktcable.firmware.codefile import Signer
+    from pktcable.secure.labdir import LabPki
+
+dir_option = click.option("--dir", "folder", type=click.Path(file_okay=False),
+                          help="The lab PKI folder of `pktcable pki init` (its CVCs and keys).")
+output_option = click.option("-o", "--output", required=True, help="Output file ('-' for stdout).")
+time_option = click.option("--signing-time", help="The signing time, ISO 8601 UTC (default: now).")
+digest_option = click.option("--digest", type=click.Choice(["sha256", "sha384", "sha512", "sha1"]),
+                             default="sha256", show_default=True,
+                             help="Message digest; sha1 for devices that only know DOCSIS 3.0 code files.")
+
+
+def _time(option: str, text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {text!r}: not an ISO 8601 time (2026-12-03T12:00:00Z)", ExitStatus.USAGE)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _lab(folder: str | None) -> LabPki:
+    from pktcable.secure.labdir import LabPki
+    from pktcable.secure.pki import PkiError
+
+    if folder is None:
+        fail("--dir: give the lab PKI folder", ExitStatus.USAGE)
+    try:
+        return LabPki.open(Path(folder))
+    except PkiError as exc:
+        fail(f"--dir: {exc}", ExitStatus.USAGE)
+
+
+def _signer(lab: LabPki, profile: str) -> Signer:
+    from pktcable.firmware.codefile import Signer
+    from pktcable.secure.pki import PkiError
+
+    try:
+        issued = lab.get(profile)
+    except PkiError as exc:
+        fail(f"--dir: {exc}", ExitStatus.USAGE)
+    return Signer(issued.certificate, issued.key)
+
+
+def _read(path: str, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}", ExitStatus.IO)
+    if len(data) > limit:
+        fail(f"{path}: larger than the limit of {limit} bytes", ExitStatus.USAGE)
+    return data
+
+
+@click.group("firmware")
+def firmware_group() -> None:
+    """Firmware images as DOCSIS code files: CMS SignedData carrying the image, signed with
+    the manufacturer's code verification certificate (CVC) and optionally an operator's
+    co-signer CVC; and the checks a device makes before it installs one.
+
+    Examples:
+
+    \b
+      pktcable firmware sign --dir lab-pki image.bin -o image.p7
+      pktcable firmware verify --root tests/data/firmware/cvc-root.pem --manufacturer "Example Vendor" tests/data/firmware/openssl-sha1.p7
+    """
+
+
+@firmware_group.command("sign")
+@dir_option
+@click.argument("image", type=click.Path(dir_okay=False))
+@output_option
+@click.option("--cosign", is_flag=True, help="Also sign with the lab's co-signer CVC (the operator's signature).")
+@time_option
+@digest_option
+def sign_cmd(folder: str | None, image: str, output: str, cosign: bool, signing_time: str | None,
+             digest: str) -> None:
+    """Sign IMAGE with the lab's manufacturer CVC (and co-signer CVC with --cosign).
+
+    Examples:
+
+    \b
+      pktcable firmware sign --dir lab-pki image.bin -o image.p7
+      pktcable firmware sign --dir lab-pki --cosign --signing-time 2026-12-03T12:00:00Z image.bin -o image.p7
+    """
+    from pktcable.firmware import codefile
+
+    lab = _lab(folder)
+    when = _time("--signing-time", signing_time) or dt.datetime.now(dt.UTC)
+    manufacturer = _signer(lab, "manufacturer-cvc")
+    data = _read(image, codefile.MAX_CODE_FILE - 64 * 1024)  # room for the CVCs and signatures
+    out = codefile.sign(data, manufacturer.certificate, manufacturer.key, signing_time=when, digest=digest,
+                        cosigner=_signer(lab, "cosigner-cvc") if cosign else None)
+    write_output(output, out)
+
+
+@firmware_group.command("cosign")
+@dir_option
+@click.argument("code_file", type=click.Path(dir_okay=False))
+@output_option
+@time_option
+@digest_option
+def cosign_cmd(folder: str | None, code_file: str, output: str, signing_time: str | None, digest: str) -> None:
+    """Add the lab's co-signer signature and CVC to a manufacturer's CODE_FILE (checked first,
+    against the lab's CVC root and manufacturer).
+
+    Examples:
+
+    \b
+      pktcable firmware cosign --dir lab-pki vendor-image.p7 -o image.p7
+      pktcable firmware cosign --dir lab-pki --signing-time 2026-12-03T12:00:00Z vendor-image.p7 -o image.p7
+    """
+    from pktcable.firmware import codefile
+
+    lab = _lab(folder)
+    when = _time("--signing-time", signing_time) or dt.datetime.now(dt.UTC)
+    data = _read(code_file, codefile.MAX_CODE_FILE)
+    trust = codefile.CvcTrust(lab.get("cvc-root").certificate, lab.settings.manufacturer)
+    try:
+        codefile.verify(data, trust, when, codefile.AccessState(codefile.AccessStart(_EPOCH, _EPOCH)))
+        out = codefile.cosign(data, _signer(lab, "cosigner-cvc"), signing_time=when, digest=digest)
+    except codefile.CodeFileError as exc:
+        fail(f"{code_file}: {exc}", ExitStatus.INVALID)
+    write_output(output, out)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@firmware_group.command("verify")
+@dir_option
+@click.argument("code_file", type=click.Path(dir_okay=False))
+@click.option("--root", "root_file", type=click.Path(dir_okay=False),
+              help="The CVC root (PEM) instead of the lab's cvc-root.pem.")
+@click.option("--manufacturer", help="The manufacturer's organization name (default: the lab's).")
+@click.option("--cosigner", help="Require a co-signature by this organization name.")
+@click.option("--code-access-start", help="The device's stored codeAccessStart, ISO 8601 UTC (default: none).")
+@click.option("--cvc-access-start", help="The device's stored cvcAccessStart, ISO 8601 UTC (default: none).")
+@click.option("--check-clock", is_flag=True,
+              help="Also refuse a CVC outside its validity at the device's time (DOCSIS judges the signing time).")
+@click.option("--at", "at_text", help="The device's time for --check-clock, ISO 8601 UTC (default: now).")
+@click.option("--image", "image_out", help="Write the image to this file once the code file is accepted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def verify_cmd(folder: str | None, code_file: str, root_file: str | None, manufacturer: str | None,
+               cosigner: str | None, code_access_start: str | None, cvc_access_start: str | None,
+               check_clock: bool, at_text: str | None, image_out: str | None, as_json: bool) -> None:
+    """Check CODE_FILE as a device would: strict DER, each signature, each CVC's chain to the
+    CVC root with codeSigning, the organizations, and the access start times. Prints who
+    signed and when; a refusal prints its reason name and exits 1.
+
+    Examples:
+
+    \b
+      pktcable firmware verify --root tests/data/firmware/cvc-root.pem --manufacturer "Example Vendor" tests/data/firmware/openssl-sha256.p7
+      pktcable firmware verify --root tests/data/firmware/cvc-root.pem --manufacturer "Example Vendor" --cosigner "Example Cable" tests/data/firmware/openssl-sha256-cosigned.p7 --json
+    """
+    from cryptography import x509
+
+    from pktcable.firmware import codefile
+
+    if root_file is not None:
+        try:
+            root = x509.load_pem_x509_certificate(_read(root_file, 1024 * 1024))
+        except ValueError as exc:
+            fail(f"--root {root_file}: not a PEM certificate ({exc})", ExitStatus.USAGE)
+        if manufacturer is None:
+            fail("--manufacturer: give the manufacturer's organization name with --root", ExitStatus.USAGE)
+    else:
+        lab = _lab(folder)
+        root = lab.get("cvc-root").certificate
+        manufacturer = manufacturer or lab.settings.manufacturer
+    now = _time("--at", at_text) or dt.datetime.now(dt.UTC)
+    code = _time("--code-access-start", code_access_start) or _EPOCH
+    cvc = _time("--cvc-access-start", cvc_access_start) or _EPOCH
+    state = codefile.AccessState(codefile.AccessStart(code, cvc), codefile.AccessStart(code, cvc) if cosigner else None)
+    data = _read(code_file, codefile.MAX_CODE_FILE)
+    try:
+        result = codefile.verify(data, codefile.CvcTrust(root, manufacturer, cosigner, check_clock), now, state)
+    except codefile.CodeFileError as exc:
+        if as_json:
+            click.echo(json.dumps({"accepted": False, "reason": exc.reason, "detail": exc.detail,
+                                   "path": exc.path, "offset": exc.offset}))
+        fail(f"{code_file}: {exc}", ExitStatus.INVALID)
+    signatures = [s for s in (result.manufacturer, result.cosigner, result.ignored) if s is not None]
+    if image_out:
+        write_output(image_out, result.image)
+    if as_json:
+        click.echo(json.dumps({"accepted": True, "image_bytes": len(result.image), "signatures": [
+            {"role": s.role, "organization": s.organization, "subject": s.cvc.subject.rfc4514_string(),
+             "signing_time": s.signing_time.isoformat().replace("+00:00", "Z"),
+             "cvc_valid_from": s.cvc.not_valid_before_utc.isoformat().replace("+00:00", "Z")}
+            for s in signatures]}))
+        return
+    click.echo(f"{code_file}: accepted, image {len(result.image)} bytes")
+    for s in signatures:
+        click.echo(f"  {s.role}: {s.organization} ({s.cvc.subject.rfc4514_string()}), "
+                   f"signed {s.signing_time:%Y-%m-%d %H:%M:%S}Z")
