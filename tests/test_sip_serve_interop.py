@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -172,5 +173,54 @@ def test_profiles_over_https_with_validators(tmp_path: Path) -> None:
         assert status == "200"
         etag = next(ln.split(":", 1)[1].strip() for ln in head.splitlines() if ln.lower().startswith("etag:"))
         assert curl(*tls, "-H", f"If-None-Match: {etag}", url)[0] == "304"
+    finally:
+        srv.close()
+
+
+def test_openssl_phone_subscribes_over_tls_and_gets_an_https_url(tmp_path: Path) -> None:
+    """Debian's SIPp has no TLS: openssl s_client is the phone's TLS stack; it verifies our
+    certificate, carries a SUBSCRIBE in and prints the 200 and the NOTIFY."""
+    from pktcable.sip import grammar as g
+    from pktcable.sip.message import Request, Response, StreamFramer
+
+    from .sip_peers import tls_contexts
+
+    require("openssl")
+    tls_contexts(tmp_path)
+    certs = ("--cert", str(tmp_path / "cert.pem"), "--cert-key", str(tmp_path / "key.pem"))
+    srv = Server(tmp_path, [PHONE], "tls", certs)
+    try:
+        subscribe = (f"SUBSCRIBE sip:MAC%3a{MAC}@127.0.0.1:{srv.sip_port};transport=tls SIP/2.0\r\n"
+                     f"Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKtls1;rport\r\n"
+                     f"From: <sip:MAC%3a{MAC}@127.0.0.1>;tag=t1\r\nTo: <sip:MAC%3a{MAC}@127.0.0.1>\r\n"
+                     f"Call-ID: tls1@phone\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:{MAC}@127.0.0.1:5061;transport=tls>\r\n"
+                     f"Max-Forwards: 70\r\nEvent: ua-profile;profile-type=device\r\nExpires: 600\r\n"
+                     f"Content-Length: 0\r\n\r\n").encode()
+        proc = subprocess.Popen(["openssl", "s_client", "-quiet", "-connect", f"127.0.0.1:{srv.sip_port}",
+                                 "-servername", "prov.test", "-CAfile", str(tmp_path / "cert.pem"),
+                                 "-verify_return_error"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(subscribe)
+            proc.stdin.flush()
+            framer, got = StreamFramer(), []
+            deadline = time.monotonic() + BUDGET
+            while len(got) < 2:
+                assert time.monotonic() < deadline, got
+                # select: a server that never answers fails the test instead of blocking it
+                if not select.select([proc.stdout], [], [], 1.0)[0]:
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                assert chunk, got
+                got += framer.feed(chunk)
+            ok, notify = got[:2]
+            assert isinstance(ok, Response) and ok.status == 200
+            assert isinstance(notify, Request) and notify.method == "NOTIFY"
+            ctype = notify.need("Content-Type", g.MediaType)
+            assert g.unquote(g.param(ctype.params, "url") or "").startswith(f"https://127.0.0.1:{srv.http_port}/")
+        finally:
+            proc.kill()
+            proc.wait()
     finally:
         srv.close()

@@ -59,12 +59,12 @@ def load_phones(path: Path) -> list[Any]:
 @click.option("--advertise", default=None, help="Address phones reach us at (needed with a wildcard --address).")
 @click.option("--sip-port", type=click.IntRange(0, 65535), default=5060, show_default=True,
               help="Port of the SUBSCRIBE/NOTIFY service.")
-@click.option("--sip-transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
-              help="SIP transport of that port.")
+@click.option("--sip-transport", type=click.Choice(["udp", "tcp", "tls"]), default="udp", show_default=True,
+              help="SIP transport of that port (tls: with --cert/--cert-key).")
 @click.option("--http-port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port of the HTTP server that serves the profiles.")
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="PEM certificate (chain): the profiles are served over HTTPS (needs --cert-key).")
+              help="PEM certificate (chain): the profiles are served over HTTPS, and SIP over TLS takes it too.")
 @click.option("--cert-key", type=click.Path(dir_okay=False, exists=True), default=None,
               help="PEM private key for HTTPS.")
 @click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None,
@@ -113,6 +113,8 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
             ssl_context = make_ssl_context(cert, cert_key)
         except (OSError, ValueError) as exc:
             fail(f"--cert/--cert-key: {exc}", ExitStatus.USAGE)
+    if sip_transport == "tls" and ssl_context is None:
+        fail("--sip-transport tls: needs --cert and --cert-key", ExitStatus.USAGE)
     if multicast and sip_transport != "udp":
         fail("--multicast: the PnP SUBSCRIBE comes over UDP (--sip-transport udp)", ExitStatus.USAGE)
     profiles = Profiles(Path(templates)) if templates else Profiles()
@@ -157,7 +159,8 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
     scheme = "https" if ssl_context is not None else "http"
     sip = SipProvisioningServer(book, f"{scheme}://{url_host}:{http.address[1]}/", address, sip_port, advertise,
                                 transport, auth_secret=secret, allow_mac_auth=mac_auth, push_rate=push_rate,
-                                push_burst=max(1.0, push_rate * 2), on_step=on_step, multicast=multicast)
+                                push_burst=max(1.0, push_rate * 2), on_step=on_step, multicast=multicast,
+                                ssl_context=ssl_context if transport == "tls" else None)
     await sip.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

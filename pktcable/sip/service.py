@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from pktcable.sip.transaction import Event, RequestReceived, ResponseReceived, T
 from pktcable.sip.transport import StreamTransport, TransactionDriver, UdpTransport, open_udp
 
 log = logging.getLogger("pktcable.sip")
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
 #: sip.mcast.net: where phones send the plug-and-play SUBSCRIBE (RFC 6080 §5.1.1; Snom,
 #: Yealink and Grandstream phones do so before any other discovery).
 PNP_GROUP = "224.0.1.75"
@@ -54,6 +55,8 @@ class SipProvisioningServer:
     #: Also answer the multicast PnP SUBSCRIBE (UDP only): a socket joined to
     #: :data:`PNP_GROUP` on ``port``; the answers leave from the unicast socket.
     multicast: bool = False
+    #: The server certificate for ``transport = "tls"`` (RFC 3261 §26.3.1: phones verify it).
+    ssl_context: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -62,6 +65,8 @@ class SipProvisioningServer:
             raise ValueError(f"profile URL base must be an http(s) URL, not {self.url_base!r}")
         if not self.push_rate > 0 or not self.push_burst >= 1:
             raise ValueError("push rate must be > 0 per second and its burst >= 1")
+        if (self.transport == "tls") != (self.ssl_context is not None):
+            raise ValueError("SIP over TLS needs a certificate (ssl_context), and only TLS takes one")
         if self.multicast and self.transport != "udp":
             raise ValueError("the multicast PnP SUBSCRIBE comes over UDP only")
         self.core: ProvisioningCore | None = None
@@ -85,7 +90,7 @@ class SipProvisioningServer:
             port = udp.transport.get_extra_info("sockname")[1]
             self._sock = udp
         else:
-            stream = StreamTransport(self.driver.on_message)
+            stream = StreamTransport(self.driver.on_message, ssl_context=self.ssl_context)
             port = await stream.listen(self.host, port)
             self._sock = stream
         self.bound = (self.host, port)
