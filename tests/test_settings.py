@@ -134,7 +134,7 @@ SERVE_CASES = {
     "negative port": ("snmp_port = -1", ["snmp_port"]),
     "two services on one port": ("tftp_port = 20069\ntod_port = 20069", ["tod_port", "20069", "tftp_port"]),
     "api on a device service's port": ("snmp_port = 20070\napi_port = 20070", ["api_port", "snmp_port"]),
-    "realm serve cannot run": ('realms = ["HYBRID.2", "SECURE"]', ["realms[1]", "SECURE", "not a flow"]),
+    "realm serve cannot run": ('realms = ["HYBRID.2", "SECURE"]', ["realms[1]", "SECURE", "Kerberos realm", "kdc = true"]),
     "empty realms": ("realms = []", ["realms", "empty"]),
     "pool that is no address": ('mta_pool = ["127.100.0.1", "127.100.0"]', ["mta_pool", "IPv4"]),
     "pool that ends before it starts": ('cm_pool = ["127.101.0.9", "127.101.0.1"]', ["cm_pool", "ends before"]),
