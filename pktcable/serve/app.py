@@ -30,7 +30,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from ipaddress import IPv4Address
 from typing import TypeVar
 
 import jinja2
@@ -53,7 +52,6 @@ from pktcable.delivery.tod import TodServer
 from pktcable.dhcpd import DhcpServer
 from pktcable.dhcpd.events import Event, LeaseBound, LeaseExpired, LeaseReleased
 from pktcable.dhcpd.transport import open_socket
-from pktcable.flow import CM_FLOW, CM_TABLE, cm_state, outcome
 from pktcable.flow import events as ev
 from pktcable.mibctx import MibContext
 from pktcable.provision.entity import EntityConfig, ProvisioningEntity, internal_error
@@ -61,7 +59,6 @@ from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usmengine import Accepted
-from pktcable.snmp.usmengine import Refused as UsmRefused
 from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
@@ -69,6 +66,7 @@ from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, Sqlite
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
 
 from . import datadir, secure
+from .cmflow import CmFlow
 from .config import ServeConfig, api_ssl, dhcp_config, resolve_site
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
@@ -140,6 +138,8 @@ class Backoffice:
         #: The Prometheus registry of this back office (histograms observed as things happen,
         #: the services' counters read at scrape time).
         self.metrics_registry = Metrics()
+        #: The cable modems' rows, by the CM table.
+        self.cm_flow = CmFlow(self.devices, clock, self.metrics_registry, self._commit_soon)
         for name, store in (("devices", self.devices), ("leases", self.leases)):
             if hasattr(store, "on_commit"):  # the stores that write (SQLite, PostgreSQL)
                 setattr(store, "on_commit", self.metrics_registry.committed(name).observe)  # noqa: B010
@@ -159,6 +159,8 @@ class Backoffice:
         self.dhcp_service: LocalDhcp | DhcpWorker | None = None
         #: Bugs caught in a handler, by where (pktcable_internal_errors_total).
         self.internal_errors: Counter[str] = Counter()
+        self.secure_events = secure.SecureEvents(lambda: self.entity, self.lease_view, self.clock,
+                                                 self.internal_errors)
         #: What each eMTA holding a lease declared in its option 60 (dropped with the lease).
         self.capabilities: dict[str, Capabilities] = {}
         self.lookup = StoreLookup(self.devices, self.lease_view, clock, decorate=self.with_mib_tree)
@@ -371,7 +373,7 @@ class Backoffice:
         self.devices.put(device)
         self._commit_soon()
         if device.kind == "cm":
-            self._cm_event(mac, ev.LeaseRenewed() if event.renewal else ev.LeaseAcked(), ip)
+            self.cm_flow.event(mac, ev.LeaseRenewed() if event.renewal else ev.LeaseAcked(), ip)
         elif event.renewal:  # the same binding, longer: the eMTA's run (or its outcome) stands
             self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseRenewed", ip))
         elif event.realm and self.entity is not None:
@@ -381,38 +383,6 @@ class Backoffice:
         log.info("%s %s lease %s%s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "",
                  " (renewed)" if event.renewal else "", extra={"mac": mac})
 
-    def _cm_event(self, mac: str, event: object, detail: str) -> None:
-        """A cable modem's step: its state and result from the CM table, the step
-        recorded and timed. An event the table has no row for is recorded as unexpected."""
-        device = self.devices.get(mac)
-        if device is None:
-            return
-        now = self.clock()
-        before = cm_state(device.state)
-        target = CM_TABLE.target(before, event)
-        name = type(event).__name__
-        if target is None:
-            self.devices.record(Step(mac, now, CM_TABLE.states[before].step, f"Unexpected{name}",
-                                     f"in {before.name}: {detail}"))
-            log.info("%s %s not expected in %s (CM)", mac, name, before.name, extra={"mac": mac})
-            return
-        info = CM_TABLE.states[target]
-        self.devices.record(Step(mac, now, info.step, name, detail))
-        log.debug("%s %s %s -> %s %s", mac, info.step, name, target.name, detail, extra={"mac": mac})
-        if target is before and not isinstance(event, ev.LeaseAcked):
-            return  # recorded; the state, its result and its time stand
-        # device.updated is when the CM entered its state (its lease, for a LEASED one).
-        since, was_new = device.updated, not device.state
-        device.state, device.result = target.name, info.result
-        device.updated = now
-        self.devices.put(device)
-        self._commit_soon()
-        if was_new or isinstance(event, ev.LeaseAcked):
-            return  # the first step of a run: no step before it to time
-        self.metrics_registry.step(CM_FLOW, info.step, max(0.0, now - since))
-        if info.final and not CM_TABLE.states[before].final:
-            self.metrics_registry.provisioned(CM_FLOW, outcome(info.result, True), max(0.0, now - since))
-
     def _delivered(self, name: str, client: Address, complete: bool) -> None:
         # A one-time name went to its device's leased address only (the gate), so the address tells the device.
         match = _NAME.fullmatch(name)
@@ -421,7 +391,7 @@ class Backoffice:
             return
         device = self.devices.get(mac)
         if device is not None and device.kind == "cm":
-            self._cm_event(mac, ev.FileServed() if complete else ev.TransferFailed(), name)
+            self.cm_flow.event(mac, ev.FileServed() if complete else ev.TransferFailed(), name)
         elif not complete:
             self.devices.record(Step(mac, self.clock(), "MTA-22/23", "TransferFailed", name))
         elif device is not None and device.kind == "mta" and self.entity is not None and mac in self.entity.machines:
@@ -536,12 +506,13 @@ class Backoffice:
         )
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
-        self.snmp.on_usm_refused = self._usm_refused
+        self.snmp.on_usm_refused = self.secure_events.usm_refused
         if self.secure_settings is not None:
             from .kdcservice import StoreMapper
 
-            self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise, self._keyed,
-                                                self._key_refused, mapper=StoreMapper(self.devices, cfg.auto_enroll))
+            self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise,
+                                                self.secure_events.keyed, self.secure_events.key_refused,
+                                                mapper=StoreMapper(self.devices, cfg.auto_enroll))
             with _naming("kdc/km", site.listen, self.secure_settings.km_port):
                 await self.secure.start()
         with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
@@ -584,29 +555,6 @@ class Backoffice:
                 self._api_server = await listen(self._api, cfg.api_address, cfg.api_port, cfg.http_header_timeout,
                                                 ssl_context=api_ssl(cfg))
         self._ticker = asyncio.ensure_future(self._tick())
-
-    def _keyed(self, client: str, sa: object, peer: Address) -> None:
-        try:
-            assert self.entity is not None
-            self.entity.keys_established(client, sa, peer[0])
-        except Exception:  # a bug costs this association, never the key-management endpoint
-            internal_error(self.internal_errors, "snmp", "key management for %s", client)
-
-    def _key_refused(self, ip: str, reason: str, detail: str) -> None:
-        """An AP Request refused: on the history of the device that holds ``ip`` now, if any."""
-        self._secure_refusal(ip, ev.KeyRequestRefused(reason), f"{reason}: {detail}")
-
-    def _usm_refused(self, refused: UsmRefused, addr: Address) -> None:
-        """An SNMPv3 message USM refused: likewise (a Secure device whose keys do not work)."""
-        self._secure_refusal(addr[0], ev.UsmFailed(refused.stat.mib_name), f"{refused.stat.mib_name}: {refused.detail}")
-
-    def _secure_refusal(self, ip: str, event: object, detail: str) -> None:
-        try:
-            lease = self.lease_view.by_address.get(IPv4Address(ip))
-            if lease is not None and lease.expires > self.clock() and self.entity is not None:
-                self.entity.secure_refusal(normalize_mac(lease.mac), event, detail)
-        except Exception:
-            internal_error(self.internal_errors, "snmp", "a Secure refusal from %s", ip)
 
     def addresses(self) -> dict[str, Address]:
         out = {"dhcp": (self.site.dhcp_listen, self.cfg.dhcp_port), "tftp": self.tftp.address,

@@ -192,3 +192,48 @@ class SecureServices:
 
 
 __all__ = ["SecureServices", "SecureSettings", "SettingError", "check", "kerberos_realm"]
+
+
+class SecureEvents:
+    """What the Secure services tell the provisioning entity: an association made (the
+    device goes on over SNMPv3), an AP Request or an SNMPv3 message refused (on the
+    history of the device holding the sender's address now, if any). A bug here costs
+    one event, counted, never the endpoint that reported it."""
+
+    def __init__(self, entity: Callable[[], Any], lease_view: Any, clock: Callable[[], float],
+                 internal_errors: Any) -> None:
+        self.entity, self.lease_view, self.clock = entity, lease_view, clock
+        self.internal_errors = internal_errors
+
+    def keyed(self, client: str, sa: object, peer: Address) -> None:
+        from pktcable.provision.entity import internal_error
+
+        try:
+            entity = self.entity()
+            assert entity is not None
+            entity.keys_established(client, sa, peer[0])
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "key management for %s", client)
+
+    def key_refused(self, ip: str, reason: str, detail: str) -> None:
+        from pktcable.flow import events as ev
+
+        self._refusal(ip, ev.KeyRequestRefused(reason), f"{reason}: {detail}")
+
+    def usm_refused(self, refused: Any, addr: Address) -> None:
+        """An SNMPv3 message USM refused (usmengine.Refused): a Secure device whose keys do not work."""
+        from pktcable.flow import events as ev
+
+        self._refusal(addr[0], ev.UsmFailed(refused.stat.mib_name), f"{refused.stat.mib_name}: {refused.detail}")
+
+    def _refusal(self, ip: str, event: object, detail: str) -> None:
+        from pktcable.provision.entity import internal_error
+        from pktcable.store.devices import normalize_mac
+
+        try:
+            lease = self.lease_view.by_address.get(IPv4Address(ip))
+            entity = self.entity()
+            if lease is not None and lease.expires > self.clock() and entity is not None:
+                entity.secure_refusal(normalize_mac(lease.mac), event, detail)
+        except Exception:
+            internal_error(self.internal_errors, "snmp", "a Secure refusal from %s", ip)
