@@ -1,0 +1,277 @@
+"""The firmware catalogue: the images a back office hands to its devices.
+
+An image is one file (a DOCSIS code file, usually) with what it is for (vendor, model,
+hardware version), its version, the name devices fetch it by over TFTP or HTTP, its size
+and SHA-256, and its signature status as judged when it was added. Rules and rollouts
+that pick an image for a device come later; this store only keeps the catalogue.
+
+Two backends: :class:`MemoryFirmwareStore` (tests, embedding) and
+:class:`SqliteFirmwareStore`, whose rows live in ``firmware.db`` in the data dir and whose
+image bytes live beside it in ``firmware/<filename>`` (0700 folder, 0600 files, written
+to a temporary name and renamed, so a crash never leaves half an image under a name a
+device may fetch). Files, not BLOBs: a 50 MB image then costs a TFTP server a ``read``,
+not a database page walk, and ``firmware.db`` stays small for backups of the rows.
+
+The caller judges the signature (:func:`signature_status`) with the trust it holds; the
+store keeps the verdict as text ("signed by <org>", "unsigned", "refused: <reason>").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .sqlite import Schema, Table, connect
+
+if TYPE_CHECKING:
+    from pktcable.firmware.codefile import CvcTrust
+
+#: Default largest image the catalogue takes, bytes (the ``firmware_max_bytes`` limit).
+#: Cable modem images run to tens of MB; the code file reader's own bound is 128 MiB.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+#: A name a device can ask for over TFTP and HTTP without quoting, and no path: letters,
+#: digits, dot, dash, underscore, starting with a letter or digit, up to 128 characters.
+FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: Vendor, model, hardware version and version: printable text, bounded.
+MAX_FIELD = 64
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+SCHEMA = Schema("firmware", (
+    Table("firmware_image",
+          "CREATE TABLE IF NOT EXISTS firmware_image (filename TEXT PRIMARY KEY, vendor TEXT NOT NULL, "
+          "model TEXT NOT NULL, hw_version TEXT NOT NULL, version TEXT NOT NULL, size INTEGER NOT NULL, "
+          "sha256 TEXT NOT NULL, signature TEXT NOT NULL, added REAL NOT NULL, "
+          "UNIQUE (vendor, model, hw_version, version))"),
+))
+
+
+class FirmwareError(ValueError):
+    """An image refused by the catalogue; ``field`` names the culprit (``filename``,
+    ``vendor``, ``size`` ...) so the API and CLI can point at it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Duplicate(FirmwareError):
+    """The catalogue already has that filename, or that (vendor, model, hw_version, version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareImage:
+    filename: str
+    vendor: str
+    model: str
+    hw_version: str
+    version: str
+    size: int
+    sha256: str
+    signature: str
+    added: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_filename(name: str) -> str:
+    if not FILENAME.fullmatch(name) or ".." in name:
+        raise FirmwareError("filename", f"{name!r} is not a safe file name (letters, digits, '.', '-', '_', "
+                            "starting with a letter or digit, up to 128 characters, no '..')")
+    return name
+
+
+def make_image(filename: str, vendor: str, model: str, hw_version: str, version: str, data: bytes,
+               signature: str, added: float, *, max_bytes: int = MAX_IMAGE_BYTES) -> FirmwareImage:
+    """The catalogue entry for ``data``, every field checked (FirmwareError otherwise)."""
+    check_filename(filename)
+    for field, value in (("vendor", vendor), ("model", model), ("hw_version", hw_version), ("version", version)):
+        if not value or len(value) > MAX_FIELD or not value.isprintable():
+            raise FirmwareError(field, f"{value!r}: give 1 to {MAX_FIELD} printable characters")
+    if not data:
+        raise FirmwareError("size", "the image is empty")
+    if len(data) > max_bytes:
+        raise FirmwareError("size", f"{len(data)} bytes is over the limit of {max_bytes}")
+    return FirmwareImage(filename, vendor, model, hw_version, version, len(data),
+                         hashlib.sha256(data).hexdigest(), signature, added)
+
+
+def signature_status(data: bytes, trust: CvcTrust | None, now: dt.datetime | None) -> str:
+    """The verdict kept with an image: "signed by <org>[, co-signed by <org>]" when the code
+    file verifies against ``trust``, "refused: <reason>" when it does not, "unsigned"
+    when it is no code file at all or no trust is given to judge it by."""
+    from pktcable.firmware import codefile
+
+    if trust is None:
+        return "unsigned"
+    state = codefile.AccessState(codefile.AccessStart(_EPOCH, _EPOCH),
+                                 codefile.AccessStart(_EPOCH, _EPOCH) if trust.cosigner else None)
+    try:
+        result = codefile.verify(data, trust, now, state)
+    except codefile.CodeFileError as exc:
+        # A raw image is "unsigned", not a damaged code file: only a file that opens as a
+        # CMS ContentInfo of signedData was meant to be signed.
+        return f"refused: {exc.reason}" if _looks_signed(data) else "unsigned"
+    text = f"signed by {result.manufacturer.organization}"
+    if result.cosigner is not None:
+        text += f", co-signed by {result.cosigner.organization}"
+    return text
+
+
+#: No stored access times: a catalogue judges who signed, not whether a device would
+#: still take it after a newer image (that is the device's state, not the image's).
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+#: DER of the OID id-signedData (1.2.840.113549.1.7.2), the first field of a code file's ContentInfo.
+_SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
+
+
+def _looks_signed(data: bytes) -> bool:
+    """A SEQUENCE whose first member is id-signedData: after the tag, 1 to 5 length bytes."""
+    return data[:1] == b"\x30" and _SIGNED_DATA_OID in data[2:7 + len(_SIGNED_DATA_OID)]
+
+
+class FirmwareStore(Protocol):
+    def add(self, image: FirmwareImage, data: bytes) -> None:
+        """Keep ``image`` (from :func:`make_image` over ``data``); Duplicate if its filename
+        or its (vendor, model, hw_version, version) is already there."""
+        ...
+
+    def list(self) -> list[FirmwareImage]:
+        """Every image, by vendor, model, hardware version, version."""
+        ...
+
+    def get(self, filename: str) -> FirmwareImage | None: ...
+
+    def data(self, filename: str) -> bytes | None:
+        """The image's bytes, None when the catalogue has no such file."""
+        ...
+
+    def delete(self, filename: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def _order(image: FirmwareImage) -> tuple[str, str, str, str]:
+    return image.vendor, image.model, image.hw_version, image.version
+
+
+class MemoryFirmwareStore:
+    def __init__(self) -> None:
+        self.images: dict[str, tuple[FirmwareImage, bytes]] = {}
+
+    def add(self, image: FirmwareImage, data: bytes) -> None:
+        if image.filename in self.images:
+            raise Duplicate("filename", f"{image.filename!r} is already in the catalogue")
+        if any(_order(i) == _order(image) for i, _ in self.images.values()):
+            raise Duplicate("version", f"{'/'.join(_order(image))} is already in the catalogue")
+        self.images[image.filename] = (image, bytes(data))
+
+    def list(self) -> list[FirmwareImage]:
+        return sorted((i for i, _ in self.images.values()), key=_order)
+
+    def get(self, filename: str) -> FirmwareImage | None:
+        entry = self.images.get(filename)
+        return entry[0] if entry else None
+
+    def data(self, filename: str) -> bytes | None:
+        entry = self.images.get(filename)
+        return entry[1] if entry else None
+
+    def delete(self, filename: str) -> bool:
+        return self.images.pop(filename, None) is not None
+
+    def close(self) -> None:
+        pass
+
+
+_COLUMNS = "filename, vendor, model, hw_version, version, size, sha256, signature, added"
+
+
+class SqliteFirmwareStore:
+    """Rows in ``<data_dir>/firmware.db``, bytes in ``<data_dir>/firmware/``."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+        self.folder = Path(data_dir) / "firmware"
+        self.folder.mkdir(mode=DIR_MODE, exist_ok=True)
+        self.db = connect(str(Path(data_dir) / "firmware.db"), SCHEMA, synchronous=synchronous)
+
+    def add(self, image: FirmwareImage, data: bytes) -> None:
+        check_filename(image.filename)
+        path = self.folder / image.filename
+        temp = self.folder / f".{image.filename}.{os.getpid()}.tmp"
+        # Bytes first, row second, inside one transaction: a row never names a file that is
+        # not whole, and a refused row (a duplicate) takes its file away with it.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            try:
+                self.db.execute(f"INSERT INTO firmware_image ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                                (image.filename, image.vendor, image.model, image.hw_version, image.version,
+                                 image.size, image.sha256, image.signature, image.added))
+            except sqlite3.IntegrityError:
+                raise self._duplicate(image) from None
+            if path.exists():
+                raise Duplicate("filename", f"{image.filename!r} is already in the firmware folder")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.rename(temp, path)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _duplicate(self, image: FirmwareImage) -> Duplicate:
+        if self.get(image.filename) is not None:
+            return Duplicate("filename", f"{image.filename!r} is already in the catalogue")
+        return Duplicate("version", f"{'/'.join(_order(image))} is already in the catalogue")
+
+    def list(self) -> list[FirmwareImage]:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM firmware_image ORDER BY vendor, model, hw_version, version")
+        return [FirmwareImage(*r) for r in rows]
+
+    def get(self, filename: str) -> FirmwareImage | None:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM firmware_image WHERE filename = ?", (filename,)).fetchone()
+        return FirmwareImage(*row) if row else None
+
+    def data(self, filename: str) -> bytes | None:
+        if not FILENAME.fullmatch(filename) or ".." in filename or self.get(filename) is None:
+            return None  # only catalogued names: a stray file in the folder is never served
+        try:
+            return (self.folder / filename).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def delete(self, filename: str) -> bool:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            gone = self.db.execute("DELETE FROM firmware_image WHERE filename = ?", (filename,)).rowcount > 0
+            if gone:
+                (self.folder / filename).unlink(missing_ok=True)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return gone
+
+    def close(self) -> None:
+        self.db.close()
+
+
+__all__ = ["MAX_IMAGE_BYTES", "SCHEMA", "Duplicate", "FirmwareError", "FirmwareImage", "FirmwareStore",
+           "MemoryFirmwareStore", "SqliteFirmwareStore", "make_image", "signature_status"]

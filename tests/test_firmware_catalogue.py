@@ -1,0 +1,185 @@
+"""The firmware catalogue: store backends, signature verdicts, and delivery by TFTP and HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pktcable.delivery.catalogue import CatalogueResolver
+from pktcable.delivery.http import HttpServer
+from pktcable.delivery.resolvers import NotFound
+from pktcable.delivery.tftp_aio import TftpServer
+from pktcable.firmware import codefile as cf
+from pktcable.secure.labdir import LabPki, LabSettings
+from pktcable.store.firmware import (
+    Duplicate,
+    FirmwareError,
+    FirmwareImage,
+    FirmwareStore,
+    MemoryFirmwareStore,
+    SqliteFirmwareStore,
+    make_image,
+    signature_status,
+)
+
+from .delivery_util import loop_thread
+from .peers import require
+
+IMAGE = os.urandom(700 * 1024 + 17)  # more than one TFTP block window, not a multiple of 512
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FirmwareStore]:
+    made: FirmwareStore = MemoryFirmwareStore() if request.param == "memory" else SqliteFirmwareStore(tmp_path)
+    yield made
+    made.close()
+
+
+def image(filename: str = "cm-1.0.bin", version: str = "1.0", data: bytes = IMAGE, **kw: str) -> FirmwareImage:
+    fields = {"vendor": "Example Vendor", "model": "EX-100", "hw_version": "2"} | kw
+    return make_image(filename, fields["vendor"], fields["model"], fields["hw_version"], version, data,
+                      "unsigned", 1_700_000_000.0)
+
+
+def test_add_list_get_data_delete(store: FirmwareStore) -> None:
+    first = image()
+    store.add(first, IMAGE)
+    second = image("cm-0.9.bin", "0.9", b"older")
+    store.add(second, b"older")
+    assert [i.version for i in store.list()] == ["0.9", "1.0"]
+    got = store.get("cm-1.0.bin")
+    assert got == first and got.size == len(IMAGE) and got.sha256 == hashlib.sha256(IMAGE).hexdigest()
+    assert store.data("cm-1.0.bin") == IMAGE
+    assert store.data("nope.bin") is None and store.get("nope.bin") is None
+    assert store.delete("cm-1.0.bin") and not store.delete("cm-1.0.bin")
+    assert store.data("cm-1.0.bin") is None
+    assert [i.filename for i in store.list()] == ["cm-0.9.bin"]
+
+
+def test_duplicates_refused(store: FirmwareStore) -> None:
+    store.add(image(), IMAGE)
+    with pytest.raises(Duplicate) as same_name:
+        store.add(image(version="2.0"), IMAGE)
+    assert same_name.value.field == "filename"
+    with pytest.raises(Duplicate) as same_version:
+        store.add(image("other.bin"), IMAGE)
+    assert same_version.value.field == "version"
+    store.add(image("other.bin", hw_version="3"), IMAGE)  # another hardware version is another image
+    assert len(store.list()) == 2
+
+
+@pytest.mark.parametrize("name", ["../x.bin", "a/b.bin", ".hidden", "a..b", "", "x" * 129, "sp ace.bin", "é.bin"])
+def test_unsafe_filenames_refused(name: str) -> None:
+    with pytest.raises(FirmwareError) as err:
+        image(name)
+    assert err.value.field == "filename"
+
+
+def test_size_and_field_limits() -> None:
+    with pytest.raises(FirmwareError, match="size: 11 bytes is over the limit of 10"):
+        make_image("a.bin", "v", "m", "1", "1", b"x" * 11, "unsigned", 0.0, max_bytes=10)
+    with pytest.raises(FirmwareError, match="size: the image is empty"):
+        make_image("a.bin", "v", "m", "1", "1", b"", "unsigned", 0.0)
+    with pytest.raises(FirmwareError) as err:
+        make_image("a.bin", "v", "m\n", "1", "1", b"x", "unsigned", 0.0)
+    assert err.value.field == "model"
+
+
+def test_sqlite_files_private_and_rows_survive_reopen(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o700)
+    store = SqliteFirmwareStore(tmp_path)
+    store.add(image(), IMAGE)
+    store.close()
+    folder = tmp_path / "firmware"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "cm-1.0.bin").stat().st_mode) == 0o600
+    assert [p.name for p in folder.iterdir()] == ["cm-1.0.bin"]  # no temporary file left
+    again = SqliteFirmwareStore(tmp_path)
+    assert again.data("cm-1.0.bin") == IMAGE and again.list()[0].filename == "cm-1.0.bin"
+    # A duplicate row leaves neither a row nor a file behind.
+    with pytest.raises(Duplicate):
+        again.add(image("dup.bin"), IMAGE)
+    assert not (folder / "dup.bin").exists()
+    # A stray file in the folder is not served: only catalogued names are.
+    (folder / "stray.bin").write_bytes(b"x")
+    assert again.data("stray.bin") is None
+    again.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
+    settings = LabSettings("LAB.EXAMPLE.NET", "Example Cable", "kdc.lab.example.net", "prov.lab.example.net",
+                           manufacturer="Example Vendor", key_size=1024)
+    return LabPki.create(tmp_path_factory.mktemp("pki"), settings, now=dt.datetime.now(dt.UTC))
+
+
+def test_signature_status(lab: LabPki) -> None:
+    mfg = lab.get("manufacturer-cvc")
+    when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    signed = cf.sign(IMAGE, mfg.certificate, mfg.key, signing_time=when)
+    org = "Example Vendor"
+    trust = cf.CvcTrust(lab.get("cvc-root").certificate, org)
+    assert signature_status(signed, trust, None) == f"signed by {org}"
+    assert signature_status(IMAGE, trust, None) == "unsigned"  # a raw image, not CMS at all
+    assert signature_status(signed, None, None) == "unsigned"  # nothing to judge it by
+    assert signature_status(signed, cf.CvcTrust(trust.root, "Someone Else"), None) == "refused: wrong-manufacturer"
+    tampered = signed.replace(IMAGE[:64], bytes(64))
+    assert signature_status(tampered, trust, None) == "refused: bad-signature"
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteFirmwareStore]:
+    made = SqliteFirmwareStore(tmp_path_factory.mktemp("catalogue"))
+    made.add(image(), IMAGE)
+    yield made
+    made.close()
+
+
+def test_resolver(catalogue: SqliteFirmwareStore) -> None:
+    resolver = CatalogueResolver(catalogue)
+    assert resolver.resolve("cm-1.0.bin", ("127.0.0.1", 1)) == IMAGE
+    assert resolver.resolve("/cm-1.0.bin", ("127.0.0.1", 1)) == IMAGE
+    for name in ("nope.bin", "../firmware.db", "firmware.db"):
+        with pytest.raises(NotFound):
+            resolver.resolve(name, ("127.0.0.1", 1))
+
+
+def test_tftp_hpa_fetches_a_catalogued_image(catalogue: SqliteFirmwareStore, tmp_path: Path) -> None:
+    tftp = require("tftp")
+    out = tmp_path / "out"
+    with loop_thread() as lt:
+        server = TftpServer(CatalogueResolver(catalogue), "127.0.0.1", 0)
+        lt.run(server.start())
+        try:
+            result = subprocess.run([tftp, "127.0.0.1", str(server.address[1]), "-m", "binary", "-c", "get",
+                                     "cm-1.0.bin", str(out)], capture_output=True, text=True, timeout=120)
+        finally:
+            lt.call(server.close)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == catalogue.list()[0].sha256
+
+
+def test_curl_fetches_a_catalogued_image_by_http(catalogue: SqliteFirmwareStore, tmp_path: Path) -> None:
+    curl = require("curl")
+    out = tmp_path / "out"
+    with loop_thread() as lt:
+        server = HttpServer(CatalogueResolver(catalogue), "127.0.0.1", 0)
+        lt.run(server.start())
+        try:
+            base = f"http://127.0.0.1:{server.address[1]}"
+            result = subprocess.run([curl, "--no-progress-meter", "--fail", "-o", str(out), f"{base}/cm-1.0.bin"],
+                                    capture_output=True, timeout=60)
+            missing = subprocess.run([curl, "--no-progress-meter", "-o", os.devnull, "-w", "%{http_code}",
+                                      f"{base}/firmware.db"], capture_output=True, timeout=60)
+        finally:
+            lt.run(server.close())
+    assert result.returncode == 0, result.stderr
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == catalogue.list()[0].sha256
+    assert missing.stdout == b"404"
