@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from pktcable.cli import main
 from pktcable.delivery.catalogue import CatalogueResolver
 from pktcable.delivery.http import HttpServer
 from pktcable.delivery.resolvers import NotFound
@@ -29,6 +32,7 @@ from pktcable.store.firmware import (
     signature_status,
 )
 
+from .conftest import DATA
 from .delivery_util import loop_thread
 from .peers import require
 
@@ -128,7 +132,8 @@ def test_signature_status(lab: LabPki) -> None:
     trust = cf.CvcTrust(lab.get("cvc-root").certificate, org)
     assert signature_status(signed, trust, None) == f"signed by {org}"
     assert signature_status(IMAGE, trust, None) == "unsigned"  # a raw image, not CMS at all
-    assert signature_status(signed, None, None) == "unsigned"  # nothing to judge it by
+    assert signature_status(IMAGE, None, None) == "unsigned"
+    assert signature_status(signed, None, None) == "not checked"  # no trust to judge it by
     assert signature_status(signed, cf.CvcTrust(trust.root, "Someone Else"), None) == "refused: wrong-manufacturer"
     tampered = signed.replace(IMAGE[:64], bytes(64))
     assert signature_status(tampered, trust, None) == "refused: bad-signature"
@@ -183,3 +188,27 @@ def test_curl_fetches_a_catalogued_image_by_http(catalogue: SqliteFirmwareStore,
     assert result.returncode == 0, result.stderr
     assert hashlib.sha256(out.read_bytes()).hexdigest() == catalogue.list()[0].sha256
     assert missing.stdout == b"404"
+
+
+def test_cli_add_and_list(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "dd")
+    signed = str(DATA / "firmware" / "openssl-sha256.p7")
+    common = ["--data-dir", data_dir, "--vendor", "Example Vendor", "--model", "EX-100", "--hw-version", "2"]
+    runner = CliRunner()
+    added = runner.invoke(main, ["firmware", "add", *common, "--version", "1.1", "--root",
+                                 str(DATA / "firmware" / "cvc-root.pem"), "--manufacturer", "Example Vendor",
+                                 "--json", signed])
+    assert added.exit_code == 0, added.output
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(b"raw image")
+    assert runner.invoke(main, ["firmware", "add", *common, "--version", "1.0", str(raw)]).exit_code == 0
+    again = runner.invoke(main, ["firmware", "add", *common, "--version", "1.0", "--filename", "x.bin", str(raw)])
+    assert again.exit_code == 1 and "already in the catalogue" in again.output
+    bad = runner.invoke(main, ["firmware", "add", *common, "--version", "2", "--filename", "../x", str(raw)])
+    assert bad.exit_code == 2 and "--filename" in bad.output
+    listed = runner.invoke(main, ["firmware", "list", "--data-dir", data_dir, "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [(r["filename"], r["version"], r["signature"]) for r in rows] == [
+        ("raw.bin", "1.0", "unsigned"), ("openssl-sha256.p7", "1.1", "signed by Example Vendor")]
+    assert rows[1]["sha256"] == hashlib.sha256(Path(signed).read_bytes()).hexdigest()

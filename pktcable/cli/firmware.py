@@ -16,6 +16,8 @@ from .common import fail, write_output
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import Signer
     from pktcable.secure.labdir import LabPki
+    from pktcable.serve.datadir import DataDirLock
+    from pktcable.store.firmware import SqliteFirmwareStore
 
 dir_option = click.option("--dir", "folder", type=click.Path(file_okay=False),
                           help="The lab PKI folder of `pktcable pki init` (its CVCs and keys).")
@@ -213,3 +215,117 @@ def verify_cmd(folder: str | None, code_file: str, root_file: str | None, manufa
     for s in signatures:
         click.echo(f"  {s.role}: {s.organization} ({s.cvc.subject.rfc4514_string()}), "
                    f"signed {s.signing_time:%Y-%m-%d %H:%M:%S}Z")
+
+
+# -- the catalogue ----------------------------------------------------------------------------
+
+data_dir_option = click.option("--data-dir", required=True, type=click.Path(file_okay=False),
+                               help="The serve data dir whose firmware catalogue to use.")
+
+
+def _catalogue(data_dir: str) -> tuple[DataDirLock, SqliteFirmwareStore]:
+    """The data dir's catalogue, with the data dir held shared (a restore waits for us)."""
+    from pktcable.serve import datadir
+    from pktcable.settings import SettingError
+    from pktcable.store.firmware import SqliteFirmwareStore
+
+    try:
+        folder = datadir.prepare(data_dir)
+        held = datadir.lock(folder, exclusive=False)
+    except SettingError as exc:
+        # Busy: a restore or migrate holds the data dir alone (exit 6, as the store commands).
+        fail(f"--data-dir: {exc}", ExitStatus.IO if isinstance(exc, datadir.DataDirBusy) else ExitStatus.USAGE)
+    return held, SqliteFirmwareStore(folder)
+
+
+@firmware_group.command("add")
+@data_dir_option
+@click.argument("image_file", type=click.Path(dir_okay=False))
+@click.option("--vendor", required=True, help="The vendor the image is for.")
+@click.option("--model", required=True, help="The device model the image is for.")
+@click.option("--hw-version", required=True, help="The hardware version the image is for.")
+@click.option("--version", "version", required=True, help="The image's software version.")
+@click.option("--filename", help="The name devices fetch it by over TFTP and HTTP (default: IMAGE_FILE's name).")
+@click.option("--root", "root_file", type=click.Path(dir_okay=False),
+              help="The CVC root (PEM) to judge the signature by (default: recorded as 'not checked').")
+@click.option("--manufacturer", help="The manufacturer's organization name the code file must be signed by.")
+@click.option("--cosigner", help="Also require a co-signature by this organization name.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None,
+              help="The largest image taken, bytes (default: 64 MiB).")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue entry as one JSON object.")
+def add_cmd(data_dir: str, image_file: str, vendor: str, model: str, hw_version: str, version: str,
+            filename: str | None, root_file: str | None, manufacturer: str | None, cosigner: str | None,
+            max_bytes: int | None, as_json: bool) -> None:
+    """Add IMAGE_FILE to the firmware catalogue of a data dir: kept under firmware/ with its
+    size, SHA-256 and signature status, then served by TFTP and HTTP by its file name. A
+    second image with the same vendor, model, hardware version and version is refused.
+
+    Examples:
+
+    \b
+      pktcable firmware add --data-dir /var/lib/pktcable --vendor "Example Vendor" --model EX-100 --hw-version 2 --version 1.0 image.p7
+      pktcable firmware add --data-dir /var/lib/pktcable --vendor "Example Vendor" --model EX-100 --hw-version 2 --version 1.1 --root tests/data/firmware/cvc-root.pem --manufacturer "Example Vendor" tests/data/firmware/openssl-sha256.p7
+    """
+    import time
+
+    from cryptography import x509
+
+    from pktcable.store.firmware import MAX_IMAGE_BYTES, Duplicate, FirmwareError, make_image, signature_status
+
+    limit = max_bytes or MAX_IMAGE_BYTES
+    trust = None
+    if root_file is not None:
+        from pktcable.firmware.codefile import CvcTrust
+
+        if manufacturer is None:
+            fail("--manufacturer: give the manufacturer's organization name with --root", ExitStatus.USAGE)
+        try:
+            root = x509.load_pem_x509_certificate(_read(root_file, 1024 * 1024))
+        except ValueError as exc:
+            fail(f"--root {root_file}: not a PEM certificate ({exc})", ExitStatus.USAGE)
+        trust = CvcTrust(root, manufacturer, cosigner)
+    data = _read(image_file, limit)
+    try:
+        entry = make_image(filename or Path(image_file).name, vendor, model, hw_version, version, data,
+                           signature_status(data, trust, dt.datetime.now(dt.UTC)), time.time(), max_bytes=limit)
+    except FirmwareError as exc:
+        fail(f"--{exc.field.replace('_', '-')}: {exc.reason}", ExitStatus.USAGE)
+    held, store = _catalogue(data_dir)
+    try:
+        store.add(entry, data)
+    except Duplicate as exc:
+        fail(f"{image_file}: {exc}", ExitStatus.INVALID)
+    finally:
+        store.close()
+        held.release()
+    if as_json:
+        click.echo(json.dumps(entry.to_json()))
+        return
+    click.echo(f"{entry.filename}: {entry.vendor} {entry.model} hw {entry.hw_version} version {entry.version}, "
+               f"{entry.size} bytes, sha256 {entry.sha256}, {entry.signature}")
+
+
+@firmware_group.command("list")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as one JSON array.")
+def list_cmd(data_dir: str, as_json: bool) -> None:
+    """List the firmware catalogue of a data dir: each image's file name, what it is for, its
+    version, size, SHA-256 and signature status.
+
+    Examples:
+
+    \b
+      pktcable firmware list --data-dir /var/lib/pktcable
+      pktcable firmware list --data-dir /var/lib/pktcable --json
+    """
+    held, store = _catalogue(data_dir)
+    try:
+        images = store.list()
+    finally:
+        store.close()
+        held.release()
+    if as_json:
+        click.echo(json.dumps([i.to_json() for i in images]))
+        return
+    for i in images:
+        click.echo(f"{i.filename}\t{i.vendor}\t{i.model}\t{i.hw_version}\t{i.version}\t{i.size}\t{i.sha256}\t{i.signature}")

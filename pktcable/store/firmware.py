@@ -105,21 +105,21 @@ def make_image(filename: str, vendor: str, model: str, hw_version: str, version:
 
 
 def signature_status(data: bytes, trust: CvcTrust | None, now: dt.datetime | None) -> str:
-    """The verdict kept with an image: "signed by <org>[, co-signed by <org>]" when the code
-    file verifies against ``trust``, "refused: <reason>" when it does not, "unsigned"
-    when it is no code file at all or no trust is given to judge it by."""
+    """The verdict kept with an image: "unsigned" when it is no code file at all (a raw
+    image), "signed by <org>[, co-signed by <org>]" when the code file verifies against
+    ``trust``, "refused: <reason>" when it does not, "not checked" with no trust to judge by."""
     from pktcable.firmware import codefile
 
-    if trust is None:
+    if not _looks_signed(data):
         return "unsigned"
+    if trust is None:
+        return "not checked"
     state = codefile.AccessState(codefile.AccessStart(_EPOCH, _EPOCH),
                                  codefile.AccessStart(_EPOCH, _EPOCH) if trust.cosigner else None)
     try:
         result = codefile.verify(data, trust, now, state)
     except codefile.CodeFileError as exc:
-        # A raw image is "unsigned", not a damaged code file: only a file that opens as a
-        # CMS ContentInfo of signedData was meant to be signed.
-        return f"refused: {exc.reason}" if _looks_signed(data) else "unsigned"
+        return f"refused: {exc.reason}"
     text = f"signed by {result.manufacturer.organization}"
     if result.cosigner is not None:
         text += f", co-signed by {result.cosigner.organization}"
@@ -136,7 +136,8 @@ _SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
 
 
 def _looks_signed(data: bytes) -> bool:
-    """A SEQUENCE whose first member is id-signedData: after the tag, 1 to 5 length bytes."""
+    """Meant to be a code file (a raw image is "unsigned", not a damaged code file): a
+    SEQUENCE whose first member is id-signedData, after the tag and 1 to 5 length bytes."""
     return data[:1] == b"\x30" and _SIGNED_DATA_OID in data[2:7 + len(_SIGNED_DATA_OID)]
 
 
@@ -203,7 +204,9 @@ class SqliteFirmwareStore:
     def __init__(self, data_dir: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
         self.folder = Path(data_dir) / "firmware"
         self.folder.mkdir(mode=DIR_MODE, exist_ok=True)
-        self.db = connect(str(Path(data_dir) / "firmware.db"), SCHEMA, synchronous=synchronous)
+        path = Path(data_dir) / "firmware.db"
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))  # 0600 before SQLite writes
+        self.db = connect(str(path), SCHEMA, synchronous=synchronous)
 
     def add(self, image: FirmwareImage, data: bytes) -> None:
         check_filename(image.filename)
