@@ -37,6 +37,7 @@ from aiohttp import web
 from prometheus_client.registry import Collector
 
 from pktcable.admission import Admission, AdmissionLimits
+from pktcable.delivery.catalogue import CatalogueResolver
 from pktcable.delivery.http import HttpServer, listen
 from pktcable.delivery.resolvers import (
     BuildFailed,
@@ -64,6 +65,7 @@ from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
+from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFirmwareStore
 
 from . import datadir, secure
 from .cmflow import CmFlow
@@ -149,6 +151,8 @@ class Backoffice:
         #: API tokens and the audit log.
         self.admin = postgresql.admin if postgresql is not None else \
             AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
+        #: The firmware catalogue (data dir firmware.db and firmware/; in memory without a data dir).
+        self.firmware: FirmwareStore = SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
         self._seed(cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)
         #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.
@@ -175,7 +179,9 @@ class Backoffice:
         self.names = OneTimeNames(lifetime=60.0)
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
         recorded = RecordingResolver(self.templates, self._record_file)
-        self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, recorded, clock), recorded]),
+        # The catalogue's images last: a device's own file name always means that device's file.
+        self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, recorded, clock), recorded,
+                                               CatalogueResolver(self.firmware)]),
                                 self.lookup, self.lookup, clock, self.names)
         self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._guarded_delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
@@ -598,5 +604,6 @@ class Backoffice:
         if self.leases is not None:
             self.leases.close()
         self.admin.close()
+        self.firmware.close()
         if self._data_lock is not None:
             self._data_lock.release()

@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -207,13 +208,20 @@ class SqliteFirmwareStore:
         path = Path(data_dir) / "firmware.db"
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))  # 0600 before SQLite writes
         self.db = connect(str(path), SCHEMA, synchronous=synchronous)
+        # One connection shared by the event loop (TFTP/HTTP reads) and the API's worker
+        # threads (uploads): its transactions must not interleave.
+        self.lock = threading.RLock()
 
     def add(self, image: FirmwareImage, data: bytes) -> None:
         check_filename(image.filename)
         path = self.folder / image.filename
         temp = self.folder / f".{image.filename}.{os.getpid()}.tmp"
-        # Bytes first, row second, inside one transaction: a row never names a file that is
-        # not whole, and a refused row (a duplicate) takes its file away with it.
+        with self.lock:
+            self._add(image, data, path, temp)
+
+    def _add(self, image: FirmwareImage, data: bytes, path: Path, temp: Path) -> None:
+        # Row first, bytes second, committed last: a row never names a file that is not
+        # whole, and a refused row (a duplicate) leaves no file behind.
         self.db.execute("BEGIN IMMEDIATE")
         try:
             try:
@@ -245,11 +253,15 @@ class SqliteFirmwareStore:
         return Duplicate("version", f"{'/'.join(_order(image))} is already in the catalogue")
 
     def list(self) -> list[FirmwareImage]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM firmware_image ORDER BY vendor, model, hw_version, version")
+        with self.lock:
+            rows = self.db.execute(f"SELECT {_COLUMNS} FROM firmware_image "
+                                   "ORDER BY vendor, model, hw_version, version").fetchall()
         return [FirmwareImage(*r) for r in rows]
 
     def get(self, filename: str) -> FirmwareImage | None:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM firmware_image WHERE filename = ?", (filename,)).fetchone()
+        with self.lock:
+            row = self.db.execute(f"SELECT {_COLUMNS} FROM firmware_image WHERE filename = ?",
+                                  (filename,)).fetchone()
         return FirmwareImage(*row) if row else None
 
     def data(self, filename: str) -> bytes | None:
@@ -261,19 +273,21 @@ class SqliteFirmwareStore:
             return None
 
     def delete(self, filename: str) -> bool:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            gone = self.db.execute("DELETE FROM firmware_image WHERE filename = ?", (filename,)).rowcount > 0
-            if gone:
-                (self.folder / filename).unlink(missing_ok=True)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self.db.execute("DELETE FROM firmware_image WHERE filename = ?", (filename,)).rowcount > 0
+                if gone:
+                    (self.folder / filename).unlink(missing_ok=True)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         return gone
 
     def close(self) -> None:
-        self.db.close()
+        with self.lock:
+            self.db.close()
 
 
 __all__ = ["MAX_IMAGE_BYTES", "SCHEMA", "Duplicate", "FirmwareError", "FirmwareImage", "FirmwareStore",
