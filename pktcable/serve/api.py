@@ -133,7 +133,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def make_api(office: Office, access: Access) -> web.Application:
-    from . import apidevices, apiviews
+    from . import apidevices, apifirmware, apiviews
 
     app = web.Application(client_max_size=BODY_LIMIT, middlewares=[problems, gate(access)])
     app[_OFFICE] = office
@@ -142,6 +142,7 @@ def make_api(office: Office, access: Access) -> web.Application:
     app.router.add_get("/metrics", metrics)
     apidevices.add_routes(app.router, PREFIX)
     apiviews.add_routes(app.router, PREFIX)
+    apifirmware.add_routes(app.router, PREFIX)
     return app
 
 

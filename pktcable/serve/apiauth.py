@@ -13,8 +13,9 @@
    dashboard's page and static files are public (they hold no data), and
    ``/metrics`` is when ``metrics_open`` is on.
 4. **Role**: ``read`` may GET (and HEAD) only; ``operator`` anything, else 403 ``forbidden``.
-5. **Body**: a request with a body must say ``Content-Type: application/json``,
-   else 415 ``unsupported-media-type`` (an HTML form cannot send that type
+5. **Body**: a request with a body must say ``Content-Type: application/json``
+   (``application/octet-stream`` for a firmware upload, :data:`BINARY_BODIES`),
+   else 415 ``unsupported-media-type`` (an HTML form cannot send either type
    cross-site without a CORS preflight, which this API never grants).
 
 Failed authentications are counted per source address (a bounded table) and
@@ -43,6 +44,8 @@ API_PREFIX = "/api/v1"
 PUBLIC = (f"{API_PREFIX}/openapi.json", "/", "/favicon.ico")
 PUBLIC_PREFIXES = ("/static/",)
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+#: The requests whose body is bytes, not JSON: (method, path) -> the one type they take.
+BINARY_BODIES = {("POST", f"{API_PREFIX}/firmware"): "application/octet-stream"}
 MAX_SOURCES = 4096  # sources whose failures are counted one by one
 CHALLENGE = 'Bearer realm="pktcable"'
 IDENTITY: web.RequestKey[Token] = web.RequestKey("identity", Token)
@@ -105,7 +108,7 @@ def gate(access: Access) -> Middleware:
                 raise Problem(403, "forbidden", f"{request.method} needs the operator role; this token's is "
                                                 f"{request[IDENTITY].role}")
         if request.method not in READ_METHODS and request.body_exists:
-            if request.content_type != "application/json":
+            if request.content_type != BINARY_BODIES.get((request.method, request.path), "application/json"):
                 raise Problem(415, "unsupported-media-type",
                               f"the body must be application/json, not {request.content_type[:100]!r}")
         return await handler(request)

@@ -69,7 +69,7 @@ from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFi
 
 from . import datadir, secure
 from .cmflow import CmFlow
-from .config import ServeConfig, api_ssl, dhcp_config, resolve_site
+from .config import ServeConfig, api_ssl, dhcp_config, firmware_trust, resolve_site
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
@@ -153,6 +153,7 @@ class Backoffice:
             AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
         #: The firmware catalogue (data dir firmware.db and firmware/; in memory without a data dir).
         self.firmware: FirmwareStore = SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
+        self.firmware_trust = firmware_trust(cfg)
         self._seed(cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)
         #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.

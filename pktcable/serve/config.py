@@ -56,6 +56,10 @@ demo on loopback without privileges, overridden by a TOML file.
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
     sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
+    firmware_max_bytes = 67108864  # the largest firmware image the catalogue takes
+    firmware_cvc_root = "/etc/pktcable/cvc-root.pem"  # judge uploaded code files by this CVC root
+    firmware_manufacturer = "Example Vendor"  # ... signed by this organization (both, or neither)
+    firmware_cosigner = "Example Cable"       # ... and co-signed by this one (optional)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -76,7 +80,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pktcable.cli.logs import DEFAULT_LEVEL, LOG_FORMATS, LOG_LEVELS
 from pktcable.delivery.tftp import DEFAULT_MAX_DURATION, DEFAULT_MAX_TIMEOUT_OPTION
@@ -90,6 +94,9 @@ from pktcable.store.pg import StoreUrlError, parse_store
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 from .secure import kerberos_realm
+
+if TYPE_CHECKING:
+    from pktcable.firmware.codefile import CvcTrust
 
 __all__ = ["SettingError", "ServeConfig", "check", "dhcp_config", "load", "read"]
 
@@ -184,6 +191,12 @@ class ServeConfig:
     sip_push_rate: float = 50.0
     sip_mac_auth: bool = True
     sip_multicast: bool = False
+    #: The firmware catalogue (docs/firmware.md): the largest image taken, bytes, and what an
+    #: upload's signature is judged by (a CVC root PEM file and the manufacturer's organization).
+    firmware_max_bytes: int = 64 * 1024 * 1024
+    firmware_cvc_root: str | None = None
+    firmware_manufacturer: str | None = None
+    firmware_cosigner: str | None = None
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -221,6 +234,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
     "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000),
+    "firmware_max_bytes": (1, 128 * 1024 * 1024),  # the code file reader's own bound (MAX_CODE_FILE)
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
     "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),
     "km_lifetime": (300, 0x7FFFFFFF),  # the AP Reply's SA lifetime is 4 octets; under 5 minutes it rekeys all day
@@ -318,6 +332,30 @@ def _check_api(cfg: ServeConfig) -> None:
         if not name or any(c in name for c in " /:@?#[]") or len(name) > 253:
             raise named(join("api_hosts", i), f"not a host name: {name!r}")
     api_ssl(cfg)
+    firmware_trust(cfg)
+
+
+def firmware_trust(cfg: ServeConfig) -> CvcTrust | None:
+    """What the catalogue judges an uploaded code file by: firmware_cvc_root with
+    firmware_manufacturer (both or neither), and firmware_cosigner if set."""
+    from cryptography import x509
+
+    from pktcable.firmware.codefile import CvcTrust
+
+    if cfg.firmware_cvc_root is None and cfg.firmware_manufacturer is None:
+        if cfg.firmware_cosigner is not None:
+            raise named("firmware_cosigner", "needs firmware_cvc_root and firmware_manufacturer")
+        return None
+    if cfg.firmware_cvc_root is None or cfg.firmware_manufacturer is None:
+        raise named("firmware_cvc_root" if cfg.firmware_cvc_root is None else "firmware_manufacturer",
+                    "set firmware_cvc_root and firmware_manufacturer together")
+    try:
+        root = x509.load_pem_x509_certificate(Path(cfg.firmware_cvc_root).read_bytes())
+    except OSError as exc:
+        raise named("firmware_cvc_root", f"{cfg.firmware_cvc_root}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise named("firmware_cvc_root", f"{cfg.firmware_cvc_root}: not a PEM certificate ({exc})") from None
+    return CvcTrust(root, cfg.firmware_manufacturer, cfg.firmware_cosigner)
 
 
 def api_ssl(cfg: ServeConfig) -> ssl.SSLContext | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client.registry import Collector
 
@@ -20,6 +20,10 @@ from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
 from pktcable.store.leases import Lease
 from pktcable.store.query import DeviceQuery, Page, StateCount
+
+if TYPE_CHECKING:
+    from pktcable.firmware.codefile import CvcTrust
+    from pktcable.store.firmware import FirmwareStore
 
 
 class NoCurrentLease(LookupError):
@@ -138,5 +142,17 @@ class Office(Protocol):
 
     def settings(self) -> dict[str, Any]:
         """The running settings, secrets redacted."""
+        ...
+
+    def firmware(self) -> FirmwareStore:
+        """The firmware catalogue (its methods block: call them from a worker thread)."""
+        ...
+
+    def firmware_trust(self) -> CvcTrust | None:
+        """What an uploaded image's signature is judged by (None: recorded as not checked)."""
+        ...
+
+    def firmware_limit(self) -> int:
+        """The largest image an upload may carry, bytes."""
         ...
 

@@ -24,6 +24,9 @@ from pktcable.store.query import DeviceQuery, Page, StateCount
 from .office import NoCurrentLease, NoSuchTemplate, TemplateInfo, TextError
 
 if TYPE_CHECKING:
+    from pktcable.firmware.codefile import CvcTrust
+    from pktcable.store.firmware import FirmwareStore
+
     from .app import Backoffice
 
 #: Settings never shown through the API: whoever holds them can sign CM files or SET eMTAs.
@@ -145,6 +148,16 @@ class OfficeView:
             if out.get(key) is not None:
                 out[key] = REDACTED
         return out
+
+    # -- the firmware catalogue ---------------------------------------------------------------
+    def firmware(self) -> FirmwareStore:
+        return self._office.firmware
+
+    def firmware_trust(self) -> CvcTrust | None:
+        return self._office.firmware_trust
+
+    def firmware_limit(self) -> int:
+        return self._office.cfg.firmware_max_bytes
 
 
 def _kind_of(text: str) -> str:
