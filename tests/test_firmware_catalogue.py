@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -10,6 +11,7 @@ import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -21,6 +23,9 @@ from pktcable.delivery.resolvers import NotFound
 from pktcable.delivery.tftp_aio import TftpServer
 from pktcable.firmware import codefile as cf
 from pktcable.secure.labdir import LabPki, LabSettings
+from pktcable.serve.app import Backoffice
+from pktcable.serve.config import ServeConfig
+from pktcable.serve.officeview import OfficeView
 from pktcable.store.firmware import (
     Duplicate,
     FirmwareError,
@@ -32,6 +37,7 @@ from pktcable.store.firmware import (
     signature_status,
 )
 
+from .apiclient import serving
 from .conftest import DATA
 from .delivery_util import loop_thread
 from .peers import require
@@ -212,3 +218,31 @@ def test_cli_add_and_list(tmp_path: Path) -> None:
     assert [(r["filename"], r["version"], r["signature"]) for r in rows] == [
         ("raw.bin", "1.0", "unsigned"), ("openssl-sha256.p7", "1.1", "signed by Example Vendor")]
     assert rows[1]["sha256"] == hashlib.sha256(Path(signed).read_bytes()).hexdigest()
+
+
+def test_serve_judges_uploads_and_serves_them_after_a_restart(tmp_path: Path) -> None:
+    signed = (DATA / "firmware" / "openssl-sha256.p7").read_bytes()
+    cfg = ServeConfig(data_dir=str(tmp_path / "data"), cm_key="test-cmts-secret", api_port=0,
+                      firmware_cvc_root=str(DATA / "firmware" / "cvc-root.pem"), firmware_manufacturer="Example Vendor")
+    office = Backoffice(cfg)
+
+    async def upload() -> tuple[int, Any]:
+        async with serving(OfficeView(office)) as (call, _):
+            query = "filename=ex-1.1.p7&vendor=Example%20Vendor&model=EX-100&hw_version=2&version=1.1"
+            result: tuple[int, Any] = await call("POST", f"/api/v1/firmware?{query}", data=signed,
+                                                 headers={"Content-Type": "application/octet-stream"})
+            return result
+
+    try:
+        status, added = asyncio.run(upload())
+        assert status == 201 and added["signature"] == "signed by Example Vendor", added
+    finally:
+        asyncio.run(office.close())
+    again = Backoffice(cfg)
+    try:
+        # Through the whole chain TFTP and HTTP use (one-time names, templates, the holders' gate).
+        assert again.files.resolve("ex-1.1.p7", ("192.0.2.9", 1000)) == signed
+        with pytest.raises(NotFound):
+            again.files.resolve("firmware.db", ("192.0.2.9", 1000))
+    finally:
+        asyncio.run(again.close())
