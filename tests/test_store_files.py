@@ -384,3 +384,29 @@ def test_reset_names_a_store_newer_than_itself(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["reset", "001122334455", "--data-dir", str(folder), *extra])
         assert result.exit_code == ExitStatus.USAGE, result.output
         assert "newer than this pktcable" in result.output and "Traceback" not in result.output
+
+
+def test_a_restore_keeps_the_firmware_catalogue_and_its_owner(tmp_path: Path) -> None:
+    """The catalogue (firmware.db and its images in firmware/) is no store of the archive
+    (docs/firmware.md): a restore of the device stores leaves it, folder and all, as it was."""
+    import os
+
+    from pktcable.store.firmware import SqliteFirmwareStore, make_image
+
+    folder = data_dir_with_stores(tmp_path)
+    archive = tmp_path / "b.tar"
+    assert run("backup", "--data-dir", str(folder), "--to", str(archive))[0] == 0
+    catalogue = SqliteFirmwareStore(folder)
+    catalogue.add(make_image("ex.bin", "v", "m", "1", "1.0", b"image", "unsigned", 0.0), b"image")
+    catalogue.close()
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    for path in (folder, *folder.rglob("*")):
+        os.chown(path, *owner)
+    assert run("restore", "--data-dir", str(folder), "--from", str(archive))[0] == 0
+    again = SqliteFirmwareStore(folder)
+    try:
+        assert again.data("ex.bin") == b"image" and [i.filename for i in again.list()] == ["ex.bin"]
+    finally:
+        again.close()
+    for path in (folder / "firmware", folder / "firmware" / "ex.bin"):
+        assert (path.stat().st_uid, path.stat().st_gid) == owner, path

@@ -313,11 +313,16 @@ def restore(archive: Path, data_dir: Path) -> list[dict[str, Any]]:
                     _unpack(tar, member, entries[member.name], staging / member.name)
         except (tarfile.TarError, EOFError) as exc:
             raise ArchiveError(f"not a readable tar archive: {exc}") from None
-        # What is not a store (the CMTS secret, the lock file) stays as it is.
+        # What is not a store (the CMTS secret, the lock file, the firmware catalogue's
+        # firmware.db and its images in firmware/) stays as it is.
         if data_dir.is_dir():
             for item in data_dir.iterdir():
-                if not _is_store_file(item.name) and item.is_file():
+                if _is_store_file(item.name) or item.is_symlink():
+                    continue
+                if item.is_file():
                     shutil.copy2(item, staging / item.name)
+                elif item.is_dir():
+                    shutil.copytree(item, staging / item.name, symlinks=True)
             owner = data_dir.stat()
             os.chmod(staging, owner.st_mode & 0o7777)
             _give(staging, owner.st_uid, owner.st_gid)
@@ -333,8 +338,8 @@ def _give(folder: Path, uid: int, gid: int) -> None:
     write) must not leave files the service cannot open."""
     if (uid, gid) == (os.geteuid(), os.getegid()):
         return
-    for path in (folder, *folder.iterdir()):
-        os.chown(path, uid, gid)
+    for path in (folder, *folder.rglob("*")):
+        os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _swap(staging: Path, data_dir: Path) -> None:
