@@ -24,8 +24,9 @@ from pktcable.delivery.tftp_aio import TftpServer
 from pktcable.firmware import codefile as cf
 from pktcable.secure.labdir import LabPki, LabSettings
 from pktcable.serve.app import Backoffice
-from pktcable.serve.config import ServeConfig
+from pktcable.serve.config import ServeConfig, check, firmware_trust
 from pktcable.serve.officeview import OfficeView
+from pktcable.settings import SettingError
 from pktcable.store.firmware import (
     Duplicate,
     FirmwareError,
@@ -246,3 +247,26 @@ def test_serve_judges_uploads_and_serves_them_after_a_restart(tmp_path: Path) ->
             again.files.resolve("firmware.db", ("192.0.2.9", 1000))
     finally:
         asyncio.run(again.close())
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"firmware_cvc_root": str(DATA / "firmware" / "cvc-root.pem")}, "firmware_manufacturer"),
+    ({"firmware_manufacturer": "Example Vendor"}, "firmware_cvc_root"),
+    ({"firmware_cosigner": "Example Cable"}, "firmware_cosigner"),
+    ({"firmware_cvc_root": "/nonexistent/root.pem", "firmware_manufacturer": "V"}, "firmware_cvc_root"),
+    ({"firmware_cvc_root": str(DATA / "firmware" / "image.bin"), "firmware_manufacturer": "V"}, "firmware_cvc_root"),
+    ({"firmware_max_bytes": 0}, "firmware_max_bytes"),
+    ({"firmware_max_bytes": 129 * 1024 * 1024}, "firmware_max_bytes"),
+])
+def test_bad_firmware_settings_are_named(settings: dict[str, Any], named: str) -> None:
+    with pytest.raises(SettingError) as err:
+        check(ServeConfig(cm_key="k", **settings))
+    assert err.value.key == named, err.value
+
+
+def test_firmware_settings_give_the_trust() -> None:
+    cfg = check(ServeConfig(cm_key="k", firmware_cvc_root=str(DATA / "firmware" / "cvc-root.pem"),
+                            firmware_manufacturer="Example Vendor", firmware_cosigner="Example Cable"))
+    trust = firmware_trust(cfg)
+    assert trust is not None and (trust.manufacturer, trust.cosigner) == ("Example Vendor", "Example Cable")
+    assert firmware_trust(check(ServeConfig(cm_key="k"))) is None
