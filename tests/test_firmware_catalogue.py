@@ -46,9 +46,15 @@ from .peers import require
 IMAGE = os.urandom(700 * 1024 + 17)  # more than one TFTP block window, not a multiple of 512
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FirmwareStore]:
-    made: FirmwareStore = MemoryFirmwareStore() if request.param == "memory" else SqliteFirmwareStore(tmp_path)
+    made: FirmwareStore
+    if request.param == "postgresql":
+        from pktcable.store.pg_firmware import PgFirmwareStore
+
+        made = PgFirmwareStore(request.getfixturevalue("pg_url"))
+    else:
+        made = MemoryFirmwareStore() if request.param == "memory" else SqliteFirmwareStore(tmp_path)
     yield made
     made.close()
 
@@ -221,9 +227,12 @@ def test_cli_add_and_list(tmp_path: Path) -> None:
     assert rows[1]["sha256"] == hashlib.sha256(Path(signed).read_bytes()).hexdigest()
 
 
-def test_serve_judges_uploads_and_serves_them_after_a_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_serve_judges_uploads_and_serves_them_after_a_restart(backend: str, request: pytest.FixtureRequest,
+                                                              tmp_path: Path) -> None:
     signed = (DATA / "firmware" / "openssl-sha256.p7").read_bytes()
-    cfg = ServeConfig(data_dir=str(tmp_path / "data"), cm_key="test-cmts-secret", api_port=0,
+    store_url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    cfg = ServeConfig(data_dir=str(tmp_path / "data"), store=store_url, cm_key="test-cmts-secret", api_port=0,
                       firmware_cvc_root=str(DATA / "firmware" / "cvc-root.pem"), firmware_manufacturer="Example Vendor")
     office = Backoffice(cfg)
 
@@ -243,6 +252,8 @@ def test_serve_judges_uploads_and_serves_them_after_a_restart(tmp_path: Path) ->
     try:
         # Through the whole chain TFTP and HTTP use (one-time names, templates, the holders' gate).
         assert again.files.resolve("ex-1.1.p7", ("192.0.2.9", 1000)) == signed
+        # PostgreSQL keeps the bytes in the row, not in the data dir.
+        assert (tmp_path / "data" / "firmware" / "ex-1.1.p7").exists() == (backend == "sqlite")
         with pytest.raises(NotFound):
             again.files.resolve("firmware.db", ("192.0.2.9", 1000))
     finally:

@@ -151,8 +151,9 @@ class Backoffice:
         #: API tokens and the audit log.
         self.admin = postgresql.admin if postgresql is not None else \
             AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
-        #: The firmware catalogue (data dir firmware.db and firmware/; in memory without a data dir).
-        self.firmware: FirmwareStore = SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
+        #: The firmware catalogue (PostgreSQL, or data dir firmware.db and firmware/, or memory).
+        self.firmware: FirmwareStore = postgresql.firmware if postgresql is not None else \
+            SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
         self.firmware_trust = firmware_trust(cfg)
         self._seed(cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)

@@ -18,6 +18,7 @@ from . import pg
 from .admin import AdminStore
 from .built import BuiltFiles
 from .devices import DeviceStore, Retention
+from .firmware import FirmwareStore
 from .leases import LeaseStore
 from .pg import StoreUnavailable, parse_store, redact
 from .sqlite import SchemaError
@@ -32,15 +33,17 @@ class Stores:
     leases: LeaseStore
     built: BuiltFiles
     admin: AdminStore
+    firmware: FirmwareStore
 
 
 def open_postgresql(url: str, retention: Retention, clock: Callable[[], float] = time.time) -> Stores:
-    """The four stores in the database ``url`` names (each schema brought up to date);
+    """The five stores in the database ``url`` names (each schema brought up to date);
     SettingError for a bad URL, a server that cannot be reached, or a newer schema."""
     import psycopg
 
     from .pg_admin import PgAdminStore
     from .pg_devices import PgBuiltFiles, PgDeviceStore
+    from .pg_firmware import PgFirmwareStore
     from .pg_leases import PgLeaseStore
 
     parse_store(url)  # a URL given in code is held to what a settings file's is
@@ -50,6 +53,7 @@ def open_postgresql(url: str, retention: Retention, clock: Callable[[], float] =
         opened.append(PgLeaseStore(url))
         opened.append(PgBuiltFiles(url))
         opened.append(PgAdminStore(url, clock=clock))
+        opened.append(PgFirmwareStore(url))
     except (StoreUnavailable, SchemaError) as exc:
         _close(opened)
         raise named("store", str(exc)) from None

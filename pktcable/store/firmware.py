@@ -49,7 +49,14 @@ SCHEMA = Schema("firmware", (
           "CREATE TABLE IF NOT EXISTS firmware_image (filename TEXT PRIMARY KEY, vendor TEXT NOT NULL, "
           "model TEXT NOT NULL, hw_version TEXT NOT NULL, version TEXT NOT NULL, size INTEGER NOT NULL, "
           "sha256 TEXT NOT NULL, signature TEXT NOT NULL, added REAL NOT NULL, "
-          "UNIQUE (vendor, model, hw_version, version))"),
+          "UNIQUE (vendor, model, hw_version, version))",
+          # PostgreSQL keeps the bytes in the row (store/pg_firmware.py): serves sharing one
+          # database share no folder. SQLite keeps them in the data dir's firmware/.
+          postgresql="CREATE TABLE IF NOT EXISTS firmware_image (filename TEXT PRIMARY KEY, "
+                     "vendor TEXT NOT NULL, model TEXT NOT NULL, hw_version TEXT NOT NULL, version TEXT NOT NULL, "
+                     "size BIGINT NOT NULL, sha256 TEXT NOT NULL, signature TEXT NOT NULL, "
+                     "added DOUBLE PRECISION NOT NULL, data BYTEA NOT NULL, "
+                     "UNIQUE (vendor, model, hw_version, version))"),
 ))
 
 
