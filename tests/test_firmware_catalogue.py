@@ -281,3 +281,27 @@ def test_firmware_settings_give_the_trust() -> None:
     trust = firmware_trust(cfg)
     assert trust is not None and (trust.manufacturer, trust.cosigner) == ("Example Vendor", "Example Cable")
     assert firmware_trust(check(ServeConfig(cm_key="k"))) is None
+
+
+def test_resolver_caches_by_sha256_and_refuses_a_damaged_file(tmp_path: Path) -> None:
+    from pktcable.delivery.resolvers import BuildFailed
+
+    store = SqliteFirmwareStore(tmp_path)
+    store.add(image("a.bin", "1", b"a" * 100), b"a" * 100)
+    store.add(image("b.bin", "2", b"b" * 100), b"b" * 100)
+    resolver = CatalogueResolver(store, cache_bytes=150)
+    client = ("127.0.0.1", 1)
+    assert resolver.resolve("a.bin", client) == b"a" * 100
+    (tmp_path / "firmware" / "a.bin").write_bytes(b"x" * 100)  # damaged on disk after it was cached
+    assert resolver.resolve("a.bin", client) == b"a" * 100  # the checked copy is served
+    assert resolver.resolve("b.bin", client) == b"b" * 100  # evicts a.bin: 200 bytes > 150
+    with pytest.raises(BuildFailed, match="SHA-256"):
+        resolver.resolve("a.bin", client)
+    # Deleted and added again with other bytes: read anew, not the cached copy.
+    store.delete("b.bin")
+    store.add(image("b.bin", "2", b"c" * 10), b"c" * 10)
+    assert resolver.resolve("b.bin", client) == b"c" * 10
+    store.delete("b.bin")
+    with pytest.raises(NotFound):
+        resolver.resolve("b.bin", client)
+    store.close()
