@@ -305,3 +305,21 @@ def test_resolver_caches_by_sha256_and_refuses_a_damaged_file(tmp_path: Path) ->
     with pytest.raises(NotFound):
         resolver.resolve("b.bin", client)
     store.close()
+
+
+def test_cli_on_a_postgresql_store_and_usage_errors(pg_url: str, tmp_path: Path) -> None:
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(b"raw image")
+    runner = CliRunner()
+    fields = ["--vendor", "V", "--model", "M", "--hw-version", "1", "--version", "1"]
+    added = runner.invoke(main, ["firmware", "add", "--store", pg_url, *fields, str(raw)])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(main, ["firmware", "list", "--store", pg_url, "--json"])
+    assert [r["filename"] for r in json.loads(listed.output)] == ["raw.bin"]
+    for where in ([], ["--store", pg_url, "--data-dir", str(tmp_path)]):
+        both = runner.invoke(main, ["firmware", "list", *where])
+        assert both.exit_code == 2 and "give --data-dir or --store URL" in both.output
+    (tmp_path / "dd").mkdir()
+    (tmp_path / "dd" / "firmware.db").write_bytes(b"not a database" * 100)
+    bad = runner.invoke(main, ["firmware", "list", "--data-dir", str(tmp_path / "dd")])
+    assert bad.exit_code == 2 and "--data-dir" in bad.output

@@ -1,11 +1,14 @@
-"""``pktcable firmware``: sign firmware images as DOCSIS code files and check them (docs/firmware.md)."""
+"""``pktcable firmware``: sign firmware images as DOCSIS code files and check them, and keep
+the serve data dir's (or PostgreSQL store's) catalogue of images (docs/firmware.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -16,8 +19,9 @@ from .common import fail, write_output
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import Signer
     from pktcable.secure.labdir import LabPki
-    from pktcable.serve.datadir import DataDirLock
-    from pktcable.store.firmware import SqliteFirmwareStore
+    from pktcable.store.firmware import FirmwareStore
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 dir_option = click.option("--dir", "folder", type=click.Path(file_okay=False),
                           help="The lab PKI folder of `pktcable pki init` (its CVCs and keys).")
@@ -219,27 +223,67 @@ def verify_cmd(folder: str | None, code_file: str, root_file: str | None, manufa
 
 # -- the catalogue ----------------------------------------------------------------------------
 
-data_dir_option = click.option("--data-dir", required=True, type=click.Path(file_okay=False),
-                               help="The serve data dir whose firmware catalogue to use.")
+def catalogue_options(command: F) -> F:
+    """Where the catalogue is: ``--data-dir`` (its firmware.db and firmware/) or ``--store``
+    (the PostgreSQL database of the serve ``store`` setting)."""
+    command = click.option("--store", "store_url", metavar="URL",
+                           help="The serve store setting's PostgreSQL URL instead of a data dir.")(command)
+    return click.option("--data-dir", type=click.Path(file_okay=False),
+                        help="The serve data dir whose firmware catalogue to use.")(command)
 
 
-def _catalogue(data_dir: str) -> tuple[DataDirLock, SqliteFirmwareStore]:
-    """The data dir's catalogue, with the data dir held shared (a restore waits for us)."""
+@contextmanager
+def _catalogue(data_dir: str | None, store_url: str | None) -> Iterator[FirmwareStore]:
+    """The data dir's catalogue, with the data dir held shared (as a serve holds it: a
+    restore waits for us), or the one in the PostgreSQL database ``store_url`` names."""
     from pktcable.serve import datadir
     from pktcable.settings import SettingError
     from pktcable.store.firmware import SqliteFirmwareStore
+    from pktcable.store.pg import StoreUnavailable, StoreUrlError, explain, parse_store
+    from pktcable.store.sqlite import SchemaError
 
+    if (data_dir is None) == (store_url is None):
+        fail("give --data-dir or --store URL, one of them", ExitStatus.USAGE)
+    store: FirmwareStore
+    held = None
+    if store_url is not None:
+        try:
+            parse_store(store_url)
+            import psycopg
+
+            from pktcable.store.pg_firmware import PgFirmwareStore
+
+            store = PgFirmwareStore(store_url)
+        except StoreUrlError as exc:
+            fail(f"--store: {exc}", ExitStatus.USAGE)
+        except StoreUnavailable as exc:
+            fail(f"--store {exc}", ExitStatus.IO)
+        except (SchemaError, psycopg.Error) as exc:
+            fail(f"--store {explain(exc, store_url)}", ExitStatus.USAGE)
+    else:
+        assert data_dir is not None
+        try:
+            folder = datadir.prepare(data_dir)
+            held = datadir.lock(folder, exclusive=False)
+            store = SqliteFirmwareStore(folder)
+        except datadir.DataDirBusy as exc:  # a restore or migrate holds it alone (exit 6, as elsewhere)
+            fail(str(exc), ExitStatus.IO)
+        except SettingError as exc:
+            fail(f"--data-dir: {exc.problem or exc}", ExitStatus.USAGE)
+        except Exception as exc:  # sqlite3.Error, SchemaError, OSError: no catalogue this code can use
+            if held is not None:
+                held.release()
+            fail(f"--data-dir: {data_dir}: {exc}", ExitStatus.USAGE)
     try:
-        folder = datadir.prepare(data_dir)
-        held = datadir.lock(folder, exclusive=False)
-    except SettingError as exc:
-        # Busy: a restore or migrate holds the data dir alone (exit 6, as the store commands).
-        fail(f"--data-dir: {exc}", ExitStatus.IO if isinstance(exc, datadir.DataDirBusy) else ExitStatus.USAGE)
-    return held, SqliteFirmwareStore(folder)
+        yield store
+    finally:
+        store.close()
+        if held is not None:
+            held.release()
 
 
 @firmware_group.command("add")
-@data_dir_option
+@catalogue_options
 @click.argument("image_file", type=click.Path(dir_okay=False))
 @click.option("--vendor", required=True, help="The vendor the image is for.")
 @click.option("--model", required=True, help="The device model the image is for.")
@@ -253,7 +297,7 @@ def _catalogue(data_dir: str) -> tuple[DataDirLock, SqliteFirmwareStore]:
 @click.option("--max-bytes", type=click.IntRange(min=1), default=None,
               help="The largest image taken, bytes (default: 64 MiB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue entry as one JSON object.")
-def add_cmd(data_dir: str, image_file: str, vendor: str, model: str, hw_version: str, version: str,
+def add_cmd(data_dir: str | None, store_url: str | None, image_file: str, vendor: str, model: str, hw_version: str, version: str,
             filename: str | None, root_file: str | None, manufacturer: str | None, cosigner: str | None,
             max_bytes: int | None, as_json: bool) -> None:
     """Add IMAGE_FILE to the firmware catalogue of a data dir: kept under firmware/ with its
@@ -290,14 +334,11 @@ def add_cmd(data_dir: str, image_file: str, vendor: str, model: str, hw_version:
                            signature_status(data, trust, dt.datetime.now(dt.UTC)), time.time(), max_bytes=limit)
     except FirmwareError as exc:
         fail(f"--{exc.field.replace('_', '-')}: {exc.reason}", ExitStatus.USAGE)
-    held, store = _catalogue(data_dir)
-    try:
-        store.add(entry, data)
-    except Duplicate as exc:
-        fail(f"{image_file}: {exc}", ExitStatus.INVALID)
-    finally:
-        store.close()
-        held.release()
+    with _catalogue(data_dir, store_url) as store:
+        try:
+            store.add(entry, data)
+        except Duplicate as exc:
+            fail(f"{image_file}: {exc}", ExitStatus.INVALID)
     if as_json:
         click.echo(json.dumps(entry.to_json()))
         return
@@ -306,9 +347,9 @@ def add_cmd(data_dir: str, image_file: str, vendor: str, model: str, hw_version:
 
 
 @firmware_group.command("list")
-@data_dir_option
+@catalogue_options
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as one JSON array.")
-def list_cmd(data_dir: str, as_json: bool) -> None:
+def list_cmd(data_dir: str | None, store_url: str | None, as_json: bool) -> None:
     """List the firmware catalogue of a data dir: each image's file name, what it is for, its
     version, size, SHA-256 and signature status.
 
@@ -317,13 +358,10 @@ def list_cmd(data_dir: str, as_json: bool) -> None:
     \b
       pktcable firmware list --data-dir /var/lib/pktcable
       pktcable firmware list --data-dir /var/lib/pktcable --json
+      pktcable firmware list --store postgresql:///pktcable?host=/run/postgresql
     """
-    held, store = _catalogue(data_dir)
-    try:
+    with _catalogue(data_dir, store_url) as store:
         images = store.list()
-    finally:
-        store.close()
-        held.release()
     if as_json:
         click.echo(json.dumps([i.to_json() for i in images]))
         return
