@@ -194,7 +194,8 @@ def test_store_check_with_a_url(pg_url: str) -> None:
     ok = runner.invoke(main, ["store", "check", "--store", pg_url])
     assert ok.exit_code == 0, ok.output
     assert ok.output.splitlines() == [f"devices: version {DEVICE_SCHEMA.version}, ok",
-                                      f"leases: version {LEASE_SCHEMA.version}, ok", "admin: version 0, ok"]
+                                      f"leases: version {LEASE_SCHEMA.version}, ok", "admin: version 0, ok",
+                                      "firmware: version 0, ok"]
     with psycopg.connect(pg_url, autocommit=True) as db:
         db.execute("UPDATE pktcable_schema SET version = 99 WHERE store = 'leases'")
     newer = runner.invoke(main, ["store", "check", "--store", pg_url])

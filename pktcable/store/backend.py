@@ -21,7 +21,7 @@ from .devices import DeviceStore, Retention
 from .firmware import FirmwareStore
 from .leases import LeaseStore
 from .pg import StoreUnavailable, parse_store, redact
-from .sqlite import SchemaError
+from .sqlite import Schema, SchemaError
 
 if TYPE_CHECKING:
     from .files import Checked, Migrated
@@ -67,16 +67,13 @@ def migrate_postgresql(url: str) -> list[Migrated]:
     """``pktcable store migrate --store URL``: every store's tables in the database brought up
     to this code's version, each in its own transaction (as serve does when it opens them).
     StoreUnavailable, SchemaError and psycopg's errors go to the caller."""
-    from .files import STORE_FILES, Migrated
+    from .files import Migrated
 
     parse_store(url)
     db = pg.connect(url)
     done = []
     try:
-        for store in STORE_FILES:
-            schema = store.load_schema()
-            if schema is None:
-                continue
+        for schema in _schemas():
             before, after = pg.migrate(db, schema, redact(url))
             done.append(Migrated(schema.name, before, after))
     finally:
@@ -88,7 +85,7 @@ def check_postgresql(url: str) -> list[Checked]:
     """``pktcable store check --store URL``: each store's schema version in the database
     against this code's (a store not there yet, or newer than the code, is a problem).
     Reads only, in one read-only transaction."""
-    from .files import STORE_FILES, Checked
+    from .files import Checked
 
     parse_store(url)
     db = pg.connect(url)
@@ -96,10 +93,7 @@ def check_postgresql(url: str) -> list[Checked]:
     try:
         with db.transaction():
             db.execute("SET TRANSACTION READ ONLY")
-            for store in STORE_FILES:
-                schema = store.load_schema()
-                if schema is None:
-                    continue
+            for schema in _schemas():
                 have = pg.version(db, schema)
                 problems = []
                 if have is None:
@@ -110,6 +104,16 @@ def check_postgresql(url: str) -> list[Checked]:
     finally:
         db.close()
     return found
+
+
+def _schemas() -> list[Schema]:
+    """Every store's schema in a database: the data dir's store files', and the firmware
+    catalogue's (a data dir keeps that one apart, beside its image files)."""
+    from .files import STORE_FILES
+    from .firmware import SCHEMA as FIRMWARE
+
+    found = [schema for schema in (store.load_schema() for store in STORE_FILES) if schema is not None]
+    return [*found, FIRMWARE]
 
 
 def _close(stores: list[Any]) -> None:
