@@ -5,6 +5,10 @@ expiry and re-subscription."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +20,7 @@ from pktcable.simulate.report import summarize
 
 from .apiclient import serving
 from .ports import free_port
-from .test_e2e import free_tcp_port
+from .test_e2e import configs, free_tcp_port
 
 BUDGET = 30.0
 VARS: dict[str, Any] = {"registrar": "sip.example.net", "lines": [{"user": "3001", "password": "pw"}]}
@@ -25,8 +29,12 @@ VARS: dict[str, Any] = {"registrar": "sip.example.net", "lines": [{"user": "3001
 def _serve(count: int, variables: dict[str, Any] | None = None, **settings: Any) -> ServeConfig:
     devices = [{"mac": phone_mac(n), "kind": "sip", "template": "generic", "vars": variables or VARS}
                for n in range(count)]
-    return check(ServeConfig(cm_key="k", api_port=free_tcp_port(), http_port=free_tcp_port(), sip_port=free_port(),
-                             devices=devices, **settings))
+    # Every listener on a free port (configs), so runs beside other servers on the machine do not collide.
+    cfg, _ = configs(["HYBRID.2"], auto_enroll=False)
+    cfg.api_port, cfg.http_port, cfg.sip_port, cfg.devices = free_tcp_port(), free_tcp_port(), free_port(), devices
+    for name, value in settings.items():
+        setattr(cfg, name, value)
+    return check(cfg)
 
 
 def _run(cfg: ServeConfig, scenario: Callable[[Backoffice], Awaitable[None]]) -> None:
@@ -86,5 +94,70 @@ def test_digest_right_password_passes_and_a_wrong_one_is_failed_auth() -> None:
                 [result] = fleet.results
                 assert result.state == "FAILED_AUTH" and not result.passed, result
                 assert any(d.step == "UA-1" for d in result.deviations)
+
+    _run(cfg, scenario)
+
+
+def _flood(port: int, stop: threading.Event, sent: list[int]) -> None:
+    """Malformed SIP from another host, as fast as one thread goes: garbage, a truncated request,
+    a header past the limits, requests that parse but must be refused."""
+    junk = [
+        os.urandom(200),
+        b"SUBSCRIBE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP",
+        b"SUBSCRIBE sip:x@127.0.0.1 SIP/2.0\r\nX: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"NOTIFY sip:x SIP/2.0\r\nCSeq: banana\r\n\r\n",
+        (b"SUBSCRIBE sip:MAC%3a02a0deadbeef@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:9;branch=z9hG4bKx\r\n"
+         b"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\nMax-Forwards: 70\r\n"
+         b"Event: ua-profile;profile-type=device\r\nContent-Length: 0\r\n\r\n"),
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        n = 0
+        while not stop.is_set():
+            try:
+                sock.sendto(junk[n % len(junk)][:65_000], ("127.0.0.1", port))
+            except OSError:
+                pass
+            n += 1
+            if n % 20 == 0:
+                # Some thousands a second: this thread shares the interpreter with the server and the
+                # phones it attacks, and the machine with other work; a faster flood measures the GIL.
+                time.sleep(0.005)
+        sent.append(n)
+
+
+def test_two_hundred_phones_all_enroll_through_a_malformed_sip_flood() -> None:
+    cfg = _serve(200)
+
+    async def scenario(office: Backoffice) -> None:
+        stop, sent = threading.Event(), []
+        flooder = threading.Thread(target=_flood, args=(cfg.sip_port, stop, sent), daemon=True)
+        flooder.start()
+        try:
+            async with PhoneFleet(PhoneConfig("127.0.0.1", cfg.sip_port), 200) as fleet:
+                elapsed = await fleet.enroll()
+                summary = summarize(fleet.results, elapsed)
+        finally:
+            stop.set()
+            await asyncio.to_thread(flooder.join, BUDGET)
+        assert summary["passed"] == 200, summary["failures"][:5]
+        assert office.sip is not None and office.sip.server is not None
+        transport = office.sip.server.driver.transport
+        assert transport is not None
+        counters = transport.counters
+        assert sent and sent[0] > 1000, sent
+        # The flood reached the server and was turned away there (malformed, or over its rate).
+        assert counters["malformed"] + counters["rate-limited"] > 500, counters
+
+    _run(cfg, scenario)
+
+
+def test_phones_enroll_over_tcp() -> None:
+    cfg = _serve(5, sip_transport="tcp")
+
+    async def scenario(office: Backoffice) -> None:
+        async with PhoneFleet(PhoneConfig("127.0.0.1", cfg.sip_port, transport="tcp"), 5) as fleet:
+            await fleet.enroll()
+            assert [r.state for r in fleet.results] == ["SUBSCRIBED"] * 5, [r.deviations for r in fleet.results]
 
     _run(cfg, scenario)
