@@ -5,11 +5,14 @@ expiry and re-subscription."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pktcable.serve.app import Backoffice
@@ -17,6 +20,7 @@ from pktcable.serve.config import ServeConfig, check
 from pktcable.simulate.phone import PhoneConfig, phone_mac
 from pktcable.simulate.phonefleet import PhoneFleet
 from pktcable.simulate.report import summarize
+from pktcable.sip.notifier import Policy
 
 from .apiclient import serving
 from .ports import free_port
@@ -159,5 +163,50 @@ def test_phones_enroll_over_tcp() -> None:
         async with PhoneFleet(PhoneConfig("127.0.0.1", cfg.sip_port, transport="tcp"), 5) as fleet:
             await fleet.enroll()
             assert [r.state for r in fleet.results] == ["SUBSCRIBED"] * 5, [r.deviations for r in fleet.results]
+
+    _run(cfg, scenario)
+
+
+def test_a_phone_whose_subscription_expires_subscribes_again_and_a_refreshing_one_stays() -> None:
+    cfg = _serve(2)
+
+    async def scenario(office: Backoffice) -> None:
+        assert office.sip is not None and office.sip.server is not None and office.sip.server.core is not None
+        # serve's floor is 60 s (RFC 6665's example); a 2 s floor keeps the test short.
+        office.sip.server.core.notifier.policy = Policy(min_expires=2)
+        lapsing = PhoneConfig("127.0.0.1", cfg.sip_port, expires=2, refresh=False)
+        refreshing = PhoneConfig("127.0.0.1", cfg.sip_port, expires=2)
+        async with PhoneFleet(lapsing, 1) as lapse, PhoneFleet(refreshing, 1, first=1) as keep:
+            await lapse.enroll()
+            await keep.enroll()
+            [phone], [kept] = lapse.phones, keep.phones
+            first, kept_first = phone.sub, kept.sub
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + BUDGET
+            while not (phone.sub is not first and phone.result.state == "SUBSCRIBED" and len(phone.versions) > 1):
+                assert loop.time() < deadline, phone.result
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.5)  # more than the refreshing phone's whole grant
+            assert kept.sub is kept_first and kept.result.state == "SUBSCRIBED"
+        ends = [e.event for e in office.devices.history(phone_mac(0))]
+        assert "Expired" in ends and ends.count("Subscribed") >= 2, ends
+        assert "Refreshed" in [e.event for e in office.devices.history(phone_mac(1))]
+
+    _run(cfg, scenario)
+
+
+def test_the_simulate_command_plays_sip_phones_and_reports_each_step() -> None:
+    cfg = _serve(5)
+
+    async def scenario(office: Backoffice) -> None:
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pktcable", "simulate", "--server", "127.0.0.1", "--flow", "sip", "--sip-port",
+            str(cfg.sip_port), "--count", "5", "--json", "--quiet", stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        out, _ = await asyncio.wait_for(cli.communicate(), BUDGET)
+        assert cli.returncode == 0, out.decode()
+        report = json.loads(out)
+        assert report["flow"] == "SIP" and report["passed"] == 5
+        assert {"UA-1 SUBSCRIBE_SENT", "UA-3 FETCH_PROFILE", "UA-4 VALIDATE"} <= set(report["steps"])
 
     _run(cfg, scenario)

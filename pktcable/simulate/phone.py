@@ -70,6 +70,9 @@ class PhoneConfig:
     timing: SipTiming = field(default_factory=SipTiming)
     #: Seconds before re-subscribing after an expiry or a terminating NOTIFY.
     resubscribe_delay: float = 0.5
+    #: False: the phone never refreshes and lets its subscription run out (a phone that lost
+    #: its state), to see the server expire it and the phone subscribe again.
+    refresh: bool = True
 
 
 def _new_id() -> str:
@@ -245,6 +248,8 @@ class SimulatedPhone:
                 assert request is not None
                 self.driver.respond(request, event.response)
             elif isinstance(event, s.Active):
+                if not self.config.refresh and self.sub is not None:
+                    self.sub.refresh_at = None
                 self._feed(f.SubscribeAccepted(event.expires))
             elif isinstance(event, s.Notified):
                 if event.state.state != "terminated":
