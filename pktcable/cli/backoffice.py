@@ -279,6 +279,9 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     if flow.upper() == "SIP":
         from pktcable.simulate.phone import PhoneConfig
 
+        if workers > 1 or pki is not None or fault is not None:
+            fail("--flow sip runs in one process, without --pki or --fault", ExitStatus.USAGE)
+
         phones = PhoneConfig(server, sip_port, sip_transport, password=sip_password, user=sip_user,
                              layout=sip_layout)
         _simulate_phones(phones, count, rate, first, hold, report_file, quiet, as_json)
