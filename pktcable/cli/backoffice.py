@@ -16,6 +16,7 @@ import click
 
 from pktcable.exitcodes import ExitStatus
 from pktcable.flow import MTA_TABLES
+from pktcable.flow.sip import SIP_FLOW
 
 from .common import Command, HiddenArgument, fail, raise_fd_limit, warn_deprecated
 from .logs import log_options, setup
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
     from pktcable.simulate.config import DeviceResult
     from pktcable.simulate.progress import Progress
 
-#: The flows the simulator can play: those with a device-side table (Secure with --pki).
-SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES] + ["SIP"]
+#: The flows the simulator can play: those with a device-side table (Secure with --pki), and the
+#: SIP phones' ua-profile flow (pktcable/flow/sip.py).
+SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES] + [SIP_FLOW]
 #: simulate --fault: the Secure eMTA's injected faults (pktcable.simulate.mtasecure.FAULTS).
 SECURE_FAULTS = ("ap-hmac", "usm-keys")
 
@@ -255,7 +257,6 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 
     \b
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
-      pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
       pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
       pktcable simulate --server 127.0.0.1 --flow sip --sip-port 5070 --count 200 --hold 60
@@ -276,7 +277,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
         server = socket.gethostbyname(server)
     except OSError as exc:
         fail(f"--server {server}: {exc.strerror or exc}", ExitStatus.USAGE)
-    if flow.upper() == "SIP":
+    if flow.upper() == SIP_FLOW:
         from pktcable.simulate.phone import PhoneConfig
 
         if workers > 1 or pki is not None or fault is not None:
