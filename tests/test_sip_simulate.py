@@ -199,14 +199,28 @@ def test_the_simulate_command_plays_sip_phones_and_reports_each_step() -> None:
     cfg = _serve(5)
 
     async def scenario(office: Backoffice) -> None:
+        from pktcable.serve.officeview import OfficeView
+
         cli = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "pktcable", "simulate", "--server", "127.0.0.1", "--flow", "sip", "--sip-port",
-            str(cfg.sip_port), "--count", "5", "--json", "--quiet", stdout=asyncio.subprocess.PIPE,
+            str(cfg.sip_port), "--count", "5", "--hold", "6", "--json", "--quiet", stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        # While the phones are held (subscribed), an API edit of each: the report counts the updates.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUDGET
+        while not all(any(e.event == "Notified" for e in office.devices.history(phone_mac(n))) for n in range(5)):
+            assert loop.time() < deadline
+            await asyncio.sleep(0.1)
+        async with serving(OfficeView(office), office.admin) as (call, _):
+            for n in range(5):
+                status, _ = await call("PUT", f"/api/v1/devices/{phone_mac(n)}", json={"vars": {**VARS, "features": {"dnd": True}}})
+                assert status == 200
         out, _ = await asyncio.wait_for(cli.communicate(), BUDGET)
         assert cli.returncode == 0, out.decode()
         report = json.loads(out)
         assert report["flow"] == "SIP" and report["passed"] == 5
-        assert {"UA-1 SUBSCRIBE_SENT", "UA-3 FETCH_PROFILE", "UA-4 VALIDATE"} <= set(report["steps"])
+        assert {"UA-1 SUBSCRIBE_SENT", "UA-3 FETCH_PROFILE", "UA-4 VALIDATE", "UA-6 FETCH_UPDATE"} \
+            <= set(report["steps"]), report["steps"]
+        assert report["updates"]["phones"] == 5, report["updates"]
 
     _run(cfg, scenario)

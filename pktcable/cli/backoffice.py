@@ -362,7 +362,7 @@ def _simulate_phones(config: Any, count: int, rate: float | None, first: int, ho
 
     shown = None if quiet else Progress(count, write, time.monotonic, terminal=sys.stderr.isatty())
 
-    async def run() -> tuple[list[DeviceResult], float]:
+    async def run() -> tuple[list[DeviceResult], float, dict[str, float | int]]:
         ticking = asyncio.ensure_future(_tick(shown)) if shown is not None else None
         try:
             return await simulate_phones(config, count, rate, first,
@@ -372,12 +372,16 @@ def _simulate_phones(config: Any, count: int, rate: float | None, first: int, ho
                 ticking.cancel()
 
     try:
-        results, elapsed = asyncio.run(run())
+        results, elapsed, changed = asyncio.run(run())
     except OSError as exc:
         fail(f"cannot reach the SIP server {config.server}:{config.sip_port}: {exc.strerror or exc}", ExitStatus.IO)
     summary = summarize(results, elapsed)
-    report = json.dumps({"flow": "SIP", **summary}, indent=2) + "\n"
-    click.echo(report if as_json else render(summary, "SIP"), nl=not as_json)
+    report = json.dumps({"flow": "SIP", **summary, "updates": changed}, indent=2) + "\n"
+    text = render(summary, "SIP")
+    if hold:
+        text += (f"\nprofile updates while held {hold:g} s: {changed['phones']} phones took a new version, "
+                 f"{changed['spread_s']} s from the first to the last")
+    click.echo(report if as_json else text, nl=not as_json)
     if report_file:
         Path(report_file).write_text(report)
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))

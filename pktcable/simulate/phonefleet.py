@@ -87,14 +87,22 @@ class PhoneFleet:
             self.http = None
 
 
+def updates(phones: list[SimulatedPhone]) -> dict[str, float | int]:
+    """What the phones' later profile versions show: how many phones took a changed one, and the
+    seconds from the first such phone to the last (the spread of a change pushed while they were
+    held: the server's push rate at work; the change's own time is the server's to know)."""
+    taken = [t for p in phones for t, _ in p.versions[1:2]]
+    return {"phones": len(taken), "spread_s": round(max(taken) - min(taken), 3) if taken else 0.0}
+
+
 async def simulate_phones(config: PhoneConfig, count: int, rate: float | None = None, first: int = 0,
                           progress: Callable[[DeviceResult], None] | None = None,
-                          hold: float = 0.0) -> tuple[list[DeviceResult], float]:
+                          hold: float = 0.0) -> tuple[list[DeviceResult], float, dict[str, float | int]]:
     """Enroll ``count`` phones; keep them subscribed ``hold`` seconds more (refreshes and any
-    change NOTIFYs happen meanwhile, and show in the results' steps); their results and the
-    seconds enrollment took."""
+    change NOTIFYs happen meanwhile, and show in the results' steps); their results, the
+    seconds enrollment took and :func:`updates`."""
     async with PhoneFleet(config, count, first, rate, progress) as fleet:
         elapsed = await fleet.enroll()
         if hold > 0:
             await asyncio.sleep(hold)
-        return fleet.results, elapsed
+        return fleet.results, elapsed, updates(fleet.phones)
