@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig, check
 from pktcable.simulate.phone import PhoneConfig, phone_mac
@@ -167,15 +169,17 @@ def test_phones_enroll_over_tcp() -> None:
     _run(cfg, scenario)
 
 
-def test_a_phone_whose_subscription_expires_subscribes_again_and_a_refreshing_one_stays() -> None:
-    cfg = _serve(2)
+@pytest.mark.parametrize("password", [None, "s3cret"])
+def test_a_phone_whose_subscription_expires_subscribes_again_and_a_refreshing_one_stays(password: str | None) -> None:
+    # With a password every SUBSCRIBE, refreshes too, is challenged and answered.
+    cfg = _serve(2, {**VARS, "sip_password": password} if password else None)
 
     async def scenario(office: Backoffice) -> None:
         assert office.sip is not None and office.sip.server is not None and office.sip.server.core is not None
         # serve's floor is 60 s (RFC 6665's example); a 2 s floor keeps the test short.
         office.sip.server.core.notifier.policy = Policy(min_expires=2)
-        lapsing = PhoneConfig("127.0.0.1", cfg.sip_port, expires=2, refresh=False)
-        refreshing = PhoneConfig("127.0.0.1", cfg.sip_port, expires=2)
+        lapsing = PhoneConfig("127.0.0.1", cfg.sip_port, expires=2, refresh=False, password=password)
+        refreshing = PhoneConfig("127.0.0.1", cfg.sip_port, expires=2, password=password)
         async with PhoneFleet(lapsing, 1) as lapse, PhoneFleet(refreshing, 1, first=1) as keep:
             await lapse.enroll()
             await keep.enroll()
