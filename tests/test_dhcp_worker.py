@@ -255,7 +255,7 @@ def test_hybrid_emtas_provision_through_the_worker_and_a_killed_worker_is_restar
         assert (metric(api, "pktcable_dhcp_worker_cpu_seconds_total") or 0) > 0
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: "started again" in log.read_text(), "the dead worker was not started again", server)
-        assert "exit status -9" in log.read_text()
+        assert "exit status -9" in log.read_text(), log.read_text()[-3000:]
         (again,) = workers_of(server.pid)
         assert again != worker
         assert metric(api, "pktcable_dhcp_worker_restarts_total") == 1.0
@@ -309,15 +309,15 @@ def test_caught_up_returns_when_the_workers_sync_record_is_read() -> None:
     """The parent's sync request and the worker's answer, over a real socket pair: the
     answers resolve the waiters in order, a waiter with no answer gives up after its
     budget, and a worker that ends releases every waiter at once."""
-    from pktcable.serve.dhcpworker import DhcpWorker
+    from pktcable.serve.dhcpworker import DhcpWorker, _Records
 
     async def scenario() -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         worker = DhcpWorker(None, None, lambda e: None)  # type: ignore[arg-type]  # the stream end only
-        reader, worker._writer = await asyncio.open_unix_connection(sock=parent)
-        follower = asyncio.ensure_future(worker._read(reader))
-        child.setblocking(False)
         loop = asyncio.get_running_loop()
+        records = worker._records = _Records(worker._apply)
+        await loop.connect_accepted_socket(lambda: records, parent)
+        child.setblocking(False)
         first = asyncio.ensure_future(worker.caught_up(budget=30))
         second = asyncio.ensure_future(worker.caught_up(budget=30))
         asked = b""
@@ -334,9 +334,9 @@ def test_caught_up_returns_when_the_workers_sync_record_is_read() -> None:
         assert loop.time() - started >= 0.2
         third = asyncio.ensure_future(worker.caught_up(budget=30))
         await asyncio.sleep(0)
-        await worker._end_child()  # no process: only the waiters are released
+        await worker._end_child()  # no process: the stream closes and the waiters are released
         await asyncio.wait_for(third, 10)
+        await asyncio.wait_for(records.ended, 10)
         child.close()
-        await asyncio.wait_for(follower, 10)
 
     asyncio.run(scenario())

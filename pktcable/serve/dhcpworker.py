@@ -62,7 +62,7 @@ STOP_BUDGET = 10.0
 #: Octets of records the parent has not read yet past which the worker stops (a parent that
 #: stopped reading is hung; the restart or the exit is the parent's watchdog's).
 MAX_BACKLOG = 64 << 20
-READ_SIZE = 1 << 16
+READ_SIZE = 1 << 16  # the child's reads of its end (the parent sends only sync requests)
 #: Seconds caught_up waits for the worker's SYNC record: a worker that slow is overloaded
 #: or dying, and the INFORM is judged on the mirror as it is.
 SYNC_BUDGET = 2.0
@@ -172,6 +172,45 @@ class WorkerFailed(RuntimeError):
     """The worker could not be started, or died too often: DHCP is not served."""
 
 
+class _Records(asyncio.Protocol):
+    """The parent's end of the pair: records applied as the bytes arrive, in the loop's
+    callback for the socket itself. A StreamReader would wake a task one loop turn later,
+    and an INFORM read in the same turn could then reach the entity ahead of its lease."""
+
+    def __init__(self, apply: Callable[[wire.Record], None]) -> None:
+        self.apply = apply
+        self.frames = wire.FrameReader()
+        loop = asyncio.get_running_loop()
+        #: Done at READY (the whole table is in the mirror).
+        self.ready: asyncio.Future[None] = loop.create_future()
+        #: Done with why the stream ended (the worker exited, or sent damage).
+        self.ended: asyncio.Future[str] = loop.create_future()
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.ended.done():
+            return
+        try:
+            for record in self.frames.feed(data):
+                try:
+                    self.apply(record)
+                except Exception:  # the back office's bug costs one lease event, never the worker
+                    log.exception("lease event from the dhcp worker")
+                if record.kind is wire.Kind.READY and not self.ready.done():
+                    self.ready.set_result(None)
+        except wire.WireError as exc:
+            self.ended.set_result(f"sent a damaged lease stream ({exc})")
+            assert self.transport is not None
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result("exited")
+
+
 class DhcpWorker:
     """The back office's side: the child process, the lease mirror, the counters."""
 
@@ -188,10 +227,9 @@ class DhcpWorker:
         self.failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.proc: asyncio.subprocess.Process | None = None
         self._follower: asyncio.Task[None] | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._records: _Records | None = None
         self._closing = False
         self._deaths: deque[float] = deque()
-        self._frames = wire.FrameReader()
         #: The sync requests in flight (caught_up), oldest first.
         self._syncs: deque[asyncio.Future[None]] = deque()
 
@@ -204,10 +242,10 @@ class DhcpWorker:
 
     async def start(self) -> None:
         """Start the worker; returns once it serves (WorkerFailed if it does not within START_BUDGET)."""
-        reader = await self._spawn()
-        self._follower = asyncio.ensure_future(self._follow(reader))
+        await self._spawn()
+        self._follower = asyncio.ensure_future(self._follow())
 
-    async def _spawn(self) -> asyncio.StreamReader:
+    async def _spawn(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         setup = WorkerSetup(**{**{f: getattr(self.setup, f) for f in WorkerSetup.__dataclass_fields__},
                                "dhcp_fd": self.sock.fileno(), "stream_fd": child.fileno()})
@@ -218,44 +256,41 @@ class DhcpWorker:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "pktcable.serve.dhcpworker", stdin=asyncio.subprocess.PIPE,
                 pass_fds=(self.sock.fileno(), child.fileno()), env=env)
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         assert self.proc.stdin is not None
         self.proc.stdin.write(pickle.dumps(setup))
         await self.proc.stdin.drain()
         self.proc.stdin.close()
-        reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=READ_SIZE)
-        try:
-            await asyncio.wait_for(self._until_ready(reader), START_BUDGET)
-        except (TimeoutError, wire.WireError, EOFError) as exc:
+        records = self._records = _Records(self._apply)  # a new worker's stream starts afresh
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: records, parent)
+        either: list[asyncio.Future[Any]] = [records.ready, records.ended]
+        await asyncio.wait(either, timeout=START_BUDGET, return_when=asyncio.FIRST_COMPLETED)
+        if not records.ready.done():
             await self._end_child()
-            why = "no answer" if isinstance(exc, asyncio.TimeoutError) else str(exc) or "it exited"
-            raise WorkerFailed(f"dhcp worker did not start: {why}") from None
+            why = records.ended.result() if records.ended.done() else "no answer"
+            raise WorkerFailed(f"dhcp worker did not start: {why}")
         log.info("dhcp worker pid %d serving, %d leases", self.proc.pid, len(self.mirror.by_address))
-        return reader
-
-    async def _until_ready(self, reader: asyncio.StreamReader) -> None:
-        self._frames = frames = wire.FrameReader()  # a new worker's stream starts afresh
-        while True:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                raise EOFError
-            for record in frames.feed(data):
-                self._apply(record)
-                if record.kind is wire.Kind.READY:
-                    return
 
     async def caught_up(self, budget: float = SYNC_BUDGET) -> None:
         """Returns once every lease record the worker wrote before now is in the mirror
         (or after ``budget`` seconds, or at once with no worker): for an INFORM from a
         device whose ACK left the worker just before its lease record reached us. Each
         caller sends its own request (a request already in flight may have been answered
-        before the caller's lease was written); the answers come back in order."""
-        if self._writer is None or self._writer.is_closing():
+        before the caller's lease was written); the answers come back in order. (The
+        records are applied in the socket's own callback, so an INFORM rarely overtakes
+        its lease; rarely is not never: the loop's order of ready sockets is not ours.)"""
+        records = self._records
+        transport = records.transport if records is not None else None
+        if transport is None or transport.is_closing() or records is None or records.ended.done():
             return
         answered = asyncio.get_running_loop().create_future()
         self._syncs.append(answered)
-        self._writer.write(wire.SYNC_REQUEST)
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(wire.SYNC_REQUEST)
         try:
             await asyncio.wait_for(answered, budget)
         except TimeoutError:
@@ -279,9 +314,10 @@ class DhcpWorker:
             assert record.lease is not None
             self.on_event(LeaseReleased(record.lease))
 
-    async def _follow(self, reader: asyncio.StreamReader) -> None:
+    async def _follow(self) -> None:
         while True:
-            why = await self._read(reader)
+            assert self._records is not None
+            why = await self._records.ended
             if self._closing:
                 return
             status = await self._end_child()
@@ -294,27 +330,11 @@ class DhcpWorker:
                 return self._give_up(f"dhcp worker died {len(self._deaths)} times in {RESTART_WINDOW:g} s")
             await asyncio.sleep(RESTART_DELAY)
             try:
-                reader = await self._spawn()
+                await self._spawn()
             except (WorkerFailed, OSError) as exc:
                 return self._give_up(str(exc))
             self.restarts += 1
             log.warning("dhcp worker started again (pid %d, restart %d)", self.pid, self.restarts)
-
-    async def _read(self, reader: asyncio.StreamReader) -> str:
-        """Follow the stream until it ends; why it ended."""
-        frames = self._frames
-        while True:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                return "exited"
-            try:
-                for record in frames.feed(data):
-                    try:
-                        self._apply(record)
-                    except Exception:  # the back office's bug costs one lease event, never the worker
-                        log.exception("lease event from the dhcp worker")
-            except wire.WireError as exc:
-                return f"sent a damaged lease stream ({exc})"
 
     def _give_up(self, why: str) -> None:
         log.critical("%s: giving up, DHCP is not served", why)
@@ -323,9 +343,8 @@ class DhcpWorker:
 
     async def _end_child(self) -> int | None:
         """Stop the child (SIGTERM, then SIGKILL after STOP_BUDGET); its exit status."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self._records is not None and self._records.transport is not None:
+            self._records.transport.close()
         while self._syncs:  # no answer will come from this child: nobody waits out the budget
             answered = self._syncs.popleft()
             if not answered.done():
