@@ -4,6 +4,7 @@ Usage:
     python bench/bench_storm.py [--count 10000] [--rate 1500] [--flow hybrid.2] [--workers 1]
     python bench/bench_storm.py --herd [--runs 3] [--no-kea]
     python bench/bench_storm.py --server-dhcp-workers 0,1 [--rates 600,800,1000] [--runs 3]
+    python bench/bench_storm.py --flows hybrid.2@300,secure@8 [--count 300] [--runs 3] [--profile DIR]
 
 Starts `pktcable serve` as its own process (SQLite stores in a temporary
 folder, free ports) and `pktcable simulate` as another (or --workers of
@@ -24,6 +25,14 @@ the serve process, or in its DHCP worker process), one after the other within
 each run, and --rates R1,R2 ... sweeps the offered rate; the server's CPU is
 the sum of serve and its worker. The end is a table of the medians per mode
 and rate, and each mode's knee (its best provisioned/s over the rates).
+
+--flows F1,F2 ... runs a storm of each flow within each run, one after the
+other against a fresh server each (default count 300: the Secure flow costs
+about ten times HYBRID.2). For SECURE a lab PKI is made once, in a temporary
+folder, with a device certificate for each simulated eMTA (indices 0 to
+count - 1, as `simulate` plays them), and serve runs its KDC and key
+management with the lab's realm first in `realms`. FLOW@RATE gives a flow
+its own offered rate.
 """
 
 from __future__ import annotations
@@ -50,17 +59,40 @@ from tests.ports import free_port  # noqa: E402
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 PORTS = ("dhcp", "relay", "tftp", "tod", "snmp", "agent")
+SECURE_PORTS = ("kdc", "km")
+REALM = "LAB.EXAMPLE.NET"
+
+
+def make_lab(folder: Path, count: int) -> Path:
+    """A lab PKI with the device certificates of eMTAs 0 ... count - 1 (what
+    `pktcable pki init` and `pki devices --count` write)."""
+    import datetime as dt
+
+    from pktcable.secure.labdir import LabPki, LabSettings
+    from pktcable.simulate.identity import Identity
+
+    now = dt.datetime.now(dt.UTC)
+    lab = LabPki.create(folder, LabSettings(REALM, "Example Cable", "kdc.lab.example.net", "prov.lab.example.net"),
+                        now=now)
+    for index in range(count):
+        lab.issue_device(Identity.make(index).mta_mac, now=now)
+    return folder
+
+
+def secure_settings(lab: Path) -> str:
+    """serve.toml lines for the Secure flow: the lab's realm offered first, KDC and KM on."""
+    return f'realms = ["{REALM}", "HYBRID.2"]\nsecure_pki = "{lab}"\nkdc = true\nkm = true\n'
 
 
 def start_server(tmp: Path, ports: dict[str, int], profile: Path | None = None,
-                 dhcp_workers: int = 0) -> subprocess.Popen[str]:
+                 dhcp_workers: int = 0, extra: str = "") -> subprocess.Popen[str]:
     """`pktcable serve` on free ports (another benchmark may hold the
     defaults), HTTP and the API off, auto-enrollment on; returns once its last
     service (ToD) is bound."""
     conf = tmp / "serve.toml"
     conf.write_text("".join(f"{k}_port = {v}\n" for k, v in ports.items()) +
                     f'http_port = 0\napi_port = 0\nauto_enroll = true\ndata_dir = "{tmp}"\n'
-                    f"dhcp_workers = {dhcp_workers}\n")
+                    f"dhcp_workers = {dhcp_workers}\n" + extra)
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - the child holds it; closed with the folder
     server = subprocess.Popen([sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
                                "-m", "pktcable", "serve", "--config", str(conf)],
@@ -91,14 +123,20 @@ def rates(timeline: dict[str, Any], width: float) -> list[float]:
     return [sum(passed[i:i + per]) / (per * timeline["bucket_s"]) for i in range(0, len(passed), per)]
 
 
-def storm(args: argparse.Namespace, profile: Path | None = None, dhcp_workers: int = 0) -> dict[str, Any]:
-    """One storm against a fresh server; the figures of it. With ``profile``
-    (a folder), the server and the simulator run under cProfile, their
-    stats in serve.prof and simulate.prof there."""
+def storm(args: argparse.Namespace, profile: Path | None = None, dhcp_workers: int = 0,
+          lab: Path | None = None) -> dict[str, Any]:
+    """One storm of ``args.flow`` against a fresh server; the figures of it.
+    With ``profile`` (a folder), the server and the simulator run under
+    cProfile, their stats in serve.prof and simulate.prof there. ``lab``:
+    the lab PKI a SECURE storm needs."""
+    secure = args.flow.lower() == "secure"
+    if secure and lab is None:
+        raise SystemExit("the Secure flow needs a lab PKI")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        ports = {k: free_port() for k in PORTS}
-        server = start_server(tmp, ports, profile / "serve.prof" if profile else None, dhcp_workers)
+        ports = {k: free_port() for k in PORTS + (SECURE_PORTS if secure else ())}
+        server = start_server(tmp, ports, profile / "serve.prof" if profile else None, dhcp_workers,
+                              secure_settings(lab) if secure and lab else "")
         try:
             before = rss_kib(server.pid)
             own_before, kids_before = tree_cpu_seconds(server.pid)
@@ -109,6 +147,7 @@ def storm(args: argparse.Namespace, profile: Path | None = None, dhcp_workers: i
                    "--report", str(report), "--quiet", "--dhcp-timeout", str(args.dhcp_timeout),
                    "--dhcp-retries", str(args.dhcp_retries),
                    *(["--device-budget", str(args.device_budget)] if args.device_budget else []),
+                   *(["--pki", str(lab)] if secure else []),
                    *[f"--{k}-port={v}" for k, v in ports.items()]]
             sim_before = children_cpu()
             t0 = time.perf_counter()
@@ -207,9 +246,12 @@ def show(run: dict[str, Any], args: argparse.Namespace, kea: dict[str, Any] | No
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--count", type=int, default=10000)
-    ap.add_argument("--rate", type=float, default=1500.0)
+    ap.add_argument("--count", type=int, help="devices per storm (default 10000; 300 with --flows)")
+    ap.add_argument("--rate", type=float, help="devices offered per second (default 1500; 30 with --flows)")
     ap.add_argument("--flow", default="hybrid.2")
+    ap.add_argument("--flows", type=lambda text: text.split(","),
+                    help="a storm of each flow within each run, e.g. hybrid.2,secure or hybrid.2@300,secure@8 "
+                         "(FLOW@RATE: that flow's offered rate; default: --flow alone)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--herd", action="store_true", help="10,000 devices within 10 s, retrying within 300 s each")
     ap.add_argument("--device-budget", type=float)
@@ -225,8 +267,17 @@ def main() -> None:
     ap.add_argument("--rates", type=lambda text: [float(r) for r in text.split(",")],
                     help="a sweep of offered rates, e.g. 600,800,1000 (default: --rate alone)")
     ap.add_argument("--profile", type=Path, help="a folder: cProfile the server and the simulator (one worker) of the "
-                                                 "first run into it, and print where their time goes")
+                                                 "first run into it (a subfolder per flow with --flows), and print "
+                                                 "where their time goes")
     args = ap.parse_args()
+    # FLOW@RATE: that flow's own offered rate (the Secure flow's simulator is ~5x the server's CPU per device).
+    flows = [f.strip().lower().partition("@")[0] for f in (args.flows or [args.flow])]
+    own_rate = {f.partition("@")[0].strip().lower(): float(f.partition("@")[2])
+                for f in (args.flows or []) if "@" in f}
+    if args.count is None:
+        args.count = 300 if args.flows else 10000
+    if args.rate is None:
+        args.rate = 30.0 if args.flows else 1500.0
     if args.herd:
         args.count, args.rate = 10000, 1000.0
         # RFC 2131 4.1 as real devices do it: 4 s, 8 s ... 64 s, +-1 s.
@@ -245,47 +296,64 @@ def main() -> None:
         kea_cpu = kea_cpu_per_dora
     rates = args.rates or [args.rate]
     modes = args.server_dhcp_workers
-    cases = [(rate, mode) for rate in rates for mode in modes]
-    runs: dict[tuple[float, int], list[dict[str, float]]] = {case: [] for case in cases}
-    for n in range(args.runs):
-        if args.profile and n == 0:
-            args.profile.mkdir(parents=True, exist_ok=True)
-        kea = kea_cpu(args.kea_rate or 2 * rates[0], args.anchor_seconds) if kea_cpu is not None else None
-        # The modes one after the other within a run: the machine's other load hits both alike.
-        for rate, mode in cases:
-            args.rate = rate
-            print(f"--- run {n + 1}/{args.runs}, rate {rate:g}/s, server dhcp_workers = {mode}: {command}")
-            run = storm(args, args.profile if n == 0 and (rate, mode) == cases[0] else None, mode)
-            runs[rate, mode].append(show(run, args, kea))
-            if args.profile and n == 0 and (rate, mode) == cases[0]:
-                for who in ("serve", "simulate"):
-                    print(f"profile of {who}: {where_time_goes(args.profile / f'{who}.prof')}")
+    cases = [(flow, rate, mode) for flow in flows for rate in ([own_rate[flow]] if flow in own_rate else rates)
+             for mode in modes]
+    runs: dict[tuple[str, float, int], list[dict[str, float]]] = {case: [] for case in cases}
+    with tempfile.TemporaryDirectory() as labs:
+        lab = None
+        if "secure" in flows:
+            t0 = time.perf_counter()
+            lab = make_lab(Path(labs) / "lab", args.count)
+            print(f"lab PKI with {args.count} device certificates made in {time.perf_counter() - t0:.1f} s")
+        for n in range(args.runs):
+            kea = kea_cpu(args.kea_rate or 2 * rates[0], args.anchor_seconds) if kea_cpu is not None else None
+            # The flows and modes one after the other within a run: the machine's other load hits them alike.
+            for flow, rate, mode in cases:
+                args.rate, args.flow = rate, flow
+                first = n == 0 and mode == modes[0] and rate == (own_rate.get(flow) or rates[0])
+                profile = None
+                if args.profile and first:
+                    profile = args.profile / flow if len(flows) > 1 else args.profile
+                    profile.mkdir(parents=True, exist_ok=True)
+                print(f"--- run {n + 1}/{args.runs}, flow {flow}, rate {rate:g}/s, server dhcp_workers = {mode}: "
+                      f"{command}")
+                run = storm(args, profile, mode, lab)
+                runs[flow, rate, mode].append(show(run, args, kea))
+                if profile is not None:
+                    for who in ("serve", "simulate"):
+                        print(f"profile of {who}: {where_time_goes(profile / f'{who}.prof')}")
     if args.runs > 1 or len(cases) > 1:
-        for (rate, mode), figures in runs.items():
-            print(f"--- medians of {args.runs} runs, rate {rate:g}/s, dhcp_workers = {mode}: {command}")
+        for (flow, rate, mode), figures in runs.items():
+            print(f"--- medians of {args.runs} runs, flow {flow}, rate {rate:g}/s, dhcp_workers = {mode}: {command}")
             for key in figures[0]:
                 print(f"  {key} {statistics.median(r[key] for r in figures):.3f}   (runs: "
                       + ", ".join(f"{r[key]:.3f}" for r in figures) + ")")
         table(runs, args.runs, command)
 
 
-def table(runs: dict[tuple[float, int], list[dict[str, float]]], count: int, command: str) -> None:
-    """The medians per mode and rate as a Markdown table, and each mode's knee."""
+def table(runs: dict[tuple[str, float, int], list[dict[str, float]]], count: int, command: str) -> None:
+    """The medians per flow, mode and rate as a Markdown table, and each one's knee."""
     def med(figures: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in figures)
 
+    kea = all("ratio_to_kea" in r for figures in runs.values() for r in figures)
     print(f"\nmedians of {count} runs: {command}\n")
-    print("| dhcp_workers | offered/s | provisioned/s | failed | p99 (s) | server CPU per device (ms) "
-          "| worker share | server cores | knee ratio |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for (rate, mode), figures in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        print(f"| {mode} | {rate:g} | {med(figures, 'provisioned_per_s'):.1f} | {med(figures, 'failed'):.0f} "
-              f"| {med(figures, 'p99'):.3f} | {med(figures, 'server_cpu_ms'):.2f} "
+    print("| flow | dhcp_workers | offered/s | provisioned/s | failed | p50 (s) | p99 (s) "
+          "| server CPU per device (ms) | worker share | server cores | knee ratio |"
+          + (" Kea CPU per DORA (ms) | server / Kea |" if kea else ""))
+    print("| --- " * (13 if kea else 11) + "|")
+    for (flow, rate, mode), figures in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
+        print(f"| {flow.upper()} | {mode} | {rate:g} | {med(figures, 'provisioned_per_s'):.1f} "
+              f"| {med(figures, 'failed'):.0f} | {med(figures, 'p50'):.3f} | {med(figures, 'p99'):.3f} "
+              f"| {med(figures, 'server_cpu_ms'):.2f} "
               f"| {100 * med(figures, 'worker_cpu_share'):.0f} % | {med(figures, 'server_cores'):.2f} "
-              f"| {med(figures, 'knee_ratio'):.2f} |")
-    for mode in sorted({mode for _, mode in runs}):
-        best = max((med(figures, "provisioned_per_s"), rate) for (rate, m), figures in runs.items() if m == mode)
-        print(f"knee, dhcp_workers = {mode}: {best[0]:.1f} provisioned/s (median), offered {best[1]:g}/s")
+              f"| {med(figures, 'knee_ratio'):.2f} |"
+              + (f" {med(figures, 'kea_cpu_per_dora_ms'):.3f} | {med(figures, 'ratio_to_kea'):.1f} |" if kea else ""))
+    for flow, mode in sorted({(flow, mode) for flow, _, mode in runs}):
+        best = max((med(figures, "provisioned_per_s"), rate) for (f, rate, m), figures in runs.items()
+                   if m == mode and f == flow)
+        print(f"knee, {flow.upper()}, dhcp_workers = {mode}: {best[0]:.1f} provisioned/s (median), "
+              f"offered {best[1]:g}/s")
 
 
 if __name__ == "__main__":

@@ -80,8 +80,10 @@ def test_every_flow_has_both_tables_and_its_family_bit_in_tlv_18() -> None:
 
 
 def test_simulate_offers_exactly_the_flows_with_a_device_table() -> None:
+    from pktcable.flow.sip import SIP_FLOW
+
     (choice,) = [p.type for p in simulate_cmd.params if p.name == "flow"]
-    assert list(choice.choices) == [flow.value for flow in MTA_TABLES]
+    assert list(choice.choices) == [flow.value for flow in MTA_TABLES] + [SIP_FLOW]  # and the SIP phones' table
     result = CliRunner().invoke(simulate_cmd, ["--server", "127.0.0.1", "--flow", "BASIC.3"])
     assert result.exit_code == 2 and "BASIC.3" in result.output
 

@@ -16,6 +16,7 @@ import click
 
 from pktcable.exitcodes import ExitStatus
 from pktcable.flow import MTA_TABLES
+from pktcable.flow.sip import SIP_FLOW
 
 from .common import Command, HiddenArgument, fail, raise_fd_limit, warn_deprecated
 from .logs import log_options, setup
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
     from pktcable.simulate.config import DeviceResult
     from pktcable.simulate.progress import Progress
 
-#: The flows the simulator can play: those with a device-side table (Secure with --pki).
-SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES]
+#: The flows the simulator can play: those with a device-side table (Secure with --pki), and the
+#: SIP phones' ua-profile flow (pktcable/flow/sip.py).
+SIMULATED_FLOWS = [flow.value for flow in MTA_TABLES] + [SIP_FLOW]
 #: simulate --fault: the Secure eMTA's injected faults (pktcable.simulate.mtasecure.FAULTS).
 SECURE_FAULTS = ("ap-hmac", "usm-keys")
 
@@ -226,13 +228,24 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
               help="Secure: key management at the provisioning server (1293 in production).")
 @click.option("--fault", type=click.Choice(SECURE_FAULTS),
               help="Secure: inject a fault (ap-hmac: wrong AP Request HMAC; usm-keys: wrong SNMPv3 key).")
+@click.option("--sip-port", type=click.IntRange(1, 65535), default=5060, show_default=True,
+              help="SIP phones (--flow sip): the ua-profile notifier's port.")
+@click.option("--sip-transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
+              help="SIP phones: the transport they SUBSCRIBE over.")
+@click.option("--sip-password", help="SIP phones: the Digest password they answer a challenge with (default: none).")
+@click.option("--sip-user", help="SIP phones: the Digest username (default: the phone's MAC).")
+@click.option("--sip-layout", default="generic", show_default=True,
+              help="SIP phones: the profile layout whose schema they validate against (generic, polycom, snom).")
+@click.option("--hold", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="SIP phones: seconds they stay subscribed after enrolling (refreshing, taking changes).")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
 def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
                  first: int, mib_tree: str, declare_mib: bool, http: bool, workers: int, device_budget: float | None,
                  dhcp_timeout: float, dhcp_retries: int, pki: str | None, kdc_port: int, km_port: int,
-                 fault: str | None, quiet: bool, as_json: bool) -> None:
+                 fault: str | None, sip_port: int, sip_transport: str, sip_password: str | None,
+                 sip_user: str | None, sip_layout: str, hold: float, quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -244,9 +257,9 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
 
     \b
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
-      pktcable simulate --server 127.0.0.1 --flow basic.1 --mib-tree euro --declare-mib --rate 50 --json
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
       pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
+      pktcable simulate --server 127.0.0.1 --flow sip --sip-port 5070 --count 200 --hold 60
     """
     import socket
     import time
@@ -264,6 +277,16 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
         server = socket.gethostbyname(server)
     except OSError as exc:
         fail(f"--server {server}: {exc.strerror or exc}", ExitStatus.USAGE)
+    if flow.upper() == SIP_FLOW:
+        from pktcable.simulate.phone import PhoneConfig
+
+        if workers > 1 or pki is not None or fault is not None:
+            fail("--flow sip runs in one process, without --pki or --fault", ExitStatus.USAGE)
+
+        phones = PhoneConfig(server, sip_port, sip_transport, password=sip_password, user=sip_user,
+                             layout=sip_layout)
+        _simulate_phones(phones, count, rate, first, hold, report_file, quiet, as_json)
+        return
     config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
@@ -314,6 +337,51 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     # The relay's datagrams: received far below sent means the server dropped (or never answered) requests.
     report = json.dumps({"flow": chosen.value, "workers": workers, **summary, "relay": asdict(stats)}, indent=2) + "\n"
     click.echo(report if as_json else render(summary, chosen.value), nl=not as_json)
+    if report_file:
+        Path(report_file).write_text(report)
+    sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))
+
+
+def _simulate_phones(config: Any, count: int, rate: float | None, first: int, hold: float,
+                     report_file: str | None, quiet: bool, as_json: bool) -> None:
+    """simulate --flow sip: SIP phones against a ua-profile notifier (docs/sip.md)."""
+    import time
+
+    from pktcable.phones.profiles import LAYOUTS
+    from pktcable.simulate.phonefleet import simulate_phones
+    from pktcable.simulate.progress import Progress
+    from pktcable.simulate.report import render, summarize
+
+    if config.layout not in LAYOUTS:
+        fail(f"--sip-layout must be one of {', '.join(LAYOUTS)}, not {config.layout!r}", ExitStatus.USAGE)
+    raise_fd_limit()  # a socket per phone
+
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    shown = None if quiet else Progress(count, write, time.monotonic, terminal=sys.stderr.isatty())
+
+    async def run() -> tuple[list[DeviceResult], float, dict[str, float | int]]:
+        ticking = asyncio.ensure_future(_tick(shown)) if shown is not None else None
+        try:
+            return await simulate_phones(config, count, rate, first,
+                                         None if shown is None else lambda r: shown.device(r.passed), hold)
+        finally:
+            if ticking is not None:
+                ticking.cancel()
+
+    try:
+        results, elapsed, changed = asyncio.run(run())
+    except OSError as exc:
+        fail(f"cannot reach the SIP server {config.server}:{config.sip_port}: {exc.strerror or exc}", ExitStatus.IO)
+    summary = summarize(results, elapsed)
+    report = json.dumps({"flow": "SIP", **summary, "updates": changed}, indent=2) + "\n"
+    text = render(summary, "SIP")
+    if hold:
+        text += (f"\nprofile updates while held {hold:g} s: {changed['phones']} phones took a new version, "
+                 f"{changed['spread_s']} s from the first to the last")
+    click.echo(report if as_json else text, nl=not as_json)
     if report_file:
         Path(report_file).write_text(report)
     sys.exit(int(ExitStatus.OK if summary["failed"] == 0 else ExitStatus.INVALID))

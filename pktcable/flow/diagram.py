@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .flows import Family, Flow
 from .machine import FlowTable
+from .sip import PHONE_TABLE
 from .tables import CM_TABLE, MTA_TABLES, SERVER_TABLES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
@@ -35,6 +36,15 @@ from the same server (CM-1 ... CM-6; ToD and registration with the CMTS, CM-7 ..
 server does not see). Its device row carries the state below and, once final, the result an
 eMTA's would (1 pass, 7 fail), so a CM's outcome means what an eMTA's does. Its steps are
 recorded with the flow name `DOCSIS` in metrics labels.
+"""
+
+
+SIP_TEXT = """A SIP phone provisioned by the ua-profile event package (RFC 6080; docs/sip.md), as
+`pktcable simulate --flow sip` plays it. RFC 6080 numbers no steps: the labels UA-1 ... UA-6 are
+ours (UA-1 SUBSCRIBE, UA-2 the NOTIFY naming the profile, UA-3 GET, UA-4 schema check, UA-5
+subscribed and refreshing, UA-6 a change NOTIFY and the conditional GET). SUBSCRIBED is not final:
+the phone stays there, refreshing, and counts as enrolled. Final states show failOtherReason (7)
+as the eMTA's do.
 """
 
 
@@ -106,11 +116,13 @@ def flow_list() -> str:
 def document() -> str:
     parts = [HEADER, flow_list()]
     sides = (("eMTA side", list(MTA_TABLES.values())), ("Provisioning-server side", list(SERVER_TABLES.values())),
-             ("Cable-modem side (provisioning server)", [CM_TABLE]))
+             ("Cable-modem side (provisioning server)", [CM_TABLE]), ("SIP phone side", [PHONE_TABLE]))
     for title, tables in sides:
         parts.append(f"## {title}\n")
         if tables == [CM_TABLE]:
             parts.append(CM_TEXT)
+        if tables == [PHONE_TABLE]:
+            parts.append(SIP_TEXT)
         for table in tables:
             parts.append(f"### {table.name}\n")
             if table.global_events:

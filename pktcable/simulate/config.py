@@ -95,4 +95,9 @@ class DeviceResult:
 
     @property
     def passed(self) -> bool:
-        return self.state == MtaState.OPERATIONAL.name
+        return self.state in PASSED_STATES
+
+
+#: The states a device's walk passes in: an eMTA's OPERATIONAL, a SIP phone's SUBSCRIBED (it stays
+#: there, refreshing; pktcable/flow/sip.py).
+PASSED_STATES = frozenset({MtaState.OPERATIONAL.name, "SUBSCRIBED"})

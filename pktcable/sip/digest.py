@@ -130,3 +130,60 @@ class DigestAuth:
         if not 0 <= age <= self.lifetime:
             return Verdict.STALE
         return Verdict.OK
+
+
+# --- client side (the simulated phone) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """The parameters of one ``WWW-Authenticate: Digest`` value (RFC 7616 §3.3)."""
+
+    realm: str
+    nonce: str
+    qop: tuple[str, ...] = ()
+    algorithm: str = "MD5"
+    stale: bool = False
+    opaque: str | None = None
+
+
+def parse_challenge(value: str) -> Challenge | None:
+    """The Digest challenge in ``value``, or None when it is not one a phone can answer."""
+    if len(value) > MAX_HEADER:
+        return None
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    params: dict[str, str] = {}
+    rest, pos = rest.strip(), 0
+    while pos < len(rest):
+        m = _PARAM.match(rest, pos)
+        if m is None or m.group(1).lower() in params:
+            return None
+        raw = m.group(2)
+        params[m.group(1).lower()] = g.unquote(raw) if raw.startswith('"') else raw
+        pos = m.end()
+    if "realm" not in params or "nonce" not in params:
+        return None
+    return Challenge(realm=params["realm"], nonce=params["nonce"],
+                     qop=tuple(q.strip() for q in params.get("qop", "").split(",") if q.strip()),
+                     algorithm=params.get("algorithm", "MD5"), stale=params.get("stale", "").lower() == "true",
+                     opaque=params.get("opaque"))
+
+
+def authorization(challenge: Challenge, method: str, uri: str, username: str, password: str,
+                  cnonce: str, nc: int = 1) -> str:
+    """The ``Authorization`` value answering ``challenge`` (qop=auth when offered, else RFC 2069's
+    form); ValueError for an algorithm other than MD5 (all that this client speaks)."""
+    if challenge.algorithm.upper() != "MD5":
+        raise ValueError(f"digest algorithm {challenge.algorithm} is not supported")
+    qop = "auth" if "auth" in challenge.qop else None
+    creds = Credentials(username=username, realm=challenge.realm, nonce=challenge.nonce, uri=uri, response="",
+                        qop=qop, nc=f"{nc:08x}" if qop else None, cnonce=cnonce if qop else None)
+    parts = [f"username={g.quote(username)}", f"realm={g.quote(challenge.realm)}", f"nonce={g.quote(challenge.nonce)}",
+             f"uri={g.quote(uri)}", f'response="{expected_response(creds, method, password)}"', "algorithm=MD5"]
+    if qop:
+        parts += [f"qop={qop}", f"nc={creds.nc}", f"cnonce={g.quote(cnonce)}"]
+    if challenge.opaque is not None:
+        parts.append(f"opaque={g.quote(challenge.opaque)}")
+    return "Digest " + ", ".join(parts)

@@ -1,0 +1,105 @@
+"""Change propagation to SIP phones over real sockets: ``pktcable sip serve`` in its own process,
+``--phones`` simulated phones (pktcable/simulate/phone.py) enroll, then one edit of the phones
+file (and SIGHUP, which re-reads it and notifies the changed) changes every profile; the figure
+is the time from the signal to each phone holding the new version (change NOTIFY, conditional
+GET, schema check).
+
+Usage: python bench/bench_sip_propagation.py [--phones 200] [--push-rate 50] [--runs 3]
+
+Prints, per run and as the median over runs: enrollment seconds, propagation p50/p95/max.
+The pushes leave through the server's token bucket (``--push-rate`` per second, bursts of
+twice that), so for many phones the last one's time is about phones / rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pktcable.simulate.phone import PhoneConfig, phone_mac
+from pktcable.simulate.phonefleet import PhoneFleet
+from pktcable.simulate.report import percentile
+
+
+def _free(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _phones(path: Path, count: int, codec: str) -> None:
+    path.write_text(json.dumps([{"mac": phone_mac(n), "template": "generic", "vars": {
+        "registrar": "sip.example.net", "lines": [{"user": str(1000 + n), "password": "pw"}], "codecs": [codec]}}
+        for n in range(count)]))
+
+
+async def _wait_port(port: int, budget: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    while loop.time() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not come up")
+
+
+async def run_once(count: int, push_rate: float) -> tuple[float, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        phones = Path(tmp) / "phones.json"
+        _phones(phones, count, "PCMU")
+        sip_port, http_port = _free(socket.SOCK_DGRAM), _free(socket.SOCK_STREAM)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pktcable", "sip", "serve", "--phones", str(phones), "--sip-port", str(sip_port),
+             "--http-port", str(http_port), "--push-rate", str(push_rate), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await _wait_port(http_port)
+            async with PhoneFleet(PhoneConfig("127.0.0.1", sip_port), count) as fleet:
+                enrolled = await fleet.enroll()
+                failed = [r for r in fleet.results if not r.passed]
+                if failed:
+                    raise RuntimeError(f"{len(failed)} phones did not enroll: {failed[0]}")
+                _phones(phones, count, "G722")
+                since = asyncio.get_running_loop().time()
+                os.kill(server.pid, signal.SIGHUP)
+                took = await fleet.propagation(since, 60.0 + count / push_rate)
+            if None in took:
+                raise RuntimeError(f"{took.count(None)} phones never got the change")
+            return enrolled, sorted(t for t in took if t is not None)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phones", type=int, default=200)
+    parser.add_argument("--push-rate", type=float, default=50.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    for n in range(args.runs):
+        enrolled, took = asyncio.run(run_once(args.phones, args.push_rate))
+        row = (enrolled, percentile(took, 50), percentile(took, 95), took[-1])
+        rows.append(row)
+        print(f"run {n + 1}: enrollment {row[0]:.2f} s; propagation p50 {row[1]:.2f} s, p95 {row[2]:.2f} s, "
+              f"max {row[3]:.2f} s")
+    med = [statistics.median(r[i] for r in rows) for i in range(4)]
+    print(f"median of {args.runs}: {args.phones} phones, push rate {args.push_rate:g}/s: enrollment {med[0]:.2f} s; "
+          f"propagation p50 {med[1]:.2f} s, p95 {med[2]:.2f} s, max {med[3]:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
