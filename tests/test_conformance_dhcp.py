@@ -29,7 +29,8 @@ from pktcable.dhcpd import DhcpServer, Pool, ServerConfig, Subnet
 from pktcable.dhcpd.config import DeviceClass, from_dict
 from pktcable.dhcpd.events import LeaseBound
 from pktcable.dhcpd.transport import DhcpTransport, open_socket
-from pktcable.serve.config import ServeConfig, dhcp_config
+from pktcable.serve.config import ServeConfig
+from pktcable.serve.site import dhcp_config
 
 from .dhcp_helpers import CG3000, mac_of, opt60, request
 from .pcap import udp_frame, write_pcap

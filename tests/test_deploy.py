@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from pktcable.serve.config import ServeConfig, dhcp_config, pools, read, resolve_site
+from pktcable.serve.config import ServeConfig, read
 from pktcable.serve.datadir import SettingError
+from pktcable.serve.site import dhcp_config, pools, resolve_site
 
 from .dhcp_helpers import CG3000
 from .netns import Link, run

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pktcable.serve.config import ServeConfig, dhcp_config, load
+from pktcable.serve.config import ServeConfig, load
+from pktcable.serve.site import dhcp_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "serve.toml"
 

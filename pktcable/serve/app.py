@@ -69,7 +69,7 @@ from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFi
 
 from . import datadir, secure
 from .cmflow import CmFlow
-from .config import ServeConfig, api_ssl, dhcp_config, firmware_trust, resolve_site
+from .config import ServeConfig, api_ssl, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
@@ -77,6 +77,7 @@ from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
+from .site import dhcp_config, resolve_site
 
 log = logging.getLogger("pktcable.serve")
 T = TypeVar("T")

@@ -76,7 +76,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -85,8 +85,7 @@ from typing import TYPE_CHECKING, Any
 from pktcable.cli.logs import DEFAULT_LEVEL, LOG_FORMATS, LOG_LEVELS
 from pktcable.delivery.tftp import DEFAULT_MAX_DURATION, DEFAULT_MAX_TIMEOUT_OPTION
 from pktcable.delivery.tftp_aio import DEFAULT_MAX_PER_CLIENT
-from pktcable.dhcpd.config import DeviceClass, Pool, PoolOutsideSubnet, ServerConfig, Subnet, from_dict
-from pktcable.dhcpd.transport import local_interfaces
+from pktcable.dhcpd.config import PoolOutsideSubnet
 from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
@@ -98,7 +97,7 @@ from .secure import kerberos_realm
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
 
-__all__ = ["SettingError", "ServeConfig", "check", "dhcp_config", "load", "read"]
+__all__ = ["SettingError", "ServeConfig", "check", "load", "read"]
 
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -483,6 +482,8 @@ def _check_pools(cfg: ServeConfig) -> None:
             if first <= high and low <= last:
                 raise named(key, f"{first} - {last} overlaps {other} ({low} - {high})")
         spans.append((first, last, key))
+    from .site import dhcp_config
+
     try:
         dhcp_config(cfg)
     except SettingError:  # address / interface / pools, already named (resolve_site, pools)
@@ -498,6 +499,8 @@ def _check_pools(cfg: ServeConfig) -> None:
 def _check_dhcp_table(cfg: ServeConfig) -> None:
     """A full ``[dhcp]`` table, checked as ``pktcable dhcp serve`` checks its file, and
     offering only realms serve can run."""
+    from .site import dhcp_config
+
     known_keys(cfg.dhcp, ("server", "subnet", "class", "reservation"), "dhcp")
     try:
         config = dhcp_config(cfg)
@@ -511,130 +514,3 @@ def _check_dhcp_table(cfg: ServeConfig) -> None:
     for i, reservation in enumerate(config.reservations):
         if reservation.realm is not None:
             _check_runnable(reservation.realm, f"dhcp.reservation[{i}].realm", kerberos_realm(cfg))
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    """Where ``serve`` listens and what it tells the devices, from ``address`` and ``interface``."""
-
-    #: Every service binds here ("0.0.0.0": all of the host's addresses).
-    listen: str
-    #: The server as the devices see it: option 54, siaddr, 122.1/122.3, URLs, ToD and log servers.
-    advertise: IPv4Address
-    #: The subnet of the generated DHCP configuration, where the pools must lie.
-    network: IPv4Network
-    #: The link whose clients are served directly (their broadcasts), or None: relays only.
-    interface: str | None = None
-
-    @property
-    def dhcp_listen(self) -> str:
-        # A client without an address broadcasts: only the wildcard address receives it.
-        return "0.0.0.0" if self.interface else self.listen
-
-    def url_host(self, port: int, standard: int) -> str:
-        """host[:port] for URLs: the port only when it is not the standard one."""
-        return str(self.advertise) if port == standard else f"{self.advertise}:{port}"
-
-
-def resolve_site(cfg: ServeConfig,
-                 interfaces: Callable[[], dict[str, IPv4Interface]] = local_interfaces) -> Site:
-    """``address`` and ``interface`` made concrete; ``interfaces`` lists the host's
-    (name to primary address). Raises SettingError naming the setting at fault."""
-    text = cfg.address
-    try:
-        given = IPv4Interface(text)
-    except (ValueError, TypeError):
-        raise SettingError(f"address: {text!r} is not an IPv4 address (A.B.C.D or A.B.C.D/prefix)") from None
-    explicit = "/" in text
-    wildcard = given.ip == IPv4Address(0)
-    if wildcard and explicit:
-        raise SettingError(f"address: {text} has a prefix; 0.0.0.0 takes the interface's")
-    if cfg.interface is not None:
-        if not isinstance(cfg.interface, str) or not cfg.interface:
-            raise SettingError(f"interface: must be an interface name, not {cfg.interface!r}")
-        own = interfaces().get(cfg.interface)
-        if own is None:
-            raise SettingError(f"interface: {cfg.interface} is no interface of this host with an IPv4 address")
-        if wildcard:
-            return Site("0.0.0.0", own.ip, own.network, cfg.interface)
-        network = given.network if explicit else own.network if given.ip in own.network else None
-    elif wildcard:
-        raise SettingError("address: 0.0.0.0 needs interface, whose address the devices are told")
-    else:
-        network = given.network if explicit else LOOPBACK if given.ip.is_loopback else None
-    if network is None:  # a bare address: the prefix of the interface that holds it
-        held = [a.network for a in interfaces().values() if a.ip == given.ip]
-        if not held:
-            raise SettingError(f"address: {given.ip} is no address of this host's interfaces; "
-                               f"give its prefix (e.g. {given.ip}/24)")
-        network = held[0]
-    return Site(str(given.ip), given.ip, network, cfg.interface)
-
-
-def pools(cfg: ServeConfig, site: Site) -> dict[str, tuple[IPv4Address, IPv4Address]]:
-    """The pool of each device class: as set, which must lie in the site's subnet,
-    or, when left at the loopback demo's and the subnet is another one, a third
-    each of the subnet's hosts on the larger side of the server's own address."""
-    out: dict[str, tuple[IPv4Address, IPv4Address]] = {}
-    derived: list[tuple[IPv4Address, IPv4Address]] | None = None
-    for key in POOL_KEYS:
-        value = getattr(cfg, key)
-        try:
-            start, end = (IPv4Address(v) for v in value)
-        except (ValueError, TypeError):
-            raise SettingError(f"{key}: {value!r} is not a pair of IPv4 addresses") from None
-        if tuple(value) == DEFAULT_POOLS[key] and site.network != LOOPBACK and start not in site.network:
-            derived = derived or _split(site)
-            start, end = derived[POOL_KEYS.index(key)]
-        elif start not in site.network or end not in site.network:
-            raise SettingError(f"{key}: {start} - {end} is not inside {site.network}, the subnet of address")
-        elif start <= site.advertise <= end:
-            raise SettingError(f"{key}: {start} - {end} holds the server's own address {site.advertise}")
-        out[key] = (start, end)
-    return out
-
-
-def _split(site: Site) -> list[tuple[IPv4Address, IPv4Address]]:
-    net, me = site.network, int(site.advertise)
-    low, high = int(net.network_address) + 1, int(net.broadcast_address) - 1
-    if low <= me <= high:  # keep the server's own address out of every pool
-        low, high = (low, me - 1) if me - low > high - me else (me + 1, high)
-    third = (high - low + 1) // 3
-    if third < 1:
-        raise SettingError(f"address: {net} has too few addresses for default pools; set {', '.join(POOL_KEYS)}")
-    starts = [low, low + third, low + 2 * third]
-    ends = [low + third - 1, low + 2 * third - 1, high]
-    return [(IPv4Address(a), IPv4Address(b)) for a, b in zip(starts, ends, strict=True)]
-
-
-def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
-    """The DHCP server's configuration: the [dhcp] table if given, else the
-    site's subnet with a pool per device class, and classes that give CMs their
-    file and ToD server and MTAs their option 122, all naming the advertised address."""
-    if cfg.dhcp:
-        config = from_dict(cfg.dhcp)
-        config.relay_port = cfg.relay_port
-        if site is not None and config.server_id != site.advertise:
-            # INFORMs, files and relays would go to an address serve does not answer on.
-            raise SettingError(f"dhcp: server_id {config.server_id} is not the advertised address {site.advertise}")
-        return config
-    site = site or resolve_site(cfg)
-    me = site.advertise
-    chosen = pools(cfg, site)
-    pool_list = [Pool(*chosen["cm_pool"], classes=("cm",)), Pool(*chosen["mta_pool"], classes=("mta",)),
-                 Pool(*chosen["cpe_pool"], classes=("cpe",))]
-    subnet = Subnet(site.network, pool_list, options={"routers": [me]}, relays=(me,))
-    mta_ccc: dict[str, Any] = {"prov-server": me, "prov-timer": cfg.prov_timer}
-    if kerberos_realm(cfg) is not None:
-        mta_ccc["kdc-servers"] = [me]  # 122.10 (RFC 3634): the KDC without DNS SRV (MTA-5...8)
-    classes = [
-        DeviceClass("cm", "cm", lease_time=cfg.lease_time, next_server=me, filename="cm-{mac}.cfg",
-                    options={"time-servers": [me], "time-offset": 0, "log-servers": [me]},
-                    ccc={"dhcp-server-1": me}),
-        DeviceClass("mta", "mta", lease_time=cfg.lease_time, realms=tuple(cfg.realms), next_server=me,
-                    filename="mta-{mac}.cfg", hostname="mta-{mac}",
-                    options={"domain-name-servers": [me], "domain-name": "pktcable.test", "log-servers": [me]},
-                    ccc=mta_ccc),
-        DeviceClass("cpe", "any", lease_time=cfg.lease_time),
-    ]
-    return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port)
