@@ -59,3 +59,45 @@ def test_rdate(tod: TodServer, transport: list[str]) -> None:
                             capture_output=True, text=True, timeout=30, env={**os.environ, "TZ": "UTC"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Sat May 17 12:34:56 UTC 2031"
+
+
+def test_port_0_picks_again_when_the_udp_number_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With port 0, UDP takes the number the system gave TCP; when another program holds
+    that UDP port (seen in CI: a busy machine's simulators), serve picks again instead of
+    failing to start."""
+    import asyncio
+
+    from pktcable.delivery import tod as tod_module
+
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.bind(("127.0.0.1", 0))
+    taken = held.getsockname()[1]
+    real = asyncio.start_server
+    calls: list[int] = []
+
+    async def first_on_the_taken_number(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args[2])
+        if len(calls) == 1:
+            args = (*args[:2], taken)  # the system "picked" the number whose UDP port is held
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(tod_module.asyncio, "start_server", first_on_the_taken_number)
+    try:
+        with loop_thread() as lt:
+            server = TodServer("127.0.0.1", 0, clock=lambda: FIXED)
+            lt.run(server.start())
+            try:
+                assert len(calls) == 2 and server.address[1] != taken
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    u.settimeout(5)
+                    u.sendto(b"", server.address)
+                    assert u.recvfrom(10)[0] == encode_time(FIXED)
+            finally:
+                lt.run(server.close())
+        # A port that was asked for is not changed behind the operator's back.
+        with loop_thread() as lt:
+            fixed = TodServer("127.0.0.1", taken, clock=lambda: FIXED)
+            with pytest.raises(OSError):
+                lt.run(fixed.start())
+    finally:
+        held.close()

@@ -8,6 +8,7 @@ server sends it on connect and closes. The core takes the time from its caller.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import time
@@ -18,6 +19,8 @@ log = logging.getLogger("pktcable.delivery.tod")
 
 #: Seconds from 1900-01-01 (RFC 868's epoch) to 1970-01-01 (Unix time).
 EPOCH_OFFSET = 2_208_988_800
+#: Ports tried when port 0 asks the system for one (TCP and UDP must get the same number).
+PORT_PICKS = 20
 
 
 def encode_time(unix_time: float) -> bytes:
@@ -63,12 +66,25 @@ class TodServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tcp = await asyncio.start_server(self._on_connect, self.host, self.port)
-        port = self._tcp.sockets[0].getsockname()[1]  # the same number for UDP when port 0 was asked
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # A node of modems asks for the time at once after a power cut.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        sock.bind((self.host, port))
+        # With port 0 the system picks the TCP port and UDP takes the same number; that
+        # number may be some other program's UDP port, so a few picks are tried.
+        for attempt in range(1 if self.port else PORT_PICKS):
+            self._tcp = await asyncio.start_server(self._on_connect, self.host, self.port)
+            port = self._tcp.sockets[0].getsockname()[1]
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # A node of modems asks for the time at once after a power cut.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            try:
+                sock.bind((self.host, port))
+            except OSError as exc:
+                sock.close()
+                self._tcp.close()
+                await self._tcp.wait_closed()
+                self._tcp = None
+                if self.port or exc.errno != errno.EADDRINUSE or attempt == PORT_PICKS - 1:
+                    raise
+                continue
+            break
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpTime(self._clock, self.answered), sock=sock)
 
     @property
