@@ -8,19 +8,17 @@ server sends it on connect and closes. The core takes the time from its caller.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+
+from pktcable.dualport import open_tcp_and_udp
 
 log = logging.getLogger("pktcable.delivery.tod")
 
 #: Seconds from 1900-01-01 (RFC 868's epoch) to 1970-01-01 (Unix time).
 EPOCH_OFFSET = 2_208_988_800
-#: Ports tried when port 0 asks the system for one (TCP and UDP must get the same number).
-PORT_PICKS = 20
 
 
 def encode_time(unix_time: float) -> bytes:
@@ -65,27 +63,10 @@ class TodServer:
         self.answered: Counter[str] = Counter()
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        # With port 0 the system picks the TCP port and UDP takes the same number; that
-        # number may be some other program's UDP port, so a few picks are tried.
-        for attempt in range(1 if self.port else PORT_PICKS):
-            self._tcp = await asyncio.start_server(self._on_connect, self.host, self.port)
-            port = self._tcp.sockets[0].getsockname()[1]
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            # A node of modems asks for the time at once after a power cut.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            try:
-                sock.bind((self.host, port))
-            except OSError as exc:
-                sock.close()
-                self._tcp.close()
-                await self._tcp.wait_closed()
-                self._tcp = None
-                if self.port or exc.errno != errno.EADDRINUSE or attempt == PORT_PICKS - 1:
-                    raise
-                continue
-            break
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpTime(self._clock, self.answered), sock=sock)
+        # A node of modems asks for the time at once after a power cut: a large UDP buffer.
+        self._tcp, self._udp, _ = await open_tcp_and_udp(
+            self.host, self.port, self._on_connect, lambda: _UdpTime(self._clock, self.answered),
+            receive_buffer=1 << 20)
 
     @property
     def address(self) -> tuple[str, int]:

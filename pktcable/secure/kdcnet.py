@@ -23,6 +23,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
+from pktcable.dualport import open_tcp_and_udp
 from pktcable.provision.ratelog import RateLimitedLog
 
 from . import krbmsg
@@ -99,10 +100,8 @@ class KdcServer:
         self.counts: Counter[str] = Counter()
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tcp = await asyncio.start_server(self._on_connect, self.host, self.port)
-        self.port = self._tcp.sockets[0].getsockname()[1]  # the same number for UDP when 0 was asked
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port))
+        self._tcp, self._udp, _ = await open_tcp_and_udp(self.host, self.port, self._on_connect, lambda: _Udp(self))
+        self.port = self._tcp.sockets[0].getsockname()[1]
 
     @property
     def address(self) -> tuple[str, int]:
