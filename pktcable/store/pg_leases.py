@@ -27,10 +27,15 @@ _UPSERT = (f"INSERT INTO lease4 ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,
            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:]))
 #: The shared-table write: the row changes hands only when its holder let it go (released),
 #: it ran out, or it is the same client's; a DECLINE (client "") quarantines whatever is
-#: there, as the engine only stages one for the holder it knows. RETURNING names the rows
-#: written; a staged address missing from it was refused.
-_CLAIM = (_UPSERT + " WHERE lease4.client = excluded.client OR lease4.state = 'released' OR excluded.state = 'declined'"
-            " OR lease4.expires <= %s RETURNING address")
+#: there, as the engine only stages one for the holder it knows. One statement per batch,
+#: one array per column; RETURNING names the rows written, so a staged address missing from
+#: it was refused. (executemany with RETURNING waits for each row's answer: measured 40 %
+#: slower at 64 leases per commit.)
+_TYPES = ("int8", "text", "text", "float8", "text", "text", "text", "text", "text", "text", "text")
+_CLAIM = (f"INSERT INTO lease4 ({_COLUMNS}) SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in _TYPES)
+          + ") ON CONFLICT (address) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
+          + " WHERE lease4.client = excluded.client OR lease4.state = 'released' OR excluded.state = 'declined'"
+            " OR lease4.expires <= %s::float8 RETURNING address")
 
 
 class PgLeaseStore(Reconnecting):
@@ -64,12 +69,8 @@ class PgLeaseStore(Reconnecting):
             if now is None:
                 cursor.executemany(_UPSERT, list(staged.values()))
             else:
-                cursor.executemany(_CLAIM, [(*row, now) for row in staged.values()], returning=True)
-                written: set[int] = set()
-                while True:
-                    written.update(r[0] for r in cursor.fetchall())
-                    if not cursor.nextset():
-                        break
+                columns = [list(column) for column in zip(*staged.values(), strict=True)]
+                written = {row[0] for row in cursor.execute(_CLAIM, (*columns, now)).fetchall()}
                 refused = [key for key in staged if key not in written]
                 if refused:
                     rows = cursor.execute(f"SELECT {_COLUMNS} FROM lease4 WHERE address = ANY(%s)",
