@@ -168,3 +168,22 @@ def test_a_single_server_store_refuses_nothing(backend: str, request: pytest.Fix
     (row,) = store.load()
     assert row.client == "01bb"
     store.close()
+
+
+def test_every_ack_of_a_refused_binding_in_a_batch_becomes_a_nak(pg_url: str) -> None:
+    a, b = node(SID_A, pg_url), node(SID_B, pg_url)
+    wanted = IPv4Address("10.1.0.10")
+    for server, mac in ((a, mac_of(1)), (b, mac_of(2))):
+        server.receive(request(1, mac, giaddr=RELAY), (RELAY, 67), 1000.0)
+        server.datagrams_to_send()
+    a.receive(request(3, mac_of(1), giaddr=RELAY, options=[(50, wanted.packed), (54, a.server_id.packed)]),
+              (RELAY, 67), 1001.0)
+    assert [decode(r.data).message_type for r in a.datagrams_to_send()] == [5]
+    req = request(3, mac_of(2), giaddr=RELAY, options=[(50, wanted.packed), (54, b.server_id.packed)])
+    b.receive(req, (RELAY, 67), 1001.0)
+    b.receive(req, (RELAY, 67), 1001.5)  # the client's retransmission, in the same batch
+    assert [decode(r.data).message_type for r in b.datagrams_to_send()] == [6, 6]
+    assert (a.metrics["acks"], b.metrics["acks"], b.metrics["naks"]) == (1, 0, 2)
+    assert b.next_event() is None  # no LeaseBound for a binding the database refused
+    a.store.close()
+    b.store.close()

@@ -98,9 +98,9 @@ class DhcpServer:
         #: exchange even if a client reuses the xid (its ciaddr differs). One entry per leased
         #: address, so bounded by the pools.
         self._acked: dict[int, tuple[tuple[object, ...], float]] = {}
-        #: ACKs built since the last commit: address (int) -> (index in ``_out``, the REQUEST, the
-        #: client key), so an ACK whose binding the store refuses can be turned into a NAK.
-        self._pending: dict[int, tuple[int, Message, str]] = {}
+        #: ACKs built since the last commit: address -> [(index in ``_out``, the REQUEST, the client
+        #: key)], so an ACK whose binding the store refuses can be turned into a NAK.
+        self._pending: dict[IPv4Address, list[tuple[int, Message, str]]] = {}
         #: Latest ``now`` seen: the time the store judges other servers' leases expired at.
         self._now: float | None = None
 
@@ -136,26 +136,28 @@ class DhcpServer:
     def datagrams_to_send(self) -> list[Reply]:
         taken = self.store.commit(self._now)  # durable before any ACK leaves
         pending, self._pending = self._pending, {}
-        for holder in taken:
-            self._taken(holder, pending.get(int(holder.address)))
+        refused = sum(self._taken(holder, pending.get(holder.address, [])) for holder in taken)
+        # Counted here, once the store has spoken: a counter must never go back down.
+        self.metrics["acks"] += sum(map(len, pending.values())) - refused
         out, self._out = self._out, []
         return out
 
-    def _taken(self, holder: Lease, pending: tuple[int, Message, str] | None) -> None:
-        """Another server's client holds ``holder.address``: learn it, and NAK the REQUEST whose
-        ACK (to a different client) the store refused to record."""
+    def _taken(self, holder: Lease, pending: list[tuple[int, Message, str]]) -> int:
+        """Another server's client holds ``holder.address``: learn it, and NAK each REQUEST whose
+        ACK (to a different client) the store refused to record. How many ACKs were NAKed."""
         self.engine.taken(holder)
         self.metrics["taken-elsewhere"] += 1
-        if pending is None or pending[2] == holder.client:
-            return
-        index, msg, client = pending
-        self._acked.pop(int(holder.address), None)
-        self._out[index] = self._nak_reply(msg, "address taken by another server")
-        self.metrics["acks"] -= 1
-        self.metrics["naks"] += 1
-        self._events = deque(e for e in self._events
-                             if not (isinstance(e, LeaseBound) and e.lease.address == holder.address
-                                     and e.lease.client == client))
+        refused = [(index, msg, client) for index, msg, client in pending if client != holder.client]
+        for index, msg, _ in refused:
+            self._out[index] = self._nak_reply(msg, "address taken by another server")
+            self.metrics["naks"] += 1
+        if refused:
+            self._acked.pop(int(holder.address), None)
+            losers = {client for _, _, client in refused}
+            self._events = deque(e for e in self._events
+                                 if not (isinstance(e, LeaseBound) and e.lease.address == holder.address
+                                         and e.lease.client in losers))
+        return len(refused)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -305,8 +307,7 @@ class DhcpServer:
         lease = self.engine.bind(Lease(address, client.key, client.mac, now + cls.lease_time, LeaseState.BOUND,
                                        cls.name, self.policy.network_text(subnet), remote_id, hostname, giaddr, circuit_id))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
-        self._pending[int(address)] = (len(self._out) - 1, msg, client.key)
-        self.metrics["acks"] += 1
+        self._pending.setdefault(address, []).append((len(self._out) - 1, msg, client.key))  # counted once committed
         if repeated:  # the client missed our ACK and asked again: nothing new happened
             self.metrics["retransmitted-requests"] += 1
             return
