@@ -225,6 +225,12 @@ class LeaseEngine:
         self.store.put(lease)
         return lease
 
+    def taken(self, holder: Lease) -> None:
+        """The shared store refused a binding: ``holder`` (another client's lease, written by
+        another server) holds the address. Known from now on, so it is offered to nobody else;
+        the client whose binding was refused loses it here too."""
+        self._index(holder)
+
     def release(self, lease: Lease, now: float) -> None:
         lease.state, lease.expires = LeaseState.RELEASED, now
         self.store.put(lease)

@@ -8,7 +8,9 @@ Calls, in the aioquic style::
 
 ``datagrams_to_send`` makes every staged lease durable (``store.commit()``)
 before it hands out the replies, so an ACK can never leave ahead of its
-lease. ``link`` is the address of the interface a direct (unrelayed) request
+lease. A store shared with other servers may refuse a binding (another server's
+client holds the address): the store's answer comes back as data, the address is
+marked taken, and the ACK built for it becomes a NAK (the client starts over). ``link`` is the address of the interface a direct (unrelayed) request
 came in on; relayed requests are placed by giaddr or option 82.5/118.
 
 Every sender is untrusted. A RELEASE or DECLINE changes a lease only when it
@@ -96,11 +98,17 @@ class DhcpServer:
         #: exchange even if a client reuses the xid (its ciaddr differs). One entry per leased
         #: address, so bounded by the pools.
         self._acked: dict[int, tuple[tuple[object, ...], float]] = {}
+        #: ACKs built since the last commit: address -> [(index in ``_out``, the REQUEST, the client
+        #: key)], so an ACK whose binding the store refuses can be turned into a NAK.
+        self._pending: dict[IPv4Address, list[tuple[int, Message, str]]] = {}
+        #: Latest ``now`` seen: the time the store judges other servers' leases expired at.
+        self._now: float | None = None
 
     # -- the sans-IO interface -------------------------------------------------------------------------
 
     def receive(self, data: bytes, addr: tuple[str, int], now: float, link: IPv4Address | None = None) -> None:
         self.metrics["received"] += 1
+        self._now = now if self._now is None else max(self._now, now)
         try:
             msg = decode(data)
             if msg.op != 1:
@@ -126,9 +134,30 @@ class DhcpServer:
         return None
 
     def datagrams_to_send(self) -> list[Reply]:
-        self.store.commit()  # durable before any ACK leaves
+        taken = self.store.commit(self._now)  # durable before any ACK leaves
+        pending, self._pending = self._pending, {}
+        refused = sum(self._taken(holder, pending.get(holder.address, [])) for holder in taken)
+        # Counted here, once the store has spoken: a counter must never go back down.
+        self.metrics["acks"] += sum(map(len, pending.values())) - refused
         out, self._out = self._out, []
         return out
+
+    def _taken(self, holder: Lease, pending: list[tuple[int, Message, str]]) -> int:
+        """Another server's client holds ``holder.address``: learn it, and NAK each REQUEST whose
+        ACK (to a different client) the store refused to record. How many ACKs were NAKed."""
+        self.engine.taken(holder)
+        self.metrics["taken-elsewhere"] += 1
+        refused = [(index, msg, client) for index, msg, client in pending if client != holder.client]
+        for index, msg, _ in refused:
+            self._out[index] = self._nak_reply(msg, "address taken by another server")
+            self.metrics["naks"] += 1
+        if refused:
+            self._acked.pop(int(holder.address), None)
+            losers = {client for _, _, client in refused}
+            self._events = deque(e for e in self._events
+                                 if not (isinstance(e, LeaseBound) and e.lease.address == holder.address
+                                         and e.lease.client in losers))
+        return len(refused)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -278,7 +307,7 @@ class DhcpServer:
         lease = self.engine.bind(Lease(address, client.key, client.mac, now + cls.lease_time, LeaseState.BOUND,
                                        cls.name, self.policy.network_text(subnet), remote_id, hostname, giaddr, circuit_id))
         self._reply(msg, client, MessageType.ACK, address, subnets, cls)
-        self.metrics["acks"] += 1
+        self._pending.setdefault(address, []).append((len(self._out) - 1, msg, client.key))  # counted once committed
         if repeated:  # the client missed our ACK and asked again: nothing new happened
             self.metrics["retransmitted-requests"] += 1
             return
@@ -291,6 +320,10 @@ class DhcpServer:
         self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor, renewal))
 
     def _nak(self, msg: Message, reason: str) -> None:
+        self._out.append(self._nak_reply(msg, reason))
+        self.metrics["naks"] += 1
+
+    def _nak_reply(self, msg: Message, reason: str) -> Reply:
         reply = _reply_header(msg, ZERO)
         fit(reply, build_options([(53, b"\x06"), (54, self._sid), (56, reason.encode())]
                                  + ([(82, msg.get(82) or b"")] if msg.get(82) is not None else [])))
@@ -299,8 +332,7 @@ class DhcpServer:
             dest = (_text(msg.giaddr), self.config.relay_port)
         else:
             dest = (LIMITED_BROADCAST, self.config.client_port)
-        self._out.append(Reply(encode(reply), dest))
-        self.metrics["naks"] += 1
+        return Reply(encode(reply), dest)
 
     def _decline(self, msg: Message, client: Client, now: float, link: IPv4Address | None,
                  addr: tuple[str, int]) -> None:

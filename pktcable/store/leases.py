@@ -56,8 +56,14 @@ class LeaseStore(Protocol):
         """Stage a new or changed lease (keyed by address)."""
         ...
 
-    def commit(self) -> None:
-        """Make every staged change durable; returns only when it is."""
+    def commit(self, now: float | None = None) -> list[Lease]:
+        """Make every staged change durable; returns only when it is.
+
+        With ``now``, a store shared by several servers refuses to write over another
+        client's binding that is still held at ``now`` (bound or declined, unexpired): it
+        returns the leases it kept instead of the refused ones (the other client's), so the
+        caller learns the address is taken. A single-server store refuses nothing: [].
+        Without ``now`` every staged change is written (last write holds)."""
         ...
 
     def close(self) -> None: ...
@@ -77,11 +83,12 @@ class MemoryLeaseStore:
     def put(self, lease: Lease) -> None:
         self.staged[lease.address] = _copy(lease)
 
-    def commit(self) -> None:
+    def commit(self, now: float | None = None) -> list[Lease]:
         if self.staged:
             self.rows.update(self.staged)
             self.staged.clear()
             self.commits += 1
+        return []
 
     def close(self) -> None:
         pass
@@ -147,9 +154,10 @@ class SqliteLeaseStore:
         self.staged[key] = (key, lease.client, lease.mac, lease.expires, lease.state.value, lease.device_class,
                             lease.subnet, lease.remote_id, lease.hostname, lease.giaddr, lease.circuit_id)
 
-    def commit(self) -> None:
+    def commit(self, now: float | None = None) -> list[Lease]:
+        """One server owns a SQLite file: nothing to refuse."""
         if not self.staged:
-            return
+            return []
         rows = list(self.staged.values())
         self.staged.clear()
         started = time.perf_counter()
@@ -162,6 +170,7 @@ class SqliteLeaseStore:
             raise
         if self.on_commit is not None:
             self.on_commit(time.perf_counter() - started)
+        return []
 
     def close(self) -> None:
         self.db.close()
