@@ -69,9 +69,16 @@ def test_port_0_picks_again_when_the_udp_number_is_taken(monkeypatch: pytest.Mon
 
     from pktcable.delivery import tod as tod_module
 
-    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    held.bind(("127.0.0.1", 0))
-    taken = held.getsockname()[1]
+    for _ in range(100):  # a number whose UDP port we hold while its TCP port is free
+        held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        held.bind(("127.0.0.1", 0))
+        taken = held.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind(("127.0.0.1", taken))
+                break
+            except OSError:
+                held.close()
     real = asyncio.start_server
     calls: list[int] = []
 

@@ -51,7 +51,7 @@ FIRST_FD = 1 << 24
 #: How long (wall time) an idle loop with no timer waits for another thread before calling it a deadlock.
 IDLE_WALL_WAIT = 5.0
 #: The modules whose services open UDP sockets with ``socket.socket``.
-SOCKET_USERS = ("pktcable.delivery.tftp_aio", "pktcable.delivery.tod", "pktcable.dhcpd.transport",
+SOCKET_USERS = ("pktcable.delivery.tftp_aio", "pktcable.dualport", "pktcable.dhcpd.transport",
                 "pktcable.snmp.aio", "pktcable.simulate.net")
 
 WILDCARD = "0.0.0.0"
@@ -398,11 +398,11 @@ def virtual_sockets(network: VirtualNetwork, modules: tuple[str, ...] = SOCKET_U
     """Within: the UDP sockets the service modules open are ``network``'s."""
     shim = _SocketModule(network)
     saved = []
-    for name in modules:
-        module = importlib.import_module(name)
-        saved.append((module, module.socket))  # type: ignore[attr-defined]
-        module.socket = shim  # type: ignore[attr-defined]
-    try:
+    try:  # a module that fails to patch must not leave the ones before it patched
+        for name in modules:
+            module = importlib.import_module(name)
+            saved.append((module, module.socket))  # type: ignore[attr-defined]
+            module.socket = shim  # type: ignore[attr-defined]
         yield
     finally:
         for module, original in saved:
