@@ -77,6 +77,7 @@ async def run_once(count: int, push_rate: float, rate: float | None = None,
             async with PhoneFleet(PhoneConfig("127.0.0.1", sip_port), count, rate=rate) as fleet:
                 enrolled = await fleet.enroll()
                 failed = [r for r in fleet.results if not r.passed]
+                print(f"enrolled: {count - len(failed)} of {count} in {enrolled:.2f} s", flush=True)
                 if failed:
                     raise RuntimeError(f"{len(failed)} phones did not enroll: {failed[0]}")
                 _phones(phones, count, "G722")
