@@ -5,10 +5,14 @@ is the time from the signal to each phone holding the new version (change NOTIFY
 GET, schema check).
 
 Usage: python bench/bench_sip_propagation.py [--phones 200] [--push-rate 50] [--runs 3]
+       [--rate 200] [--profile server.prof]
 
-Prints, per run and as the median over runs: enrollment seconds, propagation p50/p95/max.
-The pushes leave through the server's token bucket (``--push-rate`` per second, bursts of
-twice that), so for many phones the last one's time is about phones / rate.
+Prints, per run and as the median over runs: enrollment seconds and enrollments/s,
+propagation p50/p95/max. The pushes leave through the server's token bucket (``--push-rate``
+per second, bursts of twice that), so for many phones the last one's time is about
+phones / rate. ``--rate`` starts that many phones a second (default: all at once, which
+for thousands of phones overruns any server's UDP queue and times SUBSCRIBEs out);
+``--profile`` runs the server under cProfile and prints its top functions.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
 import signal
 import socket
 import statistics
@@ -55,20 +60,24 @@ async def _wait_port(port: int, budget: float = 30.0) -> None:
     raise RuntimeError("the server did not come up")
 
 
-async def run_once(count: int, push_rate: float) -> tuple[float, list[float]]:
+async def run_once(count: int, push_rate: float, rate: float | None = None,
+                   profile: Path | None = None) -> tuple[float, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         phones = Path(tmp) / "phones.json"
         _phones(phones, count, "PCMU")
         sip_port, http_port = _free(socket.SOCK_DGRAM), _free(socket.SOCK_STREAM)
+        # cProfile writes its file when the server exits by itself (SIGTERM stops it cleanly).
+        prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
         server = subprocess.Popen(
-            [sys.executable, "-m", "pktcable", "sip", "serve", "--phones", str(phones), "--sip-port", str(sip_port),
+            [sys.executable, *prof, "-m", "pktcable", "sip", "serve", "--phones", str(phones), "--sip-port", str(sip_port),
              "--http-port", str(http_port), "--push-rate", str(push_rate), "--log-level", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await _wait_port(http_port)
-            async with PhoneFleet(PhoneConfig("127.0.0.1", sip_port), count) as fleet:
+            async with PhoneFleet(PhoneConfig("127.0.0.1", sip_port), count, rate=rate) as fleet:
                 enrolled = await fleet.enroll()
                 failed = [r for r in fleet.results if not r.passed]
+                print(f"enrolled: {count - len(failed)} of {count} in {enrolled:.2f} s", flush=True)
                 if failed:
                     raise RuntimeError(f"{len(failed)} phones did not enroll: {failed[0]}")
                 _phones(phones, count, "G722")
@@ -88,17 +97,24 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--push-rate", type=float, default=50.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=None, help="phones started per second (default: all at once)")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile the server (last run) into this file")
     args = parser.parse_args()
     rows = []
     for n in range(args.runs):
-        enrolled, took = asyncio.run(run_once(args.phones, args.push_rate))
+        profile = args.profile if n == args.runs - 1 else None
+        enrolled, took = asyncio.run(run_once(args.phones, args.push_rate, args.rate, profile))
         row = (enrolled, percentile(took, 50), percentile(took, 95), took[-1])
         rows.append(row)
-        print(f"run {n + 1}: enrollment {row[0]:.2f} s; propagation p50 {row[1]:.2f} s, p95 {row[2]:.2f} s, "
+        print(f"run {n + 1}: enrollment {row[0]:.2f} s ({args.phones / row[0]:.0f}/s); propagation p50 {row[1]:.2f} s, p95 {row[2]:.2f} s, "
               f"max {row[3]:.2f} s")
     med = [statistics.median(r[i] for r in rows) for i in range(4)]
-    print(f"median of {args.runs}: {args.phones} phones, push rate {args.push_rate:g}/s: enrollment {med[0]:.2f} s; "
+    print(f"median of {args.runs}: {args.phones} phones, push rate {args.push_rate:g}/s: enrollment {med[0]:.2f} s "
+          f"({args.phones / med[0]:.0f}/s); "
           f"propagation p50 {med[1]:.2f} s, p95 {med[2]:.2f} s, max {med[3]:.2f} s")
+    if args.profile:
+        stats = pstats.Stats(str(args.profile))
+        stats.sort_stats("tottime").print_stats(15)
 
 
 if __name__ == "__main__":

@@ -59,3 +59,41 @@ def test_a_not_modified_answer_to_the_first_fetch_is_not_in_the_table() -> None:
     m.handle(f.NotifyReceived("u"), 0.0)
     with pytest.raises(InvalidTransition):
         m.handle(f.ProfileUnchanged(), 0.0)
+
+
+# --- the server side: what `pktcable serve` keeps in a phone's device row ------------------------
+
+
+def test_the_server_table_is_whole_and_keeps_the_stored_words() -> None:
+    f.SERVER_TABLE.check()
+    # Rows written before the table existed hold these words: they must still read.
+    assert [s.value for s in f.SipServerState] == ["", "subscribed", "unsubscribed", "profile-failed"]
+
+
+@pytest.mark.parametrize("stored", ["", "subscribed", "unsubscribed", "profile-failed", "LEASED"])
+def test_the_server_state_follows_the_event_from_any_state(stored: str) -> None:
+    s = f.SipServerState
+    leaves = {"Subscribed": s.SUBSCRIBED, "Refreshed": s.SUBSCRIBED, "Notified": s.SUBSCRIBED,
+              "Unsubscribed": s.UNSUBSCRIBED, "Expired": s.UNSUBSCRIBED, "SubscriptionEnded": s.UNSUBSCRIBED,
+              "ProfileFailed": s.PROFILE_FAILED}
+    before = s(stored) if stored in {x.value for x in s} else s.KNOWN
+    for event in f.SERVER_EVENTS:
+        assert f.server_state(stored, event) is leaves.get(event, before), event
+
+
+def test_an_event_the_server_table_lacks_changes_nothing() -> None:
+    assert f.server_state("subscribed", "NoSuchEvent") is None
+
+
+def test_every_event_the_notifier_reports_is_in_the_server_table() -> None:
+    """The notifier names its events as strings: a new one must get a row, or serve would
+    record it without a state (and warn)."""
+    import re
+    from pathlib import Path
+
+    import pktcable.sip.provisioning as provisioning
+
+    source = Path(provisioning.__file__).read_text()
+    reported = set(re.findall(r'on_step\(\s*mac,\s*"(\w+)"', source))
+    reported |= set(re.findall(r'"(\w+)" if decision', source))
+    assert reported and reported <= set(f.SERVER_EVENTS), reported - set(f.SERVER_EVENTS)

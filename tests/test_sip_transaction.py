@@ -264,3 +264,26 @@ def test_server_transaction_properties(actions: list[str], reliable: bool) -> No
                 last = response
         if not layer.servers:
             last = None
+
+
+def test_many_transactions_fire_in_deadline_order_and_answered_ones_stop_retransmitting() -> None:
+    """The layer keeps deadlines on a heap whose entries go stale as transactions move on:
+    answered transactions must not retransmit, and each one's timers still fire on time."""
+    layer = TransactionLayer(reliable=False, timers=T)
+    for n in range(200):
+        layer.send_request(request(f"z9hG4bK{n}"), PEER, n * 0.01)
+    answered = set(range(0, 200, 2))
+    for n in sorted(answered):  # answered before their first retransmission (0.5 s after sending)
+        req = request(f"z9hG4bK{n}")
+        layer.receive(make_response(req, 200), PEER, n * 0.01 + 0.1)
+    times, events = run_until(layer, 0.5 + 2.0)
+    resent = [e.message.top_via.branch for e in sends(events)]
+    assert resent and not {f"z9hG4bK{n}" for n in answered} & set(resent)
+    assert times == sorted(times)
+    # The unanswered ones: the first retransmission 0.5 s after each was sent, the second 1 s later.
+    first = {branch: t for branch, t in zip(reversed(resent), reversed(times), strict=True)}
+    for n in range(1, 200, 2):
+        assert first[f"z9hG4bK{n}"] == pytest.approx(n * 0.01 + 0.5)
+    # Timer K (T4 = 5 s) ends the answered ones; F (32 s) the others.
+    run_until(layer, 40.0)
+    assert layer.clients == {} and layer.next_deadline() is None

@@ -13,6 +13,7 @@ from pathlib import Path
 from .flows import Family, Flow
 from .machine import FlowTable
 from .sip import PHONE_TABLE
+from .sip import SERVER_TABLE as SIP_SERVER_TABLE
 from .tables import CM_TABLE, MTA_TABLES, SERVER_TABLES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
@@ -45,6 +46,14 @@ ours (UA-1 SUBSCRIBE, UA-2 the NOTIFY naming the profile, UA-3 GET, UA-4 schema 
 subscribed and refreshing, UA-6 a change NOTIFY and the conditional GET). SUBSCRIBED is not final:
 the phone stays there, refreshing, and counts as enrolled. Final states show failOtherReason (7)
 as the eMTA's do.
+"""
+
+
+SIP_SERVER_TEXT = """What `pktcable serve` keeps in a phone's device row (`state`; the empty word is KNOWN): the
+notifier reports each event by name and this table says where it leaves the phone. The server does
+not see the phone's own steps (its GET's schema check happens on the phone), and a phone may
+subscribe again at any time, so no state is final and each event leads to the same state from
+every state. The row's history keeps every event, those that change nothing too.
 """
 
 
@@ -116,13 +125,16 @@ def flow_list() -> str:
 def document() -> str:
     parts = [HEADER, flow_list()]
     sides = (("eMTA side", list(MTA_TABLES.values())), ("Provisioning-server side", list(SERVER_TABLES.values())),
-             ("Cable-modem side (provisioning server)", [CM_TABLE]), ("SIP phone side", [PHONE_TABLE]))
+             ("Cable-modem side (provisioning server)", [CM_TABLE]), ("SIP phone side", [PHONE_TABLE]),
+             ("SIP server side", [SIP_SERVER_TABLE]))
     for title, tables in sides:
         parts.append(f"## {title}\n")
         if tables == [CM_TABLE]:
             parts.append(CM_TEXT)
         if tables == [PHONE_TABLE]:
             parts.append(SIP_TEXT)
+        if tables == [SIP_SERVER_TABLE]:
+            parts.append(SIP_SERVER_TEXT)
         for table in tables:
             parts.append(f"### {table.name}\n")
             if table.global_events:

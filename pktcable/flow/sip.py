@@ -14,6 +14,12 @@ here are our own, in the style of the PacketCable ones: UA-1 ... UA-6.
 
 The phone stays in SUBSCRIBED (it is never final: it refreshes and takes
 changes); a simulator counts a phone that reached it as enrolled.
+
+The server's side (:data:`SERVER_TABLE`) is what ``pktcable serve`` keeps in a phone's
+device row: the notifier reports each event by name (``Subscribed``, ``Notified`` ...) and
+the table says which state the phone is left in. The server cannot see the phone's own
+steps (UA-3/4 happen on the phone), so its states are coarse: known, subscribed,
+unsubscribed, profile failed; none is final, since a phone may subscribe again at any time.
 """
 
 from __future__ import annotations
@@ -196,3 +202,112 @@ def phone_table(t: SipTiming = SipTiming()) -> FlowTable:
 
 
 PHONE_TABLE = phone_table()
+
+
+# --- server side: the notifier's view of one phone ------------------------------------------
+
+
+class SipServerState(Enum):
+    """A phone's state in the server's device store (docs/flows.md, "SIP server side").
+
+    The values are what the device row holds (``state``), kept as they were before
+    the table existed so stored rows and API clients read the same words."""
+
+    KNOWN = ""
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    PROFILE_FAILED = "profile-failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """UA-1: a new subscription accepted (after Digest or the MAC check)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """UA-5: a subscription refreshed before it expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notified:
+    """UA-2/6: the phone answered a NOTIFY naming its profile with 2xx."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    """UA-5: the phone ended its subscription (SUBSCRIBE with Expires: 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """UA-5: the subscription ran out unrefreshed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFailed:
+    """UA-2/6: the phone's profile could not be built or fails its schema (nothing is announced)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailed:
+    """UA-1: credentials refused; the subscription, if any, stays as it was."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyFailed:
+    """UA-2/6: a NOTIFY answered with an error that does not end the subscription; retried later."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotNotified:
+    """UA-6: a change for a phone neither subscribed nor at a known address: nobody to tell."""
+
+
+#: The notifier's events by the name it reports them with. ``SubscriptionEnded`` is the
+#: phone side's event seen from the server: a NOTIFY answered 481 (or the like) that ends it.
+SERVER_EVENTS: dict[str, type] = {kind.__name__: kind for kind in (
+    Subscribed, Refreshed, Notified, Unsubscribed, Expired, SubscriptionEnded, ProfileFailed, AuthFailed,
+    NotifyFailed, NotNotified)}
+
+#: Event -> the state it leaves, whatever the state before (a phone may subscribe, lapse or
+#: get a broken profile at any point); events not here are recorded and change nothing.
+_LEAVES: dict[type, SipServerState] = {
+    Subscribed: SipServerState.SUBSCRIBED, Refreshed: SipServerState.SUBSCRIBED, Notified: SipServerState.SUBSCRIBED,
+    Unsubscribed: SipServerState.UNSUBSCRIBED, Expired: SipServerState.UNSUBSCRIBED,
+    SubscriptionEnded: SipServerState.UNSUBSCRIBED, ProfileFailed: SipServerState.PROFILE_FAILED,
+}
+
+
+def server_table() -> FlowTable:
+    s = SipServerState
+    states: dict[Enum, StateInfo] = {
+        s.KNOWN: StateInfo("UA-1", "in the phone book, waiting for its SUBSCRIBE"),
+        s.SUBSCRIBED: StateInfo("UA-5", "keep the subscription; announce changes (rate-limited NOTIFY)"),
+        s.UNSUBSCRIBED: StateInfo("UA-5", "wait for a new SUBSCRIBE (a change goes to its last address)"),
+        s.PROFILE_FAILED: StateInfo("UA-2/6", "nothing announced until the profile builds again"),
+    }
+    transitions: dict[tuple[Enum, type], Enum] = {}
+    for state in states:
+        for kind in SERVER_EVENTS.values():
+            transitions[(state, kind)] = _LEAVES.get(kind, state)
+    return FlowTable(name="SIP server (ua-profile notifier)", states=states, start=s.KNOWN, transitions=transitions,
+                     spec="RFC 6080 §5.1, RFC 6665 (step labels ours)", flow=SIP_FLOW)
+
+
+SERVER_TABLE = server_table()
+
+
+def server_state(stored: str, event: str) -> SipServerState | None:
+    """The state a phone whose row holds ``stored`` is left in by the notifier's ``event``;
+    None for an event the table does not know (the caller records it and changes nothing).
+    A row holding a word that is not a phone state (a device turned phone) counts as KNOWN."""
+    kind = SERVER_EVENTS.get(event)
+    if kind is None:
+        return None
+    try:
+        current: Enum = SipServerState(stored)
+    except ValueError:
+        current = SipServerState.KNOWN
+    target = SERVER_TABLE.target(current, kind())
+    return target if isinstance(target, SipServerState) else None

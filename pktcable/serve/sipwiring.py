@@ -3,8 +3,9 @@
 Phones are devices of kind ``sip`` in the store; their profiles are served by the
 delivery HTTP server under ``/profiles/`` and announced by the notifier
 (:mod:`pktcable.sip.service`). What a phone does lands in its step history and
-its state (``subscribed``, ``unsubscribed``, ``profile-failed``), as an eMTA's
-flow does. A change to a phone (the API, a SIGHUP reload) is announced to it
+its state (``subscribed``, ``unsubscribed``, ``profile-failed``), which the
+server-side SIP flow table (:data:`pktcable.flow.sip.SERVER_TABLE`) drives, as an
+eMTA's flow does. A change to a phone (the API, a SIGHUP reload) is announced to it
 through :meth:`SipWiring.changed`, within ``sip_push_rate``.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pktcable.delivery.resolvers import PHONE_LAYOUTS
+from pktcable.flow.sip import server_state
 from pktcable.phones.book import KIND, PhoneBook
 from pktcable.phones.profiles import ProfileError, Profiles
 from pktcable.sip.service import SipProvisioningServer
@@ -27,10 +29,6 @@ from .config import ServeConfig
 log = logging.getLogger("pktcable.serve.sip")
 #: Step label of the phones' history entries (no PacketCable flow step names them).
 STEP = "SIP"
-#: Phone events -> the device state they leave (events not here leave it as it is).
-STATES = {"Subscribed": "subscribed", "Refreshed": "subscribed", "Notified": "subscribed",
-          "Unsubscribed": "unsubscribed", "Expired": "unsubscribed", "SubscriptionEnded": "unsubscribed",
-          "ProfileFailed": "profile-failed"}
 
 
 def url_key(cm_key: bytes) -> bytes:
@@ -66,10 +64,13 @@ class SipWiring:
             except (KeyError, ProfileError):
                 pass  # gone or broken since: its ProfileFailed step says so
         self.devices.record(Step(mac, self.clock(), STEP, event, detail))
-        state = STATES.get(event)
         device = self.devices.get(mac)
-        if state is not None and device is not None and device.state != state:
-            device.state, device.updated = state, self.clock()
+        # The server-side flow table (pktcable/flow/sip.py) says where the event leaves the phone.
+        target = server_state(device.state, event) if device is not None else None
+        if target is None and device is not None:
+            log.warning("%s sip event %s is not in the server's flow table", mac, event, extra={"mac": mac})
+        if target is not None and device is not None and device.state != target.value:
+            device.state, device.updated = target.value, self.clock()
             self.devices.put(device)
         self.commit()
         log.info("%s sip %s %s", mac, event, detail, extra={"mac": mac})

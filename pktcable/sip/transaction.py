@@ -16,6 +16,8 @@ its branch need not be unique.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass
 from enum import Enum
 
@@ -231,6 +233,24 @@ class TransactionLayer:
         self.servers: dict[ServerKey, ServerTransaction] = {}
         #: Requests refused because the table was full (a flood, answered with nothing).
         self.overflows = 0
+        # Deadlines on a heap: (when, tiebreak, is-client, key). With thousands of live
+        # transactions, scanning them all for every next_deadline() was most of a busy
+        # server's CPU. Entries are not removed when a transaction's deadline moves: one that
+        # no longer matches its transaction's deadline is dropped when it reaches the top.
+        self._due: list[tuple[float, int, bool, ClientKey | ServerKey]] = []
+        self._tiebreak = itertools.count()
+
+    def _schedule(self, client: bool, key: ClientKey | ServerKey) -> None:
+        tx = self._find(client, key)
+        if tx is not None and (when := tx.next_deadline()) is not None:
+            heapq.heappush(self._due, (when, next(self._tiebreak), client, key))
+
+    def _find(self, client: bool, key: ClientKey | ServerKey) -> ClientTransaction | ServerTransaction | None:
+        return self.clients.get(key) if client else self.servers.get(key)  # type: ignore[arg-type]
+
+    def _stale(self, entry: tuple[float, int, bool, ClientKey | ServerKey]) -> bool:
+        tx = self._find(entry[2], entry[3])
+        return tx is None or tx.next_deadline() != entry[0]
 
     def send_request(self, request: Request, peer: Address, now: float) -> list[Event]:
         if request.method in ("INVITE", "ACK"):
@@ -243,14 +263,19 @@ class TransactionLayer:
             raise SipStateError(f"a client transaction with branch {branch} is already running")
         tx = ClientTransaction(request, peer, now, reliable=self.reliable, timers=self.timers)
         self.clients[key] = tx
-        return tx.start()
+        out = tx.start()
+        self._schedule(True, key)
+        return out
 
     def receive(self, message: Request | Response, peer: Address, now: float) -> list[Event]:
         if isinstance(message, Response):
-            tx = self.clients.get(client_key(message))
+            ckey = client_key(message)
+            tx = self.clients.get(ckey)
             if tx is None:
                 return [StrayResponse(message)]
-            return tx.receive(message, now)
+            events = tx.receive(message, now)
+            self._schedule(True, ckey)
+            return events
         request = stamp_via(message, peer)
         key = server_key(request)
         server = self.servers.get(key)
@@ -265,24 +290,31 @@ class TransactionLayer:
         return [RequestReceived(request, peer)]
 
     def respond(self, request: Request, response: Response, now: float) -> list[Event]:
-        server = self.servers.get(server_key(request))
+        key = server_key(request)
+        server = self.servers.get(key)
         if server is None:
             raise SipStateError(f"no server transaction for {request.method} {request.top_via.branch}")
-        return server.respond(response, now)
+        out = server.respond(response, now)
+        self._schedule(False, key)
+        return out
 
     def next_deadline(self) -> float | None:
-        txs: list[ClientTransaction | ServerTransaction] = [*self.clients.values(), *self.servers.values()]
-        times = [t for tx in txs if (t := tx.next_deadline()) is not None]
-        return min(times) if times else None
+        while self._due and self._stale(self._due[0]):
+            heapq.heappop(self._due)
+        return self._due[0][0] if self._due else None
 
     def handle_timer(self, now: float) -> list[Event]:
         out: list[Event] = []
-        for ckey, ctx in list(self.clients.items()):
-            out += ctx.handle_timer(now)
-            if ctx.state is State.TERMINATED:
-                del self.clients[ckey]
-        for skey, stx in list(self.servers.items()):
-            out += stx.handle_timer(now)
-            if stx.state is State.TERMINATED:
-                del self.servers[skey]
+        while self._due and self._due[0][0] <= now:
+            entry = heapq.heappop(self._due)
+            if self._stale(entry):
+                continue
+            _, _, client, key = entry
+            tx = self._find(client, key)
+            assert tx is not None  # not stale
+            out += tx.handle_timer(now)
+            if tx.state is State.TERMINATED:
+                del (self.clients if client else self.servers)[key]  # type: ignore[arg-type]
+            else:
+                self._schedule(client, key)
         return out
