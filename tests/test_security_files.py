@@ -328,8 +328,9 @@ def test_data_dir_and_every_file_serve_makes_in_it_are_private(tmp_path: Path,
             assert stat.S_IMODE(folder.stat().st_mode) == 0o700
             made = sorted(p.name for p in folder.iterdir())
             assert {"cm_key", "devices.db", "devices.db-wal", "devices.db-shm", "leases.db"} <= set(made), made
-            for path in folder.iterdir():
-                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+            for path in folder.rglob("*"):  # files 0600, folders (the firmware catalogue's) 0700
+                want = 0o700 if path.is_dir() else 0o600
+                assert stat.S_IMODE(path.stat().st_mode) == want, path.name
         finally:
             await office.close()
 
