@@ -144,7 +144,8 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             reply = handler(got, addr)
         except Exception:  # a handler's bug costs one message, never the endpoint
             self.stats.internal_errors += 1
-            log.exception("snmp: handling a %s from %s failed", pdu.type.name, addr[0])
+            log.exception("snmp: handling a %s%s from %s failed", "v3 " if isinstance(got, Accepted) else "",
+                          pdu.type.name, addr[0])
             return
         if asyncio.iscoroutine(reply) or isinstance(reply, asyncio.Future):
             asyncio.ensure_future(_send_later(send, got, reply, addr))
