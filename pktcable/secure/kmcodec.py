@@ -5,8 +5,7 @@ security specification itself is not public): a 3-octet header (KMMID, DOI,
 version) and a body that is a fixed sequence of fields per KMMID. Each message
 is a dataclass whose body fields stand in wire order, each annotated with its
 codec; :data:`LAYOUTS` is read from those annotations, and one encoder and one
-decoder walk it. Multi-octet integers are
-big-endian.
+decoder walk it. Multi-octet integers are big-endian.
 
 Decoding is strict: a datagram is exactly one message, every length is checked
 against what is left, flags are 0 or 1, strings are ASCII, and a failure is a
