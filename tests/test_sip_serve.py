@@ -86,8 +86,8 @@ def test_a_phone_subscribes_fetches_and_gets_the_change_notify_after_an_api_edit
 
 
 @pytest.mark.parametrize(("setting", "words"), [
-    ({"sip_port": 5070, "http_port": 0}, ["sip_port", "http_port"]),
-    ({"sip_transport": "sctp"}, ["sip_transport", "udp or tcp"]),
+    ({"sip_port": 5070, "http_port": 0}, ["sip_port", "http_port or sip_https_port"]),
+    ({"sip_transport": "sctp"}, ["sip_transport", "udp, tcp or tls"]),
     ({"devices": [{"mac": MAC, "kind": "sip", "template": "cisco"}]}, ["template", "generic"]),
     ({"devices": [{"mac": MAC, "kind": "sip", "flow": "HYBRID.2"}]}, ["flow", "sip"]),
 ])
