@@ -19,7 +19,6 @@ from pktcable.sip import grammar as g
 from pktcable.sip.message import Request, Response, StreamFramer
 
 from .peers import require
-from .ports import free_port
 from .sip_peers import tls_contexts
 from .test_e2e import configs, free_tcp_port
 

@@ -56,6 +56,7 @@ demo on loopback without privileges, overridden by a TOML file.
     sip_cert = "/etc/pktcable/sip.pem"  # the SIP server's certificate chain (PEM), for TLS ...
     sip_key = "/etc/pktcable/sip.key"   # ... and HTTPS; its private key; both or neither
     sip_https_port = 0             # 443: the profiles over HTTPS here (with sip_cert), never over HTTP
+    sip_dhcp_servers = ["sip.example.net"]  # DHCP option 120 to phones (default: the address)
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
     sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
@@ -198,6 +199,9 @@ class ServeConfig:
     sip_key: str | None = None
     #: The profiles over HTTPS on this port (0: over the delivery server's HTTP, http_port).
     sip_https_port: int = 0
+    #: DHCP option 120 (RFC 3361) to the clients that are no modem or eMTA: domain names or
+    #: IPv4 addresses, not both (empty: the advertised address), when sip_port is on.
+    sip_dhcp_servers: list[str] = field(default_factory=list)
     #: The firmware catalogue (docs/firmware.md): the largest image taken, bytes, and what an
     #: upload's signature is judged by (a CVC root PEM file and the manufacturer's organization).
     firmware_max_bytes: int = 64 * 1024 * 1024
@@ -401,6 +405,13 @@ def _check_sip(cfg: ServeConfig) -> None:
         raise named("sip_https_port", "HTTPS needs the server's certificate: set sip_cert and sip_key")
     if cfg.sip_https_port and not cfg.sip_port:
         raise named("sip_https_port", "serves the SIP phones' profiles: needs sip_port (it is 0)")
+    if cfg.sip_dhcp_servers:
+        from dhcp.options.types import SIP_SERVERS
+
+        try:
+            SIP_SERVERS.encode(cfg.sip_dhcp_servers)
+        except ValueError as exc:
+            raise named("sip_dhcp_servers", str(exc)) from None
     if cfg.sip_port and not (cfg.http_port or cfg.sip_https_port):
         raise named("sip_port", "SIP phones fetch their profiles over HTTP: needs http_port or sip_https_port "
                                 "(both are 0)")

@@ -153,6 +153,9 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
                     filename="mta-{mac}.cfg", hostname="mta-{mac}",
                     options={"domain-name-servers": [me], "domain-name": "pktcable.test", "log-servers": [me]},
                     ccc=mta_ccc),
-        DeviceClass("cpe", "any", lease_time=cfg.lease_time),
+        # Phones are among the clients that are neither modems nor eMTAs: with the SIP
+        # service on, option 120 (RFC 3361) names it to them (docs/sip.md).
+        DeviceClass("cpe", "any", lease_time=cfg.lease_time,
+                    options={"sip-servers": cfg.sip_dhcp_servers or [me]} if cfg.sip_port else {}),
     ]
     return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port)
