@@ -11,21 +11,23 @@ through :meth:`SipWiring.changed`, within ``sip_push_rate``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pktcable.delivery.http import HttpServer, VersionedSource
+from pktcable.delivery.http import HttpServer, Versioned, VersionedSource
 from pktcable.delivery.resolvers import PHONE_LAYOUTS, MemoryResolver
 from pktcable.flow.sip import server_state
-from pktcable.phones.book import KIND, PhoneBook
+from pktcable.phones.book import KIND, PREFIX, PhoneBook
 from pktcable.phones.profiles import ProfileError, Profiles
 from pktcable.sip.service import SipProvisioningServer
 from pktcable.store.devices import DeviceStore, Step
 
 from .config import ServeConfig, sip_ssl
+from .phonestatus import FETCHED, PhoneLive
 from .site import Site, naming
 
 log = logging.getLogger("pktcable.serve.sip")
@@ -56,7 +58,33 @@ class SipWiring:
     def plain_route(self) -> tuple[str, VersionedSource] | None:
         """The profiles' route on the delivery server's plain HTTP: none once they have HTTPS,
         since a profile holds the line passwords and would otherwise still go in clear."""
-        return None if self.cfg.sip_https_port else ("profiles/", self.book.serve_http)
+        return None if self.cfg.sip_https_port else (PREFIX, self.serve_http)
+
+    def serve_http(self, name: str, client: tuple[str, int]) -> Versioned:
+        """The profile for an HTTP(S) request, and a ``ProfileFetched`` step in the phone's
+        history naming the version it now holds (a 304 to its ETag counts: it holds it)."""
+        found = self.book.serve_http(name, client)
+        mac = name.removeprefix(PREFIX)[:12]  # the name passed the book's check: <mac>-<token>.xml
+        version = self.book.version(mac) or ""
+        self.devices.record(Step(mac, self.clock(), STEP, FETCHED, f"profile {version[:16]} by {client[0]}"))
+        self.commit()
+        return found
+
+    def live(self, mac: str) -> PhoneLive:
+        """What the running service knows of the phone now (phonestatus.py turns it into the API's view)."""
+        core = self.server.core if self.server is not None else None
+        state = core.phones.get(mac) if core is not None else None
+        expires = None
+        if state is not None and state.subscription is not None and state.expires_at is not None:
+            # The notifier keeps the loop's monotonic time; the API speaks in seconds since the epoch.
+            expires = self.clock() + state.expires_at - asyncio.get_running_loop().time()
+        try:
+            served, problem = self.book.current(mac).profile.version[:16], None
+        except ProfileError as exc:
+            served, problem = None, str(exc)
+        except KeyError:
+            served, problem = None, None
+        return PhoneLive(expires is not None, expires, served, problem)
 
     async def start(self, site: Site, http: HttpServer | None) -> None:
         """The HTTPS listener (when set), then the SIP port; NOTIFYs name https:// URLs when
@@ -64,7 +92,7 @@ class SipWiring:
         cfg = self.cfg
         if cfg.sip_https_port:
             self.https = HttpServer(MemoryResolver({}), site.listen, cfg.sip_https_port, ssl_context=self.ssl_context,
-                                    header_timeout=cfg.http_header_timeout, versioned=("profiles/", self.book.serve_http))
+                                    header_timeout=cfg.http_header_timeout, versioned=(PREFIX, self.serve_http))
             with naming("sip https", site.listen, cfg.sip_https_port):
                 await self.https.start()
             url = f"https://{site.url_host(self.https.address[1], 443)}/"
