@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
     from pktcable.store.firmware import FirmwareStore
 
+    from .phonestatus import PhoneLive
+
 
 class NoCurrentLease(LookupError):
     """A reset for a device that holds no DHCP lease now: there is no address
@@ -116,6 +118,11 @@ class Office(Protocol):
 
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         """The last file built for the device, per kind."""
+        ...
+
+    def phone_live(self, mac: str) -> PhoneLive | None:
+        """What the SIP service knows of a phone now (its subscription, the version it serves);
+        None when the SIP service is off."""
         ...
 
     async def reprovision(self, mac: str) -> bool:

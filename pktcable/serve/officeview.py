@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pktcable.store.firmware import FirmwareStore
 
     from .app import Backoffice
+    from .phonestatus import PhoneLive
 
 #: Settings never shown through the API: whoever holds them can sign CM files or SET eMTAs.
 SECRETS = ("cm_key", "write_community", "inform_community")
@@ -91,6 +92,10 @@ class OfficeView:
 
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self._office.built.of(mac)
+
+    def phone_live(self, mac: str) -> PhoneLive | None:
+        sip = self._office.sip
+        return sip.live(mac) if sip is not None else None
 
     async def reprovision(self, mac: str) -> bool:
         office = self._office
