@@ -35,6 +35,22 @@ from pktcable.simulate.phonefleet import PhoneFleet
 from pktcable.simulate.report import percentile
 
 
+def _udp_drops() -> dict[str, int]:
+    """The kernel's UDP counters (all sockets of the host): datagrams dropped on a full receive
+    or send buffer, which no socket API reports to the program."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")]
+    except OSError:
+        return {}
+    names, values = lines[0][1:], lines[1][1:]
+    return {n: int(v) for n, v in zip(names, values, strict=True) if n in ("RcvbufErrors", "SndbufErrors", "InErrors")}
+
+
+def _server_counters(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("counters: ")]
+    return lines[-1][len("counters: "):] if lines else "(none printed)"
+
+
 def _free(kind: int) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,10 +84,14 @@ async def run_once(count: int, push_rate: float, rate: float | None = None,
         sip_port, http_port = _free(socket.SOCK_DGRAM), _free(socket.SOCK_STREAM)
         # cProfile writes its file when the server exits by itself (SIGTERM stops it cleanly).
         prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
-        server = subprocess.Popen(
-            [sys.executable, *prof, "-m", "pktcable", "sip", "serve", "--phones", str(phones), "--sip-port", str(sip_port),
-             "--http-port", str(http_port), "--push-rate", str(push_rate), "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = Path(tmp) / "server.log"
+        with log.open("wb") as err:
+            server = subprocess.Popen(
+                [sys.executable, *prof, "-m", "pktcable", "sip", "serve", "--phones", str(phones), "--sip-port",
+                 str(sip_port), "--http-port", str(http_port), "--push-rate", str(push_rate), "--log-level", "warning"],
+                stdout=subprocess.DEVNULL, stderr=err)
+        drops = _udp_drops()
+        fleet_stats = ""
         try:
             await _wait_port(http_port)
             async with PhoneFleet(PhoneConfig("127.0.0.1", sip_port), count, rate=rate) as fleet:
@@ -84,12 +104,17 @@ async def run_once(count: int, push_rate: float, rate: float | None = None,
                 since = asyncio.get_running_loop().time()
                 os.kill(server.pid, signal.SIGHUP)
                 took = await fleet.propagation(since, 60.0 + count / push_rate)
+                fleet_stats = " ".join(f"{k}={v}" for k, v in sorted(fleet.stats().items()))
             if None in took:
                 raise RuntimeError(f"{took.count(None)} phones never got the change")
             return enrolled, sorted(t for t in took if t is not None)
         finally:
             server.terminate()
-            server.wait(10)
+            server.wait(30)
+            after = _udp_drops()
+            print("kernel UDP drops:", " ".join(f"{k}={after[k] - drops.get(k, 0)}" for k in after), flush=True)
+            print("server:", _server_counters(log), flush=True)
+            print("phones:", fleet_stats or "(not reached)", flush=True)
 
 
 def main() -> None:

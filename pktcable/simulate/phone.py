@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -127,6 +128,8 @@ class SimulatedPhone:
         self._sub_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        #: What this phone saw and did (NOTIFYs, answers, GETs): a benchmark's evidence.
+        self.counters: Counter[str] = Counter()
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -246,6 +249,7 @@ class SimulatedPhone:
                 self.driver.send_request(event.request, self.peer)
             elif isinstance(event, s.SendResponse):
                 assert request is not None
+                self.counters[f"answered-{event.response.status}"] += 1
                 self.driver.respond(request, event.response)
             elif isinstance(event, s.Active):
                 if not self.config.refresh and self.sub is not None:
@@ -283,6 +287,7 @@ class SimulatedPhone:
                 self.deviation("UA-2", f"the server sent a {request.method} to a phone")
                 self.driver.respond(request, make_response(request, 405))
                 return
+            self.counters["notify-received"] += 1
             self._run_sub(sub.on_notify(request, now), request)
         elif isinstance(event, ResponseReceived) and event.request.method == "SUBSCRIBE":
             if event.response.status in (401, 407) and self._challenged(event.request, event.response):
@@ -347,8 +352,10 @@ class SimulatedPhone:
                 data = await r.content.read(MAX_PROFILE_BYTES + 1)
                 status, etag, ctype = r.status, r.headers.get("ETag"), r.headers.get("Content-Type", "")
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self.counters["get-failed"] += 1
             self._feed(f.FetchFailed(f"GET {url}: {type(exc).__name__} {exc}"[:200]))
             return
+        self.counters[f"get-{status}"] += 1
         if status == 304 and conditional and headers:
             self._feed(f.ProfileUnchanged())
             return

@@ -264,6 +264,8 @@ class ProvisioningCore:
         state = self.phones.get(mac)
         if state is not None:
             state.last_result = status
+        self._count("notify-2xx" if status < 300 else "notify-timeout" if response is None
+                    else f"notify-{status}" if status in (408, 481) else "notify-failed")
         sub = self.notifier.subscriptions.get(key)
         if sub is not None and self.notifier.on_notify_result(sub, response):
             self._drop(key, mac)

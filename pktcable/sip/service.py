@@ -170,6 +170,18 @@ class SipProvisioningServer:
             self.core.notify_change(mac)
         self._arm()
 
+    def stats(self) -> dict[str, int]:
+        """The counters an operator (or a benchmark) reads: pushes and NOTIFY outcomes
+        (the core's), datagrams and retransmissions (the transport's), live transactions."""
+        out: dict[str, int] = dict(self.core.counters) if self.core is not None else {}
+        if self._sock is not None:
+            out.update({f"transport-{k}": v for k, v in self._sock.counters.items()})
+        layer = self.driver.layer
+        if layer is not None:
+            out["transactions-client"], out["transactions-server"] = len(layer.clients), len(layer.servers)
+            out["transaction-overflows"] = layer.overflows
+        return out
+
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

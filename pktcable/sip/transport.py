@@ -244,6 +244,8 @@ class TransactionDriver:
         assert self.transport is not None and self.layer is not None
         for event in events:
             if isinstance(event, Send):
+                if event.retransmission:
+                    self.transport.counters["retransmitted"] += 1
                 self.transport.send(event.message, event.peer)
             else:
                 self.on_event(event)
