@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import pstats
 import signal
@@ -98,16 +99,18 @@ async def run_once(count: int, push_rate: float, rate: float | None = None,
                 enrolled = await fleet.enroll()
                 failed = [r for r in fleet.results if not r.passed]
                 print(f"enrolled: {count - len(failed)} of {count} in {enrolled:.2f} s", flush=True)
-                if failed:
-                    raise RuntimeError(f"{len(failed)} phones did not enroll: {failed[0]}")
+                if failed:  # reported, and the change is still pushed to the others
+                    print(f"{len(failed)} phones did not enroll, e.g. {failed[0].state}: {failed[0].deviations[-1:]}",
+                          flush=True)
                 _phones(phones, count, "G722")
                 since = asyncio.get_running_loop().time()
                 os.kill(server.pid, signal.SIGHUP)
                 took = await fleet.propagation(since, 60.0 + count / push_rate)
                 fleet_stats = " ".join(f"{k}={v}" for k, v in sorted(fleet.stats().items()))
             if None in took:
-                raise RuntimeError(f"{took.count(None)} phones never got the change")
-            return enrolled, sorted(t for t in took if t is not None)
+                print(f"{took.count(None)} phones never got the change", flush=True)
+            # A phone without the change counts as never (inf): percentiles then say how many did not.
+            return enrolled, sorted(math.inf if t is None else t for t in took)
         finally:
             server.terminate()
             server.wait(30)

@@ -54,6 +54,7 @@ demo on loopback without privileges, overridden by a TOML file.
     sip_port = 0                   # 5060: SIP phones' ua-profile provisioning (0: off; needs http_port)
     sip_transport = "udp"          # udp or tcp
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
+    sip_push_window = 100          # change NOTIFYs awaiting their answer at most (pushes wait for answers)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
     sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
     firmware_max_bytes = 67108864  # the largest firmware image the catalogue takes
@@ -188,6 +189,7 @@ class ServeConfig:
     sip_port: int = 0
     sip_transport: str = "udp"
     sip_push_rate: float = 50.0
+    sip_push_window: int = 100
     sip_mac_auth: bool = True
     sip_multicast: bool = False
     #: The firmware catalogue (docs/firmware.md): the largest image taken, bytes, and what an
@@ -232,7 +234,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
-    "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000),
+    "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000), "sip_push_window": (1, 10_000),
     "firmware_max_bytes": (1, 128 * 1024 * 1024),  # the code file reader's own bound (MAX_CODE_FILE)
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
     "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),

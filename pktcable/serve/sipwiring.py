@@ -52,7 +52,7 @@ class SipWiring:
         self.server = SipProvisioningServer(
             self.book, http_url, listen, cfg.sip_port, advertise, cfg.sip_transport, auth_secret=self.book.secret,
             allow_mac_auth=cfg.sip_mac_auth, push_rate=cfg.sip_push_rate, push_burst=max(1.0, cfg.sip_push_rate * 2),
-            on_step=self.on_step, multicast=cfg.sip_multicast)
+            push_window=cfg.sip_push_window, on_step=self.on_step, multicast=cfg.sip_multicast)
         await self.server.start()
 
     def on_step(self, mac: str, event: str, detail: str) -> None:

@@ -348,9 +348,18 @@ class SimulatedPhone:
         headers = {"If-None-Match": self.etag} if conditional and self.etag else {}
         try:
             timeout = aiohttp.ClientTimeout(total=self.config.timing.fetch)
-            async with self.http.get(url, headers=headers, timeout=timeout, allow_redirects=False) as r:
-                data = await r.content.read(MAX_PROFILE_BYTES + 1)
-                status, etag, ctype = r.status, r.headers.get("ETag"), r.headers.get("Content-Type", "")
+            for attempt in (1, 2):
+                try:
+                    async with self.http.get(url, headers=headers, timeout=timeout, allow_redirects=False) as r:
+                        data = await r.content.read(MAX_PROFILE_BYTES + 1)
+                        status, etag, ctype = r.status, r.headers.get("ETag"), r.headers.get("Content-Type", "")
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    # A kept-alive connection the server closed as the GET went out: a GET is
+                    # idempotent, so it is sent once more (RFC 9112 §9.3.1), as browsers do.
+                    if attempt == 2:
+                        raise
+                    self.counters["get-retried"] += 1
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self.counters["get-failed"] += 1
             self._feed(f.FetchFailed(f"GET {url}: {type(exc).__name__} {exc}"[:200]))
