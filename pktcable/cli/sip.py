@@ -190,7 +190,8 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
     try:
         await stop.wait()
     finally:
-        counters = {**sip.stats(), **{f"http-{k}": v for k, v in sorted(http.responses.items())}}
+        counters = {**sip.stats(), **{f"http-{k}": v for k, v in sorted(http.responses.items())},
+                    "profile-builds": profiles.builds}
         click.echo("counters: " + " ".join(f"{k}={v}" for k, v in sorted(counters.items())), err=True)
         await sip.close()
         await http.close()
