@@ -5,7 +5,7 @@ is the time from the signal to each phone holding the new version (change NOTIFY
 GET, schema check).
 
 Usage: python bench/bench_sip_propagation.py [--phones 200] [--push-rate 50] [--runs 3]
-       [--rate 200] [--profile server.prof] [--sim-procs 1]
+       [--rate 200] [--profile server.prof] [--sim-procs 1] [--wait SECONDS]
 
 Prints, per run and as the median over runs: enrollment seconds and enrollments/s,
 propagation p50/p95/max. The pushes leave through the server's token bucket (``--push-rate``
@@ -172,7 +172,7 @@ async def child(sip_port: int, count: int, first: int, rate: float | None) -> No
 
 
 async def run_once(count: int, push_rate: float, rate: float | None = None,
-                   profile: Path | None = None, procs: int = 1) -> tuple[float, list[float]]:
+                   profile: Path | None = None, procs: int = 1, wait: float | None = None) -> tuple[float, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         phones = Path(tmp) / "phones.json"
         _phones(phones, count, "PCMU")
@@ -197,7 +197,7 @@ async def run_once(count: int, push_rate: float, rate: float | None = None,
             _phones(phones, count, "G722")
             since = time.time()
             os.kill(server.pid, signal.SIGHUP)
-            took, stats = await sim.propagation(since, 60.0 + count / push_rate)
+            took, stats = await sim.propagation(since, wait or 60.0 + count / push_rate)
             fleet_stats = " ".join(f"{k}={v}" for k, v in sorted(stats.items()))
             if None in took:
                 print(f"{took.count(None)} phones never got the change", flush=True)
@@ -222,6 +222,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, help="phones started per second (default: all at once)")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the server (last run) into this file")
     parser.add_argument("--sim-procs", type=int, default=1, help="simulator processes the phones are split over")
+    parser.add_argument("--wait", type=float, default=None,
+                        help="seconds to wait for the change (default: 60 + phones / push rate)")
     parser.add_argument("--child-of", type=int, default=None, help=argparse.SUPPRESS)  # a --sim-procs process
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -231,7 +233,8 @@ def main() -> None:
     rows = []
     for n in range(args.runs):
         profile = args.profile if n == args.runs - 1 else None
-        enrolled, took = asyncio.run(run_once(args.phones, args.push_rate, args.rate, profile, args.sim_procs))
+        enrolled, took = asyncio.run(run_once(args.phones, args.push_rate, args.rate, profile, args.sim_procs,
+                                            args.wait))
         row = (enrolled, percentile(took, 50), percentile(took, 95), took[-1])
         rows.append(row)
         print(f"run {n + 1}: enrollment {row[0]:.2f} s ({args.phones / row[0]:.0f}/s); propagation p50 {row[1]:.2f} s, p95 {row[2]:.2f} s, "

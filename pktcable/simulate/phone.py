@@ -6,7 +6,8 @@ to the profile URL (``message/external-body;access-type="URL"`` per RFC 4483, or
 ``application/url`` body), GETs it, validates it against the layout's shipped
 schema, stays subscribed (the subscriber layer refreshes before expiry; an expiry
 or a terminating NOTIFY starts over with a fresh SUBSCRIBE) and on a change NOTIFY
-GETs the profile again with ``If-None-Match``.
+GETs the profile again with ``If-None-Match``. A ``check-sync`` NOTIFY from its server
+(what a server sends a phone whose subscription it lost) makes it subscribe afresh.
 
 Strict as a real phone: what a phone would refuse ends its walk in a named
 failure state; what it would merely frown at (no ETag, an odd Content-Type) is a
@@ -288,6 +289,10 @@ class SimulatedPhone:
                 self.driver.respond(request, make_response(request, 405))
                 return
             self.counters["notify-received"] += 1
+            notified = request.typed("Event", g.Event)
+            if notified is not None and notified.package == "check-sync" and not sub.matches(request):
+                self._check_sync(request, event.peer)
+                return
             self._run_sub(sub.on_notify(request, now), request)
         elif isinstance(event, ResponseReceived) and event.request.method == "SUBSCRIBE":
             if event.response.status in (401, 407) and self._challenged(event.request, event.response):
@@ -295,6 +300,20 @@ class SimulatedPhone:
             self._run_sub(sub.on_response(event.response, now))
         elif isinstance(event, TimedOut) and event.request.method == "SUBSCRIBE":
             self._run_sub(sub.on_timeout(event.request, now))
+
+    def _check_sync(self, request: Request, peer: tuple[str, int]) -> None:
+        """``check-sync`` outside any dialog: "re-read your configuration", as phones in the field
+        take it from their provisioning server (and from no one else: 403). A subscribed phone
+        subscribes afresh, and the fresh subscription's NOTIFY names the current profile; one
+        already fetching gets the current profile anyway."""
+        if peer[0] != self.peer[0]:
+            self.deviation("UA-5", f"check-sync from {peer[0]}, not the provisioning server")
+            self.driver.respond(request, make_response(request, 403))
+            return
+        self.counters["check-sync"] += 1
+        self.driver.respond(request, make_response(request, 200))
+        if self.machine is not None and self.machine.state is SipState.SUBSCRIBED:
+            self._feed(f.SubscriptionEnded("check-sync"))
 
     def _challenged(self, request: Request, response: Response) -> bool:
         """Answer a 401 by sending the SUBSCRIBE again with credentials; False when the phone
