@@ -58,6 +58,7 @@ demo on loopback without privileges, overridden by a TOML file.
     sip_https_port = 0             # 443: the profiles over HTTPS here (with sip_cert), never over HTTP
     sip_dhcp_servers = ["sip.example.net"]  # DHCP option 120 to phones (default: the address)
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
+    sip_push_window = 100          # change NOTIFYs awaiting their answer at most (pushes wait for answers)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
     sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
     firmware_max_bytes = 67108864  # the largest firmware image the catalogue takes
@@ -192,6 +193,7 @@ class ServeConfig:
     sip_port: int = 0
     sip_transport: str = "udp"
     sip_push_rate: float = 50.0
+    sip_push_window: int = 100
     sip_mac_auth: bool = True
     sip_multicast: bool = False
     #: TLS for SIP (sip_transport = "tls") and HTTPS for the profiles (sip_https_port): PEM files.
@@ -245,6 +247,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
     "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000), "sip_https_port": (0, 65535),
+    "sip_push_window": (1, 10_000),
     "firmware_max_bytes": (1, 128 * 1024 * 1024),  # the code file reader's own bound (MAX_CODE_FILE)
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
     "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),
