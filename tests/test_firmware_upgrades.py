@@ -187,3 +187,48 @@ def test_signer_cvcs_of_a_code_file() -> None:
     with pytest.raises(CodeFileError) as caught:
         signer_cvcs(b"\x30\x03\x02\x01\x01")
     assert caught.value.reason == "malformed"
+
+
+# -- in serve ------------------------------------------------------------------------------------
+
+def test_serve_records_the_report_and_builds_the_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A modem's DHCP report through the back office's event handler, its file through the
+    whole resolver chain (the holders' gate, which has tests of its own, waved through), its
+    status through the API's view; then the eMTA-style INFORM report of the new version."""
+    import asyncio
+
+    from pktcable.serve.app import Backoffice
+    from pktcable.serve.config import ServeConfig
+    from pktcable.serve.officeview import OfficeView
+
+    cfg = ServeConfig(data_dir=str(tmp_path / "data"), cm_key="test-cmts-secret", auto_enroll=True,
+                      firmware_cvc_root=str(GOLD / "cvc-root.pem"), firmware_manufacturer="Example Vendor")
+
+    async def run() -> None:
+        office = Backoffice(cfg)
+        try:
+            source = catalogue()
+            image = source.get("ex100-2.0.p7")
+            assert image is not None
+            office.firmware.add(image, source.data("ex100-2.0.p7") or b"")
+            office.firmware.add_rule(Rule("ex100", "Example Vendor", "EX-100", "*", "ex100-2.0.p7", "2.0"))
+            held = Lease(IPv4Address("10.0.0.50"), "01" + MAC, "00:11:22:33:44:55", 1e12)
+            office._on_dhcp(LeaseBound(held, "cm", "3.0", None, None, False,
+                                       DeviceReport("Example Vendor", "EX-100", "3", "1.0")))
+            monkeypatch.setattr(office.lookup, "may_fetch", lambda mac, kind, ip: None)
+            built = decode_file(office.files.resolve(f"cm-{MAC}.cfg", ("10.0.0.50", 1069)), key=b"test-cmts-secret")
+            assert built.mic_ok and upgrade_of(built).filename == "ex100-2.0.p7"
+            assert upgrade_of(built).server == office.site.advertise
+            status = OfficeView(office).firmware_status(MAC)
+            assert (status["current"], status["target_version"], status["image"]) == ("1.0", "2.0", "ex100-2.0.p7")
+            office.upgrades.reported(MAC, b"2.0")
+            again = decode_file(office.files.resolve(f"cm-{MAC}.cfg", ("10.0.0.50", 1069)), key=b"test-cmts-secret")
+            assert upgrade_of(again).filename is None
+            status = OfficeView(office).firmware_status(MAC)
+            assert status["current"] == "2.0" and status["image"] is None and "already running" in status["reason"]
+            assert [h["sw_version"] for h in status["history"]] == ["2.0", "1.0"]
+            assert office.forget(MAC) and office.firmware.device(MAC) is None
+        finally:
+            await office.close()
+
+    asyncio.run(run())

@@ -158,6 +158,8 @@ def check_rule(rule: Rule) -> None:
     for mac in rule.macs:
         if not isinstance(mac, str) or not _MAC.fullmatch(mac):
             raise RuleError("macs", f"{mac!r}: 12 lower-case hex digits (normalized)")
+    if not isinstance(rule.window, str):
+        raise RuleError("window", f"{rule.window!r}: UTC hh:mm-hh:mm as text, or empty for always")
     if rule.window:
         Window.parse(rule.window)
     if rule.state not in STATES:

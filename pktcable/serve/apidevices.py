@@ -139,8 +139,9 @@ async def get_device(request: web.Request) -> web.Response:
             text = f"# the file does not decode: {exc}\n"
         files.append({"name": built.name, "kind": built.kind, "built": built.built, "size": len(built.data),
                       "sha1": built.sha1, "text": text})
+    firmware = await asyncio.to_thread(office.firmware_status, mac)
     return web.json_response({
-        **device_item(device), "history": history, "files": files,
+        **device_item(device), "history": history, "files": files, "firmware": firmware,
         "lease": None if lease is None else {"address": str(lease.address), "expires": lease.expires,
                                              "giaddr": lease.giaddr, "circuit_id": lease.circuit_id,
                                              "remote_id": lease.remote_id}})

@@ -153,6 +153,12 @@ class OfficeView:
     def firmware(self) -> FirmwareStore:
         return self._office.firmware
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        return self._office.upgrades.view(mac)
+
+    def rules_changed(self) -> None:
+        self._office.upgrades.changed()
+
     def firmware_trust(self) -> CvcTrust | None:
         return self._office.firmware_trust
 
