@@ -209,3 +209,48 @@ def test_rules_survive_a_reopen_and_an_old_catalogue_file_is_migrated(tmp_path: 
     assert again.rules() == [rule()]
     again.close()
     assert sqlite3.connect(old / "firmware.db").execute("PRAGMA user_version").fetchone()[0] == SCHEMA.version == 1
+
+
+# -- the CLI -----------------------------------------------------------------------------------------
+
+def test_cli_rule_add_list_set_pause_resume_rollback_remove(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pktcable.cli import main
+    from pktcable.store.firmware import make_image
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    seed = SqliteFirmwareStore(data)
+    for name, version in (("ex100-2.0.p7", "2.0"), ("ex100-2.1.p7", "2.1")):
+        seed.add(make_image(name, "Example Vendor", "EX-100", "3", version, version.encode(), "unsigned", 1.0),
+                 version.encode())
+    seed.close()
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(main, ["firmware", "rule", *args[:1], "--data-dir", str(data), *args[1:]])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    added = run("add", "--vendor", "Example Vendor", "--model", "EX-100", "--image", "ex100-2.0.p7", "--percent",
+                "10", "--mac", "00:11:22:33:44:55", "--window", "02:00-05:00", "--from-version", "1.0", "ex100")
+    assert added.startswith("ex100\tactive\tExample Vendor/EX-100/*\tex100-2.0.p7 (2.0)\t10% + 1 listed")
+    assert '"percent": 50' in run("set", "--percent", "50", "--image", "ex100-2.1.p7", "--json", "ex100")
+    assert "\tpaused\t" in run("pause", "ex100")
+    assert "\tactive\t" in run("resume", "ex100")
+    back = run("rollback", "--json", "ex100")
+    assert '"target": "ex100-2.0.p7"' in back and '"previous": "ex100-2.1.p7"' in back
+    listed = run("list", "--json")
+    assert '"name": "ex100"' in listed and '"macs": ["001122334455"]' in listed
+    run("remove", "ex100")
+    assert run("list") == ""
+    for args, why in ((["add", "--image", "nope.p7", "x"], "not in the firmware catalogue"),
+                      (["add", "--image", "ex100-2.0.p7", "--window", "2-5", "x"], "--window"),
+                      (["add", "--image", "ex100-2.0.p7", "--mac", "zz", "x"], "--mac"),
+                      (["pause", "missing"], "no firmware rule"), (["rollback", "missing"], "no firmware rule")):
+        result = runner.invoke(main, ["firmware", "rule", args[0], "--data-dir", str(data), *args[1:]])
+        assert result.exit_code != 0 and why in result.output, (args, result.output)
+    run("add", "--image", "ex100-2.0.p7", "fresh")
+    result = runner.invoke(main, ["firmware", "rule", "rollback", "--data-dir", str(data), "fresh"])
+    assert result.exit_code != 0 and "no previous target" in result.output
