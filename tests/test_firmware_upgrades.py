@@ -221,6 +221,9 @@ def test_serve_records_the_report_and_builds_the_upgrade(tmp_path: Path, monkeyp
             assert upgrade_of(built).server == office.site.advertise
             status = OfficeView(office).firmware_status(MAC)
             assert (status["current"], status["target_version"], status["image"]) == ("1.0", "2.0", "ex100-2.0.p7")
+            # The API's preview shows the file as the modem gets it: upgrade included.
+            preview = decode_file(OfficeView(office).preview("cm.txt", MAC), key=b"test-cmts-secret")
+            assert upgrade_of(preview).filename == "ex100-2.0.p7"
             office.upgrades.reported(MAC, b"2.0")
             again = decode_file(office.files.resolve(f"cm-{MAC}.cfg", ("10.0.0.50", 1069)), key=b"test-cmts-secret")
             assert upgrade_of(again).filename is None

@@ -133,9 +133,11 @@ class OfficeView:
         self.template_text(template)
         device = replace(device, template=template)
         try:
-            return office.templates.build(office.with_mib_tree(device), device.ip)
+            data = office.templates.build(office.with_mib_tree(device), device.ip)
         except BuildFailed as exc:
             raise ValueError(exc.reason) from None
+        # As the modem would get it now: with the upgrade TLVs its rule adds (serve/upgrades.py).
+        return office.upgrades.cm_file(device, data)
 
     def validate_template(self, kind: str, text: str) -> list[TextError]:
         office = self._office
