@@ -31,6 +31,7 @@ from tlv.configfile import decode_file
 
 from .conftest import DATA
 from .dhcp_helpers import CG3000, opt60, request
+from .promtext import value
 
 KEY = b"shared-secret"
 NOON = float(calendar.timegm((2026, 12, 3, 12, 0, 0)))
@@ -78,7 +79,7 @@ def test_reports_are_kept_and_bad_fields_refused() -> None:
     up.dhcp_report(MAC, DeviceReport("Example Vendor", "EX-100", "3", "1.0"))
     up.reported(MAC, b"1.1")
     up.reported(MAC, b"bad\x00version")  # refused: not printable
-    assert up.refused == 1
+    assert up.refused == {"report": 1} and up.offered == 0
     assert store.device(MAC) == DeviceFirmware(MAC, "Example Vendor", "EX-100", "3", "1.1")
     assert [(v.sw_version, v.source) for v in store.versions(MAC)] == [("1.1", "inform"), ("1.0", "dhcp")]
     firmware, problems = report_of(MAC, DeviceReport("V" * 65, "M", "", "2.0"))
@@ -140,14 +141,14 @@ def test_configured_cvcs_win_and_an_unsigned_image_without_them_is_left_out() ->
     raw.add_rule(Rule("ex100", "Example Vendor", "EX-100", "*", "ex100-2.0.p7", "2.0"))
     raw.record_device(DeviceFirmware(MAC, "Example Vendor", "EX-100", "3", "1.0"), "dhcp", 1.0)
     unsigned = Upgrades(raw, lambda: NOON, SERVER, cm_key=KEY)
-    assert upgrade_of(decode_file(build(unsigned), key=KEY)).filename is None and unsigned.refused == 1
+    assert upgrade_of(decode_file(build(unsigned), key=KEY)).filename is None and unsigned.refused == {"upgrade": 1}
     assert upgrade_of(decode_file(build(Upgrades(raw, lambda: NOON, SERVER, cm_key=KEY, manufacturer_cvc=mfg)),
                                   key=KEY)).filename == "ex100-2.0.p7"
 
 
 def test_a_manufacturer_not_among_the_signers_is_refused() -> None:
     up = Upgrades(catalogue(), lambda: NOON, SERVER, manufacturer="Other Vendor", cm_key=KEY)
-    assert upgrade_of(decode_file(build(up), key=KEY)).filename is None and up.refused == 1
+    assert upgrade_of(decode_file(build(up), key=KEY)).filename is None and up.refused == {"upgrade": 1}
 
 
 def test_without_firmware_manufacturer_the_catalogued_vendor_names_the_manufacturer_cvc() -> None:
@@ -197,6 +198,7 @@ def test_serve_records_the_report_and_builds_the_upgrade(tmp_path: Path, monkeyp
     status through the API's view; then the eMTA-style INFORM report of the new version."""
     import asyncio
 
+    from pktcable.serve.api import metrics_text
     from pktcable.serve.app import Backoffice
     from pktcable.serve.config import ServeConfig
     from pktcable.serve.officeview import OfficeView
@@ -224,6 +226,9 @@ def test_serve_records_the_report_and_builds_the_upgrade(tmp_path: Path, monkeyp
             # The API's preview shows the file as the modem gets it: upgrade included.
             preview = decode_file(OfficeView(office).preview("cm.txt", MAC), key=b"test-cmts-secret")
             assert upgrade_of(preview).filename == "ex100-2.0.p7"
+            text = metrics_text(OfficeView(office))
+            assert value(text, "pktcable_firmware_upgrades_offered_total") == 2
+            assert value(text, "pktcable_firmware_refused_total", what="upgrade") == 0
             office.upgrades.reported(MAC, b"2.0")
             again = decode_file(office.files.resolve(f"cm-{MAC}.cfg", ("10.0.0.50", 1069)), key=b"test-cmts-secret")
             assert upgrade_of(again).filename is None

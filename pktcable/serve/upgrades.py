@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Any
@@ -36,6 +37,8 @@ from pktcable.store.firmware import FirmwareStore
 log = logging.getLogger("pktcable.serve")
 #: Seconds a read of the rules is used before the store is asked again.
 RULES_TTL = 5.0
+#: What ``Upgrades.refused`` counts: device reports with a refused field, upgrades left out of a file.
+REFUSED = ("report", "upgrade")
 #: Images whose signers' CVCs are remembered (by file name and SHA-256).
 CVC_CACHE = 64
 
@@ -79,14 +82,16 @@ class Upgrades:
         self._rules: tuple[float, list[Rule]] | None = None
         self._cvcs: dict[tuple[str, str], tuple[bytes | None, bytes | None]] = {}
         self._lock = threading.Lock()  # the API's threads and the event loop share the caches
-        #: Reports refused and upgrade TLVs that could not be written (pktcable logs each).
-        self.refused = 0
+        #: Reports refused and upgrades left out of a file, by REFUSED (each also logged),
+        #: and files built with upgrade TLVs: pktcable_firmware_*_total.
+        self.refused: Counter[str] = Counter()
+        self.offered = 0
 
     # -- reports ---------------------------------------------------------------------------------------
     def dhcp_report(self, mac: str, report: DeviceReport) -> None:
         firmware, problems = report_of(mac, report)
         for why in problems:
-            self.refused += 1
+            self.refused["report"] += 1
             log.info("%s option 43: %s", mac, why, extra={"mac": mac})
         if firmware != DeviceFirmware(mac):
             self.store.record_device(firmware, "dhcp", self.clock())
@@ -95,7 +100,7 @@ class Upgrades:
         """An eMTA's enrollment INFORM: pktcMtaDevSwCurrentVers (SnmpAdminString, UTF-8)."""
         value, why = clean("pktcMtaDevSwCurrentVers", sw_version.decode("utf-8", "replace"))
         if why:
-            self.refused += 1
+            self.refused["report"] += 1
             log.info("%s enrollment: %s", mac, why, extra={"mac": mac})
         elif value:
             self.store.record_device(DeviceFirmware(mac, sw_version=value), "inform", self.clock())
@@ -134,9 +139,11 @@ class Upgrades:
             if mfg is None and cosigner is None:
                 raise UpgradeError("TLV 32", "no CVC to enable the download (an unsigned image, and no "
                                    "firmware_manufacturer_cvc)")
-            return UpgradeTlvs(decision.image, self.server, mfg, cosigner).encode()
+            tlvs = UpgradeTlvs(decision.image, self.server, mfg, cosigner).encode()
+            self.offered += 1
+            return tlvs
         except (UpgradeError, CodeFileError) as exc:
-            self.refused += 1
+            self.refused["upgrade"] += 1
             log.warning("%s: rule %s offers %s, left out of its file: %s", device.mac, decision.rule,
                         decision.image, exc, extra={"mac": device.mac})
             return b""
@@ -195,4 +202,4 @@ class Upgrades:
                 **decision.to_json(), "history": [v.to_json() for v in self.store.versions(mac)]}
 
 
-__all__ = ["RULES_TTL", "Upgrades", "clean", "report_of"]
+__all__ = ["REFUSED", "RULES_TTL", "Upgrades", "clean", "report_of"]
