@@ -54,6 +54,10 @@ def test_crud_pause_resume_rollback_and_audit() -> None:
             assert status == 200 and paused["state"] == "paused"
             status, resumed = await call("POST", f"{BASE}/ex100/resume")
             assert status == 200 and resumed["state"] == "active"
+            # An image a rule offers, or would roll back to, stays in the catalogue.
+            for image in ("ex100-2.1.p7", "ex100-2.0.p7"):
+                status, problem = await call("DELETE", f"/api/v1/firmware/{image}")
+                assert status == 409 and "ex100" in problem["detail"]
             status, back = await call("POST", f"{BASE}/ex100/rollback")
             assert status == 200 and (back["target"], back["target_version"]) == ("ex100-2.0.p7", "2.0")
             assert office.catalogue.rule("ex100").target == "ex100-2.0.p7"  # type: ignore[union-attr]

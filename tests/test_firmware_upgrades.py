@@ -240,3 +240,31 @@ def test_serve_records_the_report_and_builds_the_upgrade(tmp_path: Path, monkeyp
             await office.close()
 
     asyncio.run(run())
+
+
+def test_a_repeated_report_writes_nothing_and_a_bad_image_is_told_once(caplog: pytest.LogCaptureFixture) -> None:
+    store = catalogue()
+    writes: list[str] = []
+    original = store.record_device
+
+    def counted(report: DeviceFirmware, source: str, at: float) -> bool:
+        writes.append(source)
+        return original(report, source, at)
+
+    store.record_device = counted  # type: ignore[method-assign]
+    up = Upgrades(store, lambda: NOON, SERVER, manufacturer="Nobody", cm_key=KEY)
+    for _ in range(3):  # three reboots on one image
+        up.dhcp_report(MAC, DeviceReport("Example Vendor", "EX-100", "3", "1.0"))
+        up.reported(MAC, b"1.0")
+    assert writes == ["dhcp"]  # the store already knew 1.0 (catalogue()), and then the cache did
+    up.reported(MAC, b"1.1")
+    assert writes == ["dhcp", "inform"]
+    up.forget(MAC)
+    up.reported(MAC, b"1.1")
+    assert writes == ["dhcp", "inform", "inform"]
+    store.record_device(DeviceFirmware(MAC, sw_version="1.0"), "dhcp", 1.0)
+    with caplog.at_level("WARNING", "pktcable.serve"):
+        for _ in range(5):
+            assert upgrade_of(decode_file(build(up), key=KEY)).filename is None
+    assert up.refused == {"upgrade": 5}
+    assert len([r for r in caplog.records if "left out of CM files" in r.getMessage()]) == 1

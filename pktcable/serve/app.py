@@ -425,6 +425,7 @@ class Backoffice:
         self.capabilities.pop(mac, None)
         self.built.delete(mac)
         self.firmware.forget_device(mac)
+        self.upgrades.forget(mac)
         return self.devices.delete(mac)
 
     # -- the operators' API reaches the back office through these only (office.Office) ----------

@@ -33,12 +33,15 @@ from pktcable.firmware.codefile import CodeFileError, signer_cvcs
 from pktcable.firmware.rules import MAX_FIELD, Decision, DeviceFirmware, Rule, target_for
 from pktcable.store.devices import Device
 from pktcable.store.firmware import FirmwareStore
+from pktcable.store.fwrules import merge
 
 log = logging.getLogger("pktcable.serve")
 #: Seconds a read of the rules is used before the store is asked again.
 RULES_TTL = 5.0
 #: What ``Upgrades.refused`` counts: device reports with a refused field, upgrades left out of a file.
 REFUSED = ("report", "upgrade")
+#: Devices whose last report is remembered, so a reboot on the same image writes nothing.
+REPORT_CACHE = 100_000
 #: Images whose signers' CVCs are remembered (by file name and SHA-256).
 CVC_CACHE = 64
 
@@ -80,6 +83,10 @@ class Upgrades:
         self.manufacturer_cvc = manufacturer_cvc
         self.cosigner_cvc = cosigner_cvc
         self._rules: tuple[float, list[Rule]] | None = None
+        self._known: dict[str, DeviceFirmware] = {}
+        #: (MAC-less) problems already logged: a rule whose image cannot be offered is told
+        #: once, not for every modem of a boot storm.
+        self._told: set[str] = set()
         self._cvcs: dict[tuple[str, str], tuple[bytes | None, bytes | None]] = {}
         self._lock = threading.Lock()  # the API's threads and the event loop share the caches
         #: Reports refused and upgrades left out of a file, by REFUSED (each also logged),
@@ -94,7 +101,7 @@ class Upgrades:
             self.refused["report"] += 1
             log.info("%s option 43: %s", mac, why, extra={"mac": mac})
         if firmware != DeviceFirmware(mac):
-            self.store.record_device(firmware, "dhcp", self.clock())
+            self._record(firmware, "dhcp")
 
     def reported(self, mac: str, sw_version: bytes) -> None:
         """An eMTA's enrollment INFORM: pktcMtaDevSwCurrentVers (SnmpAdminString, UTF-8)."""
@@ -103,7 +110,26 @@ class Upgrades:
             self.refused["report"] += 1
             log.info("%s enrollment: %s", mac, why, extra={"mac": mac})
         elif value:
-            self.store.record_device(DeviceFirmware(mac, sw_version=value), "inform", self.clock())
+            self._record(DeviceFirmware(mac, sw_version=value), "inform")
+
+    def _record(self, report: DeviceFirmware, source: str) -> None:
+        """Write the report unless it tells nothing new (a boot storm of modems that run
+        what they ran yesterday then costs the store nothing)."""
+        with self._lock:
+            known = self._known.get(report.mac)
+        if known is not None and merge(known, report) == known:
+            return
+        self.store.record_device(report, source, self.clock())
+        with self._lock:
+            if len(self._known) >= REPORT_CACHE:
+                self._known.clear()
+            self._known[report.mac] = merge(known, report) if known is not None else \
+                self.store.device(report.mac) or report
+
+    def forget(self, mac: str) -> None:
+        """The device is gone from the store: its next report is written whatever it says."""
+        with self._lock:
+            self._known.pop(mac, None)
 
     # -- decisions -------------------------------------------------------------------------------------
     def rules(self) -> list[Rule]:
@@ -121,6 +147,7 @@ class Upgrades:
         """The rules changed (this serve's API): the next decision reads them again."""
         with self._lock:
             self._rules = None
+            self._told.clear()
 
     def decide(self, mac: str) -> tuple[DeviceFirmware | None, Decision]:
         device = self.store.device(mac)
@@ -144,8 +171,14 @@ class Upgrades:
             return tlvs
         except (UpgradeError, CodeFileError) as exc:
             self.refused["upgrade"] += 1
-            log.warning("%s: rule %s offers %s, left out of its file: %s", device.mac, decision.rule,
-                        decision.image, exc, extra={"mac": device.mac})
+            told = f"{decision.rule}\0{decision.image}\0{exc}"
+            with self._lock:
+                first = told not in self._told
+                if first and len(self._told) < CVC_CACHE:
+                    self._told.add(told)
+            if first:
+                log.warning("rule %s offers %s, left out of CM files (first %s): %s", decision.rule, decision.image,
+                            device.mac, exc, extra={"mac": device.mac})
             return b""
 
     def cm_file(self, device: Device, data: bytes) -> bytes:
