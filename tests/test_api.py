@@ -78,6 +78,14 @@ class FakeOffice:
     def metrics(self) -> CollectorRegistry:
         return self.registry
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        return {"vendor": "", "model": "", "hw_version": "", "current": None, "image": None, "version": None,
+                "rule": None, "reason": "no rule matches the device", "target": None, "target_version": None,
+                "history": []}
+
+    def rules_changed(self) -> None:
+        pass
+
     def settle(self) -> None:
         self.settled += 1
 

@@ -367,3 +367,9 @@ def list_cmd(data_dir: str | None, store_url: str | None, as_json: bool) -> None
         return
     for i in images:
         click.echo(f"{i.filename}\t{i.vendor}\t{i.model}\t{i.hw_version}\t{i.version}\t{i.size}\t{i.sha256}\t{i.signature}")
+
+
+# The rollout rules' commands live in a module of their own (pktcable/cli/fwrules.py).
+from .fwrules import rule_group  # noqa: E402 - after firmware_group and the catalogue helpers it uses
+
+firmware_group.add_command(rule_group)

@@ -67,7 +67,7 @@ from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFi
 
 from . import datadir, secure
 from .cmflow import CmFlow
-from .config import ServeConfig, api_ssl, firmware_trust
+from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
@@ -77,6 +77,7 @@ from .office import NoCurrentLease
 from .sipwiring import SipWiring
 from .site import dhcp_config, resolve_site
 from .site import naming as _naming
+from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve")
 T = TypeVar("T")
@@ -144,6 +145,10 @@ class Backoffice:
         self.firmware: FirmwareStore = postgresql.firmware if postgresql is not None else \
             SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
         self.firmware_trust = firmware_trust(cfg)
+        manufacturer_cvc, cosigner_cvc = firmware_cvcs(cfg)
+        #: Devices' reported versions, the rules' decisions, the CM file's upgrade TLVs.
+        self.upgrades = Upgrades(self.firmware, clock, self.site.advertise, manufacturer=cfg.firmware_manufacturer,
+                                 manufacturer_cvc=manufacturer_cvc, cosigner_cvc=cosigner_cvc, cm_key=cm_key)
         self._seed(cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)
         #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.
@@ -169,7 +174,7 @@ class Backoffice:
         # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name.
         self.names = OneTimeNames(lifetime=60.0)
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
-        recorded = RecordingResolver(self.templates, self._record_file)
+        recorded = RecordingResolver(self.templates, self._record_file, self.upgrades.cm_file)
         # The catalogue's images last: a device's own file name always means that device's file.
         self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, recorded, clock), recorded,
                                                CatalogueResolver(self.firmware)]),
@@ -369,6 +374,8 @@ class Backoffice:
             device.template = f"{device.kind}.txt"
         self.devices.put(device)
         self._commit_soon()
+        if event.report is not None and not event.renewal:  # a reboot may bring a new image; a renewal cannot
+            self.upgrades.dhcp_report(mac, event.report)
         if device.kind == "cm":
             self.cm_flow.event(mac, ev.LeaseRenewed() if event.renewal else ev.LeaseAcked(), ip)
         elif event.renewal:  # the same binding, longer: the eMTA's run (or its outcome) stands
@@ -405,6 +412,8 @@ class Backoffice:
             self.entity.forget(mac)
         self.capabilities.pop(mac, None)
         self.built.delete(mac)
+        self.firmware.forget_device(mac)
+        self.upgrades.forget(mac)
         return self.devices.delete(mac)
 
     # -- the operators' API reaches the back office through these only (office.Office) ----------
@@ -499,7 +508,7 @@ class Backoffice:
                          admission=AdmissionLimits(cfg.enroll_max_in_flight, cfg.enroll_rate)),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
-            lease_sync=self._lease_sync if cfg.dhcp_workers else None,
+            lease_sync=self._lease_sync if cfg.dhcp_workers else None, reports=self.upgrades,
         )
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3

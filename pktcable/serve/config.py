@@ -65,6 +65,8 @@ demo on loopback without privileges, overridden by a TOML file.
     firmware_cvc_root = "/etc/pktcable/cvc-root.pem"  # judge uploaded code files by this CVC root
     firmware_manufacturer = "Example Vendor"  # ... signed by this organization (both, or neither)
     firmware_cosigner = "Example Cable"       # ... and co-signed by this one (optional)
+    firmware_manufacturer_cvc = "mfg-cvc.der" # TLV 32 of an upgrading CM's file (default: the image's signer)
+    firmware_cosigner_cvc = "cosigner-cvc.der"  # TLV 33 (default: the image's co-signer)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -210,6 +212,10 @@ class ServeConfig:
     firmware_cvc_root: str | None = None
     firmware_manufacturer: str | None = None
     firmware_cosigner: str | None = None
+    #: The CVCs an upgrading CM's file carries in TLV 32/33 (PEM or DER files), instead of
+    #: the ones the offered code file was signed with.
+    firmware_manufacturer_cvc: str | None = None
+    firmware_cosigner_cvc: str | None = None
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -343,6 +349,39 @@ def _check_api(cfg: ServeConfig) -> None:
             raise named(join("api_hosts", i), f"not a host name: {name!r}")
     api_ssl(cfg)
     firmware_trust(cfg)
+    firmware_cvcs(cfg)
+
+
+#: The largest CVC file taken for TLV 32/33 (a CVC is a few KiB).
+MAX_CVC_FILE = 16 * 1024
+
+
+def firmware_cvcs(cfg: ServeConfig) -> tuple[bytes | None, bytes | None]:
+    """The DER of firmware_manufacturer_cvc and firmware_cosigner_cvc (each a PEM or DER
+    certificate file), None for one not set."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    found: list[bytes | None] = []
+    for key in ("firmware_manufacturer_cvc", "firmware_cosigner_cvc"):
+        path = getattr(cfg, key)
+        if path is None:
+            found.append(None)
+            continue
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_CVC_FILE + 1)
+        except OSError as exc:
+            raise named(key, f"{path}: {exc.strerror or exc}") from None
+        if len(data) > MAX_CVC_FILE:
+            raise named(key, f"{path}: larger than {MAX_CVC_FILE} bytes, no CVC")
+        try:
+            cert = x509.load_pem_x509_certificate(data) if data.startswith(b"-----BEGIN") \
+                else x509.load_der_x509_certificate(data)
+        except ValueError as exc:
+            raise named(key, f"{path}: not a PEM or DER certificate ({exc})") from None
+        found.append(cert.public_bytes(serialization.Encoding.DER))
+    return found[0], found[1]
 
 
 def firmware_trust(cfg: ServeConfig) -> CvcTrust | None:

@@ -155,6 +155,15 @@ class Office(Protocol):
         """The firmware catalogue (its methods block: call them from a worker thread)."""
         ...
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        """The device's reported versions against its rules' target (serve/upgrades.py
+        Upgrades.view); blocks: call it from a worker thread."""
+        ...
+
+    def rules_changed(self) -> None:
+        """The API changed the firmware rules: decisions from now on read them anew."""
+        ...
+
     def firmware_trust(self) -> CvcTrust | None:
         """What an uploaded image's signature is judged by (None: recorded as not checked)."""
         ...

@@ -138,9 +138,11 @@ class OfficeView:
         self.template_text(template)
         device = replace(device, template=template)
         try:
-            return office.templates.build(office.with_mib_tree(device), device.ip)
+            data = office.templates.build(office.with_mib_tree(device), device.ip)
         except BuildFailed as exc:
             raise ValueError(exc.reason) from None
+        # As the modem would get it now: with the upgrade TLVs its rule adds (serve/upgrades.py).
+        return office.upgrades.cm_file(device, data)
 
     def validate_template(self, kind: str, text: str) -> list[TextError]:
         office = self._office
@@ -157,6 +159,12 @@ class OfficeView:
     # -- the firmware catalogue ---------------------------------------------------------------
     def firmware(self) -> FirmwareStore:
         return self._office.firmware
+
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        return self._office.upgrades.view(mac)
+
+    def rules_changed(self) -> None:
+        self._office.upgrades.changed()
 
     def firmware_trust(self) -> CvcTrust | None:
         return self._office.firmware_trust
