@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from dhcp.message import Message
 from pktcable.firmware.labimage import make_image
+from pktcable.firmware.swmib import SwAdmin, SwOper, sw_oids
 from pktcable.flow import Flow
 from pktcable.secure.labdir import LabPki
 from pktcable.simulate import net
-from pktcable.simulate.cmagent import CmMib, sw_oids
-from pktcable.simulate.cmsoftware import CmSoftware, SwAdmin, SwOper
+from pktcable.simulate.cmagent import CmMib
+from pktcable.simulate.cmsoftware import CmSoftware
 from pktcable.simulate.emta import SimConfig, SimulatedMta
 from pktcable.simulate.identity import Identity
 from pktcable.snmp import message as m
@@ -37,6 +37,7 @@ from .test_simulate_upgrade import (
     sim_config,
     software_versions,
     start_tftp,
+    write_root,
 )
 from .test_simulator_strict import HOST, dotted, free_port, net_snmp
 
@@ -56,9 +57,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
 
 @pytest.fixture(scope="module")
 def root_pem(lab: LabPki, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("root") / "cvc-root.pem"
-    path.write_bytes(lab.get("cvc-root").certificate.public_bytes(Encoding.PEM))
-    return str(path)
+    return write_root(lab, tmp_path_factory.mktemp("root"))
 
 
 def mib(lab: LabPki, enabled: bool = True, root: bool = True) -> tuple[CmMib, CmSoftware, list[int]]:

@@ -45,7 +45,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
 
 @pytest.fixture(scope="module")
 def root_pem(lab: LabPki, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("root") / "cvc-root.pem"
+    return write_root(lab, tmp_path_factory.mktemp("root"))
+
+
+def write_root(lab: LabPki, folder: Path) -> str:
+    """The lab's CVC root as a PEM file, as SimConfig.cvc_root names it."""
+    path = folder / "cvc-root.pem"
     path.write_bytes(lab.get("cvc-root").certificate.public_bytes(Encoding.PEM))
     return str(path)
 

@@ -13,51 +13,19 @@ downloads by TFTP over IPv4 only).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
 from ipaddress import IPv4Address, IPv6Address
 
+from pktcable.firmware.swmib import OID, TFTP, AddressType, SwAdmin, SwOper, sw_oids
 from pktcable.snmp import message as m
 from pktcable.snmp.agent import MibView
 
-from .cmsoftware import CmSoftware, SwAdmin, SwOper
+from .cmsoftware import CmSoftware
 from .identity import SYS_DESCR
 
-OID = tuple[int, ...]
 SYS_DESCR_OID: OID = (1, 3, 6, 1, 2, 1, 1, 1, 0)
-#: InetAddressType (RFC 4001) values the agent takes: unknown, ipv4, ipv6, ipv4z, ipv6z, dns.
-ADDRESS_LENGTHS = {0: (0,), 1: (4,), 2: (16,), 3: (8,), 4: (20,), 16: tuple(range(1, 256))}
-TFTP, HTTP = 1, 2
-
-
-@dataclass(frozen=True)
-class SwOids:
-    server: OID
-    filename: OID
-    admin: OID
-    oper: OID
-    current: OID
-    address_type: OID
-    address: OID
-    transport: OID
-    download_status: OID
-
-
-@cache
-def sw_oids() -> SwOids:
-    """The instances (``.0``) from the MIB registry."""
-    from pktcable.mibdata import default_registry
-
-    reg = default_registry()
-
-    def scalar(name: str) -> OID:
-        return (*reg.resolve(name), 0)
-
-    dev = "DOCS-CABLE-DEVICE-MIB::docsDevSw"
-    return SwOids(scalar(dev + "Server"), scalar(dev + "Filename"), scalar(dev + "AdminStatus"),
-                  scalar(dev + "OperStatus"), scalar(dev + "CurrentVers"), scalar(dev + "ServerAddressType"),
-                  scalar(dev + "ServerAddress"), scalar(dev + "ServerTransportProtocol"),
-                  scalar("DOCS-IETF-BPI2-MIB::docsBpi2CodeDownloadStatusCode"))
+#: Address lengths of each InetAddressType (RFC 4001) the agent takes.
+ADDRESS_LENGTHS: dict[int, tuple[int, ...]] = {AddressType.UNKNOWN: (0,), AddressType.IPV4: (4,), AddressType.IPV6: (16,),
+                   AddressType.IPV4Z: (8,), AddressType.IPV6Z: (20,), AddressType.DNS: tuple(range(1, 256))}
 
 
 class CmMib:

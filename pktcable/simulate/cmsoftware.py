@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
 from functools import cache
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -24,6 +24,7 @@ from cryptography import x509
 from pktcable.firmware import codefile as cf
 from pktcable.firmware.device import CodeStore, DownloadStatus, Upgrade, install, take_config
 from pktcable.firmware.labimage import ImageError, image_version
+from pktcable.firmware.swmib import SwAdmin, SwOper
 
 #: The step id of the software download in the compliance report: after registration
 #: (CM-9/10) a modem whose config file names another image downloads it.
@@ -31,24 +32,6 @@ STEP = "CM-SWDL"
 #: Until a code file says otherwise, any signing time and CVC start pass (the factory's
 #: stored times are older than any lab CVC).
 FACTORY_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-class SwAdmin(IntEnum):
-    """docsDevSwAdminStatus (RFC 4639)."""
-
-    UPGRADE_FROM_MGT = 1
-    ALLOW_PROVISIONING_UPGRADE = 2
-    IGNORE_PROVISIONING_UPGRADE = 3
-
-
-class SwOper(IntEnum):
-    """docsDevSwOperStatus (RFC 4639)."""
-
-    IN_PROGRESS = 1
-    COMPLETE_FROM_PROVISIONING = 2
-    COMPLETE_FROM_MGT = 3
-    FAILED = 4
-    OTHER = 5
 
 
 class Outcome(Enum):
