@@ -204,3 +204,43 @@ def test_a_push_of_a_missing_file_ends_failed_and_one_to_a_silent_address_unreac
     missing, silent = asyncio.run(scenario())
     assert missing.outcome is Outcome.FAILED and missing.version == "1.0.0", missing
     assert silent.outcome is Outcome.UNREACHABLE, silent
+
+
+# -- the command line --------------------------------------------------------------------------------------------
+
+
+def test_lab_image_command_writes_an_image_the_simulator_reads(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pktcable.cli import main
+    from pktcable.firmware.labimage import image_version
+
+    out = tmp_path / "fw.bin"
+    result = CliRunner().invoke(main, ["firmware", "lab-image", "--version", "2.0.0", "--size", "1000", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert image_version(data) == "2.0.0" and len(data) == len(b"PKTCABLE-SIM-IMAGE 2.0.0\n") + 1000
+    bad = CliRunner().invoke(main, ["firmware", "lab-image", "--version", "two words", "-o", str(out)])
+    assert bad.exit_code == 2 and "not printable ASCII" in bad.output
+
+
+def test_push_command_against_the_simulated_cm(lab: LabPki, root_pem: str, tmp_path: Path) -> None:
+    import json
+    import sys
+
+    sim = sim_config(root_pem, cm_agent_port=free_port())
+    command = [sys.executable, "-m", "pktcable", "firmware", "push", "--device-address", HOST,
+               "--agent-port", str(sim.cm_agent_port), "--server", HOST, "--filename", "fw-2.0.0.p7",
+               "--budget", "30", "--poll-every", "0.2", "--json"]
+
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        async with running(sim, upgrade_files(lab, tmp_path)):
+            return await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60,
+                                           cwd=Path(__file__).resolve().parent.parent)
+
+    done = asyncio.run(scenario())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"outcome": "completed", "detail": "version 2.0.0", "version_before": "1.0.0",
+                                       "version": "2.0.0", "oper_status": 3}
+    usage = subprocess.run([*command[:-1], "--filename", "x" * 65], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "docsDevSwFilename" in usage.stderr

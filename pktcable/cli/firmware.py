@@ -367,3 +367,14 @@ def list_cmd(data_dir: str | None, store_url: str | None, as_json: bool) -> None
         return
     for i in images:
         click.echo(f"{i.filename}\t{i.vendor}\t{i.model}\t{i.hw_version}\t{i.version}\t{i.size}\t{i.sha256}\t{i.signature}")
+
+
+def _add_upgrade_commands() -> None:
+    """push and lab-image live in their own module (SNMP, the simulator's images)."""
+    from .firmwarepush import lab_image_cmd, push_cmd
+
+    firmware_group.add_command(push_cmd)
+    firmware_group.add_command(lab_image_cmd)
+
+
+_add_upgrade_commands()

@@ -32,8 +32,9 @@ class ImageError(ValueError):
 
 def make_image(version: str, payload: bytes = b"") -> bytes:
     """An image the simulated modem installs as ``version``."""
-    _check(version.encode("ascii", "replace"))
-    return MAGIC + version.encode("ascii") + b"\n" + payload
+    raw = version.encode("utf-8")
+    _check(raw)
+    return MAGIC + raw + b"\n" + payload
 
 
 def image_version(image: bytes) -> str:
