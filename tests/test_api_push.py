@@ -147,3 +147,42 @@ def test_the_office_view_pushes_to_the_leased_address() -> None:
     with pytest.raises(NoCurrentLease):
         asyncio.run(OfficeView(Leaseless()).push_firmware(MAC, "f", budget=10, poll_every=1,  # type: ignore[arg-type]
                                                           legacy=False))
+
+
+def test_the_office_view_pushes_through_serve_to_a_simulated_modem(lab: LabPki, tmp_path: Path) -> None:
+    """A real back office and a simulated device (its own CM lease, its eCM agent at the
+    agent_port setting): the push reaches the modem's agent with the write community. serve's
+    default CM file carries no CVC, so the modem refuses upgradeFromMgt: the push says so."""
+    from pktcable.flow import Flow
+    from pktcable.serve.app import Backoffice
+    from pktcable.serve.officeview import OfficeView
+    from pktcable.simulate import net
+    from pktcable.simulate.emta import SimulatedMta
+    from pktcable.simulate.identity import Identity
+
+    from .test_e2e import configs, run
+
+    cfg, sim = configs(["BASIC.1"])
+    sim.cm_agent_port, sim.cvc_root, sim.manufacturer = cfg.agent_port, write_root(lab, tmp_path), "Example Vendor"
+    identity = Identity.make(7)
+
+    async def scenario(office: Backoffice) -> tuple[Done, Any, str]:
+        relay = await net.open_relay((sim.relay, sim.relay_port), (sim.server, sim.dhcp_port))
+        device = SimulatedMta(identity, Flow.BASIC_1, sim, relay)
+        task = asyncio.ensure_future(device.run())
+        try:
+            result = await asyncio.wait_for(asyncio.shield(device.finished), 30)
+            leased = office.leased_address(identity.cm_mac.hex())
+            done = await OfficeView(office).push_firmware(identity.cm_mac.hex(), "fw-2.0.0.p7", budget=10,
+                                                          poll_every=0.5, legacy=False)
+        finally:
+            device.stop()
+            await asyncio.wait_for(task, 10)
+            relay.close()
+        return done, result, str(leased)
+
+    done, result, leased = run(cfg, scenario)
+    assert result.passed, result.deviations
+    assert leased.startswith("127.101."), leased  # the CM pool: the eMTA's agent is on another address
+    assert done.outcome is Outcome.REFUSED and "docsDevSwAdminStatus.0" in done.detail, done
+    assert done.version_before == "1.0.0"

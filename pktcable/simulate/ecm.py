@@ -35,7 +35,7 @@ from tlv.errors import DecodeError
 from . import net
 from .cmagent import CmMib
 from .cmsoftware import STEP, Attempt, CmSoftware, Outcome, Result, load_root
-from .config import DeviceResult, SimConfig
+from .config import Deviation, DeviceResult, SimConfig
 from .identity import Identity, Reply, parse_reply, request
 
 #: 122.1 = 255.255.255.255: no preference, the eMTA follows RFC 2131 (RFC 3495 5.1).
@@ -73,8 +73,6 @@ class EcmDevice:
         self.sw_task: asyncio.Task[None] | None = None
 
     def deviate(self, step: str, text: str) -> None:
-        from .config import Deviation
-
         self.result.deviations.append(Deviation(step, text))
 
     def new_xid(self) -> int:
@@ -279,6 +277,8 @@ def cm_file_problem(data: bytes) -> tuple[str, ConfigFile | None]:
         cf = decode_file(data)
     except DecodeError as exc:
         return f"CM config file does not decode: {exc}", None
-    if cf.mta or cf.problems:
-        return f"CM config file: {'; '.join(cf.problems) or 'an MTA file'}", cf
+    if cf.mta:
+        return "CM config file: an MTA file", None  # nothing in it is for the eCM
+    if cf.problems:
+        return f"CM config file: {'; '.join(cf.problems)}", cf
     return "", cf
