@@ -169,7 +169,7 @@ def test_the_push_upgrades_the_simulated_cm_as_snmpset_does(lab: LabPki, root_pe
             out = await asyncio.to_thread(net_snmp, snmpset, "-v2c", "-c", "private", f"{HOST}:{target[1]}",
                                           dotted(SW.server), "a", HOST, dotted(SW.filename), "s", "fw-2.0.0.p7",
                                           dotted(SW.admin), "i", "1")
-            for _ in range(150):  # until it is back from its reboot with the new image
+            for _ in range(300):  # until it is back from its reboot with the new image (30 s)
                 if device.result.walks >= 2 and device.cm_agent is not None:
                     break
                 await asyncio.sleep(0.1)

@@ -177,6 +177,7 @@ def test_snmpset_of_the_software_objects_upgrades_the_simulated_cm(lab: LabPki, 
     done, after, versions, device = asyncio.run(scenario())
     assert done.returncode == 0, done.stderr
     lines = after.strip().splitlines()
+    assert len(lines) == 3, (after, versions, device.result.state, device.result.upgrade, device.result.deviations)
     assert lines[0].endswith("INTEGER: 3"), after     # docsDevSwOperStatus completeFromMgt(3)
     assert lines[1].endswith('STRING: "2.0.0"'), after  # docsDevSwCurrentVers
     assert lines[2].endswith("INTEGER: 3"), after     # docsDevSwAdminStatus ignoreProvisioningUpgrade(3)

@@ -103,7 +103,8 @@ async def start_tftp(sim: SimConfig, files: dict[str, bytes]) -> TftpServer:
 def sim_config(root: str | None, **kw: Any) -> SimConfig:
     base: dict[str, Any] = dict(server=HOST, dhcp_port=0, relay_port=free_port(), snmp_port=0,
                                 agent_port=free_port(), tftp_port=0, tod_port=free_port(), timing=TIMING,
-                                dhcp_timeout=0.2, dhcp_retries=1, snmp_timeout=0.3, snmp_retries=1,
+                                # DHCP retransmits for 4.5 s: a loaded machine must not fail a reboot's DHCP.
+                                dhcp_timeout=0.3, dhcp_retries=3, snmp_timeout=0.3, snmp_retries=1,
                                 cm_version="1.0.0", cm_image="fw-1.0.0.p7", cvc_root=root, manufacturer=MFG)
     return SimConfig(**{**base, **kw})
 
