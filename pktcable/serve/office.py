@@ -23,6 +23,7 @@ from pktcable.store.query import DeviceQuery, Page, StateCount
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
+    from pktcable.firmware.push import Done
     from pktcable.store.firmware import FirmwareStore
 
     from .phonestatus import PhoneLive
@@ -170,5 +171,11 @@ class Office(Protocol):
 
     def firmware_limit(self) -> int:
         """The largest image an upload may carry, bytes."""
+        ...
+
+    async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
+                            legacy: bool) -> Done:
+        """Upgrade the cable modem ``mac`` now by SNMP (docsDevSoftware, pktcable.firmware.push)
+        from this server's TFTP; its outcome. :class:`NoCurrentLease` when it holds no lease."""
         ...
 

@@ -25,6 +25,7 @@ from .office import NoCurrentLease, NoSuchTemplate, TemplateInfo, TextError
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
+    from pktcable.firmware.push import Done
     from pktcable.store.firmware import FirmwareStore
 
     from .app import Backoffice
@@ -171,6 +172,20 @@ class OfficeView:
 
     def firmware_limit(self) -> int:
         return self._office.cfg.firmware_max_bytes
+
+    async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
+                            legacy: bool) -> Done:
+        from pktcable.provision.swpush import push_firmware, v2c
+
+        office = self._office
+        # The address leased to the modem now (never the store's last one), its agent at the
+        # agent_port setting, the write community; the code file from this server's TFTP.
+        address = office.leased_address(mac)
+        if address is None or office.snmp is None:
+            raise NoCurrentLease(f"no current lease for {mac}")
+        send = v2c(office.snmp, (address, office.cfg.agent_port), office.cfg.write_community.encode())
+        return await push_firmware(send, office.site.advertise, filename, budget=budget, poll_every=poll_every,
+                                   legacy=legacy)
 
 
 def _kind_of(text: str) -> str:
