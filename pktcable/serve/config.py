@@ -9,6 +9,9 @@ demo on loopback without privileges, overridden by a TOML file.
     data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
     store = "postgresql:///pktcable?host=/run/postgresql"  # the stores in PostgreSQL instead
                                    # (a libpq URI; absent or "sqlite:": data_dir's files)
+    node_id = "dhcp-a"             # this node's name in a shared database's node table
+                                   # (default: host name/address; docs/deploy.md)
+    node_heartbeat = 5.0           # seconds between its heartbeats there (stale after 3 missed)
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
@@ -97,6 +100,7 @@ from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
 from pktcable.store.pg import StoreUrlError, parse_store
+from pktcable.store.pg_nodes import check_id
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 from .secure import kerberos_realm
@@ -129,6 +133,10 @@ class ServeConfig:
     data_dir: str | None = None
     #: Where the stores are: None or "sqlite:" the data dir's files, or a PostgreSQL URL (docs/deploy.md).
     store: str | None = None
+    #: This serve node's id in a shared PostgreSQL database's node table (None: host name/address).
+    node_id: str | None = None
+    #: Seconds between the node's heartbeats in that table.
+    node_heartbeat: float = 5.0
     dhcp_port: int = 10067
     relay_port: int = 10068
     tftp_port: int = 10069
@@ -249,7 +257,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "snmp_timeout": (0.01, 60), "snmp_retries": (0, 10),
     "prov_timer": (0, 255),  # option 122.8 is one octet of minutes
     "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
-    "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
+    "server_budget": (1, 86400), "http_header_timeout": (0.01, 300), "node_heartbeat": (0.2, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
     "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000), "sip_https_port": (0, 65535),
@@ -336,6 +344,11 @@ def _check(cfg: ServeConfig) -> None:
         parse_store(cfg.store)
     except StoreUrlError as exc:
         raise named("store", str(exc)) from None
+    if cfg.node_id is not None:
+        try:
+            check_id(cfg.node_id)
+        except ValueError as exc:
+            raise named("node_id", str(exc)) from None
     _check_devices(cfg)
     if cfg.dhcp:
         _check_dhcp_table(cfg)

@@ -10,7 +10,7 @@ test's fake, another front end).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
 from pktcable.store.leases import Lease
+from pktcable.store.pg_nodes import Node
 from pktcable.store.query import DeviceQuery, Page, StateCount
 
 if TYPE_CHECKING:
@@ -124,6 +125,17 @@ class Office(Protocol):
     def phone_live(self, mac: str) -> PhoneLive | None:
         """What the SIP service knows of a phone now (its subscription, the version it serves);
         None when the SIP service is off."""
+        ...
+
+    def shared_leases(self) -> Callable[[], list[Lease]] | None:
+        """With a database shared by several serve nodes: a function that reads every node's
+        leases from it (called in a worker thread), instead of :meth:`lease_snapshot`, which
+        holds only this node's. None with a store of this node alone."""
+        ...
+
+    def nodes(self) -> list[Node] | None:
+        """The serve nodes of a shared database, with their heartbeats (a worker thread); None
+        with a store of this node alone."""
         ...
 
     async def reprovision(self, mac: str) -> bool:

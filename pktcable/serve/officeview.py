@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,10 @@ from pktcable.delivery.resolvers import BuildFailed
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
 from pktcable.store.leases import Lease
+from pktcable.store.pg_nodes import Node
 from pktcable.store.query import DeviceQuery, Page, StateCount
 
+from . import nodes as node_wiring
 from .office import NoCurrentLease, NoSuchTemplate, TemplateInfo, TextError
 
 if TYPE_CHECKING:
@@ -85,11 +87,24 @@ class OfficeView:
 
     # -- lookups --------------------------------------------------------------------------------
     def current_lease(self, mac: str) -> Lease | None:
-        return self._office.lease_view.bound_lease(mac, self._office.clock())
+        now = self._office.clock()
+        found = self._office.lease_view.bound_lease(mac, now)
+        beat = node_wiring.running(self._office)
+        if found is None and beat is not None:  # bound by another node of the shared database
+            found = beat.bound_lease(mac, now)
+        return found
 
     def lease_snapshot(self) -> list[Lease]:
         # One C-level copy of the list on the loop; the API sorts and filters it in a worker thread.
         return list(self._office.lease_view.by_address.values())
+
+    def shared_leases(self) -> Callable[[], list[Lease]] | None:
+        beat = node_wiring.running(self._office)
+        return beat.leases if beat is not None else None
+
+    def nodes(self) -> list[Node] | None:
+        beat = node_wiring.running(self._office)
+        return beat.nodes() if beat is not None else None
 
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self._office.built.of(mac)
