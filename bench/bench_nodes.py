@@ -154,7 +154,14 @@ def stop_node(node: Node) -> list[str]:
         except subprocess.TimeoutExpired:
             node.proc.kill()
             node.proc.wait(10)
-    return [line for line in node.log().splitlines() if "ERROR" in line or "Traceback" in line]
+    lines = node.log().splitlines()
+    # An error line, or a traceback's first and last lines (the exception itself).
+    errors = [line for line in lines if "ERROR" in line]
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            end = next((j for j in range(i + 1, len(lines)) if not lines[j].startswith((" ", "Traceback"))), i)
+            errors.append(f"{line} ... {lines[end - 2].strip()} | {lines[end]}")
+    return errors
 
 
 class CpuMeter:
@@ -250,7 +257,7 @@ def devices_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run:
                 cmd = [sys.executable, "-m", "pktcable", "simulate", "--server", node.address, "--flow", args.flow,
                        "--count", str(half), "--first", str(i * half), "--rate", str(args.device_rate / nodes_n),
                        "--report", str(report), "--quiet", "--dhcp-timeout", "1", "--dhcp-retries", "3",
-                       "--device-budget", str(args.device_budget),
+                       *(["--device-budget", str(args.device_budget)] if args.device_budget else []),
                        *[f"--{k}-port={v}" for k, v in node.ports.items() if k in PORTS]]
                 sims.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                               env=ENV, cwd=ROOT), report))
@@ -306,7 +313,7 @@ def show(phase: str, case: str, r: dict[str, Any]) -> None:
     print(f"    store afterwards: {r['check']}")
     keep = ("offers", "acks", "naks", "taken-elsewhere", "dropped")
     print("    DHCP per node: " + "; ".join(", ".join(f"{k} {c.get(k, 0)}" for k in keep) for c in r["dhcp"]))
-    for line in r["errors"][:5] + r.get("deviations", [])[:5]:
+    for line in r["errors"][:8] + r.get("deviations", [])[:5]:
         print(f"    {line}")
 
 
@@ -319,7 +326,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10, help="seconds of perfdhcp")
     ap.add_argument("--count", type=int, default=600, help="eCM + eMTA pairs per storm (split over nodes)")
     ap.add_argument("--device-rate", type=float, default=60.0, help="devices started per second in all")
-    ap.add_argument("--device-budget", type=float, default=60.0, help="seconds each simulated device keeps trying")
+    ap.add_argument("--device-budget", type=float,
+                    help="seconds each simulated device keeps trying (default: one walk, as bench_storm.py; with a "
+                         "budget an overloaded server also gets the failed walks again)")
     ap.add_argument("--flow", default="hybrid.2")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--profile", type=Path, help="folder: cProfile node 1 of each case and phase of run 1")
@@ -332,6 +341,8 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
     except (ValueError, OSError):
         pass
+    # SIGTERM as Ctrl-C: the nodes, namespaces and PostgreSQL are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     phases = {"leases": leases_phase, "devices": devices_phase}
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with pgserver.running() as pg:
