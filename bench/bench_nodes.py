@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import signal
 import socket
@@ -73,16 +74,19 @@ START_TIMEOUT = 60.0
 
 def free_port() -> int:
     """A port free for UDP and TCP on every address (ToD listens on both; the simulator's
-    relay socket is on 127.0.0.1, the node on another loopback address)."""
+    relay socket is on 127.0.0.1, the node on another loopback address), taken below the
+    kernel's ephemeral range: a storm's thousands of sockets (and other jobs') are given
+    ports from that range, and one of them could take ours between this check and the bind."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("0.0.0.0", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("0.0.0.0", port))
-                except OSError:
-                    continue
+        port = random.randrange(max(1025, low - 12000), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                udp.bind(("0.0.0.0", port))
+                tcp.bind(("0.0.0.0", port))
+            except OSError:
+                continue
         return port
 
 
@@ -102,11 +106,23 @@ class Node:
         url = f"http://{self.address}:{self.ports['api']}/metrics"
         text = subprocess.run([*(["ip", "netns", "exec", self.netns] if self.netns else []), "curl", "-sf",
                                "--max-time", "20", url], capture_output=True, text=True).stdout
-        counts = {}
+        counts: dict[str, int] = {}
         for line in text.splitlines():
+            name, _, value = line.rpartition(" ")
             if line.startswith("pktcable_dhcp_packets_total{"):
-                name, _, value = line.rpartition(" ")
                 counts[name.split('"')[1]] = int(float(value))
+            elif line.startswith("pktcable_store_commit_seconds_"):
+                # commits: how many, their seconds in ms, and how many took over 100 ms
+                store = name.split('store="')[1].split('"')[0]
+                if name.startswith("pktcable_store_commit_seconds_count"):
+                    counts[f"{store} commits"] = int(float(value))
+                elif name.startswith("pktcable_store_commit_seconds_sum"):
+                    counts[f"{store} commit ms"] = round(1e3 * float(value))
+                elif 'le="0.1"' in name:
+                    counts[f"{store} le100ms"] = int(float(value))
+        for store in ("devices", "leases"):
+            if f"{store} le100ms" in counts:
+                counts[f"{store} over 100 ms"] = counts.get(f"{store} commits", 0) - counts.pop(f"{store} le100ms")
         return counts
 
 
@@ -311,7 +327,8 @@ def show(phase: str, case: str, r: dict[str, Any]) -> None:
     print(f"  {phase} {LABEL[case]}: {r['per_s']:.1f} {unit}/s (per node {r['per_node']}); {extra}; "
           f"serve CPU {r['serve_cpu_ms']:.3f} ms, database CPU {r['db_cpu_ms']:.3f} ms per {unit[:-1]}")
     print(f"    store afterwards: {r['check']}")
-    keep = ("offers", "acks", "naks", "taken-elsewhere", "dropped")
+    keep = ("offers", "acks", "naks", "taken-elsewhere", "dropped", "leases commits", "leases commit ms",
+            "leases over 100 ms", "devices commits", "devices commit ms", "devices over 100 ms")
     print("    DHCP per node: " + "; ".join(", ".join(f"{k} {c.get(k, 0)}" for k in keep) for c in r["dhcp"]))
     for line in r["errors"][:8] + r.get("deviations", [])[:5]:
         print(f"    {line}")
