@@ -110,8 +110,8 @@ class Rule:
         return sum(v != ANY for v in (self.vendor, self.model, self.hw_version))
 
     def matches(self, device: DeviceFirmware) -> bool:
-        return all(want in (ANY, have) for want, have in ((self.vendor, device.vendor), (self.model, device.model),
-                                                           (self.hw_version, device.hw_version)))
+        return (self.vendor in (ANY, device.vendor) and self.model in (ANY, device.model)
+                and self.hw_version in (ANY, device.hw_version))
 
     def includes(self, mac: str) -> bool:
         """Whether ``mac`` takes part in the rollout's stage (its list, or its bucket under the percentage)."""
