@@ -268,3 +268,12 @@ def test_a_repeated_report_writes_nothing_and_a_bad_image_is_told_once(caplog: p
             assert upgrade_of(decode_file(build(up), key=KEY)).filename is None
     assert up.refused == {"upgrade": 5}
     assert len([r for r in caplog.records if "left out of CM files" in r.getMessage()]) == 1
+
+
+def test_tlv_9_and_21_as_the_docsis_tool_writes_them() -> None:
+    """The reference compiler's own file (tests/data/docsis-compat, made by `docsis -e`) holds
+    TLV 9 and 21 byte for byte as the upgrade writes them: no NUL after the name, 4 octets."""
+    made_by_docsis = (DATA / "docsis-compat" / "cm_basic.bin").read_bytes()
+    ours = UpgradeTlvs("vendor-fw-2.4.1.bin", IPv4Address("10.1.1.1")).encode()
+    tlv9, tlv21 = ours[:2 + ours[1]], ours[2 + ours[1]:]
+    assert tlv9 in made_by_docsis and tlv21 in made_by_docsis
