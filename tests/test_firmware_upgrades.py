@@ -277,3 +277,21 @@ def test_tlv_9_and_21_as_the_docsis_tool_writes_them() -> None:
     ours = UpgradeTlvs("vendor-fw-2.4.1.bin", IPv4Address("10.1.1.1")).encode()
     tlv9, tlv21 = ours[:2 + ours[1]], ours[2 + ours[1]:]
     assert tlv9 in made_by_docsis and tlv21 in made_by_docsis
+
+
+def test_a_stored_rule_this_code_refuses_costs_the_upgrade_not_the_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pktcable.store.firmware import SqliteFirmwareStore
+
+    store = SqliteFirmwareStore(tmp_path)
+    store.add_rule(Rule("ex100", "Example Vendor", "EX-100", "*", "ex100-2.0.p7", "2.0"))
+    store.record_device(DeviceFirmware(MAC, "Example Vendor", "EX-100", "3", "1.0"), "dhcp", 1.0)
+    db = sqlite3.connect(tmp_path / "firmware.db")
+    db.execute("UPDATE firmware_rule SET percent = 400")  # by hand, past what a rule may hold
+    db.commit()
+    db.close()
+    up = Upgrades(store, lambda: NOON, SERVER, cm_key=KEY)
+    built = decode_file(build(up), key=KEY)
+    assert built.mic_ok and upgrade_of(built).filename is None and up.refused == {"upgrade": 1}
+    store.close()
