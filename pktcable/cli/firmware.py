@@ -373,3 +373,14 @@ def list_cmd(data_dir: str | None, store_url: str | None, as_json: bool) -> None
 from .fwrules import rule_group  # noqa: E402 - after firmware_group and the catalogue helpers it uses
 
 firmware_group.add_command(rule_group)
+
+
+def _add_upgrade_commands() -> None:
+    """push and lab-image live in their own module (SNMP, the simulator's images)."""
+    from .firmwarepush import lab_image_cmd, push_cmd
+
+    firmware_group.add_command(push_cmd)
+    firmware_group.add_command(lab_image_cmd)
+
+
+_add_upgrade_commands()

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -78,6 +76,7 @@ from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
 from .site import dhcp_config, resolve_site
+from .site import naming as _naming
 from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve")
@@ -95,17 +94,6 @@ MIB_TREE_VAR = "mib_tree"
 
 #: Settings a SIGHUP applies (Backoffice.reload); the others take a restart.
 RELOADABLE = ("devices", "templates")
-
-
-@contextmanager
-def _naming(service: str, host: str, port: int) -> Iterator[None]:
-    """A failure to open a service's socket says which service and port (a
-    second server, or another daemon, on the same port is the usual cause)."""
-    try:
-        yield
-    except OSError as exc:
-        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio wraps its own wording around it
-        raise OSError(exc.errno, f"{service} {host}:{port}: {why.lower()}") from None
 
 
 class Backoffice:
@@ -202,7 +190,7 @@ class Backoffice:
             if cfg.sip_port else None
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout,
-                               versioned=("profiles/", self.sip.book.serve_http) if self.sip else None) \
+                               versioned=self.sip.plain_route() if self.sip else None) \
             if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
@@ -554,10 +542,8 @@ class Backoffice:
                 await self.http.start()
         with _naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
-        if self.sip is not None and self.http is not None:
-            with _naming("sip", site.listen, cfg.sip_port):
-                await self.sip.start(site.listen, str(site.advertise),
-                                     f"http://{site.url_host(self.http.address[1], 80)}/")
+        if self.sip is not None:
+            await self.sip.start(site, self.http)  # its errors name the port (SIP or HTTPS) that failed
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -583,8 +569,7 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
-        if self.sip is not None and self.sip.address is not None:
-            out["sip"] = self.sip.address
+        out |= self.sip.addresses() if self.sip is not None else {}
         if self._api_server is not None:
             host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)

@@ -1,8 +1,9 @@
 // One device: what it is, its provisioning run as a timeline (each step with
 // its time, the spec's step label, the event in words and its detail), its
 // lease, its firmware (the version it reports against the rules' target), the
-// last config file built for it (decoded), and for the operator
-// role the reset and re-provision actions.
+// last config file built for it (decoded), and for the operator role the reset
+// and re-provision actions. A SIP phone also shows its subscription and the
+// profile version served against the one it holds.
 
 import { ApiError, get, post } from "./api.js";
 import { $, agoText, countText, el, fill, macText, spanText, timeText } from "./dom.js";
@@ -80,6 +81,7 @@ function render(device) {
       ["Updated", device.updated ? `${timeText(device.updated)} (${agoText(device.updated, Date.now() / 1000)})` : ""],
     ]),
     actions(device),
+    device.kind === "sip" ? phone(device.phone) : null,
     el("h2", { text: "Timeline" }),
     timeline(device, history),
     el("h2", { text: "Lease" }),
@@ -127,6 +129,46 @@ function timeline(device, history) {
         step.detail ? el("span", { class: "detail", text: String(step.detail) }) : null,
         i === failed ? el("span", { class: "mark", text: "failed here" }) : null));
   }));
+}
+
+/** The API's phone.subscription values in words (pktcable/serve/phonestatus.py). */
+export const SUBSCRIPTION_WORDS = {
+  subscribed: "subscribed",
+  expired: "expired: not refreshed in time",
+  unreachable: "unreachable: a NOTIFY got no answer",
+  ended: "ended: the phone refused a NOTIFY (it no longer has the dialog)",
+  unsubscribed: "unsubscribed: the phone ended it",
+  none: "none since the server started",
+};
+
+function when(seconds, now) {
+  return `${timeText(seconds)} (${agoText(seconds, now)})`;
+}
+
+function phone(status) {
+  if (!status) return null;
+  const now = Date.now() / 1000;
+  const sub = String(status.subscription || "none");
+  const versions = status.served && status.held
+    ? (status.in_sync ? "in sync" : "behind: the phone holds another version than the one served")
+    : "";
+  const notify = status.last_notify;
+  const fetch = status.last_fetch;
+  return [el("h2", { text: "SIP phone" }),
+    el("div", { class: "phone", id: "phone" },
+      el("span", { class: `badge sub-${sub}`, id: "subscription", text: sub }),
+      facts([
+        ["Subscription", SUBSCRIPTION_WORDS[sub] || sub],
+        ["Expires", status.expires ? `${timeText(status.expires)} (in ${spanText(status.expires - now)})` : ""],
+        ["Profile served", el("code", { id: "served", text: String(status.served || "none: it does not build") })],
+        ["Profile held", el("code", { id: "held", text: String(status.held || "not fetched yet") })],
+        ["Versions", el("span", { id: "in-sync", text: versions })],
+        ["Last told of", el("code", { text: String(status.notified || "") })],
+        ["Last NOTIFY", el("span", { id: "last-notify", text: notify
+          ? `${when(notify.at, now)}: ${describe(notify.event)}${notify.detail ? ` (${notify.detail})` : ""}` : "none" })],
+        ["Last fetch", el("span", { id: "last-fetch", text: fetch ? `${when(fetch.at, now)}: ${fetch.detail}` : "none" })],
+        ["Profile problem", status.problem ? el("span", { class: "error", text: String(status.problem) }) : ""],
+      ]))];
 }
 
 function lease(current) {
