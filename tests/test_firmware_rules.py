@@ -50,7 +50,8 @@ def test_a_matching_device_behind_its_target_is_offered_the_image() -> None:
 @pytest.mark.parametrize(("dev", "rules", "reason"), [
     (device(version="2.0"), [rule()], "already running 2.0"),
     (device(model="EX-200"), [rule()], "no rule matches"),
-    (device(vendor=""), [rule()], "not reported its vendor"),
+    (device(vendor=""), [rule(vendor="*", model="*")], "not reported its vendor"),
+    (device(model=""), [rule()], "no rule matches"),
     (device(), [rule(state="paused")], "is paused"),
     (device(version="0.5"), [rule(from_versions=("1.0", "1.1"))], "not one the matching rules upgrade from"),
     (device(), [rule(percent=0)], "0% stage"),
@@ -68,6 +69,10 @@ def test_the_most_specific_rule_governs_and_a_paused_one_holds_its_devices() -> 
     assert target_for(device(hw_version="4"), [general, exact], NOON).rule == "all-example"
     held = target_for(device(), [general, replace(exact, state="paused")], NOON)
     assert held.image is None and held.rule == "ex100-hw3" and held.target == "ex100-2.0.p7"
+
+
+def test_an_unreported_model_matches_a_wildcard_only() -> None:
+    assert target_for(device(model=""), [rule(model="*")], NOON).image == "ex100-2.0.p7"
 
 
 def test_from_versions_let_two_rules_share_a_model() -> None:

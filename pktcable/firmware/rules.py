@@ -217,9 +217,11 @@ def target_for(device: DeviceFirmware, rules: Sequence[Rule] | Iterable[Rule], n
 
     The most specific matching rule whose ``from_versions`` admit the device's version
     governs (a rule for 1.x devices and another for 2.x devices of one model can stand
-    side by side); nothing matching, or a device whose identity is unknown, gets nothing."""
-    if not (device.vendor and device.model):
-        return Decision(None, None, None, "the device has not reported its vendor and model")
+    side by side); nothing matching, or a device that has not named its vendor, gets nothing.
+    A field the device did not report matches ``*`` only (a modem without option 43.9 is
+    under a rule for its vendor's every model, never under one for a model)."""
+    if not device.vendor:
+        return Decision(None, None, None, "the device has not reported its vendor")
     candidates = governing(device, rules)
     if not candidates:
         return Decision(None, None, None, "no rule matches the device")
