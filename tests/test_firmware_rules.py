@@ -241,13 +241,14 @@ def test_cli_rule_add_list_set_pause_resume_rollback_remove(tmp_path: Path) -> N
     added = run("add", "--vendor", "Example Vendor", "--model", "EX-100", "--image", "ex100-2.0.p7", "--percent",
                 "10", "--mac", "00:11:22:33:44:55", "--window", "02:00-05:00", "--from-version", "1.0", "ex100")
     assert added.startswith("ex100\tactive\tExample Vendor/EX-100/*\tex100-2.0.p7 (2.0)\t10% + 1 listed")
-    assert '"percent": 50' in run("set", "--percent", "50", "--image", "ex100-2.1.p7", "--json", "ex100")
+    changed = run("set", "--percent", "50", "--image", "ex100-2.1.p7", "--mac", "0011.2233.4466", "--json", "ex100")
+    assert '"percent": 50' in changed and '"macs": ["001122334466"]' in changed and '"from_versions": ["1.0"]' in changed
     assert "\tpaused\t" in run("pause", "ex100")
     assert "\tactive\t" in run("resume", "ex100")
     back = run("rollback", "--json", "ex100")
     assert '"target": "ex100-2.0.p7"' in back and '"previous": "ex100-2.1.p7"' in back
     listed = run("list", "--json")
-    assert '"name": "ex100"' in listed and '"macs": ["001122334455"]' in listed
+    assert '"name": "ex100"' in listed and '"macs": ["001122334466"]' in listed
     run("remove", "ex100")
     assert run("list") == ""
     for args, why in ((["add", "--image", "nope.p7", "x"], "not in the firmware catalogue"),
