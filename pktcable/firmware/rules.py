@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -212,7 +212,7 @@ def governing(device: DeviceFirmware, rules: Iterable[Rule]) -> list[Rule]:
     return sorted(found, key=lambda r: (-r.specificity, r.name))
 
 
-def target_for(device: DeviceFirmware, rules: Sequence[Rule] | Iterable[Rule], now: float) -> Decision:
+def target_for(device: DeviceFirmware, rules: Iterable[Rule], now: float) -> Decision:
     """The image ``device`` should be offered at POSIX time ``now``, or None, with the reason.
 
     The most specific matching rule whose ``from_versions`` admit the device's version
