@@ -260,3 +260,30 @@ def test_cli_rule_add_list_set_pause_resume_rollback_remove(tmp_path: Path) -> N
     run("add", "--image", "ex100-2.0.p7", "fresh")
     result = runner.invoke(main, ["firmware", "rule", "rollback", "--data-dir", str(data), "fresh"])
     assert result.exit_code != 0 and "no previous target" in result.output
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 1439), end=st.integers(0, 1439))
+def test_a_window_holds_its_length_in_minutes_of_every_day(start: int, end: int) -> None:
+    if start == end:
+        return
+    text = f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+    window = Window.parse(text)
+    day = float(calendar.timegm((2026, 12, 3, 0, 0, 0)))
+    inside = sum(window.contains(day + minute * 60 + 30) for minute in range(1440))
+    assert inside == (end - start) % 1440
+    assert window.contains(day + start * 60) and not window.contains(day + end * 60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mac=MACS, percent=st.integers(0, 100), state=st.sampled_from(["active", "paused"]),
+       version=st.sampled_from(["1.0", "2.0", ""]), minute=st.integers(0, 1439))
+def test_what_is_offered_is_always_the_governing_rules_target(mac: str, percent: int, state: str, version: str,
+                                                              minute: int) -> None:
+    rules = [rule("wide", model="*", target="w.p7", target_version="3.0", percent=percent, state=state),
+             rule("narrow", window="02:00-05:00", percent=percent, state=state)]
+    got = target_for(device(mac, version), rules, float(calendar.timegm((2026, 12, 3, 0, 0, 0))) + minute * 60)
+    assert got.rule == "narrow" and got.target == "ex100-2.0.p7"  # the more specific one, whatever it decides
+    if got.image is not None:
+        assert state == "active" and version != "2.0" and 120 <= minute < 300
+        assert (got.image, got.version) == (got.target, got.target_version)
