@@ -55,7 +55,8 @@ def decisions(count: int, repeat: int) -> None:
     device = DeviceFirmware("001122334455", "Example Vendor", "M7", "3", "1.0")
     for n in (10, 200, 1000):
         rules = [Rule(f"r{i}", "Example Vendor", f"M{i}", "*", "x.p7", "2.0", percent=50) for i in range(n)]
-        print(f"target_for, {n} rules: {median_us(lambda: target_for(device, rules, NOON), count, repeat):.1f} us")
+        took = median_us(lambda rules=rules: target_for(device, rules, NOON), count, repeat)
+        print(f"target_for, {n} rules: {took:.1f} us")
 
 
 def files(folder: Path, count: int, repeat: int) -> None:
