@@ -376,7 +376,15 @@ def test_openapi_document_names_every_route_and_only_those() -> None:
                   if method in ("get", "put", "post", "delete", "patch")}
     assert routes == documented
     detail = document["components"]["schemas"]["DeviceDetail"]
-    assert set(detail["required"]) == {"history", "lease", "files", "phone"} == set(detail["properties"])
+    assert set(detail["required"]) == {"history", "lease", "files", "phone", "firmware"} == set(detail["properties"])
+    firmware = document["components"]["schemas"]["FirmwareStatus"]
+    from ipaddress import IPv4Address
+
+    from pktcable.serve.upgrades import Upgrades
+    from pktcable.store.firmware import MemoryFirmwareStore
+
+    view = Upgrades(MemoryFirmwareStore(), lambda: 0.0, IPv4Address("10.0.0.1")).view("00" * 6)
+    assert set(firmware["required"]) == set(firmware["properties"]) == set(view)
     phone = document["components"]["schemas"]["PhoneStatus"]
     from pktcable.serve.phonestatus import phone_view
 

@@ -50,7 +50,8 @@ def test_a_matching_device_behind_its_target_is_offered_the_image() -> None:
 @pytest.mark.parametrize(("dev", "rules", "reason"), [
     (device(version="2.0"), [rule()], "already running 2.0"),
     (device(model="EX-200"), [rule()], "no rule matches"),
-    (device(vendor=""), [rule()], "not reported its vendor"),
+    (device(vendor=""), [rule(vendor="*", model="*")], "not reported its vendor"),
+    (device(model=""), [rule()], "no rule matches"),
     (device(), [rule(state="paused")], "is paused"),
     (device(version="0.5"), [rule(from_versions=("1.0", "1.1"))], "not one the matching rules upgrade from"),
     (device(), [rule(percent=0)], "0% stage"),
@@ -68,6 +69,10 @@ def test_the_most_specific_rule_governs_and_a_paused_one_holds_its_devices() -> 
     assert target_for(device(hw_version="4"), [general, exact], NOON).rule == "all-example"
     held = target_for(device(), [general, replace(exact, state="paused")], NOON)
     assert held.image is None and held.rule == "ex100-hw3" and held.target == "ex100-2.0.p7"
+
+
+def test_an_unreported_model_matches_a_wildcard_only() -> None:
+    assert target_for(device(model=""), [rule(model="*")], NOON).image == "ex100-2.0.p7"
 
 
 def test_from_versions_let_two_rules_share_a_model() -> None:
@@ -236,13 +241,14 @@ def test_cli_rule_add_list_set_pause_resume_rollback_remove(tmp_path: Path) -> N
     added = run("add", "--vendor", "Example Vendor", "--model", "EX-100", "--image", "ex100-2.0.p7", "--percent",
                 "10", "--mac", "00:11:22:33:44:55", "--window", "02:00-05:00", "--from-version", "1.0", "ex100")
     assert added.startswith("ex100\tactive\tExample Vendor/EX-100/*\tex100-2.0.p7 (2.0)\t10% + 1 listed")
-    assert '"percent": 50' in run("set", "--percent", "50", "--image", "ex100-2.1.p7", "--json", "ex100")
+    changed = run("set", "--percent", "50", "--image", "ex100-2.1.p7", "--mac", "0011.2233.4466", "--json", "ex100")
+    assert '"percent": 50' in changed and '"macs": ["001122334466"]' in changed and '"from_versions": ["1.0"]' in changed
     assert "\tpaused\t" in run("pause", "ex100")
     assert "\tactive\t" in run("resume", "ex100")
     back = run("rollback", "--json", "ex100")
     assert '"target": "ex100-2.0.p7"' in back and '"previous": "ex100-2.1.p7"' in back
     listed = run("list", "--json")
-    assert '"name": "ex100"' in listed and '"macs": ["001122334455"]' in listed
+    assert '"name": "ex100"' in listed and '"macs": ["001122334466"]' in listed
     run("remove", "ex100")
     assert run("list") == ""
     for args, why in ((["add", "--image", "nope.p7", "x"], "not in the firmware catalogue"),
@@ -254,3 +260,30 @@ def test_cli_rule_add_list_set_pause_resume_rollback_remove(tmp_path: Path) -> N
     run("add", "--image", "ex100-2.0.p7", "fresh")
     result = runner.invoke(main, ["firmware", "rule", "rollback", "--data-dir", str(data), "fresh"])
     assert result.exit_code != 0 and "no previous target" in result.output
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 1439), end=st.integers(0, 1439))
+def test_a_window_holds_its_length_in_minutes_of_every_day(start: int, end: int) -> None:
+    if start == end:
+        return
+    text = f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+    window = Window.parse(text)
+    day = float(calendar.timegm((2026, 12, 3, 0, 0, 0)))
+    inside = sum(window.contains(day + minute * 60 + 30) for minute in range(1440))
+    assert inside == (end - start) % 1440
+    assert window.contains(day + start * 60) and not window.contains(day + end * 60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mac=MACS, percent=st.integers(0, 100), state=st.sampled_from(["active", "paused"]),
+       version=st.sampled_from(["1.0", "2.0", ""]), minute=st.integers(0, 1439))
+def test_what_is_offered_is_always_the_governing_rules_target(mac: str, percent: int, state: str, version: str,
+                                                              minute: int) -> None:
+    rules = [rule("wide", model="*", target="w.p7", target_version="3.0", percent=percent, state=state),
+             rule("narrow", window="02:00-05:00", percent=percent, state=state)]
+    got = target_for(device(mac, version), rules, float(calendar.timegm((2026, 12, 3, 0, 0, 0))) + minute * 60)
+    assert got.rule == "narrow" and got.target == "ex100-2.0.p7"  # the more specific one, whatever it decides
+    if got.image is not None:
+        assert state == "active" and version != "2.0" and 120 <= minute < 300
+        assert (got.image, got.version) == (got.target, got.target_version)

@@ -268,3 +268,30 @@ def test_a_repeated_report_writes_nothing_and_a_bad_image_is_told_once(caplog: p
             assert upgrade_of(decode_file(build(up), key=KEY)).filename is None
     assert up.refused == {"upgrade": 5}
     assert len([r for r in caplog.records if "left out of CM files" in r.getMessage()]) == 1
+
+
+def test_tlv_9_and_21_as_the_docsis_tool_writes_them() -> None:
+    """The reference compiler's own file (tests/data/docsis-compat, made by `docsis -e`) holds
+    TLV 9 and 21 byte for byte as the upgrade writes them: no NUL after the name, 4 octets."""
+    made_by_docsis = (DATA / "docsis-compat" / "cm_basic.bin").read_bytes()
+    ours = UpgradeTlvs("vendor-fw-2.4.1.bin", IPv4Address("10.1.1.1")).encode()
+    tlv9, tlv21 = ours[:2 + ours[1]], ours[2 + ours[1]:]
+    assert tlv9 in made_by_docsis and tlv21 in made_by_docsis
+
+
+def test_a_stored_rule_this_code_refuses_costs_the_upgrade_not_the_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pktcable.store.firmware import SqliteFirmwareStore
+
+    store = SqliteFirmwareStore(tmp_path)
+    store.add_rule(Rule("ex100", "Example Vendor", "EX-100", "*", "ex100-2.0.p7", "2.0"))
+    store.record_device(DeviceFirmware(MAC, "Example Vendor", "EX-100", "3", "1.0"), "dhcp", 1.0)
+    db = sqlite3.connect(tmp_path / "firmware.db")
+    db.execute("UPDATE firmware_rule SET percent = 400")  # by hand, past what a rule may hold
+    db.commit()
+    db.close()
+    up = Upgrades(store, lambda: NOON, SERVER, cm_key=KEY)
+    built = decode_file(build(up), key=KEY)
+    assert built.mic_ok and upgrade_of(built).filename is None and up.refused == {"upgrade": 1}
+    store.close()

@@ -143,10 +143,14 @@ def list_cmd(data_dir: str | None, store_url: str | None, as_json: bool) -> None
 @click.option("--image", help="Offer this catalogued image instead (the one before becomes the rollback target).")
 @click.option("--percent", type=click.IntRange(0, 100), help="The rollout's new share of matching devices.")
 @click.option("--window", help="The new UTC window hh:mm-hh:mm ('' for always).")
+@click.option("--mac", "macs", multiple=True, help="The devices in the rollout whatever the percentage, in place "
+              "of the rule's list (repeatable).")
+@click.option("--from-version", "from_versions", multiple=True,
+              help="The versions it upgrades from, in place of the rule's (repeatable).")
 @json_option
 def set_cmd(data_dir: str | None, store_url: str | None, name: str, image: str | None, percent: int | None,
-            window: str | None, as_json: bool) -> None:
-    """Change the rollout rule NAME: its image, its stage, its window.
+            window: str | None, macs: tuple[str, ...], from_versions: tuple[str, ...], as_json: bool) -> None:
+    """Change the rollout rule NAME: its image, its stage, its window, its lists.
 
     Examples:
 
@@ -161,7 +165,10 @@ def set_cmd(data_dir: str | None, store_url: str | None, name: str, image: str |
         now = time.time()
         try:
             rule = dataclasses.replace(rule, percent=rule.percent if percent is None else percent,
-                                       window=rule.window if window is None else window, updated=now)
+                                       window=rule.window if window is None else window,
+                                       macs=_macs(macs) if macs else rule.macs,
+                                       from_versions=tuple(from_versions) if from_versions else rule.from_versions,
+                                       updated=now)
             if image is not None:
                 rule = rule.retarget(image, _version(store, image), now)
         except RuleError as exc:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -110,8 +110,8 @@ class Rule:
         return sum(v != ANY for v in (self.vendor, self.model, self.hw_version))
 
     def matches(self, device: DeviceFirmware) -> bool:
-        return all(want in (ANY, have) for want, have in ((self.vendor, device.vendor), (self.model, device.model),
-                                                           (self.hw_version, device.hw_version)))
+        return (self.vendor in (ANY, device.vendor) and self.model in (ANY, device.model)
+                and self.hw_version in (ANY, device.hw_version))
 
     def includes(self, mac: str) -> bool:
         """Whether ``mac`` takes part in the rollout's stage (its list, or its bucket under the percentage)."""
@@ -212,14 +212,16 @@ def governing(device: DeviceFirmware, rules: Iterable[Rule]) -> list[Rule]:
     return sorted(found, key=lambda r: (-r.specificity, r.name))
 
 
-def target_for(device: DeviceFirmware, rules: Sequence[Rule] | Iterable[Rule], now: float) -> Decision:
+def target_for(device: DeviceFirmware, rules: Iterable[Rule], now: float) -> Decision:
     """The image ``device`` should be offered at POSIX time ``now``, or None, with the reason.
 
     The most specific matching rule whose ``from_versions`` admit the device's version
     governs (a rule for 1.x devices and another for 2.x devices of one model can stand
-    side by side); nothing matching, or a device whose identity is unknown, gets nothing."""
-    if not (device.vendor and device.model):
-        return Decision(None, None, None, "the device has not reported its vendor and model")
+    side by side); nothing matching, or a device that has not named its vendor, gets nothing.
+    A field the device did not report matches ``*`` only (a modem without option 43.9 is
+    under a rule for its vendor's every model, never under one for a model)."""
+    if not device.vendor:
+        return Decision(None, None, None, "the device has not reported its vendor")
     candidates = governing(device, rules)
     if not candidates:
         return Decision(None, None, None, "no rule matches the device")

@@ -30,7 +30,7 @@ from typing import Any
 from pktcable.dhcpd.events import DeviceReport
 from pktcable.firmware.cmupgrade import UpgradeError, UpgradeTlvs, with_upgrade
 from pktcable.firmware.codefile import CodeFileError, signer_cvcs
-from pktcable.firmware.rules import MAX_FIELD, Decision, DeviceFirmware, Rule, target_for
+from pktcable.firmware.rules import MAX_FIELD, Decision, DeviceFirmware, Rule, RuleError, target_for
 from pktcable.store.devices import Device
 from pktcable.store.firmware import FirmwareStore
 from pktcable.store.fwrules import merge
@@ -158,7 +158,11 @@ class Upgrades:
         offered: the reason is logged and the modem gets its file without them)."""
         if device.kind != "cm":
             return b""
-        _, decision = self.decide(device.mac)
+        try:
+            _, decision = self.decide(device.mac)
+        except RuleError as exc:  # a stored rule this code refuses (a row edited by hand): no upgrade, a file
+            self._refuse("rules", "-", device.mac, exc)
+            return b""
         if decision.image is None:
             return b""
         try:
@@ -170,16 +174,19 @@ class Upgrades:
             self.offered += 1
             return tlvs
         except (UpgradeError, CodeFileError) as exc:
-            self.refused["upgrade"] += 1
-            told = f"{decision.rule}\0{decision.image}\0{exc}"
-            with self._lock:
-                first = told not in self._told
-                if first and len(self._told) < CVC_CACHE:
-                    self._told.add(told)
-            if first:
-                log.warning("rule %s offers %s, left out of CM files (first %s): %s", decision.rule, decision.image,
-                            device.mac, exc, extra={"mac": device.mac})
+            self._refuse(decision.rule or "-", decision.image, device.mac, exc)
             return b""
+
+    def _refuse(self, rule: str, image: str, mac: str, exc: Exception) -> None:
+        self.refused["upgrade"] += 1
+        told = f"{rule}\0{image}\0{exc}"
+        with self._lock:
+            first = told not in self._told
+            if first and len(self._told) < CVC_CACHE:
+                self._told.add(told)
+        if first:
+            log.warning("rule %s offers %s, left out of CM files (first %s): %s", rule, image, mac, exc,
+                        extra={"mac": mac})
 
     def cm_file(self, device: Device, data: bytes) -> bytes:
         """The modem's built file with its upgrade TLVs, if any are due (RecordingResolver's finish)."""

@@ -158,10 +158,10 @@ class SqlRules:
         try:
             self._run([(f"INSERT INTO firmware_rule ({_RULE_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                         rule_row(rule))])
-        except Exception as exc:  # a unique violation from a concurrent add; both drivers name theirs
+        except Exception:  # a unique violation from a concurrent add (each driver names its own)
             if self.rule(rule.name) is not None:
                 raise RuleExists(f"rule {rule.name!r} already exists") from None
-            raise exc
+            raise
 
     def put_rule(self, rule: Rule) -> None:
         row = rule_row(rule)
