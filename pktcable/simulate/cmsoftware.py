@@ -96,12 +96,14 @@ class CmSoftware:
     enabled: bool = False
     last: Result | None = None
     upgrades: int = 0
+    #: The running image's file name when there is no store to keep it in (no CVC root).
+    image: str = ""
 
     @classmethod
     def factory(cls, version: str, image: str, root: x509.Certificate | None, manufacturer: str) -> CmSoftware:
         store = None if root is None else CodeStore(
             cf.CvcTrust(root, manufacturer), cf.AccessState(cf.AccessStart(FACTORY_TIME, FACTORY_TIME)), running=image)
-        return cls(version, store)
+        return cls(version, store, image=image)
 
     def reboot(self) -> None:
         """What a reboot forgets: the enabling CVC is the next config file's to give."""
@@ -114,7 +116,9 @@ class CmSoftware:
             self.filename = upgrade.filename
             self.server = upgrade.server or config_server
         if self.store is None:
-            return None if upgrade.filename is None else self._end(Outcome.NOT_ENABLED, "the device trusts no CVC root")
+            if upgrade.filename is None or upgrade.filename == self.image:
+                return None
+            return self._end(Outcome.NOT_ENABLED, "the device trusts no CVC root")
         store, due, refused = take_config(self.store, upgrade)
         self.store = store
         if refused is not None:
