@@ -159,6 +159,13 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         except OSError as exc:
             await office.close()
             fail(f"cannot listen: {exc.strerror or exc}", ExitStatus.IO)
+        from pktcable.serve import nodes
+
+        try:  # a shared database: this node's row, and its heartbeat (serve/nodes.py)
+            await nodes.start_node(office)
+        except Exception as exc:  # noqa: BLE001 - the database went away since the stores opened
+            await office.close()
+            fail(f"store: node table not written: {exc}", ExitStatus.IO)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell a supervisor we are up
@@ -184,6 +191,7 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
         if failed is not None:
             waits.append(failed)
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await nodes.stop_node(office)
         await office.close()
         if failed is not None and failed.done():  # the DHCP worker kept dying: logged; a supervisor restarts us
             sys.exit(int(ExitStatus.SERVICE))
