@@ -84,7 +84,8 @@ def test_set_rules_of_the_software_group(lab: LabPki) -> None:
     assert pdu.error_status == 0 and agent.view.value(SW.server) == bytes((10, 9, 9, 9))
     # A type and an address that do not fit: refused, nothing changed.
     pdu = answer(agent, set_msg((SW.address_type, "Integer", 2), (SW.address, "String", bytes(4))))
-    assert pdu.error_status == m.ErrorStatus.INCONSISTENT_VALUE and sw.server == IPv4Address("10.9.9.9")
+    assert pdu.error_status == m.ErrorStatus.INCONSISTENT_VALUE and pdu.error_index == 2
+    assert sw.server == IPv4Address("10.9.9.9")
     assert agent.view.value(SW.address_type) == 1
     for varbind, status in (((SW.admin, "Integer", 7), m.ErrorStatus.WRONG_VALUE),
                             ((SW.transport, "Integer", 2), m.ErrorStatus.WRONG_VALUE),

@@ -52,6 +52,8 @@ class Outcome(Enum):
     CODE_FILE_REJECTED = "code-file-rejected"
     #: Signed well, but not an image for this device (no lab image header).
     IMAGE_REFUSED = "image-refused"
+    #: Another image asked for after the simulator's bound of upgrades in one walk.
+    TOO_MANY = "too-many-upgrades"
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,11 @@ class CmSoftware:
         """What a reboot forgets: the enabling CVC is the next config file's to give."""
         self.enabled = False
 
-    def take_config(self, upgrade: Upgrade, config_server: IPv4Address) -> Attempt | Result | None:
+    def take_config(self, upgrade: Upgrade, config_server: IPv4Address,
+                    hold: str | None = None) -> Attempt | Result | None:
         """A registered modem's config file: its CVCs are processed, then the download
-        that is due (an :class:`Attempt`), a named refusal, or None (nothing to do)."""
+        that is due (an :class:`Attempt`), a named refusal, or None (nothing to do).
+        ``hold``: why no download may start now (a due one ends in ``too-many-upgrades``)."""
         if upgrade.filename is not None:
             self.filename = upgrade.filename
             self.server = upgrade.server or config_server
@@ -130,6 +134,8 @@ class CmSoftware:
             return None  # RFC 4639: after an upgrade from management the provisioning's is disregarded
         if not due:
             return self._end(Outcome.NOT_ENABLED, "")
+        if hold is not None:
+            return self._end(Outcome.TOO_MANY, hold)
         return self._attempt(from_mgt=False)
 
     def from_mgt(self) -> Attempt | Result:
