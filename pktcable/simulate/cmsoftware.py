@@ -108,7 +108,7 @@ class CmSoftware:
         return cls(version, store, image=image)
 
     def reboot(self) -> None:
-        """What a reboot forgets: the enabling CVC is the next config file's to give."""
+        """What a boot forgets: the enabling CVC is the next config file's to give."""
         self.enabled = False
 
     def take_config(self, upgrade: Upgrade, config_server: IPv4Address,
@@ -116,7 +116,8 @@ class CmSoftware:
         """A registered modem's config file: its CVCs are processed, then the download
         that is due (an :class:`Attempt`), a named refusal, or None (nothing to do).
         ``hold``: why no download may start now (a due one ends in ``too-many-upgrades``)."""
-        if upgrade.filename is not None:
+        if upgrade.filename is not None and self.admin is not SwAdmin.IGNORE_PROVISIONING_UPGRADE:
+            # docsDevSwFilename/Server show the provisioning's choice, unless set by SNMP (RFC 4639).
             self.filename = upgrade.filename
             self.server = upgrade.server or config_server
         if self.store is None:

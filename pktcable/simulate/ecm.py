@@ -146,11 +146,12 @@ class EcmDevice:
             event = await self.ecm_boot(may_upgrade=boot < MAX_UPGRADES_PER_WALK)
             if event is not None:
                 return event
-            self.software.reboot()  # installed: the eCM reboots and walks again from DHCP
+            # installed: the eCM reboots and walks again from DHCP
         raise AssertionError("the last boot never upgrades")  # pragma: no cover
 
     async def ecm_boot(self, may_upgrade: bool = True) -> object | None:
         """One boot of the eCM: its event, or None when it installed an image and reboots."""
+        self.software.reboot()
         self.close_cm_agent()
         try:
             cm = self.cm = await self.dora("cm", "CM-1...4")
@@ -266,7 +267,6 @@ class EcmDevice:
     async def _from_mgt(self, attempt: Attempt, local: IPv4Address) -> None:
         result = await self.download_code(attempt, local)
         if result.outcome is Outcome.UPGRADED:
-            self.software.reboot()
             self.request_reboot()
 
 
