@@ -365,18 +365,19 @@ class Backoffice:
             device.cm_mac = lease.remote_id.replace(":", "")  # option 82 remote id: the eMTA's modem
         if event.realm:
             device.flow = event.realm
-        if not device.template:
+        if not device.template and device.kind != "sip":  # a phone's empty layout is "generic"
             device.template = f"{device.kind}.txt"
         self.devices.put(device)
         self._commit_soon()
+        label = "DHCP" if device.kind == "sip" else "MTA-4"  # a phone's lease is no PacketCable step
         if device.kind == "cm":
             self.cm_flow.event(mac, ev.LeaseRenewed() if event.renewal else ev.LeaseAcked(), ip)
         elif event.renewal:  # the same binding, longer: the eMTA's run (or its outcome) stands
-            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseRenewed", ip))
+            self.devices.record(Step(mac, self.clock(), label, "LeaseRenewed", ip))
         elif event.realm and self.entity is not None:
             self.entity.lease_acked(mac, event.realm, ip)
         else:
-            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseAcked", ip))
+            self.devices.record(Step(mac, self.clock(), label, "LeaseAcked", ip))
         log.info("%s %s lease %s%s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "",
                  " (renewed)" if event.renewal else "", extra={"mac": mac})
 
