@@ -143,8 +143,9 @@ async def get_device(request: web.Request) -> web.Response:
                       "sha1": built.sha1, "text": text})
     # A phone's subscription and profile versions, from its history and the SIP service (phonestatus.py).
     phone = phone_view(steps, office.phone_live(mac)) if device.kind == "sip" else None
+    firmware = await asyncio.to_thread(office.firmware_status, mac)
     return web.json_response({
-        **device_item(device), "history": history, "files": files, "phone": phone,
+        **device_item(device), "history": history, "files": files, "phone": phone, "firmware": firmware,
         "lease": None if lease is None else {"address": str(lease.address), "expires": lease.expires,
                                              "giaddr": lease.giaddr, "circuit_id": lease.circuit_id,
                                              "remote_id": lease.remote_id}})

@@ -9,6 +9,9 @@ demo on loopback without privileges, overridden by a TOML file.
     data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
     store = "postgresql:///pktcable?host=/run/postgresql"  # the stores in PostgreSQL instead
                                    # (a libpq URI; absent or "sqlite:": data_dir's files)
+    node_id = "dhcp-a"             # this node's name in a shared database's node table
+                                   # (default: host name/address; docs/deploy.md)
+    node_heartbeat = 5.0           # seconds between its heartbeats there (stale after 3 missed)
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
@@ -58,12 +61,15 @@ demo on loopback without privileges, overridden by a TOML file.
     sip_https_port = 0             # 443: the profiles over HTTPS here (with sip_cert), never over HTTP
     sip_dhcp_servers = ["sip.example.net"]  # DHCP option 120 to phones (default: the address)
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
+    sip_push_window = 100          # change NOTIFYs awaiting their answer at most (pushes wait for answers)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
     sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
     firmware_max_bytes = 67108864  # the largest firmware image the catalogue takes
     firmware_cvc_root = "/etc/pktcable/cvc-root.pem"  # judge uploaded code files by this CVC root
     firmware_manufacturer = "Example Vendor"  # ... signed by this organization (both, or neither)
     firmware_cosigner = "Example Cable"       # ... and co-signed by this one (optional)
+    firmware_manufacturer_cvc = "mfg-cvc.der" # TLV 32 of an upgrading CM's file (default: the image's signer)
+    firmware_cosigner_cvc = "cosigner-cvc.der"  # TLV 33 (default: the image's co-signer)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -79,7 +85,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -94,14 +99,16 @@ from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
 from pktcable.store.pg import StoreUrlError, parse_store
+from pktcable.store.pg_nodes import check_id
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 from .secure import kerberos_realm
+from .tlssettings import api_ssl, check_sip, sip_ssl
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
 
-__all__ = ["SettingError", "ServeConfig", "check", "load", "read"]
+__all__ = ["SettingError", "ServeConfig", "api_ssl", "check", "load", "read", "sip_ssl"]
 
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -126,6 +133,10 @@ class ServeConfig:
     data_dir: str | None = None
     #: Where the stores are: None or "sqlite:" the data dir's files, or a PostgreSQL URL (docs/deploy.md).
     store: str | None = None
+    #: This serve node's id in a shared PostgreSQL database's node table (None: host name/address).
+    node_id: str | None = None
+    #: Seconds between the node's heartbeats in that table.
+    node_heartbeat: float = 5.0
     dhcp_port: int = 10067
     relay_port: int = 10068
     tftp_port: int = 10069
@@ -192,6 +203,7 @@ class ServeConfig:
     sip_port: int = 0
     sip_transport: str = "udp"
     sip_push_rate: float = 50.0
+    sip_push_window: int = 100
     sip_mac_auth: bool = True
     sip_multicast: bool = False
     #: TLS for SIP (sip_transport = "tls") and HTTPS for the profiles (sip_https_port): PEM files.
@@ -208,6 +220,10 @@ class ServeConfig:
     firmware_cvc_root: str | None = None
     firmware_manufacturer: str | None = None
     firmware_cosigner: str | None = None
+    #: The CVCs an upgrading CM's file carries in TLV 32/33 (PEM or DER files), instead of
+    #: the ones the offered code file was signed with.
+    firmware_manufacturer_cvc: str | None = None
+    firmware_cosigner_cvc: str | None = None
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -241,10 +257,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "snmp_timeout": (0.01, 60), "snmp_retries": (0, 10),
     "prov_timer": (0, 255),  # option 122.8 is one octet of minutes
     "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
-    "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
+    "server_budget": (1, 86400), "http_header_timeout": (0.01, 300), "node_heartbeat": (0.2, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
     "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000), "sip_https_port": (0, 65535),
+    "sip_push_window": (1, 10_000),
     "firmware_max_bytes": (1, 128 * 1024 * 1024),  # the code file reader's own bound (MAX_CODE_FILE)
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
     "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),
@@ -302,7 +319,7 @@ def _check(cfg: ServeConfig) -> None:
         raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
-    _check_sip(cfg)
+    check_sip(cfg)
     if cfg.log_level not in LOG_LEVELS:
         raise named("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {cfg.log_level!r}")
     if cfg.log_format not in LOG_FORMATS:
@@ -327,6 +344,11 @@ def _check(cfg: ServeConfig) -> None:
         parse_store(cfg.store)
     except StoreUrlError as exc:
         raise named("store", str(exc)) from None
+    if cfg.node_id is not None:
+        try:
+            check_id(cfg.node_id)
+        except ValueError as exc:
+            raise named("node_id", str(exc)) from None
     _check_devices(cfg)
     if cfg.dhcp:
         _check_dhcp_table(cfg)
@@ -340,6 +362,39 @@ def _check_api(cfg: ServeConfig) -> None:
             raise named(join("api_hosts", i), f"not a host name: {name!r}")
     api_ssl(cfg)
     firmware_trust(cfg)
+    firmware_cvcs(cfg)
+
+
+#: The largest CVC file taken for TLV 32/33 (a CVC is a few KiB).
+MAX_CVC_FILE = 16 * 1024
+
+
+def firmware_cvcs(cfg: ServeConfig) -> tuple[bytes | None, bytes | None]:
+    """The DER of firmware_manufacturer_cvc and firmware_cosigner_cvc (each a PEM or DER
+    certificate file), None for one not set."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    found: list[bytes | None] = []
+    for key in ("firmware_manufacturer_cvc", "firmware_cosigner_cvc"):
+        path = getattr(cfg, key)
+        if path is None:
+            found.append(None)
+            continue
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_CVC_FILE + 1)
+        except OSError as exc:
+            raise named(key, f"{path}: {exc.strerror or exc}") from None
+        if len(data) > MAX_CVC_FILE:
+            raise named(key, f"{path}: larger than {MAX_CVC_FILE} bytes, no CVC")
+        try:
+            cert = x509.load_pem_x509_certificate(data) if data.startswith(b"-----BEGIN") \
+                else x509.load_der_x509_certificate(data)
+        except ValueError as exc:
+            raise named(key, f"{path}: not a PEM or DER certificate ({exc})") from None
+        found.append(cert.public_bytes(serialization.Encoding.DER))
+    return found[0], found[1]
 
 
 def firmware_trust(cfg: ServeConfig) -> CvcTrust | None:
@@ -363,58 +418,6 @@ def firmware_trust(cfg: ServeConfig) -> CvcTrust | None:
     except ValueError as exc:
         raise named("firmware_cvc_root", f"{cfg.firmware_cvc_root}: not a PEM certificate ({exc})") from None
     return CvcTrust(root, cfg.firmware_manufacturer, cfg.firmware_cosigner)
-
-
-def api_ssl(cfg: ServeConfig) -> ssl.SSLContext | None:
-    """The API listener's TLS context from api_cert and api_key, or None (plain HTTP)."""
-    return _tls_context(cfg, "api_cert", "api_key")
-
-
-def sip_ssl(cfg: ServeConfig) -> ssl.SSLContext | None:
-    """The SIP server's TLS context (SIP over TLS, profiles over HTTPS) from sip_cert and sip_key, or None."""
-    return _tls_context(cfg, "sip_cert", "sip_key")
-
-
-def _tls_context(cfg: ServeConfig, cert_key: str, key_key: str) -> ssl.SSLContext | None:
-    cert, key = getattr(cfg, cert_key), getattr(cfg, key_key)
-    if cert is None and key is None:
-        return None
-    if cert is None or key is None:
-        raise named(cert_key if cert is None else key_key, f"set {cert_key} and {key_key} together")
-    for name, value in ((cert_key, cert), (key_key, key)):
-        path = Path(value)
-        if not path.is_file() or not os.access(path, os.R_OK):
-            raise named(name, f"{path}: no such readable file")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-    except ssl.SSLError as exc:
-        raise named(cert_key, f"{cert} with {key}: not a PEM certificate and its key ({exc.reason or exc})") from None
-    return context
-
-
-def _check_sip(cfg: ServeConfig) -> None:
-    if cfg.sip_transport not in ("udp", "tcp", "tls"):
-        raise named("sip_transport", f"must be udp, tcp or tls, not {cfg.sip_transport!r}")
-    if cfg.sip_multicast and cfg.sip_transport != "udp":
-        raise named("sip_multicast", "the PnP SUBSCRIBE comes over UDP: needs sip_transport = \"udp\"")
-    tls = sip_ssl(cfg)
-    if tls is None and cfg.sip_transport == "tls":
-        raise named("sip_transport", "tls needs the server's certificate: set sip_cert and sip_key")
-    if tls is None and cfg.sip_https_port:
-        raise named("sip_https_port", "HTTPS needs the server's certificate: set sip_cert and sip_key")
-    if cfg.sip_https_port and not cfg.sip_port:
-        raise named("sip_https_port", "serves the SIP phones' profiles: needs sip_port (it is 0)")
-    if cfg.sip_dhcp_servers:
-        from dhcp.options.types import SIP_SERVERS
-
-        try:
-            SIP_SERVERS.encode(cfg.sip_dhcp_servers)
-        except ValueError as exc:
-            raise named("sip_dhcp_servers", str(exc)) from None
-    if cfg.sip_port and not (cfg.http_port or cfg.sip_https_port):
-        raise named("sip_port", "SIP phones fetch their profiles over HTTP: needs http_port or sip_https_port "
-                                "(both are 0)")
 
 
 def _check_ports(cfg: ServeConfig) -> None:

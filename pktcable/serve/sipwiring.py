@@ -108,8 +108,8 @@ class SipWiring:
         self.server = SipProvisioningServer(
             self.book, url, site.listen, cfg.sip_port, str(site.advertise), cfg.sip_transport,
             auth_secret=self.book.secret, allow_mac_auth=cfg.sip_mac_auth, push_rate=cfg.sip_push_rate,
-            push_burst=max(1.0, cfg.sip_push_rate * 2), on_step=self.on_step, multicast=cfg.sip_multicast,
-            ssl_context=self.ssl_context if cfg.sip_transport == "tls" else None)
+            push_burst=max(1.0, cfg.sip_push_rate * 2), push_window=cfg.sip_push_window, on_step=self.on_step,
+            multicast=cfg.sip_multicast, ssl_context=self.ssl_context if cfg.sip_transport == "tls" else None)
         with naming("sip", site.listen, cfg.sip_port):
             await self.server.start()
 

@@ -1,8 +1,9 @@
 // One device: what it is, its provisioning run as a timeline (each step with
 // its time, the spec's step label, the event in words and its detail), its
-// lease, the last config file built for it (decoded), and for the operator
-// role the reset and re-provision actions. A SIP phone also shows its
-// subscription and the profile version served against the one it holds.
+// lease, its firmware (the version it reports against the rules' target), the
+// last config file built for it (decoded), and for the operator role the reset
+// and re-provision actions. A SIP phone also shows its subscription and the
+// profile version served against the one it holds.
 
 import { ApiError, get, post } from "./api.js";
 import { $, agoText, countText, el, fill, macText, spanText, timeText } from "./dom.js";
@@ -85,6 +86,8 @@ function render(device) {
     timeline(device, history),
     el("h2", { text: "Lease" }),
     lease(device.lease),
+    el("h2", { text: "Firmware" }),
+    firmware(device.firmware),
     el("h2", { text: "Config file" }),
     files(Array.isArray(device.files) ? device.files : []),
     Object.keys(device.vars || {}).length ? [el("h2", { text: "Values" }),
@@ -177,6 +180,26 @@ function lease(current) {
     ["Circuit ID", String(current.circuit_id || "")],
     ["Remote ID", String(current.remote_id || "")],
   ]);
+}
+
+/** The version the device reports against its rule's target, and why it is offered or not. */
+function firmware(status) {
+  if (!status) return el("p", { class: "note", text: "No firmware status." });
+  const history = Array.isArray(status.history) ? status.history : [];
+  return [
+    facts([
+      ["Device", [status.vendor, status.model, status.hw_version ? `hw ${status.hw_version}` : ""]
+        .filter(Boolean).map(String).join(" ")],
+      ["Current version", el("span", { id: "fw-current", text: String(status.current ?? "not reported") })],
+      ["Target version", el("span", { id: "fw-target", text: status.target_version ? String(status.target_version) : "none" })],
+      ["Rule", String(status.rule || "")],
+      ["Offered now", el("span", { id: "fw-offered", text: status.image ? String(status.image) : "nothing" })],
+      ["Why", el("span", { id: "fw-reason", text: String(status.reason || "") })],
+    ]),
+    history.length ? el("ol", { class: "versions", id: "fw-history" }, history.map((seen) =>
+      el("li", {}, el("code", { text: String(seen.sw_version) }), " ",
+        el("span", { class: "note", text: `${timeText(seen.at)} (${String(seen.source)})` })))) : null,
+  ];
 }
 
 function files(list) {
