@@ -90,7 +90,7 @@ class SipWiring:
             served, problem = None, str(exc)
         except KeyError:
             served, problem = None, None
-        return PhoneLive(expires is not None, expires, served, problem)
+        return PhoneLive(expires is not None, expires, served, problem, state is not None and state.unreachable)
 
     async def start(self, site: Site, http: HttpServer | None) -> None:
         """The HTTPS listener (when set), then the SIP port; NOTIFYs name https:// URLs when
