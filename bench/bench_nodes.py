@@ -87,6 +87,9 @@ def label(case: str) -> str:
     return LABEL[base(case)] + (" (other tree)" if case.endswith(AT_OTHER) else "")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A port free for UDP and TCP on every address (ToD listens on both; the simulator's
     relay socket is on 127.0.0.1, the node on another loopback address), taken below the
@@ -95,6 +98,8 @@ def free_port() -> int:
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     while True:
         port = random.randrange(max(1025, low - 12000), low)
+        if port in _HANDED_OUT:  # free now, but given to another service that has not bound it yet
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
                 socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             try:
@@ -102,6 +107,7 @@ def free_port() -> int:
                 tcp.bind(("0.0.0.0", port))
             except OSError:
                 continue
+        _HANDED_OUT.add(port)
         return port
 
 
