@@ -244,7 +244,7 @@ def store_check(case: str, pg: pgserver.Server, schema: str, folders: list[Path]
 def leases_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run: int,
                  profile: Path | None) -> dict[str, Any]:
     nodes_n, kind = CASES[base(case)]
-    schema = pg.new_schema(f"l{run}_{case}") if kind == "postgresql" else ""
+    schema = pg.new_schema(f"l{run}_{case.replace(AT_OTHER, '_other')}") if kind == "postgresql" else ""
     store = pg.url(schema) if kind == "postgresql" else None
     ports = {"dhcp": 67, "relay": 67, "tftp": 10069, "tod": 10037, "snmp": 10162, "agent": 10161, "api": 10088}
     with kea.namespaces(), tempfile.TemporaryDirectory() as tmp:
@@ -280,7 +280,7 @@ def leases_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run: 
 def devices_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run: int,
                   profile: Path | None) -> dict[str, Any]:
     nodes_n, kind = CASES[base(case)]
-    schema = pg.new_schema(f"d{run}_{case}") if kind == "postgresql" else ""
+    schema = pg.new_schema(f"d{run}_{case.replace(AT_OTHER, '_other')}") if kind == "postgresql" else ""
     store = pg.url(schema) if kind == "postgresql" else None
     with tempfile.TemporaryDirectory() as tmp:
         nodes = [start_node(Path(tmp) / f"node{i}", DEVICE_NODES[i],
