@@ -251,10 +251,12 @@ def leases_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run: 
         for i in range(1, nodes_n):
             kea.sh("ip", "-n", kea.SRV, "addr", "add", f"{LEASE_NODES[i]}/15", "dev", kea.SDEV)
             kea.sh("ip", "-n", kea.CLI, "addr", "add", f"{LEASE_CLIENTS[i]}/15", "dev", kea.CDEV)
-        nodes = [start_node(Path(tmp) / f"node{i}", f"{LEASE_NODES[i]}/15", ports, store,
-                            dhcp_table(LEASE_NODES[i]), kea.SRV, profile if i == 0 else None, case.endswith(AT_OTHER))
-                 for i in range(nodes_n)]
-        try:
+        nodes: list[Node] = []
+        try:  # a node that fails to start must not leave the one before it running
+            for i in range(nodes_n):
+                nodes.append(start_node(Path(tmp) / f"node{i}", f"{LEASE_NODES[i]}/15", ports, store,
+                                        dhcp_table(LEASE_NODES[i]), kea.SRV, profile if i == 0 else None,
+                                        case.endswith(AT_OTHER)))
             serve_cpu = CpuMeter([n.proc.pid for n in nodes])
             db_cpu = CpuMeter([pg.pid]) if kind == "postgresql" else None
             rate = args.rate / nodes_n
@@ -283,11 +285,11 @@ def devices_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run:
     schema = pg.new_schema(f"d{run}_{case.replace(AT_OTHER, '_other')}") if kind == "postgresql" else ""
     store = pg.url(schema) if kind == "postgresql" else None
     with tempfile.TemporaryDirectory() as tmp:
-        nodes = [start_node(Path(tmp) / f"node{i}", DEVICE_NODES[i],
-                            {k: free_port() for k in PORTS}, store,
-                            profile=profile if i == 0 else None, other=case.endswith(AT_OTHER))
-                 for i in range(nodes_n)]
+        nodes: list[Node] = []
         try:
+            for i in range(nodes_n):
+                nodes.append(start_node(Path(tmp) / f"node{i}", DEVICE_NODES[i], {k: free_port() for k in PORTS},
+                                        store, profile=profile if i == 0 else None, other=case.endswith(AT_OTHER)))
             serve_cpu = CpuMeter([n.proc.pid for n in nodes])
             db_cpu = CpuMeter([pg.pid]) if kind == "postgresql" else None
             half = args.count // nodes_n
@@ -318,6 +320,7 @@ def devices_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run:
     return {"per_s": passed / elapsed if elapsed else 0.0, "per_node": [r["passed"] for r in reports],
             "passed": passed, "failed": sum(r["failed"] for r in reports),
             "retries": sum(r.get("retries", 0) for r in reports),
+            # two simulators: the larger of their percentiles
             "p50": max(r["flow_time_s"]["p50"] for r in reports), "p99": max(r["flow_time_s"]["p99"] for r in reports),
             # per device played, passed or not: a failed device cost the server work too
             "serve_cpu_ms": 1e3 * cpu / (half * nodes_n), "db_cpu_ms": 1e3 * dbcpu / (half * nodes_n),
