@@ -163,6 +163,10 @@ def test_kill_one_node_mid_storm(pg_url: str, tmp_path: Path) -> None:
         assert nodes == {f"node-{doomed}": "stale", f"node-{survivor}": "alive"}
         leases = get(ports[f"api-{survivor}"], "/api/v1/leases?limit=1000", token)
         assert sum(item["state"] == "bound" for item in leases["items"]) == 2 * DEVICES  # every node's leases
+        assert stop(procs[survivor]) == 0
+        from pktcable.store.pg_nodes import list_nodes
+
+        assert [node.id for node in list_nodes(pg_url)] == [f"node-{doomed}"]  # a clean stop takes its row
     finally:
         for proc in procs.values():
             if proc.poll() is None:
