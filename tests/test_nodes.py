@@ -157,3 +157,11 @@ def test_the_relay_sends_to_every_server_and_takes_the_first_answer() -> None:
                 sock.close()
 
     asyncio.run(main())
+
+
+def test_simulate_takes_several_servers_but_sip_one() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--server", "127.0.0.1", "--server", "127.0.0.9", "--flow", "sip"])
+    assert result.exit_code == 2 and "with one --server" in result.output
+    result = CliRunner().invoke(main, ["simulate", "--server", "127.0.0.1", "--server", "no-such-host.invalid",
+                                       "--flow", "hybrid.2"])
+    assert result.exit_code == 2 and "--server no-such-host.invalid" in result.output
