@@ -141,6 +141,12 @@ def test_kill_one_node_mid_storm(pg_url: str, tmp_path: Path) -> None:
         for mac, lease in before_kill.items():  # no lease lost: each kept its address through the failover
             assert after_storm[mac].address == lease.address, (mac, lease.address, after_storm[mac].address)
 
+        # The survivor's API shows each device's lease, whichever node bound it (the shared table).
+        for mac, lease in after_storm.items():
+            if lease.device_class == "mta":
+                shown = get(ports[f"api-{survivor}"], f"/api/v1/devices/{mac.replace(':', '')}", token)["lease"]
+                assert shown is not None and shown["address"] == str(lease.address), (mac, shown)
+
         # After the outage every device starts over (a plant-wide reboot, or leases running out):
         # the survivor serves the dead node's clients their own addresses, from the shared table.
         naks = value(get(ports[f"api-{survivor}"], "/metrics", token), "pktcable_dhcp_packets_total", event="naks") or 0
