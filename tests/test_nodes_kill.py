@@ -48,7 +48,7 @@ START_BUDGET = 60.0
 def settings(folder: Path, me: str, other: str, url: str, ports: dict[str, int]) -> Path:
     path = folder / f"serve-{me}.toml"
     path.write_text("\n".join([
-        f'address = "{me}"', f"store = {json.dumps(url)}", f'node_id = "node-{me}"', "node_heartbeat = 0.5",
+        f'address = "{me}"', f"store = {json.dumps(url)}", f"data_dir = {json.dumps(str(folder / me))}", f'node_id = "node-{me}"', "node_heartbeat = 0.5",
         f'secondary_dhcp_server = "{other}"',  # 122.2: the eMTAs take an OFFER from either node
         'cm_key = "one-secret-for-every-node"', 'realms = ["HYBRID.2"]', "auto_enroll = true",
         f"dhcp_port = {ports['dhcp']}", f"relay_port = {ports['relay']}", f"tftp_port = {ports['tftp']}",
@@ -170,6 +170,7 @@ def test_kill_one_node_mid_storm(pg_url: str, tmp_path: Path) -> None:
         leases = get(ports[f"api-{survivor}"], "/api/v1/leases?limit=1000", token)
         assert sum(item["state"] == "bound" for item in leases["items"]) == 2 * DEVICES  # every node's leases
         assert stop(procs[survivor]) == 0
+        assert "(no API token yet: pktcable token create --store 'postgresql://" in logs[survivor].read_text()
         from pktcable.store.pg_nodes import list_nodes
 
         assert [node.id for node in list_nodes(pg_url)] == [f"node-{doomed}"]  # a clean stop takes its row

@@ -184,8 +184,9 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
                 # fragment (#) stays in the browser: it is never sent, nor logged by a proxy.
                 click.echo(f"dashboard {url}#token={office.admin.create('operator', 'operator')}", err=True)
             elif not office.admin.tokens():
-                click.echo(f"dashboard {url} (no API token yet: pktcable token create --data-dir "
-                           f"{cfg.data_dir} --name NAME --role operator)", err=True)
+                where = f"--store '{redact(cfg.store or '')}'" if postgresql else f"--data-dir {cfg.data_dir}"
+                click.echo(f"dashboard {url} (no API token yet: pktcable token create {where} --name NAME "
+                           "--role operator)", err=True)
         failed = office.dhcp_service.failed if office.dhcp_service is not None else None
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
         if failed is not None:
