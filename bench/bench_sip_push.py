@@ -2,13 +2,16 @@
 ``--phones`` phones subscribe, then one edit changes every profile and every phone
 is queued for a push.
 
-Usage: python bench/bench_sip_push.py [--phones 10000] [--rate 50] [--runs 3]
+Usage: python bench/bench_sip_push.py [--phones 10000] [--rate 50] [--runs 3] [--no-cache]
 
 Reports, as medians of ``--runs`` runs (CPU time of this process): the cost of one
 SUBSCRIBE (identification, profile build and validation, 200 and NOTIFY built),
 the cost of one change push (profile rebuilt, version compared, NOTIFY built),
-and how long the pushes take on the clock at ``--rate`` per second (the token
-bucket's doing: the figure a 100,000-phone template edit is planned with).
+the cost of the phone's profile GET after each NOTIFY, the profile builds per phone
+(``--no-cache``: without the built-profile cache, to compare), and how long the pushes
+take on the clock at ``--rate`` per second (the token bucket's doing: the figure a
+100,000-phone template edit is planned with). Each push NOTIFY is answered 200 at once
+(the pushes in flight are bounded: unanswered, they would stop at the window).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pktcable.phones.book import PhoneBook
 from pktcable.phones.profiles import Profiles
 from pktcable.sip.dialog import Local
 from pktcable.sip.digest import DigestAuth
-from pktcable.sip.message import Request, parse_datagram
+from pktcable.sip.message import Request, make_response, parse_datagram
 from pktcable.sip.provisioning import ProvisioningCore, SendTo
 from pktcable.store.devices import Device, MemoryDeviceStore
 
@@ -39,13 +42,14 @@ def subscribe(mac: str, n: int) -> Request:
     return message
 
 
-def run(phones: int, rate: float) -> tuple[float, float, float]:
+def run(phones: int, rate: float, cache: bool = True) -> tuple[float, float, float, float, float]:
     store = MemoryDeviceStore()
     macs = [f"0004f2{n:06x}" for n in range(phones)]
     for mac in macs:
         store.put(Device(mac, kind="sip", vars=dict(VARS)))
     ids = itertools.count()
-    book = PhoneBook(Profiles(), store.get, b"k" * 32, lambda: 0.0)
+    profiles = Profiles() if cache else Profiles(cache_size=0)
+    book = PhoneBook(profiles, store.get, b"k" * 32, lambda: 0.0)
     core = ProvisioningCore(Local("10.0.0.1", 5060), book, lambda mac: f"http://10.0.0.1/{book.path(mac)}",
                             lambda: f"{next(ids)}", DigestAuth("r", b"n" * 32), push_rate=rate, push_burst=rate * 2)
     requests = [subscribe(mac, n) for n, mac in enumerate(macs)]
@@ -53,6 +57,10 @@ def run(phones: int, rate: float) -> tuple[float, float, float]:
     for n, request in enumerate(requests):
         core.on_request(request, ("10.1.0.1", 5060 + n % 1000), 0.0)
     per_subscribe = (time.process_time() - start) / phones
+    start = time.process_time()
+    for mac in macs:  # each phone GETs the profile its NOTIFY named
+        book.serve(book.path(mac), ("10.1.0.1", 80))
+    get_time = time.process_time() - start
     for mac in macs:  # one edit changes every phone's profile
         device = store.get(mac)
         assert device is not None
@@ -66,10 +74,17 @@ def run(phones: int, rate: float) -> tuple[float, float, float]:
         if due is None or due >= 3000:  # the subscriptions expire at 3,600 s: pushes only
             break
         now = max(now, due)
-        sent += sum(isinstance(a, SendTo) for a in core.handle_timer(now))
+        for action in core.handle_timer(now):
+            if isinstance(action, SendTo):
+                sent += 1
+                core.on_result(action.request, make_response(action.request, 200), now)
     per_push = (time.process_time() - start) / phones
     assert sent == phones, sent
-    return per_subscribe * 1e6, per_push * 1e6, now - 1.0
+    start = time.process_time()
+    for mac in macs:  # and GETs the changed profile
+        book.serve(book.path(mac), ("10.1.0.1", 80))
+    per_get = (get_time + time.process_time() - start) / (2 * phones)
+    return per_subscribe * 1e6, per_push * 1e6, per_get * 1e6, profiles.builds / phones, now - 1.0
 
 
 def main() -> None:
@@ -77,10 +92,12 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-cache", action="store_true", help="build every profile asked for (no cache)")
     args = parser.parse_args()
-    results = [run(args.phones, args.rate) for _ in range(args.runs)]
-    sub, push, span = (statistics.median(r[i] for r in results) for i in range(3))
-    print(f"{args.phones} phones: SUBSCRIBE {sub:.0f} us CPU each, change push {push:.0f} us CPU each; "
+    results = [run(args.phones, args.rate, not args.no_cache) for _ in range(args.runs)]
+    sub, push, get, builds, span = (statistics.median(r[i] for r in results) for i in range(5))
+    print(f"{args.phones} phones{' (no cache)' if args.no_cache else ''}: SUBSCRIBE {sub:.0f} us CPU each, "
+          f"change push {push:.0f} us CPU each, profile GET {get:.0f} us CPU each, {builds:g} builds per phone; "
           f"pushes spread over {span:.0f} s at {args.rate:g}/s")
 
 

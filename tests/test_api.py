@@ -16,9 +16,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pktcable.flow import Flow
-from pktcable.serve import api, apidevices, apiviews
+from pktcable.serve import api, apidevices, apipush, apiviews
 from pktcable.serve.app import Backoffice
 from pktcable.serve.office import NoCurrentLease, NoSuchTemplate, Office, TemplateInfo, TextError
+from pktcable.serve.phonestatus import PhoneLive
 from pktcable.simulate.runner import simulate
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, MemoryDeviceStore, Step
@@ -82,6 +83,14 @@ class FakeOffice:
     def metrics(self) -> CollectorRegistry:
         return self.registry
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        return {"vendor": "", "model": "", "hw_version": "", "current": None, "image": None, "version": None,
+                "rule": None, "reason": "no rule matches the device", "target": None, "target_version": None,
+                "history": []}
+
+    def rules_changed(self) -> None:
+        pass
+
     def settle(self) -> None:
         self.settled += 1
 
@@ -109,6 +118,9 @@ class FakeOffice:
 
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self.files.get(mac, [])
+
+    def phone_live(self, mac: str) -> PhoneLive | None:
+        return PhoneLive(True, 2e9, "0123456789abcdef") if mac.startswith("0004f2") else None
 
     async def reprovision(self, mac: str) -> bool:
         self.reprovisioned.append(mac)
@@ -160,6 +172,23 @@ def test_api_serves_every_endpoint_from_an_office_with_only_the_narrow_interface
                                     "circuit_id": "", "remote_id": "aa"}
             assert one["files"] == [{"name": "mta-0a0b0c0d0e01.cfg", "kind": "mta", "built": 20.0, "size": 3,
                                      "sha1": office.files[mta.mac][0].sha1, "text": "# 3 bytes\n"}]
+            assert one["phone"] is None  # only a SIP phone has one
+            phone = Device("0004f2000001", kind="sip", state="subscribed")
+            office.store.put(phone)
+            office.steps[phone.mac] = [
+                Step(phone.mac, 30.0, "SIP", "Subscribed", "from 10.0.0.7, expires in 3600 s"),
+                Step(phone.mac, 31.0, "SIP", "Notified", "ua-profile;profile-type=device, profile 0123456789abcdef"),
+                Step(phone.mac, 32.0, "SIP", "ProfileFetched", "profile 0123456789abcdef by 10.0.0.7")]
+            status, seen = await call("GET", f"/api/v1/devices/{phone.mac}")
+            assert status == 200 and seen["phone"] == {
+                "subscription": "subscribed", "expires": 2e9, "served": "0123456789abcdef",
+                "held": "0123456789abcdef", "notified": "0123456789abcdef", "in_sync": True, "problem": None,
+                "last_notify": {"at": 31.0, "event": "Notified",
+                                "detail": "ua-profile;profile-type=device, profile 0123456789abcdef"},
+                "last_fetch": {"at": 32.0, "version": "0123456789abcdef",
+                               "detail": "profile 0123456789abcdef by 10.0.0.7"}}
+            office.store.delete(phone.mac)
+            del office.steps[phone.mac]
             status, why = await call("GET", "/api/v1/devices/0a0b0c0d0e02")
             assert status == 404 and why["code"] == "not-found"
 
@@ -328,7 +357,7 @@ def test_api_modules_name_no_backoffice_internals() -> None:
     for type checking), so nothing inside the back office is reachable from them."""
     interface = {name for name in vars(Office) if not name.startswith("_")}
     used: set[str] = set()
-    for module in (api, apidevices, apiviews):
+    for module in (api, apidevices, apipush, apiviews):
         tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         imported = {(node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}

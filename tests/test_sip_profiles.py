@@ -104,3 +104,30 @@ def test_xmllint_agrees_with_the_shipped_schema(layout: str, tmp_path: Path) -> 
     path.write_bytes(path.read_bytes().replace(b"</settings>", b"<junk/></settings>")
                      .replace(b"</profile>", b"<junk/></profile>").replace(b"</polycomConfig>", b"<junk/></polycomConfig>"))
     assert subprocess.run(["xmllint", "--noout", "--schema", xsd, str(path)], capture_output=True).returncode != 0
+
+
+def test_one_version_is_built_once_until_its_variables_or_template_change(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "generic.xml.j2").write_text((SHIPPED / "generic.xml.j2").read_text())
+    profiles = Profiles(tmp_path)
+    a = profiles.build(MAC, "generic", VARS)
+    assert profiles.build(MAC, "generic", dict(VARS)) is a and profiles.builds == 1
+    assert profiles.build("0004f2000002", "generic", VARS).mac == "0004f2000002"  # per phone
+    changed = {**VARS, "codecs": ["PCMA"]}
+    assert profiles.build(MAC, "generic", changed).version != a.version and profiles.builds == 3
+    assert profiles.build(MAC, "polycom", changed).layout == "polycom"  # the layout is part of it
+    text = (SHIPPED / "generic.xml.j2").read_text().replace("<lines>", "<lines>\n")
+    (tmp_path / "generic.xml.j2").write_text(text)
+    os.utime(tmp_path / "generic.xml.j2", (1, 2))  # another mtime, whatever the clock's granularity
+    edited = profiles.build(MAC, "generic", changed)
+    assert edited.data.count(b"\n") == profiles.build(MAC, "generic", changed).data.count(b"\n")
+    assert b"<lines>\n" in edited.data and profiles.builds == 5
+
+
+def test_the_cache_is_bounded() -> None:
+    profiles = Profiles(cache_size=2)
+    for n in range(3):
+        profiles.build(f"0004f200000{n}", "generic", VARS)
+    profiles.build("0004f2000000", "generic", VARS)  # the oldest was dropped: built again
+    assert profiles.builds == 4 and len(profiles._built) == 2

@@ -12,7 +12,7 @@ from pktcable.phones.profiles import Profiles
 from pktcable.sip import grammar as g
 from pktcable.sip.dialog import Local
 from pktcable.sip.digest import Credentials, DigestAuth, expected_response, parse_authorization
-from pktcable.sip.message import Request, Response, parse_datagram, serialize
+from pktcable.sip.message import Request, Response, make_response, parse_datagram, serialize
 from pktcable.sip.notifier import Policy
 from pktcable.sip.provisioning import ProvisioningCore, Respond, SendTo, mac_of
 from pktcable.store.devices import Device, MemoryDeviceStore
@@ -258,3 +258,87 @@ def test_pushes_do_not_scan_the_subscriptions() -> None:
         sent += len(split(core.handle_timer(t))[1])
     assert sent == 50 and scans == 0
     assert len(split(core.handle_timer(1000.0 + 3600))[1]) == 50 and scans == 1  # then all expire at once
+
+
+def _phones_with_a_change(count: int) -> tuple[MemoryDeviceStore, list[str]]:
+    store = MemoryDeviceStore()
+    macs = [f"0004f2{n:06x}" for n in range(count)]
+    for mac in macs:
+        store.put(Device(mac, kind="sip", vars=dict(VARS)))
+    return store, macs
+
+
+def _change(store: MemoryDeviceStore, mac: str, codec: str = "G722") -> None:
+    device = store.get(mac)
+    assert device is not None
+    device.vars["codecs"] = [codec]
+    store.put(device)
+
+
+def test_pushes_wait_for_answers_when_the_window_is_full() -> None:
+    # A token bucket alone let a fast push rate put thousands of NOTIFYs on the wire at once,
+    # and their retransmissions buried the answers: pushes are paced by answers too.
+    store, macs = _phones_with_a_change(10)
+    core, _ = make(store, push_rate=10_000.0, push_burst=20_000.0, push_window=3)
+    for n, mac in enumerate(macs):
+        core.on_request(subscribe(user=f"MAC{mac}", cseq=n + 1).with_header("Call-ID", f"c{n}"), PHONE, 1000.0)
+    for mac in macs:
+        _change(store, mac)
+        core.notify_change(mac)
+    first = split(core.handle_timer(1000.0))[1]
+    assert len(first) == 3 and core.pushes_in_flight == 3
+    due = core.next_deadline()
+    assert due is None or due > 2000.0  # no busy timer while the window is full: only the expiries
+    assert split(core.handle_timer(1000.5))[1] == []
+    core.on_result(first[0].request, make_response(first[0].request, 200), 1000.6)
+    assert core.pushes_in_flight == 2 and core.next_deadline() == pytest.approx(1000.0, abs=1.0)
+    assert len(split(core.handle_timer(1000.7))[1]) == 1
+    assert core.counters["push-delivered"] == 1
+
+
+def test_a_push_without_an_answer_is_retried_then_the_phone_is_recorded_unreachable() -> None:
+    store = store_with()
+    core, steps = make(store, push_retries=2, push_retry_delay=30.0)
+    core.on_request(subscribe(), PHONE, 1000.0)
+    _change(store, MAC)
+    core.notify_change(MAC)
+    (push,) = split(core.handle_timer(1001.0))[1]
+    core.on_result(push.request, None, 1033.0)  # timer F: the subscription ends (RFC 6665 §4.2.2) ...
+    state = core.phones[MAC]
+    assert state.subscription is None
+    assert state.notified_version is None and steps[-1][1] == "PushRetry"  # ... and the phone is stale
+    assert core.next_deadline() == pytest.approx(1063.0)
+    assert split(core.handle_timer(1062.0))[1] == []
+    (retry,) = split(core.handle_timer(1063.0))[1]
+    assert retry.request.need("Event", g.Event).package == "check-sync"  # its dialog is gone
+    assert retry.peer == PHONE
+    core.on_result(retry.request, None, 1095.0)
+    assert core.next_deadline() == pytest.approx(1155.0)  # the delay doubles
+    (last,) = split(core.handle_timer(1155.0))[1]
+    core.on_result(last.request, make_response(last.request, 481), 1155.1)
+    assert state.unreachable and steps[-1][1] == "Unreachable"
+    assert core.counters["push-retried"] == 2 and core.counters["push-unreachable"] == 1
+    assert core.pushes_in_flight == 0 and core.next_deadline() is None
+    # It subscribes again: back, and told of the current version at once.
+    _, sends = split(core.on_request(subscribe().with_header("Call-ID", "c2@10.0.0.7"), PHONE, 2000.0))
+    assert len(sends) == 1 and not state.unreachable
+    assert state.notified_version == store_version(core, MAC)
+
+
+def test_a_retried_push_that_gets_through_is_delivered() -> None:
+    store = store_with()
+    core, _ = make(store, push_retry_delay=5.0)
+    core.on_request(subscribe(), PHONE, 1000.0)
+    _change(store, MAC)
+    core.notify_change(MAC)
+    (push,) = split(core.handle_timer(1001.0))[1]
+    core.on_result(push.request, make_response(push.request, 500), 1001.1)
+    (retry,) = split(core.handle_timer(1006.1))[1]
+    core.on_result(retry.request, make_response(retry.request, 200), 1006.2)
+    state = core.phones[MAC]
+    assert core.counters["push-delivered"] == 1 and state.push_failures == 0 and not state.unreachable
+    assert state.notified_version == store_version(core, MAC)
+
+
+def store_version(core: ProvisioningCore, mac: str) -> str | None:
+    return core.book.version(mac)

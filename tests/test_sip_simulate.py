@@ -229,3 +229,34 @@ def test_the_simulate_command_plays_sip_phones_and_reports_each_step() -> None:
         assert report["updates"]["phones"] == 5, report["updates"]
 
     _run(cfg, scenario)
+
+
+def test_a_phone_whose_subscription_the_server_lost_takes_the_change_from_check_sync() -> None:
+    # A push NOTIFY that times out ends the subscription (RFC 6665 §4.2.2); the retry is a
+    # check-sync, and the phone takes it as phones do: it subscribes afresh and fetches.
+    cfg = _serve(1)
+
+    async def scenario(office: Backoffice) -> None:
+        from pktcable.serve.officeview import OfficeView
+
+        assert office.sip is not None and office.sip.server is not None and office.sip.server.core is not None
+        core = office.sip.server.core
+        async with PhoneFleet(PhoneConfig("127.0.0.1", cfg.sip_port), 1) as fleet:
+            await fleet.enroll()
+            [phone] = fleet.phones
+            mac = phone_mac(0)
+            state = core.phones[mac]
+            assert state.subscription is not None
+            core.notifier.subscriptions.pop(state.subscription)  # as a timed-out NOTIFY leaves it
+            core._drop(state.subscription, mac)
+            since = asyncio.get_running_loop().time()
+            async with serving(OfficeView(office), office.admin) as (call, _):
+                status, _ = await call("PUT", f"/api/v1/devices/{mac}", json={"vars": {**VARS, "codecs": ["G722"]}})
+                assert status == 200
+            took = await fleet.propagation(since, BUDGET)
+            assert None not in took, phone.result
+            assert phone.counters["check-sync"] == 1 and phone.result.state == "SUBSCRIBED"
+            assert core.counters["push-check-sync"] == 1 and core.counters["push-delivered"] == 1
+        assert "Subscribed" in [e.event for e in office.devices.history(mac)][-4:]
+
+    _run(cfg, scenario)

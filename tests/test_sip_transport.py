@@ -11,7 +11,7 @@ from pathlib import Path
 from pktcable.sip import grammar as g
 from pktcable.sip import uaprofile
 from pktcable.sip.dialog import Local
-from pktcable.sip.message import Message, serialize
+from pktcable.sip.message import Message, Request, make_response, parse_datagram, serialize
 from pktcable.sip.subscriber import Notified, SendRequest, Subscriber
 from pktcable.sip.transport import RateLimiter, StreamTransport, open_udp
 from tests.sip_peers import URL, Phone, ProfileNotifier, counter_ids, tls_contexts
@@ -145,3 +145,44 @@ def test_subscription_over_tcp() -> None:
 def test_subscription_over_tls(tmp_path: Path) -> None:
     server, client = tls_contexts(tmp_path)
     _subscription_over_stream(server, client)
+
+
+def test_responses_we_asked_for_pass_the_rate_limit_and_no_more() -> None:
+    # Many phones behind one address (a NAT) answer a burst of pushes from that address: the
+    # answers were asked for, and dropping them made NOTIFYs retransmit and then time out.
+    limiter = RateLimiter(rate=0.001, burst=2)
+    assert [limiter.allow("10.0.0.9", 0.0, response=True) for _ in range(3)] == [True, True, False]
+    for _ in range(3):
+        limiter.expect("10.0.0.9")
+    assert [limiter.allow("10.0.0.9", 0.1) for _ in range(2)] == [False, False]  # requests: still the bucket
+    assert [limiter.allow("10.0.0.9", 0.1, response=True) for _ in range(4)] == [True, True, True, False]
+    limiter.expect("10.0.0.9")
+    assert [limiter.allow("10.0.0.10", 0.1, response=True) for _ in range(3)] == [True, True, False]  # its own bucket
+    assert limiter.allow("10.0.0.9", 0.2, response=True)  # owed per host, not shared
+
+
+def test_udp_answers_to_our_requests_are_not_rate_limited() -> None:
+    async def main() -> None:
+        got: Got = []
+        udp = await open_udp("127.0.0.1", 0, lambda m, p: got.append((m, p)),
+                             limiter=RateLimiter(rate=0.001, burst=1))
+        assert udp.transport is not None
+        port = udp.transport.get_extra_info("sockname")[1]
+        request = parse_datagram(_subscribe_bytes())
+        assert isinstance(request, Request)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(BUDGET)
+            for _ in range(5):
+                udp.send(request, s.getsockname())
+            for _ in range(5):
+                s.recv(65536)
+                s.sendto(serialize(make_response(request, 200)), ("127.0.0.1", port))
+            # One not asked for takes the bucket's only token; the request after it finds none.
+            s.sendto(serialize(make_response(request, 200)), ("127.0.0.1", port))
+            s.sendto(_subscribe_bytes(), ("127.0.0.1", port))
+            await _until(lambda: len(got) + udp.counters["rate-limited"] == 7, "the datagrams")
+        assert len(got) == 6 and udp.counters["rate-limited"] == 1
+        udp.close()
+
+    asyncio.run(main())

@@ -249,6 +249,15 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
               help="SIP phones: the profile layout whose schema they validate against (generic, polycom, snom).")
 @click.option("--hold", type=click.FloatRange(0), default=0.0, show_default=True,
               help="SIP phones: seconds they stay subscribed after enrolling (refreshing, taking changes).")
+@click.option("--cm-version", default="1.0.0", show_default=True,
+              help="The eCMs' software version (DHCP option 43.6), until an upgrade installs another.")
+@click.option("--cm-image", default="", help="The file name of the image the eCMs run (a CM file's TLV 9 naming "
+                                             "another starts an upgrade; default: none, any name does).")
+@click.option("--cvc-root", type=click.Path(dir_okay=False),
+              help="The CVC root (PEM or DER) the eCMs check code files against; without it they install nothing.")
+@click.option("--manufacturer", default="", help="The eCMs' manufacturer organization (a code file's and TLV 32's CVC).")
+@click.option("--cm-agent-port", type=click.IntRange(1, 65535),
+              help="Each eCM answers SNMP (docsDevSoftware: upgrades from management) here on its leased address.")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
 def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
@@ -256,7 +265,9 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
                  first: int, mib_tree: str, declare_mib: bool, http: bool, workers: int, device_budget: float | None,
                  dhcp_timeout: float, dhcp_retries: int, pki: str | None, kdc_port: int, km_port: int,
                  fault: str | None, sip_port: int, sip_transport: str, sip_password: str | None,
-                 sip_user: str | None, sip_layout: str, hold: float, quiet: bool, as_json: bool) -> None:
+                 sip_user: str | None, sip_layout: str, hold: float, cm_version: str, cm_image: str,
+                 cvc_root: str | None, manufacturer: str, cm_agent_port: int | None, quiet: bool,
+                 as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -267,11 +278,11 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
     Examples:
 
     \b
-      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
       pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
       pktcable simulate --server 127.0.0.1 --flow sip --sip-port 5070 --count 200 --hold 60
       pktcable simulate --server 127.0.0.2 --server 127.0.0.3 --flow hybrid.2 --count 100 --device-budget 120
+      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100 --cvc-root lab-pki/cvc-root.pem --manufacturer "Example Vendor" --cm-agent-port 1161
     """
     import socket
     import time
@@ -306,7 +317,23 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
                        dhcp_retries=dhcp_retries, pki=pki, kdc_port=kdc_port, km_port=km_port,
-                       secure_fault=fault or "")
+                       secure_fault=fault or "", cm_version=cm_version, cm_image=cm_image, cvc_root=cvc_root,
+                       manufacturer=manufacturer, cm_agent_port=cm_agent_port)
+    from pktcable.firmware.labimage import ImageError, make_image
+
+    try:
+        make_image(cm_version)
+    except ImageError as exc:
+        fail(f"--cm-version {cm_version!r}: {exc}", ExitStatus.USAGE)
+    if cvc_root is not None:
+        from pktcable.simulate.cmsoftware import load_root
+
+        try:
+            load_root(cvc_root)
+        except (OSError, ValueError) as exc:
+            fail(f"--cvc-root {cvc_root}: {exc}", ExitStatus.USAGE)
+        if not manufacturer:
+            fail("--cvc-root needs --manufacturer (the organization the eCMs' code files must name)", ExitStatus.USAGE)
     chosen = Flow.of(flow.upper())
     if chosen.secure and pki is None:
         fail("--flow secure needs --pki (the lab PKI folder holding the devices' certificates)", ExitStatus.USAGE)

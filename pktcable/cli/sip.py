@@ -76,11 +76,13 @@ def load_phones(path: Path) -> list[Any]:
 @click.option("--no-mac-auth", is_flag=True, help="Refuse phones without a sip_password (digest only).")
 @click.option("--push-rate", type=click.FloatRange(0.1, 100_000), default=50.0, show_default=True,
               help="Change NOTIFYs per second at most (bursts of twice that).")
+@click.option("--push-window", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Change NOTIFYs awaiting their answer at most: pushes wait for answers.")
 @log_options()
 def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: int, sip_transport: str,
               http_port: int, cert: str | None, cert_key: str | None, templates: str | None,
               secret_file: str | None, multicast: bool, no_mac_auth: bool, push_rate: float,
-              log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
+              push_window: int, log_level: str, log_format: str | None, log_macs: tuple[str, ...]) -> None:
     """Serve SIP phones their profiles: ua-profile SUBSCRIBE/NOTIFY and HTTP with ETags.
 
     Examples:
@@ -125,7 +127,7 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
             fail(f"--phones: {exc}", ExitStatus.USAGE)
     try:
         asyncio.run(_serve(phones, Path(phones_file), profiles, secret, address, advertise, sip_port, sip_transport,
-                           http_port, not no_mac_auth, push_rate, multicast, ssl_context))
+                           http_port, not no_mac_auth, push_rate, push_window, multicast, ssl_context))
     except KeyboardInterrupt:
         sys.exit(int(ExitStatus.INTERRUPTED))
     except OSError as exc:
@@ -134,7 +136,7 @@ def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: i
 
 async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, address: str, advertise: str | None,
                  sip_port: int, transport: str, http_port: int, mac_auth: bool, push_rate: float,
-                 multicast: bool, ssl_context: Any) -> None:
+                 push_window: int, multicast: bool, ssl_context: Any) -> None:
     from pktcable.delivery.http import HttpServer
     from pktcable.delivery.resolvers import MemoryResolver
     from pktcable.phones.book import PhoneBook
@@ -159,7 +161,7 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
     scheme = "https" if ssl_context is not None else "http"
     sip = SipProvisioningServer(book, f"{scheme}://{url_host}:{http.address[1]}/", address, sip_port, advertise,
                                 transport, auth_secret=secret, allow_mac_auth=mac_auth, push_rate=push_rate,
-                                push_burst=max(1.0, push_rate * 2), on_step=on_step, multicast=multicast,
+                                push_burst=max(1.0, push_rate * 2), push_window=push_window, on_step=on_step, multicast=multicast,
                                 ssl_context=ssl_context if transport == "tls" else None)
     await sip.start()
     stop = asyncio.Event()
@@ -188,5 +190,8 @@ async def _serve(phones: list[Any], path: Path, profiles: Any, secret: bytes, ad
     try:
         await stop.wait()
     finally:
+        counters = {**sip.stats(), **{f"http-{k}": v for k, v in sorted(http.responses.items())},
+                    "profile-builds": profiles.builds}
+        click.echo("counters: " + " ".join(f"{k}={v}" for k, v in sorted(counters.items())), err=True)
         await sip.close()
         await http.close()

@@ -387,7 +387,8 @@ class DhcpServer:
         # the binding the client holds: the same binding, longer; a reboot asks anew.
         renewal = old is not None and old.address == address and old.state is LeaseState.BOUND and \
             old.expires > now and msg.ciaddr == address and msg.get(54) is None and msg.get(50) is None
-        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor, renewal))
+        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor, renewal,
+                                           client.report))
 
     def _nak(self, msg: Message, reason: str) -> None:
         self._out.append(self._nak_reply(msg, reason))

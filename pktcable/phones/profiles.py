@@ -12,12 +12,20 @@ the schema refuses is never served (:class:`ProfileError`).
 
 A profile's version is the SHA-256 of its bytes: the HTTP ETag, and what the
 notifier compares to know that a phone must be told of a change.
+
+A phone's profile is asked for several times per version (its SUBSCRIBE, the
+NOTIFY, its GET, a change push, the GET after it), so the last one built per
+phone is kept (least recently used dropped beyond ``cache_size``) and reused
+while the layout, the variables and the template are the same: one render and
+schema check per version, not five.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -176,8 +184,13 @@ class Profiles:
     """Builds and validates profiles from the templates in ``folders`` (the first
     that has a file wins: an operator's folder first, then :data:`SHIPPED`)."""
 
-    def __init__(self, *folders: Path) -> None:
+    def __init__(self, *folders: Path, cache_size: int = 16_384) -> None:
         self.folders = tuple(folders) + (SHIPPED,)
+        self.cache_size = cache_size
+        #: mac -> (layout, variables as canonical JSON, the template object, the profile built).
+        self._built: OrderedDict[str, tuple[str, str, jinja2.Template, Profile]] = OrderedDict()
+        #: Profiles rendered and checked (cache misses): what a benchmark reads.
+        self.builds = 0
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(f) for f in self.folders]),
             autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -200,16 +213,33 @@ class Profiles:
         spec = LAYOUTS.get(layout or "generic")
         if spec is None:
             raise ProfileError(mac, "template", f"unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
+        try:
+            # Jinja2 hands out a new Template object once the file changed on disk (auto_reload):
+            # an edited template is thus a cache miss like edited variables.
+            template = self.env.get_template(spec.template)
+        except jinja2.TemplateError as exc:
+            raise ProfileError(mac, "template", str(exc)) from None
+        key = json.dumps(variables, sort_keys=True, default=repr)
+        hit = self._built.get(mac)
+        if hit is not None and hit[0] == spec.name and hit[1] == key and hit[2] is template:
+            self._built.move_to_end(mac)
+            return hit[3]
         context = profile_vars(mac, variables)
         try:
-            text = self.env.get_template(spec.template).render(context)
+            text = template.render(context)
         except jinja2.TemplateError as exc:
             raise ProfileError(mac, "template", str(exc)) from None
         data = text.encode("utf-8")
         if len(data) > MAX_PROFILE_BYTES:
             raise ProfileError(mac, "template", f"{len(data)} bytes, more than {MAX_PROFILE_BYTES}")
         self.validate(mac, spec.name, data)
-        return Profile(mac, spec.name, data, spec.content_type)
+        self.builds += 1
+        profile = Profile(mac, spec.name, data, spec.content_type)
+        self._built[mac] = (spec.name, key, template, profile)
+        self._built.move_to_end(mac)
+        if len(self._built) > self.cache_size:
+            self._built.popitem(last=False)
+        return profile
 
     def validate(self, mac: str, layout: str, data: bytes) -> None:
         try:

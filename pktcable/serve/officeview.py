@@ -27,9 +27,11 @@ from .office import NoCurrentLease, NoSuchTemplate, TemplateInfo, TextError
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
+    from pktcable.firmware.push import Done
     from pktcable.store.firmware import FirmwareStore
 
     from .app import Backoffice
+    from .phonestatus import PhoneLive
 
 #: Settings never shown through the API: whoever holds them can sign CM files or SET eMTAs.
 SECRETS = ("cm_key", "write_community", "inform_community")
@@ -107,6 +109,10 @@ class OfficeView:
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self._office.built.of(mac)
 
+    def phone_live(self, mac: str) -> PhoneLive | None:
+        sip = self._office.sip
+        return sip.live(mac) if sip is not None else None
+
     async def reprovision(self, mac: str) -> bool:
         office = self._office
         if office.entity is None:
@@ -148,9 +154,11 @@ class OfficeView:
         self.template_text(template)
         device = replace(device, template=template)
         try:
-            return office.templates.build(office.with_mib_tree(device), device.ip)
+            data = office.templates.build(office.with_mib_tree(device), device.ip)
         except BuildFailed as exc:
             raise ValueError(exc.reason) from None
+        # As the modem would get it now: with the upgrade TLVs its rule adds (serve/upgrades.py).
+        return office.upgrades.cm_file(device, data)
 
     def validate_template(self, kind: str, text: str) -> list[TextError]:
         office = self._office
@@ -168,11 +176,31 @@ class OfficeView:
     def firmware(self) -> FirmwareStore:
         return self._office.firmware
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        return self._office.upgrades.view(mac)
+
+    def rules_changed(self) -> None:
+        self._office.upgrades.changed()
+
     def firmware_trust(self) -> CvcTrust | None:
         return self._office.firmware_trust
 
     def firmware_limit(self) -> int:
         return self._office.cfg.firmware_max_bytes
+
+    async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
+                            legacy: bool) -> Done:
+        from pktcable.provision.swpush import push_firmware, v2c
+
+        office = self._office
+        # The address leased to the modem now (never the store's last one), its agent at the
+        # agent_port setting, the write community; the code file from this server's TFTP.
+        address = office.leased_address(mac)
+        if address is None or office.snmp is None:
+            raise NoCurrentLease(f"no current lease for {mac}")
+        send = v2c(office.snmp, (address, office.cfg.agent_port), office.cfg.write_community.encode())
+        return await push_firmware(send, office.site.advertise, filename, budget=budget, poll_every=poll_every,
+                                   legacy=legacy)
 
 
 def _kind_of(text: str) -> str:

@@ -152,7 +152,12 @@ async def open_relay(local: Address, server: Address | Sequence[Address]) -> Rel
 
 
 class DownloadError(Exception):
-    pass
+    """A download that did not deliver the file; ``tftp_code`` is the TFTP ERROR code the
+    server sent (1: file not found), None when it failed otherwise."""
+
+    def __init__(self, text: str, tftp_code: int | None = None) -> None:
+        super().__init__(text)
+        self.tftp_code = tftp_code
 
 
 #: Packets one download may take (a bound on a server that never ends a transfer).
@@ -190,11 +195,12 @@ class _TftpClient(asyncio.DatagramProtocol):
 
 
 async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0", blksize: int = 1468,
-                   timeout: float = 1.0, retries: int = 4) -> bytes:
+                   timeout: float = 1.0, retries: int = 4, max_bytes: int | None = None) -> bytes:
     """RFC 1350 read with the RFC 2348/2349 options. The server's transfer
     port (TID) is learned from its first answer, which must come from the host
     the request went to, and then held to: a datagram from anywhere else is
-    ignored (RFC 1350 4), so no other host can slip in a file."""
+    ignored (RFC 1350 4), so no other host can slip in a file. A file past
+    ``max_bytes`` ends the transfer with a DownloadError."""
     loop = asyncio.get_running_loop()
     transport, client = await loop.create_datagram_endpoint(_TftpClient, local_addr=(local_host, 0))
     waits = FixedBackoff(timeout, retries).waits()
@@ -222,7 +228,7 @@ async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0
             except tftp.TftpError as exc:
                 raise DownloadError(f"malformed TFTP packet: {exc}") from None
             if isinstance(packet, tftp.Error):
-                raise DownloadError(f"TFTP error {packet.code}: {packet.message}")
+                raise DownloadError(f"TFTP error {packet.code}: {packet.message}", packet.code)
             if isinstance(packet, tftp.OptionAck):
                 size = int(dict(packet.options).get("blksize", "512"))
                 last, last_to = tftp.encode_ack(0), peer
@@ -233,6 +239,9 @@ async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0
                 if packet.block == (expected & 0xFFFF):
                     out += packet.payload
                     expected += 1
+                    if max_bytes is not None and len(out) > max_bytes:
+                        transport.sendto(tftp.encode_error(tftp.ErrorCode.DISK_FULL, "file too large"), peer)
+                        raise DownloadError(f"more than {max_bytes} bytes")
                     if len(packet.payload) < size:
                         transport.sendto(last, last_to)
                         return bytes(out)

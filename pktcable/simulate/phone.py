@@ -6,7 +6,8 @@ to the profile URL (``message/external-body;access-type="URL"`` per RFC 4483, or
 ``application/url`` body), GETs it, validates it against the layout's shipped
 schema, stays subscribed (the subscriber layer refreshes before expiry; an expiry
 or a terminating NOTIFY starts over with a fresh SUBSCRIBE) and on a change NOTIFY
-GETs the profile again with ``If-None-Match``.
+GETs the profile again with ``If-None-Match``. A ``check-sync`` NOTIFY from its server
+(what a server sends a phone whose subscription it lost) makes it subscribe afresh.
 
 Strict as a real phone: what a phone would refuse ends its walk in a named
 failure state; what it would merely frown at (no ETag, an odd Content-Type) is a
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -127,6 +129,8 @@ class SimulatedPhone:
         self._sub_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        #: What this phone saw and did (NOTIFYs, answers, GETs): a benchmark's evidence.
+        self.counters: Counter[str] = Counter()
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -246,6 +250,7 @@ class SimulatedPhone:
                 self.driver.send_request(event.request, self.peer)
             elif isinstance(event, s.SendResponse):
                 assert request is not None
+                self.counters[f"answered-{event.response.status}"] += 1
                 self.driver.respond(request, event.response)
             elif isinstance(event, s.Active):
                 if not self.config.refresh and self.sub is not None:
@@ -283,6 +288,11 @@ class SimulatedPhone:
                 self.deviation("UA-2", f"the server sent a {request.method} to a phone")
                 self.driver.respond(request, make_response(request, 405))
                 return
+            self.counters["notify-received"] += 1
+            notified = request.typed("Event", g.Event)
+            if notified is not None and notified.package == "check-sync" and not sub.matches(request):
+                self._check_sync(request, event.peer)
+                return
             self._run_sub(sub.on_notify(request, now), request)
         elif isinstance(event, ResponseReceived) and event.request.method == "SUBSCRIBE":
             if event.response.status in (401, 407) and self._challenged(event.request, event.response):
@@ -290,6 +300,20 @@ class SimulatedPhone:
             self._run_sub(sub.on_response(event.response, now))
         elif isinstance(event, TimedOut) and event.request.method == "SUBSCRIBE":
             self._run_sub(sub.on_timeout(event.request, now))
+
+    def _check_sync(self, request: Request, peer: tuple[str, int]) -> None:
+        """``check-sync`` outside any dialog: "re-read your configuration", as phones in the field
+        take it from their provisioning server (and from no one else: 403). A subscribed phone
+        subscribes afresh, and the fresh subscription's NOTIFY names the current profile; one
+        already fetching gets the current profile anyway."""
+        if peer[0] != self.peer[0]:
+            self.deviation("UA-5", f"check-sync from {peer[0]}, not the provisioning server")
+            self.driver.respond(request, make_response(request, 403))
+            return
+        self.counters["check-sync"] += 1
+        self.driver.respond(request, make_response(request, 200))
+        if self.machine is not None and self.machine.state is SipState.SUBSCRIBED:
+            self._feed(f.SubscriptionEnded("check-sync"))
 
     def _challenged(self, request: Request, response: Response) -> bool:
         """Answer a 401 by sending the SUBSCRIBE again with credentials; False when the phone
@@ -343,12 +367,23 @@ class SimulatedPhone:
         headers = {"If-None-Match": self.etag} if conditional and self.etag else {}
         try:
             timeout = aiohttp.ClientTimeout(total=self.config.timing.fetch)
-            async with self.http.get(url, headers=headers, timeout=timeout, allow_redirects=False) as r:
-                data = await r.content.read(MAX_PROFILE_BYTES + 1)
-                status, etag, ctype = r.status, r.headers.get("ETag"), r.headers.get("Content-Type", "")
+            for attempt in (1, 2):
+                try:
+                    async with self.http.get(url, headers=headers, timeout=timeout, allow_redirects=False) as r:
+                        data = await r.content.read(MAX_PROFILE_BYTES + 1)
+                        status, etag, ctype = r.status, r.headers.get("ETag"), r.headers.get("Content-Type", "")
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    # A kept-alive connection the server closed as the GET went out: a GET is
+                    # idempotent, so it is sent once more (RFC 9112 §9.3.1), as browsers do.
+                    if attempt == 2:
+                        raise
+                    self.counters["get-retried"] += 1
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self.counters["get-failed"] += 1
             self._feed(f.FetchFailed(f"GET {url}: {type(exc).__name__} {exc}"[:200]))
             return
+        self.counters[f"get-{status}"] += 1
         if status == 304 and conditional and headers:
             self._feed(f.ProfileUnchanged())
             return

@@ -4,6 +4,7 @@ propagation of a profile change to every one of them."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 
@@ -63,6 +64,18 @@ class PhoneFleet:
     @property
     def results(self) -> list[DeviceResult]:
         return [p.result for p in self.phones]
+
+    def stats(self) -> Counter[str]:
+        """The phones' counters summed (NOTIFYs received and answered, GETs by outcome), their
+        sockets' (datagrams, retransmissions) and how many phones are in each flow state."""
+        total: Counter[str] = Counter()
+        for p in self.phones:
+            total.update(p.counters)
+            if p.sock is not None:
+                total.update({f"transport-{k}": v for k, v in p.sock.counters.items()})
+            if p.machine is not None:
+                total[f"state-{p.machine.state.name}"] += 1
+        return total
 
     async def propagation(self, since: float, timeout: float) -> list[float | None]:
         """Seconds from ``since`` (loop time of a profile change) until each enrolled phone took a

@@ -18,7 +18,15 @@ dialog, and a known phone without a subscription a ``check-sync`` NOTIFY (the
 de-facto event phones take as "re-read your configuration") at its last known
 address. Pushes leave through a token bucket (``push_rate`` per second), so a
 template edit that touches 100,000 phones is spread out, not a flood; a phone
-queued twice is pushed once.
+queued twice is pushed once. They are also paced by their answers: at most
+``push_window`` push NOTIFYs are in flight (sent, no final response yet), so a
+rate above what the network and phones absorb makes the pushes wait their turn
+instead of timing out in retransmissions. A push NOTIFY that fails (no answer
+within timer F, or an error response) leaves the phone stale and is tried again
+(``push_retries`` times, ``push_retry_delay`` doubling, as ``check-sync`` when
+the failure ended its subscription); after the last try the phone is recorded
+``Unreachable``. Every push thus ends with the phone told of the version or
+counted unreachable, never silently dropped.
 
 Inputs are a request, its source and the time; outputs are :data:`Action`\\ s
 for the transport glue (:mod:`.service`).
@@ -81,6 +89,10 @@ class PhoneState:
     target: g.SipUri | None = None
     peer: Address | None = None
     last_result: int | None = None
+    #: Failed tries of the current push (reset by a delivered NOTIFY or a new change).
+    push_failures: int = 0
+    #: No push reached it after every retry (until it subscribes again or a push gets through).
+    unreachable: bool = False
 
 
 @dataclass
@@ -115,6 +127,12 @@ class ProvisioningCore:
     policy: Policy = field(default_factory=Policy)
     push_rate: float = 50.0
     push_burst: float = 100.0
+    #: Push NOTIFYs in flight at most (sent, no final response yet).
+    push_window: int = 100
+    #: Tries after a push NOTIFY's failure before the phone is recorded unreachable.
+    push_retries: int = 2
+    #: Seconds before the first retry (doubling for the next).
+    push_retry_delay: float = 30.0
     on_step: OnStep = lambda mac, event, detail: None
 
     def __post_init__(self) -> None:
@@ -123,6 +141,10 @@ class ProvisioningCore:
         self._by_dialog: dict[DialogId, str] = {}
         self._pending: OrderedDict[str, None] = OrderedDict()
         self._bucket = _Bucket(self.push_rate, self.push_burst)
+        #: Top Via branch -> mac of every push NOTIFY sent and not yet answered.
+        self._in_flight: dict[str, str] = {}
+        #: (when, mac) of pushes to try again (a later entry for a phone pushed meanwhile is a no-op).
+        self._retries: list[tuple[float, str]] = []
         #: (expiry, dialog) of every subscription granted, stale entries left in: the notifier
         #: scans its whole table to expire, so it is asked only when one is really due (a
         #: scan per push would make a push to each of N phones cost N²).
@@ -205,6 +227,7 @@ class ProvisioningCore:
                 # A phone that re-subscribes afresh (a reboot) leaves its old dialog behind.
                 actions += self._send_notify(self.notifier.subscriptions[old], mac, now, terminate="deactivated")
             state.subscription, state.expires_at = sub.dialog.id, sub.expires_at
+            state.unreachable = False  # it is back; its fresh NOTIFY carries the current version
             heapq.heappush(self._expiries, (sub.expires_at, sub.dialog.id))
             self._by_dialog[sub.dialog.id] = mac
             self.on_step(mac, "Subscribed" if decision.outcome is Outcome.CREATED else "Refreshed",
@@ -258,12 +281,15 @@ class ProvisioningCore:
         if status < 200:
             return []
         key = (request.call_id, request.from_.tag or "", request.to.tag or "")
-        mac = self._by_dialog.get(key) or mac_of(request.uri)
+        pushed = self._in_flight.pop(request.top_via.branch or "", None)
+        mac = self._by_dialog.get(key) or pushed or mac_of(request.uri)
         if mac is None:
             return []
         state = self.phones.get(mac)
         if state is not None:
             state.last_result = status
+        self._count("notify-2xx" if status < 300 else "notify-timeout" if response is None
+                    else f"notify-{status}" if status in (408, 481) else "notify-failed")
         sub = self.notifier.subscriptions.get(key)
         if sub is not None and self.notifier.on_notify_result(sub, response):
             self._drop(key, mac)
@@ -272,7 +298,36 @@ class ProvisioningCore:
             self.on_step(mac, "NotifyFailed", f"{request.typed('Event', g.Event)}: {status}")
         else:
             self.on_step(mac, "Notified", str(request.typed("Event", g.Event)))
+        if pushed is not None and state is not None:
+            self._pushed(state, status, now)
         return []
+
+    def _pushed(self, state: PhoneState, status: int, now: float) -> None:
+        """A push's outcome: delivered, or tried again later, or the phone unreachable."""
+        if status < 300:
+            self._count("push-delivered")
+            state.push_failures, state.unreachable = 0, False
+            return
+        # The phone may not have the version: a later push (or its next SUBSCRIBE) must send it.
+        state.notified_version = None
+        state.push_failures += 1
+        if state.push_failures <= self.push_retries:
+            self._count("push-retried")
+            delay = self.push_retry_delay * 2 ** (state.push_failures - 1)
+            heapq.heappush(self._retries, (now + delay, state.mac))
+            self.on_step(state.mac, "PushRetry", f"answered {status}; try {state.push_failures + 1} in {delay:g} s")
+        else:
+            self._count("push-unreachable")
+            state.unreachable = True
+            self.on_step(state.mac, "Unreachable", f"no push reached it in {state.push_failures} tries")
+
+    def send_failed(self, request: Request, now: float) -> list[Action]:
+        """A request the transport glue could not send at all: as if it went unanswered."""
+        return self.on_result(request, None, now)
+
+    @property
+    def pushes_in_flight(self) -> int:
+        return len(self._in_flight)
 
     # --- pushes -------------------------------------------------------------------------------
 
@@ -280,6 +335,9 @@ class ProvisioningCore:
         """Queue a push to ``mac`` (sent by :meth:`handle_timer` within the rate limit)."""
         self._pending[mac] = None
         self._count("push-queued")
+        state = self.phones.get(mac)
+        if state is not None:
+            state.push_failures = 0  # a new change: its own tries
 
     def _push(self, mac: str, now: float) -> list[Action]:
         try:
@@ -295,16 +353,24 @@ class ProvisioningCore:
         sub = self.notifier.subscriptions.get(state.subscription) if state.subscription else None
         if sub is not None:
             self._count("push-notify")
-            return self._send_notify(sub, mac, now)
+            return self._track(self._send_notify(sub, mac, now), mac)
         device = self.book.phone(mac)
         target = state.target or (g.SipUri(device.ip, mac) if device is not None and device.ip else None)
         if target is None:
+            self._count("push-no-target")
             self.on_step(mac, "NotNotified", "neither subscribed nor at a known address")
             return []
         self._count("push-check-sync")
         state.notified_version = current.profile.version
         notify = self._check_sync(target)
-        return [SendTo(notify, self._peer(mac, notify))]
+        return self._track([SendTo(notify, self._peer(mac, notify))], mac)
+
+    def _track(self, actions: list[Action], mac: str) -> list[Action]:
+        """Count the push NOTIFYs among ``actions`` in flight until their final response."""
+        for action in actions:
+            if isinstance(action, SendTo):
+                self._in_flight[action.request.top_via.branch or ""] = mac
+        return actions
 
     def _check_sync(self, target: g.SipUri) -> Request:
         """An unsolicited NOTIFY outside any dialog: RFC 6665 wants a Subscription-State on
@@ -333,7 +399,10 @@ class ProvisioningCore:
 
     def next_deadline(self) -> float | None:
         due = self._expiry_due()
-        if self._pending:
+        if self._retries:
+            due = self._retries[0][0] if due is None else min(due, self._retries[0][0])
+        # A full window waits for an answer (on_result), not for a time.
+        if self._pending and len(self._in_flight) < self.push_window:
             b = self._bucket
             # A full bucket (never used) pushes at once; else when the next token is in.
             at = 0.0 if b.last is None else b.last + max(0.0, 1 - b.tokens) / b.rate
@@ -350,11 +419,13 @@ class ProvisioningCore:
                 self._drop(key, mac)
                 self.on_step(mac, "Expired", "")
                 actions.append(SendTo(notify, self._peer(mac, notify)))
-        if self._pending:
+        while self._retries and self._retries[0][0] <= now:
+            self._pending[heapq.heappop(self._retries)[1]] = None
+        if self._pending and len(self._in_flight) < self.push_window:
             self._bucket.refill(now)
             # The tolerance: a token that is 1 - 1e-12 after float arithmetic is a token (the timer
             # fires when the next one is due, and must find it there).
-            while self._pending and self._bucket.tokens >= 1 - 1e-6:
+            while self._pending and self._bucket.tokens >= 1 - 1e-6 and len(self._in_flight) < self.push_window:
                 mac, _ = self._pending.popitem(last=False)
                 self._bucket.tokens -= 1
                 actions += self._push(mac, now)

@@ -51,6 +51,11 @@ class SipProvisioningServer:
     policy: Policy = field(default_factory=Policy)
     push_rate: float = 50.0
     push_burst: float = 100.0
+    #: Push NOTIFYs awaiting their final response at most (see :mod:`.provisioning`).
+    push_window: int = 100
+    #: Kernel receive buffer asked for on UDP (capped by ``net.core.rmem_max``): the answers to
+    #: a burst of pushes must wait there while the loop is busy, not be dropped.
+    receive_buffer: int = 4 << 20
     on_step: OnStep = lambda mac, event, detail: None
     #: Also answer the multicast PnP SUBSCRIBE (UDP only): a socket joined to
     #: :data:`PNP_GROUP` on ``port``; the answers leave from the unicast socket.
@@ -63,8 +68,8 @@ class SipProvisioningServer:
             raise ValueError(f"SIP transport must be one of {', '.join(TRANSPORTS)}, not {self.transport!r}")
         if not self.url_base.startswith(("http://", "https://")):
             raise ValueError(f"profile URL base must be an http(s) URL, not {self.url_base!r}")
-        if not self.push_rate > 0 or not self.push_burst >= 1:
-            raise ValueError("push rate must be > 0 per second and its burst >= 1")
+        if not self.push_rate > 0 or not self.push_burst >= 1 or not self.push_window >= 1:
+            raise ValueError("push rate must be > 0 per second, its burst and window >= 1")
         if (self.transport == "tls") != (self.ssl_context is not None):
             raise ValueError("SIP over TLS needs a certificate (ssl_context), and only TLS takes one")
         if self.multicast and self.transport != "udp":
@@ -85,7 +90,7 @@ class SipProvisioningServer:
             raise ValueError("listening on a wildcard address needs the address to advertise")
         port = self.port
         if self.transport == "udp":
-            udp = await open_udp(self.host, port, self.driver.on_message)
+            udp = await open_udp(self.host, port, self.driver.on_message, receive_buffer=self.receive_buffer)
             assert udp.transport is not None
             port = udp.transport.get_extra_info("sockname")[1]
             self._sock = udp
@@ -98,6 +103,7 @@ class SipProvisioningServer:
         self.core = ProvisioningCore(local, self.book, self.url_for, _new_id, DigestAuth(self.realm, self.auth_secret),
                                      reliable=self.transport != "udp", allow_mac_auth=self.allow_mac_auth,
                                      policy=self.policy, push_rate=self.push_rate, push_burst=self.push_burst,
+                                     push_window=self.push_window,
                                      on_step=self.on_step)
         self.driver.attach(self._sock)
         if self.multicast:
@@ -146,6 +152,9 @@ class SipProvisioningServer:
                     self.driver.send_request(action.request, action.peer)
             except Exception:  # one phone's trouble must not stop the others' actions
                 log.exception("sip: could not send %s", type(action).__name__)
+                if not isinstance(action, Respond) and self.core is not None:
+                    # Its answer will never come: the push is accounted for now (retried or unreachable).
+                    self._run(self.core.send_failed(action.request, self._now()))
         self._arm()
 
     def _arm(self) -> None:
@@ -169,6 +178,18 @@ class SipProvisioningServer:
         for mac in macs:
             self.core.notify_change(mac)
         self._arm()
+
+    def stats(self) -> dict[str, int]:
+        """The counters an operator (or a benchmark) reads: pushes and NOTIFY outcomes
+        (the core's), datagrams and retransmissions (the transport's), live transactions."""
+        out: dict[str, int] = dict(self.core.counters) if self.core is not None else {}
+        if self._sock is not None:
+            out.update({f"transport-{k}": v for k, v in self._sock.counters.items()})
+        layer = self.driver.layer
+        if layer is not None:
+            out["transactions-client"], out["transactions-server"] = len(layer.clients), len(layer.servers)
+            out["transaction-overflows"] = layer.overflows
+        return out
 
     async def close(self) -> None:
         if self._timer is not None:

@@ -15,6 +15,7 @@ one timer armed at the layer's next deadline and passes every other event on.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -37,13 +38,34 @@ OnMessage = Callable[[Message, Address], None]
 
 
 class RateLimiter:
-    """Token bucket per source host, in a bounded table (least recently seen evicted)."""
+    """Token bucket per source host, in a bounded table (least recently seen evicted).
 
-    def __init__(self, rate: float = 200.0, burst: float = 400.0, max_sources: int = 65_536) -> None:
-        self.rate, self.burst, self.max_sources = rate, burst, max_sources
+    Responses we asked for pass outside the bucket: each request sent to a host (first
+    transmission or retransmission) is owed one response from it (:meth:`expect`). Without
+    that, answers from a host that many phones share (a NAT, a simulator) were dropped once
+    the pushes to it outran the bucket; every dropped answer came back as a retransmission and
+    then a timeout, and the phone lost its subscription. A hostile host still gets no more
+    than the bucket plus the answers it was asked for."""
+
+    def __init__(self, rate: float = 200.0, burst: float = 400.0, max_sources: int = 65_536,
+                 max_owed: int = 10_000) -> None:
+        self.rate, self.burst, self.max_sources, self.max_owed = rate, burst, max_sources, max_owed
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._owed: OrderedDict[str, int] = OrderedDict()
 
-    def allow(self, host: str, now: float) -> bool:
+    def expect(self, host: str) -> None:
+        """A request went to ``host``: one response from it is owed passage."""
+        self._owed[host] = min(self._owed.pop(host, 0) + 1, self.max_owed)
+        if len(self._owed) > self.max_sources:
+            self._owed.popitem(last=False)
+
+    def allow(self, host: str, now: float, *, response: bool = False) -> bool:
+        if response and (owed := self._owed.get(host, 0)) > 0:
+            if owed == 1:
+                del self._owed[host]
+            else:
+                self._owed[host] = owed - 1
+            return True
         tokens, last = self._buckets.pop(host, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         allowed = tokens >= 1.0
@@ -90,7 +112,9 @@ class UdpTransport(_Base, asyncio.DatagramProtocol):
         if not data.strip(b"\r\n"):
             self.counters["keepalives"] += 1  # RFC 5626 CRLF keep-alive: nothing to answer
             return
-        if not self.limiter.allow(peer[0], asyncio.get_running_loop().time()):
+        # A response's status line starts with the version (RFC 3261 §7.2), a request's never does.
+        response = data[:8].upper() == b"SIP/2.0 "
+        if not self.limiter.allow(peer[0], asyncio.get_running_loop().time(), response=response):
             self.counters["rate-limited"] += 1
             return
         try:
@@ -109,6 +133,8 @@ class UdpTransport(_Base, asyncio.DatagramProtocol):
             return
         self.transport.sendto(serialize(message), peer)
         self.counters["sent"] += 1
+        if isinstance(message, Request):
+            self.limiter.expect(peer[0])
 
     def close(self) -> None:
         if self.transport is not None:
@@ -116,10 +142,18 @@ class UdpTransport(_Base, asyncio.DatagramProtocol):
 
 
 async def open_udp(host: str, port: int, on_message: OnMessage, *, limits: Limits = DEFAULT_LIMITS,
-                   limiter: RateLimiter | None = None) -> UdpTransport:
+                   limiter: RateLimiter | None = None, receive_buffer: int | None = None) -> UdpTransport:
+    """``receive_buffer``: bytes of kernel receive buffer to ask for (the kernel caps it at
+    ``net.core.rmem_max``). A datagram that finds the buffer full is dropped unseen, and the
+    default (about 200 KB, a few hundred small datagrams as the kernel counts them) fills in
+    well under a second while a busy server's loop is at other work."""
     loop = asyncio.get_running_loop()
-    _, proto = await loop.create_datagram_endpoint(lambda: UdpTransport(on_message, limits, limiter),
-                                                   local_addr=(host, port))
+    transport, proto = await loop.create_datagram_endpoint(lambda: UdpTransport(on_message, limits, limiter),
+                                                           local_addr=(host, port))
+    if receive_buffer is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     return proto
 
 
@@ -147,7 +181,8 @@ class _Connection(asyncio.Protocol):
                 self.transport.abort()
             return
         for message in messages:
-            if not owner.limiter.allow(self.peer[0], asyncio.get_running_loop().time()):
+            if not owner.limiter.allow(self.peer[0], asyncio.get_running_loop().time(),
+                                       response=isinstance(message, Response)):
                 owner.counters["rate-limited"] += 1
                 continue
             owner._deliver(message, self.peer)
@@ -202,6 +237,8 @@ class StreamTransport(_Base):
             return
         conn.transport.write(serialize(message))
         self.counters["sent"] += 1
+        if isinstance(message, Request):
+            self.limiter.expect(peer[0])
 
     def close(self) -> None:
         if self.server is not None:
@@ -244,6 +281,8 @@ class TransactionDriver:
         assert self.transport is not None and self.layer is not None
         for event in events:
             if isinstance(event, Send):
+                if event.retransmission:
+                    self.transport.counters["retransmitted"] += 1
                 self.transport.send(event.message, event.peer)
             else:
                 self.on_event(event)
