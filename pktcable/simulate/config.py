@@ -13,6 +13,9 @@ from pktcable.snmp import pktc
 @dataclass(slots=True)
 class SimConfig:
     server: str  # the DHCP server (or the CMTS helper address it listens on)
+    #: Further DHCP servers: the relay sends each request to every one as well, as a CMTS
+    #: with one ``cable helper-address`` per server does; a device takes the first answer.
+    also_servers: tuple[str, ...] = ()
     dhcp_port: int = 67
     relay: str = "127.0.0.1"
     relay_port: int = 67
