@@ -6,11 +6,12 @@ profile, and a change NOTIFY to the phones whose image a rule change moved.
   (serve/upgrades.py ``phone_report``). The rules decide from that
   (:func:`~pktcable.firmware.rules.target_for`), so a phone is matched by vendor and
   model; the package names no hardware version, so rules for phones use ``*`` there.
-- The image offered, or the target the phone already runs, goes into the profile as the
-  variables ``firmware_url`` (the catalogue's URL on the server that serves the profiles),
+- The image offered goes into the profile as the variables ``firmware_url`` (the catalogue's URL on the server that serves the profiles),
   ``firmware_version`` and ``firmware_sha256``; each layout writes them in its own element
   (pktcable/phones/firmware.py). A phone whose own variables name a ``firmware_url`` is
-  pinned to it: the rules add nothing to its profile.
+  pinned to it: the rules add nothing to its profile. A phone that runs its target, or
+  is outside the rollout's stage or window, is offered nothing, and its profile names no
+  firmware (what a phone takes as "keep what you run").
 - A rule change (the API tells at once; the CLI, or another serve sharing the store, is
   seen when the rules are next read, every :data:`~pktcable.serve.upgrades.RULES_TTL`
   seconds), and a maintenance window opening or closing, starts a sweep: every phone whose

@@ -193,27 +193,19 @@ class Upgrades:
             return b""
 
     def phone_image(self, mac: str) -> FirmwareImage | None:
-        """The catalogue image a phone's profile names: the one the rules offer it now, or the
-        target it already runs (so its profile stays the same once it upgraded); None for none."""
+        """The catalogue image the rules offer a phone now (what its profile names), or None.
+        Once the phone runs it, nothing is offered and its profile names no firmware: a rule
+        change that leaves a phone without an offer before and after then changes nothing."""
         try:
-            device, decision = self.decide(mac)
+            _, decision = self.decide(mac)
         except RuleError as exc:
             self._refuse("rules", "-", mac, exc, "phone profiles")
             return None
-        filename = decision.image
-        if filename is None and device is not None and device.sw_version:
-            # Its governing rule's target, when it runs that: named with or without from_versions
-            # (once on the target, a phone is no longer a version the rule upgrades from).
-            rule = next((r for r in self.rules() if r.name == decision.rule), None)
-            target = (decision.target, decision.target_version) if decision.target else \
-                (rule.target, rule.target_version) if rule is not None else (None, None)
-            if target[0] and target[1] == device.sw_version:
-                filename = target[0]
-        if filename is None:
+        if decision.image is None:
             return None
-        image = self.store.get(filename)
+        image = self.store.get(decision.image)
         if image is None:
-            self._refuse(decision.rule or "-", filename, mac, UpgradeError("target", "not in the catalogue"),
+            self._refuse(decision.rule or "-", decision.image, mac, UpgradeError("target", "not in the catalogue"),
                          "phone profiles")
         return image
 

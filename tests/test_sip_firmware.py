@@ -1,0 +1,174 @@
+"""SIP phones' firmware from the rules, end to end: ``pktcable serve`` and simulated phones.
+A rule for the phones -> the change NOTIFY to those it moves (only them) -> they fetch the
+image, check its signature, install it, reboot, subscribe afresh reporting the new version
+-> serve records it; a rollback takes them back; a wrongly signed image (its rule written
+straight to the store, as the CLI does) ends in a named failure, the old version kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from pktcable.firmware import codefile as cf
+from pktcable.firmware.labimage import make_image as lab_image
+from pktcable.firmware.rules import Rule
+from pktcable.secure.labdir import LabPki
+from pktcable.serve.app import Backoffice
+from pktcable.serve.config import ServeConfig, check
+from pktcable.simulate.phone import PhoneConfig, SimulatedPhone, phone_mac
+from pktcable.simulate.phonefleet import PhoneFleet
+from pktcable.store.firmware import make_image, signature_status
+
+from .apiclient import serving
+from .ports import free_port
+from .test_e2e import configs, free_tcp_port
+from .test_firmware import MFG, NOW, SETTINGS, SIGNED
+
+BUDGET = 30.0
+VARS: dict[str, Any] = {"registrar": "sip.example.net", "lines": [{"user": "3001", "password": "pw"}]}
+VENDOR, MODEL = "pktcable", "simulated"  # what the simulated phones report (PhoneConfig's defaults)
+COUNT = 3
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
+    return LabPki.create(tmp_path_factory.mktemp("pki"), SETTINGS, now=NOW)
+
+
+def _images(lab: LabPki) -> dict[str, tuple[str, bytes]]:
+    """file name -> (version, code file): two good images and one whose image was changed after signing."""
+    mfg = lab.get("manufacturer-cvc")
+    out = {}
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        out[f"ph-{version}.p7"] = version, cf.sign(lab_image(version, b"\x5a" * 4096), mfg.certificate, mfg.key,
+                                                   signing_time=SIGNED)
+    bad = bytearray(out["ph-3.0.0.p7"][1])
+    bad[bad.index(b"\x5a" * 64)] ^= 1  # the signed content no longer matches its message digest
+    out["ph-3.0.0.p7"] = "3.0.0", bytes(bad)
+    return out
+
+
+def _setting_up(lab: LabPki, folder: Path) -> tuple[ServeConfig, str]:
+    root = folder / "cvc-root.pem"
+    root.write_bytes(lab.get("cvc-root").certificate.public_bytes(Encoding.PEM))
+    cfg, _ = configs(["HYBRID.2"], auto_enroll=False, firmware_cvc_root=str(root), firmware_manufacturer=MFG)
+    cfg.api_port, cfg.http_port, cfg.sip_port = free_tcp_port(), free_tcp_port(), free_port()
+    cfg.devices = [{"mac": phone_mac(n), "kind": "sip", "template": "generic", "vars": VARS} for n in range(COUNT)]
+    return check(cfg), str(root)
+
+
+def _run(lab: LabPki, cfg: ServeConfig, scenario: Callable[[Backoffice], Awaitable[None]]) -> None:
+    async def main() -> None:
+        office = Backoffice(cfg)
+        for name, (version, data) in _images(lab).items():
+            status = signature_status(data, office.firmware_trust, None)
+            office.firmware.add(make_image(name, VENDOR, MODEL, "1", version, data, status, 1.0), data)
+        await office.start()
+        try:
+            await asyncio.wait_for(scenario(office), 4 * BUDGET)
+        finally:
+            await office.close()
+
+    asyncio.run(main())
+
+
+async def _until(what: Callable[[], bool], why: Callable[[], object]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUDGET
+    while not what():
+        assert loop.time() < deadline, why()
+        await asyncio.sleep(0.05)
+
+
+def _recorded(office: Backoffice, mac: str) -> str:
+    seen = office.firmware.device(mac)
+    return seen.sw_version if seen is not None else ""
+
+
+def _state(phones: list[SimulatedPhone]) -> object:
+    return [(p.mac, p.software.version, p.result.upgrade, p.result.state, dict(p.counters), p.result.deviations)
+            for p in phones]
+
+
+def test_a_rule_upgrades_the_listed_phones_serve_records_it_and_a_rollback_takes_them_back(
+        lab: LabPki, tmp_path: Path) -> None:
+    cfg, root = _setting_up(lab, tmp_path)
+    listed = [phone_mac(0), phone_mac(1)]
+
+    async def scenario(office: Backoffice) -> None:
+        from pktcable.serve.officeview import OfficeView
+
+        phones_cfg = PhoneConfig("127.0.0.1", cfg.sip_port, cvc_root=root, manufacturer=MFG)
+        async with PhoneFleet(phones_cfg, COUNT) as fleet, serving(OfficeView(office), office.admin) as (call, _):
+            await fleet.enroll()
+            phones = fleet.phones
+            assert all(p.result.passed for p in phones), _state(phones)
+            # Each phone's SUBSCRIBE told serve what it runs (the ua-profile Event), source "sip".
+            for p in phones:
+                assert (office.firmware.device(p.mac).vendor, _recorded(office, p.mac)) == (VENDOR, "1.0.0")
+                assert [(v.sw_version, v.source) for v in office.firmware.versions(p.mac)] == [("1.0.0", "sip")]
+            # A rule whose target they run already: nothing offered, no profile changes, no NOTIFY.
+            rule = {"name": "desk", "vendor": VENDOR, "model": MODEL, "hw_version": "*", "target": "ph-1.0.0.p7",
+                    "percent": 0, "macs": listed}
+            status, body = await call("POST", "/api/v1/firmware-rules", json=rule)
+            assert status == 201, body
+            notified = {p.mac: p.counters["notify-received"] for p in phones}
+            # The listed two take 2.0.0; the third is outside the 0% stage, its profile unchanged.
+            status, body = await call("PATCH", "/api/v1/firmware-rules/desk", json={"target": "ph-2.0.0.p7"})
+            assert status == 200 and body["previous"] == "ph-1.0.0.p7", body
+            for p in phones[:2]:
+                await _until(lambda p=p: _recorded(office, p.mac) == "2.0.0", lambda: _state(phones))
+                await _until(lambda p=p: p.result.state == "SUBSCRIBED", lambda: _state(phones))
+                assert p.software.version == p.result.cm_version == "2.0.0"
+                assert p.result.upgrade == "upgraded: 2.0.0" and p.counters["reboots"] == 1
+                assert p.counters["notify-received"] > notified[p.mac]
+                assert [(v.sw_version, v.source) for v in office.firmware.versions(p.mac)] == \
+                    [("2.0.0", "sip"), ("1.0.0", "sip")]
+                view = office.upgrades.view(p.mac)
+                assert view["current"] == "2.0.0" and view["reason"] == "already running 2.0.0", view
+            assert office.sip is not None and office.sip.firmware is not None
+            assert office.sip.firmware.queued == 2  # the sweeps moved the listed phones only
+            third = phones[2]
+            assert third.counters["notify-received"] == notified[third.mac], _state(phones)
+            assert third.software.version == "1.0.0" and third.result.upgrade == ""
+            assert "0% stage" in office.upgrades.view(third.mac)["reason"]
+            # Rollback: the target is 1.0.0 again, offered to the listed phones that run 2.0.0.
+            status, body = await call("POST", "/api/v1/firmware-rules/desk/rollback")
+            assert status == 200 and body["target"] == "ph-1.0.0.p7", body
+            for p in phones[:2]:
+                await _until(lambda p=p: _recorded(office, p.mac) == "1.0.0" and p.software.version == "1.0.0",
+                             lambda: _state(phones))
+                assert p.result.upgrade == "upgraded: 1.0.0" and p.counters["reboots"] == 2
+                assert [v.sw_version for v in office.firmware.versions(p.mac)] == ["1.0.0", "2.0.0", "1.0.0"]
+            assert third.counters["notify-received"] == notified[third.mac] and third.counters["reboots"] == 0
+            assert all(p.result.deviations == [] for p in phones), _state(phones)
+
+    _run(lab, cfg, scenario)
+
+
+def test_a_wrongly_signed_image_from_a_rule_written_to_the_store_ends_in_a_named_failure(
+        lab: LabPki, tmp_path: Path) -> None:
+    cfg, root = _setting_up(lab, tmp_path)
+
+    async def scenario(office: Backoffice) -> None:
+        phones_cfg = PhoneConfig("127.0.0.1", cfg.sip_port, cvc_root=root, manufacturer=MFG)
+        async with PhoneFleet(phones_cfg, 2) as fleet:
+            await fleet.enroll()
+            phones = fleet.phones
+            assert all(p.result.passed for p in phones), _state(phones)
+            # As `pktcable firmware rule add` does: the store only; serve sees it at its next read.
+            office.firmware.add_rule(Rule("bad", VENDOR, MODEL, "*", "ph-3.0.0.p7", "3.0.0"))
+            for p in phones:
+                await _until(lambda p=p: p.result.upgrade != "", lambda: _state(phones))
+                assert p.result.upgrade == "code-file-rejected: bad-signature", _state(phones)
+                assert p.software.version == p.result.cm_version == "1.0.0" and p.counters["reboots"] == 0
+                assert p.result.state == "SUBSCRIBED"
+                assert _recorded(office, p.mac) == "1.0.0"
+                assert [s[:2] for s in p.result.steps if s[0] == "UA-FW"] == [("UA-FW", "CODE_FILE_REJECTED")]
+
+    _run(lab, cfg, scenario)
