@@ -8,6 +8,12 @@ server-side SIP flow table (:data:`pktcable.flow.sip.SERVER_TABLE`) drives, as a
 eMTA's flow does. A change to a phone (the API, a SIGHUP reload, a firmware rule:
 serve/phonefirmware.py) is announced to it through :meth:`SipWiring.changed`, within
 ``sip_push_rate``.
+
+With ``sip_cert``/``sip_key`` the SIP port may speak TLS (``sip_transport = "tls"``) and the
+profiles may have an HTTPS listener of their own (``sip_https_port``); the NOTIFYs then name
+``https://`` URLs and the delivery server's plain HTTP no longer serves them. Every fetch of
+a profile is a ``ProfileFetched`` step, from which (with :meth:`SipWiring.live`) the API and
+the dashboard show the version a phone holds against the one served (serve/phonestatus.py).
 """
 
 from __future__ import annotations
@@ -92,7 +98,7 @@ class SipWiring:
             served, problem = None, str(exc)
         except KeyError:
             served, problem = None, None
-        return PhoneLive(expires is not None, expires, served, problem)
+        return PhoneLive(expires is not None, expires, served, problem, state is not None and state.unreachable)
 
     async def start(self, site: Site, http: HttpServer | None) -> None:
         """The HTTPS listener (when set), then the SIP port; NOTIFYs name https:// URLs when
