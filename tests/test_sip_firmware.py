@@ -7,6 +7,7 @@ straight to the store, as the CLI does) ends in a named failure, the old version
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pktcable.firmware import codefile as cf
 from pktcable.firmware.labimage import make_image as lab_image
 from pktcable.firmware.rules import Rule
+from pktcable.phones.firmware import firmware_of
 from pktcable.secure.labdir import LabPki
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig, check
@@ -25,7 +27,9 @@ from pktcable.simulate.phonefleet import PhoneFleet
 from pktcable.store.firmware import make_image, signature_status
 
 from .apiclient import serving
+from .peers import require
 from .ports import free_port
+from .sip_peers import tls_contexts
 from .test_e2e import configs, free_tcp_port
 from .test_firmware import MFG, NOW, SETTINGS, SIGNED
 
@@ -170,5 +174,34 @@ def test_a_wrongly_signed_image_from_a_rule_written_to_the_store_ends_in_a_named
                 assert p.result.state == "SUBSCRIBED"
                 assert _recorded(office, p.mac) == "1.0.0"
                 assert [s[:2] for s in p.result.steps if s[0] == "UA-FW"] == [("UA-FW", "CODE_FILE_REJECTED")]
+
+    _run(lab, cfg, scenario)
+
+
+def test_with_the_profiles_on_https_the_firmware_url_is_there_too(lab: LabPki, tmp_path: Path) -> None:
+    require("curl")
+    tls_contexts(tmp_path)  # cert.pem / key.pem for prov.test
+    cfg, _ = _setting_up(lab, tmp_path)
+    cfg.sip_https_port, cfg.sip_cert, cfg.sip_key = free_tcp_port(), str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    cfg = check(cfg)
+    mac = phone_mac(0)
+
+    async def scenario(office: Backoffice) -> None:
+        assert office.sip is not None
+        office.upgrades.phone_report(mac, VENDOR, MODEL, "1.0.0")  # what its SUBSCRIBE would say
+        office.firmware.add_rule(Rule("desk", VENDOR, MODEL, "*", "ph-2.0.0.p7", "2.0.0"))
+        office.upgrades.changed()
+        offer = firmware_of(mac, "generic", office.sip.book.current(mac).profile.data)
+        assert offer is not None and offer.version == "2.0.0", offer
+        assert offer.url == f"https://127.0.0.1:{cfg.sip_https_port}/ph-2.0.0.p7"
+        # The certificate names prov.test: curl reaches the same listener by that name.
+        got = tmp_path / "image"
+        proc = await asyncio.create_subprocess_exec(
+            "curl", "-sS", "-o", str(got), "-w", "%{http_code}", "--cacert", str(tmp_path / "cert.pem"),
+            "--resolve", f"prov.test:{cfg.sip_https_port}:127.0.0.1", offer.url.replace("127.0.0.1", "prov.test"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), BUDGET)
+        assert out == b"200", err
+        assert hashlib.sha256(got.read_bytes()).hexdigest() == offer.sha256
 
     _run(lab, cfg, scenario)
