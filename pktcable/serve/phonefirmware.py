@@ -30,6 +30,7 @@ from typing import Any
 from pktcable.firmware.rules import Rule, RuleError, Window
 from pktcable.sip.uaprofile import UaProfile
 from pktcable.store.devices import Device
+from pktcable.store.firmware import FirmwareImage
 
 from .upgrades import RULES_TTL, Upgrades
 
@@ -62,10 +63,10 @@ class PhoneFirmware:
         self._offered[device.mac] = offer
         return dict(offer)
 
-    def _offer(self, device: Device) -> Offer:
+    def _offer(self, device: Device, images: dict[str, FirmwareImage | None] | None = None) -> Offer:
         if self.base is None or "firmware_url" in device.vars:
             return ()
-        image = self.upgrades.phone_image(device.mac)
+        image = self.upgrades.phone_image(device.mac, images)
         if image is None:
             return ()
         return (("firmware_url", self.base + image.filename), ("firmware_version", image.version),
@@ -126,13 +127,14 @@ class PhoneFirmware:
         whose firmware moved. Returns their MACs."""
         self.sweeps += 1
         moved: list[str] = []
+        images: dict[str, FirmwareImage | None] = {}  # the catalogue read once per image, not per phone
         macs = list(self._offered)
         for start in range(0, len(macs), SWEEP_SLICE):
             for mac in macs[start:start + SWEEP_SLICE]:
                 device = self.lookup(mac)
                 if device is None:
                     self._offered.pop(mac, None)
-                elif self._offer(device) != self._offered.get(mac):
+                elif self._offer(device, images) != self._offered.get(mac):
                     moved.append(mac)
             await asyncio.sleep(0)
         if moved:

@@ -192,10 +192,11 @@ class Upgrades:
             self._refuse(decision.rule or "-", decision.image, device.mac, exc)
             return b""
 
-    def phone_image(self, mac: str) -> FirmwareImage | None:
+    def phone_image(self, mac: str, images: dict[str, FirmwareImage | None] | None = None) -> FirmwareImage | None:
         """The catalogue image the rules offer a phone now (what its profile names), or None.
         Once the phone runs it, nothing is offered and its profile names no firmware: a rule
-        change that leaves a phone without an offer before and after then changes nothing."""
+        change that leaves a phone without an offer before and after then changes nothing.
+        ``images`` keeps the catalogue's answers across the calls of one sweep."""
         try:
             _, decision = self.decide(mac)
         except RuleError as exc:
@@ -203,7 +204,12 @@ class Upgrades:
             return None
         if decision.image is None:
             return None
-        image = self.store.get(decision.image)
+        if images is None or decision.image not in images:
+            image = self.store.get(decision.image)
+            if images is not None:
+                images[decision.image] = image
+        else:
+            image = images[decision.image]
         if image is None:
             self._refuse(decision.rule or "-", decision.image, mac, UpgradeError("target", "not in the catalogue"),
                          "phone profiles")
