@@ -137,6 +137,10 @@ def test_a_rule_upgrades_the_listed_phones_serve_records_it_and_a_rollback_takes
                 assert view["current"] == "2.0.0" and view["reason"] == "already running 2.0.0", view
             assert office.sip is not None and office.sip.firmware is not None
             assert office.sip.firmware.queued == 2  # the sweeps moved the listed phones only
+            status, body = await call("GET", f"/api/v1/devices/{listed[0]}")  # the device page's firmware
+            assert status == 200 and body["firmware"]["current"] == "2.0.0", body["firmware"]
+            assert [(h["sw_version"], h["source"]) for h in body["firmware"]["history"]] == \
+                [("2.0.0", "sip"), ("1.0.0", "sip")]
             third = phones[2]
             assert third.counters["notify-received"] == notified[third.mac], _state(phones)
             assert third.software.version == "1.0.0" and third.result.upgrade == ""

@@ -232,3 +232,16 @@ def test_a_sweep_queues_only_the_phones_whose_firmware_moved() -> None:
         assert await firmware.sweep() == [MAC] and firmware.variables(devices[MAC]) == {}  # it runs it now
 
     asyncio.run(main())
+
+
+def test_the_report_names_the_phones_upgrades() -> None:
+    from pktcable.simulate.config import DeviceResult
+    from pktcable.simulate.report import render, summarize
+
+    results = [DeviceResult(n, f"02a0{n:08x}", "SIP", state="SUBSCRIBED", cm_version=v, upgrade=u)
+               for n, (v, u) in enumerate([("2.0.0", "upgraded: 2.0.0"), ("1.0.0", "code-file-rejected: bad-signature"),
+                                           ("1.0.0", "")])]
+    summary = summarize(results, 1.0)
+    assert summary["upgrades"] == {"code-file-rejected": 1, "upgraded": 1}
+    assert summary["cm_versions"] == {"1.0.0": 2, "2.0.0": 1}
+    assert "phone upgrades: code-file-rejected 1, upgraded 1; versions now: 1.0.0 2, 2.0.0 1" in render(summary, "SIP")

@@ -73,8 +73,12 @@ class PhoneFirmware:
                 ("firmware_sha256", image.sha256))
 
     def report(self, mac: str, ua: UaProfile) -> None:
-        """A phone's SUBSCRIBE: what it says it runs (ProvisioningCore's ``on_report``)."""
-        self.upgrades.phone_report(mac, ua.vendor, ua.model, ua.version)
+        """A phone's SUBSCRIBE: what it says it runs (ProvisioningCore's ``on_report``). A store
+        that fails the write costs the record, not the SUBSCRIBE: it is answered all the same."""
+        try:
+            self.upgrades.phone_report(mac, ua.vendor, ua.model, ua.version)
+        except Exception:
+            log.exception("%s ua-profile: could not record the reported firmware", mac, extra={"mac": mac})
 
     def forget(self, mac: str) -> None:
         self._offered.pop(mac, None)
@@ -117,8 +121,13 @@ class PhoneFirmware:
     async def _sweeping(self) -> None:
         while True:
             self._again = False
-            self._seen = self._state()
-            await self.sweep()
+            try:
+                self._seen = self._state()
+                await self.sweep()
+            except Exception:  # a store that fails now: the watch sees the change still pending and retries
+                log.exception("firmware rules: the phones' sweep failed")
+                self._seen = None
+                return
             if not self._again:
                 return
 
