@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -207,5 +210,28 @@ def test_with_the_profiles_on_https_the_firmware_url_is_there_too(lab: LabPki, t
         out, err = await asyncio.wait_for(proc.communicate(), BUDGET)
         assert out == b"200", err
         assert hashlib.sha256(got.read_bytes()).hexdigest() == offer.sha256
+
+    _run(lab, cfg, scenario)
+
+
+def test_the_simulate_command_s_phones_upgrade_under_a_rule_and_the_report_names_it(
+        lab: LabPki, tmp_path: Path) -> None:
+    cfg, root = _setting_up(lab, tmp_path)
+
+    async def scenario(office: Backoffice) -> None:
+        office.firmware.add_rule(Rule("desk", VENDOR, MODEL, "*", "ph-2.0.0.p7", "2.0.0"))
+        office.upgrades.changed()
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pktcable", "simulate", "--server", "127.0.0.1", "--flow", "sip", "--sip-port",
+            str(cfg.sip_port), "--count", str(COUNT), "--hold", "6", "--cm-version", "1.0.0", "--cvc-root", root,
+            "--manufacturer", MFG, "--json", "--quiet", stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        out, _ = await asyncio.wait_for(cli.communicate(), 2 * BUDGET)
+        assert cli.returncode == 0, out.decode()
+        report = json.loads(out)
+        assert report["passed"] == COUNT, report["failures"]
+        assert report["upgrades"] == {"upgraded": COUNT} and report["cm_versions"] == {"2.0.0": COUNT}, report
+        assert report["steps"]["UA-FW UPGRADED"]["count"] == COUNT, report["steps"]  # the download, check, install
+        assert all(_recorded(office, phone_mac(n)) == "2.0.0" for n in range(COUNT))
 
     _run(lab, cfg, scenario)
