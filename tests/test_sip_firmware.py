@@ -60,12 +60,12 @@ def _images(lab: LabPki) -> dict[str, tuple[str, bytes]]:
     return out
 
 
-def _setting_up(lab: LabPki, folder: Path) -> tuple[ServeConfig, str]:
+def _setting_up(lab: LabPki, folder: Path, layout: str = "generic") -> tuple[ServeConfig, str]:
     root = folder / "cvc-root.pem"
     root.write_bytes(lab.get("cvc-root").certificate.public_bytes(Encoding.PEM))
     cfg, _ = configs(["HYBRID.2"], auto_enroll=False, firmware_cvc_root=str(root), firmware_manufacturer=MFG)
     cfg.api_port, cfg.http_port, cfg.sip_port = free_tcp_port(), free_tcp_port(), free_port()
-    cfg.devices = [{"mac": phone_mac(n), "kind": "sip", "template": "generic", "vars": VARS} for n in range(COUNT)]
+    cfg.devices = [{"mac": phone_mac(n), "kind": "sip", "template": layout, "vars": VARS} for n in range(COUNT)]
     return check(cfg), str(root)
 
 
@@ -214,9 +214,10 @@ def test_with_the_profiles_on_https_the_firmware_url_is_there_too(lab: LabPki, t
     _run(lab, cfg, scenario)
 
 
+@pytest.mark.parametrize("layout", ["generic", "polycom", "snom"])  # the vendor layouts name the URL only
 def test_the_simulate_command_s_phones_upgrade_under_a_rule_and_the_report_names_it(
-        lab: LabPki, tmp_path: Path) -> None:
-    cfg, root = _setting_up(lab, tmp_path)
+        lab: LabPki, tmp_path: Path, layout: str) -> None:
+    cfg, root = _setting_up(lab, tmp_path, layout)
 
     async def scenario(office: Backoffice) -> None:
         office.firmware.add_rule(Rule("desk", VENDOR, MODEL, "*", "ph-2.0.0.p7", "2.0.0"))
@@ -224,7 +225,7 @@ def test_the_simulate_command_s_phones_upgrade_under_a_rule_and_the_report_names
         cli = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "pktcable", "simulate", "--server", "127.0.0.1", "--flow", "sip", "--sip-port",
             str(cfg.sip_port), "--count", str(COUNT), "--hold", "6", "--cm-version", "1.0.0", "--cvc-root", root,
-            "--manufacturer", MFG, "--json", "--quiet", stdout=asyncio.subprocess.PIPE,
+            "--manufacturer", MFG, "--sip-layout", layout, "--json", "--quiet", stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
         out, _ = await asyncio.wait_for(cli.communicate(), 2 * BUDGET)
         assert cli.returncode == 0, out.decode()
