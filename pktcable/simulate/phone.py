@@ -83,7 +83,7 @@ class PhoneConfig:
     layout: str = "generic"
     expires: int = 3600
     timing: SipTiming = field(default_factory=SipTiming)
-    #: Seconds before re-subscribing after an expiry or a terminating NOTIFY.
+    #: Seconds before re-subscribing after an expiry, a terminating NOTIFY or a reboot.
     resubscribe_delay: float = 0.5
     #: False: the phone never refreshes and lets its subscription run out (a phone that lost
     #: its state), to see the server expire it and the phone subscribe again.
@@ -96,8 +96,6 @@ class PhoneConfig:
     #: images against; None: it takes an image unsigned (simulate/phonesoftware.py).
     cvc_root: str | None = None
     manufacturer: str = ""
-    #: Seconds a phone takes to reboot after installing an image (then it subscribes afresh).
-    reboot_delay: float = 0.2
 
 
 def _new_id() -> str:
@@ -486,16 +484,16 @@ class SimulatedPhone:
 
     def _reboot(self) -> None:
         """Back on the new image: its subscription is gone with its memory (no unSUBSCRIBE: a
-        rebooting phone sends none); it subscribes afresh, reporting the new version."""
+        rebooting phone sends none, nor answers its old dialog's NOTIFYs); after
+        ``resubscribe_delay`` it subscribes afresh, reporting the new version."""
         self._reboot_due = False
         self.counters["reboots"] += 1
         self.etag, self._pending_url = None, None
-        if self.sub is not None:
-            self.sub.refresh_at = None
         if self._sub_timer is not None:
             self._sub_timer.cancel()
             self._sub_timer = None
-        self._later(self.config.reboot_delay, lambda: self._feed(f.SubscriptionEnded("reboot")))
+        self.sub = None
+        self._feed(f.SubscriptionEnded("reboot"))
 
     # --- plumbing ------------------------------------------------------------------------------
 
