@@ -250,11 +250,13 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--hold", type=click.FloatRange(0), default=0.0, show_default=True,
               help="SIP phones: seconds they stay subscribed after enrolling (refreshing, taking changes).")
 @click.option("--cm-version", default="1.0.0", show_default=True,
-              help="The eCMs' software version (DHCP option 43.6), until an upgrade installs another.")
+              help="The eCMs' software version (DHCP option 43.6), until an upgrade installs another; "
+                   "SIP phones report it in their SUBSCRIBE.")
 @click.option("--cm-image", default="", help="The file name of the image the eCMs run (a CM file's TLV 9 naming "
                                              "another starts an upgrade; default: none, any name does).")
 @click.option("--cvc-root", type=click.Path(dir_okay=False),
-              help="The CVC root (PEM or DER) the eCMs check code files against; without it they install nothing.")
+              help="The CVC root (PEM or DER) the eCMs check code files against; without it they install nothing "
+                   "(SIP phones: they then take unsigned images).")
 @click.option("--manufacturer", default="", help="The eCMs' manufacturer organization (a code file's and TLV 32's CVC).")
 @click.option("--cm-agent-port", type=click.IntRange(1, 65535),
               help="Each eCM answers SNMP (docsDevSoftware: upgrades from management) here on its leased address.")
@@ -309,8 +311,9 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
         if workers > 1 or pki is not None or fault is not None or also:
             fail("--flow sip runs in one process, with one --server, without --pki or --fault", ExitStatus.USAGE)
 
+        # The phones run --cm-version and check signed images against --cvc-root, as the eCMs do.
         phones = PhoneConfig(server, sip_port, sip_transport, password=sip_password, user=sip_user,
-                             layout=sip_layout)
+                             layout=sip_layout, version=cm_version, cvc_root=cvc_root, manufacturer=manufacturer)
         _simulate_phones(phones, count, rate, first, hold, report_file, quiet, as_json)
         return
     config = SimConfig(server=server, also_servers=also, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,

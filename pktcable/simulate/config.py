@@ -106,8 +106,9 @@ class DeviceResult:
     #: failed with no budget left): the report's rate over time.
     started_at: float = 0.0
     done_at: float = 0.0
-    #: The eCM's software version at the end, and how its last upgrade ended ("" none was due:
-    #: "upgraded: 2.0.0", "code-file-rejected: bad-signature", ...; pktcable.simulate.cmsoftware).
+    #: The eCM's (or a SIP phone's) software version at the end, and how its last upgrade ended
+    #: ("" none was due: "upgraded: 2.0.0", "code-file-rejected: bad-signature", ...;
+    #: pktcable.simulate.cmsoftware, pktcable.simulate.phonesoftware).
     cm_version: str = ""
     upgrade: str = ""
 
