@@ -53,7 +53,9 @@ from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
 from . import secureentity
+from .leasesync import LeaseSync
 from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES, RateLimitedLog
+from .screen import DEFAULT_BURST, DEFAULT_RATE, OVER_BUDGET, UNLEASED, RejectBudget, SourceScreen
 from .secureentity import protect_file
 
 log = logging.getLogger("pktcable.provision")
@@ -65,11 +67,13 @@ MAC_OCTETS = 6  # pktcMtaDevMacAddress / ifPhysAddress of an Ethernet MTA
 
 #: Why an INFORM was not acted on: the ``reason`` label of
 #: pktcable_informs_rejected_total, in the order the checks run.
-REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
+REJECT_REASONS = (UNLEASED, OVER_BUDGET, "bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
 
 #: MAC (12 lower-case hex digits) -> the IPv4 address the DHCP server leases to
 #: it now (bound, unexpired), as text, or None.
 LeasedAddress = Callable[[str], "str | None"]
+#: An IPv4 address as text -> whether the DHCP server leases it to some device now.
+AddressLeased = Callable[[str], bool]
 
 #: The ``state`` label of an event for a device with no flow running.
 NO_FLOW = "-"
@@ -155,6 +159,10 @@ class EntityConfig:
     #: When an enrollment INFORM that would start a new run is dropped unanswered
     #: (pktcable.admission); its in-flight count is runs waiting for their file and SET.
     admission: AdmissionLimits = AdmissionLimits()
+    #: Rejected INFORMs a leased source may send at once, and more per second, before its
+    #: datagrams are dropped undecoded (pktcable.provision.screen).
+    reject_burst: int = DEFAULT_BURST
+    reject_rate: float = DEFAULT_RATE
 
 
 class ProvisioningEntity:
@@ -162,7 +170,8 @@ class ProvisioningEntity:
                  config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
                  internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
                  commit: Callable[[], None] | None = None,
-                 lease_sync: Callable[[], Awaitable[None]] | None = None) -> None:
+                 lease_sync: Callable[[], Awaitable[None]] | None = None,
+                 address_leased: AddressLeased | None = None) -> None:
         self.devices = devices
         #: Makes the staged steps durable: the store's own commit by default; the back
         #: office passes one that groups the commits of a burst of messages into one.
@@ -176,6 +185,11 @@ class ProvisioningEntity:
         #: whose ACK has just left may not have reached ``leased_address`` yet: an INFORM
         #: that fails the lease check waits for this once, then is checked again.
         self.lease_sync = lease_sync
+        self._lease_rounds: LeaseSync | None = None
+        #: Who may send at all (the endpoint's screen, before decoding); None: everyone.
+        self.source_screen = None if address_leased is None else SourceScreen(
+            address_leased, RejectBudget(burst=config.reject_burst, rate=config.reject_rate,
+                                         max_sources=config.reject_log_sources))
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -347,6 +361,43 @@ class ProvisioningEntity:
                     self._forget_run(mac)
 
     # -- INFORMs -----------------------------------------------------------
+    def screen(self, addr: Address) -> bool | Awaitable[bool]:
+        """The endpoint's screen (pktcable.provision.screen): whether a datagram from
+        ``addr`` is decoded at all. One from an address leased to no device, or from a
+        source that spent its budget of rejected INFORMs, is dropped undecoded and
+        unanswered. With the lease table in a DHCP worker, the lease of an eMTA whose
+        ACK has just left may still be on its way: its datagram waits, undecoded, for
+        a shared, bounded sync round (pktcable.provision.leasesync)."""
+        if self.source_screen is None:
+            return True
+        source = addr[0]
+        why = self.source_screen.verdict(source, self.clock())
+        if why is None:
+            return True
+        rounds = self._sync_rounds() if why == UNLEASED else None
+        waiter = rounds.join() if rounds is not None else None
+        if waiter is not None:
+            return self._screen_after(waiter, source)
+        self._reject(why, source, "dropped undecoded")
+        return False
+
+    async def _screen_after(self, waiter: Awaitable[None], source: str) -> bool:
+        await waiter
+        assert self.source_screen is not None
+        why = self.source_screen.verdict(source, self.clock())
+        if why is None:
+            return True
+        self._reject(why, source, "dropped undecoded")
+        return False
+
+    def _sync_rounds(self) -> LeaseSync | None:
+        """The shared, bounded wait for the DHCP worker's lease records (None without a worker)."""
+        if self.lease_sync is None:
+            return None
+        if self._lease_rounds is None or self._lease_rounds.sync is not self.lease_sync:
+            self._lease_rounds = LeaseSync(self.lease_sync)
+        return self._lease_rounds
+
     def handle(self, msg: m.Message, addr: Address, secured: bool = False, *,
                synced: bool = False) -> m.Message | None | Awaitable[m.Message | None]:
         """The endpoint's handler: check PacketCable INFORMs, answer them, act on them.
@@ -392,7 +443,15 @@ class ProvisioningEntity:
         mac = note.mac.hex()
         leased = self.leased_address(mac)
         if leased != source and self.lease_sync is not None and not synced:
-            return self._handle_synced(msg, addr, secured)
+            rounds = self._sync_rounds()
+            assert rounds is not None
+            waiter = rounds.join()
+            if waiter is None:
+                # No room to wait: dropped unanswered, so that a real eMTA re-sends it.
+                self._reject("not-leased-address", source, f"{mac}: too many INFORMs wait for lease records, "
+                             "dropped unanswered")
+                return None
+            return self._handle_synced(waiter, msg, addr, secured)
         if leased != source:
             self._reject("not-leased-address", source,
                          f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
@@ -425,15 +484,17 @@ class ProvisioningEntity:
         self.commit()
         return msg.response()
 
-    async def _handle_synced(self, msg: m.Message, addr: Address, secured: bool) -> m.Message | None:
-        assert self.lease_sync is not None
-        await self.lease_sync()
+    async def _handle_synced(self, waiter: Awaitable[None], msg: m.Message, addr: Address,
+                             secured: bool) -> m.Message | None:
+        await waiter
         reply = self.handle(msg, addr, secured, synced=True)
         assert not isinstance(reply, Awaitable)
         return reply
 
     def _reject(self, reason: str, source: str, detail: str) -> None:
         self.rejected[reason] += 1
+        if self.source_screen is not None and reason not in (UNLEASED, OVER_BUDGET):
+            self.source_screen.budget.charge(source, self.clock())
         self.reject_log.log(source, self.clock(), "INFORM from %s not acted on (%s): %s", source, reason, detail)
 
     def _enrollment(self, mac: str, note: pktc.Enrollment, ip: str, device: Device | None,
