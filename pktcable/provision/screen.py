@@ -79,7 +79,7 @@ class SourceScreen:
 
     def __init__(self, address_leased: Callable[[str], bool], budget: RejectBudget | None = None) -> None:
         self.address_leased = address_leased
-        self.budget = budget or RejectBudget()
+        self.budget = budget if budget is not None else RejectBudget()
 
     def verdict(self, source: str, now: float) -> str | None:
         """None when a datagram from ``source`` is to be decoded; else why not (UNLEASED, OVER_BUDGET)."""
