@@ -189,7 +189,8 @@ class ProvisioningEntity:
         #: Who may send at all (the endpoint's screen, before decoding); None: everyone.
         self.source_screen = None if address_leased is None else SourceScreen(
             address_leased, RejectBudget(burst=config.reject_burst, rate=config.reject_rate,
-                                         max_sources=config.reject_log_sources))
+                                         max_sources=config.reject_log_sources), clock, self._reject,
+            self._sync_rounds)
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -362,33 +363,10 @@ class ProvisioningEntity:
 
     # -- INFORMs -----------------------------------------------------------
     def screen(self, addr: Address) -> bool | Awaitable[bool]:
-        """The endpoint's screen (pktcable.provision.screen): whether a datagram from
-        ``addr`` is decoded at all. One from an address leased to no device, or from a
-        source that spent its budget of rejected INFORMs, is dropped undecoded and
-        unanswered. With the lease table in a DHCP worker, the lease of an eMTA whose
-        ACK has just left may still be on its way: its datagram waits, undecoded, for
-        a shared, bounded sync round (pktcable.provision.leasesync)."""
-        if self.source_screen is None:
-            return True
-        source = addr[0]
-        why = self.source_screen.verdict(source, self.clock())
-        if why is None:
-            return True
-        rounds = self._sync_rounds() if why == UNLEASED else None
-        waiter = rounds.join() if rounds is not None else None
-        if waiter is not None:
-            return self._screen_after(waiter, source)
-        self._reject(why, source, "dropped undecoded")
-        return False
-
-    async def _screen_after(self, waiter: Awaitable[None], source: str) -> bool:
-        await waiter
-        assert self.source_screen is not None
-        why = self.source_screen.verdict(source, self.clock())
-        if why is None:
-            return True
-        self._reject(why, source, "dropped undecoded")
-        return False
+        """The endpoint's screen: whether a datagram from ``addr`` is decoded at all
+        (pktcable.provision.screen: not from an address leased to no device, nor from a
+        source that spent its budget of rejected INFORMs)."""
+        return True if self.source_screen is None else self.source_screen(addr)
 
     def _sync_rounds(self) -> LeaseSync | None:
         """The shared, bounded wait for the DHCP worker's lease records (None without a worker)."""

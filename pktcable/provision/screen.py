@@ -20,8 +20,10 @@ lookup costs a few. So the endpoint asks this screen first (``SnmpEndpoint.scree
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from .leasesync import LeaseSync
 
 #: Rejected INFORMs a leased source may send at once, and how many more per second.
 DEFAULT_BURST = 20
@@ -72,19 +74,50 @@ class RejectBudget:
 
 #: Why the screen dropped a datagram: its source holds no lease, or spent its budget.
 UNLEASED, OVER_BUDGET = "unleased-source", "source-over-budget"
+Address = tuple[str, int]
 
 
 class SourceScreen:
-    """``address_leased``: whether the DHCP server leases an address (text) to a device now."""
+    """The endpoint's screen. ``address_leased``: whether the DHCP server leases an
+    address (text) to a device now; ``rounds``: the shared wait for a DHCP worker's
+    lease records (None without a worker); ``reject``: counts and logs a drop (reason,
+    source, detail)."""
 
-    def __init__(self, address_leased: Callable[[str], bool], budget: RejectBudget | None = None) -> None:
+    def __init__(self, address_leased: Callable[[str], bool], budget: RejectBudget, clock: Callable[[], float],
+                 reject: Callable[[str, str, str], None], rounds: Callable[[], LeaseSync | None]) -> None:
         self.address_leased = address_leased
-        self.budget = budget if budget is not None else RejectBudget()
+        self.budget = budget
+        self.clock = clock
+        self.reject = reject
+        self.rounds = rounds
 
-    def verdict(self, source: str, now: float) -> str | None:
+    def verdict(self, source: str) -> str | None:
         """None when a datagram from ``source`` is to be decoded; else why not (UNLEASED, OVER_BUDGET)."""
         if not self.address_leased(source):
             return UNLEASED
-        if self.budget.spent(source, now):
+        if self.budget.spent(source, self.clock()):
             return OVER_BUDGET
         return None
+
+    def __call__(self, addr: Address) -> bool | Awaitable[bool]:
+        """Whether a datagram from ``addr`` is decoded. One from an address without a lease
+        waits, undecoded, for a sync round when there is a DHCP worker whose record of
+        that lease may be on its way (and the bounded room has space), then is judged again."""
+        source = addr[0]
+        why = self.verdict(source)
+        if why is None:
+            return True
+        rounds = self.rounds() if why == UNLEASED else None
+        waiter = rounds.join() if rounds is not None else None
+        if waiter is not None:
+            return self._after(waiter, source)
+        self.reject(why, source, "dropped undecoded")
+        return False
+
+    async def _after(self, waiter: Awaitable[None], source: str) -> bool:
+        await waiter
+        why = self.verdict(source)
+        if why is None:
+            return True
+        self.reject(why, source, "dropped undecoded")
+        return False
