@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from ipaddress import IPv4Address
 from typing import TypeVar
 
 import jinja2
@@ -58,7 +59,7 @@ from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usmengine import Accepted
-from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
+from pktcable.store import LeaseState, LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
@@ -346,6 +347,15 @@ class Backoffice:
         lease = self.lease_view.bound_lease(mac, self.clock())
         return None if lease is None else str(lease.address)
 
+    def address_leased(self, source: str) -> bool:
+        """Whether the DHCP server leases ``source`` to some device now (bound, unexpired):
+        who may send to the SNMP entity at all (ProvisioningEntity.screen)."""
+        try:
+            lease = self.lease_view.by_address.get(IPv4Address(source))
+        except ValueError:  # not an IPv4 address: no lease of ours
+            return False
+        return lease is not None and lease.state is LeaseState.BOUND and lease.expires > self.clock()
+
     def _on_dhcp(self, event: Event) -> None:
         if isinstance(event, (LeaseReleased, LeaseExpired)):
             self.capabilities.pop(normalize_mac(event.lease.mac), None)
@@ -509,7 +519,9 @@ class Backoffice:
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
             lease_sync=self._lease_sync if cfg.dhcp_workers else None, reports=self.upgrades,
+            address_leased=self.address_leased,
         )
+        self.snmp.screen = self.entity.screen
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
         self.snmp.on_usm_refused = self.secure_events.usm_refused
