@@ -257,6 +257,7 @@ def test_a_phone_whose_subscription_the_server_lost_takes_the_change_from_check_
             assert None not in took, phone.result
             assert phone.counters["check-sync"] == 1 and phone.result.state == "SUBSCRIBED"
             assert core.counters["push-check-sync"] == 1 and core.counters["push-delivered"] == 1
+            assert core.counters["push-fetched"] == 1 and core.pushes_in_flight == 0  # the HTTP GET ended it
         assert "Subscribed" in [e.event for e in office.devices.history(mac)][-4:]
 
     _run(cfg, scenario)
