@@ -18,17 +18,19 @@ dialog, and a known phone without a subscription a ``check-sync`` NOTIFY (the
 de-facto event phones take as "re-read your configuration") at its last known
 address. Pushes leave through a token bucket (``push_rate`` per second), so a
 template edit that touches 100,000 phones is spread out, not a flood; a phone
-queued twice is pushed once. They are also paced by their answers: at most
+queued twice is pushed once. They are also paced by their outcome: at most
 ``push_window`` pushes are in flight, so a rate above what the network, the
 phones and the HTTP server absorb makes the pushes wait their turn instead of
 timing out in retransmissions or in GETs. A push is in flight from its NOTIFY
 until its final response and, with ``fetch_grace``, until the phone's GET of
-the profile (:meth:`fetched`) or that many seconds after the answer. A push NOTIFY that fails (no answer
-within timer F, or an error response) leaves the phone stale and is tried again
-(``push_retries`` times, ``push_retry_delay`` doubling, as ``check-sync`` when
-the failure ended its subscription); after the last try the phone is recorded
-``Unreachable``. Every push thus ends with the phone told of the version or
-counted unreachable, never silently dropped.
+the profile (:meth:`fetched`) or that many seconds after the answer.
+
+A push NOTIFY that fails (no answer within timer F, or an error response)
+leaves the phone stale and is tried again (``push_retries`` times,
+``push_retry_delay`` doubling, as ``check-sync`` when the failure ended its
+subscription); after the last try the phone is recorded ``Unreachable``. Every
+push thus ends with the phone told of the version or counted unreachable,
+never silently dropped.
 
 Inputs are a request, its source and the time; outputs are :data:`Action`\\ s
 for the transport glue (:mod:`.service`).
