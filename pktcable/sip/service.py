@@ -55,7 +55,7 @@ class SipProvisioningServer:
     push_window: int = 100
     #: Seconds an answered push holds its window slot awaiting the phone's GET (the book
     #: reports the GETs it serves): the GETs a push rate invites stay within what is served.
-    fetch_grace: float = 30.0
+    fetch_grace: float = 10.0
     #: Kernel receive buffer asked for on UDP (capped by ``net.core.rmem_max``): the answers to
     #: a burst of pushes must wait there while the loop is busy, not be dropped.
     receive_buffer: int = 4 << 20
