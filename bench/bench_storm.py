@@ -10,8 +10,9 @@ Starts `pktcable serve` as its own process (SQLite stores in a temporary
 folder, free ports) and `pktcable simulate` as another (or --workers of
 them), both on loopback, on this machine's cores. Prints devices provisioned
 per second, overall and over time (from the completion times in the report),
-failures and retries, the p50/p99 of the per-device flow time, the server's
-and the simulator's CPU per device, and the server's resident memory.
+failures and retries, the p50/p99 of the per-device flow time, each step's
+p50/p95, the server's and the simulator's CPU per device, and the server's
+resident memory.
 
 --herd is the thundering herd: 10,000 devices offered within 10 s, each
 retrying as real ones do (RFC 2131 back-off from 4 s up to 64 s, a failed
@@ -58,6 +59,9 @@ sys.path.insert(0, str(ROOT))
 from tests.ports import free_port  # noqa: E402
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+#: The Secure flow's own steps (PKINIT AS exchange, key management, the SNMPv3 enrollment
+#: INFORM, the file's decryption): their per-device medians are printed with each run's.
+SECURE_STEPS = ("MTA-9/10 AS_EXCHANGE", "MTA-13/14 KEY_MANAGEMENT", "MTA-15 ENROLL", "MTA-23 DECRYPT")
 PORTS = ("dhcp", "relay", "tftp", "tod", "snmp", "agent")
 SECURE_PORTS = ("kdc", "km")
 REALM = "LAB.EXAMPLE.NET"
@@ -232,6 +236,13 @@ def show(run: dict[str, Any], args: argparse.Namespace, kea: dict[str, Any] | No
                "sim_cpu_ms": run["sim_cpu_ms"], "peak_per_s": max(series, default=0.0),
                "knee_ratio": knee_ratio(series), "worker_cpu_share": run["worker_cpu_s"] / max(run["server_cpu_s"], 1e-9),
                "server_cores": run["server_cpu_s"] / max(run["wall"], 1e-9)}
+    steps = data.get("steps", {})
+    if steps:
+        print("step p50 / p95 ms: " + ", ".join(f"{step} {row['p50'] * 1e3:.1f} / {row['p95'] * 1e3:.1f}"
+                                                for step, row in steps.items()))
+    for step in SECURE_STEPS:  # the Secure flow's own steps, in the medians too
+        if step in steps:
+            figures[f"{step} p50 (ms)"] = steps[step]["p50"] * 1e3
     if kea is not None:
         ratio = run["server_cpu_ms"] / kea["cpu_per_dora_ms"] if kea["cpu_per_dora_ms"] else float("inf")
         print(f"Kea: {kea['leases']} leases, {kea['drops']} drops, {kea['cpu_per_dora_ms']:.3f} ms CPU per DORA "
@@ -325,9 +336,9 @@ def main() -> None:
     if args.runs > 1 or len(cases) > 1:
         for (flow, rate, mode), figures in runs.items():
             print(f"--- medians of {args.runs} runs, flow {flow}, rate {rate:g}/s, dhcp_workers = {mode}: {command}")
-            for key in figures[0]:
-                print(f"  {key} {statistics.median(r[key] for r in figures):.3f}   (runs: "
-                      + ", ".join(f"{r[key]:.3f}" for r in figures) + ")")
+            for key in dict.fromkeys(key for r in figures for key in r):  # a step may be missing from a run
+                values = [r[key] for r in figures if key in r]
+                print(f"  {key} {statistics.median(values):.3f}   (runs: " + ", ".join(f"{v:.3f}" for v in values) + ")")
         table(runs, args.runs, command)
 
 

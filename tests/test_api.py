@@ -7,7 +7,8 @@ import ast
 import asyncio
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pktcable.flow import Flow
-from pktcable.serve import api, apidevices, apiviews
+from pktcable.serve import api, apidevices, apipush, apiviews
 from pktcable.serve.app import Backoffice
 from pktcable.serve.office import NoCurrentLease, NoSuchTemplate, Office, TemplateInfo, TextError
+from pktcable.serve.phonestatus import PhoneLive
 from pktcable.simulate.runner import simulate
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, MemoryDeviceStore, Step
 from pktcable.store.leases import Lease, LeaseState
+from pktcable.store.pg_nodes import Node
 from pktcable.store.query import DeviceQuery, Page, StateCount
 
 from .apiclient import serving
@@ -34,7 +37,7 @@ class FakeOffice:
     attribute the API reached for would fail the request (a 500) and the test."""
 
     __slots__ = ("store", "steps", "saved", "resets", "answers", "registry", "leases", "files", "texts",
-                 "reprovisioned", "settled")
+                 "reprovisioned", "settled", "shared", "node_rows")
 
     def __init__(self) -> None:
         self.store = MemoryDeviceStore()
@@ -47,6 +50,9 @@ class FakeOffice:
         self.answers: dict[str, bool | None] = {}
         self.registry = CollectorRegistry()
         self.leases: list[Lease] = []
+        #: A database shared with other serve nodes: its lease table and its node table (None: not shared).
+        self.shared: list[Lease] | None = None
+        self.node_rows: list[Node] | None = None
         self.files: dict[str, list[BuiltFile]] = {}
         self.texts = {"cm.txt": "Main {\n\tNetworkAccess 1;\n}\n", "mta.txt": "Main {\n\tMtaConfigDelimiter 1;\n"}
 
@@ -77,6 +83,14 @@ class FakeOffice:
     def metrics(self) -> CollectorRegistry:
         return self.registry
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        return {"vendor": "", "model": "", "hw_version": "", "current": None, "image": None, "version": None,
+                "rule": None, "reason": "no rule matches the device", "target": None, "target_version": None,
+                "history": []}
+
+    def rules_changed(self) -> None:
+        pass
+
     def settle(self) -> None:
         self.settled += 1
 
@@ -95,8 +109,18 @@ class FakeOffice:
     def lease_snapshot(self) -> list[Lease]:
         return [dataclasses.replace(lease) for lease in self.leases]
 
+    def shared_leases(self) -> Callable[[], list[Lease]] | None:
+        shared = self.shared
+        return None if shared is None else lambda: list(shared)
+
+    def nodes(self) -> list[Node] | None:
+        return self.node_rows
+
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self.files.get(mac, [])
+
+    def phone_live(self, mac: str) -> PhoneLive | None:
+        return PhoneLive(True, 2e9, "0123456789abcdef") if mac.startswith("0004f2") else None
 
     async def reprovision(self, mac: str) -> bool:
         self.reprovisioned.append(mac)
@@ -148,6 +172,23 @@ def test_api_serves_every_endpoint_from_an_office_with_only_the_narrow_interface
                                     "circuit_id": "", "remote_id": "aa"}
             assert one["files"] == [{"name": "mta-0a0b0c0d0e01.cfg", "kind": "mta", "built": 20.0, "size": 3,
                                      "sha1": office.files[mta.mac][0].sha1, "text": "# 3 bytes\n"}]
+            assert one["phone"] is None  # only a SIP phone has one
+            phone = Device("0004f2000001", kind="sip", state="subscribed")
+            office.store.put(phone)
+            office.steps[phone.mac] = [
+                Step(phone.mac, 30.0, "SIP", "Subscribed", "from 10.0.0.7, expires in 3600 s"),
+                Step(phone.mac, 31.0, "SIP", "Notified", "ua-profile;profile-type=device, profile 0123456789abcdef"),
+                Step(phone.mac, 32.0, "SIP", "ProfileFetched", "profile 0123456789abcdef by 10.0.0.7")]
+            status, seen = await call("GET", f"/api/v1/devices/{phone.mac}")
+            assert status == 200 and seen["phone"] == {
+                "subscription": "subscribed", "expires": 2e9, "served": "0123456789abcdef",
+                "held": "0123456789abcdef", "notified": "0123456789abcdef", "in_sync": True, "problem": None,
+                "last_notify": {"at": 31.0, "event": "Notified",
+                                "detail": "ua-profile;profile-type=device, profile 0123456789abcdef"},
+                "last_fetch": {"at": 32.0, "version": "0123456789abcdef",
+                               "detail": "profile 0123456789abcdef by 10.0.0.7"}}
+            office.store.delete(phone.mac)
+            del office.steps[phone.mac]
             status, why = await call("GET", "/api/v1/devices/0a0b0c0d0e02")
             assert status == 404 and why["code"] == "not-found"
 
@@ -207,6 +248,16 @@ def test_api_serves_every_endpoint_from_an_office_with_only_the_narrow_interface
             assert status == 200 and leases["total"] == 1 and leases["items"][0]["mac"] == mta.mac
             assert leases["items"][0]["state"] == LeaseState.BOUND.value
             assert (await call("GET", "/api/v1/leases?address=10."))[1]["total"] == 0
+            # Several serve nodes on one database: the leases are the shared table's, every node's.
+            office.shared = [*office.leases, Lease(IPv4Address("127.0.0.6"), "02", "0a0b0c0d0e06", 5000.0)]
+            assert (await call("GET", "/api/v1/leases"))[1]["total"] == 2
+            assert await call("GET", "/api/v1/nodes") == (200, {"shared": False, "nodes": []})
+            now = time.time()
+            office.node_rows = [Node("a", "10.0.0.1", "1.0", now - 100, now - 1, 5.0),
+                                Node("b", "10.0.0.2", "1.0", now - 100, now - 60, 5.0)]
+            status, nodes = await call("GET", "/api/v1/nodes")
+            assert status == 200 and nodes["shared"] is True
+            assert [(n["id"], n["status"]) for n in nodes["nodes"]] == [("a", "alive"), ("b", "stale")]
             status, settings = await call("GET", "/api/v1/settings")
             assert status == 200 and settings["cm_key"] == "(redacted)"
             status, log = await call("GET", "/api/v1/audit")
@@ -306,7 +357,7 @@ def test_api_modules_name_no_backoffice_internals() -> None:
     for type checking), so nothing inside the back office is reachable from them."""
     interface = {name for name in vars(Office) if not name.startswith("_")}
     used: set[str] = set()
-    for module in (api, apidevices, apiviews):
+    for module in (api, apidevices, apipush, apiviews):
         tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         imported = {(node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}

@@ -354,3 +354,38 @@ def test_the_dashboard_page_holds_no_device_and_needs_no_token() -> None:
             assert (await call("GET", "/api/v1/devices", token=None))[0] == 401  # the data stays behind the token
 
     asyncio.run(main())
+
+
+def test_openapi_document_names_every_route_and_only_those() -> None:
+    """The document's paths and methods are the API's routes (a route added without its
+    documentation, or documented and gone, fails here), and the device view's schema names
+    each field the handler writes, a SIP phone's ``phone`` object among them."""
+    from pktcable.serve import api
+    from pktcable.serve.apiauth import Access, allowed_hosts
+    from pktcable.store.admin import AdminStore
+
+    document = json.loads(openapi_document())
+    app = api.make_api(FakeOffice(), Access(AdminStore(":memory:"), allowed_hosts("127.0.0.1", []), False))
+    routes: set[tuple[str, str]] = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter") or ""
+        if path.startswith(api.PREFIX) and route.method != "HEAD":
+            routes.add((path[len(api.PREFIX):], route.method.lower()))
+    documented = {(path, method) for path, item in document["paths"].items() for method in item
+                  if method in ("get", "put", "post", "delete", "patch")}
+    assert routes == documented
+    detail = document["components"]["schemas"]["DeviceDetail"]
+    assert set(detail["required"]) == {"history", "lease", "files", "phone", "firmware"} == set(detail["properties"])
+    firmware = document["components"]["schemas"]["FirmwareStatus"]
+    from ipaddress import IPv4Address
+
+    from pktcable.serve.upgrades import Upgrades
+    from pktcable.store.firmware import MemoryFirmwareStore
+
+    view = Upgrades(MemoryFirmwareStore(), lambda: 0.0, IPv4Address("10.0.0.1")).view("00" * 6)
+    assert set(firmware["required"]) == set(firmware["properties"]) == set(view)
+    phone = document["components"]["schemas"]["PhoneStatus"]
+    from pktcable.serve.phonestatus import phone_view
+
+    assert set(phone["required"]) == set(phone["properties"]) == set(phone_view([], None))

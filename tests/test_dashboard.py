@@ -336,6 +336,12 @@ def test_device_page_reads_as_a_timeline_with_lease_and_file(browser: Any, storm
     assert lease is not None and str(lease.address) in page.locator("#device-body").inner_text()
     text = page.locator("pre.file-text").inner_text()
     assert "MtaConfigDelimiter" in text and "SnmpMibObject pktcMtaDevEnabled.0" in text  # decoded, not bytes
+    # Its enrollment INFORM's pktcMtaDevSwCurrentVers, against no rule's target.
+    reported = storm.loop.call(lambda: storm.office.firmware.device(storm.live))
+    assert reported is not None and reported.sw_version
+    assert page.locator("#fw-current").inner_text() == reported.sw_version
+    assert page.locator("#fw-target").inner_text() == "none" and page.locator("#fw-offered").inner_text() == "nothing"
+    assert [v.strip().split()[0] for v in page.locator("#fw-history li").all_inner_texts()] == [reported.sw_version]
     assert page.errors == []
     page.context.close()
 

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from pktcable.cli.backoffice import SIMULATED_FLOWS
+from pktcable.firmware.rules import DeviceFirmware
 from pktcable.flow import Flow, MtaState, ProvisioningState, ServerState, Timing
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig
 from pktcable.simulate.emta import SimConfig, SimulatedMta
-from pktcable.simulate.identity import Identity
+from pktcable.simulate.identity import HARDWARE_VERSION, MODEL_NUMBER, SOFTWARE_VERSION, VENDOR_NAME, Identity
 from pktcable.simulate.report import summarize
 from pktcable.simulate.runner import simulate
 from pktcable.snmp import pktc
@@ -114,6 +115,9 @@ def test_every_device_passes_every_step(flow: Flow) -> None:
             assert office.devices.get(r.mta_mac).cm_mac == Identity.make(r.index).cm_mac.hex()  # type: ignore[union-attr]
             assert ("StatusReceived" in history) == flow.reports_status
             assert ("LocationSetAcked" in history) == flow.hybrid
+            # What it said it is and runs: option 43 (and, in a Hybrid flow, its enrollment INFORM).
+            assert office.firmware.device(r.mta_mac) == DeviceFirmware(r.mta_mac, VENDOR_NAME, MODEL_NUMBER,
+                                                                      HARDWARE_VERSION, SOFTWARE_VERSION)
 
     run(cfg, scenario)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 import aiohttp
@@ -63,6 +64,12 @@ def test_a_phone_subscribes_fetches_and_gets_the_change_notify_after_an_api_edit
             async with serving(OfficeView(office), office.admin) as (call, _):
                 status, body = await call("GET", f"/api/v1/devices/{MAC}")
                 assert status == 200 and body["kind"] == "sip" and body["state"] == "subscribed"
+                view = body["phone"]  # the subscription and the versions, as the dashboard shows them
+                assert view["subscription"] == "subscribed" and view["expires"] > time.time() + 60
+                assert view["held"] == view["served"] == view["notified"] and view["in_sync"]
+                assert view["last_notify"]["event"] == "Notified"
+                assert view["last_fetch"]["detail"] == f"profile {view['served']} by 127.0.0.1"
+                first = view["served"]
                 status, _ = await call("PUT", f"/api/v1/devices/{MAC}",
                                        json={"vars": {**VARS, "codecs": ["G722"]}})
                 assert status == 200
@@ -77,8 +84,10 @@ def test_a_phone_subscribes_fetches_and_gets_the_change_notify_after_an_api_edit
                 assert "profile " in body["history"][-1]["detail"]
                 [built] = body["files"]  # the profile the phone was last told of, as text
                 assert built["kind"] == "sip" and "<codec payload-type=\"9\">G722</codec>" in built["text"]
-            async with aiohttp.ClientSession() as http, http.get(url, headers={"If-None-Match": etag}) as r:
-                assert r.status == 200 and b"G722" in await r.read()  # the new version
+                async with aiohttp.ClientSession() as http, http.get(url, headers={"If-None-Match": etag}) as r:
+                    assert r.status == 200 and b"G722" in await r.read()  # the new version
+                view = (await call("GET", f"/api/v1/devices/{MAC}"))[1]["phone"]
+                assert view["served"] != first and view["held"] == view["served"] and view["in_sync"]
         finally:
             await office.close()
 
@@ -86,8 +95,8 @@ def test_a_phone_subscribes_fetches_and_gets_the_change_notify_after_an_api_edit
 
 
 @pytest.mark.parametrize(("setting", "words"), [
-    ({"sip_port": 5070, "http_port": 0}, ["sip_port", "http_port"]),
-    ({"sip_transport": "sctp"}, ["sip_transport", "udp or tcp"]),
+    ({"sip_port": 5070, "http_port": 0}, ["sip_port", "http_port or sip_https_port"]),
+    ({"sip_transport": "sctp"}, ["sip_transport", "udp, tcp or tls"]),
     ({"devices": [{"mac": MAC, "kind": "sip", "template": "cisco"}]}, ["template", "generic"]),
     ({"devices": [{"mac": MAC, "kind": "sip", "flow": "HYBRID.2"}]}, ["flow", "sip"]),
 ])
@@ -120,3 +129,37 @@ def test_operator_layouts_live_in_the_templates_sip_folder_and_are_no_config_tem
         office.devices.close()
         office.built.close()
         office.admin.close()
+
+
+def test_a_phone_leased_by_serve_keeps_its_layout_and_is_pinned_to_its_address() -> None:
+    """A phone in the store that takes a lease from serve's DHCP (it is a cpe client: the
+    class that carries option 120) gets the address recorded, which pins its SUBSCRIBEs and
+    fetches to it, and keeps its empty (generic) layout; the step is no PacketCable one."""
+    from ipaddress import IPv4Address
+
+    from pktcable.dhcpd.events import LeaseBound
+    from pktcable.store.leases import Lease
+
+    cfg = check(ServeConfig(cm_key="k", http_port=free_tcp_port(), sip_port=free_port(), api_port=0,
+                            devices=[{"mac": MAC, "kind": "sip", "vars": VARS}]))
+
+    async def main() -> None:
+        office = Backoffice(cfg)
+        try:
+            assert office.sip is not None and office.dhcp is not None
+            lease = Lease(IPv4Address("127.102.0.9"), "01" + MAC, MAC, office.clock() + 3600, device_class="cpe")
+            office.dhcp.engine.bind(lease)
+            office._guarded_dhcp(LeaseBound(lease, "cpe", ""))
+            device = office.devices.get(MAC)
+            assert device is not None and device.ip == "127.102.0.9" and device.template == ""
+            assert b"<user>3001</user>" in office.sip.book.current(MAC).profile.data
+            [step] = office.devices.history(MAC)
+            assert (step.step, step.event, step.detail) == ("DHCP", "LeaseAcked", "127.102.0.9")
+            from pktcable.delivery.resolvers import AccessDenied
+
+            with pytest.raises(AccessDenied):  # its profile from its own address only
+                office.sip.book.serve(office.sip.book.path(MAC), ("127.0.0.1", 5000))
+        finally:
+            await office.close()
+
+    asyncio.run(main())

@@ -20,6 +20,7 @@ from pktcable.settings import SettingError
 from pktcable.store.admin import AdminError, AdminStore
 from pktcable.store.devices import SCHEMA as DEVICE_SCHEMA
 from pktcable.store.devices import Device, Step
+from pktcable.store.firmware import SCHEMA as FIRMWARE_SCHEMA
 from pktcable.store.leases import SCHEMA as LEASE_SCHEMA
 from pktcable.store.leases import Lease
 from pktcable.store.pg import StoreUrlError, parse_store, redact
@@ -195,7 +196,7 @@ def test_store_check_with_a_url(pg_url: str) -> None:
     assert ok.exit_code == 0, ok.output
     assert ok.output.splitlines() == [f"devices: version {DEVICE_SCHEMA.version}, ok",
                                       f"leases: version {LEASE_SCHEMA.version}, ok", "admin: version 0, ok",
-                                      "firmware: version 0, ok"]
+                                      f"firmware: version {FIRMWARE_SCHEMA.version}, ok"]
     with psycopg.connect(pg_url, autocommit=True) as db:
         db.execute("UPDATE pktcable_schema SET version = 99 WHERE store = 'leases'")
     newer = runner.invoke(main, ["store", "check", "--store", pg_url])

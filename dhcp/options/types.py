@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
+from ..errors import DhcpDecodeError
+
 
 class ValueType:
     name = "value"
@@ -369,6 +371,131 @@ class ProvServer(ValueType):
             return FQDN.parse(text.strip())
 
 
+#: RFC 1035 §4.1.4: a length byte with both top bits set starts a two-byte pointer.
+_POINTER = 0xC0
+
+
+def _bad(reason: str, at: int) -> DhcpDecodeError:
+    """A decode error at byte ``at`` of the option value (the walker adds where the value starts)."""
+    return DhcpDecodeError(f"sip-servers: {reason}", offset=at)
+
+
+def _name_list(data: bytes, base: int) -> list[str]:
+    """Domain names back to back in RFC 1035 wire form, each ending in a zero label or a
+    pointer (§4.1.4) to a prior occurrence: before the name it is in, and each further
+    jump before the last one's target, so a hostile loop cannot run forever. ``base``: where ``data`` starts in the option value,
+    for the byte offsets the errors give."""
+    names: list[str] = []
+    pos = 0
+    while pos < len(data):
+        labels: list[str] = []
+        size, cursor, end, limit = 1, pos, None, pos
+        while True:
+            if cursor >= len(data):
+                raise _bad("name has no terminating zero-length label", base + pos)
+            n = data[cursor]
+            if n & _POINTER == _POINTER:
+                if cursor + 1 >= len(data):
+                    raise _bad("compression pointer cut short", base + cursor)
+                target = ((n & 0x3F) << 8) | data[cursor + 1]
+                if target >= limit:
+                    raise _bad(f"compression pointer to value byte {base + target} does not point back "
+                               f"(before byte {base + limit})", base + cursor)
+                end = cursor + 2 if end is None else end
+                cursor = limit = target
+                continue
+            if n & _POINTER:
+                raise _bad(f"label length {n:#04x}: a reserved label type", base + cursor)
+            if n == 0:
+                end = cursor + 1 if end is None else end
+                break
+            label = data[cursor + 1:cursor + 1 + n]
+            if len(label) != n:
+                raise _bad("label runs past the end", base + cursor)
+            if not label.isascii() or b"." in label:
+                raise _bad("label is not plain ASCII without dots", base + cursor)
+            size += 1 + n
+            if size > 255:
+                raise _bad("name is longer than 255 bytes", base + pos)
+            labels.append(label.decode("ascii"))
+            cursor += 1 + n
+        if not labels:
+            raise _bad("name is the root (empty)", base + pos)
+        names.append(".".join(labels))
+        pos = end
+    return names
+
+
+class CompressedNames(list[str]):
+    """Names read from a compressed option 120, with the bytes they came in: written
+    back as they came (``encode(decode(b)) == b``) while the list is left as read."""
+
+    def __init__(self, names: list[str], wire: bytes) -> None:
+        super().__init__(names)
+        self.wire = wire
+
+
+class SipServers(ValueType):
+    """RFC 3361: an encoding byte, then 0: SIP server domain names (RFC 1035 wire form;
+    §3.1 lets them be compressed, clients must read pointers) or 1: IPv4 addresses.
+    One option holds one kind. We write names uncompressed. A pointer's offset counts
+    from the first name (the byte after the encoding byte), as Wireshark reads it.
+    Decoded: a list of names (str) or of addresses (IPv4Address), in order of preference."""
+
+    name = "sip-servers"
+
+    def decode(self, data: bytes) -> list[str] | list[IPv4Address]:
+        if not data:
+            raise _bad("empty; the first byte is the encoding (0 domain names, 1 IPv4 addresses)", 0)
+        if data[0] == 1:
+            if len(data) == 1 or (len(data) - 1) % 4:
+                raise _bad(f"{len(data) - 1} bytes after encoding 1: not a non-zero multiple of 4", 1)
+            return IPV4_LIST.decode(data[1:])
+        if data[0] == 0:
+            if len(data) == 1:
+                raise _bad("encoding 0 with no domain name", 1)
+            names = _name_list(data[1:], 1)
+            plain = b"\x00" + b"".join(FQDN.encode(n) for n in names)
+            return names if plain == data else CompressedNames(names, bytes(data))
+        raise _bad(f"encoding byte {data[0]} is neither 0 (domain names) nor 1 (IPv4 addresses)", 0)
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, CompressedNames) and _name_list(value.wire[1:], 1) == list(value):
+            return value.wire
+        items = [value] if isinstance(value, str | IPv4Address) else list(value or ())
+        if not items:
+            raise ValueError("no SIP server given")
+        parsed = [self._one(item) for item in items]
+        kinds = {isinstance(p, IPv4Address) for p in parsed}
+        if len(kinds) > 1:
+            raise ValueError("RFC 3361: one option carries domain names or IPv4 addresses, not both")
+        if kinds == {True}:
+            return b"\x01" + b"".join(p.packed for p in parsed if isinstance(p, IPv4Address))
+        return b"\x00" + b"".join(FQDN.encode(p) for p in parsed)
+
+    @staticmethod
+    def _one(item: Any) -> str | IPv4Address:
+        # A dotted quad is an address wherever it comes from (as in ProvServer).
+        if isinstance(item, IPv4Address):
+            return item
+        if not isinstance(item, str):
+            raise ValueError(f"expected a host name or an IPv4 address, not {type(item).__name__}")
+        try:
+            return IPv4Address(item.strip())
+        except ValueError:
+            if not item.strip(". "):
+                raise ValueError("empty host name") from None
+            return item.strip()
+
+    def format(self, value: list[str] | list[IPv4Address]) -> str:
+        return ",".join(map(str, value))
+
+    def parse(self, text: str) -> list[str | IPv4Address]:
+        parsed = [self._one(t) for t in text.split(",")]
+        self.encode(parsed)
+        return parsed
+
+
 class Bits(Uint):
     """An unsigned bit mask; ``names`` label the bits for display."""
 
@@ -386,4 +513,4 @@ BYTES, TEXT, FLAG = Bytes(), Text(), Flag()
 UINT8, UINT16, UINT32, INT32 = Uint(1), Uint(2), Uint(4), Uint(4, signed=True)
 UINT8_LIST, UINT16_LIST = UintList(1), UintList(2)
 IPV4, IPV4_LIST, FQDN, REALM, MAC, OUI = Ipv4(), Ipv4List(), DnsName(), Realm(), Mac(), Oui()
-BACKOFF, PROV_SERVER = BackoffType(), ProvServer()
+BACKOFF, PROV_SERVER, SIP_SERVERS = BackoffType(), ProvServer(), SipServers()

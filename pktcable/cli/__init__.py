@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("pktcable.cli.config:decode_cmd", "Print a binary config file as text."),
     "deliver": ("pktcable.cli.delivery:deliver_cmd", "Serve config files and firmware by TFTP/HTTP, and Time of Day."),
     "dhcp": ("pktcable.cli.dhcp:dhcp_group", "DHCP options (option122, decode) and the DHCPv4 server (serve)."),
-    "firmware": ("pktcable.cli.firmware:firmware_group", "Firmware images as signed DOCSIS code files: sign, cosign, verify; the catalogue: add, list."),
+    "firmware": ("pktcable.cli.firmware:firmware_group", "Firmware images as signed DOCSIS code files: sign, cosign, verify; the catalogue: add, list; rollout rules; push by SNMP."),
     "kdc": ("pktcable.cli.kdc:kdc_group", "The Secure flow's Kerberos KDC (PKINIT) for a lab PKI."),
     "pki": ("pktcable.cli.pki:pki_group", "A lab PacketCable PKI: CAs, KDC, provisioning-server and device certs."),
     "reset": ("pktcable.cli.backoffice:reset_cmd", "Reset an eMTA found by MAC (SET pktcMtaDevResetNow)."),

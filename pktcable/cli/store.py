@@ -98,6 +98,30 @@ def migrate_cmd(data_dir: str | None, store_url: str | None) -> None:
             click.echo(f"{m.name}: version {m.before} -> {m.after}")
 
 
+def _show_nodes(url: str) -> None:
+    """The serve nodes of a shared database, one line each: alive, or stale (its heartbeats
+    stopped: dead, hung or cut off). Shown, not judged: the exit status is the schema's."""
+    import time
+
+    from pktcable.store.pg_nodes import list_nodes
+
+    now = time.time()
+    try:
+        found = list_nodes(url)
+    except Exception as exc:  # noqa: BLE001 - the versions were read: say why the nodes were not
+        click.echo(f"nodes: not read: {exc}")
+        return
+    for node in found:
+        click.echo(f"node {node.id}: {node.address}, pktcable {node.version}, {node.status(now)} "
+                   f"(heartbeat {max(0.0, now - node.heartbeat):.0f} s ago, up since {_when(node.started)})")
+
+
+def _when(at: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _check_postgresql(url: str) -> list[Checked]:
     import psycopg
 
@@ -172,6 +196,8 @@ def check_cmd(data_dir: str | None, store_url: str | None) -> None:
             click.echo(f"{c.name}: version {c.version}: " + "; ".join(c.problems))
         else:
             click.echo(f"{c.name}: version {c.version}, ok")
+    if store_url is not None:
+        _show_nodes(store_url)
     raise SystemExit(int(ExitStatus.INVALID if bad else ExitStatus.OK))
 
 

@@ -231,6 +231,18 @@ class LeaseEngine:
         the client whose binding was refused loses it here too."""
         self._index(holder)
 
+    def learn(self, lease: Lease) -> None:
+        """``lease`` is a binding another server made (read from the shared table): the client
+        holds the address, so this server serves it that address. The table is the truth for
+        the address's row: an offer of it to another client here is withdrawn."""
+        holder = self.offered.get(lease.address)
+        self._index(lease)
+        if holder is not None and holder != lease.client:
+            self.withdraw(holder)
+        offer = self.offers.get(lease.client)
+        if offer is not None and offer[0] != lease.address:  # an offer made before the binding was known
+            self.withdraw(lease.client)
+
     def release(self, lease: Lease, now: float) -> None:
         lease.state, lease.expires = LeaseState.RELEASED, now
         self.store.put(lease)
@@ -238,7 +250,9 @@ class LeaseEngine:
     def decline(self, address: IPv4Address, client: str, now: float) -> Lease:
         self.withdraw(client)
         old = self.by_address.get(address)
-        lease = Lease(address, "", "", now + self.decline_hold, LeaseState.DECLINED,
+        # The quarantine names who declined (a shared store writes it only over that client's
+        # own binding); no MAC, so no device is found by it.
+        lease = Lease(address, client, "", now + self.decline_hold, LeaseState.DECLINED,
                       subnet=old.subnet if old else "")
         if old is not None and self.by_client.get(old.client) is old:
             del self.by_client[old.client]

@@ -10,6 +10,21 @@ from pktcable.store import Lease
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """What a device's option 43 (CableLabs client sub-options) says it is and runs:
+    10 vendor name, 9 model number, 5 hardware version, 6 software version ("" when absent)."""
+
+    vendor: str = ""
+    model: str = ""
+    hw_version: str = ""
+    sw_version: str = ""
+
+
+#: Option 43 sub-option -> DeviceReport field.
+REPORT_SUBOPTIONS = {10: "vendor", 9: "model", 5: "hw_version", 6: "sw_version"}
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseBound:
     """An ACK was queued for this lease (it is durable once the ACK is sent)."""
 
@@ -23,6 +38,8 @@ class LeaseBound:
     #: The client extended the binding it holds (RENEWING/REBINDING): not a new binding,
     #: so no new provisioning run (a device fetches no file for a renewal).
     renewal: bool = False
+    #: Option 43's identity and software version (None when the REQUEST had none of them).
+    report: DeviceReport | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from dhcp.options import CCC, DHCP4, SPACES, decode_space, encode_space, encode_
 from pktcable.flow import realm_family
 
 from .config import DeviceClass, Pool, Reservation, ServerConfig, Subnet
+from .events import REPORT_SUBOPTIONS, DeviceReport
 from .limits import SUBNET_CACHE_LIMIT, VENDOR_CACHE_LIMIT, VENDOR_CACHE_MAX_KEY, ClearingCache
 
 _RELAY = SPACES["relay-agent"]
@@ -38,6 +39,7 @@ class Client:
     circuit_id: str
     link_selection: IPv4Address | None
     device_type: str  # option 43.2
+    report: DeviceReport | None = None  # option 43.5, .6, .9, .10
 
 
 def vendor_class(raw60: bytes, cache: ClearingCache[bytes, VendorClass] | None) -> VendorClass:
@@ -62,11 +64,14 @@ def identify(msg: Message, vendor_cache: ClearingCache[bytes, VendorClass] | Non
     vendor = vendor_class(raw60, vendor_cache) if raw60 is not None else None
     kind, version = (vendor.kind, vendor.version) if vendor is not None and vendor.kind else ("cpe", "")
     device_type = ""
+    report: dict[str, str] = {}
     raw43 = msg.get(43)
     if raw43 is not None and kind != "cpe":
         for item in decode_space(_CLIENT43, raw43, 0, 43):
             if item.name == "device-type":
                 device_type = item.value
+            elif item.code in REPORT_SUBOPTIONS:
+                report[REPORT_SUBOPTIONS[item.code]] = item.value
     remote_id, circuit_id, link = "", "", None
     raw82 = msg.get(82)
     if raw82 is not None:
@@ -81,7 +86,8 @@ def identify(msg: Message, vendor_cache: ClearingCache[bytes, VendorClass] | Non
         raw118 = msg.get(118)
         if raw118 is not None and len(raw118) == 4:
             link = IPv4Address(raw118)
-    return Client(key, mac, kind, version, vendor, remote_id, circuit_id, link, device_type)
+    return Client(key, mac, kind, version, vendor, remote_id, circuit_id, link, device_type,
+                  DeviceReport(**report) if report else None)
 
 
 class Policy:

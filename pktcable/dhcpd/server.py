@@ -10,7 +10,16 @@ Calls, in the aioquic style::
 before it hands out the replies, so an ACK can never leave ahead of its
 lease. A store shared with other servers may refuse a binding (another server's
 client holds the address): the store's answer comes back as data, the address is
-marked taken, and the ACK built for it becomes a NAK (the client starts over). ``link`` is the address of the interface a direct (unrelayed) request
+marked taken, and the ACK built for it becomes a NAK (the client starts over).
+
+With a shared store, a client this server does not know (a DISCOVER, or a REQUEST for an
+address it holds: INIT-REBOOT, RENEWING, REBINDING) may hold a binding another server made,
+a server that may have died. Such datagrams wait until the batch ends; then one look-up
+(:meth:`DhcpServer.lookups`, answered with :meth:`DhcpServer.learn`, by the store itself
+unless the caller does) brings those clients' unexpired bindings, and the client is offered
+or ACKed its own address instead of a new one or a NAK.
+
+``link`` is the address of the interface a direct (unrelayed) request
 came in on; relayed requests are placed by giaddr or option 82.5/118.
 
 Every sender is untrusted. A RELEASE or DECLINE changes a lease only when it
@@ -65,6 +74,10 @@ _LEASING = (MessageType.DISCOVER, MessageType.REQUEST)
 #: retransmission: RFC 2131 §4.1 backs off 4, 8, 16, 32 s. Later, the same bytes are a new
 #: exchange (a device rebooted with a poor xid generator) and start a new binding.
 RETRANSMIT_WINDOW = 60.0
+#: Datagrams of unknown clients one batch holds for its look-up in a shared store; past it they
+#: are served from memory alone (a transport's batch is far smaller: BATCH in transport.py).
+MAX_DEFERRED = 4096
+_Handler = Callable[["DhcpServer", Message, "Client", float, IPv4Address | None, tuple[str, int]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,11 @@ class DhcpServer:
         self._pending: dict[IPv4Address, list[tuple[int, Message, str]]] = {}
         #: Latest ``now`` seen: the time the store judges other servers' leases expired at.
         self._now: float | None = None
+        #: A shared store (other servers bind from the same table): datagrams of clients this
+        #: server does not know wait here until the batch's one look-up (:meth:`lookups`).
+        self._shared = bool(getattr(self.store, "shared", False))
+        self._deferred: list[tuple[_Handler, Message, Client, float, IPv4Address | None, tuple[str, int]]] = []
+        self._wanted: dict[str, None] = {}
 
     # -- the sans-IO interface -------------------------------------------------------------------------
 
@@ -125,15 +143,61 @@ class DhcpServer:
             return self._drop("unsupported-type", f"message type {kind} is not served", addr)
         if kind in _LEASING and (msg.htype, msg.hlen) != ETHERNET:
             return self._refuse("bad-hardware", f"htype {msg.htype} hlen {msg.hlen} is not Ethernet", addr)
+        # A client's later datagrams wait behind its first (its REQUEST must not overtake its DISCOVER).
+        if self._shared and len(self._deferred) < MAX_DEFERRED and \
+                (client.key in self._wanted or self._unknown(msg, client, now)):
+            self._deferred.append((handler, msg, client, now, link, addr))
+            self._wanted[client.key] = None
+            return None
+        return self._dispatch(handler, msg, client, now, link, addr)
+
+    def _dispatch(self, handler: _Handler, msg: Message, client: Client, now: float, link: IPv4Address | None,
+                  addr: tuple[str, int]) -> None:
         try:
             handler(self, msg, client, now, link, addr)
         except DhcpEncodeError as exc:  # a configured option that cannot be encoded for this client
             self.metrics["reply-errors"] += 1
             self.drops["reply-error"] += 1
             self._events.append(Dropped(f"reply not built: {exc}", addr))
-        return None
+
+    def _unknown(self, msg: Message, client: Client, now: float) -> bool:
+        """Whether this datagram is about a binding this server may not know: a client it has
+        no lease for starting over (DISCOVER) or asking for an address it holds elsewhere
+        (INIT-REBOOT, RENEWING/REBINDING). Answers to our own OFFER need no look-up."""
+        kind = msg.message_type
+        lease = self.engine.lease_of(client.key)
+        if kind == MessageType.DISCOVER:  # even with an offer here: the client may have taken another node's
+            return lease is None and client.mac not in self.policy.reservations
+        if kind != MessageType.REQUEST or msg.get(54) is not None:
+            return False
+        wanted = _address(msg.get(50)) or (msg.ciaddr if msg.ciaddr != ZERO else None)
+        return wanted is not None and (lease is None or lease.address != wanted)
+
+    def lookups(self) -> list[str]:
+        """Clients (their keys) whose bindings in the shared table the datagrams waiting here
+        need: the caller answers with :meth:`learn` (``datagrams_to_send`` asks the store
+        itself when nobody did)."""
+        return list(self._wanted)
+
+    def learn(self, bindings: list[Lease]) -> None:
+        """The shared table's answer to :meth:`lookups`: the bound, unexpired leases those
+        clients hold, written by any server. Each is served as this server's own (a client
+        of a node that died keeps its address); then the waiting datagrams are handled."""
+        latest: dict[str, Lease] = {}
+        for lease in bindings:
+            if lease.client in self._wanted and lease.state is LeaseState.BOUND and \
+                    (lease.client not in latest or lease.expires > latest[lease.client].expires):
+                latest[lease.client] = lease
+        for lease in latest.values():
+            self.engine.learn(lease)
+            self.metrics["taken-over"] += 1
+        deferred, self._deferred, self._wanted = self._deferred, [], {}
+        for handler, msg, client, now, link, addr in deferred:
+            self._dispatch(handler, msg, client, now, link, addr)
 
     def datagrams_to_send(self) -> list[Reply]:
+        if self._deferred:
+            self.learn(self.store.bindings_of(self._wanted, self._now or 0.0))
         taken = self.store.commit(self._now)  # durable before any ACK leaves
         pending, self._pending = self._pending, {}
         refused = sum(self._taken(holder, pending.get(holder.address, [])) for holder in taken)
@@ -151,6 +215,12 @@ class DhcpServer:
         for index, msg, _ in refused:
             self._out[index] = self._nak_reply(msg, "address taken by another server")
             self.metrics["naks"] += 1
+        if any(isinstance(e, LeaseDeclined) and e.address == holder.address for e in self._events):
+            # A DECLINE whose quarantine the table refused: the address is another client's now
+            # (given out after the decliner's lease ran out), not in use by a stranger.
+            self.metrics["declines-refused"] += 1
+            self._events = deque(e for e in self._events
+                                 if not (isinstance(e, LeaseDeclined) and e.address == holder.address))
         if refused:
             self._acked.pop(int(holder.address), None)
             losers = {client for _, _, client in refused}
@@ -317,7 +387,8 @@ class DhcpServer:
         # the binding the client holds: the same binding, longer; a reboot asks anew.
         renewal = old is not None and old.address == address and old.state is LeaseState.BOUND and \
             old.expires > now and msg.ciaddr == address and msg.get(54) is None and msg.get(50) is None
-        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor, renewal))
+        self._events.append(LeaseBound(lease, client.kind, client.version, realm, client.vendor, renewal,
+                                           client.report))
 
     def _nak(self, msg: Message, reason: str) -> None:
         self._out.append(self._nak_reply(msg, reason))
@@ -446,7 +517,7 @@ def _address(raw: bytes | None) -> IPv4Address | None:
 
 
 #: By option 53 value (plain ints: an IntEnum key hashes as its value, no enum built per packet).
-_HANDLERS: dict[int, Callable[[DhcpServer, Message, Client, float, IPv4Address | None, tuple[str, int]], None]] = {
+_HANDLERS: dict[int, _Handler] = {
     MessageType.DISCOVER: DhcpServer._discover,
     MessageType.REQUEST: DhcpServer._request,
     MessageType.DECLINE: DhcpServer._decline,

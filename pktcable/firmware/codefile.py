@@ -228,6 +228,30 @@ def verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: Ac
         raise CodeFileError("malformed", f"{type(exc).__name__}: {exc}", path="certificates") from None
 
 
+def signer_cvcs(code_file: bytes, *, max_size: int = MAX_CODE_FILE) -> list[tuple[str, bytes]]:
+    """(organization, DER) of each signer's CVC, in SignerInfo order: what a back office
+    puts in a CM config file's TLV 32/33 to enable the file's download. Nothing is
+    verified here (the catalogue judged the file when it was added); a file that does not
+    parse, or a SignerInfo whose CVC is not in ``certificates``, is a CodeFileError."""
+    try:
+        tree = _walk(code_file, max_size)
+        signed, _ = _parse(code_file, tree)
+        certs = _certificates(signed, tree)
+        found = []
+        for index, info in enumerate(signed["signer_infos"]):
+            cert = _signer_cert(info, certs)
+            if cert is None:
+                raise CodeFileError("cvc-untrusted", "the signer's CVC is not in the file",
+                                    path=f"signerInfos[{index}].sid")
+            found.append((pki.organization(cert) or "", cert.public_bytes(serialization.Encoding.DER)))
+        return found
+    except CodeFileError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+            UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+        raise CodeFileError("malformed", f"{type(exc).__name__}: {exc}", path="certificates") from None
+
+
 def _verify(code_file: bytes, trust: CvcTrust, now: dt.datetime | None, state: AccessState,
             max_size: int) -> Verified:
     tree = _walk(code_file, max_size)

@@ -38,14 +38,12 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
 
-from pktcable.admission import Admission, AdmissionLimits
-from pktcable.flow import DEFAULT_FLOW, Entered, Flow, FlowTable, Machine
+from pktcable.admission import Admission
+from pktcable.flow import Entered, Flow, FlowTable, Machine
 from pktcable.flow import events as ev
 from pktcable.flow.machine import UnexpectedEvent
-from pktcable.flow.tables import SERVER_BUDGET, outcome, server_table
+from pktcable.flow.tables import outcome, server_table
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.usmengine import Accepted, UsmFailure
@@ -53,7 +51,18 @@ from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
 from . import secureentity
-from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES, RateLimitedLog
+from .ports import (
+    DEFAULT_CONFIG,
+    INTERNAL_ERROR_PLACES,
+    ConfigFiles,
+    EntityConfig,
+    FlowObserver,
+    NoObserver,
+    SnmpRequester,
+    SoftwareReports,
+    internal_error,
+)
+from .ratelog import RateLimitedLog
 from .secureentity import protect_file
 
 log = logging.getLogger("pktcable.provision")
@@ -75,18 +84,6 @@ LeasedAddress = Callable[[str], "str | None"]
 NO_FLOW = "-"
 
 
-#: Where a handler's bug is caught: the ``where`` label of pktcable_internal_errors_total
-#: (the DHCP event callback, the INFORM handler, this entity's file-and-SET task, the
-#: TFTP/HTTP completion callback).
-INTERNAL_ERROR_PLACES = ("dhcp", "snmp", "configure", "delivery")
-
-
-def internal_error(counter: Counter[str], where: str, what: str, *args: object) -> None:
-    """A bug in a handler: logged once with its traceback, counted by where (call from an except block)."""
-    counter[where] += 1
-    log.exception("internal error in %s: " + what, where, *args)
-
-
 def _current_task() -> asyncio.Task[object] | None:
     try:
         return asyncio.current_task()
@@ -94,76 +91,16 @@ def _current_task() -> asyncio.Task[object] | None:
         return None
 
 
-class ConfigFiles(Protocol):
-    def build(self, device: Device) -> bytes:
-        """The device's config file (raises ValueError with a reason)."""
-        ...
-
-    def publish(self, device: Device, data: bytes, client_ip: str) -> str:
-        """Make ``data`` downloadable by ``client_ip``; returns its URL."""
-        ...
-
-
-class FlowObserver(Protocol):
-    """Where the entity reports how long devices take (the back office's histograms)."""
-
-    def step(self, flow: str, step: str, seconds: float) -> None:
-        """A step was recorded ``seconds`` after the device's previous one."""
-        ...
-
-    def provisioned(self, flow: str, outcome: str, seconds: float) -> None:
-        """A run reached a final state ``seconds`` after the event that started it
-        (its lease, or its enrollment); ``outcome`` "pass" or "fail"."""
-        ...
-
-
-class NoObserver:
-    def step(self, flow: str, step: str, seconds: float) -> None:
-        pass
-
-    def provisioned(self, flow: str, outcome: str, seconds: float) -> None:
-        pass
-
-
-class SnmpRequester(Protocol):
-    async def request(self, addr: Address, community: bytes, pdu_type: m.PduType,
-                      varbinds: tuple[ber.VarBind, ...]) -> m.Message: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EntityConfig:
-    write_community: bytes = b"private"
-    #: The community eMTAs send their INFORMs with ("public" on the simulator
-    #: and real Hybrid eMTAs); an INFORM with any other is dropped unanswered.
-    inform_community: bytes = b"public"
-    agent_port: int = 161  # where each eMTA's SNMP agent listens
-    #: Provision eMTAs the store does not know (with ``default_template``);
-    #: otherwise an enrollment from an unknown MAC is recorded and not served.
-    auto_enroll: bool = False
-    default_template: str = "mta"
-    default_flow: str = DEFAULT_FLOW.value
-    #: Seconds a device's run may take, from its lease or enrollment to a final state.
-    budget: float = SERVER_BUDGET
-    #: Drop a device's flow machine when it finishes (its steps stay in the store).
-    forget_finished: bool = False
-    #: Rejected INFORMs are logged at most once per source per this many seconds ...
-    reject_log_interval: float = DEFAULT_INTERVAL
-    #: ... remembering at most this many sources, and writing at most this
-    #: many lines per interval about all sources together.
-    reject_log_sources: int = DEFAULT_MAX_SOURCES
-    reject_log_lines: int = DEFAULT_MAX_LINES
-    #: When an enrollment INFORM that would start a new run is dropped unanswered
-    #: (pktcable.admission); its in-flight count is runs waiting for their file and SET.
-    admission: AdmissionLimits = AdmissionLimits()
-
-
 class ProvisioningEntity:
     def __init__(self, devices: DeviceStore, files: ConfigFiles, snmp: SnmpRequester, clock: Callable[[], float],
-                 config: EntityConfig = EntityConfig(), *, leased_address: LeasedAddress,
+                 config: EntityConfig = DEFAULT_CONFIG, *, leased_address: LeasedAddress,
                  internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
                  commit: Callable[[], None] | None = None,
-                 lease_sync: Callable[[], Awaitable[None]] | None = None) -> None:
+                 lease_sync: Callable[[], Awaitable[None]] | None = None,
+                 reports: SoftwareReports | None = None) -> None:
         self.devices = devices
+        #: Where each enrollment's pktcMtaDevSwCurrentVers goes (the firmware store's device versions).
+        self.reports = reports
         #: Makes the staged steps durable: the store's own commit by default; the back
         #: office passes one that groups the commits of a burst of messages into one.
         self.commit = commit or devices.commit
@@ -462,6 +399,8 @@ class ProvisioningEntity:
         self._end_run(mac)  # a new run: the old one's SET is void
         self._correlation[mac] = (note.correlation_id, sent_as)
         self.trees[mac] = note.tree
+        if self.reports is not None:
+            self.reports.reported(mac, note.sw_version)
         device.ip = ip
         self.devices.put(device)
         task = asyncio.ensure_future(self._configure(device, note.tree, ip))
@@ -602,3 +541,8 @@ def _sent_as(msg: m.Message) -> tuple[int, int | None]:
     correlation id and even start its request-ids over, but its uptime is new."""
     uptime = next((vb.value for vb in msg.pdu.varbinds if vb.oid == m.SYS_UPTIME), None)
     return msg.pdu.request_id, uptime if isinstance(uptime, int) else None
+
+
+#: Re-exported: the back office and the tests import these from here, as before the split.
+__all__ = ["INTERNAL_ERROR_PLACES", "REJECT_REASONS", "ConfigFiles", "EntityConfig", "FlowObserver", "NoObserver",
+           "ProvisioningEntity", "SnmpRequester", "SoftwareReports", "internal_error"]

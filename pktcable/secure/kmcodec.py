@@ -3,9 +3,9 @@
 The wire format as Wireshark's ``pktc`` dissector reads it (the PacketCable
 security specification itself is not public): a 3-octet header (KMMID, DOI,
 version) and a body that is a fixed sequence of fields per KMMID. Each message
-is a dataclass whose ``LAYOUT`` lists its fields in wire order with the codec of
-each; one encoder and one decoder walk the tables. Multi-octet integers are
-big-endian.
+is a dataclass whose body fields stand in wire order, each annotated with its
+codec; :data:`LAYOUTS` is read from those annotations, and one encoder and one
+decoder walk it. Multi-octet integers are big-endian.
 
 Decoding is strict: a datagram is exactly one message, every length is checked
 against what is left, flags are 0 or 1, strings are ASCII, and a failure is a
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from enum import IntEnum
-from typing import Any, ClassVar, TypeAlias
+from typing import Annotated, Any, ClassVar, TypeAlias, get_type_hints
 
 from . import krbmsg
 
@@ -288,13 +288,23 @@ AP_REQ: _Codec = _krb(krbmsg.AP_REQ_TYPE, "KRB_AP_REQ")
 AP_REP: _Codec = _krb(krbmsg.AP_REP_TYPE, "KRB_AP_REP")
 KRB_ERROR: _Codec = _krb(krbmsg.KRB_ERROR_TYPE, "KRB_ERROR")
 
+# A body field's annotation names its codec, so each field is written once: the
+# dataclass field (its type, its default) and its place in the wire layout.
+_U32: TypeAlias = Annotated[int, U32]
+_Flag: TypeAlias = Annotated[bool, FLAG]
+_Hmac: TypeAlias = Annotated[bytes, HMAC]
+_Principal: TypeAlias = Annotated[str, PRINCIPAL]
+_Timestamp: TypeAlias = Annotated[dt.datetime, TIMESTAMP]
+_AppData: TypeAlias = Annotated[AppData, APP_DATA]
+_Suites: TypeAlias = Annotated[tuple[Ciphersuite, ...], SUITES]
+_NO_HMAC = bytes(HMAC_SIZE)
+
 
 @dataclass(frozen=True, slots=True)
 class WakeUp:
     KMMID: ClassVar[Kmmid] = Kmmid.WAKE_UP
-    LAYOUT: ClassVar[tuple[tuple[str, _Codec], ...]] = (("server_nonce", U32), ("server_principal", PRINCIPAL))
-    server_nonce: int
-    server_principal: str
+    server_nonce: _U32
+    server_principal: _Principal
     doi: int = Doi.SNMPV3
     version: int = VERSION
 
@@ -302,15 +312,12 @@ class WakeUp:
 @dataclass(frozen=True, slots=True)
 class ApRequest:
     KMMID: ClassVar[Kmmid] = Kmmid.AP_REQUEST
-    LAYOUT: ClassVar[tuple[tuple[str, _Codec], ...]] = (
-        ("ap_req", AP_REQ), ("server_nonce", U32), ("app_data", APP_DATA), ("ciphersuites", SUITES),
-        ("reestablish", FLAG), ("hmac", HMAC))
-    ap_req: bytes
-    server_nonce: int
-    app_data: AppData
-    ciphersuites: tuple[Ciphersuite, ...]
-    reestablish: bool = False
-    hmac: bytes = bytes(HMAC_SIZE)
+    ap_req: Annotated[bytes, AP_REQ]
+    server_nonce: _U32
+    app_data: _AppData
+    ciphersuites: _Suites
+    reestablish: _Flag = False
+    hmac: _Hmac = _NO_HMAC
     doi: int = Doi.SNMPV3
     version: int = VERSION
 
@@ -318,17 +325,14 @@ class ApRequest:
 @dataclass(frozen=True, slots=True)
 class ApReply:
     KMMID: ClassVar[Kmmid] = Kmmid.AP_REPLY
-    LAYOUT: ClassVar[tuple[tuple[str, _Codec], ...]] = (
-        ("ap_rep", AP_REP), ("app_data", APP_DATA), ("ciphersuites", SUITES), ("sa_lifetime", U32),
-        ("grace_period", U32), ("reestablish", FLAG), ("ack_required", FLAG), ("hmac", HMAC))
-    ap_rep: bytes
-    app_data: AppData
-    ciphersuites: tuple[Ciphersuite, ...]  # the selected one: a list of one
-    sa_lifetime: int
-    grace_period: int
-    reestablish: bool = False
-    ack_required: bool = False
-    hmac: bytes = bytes(HMAC_SIZE)
+    ap_rep: Annotated[bytes, AP_REP]
+    app_data: _AppData
+    ciphersuites: _Suites  # the selected one: a list of one
+    sa_lifetime: _U32
+    grace_period: _U32
+    reestablish: _Flag = False
+    ack_required: _Flag = False
+    hmac: _Hmac = _NO_HMAC
     doi: int = Doi.SNMPV3
     version: int = VERSION
 
@@ -336,8 +340,7 @@ class ApReply:
 @dataclass(frozen=True, slots=True)
 class SecParamRecovered:
     KMMID: ClassVar[Kmmid] = Kmmid.SEC_PARAM_RECOVERED
-    LAYOUT: ClassVar[tuple[tuple[str, _Codec], ...]] = (("hmac", HMAC),)
-    hmac: bytes = bytes(HMAC_SIZE)
+    hmac: _Hmac = _NO_HMAC
     doi: int = Doi.SNMPV3
     version: int = VERSION
 
@@ -345,28 +348,23 @@ class SecParamRecovered:
 @dataclass(frozen=True, slots=True)
 class Rekey:
     KMMID: ClassVar[Kmmid] = Kmmid.REKEY
-    LAYOUT: ClassVar[tuple[tuple[str, _Codec], ...]] = (
-        ("server_nonce", U32), ("server_principal", PRINCIPAL), ("timestamp", TIMESTAMP), ("app_data", APP_DATA),
-        ("ciphersuites", SUITES), ("sa_lifetime", U32), ("grace_period", U32), ("reestablish", FLAG),
-        ("hmac", HMAC))
-    server_nonce: int
-    server_principal: str
-    timestamp: dt.datetime
-    app_data: AppData
-    ciphersuites: tuple[Ciphersuite, ...]
-    sa_lifetime: int
-    grace_period: int
-    reestablish: bool = False
-    hmac: bytes = bytes(HMAC_SIZE)
-    doi: int = Doi.IPSEC
+    server_nonce: _U32
+    server_principal: _Principal
+    timestamp: _Timestamp
+    app_data: _AppData
+    ciphersuites: _Suites
+    sa_lifetime: _U32
+    grace_period: _U32
+    reestablish: _Flag = False
+    hmac: _Hmac = _NO_HMAC
+    doi: int = Doi.IPSEC  # the CMS rekeys IPsec associations
     version: int = VERSION
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
     KMMID: ClassVar[Kmmid] = Kmmid.ERROR_REPLY
-    LAYOUT: ClassVar[tuple[tuple[str, _Codec], ...]] = (("krb_error", KRB_ERROR),)
-    krb_error: bytes
+    krb_error: Annotated[bytes, KRB_ERROR]
     doi: int = Doi.SNMPV3
     version: int = VERSION
 
@@ -374,6 +372,18 @@ class ErrorReply:
 KmMessage: TypeAlias = WakeUp | ApRequest | ApReply | SecParamRecovered | Rekey | ErrorReply
 MESSAGES: dict[int, type[Any]] = {cls.KMMID: cls for cls in (WakeUp, ApRequest, ApReply, SecParamRecovered,
                                                               Rekey, ErrorReply)}
+_Layout: TypeAlias = tuple[tuple[str, _Codec], ...]
+
+
+def _layout(cls: type[Any]) -> _Layout:
+    """``cls``'s body in wire order: each field whose annotation carries a codec."""
+    hints = get_type_hints(cls, include_extras=True)
+    return tuple((f.name, hints[f.name].__metadata__[0]) for f in fields(cls)
+                 if hasattr(hints[f.name], "__metadata__"))
+
+
+#: The table the one encoder and the one decoder walk.
+LAYOUTS: dict[type[Any], _Layout] = {cls: _layout(cls) for cls in MESSAGES.values()}
 _NAMES = {Kmmid.WAKE_UP: "wake_up", Kmmid.AP_REQUEST: "ap_request", Kmmid.AP_REPLY: "ap_reply",
           Kmmid.SEC_PARAM_RECOVERED: "sec_param_recovered", Kmmid.REKEY: "rekey", Kmmid.ERROR_REPLY: "error_reply"}
 
@@ -383,7 +393,7 @@ def encode(message: KmMessage) -> bytes:
     if message.doi not in (Doi.IPSEC, Doi.SNMPV3) or not 0 <= message.version <= 0xFF:
         raise ValueError(f"DOI {message.doi} / version {message.version} cannot be sent")
     out = [bytes([message.KMMID, message.doi, message.version])]
-    for name, (enc, _) in message.LAYOUT:
+    for name, (enc, _) in LAYOUTS[type(message)]:
         out.append(enc(getattr(message, name), message.doi, message.KMMID))
     data = b"".join(out)
     if len(data) > MAX_MESSAGE:
@@ -408,7 +418,7 @@ def decode(data: bytes) -> KmMessage:
     reader = _Reader(data, _NAMES[Kmmid(kmmid)])
     reader.offset = 3
     values: dict[str, Any] = {"doi": doi, "version": version}
-    for name, (_, dec) in cls.LAYOUT:
+    for name, (_, dec) in LAYOUTS[cls]:
         values[name] = dec(reader, name, doi, kmmid)
     if reader.offset != len(data):
         raise KmDecodeError(reader.offset, f"{reader.path}", f"{len(data) - reader.offset} octets after the message")

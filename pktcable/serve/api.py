@@ -133,7 +133,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def make_api(office: Office, access: Access) -> web.Application:
-    from . import apidevices, apifirmware, apiviews
+    from . import apidevices, apifirmware, apipush, apirules, apiviews
 
     app = web.Application(client_max_size=BODY_LIMIT, middlewares=[problems, gate(access)])
     app[_OFFICE] = office
@@ -143,6 +143,8 @@ def make_api(office: Office, access: Access) -> web.Application:
     apidevices.add_routes(app.router, PREFIX)
     apiviews.add_routes(app.router, PREFIX)
     apifirmware.add_routes(app.router, PREFIX)
+    apirules.add_routes(app.router, PREFIX)
+    apipush.add_routes(app, PREFIX)
     return app
 
 

@@ -27,6 +27,7 @@ from pktcable.store.query import (
 
 from .api import audit, json_object, mac_of, office_of
 from .office import NoCurrentLease
+from .phonestatus import phone_view
 from .problems import Problem, bad_request, not_found
 
 KINDS = ("cm", "mta", "sip")
@@ -127,7 +128,8 @@ async def get_device(request: web.Request) -> web.Response:
     device = office.get_device(mac)
     if device is None:
         raise not_found(f"no device {mac}")
-    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in office.device_history(mac)]
+    steps = office.device_history(mac)
+    history = [{"at": s.at, "step": s.step, "event": s.event, "detail": s.detail} for s in steps]
     lease = office.current_lease(mac)
     files = []
     for built in office.built_files(mac):
@@ -139,8 +141,11 @@ async def get_device(request: web.Request) -> web.Response:
             text = f"# the file does not decode: {exc}\n"
         files.append({"name": built.name, "kind": built.kind, "built": built.built, "size": len(built.data),
                       "sha1": built.sha1, "text": text})
+    # A phone's subscription and profile versions, from its history and the SIP service (phonestatus.py).
+    phone = phone_view(steps, office.phone_live(mac)) if device.kind == "sip" else None
+    firmware = await asyncio.to_thread(office.firmware_status, mac)
     return web.json_response({
-        **device_item(device), "history": history, "files": files,
+        **device_item(device), "history": history, "files": files, "phone": phone, "firmware": firmware,
         "lease": None if lease is None else {"address": str(lease.address), "expires": lease.expires,
                                              "giaddr": lease.giaddr, "circuit_id": lease.circuit_id,
                                              "remote_id": lease.remote_id}})

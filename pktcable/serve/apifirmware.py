@@ -86,7 +86,15 @@ async def delete_firmware(request: web.Request) -> web.Response:
     name = request.match_info["filename"]
     store = office_of(request).firmware()
     before = await asyncio.to_thread(store.get, name)
-    if before is None or not await asyncio.to_thread(store.delete, name):
+    if before is None:
+        raise not_found(f"no firmware image {name!r}")
+    # A rule's target, or the image its rollback returns to: devices would be sent for a
+    # file that is gone. Change or remove the rule first.
+    users = [r.name for r in await asyncio.to_thread(store.rules) if name in (r.target, r.previous)]
+    if users:
+        raise Problem(409, "conflict", f"{name!r} is the target or rollback image of firmware rule "
+                      f"{', '.join(users)}; change or remove the rule first")
+    if not await asyncio.to_thread(store.delete, name):
         raise not_found(f"no firmware image {name!r}")
     audit(request, "firmware.delete", name, before.to_json(), None)
     return web.Response(status=204)

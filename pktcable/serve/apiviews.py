@@ -9,6 +9,7 @@ import binascii
 import functools
 import hashlib
 import json
+import time
 from importlib import resources
 from ipaddress import IPv4Address
 from typing import Any
@@ -142,10 +143,26 @@ async def list_leases(request: web.Request) -> web.Response:
             address = str(IPv4Address(address))
         except ValueError:
             raise bad_request(f"address must be an IPv4 address or its start (10.1.), not {address!r}") from None
-    snapshot = office_of(request).lease_snapshot()
+    office = office_of(request)
+    shared = office.shared_leases()  # several serve nodes: every node's leases, from the database
+    snapshot = await asyncio.to_thread(shared) if shared is not None else office.lease_snapshot()
     page = await asyncio.to_thread(_leases_page, snapshot, mac_prefix(mac) if mac else None, address,
                                    _lease_cursor(query_text(request, "cursor")), query_limit(request))
     return web.json_response(page)
+
+
+async def list_nodes(request: web.Request) -> web.Response:
+    """The serve nodes sharing the database, each alive or stale by its last heartbeat
+    (``shared`` false and no nodes with a store of this node alone)."""
+    known_params(request, ())
+    office = office_of(request)
+    found = await asyncio.to_thread(office.nodes)
+    now = time.time()
+    if found is None:
+        return web.json_response({"shared": False, "nodes": []})
+    return web.json_response({"shared": True, "nodes": [
+        {"id": n.id, "address": n.address, "version": n.version, "started": n.started, "heartbeat": n.heartbeat,
+         "interval": n.interval, "status": n.status(now)} for n in found]})
 
 
 async def settings(request: web.Request) -> web.Response:
@@ -176,5 +193,6 @@ def add_routes(router: web.UrlDispatcher, prefix: str) -> None:
     router.add_get(f"{prefix}/templates/{{name}}", get_template)
     router.add_post(f"{prefix}/templates/{{name}}/preview", preview_template)
     router.add_get(f"{prefix}/leases", list_leases)
+    router.add_get(f"{prefix}/nodes", list_nodes)
     router.add_get(f"{prefix}/settings", settings)
     router.add_get(f"{prefix}/audit", audit_log)

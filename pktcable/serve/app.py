@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -69,7 +67,7 @@ from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFi
 
 from . import datadir, secure
 from .cmflow import CmFlow
-from .config import ServeConfig, api_ssl, firmware_trust
+from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
@@ -77,7 +75,8 @@ from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
-from .site import dhcp_config, resolve_site
+from .site import dhcp_config, naming, resolve_site
+from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve")
 T = TypeVar("T")
@@ -94,17 +93,6 @@ MIB_TREE_VAR = "mib_tree"
 
 #: Settings a SIGHUP applies (Backoffice.reload); the others take a restart.
 RELOADABLE = ("devices", "templates")
-
-
-@contextmanager
-def _naming(service: str, host: str, port: int) -> Iterator[None]:
-    """A failure to open a service's socket says which service and port (a
-    second server, or another daemon, on the same port is the usual cause)."""
-    try:
-        yield
-    except OSError as exc:
-        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio wraps its own wording around it
-        raise OSError(exc.errno, f"{service} {host}:{port}: {why.lower()}") from None
 
 
 class Backoffice:
@@ -156,6 +144,10 @@ class Backoffice:
         self.firmware: FirmwareStore = postgresql.firmware if postgresql is not None else \
             SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
         self.firmware_trust = firmware_trust(cfg)
+        manufacturer_cvc, cosigner_cvc = firmware_cvcs(cfg)
+        #: Devices' reported versions, the rules' decisions, the CM file's upgrade TLVs.
+        self.upgrades = Upgrades(self.firmware, clock, self.site.advertise, manufacturer=cfg.firmware_manufacturer,
+                                 manufacturer_cvc=manufacturer_cvc, cosigner_cvc=cosigner_cvc, cm_key=cm_key)
         self._seed(cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)
         #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.
@@ -181,7 +173,7 @@ class Backoffice:
         # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name.
         self.names = OneTimeNames(lifetime=60.0)
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
-        recorded = RecordingResolver(self.templates, self._record_file)
+        recorded = RecordingResolver(self.templates, self._record_file, self.upgrades.cm_file)
         # The catalogue's images last: a device's own file name always means that device's file.
         self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, recorded, clock), recorded,
                                                CatalogueResolver(self.firmware)]),
@@ -193,11 +185,11 @@ class Backoffice:
                                admission=Admission(AdmissionLimits(cfg.tftp_admit_sessions)),
                                continues=lambda name: self.names.get(name, self.clock()) is not None)
         #: SIP phones' provisioning (sip_port), serve/sipwiring.py; their profiles ride on HTTP.
-        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon, self._record_file) \
-            if cfg.sip_port else None
+        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon, self._record_file,
+                             self.upgrades) if cfg.sip_port else None
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout,
-                               versioned=("profiles/", self.sip.book.serve_http) if self.sip else None) \
+                               versioned=self.sip.plain_route() if self.sip else None) \
             if cfg.http_port else None
         self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
@@ -377,18 +369,21 @@ class Backoffice:
             device.cm_mac = lease.remote_id.replace(":", "")  # option 82 remote id: the eMTA's modem
         if event.realm:
             device.flow = event.realm
-        if not device.template:
+        if not device.template and device.kind != "sip":  # a phone's empty layout is "generic"
             device.template = f"{device.kind}.txt"
         self.devices.put(device)
         self._commit_soon()
+        if event.report is not None and not event.renewal:  # a reboot may bring a new image; a renewal cannot
+            self.upgrades.dhcp_report(mac, event.report)
+        label = "DHCP" if device.kind == "sip" else "MTA-4"  # a phone's lease is no PacketCable step
         if device.kind == "cm":
             self.cm_flow.event(mac, ev.LeaseRenewed() if event.renewal else ev.LeaseAcked(), ip)
         elif event.renewal:  # the same binding, longer: the eMTA's run (or its outcome) stands
-            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseRenewed", ip))
+            self.devices.record(Step(mac, self.clock(), label, "LeaseRenewed", ip))
         elif event.realm and self.entity is not None:
             self.entity.lease_acked(mac, event.realm, ip)
         else:
-            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseAcked", ip))
+            self.devices.record(Step(mac, self.clock(), label, "LeaseAcked", ip))
         log.info("%s %s lease %s%s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "",
                  " (renewed)" if event.renewal else "", extra={"mac": mac})
 
@@ -417,6 +412,8 @@ class Backoffice:
             self.entity.forget(mac)
         self.capabilities.pop(mac, None)
         self.built.delete(mac)
+        self.firmware.forget_device(mac)
+        self.upgrades.forget(mac)
         return self.devices.delete(mac)
 
     # -- the operators' API reaches the back office through these only (office.Office) ----------
@@ -499,7 +496,7 @@ class Backoffice:
         cfg = self.cfg
         self.warm_up()
         site = self.site
-        with _naming("snmp", site.listen, cfg.snmp_port):
+        with naming("snmp", site.listen, cfg.snmp_port):
             self.snmp = await open_endpoint(site.listen, cfg.snmp_port, None, buffer=4 << 20,
                                             timeout=cfg.snmp_timeout, retries=cfg.snmp_retries,
                                             usm=secure.usm_engine(site.advertise) if self.secure_settings else None)
@@ -511,7 +508,7 @@ class Backoffice:
                          admission=AdmissionLimits(cfg.enroll_max_in_flight, cfg.enroll_rate)),
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
-            lease_sync=self._lease_sync if cfg.dhcp_workers else None,
+            lease_sync=self._lease_sync if cfg.dhcp_workers else None, reports=self.upgrades,
         )
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
@@ -522,9 +519,9 @@ class Backoffice:
             self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise,
                                                 self.secure_events.keyed, self.secure_events.key_refused,
                                                 mapper=StoreMapper(self.devices, cfg.auto_enroll))
-            with _naming("kdc/km", site.listen, self.secure_settings.km_port):
+            with naming("kdc/km", site.listen, self.secure_settings.km_port):
                 await self.secure.start()
-        with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
+        with naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
         link = site.advertise if site.interface else None
@@ -541,14 +538,12 @@ class Backoffice:
         await self.dhcp_service.start()
         await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:
-            with _naming("http", site.listen, cfg.http_port):
+            with naming("http", site.listen, cfg.http_port):
                 await self.http.start()
-        with _naming("tod", site.listen, cfg.tod_port):
+        with naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
-        if self.sip is not None and self.http is not None:
-            with _naming("sip", site.listen, cfg.sip_port):
-                await self.sip.start(site.listen, str(site.advertise),
-                                     f"http://{site.url_host(self.http.address[1], 80)}/")
+        if self.sip is not None:
+            await self.sip.start(site, self.http)  # its errors name the port (SIP or HTTPS) that failed
         if cfg.api_port:
             from .api import make_api
             from .apiauth import Access, allowed_hosts
@@ -560,7 +555,7 @@ class Backoffice:
             self._api = web.AppRunner(make_api(OfficeView(self), access), access_log=None,
                                       keepalive_timeout=cfg.http_header_timeout)
             await self._api.setup()
-            with _naming("api", cfg.api_address, cfg.api_port):
+            with naming("api", cfg.api_address, cfg.api_port):
                 self._api_server = await listen(self._api, cfg.api_address, cfg.api_port, cfg.http_header_timeout,
                                                 ssl_context=api_ssl(cfg))
         self._ticker = asyncio.ensure_future(self._tick())
@@ -574,8 +569,7 @@ class Backoffice:
             out["snmp"] = self.snmp.address
         if self.http is not None:
             out["http"] = self.http.address
-        if self.sip is not None and self.sip.address is not None:
-            out["sip"] = self.sip.address
+        out |= self.sip.addresses() if self.sip is not None else {}
         if self._api_server is not None:
             host, port = self._api_server.sockets[0].getsockname()[:2]
             out["api"] = (host, port)

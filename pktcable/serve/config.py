@@ -9,6 +9,11 @@ demo on loopback without privileges, overridden by a TOML file.
     data_dir = "/var/lib/pktcable" # SQLite files (omit: everything in memory)
     store = "postgresql:///pktcable?host=/run/postgresql"  # the stores in PostgreSQL instead
                                    # (a libpq URI; absent or "sqlite:": data_dir's files)
+    node_id = "dhcp-a"             # this node's name in a shared database's node table
+                                   # (default: host name/address; docs/deploy.md)
+    node_heartbeat = 5.0           # seconds between its heartbeats there (stale after 3 missed)
+    secondary_dhcp_server = "10.0.0.3"  # another serve node, told to the CMs as option 122.2:
+                                   # their eMTAs take an OFFER from either node
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
@@ -52,15 +57,21 @@ demo on loopback without privileges, overridden by a TOML file.
     kdc = true                     # km = true (both, or the realm cannot be offered), on
     km = true                      # kdc_port / km_port; km_suites, km_lifetime (docs/secure.md)
     sip_port = 0                   # 5060: SIP phones' ua-profile provisioning (0: off; needs http_port)
-    sip_transport = "udp"          # udp or tcp
+    sip_transport = "udp"          # udp, tcp or tls (tls: with sip_cert and sip_key)
+    sip_cert = "/etc/pktcable/sip.pem"  # the SIP server's certificate chain (PEM), for TLS ...
+    sip_key = "/etc/pktcable/sip.key"   # ... and HTTPS; its private key; both or neither
+    sip_https_port = 0             # 443: the profiles over HTTPS here (with sip_cert), never over HTTP
+    sip_dhcp_servers = ["sip.example.net"]  # DHCP option 120 to phones (default: the address)
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
-    sip_push_window = 100          # change NOTIFYs awaiting their answer at most (pushes wait for answers)
+    sip_push_window = 100          # pushes in flight at most (NOTIFY unanswered, or the GET awaited)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
     sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
     firmware_max_bytes = 67108864  # the largest firmware image the catalogue takes
     firmware_cvc_root = "/etc/pktcable/cvc-root.pem"  # judge uploaded code files by this CVC root
     firmware_manufacturer = "Example Vendor"  # ... signed by this organization (both, or neither)
     firmware_cosigner = "Example Cable"       # ... and co-signed by this one (optional)
+    firmware_manufacturer_cvc = "mfg-cvc.der" # TLV 32 of an upgrading CM's file (default: the image's signer)
+    firmware_cosigner_cvc = "cosigner-cvc.der"  # TLV 33 (default: the image's co-signer)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -76,7 +87,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -91,14 +101,16 @@ from pktcable.flow import DEFAULT_FLOW, SERVER_TABLES, Flow
 from pktcable.settings import SettingError, coerce, in_range, join, known_keys, named, read_toml, typed
 from pktcable.store.devices import HISTORY_DAYS, HISTORY_KEEP, Retention, normalize_mac
 from pktcable.store.pg import StoreUrlError, parse_store
+from pktcable.store.pg_nodes import check_id
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 from .secure import kerberos_realm
+from .tlssettings import api_ssl, check_sip, sip_ssl
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
 
-__all__ = ["SettingError", "ServeConfig", "check", "load", "read"]
+__all__ = ["SettingError", "ServeConfig", "api_ssl", "check", "load", "read", "sip_ssl"]
 
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -123,6 +135,10 @@ class ServeConfig:
     data_dir: str | None = None
     #: Where the stores are: None or "sqlite:" the data dir's files, or a PostgreSQL URL (docs/deploy.md).
     store: str | None = None
+    #: This serve node's id in a shared PostgreSQL database's node table (None: host name/address).
+    node_id: str | None = None
+    #: Seconds between the node's heartbeats in that table.
+    node_heartbeat: float = 5.0
     dhcp_port: int = 10067
     relay_port: int = 10068
     tftp_port: int = 10069
@@ -163,6 +179,8 @@ class ServeConfig:
     enroll_max_in_flight: int = 256
     enroll_rate: float = 0.0
     prov_timer: int = 10  # minutes, option 122.8
+    #: Option 122.2 to the CMs: another serve node whose OFFERs their eMTAs may take (None: only this one).
+    secondary_dhcp_server: str | None = None
     mta_pool: tuple[str, str] = DEFAULT_POOLS["mta_pool"]
     cm_pool: tuple[str, str] = DEFAULT_POOLS["cm_pool"]
     cpe_pool: tuple[str, str] = DEFAULT_POOLS["cpe_pool"]
@@ -192,12 +210,24 @@ class ServeConfig:
     sip_push_window: int = 100
     sip_mac_auth: bool = True
     sip_multicast: bool = False
+    #: TLS for SIP (sip_transport = "tls") and HTTPS for the profiles (sip_https_port): PEM files.
+    sip_cert: str | None = None
+    sip_key: str | None = None
+    #: The profiles over HTTPS on this port (0: over the delivery server's HTTP, http_port).
+    sip_https_port: int = 0
+    #: DHCP option 120 (RFC 3361) to the clients that are no modem or eMTA: domain names or
+    #: IPv4 addresses, not both (empty: the advertised address), when sip_port is on.
+    sip_dhcp_servers: list[str] = field(default_factory=list)
     #: The firmware catalogue (docs/firmware.md): the largest image taken, bytes, and what an
     #: upload's signature is judged by (a CVC root PEM file and the manufacturer's organization).
     firmware_max_bytes: int = 64 * 1024 * 1024
     firmware_cvc_root: str | None = None
     firmware_manufacturer: str | None = None
     firmware_cosigner: str | None = None
+    #: The CVCs an upgrading CM's file carries in TLV 32/33 (PEM or DER files), instead of
+    #: the ones the offered code file was signed with.
+    firmware_manufacturer_cvc: str | None = None
+    firmware_cosigner_cvc: str | None = None
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -231,10 +261,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "snmp_timeout": (0.01, 60), "snmp_retries": (0, 10),
     "prov_timer": (0, 255),  # option 122.8 is one octet of minutes
     "lease_time": (1, 0xFFFFFFFE),  # option 51; 0xFFFFFFFF would mean "infinite"
-    "server_budget": (1, 86400), "http_header_timeout": (0.01, 300),
+    "server_budget": (1, 86400), "http_header_timeout": (0.01, 300), "node_heartbeat": (0.2, 300),
     "tftp_max_per_client": (0, 4096), "tftp_max_timeout": (1, 255), "tftp_max_duration": (1, 86400),
     "tftp_admit_sessions": (0, 4096), "enroll_max_in_flight": (0, 1_000_000), "enroll_rate": (0, 1_000_000),
-    "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000), "sip_push_window": (1, 10_000),
+    "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000), "sip_https_port": (0, 65535),
+    "sip_push_window": (1, 10_000),
     "firmware_max_bytes": (1, 128 * 1024 * 1024),  # the code file reader's own bound (MAX_CODE_FILE)
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
     "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),
@@ -242,7 +273,8 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 #: Ports serve listens on at ``address`` (0: any free port, or off): no two services may share one.
 #: relay_port and agent_port are the peers' ports, not ours.
-LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port", "km_port", "sip_port")
+LISTENERS = ("dhcp_port", "tftp_port", "http_port", "tod_port", "snmp_port", "kdc_port", "km_port", "sip_port",
+             "sip_https_port")
 POOLS = ("cm_pool", "mta_pool", "cpe_pool")
 
 
@@ -291,12 +323,7 @@ def _check(cfg: ServeConfig) -> None:
         raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
-    if cfg.sip_transport not in ("udp", "tcp"):
-        raise named("sip_transport", f"must be udp or tcp, not {cfg.sip_transport!r}")
-    if cfg.sip_multicast and cfg.sip_transport != "udp":
-        raise named("sip_multicast", "the PnP SUBSCRIBE comes over UDP: needs sip_transport = \"udp\"")
-    if cfg.sip_port and not cfg.http_port:
-        raise named("sip_port", "SIP phones fetch their profiles over HTTP: needs http_port (it is 0)")
+    check_sip(cfg)
     if cfg.log_level not in LOG_LEVELS:
         raise named("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {cfg.log_level!r}")
     if cfg.log_format not in LOG_FORMATS:
@@ -321,6 +348,16 @@ def _check(cfg: ServeConfig) -> None:
         parse_store(cfg.store)
     except StoreUrlError as exc:
         raise named("store", str(exc)) from None
+    if cfg.secondary_dhcp_server is not None:
+        try:
+            IPv4Address(cfg.secondary_dhcp_server)
+        except ValueError:
+            raise named("secondary_dhcp_server", f"must be an IPv4 address, not {cfg.secondary_dhcp_server!r}") from None
+    if cfg.node_id is not None:
+        try:
+            check_id(cfg.node_id)
+        except ValueError as exc:
+            raise named("node_id", str(exc)) from None
     _check_devices(cfg)
     if cfg.dhcp:
         _check_dhcp_table(cfg)
@@ -334,6 +371,39 @@ def _check_api(cfg: ServeConfig) -> None:
             raise named(join("api_hosts", i), f"not a host name: {name!r}")
     api_ssl(cfg)
     firmware_trust(cfg)
+    firmware_cvcs(cfg)
+
+
+#: The largest CVC file taken for TLV 32/33 (a CVC is a few KiB).
+MAX_CVC_FILE = 16 * 1024
+
+
+def firmware_cvcs(cfg: ServeConfig) -> tuple[bytes | None, bytes | None]:
+    """The DER of firmware_manufacturer_cvc and firmware_cosigner_cvc (each a PEM or DER
+    certificate file), None for one not set."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    found: list[bytes | None] = []
+    for key in ("firmware_manufacturer_cvc", "firmware_cosigner_cvc"):
+        path = getattr(cfg, key)
+        if path is None:
+            found.append(None)
+            continue
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_CVC_FILE + 1)
+        except OSError as exc:
+            raise named(key, f"{path}: {exc.strerror or exc}") from None
+        if len(data) > MAX_CVC_FILE:
+            raise named(key, f"{path}: larger than {MAX_CVC_FILE} bytes, no CVC")
+        try:
+            cert = x509.load_pem_x509_certificate(data) if data.startswith(b"-----BEGIN") \
+                else x509.load_der_x509_certificate(data)
+        except ValueError as exc:
+            raise named(key, f"{path}: not a PEM or DER certificate ({exc})") from None
+        found.append(cert.public_bytes(serialization.Encoding.DER))
+    return found[0], found[1]
 
 
 def firmware_trust(cfg: ServeConfig) -> CvcTrust | None:
@@ -357,25 +427,6 @@ def firmware_trust(cfg: ServeConfig) -> CvcTrust | None:
     except ValueError as exc:
         raise named("firmware_cvc_root", f"{cfg.firmware_cvc_root}: not a PEM certificate ({exc})") from None
     return CvcTrust(root, cfg.firmware_manufacturer, cfg.firmware_cosigner)
-
-
-def api_ssl(cfg: ServeConfig) -> ssl.SSLContext | None:
-    """The API listener's TLS context from api_cert and api_key, or None (plain HTTP)."""
-    if cfg.api_cert is None and cfg.api_key is None:
-        return None
-    if cfg.api_cert is None or cfg.api_key is None:
-        raise named("api_cert" if cfg.api_cert is None else "api_key", "set api_cert and api_key together")
-    for key in ("api_cert", "api_key"):
-        path = Path(getattr(cfg, key))
-        if not path.is_file() or not os.access(path, os.R_OK):
-            raise named(key, f"{path}: no such readable file")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cfg.api_cert, cfg.api_key)
-    except ssl.SSLError as exc:
-        raise named("api_cert", f"{cfg.api_cert} with {cfg.api_key}: not a PEM certificate and its key "
-                                f"({exc.reason or exc})") from None
-    return context
 
 
 def _check_ports(cfg: ServeConfig) -> None:

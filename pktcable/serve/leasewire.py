@@ -14,7 +14,8 @@ The stream is frames, each ``length (u32) | kind (u8) | body``, big-endian:
 kind       body
 =========  ==========================================================================
 BOUND      a lease (below), then the ACK's facts: kind, version, realm, renewal,
-           option 60 as the REQUEST sent it (what the device can do)
+           option 60 as the REQUEST sent it (what the device can do), and option
+           43's report (vendor, model, hardware and software version)
 RELEASED   a lease
 DECLINED   a lease (the quarantine row that replaced the holder's)
 SNAPSHOT   a lease, at start-up: the worker's lease table, row by row
@@ -48,7 +49,7 @@ from typing import Any
 
 from dhcp.capabilities import VendorClass
 from pktcable.dhcpd.engine import mac_key
-from pktcable.dhcpd.events import Event, LeaseBound, LeaseDeclined, LeaseReleased
+from pktcable.dhcpd.events import DeviceReport, Event, LeaseBound, LeaseDeclined, LeaseReleased
 from pktcable.dhcpd.limits import VENDOR_CACHE_LIMIT, ClearingCache
 from pktcable.dhcpd.policy import vendor_class
 from pktcable.store import Lease, LeaseState
@@ -65,8 +66,8 @@ LEASE_TEXT = ("client", "mac", "device_class", "subnet", "remote_id", "hostname"
 #: The lease's head: address, expires, state, then each text field's length.
 _LEASE = struct.Struct("!IdB" + "H" * len(LEASE_TEXT))
 #: The ACK's facts after the lease of a BOUND record: flags (0 or 1), then text fields.
-BOUND_FLAGS = ("renewal", "has_realm", "has_option60")
-BOUND_TEXT = ("kind", "version", "realm", "option60")
+BOUND_FLAGS = ("renewal", "has_realm", "has_option60", "has_report")
+BOUND_TEXT = ("kind", "version", "realm", "option60", "vendor", "model", "hw_version", "sw_version")
 _FACTS = struct.Struct("!" + "B" * len(BOUND_FLAGS) + "H" * len(BOUND_TEXT))
 
 
@@ -126,11 +127,16 @@ def encode_lease(kind: Kind, lease: Lease) -> bytes:
     return _frame(kind, _lease(lease))
 
 
+_NO_REPORT = DeviceReport()
+
+
 def encode_bound(event: LeaseBound) -> bytes:
     vendor = event.vendor
     option60 = None if vendor is None else vendor.text
-    flags = (event.renewal, event.realm is not None, option60 is not None)
-    lengths, texts = _texts((event.kind, event.version, event.realm or "", option60 or ""))
+    report = event.report or _NO_REPORT
+    flags = (event.renewal, event.realm is not None, option60 is not None, event.report is not None)
+    lengths, texts = _texts((event.kind, event.version, event.realm or "", option60 or "", report.vendor,
+                             report.model, report.hw_version, report.sw_version))
     return _frame(Kind.BOUND, _lease(event.lease) + _FACTS.pack(*flags, *lengths) + texts)
 
 
@@ -213,13 +219,14 @@ class _Body:
 
 def _bound(body: _Body, vendors: ClearingCache[bytes, VendorClass]) -> Record:
     lease = body.lease("bound.lease")
-    renewal, has_realm, has_option60, *lengths = _FACTS.unpack(body.take(_FACTS.size, "bound.renewal"))
-    for i, (name, flag) in enumerate(zip(BOUND_FLAGS, (renewal, has_realm, has_option60), strict=True)):
+    renewal, has_realm, has_option60, has_report, *lengths = _FACTS.unpack(body.take(_FACTS.size, "bound.renewal"))
+    for i, (name, flag) in enumerate(zip(BOUND_FLAGS, (renewal, has_realm, has_option60, has_report), strict=True)):
         if flag > 1:
             raise WireError(body.base + body.pos - _FACTS.size + i, f"bound.{name}", f"flag {flag} is neither 0 nor 1")
-    kind, version, realm, option60 = body.texts(BOUND_TEXT, tuple(lengths), "bound")
+    kind, version, realm, option60, *report = body.texts(BOUND_TEXT, tuple(lengths), "bound")
     vendor = vendor_class(option60.encode("utf-8", "surrogateescape"), vendors) if has_option60 else None
-    event = LeaseBound(lease, kind, version, realm if has_realm else None, vendor, bool(renewal))
+    event = LeaseBound(lease, kind, version, realm if has_realm else None, vendor, bool(renewal),
+                       DeviceReport(*report) if has_report else None)
     return Record(Kind.BOUND, lease, event)
 
 

@@ -79,14 +79,21 @@ class StoreLookup:
 
 
 class RecordingResolver:
-    """The template resolver, telling ``record`` (MAC, kind, name, bytes) of each device file it builds."""
+    """The template resolver, telling ``record`` (MAC, kind, name, bytes) of each device file it
+    builds; ``finish`` may add to a file what its template does not say (a CM's upgrade TLVs,
+    serve/upgrades.py), after the template's cache: two modems of one template share the
+    template's part, not their upgrades."""
 
-    def __init__(self, inner: TemplateResolver, record: Callable[[str, str, str, bytes], None]) -> None:
+    def __init__(self, inner: TemplateResolver, record: Callable[[str, str, str, bytes], None],
+                 finish: Callable[[Device, bytes], bytes] | None = None) -> None:
         self._inner = inner
         self._record = record
+        self._finish = finish
 
     def resolve(self, name: str, client: Address) -> bytes:
         device = self._inner.device_for(name, client)
         data = self._inner.build(device, client[0], name)
+        if self._finish is not None:
+            data = self._finish(device, data)
         self._record(device.mac, device.kind, name, data)
         return data

@@ -35,6 +35,7 @@ from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
 from .dhcpwiring import server_stats
 from .dhcpworker import DhcpWorker
+from .upgrades import REFUSED
 
 if TYPE_CHECKING:
     from .app import Backoffice
@@ -182,6 +183,12 @@ class ServiceCollector(Collector):
                           [([f, st, e], n) for (f, st, e), n in sorted(entity.unexpected.items())])
         yield counter("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.",
                       ["where"], [([w], office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
+        upgrades = office.upgrades
+        yield counter("firmware_upgrades_offered_total", "CM files built with upgrade TLVs (9, 21, 32/33).", [],
+                      [([], upgrades.offered)])
+        yield counter("firmware_refused_total", "Device firmware reports with a refused field, and upgrades a rule "
+                      "offered but left out of a CM file (each logged), by what.", ["what"],
+                      [([w], upgrades.refused[w]) for w in REFUSED])
         states: Counter[tuple[str, str]] = Counter()
         for (kind, state), n in office.devices.counts().items():
             states[kind, state or "NEW"] += n

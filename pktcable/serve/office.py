@@ -10,7 +10,7 @@ test's fake, another front end).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,11 +19,15 @@ from prometheus_client.registry import Collector
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
 from pktcable.store.leases import Lease
+from pktcable.store.pg_nodes import Node
 from pktcable.store.query import DeviceQuery, Page, StateCount
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
+    from pktcable.firmware.push import Done
     from pktcable.store.firmware import FirmwareStore
+
+    from .phonestatus import PhoneLive
 
 
 class NoCurrentLease(LookupError):
@@ -118,6 +122,22 @@ class Office(Protocol):
         """The last file built for the device, per kind."""
         ...
 
+    def phone_live(self, mac: str) -> PhoneLive | None:
+        """What the SIP service knows of a phone now (its subscription, the version it serves);
+        None when the SIP service is off."""
+        ...
+
+    def shared_leases(self) -> Callable[[], list[Lease]] | None:
+        """With a database shared by several serve nodes: a function that reads every node's
+        leases from it (called in a worker thread), instead of :meth:`lease_snapshot`, which
+        holds only this node's. None with a store of this node alone."""
+        ...
+
+    def nodes(self) -> list[Node] | None:
+        """The serve nodes of a shared database, with their heartbeats (a worker thread); None
+        with a store of this node alone."""
+        ...
+
     async def reprovision(self, mac: str) -> bool:
         """Clear the device's flow state and reset the eMTA so that it provisions anew;
         whether it acknowledged. :class:`NoCurrentLease` when it holds no lease."""
@@ -148,11 +168,26 @@ class Office(Protocol):
         """The firmware catalogue (its methods block: call them from a worker thread)."""
         ...
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        """The device's reported versions against its rules' target (serve/upgrades.py
+        Upgrades.view); blocks: call it from a worker thread."""
+        ...
+
+    def rules_changed(self) -> None:
+        """The API changed the firmware rules: decisions from now on read them anew."""
+        ...
+
     def firmware_trust(self) -> CvcTrust | None:
         """What an uploaded image's signature is judged by (None: recorded as not checked)."""
         ...
 
     def firmware_limit(self) -> int:
         """The largest image an upload may carry, bytes."""
+        ...
+
+    async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
+                            legacy: bool) -> Done:
+        """Upgrade the cable modem ``mac`` now by SNMP (docsDevSoftware, pktcable.firmware.push)
+        from this server's TFTP; its outcome. :class:`NoCurrentLease` when it holds no lease."""
         ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +19,19 @@ from pktcable.delivery.resolvers import BuildFailed
 from pktcable.store.built import BuiltFile
 from pktcable.store.devices import Device, Step
 from pktcable.store.leases import Lease
+from pktcable.store.pg_nodes import Node
 from pktcable.store.query import DeviceQuery, Page, StateCount
 
+from . import nodes as node_wiring
 from .office import NoCurrentLease, NoSuchTemplate, TemplateInfo, TextError
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
+    from pktcable.firmware.push import Done
     from pktcable.store.firmware import FirmwareStore
 
     from .app import Backoffice
+    from .phonestatus import PhoneLive
 
 #: Settings never shown through the API: whoever holds them can sign CM files or SET eMTAs.
 SECRETS = ("cm_key", "write_community", "inform_community")
@@ -83,14 +87,31 @@ class OfficeView:
 
     # -- lookups --------------------------------------------------------------------------------
     def current_lease(self, mac: str) -> Lease | None:
-        return self._office.lease_view.bound_lease(mac, self._office.clock())
+        now = self._office.clock()
+        found = self._office.lease_view.bound_lease(mac, now)
+        beat = node_wiring.running(self._office)
+        if found is None and beat is not None:  # bound by another node of the shared database
+            found = beat.bound_lease(mac, now)
+        return found
 
     def lease_snapshot(self) -> list[Lease]:
         # One C-level copy of the list on the loop; the API sorts and filters it in a worker thread.
         return list(self._office.lease_view.by_address.values())
 
+    def shared_leases(self) -> Callable[[], list[Lease]] | None:
+        beat = node_wiring.running(self._office)
+        return beat.leases if beat is not None else None
+
+    def nodes(self) -> list[Node] | None:
+        beat = node_wiring.running(self._office)
+        return beat.nodes() if beat is not None else None
+
     def built_files(self, mac: str) -> Sequence[BuiltFile]:
         return self._office.built.of(mac)
+
+    def phone_live(self, mac: str) -> PhoneLive | None:
+        sip = self._office.sip
+        return sip.live(mac) if sip is not None else None
 
     async def reprovision(self, mac: str) -> bool:
         office = self._office
@@ -133,9 +154,11 @@ class OfficeView:
         self.template_text(template)
         device = replace(device, template=template)
         try:
-            return office.templates.build(office.with_mib_tree(device), device.ip)
+            data = office.templates.build(office.with_mib_tree(device), device.ip)
         except BuildFailed as exc:
             raise ValueError(exc.reason) from None
+        # As the modem would get it now: with the upgrade TLVs its rule adds (serve/upgrades.py).
+        return office.upgrades.cm_file(device, data)
 
     def validate_template(self, kind: str, text: str) -> list[TextError]:
         office = self._office
@@ -153,11 +176,33 @@ class OfficeView:
     def firmware(self) -> FirmwareStore:
         return self._office.firmware
 
+    def firmware_status(self, mac: str) -> dict[str, Any]:
+        return self._office.upgrades.view(mac)
+
+    def rules_changed(self) -> None:
+        self._office.upgrades.changed()
+        if self._office.sip is not None:
+            self._office.sip.rules_changed()  # the phones whose image moved get the change NOTIFY
+
     def firmware_trust(self) -> CvcTrust | None:
         return self._office.firmware_trust
 
     def firmware_limit(self) -> int:
         return self._office.cfg.firmware_max_bytes
+
+    async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
+                            legacy: bool) -> Done:
+        from pktcable.provision.swpush import push_firmware, v2c
+
+        office = self._office
+        # The address leased to the modem now (never the store's last one), its agent at the
+        # agent_port setting, the write community; the code file from this server's TFTP.
+        address = office.leased_address(mac)
+        if address is None or office.snmp is None:
+            raise NoCurrentLease(f"no current lease for {mac}")
+        send = v2c(office.snmp, (address, office.cfg.agent_port), office.cfg.write_community.encode())
+        return await push_firmware(send, office.site.advertise, filename, budget=budget, poll_every=poll_every,
+                                   legacy=legacy)
 
 
 def _kind_of(text: str) -> str:

@@ -5,7 +5,9 @@ and a ``[dhcp]`` table of its own when the settings give none."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
@@ -39,6 +41,17 @@ class Site:
     def url_host(self, port: int, standard: int) -> str:
         """host[:port] for URLs: the port only when it is not the standard one."""
         return str(self.advertise) if port == standard else f"{self.advertise}:{port}"
+
+
+@contextmanager
+def naming(service: str, host: str, port: int) -> Iterator[None]:
+    """A failure to open a service's socket says which service and port (a
+    second server, or another daemon, on the same port is the usual cause)."""
+    try:
+        yield
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio wraps its own wording around it
+        raise OSError(exc.errno, f"{service} {host}:{port}: {why.lower()}") from None
 
 
 def resolve_site(cfg: ServeConfig,
@@ -135,11 +148,15 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
     classes = [
         DeviceClass("cm", "cm", lease_time=cfg.lease_time, next_server=me, filename="cm-{mac}.cfg",
                     options={"time-servers": [me], "time-offset": 0, "log-servers": [me]},
-                    ccc={"dhcp-server-1": me}),
+                    ccc={"dhcp-server-1": me, **({"dhcp-server-2": IPv4Address(cfg.secondary_dhcp_server)}
+                                                  if cfg.secondary_dhcp_server else {})}),
         DeviceClass("mta", "mta", lease_time=cfg.lease_time, realms=tuple(cfg.realms), next_server=me,
                     filename="mta-{mac}.cfg", hostname="mta-{mac}",
                     options={"domain-name-servers": [me], "domain-name": "pktcable.test", "log-servers": [me]},
                     ccc=mta_ccc),
-        DeviceClass("cpe", "any", lease_time=cfg.lease_time),
+        # Phones are among the clients that are neither modems nor eMTAs: with the SIP
+        # service on, option 120 (RFC 3361) names it to them (docs/sip.md).
+        DeviceClass("cpe", "any", lease_time=cfg.lease_time,
+                    options={"sip-servers": cfg.sip_dhcp_servers or [me]} if cfg.sip_port else {}),
     ]
     return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port)

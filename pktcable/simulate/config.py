@@ -13,6 +13,9 @@ from pktcable.snmp import pktc
 @dataclass(slots=True)
 class SimConfig:
     server: str  # the DHCP server (or the CMTS helper address it listens on)
+    #: Further DHCP servers: the relay sends each request to every one as well, as a CMTS
+    #: with one ``cable helper-address`` per server does; a device takes the first answer.
+    also_servers: tuple[str, ...] = ()
     dhcp_port: int = 67
     relay: str = "127.0.0.1"
     relay_port: int = 67
@@ -59,6 +62,17 @@ class SimConfig:
     #: Request's HMAC is wrong), "usm-keys" (the eMTA's SNMPv3 authentication key is not the
     #: association's); "" none (simulate --fault).
     secure_fault: str = ""
+    #: The eCM's software: the version it runs (DHCP option 43 sub-option 6, docsDevSwCurrentVers)
+    #: and the file name of its image (a config file's TLV 9 naming another starts an upgrade).
+    cm_version: str = "1.0.0"
+    cm_image: str = ""
+    #: The CVC root (a PEM or DER file) and the manufacturer organization the eCM trusts for code
+    #: files; without a root the eCM installs nothing (an upgrade ends in "no-cvc").
+    cvc_root: str | None = None
+    manufacturer: str = ""
+    #: Where each eCM answers SNMP (docsDevSoftware) on its leased address; None: no eCM agent
+    #: (a boot storm then holds one socket less per device).
+    cm_agent_port: int | None = None
 
 
 @cache
@@ -92,6 +106,11 @@ class DeviceResult:
     #: failed with no budget left): the report's rate over time.
     started_at: float = 0.0
     done_at: float = 0.0
+    #: The eCM's (or a SIP phone's) software version at the end, and how its last upgrade ended
+    #: ("" none was due: "upgraded: 2.0.0", "code-file-rejected: bad-signature", ...;
+    #: pktcable.simulate.cmsoftware, pktcable.simulate.phonesoftware).
+    cm_version: str = ""
+    upgrade: str = ""
 
     @property
     def passed(self) -> bool:

@@ -9,7 +9,9 @@ reply that does not decode is a deviation too, never the end of the run.
 
 After its walk the device stays up, its SNMP agent answering, until the
 runner stops it: a SET of pktcMtaDevResetNow then starts a new walk at MTA-1
-(the eCM stays registered), as a real eMTA reboots.
+(the eCM stays registered), as a real eMTA reboots. The eCM half (its DHCP,
+config file, software upgrade and agent) is :class:`pktcable.simulate.ecm.EcmDevice`;
+an image it installs reboots the whole device, from the eCM's DHCP.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ import random
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from enum import Enum
-from functools import lru_cache
 from ipaddress import IPv4Address
 from typing import Any
 from urllib.parse import urlparse
 
-from dhcp.errors import DhcpError
 from dhcp.message import MessageType
 from pktcable.exchange import RFC2131_CAP, RFC2131_JITTER
 from pktcable.flow import Flow, Machine, MtaState, ProvisioningState
@@ -32,25 +32,17 @@ from pktcable.flow import events as ev
 from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
-from tlv.config import decode_file
-from tlv.errors import DecodeError
 
 from . import mtafile, net
 from .config import Deviation, DeviceResult, SimConfig, mta_table
-from .identity import SOFTWARE_VERSION, SYS_DESCR, Identity, Reply, parse_reply, request, vendor_class
+from .ecm import ANSWER_ERRORS, EcmDevice
+from .identity import SOFTWARE_VERSION, SYS_DESCR, Identity, Reply, vendor_class
 from .mtaagent import MtaMib
 
 __all__ = ["DeviceResult", "Deviation", "SimConfig", "SimulatedMta", "mta_table"]
 
-#: 122.1 = 255.255.255.255: no preference, the eMTA follows RFC 2131 (RFC 3495 5.1).
-ANY_DHCP_SERVER = IPv4Address("255.255.255.255")
-#: 122.1 = 0.0.0.0: the eMTA is disabled and must not provision (RFC 3495 5.1).
-NO_DHCP_SERVER = IPv4Address(0)
-#: What a reply that does not decode (or cannot be used) costs the step, not the run.
-ANSWER_ERRORS = (DhcpError, m.SnmpDecodeError, DecodeError, ValueError, UnicodeError, OSError)
 
-
-class SimulatedMta:
+class SimulatedMta(EcmDevice):
     def __init__(self, identity: Identity, flow: Flow, config: SimConfig, relay: net.Relay) -> None:
         self.id = identity
         self.flow = flow
@@ -79,6 +71,8 @@ class SimulatedMta:
         self._walk_end = asyncio.Event()
         self._ecm_walked = True  # this walk starts with the eCM (a reset's starts at MTA-1)
         self.give_up_at: float | None = None
+        self.reboot_ecm = False  # the pending reset reboots the eCM too (an installed image)
+        self.init_ecm()
         self.begin_walk()
         self.handlers: dict[Enum, Callable[[], Awaitable[object | None]]] = {
             MtaState.WAIT_ECM: self.ecm,
@@ -113,14 +107,8 @@ class SimulatedMta:
                 endpoint.close()
         self.agent = self.informer = None
 
-    def deviate(self, step: str, text: str) -> None:
-        self.result.deviations.append(Deviation(step, text))
-
     def step(self, n: int | str) -> str:
         return f"{'H-' if self.flow.hybrid else ''}MTA-{n}"
-
-    def new_xid(self) -> int:
-        return self.rng.getrandbits(32)
 
     # -- the walk ------------------------------------------------------------
     async def run(self) -> DeviceResult:
@@ -145,9 +133,12 @@ class SimulatedMta:
                     await self.wakeup.wait()
                 if self.stopped:
                     break
-                self.restart()
+                self.restart(ecm=self.reboot_ecm)
         finally:
             self.close_endpoints()
+            self.close_cm_agent()
+            if self.sw_task is not None:
+                self.sw_task.cancel()
             if not self.finished.done():
                 self.result.done_at = self.loop.time()
                 self.finished.set_result(self.result)
@@ -171,6 +162,11 @@ class SimulatedMta:
         assert self.give_up_at is not None
         return max(0.0, min(wait, self.give_up_at - self.loop.time()))
 
+    def request_reboot(self) -> None:
+        """The eCM installed an image: the whole device reboots, from the eCM's DHCP."""
+        self.reboot_ecm = self.reset_requested = True
+        self.interrupt()
+
     def stop(self) -> None:
         self.stopped = True
         self.interrupt()
@@ -185,7 +181,7 @@ class SimulatedMta:
     def restart(self, ecm: bool = False) -> None:
         """MTA-1 again, its eCM still up (a reset, or a failed eMTA step); with
         ``ecm``, the eCM's DHCP again too (the eCM itself failed)."""
-        self.reset_requested = False
+        self.reset_requested = self.reboot_ecm = False
         self.machine = Machine(mta_table(self.flow, self.config.timing), self.loop.time(), self._timer())
         self._ecm_walked = ecm
         if ecm:
@@ -222,6 +218,8 @@ class SimulatedMta:
         """Until a final state (or the device budget runs out: the device
         gives up where it is, and that state is its outcome)."""
         while not self.machine.done and not self.stopped:
+            if self.reboot_ecm:
+                return  # run() restarts from the eCM
             if self.reset_requested:
                 self.reset_requested = False
                 self.machine.handle(ev.ResetRequested(), self.loop.time())
@@ -274,107 +272,6 @@ class SimulatedMta:
         except ANSWER_ERRORS as exc:
             self.deviate(step, f"{type(exc).__name__}: {exc}")
             return None
-
-    # -- DHCP (RFC 2131 as a client: 4.1, 4.4.1, table 5) ---------------------------
-    async def exchange(self, kind: str, msg_type: MessageType, xid: int, accept: frozenset[int],
-                       offer: Reply | None = None) -> Reply | None:
-        """One DHCP message and its answer; retransmissions repeat the same
-        xid (4.1). Raises DhcpError for an answer that does not decode."""
-        mac = self.id.cm_mac if kind == "cm" else self.id.mta_mac
-        data = request(self.id, kind, msg_type, xid, IPv4Address(self.config.relay),
-                       None if offer is None else offer.yiaddr, None if offer is None else offer.server_id,
-                       flows=self.flow_bits, http=self.config.http,
-                       mib=self.config.tree.value if self.config.declare_mib else None)
-        waits = net.retransmit_waits(self.config.dhcp_timeout, self.config.dhcp_retries, self.rng)
-        answer = await self.relay.exchange(data, (xid, mac), waits, accept)
-        return None if answer is None else parse_reply(answer)
-
-    async def discover_offer(self, kind: str, step: str,
-                             refuse: Callable[[Reply], str] | None = None) -> Reply | None:
-        """DISCOVER (a new random xid: a new exchange) until an OFFER that
-        ``refuse`` finds nothing against: a refused one is a deviation and,
-        after a back-off, the device discovers again (RFC 2131 4.4.1)."""
-        while True:
-            offer = await self.exchange(kind, MessageType.DISCOVER, self.new_xid(), frozenset({MessageType.OFFER}))
-            if offer is None:
-                return None
-            why = "" if refuse is None else refuse(offer)
-            if not why:
-                return offer
-            self.deviate(step, why)
-            await asyncio.sleep(self.config.dhcp_timeout)  # RFC 2131: back off before discovering again
-
-    async def request_ack(self, kind: str, offer: Reply) -> Reply | None:
-        """The REQUEST that answers ``offer`` with its xid (table 5); the ACK or NAK."""
-        return await self.exchange(kind, MessageType.REQUEST, offer.xid,
-                                   frozenset({MessageType.ACK, MessageType.NAK}), offer)
-
-    async def dora(self, kind: str, step: str, refuse: Callable[[Reply], str] | None = None) -> Reply | None:
-        """One device's whole DHCP exchange: the eCM runs it in one step; the
-        eMTA's flow table splits it in two states, each running its half. A
-        NAK restarts the configuration process (RFC 2131 3.1 step 4) after a
-        back-off; the step's deadline bounds the restarts."""
-        while True:
-            offer = await self.discover_offer(kind, step, refuse)
-            if offer is None:
-                self.deviate(step, f"{kind.upper()} DHCPDISCOVER unanswered")
-                return None
-            ack = await self.request_ack(kind, offer)
-            if ack is None:
-                self.deviate(step, f"{kind.upper()} DHCPREQUEST unanswered")
-                return None
-            if ack.type == MessageType.NAK:
-                await asyncio.sleep(self.config.dhcp_timeout)
-                continue
-            if ack.type != MessageType.ACK:
-                self.deviate(step, f"DHCPREQUEST answered with message type {ack.type}, not ACK")
-                return None
-            return ack
-
-    # -- eCM: CM-1 ... CM-10 --------------------------------------------------
-    async def ecm(self) -> object | None:
-        if not self.config.run_ecm:
-            return ev.EcmOperational()
-        try:
-            cm = self.cm = await self.dora("cm", "CM-1...4")
-        except ANSWER_ERRORS as exc:
-            self.deviate("CM-1...4", f"CM DHCP answer does not decode: {exc}")
-            cm = None
-        if cm is None:
-            return ev.EcmFailed("no CM lease")
-        for problem in cm.problems:
-            self.deviate("CM-4", problem)
-        primary = cm.ccc.get("dhcp-server-1")
-        if primary is None:
-            self.deviate("CM-4", "the CM's ACK lacks option 122 sub-option 1 (the eMTA's DHCP server)")
-        elif primary == NO_DHCP_SERVER:
-            self.deviate("CM-4", "option 122.1 is 0.0.0.0: the eMTA is disabled and must not provision "
-                                 "(RFC 3495 5.1)")
-            return ev.EcmFailed("122.1 is 0.0.0.0")
-        elif primary != ANY_DHCP_SERVER:
-            self.dhcp_servers = {primary} | ({cm.ccc["dhcp-server-2"]} if "dhcp-server-2" in cm.ccc else set())
-        if cm.time_servers:
-            try:
-                await net.tod((str(cm.time_servers[0]), self.config.tod_port), 0.5, 1, str(cm.yiaddr))
-            except (TimeoutError, ValueError, OSError) as exc:
-                self.deviate("CM-7/8", f"ToD server {cm.time_servers[0]}: {exc}")
-        else:
-            self.deviate("CM-4", "the CM's ACK names no time server (option 4)")
-        if not cm.file:
-            self.deviate("CM-4", "the CM's ACK names no config file")
-        else:
-            await self.cm_file(cm)
-        return ev.EcmOperational()
-
-    async def cm_file(self, cm: Reply) -> None:
-        try:
-            data = await net.tftp_get((str(cm.siaddr), self.config.tftp_port), cm.file, local_host=str(cm.yiaddr))
-        except (net.DownloadError, OSError) as exc:
-            self.deviate("CM-5/6", f"CM config file {cm.file}: {exc}")
-            return
-        problem = cm_file_problem(data)
-        if problem:
-            self.deviate("CM-5/6", problem)
 
     # -- eMTA DHCP: MTA-1 ... MTA-4 ------------------------------------------------
     def check_prov_server(self, reply: Reply, step: str) -> None:
@@ -580,19 +477,6 @@ class SimulatedMta:
         if not verdict.accepted:
             return ev.ConfigRejected(int(verdict.state), verdict.problems[0] if verdict.problems else "")
         return ev.ConfigAccepted(int(verdict.state))
-
-
-@lru_cache(maxsize=256)
-def cm_file_problem(data: bytes) -> str:
-    """What is wrong with a CM config file, or "" (remembered per distinct
-    file: a storm's CMs mostly fetch the same bytes)."""
-    try:
-        cf = decode_file(data)
-    except DecodeError as exc:
-        return f"CM config file does not decode: {exc}"
-    if cf.mta or cf.problems:
-        return f"CM config file: {'; '.join(cf.problems) or 'an MTA file'}"
-    return ""
 
 
 def _is_ipv4(text: str) -> bool:

@@ -29,6 +29,8 @@ MTA_PRL = bytes((1, 3, 6, 7, 12, 15, 43, 54, 122))
 CM_PRL = bytes((1, 2, 3, 4, 6, 7, 43, 54, 66, 67, 122, 125))
 HARDWARE_VERSION = "1.0"
 SOFTWARE_VERSION = "2.4.1"
+#: The eCM's version until SimConfig.cm_version or an installed image says otherwise.
+CM_SOFTWARE_VERSION = "1.0.0"
 BOOT_ROM_VERSION = "1.0.3"
 MODEL_NUMBER = "SIM-1"
 VENDOR_NAME = "pktcable-sim"
@@ -72,10 +74,15 @@ class Identity:
                    rng.randrange(1, 2**31))
 
     def vendor_options(self, kind: str, flows: int = 0x0007, *, http: bool = False,
-                       mib: str | None = None) -> list[tuple[int, bytes]]:
+                       mib: str | None = None, software: str = CM_SOFTWARE_VERSION) -> list[tuple[int, bytes]]:
+        """``software``: the eCM's running version (option 43 sub-option 6)."""
         if kind == "cm":
+            # Vendor, model, hardware and software version (10, 9, 5, 6): what a back office's
+            # firmware rules match a modem by.
             items: list[tuple[str, Any]] = [("device-type", "ECM"), ("esafe-types", "ECM:EMTA"),
-                                            ("serial-number", self.serial), ("vendor-name", "pktcable-sim")]
+                                            ("serial-number", self.serial), ("hardware-version", HARDWARE_VERSION),
+                                            ("software-version", software), ("model-number", MODEL_NUMBER),
+                                            ("vendor-name", VENDOR_NAME)]
             return [(60, CM_VENDOR_CLASS.encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)), (55, CM_PRL)]
         items = [("device-type", "EMTA"), ("serial-number", self.serial), ("hardware-version", HARDWARE_VERSION),
                  ("software-version", SOFTWARE_VERSION), ("boot-rom-version", BOOT_ROM_VERSION),
@@ -88,10 +95,12 @@ class Identity:
 
 def request(identity: Identity, kind: str, msg_type: MessageType, xid: int, relay: IPv4Address,
             requested: IPv4Address | None = None, server_id: IPv4Address | None = None,
-            flows: int = 0x0007, *, http: bool = False, mib: str | None = None) -> bytes:
+            flows: int = 0x0007, *, http: bool = False, mib: str | None = None, software: str | None = None) -> bytes:
     mac = identity.cm_mac if kind == "cm" else identity.mta_mac
     msg = Message(op=1, xid=xid, chaddr=mac.ljust(16, b"\0"), giaddr=relay, ciaddr=ZERO, hops=1)
     extra: dict[str, Any] = {"http": http, "mib": mib} if http or mib else {}  # an identity patched in tests takes none
+    if software is not None:
+        extra["software"] = software
     options = [(53, bytes((msg_type,))), *identity.vendor_options(kind, flows, **extra)]
     if requested is not None:
         options.append((50, requested.packed))

@@ -7,8 +7,9 @@ import asyncio
 import random
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard, cast
 
 from dhcp import message as dhcp_message
 from dhcp.errors import DhcpError
@@ -77,10 +78,16 @@ Key = tuple[int, bytes]  # (xid, client MAC): two devices may draw the same rand
 class Relay(asyncio.DatagramProtocol):
     """Sends the devices' requests with giaddr set, receives the server's
     replies on its own port (as a CMTS does on 67) and hands each to the
-    exchange waiting for its xid and client MAC."""
+    exchange waiting for its xid and client MAC.
 
-    def __init__(self, server: Address) -> None:
-        self.server = server
+    With several servers each request goes to every one (a CMTS with one
+    ``cable helper-address`` per server): the first answer of the type the
+    exchange waits for is taken, as a client takes the first OFFER; the others
+    are counted as unmatched."""
+
+    def __init__(self, server: Address | Sequence[Address]) -> None:
+        self.servers: list[Address] = [server] if _is_address(server) else list(cast(Sequence[Address], server))
+        self.server = self.servers[0]
         self.transport: asyncio.DatagramTransport | None = None
         self.requester: Requester[Key, bytes] | None = None
         self.stats = RelayStats()
@@ -93,8 +100,9 @@ class Relay(asyncio.DatagramProtocol):
         if attempt:
             self.stats.retransmissions += 1
         if self.transport is not None:
-            self.transport.sendto(data, dest)
-            self.stats.sent += 1
+            for server in self.servers:  # dest is the first of them
+                self.transport.sendto(data, server)
+                self.stats.sent += 1
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.stats.received += 1
@@ -129,7 +137,11 @@ class Relay(asyncio.DatagramProtocol):
             self.requester.close()
 
 
-async def open_relay(local: Address, server: Address) -> Relay:
+def _is_address(server: object) -> TypeGuard[Address]:
+    return isinstance(server, tuple) and len(server) == 2 and isinstance(server[0], str)
+
+
+async def open_relay(local: Address, server: Address | Sequence[Address]) -> Relay:
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     # A boot storm's replies arrive in bursts: give them room to queue.
@@ -140,7 +152,12 @@ async def open_relay(local: Address, server: Address) -> Relay:
 
 
 class DownloadError(Exception):
-    pass
+    """A download that did not deliver the file; ``tftp_code`` is the TFTP ERROR code the
+    server sent (1: file not found), None when it failed otherwise."""
+
+    def __init__(self, text: str, tftp_code: int | None = None) -> None:
+        super().__init__(text)
+        self.tftp_code = tftp_code
 
 
 #: Packets one download may take (a bound on a server that never ends a transfer).
@@ -178,11 +195,12 @@ class _TftpClient(asyncio.DatagramProtocol):
 
 
 async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0", blksize: int = 1468,
-                   timeout: float = 1.0, retries: int = 4) -> bytes:
+                   timeout: float = 1.0, retries: int = 4, max_bytes: int | None = None) -> bytes:
     """RFC 1350 read with the RFC 2348/2349 options. The server's transfer
     port (TID) is learned from its first answer, which must come from the host
     the request went to, and then held to: a datagram from anywhere else is
-    ignored (RFC 1350 4), so no other host can slip in a file."""
+    ignored (RFC 1350 4), so no other host can slip in a file. A file past
+    ``max_bytes`` ends the transfer with a DownloadError."""
     loop = asyncio.get_running_loop()
     transport, client = await loop.create_datagram_endpoint(_TftpClient, local_addr=(local_host, 0))
     waits = FixedBackoff(timeout, retries).waits()
@@ -210,7 +228,7 @@ async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0
             except tftp.TftpError as exc:
                 raise DownloadError(f"malformed TFTP packet: {exc}") from None
             if isinstance(packet, tftp.Error):
-                raise DownloadError(f"TFTP error {packet.code}: {packet.message}")
+                raise DownloadError(f"TFTP error {packet.code}: {packet.message}", packet.code)
             if isinstance(packet, tftp.OptionAck):
                 size = int(dict(packet.options).get("blksize", "512"))
                 last, last_to = tftp.encode_ack(0), peer
@@ -221,6 +239,9 @@ async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0
                 if packet.block == (expected & 0xFFFF):
                     out += packet.payload
                     expected += 1
+                    if max_bytes is not None and len(out) > max_bytes:
+                        transport.sendto(tftp.encode_error(tftp.ErrorCode.DISK_FULL, "file too large"), peer)
+                        raise DownloadError(f"more than {max_bytes} bytes")
                     if len(packet.payload) < size:
                         transport.sendto(last, last_to)
                         return bytes(out)

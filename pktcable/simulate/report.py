@@ -78,6 +78,10 @@ def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
         "retries": sum(r.retries for r in results),
         "devices_retried": sum(1 for r in results if r.retries),
         "timeline": timeline(results),
+        # The eCMs' software at the end, and how each device's last upgrade ended (named: "upgraded",
+        # "code-file-rejected", "file-missing" ...; devices with no upgrade due are not counted).
+        "cm_versions": dict(sorted(Counter(r.cm_version for r in results if r.cm_version).items())),
+        "upgrades": dict(sorted(Counter(r.upgrade.split(":", 1)[0] for r in results if r.upgrade).items())),
         "flow_time_s": {f"p{q}": round(percentile(totals, q), 4) for q in (50, 95, 99)},
         "steps": {
             step: {"count": len(v), **{f"p{q}": round(percentile(sorted(v), q), 4) for q in (50, 95, 99)}}
@@ -86,7 +90,7 @@ def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
         "deviations": [{"step": step, "text": text, "devices": n, "times": seen[step, text]}
                        for (step, text), n in deviations.most_common()],
         "failures": [
-            {"index": r.index, "mta_mac": r.mta_mac, "state": r.state, "result": r.result,
+            {"index": r.index, "mta_mac": r.mta_mac, "state": r.state, "result": r.result, "upgrade": r.upgrade,
              "deviations": [f"{d.step}: {d.text}" for d in r.deviations]}
             for r in results if not r.passed
         ][:100],
@@ -102,6 +106,9 @@ def render(summary: dict[str, Any], flow: str) -> str:
         lines.append(f"  {step:36} {row['count']:5} {row['p50']:8.4f} {row['p95']:8.4f} {row['p99']:8.4f}")
     if summary["failed"]:
         lines.append("final states: " + ", ".join(f"{k} {v}" for k, v in summary["final_states"].items()))
+    if summary.get("upgrades"):
+        lines.append(("phone" if flow == "SIP" else "eCM") + " upgrades: " + ", ".join(f"{k} {v}" for k, v in summary["upgrades"].items())
+                     + "; versions now: " + ", ".join(f"{k} {v}" for k, v in summary["cm_versions"].items()))
     if summary.get("retries"):
         lines.append(f"retries: {summary['retries']} walks started over on {summary['devices_retried']} devices")
     for dev in summary["deviations"]:

@@ -25,6 +25,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from pktcable.exchange import FixedBackoff, Verdict
 from pktcable.exchange_aio import Requester
@@ -43,6 +44,9 @@ V3Handler = Callable[[Accepted, Address], "m.Pdu | None | Awaitable[m.Pdu | None
 #: Attempts of one v3 request: discovery's Report may carry no clock (boots/time 0), and an
 #: authenticated notInTimeWindows Report then teaches it; one more try after that.
 V3_ATTEMPTS = 3
+#: What a receive path hands on (v2c: the Message; v3: what USM accepted) and what its handler answers.
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 @dataclass(slots=True)
@@ -116,31 +120,39 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
         except m.SnmpDecodeError:
             self.stats.malformed += 1  # counted and dropped; nothing a peer sends stops us
             return
-        if msg.pdu.type in (m.PduType.RESPONSE, m.PduType.REPORT):
-            verdict = Verdict.UNKNOWN if self._requester is None else \
-                self._requester.deliver(msg.pdu.request_id, (msg, addr))
+        self._dispatch(msg, msg.pdu, msg.pdu.request_id, self._requester, self.handler,
+                       self._send_reply, addr)
+
+    def _dispatch(self, got: _In, pdu: m.Pdu, match_id: int,
+                  requester: Requester[int, tuple[_In, Address]] | None,
+                  handler: Callable[[_In, Address], _Out | Awaitable[_Out]] | None,
+                  send: Callable[[_In, _Out, Address], None], addr: Address) -> None:
+        """What v2c and v3 do alike with a message that decoded (and, v3, passed USM): a
+        Response or Report goes to the request of ours it answers (``match_id``: the
+        request-id, v3's msgID); anything else to ``handler``, whose answer, now or
+        awaited, goes out through ``send``."""
+        if pdu.type in (m.PduType.RESPONSE, m.PduType.REPORT):
+            verdict = Verdict.UNKNOWN if requester is None else requester.deliver(match_id, (got, addr))
             if verdict is Verdict.REFUSED:
                 self.stats.foreign_responses += 1
             elif verdict is not Verdict.MATCHED:
                 self.stats.unmatched_responses += 1
             return
-        if self.handler is None:
+        if handler is None:
             return
         try:
-            reply = self.handler(msg, addr)
+            reply = handler(got, addr)
         except Exception:  # a handler's bug costs one message, never the endpoint
             self.stats.internal_errors += 1
-            log.exception("snmp: handling a %s from %s failed", msg.pdu.type.name, addr[0])
+            log.exception("snmp: handling a %s%s from %s failed", "v3 " if isinstance(got, Accepted) else "",
+                          pdu.type.name, addr[0])
             return
         if asyncio.iscoroutine(reply) or isinstance(reply, asyncio.Future):
-            asyncio.ensure_future(self._reply_later(reply, addr))
+            asyncio.ensure_future(_send_later(send, got, reply, addr))
         else:
-            self._send_reply(reply, addr)  # type: ignore[arg-type]
+            send(got, reply, addr)  # type: ignore[arg-type]
 
-    async def _reply_later(self, reply: Awaitable[m.Message | None], addr: Address) -> None:
-        self._send_reply(await reply, addr)
-
-    def _send_reply(self, reply: m.Message | None, addr: Address) -> None:
+    def _send_reply(self, request: m.Message, reply: m.Message | None, addr: Address) -> None:
         if reply is not None and self.transport is not None:
             self.transport.sendto(m.encode(reply), addr)
             self.stats.answered += 1
@@ -169,29 +181,8 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
             if self.on_usm_refused is not None and got.stat is not UsmStat.UNKNOWN_ENGINE_IDS:
                 self.on_usm_refused(got, addr)
             return
-        if got.pdu.type in (m.PduType.RESPONSE, m.PduType.REPORT):
-            verdict = Verdict.UNKNOWN if self._v3requester is None else \
-                self._v3requester.deliver(got.message.msg_id, (got, addr))
-            if verdict is Verdict.REFUSED:
-                self.stats.foreign_responses += 1
-            elif verdict is not Verdict.MATCHED:
-                self.stats.unmatched_responses += 1
-            return
-        if self.v3_handler is None:
-            return
-        try:
-            reply = self.v3_handler(got, addr)
-        except Exception:
-            self.stats.internal_errors += 1
-            log.exception("snmp: handling a v3 %s from %s failed", got.pdu.type.name, addr[0])
-            return
-        if asyncio.iscoroutine(reply) or isinstance(reply, asyncio.Future):
-            asyncio.ensure_future(self._v3_reply_later(got, reply, addr))
-        else:
-            self._v3_reply(got, reply, addr)  # type: ignore[arg-type]
-
-    async def _v3_reply_later(self, request: Accepted, reply: Awaitable[m.Pdu | None], addr: Address) -> None:
-        self._v3_reply(request, await reply, addr)
+        self._dispatch(got, got.pdu, got.message.msg_id, self._v3requester, self.v3_handler,
+                       self._v3_reply, addr)
 
     def _v3_reply(self, request: Accepted, pdu: m.Pdu | None, addr: Address) -> None:
         if pdu is None or self.transport is None or not request.message.reportable:
@@ -301,6 +292,11 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
 def _answers(user: UsmUser) -> Callable[[Accepted], bool]:
     """What may answer a request of ``user``: a Report, or a Response at the user's level."""
     return lambda got: got.pdu.type is m.PduType.REPORT or (got.user == user and got.level == user.level)
+
+
+async def _send_later(send: Callable[[_In, _Out, Address], None], request: _In,
+                      reply: Awaitable[_Out], addr: Address) -> None:
+    send(request, await reply, addr)
 
 
 async def _numeric(addr: Address) -> Address:

@@ -22,10 +22,12 @@ import hmac
 import json
 import re
 import secrets
+import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from .sqlite import Schema, Table, connect
 
@@ -64,6 +66,38 @@ _TABLES = (
 SCHEMA = Schema("admin", _TABLES)
 
 
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Every statement of the admin store, each written once, in SQLite's spelling (``?``
+    parameters); :meth:`in_dialect` gives another database's. The upsert is the syntax
+    both SQLite (3.24+) and PostgreSQL take."""
+
+    in_use: str = "SELECT revoked FROM token WHERE name = ?"
+    give: str = ("INSERT INTO token (name, role, hash, created, last_used, revoked) VALUES (?, ?, ?, ?, NULL, NULL) "
+                 "ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash, "
+                 "created = excluded.created, last_used = NULL, revoked = NULL")
+    tokens: str = "SELECT name, role, created, last_used, revoked FROM token ORDER BY name"
+    revoke: str = "UPDATE token SET revoked = ? WHERE name = ? AND revoked IS NULL"
+    find: str = "SELECT name, role, created, last_used, revoked, hash FROM token WHERE hash = ?"
+    used: str = "UPDATE token SET last_used = ? WHERE name = ?"
+    audit: str = ("INSERT INTO audit (at, who, role, action, target, before, after, source) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    trim: str = "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?"
+    entries: str = ("SELECT id, at, who, role, action, target, before, after, source FROM audit "
+                    "WHERE id < ? AND at >= ? ORDER BY id DESC LIMIT ?")
+
+    def in_dialect(self, param: str, lock: str) -> Statements:
+        """These statements with ``param`` as the placeholder (none of them has a literal
+        ``?``) and ``lock`` after the check of a name that create() is about to give."""
+        spelled = {f.name: getattr(self, f.name).replace("?", param) for f in fields(self)}
+        spelled["in_use"] += lock
+        return Statements(**spelled)
+
+
+#: SQLite's: create()'s BEGIN IMMEDIATE already holds the whole file against other writers.
+SQLITE = Statements()
+
+
 class AdminError(ValueError):
     """A token command that cannot be done (unknown name, a name in use); the message says why."""
 
@@ -97,7 +131,10 @@ def digest(token: str) -> str:
 
 
 class AdminStore:
-    """Tokens and the audit log in one SQLite file (or ``":memory:"``)."""
+    """Tokens and the audit log in one SQLite file (or ``":memory:"``). The PostgreSQL
+    store (pg_admin) is this class with another connection, :data:`SQL` and transaction."""
+
+    SQL: ClassVar[Statements] = SQLITE
 
     def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
         self.db = connect(path, SCHEMA, synchronous="FULL")
@@ -115,27 +152,19 @@ class AdminStore:
         if role not in ROLES:
             raise AdminError(f"role {role!r}: must be {' or '.join(ROLES)}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self.db.execute("SELECT revoked FROM token WHERE name = ?", (name,)).fetchone()
+        with self._transaction():
+            row = self.db.execute(self.SQL.in_use, (name,)).fetchone()
             if row is not None and row[0] is None:
                 raise AdminError(f"name {name!r}: a token of that name is in use (revoke it first)")
-            self.db.execute("INSERT OR REPLACE INTO token VALUES (?,?,?,?,NULL,NULL)",
-                            (name, role, digest(token), self.clock()))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+            self.db.execute(self.SQL.give, (name, role, digest(token), self.clock()))
         self._used.pop(name, None)
         return token
 
     def tokens(self) -> list[Token]:
-        return [Token(*row) for row in
-                self.db.execute("SELECT name, role, created, last_used, revoked FROM token ORDER BY name")]
+        return [Token(*row) for row in self.db.execute(self.SQL.tokens)]
 
     def revoke(self, name: str) -> None:
-        found = self.db.execute("UPDATE token SET revoked = ? WHERE name = ? AND revoked IS NULL",
-                                (self.clock(), name)).rowcount
+        found = self.db.execute(self.SQL.revoke, (self.clock(), name)).rowcount
         if not found:
             raise AdminError(f"name {name!r}: no token of that name in use")
 
@@ -144,38 +173,54 @@ class AdminStore:
         if not token.startswith(TOKEN_PREFIX) or len(token) > TOKEN_LIMIT:
             return None
         wanted = digest(token)
-        row = self.db.execute("SELECT name, role, created, last_used, revoked, hash FROM token WHERE hash = ?",
-                              (wanted,)).fetchone()
+        row = self.db.execute(self.SQL.find, (wanted,)).fetchone()
         # The index finds the row; the comparison that decides is constant-time all the same.
         if row is None or not hmac.compare_digest(row[5], wanted) or row[4] is not None:
             return None
         now = self.clock()
         if now - self._used.get(row[0], 0.0) >= LAST_USED_GRAIN:
             self._used[row[0]] = now
-            self.db.execute("UPDATE token SET last_used = ? WHERE name = ?", (now, row[0]))
+            self.db.execute(self.SQL.used, (now, row[0]))
         return Token(row[0], row[1], row[2], now, None)
 
     # -- audit log ---------------------------------------------------------------------
     def audit(self, who: str, role: str, action: str, target: str, before: Any, after: Any, source: str) -> None:
         """Record one action, durably before returning."""
-        self.db.execute("INSERT INTO audit (at, who, role, action, target, before, after, source) "
-                        "VALUES (?,?,?,?,?,?,?,?)",
-                        (self.clock(), who, role, action, target, _json(before), _json(after), source))
+        self.db.execute(self.SQL.audit,
+                        self._text_row((self.clock(), who, role, action, target, _json(before), _json(after), source)))
         self._written += 1
         if self._written >= AUDIT_TRIM_EVERY:
             self._written = 0
-            self.db.execute("DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?", (AUDIT_KEEP,))
+            self.db.execute(self.SQL.trim, (AUDIT_KEEP,))
 
     def entries(self, limit: int, before_id: int | None = None, since: float | None = None) -> list[Entry]:
         """Newest first: at most ``limit`` entries older than entry ``before_id``, none before ``since``."""
         rows = self.db.execute(
-            "SELECT id, at, who, role, action, target, before, after, source FROM audit "
-            "WHERE id < ? AND at >= ? ORDER BY id DESC LIMIT ?",
-            (before_id if before_id is not None else 1 << 62, since if since is not None else float("-inf"), limit))
+            self.SQL.entries, (before_id if before_id is not None else 1 << 62, since if since is not None else float("-inf"), limit))
         return [Entry(r[0], r[1], r[2], r[3], r[4], r[5], _value(r[6]), _value(r[7]), r[8]) for r in rows]
 
     def close(self) -> None:
         self.db.close()
+
+    # -- what differs by database, besides SQL -------------------------------------------
+    def _transaction(self) -> AbstractContextManager[Any]:
+        return _immediate(self.db)
+
+    def _text_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``row`` as the database can store its text (SQLite: any string as it is)."""
+        return row
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction; IMMEDIATE: the check and the write it decides see no other writer."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _json(value: Any) -> str | None:
@@ -193,4 +238,5 @@ def open_admin(data_dir: str | None) -> AdminStore:
     return AdminStore(os.path.join(data_dir, ADMIN_FILE) if data_dir else ":memory:")
 
 
-__all__ = ["ADMIN_FILE", "AUDIT_KEEP", "ROLES", "SCHEMA", "AdminError", "AdminStore", "Entry", "Token", "open_admin"]
+__all__ = ["ADMIN_FILE", "AUDIT_KEEP", "ROLES", "SCHEMA", "SQLITE", "AdminError", "AdminStore", "Entry", "Statements",
+           "Token", "open_admin"]

@@ -3,7 +3,8 @@
 An image is one file (a DOCSIS code file, usually) with what it is for (vendor, model,
 hardware version), its version, the name devices fetch it by over TFTP or HTTP, its size
 and SHA-256, and its signature status as judged when it was added. Rules and rollouts
-that pick an image for a device come later; this store only keeps the catalogue.
+that pick an image for a device, and the versions devices report, live in the same
+store (pktcable/store/fwrules.py, the schema's migration 1).
 
 Two backends: :class:`MemoryFirmwareStore` (tests, embedding) and
 :class:`SqliteFirmwareStore`, whose rows live in ``firmware.db`` in the data dir and whose
@@ -18,20 +19,24 @@ store keeps the verdict as text ("signed by <org>", "unsigned", "refused: <reaso
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import os
 import re
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .fwrules import RULES_MIGRATION, MemoryRules, RuleExists, SqlRules, VersionSeen
 from .sqlite import Schema, Table, connect
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
+    from pktcable.firmware.rules import DeviceFirmware, Rule
 
 #: Default largest image the catalogue takes, bytes (the ``firmware_max_bytes`` limit).
 #: Cable modem images run to tens of MB; the code file reader's own bound is 128 MiB.
@@ -57,7 +62,7 @@ SCHEMA = Schema("firmware", (
                      "size BIGINT NOT NULL, sha256 TEXT NOT NULL, signature TEXT NOT NULL, "
                      "added DOUBLE PRECISION NOT NULL, data BYTEA NOT NULL, "
                      "UNIQUE (vendor, model, hw_version, version))"),
-))
+), (RULES_MIGRATION,))
 
 
 class FirmwareError(ValueError):
@@ -118,7 +123,7 @@ def signature_status(data: bytes, trust: CvcTrust | None, now: dt.datetime | Non
     ``trust``, "refused: <reason>" when it does not, "not checked" with no trust to judge by."""
     from pktcable.firmware import codefile
 
-    if not _looks_signed(data):
+    if not looks_signed(data):
         return "unsigned"
     if trust is None:
         return "not checked"
@@ -143,7 +148,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
 
 
-def _looks_signed(data: bytes) -> bool:
+def looks_signed(data: bytes) -> bool:
     """Meant to be a code file (a raw image is "unsigned", not a damaged code file): a
     SEQUENCE whose first member is id-signedData, after the tag and 1 to 5 length bytes."""
     return data[:1] == b"\x30" and _SIGNED_DATA_OID in data[2:7 + len(_SIGNED_DATA_OID)]
@@ -167,6 +172,35 @@ class FirmwareStore(Protocol):
 
     def delete(self, filename: str) -> bool: ...
 
+    def add_rule(self, rule: Rule) -> None:
+        """Keep a new rule; RuleExists if one of its name is there."""
+        ...
+
+    def put_rule(self, rule: Rule) -> None:
+        """Keep ``rule`` in place of the one of its name (or as a new one)."""
+        ...
+
+    def rule(self, name: str) -> Rule | None: ...
+
+    def rules(self) -> builtins.list[Rule]:
+        """Every rule, by name."""
+        ...
+
+    def delete_rule(self, name: str) -> bool: ...
+
+    def record_device(self, report: DeviceFirmware, source: str, at: float) -> bool:
+        """What a device reported of itself (its empty fields keep what was known); True
+        when its software version changed (a new row of its version history)."""
+        ...
+
+    def device(self, mac: str) -> DeviceFirmware | None: ...
+
+    def versions(self, mac: str) -> builtins.list[VersionSeen]:
+        """The versions the device was seen running, newest first."""
+        ...
+
+    def forget_device(self, mac: str) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -174,8 +208,9 @@ def _order(image: FirmwareImage) -> tuple[str, str, str, str]:
     return image.vendor, image.model, image.hw_version, image.version
 
 
-class MemoryFirmwareStore:
+class MemoryFirmwareStore(MemoryRules):
     def __init__(self) -> None:
+        super().__init__()
         self.images: dict[str, tuple[FirmwareImage, bytes]] = {}
 
     def add(self, image: FirmwareImage, data: bytes) -> None:
@@ -206,7 +241,7 @@ class MemoryFirmwareStore:
 _COLUMNS = "filename, vendor, model, hw_version, version, size, sha256, signature, added"
 
 
-class SqliteFirmwareStore:
+class SqliteFirmwareStore(SqlRules):
     """Rows in ``<data_dir>/firmware.db``, bytes in ``<data_dir>/firmware/``."""
 
     def __init__(self, data_dir: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
@@ -292,10 +327,25 @@ class SqliteFirmwareStore:
                 raise
         return gone
 
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        with self.lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def _run(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> builtins.list[int]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                counts = [self.db.execute(sql, args).rowcount for sql, args in statements]
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return counts
+
     def close(self) -> None:
         with self.lock:
             self.db.close()
 
 
-__all__ = ["MAX_IMAGE_BYTES", "SCHEMA", "Duplicate", "FirmwareError", "FirmwareImage", "FirmwareStore",
+__all__ = ["MAX_IMAGE_BYTES", "SCHEMA", "Duplicate", "RuleExists", "VersionSeen", "FirmwareError", "FirmwareImage", "FirmwareStore",
            "MemoryFirmwareStore", "SqliteFirmwareStore", "make_image", "signature_status"]

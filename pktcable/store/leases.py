@@ -17,7 +17,7 @@ from enum import Enum
 from ipaddress import IPv4Address
 from typing import Protocol
 
-from .sqlite import Schema, Table, connect
+from .sqlite import Migration, Schema, Table, connect
 
 
 class LeaseState(Enum):
@@ -68,6 +68,15 @@ class LeaseStore(Protocol):
 
     def close(self) -> None: ...
 
+    #: Whether other servers write the same table (a PostgreSQL store): only then is a client
+    #: this server does not know worth looking up (:meth:`bindings_of`).
+    shared: bool
+
+    def bindings_of(self, clients: Iterable[str], now: float) -> list[Lease]:
+        """The bound leases, unexpired at ``now``, that ``clients`` hold in the table: another
+        server's bindings, for a server that takes over its clients. [] when not shared."""
+        ...
+
 
 class MemoryLeaseStore:
     """For tests and for servers that may forget on restart."""
@@ -92,6 +101,11 @@ class MemoryLeaseStore:
 
     def close(self) -> None:
         pass
+
+    shared = False
+
+    def bindings_of(self, clients: Iterable[str], now: float) -> list[Lease]:
+        return []
 
 
 def _copy(lease: Lease) -> Lease:
@@ -133,8 +147,20 @@ CREATE TABLE IF NOT EXISTS lease4 (
 #: A lease file from before the relay path was kept gets its columns on open.
 _TABLES = (Table("lease4", _LEASE4, added=(("giaddr", "TEXT NOT NULL DEFAULT ''"),
                                            ("circuit_id", "TEXT NOT NULL DEFAULT ''")), postgresql=_LEASE4_PG),)
-#: No migrations yet: version 0 is the table above.
-SCHEMA = Schema("leases", _TABLES)
+#: The serve nodes sharing the table (a PostgreSQL store; a SQLite file has one, unused): each
+#: writes its own row at start and again every heartbeat (pktcable/serve/nodes.py).
+_NODE = """CREATE TABLE node (
+    id TEXT PRIMARY KEY, address TEXT NOT NULL, version TEXT NOT NULL, started REAL NOT NULL,
+    heartbeat REAL NOT NULL, interval REAL NOT NULL)"""
+_NODE_PG = """CREATE TABLE node (
+    id TEXT COLLATE "C" PRIMARY KEY, address TEXT NOT NULL, version TEXT NOT NULL,
+    started DOUBLE PRECISION NOT NULL, heartbeat DOUBLE PRECISION NOT NULL, interval DOUBLE PRECISION NOT NULL)"""
+SCHEMA = Schema("leases", _TABLES, (
+    # Version 1: a node that does not know a client looks its binding up by client (failover).
+    Migration("client index", ("CREATE INDEX lease4_client ON lease4 (client)",)),
+    # Version 2: the serve nodes on one database, and when each was last alive.
+    Migration("nodes", (_NODE,), (_NODE_PG,)),
+))
 
 
 class SqliteLeaseStore:
@@ -174,3 +200,9 @@ class SqliteLeaseStore:
 
     def close(self) -> None:
         self.db.close()
+
+    #: One server owns a SQLite file: what it does not know, nobody bound.
+    shared = False
+
+    def bindings_of(self, clients: Iterable[str], now: float) -> list[Lease]:
+        return []

@@ -6,14 +6,23 @@ and the delivery's on its one connection."""
 
 from __future__ import annotations
 
+import builtins
+import threading
+from collections.abc import Sequence
+from typing import Any
+
 from .firmware import _COLUMNS, SCHEMA, Duplicate, FirmwareImage, _order, check_filename
-from .pg import Reconnecting, connect
+from .fwrules import SqlRules
+from .pg import Reconnecting, connect, params
 
 
-class PgFirmwareStore(Reconnecting):
+class PgFirmwareStore(Reconnecting, SqlRules):
     def __init__(self, url: str) -> None:
         self.url = url
         self.db = connect(url, SCHEMA)
+        # A transaction of several statements (a rule's replacement, a device report) must
+        # not interleave with another thread's on the one connection.
+        self.lock = threading.Lock()
 
     def add(self, image: FirmwareImage, data: bytes) -> None:
         import psycopg
@@ -42,6 +51,16 @@ class PgFirmwareStore(Reconnecting):
 
     def delete(self, filename: str) -> bool:
         return bool(self.db.execute("DELETE FROM firmware_image WHERE filename = %s", (filename,)).rowcount)
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        return self.db.execute(params(sql), args).fetchall()  # type: ignore[arg-type]  # our own constant text
+
+    def _run(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> builtins.list[int]:
+        with self.lock:
+            db = self.db
+            with db.transaction():
+                return [db.execute(params(sql), args).rowcount  # type: ignore[arg-type]  # our own constant text
+                        for sql, args in statements]
 
     def close(self) -> None:
         self.db.close()

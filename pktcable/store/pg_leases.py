@@ -29,16 +29,22 @@ _COLUMNS = "address, client, mac, expires, state, device_class, subnet, remote_i
 _UPSERT = (f"INSERT INTO lease4 ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (address) "
            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:]))
 #: The shared-table write: the row changes hands only when its holder let it go (released),
-#: it ran out, or it is the same client's; a DECLINE (client "") quarantines whatever is
-#: there, as the engine only stages one for the holder it knows. One statement per batch,
+#: it ran out, or it is the same client's. A DECLINE's quarantine row names the client that
+#: declined, so a DECLINE quarantines only that client's own binding (never one another node
+#: has since given to another client), and a quarantine is never the decliner's to bind again
+#: before it runs out. One statement per batch,
 #: one array per column; RETURNING names the rows written, so a staged address missing from
 #: it was refused. (executemany with RETURNING, tried first, measured well below the plain
 #: upsert at 64 leases per commit; this form is level with it, bench/bench_leaseclaim.py.)
 _TYPES = ("int8", "text", "text", "float8", "text", "text", "text", "text", "text", "text", "text")
 _CLAIM = (f"INSERT INTO lease4 ({_COLUMNS}) SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in _TYPES)
           + ") ON CONFLICT (address) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
-          + " WHERE lease4.client = excluded.client OR lease4.state = 'released' OR excluded.state = 'declined'"
+          + " WHERE (lease4.client = excluded.client AND lease4.state <> 'declined') OR lease4.state = 'released'"
             " OR lease4.expires <= %s::float8 RETURNING address")
+#: A client's bindings in the table, latest last: what a node that does not know the client
+#: (its node died, or it moved) serves it from (the lease4_client index).
+_BINDINGS = (f"SELECT {_COLUMNS} FROM lease4 WHERE client = ANY(%s) AND state = 'bound' AND expires > %s "
+             "ORDER BY expires")
 
 
 class PgLeaseStore(Reconnecting):
@@ -85,6 +91,15 @@ class PgLeaseStore(Reconnecting):
 
     def close(self) -> None:
         self.db.close()
+
+    #: Other serve nodes may write the same table.
+    shared = True
+
+    def bindings_of(self, clients: Iterable[str], now: float) -> list[Lease]:
+        wanted = list(dict.fromkeys(clients))
+        if not wanted:
+            return []
+        return [_lease(row) for row in self.db.execute(_BINDINGS, (wanted, now)).fetchall()]
 
 
 def _lease(row: tuple[Any, ...]) -> Lease:

@@ -46,7 +46,7 @@ FAIL_RESULTS = (int(ProvisioningState.FAIL_CONFIG_FILE_ERROR), int(ProvisioningS
                 int(ProvisioningState.FAIL_OTHER_REASON))  # 3, 6, 7
 #: Sort name -> the device column it orders by (``ip`` numerically, through ``ipnum``).
 SORTS = {"mac": "mac", "updated": "updated", "state": "state", "ip": "ipnum", "kind": "kind"}
-KINDS = ("cm", "mta")
+KINDS = ("cm", "mta", "sip")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 #: Bounds on what a caller may send: a filter longer than any real value matches nothing

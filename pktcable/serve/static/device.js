@@ -1,7 +1,9 @@
 // One device: what it is, its provisioning run as a timeline (each step with
 // its time, the spec's step label, the event in words and its detail), its
-// lease, the last config file built for it (decoded), and for the operator
-// role the reset and re-provision actions.
+// lease, its firmware (the version it reports against the rules' target), the
+// last config file built for it (decoded), and for the operator role the reset
+// and re-provision actions. A SIP phone also shows its subscription and the
+// profile version served against the one it holds.
 
 import { ApiError, get, post } from "./api.js";
 import { $, agoText, countText, el, fill, macText, spanText, timeText } from "./dom.js";
@@ -79,10 +81,13 @@ function render(device) {
       ["Updated", device.updated ? `${timeText(device.updated)} (${agoText(device.updated, Date.now() / 1000)})` : ""],
     ]),
     actions(device),
+    device.kind === "sip" ? phone(device.phone) : null,
     el("h2", { text: "Timeline" }),
     timeline(device, history),
     el("h2", { text: "Lease" }),
     lease(device.lease),
+    el("h2", { text: "Firmware" }),
+    firmware(device.firmware),
     el("h2", { text: "Config file" }),
     files(Array.isArray(device.files) ? device.files : []),
     Object.keys(device.vars || {}).length ? [el("h2", { text: "Values" }),
@@ -126,6 +131,46 @@ function timeline(device, history) {
   }));
 }
 
+/** The API's phone.subscription values in words (pktcable/serve/phonestatus.py). */
+export const SUBSCRIPTION_WORDS = {
+  subscribed: "subscribed",
+  expired: "expired: not refreshed in time",
+  unreachable: "unreachable: a NOTIFY got no answer, or no change reached it in all its tries",
+  ended: "ended: the phone refused a NOTIFY (it no longer has the dialog)",
+  unsubscribed: "unsubscribed: the phone ended it",
+  none: "none since the server started",
+};
+
+function when(seconds, now) {
+  return `${timeText(seconds)} (${agoText(seconds, now)})`;
+}
+
+function phone(status) {
+  if (!status) return null;
+  const now = Date.now() / 1000;
+  const sub = String(status.subscription || "none");
+  const versions = status.served && status.held
+    ? (status.in_sync ? "in sync" : "behind: the phone holds another version than the one served")
+    : "";
+  const notify = status.last_notify;
+  const fetch = status.last_fetch;
+  return [el("h2", { text: "SIP phone" }),
+    el("div", { class: "phone", id: "phone" },
+      el("span", { class: `badge sub-${sub}`, id: "subscription", text: sub }),
+      facts([
+        ["Subscription", SUBSCRIPTION_WORDS[sub] || sub],
+        ["Expires", status.expires ? `${timeText(status.expires)} (in ${spanText(status.expires - now)})` : ""],
+        ["Profile served", el("code", { id: "served", text: String(status.served || "none: it does not build") })],
+        ["Profile held", el("code", { id: "held", text: String(status.held || "not fetched yet") })],
+        ["Versions", el("span", { id: "in-sync", text: versions })],
+        ["Last told of", el("code", { text: String(status.notified || "") })],
+        ["Last NOTIFY", el("span", { id: "last-notify", text: notify
+          ? `${when(notify.at, now)}: ${describe(notify.event)}${notify.detail ? ` (${notify.detail})` : ""}` : "none" })],
+        ["Last fetch", el("span", { id: "last-fetch", text: fetch ? `${when(fetch.at, now)}: ${fetch.detail}` : "none" })],
+        ["Profile problem", status.problem ? el("span", { class: "error", text: String(status.problem) }) : ""],
+      ]))];
+}
+
 function lease(current) {
   if (!current) return el("p", { class: "note", text: "No current DHCP lease." });
   return facts([
@@ -135,6 +180,26 @@ function lease(current) {
     ["Circuit ID", String(current.circuit_id || "")],
     ["Remote ID", String(current.remote_id || "")],
   ]);
+}
+
+/** The version the device reports against its rule's target, and why it is offered or not. */
+function firmware(status) {
+  if (!status) return el("p", { class: "note", text: "No firmware status." });
+  const history = Array.isArray(status.history) ? status.history : [];
+  return [
+    facts([
+      ["Device", [status.vendor, status.model, status.hw_version ? `hw ${status.hw_version}` : ""]
+        .filter(Boolean).map(String).join(" ")],
+      ["Current version", el("span", { id: "fw-current", text: String(status.current ?? "not reported") })],
+      ["Target version", el("span", { id: "fw-target", text: status.target_version ? String(status.target_version) : "none" })],
+      ["Rule", String(status.rule || "")],
+      ["Offered now", el("span", { id: "fw-offered", text: status.image ? String(status.image) : "nothing" })],
+      ["Why", el("span", { id: "fw-reason", text: String(status.reason || "") })],
+    ]),
+    history.length ? el("ol", { class: "versions", id: "fw-history" }, history.map((seen) =>
+      el("li", {}, el("code", { text: String(seen.sw_version) }), " ",
+        el("span", { class: "note", text: `${timeText(seen.at)} (${String(seen.source)})` })))) : null,
+  ];
 }
 
 function files(list) {

@@ -25,6 +25,20 @@ export const EVENT_WORDS = {
   FlowNotSupported: "The device's flow is not one this server runs: it was not provisioned.",
   ResetRequested: "An operator asked the eMTA to reset (SET of pktcMtaDevResetNow).",
   ReprovisionRequested: "An operator cleared the device's flow state so that it provisions anew.",
+  // A SIP phone's (pktcable/flow/sip.py SERVER_EVENTS, and serve/sipwiring.py's fetches).
+  Subscribed: "The phone's ua-profile SUBSCRIBE was accepted: a new subscription.",
+  Refreshed: "The phone refreshed its subscription before it expired.",
+  Notified: "The phone acknowledged a NOTIFY naming its profile URL.",
+  Unsubscribed: "The phone ended its subscription (SUBSCRIBE with Expires: 0).",
+  Expired: "The phone's subscription ran out unrefreshed.",
+  SubscriptionEnded: "A NOTIFY ended the subscription: the phone refused it or never answered.",
+  ProfileFailed: "The phone's profile could not be built or fails its schema: nothing is announced.",
+  AuthFailed: "The phone's credentials (or its address) were refused.",
+  NotifyFailed: "The phone answered a NOTIFY with an error; it is tried again at the next change.",
+  NotNotified: "A change for the phone found it neither subscribed nor at a known address: nobody was told.",
+  ProfileFetched: "The phone fetched its profile over HTTP(S) (a 304 to its ETag counts: it holds that version).",
+  PushRetry: "A change NOTIFY to the phone failed; it is sent again after the wait the detail names.",
+  Unreachable: "No change NOTIFY reached the phone in all its tries: it is counted unreachable until it subscribes again.",
 };
 
 /** Result codes of pktcMtaDevProvisioningState (PKTC-MTA-MIB; pktcable/flow/tables.py ProvisioningState). */
@@ -61,5 +75,5 @@ export function describe(event) {
 /** Whether an event is a failure of the run. */
 export function isFailure(event, detail) {
   if (event === "StatusReceived") return /^[367]$/.test(String(detail).trim());
-  return /Failed$|Expired$|NotSupported$/.test(String(event));
+  return /Failed$|Expired$|NotSupported$|^Unreachable$/.test(String(event));
 }
