@@ -71,7 +71,7 @@ from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
-from .lookup import Capabilities, RecordingResolver, StoreLookup
+from .lookup import Capabilities, RecordingResolver, SharedLeaseHolders, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
@@ -146,14 +146,17 @@ class Backoffice:
         self.mib = MibContext()
         self.templates = TemplateResolver(self.lookup, loader, ctx=self.mib, cm_key=cm_key,
                                           mta_hash=lambda device: device.vars.get(MIB_TREE_VAR, cfg.mib_tree))
-        # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name.
-        self.names = OneTimeNames(lifetime=60.0)
+        # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name;
+        # on a PostgreSQL store every node can serve them (delivery/onetime.py).
+        self._shared_names = shared = stores.shared_names
+        self.names = OneTimeNames(lifetime=60.0, shared=shared)
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
         recorded = RecordingResolver(self.templates, self._record_file, self.upgrades.cm_file)
         # The catalogue's images last: a device's own file name always means that device's file.
         self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, recorded, clock), recorded,
                                                CatalogueResolver(self.firmware)]),
-                                self.lookup, self.lookup, clock, self.names)
+                                self.lookup, self.lookup, clock, self.names,
+                                shared_holders=SharedLeaseHolders(shared.bound_lease, clock) if shared else None)
         self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._guarded_delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
                                config=TransferConfig(max_timeout_option=cfg.tftp_max_timeout,
@@ -589,5 +592,7 @@ class Backoffice:
             self.leases.close()
         self.admin.close()
         self.firmware.close()
+        if self._shared_names is not None:
+            self._shared_names.close()
         if self._data_lock is not None:
             self._data_lock.release()

@@ -16,6 +16,7 @@ from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
 from pktcable.store.devices import DeviceStore, MemoryDeviceStore, SqliteDeviceStore
 from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFirmwareStore
+from pktcable.store.pg_names import PgSharedNames
 
 from . import datadir
 from .config import ServeConfig
@@ -36,6 +37,8 @@ class Stores:
     firmware: FirmwareStore
     #: The CMTS shared secret (the data dir's cm_key, or the setting).
     cm_key: bytes
+    #: The one-time names every node on one database may be asked for (None: this node's memory only).
+    shared_names: PgSharedNames | None
     #: Held while the stores are open: a restore or migration must not swap files under them.
     data_lock: datadir.DataDirLock | None
 
@@ -70,4 +73,4 @@ def open_stores(cfg: ServeConfig, clock: Callable[[], float]) -> Stores:
         AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock),
         firmware=postgresql.firmware if postgresql is not None else
         SqliteFirmwareStore(data) if data else MemoryFirmwareStore(),
-        cm_key=cm_key, data_lock=lock)
+        shared_names=postgresql.names if postgresql is not None else None, cm_key=cm_key, data_lock=lock)
