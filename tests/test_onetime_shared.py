@@ -70,6 +70,7 @@ def test_a_name_built_on_one_node_is_served_once_by_any_node() -> None:
     issued = b.claim(name, HOLDER, 101.0)
     assert issued is not None and (issued.target, issued.data) == ("mta-0000000000aa.cfg", b"the hashed bytes")
     assert b.adopted == 1 and name not in shared.rows
+    assert b.spent_target(name) == "mta-0000000000aa.cfg" and a.spent_target(name) is None
     assert a.claim(name, HOLDER, 102.0) is None  # spent on B: A, which built it, refuses it too
     assert b.claim(name, HOLDER, 102.0) is None
 
@@ -171,6 +172,10 @@ def test_another_node_serves_the_one_time_file_to_the_lease_holder(pg_url: str, 
             b.files.resolve(name, ("127.100.0.21", 40000))  # another address: told it does not exist
         assert b.files.refused["other-address"] == 1
         assert b.files.resolve(name, (HOLDER, 40001)) == data  # byte for byte what A hashed
+        b._delivered(name, (HOLDER, 40001), True)  # as B's TFTP server reports the transfer's end
+        b.commit_now()
+        served = [s for s in a.devices.history(mta.mac) if s.event == "FileServed"]
+        assert [(s.step, s.detail) for s in served] == [("MTA-23", name)]  # recorded by B, seen by every node
         with pytest.raises(NotFound):
             b.files.resolve(name, (HOLDER, 40002))  # one download
         with pytest.raises(NotFound):

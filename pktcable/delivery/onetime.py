@@ -32,6 +32,9 @@ MAX_ISSUED_BYTES = 64 << 20
 #: admission each ask, and an unknown name must cost one look-up, not three. Tokens are
 #: never reused, so a name found missing stays missing (it cannot be issued later).
 MISSES_KEPT = 1024
+#: Names spent here whose target is remembered, so the end of the download (TFTP's
+#: completion, later than the spend) can still tell whose file it was.
+SPENT_KEPT = 4096
 #: Seconds between sweeps of the shared store's expired rows (one DELETE on its index).
 SHARED_SWEEP_EVERY = 10.0
 
@@ -104,6 +107,7 @@ class OneTimeNames:
         self._latest: dict[tuple[str, str], str] = {}  # (target, client IP) -> its live name
         self._bytes = 0
         self._misses: OrderedDict[str, None] = OrderedDict()
+        self._spent: OrderedDict[str, str] = OrderedDict()  # name -> target, the latest SPENT_KEPT
         self._next_sweep = 0.0
         self.evicted = 0  # names dropped before their time because the table was full
         #: Names this node did not build, read from the shared store.
@@ -178,7 +182,14 @@ class OneTimeNames:
                         return None  # another node served it first: one download, whoever is asked
                 except SharedNamesError:
                     self.shared_errors["spend"] += 1  # the node that holds it serves it
+            self._spent[name] = issued.target
+            if len(self._spent) > SPENT_KEPT:
+                self._spent.popitem(last=False)
         return issued
+
+    def spent_target(self, name: str) -> str | None:
+        """The target of ``name`` if it was spent here lately (whose file a finished download was)."""
+        return self._spent.get(name)
 
     def take(self, name: str, client_ip: str, now: float) -> str | None:
         """The target of ``name`` if it is live and issued to ``client_ip``; spends it."""

@@ -376,8 +376,8 @@ class Backoffice:
                  " (renewed)" if event.renewal else "", extra={"mac": mac})
 
     def _delivered(self, name: str, client: Address, complete: bool) -> None:
-        # A one-time name went to its device's leased address only (the gate), so the address tells the device.
-        match = _NAME.fullmatch(name)
+        # A one-time name names its device by its target (also one another node built), else by its address.
+        match = _NAME.fullmatch(self.names.spent_target(name) or name)
         mac = match.group("mac") if match else self.lookup.mac_at(client[0])
         if mac is None:
             return
