@@ -209,3 +209,43 @@ def test_a_sqlite_node_keeps_its_names_in_memory(tmp_path: Path) -> None:
         assert office.names.shared is None and office._shared_names is None
     finally:
         asyncio.run(office.close())
+
+
+def test_the_survivor_sends_the_file_over_tftp_after_the_builder_is_gone(pg_url: str, tmp_path: Path) -> None:
+    """Real sockets: node A builds and publishes an eMTA's file, then is gone; the eMTA's
+    RRQ for the name (from its leased address) reaches node B's TFTP server."""
+    from pktcable.simulate.net import DownloadError, tftp_get
+
+    from .test_e2e import configs
+
+    now = [1000.0]
+    a = _office(pg_url, tmp_path / "a", now)
+    mta = Device("00aa00000002", kind="mta", flow="HYBRID.2", template="mta.txt", ip=HOLDER)
+    a.devices.put(mta)
+    a.devices.commit()
+    assert a.leases is not None
+    a.leases.put(Lease(IPv4Address(HOLDER), "01:00:aa:00:00:00:02", "00:aa:00:00:00:02", now[0] + 3600))
+    assert a.leases.commit(now[0]) == []
+    data = a.build(mta)
+    name = a.publish(mta, data, HOLDER).rsplit("/", 1)[1]
+    asyncio.run(a.close())
+
+    cfg, _ = configs(["HYBRID.2"], data_dir=str(tmp_path / "b"), store=pg_url)
+
+    async def main() -> None:
+        b = Backoffice(check(cfg), clock=lambda: now[0])
+        await b.start()
+        try:
+            server = b.addresses()["tftp"]
+            with pytest.raises(DownloadError):
+                await tftp_get(server, name, local_host="127.100.0.21", timeout=2.0, retries=1)
+            assert await tftp_get(server, name, local_host=HOLDER, timeout=2.0) == data
+            with pytest.raises(DownloadError):
+                await tftp_get(server, name, local_host=HOLDER, timeout=2.0, retries=1)  # spent
+            b.commit_now()
+            served = [s for s in b.devices.history(mta.mac) if s.event == "FileServed"]
+            assert [(s.step, s.detail) for s in served] == [("MTA-23", name)]
+        finally:
+            await b.close()
+
+    asyncio.run(main())
