@@ -17,10 +17,13 @@ import pytest
 
 from pktcable.delivery.onetime import MISSES_KEPT, SHARED_SWEEP_EVERY, Issued, OneTimeNames, SharedNamesError
 from pktcable.delivery.resolvers import NotFound
+from pktcable.serve.api import metrics_text
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig, check
 from pktcable.store.devices import Device
 from pktcable.store.leases import Lease
+
+from .promtext import value
 
 HOLDER = "127.100.0.20"
 
@@ -187,6 +190,9 @@ def test_another_node_serves_the_one_time_file_to_the_lease_holder(pg_url: str, 
         with pytest.raises(NotFound):
             b.files.resolve(late, (HOLDER, 40004))
         assert b.names.adopted == 1  # the expired row was never taken up
+        text = metrics_text(b)
+        assert value(text, "pktcable_onetime_names_adopted_total") == 1
+        assert value(text, "pktcable_onetime_shared_errors_total", operation="find") == 0
         b.names.expire(now[0])
         assert b._shared_names is not None and b._shared_names.db.execute(
             "SELECT count(*) FROM onetime_name").fetchone() == (0,)
@@ -207,6 +213,7 @@ def test_a_sqlite_node_keeps_its_names_in_memory(tmp_path: Path) -> None:
     office = Backoffice(check(ServeConfig(data_dir=str(tmp_path / "data"), cm_key="test-cmts-secret")))
     try:
         assert office.names.shared is None and office._shared_names is None
+        assert "pktcable_onetime_names_adopted_total" not in metrics_text(office)
     finally:
         asyncio.run(office.close())
 

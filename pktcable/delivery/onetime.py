@@ -35,6 +35,8 @@ MISSES_KEPT = 1024
 #: Names spent here whose target is remembered, so the end of the download (TFTP's
 #: completion, later than the spend) can still tell whose file it was.
 SPENT_KEPT = 4096
+#: The shared store's calls, as ``shared_errors`` counts their failures.
+SHARED_OPERATIONS = ("put", "find", "spend", "sweep")
 #: Seconds between sweeps of the shared store's expired rows (one DELETE on its index).
 SHARED_SWEEP_EVERY = 10.0
 

@@ -30,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pktcable.admission import REASONS as ADMISSION_REASONS
+from pktcable.delivery.onetime import SHARED_OPERATIONS
 from pktcable.dhcpd.intake import PRIORITY_NAMES
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
@@ -145,6 +146,12 @@ class ServiceCollector(Collector):
                           "not come in time.", [], [([], http.cut_off)])
         yield counter("file_refusals_total", "Requests for a device's file from an address its lease does not allow.",
                       ["reason"], [([k], v) for k, v in sorted(office.files.refused.items())])
+        names = office.names
+        if names.shared is not None:  # several nodes on one database
+            yield counter("onetime_names_adopted_total", "One-time file names another node built, read from the "
+                          "shared table.", [], [([], names.adopted)])
+            yield counter("onetime_shared_errors_total", "Calls to the shared one-time name table that failed, by "
+                          "operation.", ["operation"], [([k], names.shared_errors[k]) for k in SHARED_OPERATIONS])
         yield counter("tod_requests_total", "Time of Day (RFC 868) requests answered, by transport.", ["transport"],
                       [([k], v) for k, v in sorted(office.tod.answered.items())])
         yield from _sip(office)
