@@ -256,3 +256,25 @@ def test_the_survivor_sends_the_file_over_tftp_after_the_builder_is_gone(pg_url:
             await b.close()
 
     asyncio.run(main())
+
+
+def test_the_table_survives_a_dropped_connection_and_writes_without_a_flush(pg_url: str) -> None:
+    """A dropped connection fails one call (SharedNamesError: the node serves from memory),
+    the next opens it again; each connection writes with synchronous_commit off."""
+    import psycopg
+
+    from pktcable.store.pg_names import PgSharedNames
+
+    store = PgSharedNames(pg_url)
+    store.put("x-1.cfg", Issued("mta-0000000000aa.cfg", HOLDER, 2000.0, b"one"))
+    assert store.db.execute("SHOW synchronous_commit").fetchone() == ("off",)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pktcable' "
+                      "AND pid <> pg_backend_pid() AND query NOT LIKE '%%pg_terminate_backend%%'")
+    with pytest.raises(SharedNamesError):
+        store.find("x-1.cfg", 1000.0)
+    found = store.find("x-1.cfg", 1000.0)
+    assert found is not None and (found.target, found.data, found.shared) == ("mta-0000000000aa.cfg", b"one", True)
+    assert store.db.execute("SHOW synchronous_commit").fetchone() == ("off",)
+    assert store.spend("x-1.cfg") and not store.spend("x-1.cfg")
+    store.close()

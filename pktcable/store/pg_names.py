@@ -42,12 +42,21 @@ class PgSharedNames(Reconnecting):
     def __init__(self, url: str) -> None:
         self.url = url
         self.db = connect(url, SCHEMA)
+        self._tuned: Any = None  # the connection synchronous_commit was turned off on
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
         import psycopg
 
         try:
-            return self.db.execute(sql, args)  # type: ignore[arg-type]  # our own constant text
+            db = self.db  # opened again after the server dropped it
+            if db is not self._tuned:
+                # A row here lives 60 s and matters only while the device may ask: it must be
+                # visible to the other nodes when the call returns (a commit is, at once),
+                # not survive a crash of the database server. Without the flush each write
+                # costs a fraction of a durable commit (bench/bench_onetime.py).
+                db.execute("SET synchronous_commit = off")
+                self._tuned = db
+            return db.execute(sql, args)  # type: ignore[arg-type]  # our own constant text
         except (psycopg.Error, StoreUnavailable) as exc:
             raise SharedNamesError(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}") \
                 from None
