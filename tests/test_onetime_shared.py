@@ -258,7 +258,8 @@ def test_the_survivor_sends_the_file_over_tftp_after_the_builder_is_gone(pg_url:
     asyncio.run(main())
 
 
-def test_the_table_survives_a_dropped_connection_and_writes_without_a_flush(pg_url: str) -> None:
+def test_the_table_survives_a_dropped_connection_and_writes_without_a_flush(pg_url: str,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
     """A dropped connection fails one call (SharedNamesError: the node serves from memory),
     the next opens it again; each connection writes with synchronous_commit off."""
     import psycopg
@@ -274,6 +275,9 @@ def test_the_table_survives_a_dropped_connection_and_writes_without_a_flush(pg_u
     with pytest.raises(SharedNamesError):
         store.find("x-1.cfg", 1000.0)
     found = store.find("x-1.cfg", 1000.0)
+    told = [r.getMessage() for r in caplog.records if r.name == "pktcable.store.onetime"]
+    assert len(told) == 2 and "serves the names it built from memory" in told[0] and "again" in told[1]
+    assert "password" not in told[0]
     assert found is not None and (found.target, found.data, found.shared) == ("mta-0000000000aa.cfg", b"one", True)
     assert store.db.execute("SHOW synchronous_commit").fetchone() == ("off",)
     assert store.spend("x-1.cfg") and not store.spend("x-1.cfg")

@@ -59,8 +59,8 @@ class SharedNamesError(Exception):
 
 
 class SharedNames(Protocol):
-    """One-time names every node can see. Each call is one round trip, durable on return;
-    failures raise :class:`SharedNamesError`."""
+    """One-time names every node can see. Each call is one round trip, seen by every node
+    when it returns; failures raise :class:`SharedNamesError`."""
 
     def put(self, name: str, issued: Issued) -> None:
         """Store ``name``, replacing any other name of the same target and client."""

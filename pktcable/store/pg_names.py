@@ -17,16 +17,18 @@ must be in the table before its SET leaves, not at the next batch.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pktcable.delivery.onetime import Issued, SharedNamesError
 
 from .devices import SCHEMA
 from .leases import Lease
-from .pg import Reconnecting, StoreUnavailable, connect, text_row
+from .pg import Reconnecting, StoreUnavailable, connect, explain, text_row
 from .pg_leases import _COLUMNS as _LEASE_COLUMNS
 from .pg_leases import _lease
 
+log = logging.getLogger("pktcable.store.onetime")
 _PUT = ("INSERT INTO onetime_name (name, target, client_ip, expires, data) VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (target, client_ip) DO UPDATE SET name = excluded.name, expires = excluded.expires, "
         "data = excluded.data")
@@ -37,12 +39,14 @@ _BOUND = (f"SELECT {_LEASE_COLUMNS} FROM lease4 WHERE mac = %s AND state = 'boun
 
 
 class PgSharedNames(Reconnecting):
-    """``onetime_name`` on a connection of its own (autocommit: each call is durable on return)."""
+    """``onetime_name`` on a connection of its own (autocommit: each call is committed, so seen by
+    every node, when it returns). A failure is logged once, until a call succeeds again."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.db = connect(url, SCHEMA)
         self._tuned: Any = None  # the connection synchronous_commit was turned off on
+        self._failing = False  # the last call failed (logged once until one succeeds)
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
         import psycopg
@@ -56,10 +60,22 @@ class PgSharedNames(Reconnecting):
                 # costs a fraction of a durable commit (bench/bench_onetime.py).
                 db.execute("SET synchronous_commit = off")
                 self._tuned = db
-            return db.execute(sql, args)  # type: ignore[arg-type]  # our own constant text
-        except (psycopg.Error, StoreUnavailable) as exc:
-            raise SharedNamesError(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}") \
-                from None
+            cursor = db.execute(sql, args)  # type: ignore[arg-type]  # our own constant text
+            if self._failing:
+                log.warning("one-time name table: reachable again")
+                self._failing = False
+            return cursor
+        except StoreUnavailable as exc:  # its message names the URL without the password already
+            raise self._failed(str(exc)) from None
+        except psycopg.Error as exc:
+            raise self._failed(explain(exc, self.url)) from None
+
+    def _failed(self, why: str) -> SharedNamesError:
+        # Told once per outage, not per call: a boot storm would log every device otherwise.
+        if not self._failing:
+            log.warning("one-time name table: %s; this node serves the names it built from memory", why)
+            self._failing = True
+        return SharedNamesError(why)
 
     def put(self, name: str, issued: Issued) -> None:
         self._run(_PUT, text_row((name, issued.target, issued.client_ip, issued.expires, issued.data)))
