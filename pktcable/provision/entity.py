@@ -66,6 +66,7 @@ from .ports import (
 from .ratelog import RateLimitedLog
 from .screen import OVER_BUDGET, UNLEASED, RejectBudget, SourceScreen
 from .secureentity import protect_file
+from .sharedleases import Lookup, SharedLeaseRounds
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -102,7 +103,8 @@ class ProvisioningEntity:
                  commit: Callable[[], None] | None = None,
                  lease_sync: Callable[[], Awaitable[None]] | None = None,
                  reports: SoftwareReports | None = None,
-                 address_leased: AddressLeased | None = None) -> None:
+                 address_leased: AddressLeased | None = None,
+                 shared_leases: Lookup | None = None) -> None:
         self.devices = devices
         #: Where each enrollment's pktcMtaDevSwCurrentVers goes (the firmware store's device versions).
         self.reports = reports
@@ -119,11 +121,15 @@ class ProvisioningEntity:
         #: that fails the lease check waits for this once, then is checked again.
         self.lease_sync = lease_sync
         self._lease_rounds: LeaseSync | None = None
+        #: With a lease table several serve nodes share, an INFORM may come from an address
+        #: another node leased: its datagrams wait for a round of the shared table
+        #: (pktcable.provision.sharedleases), which puts what it finds in this node's memory.
+        self.shared_rounds = None if shared_leases is None else SharedLeaseRounds(shared_leases, clock)
         #: Who may send at all (the endpoint's screen, before decoding); None: everyone.
         self.source_screen = None if address_leased is None else SourceScreen(
             address_leased, RejectBudget(burst=config.reject_burst, rate=config.reject_rate,
                                          max_sources=config.reject_log_sources), clock, self._reject,
-            self._sync_rounds)
+            self._wait_for_lease)
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -300,6 +306,14 @@ class ProvisioningEntity:
         (pktcable.provision.screen: not from an address leased to no device, nor from a
         source that spent its budget of rejected INFORMs)."""
         return True if self.source_screen is None else self.source_screen(addr)
+
+    def _wait_for_lease(self, source: str) -> asyncio.Future[None] | None:
+        """The screen's wait for a lease of ``source`` not in memory: a round of the shared
+        table (several nodes), else of the DHCP worker's records, else none."""
+        if self.shared_rounds is not None:
+            return self.shared_rounds.join(source)
+        rounds = self._sync_rounds()
+        return None if rounds is None else rounds.join()
 
     def _sync_rounds(self) -> LeaseSync | None:
         """The shared, bounded wait for the DHCP worker's lease records (None without a worker)."""
