@@ -11,8 +11,10 @@ import pytest
 
 from pktcable.provision.screen import UNLEASED
 from pktcable.provision.sharedleases import SharedLeaseRounds
+from pktcable.snmp import message as m
+from pktcable.snmp import pktc
 
-from .test_provision import MAC
+from .test_provision import MAC, TREE, inform, make
 from .test_snmp_screen import LEASED, UNLEASED_SOURCE, enrollment, office
 
 
@@ -169,3 +171,39 @@ def test_bad_settings_are_refused() -> None:
         SharedLeaseRounds(lookup, lambda: 0.0, negative_ttl=-1)
     with pytest.raises(ValueError):
         SharedLeaseRounds(lookup, lambda: 0.0, max_negative=0)
+
+
+STATUS_PASS = 1  # pktcMtaDevProvisioningState pass
+
+
+@pytest.mark.parametrize("state", ["LOCATION_SET", "SET_UNANSWERED", "FILE_SERVED"])
+def test_a_final_status_for_a_run_another_node_started_ends_that_run(state: str) -> None:
+    """This node never saw the device's lease nor its enrollment; the shared device row
+    says where another node's run is. The eMTA's final status ends that run here: the
+    outcome is on the device, with a step saying the run was taken up."""
+    entity, store, _ = make()
+    device = store.get(MAC)
+    assert device is not None
+    device.state = state
+    store.put(device)
+    reply = entity.handle(inform(pktc.Status(TREE, bytes.fromhex(MAC), 77, STATUS_PASS)), ("10.0.0.9", 50000))
+    assert isinstance(reply, m.Message) and reply.pdu.type is m.PduType.RESPONSE
+    device = store.get(MAC)
+    assert device is not None and device.state == "DONE" and device.result == STATUS_PASS
+    events = [step.event for step in store.history(MAC)]
+    assert events[-2:] == ["RunTakenUp", "StatusReceived"] and entity.unexpected.total() == 0
+
+
+@pytest.mark.parametrize(("flow", "state"), [("HYBRID.2", "DONE"), ("HYBRID.2", ""), ("HYBRID.2", "NO_SUCH"),
+                                             ("SECURE", "LOCATION_SET"), ("nonsense", "LOCATION_SET")])
+def test_a_status_with_no_run_to_take_up_stays_unexpected(flow: str, state: str) -> None:
+    """A run that ended, a row with no state, a Secure run (its status comes over SNMPv3 to
+    the node holding the association), a flow with no table: nothing is taken up."""
+    entity, store, _ = make()
+    device = store.get(MAC)
+    assert device is not None
+    device.flow, device.state = flow, state
+    store.put(device)
+    entity.handle(inform(pktc.Status(TREE, bytes.fromhex(MAC), 77, STATUS_PASS)), ("10.0.0.9", 50000))
+    events = [step.event for step in store.history(MAC)]
+    assert "RunTakenUp" not in events and events[-1] == "UnexpectedStatusReceived" and MAC not in entity.machines

@@ -557,7 +557,35 @@ class ProvisioningEntity:
         return m.Message(b"", pdu)
 
     def _status(self, mac: str, note: pktc.Status) -> None:
-        self._feed(mac, ev.StatusReceived(note.state), str(note.state))
+        event = ev.StatusReceived(note.state)
+        if mac not in self.machines:
+            self._resume(mac, event)
+        self._feed(mac, event, str(note.state))
+
+    def _resume(self, mac: str, event: object) -> None:
+        """A status INFORM for a device with no run here: with several nodes on one store,
+        another node may have started the run (leased, built the file, SET it) and this node
+        got the eMTA's final status. The run is taken up where the shared device row says it
+        is, when that state is one where the table takes this status; otherwise the status is
+        left to be recorded as unexpected (no run anywhere, or one that had ended)."""
+        device = self.devices.get(mac)
+        if device is None:
+            return
+        try:
+            flow = Flow.of(device.flow)
+        except ValueError:
+            return
+        if flow is Flow.SECURE:  # its status comes over SNMPv3, keyed by the node that ran it
+            return
+        table = self.table(flow)
+        state = next((s for s in table.states if s.name == device.state), None)
+        if state is None or table.states[state].final or table.target(state, event) is None:
+            return
+        now = self.clock()
+        self.machines[mac] = Machine.resumed(table, state, now)
+        self.devices.record(Step(mac, now, table.states[state].step, "RunTakenUp",
+                                 f"in {state.name}, as the device store records it (another node's run)"))
+        log.info("%s: run taken up in %s from the device store", mac, state.name, extra={"mac": mac})
 
     # -- push ----------------------------------------------------------------
     async def reset(self, mac: str, tree: pktc.Tree | None = None) -> bool:
