@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import IPv4Address
@@ -32,7 +33,7 @@ from tlv.config import decode_file
 from tlv.configfile import ConfigFile
 from tlv.errors import DecodeError
 
-from . import net
+from . import cmstate, net
 from .cmagent import CmMib
 from .cmsoftware import STEP, Attempt, CmSoftware, Outcome, Result, load_root
 from .config import Deviation, DeviceResult, SimConfig
@@ -66,8 +67,12 @@ class EcmDevice:
         """The eCM's own state, kept across its reboots."""
         c = self.config
         root = None if c.cvc_root is None else load_root(c.cvc_root)
-        self.software = CmSoftware.factory(c.cm_version, c.cm_image, root, c.manufacturer)
-        self.result.cm_version = c.cm_version
+        mac = self.id.cm_mac.hex()
+        saved = None if c.cm_state is None else cmstate.load(c.cm_state).get(mac)
+        version, image = (c.cm_version, c.cm_image) if saved is None else (saved.version, saved.image)
+        self.software = CmSoftware.factory(version, image, root, c.manufacturer)
+        r = self.result
+        r.cm_mac, r.cm_version, r.cm_before, r.cm_image = mac, version, version, image
         self.cm_mib: CmMib | None = None
         self.cm_agent: SnmpEndpoint | None = None
         self.sw_task: asyncio.Task[None] | None = None
@@ -159,6 +164,8 @@ class EcmDevice:
             cm = None
         if cm is None:
             return ev.EcmFailed("no CM lease")
+        if self.result.rebooted_at and not self.result.reported_at:
+            self.result.reported_at = time.time()  # the ACK to the first REQUEST naming the new version
         for problem in cm.problems:
             self.deviate("CM-4", problem)
         primary = cm.ccc.get("dhcp-server-1")
@@ -218,8 +225,12 @@ class EcmDevice:
             result = self.software.download_failed(attempt, missing, f"tftp://{attempt.server}/{attempt.filename}: "
                                                                      f"{exc}")
         else:
+            fetched = time.time()
             now = dt.datetime.now(dt.UTC)  # counts only with a clock-checking trust (docs/firmware.md)
             result = self.software.downloaded(attempt, data, now)
+            if result.outcome is Outcome.UPGRADED:  # installed: the reboot follows at once
+                r = self.result
+                r.image_at, r.rebooted_at, r.reported_at, r.cm_image = fetched, time.time(), 0.0, attempt.filename
         self.show_software()
         self.upgrade_ended(result)
         return result
