@@ -380,7 +380,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
         fail(f"cannot open the relay socket {relay}:{relay_port}: {exc.strerror or exc}", ExitStatus.IO)
     if cm_state is not None:
         # Atomically: a run stopped while writing leaves the last state, not half of one.
-        state = cmstate.updated(saved, ((r.cm_mac, r.cm_version, r.cm_image) for r in results))
+        state = cmstate.updated(saved, ((r.cm_mac, r.cm_version, r.cm_image, r.cm_access) for r in results))
         partial = Path(cm_state + ".new")
         partial.write_bytes(cmstate.dump(state))
         partial.replace(cm_state)

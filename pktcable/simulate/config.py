@@ -119,6 +119,8 @@ class DeviceResult:
     image_at: float = 0.0
     rebooted_at: float = 0.0
     reported_at: float = 0.0
+    #: The eCM's code store's access times at the end (pktcable.simulate.cmstate.access_row).
+    cm_access: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

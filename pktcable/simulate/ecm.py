@@ -15,6 +15,7 @@ downloads the same way, then reboots the whole device.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import random
 import time
@@ -71,11 +72,19 @@ class EcmDevice:
         saved = None if c.cm_state is None else cmstate.load(c.cm_state).get(mac)
         version, image = (c.cm_version, c.cm_image) if saved is None else (saved.version, saved.image)
         self.software = CmSoftware.factory(version, image, root, c.manufacturer)
+        if saved is not None and saved.access is not None and self.software.store is not None:
+            self.software.store = dataclasses.replace(self.software.store, state=saved.access)
+        self.keep_access()
         r = self.result
         r.cm_mac, r.cm_version, r.cm_before, r.cm_image = mac, version, version, image
         self.cm_mib: CmMib | None = None
         self.cm_agent: SnmpEndpoint | None = None
         self.sw_task: asyncio.Task[None] | None = None
+
+    def keep_access(self) -> None:
+        """The code store's times as they are now, for the run's --cm-state."""
+        store = self.software.store
+        self.result.cm_access = cmstate.access_row(None if store is None else store.state)
 
     def deviate(self, step: str, text: str) -> None:
         self.result.deviations.append(Deviation(step, text))
@@ -242,6 +251,7 @@ class EcmDevice:
             self.deviate(STEP, f"software upgrade to {self.software.filename!r}: {result.name}")
 
     def show_software(self) -> None:
+        self.keep_access()  # a CVC taken moves cvcAccessStart, an install codeAccessStart
         if self.cm_mib is not None:
             self.cm_mib.show()
 
