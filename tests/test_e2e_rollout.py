@@ -41,7 +41,7 @@ from .procs import FAULT_ENV, stop
 from .test_firmware import MFG, NOW, SETTINGS, SIGNED, cvc
 
 #: Devices of the rollout: eCM + eMTA pairs (BASIC.1), split between two simulator processes.
-COUNT = int(__import__("os").environ.get("DEVCOUNT", 1000))
+COUNT = 1000
 WORKERS = 2
 RULE = "sim-rollout"
 OLD, NEW = "fw-1.0.0.p7", "fw-2.0.0.p7"
