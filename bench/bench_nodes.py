@@ -20,15 +20,19 @@ defaults kept). Two phases per case:
   (--first keeps their MACs apart) at half the rate; devices/s is the passed devices
   of both over the longer of the two runs.
 
-Server CPU is serve's (all nodes) over the measured part, from /proc; on PostgreSQL the
-database server's CPU (postmaster and its backends) is given apart. Afterwards the
+Server CPU is serve's (all nodes) over the measured part, from /proc, per lease ACKed or
+per device played (passed or not); on PostgreSQL the database server's CPU (postmaster
+and its backends) is given apart. Each node's DHCP counters and store-commit timings come
+from its /metrics (offers, ACKs, NAKs, bindings the shared table refused). Afterwards the
 script reads the store: no address may be held by two clients (the lease table's key
 makes that hold for rows; the device table's addresses are checked for two devices
 told one address), and clients holding two bound addresses are counted.
 
 --profile DIR runs the first node of each case and phase of the first run under
 cProfile (wall clock: a database round trip the event loop waits for shows as time)
-and prints its busiest functions. Needs root, iproute2, perfdhcp (kea-admin) and
+and prints its busiest functions. --other DIR runs each PostgreSQL case a second time,
+right after the first, with serve from another checkout (a store change against the tree
+before it, in the same run). Needs root, iproute2, perfdhcp (kea-admin) and
 PostgreSQL's server binaries with psycopg.
 """
 
@@ -70,6 +74,20 @@ CLIENT_MACS = ("00:0c:01:00:00:00", "00:0d:01:00:00:00")
 DEVICE_NODES = ("127.0.0.2", "127.0.0.3")
 PORTS = ("dhcp", "relay", "tftp", "tod", "snmp", "agent")
 START_TIMEOUT = 60.0
+#: ``--other DIR``: another checkout whose serve runs the PostgreSQL cases again (case name + AT_OTHER).
+OTHER: Path | None = None
+AT_OTHER = "@other"
+
+
+def base(case: str) -> str:
+    return case.removesuffix(AT_OTHER)
+
+
+def label(case: str) -> str:
+    return LABEL[base(case)] + (" (other tree)" if case.endswith(AT_OTHER) else "")
+
+
+_HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:
@@ -80,6 +98,8 @@ def free_port() -> int:
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     while True:
         port = random.randrange(max(1025, low - 12000), low)
+        if port in _HANDED_OUT:  # free now, but given to another service that has not bound it yet
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
                 socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             try:
@@ -87,6 +107,7 @@ def free_port() -> int:
                 tcp.bind(("0.0.0.0", port))
             except OSError:
                 continue
+        _HANDED_OUT.add(port)
         return port
 
 
@@ -134,8 +155,9 @@ def dhcp_table(address: str) -> str:
 
 
 def start_node(folder: Path, address: str, ports: dict[str, int], store: str | None, extra: str = "",
-               netns: str | None = None, profile: Path | None = None) -> Node:
-    """`pktcable serve` on ``address``; returns once it has printed its listening lines."""
+               netns: str | None = None, profile: Path | None = None, other: bool = False) -> Node:
+    """`pktcable serve` on ``address`` (from the --other tree's code with ``other``); returns
+    once it has printed its listening lines."""
     folder.mkdir(parents=True)
     conf = folder / "serve.toml"
     host = address.partition("/")[0]
@@ -148,7 +170,9 @@ def start_node(folder: Path, address: str, ports: dict[str, int], store: str | N
            *(["-m", "cProfile", "-o", str(profile)] if profile else []),
            "-m", "pktcable", "serve", "--config", str(conf)]
     log = open(folder / "serve.log", "wb")  # noqa: SIM115 - the child holds it
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=ENV, cwd=ROOT)
+    root = OTHER if other else ROOT
+    assert root is not None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=dict(ENV, PYTHONPATH=str(root)), cwd=root)
     node = Node(proc, folder, host, {**ports, "api": api_port}, netns)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -210,7 +234,7 @@ def store_check(case: str, pg: pgserver.Server, schema: str, folders: list[Path]
         "device_ip_twice": "SELECT count(*) FROM (SELECT ip FROM device WHERE ip <> '' GROUP BY ip "
                            "HAVING count(*) > 1) t",
     }
-    if CASES[case][1] == "postgresql":
+    if CASES[base(case)][1] == "postgresql":
         return {k: int(pg.sql(q, schema)[0][0]) for k, q in queries.items()}  # type: ignore[call-overload]
     with sqlite3.connect(folders[0] / "leases.db") as leases, sqlite3.connect(folders[0] / "devices.db") as devices:
         return {k: int((devices if k.startswith("device") else leases).execute(q).fetchone()[0])
@@ -219,18 +243,20 @@ def store_check(case: str, pg: pgserver.Server, schema: str, folders: list[Path]
 
 def leases_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run: int,
                  profile: Path | None) -> dict[str, Any]:
-    nodes_n, kind = CASES[case]
-    schema = pg.new_schema(f"l{run}_{case}") if kind == "postgresql" else ""
+    nodes_n, kind = CASES[base(case)]
+    schema = pg.new_schema(f"l{run}_{case.replace(AT_OTHER, '_other')}") if kind == "postgresql" else ""
     store = pg.url(schema) if kind == "postgresql" else None
     ports = {"dhcp": 67, "relay": 67, "tftp": 10069, "tod": 10037, "snmp": 10162, "agent": 10161, "api": 10088}
     with kea.namespaces(), tempfile.TemporaryDirectory() as tmp:
         for i in range(1, nodes_n):
             kea.sh("ip", "-n", kea.SRV, "addr", "add", f"{LEASE_NODES[i]}/15", "dev", kea.SDEV)
             kea.sh("ip", "-n", kea.CLI, "addr", "add", f"{LEASE_CLIENTS[i]}/15", "dev", kea.CDEV)
-        nodes = [start_node(Path(tmp) / f"node{i}", f"{LEASE_NODES[i]}/15", ports, store,
-                            dhcp_table(LEASE_NODES[i]), kea.SRV, profile if i == 0 else None)
-                 for i in range(nodes_n)]
-        try:
+        nodes: list[Node] = []
+        try:  # a node that fails to start must not leave the one before it running
+            for i in range(nodes_n):
+                nodes.append(start_node(Path(tmp) / f"node{i}", f"{LEASE_NODES[i]}/15", ports, store,
+                                        dhcp_table(LEASE_NODES[i]), kea.SRV, profile if i == 0 else None,
+                                        case.endswith(AT_OTHER)))
             serve_cpu = CpuMeter([n.proc.pid for n in nodes])
             db_cpu = CpuMeter([pg.pid]) if kind == "postgresql" else None
             rate = args.rate / nodes_n
@@ -255,15 +281,15 @@ def leases_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run: 
 
 def devices_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run: int,
                   profile: Path | None) -> dict[str, Any]:
-    nodes_n, kind = CASES[case]
-    schema = pg.new_schema(f"d{run}_{case}") if kind == "postgresql" else ""
+    nodes_n, kind = CASES[base(case)]
+    schema = pg.new_schema(f"d{run}_{case.replace(AT_OTHER, '_other')}") if kind == "postgresql" else ""
     store = pg.url(schema) if kind == "postgresql" else None
     with tempfile.TemporaryDirectory() as tmp:
-        nodes = [start_node(Path(tmp) / f"node{i}", DEVICE_NODES[i],
-                            {k: free_port() for k in PORTS}, store,
-                            profile=profile if i == 0 else None)
-                 for i in range(nodes_n)]
+        nodes: list[Node] = []
         try:
+            for i in range(nodes_n):
+                nodes.append(start_node(Path(tmp) / f"node{i}", DEVICE_NODES[i], {k: free_port() for k in PORTS},
+                                        store, profile=profile if i == 0 else None, other=case.endswith(AT_OTHER)))
             serve_cpu = CpuMeter([n.proc.pid for n in nodes])
             db_cpu = CpuMeter([pg.pid]) if kind == "postgresql" else None
             half = args.count // nodes_n
@@ -294,8 +320,10 @@ def devices_phase(case: str, pg: pgserver.Server, args: argparse.Namespace, run:
     return {"per_s": passed / elapsed if elapsed else 0.0, "per_node": [r["passed"] for r in reports],
             "passed": passed, "failed": sum(r["failed"] for r in reports),
             "retries": sum(r.get("retries", 0) for r in reports),
+            # two simulators: the larger of their percentiles
             "p50": max(r["flow_time_s"]["p50"] for r in reports), "p99": max(r["flow_time_s"]["p99"] for r in reports),
-            "serve_cpu_ms": 1e3 * cpu / max(passed, 1), "db_cpu_ms": 1e3 * dbcpu / max(passed, 1),
+            # per device played, passed or not: a failed device cost the server work too
+            "serve_cpu_ms": 1e3 * cpu / (half * nodes_n), "db_cpu_ms": 1e3 * dbcpu / (half * nodes_n),
             "check": check, "errors": errors, "dhcp": counts,
             "deviations": [f"{d['step']}: {d['text']} ({d['devices']})" for r in reports for d in r["deviations"][:5]]}
 
@@ -324,8 +352,9 @@ def show(phase: str, case: str, r: dict[str, Any]) -> None:
     extra = (f"acks {r['acks']}, lost % {r['lost_pct']}, perfdhcp non-unique {r['non_unique']}" if phase == "leases"
              else f"passed {r['passed']}, failed {r['failed']}, retries {r['retries']}, p50 {r['p50']} s, "
                   f"p99 {r['p99']} s")
-    print(f"  {phase} {LABEL[case]}: {r['per_s']:.1f} {unit}/s (per node {r['per_node']}); {extra}; "
-          f"serve CPU {r['serve_cpu_ms']:.3f} ms, database CPU {r['db_cpu_ms']:.3f} ms per {unit[:-1]}")
+    print(f"  {phase} {label(case)}: {r['per_s']:.1f} {unit}/s (per node {r['per_node']}); {extra}; "
+          f"serve CPU {r['serve_cpu_ms']:.3f} ms, database CPU {r['db_cpu_ms']:.3f} ms per "
+          + ("lease (ACK)" if phase == "leases" else "device played"))
     print(f"    store afterwards: {r['check']}")
     keep = ("offers", "acks", "naks", "taken-elsewhere", "dropped", "leases commits", "leases commit ms",
             "leases over 100 ms", "devices commits", "devices commit ms", "devices over 100 ms")
@@ -350,10 +379,18 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--profile", type=Path, help="folder: cProfile node 1 of each case and phase of run 1")
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--other", type=Path, metavar="DIR",
+                    help="another pktcable checkout: each PostgreSQL case runs again right after, its serve nodes "
+                         "from DIR (a change to the store measured against the tree before it, same run)")
     args = ap.parse_args()
     if unknown := set(args.cases) - set(CASES):
         ap.error(f"unknown cases {sorted(unknown)}")
     command = " ".join(["python bench/bench_nodes.py", *sys.argv[1:]])
+    if args.other:
+        global OTHER
+        OTHER = args.other.resolve()
+        args.cases = [c for case in args.cases for c in ([case, case + AT_OTHER] if CASES[case][1] == "postgresql"
+                                                         else [case])]
     try:  # the storm's eMTAs hold an agent socket each
         resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
     except (ValueError, OSError):
@@ -393,7 +430,7 @@ def table(results: dict[tuple[str, str], list[dict[str, Any]]], args: argparse.N
         unit = "leases" if phase == "leases" else "devices"
         twice = sum(r["check"]["address_two_rows"] + r["check"]["device_ip_twice"] for r in rs)
         each = ", ".join(f"{r['per_s']:.0f}" for r in rs)
-        print(f"| {unit} | {LABEL[case]} | {each} | **{med(rs, 'per_s'):.0f}** "
+        print(f"| {unit} | {label(case)} | {each} | **{med(rs, 'per_s'):.0f}** "
               f"| {med(rs, 'serve_cpu_ms'):.3f} | {med(rs, 'db_cpu_ms'):.3f} | {twice} |")
 
 

@@ -7,6 +7,10 @@ Chromium (Debian's, /usr/bin/chromium) through playwright.
 
     PYTHONPATH=. python bench/screenshots.py             # docs/img/dashboard-*.png
     PYTHONPATH=. python bench/screenshots.py --runs 9 --no-images   # load time only
+    PYTHONPATH=. python bench/screenshots.py --sip-phone  # docs/img/dashboard-sip-phone.png only
+
+The SIP phone's page is taken from tests/test_dashboard_phones.py's back office: SIP on, a
+simulated phone subscribed and holding its profile.
 
 The load time is DOMContentLoaded to the device table rendered (the page's own
 ``pktcable:table-rendered`` performance mark), on reloads of the front page with
@@ -72,11 +76,36 @@ def screenshots(browser: Any, storm: Storm) -> None:
     phone.close()
 
 
+def sip_phone(browser: Any) -> None:
+    from tests.test_dashboard_phones import LIVE, PhoneOffice
+
+    office = PhoneOffice()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+        page.set_default_timeout(60_000)
+        page.goto(f"{office.base}/#/device/{LIVE}")
+        page.fill("#token", office.operator)
+        page.click("#signin-form button[type=submit]")
+        page.wait_for_selector("#phone")
+        page.screenshot(path=IMG / "dashboard-sip-phone.png", full_page=True)
+        page.close()
+    finally:
+        office.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="page loads to time (median reported)")
     parser.add_argument("--no-images", action="store_true", help="time the page only")
+    parser.add_argument("--sip-phone", action="store_true", help="the SIP phone's page only")
     args = parser.parse_args()
+    if args.sip_phone:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            sip_phone(browser)
+            browser.close()
+        print(f"screenshot in {IMG / 'dashboard-sip-phone.png'}")
+        return
     storm = Storm()
     try:
         with sync_playwright() as playwright:

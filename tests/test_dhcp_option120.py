@@ -172,3 +172,25 @@ def test_bad_option_120_setting_is_named() -> None:
 def test_option_120_in_a_dhcp_table_by_name() -> None:
     items = decode_space(DHCP4, bytes((120, 5)) + bytes.fromhex("010a000001"), 0)
     assert [(i.name, i.value) for i in items] == [("sip-servers", [IPv4Address("10.0.0.1")])]
+
+
+def test_a_phone_class_by_mac_list_in_a_dhcp_table() -> None:
+    """With a [dhcp] table of one's own: a class of phones (kind cpe) carrying option 120 by
+    name, its members named by reservation (a MAC list); other clients get none."""
+    table = {"server": {"server_id": ME},
+             "subnet": [{"network": "127.0.0.0/8", "relays": [ME],
+                         "pool": [{"start": "127.102.0.1", "end": "127.102.0.200"}]}],
+             # After the catch-all: a client joins the phones by its reservation only.
+             "class": [{"name": "cpe", "kind": "any"},
+                       {"name": "phone", "kind": "cpe", "options": {"sip-servers": ["sip.example.net"]}}],
+             "reservation": [{"mac": mac_of(7).hex(":"), "device_class": "phone"}]}
+    cfg = check(ServeConfig(cm_key="k", dhcp=table))
+    server = DhcpServer(dhcp_config(cfg))
+    answers = {}
+    for n in (7, 9):
+        server.receive(request(1, mac_of(n), giaddr=ME), (ME, 67), 1000.0, None)
+        [reply] = server.datagrams_to_send()
+        answers[n] = decode(reply.data).get(120)
+    assert answers[7] == b"\x00" + wire("sip.example.net")
+    assert answers[9] is None
+

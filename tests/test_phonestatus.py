@@ -28,6 +28,10 @@ def steps(*events: tuple[str, str]) -> list[Step]:
     # Events that say nothing of the subscription do not hide the last one that does.
     ([("Expired", ""), ("ProfileFetched", "profile 00112233445566aa by 10.0.0.7"), ("AuthFailed", "")], None,
      "expired"),
+    # The server gave up pushing to it: unreachable, held subscription or not.
+    ([("Subscribed", ""), ("PushRetry", "answered 408; try 2 in 1 s"), ("Unreachable", "no push reached it")],
+     PhoneLive(False), "unreachable"),
+    ([("Subscribed", "")], PhoneLive(True, 5000.0, unreachable=True), "unreachable"),
     # A new subscription after an expiry is live again.
     ([("Expired", ""), ("Subscribed", "")], PhoneLive(True, 1.0), "subscribed"),
 ])

@@ -84,7 +84,8 @@ def test_set_rules_of_the_software_group(lab: LabPki) -> None:
     assert pdu.error_status == 0 and agent.view.value(SW.server) == bytes((10, 9, 9, 9))
     # A type and an address that do not fit: refused, nothing changed.
     pdu = answer(agent, set_msg((SW.address_type, "Integer", 2), (SW.address, "String", bytes(4))))
-    assert pdu.error_status == m.ErrorStatus.INCONSISTENT_VALUE and sw.server == IPv4Address("10.9.9.9")
+    assert pdu.error_status == m.ErrorStatus.INCONSISTENT_VALUE and pdu.error_index == 2
+    assert sw.server == IPv4Address("10.9.9.9")
     assert agent.view.value(SW.address_type) == 1
     for varbind, status in (((SW.admin, "Integer", 7), m.ErrorStatus.WRONG_VALUE),
                             ((SW.transport, "Integer", 2), m.ErrorStatus.WRONG_VALUE),
@@ -149,7 +150,7 @@ async def poll_snmpget(tool: str, target: str, until: Callable[[str], bool], sec
     out = ""
     while asyncio.get_running_loop().time() < deadline:
         got = await asyncio.to_thread(net_snmp, tool, "-v2c", "-c", "public", target, dotted(SW.oper), dotted(SW.current),
-                                      dotted(SW.admin))
+                                      dotted(SW.admin), dotted(SW.filename))
         out = got.stdout
         if got.returncode == 0 and until(out):
             return out
@@ -177,10 +178,12 @@ def test_snmpset_of_the_software_objects_upgrades_the_simulated_cm(lab: LabPki, 
     done, after, versions, device = asyncio.run(scenario())
     assert done.returncode == 0, done.stderr
     lines = after.strip().splitlines()
-    assert len(lines) == 3, (after, versions, device.result.state, device.result.upgrade, device.result.deviations)
+    assert len(lines) == 4, (after, versions, device.result.state, device.result.upgrade, device.result.deviations)
     assert lines[0].endswith("INTEGER: 3"), after     # docsDevSwOperStatus completeFromMgt(3)
     assert lines[1].endswith('STRING: "2.0.0"'), after  # docsDevSwCurrentVers
     assert lines[2].endswith("INTEGER: 3"), after     # docsDevSwAdminStatus ignoreProvisioningUpgrade(3)
+    # docsDevSwFilename stays the SNMP-set one: the config file's TLV 9 (the old image) is disregarded now.
+    assert lines[3].endswith('STRING: "fw-2.0.0.p7"'), after
     # It rebooted: DHCP again, with the new version in option 43.6; the config file's TLV 9 (the old
     # image) is ignored after an upgrade from management.
     assert versions == ["1.0.0", "2.0.0"], versions

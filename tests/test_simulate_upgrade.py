@@ -225,4 +225,15 @@ def test_a_server_that_names_a_new_image_every_boot_stops_after_the_bound(
         return [reply(req, kind, CM_CCC, file=f"cm{len(boots) - 1}.cfg")]  # type: ignore[arg-type]
 
     device, versions = asyncio.run(walk_once(sim, files, answer))
-    assert len(versions) == 4 and device.software.version == "3.0", versions  # MAX_UPGRADES_PER_WALK = 3
+    # MAX_UPGRADES_PER_WALK = 3: three installs and reboots, then the fourth boot's file is refused.
+    assert versions == ["1.0.0", "0.0", "1.0", "2.0"] and device.software.version == "2.0", versions
+    assert device.result.upgrade == "too-many-upgrades: 3 upgrades in this walk"
+    assert device.result.state == "FAILED_DHCP", device.result  # the eCM came up; only the eMTA half gets no lease here
+
+
+def test_without_a_cvc_root_nothing_installs_and_the_running_name_is_no_deviation(tmp_path: Path) -> None:
+    sim = sim_config(None)
+    device, versions = asyncio.run(walk_once(sim, {"cm.cfg": cm_config(tmp_path, "fw-1.0.0.p7")}))
+    assert device.result.upgrade == "" and versions == ["1.0.0"], device.result.deviations
+    device, _ = asyncio.run(walk_once(sim_config(None), {"cm.cfg": cm_config(tmp_path, "fw-2.0.0.p7")}))
+    assert device.result.upgrade == "no-cvc: the device trusts no CVC root" and device.software.version == "1.0.0"

@@ -129,3 +129,37 @@ def test_operator_layouts_live_in_the_templates_sip_folder_and_are_no_config_tem
         office.devices.close()
         office.built.close()
         office.admin.close()
+
+
+def test_a_phone_leased_by_serve_keeps_its_layout_and_is_pinned_to_its_address() -> None:
+    """A phone in the store that takes a lease from serve's DHCP (it is a cpe client: the
+    class that carries option 120) gets the address recorded, which pins its SUBSCRIBEs and
+    fetches to it, and keeps its empty (generic) layout; the step is no PacketCable one."""
+    from ipaddress import IPv4Address
+
+    from pktcable.dhcpd.events import LeaseBound
+    from pktcable.store.leases import Lease
+
+    cfg = check(ServeConfig(cm_key="k", http_port=free_tcp_port(), sip_port=free_port(), api_port=0,
+                            devices=[{"mac": MAC, "kind": "sip", "vars": VARS}]))
+
+    async def main() -> None:
+        office = Backoffice(cfg)
+        try:
+            assert office.sip is not None and office.dhcp is not None
+            lease = Lease(IPv4Address("127.102.0.9"), "01" + MAC, MAC, office.clock() + 3600, device_class="cpe")
+            office.dhcp.engine.bind(lease)
+            office._guarded_dhcp(LeaseBound(lease, "cpe", ""))
+            device = office.devices.get(MAC)
+            assert device is not None and device.ip == "127.102.0.9" and device.template == ""
+            assert b"<user>3001</user>" in office.sip.book.current(MAC).profile.data
+            [step] = office.devices.history(MAC)
+            assert (step.step, step.event, step.detail) == ("DHCP", "LeaseAcked", "127.102.0.9")
+            from pktcable.delivery.resolvers import AccessDenied
+
+            with pytest.raises(AccessDenied):  # its profile from its own address only
+                office.sip.book.serve(office.sip.book.path(MAC), ("127.0.0.1", 5000))
+        finally:
+            await office.close()
+
+    asyncio.run(main())

@@ -51,6 +51,7 @@ from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
 from . import secureentity
+from .leasesync import LeaseSync
 from .ports import (
     DEFAULT_CONFIG,
     INTERNAL_ERROR_PLACES,
@@ -63,6 +64,7 @@ from .ports import (
     internal_error,
 )
 from .ratelog import RateLimitedLog
+from .screen import OVER_BUDGET, UNLEASED, RejectBudget, SourceScreen
 from .secureentity import protect_file
 
 log = logging.getLogger("pktcable.provision")
@@ -74,11 +76,13 @@ MAC_OCTETS = 6  # pktcMtaDevMacAddress / ifPhysAddress of an Ethernet MTA
 
 #: Why an INFORM was not acted on: the ``reason`` label of
 #: pktcable_informs_rejected_total, in the order the checks run.
-REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
+REJECT_REASONS = (UNLEASED, OVER_BUDGET, "bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
 
 #: MAC (12 lower-case hex digits) -> the IPv4 address the DHCP server leases to
 #: it now (bound, unexpired), as text, or None.
 LeasedAddress = Callable[[str], "str | None"]
+#: An IPv4 address as text -> whether the DHCP server leases it to some device now.
+AddressLeased = Callable[[str], bool]
 
 #: The ``state`` label of an event for a device with no flow running.
 NO_FLOW = "-"
@@ -97,7 +101,8 @@ class ProvisioningEntity:
                  internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
                  commit: Callable[[], None] | None = None,
                  lease_sync: Callable[[], Awaitable[None]] | None = None,
-                 reports: SoftwareReports | None = None) -> None:
+                 reports: SoftwareReports | None = None,
+                 address_leased: AddressLeased | None = None) -> None:
         self.devices = devices
         #: Where each enrollment's pktcMtaDevSwCurrentVers goes (the firmware store's device versions).
         self.reports = reports
@@ -113,6 +118,12 @@ class ProvisioningEntity:
         #: whose ACK has just left may not have reached ``leased_address`` yet: an INFORM
         #: that fails the lease check waits for this once, then is checked again.
         self.lease_sync = lease_sync
+        self._lease_rounds: LeaseSync | None = None
+        #: Who may send at all (the endpoint's screen, before decoding); None: everyone.
+        self.source_screen = None if address_leased is None else SourceScreen(
+            address_leased, RejectBudget(burst=config.reject_burst, rate=config.reject_rate,
+                                         max_sources=config.reject_log_sources), clock, self._reject,
+            self._sync_rounds)
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -284,6 +295,20 @@ class ProvisioningEntity:
                     self._forget_run(mac)
 
     # -- INFORMs -----------------------------------------------------------
+    def screen(self, addr: Address) -> bool | Awaitable[bool]:
+        """The endpoint's screen: whether a datagram from ``addr`` is decoded at all
+        (pktcable.provision.screen: not from an address leased to no device, nor from a
+        source that spent its budget of rejected INFORMs)."""
+        return True if self.source_screen is None else self.source_screen(addr)
+
+    def _sync_rounds(self) -> LeaseSync | None:
+        """The shared, bounded wait for the DHCP worker's lease records (None without a worker)."""
+        if self.lease_sync is None:
+            return None
+        if self._lease_rounds is None or self._lease_rounds.sync is not self.lease_sync:
+            self._lease_rounds = LeaseSync(self.lease_sync)
+        return self._lease_rounds
+
     def handle(self, msg: m.Message, addr: Address, secured: bool = False, *,
                synced: bool = False) -> m.Message | None | Awaitable[m.Message | None]:
         """The endpoint's handler: check PacketCable INFORMs, answer them, act on them.
@@ -329,7 +354,15 @@ class ProvisioningEntity:
         mac = note.mac.hex()
         leased = self.leased_address(mac)
         if leased != source and self.lease_sync is not None and not synced:
-            return self._handle_synced(msg, addr, secured)
+            rounds = self._sync_rounds()
+            assert rounds is not None
+            waiter = rounds.join()
+            if waiter is None:
+                # No room to wait: dropped unanswered, so that a real eMTA re-sends it.
+                self._reject("not-leased-address", source, f"{mac}: too many INFORMs wait for lease records, "
+                             "dropped unanswered")
+                return None
+            return self._handle_synced(waiter, msg, addr, secured)
         if leased != source:
             self._reject("not-leased-address", source,
                          f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
@@ -362,15 +395,17 @@ class ProvisioningEntity:
         self.commit()
         return msg.response()
 
-    async def _handle_synced(self, msg: m.Message, addr: Address, secured: bool) -> m.Message | None:
-        assert self.lease_sync is not None
-        await self.lease_sync()
+    async def _handle_synced(self, waiter: Awaitable[None], msg: m.Message, addr: Address,
+                             secured: bool) -> m.Message | None:
+        await waiter
         reply = self.handle(msg, addr, secured, synced=True)
         assert not isinstance(reply, Awaitable)
         return reply
 
     def _reject(self, reason: str, source: str, detail: str) -> None:
         self.rejected[reason] += 1
+        if self.source_screen is not None and reason not in (UNLEASED, OVER_BUDGET):
+            self.source_screen.budget.charge(source, self.clock())
         self.reject_log.log(source, self.clock(), "INFORM from %s not acted on (%s): %s", source, reason, detail)
 
     def _enrollment(self, mac: str, note: pktc.Enrollment, ip: str, device: Device | None,

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from ipaddress import IPv4Address
 from typing import TypeVar
 
 import jinja2
@@ -58,7 +59,7 @@ from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usmengine import Accepted
-from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
+from pktcable.store import LeaseState, LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
@@ -75,8 +76,7 @@ from .lookup import Capabilities, RecordingResolver, StoreLookup
 from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
-from .site import dhcp_config, resolve_site
-from .site import naming as _naming
+from .site import dhcp_config, naming, resolve_site
 from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve")
@@ -186,8 +186,8 @@ class Backoffice:
                                admission=Admission(AdmissionLimits(cfg.tftp_admit_sessions)),
                                continues=lambda name: self.names.get(name, self.clock()) is not None)
         #: SIP phones' provisioning (sip_port), serve/sipwiring.py; their profiles ride on HTTP.
-        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon, self._record_file) \
-            if cfg.sip_port else None
+        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon, self._record_file,
+                             self.upgrades) if cfg.sip_port else None
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout,
                                versioned=self.sip.plain_route() if self.sip else None) \
@@ -347,6 +347,15 @@ class Backoffice:
         lease = self.lease_view.bound_lease(mac, self.clock())
         return None if lease is None else str(lease.address)
 
+    def address_leased(self, source: str) -> bool:
+        """Whether the DHCP server leases ``source`` to some device now (bound, unexpired):
+        who may send to the SNMP entity at all (ProvisioningEntity.screen)."""
+        try:
+            lease = self.lease_view.by_address.get(IPv4Address(source))
+        except ValueError:  # not an IPv4 address: no lease of ours
+            return False
+        return lease is not None and lease.state is LeaseState.BOUND and lease.expires > self.clock()
+
     def _on_dhcp(self, event: Event) -> None:
         if isinstance(event, (LeaseReleased, LeaseExpired)):
             self.capabilities.pop(normalize_mac(event.lease.mac), None)
@@ -370,20 +379,21 @@ class Backoffice:
             device.cm_mac = lease.remote_id.replace(":", "")  # option 82 remote id: the eMTA's modem
         if event.realm:
             device.flow = event.realm
-        if not device.template:
+        if not device.template and device.kind != "sip":  # a phone's empty layout is "generic"
             device.template = f"{device.kind}.txt"
         self.devices.put(device)
         self._commit_soon()
         if event.report is not None and not event.renewal:  # a reboot may bring a new image; a renewal cannot
             self.upgrades.dhcp_report(mac, event.report)
+        label = "DHCP" if device.kind == "sip" else "MTA-4"  # a phone's lease is no PacketCable step
         if device.kind == "cm":
             self.cm_flow.event(mac, ev.LeaseRenewed() if event.renewal else ev.LeaseAcked(), ip)
         elif event.renewal:  # the same binding, longer: the eMTA's run (or its outcome) stands
-            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseRenewed", ip))
+            self.devices.record(Step(mac, self.clock(), label, "LeaseRenewed", ip))
         elif event.realm and self.entity is not None:
             self.entity.lease_acked(mac, event.realm, ip)
         else:
-            self.devices.record(Step(mac, self.clock(), "MTA-4", "LeaseAcked", ip))
+            self.devices.record(Step(mac, self.clock(), label, "LeaseAcked", ip))
         log.info("%s %s lease %s%s%s", mac, device.kind, ip, f" realm {event.realm}" if event.realm else "",
                  " (renewed)" if event.renewal else "", extra={"mac": mac})
 
@@ -496,7 +506,7 @@ class Backoffice:
         cfg = self.cfg
         self.warm_up()
         site = self.site
-        with _naming("snmp", site.listen, cfg.snmp_port):
+        with naming("snmp", site.listen, cfg.snmp_port):
             self.snmp = await open_endpoint(site.listen, cfg.snmp_port, None, buffer=4 << 20,
                                             timeout=cfg.snmp_timeout, retries=cfg.snmp_retries,
                                             usm=secure.usm_engine(site.advertise) if self.secure_settings else None)
@@ -509,7 +519,9 @@ class Backoffice:
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
             lease_sync=self._lease_sync if cfg.dhcp_workers else None, reports=self.upgrades,
+            address_leased=self.address_leased,
         )
+        self.snmp.screen = self.entity.screen
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
         self.snmp.on_usm_refused = self.secure_events.usm_refused
@@ -519,9 +531,9 @@ class Backoffice:
             self.secure = secure.SecureServices(self.secure_settings, site.listen, site.advertise,
                                                 self.secure_events.keyed, self.secure_events.key_refused,
                                                 mapper=StoreMapper(self.devices, cfg.auto_enroll))
-            with _naming("kdc/km", site.listen, self.secure_settings.km_port):
+            with naming("kdc/km", site.listen, self.secure_settings.km_port):
                 await self.secure.start()
-        with _naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
+        with naming("dhcp", site.dhcp_listen, cfg.dhcp_port):
             sock = open_socket(site.dhcp_listen, cfg.dhcp_port, site.interface)
         # A direct request is placed on the served link by the interface's address.
         link = site.advertise if site.interface else None
@@ -538,9 +550,9 @@ class Backoffice:
         await self.dhcp_service.start()
         await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:
-            with _naming("http", site.listen, cfg.http_port):
+            with naming("http", site.listen, cfg.http_port):
                 await self.http.start()
-        with _naming("tod", site.listen, cfg.tod_port):
+        with naming("tod", site.listen, cfg.tod_port):
             await self.tod.start()
         if self.sip is not None:
             await self.sip.start(site, self.http)  # its errors name the port (SIP or HTTPS) that failed
@@ -555,7 +567,7 @@ class Backoffice:
             self._api = web.AppRunner(make_api(OfficeView(self), access), access_log=None,
                                       keepalive_timeout=cfg.http_header_timeout)
             await self._api.setup()
-            with _naming("api", cfg.api_address, cfg.api_port):
+            with naming("api", cfg.api_address, cfg.api_port):
                 self._api_server = await listen(self._api, cfg.api_address, cfg.api_port, cfg.http_header_timeout,
                                                 ssl_context=api_ssl(cfg))
         self._ticker = asyncio.ensure_future(self._tick())

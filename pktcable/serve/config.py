@@ -12,6 +12,8 @@ demo on loopback without privileges, overridden by a TOML file.
     node_id = "dhcp-a"             # this node's name in a shared database's node table
                                    # (default: host name/address; docs/deploy.md)
     node_heartbeat = 5.0           # seconds between its heartbeats there (stale after 3 missed)
+    secondary_dhcp_server = "10.0.0.3"  # another serve node, told to the CMs as option 122.2:
+                                   # their eMTAs take an OFFER from either node
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
@@ -85,7 +87,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -104,11 +105,12 @@ from pktcable.store.pg_nodes import check_id
 from pktcable.templates import DEFAULTS as SHIPPED_TEMPLATES
 
 from .secure import kerberos_realm
+from .tlssettings import api_ssl, check_sip, sip_ssl
 
 if TYPE_CHECKING:
     from pktcable.firmware.codefile import CvcTrust
 
-__all__ = ["SettingError", "ServeConfig", "check", "load", "read"]
+__all__ = ["SettingError", "ServeConfig", "api_ssl", "check", "load", "read", "sip_ssl"]
 
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -177,6 +179,8 @@ class ServeConfig:
     enroll_max_in_flight: int = 256
     enroll_rate: float = 0.0
     prov_timer: int = 10  # minutes, option 122.8
+    #: Option 122.2 to the CMs: another serve node whose OFFERs their eMTAs may take (None: only this one).
+    secondary_dhcp_server: str | None = None
     mta_pool: tuple[str, str] = DEFAULT_POOLS["mta_pool"]
     cm_pool: tuple[str, str] = DEFAULT_POOLS["cm_pool"]
     cpe_pool: tuple[str, str] = DEFAULT_POOLS["cpe_pool"]
@@ -319,7 +323,7 @@ def _check(cfg: ServeConfig) -> None:
         raise named("file_scheme", f"must be tftp or http, not {cfg.file_scheme!r}")
     if cfg.file_scheme == "http" and not cfg.http_port:
         raise named("file_scheme", "http needs http_port (it is 0, HTTP is off)")
-    _check_sip(cfg)
+    check_sip(cfg)
     if cfg.log_level not in LOG_LEVELS:
         raise named("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {cfg.log_level!r}")
     if cfg.log_format not in LOG_FORMATS:
@@ -344,6 +348,11 @@ def _check(cfg: ServeConfig) -> None:
         parse_store(cfg.store)
     except StoreUrlError as exc:
         raise named("store", str(exc)) from None
+    if cfg.secondary_dhcp_server is not None:
+        try:
+            IPv4Address(cfg.secondary_dhcp_server)
+        except ValueError:
+            raise named("secondary_dhcp_server", f"must be an IPv4 address, not {cfg.secondary_dhcp_server!r}") from None
     if cfg.node_id is not None:
         try:
             check_id(cfg.node_id)
@@ -418,58 +427,6 @@ def firmware_trust(cfg: ServeConfig) -> CvcTrust | None:
     except ValueError as exc:
         raise named("firmware_cvc_root", f"{cfg.firmware_cvc_root}: not a PEM certificate ({exc})") from None
     return CvcTrust(root, cfg.firmware_manufacturer, cfg.firmware_cosigner)
-
-
-def api_ssl(cfg: ServeConfig) -> ssl.SSLContext | None:
-    """The API listener's TLS context from api_cert and api_key, or None (plain HTTP)."""
-    return _tls_context(cfg, "api_cert", "api_key")
-
-
-def sip_ssl(cfg: ServeConfig) -> ssl.SSLContext | None:
-    """The SIP server's TLS context (SIP over TLS, profiles over HTTPS) from sip_cert and sip_key, or None."""
-    return _tls_context(cfg, "sip_cert", "sip_key")
-
-
-def _tls_context(cfg: ServeConfig, cert_key: str, key_key: str) -> ssl.SSLContext | None:
-    cert, key = getattr(cfg, cert_key), getattr(cfg, key_key)
-    if cert is None and key is None:
-        return None
-    if cert is None or key is None:
-        raise named(cert_key if cert is None else key_key, f"set {cert_key} and {key_key} together")
-    for name, value in ((cert_key, cert), (key_key, key)):
-        path = Path(value)
-        if not path.is_file() or not os.access(path, os.R_OK):
-            raise named(name, f"{path}: no such readable file")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-    except ssl.SSLError as exc:
-        raise named(cert_key, f"{cert} with {key}: not a PEM certificate and its key ({exc.reason or exc})") from None
-    return context
-
-
-def _check_sip(cfg: ServeConfig) -> None:
-    if cfg.sip_transport not in ("udp", "tcp", "tls"):
-        raise named("sip_transport", f"must be udp, tcp or tls, not {cfg.sip_transport!r}")
-    if cfg.sip_multicast and cfg.sip_transport != "udp":
-        raise named("sip_multicast", "the PnP SUBSCRIBE comes over UDP: needs sip_transport = \"udp\"")
-    tls = sip_ssl(cfg)
-    if tls is None and cfg.sip_transport == "tls":
-        raise named("sip_transport", "tls needs the server's certificate: set sip_cert and sip_key")
-    if tls is None and cfg.sip_https_port:
-        raise named("sip_https_port", "HTTPS needs the server's certificate: set sip_cert and sip_key")
-    if cfg.sip_https_port and not cfg.sip_port:
-        raise named("sip_https_port", "serves the SIP phones' profiles: needs sip_port (it is 0)")
-    if cfg.sip_dhcp_servers:
-        from dhcp.options.types import SIP_SERVERS
-
-        try:
-            SIP_SERVERS.encode(cfg.sip_dhcp_servers)
-        except ValueError as exc:
-            raise named("sip_dhcp_servers", str(exc)) from None
-    if cfg.sip_port and not (cfg.http_port or cfg.sip_https_port):
-        raise named("sip_port", "SIP phones fetch their profiles over HTTP: needs http_port or sip_https_port "
-                                "(both are 0)")
 
 
 def _check_ports(cfg: ServeConfig) -> None:

@@ -24,7 +24,9 @@ FETCHED = "ProfileFetched"
 #: The NOTIFY outcomes the history records: acknowledged, refused, or the end of the dialog.
 NOTIFY_EVENTS = ("Notified", "NotifyFailed", "SubscriptionEnded")
 #: The last of these says where the subscription stands when the service holds none now.
-_ENDINGS = {"Expired": "expired", "Unsubscribed": "unsubscribed", "SubscriptionEnded": "ended"}
+#: ``Unreachable``: the server gave up pushing a change to it (every retry unanswered or refused).
+_ENDINGS = {"Expired": "expired", "Unsubscribed": "unsubscribed", "SubscriptionEnded": "ended",
+            "Unreachable": "unreachable"}
 _HELD = ("Subscribed", "Refreshed", "Notified", *_ENDINGS)
 #: A NOTIFY that got no answer (RFC 6665 §4.2.2: the subscription ends): the phone is gone.
 _NO_ANSWER = "408"
@@ -41,6 +43,8 @@ class PhoneLive:
     served: str | None = None
     #: Why the profile does not build, when it does not.
     problem: str | None = None
+    #: The server gave up pushing to it (its retries unanswered), until it subscribes again.
+    unreachable: bool = False
 
 
 def version_of(detail: str) -> str | None:
@@ -57,8 +61,11 @@ def _last(history: Sequence[Step], events: tuple[str, ...]) -> Step | None:
 
 def subscription(history: Sequence[Step], live: PhoneLive | None) -> str:
     """``subscribed`` (held now), ``expired`` (not refreshed in time), ``unreachable`` (a NOTIFY
-    got no answer), ``ended`` (the phone refused a NOTIFY: it no longer has the dialog),
-    ``unsubscribed`` (it ended it), or ``none`` (never, or none since the server started)."""
+    got no answer, or no push reached it in all its tries, even within a subscription),
+    ``ended`` (the phone refused a NOTIFY: it no longer has the dialog), ``unsubscribed``
+    (it ended it), or ``none`` (never, or none since the server started)."""
+    if live is not None and live.unreachable:
+        return "unreachable"
     if live is not None and live.subscribed:
         return "subscribed"
     last = _last(history, _HELD)

@@ -78,12 +78,14 @@ class CmMib:
     def answer(self, msg: m.Message, addr: tuple[str, int]) -> m.Message | None:
         reply = self.view.handle(msg)
         if msg.pdu.type is m.PduType.SET and reply is not None and not reply.pdu.error_status:
-            error = self._applied({vb.oid for vb in msg.pdu.varbinds})
-            if error is not None:
-                return msg.response(error_status=error[0], error_index=error[1])
+            order = [vb.oid for vb in msg.pdu.varbinds]
+            error = self._applied(set(order))
+            if error is not None:  # the varbind to blame: the address (or its type, when it came alone)
+                blamed = self.o.address if self.o.address in order else self.o.address_type
+                return msg.response(error_status=error, error_index=order.index(blamed) + 1)
         return reply
 
-    def _applied(self, written: set[OID]) -> tuple[m.ErrorStatus, int] | None:
+    def _applied(self, written: set[OID]) -> m.ErrorStatus | None:
         """A SET that passed the per-object checks, into the software's state. The server's
         objects are tied (RFC 4639): docsDevSwServer sets the address, an IPv4 address sets
         docsDevSwServer; a type and an address that do not fit each other are refused."""
@@ -93,7 +95,7 @@ class CmMib:
             assert isinstance(kind, int) and isinstance(raw, bytes)
             if len(raw) not in ADDRESS_LENGTHS[kind]:
                 self.show()  # undo: RFC 3416 4.2.5, all or nothing
-                return m.ErrorStatus.INCONSISTENT_VALUE, 1
+                return m.ErrorStatus.INCONSISTENT_VALUE
             sw.server = IPv4Address(raw) if kind == 1 else IPv6Address(raw) if kind == 2 else None
         if o.server in written:
             raw = v.value(o.server)

@@ -52,6 +52,8 @@ class Outcome(Enum):
     CODE_FILE_REJECTED = "code-file-rejected"
     #: Signed well, but not an image for this device (no lab image header).
     IMAGE_REFUSED = "image-refused"
+    #: Another image asked for after the simulator's bound of upgrades in one walk.
+    TOO_MANY = "too-many-upgrades"
 
 
 @dataclass(frozen=True)
@@ -96,25 +98,32 @@ class CmSoftware:
     enabled: bool = False
     last: Result | None = None
     upgrades: int = 0
+    #: The running image's file name when there is no store to keep it in (no CVC root).
+    image: str = ""
 
     @classmethod
     def factory(cls, version: str, image: str, root: x509.Certificate | None, manufacturer: str) -> CmSoftware:
         store = None if root is None else CodeStore(
             cf.CvcTrust(root, manufacturer), cf.AccessState(cf.AccessStart(FACTORY_TIME, FACTORY_TIME)), running=image)
-        return cls(version, store)
+        return cls(version, store, image=image)
 
     def reboot(self) -> None:
-        """What a reboot forgets: the enabling CVC is the next config file's to give."""
+        """What a boot forgets: the enabling CVC is the next config file's to give."""
         self.enabled = False
 
-    def take_config(self, upgrade: Upgrade, config_server: IPv4Address) -> Attempt | Result | None:
+    def take_config(self, upgrade: Upgrade, config_server: IPv4Address,
+                    hold: str | None = None) -> Attempt | Result | None:
         """A registered modem's config file: its CVCs are processed, then the download
-        that is due (an :class:`Attempt`), a named refusal, or None (nothing to do)."""
-        if upgrade.filename is not None:
+        that is due (an :class:`Attempt`), a named refusal, or None (nothing to do).
+        ``hold``: why no download may start now (a due one ends in ``too-many-upgrades``)."""
+        if upgrade.filename is not None and self.admin is not SwAdmin.IGNORE_PROVISIONING_UPGRADE:
+            # docsDevSwFilename/Server show the provisioning's choice, unless set by SNMP (RFC 4639).
             self.filename = upgrade.filename
             self.server = upgrade.server or config_server
         if self.store is None:
-            return None if upgrade.filename is None else self._end(Outcome.NOT_ENABLED, "the device trusts no CVC root")
+            if upgrade.filename is None or upgrade.filename == self.image:
+                return None
+            return self._end(Outcome.NOT_ENABLED, "the device trusts no CVC root")
         store, due, refused = take_config(self.store, upgrade)
         self.store = store
         if refused is not None:
@@ -126,6 +135,8 @@ class CmSoftware:
             return None  # RFC 4639: after an upgrade from management the provisioning's is disregarded
         if not due:
             return self._end(Outcome.NOT_ENABLED, "")
+        if hold is not None:
+            return self._end(Outcome.TOO_MANY, hold)
         return self._attempt(from_mgt=False)
 
     def from_mgt(self) -> Attempt | Result:

@@ -156,15 +156,16 @@ class EcmDevice:
     async def ecm(self) -> object | None:
         if not self.config.run_ecm:
             return ev.EcmOperational()
-        for _ in range(MAX_UPGRADES_PER_WALK + 1):
-            event = await self.ecm_boot()
+        for boot in range(MAX_UPGRADES_PER_WALK + 1):
+            event = await self.ecm_boot(may_upgrade=boot < MAX_UPGRADES_PER_WALK)
             if event is not None:
                 return event
-            self.software.reboot()  # installed: the eCM reboots and walks again from DHCP
-        return ev.EcmOperational()
+            # installed: the eCM reboots and walks again from DHCP
+        raise AssertionError("the last boot never upgrades")  # pragma: no cover
 
-    async def ecm_boot(self) -> object | None:
+    async def ecm_boot(self, may_upgrade: bool = True) -> object | None:
         """One boot of the eCM: its event, or None when it installed an image and reboots."""
+        self.software.reboot()
         self.close_cm_agent()
         try:
             cm = self.cm = await self.dora("cm", "CM-1...4")
@@ -200,7 +201,8 @@ class EcmDevice:
         config = await self.cm_file(cm)
         if config is None:
             return ev.EcmOperational()
-        due = self.software.take_config(upgrade_of(config), cm.siaddr)
+        due = self.software.take_config(upgrade_of(config), cm.siaddr,
+                                        None if may_upgrade else f"{MAX_UPGRADES_PER_WALK} upgrades in this walk")
         self.show_software()
         if isinstance(due, Result):
             self.upgrade_ended(due)
@@ -286,7 +288,6 @@ class EcmDevice:
     async def _from_mgt(self, attempt: Attempt, local: IPv4Address) -> None:
         result = await self.download_code(attempt, local)
         if result.outcome is Outcome.UPGRADED:
-            self.software.reboot()
             self.request_reboot()
 
 

@@ -9,7 +9,9 @@ reply that does not decode is a deviation too, never the end of the run.
 
 After its walk the device stays up, its SNMP agent answering, until the
 runner stops it: a SET of pktcMtaDevResetNow then starts a new walk at MTA-1
-(the eCM stays registered), as a real eMTA reboots.
+(the eCM stays registered), as a real eMTA reboots. The eCM half (its DHCP,
+config file, software upgrade and agent) is :class:`pktcable.simulate.ecm.EcmDevice`;
+an image it installs reboots the whole device, from the eCM's DHCP.
 """
 
 from __future__ import annotations

@@ -77,9 +77,12 @@ class Identity:
                        mib: str | None = None, software: str = CM_SOFTWARE_VERSION) -> list[tuple[int, bytes]]:
         """``software``: the eCM's running version (option 43 sub-option 6)."""
         if kind == "cm":
+            # Vendor, model, hardware and software version (10, 9, 5, 6): what a back office's
+            # firmware rules match a modem by.
             items: list[tuple[str, Any]] = [("device-type", "ECM"), ("esafe-types", "ECM:EMTA"),
-                                            ("serial-number", self.serial), ("software-version", software),
-                                            ("vendor-name", "pktcable-sim")]
+                                            ("serial-number", self.serial), ("hardware-version", HARDWARE_VERSION),
+                                            ("software-version", software), ("model-number", MODEL_NUMBER),
+                                            ("vendor-name", VENDOR_NAME)]
             return [(60, CM_VENDOR_CLASS.encode()), (43, encode_space(CABLELABS_CLIENT, items, 43)), (55, CM_PRL)]
         items = [("device-type", "EMTA"), ("serial-number", self.serial), ("hardware-version", HARDWARE_VERSION),
                  ("software-version", SOFTWARE_VERSION), ("boot-rom-version", BOOT_ROM_VERSION),

@@ -59,7 +59,7 @@ def from_rows(rows: list[dict[str, Any]]) -> list[DeviceResult]:
 
 
 def upgrade_rows(results: list[DeviceResult]) -> list[dict[str, Any]]:
-    """Who upgraded when: every device whose eCM was told to take another image (or ran
+    """Who upgraded when: every device (its eCM, or a phone) told to take another image (or running
     another at the end), with its version before and after, how the upgrade ended and, for
     an installed one, the POSIX times of the code file's TFTP, the reboot and the DHCP ACK
     of the new version."""
@@ -133,15 +133,15 @@ def render(summary: dict[str, Any], flow: str) -> str:
     if summary["failed"]:
         lines.append("final states: " + ", ".join(f"{k} {v}" for k, v in summary["final_states"].items()))
     if summary.get("upgrades"):
-        lines.append("eCM upgrades: " + ", ".join(f"{k} {v}" for k, v in summary["upgrades"].items())
+        lines.append(("phone" if flow == "SIP" else "eCM") + " upgrades: " + ", ".join(f"{k} {v}" for k, v in summary["upgrades"].items())
                      + "; versions now: " + ", ".join(f"{k} {v}" for k, v in summary["cm_versions"].items()))
     soft = summary.get("software")
     if summary.get("upgrades") and soft:
-        lines.append(f"eCM software: {soft['upgraded']} upgraded, {soft['not_asked']} not asked to, failed: "
+        lines.append(("phone" if flow == "SIP" else "eCM") + f" software: {soft['upgraded']} upgraded, {soft['not_asked']} not asked to, failed: "
                      + (", ".join(f"{k} {v}" for k, v in soft["failed"].items()) or "none"))
     rows = summary.get("cm_upgrades") or []
     for row in rows[:SHOWN_UPGRADES]:
-        lines.append(f"  {row['cm_mac']} {row['before']} -> {row['after']}: {row['upgrade'] or 'running another image'}"
+        lines.append(f"  {row['cm_mac'] or row['mta_mac']} {row['before']} -> {row['after']}: {row['upgrade'] or 'running another image'}"
                      + (f" (image {_clock(row['image_at'])}, rebooted {_clock(row['rebooted_at'])}, reported "
                         f"{_clock(row['reported_at'])})" if row["image_at"] else ""))
     if len(rows) > SHOWN_UPGRADES:

@@ -135,7 +135,7 @@ function timeline(device, history) {
 export const SUBSCRIPTION_WORDS = {
   subscribed: "subscribed",
   expired: "expired: not refreshed in time",
-  unreachable: "unreachable: a NOTIFY got no answer",
+  unreachable: "unreachable: a NOTIFY got no answer, or no change reached it in all its tries",
   ended: "ended: the phone refused a NOTIFY (it no longer has the dialog)",
   unsubscribed: "unsubscribed: the phone ended it",
   none: "none since the server started",

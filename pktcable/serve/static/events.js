@@ -37,6 +37,8 @@ export const EVENT_WORDS = {
   NotifyFailed: "The phone answered a NOTIFY with an error; it is tried again at the next change.",
   NotNotified: "A change for the phone found it neither subscribed nor at a known address: nobody was told.",
   ProfileFetched: "The phone fetched its profile over HTTP(S) (a 304 to its ETag counts: it holds that version).",
+  PushRetry: "A change NOTIFY to the phone failed; it is sent again after the wait the detail names.",
+  Unreachable: "No change NOTIFY reached the phone in all its tries: it is counted unreachable until it subscribes again.",
 };
 
 /** Result codes of pktcMtaDevProvisioningState (PKTC-MTA-MIB; pktcable/flow/tables.py ProvisioningState). */
@@ -73,5 +75,5 @@ export function describe(event) {
 /** Whether an event is a failure of the run. */
 export function isFailure(event, detail) {
   if (event === "StatusReceived") return /^[367]$/.test(String(detail).trim());
-  return /Failed$|Expired$|NotSupported$/.test(String(event));
+  return /Failed$|Expired$|NotSupported$|^Unreachable$/.test(String(event));
 }
