@@ -102,3 +102,14 @@ def test_simulate_refuses_a_damaged_state_file_before_it_starts(tmp_path: Path) 
                            "--cm-state", str(state), "--quiet"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "--cm-state" in done.stderr and "$.devices.021000000001.version" in done.stderr
+
+
+def test_load_reads_a_changed_file_again_and_a_missing_one_is_the_factorys(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    assert cmstate.load(str(path)) == {}
+    first = {"021000000001": cmstate.Saved("1.0.0", "a.p7", None)}
+    path.write_bytes(cmstate.dump(first))
+    assert cmstate.load(str(path)) == first
+    second = {"021000000001": cmstate.Saved("2.0.0", "b.p7", AccessState(AccessStart(T1, T0)))}
+    path.write_bytes(cmstate.dump(second))
+    assert cmstate.load(str(path)) == second

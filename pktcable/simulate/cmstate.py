@@ -150,13 +150,19 @@ def updated(state: Mapping[str, Saved], devices: Iterable[tuple[str, str, str, l
     return out
 
 
-@cache
 def load(path: str) -> dict[str, Saved]:
-    """The state file at ``path``, read once per process however many devices look in it;
-    a file that does not exist yet is an empty state (the first run)."""
-    file = Path(path)
-    if not file.exists():
+    """The state file at ``path``, read once however many devices look in it (again once it
+    changed: a process may run the simulation twice); a file that does not exist yet is an
+    empty state (the first run)."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
         return {}
-    with file.open("rb") as f:
+    return _load(path, st.st_mtime_ns, st.st_size)
+
+
+@cache
+def _load(path: str, mtime_ns: int, size: int) -> dict[str, Saved]:
+    with open(path, "rb") as f:
         data = f.read(MAX_BYTES + 1)
     return parse(data)
