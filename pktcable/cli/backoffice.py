@@ -283,12 +283,10 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
     Examples:
 
     \b
-      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
+      pktcable simulate --server 127.0.0.2 --server 127.0.0.3 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
       pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
       pktcable simulate --server 127.0.0.1 --flow sip --sip-port 5070 --count 200 --hold 60
-      pktcable simulate --server 127.0.0.2 --server 127.0.0.3 --flow hybrid.2 --count 100 --device-budget 120
-      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100 --cvc-root lab-pki/cvc-root.pem --manufacturer "Example Vendor" --cm-agent-port 1161
-      pktcable simulate --server 127.0.0.1 --flow basic.1 --count 1000 --cvc-root lab-pki/cvc-root.pem --manufacturer "Example Vendor" --cm-image fw-1.0.0.p7 --cm-state cm-state.json
+      pktcable simulate --server 127.0.0.1 --flow basic.1 --count 1000 --cvc-root lab-pki/cvc-root.pem --manufacturer "Example Vendor" --cm-image fw-1.0.0.p7 --cm-state cm-state.json --cm-agent-port 1161
     """
     import socket
     import time
