@@ -59,14 +59,13 @@ from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usmengine import Accepted
-from pktcable.store import LeaseState, LeaseStore, MemoryLeaseStore, SqliteLeaseStore
-from pktcable.store.admin import ADMIN_FILE, AdminStore
-from pktcable.store.backend import open_postgresql
-from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
-from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
-from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFirmwareStore
+from pktcable.store import LeaseState, LeaseStore
+from pktcable.store.admin import AdminStore
+from pktcable.store.built import BuiltFile, BuiltFiles
+from pktcable.store.devices import Device, DeviceStore, Step, normalize_mac
+from pktcable.store.firmware import FirmwareStore
 
-from . import datadir, secure
+from . import secure
 from .cmflow import CmFlow
 from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp
@@ -77,6 +76,7 @@ from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
 from .site import dhcp_config, naming, resolve_site
+from .stores import open_stores
 from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve")
@@ -102,31 +102,12 @@ class Backoffice:
         self.clock = clock
         #: Where the services listen and the address the devices are told (before anything opens).
         self.site = resolve_site(cfg)
-        # The data dir is 0700 and its files 0600: it holds the CMTS shared secret.
-        data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
-        # Held while the stores are open: a restore or migration must not swap files under them.
-        self._data_lock = datadir.lock(data, exclusive=False) if data is not None else None
-        if data is not None and cfg.store in (None, "", "sqlite:"):
-            for db in ("devices.db", "leases.db", ADMIN_FILE):
-                datadir.private_file(data / db)
-        cm_key = datadir.cm_key(cfg, data)  # before any store opens: a bad key setting leaves nothing behind
-        retention = cfg.retention()
-        # The store setting: a PostgreSQL database, or (absent, "sqlite:") the data dir's files.
-        store_url = cfg.store if cfg.store not in (None, "", "sqlite:") else None
-        postgresql = open_postgresql(store_url, retention, clock) if store_url else None
-        if postgresql is not None:
-            self.devices: DeviceStore = postgresql.devices
-            leases: LeaseStore = postgresql.leases
-        else:
-            self.devices = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
-                else MemoryDeviceStore(retention)
-            leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
-        # With a DHCP worker the lease table is the worker's (its only writer, which opens it
-        # itself from this name); this process mirrors it.
-        self._leases_db = store_url or (str(data / "leases.db") if data else None)
-        if cfg.dhcp_workers:
-            leases.close()
-        self.leases: LeaseStore | None = None if cfg.dhcp_workers else leases
+        stores = open_stores(cfg, clock)
+        self._data_lock = stores.data_lock
+        cm_key = stores.cm_key
+        self.devices: DeviceStore = stores.devices
+        self._leases_db = stores.leases_db
+        self.leases: LeaseStore | None = stores.leases
         #: The Prometheus registry of this back office (histograms observed as things happen,
         #: the services' counters read at scrape time).
         self.metrics_registry = Metrics()
@@ -135,15 +116,9 @@ class Backoffice:
         for name, store in (("devices", self.devices), ("leases", self.leases)):
             if hasattr(store, "on_commit"):  # the stores that write (SQLite, PostgreSQL)
                 setattr(store, "on_commit", self.metrics_registry.committed(name).observe)  # noqa: B010
-        #: The last file built for each device and kind, beside the devices (the API shows them).
-        self.built: BuiltFiles = postgresql.built if postgresql is not None else \
-            SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles()
-        #: API tokens and the audit log.
-        self.admin = postgresql.admin if postgresql is not None else \
-            AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
-        #: The firmware catalogue (PostgreSQL, or data dir firmware.db and firmware/, or memory).
-        self.firmware: FirmwareStore = postgresql.firmware if postgresql is not None else \
-            SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
+        self.built: BuiltFiles = stores.built
+        self.admin: AdminStore = stores.admin
+        self.firmware: FirmwareStore = stores.firmware
         self.firmware_trust = firmware_trust(cfg)
         manufacturer_cvc, cosigner_cvc = firmware_cvcs(cfg)
         #: Devices' reported versions, the rules' decisions, the CM file's upgrade TLVs.

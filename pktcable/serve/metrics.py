@@ -75,6 +75,31 @@ def _name(name: str) -> str:
     return f"{PREFIX}_{name}"
 
 
+#: The SIP provisioning server's push counters shown as ``pktcable_sip_pushes_total{outcome}``.
+SIP_PUSH_OUTCOMES = ("queued", "notify", "check-sync", "no-target", "delivered", "fetched", "unfetched", "retried",
+                     "unreachable")
+#: Its NOTIFY answers shown as ``pktcable_sip_notifies_total{outcome}``.
+SIP_NOTIFY_OUTCOMES = ("2xx", "408", "481", "timeout", "failed")
+#: Its transport's counters shown as ``pktcable_sip_messages_total{kind}``.
+SIP_MESSAGE_KINDS = ("sent", "received", "retransmitted", "rate-limited", "malformed")
+
+
+def _sip(office: Backoffice) -> Iterator[Metric]:
+    server = office.sip.server if office.sip is not None else None
+    if server is None or server.core is None:
+        return
+    stats = server.stats()
+    yield counter("sip_pushes_total", "SIP phone change pushes by outcome (delivered: the NOTIFY answered 2xx; "
+                  "unreachable: no try reached the phone).", ["outcome"],
+                  [([k], stats.get(f"push-{k}", 0)) for k in SIP_PUSH_OUTCOMES])
+    yield counter("sip_notifies_total", "Answers to the SIP NOTIFYs sent, by outcome (timeout: none within timer F).",
+                  ["outcome"], [([k], stats.get(f"notify-{k}", 0)) for k in SIP_NOTIFY_OUTCOMES])
+    yield counter("sip_messages_total", "SIP messages of the provisioning server by kind.", ["kind"],
+                  [([k], stats.get(f"transport-{k}", 0)) for k in SIP_MESSAGE_KINDS])
+    yield gauge("sip_pushes_in_flight", "SIP pushes awaiting their NOTIFY's answer or the phone's GET.", [],
+                [([], server.core.pushes_in_flight)])
+
+
 def counter(name: str, help_text: str, labels: Iterable[str], samples: Iterable[tuple[Iterable[str], float]]) \
         -> CounterMetricFamily:
     """A counter family (``name`` without the prefix, with its ``_total``) and its samples."""
@@ -122,6 +147,7 @@ class ServiceCollector(Collector):
                       ["reason"], [([k], v) for k, v in sorted(office.files.refused.items())])
         yield counter("tod_requests_total", "Time of Day (RFC 868) requests answered, by transport.", ["transport"],
                       [([k], v) for k, v in sorted(office.tod.answered.items())])
+        yield from _sip(office)
         kdc = office.secure.kdc if office.secure is not None else None
         if kdc is not None:
             yield counter("kdc_requests_total", "KDC requests by outcome (as-rep, tgs-rep, error-<code>, dropped, "

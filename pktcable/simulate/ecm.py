@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import errno
 import random
 import time
 from collections.abc import Callable
@@ -39,6 +40,10 @@ from .cmagent import CmMib
 from .cmsoftware import STEP, Attempt, CmSoftware, Outcome, Result, load_root
 from .config import Deviation, DeviceResult, SimConfig
 from .identity import Identity, Reply, parse_reply, request
+
+#: Binds of the eCM's agent port tried after a reboot, and the seconds between them.
+AGENT_BIND_TRIES = 40
+AGENT_BIND_WAIT = 0.05
 
 #: 122.1 = 255.255.255.255: no preference, the eMTA follows RFC 2131 (RFC 3495 5.1).
 ANY_DHCP_SERVER = IPv4Address("255.255.255.255")
@@ -265,10 +270,17 @@ class EcmDevice:
         if self.cm_mib is None:
             self.cm_mib = CmMib(self.software, {self.config.read_community: False,
                                                 self.config.write_community: True}, self.upgrade_from_mgt)
-        try:
-            self.cm_agent = await open_endpoint(str(address), port, self.cm_mib.answer)
-        except OSError as exc:
-            self.deviate("CM-4", f"cannot answer SNMP on the CM's leased address {address}: {exc}")
+        for attempt in range(AGENT_BIND_TRIES):
+            try:
+                self.cm_agent = await open_endpoint(str(address), port, self.cm_mib.answer)
+                return
+            except OSError as exc:
+                # After a reboot the agent takes its number again: the last boot's socket closes
+                # on a later loop turn, and a port prober of another process may hold it a moment.
+                if exc.errno != errno.EADDRINUSE or attempt == AGENT_BIND_TRIES - 1:
+                    self.deviate("CM-4", f"cannot answer SNMP on the CM's leased address {address}: {exc}")
+                    return
+                await asyncio.sleep(AGENT_BIND_WAIT)
 
     def close_cm_agent(self) -> None:
         if self.cm_agent is not None:
