@@ -15,9 +15,11 @@ downloads the same way, then reboots the whole device.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import errno
 import random
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import IPv4Address
@@ -33,7 +35,7 @@ from tlv.config import decode_file
 from tlv.configfile import ConfigFile
 from tlv.errors import DecodeError
 
-from . import net
+from . import cmstate, net
 from .cmagent import CmMib
 from .cmsoftware import STEP, Attempt, CmSoftware, Outcome, Result, load_root
 from .config import Deviation, DeviceResult, SimConfig
@@ -71,11 +73,23 @@ class EcmDevice:
         """The eCM's own state, kept across its reboots."""
         c = self.config
         root = None if c.cvc_root is None else load_root(c.cvc_root)
-        self.software = CmSoftware.factory(c.cm_version, c.cm_image, root, c.manufacturer)
-        self.result.cm_version = c.cm_version
+        mac = self.id.cm_mac.hex()
+        saved = None if c.cm_state is None else cmstate.load(c.cm_state).get(mac)
+        version, image = (c.cm_version, c.cm_image) if saved is None else (saved.version, saved.image)
+        self.software = CmSoftware.factory(version, image, root, c.manufacturer)
+        if saved is not None and saved.access is not None and self.software.store is not None:
+            self.software.store = dataclasses.replace(self.software.store, state=saved.access)
+        self.keep_access()
+        r = self.result
+        r.cm_mac, r.cm_version, r.cm_before, r.cm_image = mac, version, version, image
         self.cm_mib: CmMib | None = None
         self.cm_agent: SnmpEndpoint | None = None
         self.sw_task: asyncio.Task[None] | None = None
+
+    def keep_access(self) -> None:
+        """The code store's times as they are now, for the run's --cm-state."""
+        store = self.software.store
+        self.result.cm_access = cmstate.access_row(None if store is None else store.state)
 
     def deviate(self, step: str, text: str) -> None:
         self.result.deviations.append(Deviation(step, text))
@@ -165,6 +179,8 @@ class EcmDevice:
             cm = None
         if cm is None:
             return ev.EcmFailed("no CM lease")
+        if self.result.rebooted_at and not self.result.reported_at:
+            self.result.reported_at = time.time()  # the ACK to the first REQUEST naming the new version
         for problem in cm.problems:
             self.deviate("CM-4", problem)
         primary = cm.ccc.get("dhcp-server-1")
@@ -225,8 +241,12 @@ class EcmDevice:
             result = self.software.download_failed(attempt, missing, f"tftp://{attempt.server}/{attempt.filename}: "
                                                                      f"{exc}")
         else:
+            fetched = time.time()
             now = dt.datetime.now(dt.UTC)  # counts only with a clock-checking trust (docs/firmware.md)
             result = self.software.downloaded(attempt, data, now)
+            if result.outcome is Outcome.UPGRADED:  # installed: the reboot follows at once
+                r = self.result
+                r.image_at, r.rebooted_at, r.reported_at, r.cm_image = fetched, time.time(), 0.0, attempt.filename
         self.show_software()
         self.upgrade_ended(result)
         return result
@@ -238,6 +258,7 @@ class EcmDevice:
             self.deviate(STEP, f"software upgrade to {self.software.filename!r}: {result.name}")
 
     def show_software(self) -> None:
+        self.keep_access()  # a CVC taken moves cvcAccessStart, an install codeAccessStart
         if self.cm_mib is not None:
             self.cm_mib.show()
 
