@@ -207,3 +207,39 @@ def test_a_status_with_no_run_to_take_up_stays_unexpected(flow: str, state: str)
     entity.handle(inform(pktc.Status(TREE, bytes.fromhex(MAC), 77, STATUS_PASS)), ("10.0.0.9", 50000))
     events = [step.event for step in store.history(MAC)]
     assert "RunTakenUp" not in events and events[-1] == "UnexpectedStatusReceived" and MAC not in entity.machines
+
+
+def test_a_source_this_node_knows_under_another_device_learns_the_newer_binding() -> None:
+    """This node's memory holds the address as another device's (an old binding); another
+    node has since bound it to MAC. The screen lets it through (the address is leased),
+    the lease check fails, and the INFORM waits for one query of the shared table, which
+    says who holds it now: it is heard."""
+    async def scenario() -> None:
+        leases = {"02aa000000ff": LEASED}
+        table = Table(leases, {LEASED: MAC})
+        entity, endpoint, wire, clock = office(leases)
+        entity.shared_rounds = SharedLeaseRounds(table.lookup, clock)
+        endpoint.datagram_received(enrollment(bytes.fromhex(MAC)), (LEASED, 1000))
+        while not wire.sent:
+            await asyncio.sleep(0)
+        assert table.queries == [[LEASED]] and entity.rejected == {} and MAC in entity.machines
+
+    asyncio.run(scenario())
+
+
+def test_an_inform_naming_a_mac_the_table_does_not_lease_there_is_answered_and_rejected() -> None:
+    """A leased host naming another device's MAC: one query, then rejected with a Response
+    (a valid PDU); a repeat within the memory of the answer costs no query and is rejected
+    the same way."""
+    async def scenario() -> None:
+        leases = {"02aa000000ff": LEASED}
+        table = Table(leases, {})
+        entity, endpoint, wire, clock = office(leases)
+        entity.shared_rounds = SharedLeaseRounds(table.lookup, clock)
+        for n in range(2):
+            endpoint.datagram_received(enrollment(bytes.fromhex(MAC), request_id=10 + n), (LEASED, 1000))
+            while len(wire.sent) <= n:
+                await asyncio.sleep(0)
+        assert len(table.queries) == 1 and entity.rejected == {"not-leased-address": 2} and MAC not in entity.machines
+
+    asyncio.run(scenario())

@@ -105,3 +105,23 @@ def test_a_sqlite_node_asks_no_shared_table(tmp_path: Path) -> None:
             await office.close()
 
     asyncio.run(main())
+
+
+def test_the_holders_of_some_addresses_are_their_bound_unexpired_rows(pg_url: str) -> None:
+    from pktcable.store.leases import LeaseState
+    from pktcable.store.pg_leases import PgLeaseStore
+
+    store = PgLeaseStore(pg_url)
+    try:
+        rows = {"127.100.1.1": (LeaseState.BOUND, 2000.0), "127.100.1.2": (LeaseState.BOUND, 900.0),
+                "127.100.1.3": (LeaseState.RELEASED, 2000.0), "127.100.1.4": (LeaseState.DECLINED, 2000.0),
+                "127.100.1.5": (LeaseState.BOUND, 3000.0)}
+        for n, (address, (state, expires)) in enumerate(rows.items()):
+            store.put(Lease(IPv4Address(address), f"01:{n:02x}", f"00:aa:00:00:01:{n:02x}", expires, state))
+        store.commit()
+        asked = [IPv4Address(a) for a in ("127.100.1.1", "127.100.1.2", "127.100.1.3", "127.100.1.4", "127.100.9.9")]
+        found = store.holders_of(asked, 1000.0)
+        assert [str(lease.address) for lease in found] == ["127.100.1.1"]  # not 1.5: not asked about
+        assert store.holders_of([], 1000.0) == []
+    finally:
+        store.close()

@@ -367,16 +367,21 @@ class ProvisioningEntity:
             return msg.response()
         mac = note.mac.hex()
         leased = self.leased_address(mac)
-        if leased != source and self.lease_sync is not None and not synced:
-            rounds = self._sync_rounds()
+        if leased != source and not synced and (self.lease_sync is not None or self.shared_rounds is not None):
+            # The source holds a lease in memory, but not this MAC's: the record of the MAC's
+            # lease may be on its way (a worker), or another node bound it since (shared table).
+            rounds = self.shared_rounds.rounds if self.shared_rounds is not None else self._sync_rounds()
             assert rounds is not None
-            waiter = rounds.join()
-            if waiter is None:
+            full = rounds.waiting >= rounds.max_waiting
+            waiter = self.shared_rounds.join(source) if self.shared_rounds is not None else rounds.join()
+            if waiter is not None:
+                return self._handle_synced(waiter, msg, addr, secured)
+            if full:
                 # No room to wait: dropped unanswered, so that a real eMTA re-sends it.
                 self._reject("not-leased-address", source, f"{mac}: too many INFORMs wait for lease records, "
                              "dropped unanswered")
                 return None
-            return self._handle_synced(waiter, msg, addr, secured)
+            # Else the shared table was asked about this source a moment ago: judged as it is.
         if leased != source:
             self._reject("not-leased-address", source,
                          f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")

@@ -335,8 +335,10 @@ class Backoffice:
         found: set[str] = set()
         for lease in self.dhcp.store.holders_of(addresses, now):
             held = self.dhcp.engine.by_address.get(lease.address)
-            # This node's own newer record of the address stays (it wrote the table itself).
-            if held is None or held.state is not LeaseState.BOUND or held.expires <= now:
+            # Every binding is in the table before its ACK leaves, so the row is never older
+            # than what this node knows of the address, unless a write of this node's own is
+            # still staged (a later end): that record stays.
+            if held is None or held.state is not LeaseState.BOUND or held.expires <= lease.expires:
                 self.dhcp.engine.learn(lease)
             found.add(str(lease.address))
         return found
