@@ -10,6 +10,7 @@ import asyncio
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from pktcable.serve.api import metrics_text
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import check
 from pktcable.snmp import message as m
@@ -17,6 +18,7 @@ from pktcable.snmp import pktc
 from pktcable.store.devices import Device
 from pktcable.store.leases import Lease
 
+from .promtext import value
 from .test_e2e import configs
 from .test_onetime_shared import _office
 
@@ -78,6 +80,9 @@ def test_a_status_inform_reaching_the_node_that_did_not_lease_it_records_the_out
             transport.sendto(_status(42), b.addresses()["snmp"])
             reply = m.decode(await asyncio.wait_for(inbox.replies.get(), 10.0))
             assert reply.pdu.request_id == 42 and b.entity.shared_rounds.queries == 1
+            text = metrics_text(b)
+            assert value(text, "pktcable_shared_lease_lookups_total", outcome="query") == 1
+            assert value(text, "pktcable_shared_lease_lookups_total", outcome="learned") == 1
         finally:
             if transport is not None:
                 transport.close()
@@ -101,6 +106,7 @@ def test_a_sqlite_node_asks_no_shared_table(tmp_path: Path) -> None:
         await office.start()
         try:
             assert office.entity is not None and office.entity.shared_rounds is None
+            assert "pktcable_shared_lease_lookups_total" not in metrics_text(office)
         finally:
             await office.close()
 
