@@ -243,3 +243,22 @@ def test_an_inform_naming_a_mac_the_table_does_not_lease_there_is_answered_and_r
         assert len(table.queries) == 1 and entity.rejected == {"not-leased-address": 2} and MAC not in entity.machines
 
     asyncio.run(scenario())
+
+
+def test_a_machine_is_resumed_only_in_a_state_of_its_table() -> None:
+    from enum import Enum
+
+    from pktcable.flow import Flow, Machine
+    from pktcable.flow.tables import server_table
+
+    table = server_table(Flow.HYBRID_2)
+    state = next(s for s in table.states if s.name == "LOCATION_SET")
+    machine = Machine.resumed(table, state, 5.0)
+    assert machine.state is state and not machine.done and len(machine.history) == 1
+    assert machine.next_deadline() is not None  # its budget runs from the take-up
+
+    class Elsewhere(Enum):
+        LOCATION_SET = "x"
+
+    with pytest.raises(ValueError):
+        Machine.resumed(table, Elsewhere.LOCATION_SET, 5.0)

@@ -67,6 +67,7 @@ from .ratelog import RateLimitedLog
 from .screen import OVER_BUDGET, UNLEASED, RejectBudget, SourceScreen
 from .secureentity import protect_file
 from .sharedleases import Lookup, SharedLeaseRounds
+from .takeup import resumable
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -568,29 +569,15 @@ class ProvisioningEntity:
         self._feed(mac, event, str(note.state))
 
     def _resume(self, mac: str, event: object) -> None:
-        """A status INFORM for a device with no run here: with several nodes on one store,
-        another node may have started the run (leased, built the file, SET it) and this node
-        got the eMTA's final status. The run is taken up where the shared device row says it
-        is, when that state is one where the table takes this status; otherwise the status is
-        left to be recorded as unexpected (no run anywhere, or one that had ended)."""
+        """A status INFORM for a device with no run here: another node's run, taken up where
+        the shared device row says it is when its table takes this status (takeup.resumable)."""
         device = self.devices.get(mac)
-        if device is None:
-            return
-        try:
-            flow = Flow.of(device.flow)
-        except ValueError:
-            return
-        if flow is Flow.SECURE:  # its status comes over SNMPv3, keyed by the node that ran it
-            return
-        table = self.table(flow)
-        state = next((s for s in table.states if s.name == device.state), None)
-        if state is None or table.states[state].final or table.target(state, event) is None:
-            return
-        now = self.clock()
-        self.machines[mac] = Machine.resumed(table, state, now)
-        self.devices.record(Step(mac, now, table.states[state].step, "RunTakenUp",
-                                 f"in {state.name}, as the device store records it (another node's run)"))
-        log.info("%s: run taken up in %s from the device store", mac, state.name, extra={"mac": mac})
+        machine = None if device is None else resumable(device, self.table, event, self.clock())
+        if machine is not None:
+            self.machines[mac] = machine
+            self.devices.record(Step(mac, self.clock(), machine.info.step, "RunTakenUp",
+                                     f"in {machine.state.name}, as the device store records it (another node's run)"))
+            log.info("%s: run taken up in %s from the device store", mac, machine.state.name, extra={"mac": mac})
 
     # -- push ----------------------------------------------------------------
     async def reset(self, mac: str, tree: pktc.Tree | None = None) -> bool:
