@@ -107,11 +107,15 @@ def test_kill_one_node_mid_storm(pg_url: str, tmp_path: Path) -> None:
         killed: list[float] = []
 
         async def kill_mid_storm() -> None:
-            # As soon as the doomed node has ACKed a few bindings, and devices are still starting.
+            # As soon as the doomed node has ACKed a few bindings and has eMTA flows of its own
+            # running (which the kill then cuts off), while devices are still starting. The
+            # first answer of the two nodes wins, so on a loaded machine the survivor may win
+            # the first devices: wait until the doomed node holds a flow, not only an ACK.
             while True:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
                 text = await asyncio.to_thread(get, ports[f"api-{doomed}"], "/metrics", token)
-                if (value(text, "pktcable_dhcp_packets_total", event="acks") or 0) >= 4:
+                if (value(text, "pktcable_dhcp_packets_total", event="acks") or 0) >= 4 and \
+                        (value(text, "pktcable_flows_in_progress") or 0) >= 1:
                     break
             os.kill(procs[doomed].pid, signal.SIGKILL)
             killed.append(time.monotonic())
@@ -130,7 +134,10 @@ def test_kill_one_node_mid_storm(pg_url: str, tmp_path: Path) -> None:
         assert procs[doomed].wait(10) == -signal.SIGKILL
         failed = {r.mta_mac: (r.state, [d.text for d in r.deviations][-3:]) for r in results if not r.passed}
         assert not failed, failed
-        assert any(r.retries for r in results), "no device was cut off by the kill: nothing was tested"
+        # The kill landed while the doomed node had an eMTA flow running (the trigger above).
+        # Its device usually has to start over (a walk retried), but a flow the node had all
+        # but finished (its last answer already sent) may end well: counted, not required.
+        cut_off = sum(1 for r in results if r.retries)
 
         rows = bound_rows(pg_url)
         per_client = Counter(lease.client for lease in rows)
@@ -164,7 +171,7 @@ def test_kill_one_node_mid_storm(pg_url: str, tmp_path: Path) -> None:
         # did not know (taken-over), or returned by a write the table refused (taken-elsewhere;
         # both nodes hand out the lowest free address first, so this is the usual way).
         learned = sum(value(text, "pktcable_dhcp_packets_total", event=e) or 0 for e in ("taken-over", "taken-elsewhere"))
-        assert learned > 0
+        assert learned > 0, f"the survivor learned no binding of the dead node ({cut_off} devices were cut off)"
         nodes = {n["id"]: n["status"] for n in get(ports[f"api-{survivor}"], "/api/v1/nodes", token)["nodes"]}
         assert nodes == {f"node-{doomed}": "stale", f"node-{survivor}": "alive"}
         leases = get(ports[f"api-{survivor}"], "/api/v1/leases?limit=1000", token)
