@@ -158,3 +158,33 @@ def test_a_single_server_store_defers_nothing() -> None:
     server.receive(request(1, mac_of(5), giaddr=RELAY), (RELAY, 67), 1000.0)
     assert server.lookups() == []
     assert len(server.datagrams_to_send()) == 1
+
+
+def test_a_clients_request_waits_behind_its_discover_in_one_batch(pg_url: str) -> None:
+    """The DISCOVER (unknown client: looked up at the batch's end) and the REQUEST for the
+    other node's OFFER arrive in one batch: the REQUEST must not be handled first, or the
+    OFFER made after it would stay held for a client that took the other node's."""
+    a, b = node(SID_A, pg_url), node(SID_B, pg_url)
+    mac = mac_of(9)
+    (offer,), _ = ask(a, request(1, mac, giaddr=RELAY), 1000.0)
+    b.receive(request(1, mac, giaddr=RELAY), (RELAY, 67), 1000.0)
+    b.receive(request(3, mac, giaddr=RELAY, options=[(50, offer.yiaddr.packed), (54, a.server_id.packed)]),
+              (RELAY, 67), 1000.1)
+    assert len(b.datagrams_to_send()) == 1  # the OFFER, made and then withdrawn by the REQUEST
+    assert b.engine.offer_of(f"01:{mac.hex()}", 1000.2) is None
+    a.store.close()
+    b.store.close()
+
+
+def test_an_offer_held_here_gives_way_to_the_binding_another_node_made(pg_url: str) -> None:
+    a, b = node(SID_A, pg_url), node(SID_B, pg_url)
+    mac = mac_of(10)
+    ask(b, request(1, mac, giaddr=RELAY), 1000.0)  # b offers; the client takes a's (b never hears of it)
+    b_offer = b.engine.offer_of(f"01:{mac.hex()}", 1000.0)
+    ask(a, request(1, mac_of(11), giaddr=RELAY), 1000.0)  # a's lowest address goes to another client first
+    address = dora(a, mac, 1000.0)
+    assert address != b_offer
+    a.store.close()  # a dies; the client starts over while b still holds its offer
+    assert dora(b, mac, 1001.0) == address
+    assert rows_per_client(pg_url)[f"01:{mac.hex()}"] == 1
+    b.store.close()

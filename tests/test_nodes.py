@@ -108,3 +108,60 @@ def test_store_check_lists_the_nodes(pg_url: str) -> None:
     assert lines[0].startswith("node alpha: 10.0.0.1, pktcable 9.9, alive")
     assert lines[1].startswith("node beta: 10.0.0.2, pktcable 9.9, stale (heartbeat 40 s ago")
     view.close()
+
+
+def test_the_secondary_dhcp_server_is_option_122_2_to_the_cms() -> None:
+    from pktcable.serve.site import dhcp_config
+
+    def cm_ccc(cfg: ServeConfig) -> dict[str, object]:
+        (cm,) = [c for c in dhcp_config(cfg).classes if c.name == "cm"]
+        return dict(cm.ccc)
+
+    assert "dhcp-server-2" not in cm_ccc(ServeConfig(address="127.0.0.2"))
+    both = cm_ccc(ServeConfig(address="127.0.0.2", secondary_dhcp_server="127.0.0.3"))
+    assert (str(both["dhcp-server-1"]), str(both["dhcp-server-2"])) == ("127.0.0.2", "127.0.0.3")
+    with pytest.raises(SettingError, match="secondary_dhcp_server"):
+        check(ServeConfig(secondary_dhcp_server="dhcp-b.example.net"))
+
+
+def test_the_relay_sends_to_every_server_and_takes_the_first_answer() -> None:
+    import socket
+
+    from pktcable.simulate import net
+
+    async def main() -> None:
+        servers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+        for sock in servers:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(5)
+        relay = await net.open_relay(("127.0.0.1", 0), [s.getsockname() for s in servers])
+        try:
+            mac = bytes.fromhex("020000000001")
+            request = bytes(4) + (7).to_bytes(4, "big") + bytes(20) + mac + bytes(10)
+            asking = asyncio.ensure_future(relay.exchange(request, (7, mac), [5.0]))
+            got = [await asyncio.to_thread(s.recvfrom, 2048) for s in servers]
+            assert [data for data, _ in got] == [request, request]
+            back = got[0][1]
+            servers[1].sendto(request[:4] + b"\x00\x00\x00\x07" + request[8:] + b"second", back)
+            servers[0].sendto(request[:4] + b"\x00\x00\x00\x07" + request[8:] + b"first", back)
+            answer = await asking
+            assert answer is not None and answer.endswith(b"second")  # whichever came first
+            for _ in range(50):
+                if relay.stats.received == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert (relay.stats.sent, relay.stats.received, relay.stats.unmatched) == (2, 2, 1)
+        finally:
+            relay.close()
+            for sock in servers:
+                sock.close()
+
+    asyncio.run(main())
+
+
+def test_simulate_takes_several_servers_but_sip_one() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--server", "127.0.0.1", "--server", "127.0.0.9", "--flow", "sip"])
+    assert result.exit_code == 2 and "with one --server" in result.output
+    result = CliRunner().invoke(main, ["simulate", "--server", "127.0.0.1", "--server", "no-such-host.invalid",
+                                       "--flow", "hybrid.2"])
+    assert result.exit_code == 2 and "--server no-such-host.invalid" in result.output

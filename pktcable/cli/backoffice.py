@@ -184,8 +184,9 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
                 # fragment (#) stays in the browser: it is never sent, nor logged by a proxy.
                 click.echo(f"dashboard {url}#token={office.admin.create('operator', 'operator')}", err=True)
             elif not office.admin.tokens():
-                click.echo(f"dashboard {url} (no API token yet: pktcable token create --data-dir "
-                           f"{cfg.data_dir} --name NAME --role operator)", err=True)
+                where = f"--store '{redact(cfg.store or '')}'" if postgresql else f"--data-dir {cfg.data_dir}"
+                click.echo(f"dashboard {url} (no API token yet: pktcable token create {where} --name NAME "
+                           "--role operator)", err=True)
         failed = office.dhcp_service.failed if office.dhcp_service is not None else None
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
         if failed is not None:
@@ -201,7 +202,9 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 
 
 @click.command("simulate", cls=Command)
-@click.option("--server", required=True, help="The DHCP server (relayed to, as a CMTS does).")
+@click.option("--server", "servers", required=True, multiple=True,
+              help="The DHCP server (relayed to, as a CMTS does); repeated: each request goes to every one "
+                   "(a CMTS with several helper addresses) and a device takes the first answer.")
 @click.option("--flow", type=click.Choice(SIMULATED_FLOWS, case_sensitive=False), required=True,
               help="The provisioning flow every device plays.")
 @click.option("--count", type=click.IntRange(1), default=1, show_default=True, help="How many eCM + eMTA pairs.")
@@ -247,17 +250,19 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--hold", type=click.FloatRange(0), default=0.0, show_default=True,
               help="SIP phones: seconds they stay subscribed after enrolling (refreshing, taking changes).")
 @click.option("--cm-version", default="1.0.0", show_default=True,
-              help="The eCMs' software version (DHCP option 43.6), until an upgrade installs another.")
+              help="The eCMs' software version (DHCP option 43.6), until an upgrade installs another; "
+                   "SIP phones report it in their SUBSCRIBE.")
 @click.option("--cm-image", default="", help="The file name of the image the eCMs run (a CM file's TLV 9 naming "
                                              "another starts an upgrade; default: none, any name does).")
 @click.option("--cvc-root", type=click.Path(dir_okay=False),
-              help="The CVC root (PEM or DER) the eCMs check code files against; without it they install nothing.")
+              help="The CVC root (PEM or DER) the eCMs check code files against; without it they install nothing "
+                   "(SIP phones: they then take unsigned images).")
 @click.option("--manufacturer", default="", help="The eCMs' manufacturer organization (a code file's and TLV 32's CVC).")
 @click.option("--cm-agent-port", type=click.IntRange(1, 65535),
               help="Each eCM answers SNMP (docsDevSoftware: upgrades from management) here on its leased address.")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
-def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
+def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
                  dhcp_port: int, relay_port: int, snmp_port: int, agent_port: int, tftp_port: int, tod_port: int,
                  first: int, mib_tree: str, declare_mib: bool, http: bool, workers: int, device_budget: float | None,
                  dhcp_timeout: float, dhcp_retries: int, pki: str | None, kdc_port: int, km_port: int,
@@ -278,6 +283,7 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
       pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
       pktcable simulate --server 127.0.0.1 --flow sip --sip-port 5070 --count 200 --hold 60
+      pktcable simulate --server 127.0.0.2 --server 127.0.0.3 --flow hybrid.2 --count 100 --device-budget 120
       pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100 --cvc-root lab-pki/cvc-root.pem --manufacturer "Example Vendor" --cm-agent-port 1161
     """
     import socket
@@ -292,21 +298,25 @@ def simulate_cmd(server: str, flow: str, count: int, rate: float | None, report_
     from pktcable.simulate.workers import WorkerError, run_workers, shares
     from pktcable.snmp.pktc import Tree
 
-    try:
-        server = socket.gethostbyname(server)
-    except OSError as exc:
-        fail(f"--server {server}: {exc.strerror or exc}", ExitStatus.USAGE)
+    resolved = []
+    for name in servers:
+        try:
+            resolved.append(socket.gethostbyname(name))
+        except OSError as exc:
+            fail(f"--server {name}: {exc.strerror or exc}", ExitStatus.USAGE)
+    server, also = resolved[0], tuple(resolved[1:])
     if flow.upper() == SIP_FLOW:
         from pktcable.simulate.phone import PhoneConfig
 
-        if workers > 1 or pki is not None or fault is not None:
-            fail("--flow sip runs in one process, without --pki or --fault", ExitStatus.USAGE)
+        if workers > 1 or pki is not None or fault is not None or also:
+            fail("--flow sip runs in one process, with one --server, without --pki or --fault", ExitStatus.USAGE)
 
+        # The phones run --cm-version and check signed images against --cvc-root, as the eCMs do.
         phones = PhoneConfig(server, sip_port, sip_transport, password=sip_password, user=sip_user,
-                             layout=sip_layout)
+                             layout=sip_layout, version=cm_version, cvc_root=cvc_root, manufacturer=manufacturer)
         _simulate_phones(phones, count, rate, first, hold, report_file, quiet, as_json)
         return
-    config = SimConfig(server=server, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
+    config = SimConfig(server=server, also_servers=also, dhcp_port=dhcp_port, relay=relay, relay_port=relay_port, snmp_port=snmp_port,
                        agent_port=agent_port, tftp_port=tftp_port, tod_port=tod_port, tree=Tree(mib_tree),
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
                        dhcp_retries=dhcp_retries, pki=pki, kdc_port=kdc_port, km_port=km_port,

@@ -294,6 +294,9 @@ class LeaseEngine:
         self._index(lease)
         if holder is not None and holder != lease.client:
             self.withdraw(holder)
+        offer = self.offers.get(lease.client)
+        if offer is not None and offer[0] != lease.address:  # an offer made before the binding was known
+            self.withdraw(lease.client)
 
     def release(self, lease: Lease, now: float) -> None:
         lease.state, lease.expires = LeaseState.RELEASED, now

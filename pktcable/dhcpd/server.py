@@ -143,7 +143,9 @@ class DhcpServer:
             return self._drop("unsupported-type", f"message type {kind} is not served", addr)
         if kind in _LEASING and (msg.htype, msg.hlen) != ETHERNET:
             return self._refuse("bad-hardware", f"htype {msg.htype} hlen {msg.hlen} is not Ethernet", addr)
-        if self._shared and len(self._deferred) < MAX_DEFERRED and self._unknown(msg, client, now):
+        # A client's later datagrams wait behind its first (its REQUEST must not overtake its DISCOVER).
+        if self._shared and len(self._deferred) < MAX_DEFERRED and \
+                (client.key in self._wanted or self._unknown(msg, client, now)):
             self._deferred.append((handler, msg, client, now, link, addr))
             self._wanted[client.key] = None
             return None
@@ -164,9 +166,8 @@ class DhcpServer:
         (INIT-REBOOT, RENEWING/REBINDING). Answers to our own OFFER need no look-up."""
         kind = msg.message_type
         lease = self.engine.lease_of(client.key)
-        if kind == MessageType.DISCOVER:
-            return lease is None and self.engine.offer_of(client.key, now) is None and \
-                client.mac not in self.policy.reservations
+        if kind == MessageType.DISCOVER:  # even with an offer here: the client may have taken another node's
+            return lease is None and client.mac not in self.policy.reservations
         if kind != MessageType.REQUEST or msg.get(54) is not None:
             return False
         wanted = _address(msg.get(50)) or (msg.ciaddr if msg.ciaddr != ZERO else None)

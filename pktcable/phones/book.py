@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pktcable.delivery.http import Versioned
 from pktcable.delivery.resolvers import AccessDenied, BuildFailed, NotFound
@@ -42,10 +43,12 @@ class Current:
 
 class PhoneBook:
     def __init__(self, profiles: Profiles, lookup: Callable[[str], Device | None], secret: bytes,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], extra: Callable[[Device], Mapping[str, Any]] | None = None) -> None:
         if len(secret) < 16:
             raise ValueError("the profile URL secret must be at least 16 bytes")
         self.profiles, self.lookup, self.secret, self.clock = profiles, lookup, secret, clock
+        #: Variables the server adds to a phone's own (its firmware, from the rules); its own win.
+        self.extra = extra
         self._versions: dict[str, tuple[str, float]] = {}
 
     def token(self, mac: str) -> str:
@@ -64,7 +67,8 @@ class PhoneBook:
         device = self.phone(mac)
         if device is None:
             raise KeyError(mac)
-        profile = self.profiles.build(mac, device.template, device.vars)
+        variables = device.vars if self.extra is None else {**self.extra(device), **device.vars}
+        profile = self.profiles.build(mac, device.template, variables)
         known = self._versions.get(mac)
         if known is not None and known[0] == profile.version:
             return Current(profile, known[1], False)

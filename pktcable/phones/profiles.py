@@ -88,6 +88,9 @@ DEFAULTS: dict[str, Any] = {"codecs": ["PCMU", "PCMA"], "transport": "udp", "reg
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 _USER = re.compile(r"[A-Za-z0-9_.!~*'()&=+$,;?/\-]{1,64}")
 _URL = re.compile(r"https?://[\x21-\x7e]{1,1000}")
+#: An image's version as the catalogue keeps it (1 to 64 printable characters).
+_VERSION = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _TEXT_MAX = 128
 
 
@@ -126,10 +129,12 @@ def profile_vars(mac: str, variables: Mapping[str, Any]) -> dict[str, Any]:
     ``registrar`` (host), ``registrar_port``, ``transport`` (udp/tcp/tls), ``lines``
     (1-4 objects: ``user``, ``password``, optional ``display_name``, ``auth_user``),
     ``codecs`` (names of :data:`CODECS`, in preference order), optional
-    ``firmware_url``, ``ntp_server`` and ``features`` (booleans named in :data:`FEATURES`).
+    ``firmware_url`` (with, optionally, the image's ``firmware_version`` and ``firmware_sha256``:
+    what pktcable/phones/firmware.py reads back), ``ntp_server`` and ``features`` (booleans
+    named in :data:`FEATURES`).
     Unknown keys are refused: a misspelt variable must not silently do nothing."""
-    known = {"registrar", "registrar_port", "transport", "lines", "codecs", "firmware_url", "ntp_server",
-             "features", "sip_password"}
+    known = {"registrar", "registrar_port", "transport", "lines", "codecs", "firmware_url", "firmware_version",
+             "firmware_sha256", "ntp_server", "features", "sip_password"}
     unknown = sorted(set(variables) - known)
     if unknown:
         raise ProfileError(mac, unknown[0], "unknown variable")
@@ -170,12 +175,17 @@ def profile_vars(mac: str, variables: Mapping[str, Any]) -> dict[str, Any]:
                                              for k, b in features.items()):
         raise ProfileError(mac, "features", f"must map {', '.join(FEATURES)} to true/false")
     firmware = v.get("firmware_url")
+    image = {name: _text(mac, f"firmware_{name}", v[f"firmware_{name}"], pattern=pattern)
+             for name, pattern in (("version", _VERSION), ("sha256", _SHA256)) if v.get(f"firmware_{name}") is not None}
+    if image and firmware is None:
+        raise ProfileError(mac, sorted(f"firmware_{n}" for n in image)[0], "given without firmware_url")
     ntp = v.get("ntp_server")
     return {
         "mac": mac, "registrar": {"host": host, "port": port, "transport": transport}, "lines": lines,
         "codecs": [{"name": c.name, "payload_type": c.payload_type} for c in codecs], "all_codecs": all_codecs,
         "features": {name: bool(features.get(name, False)) for name in FEATURES},
         "firmware_url": None if firmware is None else _text(mac, "firmware_url", firmware, pattern=_URL),
+        "firmware_version": image.get("version"), "firmware_sha256": image.get("sha256"),
         "ntp_server": None if ntp is None else _text(mac, "ntp_server", ntp, pattern=_HOST),
     }
 

@@ -186,8 +186,8 @@ class Backoffice:
                                admission=Admission(AdmissionLimits(cfg.tftp_admit_sessions)),
                                continues=lambda name: self.names.get(name, self.clock()) is not None)
         #: SIP phones' provisioning (sip_port), serve/sipwiring.py; their profiles ride on HTTP.
-        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon, self._record_file) \
-            if cfg.sip_port else None
+        self.sip = SipWiring(cfg, self.devices, cm_key, clock, self._commit_soon, self._record_file,
+                             self.upgrades) if cfg.sip_port else None
         self.http = HttpServer(self.files, self.site.listen, cfg.http_port, on_served=self._guarded_delivered,
                                header_timeout=cfg.http_header_timeout,
                                versioned=self.sip.plain_route() if self.sip else None) \

@@ -12,6 +12,8 @@ demo on loopback without privileges, overridden by a TOML file.
     node_id = "dhcp-a"             # this node's name in a shared database's node table
                                    # (default: host name/address; docs/deploy.md)
     node_heartbeat = 5.0           # seconds between its heartbeats there (stale after 3 missed)
+    secondary_dhcp_server = "10.0.0.3"  # another serve node, told to the CMs as option 122.2:
+                                   # their eMTAs take an OFFER from either node
     dhcp_port = 10067              # 67 in production
     relay_port = 10068             # where relays (CMTS) take replies: 67 in production
     tftp_port = 10069              # 69
@@ -177,6 +179,8 @@ class ServeConfig:
     enroll_max_in_flight: int = 256
     enroll_rate: float = 0.0
     prov_timer: int = 10  # minutes, option 122.8
+    #: Option 122.2 to the CMs: another serve node whose OFFERs their eMTAs may take (None: only this one).
+    secondary_dhcp_server: str | None = None
     mta_pool: tuple[str, str] = DEFAULT_POOLS["mta_pool"]
     cm_pool: tuple[str, str] = DEFAULT_POOLS["cm_pool"]
     cpe_pool: tuple[str, str] = DEFAULT_POOLS["cpe_pool"]
@@ -344,6 +348,11 @@ def _check(cfg: ServeConfig) -> None:
         parse_store(cfg.store)
     except StoreUrlError as exc:
         raise named("store", str(exc)) from None
+    if cfg.secondary_dhcp_server is not None:
+        try:
+            IPv4Address(cfg.secondary_dhcp_server)
+        except ValueError:
+            raise named("secondary_dhcp_server", f"must be an IPv4 address, not {cfg.secondary_dhcp_server!r}") from None
     if cfg.node_id is not None:
         try:
             check_id(cfg.node_id)

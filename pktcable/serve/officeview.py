@@ -181,6 +181,8 @@ class OfficeView:
 
     def rules_changed(self) -> None:
         self._office.upgrades.changed()
+        if self._office.sip is not None:
+            self._office.sip.rules_changed()  # the phones whose image moved get the change NOTIFY
 
     def firmware_trust(self) -> CvcTrust | None:
         return self._office.firmware_trust

@@ -5,8 +5,9 @@ delivery HTTP server under ``/profiles/`` and announced by the notifier
 (:mod:`pktcable.sip.service`). What a phone does lands in its step history and
 its state (``subscribed``, ``unsubscribed``, ``profile-failed``), which the
 server-side SIP flow table (:data:`pktcable.flow.sip.SERVER_TABLE`) drives, as an
-eMTA's flow does. A change to a phone (the API, a SIGHUP reload) is announced to it
-through :meth:`SipWiring.changed`, within ``sip_push_rate``.
+eMTA's flow does. A change to a phone (the API, a SIGHUP reload, a firmware rule:
+serve/phonefirmware.py) is announced to it through :meth:`SipWiring.changed`, within
+``sip_push_rate``.
 
 With ``sip_cert``/``sip_key`` the SIP port may speak TLS (``sip_transport = "tls"``) and the
 profiles may have an HTTPS listener of their own (``sip_https_port``); the NOTIFYs then name
@@ -24,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pktcable.delivery.catalogue import CatalogueResolver
 from pktcable.delivery.http import HttpServer, Versioned, VersionedSource
 from pktcable.delivery.resolvers import PHONE_LAYOUTS, MemoryResolver
 from pktcable.flow.sip import server_state
@@ -33,8 +35,10 @@ from pktcable.sip.service import SipProvisioningServer
 from pktcable.store.devices import DeviceStore, Step
 
 from .config import ServeConfig, sip_ssl
+from .phonefirmware import PhoneFirmware
 from .phonestatus import FETCHED, PhoneLive
 from .site import Site, naming
+from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve.sip")
 #: Step label of the phones' history entries (no PacketCable flow step names them).
@@ -49,11 +53,15 @@ def url_key(cm_key: bytes) -> bytes:
 
 class SipWiring:
     def __init__(self, cfg: ServeConfig, devices: DeviceStore, cm_key: bytes, clock: Callable[[], float],
-                 commit: Callable[[], None], record_file: Callable[[str, str, str, bytes], None]) -> None:
+                 commit: Callable[[], None], record_file: Callable[[str, str, str, bytes], None],
+                 upgrades: Upgrades | None = None) -> None:
         self.devices, self.clock, self.commit, self.record_file = devices, clock, commit, record_file
+        #: The firmware rules' image in each phone's profile (serve/phonefirmware.py), when there are rules.
+        self.firmware = PhoneFirmware(upgrades, devices.get, self.changed, clock) if upgrades is not None else None
         # The operator's layouts live in the templates folder's sip/ (not config templates).
         profiles = Profiles(Path(cfg.templates) / PHONE_LAYOUTS) if cfg.templates else Profiles()
-        self.book = PhoneBook(profiles, devices.get, url_key(cm_key), clock)
+        self.book = PhoneBook(profiles, devices.get, url_key(cm_key), clock,
+                              extra=self.firmware.variables if self.firmware is not None else None)
         self.cfg = cfg
         #: SIP over TLS and the profiles' HTTPS take the same certificate (sip_cert, sip_key).
         self.ssl_context = sip_ssl(cfg)
@@ -96,8 +104,11 @@ class SipWiring:
         """The HTTPS listener (when set), then the SIP port; NOTIFYs name https:// URLs when
         the profiles are on HTTPS (the certificate must name the advertised address)."""
         cfg = self.cfg
+        firmware = self.firmware
         if cfg.sip_https_port:
-            self.https = HttpServer(MemoryResolver({}), site.listen, cfg.sip_https_port, ssl_context=self.ssl_context,
+            # The firmware catalogue rides on the profiles' HTTPS too: the phones' one server.
+            images = CatalogueResolver(firmware.upgrades.store) if firmware is not None else MemoryResolver({})
+            self.https = HttpServer(images, site.listen, cfg.sip_https_port, ssl_context=self.ssl_context,
                                     header_timeout=cfg.http_header_timeout, versioned=(PREFIX, self.serve_http))
             with naming("sip https", site.listen, cfg.sip_https_port):
                 await self.https.start()
@@ -109,9 +120,12 @@ class SipWiring:
             self.book, url, site.listen, cfg.sip_port, str(site.advertise), cfg.sip_transport,
             auth_secret=self.book.secret, allow_mac_auth=cfg.sip_mac_auth, push_rate=cfg.sip_push_rate,
             push_burst=max(1.0, cfg.sip_push_rate * 2), push_window=cfg.sip_push_window, on_step=self.on_step,
-            multicast=cfg.sip_multicast, ssl_context=self.ssl_context if cfg.sip_transport == "tls" else None)
+            multicast=cfg.sip_multicast, ssl_context=self.ssl_context if cfg.sip_transport == "tls" else None,
+            on_report=firmware.report if firmware is not None else lambda mac, ua: None)
         with naming("sip", site.listen, cfg.sip_port):
             await self.server.start()
+        if firmware is not None:
+            firmware.start(url)  # the catalogue's images are at the root of the profiles' server
 
     def on_step(self, mac: str, event: str, detail: str) -> None:
         version = self.book.version(mac)
@@ -147,7 +161,14 @@ class SipWiring:
             out["sip_https"] = self.https.address
         return out
 
+    def rules_changed(self) -> None:
+        """The firmware rules changed (this serve's API): the phones whose image moved are told."""
+        if self.firmware is not None:
+            self.firmware.rules_changed()
+
     async def close(self) -> None:
+        if self.firmware is not None:
+            await self.firmware.close()
         if self.server is not None:
             await self.server.close()
         if self.https is not None:

@@ -150,7 +150,8 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
     classes = [
         DeviceClass("cm", "cm", lease_time=cfg.lease_time, next_server=me, filename="cm-{mac}.cfg",
                     options={"time-servers": [me], "time-offset": 0, "log-servers": [me]},
-                    ccc={"dhcp-server-1": me}),
+                    ccc={"dhcp-server-1": me, **({"dhcp-server-2": IPv4Address(cfg.secondary_dhcp_server)}
+                                                  if cfg.secondary_dhcp_server else {})}),
         DeviceClass("mta", "mta", lease_time=cfg.lease_time, realms=tuple(cfg.realms), next_server=me,
                     filename="mta-{mac}.cfg", hostname="mta-{mac}",
                     options={"domain-name-servers": [me], "domain-name": "pktcable.test", "log-servers": [me]},

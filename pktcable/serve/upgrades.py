@@ -3,7 +3,8 @@ rules give them, and the upgrade TLVs of a cable modem's config file (docs/firmw
 
 - An eCM's DHCP REQUEST names its vendor, model, hardware and software version in
   option 43 (sub-options 10, 9, 5, 6); an eMTA's enrollment INFORM its software version
-  (pktcMtaDevSwCurrentVers). Each report is kept on the device in the firmware store,
+  (pktcMtaDevSwCurrentVers); a SIP phone's SUBSCRIBE its vendor, model and version
+  (the ua-profile Event parameters). Each report is kept on the device in the firmware store,
   with the history of the versions it ran. Devices choose these bytes: a field that is
   not printable text of at most 64 characters is refused (logged), never cut to fit.
 - When a CM file is built, :func:`~pktcable.firmware.rules.target_for` decides from the
@@ -32,7 +33,7 @@ from pktcable.firmware.cmupgrade import UpgradeError, UpgradeTlvs, with_upgrade
 from pktcable.firmware.codefile import CodeFileError, signer_cvcs
 from pktcable.firmware.rules import MAX_FIELD, Decision, DeviceFirmware, Rule, RuleError, target_for
 from pktcable.store.devices import Device
-from pktcable.store.firmware import FirmwareStore
+from pktcable.store.firmware import FirmwareImage, FirmwareStore
 from pktcable.store.fwrules import merge
 
 log = logging.getLogger("pktcable.serve")
@@ -102,6 +103,20 @@ class Upgrades:
             log.info("%s option 43: %s", mac, why, extra={"mac": mac})
         if firmware != DeviceFirmware(mac):
             self._record(firmware, "dhcp")
+
+    def phone_report(self, mac: str, vendor: str | None, model: str | None, version: str | None) -> None:
+        """A SIP phone's SUBSCRIBE: the ua-profile Event's vendor, model and version parameters
+        (RFC 6080 §6.1.2; the phone chose them, checked as option 43's fields are). The
+        package names no hardware version: a phone matches rules whose hw_version is ``*``."""
+        values: dict[str, str] = {}
+        for name, given in (("vendor", vendor), ("model", model), ("sw_version", version)):
+            values[name], why = clean(name, given or "")
+            if why:
+                self.refused["report"] += 1
+                log.info("%s ua-profile: %s", mac, why, extra={"mac": mac})
+        report = DeviceFirmware(mac, **values)
+        if report != DeviceFirmware(mac):
+            self._record(report, "sip")
 
     def reported(self, mac: str, sw_version: bytes) -> None:
         """An eMTA's enrollment INFORM: pktcMtaDevSwCurrentVers (SnmpAdminString, UTF-8)."""
@@ -177,15 +192,38 @@ class Upgrades:
             self._refuse(decision.rule or "-", decision.image, device.mac, exc)
             return b""
 
-    def _refuse(self, rule: str, image: str, mac: str, exc: Exception) -> None:
+    def phone_image(self, mac: str, images: dict[str, FirmwareImage | None] | None = None) -> FirmwareImage | None:
+        """The catalogue image the rules offer a phone now (what its profile names), or None.
+        Once the phone runs it, nothing is offered and its profile names no firmware: a rule
+        change that leaves a phone without an offer before and after then changes nothing.
+        ``images`` keeps the catalogue's answers across the calls of one sweep."""
+        try:
+            _, decision = self.decide(mac)
+        except RuleError as exc:
+            self._refuse("rules", "-", mac, exc, "phone profiles")
+            return None
+        if decision.image is None:
+            return None
+        if images is None or decision.image not in images:
+            image = self.store.get(decision.image)
+            if images is not None:
+                images[decision.image] = image
+        else:
+            image = images[decision.image]
+        if image is None:
+            self._refuse(decision.rule or "-", decision.image, mac, UpgradeError("target", "not in the catalogue"),
+                         "phone profiles")
+        return image
+
+    def _refuse(self, rule: str, image: str, mac: str, exc: Exception, files: str = "CM files") -> None:
         self.refused["upgrade"] += 1
-        told = f"{rule}\0{image}\0{exc}"
+        told = f"{rule}\0{image}\0{files}\0{exc}"
         with self._lock:
             first = told not in self._told
             if first and len(self._told) < CVC_CACHE:
                 self._told.add(told)
         if first:
-            log.warning("rule %s offers %s, left out of CM files (first %s): %s", rule, image, mac, exc,
+            log.warning("rule %s offers %s, left out of %s (first %s): %s", rule, image, files, mac, exc,
                         extra={"mac": mac})
 
     def cm_file(self, device: Device, data: bytes) -> bytes:

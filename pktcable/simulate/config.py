@@ -13,6 +13,9 @@ from pktcable.snmp import pktc
 @dataclass(slots=True)
 class SimConfig:
     server: str  # the DHCP server (or the CMTS helper address it listens on)
+    #: Further DHCP servers: the relay sends each request to every one as well, as a CMTS
+    #: with one ``cable helper-address`` per server does; a device takes the first answer.
+    also_servers: tuple[str, ...] = ()
     dhcp_port: int = 67
     relay: str = "127.0.0.1"
     relay_port: int = 67
@@ -103,8 +106,9 @@ class DeviceResult:
     #: failed with no budget left): the report's rate over time.
     started_at: float = 0.0
     done_at: float = 0.0
-    #: The eCM's software version at the end, and how its last upgrade ended ("" none was due:
-    #: "upgraded: 2.0.0", "code-file-rejected: bad-signature", ...; pktcable.simulate.cmsoftware).
+    #: The eCM's (or a SIP phone's) software version at the end, and how its last upgrade ended
+    #: ("" none was due: "upgraded: 2.0.0", "code-file-rejected: bad-signature", ...;
+    #: pktcable.simulate.cmsoftware, pktcable.simulate.phonesoftware).
     cm_version: str = ""
     upgrade: str = ""
 

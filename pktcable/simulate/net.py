@@ -7,8 +7,9 @@ import asyncio
 import random
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard, cast
 
 from dhcp import message as dhcp_message
 from dhcp.errors import DhcpError
@@ -77,10 +78,16 @@ Key = tuple[int, bytes]  # (xid, client MAC): two devices may draw the same rand
 class Relay(asyncio.DatagramProtocol):
     """Sends the devices' requests with giaddr set, receives the server's
     replies on its own port (as a CMTS does on 67) and hands each to the
-    exchange waiting for its xid and client MAC."""
+    exchange waiting for its xid and client MAC.
 
-    def __init__(self, server: Address) -> None:
-        self.server = server
+    With several servers each request goes to every one (a CMTS with one
+    ``cable helper-address`` per server): the first answer of the type the
+    exchange waits for is taken, as a client takes the first OFFER; the others
+    are counted as unmatched."""
+
+    def __init__(self, server: Address | Sequence[Address]) -> None:
+        self.servers: list[Address] = [server] if _is_address(server) else list(cast(Sequence[Address], server))
+        self.server = self.servers[0]
         self.transport: asyncio.DatagramTransport | None = None
         self.requester: Requester[Key, bytes] | None = None
         self.stats = RelayStats()
@@ -93,8 +100,9 @@ class Relay(asyncio.DatagramProtocol):
         if attempt:
             self.stats.retransmissions += 1
         if self.transport is not None:
-            self.transport.sendto(data, dest)
-            self.stats.sent += 1
+            for server in self.servers:  # dest is the first of them
+                self.transport.sendto(data, server)
+                self.stats.sent += 1
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.stats.received += 1
@@ -129,7 +137,11 @@ class Relay(asyncio.DatagramProtocol):
             self.requester.close()
 
 
-async def open_relay(local: Address, server: Address) -> Relay:
+def _is_address(server: object) -> TypeGuard[Address]:
+    return isinstance(server, tuple) and len(server) == 2 and isinstance(server[0], str)
+
+
+async def open_relay(local: Address, server: Address | Sequence[Address]) -> Relay:
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     # A boot storm's replies arrive in bursts: give them room to queue.

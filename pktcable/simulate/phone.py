@@ -9,6 +9,11 @@ or a terminating NOTIFY starts over with a fresh SUBSCRIBE) and on a change NOTI
 GETs the profile again with ``If-None-Match``. A ``check-sync`` NOTIFY from its server
 (what a server sends a phone whose subscription it lost) makes it subscribe afresh.
 
+It reports its software version in the SUBSCRIBE (the ua-profile Event's ``version``), and
+when its profile names other firmware (pktcable/phones/firmware.py) it fetches the image,
+checks and installs it (simulate/phonesoftware.py), reboots and subscribes afresh with
+the new version; a refused image is a named outcome in its result, the old version kept.
+
 Strict as a real phone: what a phone would refuse ends its walk in a named
 failure state; what it would merely frown at (no ETag, an odd Content-Type) is a
 deviation naming the step. The protocol cores (subscriber, transactions, flow
@@ -18,6 +23,7 @@ machine) are sans-IO; this module is their asyncio glue, one socket per phone.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import secrets
 from collections import Counter
@@ -28,9 +34,11 @@ from typing import Any
 
 import aiohttp
 
+from pktcable.firmware import codefile as cf
 from pktcable.flow import Machine
 from pktcable.flow import sip as f
 from pktcable.flow.sip import SIP_FLOW, SipState, SipTiming, phone_table
+from pktcable.phones.firmware import FirmwareOffer, firmware_of
 from pktcable.phones.profiles import MAX_PROFILE_BYTES, ProfileError, Profiles
 from pktcable.sip import grammar as g
 from pktcable.sip import subscriber as s
@@ -41,12 +49,17 @@ from pktcable.sip.transaction import Event, RequestReceived, ResponseReceived, T
 from pktcable.sip.transport import StreamTransport, TransactionDriver, UdpTransport, open_udp
 from pktcable.sip.uaprofile import UaProfile
 
+from . import phonesoftware as fw
+from .cmsoftware import load_root
 from .config import Deviation, DeviceResult
+from .phonesoftware import PhoneSoftware
 
 EXTERNAL = "message/external-body"
 URL_TYPE = "application/url"
 ACCEPT = (g.MediaType("message", "external-body"), g.MediaType("application", "url"))
 XML_TYPES = ("application/xml", "text/xml")
+#: Largest firmware image a simulated phone downloads (a desk phone's runs to tens of MB).
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
 def phone_mac(index: int) -> str:
@@ -70,11 +83,19 @@ class PhoneConfig:
     layout: str = "generic"
     expires: int = 3600
     timing: SipTiming = field(default_factory=SipTiming)
-    #: Seconds before re-subscribing after an expiry or a terminating NOTIFY.
+    #: Seconds before re-subscribing after an expiry, a terminating NOTIFY or a reboot.
     resubscribe_delay: float = 0.5
     #: False: the phone never refreshes and lets its subscription run out (a phone that lost
     #: its state), to see the server expire it and the phone subscribe again.
     refresh: bool = True
+    #: What the phone says it is and runs (its SUBSCRIBE's ua-profile vendor, model, version).
+    vendor: str = "pktcable"
+    model: str = "simulated"
+    version: str = "1.0.0"
+    #: The CVC root (PEM or DER file) and manufacturer organization the phone checks signed
+    #: images against; None: it takes an image unsigned (simulate/phonesoftware.py).
+    cvc_root: str | None = None
+    manufacturer: str = ""
 
 
 def _new_id() -> str:
@@ -131,6 +152,12 @@ class SimulatedPhone:
         self._stopped = False
         #: What this phone saw and did (NOTIFYs, answers, GETs): a benchmark's evidence.
         self.counters: Counter[str] = Counter()
+        trust = cf.CvcTrust(load_root(config.cvc_root), config.manufacturer) if config.cvc_root else None
+        #: The version it runs and its firmware upgrades (simulate/phonesoftware.py).
+        self.software = PhoneSoftware(config.version, trust)
+        self.result.cm_version = config.version
+        self._upgrading = False
+        self._reboot_due = False
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -158,7 +185,8 @@ class SimulatedPhone:
     def _subscribe(self) -> None:
         assert self.local is not None
         user = f"MAC%3a{self.mac}"
-        event = UaProfile("device", vendor="pktcable", model="simulated", version="1").to_event()
+        c = self.config
+        event = UaProfile("device", vendor=c.vendor, model=c.model, version=self.software.version).to_event()
         self.sub = s.Subscriber(self.local, aor=g.NameAddr(g.SipUri(self.config.server, user)),
                                 target=g.SipUri(self.config.server, user, self.config.sip_port), event=event,
                                 accept=ACCEPT, expires=self.config.expires, new_id=_new_id)
@@ -209,7 +237,9 @@ class SimulatedPhone:
             self._spawn(self._fetch(conditional=True))
         elif state is SipState.SUBSCRIBED and left is not state:
             self._settle(state)
-            if self._pending_url is not None:
+            if self._reboot_due:
+                self._reboot()
+            elif self._pending_url is not None:
                 url, self._pending_url = self._pending_url, None
                 self._feed(f.NotifyReceived(url))
 
@@ -409,6 +439,61 @@ class SimulatedPhone:
             return
         self.versions.append((self._now(), hashlib.sha256(data).hexdigest()))
         self._feed(f.ProfileValid())
+        try:
+            offer = firmware_of(self.mac, self.config.layout, data)
+        except ProfileError as exc:
+            self.deviation(fw.STEP, exc.reason)
+            return
+        if not self._upgrading and self.software.due(offer):
+            assert offer is not None
+            self._upgrading = True
+            self._spawn(self._upgrade(offer))
+
+    # --- firmware ------------------------------------------------------------------------------
+
+    async def _upgrade(self, offer: FirmwareOffer) -> None:
+        """The image the profile names: fetched, checked and installed (phonesoftware.py decides),
+        then a reboot; a refused image leaves the phone on its version, the outcome named."""
+        began, before = self._now(), self.software.version
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.config.timing.fetch)
+            async with self.http.get(offer.url, timeout=timeout, allow_redirects=False) as r:
+                data = await r.content.read(MAX_IMAGE_BYTES + 1)
+                status = r.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            result = self.software.download_failed(offer, f"GET {offer.url}: {type(exc).__name__} {exc}"[:200])
+        else:
+            if status != 200:
+                result = self.software.download_failed(offer, f"GET {offer.url}: HTTP {status}")
+            elif len(data) > MAX_IMAGE_BYTES:
+                result = self.software.download_failed(offer, f"image larger than {MAX_IMAGE_BYTES} bytes")
+            else:
+                result = self.software.downloaded(offer, data, dt.datetime.now(dt.UTC))
+        finally:
+            self._upgrading = False
+        self.counters[f"firmware-{result.outcome.value}"] += 1
+        self.result.steps.append((fw.STEP, result.outcome.name, self._now() - began))
+        if self.software.version == before:
+            if result.outcome is not fw.Outcome.UPGRADED:
+                self.result.upgrade = result.name
+            return
+        self.result.upgrade, self.result.cm_version = result.name, self.software.version
+        self._reboot_due = True
+        if self.machine is not None and self.machine.state is SipState.SUBSCRIBED:
+            self._reboot()
+
+    def _reboot(self) -> None:
+        """Back on the new image: its subscription is gone with its memory (no unSUBSCRIBE: a
+        rebooting phone sends none, nor answers its old dialog's NOTIFYs); after
+        ``resubscribe_delay`` it subscribes afresh, reporting the new version."""
+        self._reboot_due = False
+        self.counters["reboots"] += 1
+        self.etag, self._pending_url = None, None
+        if self._sub_timer is not None:
+            self._sub_timer.cancel()
+            self._sub_timer = None
+        self.sub = None
+        self._feed(f.SubscriptionEnded("reboot"))
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -107,7 +107,7 @@ def render(summary: dict[str, Any], flow: str) -> str:
     if summary["failed"]:
         lines.append("final states: " + ", ".join(f"{k} {v}" for k, v in summary["final_states"].items()))
     if summary.get("upgrades"):
-        lines.append("eCM upgrades: " + ", ".join(f"{k} {v}" for k, v in summary["upgrades"].items())
+        lines.append(("phone" if flow == "SIP" else "eCM") + " upgrades: " + ", ".join(f"{k} {v}" for k, v in summary["upgrades"].items())
                      + "; versions now: " + ", ".join(f"{k} {v}" for k, v in summary["cm_versions"].items()))
     if summary.get("retries"):
         lines.append(f"retries: {summary['retries']} walks started over on {summary['devices_retried']} devices")

@@ -25,7 +25,8 @@ async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None
     open and before the first device starts (workers start together);
     ``relay_stats``, when given, gets the relay's counts at the end."""
     loop = asyncio.get_running_loop()
-    relay = await net.open_relay((config.relay, config.relay_port), (config.server, config.dhcp_port))
+    relay = await net.open_relay((config.relay, config.relay_port),
+                                 [(server, config.dhcp_port) for server in (config.server, *config.also_servers)])
     if gate is not None:
         try:
             await gate()

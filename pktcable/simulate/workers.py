@@ -73,7 +73,8 @@ def config_to_json(config: SimConfig) -> dict[str, Any]:
 
 
 def config_from_json(data: dict[str, Any]) -> SimConfig:
-    config = SimConfig(**{**data, "timing": Timing(**data["timing"]), "tree": Tree(data["tree"])})
+    config = SimConfig(**{**data, "timing": Timing(**data["timing"]), "tree": Tree(data["tree"]),
+                          "also_servers": tuple(data.get("also_servers", ()))})
     for f in fields(SimConfig):
         if isinstance(getattr(SimConfig(server=""), f.name), bytes):
             setattr(config, f.name, str(getattr(config, f.name)).encode("latin-1"))

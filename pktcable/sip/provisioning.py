@@ -74,6 +74,8 @@ class SendTo:
 Action = Respond | SendTo
 #: (mac, event, detail): what a phone did, for the store's history.
 OnStep = Callable[[str, str, str], None]
+#: (mac, the Event's ua-profile parameters): what a phone says it is and runs.
+OnReport = Callable[[str, uaprofile.UaProfile], None]
 
 
 @dataclass
@@ -134,6 +136,8 @@ class ProvisioningCore:
     #: Seconds before the first retry (doubling for the next).
     push_retry_delay: float = 30.0
     on_step: OnStep = lambda mac, event, detail: None
+    #: An authenticated phone's ua-profile parameters (its vendor, model, version) on every SUBSCRIBE.
+    on_report: OnReport = lambda mac, ua: None
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.local, new_id=self.new_id, policy=self.policy)
@@ -163,10 +167,10 @@ class ProvisioningCore:
         if event is None or event.package != uaprofile.PACKAGE:
             return self._decided(request, self.notifier.on_subscribe(request, now), None, peer, now)
         try:
-            profile_type = uaprofile.from_event(event).profile_type
+            ua = uaprofile.from_event(event)
         except SipValueError as exc:
             return [Respond(request, make_response(request, 400, reason=str(exc)[:80]))]
-        if profile_type != "device":
+        if ua.profile_type != "device":
             return [Respond(request, make_response(request, 404, reason="Only device profiles here"))]
         mac = next((m for m in map(mac_of, (request.uri, request.from_.uri, request.to.uri)) if m), None)
         device = self.book.phone(mac) if mac else None
@@ -176,6 +180,7 @@ class ProvisioningCore:
         refused = self._authenticate(request, peer, mac, device.vars, device.ip, now)
         if refused is not None:
             return [refused]
+        self.on_report(mac, ua)  # what it runs, before its profile (which may name its firmware) is built
         try:
             self.book.current(mac)  # built and validated before any NOTIFY names it
         except (ProfileError, KeyError) as exc:

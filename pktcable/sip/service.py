@@ -20,7 +20,7 @@ from pktcable.phones.book import PhoneBook
 from pktcable.sip.dialog import Local
 from pktcable.sip.digest import DigestAuth
 from pktcable.sip.notifier import Policy
-from pktcable.sip.provisioning import Action, OnStep, ProvisioningCore, Respond
+from pktcable.sip.provisioning import Action, OnReport, OnStep, ProvisioningCore, Respond
 from pktcable.sip.transaction import Event, RequestReceived, ResponseReceived, TimedOut
 from pktcable.sip.transport import StreamTransport, TransactionDriver, UdpTransport, open_udp
 
@@ -57,6 +57,7 @@ class SipProvisioningServer:
     #: a burst of pushes must wait there while the loop is busy, not be dropped.
     receive_buffer: int = 4 << 20
     on_step: OnStep = lambda mac, event, detail: None
+    on_report: OnReport = lambda mac, ua: None
     #: Also answer the multicast PnP SUBSCRIBE (UDP only): a socket joined to
     #: :data:`PNP_GROUP` on ``port``; the answers leave from the unicast socket.
     multicast: bool = False
@@ -104,7 +105,7 @@ class SipProvisioningServer:
                                      reliable=self.transport != "udp", allow_mac_auth=self.allow_mac_auth,
                                      policy=self.policy, push_rate=self.push_rate, push_burst=self.push_burst,
                                      push_window=self.push_window,
-                                     on_step=self.on_step)
+                                     on_step=self.on_step, on_report=self.on_report)
         self.driver.attach(self._sock)
         if self.multicast:
             self._pnp = await self._join(port)

@@ -123,7 +123,7 @@ def signature_status(data: bytes, trust: CvcTrust | None, now: dt.datetime | Non
     ``trust``, "refused: <reason>" when it does not, "not checked" with no trust to judge by."""
     from pktcable.firmware import codefile
 
-    if not _looks_signed(data):
+    if not looks_signed(data):
         return "unsigned"
     if trust is None:
         return "not checked"
@@ -148,7 +148,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
 
 
-def _looks_signed(data: bytes) -> bool:
+def looks_signed(data: bytes) -> bool:
     """Meant to be a code file (a raw image is "unsigned", not a damaged code file): a
     SEQUENCE whose first member is id-signedData, after the tag and 1 to 5 length bytes."""
     return data[:1] == b"\x30" and _SIGNED_DATA_OID in data[2:7 + len(_SIGNED_DATA_OID)]

@@ -28,8 +28,8 @@ from .sqlite import Migration
 
 #: Software versions kept per device (the newest).
 VERSION_HISTORY = 50
-#: Where a reported version came from.
-SOURCES = ("dhcp", "inform")
+#: Where a reported version came from: option 43, an eMTA's enrollment INFORM, a SIP phone's SUBSCRIBE.
+SOURCES = ("dhcp", "inform", "sip")
 
 _RULE_COLUMNS = ("name, vendor, model, hw_version, target, target_version, from_versions, percent, macs, "
                  "time_window, state, previous, previous_version, updated")
