@@ -41,11 +41,12 @@ from .query import (
 
 #: Reader connections at most (the API's worker threads); one is kept open.
 POOL_MAX = 4
-#: Seconds a row this node wrote answers ``get`` without a round trip. Long enough for the
-#: device's flow on this node (its file, ToD, INFORM: seconds), short enough that a change
-#: another node made is not hidden for long (a device reaches another node by a new binding,
-#: which is read fresh anyway).
-RECENT_TTL = 5.0
+#: Seconds a row this node wrote answers ``get`` without a round trip. Longer than a device's
+#: whole flow on this node (its file, ToD, INFORM) even in a storm, when flows take 5-15 s:
+#: 5 s was measured to cost the storms most of their devices (the rows read again mid-flow, on
+#: the event loop), docs/benchmarks.md. A change another node made is hidden this long at
+#: most (a device reaching this node by a new binding is read fresh anyway).
+RECENT_TTL = 30.0
 _COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # A batch is three statements whatever its size, each given one array per column (not
 # three per row): the statement count stays fixed as a storm's batches grow. Measured at
