@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,6 +8,20 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 COMPAT = DATA / "docsis-compat"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """serve's default data dir is $XDG_DATA_HOME/pktcable: a test that starts serve without
+    --data-dir must not read or write the user's own (a newer schema left there by another
+    checkout made serve refuse to start), nor leave files there. Subprocesses inherit it."""
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
 
 
 @pytest.fixture(scope="session")

@@ -94,6 +94,6 @@ def test_every_event_the_notifier_reports_is_in_the_server_table() -> None:
     import pktcable.sip.provisioning as provisioning
 
     source = Path(provisioning.__file__).read_text()
-    reported = set(re.findall(r'on_step\(\s*mac,\s*"(\w+)"', source))
+    reported = set(re.findall(r'on_step\(\s*(?:state\.)?mac,\s*"(\w+)"', source))
     reported |= set(re.findall(r'"(\w+)" if decision', source))
     assert reported and reported <= set(f.SERVER_EVENTS), reported - set(f.SERVER_EVENTS)

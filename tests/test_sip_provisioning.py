@@ -342,3 +342,34 @@ def test_a_retried_push_that_gets_through_is_delivered() -> None:
 
 def store_version(core: ProvisioningCore, mac: str) -> str | None:
     return core.book.version(mac)
+
+
+def test_with_fetch_grace_a_push_holds_its_slot_until_the_phone_fetches() -> None:
+    # The NOTIFYs' answers come back fast; the GETs they invite are what a loaded server serves
+    # slowly. A push is done when the phone fetched, so GETs never pile up beyond the window.
+    store, macs = _phones_with_a_change(4)
+    core, steps = make(store, push_rate=10_000.0, push_burst=20_000.0, push_window=2, fetch_grace=10.0)
+    for n, mac in enumerate(macs):
+        core.on_request(subscribe(user=f"MAC{mac}", cseq=n + 1).with_header("Call-ID", f"c{n}"), PHONE, 1000.0)
+        core.fetched(mac, 1000.0)  # the enrollment GETs
+    for mac in macs:
+        _change(store, mac)
+        core.notify_change(mac)
+    first = split(core.handle_timer(1001.0))[1]
+    assert len(first) == 2
+    for send in first:
+        core.on_result(send.request, make_response(send.request, 200), 1001.1)
+    assert core.pushes_in_flight == 2 and split(core.handle_timer(1001.2))[1] == []  # answered, not fetched
+    core.fetched(macs[0], 1002.0)
+    assert core.pushes_in_flight == 1
+    (third,) = split(core.handle_timer(1002.0))[1]
+    core.fetched(macs[2], 1002.1)  # a GET that overtakes its NOTIFY's answer ...
+    core.on_result(third.request, make_response(third.request, 200), 1002.2)
+    assert core.pushes_in_flight == 1  # ... completes the push at the answer
+    (fourth,) = split(core.handle_timer(1002.3))[1]
+    assert fourth.request.to.tag == "ph1" and core.pushes_in_flight == 2
+    assert core.next_deadline() == pytest.approx(1011.1)  # the unfetched one's grace
+    core.handle_timer(1011.1)
+    assert core.pushes_in_flight == 1  # its slot is free again
+    assert core.counters["push-unfetched"] == 1 and core.counters["push-fetched"] == 1
+    assert any(step[1] == "NotFetched" and step[0] == macs[1] for step in steps)

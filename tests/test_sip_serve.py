@@ -163,3 +163,48 @@ def test_a_phone_leased_by_serve_keeps_its_layout_and_is_pinned_to_its_address()
             await office.close()
 
     asyncio.run(main())
+
+
+def test_a_template_edit_and_reload_sends_the_change_notify_with_the_new_layout(tmp_path: Path) -> None:
+    """The operator edits the phones' layout in the templates folder and reloads serve
+    (SIGHUP): the subscribed phone (SIPp) gets the change NOTIFY and the new profile."""
+    require("sipp")
+    from pktcable.phones.profiles import SHIPPED
+
+    layouts = tmp_path / "templates" / "sip"
+    layouts.mkdir(parents=True)
+    shipped = (SHIPPED / "generic.xml.j2").read_text()
+    (layouts / "generic.xml.j2").write_text(shipped)
+    cfg, _ = configs(["HYBRID.2"], auto_enroll=False)
+    cfg.api_port, cfg.http_port, cfg.sip_port = free_tcp_port(), free_tcp_port(), free_port()
+    cfg.templates = str(tmp_path / "templates")
+    cfg.devices = [{"mac": MAC, "kind": "sip", "template": "generic", "vars": VARS}]
+    work = tmp_path / "sipp"
+    work.mkdir()
+
+    async def main() -> None:
+        office = Backoffice(check(cfg))
+        await office.start()
+        try:
+            assert office.sip is not None and office.http is not None
+            phone = await asyncio.create_subprocess_exec(
+                "sipp", f"127.0.0.1:{cfg.sip_port}", "-sf", str(DATA / "uac_profile_change.xml"), "-key", "mac", MAC,
+                "-p", str(free_port()), "-m", "1", "-i", "127.0.0.1", "-timeout", "40", "-timeout_error",
+                "-trace_err", "-nostdin", cwd=str(work), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT)
+            await _wait_history(office, "Notified")
+            url = f"http://127.0.0.1:{office.http.address[1]}/{office.sip.book.path(MAC)}"
+            async with aiohttp.ClientSession() as http, http.get(url) as r:
+                assert r.status == 200 and b"site layout v2" not in await r.read()
+            (layouts / "generic.xml.j2").write_text(shipped.replace("<lines>", "<!-- site layout v2 --><lines>"))
+            office.reload(check(cfg))
+            out, _ = await asyncio.wait_for(phone.communicate(), BUDGET)
+            errors = "".join(p.read_text(errors="replace") for p in work.glob("*_errors.log"))
+            assert phone.returncode == 0, out.decode(errors="replace")[-3000:] + errors
+            await _wait_history(office, "Notified", 2)
+            async with aiohttp.ClientSession() as http, http.get(url) as r:
+                assert r.status == 200 and b"<!-- site layout v2 -->" in await r.read()
+        finally:
+            await office.close()
+
+    asyncio.run(main())

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pktcable.serve.api import metrics_text
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import ServeConfig, check
 from pktcable.simulate.phone import PhoneConfig, phone_mac
@@ -26,6 +27,7 @@ from pktcable.sip.notifier import Policy
 
 from .apiclient import serving
 from .ports import free_port
+from .promtext import value as metric
 from .test_e2e import configs, free_tcp_port
 
 BUDGET = 30.0
@@ -257,6 +259,11 @@ def test_a_phone_whose_subscription_the_server_lost_takes_the_change_from_check_
             assert None not in took, phone.result
             assert phone.counters["check-sync"] == 1 and phone.result.state == "SUBSCRIBED"
             assert core.counters["push-check-sync"] == 1 and core.counters["push-delivered"] == 1
+            assert core.counters["push-fetched"] == 1 and core.pushes_in_flight == 0  # the HTTP GET ended it
+            text = metrics_text(office)
+            assert metric(text, "pktcable_sip_pushes_total", outcome="check-sync") == 1
+            assert metric(text, "pktcable_sip_pushes_total", outcome="unreachable") == 0
+            assert metric(text, "pktcable_sip_pushes_in_flight") == 0
         assert "Subscribed" in [e.event for e in office.devices.history(mac)][-4:]
 
     _run(cfg, scenario)

@@ -260,6 +260,9 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--manufacturer", default="", help="The eCMs' manufacturer organization (a code file's and TLV 32's CVC).")
 @click.option("--cm-agent-port", type=click.IntRange(1, 65535),
               help="Each eCM answers SNMP (docsDevSoftware: upgrades from management) here on its leased address.")
+@click.option("--cm-state", type=click.Path(dir_okay=False),
+              help="A JSON file of the software each eCM runs, read at the start and written at the end: the "
+                   "next run's devices boot the images this run's installed (a staged rollout's reboots).")
 @click.option("--quiet", is_flag=True, help="No progress (a bar on a terminal, else a line every 5 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what --report writes), not as a table.")
 def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | None, report_file: str | None, relay: str,
@@ -268,8 +271,8 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
                  dhcp_timeout: float, dhcp_retries: int, pki: str | None, kdc_port: int, km_port: int,
                  fault: str | None, sip_port: int, sip_transport: str, sip_password: str | None,
                  sip_user: str | None, sip_layout: str, hold: float, cm_version: str, cm_image: str,
-                 cvc_root: str | None, manufacturer: str, cm_agent_port: int | None, quiet: bool,
-                 as_json: bool) -> None:
+                 cvc_root: str | None, manufacturer: str, cm_agent_port: int | None, cm_state: str | None,
+                 quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
     handed out must be local to this machine (the default pools of `pktcable serve` are on loopback).
@@ -280,11 +283,10 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
     Examples:
 
     \b
-      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
+      pktcable simulate --server 127.0.0.2 --server 127.0.0.3 --flow hybrid.2 --count 10000 --rate 1000 --workers 2 --device-budget 300
       pktcable simulate --server 127.0.0.1 --flow secure --pki lab-pki --count 10
       pktcable simulate --server 127.0.0.1 --flow sip --sip-port 5070 --count 200 --hold 60
-      pktcable simulate --server 127.0.0.2 --server 127.0.0.3 --flow hybrid.2 --count 100 --device-budget 120
-      pktcable simulate --server 127.0.0.1 --flow hybrid.2 --count 100 --cvc-root lab-pki/cvc-root.pem --manufacturer "Example Vendor" --cm-agent-port 1161
+      pktcable simulate --server 127.0.0.1 --flow basic.1 --count 1000 --cvc-root lab-pki/cvc-root.pem --manufacturer "Example Vendor" --cm-image fw-1.0.0.p7 --cm-state cm-state.json --cm-agent-port 1161
     """
     import socket
     import time
@@ -321,7 +323,13 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
                        dhcp_retries=dhcp_retries, pki=pki, kdc_port=kdc_port, km_port=km_port,
                        secure_fault=fault or "", cm_version=cm_version, cm_image=cm_image, cvc_root=cvc_root,
-                       manufacturer=manufacturer, cm_agent_port=cm_agent_port)
+                       manufacturer=manufacturer, cm_agent_port=cm_agent_port, cm_state=cm_state)
+    from pktcable.simulate import cmstate
+
+    try:
+        saved = {} if cm_state is None else cmstate.load(cm_state)
+    except (OSError, cmstate.StateError) as exc:
+        fail(f"--cm-state {cm_state}: {exc}", ExitStatus.USAGE)
     from pktcable.firmware.labimage import ImageError, make_image
 
     try:
@@ -378,6 +386,12 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
         fail(str(exc), ExitStatus.IO)
     except OSError as exc:
         fail(f"cannot open the relay socket {relay}:{relay_port}: {exc.strerror or exc}", ExitStatus.IO)
+    if cm_state is not None:
+        # Atomically: a run stopped while writing leaves the last state, not half of one.
+        state = cmstate.updated(saved, ((r.cm_mac, r.cm_version, r.cm_image, r.cm_access) for r in results))
+        partial = Path(cm_state + ".new")
+        partial.write_bytes(cmstate.dump(state))
+        partial.replace(cm_state)
     summary = summarize(results, elapsed)
     # The relay's datagrams: received far below sent means the server dropped (or never answered) requests.
     report = json.dumps({"flow": chosen.value, "workers": workers, **summary, "relay": asdict(stats)}, indent=2) + "\n"

@@ -77,7 +77,7 @@ def load_phones(path: Path) -> list[Any]:
 @click.option("--push-rate", type=click.FloatRange(0.1, 100_000), default=50.0, show_default=True,
               help="Change NOTIFYs per second at most (bursts of twice that).")
 @click.option("--push-window", type=click.IntRange(1, 10_000), default=100, show_default=True,
-              help="Change NOTIFYs awaiting their answer at most: pushes wait for answers.")
+              help="Pushes in flight at most (NOTIFY unanswered, or the phone's GET awaited).")
 @log_options()
 def serve_cmd(phones_file: str, address: str, advertise: str | None, sip_port: int, sip_transport: str,
               http_port: int, cert: str | None, cert_key: str | None, templates: str | None,

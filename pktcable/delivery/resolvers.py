@@ -5,8 +5,9 @@ TFTP and HTTP share one :class:`Resolver`. Implementations here:
 - :class:`DirectoryResolver`: files under one folder (firmware images), with no
   way out of it: absolute names, ``..`` and symlinks leading outside are refused.
 - :class:`MemoryResolver`: a fixed name -> bytes table (tests, benchmarks, embedding).
-- :class:`OneTimeResolver` with :class:`OneTimeNames`: generated names valid for
-  one client IP and one download, expiring after a set time (default 60 s).
+- :class:`OneTimeResolver` with :class:`OneTimeNames` (:mod:`pktcable.delivery.onetime`):
+  generated names valid for one client IP and one download, expiring after a set time
+  (default 60 s), optionally shared by several nodes.
 - :class:`TemplateResolver`: builds a device's CM or MTA config file on request
   from a Jinja2 template in the config language and the device's facts.
 - :class:`ChainResolver`: the first resolver that knows the name wins.
@@ -18,57 +19,27 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pktcable.flow import realm_family
 from pktcable.store.devices import Device, normalize_mac
 
+from .base import AccessDenied, Address, BuildFailed, NotFound, ResolveError, Resolver, peek
+from .onetime import (
+    MAX_ISSUED_BYTES,
+    MAX_ISSUED_NAMES,
+    Issued,
+    OneTimeNames,
+    OneTimeResolver,
+    SharedNames,
+    SharedNamesError,
+)
+
 if TYPE_CHECKING:
     from tlv.model import OidContext
-
-Address = tuple[str, int]
-
-
-class ResolveError(Exception):
-    """Root of the resolvers' errors; ``name`` is the requested file name."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        self.name = name
-        self.reason = reason
-        super().__init__(f"{name!r}: {reason}")
-
-
-class NotFound(ResolveError):
-    """No such file for this client (TFTP error 1, HTTP 404)."""
-
-
-class AccessDenied(ResolveError):
-    """The name is refused: traversal, absolute path, wrong client (TFTP error 2, HTTP 403)."""
-
-
-class BuildFailed(ResolveError):
-    """The file exists in principle but could not be built (TFTP error 0, HTTP 500)."""
-
-
-class Resolver(Protocol):
-    def resolve(self, name: str, client: Address) -> bytes:
-        """The content of ``name`` for ``client``; raises a :class:`ResolveError` subclass."""
-        ...
-
-
-def peek(resolver: Resolver, name: str, client: Address) -> bytes:
-    """What ``resolve`` would give, without spending anything (HTTP HEAD).
-
-    A resolver whose answers have side effects (one-time names) has a ``peek``
-    method; for every other one resolving is already side-effect free.
-    """
-    look = getattr(resolver, "peek", None)
-    return look(name, client) if look is not None else resolver.resolve(name, client)
 
 
 class MemoryResolver:
@@ -173,158 +144,6 @@ class DirectoryResolver:
         while self._cached > self._cache_limit:
             _, (_, dropped) = self._cache.popitem(last=False)
             self._cached -= len(dropped)
-
-
-# --- per-exchange names -----------------------------------------------------------------------------------------
-
-#: Live one-time names at most (older ones are dropped first, counted in ``evicted``).
-MAX_ISSUED_NAMES = 65_536
-#: Bytes held for live one-time names at most (a config file is a few KiB).
-MAX_ISSUED_BYTES = 64 << 20
-
-
-@dataclass(slots=True)
-class Issued:
-    """A live one-time name: what it stands for, for whom, until when; ``data``
-    is the file itself when it was built at issue time (it dies with the name)."""
-
-    target: str
-    client_ip: str
-    expires: float
-    data: bytes | None = None
-
-
-class OneTimeNames:
-    """Names made for one exchange: one client IP, one download, a short life.
-
-    Sans-IO: the caller passes the time. A name is spent by the first request
-    from its IP (even one that later fails), so a leaked name is worth nothing.
-    A new name for the same target and client replaces the older one. The table
-    is bounded by count and by the bytes it holds; when full, the oldest names
-    (the nearest to expiry) go first.
-    """
-
-    def __init__(self, lifetime: float = 60.0, prefix: str = "x-", token: Callable[[], str] | None = None, *,
-                 max_names: int = MAX_ISSUED_NAMES, max_bytes: int = MAX_ISSUED_BYTES) -> None:
-        if max_names < 1 or max_bytes < 0:
-            raise ValueError("max_names must be at least 1 and max_bytes not negative")
-        self.lifetime = lifetime
-        self.prefix = prefix
-        self.max_names = max_names
-        self.max_bytes = max_bytes
-        self._token = token or (lambda: secrets.token_hex(10))
-        self._issued: dict[str, Issued] = {}
-        self._latest: dict[tuple[str, str], str] = {}  # (target, client IP) -> its live name
-        self._bytes = 0
-        self.evicted = 0  # names dropped before their time because the table was full
-
-    def issue(self, target: str, client_ip: str, now: float, suffix: str = ".cfg", data: bytes | None = None) -> str:
-        """A fresh name for ``target``, valid for ``client_ip`` only; ``data``, if
-        given, is what the name serves (so the bytes go when the name goes)."""
-        size = len(data) if data is not None else 0
-        if size > self.max_bytes:
-            raise ValueError(f"a {size}-byte file exceeds the one-time table's {self.max_bytes} bytes")
-        self.expire(now)
-        older = self._latest.get((target, client_ip))
-        if older is not None:
-            self._drop(older)
-        while self._issued and (len(self._issued) >= self.max_names or self._bytes + size > self.max_bytes):
-            self._drop(next(iter(self._issued)))
-            self.evicted += 1
-        name = f"{self.prefix}{self._token()}{suffix}"
-        if name in self._issued:
-            raise ValueError("token generator repeated itself")
-        self._issued[name] = Issued(target, client_ip, now + self.lifetime, data)
-        self._latest[(target, client_ip)] = name
-        self._bytes += size
-        return name
-
-    def get(self, name: str, now: float) -> Issued | None:
-        """The live entry of ``name`` (for anyone; nothing is spent)."""
-        issued = self._issued.get(name)
-        return issued if issued is not None and issued.expires > now else None
-
-    def claim(self, name: str, client_ip: str, now: float, spend: bool = True) -> Issued | None:
-        """The entry of ``name`` if it is live and issued to ``client_ip``; spends it unless ``spend`` is false."""
-        issued = self._issued.get(name)
-        if issued is None or issued.expires <= now:
-            if issued is not None:
-                self._drop(name)
-            return None
-        if issued.client_ip != client_ip:
-            return None  # not spent: the rightful client may still come
-        if spend:
-            self._drop(name)
-        return issued
-
-    def take(self, name: str, client_ip: str, now: float) -> str | None:
-        """The target of ``name`` if it is live and issued to ``client_ip``; spends it."""
-        issued = self.claim(name, client_ip, now)
-        return None if issued is None else issued.target
-
-    def revoke(self, name: str) -> bool:
-        if name not in self._issued:
-            return False
-        self._drop(name)
-        return True
-
-    def expire(self, now: float) -> None:
-        # Issue order is expiry order (one lifetime), so stop at the first live name.
-        while self._issued:
-            name, issued = next(iter(self._issued.items()))
-            if issued.expires > now:
-                break
-            self._drop(name)
-
-    def _drop(self, name: str) -> None:
-        issued = self._issued.pop(name)
-        if issued.data is not None:
-            self._bytes -= len(issued.data)
-        key = (issued.target, issued.client_ip)
-        if self._latest.get(key) == name:
-            del self._latest[key]
-
-    @property
-    def held_bytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._issued)
-
-
-class OneTimeResolver:
-    """Serves names from a :class:`OneTimeNames` table: the bytes issued with
-    the name, else its target through ``inner``.
-
-    Names without the table's prefix go to ``fallback`` (for example firmware
-    from a directory), or are not found.
-    """
-
-    def __init__(self, names: OneTimeNames, inner: Resolver, clock: Callable[[], float],
-                 fallback: Resolver | None = None) -> None:
-        self.names = names
-        self._inner = inner
-        self._clock = clock
-        self._fallback = fallback
-
-    def resolve(self, name: str, client: Address) -> bytes:
-        return self._serve(name, client, spend=True)
-
-    def peek(self, name: str, client: Address) -> bytes:
-        """As :meth:`resolve`, without spending the name (HTTP HEAD)."""
-        return self._serve(name, client, spend=False)
-
-    def _serve(self, name: str, client: Address, spend: bool) -> bytes:
-        if not name.startswith(self.names.prefix):
-            if self._fallback is None:
-                raise NotFound(name, "not a per-exchange name")
-            return self._fallback.resolve(name, client) if spend else peek(self._fallback, name, client)
-        issued = self.names.claim(name, client[0], self._clock(), spend=spend)
-        if issued is None:
-            raise NotFound(name, "unknown, expired, spent or issued to another client")
-        if issued.data is not None:
-            return issued.data
-        return self._inner.resolve(issued.target, client) if spend else peek(self._inner, issued.target, client)
 
 
 # --- config files built from templates --------------------------------------------------------------------------
@@ -531,12 +350,19 @@ class HolderGate:
     name (its target, from ``names``), or ``cm.cfg``/``mta.cfg`` (the device
     leased at the asking address). Names that are no device's file (firmware)
     pass through to ``inner`` unchecked.
+
+    ``shared_holders`` (several nodes on one database) answers for a one-time name of
+    the shared store whose device ``holders`` knows no lease of: the device may have
+    bound its lease on another node. It is asked only then, so only a request naming a
+    live one-time name (an unguessable token) costs its look-up.
     """
 
     def __init__(self, inner: Resolver, holders: Holders, devices: DeviceLookup, clock: Callable[[], float],
-                 names: OneTimeNames | None = None, pattern: re.Pattern[str] = DEFAULT_NAME_PATTERN) -> None:
+                 names: OneTimeNames | None = None, pattern: re.Pattern[str] = DEFAULT_NAME_PATTERN, *,
+                 shared_holders: Holders | None = None) -> None:
         self._inner = inner
         self._holders = holders
+        self._shared_holders = shared_holders
         self._devices = devices
         self._clock = clock
         self._names = names
@@ -545,26 +371,32 @@ class HolderGate:
 
     def owner(self, name: str, client: Address) -> tuple[str, str] | None:
         """(MAC, kind) of the device whose file ``name`` is, or None."""
-        target = name
+        return self._owner(name, client)[0]
+
+    def _owner(self, name: str, client: Address) -> tuple[tuple[str, str] | None, bool]:
+        """The owner, and whether ``name`` is a one-time name of the shared store."""
+        target, shared = name, False
         if self._names is not None and name.startswith(self._names.prefix):
-            issued = self._names.get(name, self._clock())
+            issued = self._names.find(name, self._clock())
             if issued is None:
-                return None  # unknown or expired: the inner resolver says so
-            target = issued.target
+                return None, False  # unknown or expired: the inner resolver says so
+            target, shared = issued.target, issued.shared
         match = self._pattern.fullmatch(target)
         if match is None:
-            return None
+            return None, shared
         kind, mac = match.group("kind"), match.group("mac")
         if mac:
-            return normalize_mac(mac), kind
+            return (normalize_mac(mac), kind), shared
         device = self._devices.by_ip(client[0])
-        return None if device is None else (device.mac, kind)
+        return (None if device is None else (device.mac, kind)), shared
 
     def check(self, name: str, client: Address) -> None:
-        owner = self.owner(name, client)
+        owner, shared = self._owner(name, client)
         if owner is None:
             return
         why = self._holders.may_fetch(owner[0], owner[1], client[0])
+        if why == "no-lease" and shared and self._shared_holders is not None:
+            why = self._shared_holders.may_fetch(owner[0], owner[1], client[0])
         if why is not None:
             self.refused[why] += 1
             raise NotFound(name, f"not for this client ({why})")
@@ -589,3 +421,10 @@ def is_template_name(name: str) -> bool:
     parts = name.split("/")
     return (not any(p.startswith(("_", ".")) for p in parts) and not name.endswith((".py", ".pyc"))
             and not (len(parts) > 1 and parts[0] == PHONE_LAYOUTS))
+
+
+__all__ = ["MAX_ISSUED_BYTES", "MAX_ISSUED_NAMES", "PHONE_LAYOUTS", "AccessDenied", "Address", "BuildFailed",
+           "ChainResolver", "DEFAULT_NAME_PATTERN", "DeviceLookup", "DirectoryResolver", "HolderGate", "Holders",
+           "InMemoryDevices", "Issued", "MemoryResolver", "NotFound", "OneTimeNames", "OneTimeResolver",
+           "ResolveError", "Resolver", "SharedNames", "SharedNamesError", "TemplateResolver", "is_template_name",
+           "peek"]

@@ -22,6 +22,7 @@ from tlv.config import CM_MIC, cm_trailer
 from tlv.configfile import CVC_CHUNK
 
 from .device import COSIGNER_CVC, MFG_CVC, SW_UPGRADE_FILENAME, SW_UPGRADE_SERVER
+from .errors import FieldError
 
 #: The longest file name TLV 9 holds (one TLV).
 MAX_FILENAME = 255
@@ -29,13 +30,8 @@ MAX_FILENAME = 255
 MAX_CVC = 16 * 1024
 
 
-class UpgradeError(ValueError):
+class UpgradeError(FieldError):
     """Upgrade TLVs that cannot be written; ``field`` names the culprit."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from .errors import FieldError
+
 ANY = "*"
 STATES = ("active", "paused")
 #: A rule's name: what the API and CLI call it by (a path segment, no quoting needed).
@@ -45,13 +47,8 @@ _WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 _MAC = re.compile(r"[0-9a-f]{12}")
 
 
-class RuleError(ValueError):
+class RuleError(FieldError):
     """A rule refused; ``field`` names the culprit (``percent``, ``window`` ...)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,11 +264,26 @@ class NotNotified:
     """UA-6: a change for a phone neither subscribed nor at a known address: nobody to tell."""
 
 
+@dataclass(frozen=True, slots=True)
+class PushRetry:
+    """UA-6: a change's NOTIFY got no answer or an error; it is tried again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """UA-6: no try of a change's NOTIFY reached the phone (it gets the change when it subscribes again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotFetched:
+    """UA-6: the phone answered a change's NOTIFY but did not GET the profile in time."""
+
+
 #: The notifier's events by the name it reports them with. ``SubscriptionEnded`` is the
 #: phone side's event seen from the server: a NOTIFY answered 481 (or the like) that ends it.
 SERVER_EVENTS: dict[str, type] = {kind.__name__: kind for kind in (
     Subscribed, Refreshed, Notified, Unsubscribed, Expired, SubscriptionEnded, ProfileFailed, AuthFailed,
-    NotifyFailed, NotNotified)}
+    NotifyFailed, NotNotified, PushRetry, Unreachable, NotFetched)}
 
 #: Event -> the state it leaves, whatever the state before (a phone may subscribe, lapse or
 #: get a broken profile at any point); events not here are recorded and change nothing.

@@ -50,6 +50,8 @@ class PhoneBook:
         #: Variables the server adds to a phone's own (its firmware, from the rules); its own win.
         self.extra = extra
         self._versions: dict[str, tuple[str, float]] = {}
+        #: Told the MAC of every profile :meth:`serve` hands out (the SIP server paces pushes by it).
+        self.on_served: Callable[[str], None] | None = None
 
     def token(self, mac: str) -> str:
         return hmac.new(self.secret, mac.encode(), hashlib.sha256).hexdigest()[:32]
@@ -99,11 +101,14 @@ class PhoneBook:
         if device.ip and device.ip != client[0]:
             raise AccessDenied(name, f"phone {mac} is at {device.ip}, not {client[0]}")
         try:
-            return self.current(mac)
+            found = self.current(mac)
         except ProfileError as exc:
             raise BuildFailed(name, str(exc)) from None
         except KeyError:
             raise NotFound(name, "no such phone") from None
+        if self.on_served is not None:
+            self.on_served(mac)
+        return found
 
     def serve_http(self, name: str, client: tuple[str, int]) -> Versioned:
         """:meth:`serve` in the delivery server's terms (a :data:`~pktcable.delivery.http.VersionedSource`)."""

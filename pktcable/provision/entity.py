@@ -51,6 +51,7 @@ from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
 from . import secureentity
+from .leasesync import LeaseSync
 from .ports import (
     DEFAULT_CONFIG,
     INTERNAL_ERROR_PLACES,
@@ -63,7 +64,10 @@ from .ports import (
     internal_error,
 )
 from .ratelog import RateLimitedLog
+from .screen import OVER_BUDGET, UNLEASED, RejectBudget, SourceScreen
 from .secureentity import protect_file
+from .sharedleases import Lookup, SharedLeaseRounds
+from .takeup import resumable
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -74,11 +78,13 @@ MAC_OCTETS = 6  # pktcMtaDevMacAddress / ifPhysAddress of an Ethernet MTA
 
 #: Why an INFORM was not acted on: the ``reason`` label of
 #: pktcable_informs_rejected_total, in the order the checks run.
-REJECT_REASONS = ("bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
+REJECT_REASONS = (UNLEASED, OVER_BUDGET, "bad-community", "not-pktc", "bad-mac", "not-leased-address", "unknown-device", "not-snmpv3")
 
 #: MAC (12 lower-case hex digits) -> the IPv4 address the DHCP server leases to
 #: it now (bound, unexpired), as text, or None.
 LeasedAddress = Callable[[str], "str | None"]
+#: An IPv4 address as text -> whether the DHCP server leases it to some device now.
+AddressLeased = Callable[[str], bool]
 
 #: The ``state`` label of an event for a device with no flow running.
 NO_FLOW = "-"
@@ -97,7 +103,9 @@ class ProvisioningEntity:
                  internal_errors: Counter[str] | None = None, observer: FlowObserver | None = None,
                  commit: Callable[[], None] | None = None,
                  lease_sync: Callable[[], Awaitable[None]] | None = None,
-                 reports: SoftwareReports | None = None) -> None:
+                 reports: SoftwareReports | None = None,
+                 address_leased: AddressLeased | None = None,
+                 shared_leases: Lookup | None = None) -> None:
         self.devices = devices
         #: Where each enrollment's pktcMtaDevSwCurrentVers goes (the firmware store's device versions).
         self.reports = reports
@@ -113,6 +121,16 @@ class ProvisioningEntity:
         #: whose ACK has just left may not have reached ``leased_address`` yet: an INFORM
         #: that fails the lease check waits for this once, then is checked again.
         self.lease_sync = lease_sync
+        self._lease_rounds: LeaseSync | None = None
+        #: With a lease table several serve nodes share, an INFORM may come from an address
+        #: another node leased: its datagrams wait for a round of the shared table
+        #: (pktcable.provision.sharedleases), which puts what it finds in this node's memory.
+        self.shared_rounds = None if shared_leases is None else SharedLeaseRounds(shared_leases, clock)
+        #: Who may send at all (the endpoint's screen, before decoding); None: everyone.
+        self.source_screen = None if address_leased is None else SourceScreen(
+            address_leased, RejectBudget(burst=config.reject_burst, rate=config.reject_rate,
+                                         max_sources=config.reject_log_sources), clock, self._reject,
+            self._wait_for_lease)
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -284,6 +302,28 @@ class ProvisioningEntity:
                     self._forget_run(mac)
 
     # -- INFORMs -----------------------------------------------------------
+    def screen(self, addr: Address) -> bool | Awaitable[bool]:
+        """The endpoint's screen: whether a datagram from ``addr`` is decoded at all
+        (pktcable.provision.screen: not from an address leased to no device, nor from a
+        source that spent its budget of rejected INFORMs)."""
+        return True if self.source_screen is None else self.source_screen(addr)
+
+    def _wait_for_lease(self, source: str) -> asyncio.Future[None] | None:
+        """The screen's wait for a lease of ``source`` not in memory: a round of the shared
+        table (several nodes), else of the DHCP worker's records, else none."""
+        if self.shared_rounds is not None:
+            return self.shared_rounds.join(source)
+        rounds = self._sync_rounds()
+        return None if rounds is None else rounds.join()
+
+    def _sync_rounds(self) -> LeaseSync | None:
+        """The shared, bounded wait for the DHCP worker's lease records (None without a worker)."""
+        if self.lease_sync is None:
+            return None
+        if self._lease_rounds is None or self._lease_rounds.sync is not self.lease_sync:
+            self._lease_rounds = LeaseSync(self.lease_sync)
+        return self._lease_rounds
+
     def handle(self, msg: m.Message, addr: Address, secured: bool = False, *,
                synced: bool = False) -> m.Message | None | Awaitable[m.Message | None]:
         """The endpoint's handler: check PacketCable INFORMs, answer them, act on them.
@@ -328,8 +368,21 @@ class ProvisioningEntity:
             return msg.response()
         mac = note.mac.hex()
         leased = self.leased_address(mac)
-        if leased != source and self.lease_sync is not None and not synced:
-            return self._handle_synced(msg, addr, secured)
+        if leased != source and not synced and (self.lease_sync is not None or self.shared_rounds is not None):
+            # The source holds a lease in memory, but not this MAC's: the record of the MAC's
+            # lease may be on its way (a worker), or another node bound it since (shared table).
+            rounds = self.shared_rounds.rounds if self.shared_rounds is not None else self._sync_rounds()
+            assert rounds is not None
+            full = rounds.waiting >= rounds.max_waiting
+            waiter = self.shared_rounds.join(source) if self.shared_rounds is not None else rounds.join()
+            if waiter is not None:
+                return self._handle_synced(waiter, msg, addr, secured)
+            if full:
+                # No room to wait: dropped unanswered, so that a real eMTA re-sends it.
+                self._reject("not-leased-address", source, f"{mac}: too many INFORMs wait for lease records, "
+                             "dropped unanswered")
+                return None
+            # Else the shared table was asked about this source a moment ago: judged as it is.
         if leased != source:
             self._reject("not-leased-address", source,
                          f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
@@ -362,15 +415,17 @@ class ProvisioningEntity:
         self.commit()
         return msg.response()
 
-    async def _handle_synced(self, msg: m.Message, addr: Address, secured: bool) -> m.Message | None:
-        assert self.lease_sync is not None
-        await self.lease_sync()
+    async def _handle_synced(self, waiter: Awaitable[None], msg: m.Message, addr: Address,
+                             secured: bool) -> m.Message | None:
+        await waiter
         reply = self.handle(msg, addr, secured, synced=True)
         assert not isinstance(reply, Awaitable)
         return reply
 
     def _reject(self, reason: str, source: str, detail: str) -> None:
         self.rejected[reason] += 1
+        if self.source_screen is not None and reason not in (UNLEASED, OVER_BUDGET):
+            self.source_screen.budget.charge(source, self.clock())
         self.reject_log.log(source, self.clock(), "INFORM from %s not acted on (%s): %s", source, reason, detail)
 
     def _enrollment(self, mac: str, note: pktc.Enrollment, ip: str, device: Device | None,
@@ -508,7 +563,21 @@ class ProvisioningEntity:
         return m.Message(b"", pdu)
 
     def _status(self, mac: str, note: pktc.Status) -> None:
-        self._feed(mac, ev.StatusReceived(note.state), str(note.state))
+        event = ev.StatusReceived(note.state)
+        if mac not in self.machines:
+            self._resume(mac, event)
+        self._feed(mac, event, str(note.state))
+
+    def _resume(self, mac: str, event: object) -> None:
+        """A status INFORM for a device with no run here: another node's run, taken up where
+        the shared device row says it is when its table takes this status (takeup.resumable)."""
+        device = self.devices.get(mac)
+        machine = None if device is None else resumable(device, self.table, event, self.clock())
+        if machine is not None:
+            self.machines[mac] = machine
+            self.devices.record(Step(mac, self.clock(), machine.info.step, "RunTakenUp",
+                                     f"in {machine.state.name}, as the device store records it (another node's run)"))
+            log.info("%s: run taken up in %s from the device store", mac, machine.state.name, extra={"mac": mac})
 
     # -- push ----------------------------------------------------------------
     async def reset(self, mac: str, tree: pktc.Tree | None = None) -> bool:

@@ -17,6 +17,7 @@ from pktcable.store.devices import Device
 from tlv import ber
 
 from .ratelog import DEFAULT_INTERVAL, DEFAULT_MAX_LINES, DEFAULT_MAX_SOURCES
+from .screen import DEFAULT_BURST, DEFAULT_RATE
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -95,6 +96,10 @@ class EntityConfig:
     #: When an enrollment INFORM that would start a new run is dropped unanswered
     #: (pktcable.admission); its in-flight count is runs waiting for their file and SET.
     admission: AdmissionLimits = AdmissionLimits()
+    #: Rejected INFORMs a leased source may send at once, and more per second, before its
+    #: datagrams are dropped undecoded (pktcable.provision.screen).
+    reject_burst: int = DEFAULT_BURST
+    reject_rate: float = DEFAULT_RATE
 
 
 #: The settings a ProvisioningEntity gets when given none.

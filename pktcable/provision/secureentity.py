@@ -78,7 +78,13 @@ def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str, 
     leased = entity.leased_address(mac)
     if leased != ip and entity.lease_sync is not None and not synced:
         # The lease table is a DHCP worker's: its record of this lease may still be on its way.
-        task = asyncio.ensure_future(_keys_after_sync(entity, client, sa, ip))
+        rounds = entity._sync_rounds()
+        assert rounds is not None
+        waiter = rounds.join()
+        if waiter is None:
+            entity._reject("not-leased-address", ip, f"{mac}: too many wait for lease records")
+            return False
+        task = asyncio.ensure_future(_keys_after_sync(entity, client, sa, ip, waiter))
         entity.tasks.add(task)
         task.add_done_callback(entity.tasks.discard)
         return False
@@ -109,9 +115,9 @@ def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str, 
     return acted
 
 
-async def _keys_after_sync(entity: ProvisioningEntity, client: str, sa: Any, ip: str) -> None:
-    assert entity.lease_sync is not None
-    await entity.lease_sync()
+async def _keys_after_sync(entity: ProvisioningEntity, client: str, sa: Any, ip: str,
+                           waiter: Awaitable[None]) -> None:
+    await waiter
     keys_established(entity, client, sa, ip, synced=True)
 
 

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from ipaddress import IPv4Address
 from typing import TypeVar
 
 import jinja2
@@ -59,24 +60,24 @@ from pktcable.snmp import message as m
 from pktcable.snmp import pktc
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
 from pktcable.snmp.usmengine import Accepted
-from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
-from pktcable.store.admin import ADMIN_FILE, AdminStore
-from pktcable.store.backend import open_postgresql
-from pktcable.store.built import BuiltFile, BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
-from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, Step, normalize_mac
-from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFirmwareStore
+from pktcable.store import LeaseState, LeaseStore
+from pktcable.store.admin import AdminStore
+from pktcable.store.built import BuiltFile, BuiltFiles
+from pktcable.store.devices import Device, DeviceStore, Step, normalize_mac
+from pktcable.store.firmware import FirmwareStore
 
-from . import datadir, secure
+from . import secure
 from .cmflow import CmFlow
 from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
-from .lookup import Capabilities, RecordingResolver, StoreLookup, bindings_round
+from .lookup import Capabilities, RecordingResolver, SharedLeaseHolders, StoreLookup, bindings_round
 from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
 from .site import dhcp_config, naming, resolve_site
+from .stores import open_stores
 from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve")
@@ -102,31 +103,12 @@ class Backoffice:
         self.clock = clock
         #: Where the services listen and the address the devices are told (before anything opens).
         self.site = resolve_site(cfg)
-        # The data dir is 0700 and its files 0600: it holds the CMTS shared secret.
-        data = datadir.prepare(cfg.data_dir) if cfg.data_dir else None
-        # Held while the stores are open: a restore or migration must not swap files under them.
-        self._data_lock = datadir.lock(data, exclusive=False) if data is not None else None
-        if data is not None and cfg.store in (None, "", "sqlite:"):
-            for db in ("devices.db", "leases.db", ADMIN_FILE):
-                datadir.private_file(data / db)
-        cm_key = datadir.cm_key(cfg, data)  # before any store opens: a bad key setting leaves nothing behind
-        retention = cfg.retention()
-        # The store setting: a PostgreSQL database, or (absent, "sqlite:") the data dir's files.
-        store_url = cfg.store if cfg.store not in (None, "", "sqlite:") else None
-        postgresql = open_postgresql(store_url, retention, clock) if store_url else None
-        if postgresql is not None:
-            self.devices: DeviceStore = postgresql.devices
-            leases: LeaseStore = postgresql.leases
-        else:
-            self.devices = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
-                else MemoryDeviceStore(retention)
-            leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
-        # With a DHCP worker the lease table is the worker's (its only writer, which opens it
-        # itself from this name); this process mirrors it.
-        self._leases_db = store_url or (str(data / "leases.db") if data else None)
-        if cfg.dhcp_workers:
-            leases.close()
-        self.leases: LeaseStore | None = None if cfg.dhcp_workers else leases
+        stores = open_stores(cfg, clock)
+        self._data_lock = stores.data_lock
+        cm_key = stores.cm_key
+        self.devices: DeviceStore = stores.devices
+        self._leases_db = stores.leases_db
+        self.leases: LeaseStore | None = stores.leases
         #: The Prometheus registry of this back office (histograms observed as things happen,
         #: the services' counters read at scrape time).
         self.metrics_registry = Metrics()
@@ -135,15 +117,9 @@ class Backoffice:
         for name, store in (("devices", self.devices), ("leases", self.leases)):
             if hasattr(store, "on_commit"):  # the stores that write (SQLite, PostgreSQL)
                 setattr(store, "on_commit", self.metrics_registry.committed(name).observe)  # noqa: B010
-        #: The last file built for each device and kind, beside the devices (the API shows them).
-        self.built: BuiltFiles = postgresql.built if postgresql is not None else \
-            SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles()
-        #: API tokens and the audit log.
-        self.admin = postgresql.admin if postgresql is not None else \
-            AdminStore(str(data / ADMIN_FILE) if data else ":memory:", clock=clock)
-        #: The firmware catalogue (PostgreSQL, or data dir firmware.db and firmware/, or memory).
-        self.firmware: FirmwareStore = postgresql.firmware if postgresql is not None else \
-            SqliteFirmwareStore(data) if data else MemoryFirmwareStore()
+        self.built: BuiltFiles = stores.built
+        self.admin: AdminStore = stores.admin
+        self.firmware: FirmwareStore = stores.firmware
         self.firmware_trust = firmware_trust(cfg)
         manufacturer_cvc, cosigner_cvc = firmware_cvcs(cfg)
         #: Devices' reported versions, the rules' decisions, the CM file's upgrade TLVs.
@@ -171,14 +147,17 @@ class Backoffice:
         self.mib = MibContext()
         self.templates = TemplateResolver(self.lookup, loader, ctx=self.mib, cm_key=cm_key,
                                           mta_hash=lambda device: device.vars.get(MIB_TREE_VAR, cfg.mib_tree))
-        # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name.
-        self.names = OneTimeNames(lifetime=60.0)
+        # One-time names carry the bytes the entity hashed (Hybrid flows), bounded, gone with the name;
+        # on a PostgreSQL store every node can serve them (delivery/onetime.py).
+        self._shared_names = shared = stores.shared_names
+        self.names = OneTimeNames(lifetime=60.0, shared=shared)
         # Every name, over TFTP and HTTP, passes the gate: a device's file goes to its lease holder only.
         recorded = RecordingResolver(self.templates, self._record_file, self.upgrades.cm_file)
         # The catalogue's images last: a device's own file name always means that device's file.
         self.files = HolderGate(ChainResolver([OneTimeResolver(self.names, recorded, clock), recorded,
                                                CatalogueResolver(self.firmware)]),
-                                self.lookup, self.lookup, clock, self.names)
+                                self.lookup, self.lookup, clock, self.names,
+                                shared_holders=SharedLeaseHolders(shared.bound_lease, clock) if shared else None)
         self.tftp = TftpServer(self.files, self.site.listen, cfg.tftp_port, on_complete=self._guarded_delivered,
                                max_sessions_per_client=cfg.tftp_max_per_client,
                                config=TransferConfig(max_timeout_option=cfg.tftp_max_timeout,
@@ -344,11 +323,44 @@ class Backoffice:
         if isinstance(self.dhcp_service, DhcpWorker):
             await self.dhcp_service.caught_up()
 
+    async def _shared_holders(self, sources: list[str]) -> set[str]:
+        """One round of the entity's wait for leases other nodes bound (a shared lease table):
+        the bindings holding ``sources``, put in the DHCP engine's memory as another node's
+        (so this node's screen and lease check pass, and it offers those addresses to nobody
+        else). The addresses found bound."""
+        assert self.dhcp is not None
+        addresses = []
+        for source in sources:
+            try:
+                addresses.append(IPv4Address(source))
+            except ValueError:  # not IPv4: nobody's lease
+                continue
+        now = self.clock()
+        found: set[str] = set()
+        for lease in self.dhcp.store.holders_of(addresses, now):
+            held = self.dhcp.engine.by_address.get(lease.address)
+            # Every binding is in the table before its ACK leaves, so the row is never older
+            # than what this node knows of the address, unless a write of this node's own is
+            # still staged (a later end): that record stays.
+            if held is None or held.state is not LeaseState.BOUND or held.expires <= lease.expires:
+                self.dhcp.engine.learn(lease)
+            found.add(str(lease.address))
+        return found
+
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
         entity believes an INFORM for it from, and sends its SETs to."""
         lease = self.lease_view.bound_lease(mac, self.clock())
         return None if lease is None else str(lease.address)
+
+    def address_leased(self, source: str) -> bool:
+        """Whether the DHCP server leases ``source`` to some device now (bound, unexpired):
+        who may send to the SNMP entity at all (ProvisioningEntity.screen)."""
+        try:
+            lease = self.lease_view.by_address.get(IPv4Address(source))
+        except ValueError:  # not an IPv4 address: no lease of ours
+            return False
+        return lease is not None and lease.state is LeaseState.BOUND and lease.expires > self.clock()
 
     def _on_dhcp(self, event: Event) -> None:
         if isinstance(event, (LeaseReleased, LeaseExpired)):
@@ -392,8 +404,8 @@ class Backoffice:
                  " (renewed)" if event.renewal else "", extra={"mac": mac})
 
     def _delivered(self, name: str, client: Address, complete: bool) -> None:
-        # A one-time name went to its device's leased address only (the gate), so the address tells the device.
-        match = _NAME.fullmatch(name)
+        # A one-time name names its device by its target (also one another node built), else by its address.
+        match = _NAME.fullmatch(self.names.spent_target(name) or name)
         mac = match.group("mac") if match else self.lookup.mac_at(client[0])
         if mac is None:
             return
@@ -513,7 +525,10 @@ class Backoffice:
             leased_address=self.leased_address, internal_errors=self.internal_errors,
             observer=self.metrics_registry, commit=self._commit_soon,
             lease_sync=self._lease_sync if cfg.dhcp_workers else None, reports=self.upgrades,
+            address_leased=self.address_leased,
+            shared_leases=self._shared_holders if self.dhcp is not None and self.dhcp.store.shared else None,
         )
+        self.snmp.screen = self.entity.screen
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
         self.snmp.on_usm_refused = self.secure_events.usm_refused
@@ -606,5 +621,7 @@ class Backoffice:
             self.leases.close()
         self.admin.close()
         self.firmware.close()
+        if self._shared_names is not None:
+            self._shared_names.close()
         if self._data_lock is not None:
             self._data_lock.release()

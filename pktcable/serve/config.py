@@ -63,7 +63,7 @@ demo on loopback without privileges, overridden by a TOML file.
     sip_https_port = 0             # 443: the profiles over HTTPS here (with sip_cert), never over HTTP
     sip_dhcp_servers = ["sip.example.net"]  # DHCP option 120 to phones (default: the address)
     sip_push_rate = 50.0           # change NOTIFYs per second at most (a template edit to every phone)
-    sip_push_window = 100          # change NOTIFYs awaiting their answer at most (pushes wait for answers)
+    sip_push_window = 100          # pushes in flight at most (NOTIFY unanswered, or the GET awaited)
     sip_mac_auth = true            # false: a phone needs a sip_password variable (digest auth)
     sip_multicast = false          # true: also answer the PnP SUBSCRIBE multicast to 224.0.1.75
     firmware_max_bytes = 67108864  # the largest firmware image the catalogue takes

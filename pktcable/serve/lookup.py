@@ -11,10 +11,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from pktcable.delivery.resolvers import TemplateResolver
+from pktcable.delivery.resolvers import SharedNamesError, TemplateResolver
 from pktcable.dhcpd.events import Event, LeaseBound
 from pktcable.snmp import pktc
 from pktcable.store.devices import Device, DeviceStore, normalize_mac
+from pktcable.store.leases import Lease
 
 from .dhcpwiring import LeaseView
 
@@ -55,6 +56,33 @@ class Capabilities:
                    tree=pktc.tree_of_mib_support(mib) if isinstance(mib, bytes) else None)
 
 
+def lease_allows(lease: Lease | None, kind: str, client_ip: str) -> str | None:
+    """None when ``lease`` lets ``client_ip`` have its device's ``kind`` file, else why not."""
+    if lease is None:
+        return "no-lease"
+    if client_ip == str(lease.address) or (kind == "cm" and lease.giaddr and client_ip == lease.giaddr):
+        return None
+    return "other-address"
+
+
+class SharedLeaseHolders:
+    """Who may fetch a device's file by the lease table every node shares (several nodes on
+    one database): the device may hold a lease another node bound, which this node's memory
+    does not know. One query per call: the file gate asks it only for a live one-time name
+    of the shared store whose device this node knows no lease of."""
+
+    def __init__(self, bound_lease: Callable[[str, float], Lease | None], clock: Callable[[], float]) -> None:
+        self._bound_lease = bound_lease
+        self._clock = clock
+
+    def may_fetch(self, mac: str, kind: str, client_ip: str) -> str | None:
+        try:
+            lease = self._bound_lease(mac, self._clock())
+        except SharedNamesError:
+            return "no-lease"  # the database is away: no proof of a lease, no file
+        return lease_allows(lease, kind, client_ip)
+
+
 class StoreLookup:
     """The template resolver's view of the device store: by MAC, or by the
     address the device holds a lease on (the DHCP engine's own index, or the
@@ -72,12 +100,7 @@ class StoreLookup:
         """A device's file is for the address it holds a bound lease on; a CM's
         also for the relay its lease came through, since a CMTS may proxy the
         CM's TFTP request (DOCSIS MULPI, TFTP proxy) from its giaddr."""
-        lease = self.engine.bound_lease(mac, self.clock())
-        if lease is None:
-            return "no-lease"
-        if client_ip == str(lease.address) or (kind == "cm" and lease.giaddr and client_ip == lease.giaddr):
-            return None
-        return "other-address"
+        return lease_allows(self.engine.bound_lease(mac, self.clock()), kind, client_ip)
 
     def mac_at(self, ip: str) -> str | None:
         try:

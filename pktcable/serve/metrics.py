@@ -30,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pktcable.admission import REASONS as ADMISSION_REASONS
+from pktcable.delivery.onetime import SHARED_OPERATIONS
 from pktcable.dhcpd.intake import PRIORITY_NAMES
 from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
@@ -73,6 +74,31 @@ def receive_queue_bytes(sock: socket.socket | None) -> int | None:
 
 def _name(name: str) -> str:
     return f"{PREFIX}_{name}"
+
+
+#: The SIP provisioning server's push counters shown as ``pktcable_sip_pushes_total{outcome}``.
+SIP_PUSH_OUTCOMES = ("queued", "notify", "check-sync", "no-target", "delivered", "fetched", "unfetched", "retried",
+                     "unreachable")
+#: Its NOTIFY answers shown as ``pktcable_sip_notifies_total{outcome}``.
+SIP_NOTIFY_OUTCOMES = ("2xx", "408", "481", "timeout", "failed")
+#: Its transport's counters shown as ``pktcable_sip_messages_total{kind}``.
+SIP_MESSAGE_KINDS = ("sent", "received", "retransmitted", "rate-limited", "malformed")
+
+
+def _sip(office: Backoffice) -> Iterator[Metric]:
+    server = office.sip.server if office.sip is not None else None
+    if server is None or server.core is None:
+        return
+    stats = server.stats()
+    yield counter("sip_pushes_total", "SIP phone change pushes by outcome (delivered: the NOTIFY answered 2xx; "
+                  "unreachable: no try reached the phone).", ["outcome"],
+                  [([k], stats.get(f"push-{k}", 0)) for k in SIP_PUSH_OUTCOMES])
+    yield counter("sip_notifies_total", "Answers to the SIP NOTIFYs sent, by outcome (timeout: none within timer F).",
+                  ["outcome"], [([k], stats.get(f"notify-{k}", 0)) for k in SIP_NOTIFY_OUTCOMES])
+    yield counter("sip_messages_total", "SIP messages of the provisioning server by kind.", ["kind"],
+                  [([k], stats.get(f"transport-{k}", 0)) for k in SIP_MESSAGE_KINDS])
+    yield gauge("sip_pushes_in_flight", "SIP pushes awaiting their NOTIFY's answer or the phone's GET.", [],
+                [([], server.core.pushes_in_flight)])
 
 
 def counter(name: str, help_text: str, labels: Iterable[str], samples: Iterable[tuple[Iterable[str], float]]) \
@@ -120,8 +146,15 @@ class ServiceCollector(Collector):
                           "not come in time.", [], [([], http.cut_off)])
         yield counter("file_refusals_total", "Requests for a device's file from an address its lease does not allow.",
                       ["reason"], [([k], v) for k, v in sorted(office.files.refused.items())])
+        names = office.names
+        if names.shared is not None:  # several nodes on one database
+            yield counter("onetime_names_adopted_total", "One-time file names another node built, read from the "
+                          "shared table.", [], [([], names.adopted)])
+            yield counter("onetime_shared_errors_total", "Calls to the shared one-time name table that failed, by "
+                          "operation.", ["operation"], [([k], names.shared_errors[k]) for k in SHARED_OPERATIONS])
         yield counter("tod_requests_total", "Time of Day (RFC 868) requests answered, by transport.", ["transport"],
                       [([k], v) for k, v in sorted(office.tod.answered.items())])
+        yield from _sip(office)
         kdc = office.secure.kdc if office.secure is not None else None
         if kdc is not None:
             yield counter("kdc_requests_total", "KDC requests by outcome (as-rep, tgs-rep, error-<code>, dropped, "
@@ -152,6 +185,14 @@ class ServiceCollector(Collector):
                         [([], entity.running())])
             yield gauge("configure_tasks", "eMTAs whose config file is being built and its location SET.", [],
                         [([], len(entity.tasks))])
+            shared = entity.shared_rounds
+            if shared is not None:
+                yield counter("shared_lease_lookups_total", "The INFORM screen's rounds of the shared lease table (a "
+                              "source address another node may have leased), by outcome: queries sent, bindings "
+                              "learned, datagrams refused without a query (source found unleased a moment ago) or "
+                              "for want of room to wait.", ["outcome"],
+                              [(["query"], shared.queries), (["learned"], shared.learned),
+                               (["known-unleased"], shared.known_unleased), (["no-room"], shared.refused)])
             yield counter("unexpected_events_total", "Events a device's flow table has no row for in its state "
                           "(recorded, run unchanged).", ["flow", "state", "event"],
                           [([f, st, e], n) for (f, st, e), n in sorted(entity.unexpected.items())])

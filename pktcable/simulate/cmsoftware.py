@@ -67,13 +67,17 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Result:
-    outcome: Outcome
+    """How one upgrade ended: an outcome of the modem's (here) or the phone's own table
+    (phonesoftware.Outcome), and its detail."""
+
+    outcome: Enum
     detail: str = ""
 
     @property
     def name(self) -> str:
-        """``code-file-rejected: bad-signature``, ``upgraded`` ..."""
-        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value
+        """``code-file-rejected: bad-signature``, ``upgraded: 2.0.0`` ..."""
+        value = str(self.outcome.value)
+        return f"{value}: {self.detail}" if self.detail else value
 
 
 @cache

@@ -73,6 +73,9 @@ class SimConfig:
     #: Where each eCM answers SNMP (docsDevSoftware) on its leased address; None: no eCM agent
     #: (a boot storm then holds one socket less per device).
     cm_agent_port: int | None = None
+    #: A JSON file of what each eCM ran at the end of an earlier run (pktcable.simulate.cmstate):
+    #: a device found there starts from its version and image instead of cm_version/cm_image.
+    cm_state: str | None = None
 
 
 @cache
@@ -111,6 +114,17 @@ class DeviceResult:
     #: pktcable.simulate.cmsoftware, pktcable.simulate.phonesoftware).
     cm_version: str = ""
     upgrade: str = ""
+    #: The eCM's MAC (hex), its version at the start, the file name of the image it runs at the
+    #: end; and, for its last upgrade, the POSIX times the code file's TFTP ended, the eCM
+    #: rebooted into the image, and the DHCP server acknowledged the new version (option 43.6).
+    cm_mac: str = ""
+    cm_before: str = ""
+    cm_image: str = ""
+    image_at: float = 0.0
+    rebooted_at: float = 0.0
+    reported_at: float = 0.0
+    #: The eCM's code store's access times at the end (pktcable.simulate.cmstate.access_row).
+    cm_access: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -15,8 +15,11 @@ downloads the same way, then reboots the whole device.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import errno
 import random
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import IPv4Address
@@ -32,11 +35,15 @@ from tlv.config import decode_file
 from tlv.configfile import ConfigFile
 from tlv.errors import DecodeError
 
-from . import net
+from . import cmstate, net
 from .cmagent import CmMib
 from .cmsoftware import STEP, Attempt, CmSoftware, Outcome, Result, load_root
 from .config import Deviation, DeviceResult, SimConfig
 from .identity import Identity, Reply, parse_reply, request
+
+#: Binds of the eCM's agent port tried after a reboot, and the seconds between them.
+AGENT_BIND_TRIES = 40
+AGENT_BIND_WAIT = 0.05
 
 #: 122.1 = 255.255.255.255: no preference, the eMTA follows RFC 2131 (RFC 3495 5.1).
 ANY_DHCP_SERVER = IPv4Address("255.255.255.255")
@@ -66,11 +73,23 @@ class EcmDevice:
         """The eCM's own state, kept across its reboots."""
         c = self.config
         root = None if c.cvc_root is None else load_root(c.cvc_root)
-        self.software = CmSoftware.factory(c.cm_version, c.cm_image, root, c.manufacturer)
-        self.result.cm_version = c.cm_version
+        mac = self.id.cm_mac.hex()
+        saved = None if c.cm_state is None else cmstate.load(c.cm_state).get(mac)
+        version, image = (c.cm_version, c.cm_image) if saved is None else (saved.version, saved.image)
+        self.software = CmSoftware.factory(version, image, root, c.manufacturer)
+        if saved is not None and saved.access is not None and self.software.store is not None:
+            self.software.store = dataclasses.replace(self.software.store, state=saved.access)
+        self.keep_access()
+        r = self.result
+        r.cm_mac, r.cm_version, r.cm_before, r.cm_image = mac, version, version, image
         self.cm_mib: CmMib | None = None
         self.cm_agent: SnmpEndpoint | None = None
         self.sw_task: asyncio.Task[None] | None = None
+
+    def keep_access(self) -> None:
+        """The code store's times as they are now, for the run's --cm-state."""
+        store = self.software.store
+        self.result.cm_access = cmstate.access_row(None if store is None else store.state)
 
     def deviate(self, step: str, text: str) -> None:
         self.result.deviations.append(Deviation(step, text))
@@ -160,6 +179,8 @@ class EcmDevice:
             cm = None
         if cm is None:
             return ev.EcmFailed("no CM lease")
+        if self.result.rebooted_at and not self.result.reported_at:
+            self.result.reported_at = time.time()  # the ACK to the first REQUEST naming the new version
         for problem in cm.problems:
             self.deviate("CM-4", problem)
         primary = cm.ccc.get("dhcp-server-1")
@@ -220,8 +241,12 @@ class EcmDevice:
             result = self.software.download_failed(attempt, missing, f"tftp://{attempt.server}/{attempt.filename}: "
                                                                      f"{exc}")
         else:
+            fetched = time.time()
             now = dt.datetime.now(dt.UTC)  # counts only with a clock-checking trust (docs/firmware.md)
             result = self.software.downloaded(attempt, data, now)
+            if result.outcome is Outcome.UPGRADED:  # installed: the reboot follows at once
+                r = self.result
+                r.image_at, r.rebooted_at, r.reported_at, r.cm_image = fetched, time.time(), 0.0, attempt.filename
         self.show_software()
         self.upgrade_ended(result)
         return result
@@ -233,6 +258,7 @@ class EcmDevice:
             self.deviate(STEP, f"software upgrade to {self.software.filename!r}: {result.name}")
 
     def show_software(self) -> None:
+        self.keep_access()  # a CVC taken moves cvcAccessStart, an install codeAccessStart
         if self.cm_mib is not None:
             self.cm_mib.show()
 
@@ -244,10 +270,17 @@ class EcmDevice:
         if self.cm_mib is None:
             self.cm_mib = CmMib(self.software, {self.config.read_community: False,
                                                 self.config.write_community: True}, self.upgrade_from_mgt)
-        try:
-            self.cm_agent = await open_endpoint(str(address), port, self.cm_mib.answer)
-        except OSError as exc:
-            self.deviate("CM-4", f"cannot answer SNMP on the CM's leased address {address}: {exc}")
+        for attempt in range(AGENT_BIND_TRIES):
+            try:
+                self.cm_agent = await open_endpoint(str(address), port, self.cm_mib.answer)
+                return
+            except OSError as exc:
+                # After a reboot the agent takes its number again: the last boot's socket closes
+                # on a later loop turn, and a port prober of another process may hold it a moment.
+                if exc.errno != errno.EADDRINUSE or attempt == AGENT_BIND_TRIES - 1:
+                    self.deviate("CM-4", f"cannot answer SNMP on the CM's leased address {address}: {exc}")
+                    return
+                await asyncio.sleep(AGENT_BIND_WAIT)
 
     def close_cm_agent(self) -> None:
         if self.cm_agent is not None:

@@ -155,7 +155,7 @@ class SimulatedPhone:
         trust = cf.CvcTrust(load_root(config.cvc_root), config.manufacturer) if config.cvc_root else None
         #: The version it runs and its firmware upgrades (simulate/phonesoftware.py).
         self.software = PhoneSoftware(config.version, trust)
-        self.result.cm_version = config.version
+        self.result.cm_version = self.result.cm_before = config.version
         self._upgrading = False
         self._reboot_due = False
 

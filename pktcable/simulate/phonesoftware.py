@@ -33,6 +33,8 @@ from pktcable.firmware.labimage import ImageError, image_version
 from pktcable.phones.firmware import FirmwareOffer
 from pktcable.store.firmware import looks_signed
 
+from .cmsoftware import Result
+
 #: Any signing time and CVC start pass: the phone judges who signed, not when.
 _NO_TIMES = cf.AccessState(cf.AccessStart(dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
                                           dt.datetime(1970, 1, 1, tzinfo=dt.UTC)))
@@ -58,15 +60,6 @@ class Outcome(Enum):
     WRONG_VERSION = "wrong-version"
 
 
-@dataclass(frozen=True)
-class Result:
-    outcome: Outcome
-    detail: str = ""
-
-    @property
-    def name(self) -> str:
-        """``upgraded: 2.0.0``, ``code-file-rejected: bad-signature`` ..."""
-        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value
 
 
 @dataclass

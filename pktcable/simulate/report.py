@@ -3,6 +3,7 @@ time per step (p50/p95/p99), and every deviation from the spec by step id."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import fields
 from typing import Any
@@ -11,6 +12,8 @@ from .config import Deviation, DeviceResult
 
 #: Seconds per bucket of the report's timeline (devices done per bucket).
 BUCKET = 1.0
+#: Devices the text report lists by name under their software (the JSON report lists every one).
+SHOWN_UPGRADES = 10
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -55,6 +58,27 @@ def from_rows(rows: list[dict[str, Any]]) -> list[DeviceResult]:
     return out
 
 
+def upgrade_rows(results: list[DeviceResult]) -> list[dict[str, Any]]:
+    """Who upgraded when: every device (its eCM, or a phone) told to take another image (or running
+    another at the end), with its version before and after, how the upgrade ended and, for
+    an installed one, the POSIX times of the code file's TFTP, the reboot and the DHCP ACK
+    of the new version."""
+    return [{"index": r.index, "cm_mac": r.cm_mac, "mta_mac": r.mta_mac, "before": r.cm_before,
+             "after": r.cm_version, "image": r.cm_image, "upgrade": r.upgrade,
+             "image_at": r.image_at or None, "rebooted_at": r.rebooted_at or None,
+             "reported_at": r.reported_at or None}
+            for r in results if r.upgrade or r.cm_version != r.cm_before]
+
+
+def software_summary(results: list[DeviceResult]) -> dict[str, Any]:
+    """The eCMs' upgrades counted: installed, none asked for (not in the rollout's stage,
+    already on the target, no rule: the server names no other image), failed by the reason's name."""
+    failed = Counter(r.upgrade.split(":", 1)[0] for r in results
+                     if r.upgrade and not r.upgrade.startswith("upgraded"))
+    return {"upgraded": sum(1 for r in results if r.upgrade.startswith("upgraded")),
+            "not_asked": sum(1 for r in results if not r.upgrade), "failed": dict(sorted(failed.items()))}
+
+
 def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
     states = Counter(r.state for r in results)
     per_step: dict[str, list[float]] = defaultdict(list)
@@ -82,6 +106,8 @@ def summarize(results: list[DeviceResult], elapsed: float) -> dict[str, Any]:
         # "code-file-rejected", "file-missing" ...; devices with no upgrade due are not counted).
         "cm_versions": dict(sorted(Counter(r.cm_version for r in results if r.cm_version).items())),
         "upgrades": dict(sorted(Counter(r.upgrade.split(":", 1)[0] for r in results if r.upgrade).items())),
+        "software": software_summary(results),
+        "cm_upgrades": upgrade_rows(results),
         "flow_time_s": {f"p{q}": round(percentile(totals, q), 4) for q in (50, 95, 99)},
         "steps": {
             step: {"count": len(v), **{f"p{q}": round(percentile(sorted(v), q), 4) for q in (50, 95, 99)}}
@@ -109,9 +135,25 @@ def render(summary: dict[str, Any], flow: str) -> str:
     if summary.get("upgrades"):
         lines.append(("phone" if flow == "SIP" else "eCM") + " upgrades: " + ", ".join(f"{k} {v}" for k, v in summary["upgrades"].items())
                      + "; versions now: " + ", ".join(f"{k} {v}" for k, v in summary["cm_versions"].items()))
+    soft = summary.get("software")
+    if summary.get("upgrades") and soft:
+        lines.append(("phone" if flow == "SIP" else "eCM") + f" software: {soft['upgraded']} upgraded, {soft['not_asked']} not asked to, failed: "
+                     + (", ".join(f"{k} {v}" for k, v in soft["failed"].items()) or "none"))
+    rows = summary.get("cm_upgrades") or []
+    for row in rows[:SHOWN_UPGRADES]:
+        lines.append(f"  {row['cm_mac'] or row['mta_mac']} {row['before']} -> {row['after']}: {row['upgrade'] or 'running another image'}"
+                     + (f" (image {_clock(row['image_at'])}, rebooted {_clock(row['rebooted_at'])}, reported "
+                        f"{_clock(row['reported_at'])})" if row["image_at"] else ""))
+    if len(rows) > SHOWN_UPGRADES:
+        lines.append(f"  ... {len(rows) - SHOWN_UPGRADES} more devices in the JSON report (cm_upgrades)")
     if summary.get("retries"):
         lines.append(f"retries: {summary['retries']} walks started over on {summary['devices_retried']} devices")
     for dev in summary["deviations"]:
         again = f", {dev['times']} times" if dev.get("times", dev["devices"]) != dev["devices"] else ""
         lines.append(f"  deviation {dev['step']}: {dev['text']} ({dev['devices']} devices{again})")
     return "\n".join(lines)
+
+
+def _clock(at: float | None) -> str:
+    """A POSIX time as the UTC time of day (the report's times are wall-clock: they meet the server's logs)."""
+    return "-" if not at else dt.datetime.fromtimestamp(at, dt.UTC).strftime("%H:%M:%S.%f")[:-3]

@@ -18,15 +18,19 @@ dialog, and a known phone without a subscription a ``check-sync`` NOTIFY (the
 de-facto event phones take as "re-read your configuration") at its last known
 address. Pushes leave through a token bucket (``push_rate`` per second), so a
 template edit that touches 100,000 phones is spread out, not a flood; a phone
-queued twice is pushed once. They are also paced by their answers: at most
-``push_window`` push NOTIFYs are in flight (sent, no final response yet), so a
-rate above what the network and phones absorb makes the pushes wait their turn
-instead of timing out in retransmissions. A push NOTIFY that fails (no answer
-within timer F, or an error response) leaves the phone stale and is tried again
-(``push_retries`` times, ``push_retry_delay`` doubling, as ``check-sync`` when
-the failure ended its subscription); after the last try the phone is recorded
-``Unreachable``. Every push thus ends with the phone told of the version or
-counted unreachable, never silently dropped.
+queued twice is pushed once. They are also paced by their outcome: at most
+``push_window`` pushes are in flight, so a rate above what the network, the
+phones and the HTTP server absorb makes the pushes wait their turn instead of
+timing out in retransmissions or in GETs. A push is in flight from its NOTIFY
+until its final response and, with ``fetch_grace``, until the phone's GET of
+the profile (:meth:`fetched`) or that many seconds after the answer.
+
+A push NOTIFY that fails (no answer within timer F, or an error response)
+leaves the phone stale and is tried again (``push_retries`` times,
+``push_retry_delay`` doubling, as ``check-sync`` when the failure ended its
+subscription); after the last try the phone is recorded ``Unreachable``. Every
+push thus ends with the phone told of the version or counted unreachable,
+never silently dropped.
 
 Inputs are a request, its source and the time; outputs are :data:`Action`\\ s
 for the transport glue (:mod:`.service`).
@@ -95,6 +99,8 @@ class PhoneState:
     push_failures: int = 0
     #: No push reached it after every retry (until it subscribes again or a push gets through).
     unreachable: bool = False
+    #: The profile version last served to it over HTTP.
+    fetched_version: str | None = None
 
 
 @dataclass
@@ -129,8 +135,11 @@ class ProvisioningCore:
     policy: Policy = field(default_factory=Policy)
     push_rate: float = 50.0
     push_burst: float = 100.0
-    #: Push NOTIFYs in flight at most (sent, no final response yet).
+    #: Pushes in flight at most (NOTIFY sent, no final response yet, or answered and the
+    #: phone's GET awaited).
     push_window: int = 100
+    #: Seconds an answered push stays in flight awaiting the phone's GET (0: not awaited).
+    fetch_grace: float = 0.0
     #: Tries after a push NOTIFY's failure before the phone is recorded unreachable.
     push_retries: int = 2
     #: Seconds before the first retry (doubling for the next).
@@ -147,6 +156,8 @@ class ProvisioningCore:
         self._bucket = _Bucket(self.push_rate, self.push_burst)
         #: Top Via branch -> mac of every push NOTIFY sent and not yet answered.
         self._in_flight: dict[str, str] = {}
+        #: mac -> until when a delivered push awaits the phone's GET (at most push_window entries).
+        self._fetching: dict[str, float] = {}
         #: (when, mac) of pushes to try again (a later entry for a phone pushed meanwhile is a no-op).
         self._retries: list[tuple[float, str]] = []
         #: (expiry, dialog) of every subscription granted, stale entries left in: the notifier
@@ -312,6 +323,8 @@ class ProvisioningCore:
         if status < 300:
             self._count("push-delivered")
             state.push_failures, state.unreachable = 0, False
+            if self.fetch_grace > 0 and state.fetched_version != state.notified_version:
+                self._fetching[state.mac] = now + self.fetch_grace
             return
         # The phone may not have the version: a later push (or its next SUBSCRIBE) must send it.
         state.notified_version = None
@@ -330,9 +343,18 @@ class ProvisioningCore:
         """A request the transport glue could not send at all: as if it went unanswered."""
         return self.on_result(request, None, now)
 
+    def fetched(self, mac: str, now: float) -> None:
+        """The phone's profile was served to it (its GET after a NOTIFY, or any other)."""
+        state = self.phones.get(mac)
+        if state is None:
+            return
+        state.fetched_version = self.book.version(mac)
+        if self._fetching.pop(mac, None) is not None:
+            self._count("push-fetched")
+
     @property
     def pushes_in_flight(self) -> int:
-        return len(self._in_flight)
+        return len(self._in_flight) + len(self._fetching)
 
     # --- pushes -------------------------------------------------------------------------------
 
@@ -406,8 +428,11 @@ class ProvisioningCore:
         due = self._expiry_due()
         if self._retries:
             due = self._retries[0][0] if due is None else min(due, self._retries[0][0])
-        # A full window waits for an answer (on_result), not for a time.
-        if self._pending and len(self._in_flight) < self.push_window:
+        if self._fetching:  # at most push_window entries
+            grace = min(self._fetching.values())
+            due = grace if due is None else min(due, grace)
+        # A full window waits for an answer (on_result) or a GET (fetched), not for a time.
+        if self._pending and self.pushes_in_flight < self.push_window:
             b = self._bucket
             # A full bucket (never used) pushes at once; else when the next token is in.
             at = 0.0 if b.last is None else b.last + max(0.0, 1 - b.tokens) / b.rate
@@ -426,11 +451,16 @@ class ProvisioningCore:
                 actions.append(SendTo(notify, self._peer(mac, notify)))
         while self._retries and self._retries[0][0] <= now:
             self._pending[heapq.heappop(self._retries)[1]] = None
-        if self._pending and len(self._in_flight) < self.push_window:
+        for mac in [m for m, until in self._fetching.items() if until <= now]:
+            # It answered but did not fetch in time: counted, and its slot goes to the next push.
+            del self._fetching[mac]
+            self._count("push-unfetched")
+            self.on_step(mac, "NotFetched", f"no GET within {self.fetch_grace:g} s of the NOTIFY's answer")
+        if self._pending and self.pushes_in_flight < self.push_window:
             self._bucket.refill(now)
             # The tolerance: a token that is 1 - 1e-12 after float arithmetic is a token (the timer
             # fires when the next one is due, and must find it there).
-            while self._pending and self._bucket.tokens >= 1 - 1e-6 and len(self._in_flight) < self.push_window:
+            while self._pending and self._bucket.tokens >= 1 - 1e-6 and self.pushes_in_flight < self.push_window:
                 mac, _ = self._pending.popitem(last=False)
                 self._bucket.tokens -= 1
                 actions += self._push(mac, now)

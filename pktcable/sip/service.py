@@ -53,6 +53,9 @@ class SipProvisioningServer:
     push_burst: float = 100.0
     #: Push NOTIFYs awaiting their final response at most (see :mod:`.provisioning`).
     push_window: int = 100
+    #: Seconds an answered push holds its window slot awaiting the phone's GET (the book
+    #: reports the GETs it serves): the GETs a push rate invites stay within what is served.
+    fetch_grace: float = 10.0
     #: Kernel receive buffer asked for on UDP (capped by ``net.core.rmem_max``): the answers to
     #: a burst of pushes must wait there while the loop is busy, not be dropped.
     receive_buffer: int = 4 << 20
@@ -104,9 +107,10 @@ class SipProvisioningServer:
         self.core = ProvisioningCore(local, self.book, self.url_for, _new_id, DigestAuth(self.realm, self.auth_secret),
                                      reliable=self.transport != "udp", allow_mac_auth=self.allow_mac_auth,
                                      policy=self.policy, push_rate=self.push_rate, push_burst=self.push_burst,
-                                     push_window=self.push_window,
+                                     push_window=self.push_window, fetch_grace=self.fetch_grace,
                                      on_step=self.on_step, on_report=self.on_report)
         self.driver.attach(self._sock)
+        self.book.on_served = self.fetched
         if self.multicast:
             self._pnp = await self._join(port)
 
@@ -171,6 +175,12 @@ class SipProvisioningServer:
         self._timer = None
         if self.core is not None:
             self._run(self.core.handle_timer(self._now()))
+
+    def fetched(self, mac: str) -> None:
+        """The HTTP server served ``mac`` its profile: a push awaiting that GET is complete."""
+        if self.core is not None:
+            self.core.fetched(mac, self._now())
+            self._arm()
 
     def notify_change(self, macs: Iterable[str]) -> None:
         """Tell these phones (those whose profile changed) that it did, within the push rate."""

@@ -14,6 +14,12 @@ engine when it must, follows its clock (one retry after an authenticated
 notInTimeWindows Report) and ends a refusal in a named :class:`UsmFailure`.
 v3 exchanges are matched by msgID, which Reports keep when they cannot read the
 request-id of an encrypted request.
+
+A ``screen`` decides who may send at all, from the source address alone, before
+a byte is decoded: decoding and USM are the costly part of a datagram, and a
+flood from hosts that may not talk to this endpoint must cost no more than a
+dictionary lookup each. It may answer later (an awaitable), for a source whose
+right to send is still on its way; the datagram waits, undecoded, for that.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ Address = tuple[str, int]
 Handler = Callable[[m.Message, Address], "m.Message | None | Awaitable[m.Message | None]"]
 #: An SNMPv3 request that passed USM -> the PDU to answer with (the endpoint secures it).
 V3Handler = Callable[[Accepted, Address], "m.Pdu | None | Awaitable[m.Pdu | None]"]
+#: The source address of a datagram -> whether it is decoded at all (now, or once awaited).
+Screen = Callable[[Address], "bool | Awaitable[bool]"]
 #: Attempts of one v3 request: discovery's Report may carry no clock (boots/time 0), and an
 #: authenticated notInTimeWindows Report then teaches it; one more try after that.
 V3_ATTEMPTS = 3
@@ -52,6 +60,8 @@ _Out = TypeVar("_Out")
 @dataclass(slots=True)
 class EndpointStats:
     received: int = 0
+    #: Datagrams the screen dropped undecoded (their source may not send here).
+    screened: int = 0
     malformed: int = 0
     answered: int = 0
     #: Requests of our own (GET/SET), first copies only (see retransmissions).
@@ -69,8 +79,10 @@ class EndpointStats:
 
 class SnmpEndpoint(asyncio.DatagramProtocol):
     def __init__(self, handler: Handler | None = None, *, timeout: float = 1.0, retries: int = 3,
-                 usm: UsmEngine | None = None, v3_handler: V3Handler | None = None) -> None:
+                 usm: UsmEngine | None = None, v3_handler: V3Handler | None = None,
+                 screen: Screen | None = None) -> None:
         self.handler = handler
+        self.screen = screen
         self.usm = usm
         self.v3_handler = v3_handler
         self.timeout = timeout
@@ -112,6 +124,34 @@ class SnmpEndpoint(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.stats.received += 1
+        if self.screen is not None:
+            try:
+                verdict = self.screen(addr)
+            except Exception:  # a screen's bug costs one datagram, never the endpoint
+                self.stats.internal_errors += 1
+                log.exception("snmp: screening a datagram from %s failed", addr[0])
+                return
+            if not isinstance(verdict, bool):
+                asyncio.ensure_future(self._screened_later(data, addr, verdict))
+                return
+            if not verdict:
+                self.stats.screened += 1
+                return
+        self._decode(data, addr)
+
+    async def _screened_later(self, data: bytes, addr: Address, verdict: Awaitable[bool]) -> None:
+        try:
+            admitted = await verdict
+        except Exception:  # a screen's bug costs one datagram, never the endpoint
+            self.stats.internal_errors += 1
+            log.exception("snmp: screening a datagram from %s failed", addr[0])
+            return
+        if not admitted:
+            self.stats.screened += 1
+            return
+        self._decode(data, addr)
+
+    def _decode(self, data: bytes, addr: Address) -> None:
         if self.usm is not None and v3.peek_version(data) == v3.VERSION_3:
             self._v3_received(data, addr)
             return

@@ -25,6 +25,7 @@ from .sqlite import Schema, SchemaError
 
 if TYPE_CHECKING:
     from .files import Checked, Migrated
+    from .pg_names import PgSharedNames
 
 
 @dataclass(slots=True)
@@ -34,10 +35,12 @@ class Stores:
     built: BuiltFiles
     admin: AdminStore
     firmware: FirmwareStore
+    #: The one-time file names every node may be asked for (pg_names.PgSharedNames).
+    names: PgSharedNames
 
 
 def open_postgresql(url: str, retention: Retention, clock: Callable[[], float] = time.time) -> Stores:
-    """The five stores in the database ``url`` names (each schema brought up to date);
+    """The six stores in the database ``url`` names (each schema brought up to date);
     SettingError for a bad URL, a server that cannot be reached, or a newer schema."""
     import psycopg
 
@@ -45,6 +48,7 @@ def open_postgresql(url: str, retention: Retention, clock: Callable[[], float] =
     from .pg_devices import PgBuiltFiles, PgDeviceStore
     from .pg_firmware import PgFirmwareStore
     from .pg_leases import PgLeaseStore
+    from .pg_names import PgSharedNames
 
     parse_store(url)  # a URL given in code is held to what a settings file's is
     opened: list[Any] = []
@@ -54,6 +58,7 @@ def open_postgresql(url: str, retention: Retention, clock: Callable[[], float] =
         opened.append(PgBuiltFiles(url))
         opened.append(PgAdminStore(url, clock=clock))
         opened.append(PgFirmwareStore(url))
+        opened.append(PgSharedNames(url))
     except (StoreUnavailable, SchemaError) as exc:
         _close(opened)
         raise named("store", str(exc)) from None

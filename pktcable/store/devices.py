@@ -285,6 +285,16 @@ SCHEMA = Schema("devices", _TABLES, (
         data BLOB NOT NULL, PRIMARY KEY (mac, kind))""",), ("""CREATE TABLE built_file (
         mac TEXT COLLATE "C" NOT NULL, kind TEXT COLLATE "C" NOT NULL, name TEXT NOT NULL,
         built DOUBLE PRECISION NOT NULL, sha1 TEXT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (mac, kind))""",)),
+    # Version 4: the one-time file names every serve node on one database may be asked for
+    # (pktcable/store/pg_names.py; a SQLite file has the table, unused: one node, in memory).
+    # At most one name per target and client, as in a node's memory; expired rows are swept.
+    Migration("one-time names", ("""CREATE TABLE onetime_name (
+        name TEXT PRIMARY KEY, target TEXT NOT NULL, client_ip TEXT NOT NULL, expires REAL NOT NULL,
+        data BLOB, UNIQUE (target, client_ip))""", "CREATE INDEX onetime_name_expires ON onetime_name (expires)"),
+              ("""CREATE TABLE onetime_name (
+        name TEXT COLLATE "C" PRIMARY KEY, target TEXT COLLATE "C" NOT NULL, client_ip TEXT COLLATE "C" NOT NULL,
+        expires DOUBLE PRECISION NOT NULL, data BYTEA, UNIQUE (target, client_ip))""",
+               "CREATE INDEX onetime_name_expires ON onetime_name (expires)")),
 ))
 _COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # An upsert rather than INSERT OR REPLACE: REPLACE deletes the row and inserts a new one
