@@ -152,6 +152,10 @@ class ServerConfig:
     #: per ``decline_window`` seconds: a client cannot empty a pool by declining.
     decline_limit: int = 3
     decline_window: float = 3600.0
+    #: Where this server's walk through each pool starts (mod the pool's size). 0, a lone
+    #: server: at each pool's first address. Servers sharing one lease table each take their
+    #: own (serve: from its node id), so they do not offer the same addresses at once.
+    walk_seed: int = 0
 
     def __post_init__(self) -> None:
         self.server_id = IPv4Address(self.server_id)

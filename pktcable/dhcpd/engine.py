@@ -4,9 +4,15 @@ Rules that keep an address with one client at a time (RFC 2131 §4.3.1):
 an address is handed out only if nobody else holds an unexpired lease on it,
 nobody else has an unexpired offer on it, it is not reserved for another MAC
 and it is not in decline quarantine. Allocation is deterministic: the client's
-previous address, then the address it asks for, then the lowest never-used
+previous address, then the address it asks for, then the next never-used
 address of the first eligible pool, then the free address whose lease ended
 longest ago. No clock and no randomness: the caller passes ``now``.
+
+Servers sharing one lease table each walk every pool from a point of their own (``walk_seed``,
+from the node's id), so they rarely offer the same address at the same moment; a binding
+the table refuses on a stretch this server is walking means another server walks it too, and
+the walk leaps to the middle of the largest stretch not walked yet (the rest is walked later).
+A lone server (seed 0) walks each pool from its first address up, as it always did.
 
 An offer that is never taken up costs nothing: when its hold lapses, when the
 client REQUESTs another server's offer, or when a new offer replaces it, an
@@ -20,6 +26,7 @@ import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from pktcable.store import Lease, LeaseState, LeaseStore
@@ -36,9 +43,44 @@ def mac_key(mac: str) -> str:
     return mac.replace(":", "").replace("-", "").lower()
 
 
+@dataclass(slots=True)
+class Walk:
+    """A pool's never-scanned addresses: ranges ``[next, last]`` (ints), walked in order."""
+
+    pool: Pool  # held, so the id() the walks are keyed by stays this pool's
+    ranges: list[list[int]]
+    #: Where the current run began: a refused binding in ``[run, ranges[0][0])`` is another
+    #: server walking the same stretch right behind or ahead of this one.
+    run: int
+
+    @classmethod
+    def of(cls, pool: Pool, seed: int) -> Walk:
+        first, last = int(pool.start), int(pool.end)
+        origin = first + seed % (last - first + 1)
+        ranges = [[origin, last]] + ([[first, origin - 1]] if origin > first else [])
+        return cls(pool, ranges, origin)
+
+    def leap(self) -> None:
+        """Go on from the middle of the largest stretch not walked yet; its first half is walked
+        after the others. Another server's walk, caught up with, is left behind at once."""
+        widest = max(range(len(self.ranges)), key=lambda i: self.ranges[i][1] - self.ranges[i][0])
+        low, high = self.ranges[widest]
+        if high - low < 2 * MIN_LEAP:
+            return  # too little left to be worth splitting: walk on
+        middle = (low + high + 1) // 2
+        del self.ranges[widest]
+        self.ranges[:0] = [[middle, high]]
+        self.ranges.append([low, middle - 1])
+        self.run = middle
+
+
+#: The shortest stretch a leap leaves behind (a smaller one is walked through instead).
+MIN_LEAP = 16
+
+
 class LeaseEngine:
     def __init__(self, store: LeaseStore, reserved: dict[IPv4Address, str], offer_hold: float,
-                 decline_hold: float) -> None:
+                 decline_hold: float, walk_seed: int = 0) -> None:
         self.store = store
         self.reserved = reserved  # address -> MAC it is reserved for
         self.offer_hold, self.decline_hold = offer_hold, decline_hold
@@ -54,8 +96,11 @@ class LeaseEngine:
         self._expiry: list[tuple[float, int]] = []
         #: ``now`` of the last :meth:`expire`: leases ending by then have been reported.
         self._expired_until = float("-inf")
-        #: Per pool (by identity): next never-scanned address as an int.
-        self._cursor: dict[int, int] = {}
+        #: Where each pool's walk starts (mod its size): 0 for a lone server, from the node id
+        #: when servers share the table.
+        self.walk_seed = walk_seed
+        #: Per pool (by identity): its never-scanned addresses.
+        self._walks: dict[int, Walk] = {}
         #: Offered, never leased addresses behind a cursor whose offer ended (sorted ints): at
         #: most one entry per pool address, so bounded by the configured pools.
         self.returned: list[int] = []
@@ -151,16 +196,21 @@ class LeaseEngine:
             else:
                 del returned[i]
                 return address
-        key = id(pool)
-        pos = self._cursor.get(key, int(pool.start))
-        end = int(pool.end)
-        while pos <= end:
-            address = IPv4Address(pos)
-            pos += 1
-            if address not in self.by_address and address not in self.offered and address not in self.reserved:
-                self._cursor[key] = pos
-                return address
-        self._cursor[key] = pos
+        walk = self._walks.get(id(pool))
+        if walk is None:
+            walk = self._walks[id(pool)] = Walk.of(pool, self.walk_seed)
+        ranges = walk.ranges
+        while ranges:
+            span = ranges[0]
+            while span[0] <= span[1]:
+                address = IPv4Address(span[0])
+                span[0] += 1
+                if address not in self.by_address and address not in self.offered and \
+                        address not in self.reserved:
+                    return address
+            del ranges[0]
+            if ranges:
+                walk.run = ranges[0][0]
         return None
 
     def _reclaim(self, pools: list[Pool], client: str, mac: str, now: float) -> IPv4Address | None:
@@ -228,8 +278,13 @@ class LeaseEngine:
     def taken(self, holder: Lease) -> None:
         """The shared store refused a binding: ``holder`` (another client's lease, written by
         another server) holds the address. Known from now on, so it is offered to nobody else;
-        the client whose binding was refused loses it here too."""
+        the client whose binding was refused loses it here too. On a stretch this server is walking,
+        another server walks it too: this one leaps ahead (:meth:`Walk.leap`)."""
         self._index(holder)
+        at = int(holder.address)
+        for walk in self._walks.values():
+            if walk.ranges and walk.run <= at < walk.ranges[0][0]:
+                walk.leap()
 
     def learn(self, lease: Lease) -> None:
         """``lease`` is a binding another server made (read from the shared table): the client

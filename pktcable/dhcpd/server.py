@@ -96,7 +96,7 @@ class DhcpServer:
         self.store = store if store is not None else MemoryLeaseStore()
         self.policy = Policy(config)
         reserved = {r.address: r.mac for r in config.reservations if r.address is not None}
-        self.engine = LeaseEngine(self.store, reserved, config.offer_hold, config.decline_hold)
+        self.engine = LeaseEngine(self.store, reserved, config.offer_hold, config.decline_hold, config.walk_seed)
         self.declines = DeclineLimiter(config.decline_limit, config.decline_window)
         self.server_id = config.server_id
         self._sid = config.server_id.packed

@@ -20,6 +20,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from ipaddress import IPv4Address, IPv4Interface
 
 from .events import Event
@@ -104,7 +105,8 @@ class DhcpTransport:
     def __init__(self, server: DhcpServer, sock: socket.socket, *, interface: str | None = None,
                  link: IPv4Address | None = None, clock=time.time,  # type: ignore[no-untyped-def]
                  on_event: Callable[[Event], None] | None = None,
-                 on_events: Callable[[list[Event]], None] | None = None) -> None:
+                 on_events: Callable[[list[Event]], None] | None = None,
+                 round: Callable[[list[Event]], AbstractContextManager[None]] | None = None) -> None:
         self.server, self.sock, self.interface, self.link = server, sock, interface, link
         #: Gets every event of the core (leases bound, released ...), after the replies left.
         self.on_event = on_event
@@ -112,6 +114,9 @@ class DhcpTransport:
         #: leave: a process that mirrors the leases (the serve DHCP worker) tells them first, so a
         #: device cannot reach the mirror's reader ahead of its own lease.
         self.on_events = on_events
+        #: Opens around each round's ``on_event`` calls, given the events first: the embedder
+        #: looks up what they all need in one go (the device rows of a round's bindings).
+        self.round = round
         self.clock = clock
         #: What overload sheds is counted with the core's drops (``shed-<reason>``).
         self.intake = Intake(server.server_id.packed, drops=server.drops)
@@ -176,12 +181,21 @@ class DhcpTransport:
             except Exception:  # an embedder's bug must cost one round's events, never the server
                 server.metrics["internal-errors"] += 1
         self._send(replies)
+        events: list[Event] = []
         while (event := server.next_event()) is not None:
-            if self.on_event is not None:
-                try:
-                    self.on_event(event)
-                except Exception:  # an embedder's bug must cost one event, never the server
-                    server.metrics["internal-errors"] += 1
+            events.append(event)
+        if events and self.on_event is not None:
+            try:
+                told = self.round(events) if self.round is not None else nullcontext()
+            except Exception:  # an embedder's bug must cost one round's look-up, never the server
+                server.metrics["internal-errors"] += 1
+                told = nullcontext()
+            with told:
+                for event in events:
+                    try:
+                        self.on_event(event)
+                    except Exception:  # an embedder's bug must cost one event, never the server
+                        server.metrics["internal-errors"] += 1
         if len(self.intake):  # the rest after the socket was read again
             self._serving = self.loop.call_soon(self._serve)
 

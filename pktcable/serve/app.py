@@ -27,6 +27,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from ipaddress import IPv4Address
 from typing import TypeVar
@@ -71,7 +72,7 @@ from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
-from .lookup import Capabilities, RecordingResolver, SharedLeaseHolders, StoreLookup
+from .lookup import Capabilities, RecordingResolver, SharedLeaseHolders, StoreLookup, bindings_round
 from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
@@ -275,6 +276,9 @@ class Backoffice:
         return f"tftp://{self.site.url_host(self.cfg.tftp_port, 69)}/{name}"
 
     # -- handlers: a bug costs one event, is logged once and counted -----------------------
+    def _dhcp_round(self, events: list[Event]) -> AbstractContextManager[None]:
+        return bindings_round(self.devices, events)
+
     def _guarded_dhcp(self, event: Event) -> None:
         try:
             self._on_dhcp(event)
@@ -542,14 +546,14 @@ class Backoffice:
         link = site.advertise if site.interface else None
         if self.dhcp is not None:
             self.dhcp_service = LocalDhcp(self.dhcp, sock, interface=site.interface, link=link, clock=self.clock,
-                                          on_event=self._guarded_dhcp)
+                                          on_event=self._guarded_dhcp, round=self._dhcp_round)
         else:
             assert isinstance(self.lease_view, LeaseMirror)
             from pktcable.cli.logs import followed_macs
 
             setup = WorkerSetup(self.dhcp_config, self._leases_db, site.interface, link, cfg.log_level,
                                 cfg.log_format, followed_macs(), -1, -1)
-            self.dhcp_service = DhcpWorker(setup, sock, self._guarded_dhcp, self.lease_view)
+            self.dhcp_service = DhcpWorker(setup, sock, self._guarded_dhcp, self.lease_view, self._dhcp_round)
         await self.dhcp_service.start()
         await self.tftp.start()  # its error names the service and port itself
         if self.http is not None:

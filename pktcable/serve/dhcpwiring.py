@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from ipaddress import IPv4Address
 from typing import Any, Protocol
 
@@ -49,16 +50,18 @@ class LocalDhcp:
     failed = None
 
     def __init__(self, server: DhcpServer, sock: socket.socket, *, interface: str | None,
-                 link: IPv4Address | None, clock: Callable[[], float], on_event: Callable[[Event], None]) -> None:
+                 link: IPv4Address | None, clock: Callable[[], float], on_event: Callable[[Event], None],
+                 round: Callable[[list[Event]], AbstractContextManager[None]] | None = None) -> None:
         self.server = server
         self.view: LeaseView = server.engine
         self._args = (sock, interface, link, clock, on_event)
+        self.round = round
         self.transport: DhcpTransport | None = None
 
     async def start(self) -> None:
         sock, interface, link, clock, on_event = self._args
-        self.transport = DhcpTransport(self.server, sock, interface=interface, on_event=on_event, link=link,
-                                       clock=clock)
+        self.transport = DhcpTransport(self.server, sock, interface=interface, on_event=on_event, round=self.round,
+                                       link=link, clock=clock)
 
     def stats(self) -> dict[str, Any]:
         return server_stats(self.server, self.transport)

@@ -34,6 +34,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -177,8 +178,11 @@ class _Records(asyncio.Protocol):
     callback for the socket itself. A StreamReader would wake a task one loop turn later,
     and an INFORM read in the same turn could then reach the entity ahead of its lease."""
 
-    def __init__(self, apply: Callable[[wire.Record], None]) -> None:
+    def __init__(self, apply: Callable[[wire.Record], None],
+                 round: Callable[[list[Event]], AbstractContextManager[None]] | None = None) -> None:
         self.apply = apply
+        #: Opens around the records of one read, given their lease events (the transport's ``round``).
+        self.round = round
         self.frames = wire.FrameReader()
         loop = asyncio.get_running_loop()
         #: Done at READY (the whole table is in the mirror).
@@ -193,16 +197,29 @@ class _Records(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.ended.done():
             return
+        records: list[wire.Record] = []
+        damage: wire.WireError | None = None
         try:
             for record in self.frames.feed(data):
+                records.append(record)
+        except wire.WireError as exc:  # the records before the damage are applied all the same
+            damage = exc
+        events: list[Event] = [r.event for r in records if r.kind is wire.Kind.BOUND and r.event is not None]
+        try:
+            told = self.round(events) if self.round is not None and events else nullcontext()
+        except Exception:  # the back office's bug costs the round's look-up, never the worker
+            log.exception("lease events from the dhcp worker")
+            told = nullcontext()
+        with told:
+            for record in records:
                 try:
                     self.apply(record)
                 except Exception:  # the back office's bug costs one lease event, never the worker
                     log.exception("lease event from the dhcp worker")
                 if record.kind is wire.Kind.READY and not self.ready.done():
                     self.ready.set_result(None)
-        except wire.WireError as exc:
-            self.ended.set_result(f"sent a damaged lease stream ({exc})")
+        if damage is not None:
+            self.ended.set_result(f"sent a damaged lease stream ({damage})")
             assert self.transport is not None
             self.transport.close()
 
@@ -215,8 +232,9 @@ class DhcpWorker:
     """The back office's side: the child process, the lease mirror, the counters."""
 
     def __init__(self, setup: WorkerSetup, sock: socket.socket, on_event: Callable[[Event], None],
-                 mirror: wire.LeaseMirror | None = None) -> None:
-        self.setup, self.sock, self.on_event = setup, sock, on_event
+                 mirror: wire.LeaseMirror | None = None,
+                 round: Callable[[list[Event]], AbstractContextManager[None]] | None = None) -> None:
+        self.setup, self.sock, self.on_event, self.round = setup, sock, on_event, round
         self.mirror = mirror if mirror is not None else wire.LeaseMirror()
         self.view = self.mirror
         #: The worker's last counters (server_stats' shape, plus its CPU seconds and pid).
@@ -265,7 +283,7 @@ class DhcpWorker:
         self.proc.stdin.write(pickle.dumps(setup))
         await self.proc.stdin.drain()
         self.proc.stdin.close()
-        records = self._records = _Records(self._apply)  # a new worker's stream starts afresh
+        records = self._records = _Records(self._apply, self.round)  # a new worker's stream starts afresh
         await asyncio.get_running_loop().connect_accepted_socket(lambda: records, parent)
         either: list[asyncio.Future[Any]] = [records.ready, records.ended]
         await asyncio.wait(either, timeout=START_BUDGET, return_when=asyncio.FIRST_COMPLETED)

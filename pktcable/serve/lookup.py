@@ -4,20 +4,37 @@ DHCP worker), the device rows, and what an eMTA declared in its option 60."""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from pktcable.delivery.resolvers import SharedNamesError, TemplateResolver
-from pktcable.dhcpd.events import LeaseBound
+from pktcable.dhcpd.events import Event, LeaseBound
 from pktcable.snmp import pktc
-from pktcable.store.devices import Device, DeviceStore
+from pktcable.store.devices import Device, DeviceStore, normalize_mac
 from pktcable.store.leases import Lease
 
 from .dhcpwiring import LeaseView
 
 Address = tuple[str, int]
+log = logging.getLogger("pktcable.serve")
+
+
+@contextmanager
+def bindings_round(store: DeviceStore, events: list[Event]) -> Iterator[None]:
+    """Around one DHCP round's events: the device rows of its bindings in one look-up
+    (PostgreSQL: one round trip per round, not one per lease; read fresh, since another
+    node may have written them)."""
+    macs = [normalize_mac(e.lease.mac) for e in events if isinstance(e, LeaseBound) and e.lease.mac]
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(store.prefetched(macs))
+        except Exception as exc:  # noqa: BLE001 - the database is away: each event's own get fails, counted
+            log.warning("device rows of a DHCP round not read: %s", exc)
+        yield
 
 
 @dataclass(frozen=True, slots=True)

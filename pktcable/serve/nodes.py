@@ -11,6 +11,7 @@ the node keeps serving, and shows as stale to the others until the database is b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import socket
 import weakref
@@ -25,6 +26,7 @@ from pktcable.store.pg_nodes import HEARTBEAT, Node, PgNodes, default_id
 
 if TYPE_CHECKING:
     from .app import Backoffice
+    from .config import ServeConfig
 
 log = logging.getLogger("pktcable.serve.nodes")
 #: The node of each running back office (the API's view finds it here; app.py stays as it is).
@@ -81,6 +83,21 @@ class NodeBeat:
         self.table.close()
 
 
+def node_id(cfg: ServeConfig, address: str) -> str:
+    """This node's id: the ``node_id`` setting, else host name and advertised address."""
+    return cfg.node_id or default_id(socket.gethostname(), address)
+
+
+def walk_seed(cfg: ServeConfig, address: str) -> int:
+    """Where this node's DHCP walk starts in each pool (dhcpd/engine.py), from its id: nodes on
+    one database each start elsewhere, so they rarely offer one address at once. 0 (each pool's
+    first address, as ever) for a node that shares no database. A hash, not a count of the
+    nodes: an id alone places a node, whatever others run or start later."""
+    if not names_postgresql(cfg.store):
+        return 0
+    return int.from_bytes(hashlib.blake2b(node_id(cfg, address).encode(), digest_size=8).digest(), "big")
+
+
 async def start_node(office: Backoffice) -> NodeBeat | None:
     """The node's heartbeat, when ``office`` stores in PostgreSQL; None otherwise."""
     cfg = office.cfg
@@ -89,7 +106,7 @@ async def start_node(office: Backoffice) -> NodeBeat | None:
     address = str(office.site.advertise)
     now = office.clock()
     interval = float(cfg.node_heartbeat)
-    node = Node(cfg.node_id or default_id(socket.gethostname(), address), address, version(), now, now, interval)
+    node = Node(node_id(cfg, address), address, version(), now, now, interval)
     beat = NodeBeat(str(cfg.store), node, office.clock, interval)
     try:
         await beat.start()
@@ -111,4 +128,4 @@ async def stop_node(office: Backoffice) -> None:
         await beat.close()
 
 
-__all__ = ["NodeBeat", "running", "start_node", "stop_node", "version"]
+__all__ = ["NodeBeat", "node_id", "running", "start_node", "stop_node", "version", "walk_seed"]

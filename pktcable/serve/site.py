@@ -17,6 +17,7 @@ from pktcable.dhcpd.transport import local_interfaces
 from pktcable.settings import SettingError
 
 from .config import DEFAULT_POOLS, LOOPBACK, POOL_KEYS, ServeConfig
+from .nodes import walk_seed
 from .secure import kerberos_realm
 
 
@@ -135,6 +136,7 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
         if site is not None and config.server_id != site.advertise:
             # INFORMs, files and relays would go to an address serve does not answer on.
             raise SettingError(f"dhcp: server_id {config.server_id} is not the advertised address {site.advertise}")
+        config.walk_seed = walk_seed(cfg, str(site.advertise)) if site is not None else 0
         return config
     site = site or resolve_site(cfg)
     me = site.advertise
@@ -159,4 +161,4 @@ def dhcp_config(cfg: ServeConfig, site: Site | None = None) -> ServerConfig:
         DeviceClass("cpe", "any", lease_time=cfg.lease_time,
                     options={"sip-servers": cfg.sip_dhcp_servers or [me]} if cfg.sip_port else {}),
     ]
-    return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port)
+    return ServerConfig(me, [subnet], classes, relay_port=cfg.relay_port, walk_seed=walk_seed(cfg, str(me)))

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -117,6 +118,11 @@ def copy_device(d: Device) -> Device:
 class DeviceStore(Protocol):
     def get(self, mac: str) -> Device | None: ...
 
+    def prefetched(self, macs: Iterable[str]) -> AbstractContextManager[None]:
+        """Within, ``get`` may answer ``macs`` from one look-up made on entry (a DHCP round's
+        new bindings); a store whose ``get`` is a local read does nothing."""
+        ...
+
     def put(self, device: Device) -> None:
         """Stage a new or changed device."""
         ...
@@ -167,6 +173,9 @@ class MemoryDeviceStore:
     def get(self, mac: str) -> Device | None:
         found = self.rows.get(mac)
         return None if found is None else copy_device(found)
+
+    def prefetched(self, macs: Iterable[str]) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def put(self, device: Device) -> None:
         self.rows[device.mac] = copy_device(device)
@@ -323,6 +332,9 @@ class SqliteDeviceStore:
             return copy_device(d)
         row = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = ?", (mac,)).fetchone()
         return None if row is None else _device(row)
+
+    def prefetched(self, macs: Iterable[str]) -> AbstractContextManager[None]:
+        return nullcontext()  # a lookup is a read of a local file, and this is its only writer
 
     def put(self, device: Device) -> None:
         self.staged[device.mac] = copy_device(device)

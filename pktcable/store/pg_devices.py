@@ -6,13 +6,21 @@ One connection writes (the event loop's: staged changes, one transaction per
 (psycopg-pool), each in one REPEATABLE READ, read-only transaction, so a worker
 thread sees a committed snapshot while the loop writes. The device query is
 query.py's, in PostgreSQL's dialect.
+
+Several serve nodes may write one database, so what this store remembers of the rows is
+bounded in time. A DHCP round's new bindings are looked up together, fresh, in one
+``SELECT`` (:meth:`PgDeviceStore.prefetched`): the device a client is, created or changed by
+another node, is seen at the client's next binding here, and a round of new clients costs
+one round trip, not one each. A row this node wrote answers ``get`` for :data:`RECENT_TTL`
+seconds after the write (the rest of the device's flow here), then is read again.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .built import BuiltFile
@@ -33,6 +41,12 @@ from .query import (
 
 #: Reader connections at most (the API's worker threads); one is kept open.
 POOL_MAX = 4
+#: Seconds a row this node wrote answers ``get`` without a round trip. Longer than a device's
+#: whole flow on this node (its file, ToD, INFORM) even in a storm, when flows take 5-15 s:
+#: 5 s was measured to cost the storms most of their devices (the rows read again mid-flow, on
+#: the event loop), docs/benchmarks.md. A change another node made is hidden this long at
+#: most (a device reaching this node by a new binding is read fresh anyway).
+RECENT_TTL = 30.0
 _COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # A batch is three statements whatever its size, each given one array per column (not
 # three per row): the statement count stays fixed as a storm's batches grow. Measured at
@@ -62,7 +76,8 @@ def _reader_setup(db: Any) -> None:
 
 
 class PgDeviceStore(Reconnecting):
-    def __init__(self, url: str, *, retention: Retention | None = None, pool_max: int = POOL_MAX) -> None:
+    def __init__(self, url: str, *, retention: Retention | None = None, pool_max: int = POOL_MAX,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         from psycopg_pool import ConnectionPool
 
         self.retention = retention or Retention()
@@ -72,9 +87,15 @@ class PgDeviceStore(Reconnecting):
         self.db = connect(url, SCHEMA)
         self.staged: dict[str, Device] = {}
         self.staged_steps: list[Step] = []
-        # As in the SQLite store: the rows of the last commits, for ``get`` without a round trip.
-        # Right while this store is the database's only writer (one serve per database today).
-        self._recent: dict[str, Device] = {}
+        # The rows of the last commits, for ``get`` without a round trip, each with when it was
+        # written (``clock``): trusted for RECENT_TTL only, as other nodes may write the row.
+        self.clock = clock
+        self._recent: dict[str, tuple[Device, float]] = {}
+        #: A DHCP round's look-up (``prefetched``): MAC -> its row, or None when not stored.
+        self._round: dict[str, Device | None] = {}
+        #: SELECTs of device rows made (by ``get`` and by a round's look-up): the cost the
+        #: caches save, for tests and benchmarks.
+        self.reads = 0
         try:
             self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=True, configure=_reader_setup,
                                         kwargs={"autocommit": False, "application_name": "pktcable-reader"},
@@ -84,11 +105,34 @@ class PgDeviceStore(Reconnecting):
             raise
 
     def get(self, mac: str) -> Device | None:
-        d = self.staged.get(mac) or self._recent.get(mac)
+        d = self.staged.get(mac)
+        if d is None and mac in self._round:
+            d = self._round[mac]
+            return None if d is None else copy_device(d)
+        if d is None:
+            recent = self._recent.get(mac)
+            if recent is not None and self.clock() - recent[1] < RECENT_TTL:
+                d = recent[0]
         if d is not None:
             return copy_device(d)
+        self.reads += 1
         row = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = %s", (mac,)).fetchone()
         return None if row is None else _device(row)
+
+    @contextmanager
+    def prefetched(self, macs: Iterable[str]) -> Iterator[None]:
+        """Within, ``get`` answers ``macs`` from one fresh ``SELECT`` made on entry (rows this
+        node has staged excepted): a DHCP round's new bindings, looked up in one round trip."""
+        wanted = [mac for mac in dict.fromkeys(macs) if mac not in self.staged]
+        if wanted:
+            self.reads += 1
+            rows = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = ANY(%s)", (wanted,))
+            found = {device.mac: device for device in map(_device, rows)}
+            self._round = {mac: found.get(mac) for mac in wanted}
+        try:
+            yield
+        finally:
+            self._round = {}
 
     def put(self, device: Device) -> None:
         self.staged[device.mac] = copy_device(device)
@@ -114,10 +158,11 @@ class PgDeviceStore(Reconnecting):
                 # while the table was small keeps scanning it whole once it has grown (10x slower,
                 # measured with bench/bench_query.py --store).
                 db.execute(_TRIM, (sorted({s.mac for s in steps}), self.retention.keep), prepare=False)
-        recent = self._recent
+        recent, written = self._recent, self.clock()
         for d in devices:
             recent.pop(d.mac, None)
-            recent[d.mac] = d
+            recent[d.mac] = (d, written)
+            self._round.pop(d.mac, None)
         while len(recent) > RECENT_ROWS:
             del recent[next(iter(recent))]
         if self.on_commit is not None:
@@ -140,6 +185,7 @@ class PgDeviceStore(Reconnecting):
     def delete(self, mac: str) -> bool:
         self.commit()
         self._recent.pop(mac, None)
+        self._round.pop(mac, None)
         with self.db.transaction():
             found = self.db.execute("DELETE FROM device WHERE mac = %s", (mac,)).rowcount > 0
             self.db.execute("DELETE FROM step WHERE mac = %s", (mac,))
