@@ -151,6 +151,19 @@ def test_a_manufacturer_not_among_the_signers_is_refused() -> None:
     assert upgrade_of(decode_file(build(up), key=KEY)).filename is None and up.refused == {"upgrade": 1}
 
 
+def test_the_device_view_shows_no_offer_where_the_cm_file_leaves_the_image_out() -> None:
+    """The page says what the modem gets: an offer its file cannot carry is none, with why."""
+    up = Upgrades(catalogue(), lambda: NOON, SERVER, manufacturer="Other Vendor", cm_key=KEY)
+    left_out = up.view(MAC, "cm")
+    assert left_out["image"] is None and left_out["version"] is None
+    assert "left out of the CM file" in left_out["reason"] and "Other Vendor" in left_out["reason"]
+    assert left_out["target"] == "ex100-2.0.p7"  # the rule's target stays in view
+    assert upgrade_of(decode_file(build(up), key=KEY)).filename is None  # as the file says
+    assert up.view(MAC, "sip")["image"] == "ex100-2.0.p7"  # a phone's profile needs no CVC
+    carried = Upgrades(catalogue(), lambda: NOON, SERVER, manufacturer="Example Vendor", cm_key=KEY)
+    assert carried.view(MAC, "cm")["image"] == "ex100-2.0.p7"
+
+
 def test_without_firmware_manufacturer_the_catalogued_vendor_names_the_manufacturer_cvc() -> None:
     got = upgrade_of(decode_file(build(Upgrades(catalogue(), lambda: NOON, SERVER, cm_key=KEY)), key=KEY))
     assert got.manufacturer_cvc == cert_der("manufacturer-cvc.pem") and got.cosigner_cvc == cert_der("cosigner-cvc.pem")

@@ -176,6 +176,17 @@ class Machine:
             raise InvalidTransition(table.name, table.start, started_by)
         self._enter(table.start, now, started_by)
 
+    @classmethod
+    def resumed(cls, table: FlowTable, state: Enum, now: float) -> Machine:
+        """A run another server started, taken up in ``state`` (where the device's shared
+        record says it is): its deadlines and budget run from ``now``, and it keeps only
+        the last state entered."""
+        if state not in table.states:
+            raise ValueError(f"{state!r} is no state of {table.name}")
+        machine = cls(table, now, keep_history=False)
+        machine._enter(state, now)
+        return machine
+
     @property
     def info(self) -> StateInfo:
         return self.table.states[self.state]

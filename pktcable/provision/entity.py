@@ -66,6 +66,8 @@ from .ports import (
 from .ratelog import RateLimitedLog
 from .screen import OVER_BUDGET, UNLEASED, RejectBudget, SourceScreen
 from .secureentity import protect_file
+from .sharedleases import Lookup, SharedLeaseRounds
+from .takeup import resumable
 
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
@@ -102,7 +104,8 @@ class ProvisioningEntity:
                  commit: Callable[[], None] | None = None,
                  lease_sync: Callable[[], Awaitable[None]] | None = None,
                  reports: SoftwareReports | None = None,
-                 address_leased: AddressLeased | None = None) -> None:
+                 address_leased: AddressLeased | None = None,
+                 shared_leases: Lookup | None = None) -> None:
         self.devices = devices
         #: Where each enrollment's pktcMtaDevSwCurrentVers goes (the firmware store's device versions).
         self.reports = reports
@@ -119,11 +122,15 @@ class ProvisioningEntity:
         #: that fails the lease check waits for this once, then is checked again.
         self.lease_sync = lease_sync
         self._lease_rounds: LeaseSync | None = None
+        #: With a lease table several serve nodes share, an INFORM may come from an address
+        #: another node leased: its datagrams wait for a round of the shared table
+        #: (pktcable.provision.sharedleases), which puts what it finds in this node's memory.
+        self.shared_rounds = None if shared_leases is None else SharedLeaseRounds(shared_leases, clock)
         #: Who may send at all (the endpoint's screen, before decoding); None: everyone.
         self.source_screen = None if address_leased is None else SourceScreen(
             address_leased, RejectBudget(burst=config.reject_burst, rate=config.reject_rate,
                                          max_sources=config.reject_log_sources), clock, self._reject,
-            self._sync_rounds)
+            self._wait_for_lease)
         self.machines: dict[str, Machine] = {}
         self.observer: FlowObserver = observer or NoObserver()
         #: When each device's current run started (one entry per running flow; gone at its end).
@@ -301,6 +308,14 @@ class ProvisioningEntity:
         source that spent its budget of rejected INFORMs)."""
         return True if self.source_screen is None else self.source_screen(addr)
 
+    def _wait_for_lease(self, source: str) -> asyncio.Future[None] | None:
+        """The screen's wait for a lease of ``source`` not in memory: a round of the shared
+        table (several nodes), else of the DHCP worker's records, else none."""
+        if self.shared_rounds is not None:
+            return self.shared_rounds.join(source)
+        rounds = self._sync_rounds()
+        return None if rounds is None else rounds.join()
+
     def _sync_rounds(self) -> LeaseSync | None:
         """The shared, bounded wait for the DHCP worker's lease records (None without a worker)."""
         if self.lease_sync is None:
@@ -353,16 +368,21 @@ class ProvisioningEntity:
             return msg.response()
         mac = note.mac.hex()
         leased = self.leased_address(mac)
-        if leased != source and self.lease_sync is not None and not synced:
-            rounds = self._sync_rounds()
+        if leased != source and not synced and (self.lease_sync is not None or self.shared_rounds is not None):
+            # The source holds a lease in memory, but not this MAC's: the record of the MAC's
+            # lease may be on its way (a worker), or another node bound it since (shared table).
+            rounds = self.shared_rounds.rounds if self.shared_rounds is not None else self._sync_rounds()
             assert rounds is not None
-            waiter = rounds.join()
-            if waiter is None:
+            full = rounds.waiting >= rounds.max_waiting
+            waiter = self.shared_rounds.join(source) if self.shared_rounds is not None else rounds.join()
+            if waiter is not None:
+                return self._handle_synced(waiter, msg, addr, secured)
+            if full:
                 # No room to wait: dropped unanswered, so that a real eMTA re-sends it.
                 self._reject("not-leased-address", source, f"{mac}: too many INFORMs wait for lease records, "
                              "dropped unanswered")
                 return None
-            return self._handle_synced(waiter, msg, addr, secured)
+            # Else the shared table was asked about this source a moment ago: judged as it is.
         if leased != source:
             self._reject("not-leased-address", source,
                          f"{mac} is leased to {leased}" if leased else f"{mac} holds no lease")
@@ -543,7 +563,21 @@ class ProvisioningEntity:
         return m.Message(b"", pdu)
 
     def _status(self, mac: str, note: pktc.Status) -> None:
-        self._feed(mac, ev.StatusReceived(note.state), str(note.state))
+        event = ev.StatusReceived(note.state)
+        if mac not in self.machines:
+            self._resume(mac, event)
+        self._feed(mac, event, str(note.state))
+
+    def _resume(self, mac: str, event: object) -> None:
+        """A status INFORM for a device with no run here: another node's run, taken up where
+        the shared device row says it is when its table takes this status (takeup.resumable)."""
+        device = self.devices.get(mac)
+        machine = None if device is None else resumable(device, self.table, event, self.clock())
+        if machine is not None:
+            self.machines[mac] = machine
+            self.devices.record(Step(mac, self.clock(), machine.info.step, "RunTakenUp",
+                                     f"in {machine.state.name}, as the device store records it (another node's run)"))
+            log.info("%s: run taken up in %s from the device store", mac, machine.state.name, extra={"mac": mac})
 
     # -- push ----------------------------------------------------------------
     async def reset(self, mac: str, tree: pktc.Tree | None = None) -> bool:

@@ -23,8 +23,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .leasesync import LeaseSync
-
 #: Rejected INFORMs a leased source may send at once, and how many more per second.
 DEFAULT_BURST = 20
 DEFAULT_RATE = 1.0
@@ -79,17 +77,20 @@ Address = tuple[str, int]
 
 class SourceScreen:
     """The endpoint's screen. ``address_leased``: whether the DHCP server leases an
-    address (text) to a device now; ``rounds``: the shared wait for a DHCP worker's
-    lease records (None without a worker); ``reject``: counts and logs a drop (reason,
-    source, detail)."""
+    address (text) to a device now; ``wait``: given a source address not leased in
+    memory, an awaitable done after a shared round that may have learned its lease (a
+    DHCP worker's lease records, or the shared lease table of several nodes), or None
+    when there is nothing to wait for or no room to wait; ``reject``: counts and logs a
+    drop (reason, source, detail)."""
 
     def __init__(self, address_leased: Callable[[str], bool], budget: RejectBudget, clock: Callable[[], float],
-                 reject: Callable[[str, str, str], None], rounds: Callable[[], LeaseSync | None]) -> None:
+                 reject: Callable[[str, str, str], None],
+                 wait: Callable[[str], Awaitable[None] | None]) -> None:
         self.address_leased = address_leased
         self.budget = budget
         self.clock = clock
         self.reject = reject
-        self.rounds = rounds
+        self.wait = wait
 
     def verdict(self, source: str) -> str | None:
         """None when a datagram from ``source`` is to be decoded; else why not (UNLEASED, OVER_BUDGET)."""
@@ -101,14 +102,14 @@ class SourceScreen:
 
     def __call__(self, addr: Address) -> bool | Awaitable[bool]:
         """Whether a datagram from ``addr`` is decoded. One from an address without a lease
-        waits, undecoded, for a sync round when there is a DHCP worker whose record of
-        that lease may be on its way (and the bounded room has space), then is judged again."""
+        waits, undecoded, for a round when that lease may be on its way (a DHCP worker's
+        record of it, or another node's binding in the shared table) and the bounded room
+        has space, then is judged again."""
         source = addr[0]
         why = self.verdict(source)
         if why is None:
             return True
-        rounds = self.rounds() if why == UNLEASED else None
-        waiter = rounds.join() if rounds is not None else None
+        waiter = self.wait(source) if why == UNLEASED else None
         if waiter is not None:
             return self._after(waiter, source)
         self.reject(why, source, "dropped undecoded")

@@ -319,6 +319,30 @@ class Backoffice:
         if isinstance(self.dhcp_service, DhcpWorker):
             await self.dhcp_service.caught_up()
 
+    async def _shared_holders(self, sources: list[str]) -> set[str]:
+        """One round of the entity's wait for leases other nodes bound (a shared lease table):
+        the bindings holding ``sources``, put in the DHCP engine's memory as another node's
+        (so this node's screen and lease check pass, and it offers those addresses to nobody
+        else). The addresses found bound."""
+        assert self.dhcp is not None
+        addresses = []
+        for source in sources:
+            try:
+                addresses.append(IPv4Address(source))
+            except ValueError:  # not IPv4: nobody's lease
+                continue
+        now = self.clock()
+        found: set[str] = set()
+        for lease in self.dhcp.store.holders_of(addresses, now):
+            held = self.dhcp.engine.by_address.get(lease.address)
+            # Every binding is in the table before its ACK leaves, so the row is never older
+            # than what this node knows of the address, unless a write of this node's own is
+            # still staged (a later end): that record stays.
+            if held is None or held.state is not LeaseState.BOUND or held.expires <= lease.expires:
+                self.dhcp.engine.learn(lease)
+            found.add(str(lease.address))
+        return found
+
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
         entity believes an INFORM for it from, and sends its SETs to."""
@@ -498,6 +522,7 @@ class Backoffice:
             observer=self.metrics_registry, commit=self._commit_soon,
             lease_sync=self._lease_sync if cfg.dhcp_workers else None, reports=self.upgrades,
             address_leased=self.address_leased,
+            shared_leases=self._shared_holders if self.dhcp is not None and self.dhcp.store.shared else None,
         )
         self.snmp.screen = self.entity.screen
         self.snmp.handler = self._guarded_snmp

@@ -185,6 +185,14 @@ class ServiceCollector(Collector):
                         [([], entity.running())])
             yield gauge("configure_tasks", "eMTAs whose config file is being built and its location SET.", [],
                         [([], len(entity.tasks))])
+            shared = entity.shared_rounds
+            if shared is not None:
+                yield counter("shared_lease_lookups_total", "The INFORM screen's rounds of the shared lease table (a "
+                              "source address another node may have leased), by outcome: queries sent, bindings "
+                              "learned, datagrams refused without a query (source found unleased a moment ago) or "
+                              "for want of room to wait.", ["outcome"],
+                              [(["query"], shared.queries), (["learned"], shared.learned),
+                               (["known-unleased"], shared.known_unleased), (["no-room"], shared.refused)])
             yield counter("unexpected_events_total", "Events a device's flow table has no row for in its state "
                           "(recorded, run unchanged).", ["flow", "state", "event"],
                           [([f, st, e], n) for (f, st, e), n in sorted(entity.unexpected.items())])

@@ -177,7 +177,8 @@ class OfficeView:
         return self._office.firmware
 
     def firmware_status(self, mac: str) -> dict[str, Any]:
-        return self._office.upgrades.view(mac)
+        device = self._office.devices.get(mac)
+        return self._office.upgrades.view(mac, device.kind if device is not None else "")
 
     def rules_changed(self) -> None:
         self._office.upgrades.changed()

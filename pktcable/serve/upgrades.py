@@ -271,13 +271,31 @@ class Upgrades:
         return signers[first][1], others[0] if others else None
 
     # -- the device's view -----------------------------------------------------------------------------
-    def view(self, mac: str) -> dict[str, Any]:
-        """Current against target version, and why (the API's and the dashboard's device pages)."""
+    def view(self, mac: str, kind: str = "") -> dict[str, Any]:
+        """Current against target version, and why (the API's and the dashboard's device pages).
+        A modem's offer its file cannot carry (no CVC, the image's signer not the manufacturer)
+        is shown as none, with the reason the file leaves it out: the page says what the modem gets."""
         device, decision = self.decide(mac)
+        shown = decision.to_json()
+        if kind == "cm" and decision.image is not None:
+            why = self._left_out(decision.image)
+            if why is not None:
+                shown |= {"image": None, "version": None,
+                          "reason": f"rule {decision.rule} offers {decision.image}, left out of the CM file: {why}"}
         return {"vendor": device.vendor if device else "", "model": device.model if device else "",
                 "hw_version": device.hw_version if device else "",
                 "current": device.sw_version if device and device.sw_version else None,
-                **decision.to_json(), "history": [v.to_json() for v in self.store.versions(mac)]}
+                **shown, "history": [v.to_json() for v in self.store.versions(mac)]}
+
+    def _left_out(self, image: str) -> str | None:
+        """Why cm_tlvs leaves ``image`` out of a modem's file, or None when it carries it."""
+        try:
+            mfg, cosigner = self._cvcs_for(image)
+        except (UpgradeError, CodeFileError) as exc:
+            return str(exc)
+        if mfg is None and cosigner is None:
+            return "TLV 32: no CVC to enable the download (an unsigned image, and no firmware_manufacturer_cvc)"
+        return None
 
 
 __all__ = ["REFUSED", "RULES_TTL", "Upgrades", "clean", "report_of"]

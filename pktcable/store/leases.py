@@ -77,6 +77,11 @@ class LeaseStore(Protocol):
         server's bindings, for a server that takes over its clients. [] when not shared."""
         ...
 
+    def holders_of(self, addresses: Iterable[IPv4Address], now: float) -> list[Lease]:
+        """The bound leases, unexpired at ``now``, holding ``addresses`` in the table: another
+        server's bindings, for a server an INFORM reaches from one. [] when not shared."""
+        ...
+
 
 class MemoryLeaseStore:
     """For tests and for servers that may forget on restart."""
@@ -105,6 +110,9 @@ class MemoryLeaseStore:
     shared = False
 
     def bindings_of(self, clients: Iterable[str], now: float) -> list[Lease]:
+        return []
+
+    def holders_of(self, addresses: Iterable[IPv4Address], now: float) -> list[Lease]:
         return []
 
 
@@ -205,4 +213,7 @@ class SqliteLeaseStore:
     shared = False
 
     def bindings_of(self, clients: Iterable[str], now: float) -> list[Lease]:
+        return []
+
+    def holders_of(self, addresses: Iterable[IPv4Address], now: float) -> list[Lease]:
         return []

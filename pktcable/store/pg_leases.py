@@ -46,6 +46,16 @@ _CLAIM = (f"INSERT INTO lease4 ({_COLUMNS}) SELECT * FROM unnest(" + ", ".join(f
 _BINDINGS = (f"SELECT {_COLUMNS} FROM lease4 WHERE client = ANY(%s) AND state = 'bound' AND expires > %s "
              "ORDER BY expires")
 
+#: The bindings holding some addresses (the primary key): what a node that does not know who
+#: holds an address an INFORM came from asks (another node leased it). One round, one query.
+_HOLDERS = f"SELECT {_COLUMNS} FROM lease4 WHERE address = ANY(%s) AND state = 'bound' AND expires > %s"
+
+
+def holders_query(addresses: Iterable[IPv4Address], now: float) -> tuple[str, tuple[object, ...]]:
+    """The statement and its parameters that find the bound leases, unexpired at ``now``,
+    holding ``addresses`` (sans-IO: the caller runs it)."""
+    return _HOLDERS, (sorted({int(address) for address in addresses}), now)
+
 
 class PgLeaseStore(Reconnecting):
     def __init__(self, url: str) -> None:
@@ -100,6 +110,12 @@ class PgLeaseStore(Reconnecting):
         if not wanted:
             return []
         return [_lease(row) for row in self.db.execute(_BINDINGS, (wanted, now)).fetchall()]
+
+    def holders_of(self, addresses: Iterable[IPv4Address], now: float) -> list[Lease]:
+        query, params = holders_query(addresses, now)
+        if not params[0]:
+            return []
+        return [_lease(row) for row in self.db.execute(query, params).fetchall()]
 
 
 def _lease(row: tuple[Any, ...]) -> Lease:
