@@ -79,13 +79,25 @@ def test_the_report_says_who_upgraded_when_and_sums_up() -> None:
     rows = summary["cm_upgrades"]
     assert [r["index"] for r in rows] == [1, 3]  # asked to take another image; the others ran on
     assert rows[0] == {"index": 1, "cm_mac": "021000000001", "mta_mac": "021001000001", "before": "1.0.0",
-                       "after": "2.0.0", "image": "fw-2.0.0.p7", "upgrade": "upgraded: 2.0.0", "image_at": at,
-                       "rebooted_at": at + 0.5, "reported_at": at + 1.5}
+                       "after": "2.0.0", "image": "fw-2.0.0.p7", "upgrade": "upgraded: 2.0.0", "notified_at": None,
+                       "image_at": at, "rebooted_at": at + 0.5, "reported_at": at + 1.5}
     assert rows[1]["image_at"] is None and rows[1]["after"] == "1.0.0"
     text = render(summary, "BASIC.1")
     assert "eCM software: 1 upgraded, 2 not asked to, failed: code-file-rejected 1" in text
     assert ("021000000001 1.0.0 -> 2.0.0: upgraded: 2.0.0 (image 17:09:47.763, rebooted 17:09:48.263, "
             "reported 17:09:49.263)") in text
+
+
+def test_a_phone_s_row_says_when_its_change_notify_came() -> None:
+    at = dt.datetime(2026, 12, 3, 17, 9, 47, 763000, tzinfo=dt.UTC).timestamp()
+    phone = DeviceResult(0, "02a000000000", "SIP", state="SUBSCRIBED", cm_before="1.0.0", cm_version="2.0.0",
+                         cm_image="ph-2.0.0.p7", upgrade="upgraded: 2.0.0", notified_at=at, image_at=at + 0.25,
+                         rebooted_at=at + 0.25, reported_at=at + 1.0)
+    summary = summarize(from_rows(json.loads(json.dumps(to_rows([phone])))), 1.0)
+    [row] = summary["cm_upgrades"]
+    assert (row["mta_mac"], row["notified_at"], row["reported_at"]) == ("02a000000000", at, at + 1.0)
+    assert ("02a000000000 1.0.0 -> 2.0.0: upgraded: 2.0.0 (notified 17:09:47.763, image 17:09:48.013, "
+            "rebooted 17:09:48.013, reported 17:09:48.763)") in render(summary, "SIP")
 
 
 def test_the_text_report_names_ten_devices_and_says_how_many_more() -> None:

@@ -117,9 +117,13 @@ class DeviceResult:
     #: The eCM's MAC (hex), its version at the start, the file name of the image it runs at the
     #: end; and, for its last upgrade, the POSIX times the code file's TFTP ended, the eCM
     #: rebooted into the image, and the DHCP server acknowledged the new version (option 43.6).
+    #: A SIP phone's (pktcable.simulate.phone): the change NOTIFY whose profile named the image
+    #: (``notified_at``; 0 for an eCM, told by its config file), the image's GET ended and
+    #: checked, the reboot, and the 2xx to its fresh SUBSCRIBE reporting the new version.
     cm_mac: str = ""
     cm_before: str = ""
     cm_image: str = ""
+    notified_at: float = 0.0
     image_at: float = 0.0
     rebooted_at: float = 0.0
     reported_at: float = 0.0

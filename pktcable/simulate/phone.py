@@ -13,6 +13,9 @@ It reports its software version in the SUBSCRIBE (the ua-profile Event's ``versi
 when its profile names other firmware (pktcable/phones/firmware.py) it fetches the image,
 checks and installs it (simulate/phonesoftware.py), reboots and subscribes afresh with
 the new version; a refused image is a named outcome in its result, the old version kept.
+Its result says when, in POSIX time (the server's logs are in wall-clock time): the NOTIFY
+whose profile named the image, the image's GET ended and checked, the reboot, and the 2xx
+to the fresh SUBSCRIBE that reported the new version (``notified_at`` .. ``reported_at``).
 
 Strict as a real phone: what a phone would refuse ends its walk in a named
 failure state; what it would merely frown at (no ETag, an odd Content-Type) is a
@@ -26,6 +29,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,6 +162,8 @@ class SimulatedPhone:
         self.result.cm_version = self.result.cm_before = config.version
         self._upgrading = False
         self._reboot_due = False
+        #: POSIX time of the last NOTIFY naming a profile URL (what a fetch's profile answers).
+        self._notify_at = 0.0
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -285,6 +291,8 @@ class SimulatedPhone:
             elif isinstance(event, s.Active):
                 if not self.config.refresh and self.sub is not None:
                     self.sub.refresh_at = None
+                if self.result.rebooted_at and not self.result.reported_at:
+                    self.result.reported_at = time.time()  # the SUBSCRIBE naming the new version taken
                 self._feed(f.SubscribeAccepted(event.expires))
             elif isinstance(event, s.Notified):
                 if event.state.state != "terminated":
@@ -306,6 +314,7 @@ class SimulatedPhone:
             step = self.machine.info.step if self.machine is not None else "UA-2"
             self.deviation(step, "external-body part without its Content-Type header (RFC 4483 §4)")
         self._url = url
+        self._notify_at = time.time()
         self._feed(f.NotifyReceived(url))
 
     def _on_event(self, event: Event) -> None:
@@ -392,7 +401,7 @@ class SimulatedPhone:
     # --- HTTP and the schema -------------------------------------------------------------------
 
     async def _fetch(self, conditional: bool) -> None:
-        url = self._url or ""
+        url, notified = self._url or "", self._notify_at
         step = "UA-6" if conditional else "UA-3"
         headers = {"If-None-Match": self.etag} if conditional and self.etag else {}
         try:
@@ -429,9 +438,9 @@ class SimulatedPhone:
             self.deviation(step, "profile served without an ETag: updates cannot be fetched conditionally")
         self.etag = etag
         self._feed(f.ProfileFetched(etag or ""))
-        self._validate(data)
+        self._validate(data, notified)
 
-    def _validate(self, data: bytes) -> None:
+    def _validate(self, data: bytes, notified: float) -> None:
         try:
             self.profiles.validate(self.mac, self.config.layout, data)
         except ProfileError as exc:
@@ -447,13 +456,14 @@ class SimulatedPhone:
         if not self._upgrading and self.software.due(offer):
             assert offer is not None
             self._upgrading = True
-            self._spawn(self._upgrade(offer))
+            self._spawn(self._upgrade(offer, notified))
 
     # --- firmware ------------------------------------------------------------------------------
 
-    async def _upgrade(self, offer: FirmwareOffer) -> None:
-        """The image the profile names: fetched, checked and installed (phonesoftware.py decides),
-        then a reboot; a refused image leaves the phone on its version, the outcome named."""
+    async def _upgrade(self, offer: FirmwareOffer, notified: float) -> None:
+        """The image the profile names (the NOTIFY at POSIX time ``notified`` led to it): fetched,
+        checked and installed (phonesoftware.py decides), then a reboot; a refused image leaves
+        the phone on its version, the outcome named."""
         began, before = self._now(), self.software.version
         try:
             timeout = aiohttp.ClientTimeout(total=self.config.timing.fetch)
@@ -478,6 +488,9 @@ class SimulatedPhone:
                 self.result.upgrade = result.name
             return
         self.result.upgrade, self.result.cm_version = result.name, self.software.version
+        self.result.cm_image = offer.url.rsplit("/", 1)[-1]
+        self.result.notified_at, self.result.image_at = notified, time.time()
+        self.result.rebooted_at = self.result.reported_at = 0.0  # this upgrade's, once they happen
         self._reboot_due = True
         if self.machine is not None and self.machine.state is SipState.SUBSCRIBED:
             self._reboot()
@@ -488,6 +501,7 @@ class SimulatedPhone:
         ``resubscribe_delay`` it subscribes afresh, reporting the new version."""
         self._reboot_due = False
         self.counters["reboots"] += 1
+        self.result.rebooted_at = time.time()
         self.etag, self._pending_url = None, None
         if self._sub_timer is not None:
             self._sub_timer.cancel()

@@ -61,10 +61,12 @@ def from_rows(rows: list[dict[str, Any]]) -> list[DeviceResult]:
 def upgrade_rows(results: list[DeviceResult]) -> list[dict[str, Any]]:
     """Who upgraded when: every device (its eCM, or a phone) told to take another image (or running
     another at the end), with its version before and after, how the upgrade ended and, for
-    an installed one, the POSIX times of the code file's TFTP, the reboot and the DHCP ACK
+    an installed one, the POSIX times of the code file's TFTP (a phone's: its change NOTIFY,
+    then the image's GET), the reboot and the DHCP ACK (a phone's: the 2xx to its SUBSCRIBE)
     of the new version."""
     return [{"index": r.index, "cm_mac": r.cm_mac, "mta_mac": r.mta_mac, "before": r.cm_before,
              "after": r.cm_version, "image": r.cm_image, "upgrade": r.upgrade,
+             "notified_at": r.notified_at or None,
              "image_at": r.image_at or None, "rebooted_at": r.rebooted_at or None,
              "reported_at": r.reported_at or None}
             for r in results if r.upgrade or r.cm_version != r.cm_before]
@@ -141,8 +143,9 @@ def render(summary: dict[str, Any], flow: str) -> str:
                      + (", ".join(f"{k} {v}" for k, v in soft["failed"].items()) or "none"))
     rows = summary.get("cm_upgrades") or []
     for row in rows[:SHOWN_UPGRADES]:
+        told = f"notified {_clock(row['notified_at'])}, " if row.get("notified_at") else ""
         lines.append(f"  {row['cm_mac'] or row['mta_mac']} {row['before']} -> {row['after']}: {row['upgrade'] or 'running another image'}"
-                     + (f" (image {_clock(row['image_at'])}, rebooted {_clock(row['rebooted_at'])}, reported "
+                     + (f" ({told}image {_clock(row['image_at'])}, rebooted {_clock(row['rebooted_at'])}, reported "
                         f"{_clock(row['reported_at'])})" if row["image_at"] else ""))
     if len(rows) > SHOWN_UPGRADES:
         lines.append(f"  ... {len(rows) - SHOWN_UPGRADES} more devices in the JSON report (cm_upgrades)")
