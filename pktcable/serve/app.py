@@ -69,10 +69,19 @@ from pktcable.store.firmware import FirmwareStore
 from . import secure
 from .cmflow import CmFlow
 from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
-from .dhcpwiring import LeaseView, LocalDhcp
+from .dhcpwiring import LeaseView, LocalDhcp, learn_shared_holders
 from .dhcpworker import DhcpWorker, WorkerSetup
 from .leasewire import LeaseMirror
-from .lookup import Capabilities, RecordingResolver, SharedLeaseHolders, StoreLookup, bindings_round
+from .lookup import (
+    MIB_TREE_VAR,
+    Capabilities,
+    RecordingResolver,
+    SharedLeaseHolders,
+    StoreLookup,
+    bindings_round,
+    build_trial_files,
+    mib_tree_for,
+)
 from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
@@ -89,8 +98,6 @@ PRUNE_INTERVAL = 3600.0  # seconds between sweeps of step history past its age (
 #: history, not promises to a device (leases are committed before their ACK leaves), so
 #: a crash loses at most this much of it, and a boot storm pays one commit per window.
 COMMIT_WINDOW = 0.05
-#: The device variable that names an eMTA's MIB tree (cablelabs, ietf, euro); templates read it too.
-MIB_TREE_VAR = "mib_tree"
 
 
 #: Settings a SIGHUP applies (Backoffice.reload); the others take a restart.
@@ -192,19 +199,8 @@ class Backoffice:
         model); else capability TLV 23 of its option 60, when it names exactly
         one MTA MIB; else the ``mib_tree`` setting. ValueError for a device
         variable that names no tree."""
-        if self.entity is not None and device.mac in self.entity.trees:
-            return self.entity.trees[device.mac]
-        named = device.vars.get(MIB_TREE_VAR)
-        if named is not None:
-            try:
-                return pktc.Tree(named)
-            except ValueError:
-                raise ValueError(f"device variable {MIB_TREE_VAR} is {named!r}, not one of "
-                                 f"{', '.join(t.value for t in pktc.Tree)}") from None
-        declared = self.capabilities.get(device.mac)
-        if declared is not None and declared.tree is not None:
-            return declared.tree
-        return pktc.Tree(self.cfg.mib_tree)
+        trees = self.entity.trees if self.entity is not None else {}
+        return mib_tree_for(device, trees, self.capabilities, self.cfg.mib_tree)
 
     def with_mib_tree(self, device: Device) -> Device:
         """The device as the template sees it: ``mib_tree`` set (an eMTA's only)."""
@@ -329,23 +325,7 @@ class Backoffice:
         (so this node's screen and lease check pass, and it offers those addresses to nobody
         else). The addresses found bound."""
         assert self.dhcp is not None
-        addresses = []
-        for source in sources:
-            try:
-                addresses.append(IPv4Address(source))
-            except ValueError:  # not IPv4: nobody's lease
-                continue
-        now = self.clock()
-        found: set[str] = set()
-        for lease in self.dhcp.store.holders_of(addresses, now):
-            held = self.dhcp.engine.by_address.get(lease.address)
-            # Every binding is in the table before its ACK leaves, so the row is never older
-            # than what this node knows of the address, unless a write of this node's own is
-            # still staged (a later end): that record stays.
-            if held is None or held.state is not LeaseState.BOUND or held.expires <= lease.expires:
-                self.dhcp.engine.learn(lease)
-            found.add(str(lease.address))
-        return found
+        return learn_shared_holders(self.dhcp, sources, self.clock())
 
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
@@ -495,18 +475,7 @@ class Backoffice:
 
     # -- life cycle -------------------------------------------------------------
     def warm_up(self) -> None:
-        """Build one CM and one MTA file from the templates before serving, so
-        the MIB registry, the schema and the compiled templates are loaded at
-        start-up and a broken template is known now, not at the first modem."""
-        trial = [Device("000000000000", kind="cm", template="cm.txt")]
-        trial += [Device("000000000000", kind="mta", flow=self.cfg.realms[0], template="mta.txt",
-                         vars={MIB_TREE_VAR: tree.value}) for tree in pktc.Tree]
-        for device in trial:
-            try:
-                self.templates.build(device)
-            except BuildFailed as exc:
-                log.warning("template %s does not build without device variables%s: %s", device.template,
-                            f" ({MIB_TREE_VAR} {device.vars[MIB_TREE_VAR]})" if device.vars else "", exc.reason)
+        build_trial_files(self.templates, self.cfg.realms[0])
 
     async def start(self) -> None:
         cfg = self.cfg

@@ -23,7 +23,7 @@ from pktcable.dhcpd import DhcpServer
 from pktcable.dhcpd.events import Event
 from pktcable.dhcpd.intake import PRIORITY_NAMES
 from pktcable.dhcpd.transport import DhcpTransport
-from pktcable.store import Lease
+from pktcable.store import Lease, LeaseState
 
 
 class LeaseView(Protocol):
@@ -71,3 +71,26 @@ class LocalDhcp:
             self.transport.close()
         else:
             self._args[0].close()
+
+
+def learn_shared_holders(dhcp: DhcpServer, sources: list[str], now: float) -> set[str]:
+    """One round of the entity's wait for leases other nodes bound (a shared lease table):
+    the bindings holding ``sources``, put in the DHCP engine's memory as another node's
+    (so this node's screen and lease check pass, and it offers those addresses to nobody
+    else). The addresses found bound."""
+    addresses = []
+    for source in sources:
+        try:
+            addresses.append(IPv4Address(source))
+        except ValueError:  # not IPv4: nobody's lease
+            continue
+    found: set[str] = set()
+    for lease in dhcp.store.holders_of(addresses, now):
+        held = dhcp.engine.by_address.get(lease.address)
+        # Every binding is in the table before its ACK leaves, so the row is never older
+        # than what this node knows of the address, unless a write of this node's own is
+        # still staged (a later end): that record stays.
+        if held is None or held.state is not LeaseState.BOUND or held.expires <= lease.expires:
+            dhcp.engine.learn(lease)
+        found.add(str(lease.address))
+    return found

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from pktcable.delivery.resolvers import SharedNamesError, TemplateResolver
+from pktcable.delivery.resolvers import BuildFailed, SharedNamesError, TemplateResolver
 from pktcable.dhcpd.events import Event, LeaseBound
 from pktcable.snmp import pktc
 from pktcable.store.devices import Device, DeviceStore, normalize_mac
@@ -137,3 +137,44 @@ class RecordingResolver:
             data = self._finish(device, data)
         self._record(device.mac, device.kind, name, data)
         return data
+
+
+#: The device variable that names an eMTA's MIB tree (cablelabs, ietf, euro); templates read it too.
+MIB_TREE_VAR = "mib_tree"
+
+
+def mib_tree_for(device: Device, trees: Mapping[str, pktc.Tree], declared: Mapping[str, Capabilities],
+                 default: str) -> pktc.Tree:
+    """The MIB tree an eMTA's config file is written for, from what the device said first:
+    the tree of its enrollment INFORM (``trees``, Hybrid flows); else the device's own
+    ``mib_tree`` variable (the operator knows the model); else capability TLV 23 of its
+    option 60 (``declared``), when it names exactly one MTA MIB; else ``default`` (the
+    ``mib_tree`` setting). ValueError for a device variable that names no tree."""
+    if device.mac in trees:
+        return trees[device.mac]
+    named = device.vars.get(MIB_TREE_VAR)
+    if named is not None:
+        try:
+            return pktc.Tree(named)
+        except ValueError:
+            raise ValueError(f"device variable {MIB_TREE_VAR} is {named!r}, not one of "
+                             f"{', '.join(t.value for t in pktc.Tree)}") from None
+    capabilities = declared.get(device.mac)
+    if capabilities is not None and capabilities.tree is not None:
+        return capabilities.tree
+    return pktc.Tree(default)
+
+
+def build_trial_files(templates: TemplateResolver, realm: str) -> None:
+    """Build one CM and one MTA file (of each MIB tree) from the templates before serving, so
+    the MIB registry, the schema and the compiled templates are loaded at start-up and a
+    broken template is known now, not at the first modem."""
+    trial = [Device("000000000000", kind="cm", template="cm.txt")]
+    trial += [Device("000000000000", kind="mta", flow=realm, template="mta.txt",
+                     vars={MIB_TREE_VAR: tree.value}) for tree in pktc.Tree]
+    for device in trial:
+        try:
+            templates.build(device)
+        except BuildFailed as exc:
+            log.warning("template %s does not build without device variables%s: %s", device.template,
+                        f" ({MIB_TREE_VAR} {device.vars[MIB_TREE_VAR]})" if device.vars else "", exc.reason)
