@@ -51,6 +51,7 @@ from pktcable.store.devices import Device, DeviceStore, Step
 from tlv import ber
 
 from . import secureentity
+from .agentset import reset_now, set_varbinds
 from .leasesync import LeaseSync
 from .ports import (
     DEFAULT_CONFIG,
@@ -72,8 +73,6 @@ from .takeup import resumable
 log = logging.getLogger("pktcable.provision")
 Address = tuple[str, int]
 _STRING = ber.SNMP_TYPE_BY_KEYWORD["string"]
-_INTEGER = ber.SNMP_TYPE_BY_KEYWORD["integer"]
-TRUE = 1  # TruthValue true(1)
 MAC_OCTETS = 6  # pktcMtaDevMacAddress / ifPhysAddress of an Ethernet MTA
 
 #: Why an INFORM was not acted on: the ``reason`` label of
@@ -552,15 +551,8 @@ class ProvisioningEntity:
         return secureentity.handle_v3(self, request, addr)
 
     async def _set(self, mac: str, sa: object, ip: str, varbinds: tuple[ber.VarBind, ...]) -> m.Message:
-        """A SET to the device's agent: with the write community, or (Secure) over SNMPv3 as
-        its association's user at its engine, authPriv when the association has privacy."""
-        if sa is None:
-            return await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
-                                           m.PduType.SET, varbinds)
-        user = sa.usm_user()  # type: ignore[attr-defined]
-        pdu = await self.snmp.request_v3((ip, self.config.agent_port), user, m.PduType.SET,  # type: ignore[attr-defined]
-                                         varbinds)
-        return m.Message(b"", pdu)
+        """A SET to the device's agent (agentset.set_varbinds)."""
+        return await set_varbinds(self.snmp, (ip, self.config.agent_port), self.config.write_community, sa, varbinds)
 
     def _status(self, mac: str, note: pktc.Status) -> None:
         event = ev.StatusReceived(note.state)
@@ -590,14 +582,7 @@ class ProvisioningEntity:
         ip = self.leased_address(mac)
         if ip is None:
             raise KeyError(f"no lease for {mac}: its address is not known")
-        varbinds = (ber.VarBind(pktc.oids(tree).reset_now, _INTEGER, TRUE),)
-        try:
-            reply = await self.snmp.request((ip, self.config.agent_port), self.config.write_community,
-                                            m.PduType.SET, varbinds)
-        except TimeoutError:
-            ok = False
-        else:
-            ok = reply.pdu.error_status == 0
+        ok = await reset_now(self.snmp, (ip, self.config.agent_port), self.config.write_community, tree)
         self.devices.record(Step(mac, self.clock(), "MTA-1", "ResetRequested", "ok" if ok else "failed"))
         self.commit()
         return ok
