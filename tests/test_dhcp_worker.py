@@ -255,7 +255,10 @@ def test_hybrid_emtas_provision_through_the_worker_and_a_killed_worker_is_restar
         assert (metric(api, "pktcable_dhcp_worker_cpu_seconds_total") or 0) > 0
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: "started again" in log.read_text(), "the dead worker was not started again", server)
-        assert "exit status -9" in log.read_text(), log.read_text()[-3000:]
+        # The death is logged with its status: -9, or 255 where asyncio's child watcher could not
+        # wait for the child itself and reports 255 for it (CI saw it once in several runs).
+        died = f"dhcp worker pid {worker} exited (exit status "
+        assert any(f"{died}{status})" in log.read_text() for status in (-9, 255)), log.read_text()[-3000:]
         (again,) = workers_of(server.pid)
         assert again != worker
         assert metric(api, "pktcable_dhcp_worker_restarts_total") == 1.0
