@@ -97,8 +97,8 @@ class EcmDevice:
     def new_xid(self) -> int:
         return self.rng.getrandbits(32)
 
-    def request_reboot(self) -> None:  # pragma: no cover - SimulatedMta's
-        raise NotImplementedError
+    #: The whole device reboots after an install (SimulatedMta's, which this eCM part is mixed into).
+    request_reboot: Callable[[], None]
 
     # -- DHCP (RFC 2131 as a client: 4.1, 4.4.1, table 5) ---------------------------
     async def exchange(self, kind: str, msg_type: MessageType, xid: int, accept: frozenset[int],

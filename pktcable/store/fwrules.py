@@ -18,7 +18,7 @@ The backends share the SQL (``?`` parameters; PostgreSQL's store converts them) 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -146,11 +146,9 @@ class SqlRules:
     ``_run(statements)`` (writes in one transaction, each ``(sql, args)``; returns each
     statement's row count)."""
 
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _run(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
-        raise NotImplementedError
+    # Supplied by the backend class this mixes into (SQLite's or PostgreSQL's store).
+    _rows: Callable[..., list[tuple[Any, ...]]]
+    _run: Callable[[Sequence[tuple[str, tuple[Any, ...]]]], list[int]]
 
     def add_rule(self, rule: Rule) -> None:
         if self.rule(rule.name) is not None:
