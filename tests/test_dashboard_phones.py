@@ -6,6 +6,7 @@ as the API's device view says, and the timeline in words as an eMTA's."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -90,7 +91,9 @@ def test_a_subscribed_phone_shows_its_subscription_versions_notify_and_fetch(bro
     assert page.text_content("#served") == view["served"] == page.text_content("#held") == view["held"]
     assert page.text_content("#in-sync") == "in sync"
     notify = page.text_content("#last-notify") or ""
-    assert "acknowledged a NOTIFY naming its profile URL" in notify and "ago" in notify
+    # When, and how long ago: "just now" within the second it came, "N s ago" after.
+    assert "acknowledged a NOTIFY naming its profile URL" in notify, notify
+    assert re.search(r"\((just now|[0-9][^)]* ago)\)", notify), notify
     assert f"profile {view['held']} by 127.0.0.1" in (page.text_content("#last-fetch") or "")
     assert "(in " in page.locator("#phone").inner_text()  # when the subscription runs out
     steps = page.locator("#timeline li").all_inner_texts()

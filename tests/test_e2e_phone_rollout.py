@@ -207,7 +207,10 @@ def test_a_staged_rollout_to_phones_through_the_api_and_its_rollback(lab: LabPki
 
 
 async def rollout(lab: LabPki, plant: Plant) -> None:
-    async with aiohttp.ClientSession() as http:
+    # An idle connection is dropped by this client before serve's keep-alive limit
+    # (http_header_timeout, 5 s) closes it: else a PATCH can go out on a connection the server is
+    # closing, and a PATCH is not retried.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=1)) as http:
         api = Api(plant, http)
         await api.up()
         for name, (version, data) in images(lab).items():

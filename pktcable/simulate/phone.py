@@ -31,7 +31,7 @@ import hashlib
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -405,19 +405,8 @@ class SimulatedPhone:
         step = "UA-6" if conditional else "UA-3"
         headers = {"If-None-Match": self.etag} if conditional and self.etag else {}
         try:
-            timeout = aiohttp.ClientTimeout(total=self.config.timing.fetch)
-            for attempt in (1, 2):
-                try:
-                    async with self.http.get(url, headers=headers, timeout=timeout, allow_redirects=False) as r:
-                        data = await r.content.read(MAX_PROFILE_BYTES + 1)
-                        status, etag, ctype = r.status, r.headers.get("ETag"), r.headers.get("Content-Type", "")
-                    break
-                except aiohttp.ServerDisconnectedError:
-                    # A kept-alive connection the server closed as the GET went out: a GET is
-                    # idempotent, so it is sent once more (RFC 9112 §9.3.1), as browsers do.
-                    if attempt == 2:
-                        raise
-                    self.counters["get-retried"] += 1
+            status, data, r_headers = await self._get(url, headers, MAX_PROFILE_BYTES)
+            etag, ctype = r_headers.get("ETag"), r_headers.get("Content-Type", "")
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self.counters["get-failed"] += 1
             self._feed(f.FetchFailed(f"GET {url}: {type(exc).__name__} {exc}"[:200]))
@@ -439,6 +428,21 @@ class SimulatedPhone:
         self.etag = etag
         self._feed(f.ProfileFetched(etag or ""))
         self._validate(data, notified)
+
+    async def _get(self, url: str, headers: dict[str, str], limit: int) -> tuple[int, bytes, Mapping[str, str]]:
+        """GET ``url``: status, at most ``limit`` + 1 bytes of body, the response headers."""
+        timeout = aiohttp.ClientTimeout(total=self.config.timing.fetch)
+        for attempt in (1, 2):
+            try:
+                async with self.http.get(url, headers=headers, timeout=timeout, allow_redirects=False) as r:
+                    return r.status, await r.content.read(limit + 1), r.headers
+            except aiohttp.ServerDisconnectedError:
+                # A kept-alive connection the server closed as the GET went out: a GET is
+                # idempotent, so it is sent once more (RFC 9112 §9.3.1), as browsers do.
+                if attempt == 2:
+                    raise
+                self.counters["get-retried"] += 1
+        raise AssertionError("unreachable")
 
     def _validate(self, data: bytes, notified: float) -> None:
         try:
@@ -466,10 +470,7 @@ class SimulatedPhone:
         the phone on its version, the outcome named."""
         began, before = self._now(), self.software.version
         try:
-            timeout = aiohttp.ClientTimeout(total=self.config.timing.fetch)
-            async with self.http.get(offer.url, timeout=timeout, allow_redirects=False) as r:
-                data = await r.content.read(MAX_IMAGE_BYTES + 1)
-                status = r.status
+            status, data, _ = await self._get(offer.url, {}, MAX_IMAGE_BYTES)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             result = self.software.download_failed(offer, f"GET {offer.url}: {type(exc).__name__} {exc}"[:200])
         else:
