@@ -298,7 +298,7 @@ def test_secure_refusals_are_recorded_at_most_once_a_second_per_device() -> None
         clock.now = 1000.0 + n * 0.1  # 10 a second for 5 s
         entity.secure_refusal(MAC, ev.UsmFailed("usmStatsWrongDigests"), "usmStatsWrongDigests: forged")
     recorded = [s for s in store.history(MAC) if s.event == "UsmFailed"]
-    assert len(recorded) == 5 and entity.refusals_unrecorded == 45
+    assert len(recorded) == 5 and entity.secure.refusals_unrecorded == 45
     assert entity.machines[MAC].state.name == "LEASED"  # the run goes on
     hybrid, hybrid_store, _ = make()
     hybrid.lease_acked(MAC, "HYBRID.2", "10.0.0.9")

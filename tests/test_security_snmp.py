@@ -430,7 +430,8 @@ def test_forged_inform_flood_creates_no_rows_and_does_not_stop_200_real_emtas(tm
         return macs, int(sent.value), float(elapsed.value), str(await get("/metrics"))
 
     async def main() -> tuple[list[str], int, float, str]:
-        async with aiohttp.ClientSession() as http:
+        # Idle connections dropped before serve's keep-alive limit (5 s) can close one under a GET.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=1)) as http:
             return await scenario(http)
 
     token = data_dir_token(tmp_path / "data")

@@ -149,14 +149,8 @@ class ProvisioningEntity:
         self.reject_log = RateLimitedLog(log, interval=config.reject_log_interval,
                                          max_sources=config.reject_log_sources, max_lines=config.reject_log_lines)
         self._tables: dict[Flow, FlowTable] = {}
-        #: Secure: each device's SNMPv3 association from key management (kmkeys.SnmpSa), and
-        #: which usmUserName is which device's.
-        self.associations: dict[str, object] = {}
-        self.v3_users: dict[str, bytes] = {}
-        #: When each Secure device's last refusal was recorded, and refusals not recorded since.
-        self.refusal_at: dict[str, float] = {}
-        self.refusals_unrecorded = 0
-        self.v3_users_by_name: dict[bytes, str] = {}
+        #: Secure: associations, SNMPv3 users and refusals (secureentity.SecureState).
+        self.secure = secureentity.SecureState()
         #: Events a device's flow has no row for, by (flow, state, event) names
         #: (pktcable_unexpected_events_total); bounded by the tables' sizes.
         self.unexpected: Counter[tuple[str, str, str]] = Counter()
@@ -240,7 +234,7 @@ class ProvisioningEntity:
                                 mac, step, name, state, flow)
 
     def _forget_run(self, mac: str) -> None:
-        self.refusal_at.pop(mac, None)
+        self.secure.refusal_at.pop(mac, None)
         self._end_run(mac)
         del self.machines[mac]
         self._run_started.pop(mac, None)
@@ -281,7 +275,7 @@ class ProvisioningEntity:
         self._correlation.pop(mac, None)
 
     def forget(self, mac: str) -> None:
-        self.refusal_at.pop(mac, None)
+        self.secure.forget(mac, getattr(self.snmp, "usm", None))
         self._end_run(mac)
         self.machines.pop(mac, None)
         self.trees.pop(mac, None)
@@ -492,7 +486,7 @@ class ProvisioningEntity:
             self._feed(mac, ev.ConfigBuildFailed(str(exc)), str(exc))
             self.commit()
             return
-        sa = self.associations.get(mac) if self.machines[mac].table.flow == Flow.SECURE.value else None
+        sa = self.secure.associations.get(mac) if self.machines[mac].table.flow == Flow.SECURE.value else None
         extra: tuple[ber.VarBind, ...] = ()
         if sa is not None:
             try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pktcable.flow import Flow
@@ -37,6 +38,52 @@ MAC_OCTETS = 6
 REFUSAL_INTERVAL = 1.0
 _STRING = ber.SNMP_TYPE_BY_KEYWORD["string"]
 _INTEGER = ber.SNMP_TYPE_BY_KEYWORD["integer"]
+
+
+@dataclass
+class SecureState:
+    """What the entity holds of its Secure devices: each one's SNMPv3 association from key
+    management (kmkeys.SnmpSa), which usmUserName is whose, and the refusals recorded
+    (one per device per REFUSAL_INTERVAL; the rest only counted)."""
+
+    associations: dict[str, Any] = field(default_factory=dict)
+    v3_users: dict[str, bytes] = field(default_factory=dict)
+    v3_users_by_name: dict[bytes, str] = field(default_factory=dict)
+    refusal_at: dict[str, float] = field(default_factory=dict)
+    refusals_unrecorded: int = 0
+
+    def adopt(self, mac: str, sa: Any, usm: Any, now: float) -> None:
+        """``sa`` is ``mac``'s association now; its user replaces any earlier one of the device's
+        at ``usm`` (our engine, whose clock reads ``now``), so a device re-keyed under a new name
+        leaves no stale keys."""
+        self.associations[mac] = sa
+        if usm is None:
+            return
+        user = sa.user_name.encode()
+        previous = self.v3_users.pop(mac, None)
+        if previous is not None and previous != user:
+            self._drop_user(mac, previous, usm)
+        # The SA's one key pair at both engines (docs/secure.md "Who is authoritative"): ours
+        # for the eMTA's INFORMs, its own (whose clock its AP Request carried) for our SETs.
+        usm.add_user(sa.usm_user().at_engine(b""))
+        usm.learn(sa.engine_id, sa.engine_boots, sa.engine_time, now)
+        self.v3_users[mac] = user
+        self.v3_users_by_name[user] = mac
+
+    def forget(self, mac: str, usm: Any) -> None:
+        """A device gone from the store: its association and its user's keys go too."""
+        self.associations.pop(mac, None)
+        self.refusal_at.pop(mac, None)
+        user = self.v3_users.pop(mac, None)
+        if user is not None:
+            self._drop_user(mac, user, usm)
+
+    def _drop_user(self, mac: str, user: bytes, usm: Any) -> None:
+        # Unless another device has since keyed under that name (its keys stay).
+        if self.v3_users_by_name.get(user) == mac:
+            del self.v3_users_by_name[user]
+            if usm is not None:
+                usm.remove_user(b"", user)
 
 
 def file_protection(tree: pktc.Tree, sa: Any) -> Protection:
@@ -97,19 +144,8 @@ def keys_established(entity: ProvisioningEntity, client: str, sa: Any, ip: str, 
         return False
     if mac not in entity.machines and not entity.lease_acked(mac, device.flow if device else Flow.SECURE.value, ip):
         return False
-    entity.associations[mac] = sa
+    entity.secure.adopt(mac, sa, getattr(entity.snmp, "usm", None), _loop_time())
     user = getattr(sa, "user_name", "")
-    usm = getattr(entity.snmp, "usm", None)
-    if usm is not None:
-        # The SA's one key pair at both engines (docs/secure.md "Who is authoritative"): ours
-        # for the eMTA's INFORMs, its own (whose clock its AP Request carried) for our SETs.
-        previous = entity.v3_users.pop(mac, None)
-        if previous is not None and previous != user.encode():
-            entity.v3_users_by_name.pop(previous, None)
-        usm.add_user(sa.usm_user().at_engine(b""))
-        usm.learn(sa.engine_id, sa.engine_boots, sa.engine_time, _loop_time())
-        entity.v3_users[mac] = user.encode()
-        entity.v3_users_by_name[user.encode()] = mac
     acted = entity._feed(mac, ev.KeysEstablished(), f"SNMPv3 user {user}")
     entity.commit()
     return acted
@@ -126,7 +162,7 @@ def handle_v3(entity: ProvisioningEntity, request: Accepted, addr: Address) -> m
     from a Secure device's association user, authenticated, naming that device's MAC,
     goes where a community INFORM goes (:meth:`handle`); anything else gets nothing."""
     user = request.user
-    mac = entity.v3_users_by_name.get(user.name) if user is not None else None
+    mac = entity.secure.v3_users_by_name.get(user.name) if user is not None else None
     if request.pdu.type is not m.PduType.INFORM or mac is None or not request.message.authenticated:
         return None
     try:
@@ -158,9 +194,10 @@ def secure_refusal(entity: ProvisioningEntity, mac: str, event: object, detail: 
     # A flood of forged messages naming the device must not become a flood of store writes:
     # one recorded per device per REFUSAL_INTERVAL, the rest counted.
     now = entity.clock()
-    if now - entity.refusal_at.get(mac, -REFUSAL_INTERVAL) < REFUSAL_INTERVAL:
-        entity.refusals_unrecorded += 1
+    state = entity.secure
+    if now - state.refusal_at.get(mac, -REFUSAL_INTERVAL) < REFUSAL_INTERVAL:
+        state.refusals_unrecorded += 1
         return
-    entity.refusal_at[mac] = now
+    state.refusal_at[mac] = now
     entity._feed(mac, event, detail[:200])
     entity.commit()
