@@ -183,7 +183,9 @@ def test_no_device_that_passed_ends_failed_in_the_store_under_a_200_device_storm
             if r.passed and (device is None or device.state != "DONE" or device.result != r.result):
                 wrong.append((r.mta_mac, device and device.state, history(office, r.mta_mac)[-4:]))
         assert wrong == []
-        assert sum(r.passed for r in results) >= 500, [r.deviations for r in results if not r.passed][:3]
+        # Most pass (on a loaded machine the short SET timeout fails more of them, and each failure
+        # is still checked above): the check is not made vacuous by a storm that passes nobody.
+        assert sum(r.passed for r in results) >= 300, [r.deviations for r in results if not r.passed][:3]
 
     run(cfg, scenario)
 
