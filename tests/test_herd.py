@@ -6,9 +6,10 @@ the knee: the completion rate while a shallow backlog drains is what the
 server serves here), then offers the herd at ten times that rate. Devices
 retry as real ones do (RFC 2131 back-off, a failed walk started over) within
 a generous budget. Every device must pass, and the rate while the herd
-drains must hold at 90 % or more of the rate measured before: a server past
-its knee keeps serving at its knee instead of collapsing into timeouts and
-retransmissions.
+drains must hold at 90 % or more of the rate measured before and after it: a
+server past its knee keeps serving at its knee instead of collapsing into
+timeouts and retransmissions. The machine is shared, so a measurement that
+misses is made once more before the test fails.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ BUDGET = 60.0
 #: The share of completions whose span gives a rate: the ramp-up and the
 #: retry tail are not the service rate.
 LOW, HIGH = 0.2, 0.8
+#: Measurements (knee, herd, knee) made before the test fails: a job that loaded the
+#: machine during one of them makes one miss; a server that collapses misses every time.
+ATTEMPTS = 2
 
 
 def serve(tmp: Path, p: dict[str, int]) -> subprocess.Popen[str]:
@@ -87,19 +91,26 @@ def test_a_herd_at_ten_times_the_knee_all_passes_and_the_rate_holds(tmp_path: Pa
         # underestimate), then a storm offered well past the knee, whose
         # completions come at the rate the server serves while its backlog drains.
         probe = overall_rate(asyncio.run(storm(200, 100_000, 0)))
-        before = served_rate(asyncio.run(storm(400, 3 * probe, 1000)))
-        herd = asyncio.run(storm(HERD, 10 * before, 10_000))
-        draining = served_rate(herd)
-        # Measured again after the herd: the machine is shared (other jobs come
-        # and go), so the herd is held to what it served on either side of it.
-        after = served_rate(asyncio.run(storm(400, 3 * probe, 2000)))
-        knee = min(before, after)
-        retried = sum(1 for r in herd if r.retries)
-        summary = (f"knee {before:.0f}/s before, {after:.0f}/s after (probe {probe:.0f}/s); herd of {HERD} offered "
-                   f"at {10 * before:.0f}/s drained at {draining:.0f}/s ({overall_rate(herd):.0f}/s start to end), "
-                   f"{retried} devices retried; {time.monotonic() - started:.0f} s in all")
-        print(summary)
-        assert draining >= 0.9 * knee, summary
+        summaries = []
+        for attempt in range(ATTEMPTS):
+            first = 20_000 * attempt
+            before = served_rate(asyncio.run(storm(400, 3 * probe, first + 1000)))
+            herd = asyncio.run(storm(HERD, 10 * before, first + 10_000))
+            draining = served_rate(herd)
+            # Measured again after the herd: the machine is shared (other jobs come
+            # and go), so the herd is held to what it served on either side of it.
+            after = served_rate(asyncio.run(storm(400, 3 * probe, first + 2000)))
+            knee = min(before, after)
+            retried = sum(1 for r in herd if r.retries)
+            summaries.append(
+                f"knee {before:.0f}/s before, {after:.0f}/s after (probe {probe:.0f}/s); herd of {HERD} offered "
+                f"at {10 * before:.0f}/s drained at {draining:.0f}/s ({overall_rate(herd):.0f}/s start to end), "
+                f"{retried} devices retried; {time.monotonic() - started:.0f} s in all")
+            print(summaries[-1])
+            if draining >= 0.9 * knee:
+                break
+        else:
+            raise AssertionError("; ".join(summaries))
     finally:
         stop(server)
 
