@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -113,6 +113,22 @@ def copy_device(d: Device) -> Device:
     Positional construction: about five times cheaper than ``dataclasses.replace``, and
     the store copies on every get and put (a dozen per device in a boot storm)."""
     return Device(d.mac, d.kind, d.cm_mac, d.flow, d.template, dict(d.vars), d.ip, d.state, d.result, d.updated)
+
+
+#: A device row's columns, in the order :func:`device_row` gives and :func:`row_device` reads
+#: (both SQL stores; ``ipnum``, the address as a number, is written after them).
+COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
+
+
+def device_row(d: Device) -> tuple[Any, ...]:
+    """The values of ``COLUMNS`` and ``ipnum`` for ``d``."""
+    return (d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
+            d.result, d.updated, ip_number(d.ip))
+
+
+def row_device(row: Sequence[Any]) -> Device:
+    """The device a row of ``COLUMNS`` holds."""
+    return Device(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9])
 
 
 class DeviceStore(Protocol):
@@ -296,12 +312,11 @@ SCHEMA = Schema("devices", _TABLES, (
         expires DOUBLE PRECISION NOT NULL, data BYTEA, UNIQUE (target, client_ip))""",
                "CREATE INDEX onetime_name_expires ON onetime_name (expires)")),
 ))
-_COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # An upsert rather than INSERT OR REPLACE: REPLACE deletes the row and inserts a new one
 # (a new rowid, so the MAC's index entry is rewritten too); an update changes the row in
 # place (10 to 15 % less CPU per write, measured by bench/bench_query.py's write figures).
-_UPSERT = (f"INSERT INTO device ({_COLUMNS}, ipnum) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (mac) DO UPDATE SET "
-           + ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS.split(", ")[1:], "ipnum")))
+_UPSERT = (f"INSERT INTO device ({COLUMNS}, ipnum) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (mac) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS.split(", ")[1:], "ipnum")))
 # Everything but the newest ``keep`` steps of one device.
 _TRIM = """DELETE FROM step WHERE rowid IN (
     SELECT rowid FROM step WHERE mac = ? ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)"""
@@ -330,8 +345,8 @@ class SqliteDeviceStore:
         d = self.staged.get(mac) or self._recent.get(mac)
         if d is not None:
             return copy_device(d)
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = ?", (mac,)).fetchone()
-        return None if row is None else _device(row)
+        row = self.db.execute(f"SELECT {COLUMNS} FROM device WHERE mac = ?", (mac,)).fetchone()
+        return None if row is None else row_device(row)
 
     def prefetched(self, macs: Iterable[str]) -> AbstractContextManager[None]:
         return nullcontext()  # a lookup is a read of a local file, and this is its only writer
@@ -352,8 +367,7 @@ class SqliteDeviceStore:
         try:
             self.db.executemany(
                 _UPSERT,
-                [(d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
-                  d.result, d.updated, ip_number(d.ip)) for d in devices],
+                [device_row(d) for d in devices],
             )
             self.db.executemany("INSERT INTO step VALUES (?,?,?,?,?)",
                                 [(s.mac, s.at, s.step, s.event, s.detail) for s in steps])
@@ -374,7 +388,7 @@ class SqliteDeviceStore:
 
     def devices(self) -> Iterable[Device]:
         self.commit()
-        return [_device(row) for row in self.db.execute(f"SELECT {_COLUMNS} FROM device ORDER BY mac")]
+        return [row_device(row) for row in self.db.execute(f"SELECT {COLUMNS} FROM device ORDER BY mac")]
 
     def history(self, mac: str) -> list[Step]:
         self.commit()
@@ -424,12 +438,12 @@ class SqliteDeviceStore:
         db.execute("BEGIN")  # one snapshot for the page and its total
         try:
             table = sql_table(q)
-            rows = db.execute(f"SELECT {_COLUMNS} FROM {table} WHERE {where} ORDER BY {sql_order(q)} LIMIT ?",
+            rows = db.execute(f"SELECT {COLUMNS} FROM {table} WHERE {where} ORDER BY {sql_order(q)} LIMIT ?",
                               (*params, q.limit + 1)).fetchall()
             total: int = db.execute(f"SELECT count(*) FROM {table} WHERE {count_where}", count_params).fetchone()[0]
         finally:
             db.execute("COMMIT")
-        items = [_device(row) for row in rows[:q.limit]]
+        items = [row_device(row) for row in rows[:q.limit]]
         return Page(items, encode_cursor(q, items[-1]) if len(rows) > q.limit else None, total)
 
     def summary(self) -> list[StateCount]:
@@ -446,7 +460,3 @@ class SqliteDeviceStore:
             readers, self._readers = self._readers, []
         for db in readers:
             db.close()
-
-
-def _device(row: tuple[Any, ...]) -> Device:
-    return Device(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9])

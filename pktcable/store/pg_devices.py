@@ -17,14 +17,13 @@ seconds after the write (the rest of the device's flow here), then is read again
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from .built import BuiltFile
-from .devices import RECENT_ROWS, SCHEMA, Device, Retention, Step, copy_device
+from .devices import COLUMNS, RECENT_ROWS, SCHEMA, Device, Retention, Step, copy_device, device_row, row_device
 from .pg import Reconnecting, connect, params, redact, text_row
 from .query import (
     POSTGRESQL,
@@ -32,7 +31,6 @@ from .query import (
     Page,
     StateCount,
     encode_cursor,
-    ip_number,
     sql_order,
     sql_table,
     sql_where,
@@ -47,14 +45,13 @@ POOL_MAX = 4
 #: the event loop), docs/benchmarks.md. A change another node made is hidden this long at
 #: most (a device reaching this node by a new binding is read fresh anyway).
 RECENT_TTL = 30.0
-_COLUMNS = "mac, kind, cm_mac, flow, template, vars, ip, state, result, updated"
 # A batch is three statements whatever its size, each given one array per column (not
 # three per row): the statement count stays fixed as a storm's batches grow. Measured at
 # batches of 50 it costs what executemany's pipeline did (bench_query.py --store).
 _DEVICE_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "int4", "float8", "int8")
-_UPSERT = (f"INSERT INTO device ({_COLUMNS}, ipnum) SELECT * FROM unnest("
+_UPSERT = (f"INSERT INTO device ({COLUMNS}, ipnum) SELECT * FROM unnest("
            + ", ".join(f"%s::{t}[]" for t in _DEVICE_TYPES) + ") ON CONFLICT (mac) DO UPDATE SET "
-           + ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS.split(", ")[1:], "ipnum")))
+           + ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS.split(", ")[1:], "ipnum")))
 _STEPS = ("INSERT INTO step (mac, at, step, event, detail) "
           "SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[], %s::text[], %s::text[])")
 # Everything but the newest ``keep`` steps of each device named (id: the order of one instant's steps).
@@ -116,8 +113,8 @@ class PgDeviceStore(Reconnecting):
         if d is not None:
             return copy_device(d)
         self.reads += 1
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = %s", (mac,)).fetchone()
-        return None if row is None else _device(row)
+        row = self.db.execute(f"SELECT {COLUMNS} FROM device WHERE mac = %s", (mac,)).fetchone()
+        return None if row is None else row_device(row)
 
     @contextmanager
     def prefetched(self, macs: Iterable[str]) -> Iterator[None]:
@@ -126,8 +123,8 @@ class PgDeviceStore(Reconnecting):
         wanted = [mac for mac in dict.fromkeys(macs) if mac not in self.staged]
         if wanted:
             self.reads += 1
-            rows = self.db.execute(f"SELECT {_COLUMNS} FROM device WHERE mac = ANY(%s)", (wanted,))
-            found = {device.mac: device for device in map(_device, rows)}
+            rows = self.db.execute(f"SELECT {COLUMNS} FROM device WHERE mac = ANY(%s)", (wanted,))
+            found = {device.mac: device for device in map(row_device, rows)}
             self._round = {mac: found.get(mac) for mac in wanted}
         try:
             yield
@@ -149,9 +146,7 @@ class PgDeviceStore(Reconnecting):
         db = self.db
         with db.transaction():
             if devices:
-                db.execute(_UPSERT, _columns([text_row(
-                    (d.mac, d.kind, d.cm_mac, d.flow, d.template, json.dumps(d.vars, sort_keys=True), d.ip, d.state,
-                     d.result, d.updated, ip_number(d.ip))) for d in devices]))
+                db.execute(_UPSERT, _columns([text_row(device_row(d)) for d in devices]))
             if steps:
                 db.execute(_STEPS, _columns([text_row((s.mac, s.at, s.step, s.event, s.detail)) for s in steps]))
                 # prepare=False: planned for these devices each time. A prepared (generic) plan made
@@ -170,7 +165,7 @@ class PgDeviceStore(Reconnecting):
 
     def devices(self) -> Iterable[Device]:
         self.commit()
-        return [_device(row) for row in self.db.execute(f"SELECT {_COLUMNS} FROM device ORDER BY mac")]
+        return [row_device(row) for row in self.db.execute(f"SELECT {COLUMNS} FROM device ORDER BY mac")]
 
     def history(self, mac: str) -> list[Step]:
         self.commit()
@@ -200,11 +195,11 @@ class PgDeviceStore(Reconnecting):
         count_where, count_args = sql_where(q, page=False, dialect=POSTGRESQL)
         table = sql_table(q, POSTGRESQL)
         with self._pool.connection() as db:  # one transaction: one snapshot for the page and its total
-            rows = db.execute(params(f"SELECT {_COLUMNS} FROM {table} WHERE {where} ORDER BY {sql_order(q)} "
+            rows = db.execute(params(f"SELECT {COLUMNS} FROM {table} WHERE {where} ORDER BY {sql_order(q)} "
                                      "LIMIT ?"), (*args, q.limit + 1)).fetchall()
             found = db.execute(params(f"SELECT count(*) FROM {table} WHERE {count_where}"), count_args).fetchone()
         total = int(found[0]) if found else 0
-        items = [_device(row) for row in rows[:q.limit]]
+        items = [row_device(row) for row in rows[:q.limit]]
         return Page(items, encode_cursor(q, items[-1]) if len(rows) > q.limit else None, total)
 
     def summary(self) -> list[StateCount]:
@@ -219,10 +214,6 @@ class PgDeviceStore(Reconnecting):
         finally:
             self.db.close()
             self._pool.close()
-
-
-def _device(row: tuple[Any, ...]) -> Device:
-    return Device(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9])
 
 
 class PgBuiltFiles(Reconnecting):
