@@ -10,6 +10,8 @@ import asyncio
 from ipaddress import IPv4Address
 from pathlib import Path
 
+import pytest
+
 from pktcable.serve.api import metrics_text
 from pktcable.serve.app import Backoffice
 from pktcable.serve.config import check
@@ -40,10 +42,14 @@ def _status(request_id: int) -> bytes:
     return m.encode(m.Message(b"public", m.Pdu(m.PduType.INFORM, request_id, note.varbinds(100))))
 
 
+@pytest.mark.parametrize("dhcp_workers", [0, 1], ids=["in-process", "worker"])
 def test_a_status_inform_reaching_the_node_that_did_not_lease_it_records_the_outcome(
-        pg_url: str, tmp_path: Path) -> None:
+        pg_url: str, tmp_path: Path, dhcp_workers: int) -> None:
+    """With the DHCP core in serve's process or in a worker (whose lease records the node
+    mirrors: the node asks the shared table itself)."""
     now = [1000.0]
-    cfg, _ = configs(["HYBRID.2"], data_dir=str(tmp_path / "b"), store=pg_url, auto_enroll=False)
+    cfg, _ = configs(["HYBRID.2"], data_dir=str(tmp_path / "b"), store=pg_url, auto_enroll=False,
+                     dhcp_workers=dhcp_workers)
     a = _office(pg_url, tmp_path / "a", now)
 
     async def main() -> None:

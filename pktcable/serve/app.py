@@ -116,6 +116,8 @@ class Backoffice:
         self.devices: DeviceStore = stores.devices
         self._leases_db = stores.leases_db
         self.leases: LeaseStore | None = stores.leases
+        #: The lease table other nodes share, where this node looks up their bindings (None: not shared).
+        self.shared_leases = stores.shared_leases or (self.leases if self.leases and self.leases.shared else None)
         #: The Prometheus registry of this back office (histograms observed as things happen,
         #: the services' counters read at scrape time).
         self.metrics_registry = Metrics()
@@ -320,12 +322,9 @@ class Backoffice:
             await self.dhcp_service.caught_up()
 
     async def _shared_holders(self, sources: list[str]) -> set[str]:
-        """One round of the entity's wait for leases other nodes bound (a shared lease table):
-        the bindings holding ``sources``, put in the DHCP engine's memory as another node's
-        (so this node's screen and lease check pass, and it offers those addresses to nobody
-        else). The addresses found bound."""
-        assert self.dhcp is not None
-        return learn_shared_holders(self.dhcp, sources, self.clock())
+        """One round of the entity's wait for leases other nodes bound (dhcpwiring.learn_shared_holders)."""
+        assert self.shared_leases is not None
+        return learn_shared_holders(self.shared_leases, self.lease_view, sources, self.clock())
 
     def leased_address(self, mac: str) -> str | None:
         """The address the DHCP server leases to ``mac`` now: the only one the
@@ -495,7 +494,7 @@ class Backoffice:
             observer=self.metrics_registry, commit=self._commit_soon,
             lease_sync=self._lease_sync if cfg.dhcp_workers else None, reports=self.upgrades,
             address_leased=self.address_leased,
-            shared_leases=self._shared_holders if self.dhcp is not None and self.dhcp.store.shared else None,
+            shared_leases=self._shared_holders if self.shared_leases is not None else None,
         )
         self.snmp.screen = self.entity.screen
         self.snmp.handler = self._guarded_snmp
@@ -586,8 +585,8 @@ class Backoffice:
             self.snmp.close()
         self.devices.close()
         self.built.close()
-        if self.leases is not None:
-            self.leases.close()
+        for leases in {id(s): s for s in (self.leases, self.shared_leases) if s is not None}.values():
+            leases.close()
         self.admin.close()
         self.firmware.close()
         if self._shared_names is not None:

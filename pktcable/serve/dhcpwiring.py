@@ -23,7 +23,7 @@ from pktcable.dhcpd import DhcpServer
 from pktcable.dhcpd.events import Event
 from pktcable.dhcpd.intake import PRIORITY_NAMES
 from pktcable.dhcpd.transport import DhcpTransport
-from pktcable.store import Lease, LeaseState
+from pktcable.store import Lease, LeaseState, LeaseStore
 
 
 class LeaseView(Protocol):
@@ -33,6 +33,10 @@ class LeaseView(Protocol):
     def by_address(self) -> Mapping[IPv4Address, Lease]: ...
 
     def bound_lease(self, mac: str, now: float) -> Lease | None: ...
+
+    def learn(self, lease: Lease) -> None:
+        """A binding another node made, read from the shared lease table."""
+        ...
 
 
 def server_stats(server: DhcpServer, transport: DhcpTransport | None) -> dict[str, Any]:
@@ -73,11 +77,12 @@ class LocalDhcp:
             self._args[0].close()
 
 
-def learn_shared_holders(dhcp: DhcpServer, sources: list[str], now: float) -> set[str]:
-    """One round of the entity's wait for leases other nodes bound (a shared lease table):
-    the bindings holding ``sources``, put in the DHCP engine's memory as another node's
-    (so this node's screen and lease check pass, and it offers those addresses to nobody
-    else). The addresses found bound."""
+def learn_shared_holders(table: LeaseStore, view: LeaseView, sources: list[str], now: float) -> set[str]:
+    """One round of the entity's wait for leases other nodes bound (a shared lease ``table``):
+    the bindings holding ``sources``, put in this node's memory of the leases (``view``: the
+    DHCP engine, or the mirror of its worker's) as another node's, so this node's screen and
+    lease check pass (and an engine offers those addresses to nobody else). The addresses
+    found bound."""
     addresses = []
     for source in sources:
         try:
@@ -85,12 +90,12 @@ def learn_shared_holders(dhcp: DhcpServer, sources: list[str], now: float) -> se
         except ValueError:  # not IPv4: nobody's lease
             continue
     found: set[str] = set()
-    for lease in dhcp.store.holders_of(addresses, now):
-        held = dhcp.engine.by_address.get(lease.address)
+    for lease in table.holders_of(addresses, now):
+        held = view.by_address.get(lease.address)
         # Every binding is in the table before its ACK leaves, so the row is never older
         # than what this node knows of the address, unless a write of this node's own is
         # still staged (a later end): that record stays.
         if held is None or held.state is not LeaseState.BOUND or held.expires <= lease.expires:
-            dhcp.engine.learn(lease)
+            view.learn(lease)
         found.add(str(lease.address))
     return found

@@ -318,6 +318,11 @@ class LeaseMirror:
                 previous.state, previous.expires = LeaseState.RELEASED, min(previous.expires, lease.expires)
             self.by_mac[mac_key(lease.mac)] = lease
 
+    def learn(self, lease: Lease) -> None:
+        """A binding another node made (read from the shared table), kept as the worker's
+        records are until the worker tells of the address itself."""
+        self.put(lease)
+
     def apply(self, record: Record) -> None:
         """A record of the stream; STATS is the caller's."""
         if record.kind is Kind.SNAPSHOT:

@@ -29,6 +29,9 @@ class Stores:
     #: it itself from ``leases_db``; this process mirrors it.
     leases: LeaseStore | None
     leases_db: str | None
+    #: With a DHCP worker and a lease table other nodes share (PostgreSQL): this process's
+    #: handle on it, read only, for the INFORMs from leases another node bound.
+    shared_leases: LeaseStore | None
     #: The last file built for each device and kind, beside the devices (the API shows them).
     built: BuiltFiles
     #: API tokens and the audit log.
@@ -62,11 +65,12 @@ def open_stores(cfg: ServeConfig, clock: Callable[[], float]) -> Stores:
         devices = SqliteDeviceStore(str(data / "devices.db"), retention=retention) if data \
             else MemoryDeviceStore(retention)
         leases = SqliteLeaseStore(str(data / "leases.db")) if data else MemoryLeaseStore()
-    if cfg.dhcp_workers:
+    if cfg.dhcp_workers and not leases.shared:
         leases.close()
     return Stores(
         devices=devices, leases=None if cfg.dhcp_workers else leases,
         leases_db=store_url or (str(data / "leases.db") if data else None),
+        shared_leases=leases if cfg.dhcp_workers and leases.shared else None,
         built=postgresql.built if postgresql is not None else
         SqliteBuiltFiles(str(data / "devices.db")) if data else MemoryBuiltFiles(),
         admin=postgresql.admin if postgresql is not None else
