@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
+from pktcable.firmware.swcheck import Check
 from pktcable.flow import SERVER_TABLES
 from pktcable.flow.tables import ProvisioningState
 from pktcable.serve import dashboard
@@ -101,6 +102,7 @@ def _recorded_events() -> set[str]:
         names |= {info.on_timeout.__name__ for info in table.states.values() if info.on_timeout}
     for source in sorted((ROOT / "pktcable").rglob("*.py")):  # Step(mac, at, "label", "EventName", ...)
         names |= set(re.findall(r'Step\([^"]*"[^"]*",\s*"([A-Z][A-Za-z]+)"', source.read_text()))
+    names |= {check.value for check in Check}  # serve/swchecks.py records a Check's value
     return names
 
 

@@ -88,8 +88,9 @@ class Plant:
         return self.api(f"/devices/{mac}")["firmware"]  # type: ignore[no-any-return]
 
     def simulate(self, count: int, first: int = 0, state: Path | None = None, root: str | None = None,
-                 workers: int = WORKERS) -> dict[str, Any]:
-        """One boot of ``count`` devices from index ``first``; the JSON report."""
+                 workers: int = WORKERS, hold: float = 0.0) -> dict[str, Any]:
+        """One boot of ``count`` devices from index ``first``; the JSON report. With ``hold``, the
+        eCMs answer SNMP on serve's agent_port, and stay up that long after the run."""
         report = self.folder / f"report-{first}-{time.monotonic_ns()}.json"
         net = [f"--{k}-port={self.ports[k]}" for k in ("dhcp", "relay", "tftp", "tod", "snmp", "agent")]
         done = subprocess.run(
@@ -97,7 +98,8 @@ class Plant:
              "--count", str(count), "--first", str(first), "--workers", str(workers), "--rate", str(RATE), "--quiet",
              "--dhcp-timeout", "0.5", "--dhcp-retries", "4", "--device-budget", "120",
              "--cvc-root", root or self.root, "--manufacturer", MFG, "--cm-version", "1.0.0", "--cm-image", OLD,
-             "--report", str(report), *(["--cm-state", str(state)] if state else []), *net],
+             "--report", str(report), *(["--cm-state", str(state)] if state else []), *net,
+             *(["--cm-agent-port", str(self.ports["agent"]), "--hold", str(hold)] if hold else [])],
             capture_output=True, text=True, timeout=RUN_BUDGET, env=FAULT_ENV)
         assert done.returncode == 0, done.stdout + done.stderr
         return json.loads(report.read_text())  # type: ignore[no-any-return]
@@ -141,9 +143,10 @@ def write_images(lab: LabPki, folder: Path) -> dict[str, Path]:
 
 
 @contextmanager
-def serving(lab: LabPki, folder: Path) -> Iterator[Plant]:
+def serving(lab: LabPki, folder: Path, check_after: float = 0.0) -> Iterator[Plant]:
     """A data dir with the catalogue, an operator token and a rule at the fleet's image,
-    then serve started on it (and stopped at the end)."""
+    then serve started on it (and stopped at the end); ``check_after``: serve's
+    firmware_check_after (0: modems still behind an offer are never asked why)."""
     data = folder / "data"
     root = folder / "cvc-root.pem"
     root.write_bytes(lab.get("cvc-root").certificate.public_bytes(Encoding.PEM))
@@ -166,7 +169,7 @@ def serving(lab: LabPki, folder: Path) -> Iterator[Plant]:
                     # TLV 32 is the manufacturer's CVC whoever signed the image, and serve is told no
                     # manufacturer to check the image's signer against: the bad images reach the modem,
                     # whose refusal is under test (the catalogue judged them: `firmware add --root`).
-                    f'firmware_manufacturer_cvc = "{mfg_cvc}"\n')
+                    f'firmware_manufacturer_cvc = "{mfg_cvc}"\nfirmware_check_after = {check_after}\n')
     server = subprocess.Popen([sys.executable, "-m", "pktcable", "serve", "--config", str(conf)], env=FAULT_ENV,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     plant = Plant(folder, data, p, token, str(root))
@@ -276,6 +279,9 @@ def test_a_staged_rollout_to_1000_devices_and_its_rollback(lab: LabPki, tmp_path
         assert {s["version"] for s in saved.values()} == {"1.0.0"} and len(saved) == COUNT
 
 
+#: Seconds after a refused offer until serve asks the modem why (its firmware_check_after), and
+#: the seconds the simulated modems stay up after their run to be asked (up to three asks).
+CHECK_AFTER, HOLD = 1.0, 8.0
 #: The refusals: the rule's image, the devices' CVC root ("own" or another lab's), whether they
 #: first upgrade to NEW (their code access start is then its signing time), the upgrade's name in
 #: the report.
@@ -293,7 +299,7 @@ def test_refused_images_and_cvcs_keep_the_version_and_serve_shows_the_device_beh
     other = LabPki.create(tmp_path_factory.mktemp("other-pki"), SETTINGS, now=NOW)
     other_root = tmp_path / "other-root.pem"
     other_root.write_bytes(other.get("cvc-root").certificate.public_bytes(Encoding.PEM))
-    with serving(lab, tmp_path) as plant:
+    with serving(lab, tmp_path, check_after=CHECK_AFTER) as plant:
         for n, (case, (image, version, root, upgraded, named)) in enumerate(REFUSALS.items()):
             first, count = 5000 + 10 * n, 4
             state = tmp_path / f"state-{case}.json"
@@ -305,7 +311,7 @@ def test_refused_images_and_cvcs_keep_the_version_and_serve_shows_the_device_beh
             plant.rule("set", "--image", image, "--percent", "100")
             time.sleep(RULES_TTL + 1)
             report = plant.simulate(count, first, state=state, root=None if root == "own" else str(other_root),
-                                    workers=1)
+                                    workers=1, hold=HOLD)
             assert report["passed"] == count, (case, report["failures"][:2])
             assert report["cm_versions"] == {running: count}, case
             assert report["software"]["failed"] == {named.split(":")[0]: count}, (case, report["software"])
@@ -318,3 +324,11 @@ def test_refused_images_and_cvcs_keep_the_version_and_serve_shows_the_device_beh
                 assert (view["current"], view["target"], view["target_version"]) == (running, image, version), \
                     (case, view)
                 assert view["image"] == image and view["reason"] == "in the 100% stage", (case, view)
+                # And serve asked the modem why: its agent's words are on the history and in the view.
+                device = plant.api(f"/devices/{cm_mac(index)}")
+                asked = [s for s in device["history"] if s["step"] == "CM-SWDL"]
+                assert asked and asked[-1]["event"] == "SwUpgradeFailed", (case, asked)
+                assert f"offered {image} ({version})" in asked[-1]["detail"], (case, asked[-1])
+                assert named.split(": ")[-1] in asked[-1]["detail"] and f"running {running}" in asked[-1]["detail"], \
+                    (case, asked[-1])
+                assert device["firmware"]["checked"]["event"] == "SwUpgradeFailed", (case, device["firmware"])

@@ -248,7 +248,8 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--sip-layout", default="generic", show_default=True,
               help="SIP phones: the profile layout whose schema they validate against (generic, polycom, snom).")
 @click.option("--hold", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="SIP phones: seconds they stay subscribed after enrolling (refreshing, taking changes).")
+              help="Seconds the devices stay up after the run: SIP phones subscribed (refreshing, taking changes), "
+                   "eCMs and eMTAs with their agents answering (a server asking after the flow is answered).")
 @click.option("--cm-version", default="1.0.0", show_default=True,
               help="The eCMs' software version (DHCP option 43.6), until an upgrade installs another; "
                    "SIP phones report it in their SUBSCRIBE.")
@@ -323,7 +324,7 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
                        dhcp_retries=dhcp_retries, pki=pki, kdc_port=kdc_port, km_port=km_port,
                        secure_fault=fault or "", cm_version=cm_version, cm_image=cm_image, cvc_root=cvc_root,
-                       manufacturer=manufacturer, cm_agent_port=cm_agent_port, cm_state=cm_state)
+                       manufacturer=manufacturer, cm_agent_port=cm_agent_port, cm_state=cm_state, hold=hold)
     from pktcable.simulate import cmstate
 
     try:

@@ -57,8 +57,10 @@ class SwOids:
     address_type: OID
     address: OID
     transport: OID
-    #: DOCS-IETF-BPI2-MIB (RFC 4131): why the last code file or CVC was taken or refused.
+    #: DOCS-IETF-BPI2-MIB (RFC 4131): why the last code file or CVC was taken or refused,
+    #: and the modem's words for it.
     download_status: OID
+    download_string: OID
 
     def name(self, oid: OID) -> str:
         """The object's name for a message (``docsDevSwFilename.0``), or the dotted OID."""
@@ -71,7 +73,8 @@ class SwOids:
 NAMES = {"server": "docsDevSwServer.0", "filename": "docsDevSwFilename.0", "admin": "docsDevSwAdminStatus.0",
          "oper": "docsDevSwOperStatus.0", "current": "docsDevSwCurrentVers.0",
          "address_type": "docsDevSwServerAddressType.0", "address": "docsDevSwServerAddress.0",
-         "transport": "docsDevSwServerTransportProtocol.0", "download_status": "docsBpi2CodeDownloadStatusCode.0"}
+         "transport": "docsDevSwServerTransportProtocol.0", "download_status": "docsBpi2CodeDownloadStatusCode.0",
+         "download_string": "docsBpi2CodeDownloadStatusString.0"}
 
 
 @cache
@@ -88,4 +91,5 @@ def sw_oids() -> SwOids:
     return SwOids(scalar(dev + "Server"), scalar(dev + "Filename"), scalar(dev + "AdminStatus"),
                   scalar(dev + "OperStatus"), scalar(dev + "CurrentVers"), scalar(dev + "ServerAddressType"),
                   scalar(dev + "ServerAddress"), scalar(dev + "ServerTransportProtocol"),
-                  scalar("DOCS-IETF-BPI2-MIB::docsBpi2CodeDownloadStatusCode"))
+                  scalar("DOCS-IETF-BPI2-MIB::docsBpi2CodeDownloadStatusCode"),
+                  scalar("DOCS-IETF-BPI2-MIB::docsBpi2CodeDownloadStatusString"))

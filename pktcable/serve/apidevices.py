@@ -29,6 +29,7 @@ from .api import audit, json_object, mac_of, office_of
 from .office import NoCurrentLease
 from .phonestatus import phone_view
 from .problems import Problem, bad_request, not_found
+from .swchecks import STEP as CHECK_STEP
 
 KINDS = ("cm", "mta", "sip")
 #: The flows an MTA may be given by name. A Secure device is the one the DHCP server offers
@@ -144,6 +145,9 @@ async def get_device(request: web.Request) -> web.Response:
     # A phone's subscription and profile versions, from its history and the SIP service (phonestatus.py).
     phone = phone_view(steps, office.phone_live(mac)) if device.kind == "sip" else None
     firmware = await asyncio.to_thread(office.firmware_status, mac)
+    # The last time a modem still behind its offer was asked why (swchecks.py), from its history.
+    check = next((s for s in reversed(steps) if s.step == CHECK_STEP), None)
+    firmware["checked"] = None if check is None else {"at": check.at, "event": check.event, "detail": check.detail}
     return web.json_response({
         **device_item(device), "history": history, "files": files, "phone": phone, "firmware": firmware,
         "lease": None if lease is None else {"address": str(lease.address), "expires": lease.expires,

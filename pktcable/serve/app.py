@@ -66,7 +66,7 @@ from pktcable.store.built import BuiltFile, BuiltFiles
 from pktcable.store.devices import Device, DeviceStore, Step, normalize_mac
 from pktcable.store.firmware import FirmwareStore
 
-from . import secure
+from . import secure, swchecks
 from .cmflow import CmFlow
 from .config import ServeConfig, api_ssl, firmware_cvcs, firmware_trust
 from .dhcpwiring import LeaseView, LocalDhcp, learn_shared_holders
@@ -86,7 +86,7 @@ from .metrics import Metrics
 from .office import NoCurrentLease
 from .sipwiring import SipWiring
 from .site import dhcp_config, naming, resolve_site
-from .stores import open_stores
+from .stores import open_stores, seed
 from .upgrades import Upgrades
 
 log = logging.getLogger("pktcable.serve")
@@ -134,7 +134,7 @@ class Backoffice:
         #: Devices' reported versions, the rules' decisions, the CM file's upgrade TLVs.
         self.upgrades = Upgrades(self.firmware, clock, self.site.advertise, manufacturer=cfg.firmware_manufacturer,
                                  manufacturer_cvc=manufacturer_cvc, cosigner_cvc=cosigner_cvc, cm_key=cm_key)
-        self._seed(cfg)
+        seed(self.devices, cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)
         #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.
         self.dhcp = DhcpServer(self.dhcp_config, self.leases) if self.leases is not None else None
@@ -183,6 +183,7 @@ class Backoffice:
         self.tod = TodServer(self.site.listen, cfg.tod_port)
         self.snmp: SnmpEndpoint | None = None
         self.entity: ProvisioningEntity | None = None
+        self.sw_checks: swchecks.SwChecks | None = None  # asks modems still behind an offer why
         #: The Secure flow's KDC and key management, when the settings run them.
         self.secure_settings = secure.check(cfg)
         self.secure: secure.SecureServices | None = None
@@ -219,18 +220,6 @@ class Backoffice:
         declared = self.capabilities.get(mac)
         return declared is not None and declared.http
 
-    def _seed(self, cfg: ServeConfig) -> None:
-        """The [[devices]] rows into the store: what they set replaces the stored
-        kind, flow, template and vars; what the device did (address, state) stays."""
-        for row in cfg.devices:
-            kind = row.get("kind", "mta")
-            mac = normalize_mac(row["mac"])
-            device = self.devices.get(mac) or Device(mac)
-            device.kind, device.flow = kind, row.get("flow", cfg.realms[0] if kind == "mta" else "")
-            device.template, device.vars = row.get("template", ""), dict(row.get("vars", {}))
-            self.devices.put(device)
-        self.devices.commit()
-
     def reload(self, cfg: ServeConfig) -> list[str]:
         """SIGHUP: the [[devices]] rows and the templates of ``cfg`` (checked) take
         effect now; the names of other settings that differ are returned, since
@@ -240,7 +229,7 @@ class Backoffice:
 
         waiting = [f.name for f in fields(cfg) if f.name not in RELOADABLE
                    and getattr(cfg, f.name) != getattr(self.cfg, f.name)]
-        self._seed(cfg)
+        seed(self.devices, cfg)
         self.templates.reload(jinja2.FileSystemLoader(cfg.templates) if cfg.templates else None)
         self.cfg.devices, self.cfg.templates = cfg.devices, cfg.templates
         self.warm_up()
@@ -391,6 +380,8 @@ class Backoffice:
         device = self.devices.get(mac)
         if device is not None and device.kind == "cm":
             self.cm_flow.event(mac, ev.FileServed() if complete else ev.TransferFailed(), name)
+            if complete and self.sw_checks is not None:
+                self.sw_checks.file_served(mac)  # its file offered an image: ask later if it is still behind
         elif not complete:
             self.devices.record(Step(mac, self.clock(), "MTA-22/23", "TransferFailed", name))
         elif device is not None and device.kind == "mta" and self.entity is not None and mac in self.entity.machines:
@@ -497,6 +488,7 @@ class Backoffice:
             shared_leases=self._shared_holders if self.shared_leases is not None else None,
         )
         self.snmp.screen = self.entity.screen
+        self.sw_checks = swchecks.for_office(self, self._commit_soon)
         self.snmp.handler = self._guarded_snmp
         self.snmp.v3_handler = self._guarded_v3
         self.snmp.on_usm_refused = self.secure_events.usm_refused
@@ -571,6 +563,8 @@ class Backoffice:
             await self._api.cleanup()
         if self.entity is not None and self.entity.tasks:
             await asyncio.gather(*self.entity.tasks, return_exceptions=True)
+        if self.sw_checks is not None:
+            await self.sw_checks.close()
         if self.dhcp_service is not None:
             await self.dhcp_service.close()
         self.tftp.close()

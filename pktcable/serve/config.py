@@ -72,6 +72,7 @@ demo on loopback without privileges, overridden by a TOML file.
     firmware_cosigner = "Example Cable"       # ... and co-signed by this one (optional)
     firmware_manufacturer_cvc = "mfg-cvc.der" # TLV 32 of an upgrading CM's file (default: the image's signer)
     firmware_cosigner_cvc = "cosigner-cvc.der"  # TLV 33 (default: the image's co-signer)
+    firmware_check_after = 600.0   # seconds after an offer: ask a modem still behind why (0: never)
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -228,6 +229,9 @@ class ServeConfig:
     #: the ones the offered code file was signed with.
     firmware_manufacturer_cvc: str | None = None
     firmware_cosigner_cvc: str | None = None
+    #: Seconds after a CM file with an offer was served until a modem that has not reported the
+    #: offered version is asked why, by SNMP (serve/swchecks.py); 0: never asked.
+    firmware_check_after: float = 600.0
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -267,6 +271,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "sip_port": (0, 65535), "sip_push_rate": (0.1, 100_000), "sip_https_port": (0, 65535),
     "sip_push_window": (1, 10_000),
     "firmware_max_bytes": (1, 128 * 1024 * 1024),  # the code file reader's own bound (MAX_CODE_FILE)
+    "firmware_check_after": (0, 7 * 86400),
     "dhcp_workers": (0, 1),  # one worker (partitioning by chaddr over more is not built)
     "kdc_port": (0, 65535), "km_port": (0, 65535), "kdc_max_skew": (1, 1800),
     "km_lifetime": (300, 0x7FFFFFFF),  # the AP Reply's SA lifetime is 4 octets; under 5 minutes it rekeys all day

@@ -36,6 +36,7 @@ from pktcable.provision.entity import INTERNAL_ERROR_PLACES, REJECT_REASONS
 
 from .dhcpwiring import server_stats
 from .dhcpworker import DhcpWorker
+from .swchecks import OUTCOMES as CHECK_OUTCOMES
 from .upgrades import REFUSED
 
 if TYPE_CHECKING:
@@ -204,6 +205,12 @@ class ServiceCollector(Collector):
         yield counter("firmware_refused_total", "Device firmware reports with a refused field, and upgrades a rule "
                       "offered but left out of a CM file (each logged), by what.", ["what"],
                       [([w], upgrades.refused[w]) for w in REFUSED])
+        if office.sw_checks is not None:
+            checks = office.sw_checks.counts
+            yield counter("firmware_checks_total", "Modems asked why they did not take an offered image, by what "
+                          "their agent said (the history event), or reported: the offered version was reported "
+                          "by then, skipped: too many checks waiting.", ["outcome"],
+                          [([o], checks[o]) for o in CHECK_OUTCOMES])
         states: Counter[tuple[str, str]] = Counter()
         for (kind, state), n in office.devices.counts().items():
             states[kind, state or "NEW"] += n

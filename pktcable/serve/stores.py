@@ -14,7 +14,7 @@ from pktcable.store import LeaseStore, MemoryLeaseStore, SqliteLeaseStore
 from pktcable.store.admin import ADMIN_FILE, AdminStore
 from pktcable.store.backend import open_postgresql
 from pktcable.store.built import BuiltFiles, MemoryBuiltFiles, SqliteBuiltFiles
-from pktcable.store.devices import DeviceStore, MemoryDeviceStore, SqliteDeviceStore
+from pktcable.store.devices import Device, DeviceStore, MemoryDeviceStore, SqliteDeviceStore, normalize_mac
 from pktcable.store.firmware import FirmwareStore, MemoryFirmwareStore, SqliteFirmwareStore
 from pktcable.store.pg_names import PgSharedNames
 
@@ -78,3 +78,16 @@ def open_stores(cfg: ServeConfig, clock: Callable[[], float]) -> Stores:
         firmware=postgresql.firmware if postgresql is not None else
         SqliteFirmwareStore(data) if data else MemoryFirmwareStore(),
         shared_names=postgresql.names if postgresql is not None else None, cm_key=cm_key, data_lock=lock)
+
+
+def seed(devices: DeviceStore, cfg: ServeConfig) -> None:
+    """The [[devices]] rows into the store: what they set replaces the stored
+    kind, flow, template and vars; what the device did (address, state) stays."""
+    for row in cfg.devices:
+        kind = row.get("kind", "mta")
+        mac = normalize_mac(row["mac"])
+        device = devices.get(mac) or Device(mac)
+        device.kind, device.flow = kind, row.get("flow", cfg.realms[0] if kind == "mta" else "")
+        device.template, device.vars = row.get("template", ""), dict(row.get("vars", {}))
+        devices.put(device)
+    devices.commit()

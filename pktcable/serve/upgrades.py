@@ -36,6 +36,8 @@ from pktcable.store.devices import Device
 from pktcable.store.firmware import FirmwareImage, FirmwareStore
 from pktcable.store.fwrules import merge
 
+from .swchecks import Offer
+
 log = logging.getLogger("pktcable.serve")
 #: Seconds a read of the rules is used before the store is asked again.
 RULES_TTL = 5.0
@@ -94,6 +96,8 @@ class Upgrades:
         #: and files built with upgrade TLVs: pktcable_firmware_*_total.
         self.refused: Counter[str] = Counter()
         self.offered = 0
+        #: The image each modem's last built file offered, until that file is served (swchecks.py).
+        self._offers: dict[str, Offer] = {}
 
     # -- reports ---------------------------------------------------------------------------------------
     def dhcp_report(self, mac: str, report: DeviceReport) -> None:
@@ -145,6 +149,12 @@ class Upgrades:
         """The device is gone from the store: its next report is written whatever it says."""
         with self._lock:
             self._known.pop(mac, None)
+            self._offers.pop(mac, None)
+
+    def take_offer(self, mac: str) -> Offer | None:
+        """The image the modem's last built file offered (once: its file was served)."""
+        with self._lock:
+            return self._offers.pop(mac, None)
 
     # -- decisions -------------------------------------------------------------------------------------
     def rules(self) -> list[Rule]:
@@ -187,6 +197,10 @@ class Upgrades:
                                    "firmware_manufacturer_cvc)")
             tlvs = UpgradeTlvs(decision.image, self.server, mfg, cosigner).encode()
             self.offered += 1
+            with self._lock:
+                if len(self._offers) >= REPORT_CACHE:
+                    self._offers.clear()
+                self._offers[device.mac] = Offer(decision.image, decision.version or "")
             return tlvs
         except (UpgradeError, CodeFileError) as exc:
             self._refuse(decision.rule or "-", decision.image, device.mac, exc)
@@ -285,7 +299,8 @@ class Upgrades:
         return {"vendor": device.vendor if device else "", "model": device.model if device else "",
                 "hw_version": device.hw_version if device else "",
                 "current": device.sw_version if device and device.sw_version else None,
-                **shown, "history": [v.to_json() for v in self.store.versions(mac)]}
+                **shown, "history": [v.to_json() for v in self.store.versions(mac)],
+                "checked": None}  # the last check of a modem behind its offer: from its history (apidevices)
 
     def _left_out(self, image: str) -> str | None:
         """Why cm_tlvs leaves ``image`` out of a modem's file, or None when it carries it."""

@@ -54,6 +54,10 @@ class CmMib:
         v.define(o.current, "String", sw.version.encode("ascii"))
         status = None if sw.store is None else sw.store.status
         v.define(o.download_status, "Integer", 7 if status is None else int(status))  # other(7) until one
+        # The words for the status: the last attempt's named refusal ("code-file-rejected: bad-signature").
+        last = sw.last
+        refusal = "" if last is None or last.outcome.value == "upgraded" else last.name
+        v.define(o.download_string, "String", refusal.encode("utf-8")[:255])
 
     def check_set(self, oid: OID, value: object) -> m.ErrorStatus | None:
         o, sw = self.o, self.software

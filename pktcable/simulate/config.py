@@ -76,6 +76,10 @@ class SimConfig:
     #: A JSON file of what each eCM ran at the end of an earlier run (pktcable.simulate.cmstate):
     #: a device found there starts from its version and image instead of cm_version/cm_image.
     cm_state: str | None = None
+    #: Seconds every device stays up once all have finished their first walk (their agents
+    #: answering, a reset walking again): a server that asks a device something after its
+    #: flow (a modem still behind a firmware offer, asked why) gets its answer.
+    hold: float = 0.0
 
 
 @cache

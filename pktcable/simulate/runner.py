@@ -20,8 +20,8 @@ async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None
     return their results in index order with the elapsed seconds.
 
     Each device stays up after its walk (its agent answering, a reset
-    walking again) until every device has finished its first walk; then the
-    runner stops them all. ``gate``, when given, is awaited once the relay is
+    walking again) until every device has finished its first walk, and
+    ``config.hold`` seconds more; then the runner stops them all. ``gate``, when given, is awaited once the relay is
     open and before the first device starts (workers start together);
     ``relay_stats``, when given, gets the relay's counts at the end."""
     loop = asyncio.get_running_loop()
@@ -54,6 +54,8 @@ async def simulate(config: SimConfig, flow: Flow, count: int, rate: float | None
                 device.finished.add_done_callback(lambda f: f.cancelled() or progress(f.result()))
         # A device's run that failed still resolves its finished future (run's finally).
         await asyncio.wait([asyncio.ensure_future(_first(d)) for d in devices])
+        if config.hold:
+            await asyncio.sleep(config.hold)
         for device in devices:
             device.stop()
         results = list(await asyncio.gather(*tasks))

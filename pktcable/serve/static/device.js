@@ -195,6 +195,9 @@ function firmware(status) {
       ["Rule", String(status.rule || "")],
       ["Offered now", el("span", { id: "fw-offered", text: status.image ? String(status.image) : "nothing" })],
       ["Why", el("span", { id: "fw-reason", text: String(status.reason || "") })],
+      ["Last asked", status.checked ? el("span", { id: "fw-checked" },
+        `${timeText(status.checked.at)}: ${describe(status.checked.event)} `,
+        el("span", { class: "note", text: String(status.checked.detail || "") })) : "never"],
     ]),
     history.length ? el("ol", { class: "versions", id: "fw-history" }, history.map((seen) =>
       el("li", {}, el("code", { text: String(seen.sw_version) }), " ",

@@ -39,6 +39,12 @@ export const EVENT_WORDS = {
   ProfileFetched: "The phone fetched its profile over HTTP(S) (a 304 to its ETag counts: it holds that version).",
   PushRetry: "A change NOTIFY to the phone failed; it is sent again after the wait the detail names.",
   Unreachable: "No change NOTIFY reached the phone in all its tries: it is counted unreachable until it subscribes again.",
+  // A modem still behind the image its file offered, asked why over SNMP (pktcable/firmware/swcheck.py Check).
+  SwUpgradeConfirmed: "Asked after an offered image: the modem runs the offered version.",
+  SwUpgradeFailed: "Asked after an offered image: the modem's download or its checks failed; it keeps its version (the detail says why).",
+  SwUpgradeInProgress: "Asked after an offered image: the modem's download is still under way; it is asked again later.",
+  SwUpgradeNotTried: "Asked after an offered image: the modem has not tried it (the detail says what its agent shows).",
+  SwUpgradeUnanswered: "Asked after an offered image: no answer from the modem's agent (or no lease to ask it at).",
 };
 
 /** Result codes of pktcMtaDevProvisioningState (PKTC-MTA-MIB; pktcable/flow/tables.py ProvisioningState). */
