@@ -5,7 +5,9 @@ way, upgraded, ignoring provisioning upgrades), plus hostile and broken answers.
 
 from __future__ import annotations
 
+import asyncio
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +105,43 @@ def test_the_modems_words_are_bounded_and_printable_and_odd_numbers_named_as_suc
     assert verdict.check is Check.NOT_TRIED
     assert "\x1b" not in verdict.detail and verdict.detail.count("A") <= 2 * MAX_WORDS
     assert "99 (not a SwOper value)" in verdict.detail and "42 (not a DownloadStatus value)" in verdict.detail
+
+
+def test_serves_get_against_net_snmp_snmpd_as_the_modems_agent(tmp_path: Path) -> None:
+    """A real agent nobody here wrote: net-snmp's snmpd showing a refused upgrade through
+    `override` objects (it has no DOCSIS MIB of its own: docsDevSwFilename and the BPI+
+    string are left out, so they come back as noSuchObject). serve's GET over its own
+    SNMP endpoint, as swchecks sends it, and the verdict."""
+    from pktcable.snmp.aio import open_endpoint
+
+    from .peers import require
+    from .ports import free_port
+    from .test_snmp_v3_interop import Daemon
+
+    tool = require("snmpd")
+    port = free_port()
+    dotted = {name: "." + ".".join(map(str, getattr(SW, name))) for name in ("oper", "current", "admin",
+                                                                            "download_status")}
+    config = ("rocommunity private 127.0.0.1\n"
+              f"override {dotted['oper']} integer 4\n"
+              f"override {dotted['current']} octet_str 1.0.0\n"
+              f"override {dotted['admin']} integer 2\n"
+              f"override {dotted['download_status']} integer 6\n")
+    snmpd = Daemon(tool, tmp_path, config, port, "-I", "-vacm_conf")
+
+    async def scenario() -> m.Pdu:
+        endpoint = await open_endpoint("127.0.0.1", 0, None, timeout=3.0, retries=1)
+        try:
+            return (await endpoint.request(("127.0.0.1", port), b"private", m.PduType.GET, request())).pdu
+        finally:
+            endpoint.close()
+
+    try:
+        response = asyncio.run(scenario())
+    finally:
+        log = snmpd.close()
+    assert response.error_status == 0, log
+    verdict = judge(response, IMAGE, VERSION)
+    assert verdict.check is Check.FAILED, (verdict, log)
+    assert verdict.detail == ("docsDevSwOperStatus failed(4); running 1.0.0; "
+                              "docsBpi2CodeDownloadStatusCode codeFileRejected(6)"), verdict.detail
