@@ -428,3 +428,27 @@ def test_events_in_words_in_the_browser(browser: Any, storm: Storm) -> None:
     assert unknown_inner.endswith(": something new.") and unknown == "Something new."
     assert page.errors == []
     page.context.close()
+
+
+def test_the_last_check_of_a_modem_behind_its_offer_is_on_its_page(browser: Any, storm: Storm) -> None:
+    """serve asked a modem why it kept its version (serve/swchecks.py): the device page's
+    firmware facts say when, in words, with the modem's answer; the timeline has the step."""
+    from pktcable.store.devices import Step
+
+    mac = storm.failing[1]
+    detail = "offered fw-2.0.1.p7 (2.0.1): docsDevSwOperStatus failed(4); running 1.0.0 (at 10.1.0.7)"
+
+    def record() -> None:
+        storm.office.devices.record(Step(mac, time.time(), "CM-SWDL", Check.FAILED.value, detail))
+        storm.office.commit_now()
+
+    storm.loop.call(record)
+    page = open_page(browser, storm, path=f"/#/device/{mac}")
+    page.wait_for_selector("#fw-checked")
+    checked = page.locator("#fw-checked").inner_text()
+    assert "the modem's download or its checks failed" in checked and detail in checked, checked
+    last = page.locator("#timeline li").all_inner_texts()[-1]
+    assert "CM-SWDL" in last and "keeps its version" in last, last
+    assert page.locator("#timeline li.bad").count() >= 1
+    assert page.errors == []
+    page.context.close()
