@@ -38,21 +38,25 @@ class PushOffice(CatalogueOffice):
     """The catalogue, one leased modem, and a push that runs over ``endpoint`` to ``port``
     (None: the fake answers with ``canned``)."""
 
-    __slots__ = ("endpoint", "port", "canned", "pushed")
+    __slots__ = ("endpoint", "port", "canned", "pushed", "http")
 
     def __init__(self) -> None:
         super().__init__()
         self.endpoint: SnmpEndpoint | None = None
         self.port = 0
         self.canned: Done | None = None
-        self.pushed: list[tuple[str, str, float, bool]] = []
+        self.pushed: list[tuple[str, str, float, bool, str | None]] = []
+        self.http = True
         self.leases.append(Lease(IPv4Address(HOST), "01" + MAC, MAC, 2e9, device_class="cm"))
         self.catalogue.add(make_image("fw-2.0.0.p7", "Example Vendor", "SIM-1", "1", "2.0.0", b"x", "not checked",
                                       0.0, max_bytes=1 << 20), b"x")
 
+    def serves_http(self) -> bool:
+        return self.http
+
     async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
-                            legacy: bool) -> Done:
-        self.pushed.append((mac, filename, budget, legacy))
+                            legacy: bool, transport: str | None = None) -> Done:
+        self.pushed.append((mac, filename, budget, legacy, transport))
         if self.endpoint is None:
             await asyncio.sleep(0.3)
             assert self.canned is not None
@@ -84,13 +88,23 @@ def test_push_route_rules_and_audit() -> None:
             assert status == 409 and again["code"] == "push-running"
             done = await until_done(call)
             assert done["outcome"] == "failed" and done["version"] == "1.0.0" and done["ended"] >= done["started"]
-            assert office.pushed == [(MAC, "fw-2.0.0.p7", 60.0, False)]
+            assert office.pushed == [(MAC, "fw-2.0.0.p7", 60.0, False, None)]
             assert [e.action for e in admin.entries(10)] == ["device.firmware-push"]
             for body, code in (({"filename": "nope.p7"}, 404), ({"filename": "fw-2.0.0.p7", "budget": 1}, 400),
                                ({"filename": "fw-2.0.0.p7", "legacy": "yes"}, 400), ({"file": "x"}, 400),
-                               ({"filename": "fw-2.0.0.p7", "poll_every": True}, 400)):
+                               ({"filename": "fw-2.0.0.p7", "poll_every": True}, 400),
+                               ({"filename": "fw-2.0.0.p7", "transport": "ftp"}, 400)):
                 status, why = await call("POST", PATH, json=body)
                 assert status == code, (body, why)
+            # By HTTP: told to the push; refused while this server's HTTP delivery is off.
+            office.http = False
+            status, why = await call("POST", PATH, json={"filename": "fw-2.0.0.p7", "transport": "http"})
+            assert status == 409 and why["code"] == "no-http", why
+            office.http = True
+            status, started = await call("POST", PATH, json={"filename": "fw-2.0.0.p7", "transport": "http"})
+            assert status == 202, started
+            await until_done(call)
+            assert office.pushed[-1] == (MAC, "fw-2.0.0.p7", 600.0, False, "http")
             other = "/api/v1/devices/00:11:22:33:44:55/firmware-push"
             status, why = await call("POST", other, json={"filename": "fw-2.0.0.p7"})
             assert status == 409 and why["code"] == "no-current-lease"

@@ -244,3 +244,60 @@ def test_push_command_against_the_simulated_cm(lab: LabPki, root_pem: str, tmp_p
                                        "version": "2.0.0", "oper_status": 3}
     usage = subprocess.run([*command[:-1], "--filename", "x" * 65], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "docsDevSwFilename" in usage.stderr
+
+
+# -- by HTTP (docsDevSwServerTransportProtocol http(2)) -------------------------------------------------------
+
+
+def test_a_push_by_http_sets_the_transport_in_the_same_pdu() -> None:
+    from pktcable.firmware.swmib import HTTP, TFTP
+
+    sent = Push(SERVER, "fw-2.p7", deadline=9, transport=HTTP).set_request()
+    assert [(vb.oid, vb.value) for vb in sent.varbinds] == [
+        (SW.address_type, 1), (SW.address, SERVER.packed), (SW.transport, 2), (SW.filename, b"fw-2.p7"), (SW.admin, 1)]
+    assert SW.transport in [vb.oid for vb in Push(SERVER, "f", deadline=9, transport=TFTP).set_request().varbinds]
+    assert SW.transport not in [vb.oid for vb in Push(SERVER, "f", deadline=9).set_request().varbinds]
+    with pytest.raises(ValueError, match="tftp\\(1\\) or http\\(2\\)"):
+        Push(SERVER, "f", deadline=9, transport=3)
+
+
+def test_the_push_by_http_upgrades_the_simulated_cm_from_an_http_server(lab: LabPki, root_pem: str,
+                                                                        tmp_path: Path) -> None:
+    """The simulated modem, told http(2), fetches the image from the server's HTTP (serve's own
+    delivery server here), not its TFTP: the TFTP server does not have the image at all. A
+    push by HTTP of a file the HTTP server lacks ends failed, the 404 named by the modem."""
+    from pktcable.delivery.http import HttpServer
+    from pktcable.delivery.resolvers import MemoryResolver
+    from pktcable.firmware.swmib import HTTP
+
+    files = upgrade_files(lab, tmp_path)
+    image = files.pop("fw-2.0.0.p7")  # TFTP serves the config file only
+
+    async def scenario() -> tuple[Done, Done, list[object], list[str], str, list[str]]:
+        served: list[str] = []
+        http = HttpServer(MemoryResolver({"fw-2.0.0.p7": image}), HOST, 0,
+                          on_served=lambda name, client, complete: served.append(name))
+        await http.start()
+        sim = sim_config(root_pem, cm_agent_port=free_port(), cm_http_port=http.address[1])
+        try:
+            async with running(sim, files) as (device, _):
+                target = (HOST, sim.cm_agent_port or 0)
+                manager = await open_endpoint(HOST, 0, timeout=0.5, retries=1)
+                try:
+                    missing = await push_firmware(v2c(manager, target, b"private"), IPv4Address(HOST), "fw-0.p7",
+                                                  budget=20, poll_every=0.2, transport=HTTP)
+                    done = await push_firmware(v2c(manager, target, b"private"), IPv4Address(HOST), "fw-2.0.0.p7",
+                                               budget=30, poll_every=0.2, transport=HTTP)
+                finally:
+                    manager.close()
+                said = [d.text for d in device.result.deviations]
+                return missing, done, await final_state(target), served, device.result.upgrade, said
+        finally:
+            await http.close()
+
+    missing, done, end, served, upgrade, said = asyncio.run(scenario())
+    assert missing.outcome is Outcome.FAILED, missing
+    assert any("file-missing" in text and "/fw-0.p7: HTTP 404" in text for text in said), said
+    assert done.outcome is Outcome.COMPLETED and (done.version_before, done.version) == ("1.0.0", "2.0.0"), done
+    assert end == [SwOper.COMPLETE_FROM_MGT, b"2.0.0", 3] and served == ["fw-2.0.0.p7"]
+    assert upgrade == "upgraded: 2.0.0"

@@ -88,7 +88,7 @@ def test_set_rules_of_the_software_group(lab: LabPki) -> None:
     assert sw.server == IPv4Address("10.9.9.9")
     assert agent.view.value(SW.address_type) == 1
     for varbind, status in (((SW.admin, "Integer", 7), m.ErrorStatus.WRONG_VALUE),
-                            ((SW.transport, "Integer", 2), m.ErrorStatus.WRONG_VALUE),
+                            ((SW.transport, "Integer", 3), m.ErrorStatus.WRONG_VALUE),
                             ((SW.filename, "String", b"x" * 65), m.ErrorStatus.WRONG_LENGTH),
                             ((SW.oper, "Integer", 3), m.ErrorStatus.NOT_WRITABLE),
                             ((SW.current, "String", b"9"), m.ErrorStatus.NOT_WRITABLE)):
@@ -96,6 +96,10 @@ def test_set_rules_of_the_software_group(lab: LabPki) -> None:
     assert answer(agent, set_msg((SW.admin, "Integer", 1), community=b"public")).error_status == \
         m.ErrorStatus.NO_ACCESS
     assert not started
+    # tftp(1) or http(2): the next download's transport (as the modem's SET reads back).
+    assert answer(agent, set_msg((SW.transport, "Integer", 2))).error_status == 0 and sw.transport == 2
+    assert agent.view.value(SW.transport) == 2
+    assert answer(agent, set_msg((SW.transport, "Integer", 1))).error_status == 0 and sw.transport == 1
     pdu = answer(agent, set_msg((SW.filename, "String", b"fw-2.p7"), (SW.admin, "Integer", 1)))
     assert pdu.error_status == 0 and started == [1] and sw.filename == "fw-2.p7"
     # While a download runs nothing of the group changes.

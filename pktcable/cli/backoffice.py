@@ -261,6 +261,8 @@ def serve_cmd(config_file: str | None, address: str | None, interface: str | Non
 @click.option("--manufacturer", default="", help="The eCMs' manufacturer organization (a code file's and TLV 32's CVC).")
 @click.option("--cm-agent-port", type=click.IntRange(1, 65535),
               help="Each eCM answers SNMP (docsDevSoftware: upgrades from management) here on its leased address.")
+@click.option("--cm-http-port", type=click.IntRange(1, 65535), default=80, show_default=True,
+              help="The port an eCM told to download by HTTP (docsDevSwServerTransportProtocol) connects to.")
 @click.option("--cm-state", type=click.Path(dir_okay=False),
               help="A JSON file of the software each eCM runs, read at the start and written at the end: the "
                    "next run's devices boot the images this run's installed (a staged rollout's reboots).")
@@ -272,7 +274,8 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
                  dhcp_timeout: float, dhcp_retries: int, pki: str | None, kdc_port: int, km_port: int,
                  fault: str | None, sip_port: int, sip_transport: str, sip_password: str | None,
                  sip_user: str | None, sip_layout: str, hold: float, cm_version: str, cm_image: str,
-                 cvc_root: str | None, manufacturer: str, cm_agent_port: int | None, cm_state: str | None,
+                 cvc_root: str | None, manufacturer: str, cm_agent_port: int | None, cm_http_port: int,
+                 cm_state: str | None,
                  quiet: bool, as_json: bool) -> None:
     """Play eCM + eMTA devices through a PacketCable flow against a provisioning system and report
     every step against the spec. Each eMTA answers SNMP on its leased address, so the addresses
@@ -324,7 +327,8 @@ def simulate_cmd(servers: tuple[str, ...], flow: str, count: int, rate: float | 
                        http=http, declare_mib=declare_mib, device_budget=device_budget, dhcp_timeout=dhcp_timeout,
                        dhcp_retries=dhcp_retries, pki=pki, kdc_port=kdc_port, km_port=km_port,
                        secure_fault=fault or "", cm_version=cm_version, cm_image=cm_image, cvc_root=cvc_root,
-                       manufacturer=manufacturer, cm_agent_port=cm_agent_port, cm_state=cm_state, hold=hold)
+                       manufacturer=manufacturer, cm_agent_port=cm_agent_port, cm_http_port=cm_http_port,
+                       cm_state=cm_state, hold=hold)
     from pktcable.simulate import cmstate
 
     try:

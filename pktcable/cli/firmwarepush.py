@@ -20,7 +20,10 @@ from .common import fail, write_output
 @click.option("--agent-port", type=click.IntRange(1, 65535), default=161, show_default=True,
               help="The modem's SNMP agent port.")
 @click.option("--community", default="private", show_default=True, help="Write community of the modem.")
-@click.option("--server", required=True, help="The TFTP server the modem downloads the code file from (an address).")
+@click.option("--server", required=True, help="The server the modem downloads the code file from (an address).")
+@click.option("--transport", type=click.Choice(["tftp", "http"]),
+              help="SET docsDevSwServerTransportProtocol too: download by TFTP, or by HTTP from the server's port 80 "
+                   "(default: leave the modem's as it is; most download by TFTP).")
 @click.option("--filename", required=True, help="The code file's name on that server (docsDevSwFilename).")
 @click.option("--budget", type=click.FloatRange(1), default=600.0, show_default=True,
               help="Seconds the whole push may take (download, verify, flash, reboot).")
@@ -29,8 +32,8 @@ from .common import fail, write_output
 @click.option("--legacy", is_flag=True,
               help="SET docsDevSwServer (older modems) instead of docsDevSwServerAddressType/Address.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
-def push_cmd(device_address: str, agent_port: int, community: str, server: str, filename: str, budget: float,
-             poll_every: float, legacy: bool, as_json: bool) -> None:
+def push_cmd(device_address: str, agent_port: int, community: str, server: str, transport: str | None,
+             filename: str, budget: float, poll_every: float, legacy: bool, as_json: bool) -> None:
     """Upgrade a cable modem now: SET the server, file name and docsDevSwAdminStatus
     upgradeFromMgt(1), then poll docsDevSwOperStatus until completeFromMgt(3) or failed(4).
 
@@ -42,6 +45,7 @@ def push_cmd(device_address: str, agent_port: int, community: str, server: str, 
     \b
       pktcable firmware push --device-address 10.1.0.5 --server 10.0.0.1 --filename fw-2.0.0.p7
       pktcable firmware push --device-address 127.0.0.1 --agent-port 1161 --server 127.0.0.1 --filename fw-2.0.0.p7 --legacy --json
+      pktcable firmware push --device-address 10.1.0.5 --server 10.0.0.1 --transport http --filename fw-2.0.0.p7
     """
     from pktcable.firmware.push import Push
     from pktcable.provision.swpush import push_firmware, v2c
@@ -52,8 +56,11 @@ def push_cmd(device_address: str, agent_port: int, community: str, server: str, 
         target = str(ip_address(device_address))
     except ValueError as exc:
         fail(f"--server/--device-address: {exc}", ExitStatus.USAGE)
+    from pktcable.firmware.swmib import HTTP, TFTP
+
+    kind = None if transport is None else HTTP if transport == "http" else TFTP
     try:
-        Push(where, filename, 0.0, poll_every, legacy)  # its checks, before any packet
+        Push(where, filename, 0.0, poll_every, legacy, kind)  # its checks, before any packet
     except ValueError as exc:
         fail(str(exc), ExitStatus.USAGE)
 
@@ -61,7 +68,7 @@ def push_cmd(device_address: str, agent_port: int, community: str, server: str, 
         endpoint = await open_endpoint("0.0.0.0" if where.version == 4 else "::", 0, timeout=1.0, retries=2)
         try:
             return await push_firmware(v2c(endpoint, (target, agent_port), community.encode()), where, filename,
-                                       budget=budget, poll_every=poll_every, legacy=legacy)
+                                       budget=budget, poll_every=poll_every, legacy=legacy, transport=kind)
         finally:
             endpoint.close()
 

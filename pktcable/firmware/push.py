@@ -27,7 +27,7 @@ from ipaddress import IPv4Address, IPv6Address
 from pktcable.snmp.message import ErrorStatus, Pdu
 from tlv.ber import SNMP_TYPE_BY_KEYWORD, VarBind
 
-from .swmib import AddressType, SwAdmin, SwOids, SwOper, sw_oids
+from .swmib import HTTP, TFTP, AddressType, SwAdmin, SwOids, SwOper, sw_oids
 
 #: Polls closer than this are refused (a modem's agent is no place for a busy loop).
 MIN_POLL = 0.1
@@ -85,6 +85,9 @@ class Push:
     #: SET docsDevSwServer (the deprecated IPv4 object older modems know) instead of
     #: docsDevSwServerAddressType/Address.
     legacy: bool = False
+    #: docsDevSwServerTransportProtocol to SET with the rest: tftp(1) or http(2) (the modem
+    #: then downloads from the server's port 80); None leaves the modem's as it is.
+    transport: int | None = None
     o: SwOids = field(default_factory=sw_oids)
     phase: str = "start"
     version_before: str = ""
@@ -100,6 +103,8 @@ class Push:
                              f"takes 1 to {MAX_FILENAME}")
         if self.legacy and self.server.version != 4:
             raise ValueError("docsDevSwServer takes an IPv4 address only")
+        if self.transport not in (None, TFTP, HTTP):
+            raise ValueError(f"transport {self.transport}: docsDevSwServerTransportProtocol is tftp(1) or http(2)")
         if self.poll_every < MIN_POLL:
             raise ValueError(f"poll_every {self.poll_every} s: at least {MIN_POLL}")
 
@@ -119,6 +124,8 @@ class Push:
             kind = AddressType.IPV4 if self.server.version == 4 else AddressType.IPV6
             where = [VarBind(o.address_type, t["integer"], int(kind)),
                      VarBind(o.address, t["string"], self.server.packed)]
+        if self.transport is not None:
+            where.append(VarBind(o.transport, t["integer"], self.transport))
         return Send(True, (*where, VarBind(o.filename, t["string"], self.filename.encode("utf-8")),
                            VarBind(o.admin, t["integer"], int(SwAdmin.UPGRADE_FROM_MGT))))
 

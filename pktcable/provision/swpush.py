@@ -33,11 +33,12 @@ def v3(endpoint: SnmpEndpoint, address: Address, user: UsmUser) -> Sender:
 
 
 async def push_firmware(send: Sender, server: IPv4Address | IPv6Address, filename: str, *,
-                        budget: float = 600.0, poll_every: float = 2.0, legacy: bool = False) -> Done:
+                        budget: float = 600.0, poll_every: float = 2.0, legacy: bool = False,
+                        transport: int | None = None) -> Done:
     """Push ``filename`` from ``server`` to the modem ``send`` reaches; the outcome within
     ``budget`` seconds (a modem downloads, verifies, writes flash and reboots: minutes)."""
     loop = asyncio.get_running_loop()
-    push = Push(server, filename, loop.time() + budget, poll_every, legacy)
+    push = Push(server, filename, loop.time() + budget, poll_every, legacy, transport)
     action = push.start(loop.time())
     while not isinstance(action, Done):
         if isinstance(action, Send):

@@ -57,14 +57,19 @@ def _number(body: dict[str, Any], name: str, bounds: tuple[float, float, float])
 
 async def start_push(request: web.Request) -> web.Response:
     mac = mac_of(request)
-    body = await json_object(request, ("filename", "budget", "poll_every", "legacy"), ("filename",))
-    filename, legacy = body["filename"], body.get("legacy", False)
+    body = await json_object(request, ("filename", "budget", "poll_every", "legacy", "transport"), ("filename",))
+    filename, legacy, transport = body["filename"], body.get("legacy", False), body.get("transport")
     if not isinstance(filename, str) or not filename:
         raise bad_request("filename: the catalogued image's file name")
     if not isinstance(legacy, bool):
         raise bad_request("legacy: true or false")
+    if transport not in (None, "tftp", "http"):
+        raise bad_request('transport: "tftp" or "http"')
     budget, poll_every = _number(body, "budget", BUDGET), _number(body, "poll_every", POLL_EVERY)
     office = office_of(request)
+    if transport == "http" and not office.serves_http():
+        raise Problem(409, "no-http", "this server's HTTP delivery is off (http_port = 0): the modem has nothing to "
+                                      "download from by HTTP")
     if await asyncio.to_thread(office.firmware().get, filename) is None:
         raise not_found(f"no firmware image {filename!r} in the catalogue")
     jobs = request.app[_JOBS]
@@ -84,15 +89,17 @@ async def start_push(request: web.Request) -> web.Response:
         if jobs[oldest].ended is None:
             break
         del jobs[oldest]
-    job.task = asyncio.ensure_future(_run(office, job, budget, poll_every, legacy))
-    audit(request, "device.firmware-push", mac, None, {"filename": filename, "budget": budget, "legacy": legacy})
+    job.task = asyncio.ensure_future(_run(office, job, budget, poll_every, legacy, transport))
+    audit(request, "device.firmware-push", mac, None, {"filename": filename, "budget": budget, "legacy": legacy,
+                                                        "transport": transport})
     return web.json_response(job.to_json(), status=202)
 
 
-async def _run(office: Office, job: Job, budget: float, poll_every: float, legacy: bool) -> None:
+async def _run(office: Office, job: Job, budget: float, poll_every: float, legacy: bool,
+               transport: str | None) -> None:
     try:
         done = await office.push_firmware(job.mac, job.filename, budget=budget, poll_every=poll_every,
-                                          legacy=legacy)
+                                          legacy=legacy, transport=transport)
         job.result = {"outcome": done.outcome.value, "detail": done.detail, "version_before": done.version_before,
                       "version": done.version}
     except NoCurrentLease as exc:

@@ -186,8 +186,13 @@ class Office(Protocol):
         ...
 
     async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
-                            legacy: bool) -> Done:
+                            legacy: bool, transport: str | None = None) -> Done:
         """Upgrade the cable modem ``mac`` now by SNMP (docsDevSoftware, pktcable.firmware.push)
-        from this server's TFTP; its outcome. :class:`NoCurrentLease` when it holds no lease."""
+        from this server's TFTP (or, with ``transport`` "http", its HTTP); its outcome.
+        :class:`NoCurrentLease` when it holds no lease."""
+        ...
+
+    def serves_http(self) -> bool:
+        """Whether this server's HTTP delivery is on (a modem may download from it by HTTP)."""
         ...
 

@@ -192,7 +192,8 @@ class OfficeView:
         return self._office.cfg.firmware_max_bytes
 
     async def push_firmware(self, mac: str, filename: str, *, budget: float, poll_every: float,
-                            legacy: bool) -> Done:
+                            legacy: bool, transport: str | None = None) -> Done:
+        from pktcable.firmware.swmib import HTTP, TFTP
         from pktcable.provision.swpush import push_firmware, v2c
 
         office = self._office
@@ -202,8 +203,12 @@ class OfficeView:
         if address is None or office.snmp is None:
             raise NoCurrentLease(f"no current lease for {mac}")
         send = v2c(office.snmp, (address, office.cfg.agent_port), office.cfg.write_community.encode())
+        kind = None if transport is None else HTTP if transport == "http" else TFTP
         return await push_firmware(send, office.site.advertise, filename, budget=budget, poll_every=poll_every,
-                                   legacy=legacy)
+                                   legacy=legacy, transport=kind)
+
+    def serves_http(self) -> bool:
+        return self._office.http is not None
 
 
 def _kind_of(text: str) -> str:

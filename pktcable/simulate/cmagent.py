@@ -5,9 +5,10 @@ deprecated IPv4 form) tied to docsDevSwServerAddressType/Address, docsDevSwFilen
 docsDevSwAdminStatus, docsDevSwOperStatus, docsDevSwCurrentVers and
 docsDevSwServerTransportProtocol, with docsBpi2CodeDownloadStatusCode (RFC 4131) saying
 why the last code file or CVC was taken or refused. A SET of docsDevSwAdminStatus to
-upgradeFromMgt(1) starts the download (``on_upgrade``); the SET rules are the MIB's
-(nothing of the group changes while a download is in progress) and the simulator's (it
-downloads by TFTP over IPv4 only).
+upgradeFromMgt(1) starts the download (``on_upgrade``), by TFTP or, with
+docsDevSwServerTransportProtocol http(2), by HTTP; the SET rules are the MIB's (nothing
+of the group changes while a download is in progress) and the simulator's (it downloads
+over IPv4 only).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 
-from pktcable.firmware.swmib import OID, TFTP, AddressType, SwAdmin, SwOper, sw_oids
+from pktcable.firmware.swmib import HTTP, OID, TFTP, AddressType, SwAdmin, SwOper, sw_oids
 from pktcable.snmp import message as m
 from pktcable.snmp.agent import MibView
 
@@ -38,7 +39,6 @@ class CmMib:
         self.o = sw_oids()
         self.view = MibView(communities, self.check_set)
         self.view.define(SYS_DESCR_OID, "String", SYS_DESCR.encode())
-        self.view.define(self.o.transport, "Integer", TFTP, writable=True)
         self.show()
 
     def show(self) -> None:
@@ -50,6 +50,7 @@ class CmMib:
         v.define(o.address, "String", b"" if server is None else server.packed, writable=True)
         v.define(o.filename, "String", sw.filename.encode("utf-8")[:64], writable=True)
         v.define(o.admin, "Integer", int(sw.admin), writable=True)
+        v.define(o.transport, "Integer", sw.transport, writable=True)
         v.define(o.oper, "Integer", int(sw.oper))
         v.define(o.current, "String", sw.version.encode("ascii"))
         status = None if sw.store is None else sw.store.status
@@ -75,8 +76,8 @@ class CmMib:
             return m.ErrorStatus.WRONG_VALUE
         elif oid == o.address and isinstance(value, bytes) and len(value) > 255:
             return m.ErrorStatus.WRONG_LENGTH
-        elif oid == o.transport and value != TFTP:
-            return m.ErrorStatus.WRONG_VALUE  # tftp(1) or http(2); the simulated modem has TFTP only
+        elif oid == o.transport and value not in (TFTP, HTTP):
+            return m.ErrorStatus.WRONG_VALUE
         return None
 
     def answer(self, msg: m.Message, addr: tuple[str, int]) -> m.Message | None:
@@ -109,6 +110,10 @@ class CmMib:
             raw = v.value(o.filename)
             assert isinstance(raw, bytes)
             sw.filename = raw.decode("utf-8", "replace")
+        if o.transport in written:
+            value = v.value(o.transport)
+            assert isinstance(value, int)
+            sw.transport = value
         start = False
         if o.admin in written:
             value = v.value(o.admin)

@@ -24,7 +24,7 @@ from cryptography import x509
 from pktcable.firmware import codefile as cf
 from pktcable.firmware.device import CodeStore, DownloadStatus, Upgrade, install, take_config
 from pktcable.firmware.labimage import ImageError, image_version
-from pktcable.firmware.swmib import SwAdmin, SwOper
+from pktcable.firmware.swmib import TFTP, SwAdmin, SwOper
 
 #: The step id of the software download in the compliance report: after registration
 #: (CM-9/10) a modem whose config file names another image downloads it.
@@ -63,6 +63,9 @@ class Attempt:
     server: IPv4Address
     filename: str
     from_mgt: bool
+    #: docsDevSwServerTransportProtocol: tftp(1), or http(2) (an upgrade from management only:
+    #: a config file's TLV 9 download is TFTP's).
+    transport: int = TFTP
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class CmSoftware:
     oper: SwOper = SwOper.OTHER
     server: IPv4Address | IPv6Address | None = None   # docsDevSwServer(Address)
     filename: str = ""                                  # docsDevSwFilename
+    transport: int = TFTP                               # docsDevSwServerTransportProtocol
     #: This boot's config file carried a CVC the modem took: a download (from the config file
     #: or by SNMP) is enabled until the next boot.
     enabled: bool = False
@@ -155,7 +159,7 @@ class CmSoftware:
         self.oper = SwOper.IN_PROGRESS
         if from_mgt:
             self.admin = SwAdmin.UPGRADE_FROM_MGT  # reads back so while the download runs (RFC 4639)
-        return Attempt(self.server, self.filename, from_mgt)
+        return Attempt(self.server, self.filename, from_mgt, self.transport if from_mgt else TFTP)
 
     def downloaded(self, attempt: Attempt, code_file: bytes, now: dt.datetime | None) -> Result:
         """The code file arrived: verify, read the image's version, install."""

@@ -22,6 +22,9 @@ class SimConfig:
     snmp_port: int = 162  # where the INFORMs go (the 122.3 provisioning server)
     agent_port: int = 161  # where each eMTA answers GET/SET (on its leased address)
     tftp_port: int = 69  # for tftp:// URLs and siaddr/file without a port
+    #: Where an eCM told to download by HTTP (docsDevSwServerTransportProtocol http(2)) connects
+    #: on docsDevSwServer: a real modem's is 80; a lab's server may listen elsewhere.
+    cm_http_port: int = 80
     tod_port: int = 37
     inform_community: bytes = b"public"
     read_community: bytes = b"public"

@@ -23,11 +23,13 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import IPv4Address
+from urllib.parse import quote
 
 from dhcp.errors import DhcpError
 from dhcp.message import MessageType
 from pktcable.firmware.codefile import MAX_CODE_FILE
 from pktcable.firmware.device import upgrade_of
+from pktcable.firmware.swmib import HTTP
 from pktcable.flow import events as ev
 from pktcable.snmp import message as m
 from pktcable.snmp.aio import SnmpEndpoint, open_endpoint
@@ -41,6 +43,8 @@ from .cmsoftware import STEP, Attempt, CmSoftware, Outcome, Result, load_root
 from .config import Deviation, DeviceResult, SimConfig
 from .identity import Identity, Reply, parse_reply, request
 
+#: Seconds an HTTP code download may take (the whole image; TFTP has its own per-block timers).
+HTTP_DOWNLOAD_TIMEOUT = 120.0
 #: Binds of the eCM's agent port tried after a reboot, and the seconds between them.
 AGENT_BIND_TRIES = 40
 AGENT_BIND_WAIT = 0.05
@@ -231,15 +235,25 @@ class EcmDevice:
 
     # -- the software download (CM-SWDL) --------------------------------------------------
     async def download_code(self, attempt: Attempt, local: IPv4Address) -> Result:
-        """TFTP the code file from the eCM's address, then verify and install it."""
+        """The code file by TFTP (or HTTP, as docsDevSwServerTransportProtocol says) from the
+        eCM's address, then verify and install it."""
+        import aiohttp  # only when a modem downloads: a storm without upgrades never loads it
+
         self.show_software()
+        http = attempt.transport == HTTP
+        url = f"http://{attempt.server}:{self.config.cm_http_port}/{quote(attempt.filename)}" if http \
+            else f"tftp://{attempt.server}/{attempt.filename}"
         try:
-            data = await net.tftp_get((str(attempt.server), self.config.tftp_port), attempt.filename,
-                                      local_host=str(local), max_bytes=MAX_CODE_FILE)
-        except (net.DownloadError, OSError) as exc:
-            missing = isinstance(exc, net.DownloadError) and exc.tftp_code == 1
-            result = self.software.download_failed(attempt, missing, f"tftp://{attempt.server}/{attempt.filename}: "
-                                                                     f"{exc}")
+            if http:
+                data = await net.http_get(url, timeout=HTTP_DOWNLOAD_TIMEOUT, local_host=str(local),
+                                          max_bytes=MAX_CODE_FILE)
+            else:
+                data = await net.tftp_get((str(attempt.server), self.config.tftp_port), attempt.filename,
+                                          local_host=str(local), max_bytes=MAX_CODE_FILE)
+        except (net.DownloadError, OSError, aiohttp.ClientError, TimeoutError) as exc:
+            missing = isinstance(exc, net.DownloadError) and exc.missing
+            why = (str(exc) or type(exc).__name__).removeprefix(f"{url}: ")  # the URL once, below
+            result = self.software.download_failed(attempt, missing, f"{url}: {why}")
         else:
             fetched = time.time()
             now = dt.datetime.now(dt.UTC)  # counts only with a clock-checking trust (docs/firmware.md)

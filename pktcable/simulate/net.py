@@ -153,11 +153,13 @@ async def open_relay(local: Address, server: Address | Sequence[Address]) -> Rel
 
 class DownloadError(Exception):
     """A download that did not deliver the file; ``tftp_code`` is the TFTP ERROR code the
-    server sent (1: file not found), None when it failed otherwise."""
+    server sent (1: file not found), None when it failed otherwise; ``missing``: the server
+    said it has no such file (TFTP ERROR 1, HTTP 404)."""
 
-    def __init__(self, text: str, tftp_code: int | None = None) -> None:
+    def __init__(self, text: str, tftp_code: int | None = None, http_status: int | None = None) -> None:
         super().__init__(text)
         self.tftp_code = tftp_code
+        self.missing = tftp_code == 1 or http_status == 404
 
 
 #: Packets one download may take (a bound on a server that never ends a transfer).
@@ -252,17 +254,23 @@ async def tftp_get(server: Address, filename: str, *, local_host: str = "0.0.0.0
             client.requester.close()
 
 
-async def http_get(url: str, timeout: float = 10.0, local_host: str | None = None) -> bytes:
+async def http_get(url: str, timeout: float = 10.0, local_host: str | None = None,
+                   max_bytes: int | None = None) -> bytes:
     """GET from ``local_host`` (the device's own address: per-exchange names
-    are valid for one client IP)."""
+    are valid for one client IP); a body past ``max_bytes`` is refused, not read on."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(local_addr=(local_host, 0)) if local_host else None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), connector=connector) as session:
-        async with session.get(url) as response:
+        async with session.get(url, allow_redirects=False) as response:
             if response.status != 200:
-                raise DownloadError(f"{url}: HTTP {response.status}")
-            return await response.read()
+                raise DownloadError(f"{url}: HTTP {response.status}", http_status=response.status)
+            if max_bytes is None:
+                return await response.read()
+            data = await response.content.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise DownloadError(f"{url}: larger than {max_bytes} bytes")
+            return data
 
 
 async def tod(server: Address, timeout: float = 1.0, retries: int = 2, local_host: str = "0.0.0.0") -> int:
