@@ -200,3 +200,54 @@ def test_the_office_view_pushes_through_serve_to_a_simulated_modem(lab: LabPki, 
     assert leased.startswith("127.101."), leased  # the CM pool: the eMTA's agent is on another address
     assert done.outcome is Outcome.REFUSED and "docsDevSwAdminStatus.0" in done.detail, done
     assert done.version_before == "1.0.0"
+
+
+def test_with_the_cvc_in_every_file_serve_pushes_by_http_from_its_own_catalogue(lab: LabPki, tmp_path: Path) -> None:
+    """firmware_cvc_always: the modem's file offers no image but carries the manufacturer's
+    CVC (TLV 32), so a push by SNMP is enabled; with transport http the modem fetches the image
+    from serve's own HTTP delivery (its catalogue), installs it and reboots into it."""
+    from pktcable.firmware.labimage import make_image as lab_image
+    from pktcable.flow import Flow
+    from pktcable.serve.app import Backoffice
+    from pktcable.serve.officeview import OfficeView
+    from pktcable.simulate import net
+    from pktcable.simulate.emta import SimulatedMta
+    from pktcable.simulate.identity import Identity
+
+    from .test_e2e import configs, run
+    from .test_simulate_upgrade import code_file, der
+
+    mfg = tmp_path / "mfg-cvc.der"
+    mfg.write_bytes(der(lab, "manufacturer-cvc"))
+    cfg, sim = configs(["BASIC.1"], firmware_manufacturer_cvc=str(mfg), firmware_cvc_always=True,
+                       data_dir=str(tmp_path / "data"))
+    cfg.http_port = free_port()
+    sim.cm_agent_port, sim.cvc_root, sim.manufacturer = cfg.agent_port, write_root(lab, tmp_path), "Example Vendor"
+    sim.cm_http_port = cfg.http_port
+    identity = Identity.make(7)
+    image = code_file(lab, lab_image("2.0.0", b"\x42" * 4096))
+
+    def catalogue(office: Backoffice) -> None:
+        office.firmware.add(make_image("fw-2.0.0.p7", "pktcable-sim", "SIM-1", "1.0", "2.0.0", image, "signed",
+                                       0.0), image)
+
+    async def scenario(office: Backoffice) -> tuple[Done, Any, str]:
+        relay = await net.open_relay((sim.relay, sim.relay_port), (sim.server, sim.dhcp_port))
+        device = SimulatedMta(identity, Flow.BASIC_1, sim, relay)
+        task = asyncio.ensure_future(device.run())
+        try:
+            await asyncio.wait_for(asyncio.shield(device.finished), 30)
+            done = await OfficeView(office).push_firmware(identity.cm_mac.hex(), "fw-2.0.0.p7", budget=30,
+                                                          poll_every=0.5, legacy=False, transport="http")
+            return done, device, office.built.of(identity.cm_mac.hex())[0].data.hex()
+        finally:
+            device.stop()
+            await asyncio.wait_for(task, 10)
+            relay.close()
+
+    done, device, cm_file = run(cfg, scenario, catalogue)
+    assert der(lab, "manufacturer-cvc")[:64].hex() in cm_file  # TLV 32 in a file that offers nothing
+    assert done.outcome is Outcome.COMPLETED, done
+    assert (done.version_before, done.version) == ("1.0.0", "2.0.0")
+    assert device.software.version == "2.0.0" and device.software.transport == 2
+    assert device.result.cm_image == "fw-2.0.0.p7"

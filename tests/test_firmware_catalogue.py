@@ -268,6 +268,8 @@ def test_serve_judges_uploads_and_serves_them_after_a_restart(backend: str, requ
     ({"firmware_cvc_root": str(DATA / "firmware" / "image.bin"), "firmware_manufacturer": "V"}, "firmware_cvc_root"),
     ({"firmware_max_bytes": 0}, "firmware_max_bytes"),
     ({"firmware_max_bytes": 129 * 1024 * 1024}, "firmware_max_bytes"),
+    ({"firmware_cvc_always": True}, "firmware_cvc_always"),  # which CVCs, then?
+    ({"firmware_check_after": -1}, "firmware_check_after"),
 ])
 def test_bad_firmware_settings_are_named(settings: dict[str, Any], named: str) -> None:
     with pytest.raises(SettingError) as err:

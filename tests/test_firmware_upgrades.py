@@ -308,3 +308,26 @@ def test_a_stored_rule_this_code_refuses_costs_the_upgrade_not_the_file(tmp_path
     built = decode_file(build(up), key=KEY)
     assert built.mic_ok and upgrade_of(built).filename is None and up.refused == {"upgrade": 1}
     store.close()
+
+
+def test_with_the_cvc_always_every_cm_file_carries_it_and_only_an_offer_adds_tlv_9() -> None:
+    """firmware_cvc_always: a modem at its target (or under no rule, or whose offer is left
+    out) still gets TLV 32/33, decoded as the modem reads them, with valid MICs; an offer is
+    counted only when TLV 9 is in the file."""
+    mfg, cosigner = cert_der("manufacturer-cvc.pem"), cert_der("cosigner-cvc.pem")
+    store = catalogue()
+    up = Upgrades(store, lambda: NOON, SERVER, cm_key=KEY, manufacturer_cvc=mfg, cosigner_cvc=cosigner,
+                  cvc_always=True)
+    offered = decode_file(build(up), key=KEY)
+    assert offered.mic_ok and upgrade_of(offered).filename == "ex100-2.0.p7" and up.offered == 1
+    store.record_device(DeviceFirmware(MAC, sw_version="2.0"), "dhcp", 2.0)  # at its target now
+    at_target = decode_file(build(up), key=KEY)
+    got = upgrade_of(at_target)
+    assert at_target.mic_ok and got.filename is None and got.server is None
+    assert (got.manufacturer_cvc, got.cosigner_cvc) == (mfg, cosigner) and up.offered == 1
+    store.delete_rule("ex100")
+    up.changed()
+    assert upgrade_of(decode_file(build(up), key=KEY)).manufacturer_cvc == mfg  # under no rule
+    # Without the setting, such a file carries nothing of it (as before).
+    plain = Upgrades(store, lambda: NOON, SERVER, cm_key=KEY, manufacturer_cvc=mfg)
+    assert not decode_file(build(plain), key=KEY).certificates

@@ -47,17 +47,22 @@ class UpgradeTlvs:
         name = self.filename.encode("ascii", "strict") if self.filename.isascii() else b""
         if not name or len(name) > MAX_FILENAME:
             raise UpgradeError("filename", f"{self.filename!r}: 1 to {MAX_FILENAME} ASCII characters")
-        out = bytearray(bytes((SW_UPGRADE_FILENAME, len(name))) + name)
-        out += bytes((SW_UPGRADE_SERVER, 4)) + self.server.packed
-        for code, der in ((MFG_CVC, self.manufacturer_cvc), (COSIGNER_CVC, self.cosigner_cvc)):
-            if der is None:
-                continue
-            if not der or len(der) > MAX_CVC:
-                raise UpgradeError(f"TLV {code}", f"a CVC of {len(der)} octets (1 to {MAX_CVC})")
-            for at in range(0, len(der), CVC_CHUNK):
-                chunk = der[at:at + CVC_CHUNK]
-                out += bytes((code, len(chunk))) + chunk
-        return bytes(out)
+        out = bytes((SW_UPGRADE_FILENAME, len(name))) + name + bytes((SW_UPGRADE_SERVER, 4)) + self.server.packed
+        return out + cvc_tlvs(self.manufacturer_cvc, self.cosigner_cvc)
+
+
+def cvc_tlvs(manufacturer_cvc: bytes | None, cosigner_cvc: bytes | None) -> bytes:
+    """TLV 32 and TLV 33, each CVC split over as many TLVs of at most 254 octets as it takes."""
+    out = bytearray()
+    for code, der in ((MFG_CVC, manufacturer_cvc), (COSIGNER_CVC, cosigner_cvc)):
+        if der is None:
+            continue
+        if not der or len(der) > MAX_CVC:
+            raise UpgradeError(f"TLV {code}", f"a CVC of {len(der)} octets (1 to {MAX_CVC})")
+        for at in range(0, len(der), CVC_CHUNK):
+            chunk = der[at:at + CVC_CHUNK]
+            out += bytes((code, len(chunk))) + chunk
+    return bytes(out)
 
 
 def body_of(cm_file: bytes) -> bytes:

@@ -133,7 +133,8 @@ class Backoffice:
         manufacturer_cvc, cosigner_cvc = firmware_cvcs(cfg)
         #: Devices' reported versions, the rules' decisions, the CM file's upgrade TLVs.
         self.upgrades = Upgrades(self.firmware, clock, self.site.advertise, manufacturer=cfg.firmware_manufacturer,
-                                 manufacturer_cvc=manufacturer_cvc, cosigner_cvc=cosigner_cvc, cm_key=cm_key)
+                                 manufacturer_cvc=manufacturer_cvc, cosigner_cvc=cosigner_cvc, cm_key=cm_key,
+                                 cvc_always=cfg.firmware_cvc_always)
         seed(self.devices, cfg)
         self.dhcp_config = dhcp_config(cfg, self.site)
         #: The DHCP core, when it runs in this process (dhcp_workers = 0); None with a worker.

@@ -73,6 +73,7 @@ demo on loopback without privileges, overridden by a TOML file.
     firmware_manufacturer_cvc = "mfg-cvc.der" # TLV 32 of an upgrading CM's file (default: the image's signer)
     firmware_cosigner_cvc = "cosigner-cvc.der"  # TLV 33 (default: the image's co-signer)
     firmware_check_after = 600.0   # seconds after an offer: ask a modem still behind why (0: never)
+    firmware_cvc_always = true     # every CM file carries the CVCs above: SNMP pushes are enabled
 
     [[devices]]                    # known devices (also via the device store)
     mac = "00:11:22:33:44:55"
@@ -232,6 +233,9 @@ class ServeConfig:
     #: Seconds after a CM file with an offer was served until a modem that has not reported the
     #: offered version is asked why, by SNMP (serve/swchecks.py); 0: never asked.
     firmware_check_after: float = 600.0
+    #: Every CM file carries firmware_manufacturer_cvc/firmware_cosigner_cvc (TLV 32/33), not
+    #: only one offering an image: a modem takes an upgrade by SNMP only with this boot's CVC.
+    firmware_cvc_always: bool = False
     devices: list[dict[str, Any]] = field(default_factory=list)
     dhcp: dict[str, Any] = field(default_factory=dict)
 
@@ -376,7 +380,9 @@ def _check_api(cfg: ServeConfig) -> None:
             raise named(join("api_hosts", i), f"not a host name: {name!r}")
     api_ssl(cfg)
     firmware_trust(cfg)
-    firmware_cvcs(cfg)
+    if cfg.firmware_cvc_always and not any(firmware_cvcs(cfg)):
+        raise named("firmware_cvc_always", "needs firmware_manufacturer_cvc or firmware_cosigner_cvc (the CVCs "
+                                           "every CM file is to carry)")
 
 
 #: The largest CVC file taken for TLV 32/33 (a CVC is a few KiB).

@@ -29,7 +29,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from pktcable.dhcpd.events import DeviceReport
-from pktcable.firmware.cmupgrade import UpgradeError, UpgradeTlvs, with_upgrade
+from pktcable.firmware.cmupgrade import UpgradeError, UpgradeTlvs, cvc_tlvs, with_upgrade
 from pktcable.firmware.codefile import CodeFileError, signer_cvcs
 from pktcable.firmware.rules import MAX_FIELD, Decision, DeviceFirmware, Rule, RuleError, target_for
 from pktcable.store.devices import Device
@@ -74,8 +74,11 @@ def report_of(mac: str, report: DeviceReport) -> tuple[DeviceFirmware, list[str]
 class Upgrades:
     def __init__(self, store: FirmwareStore, clock: Callable[[], float], server: IPv4Address, *,
                  manufacturer: str | None = None, manufacturer_cvc: bytes | None = None,
-                 cosigner_cvc: bytes | None = None, cm_key: bytes | None = None) -> None:
+                 cosigner_cvc: bytes | None = None, cm_key: bytes | None = None, cvc_always: bool = False) -> None:
         self.store = store
+        #: Every CM file carries the configured CVCs (firmware_cvc_always): a modem whose file
+        #: offers no image may still be upgraded by SNMP (a push needs this boot's CVC).
+        self.cvc_always = cvc_always
         #: The CMTS shared secret: the MICs are computed again over the added TLVs.
         self.cm_key = cm_key
         self.clock = clock
@@ -187,9 +190,9 @@ class Upgrades:
             _, decision = self.decide(device.mac)
         except RuleError as exc:  # a stored rule this code refuses (a row edited by hand): no upgrade, a file
             self._refuse("rules", "-", device.mac, exc)
-            return b""
+            return self._cvcs_only()
         if decision.image is None:
-            return b""
+            return self._cvcs_only()
         try:
             mfg, cosigner = self._cvcs_for(decision.image)
             if mfg is None and cosigner is None:
@@ -204,7 +207,11 @@ class Upgrades:
             return tlvs
         except (UpgradeError, CodeFileError) as exc:
             self._refuse(decision.rule or "-", decision.image, device.mac, exc)
-            return b""
+            return self._cvcs_only()
+
+    def _cvcs_only(self) -> bytes:
+        """TLV 32/33 alone, with firmware_cvc_always: no download, but one by SNMP enabled."""
+        return cvc_tlvs(self.manufacturer_cvc, self.cosigner_cvc) if self.cvc_always else b""
 
     def phone_image(self, mac: str, images: dict[str, FirmwareImage | None] | None = None) -> FirmwareImage | None:
         """The catalogue image the rules offer a phone now (what its profile names), or None.
