@@ -445,7 +445,10 @@ class Backoffice:
             self._commit_timer = asyncio.get_running_loop().call_later(COMMIT_WINDOW, self.commit_now)
 
     def commit_now(self) -> None:
-        """Now (also for a query that must see every event so far: the API's device lists)."""
+        """Now (also for a query that must see every event so far: the API's device lists).
+        A PostgreSQL store hands the batch to its writer thread and returns; its ``query``
+        and ``summary``, which the API runs in a worker thread, wait for the write there,
+        so the event loop never waits for the database."""
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
