@@ -10,7 +10,8 @@ MODE`` (reads go on, writes wait) for HOLD seconds.
 - a batch the database refuses is logged and counted, the next one is written, and the
   failure shows in the metrics;
 - ``query`` from a worker thread waits for the batches handed before it;
-- batches are written in the order handed; ``close`` never waits longer than asked.
+- batches are written in the order handed; ``close`` never waits longer than asked;
+- the back office's burst commit (and the API's settle) hands over, ``commit_now`` waits.
 """
 
 from __future__ import annotations
@@ -200,8 +201,10 @@ def test_built_files_are_written_by_a_writer_too(pg_url: str) -> None:
 def test_batches_are_written_in_the_order_handed(pg_url: str) -> None:
     seen: list[int] = []
     times: list[float] = []
-    writer: Writer[int] = Writer(pg_url, lambda db, n: seen.append(db.execute("SELECT %s::int", (n,)).fetchone()[0]),
-                                 name="test", written=lambda n, seconds: times.append(seconds))
+    def write(db: Any, n: int) -> None:  # a round trip, the number as the database gives it back
+        seen.append(db.execute("SELECT %s::int", (n,)).fetchone()[0])
+
+    writer: Writer[int] = Writer(pg_url, write, name="test", written=lambda n, seconds: times.append(seconds))
     try:
         for n in range(50):
             writer.submit(n)
@@ -224,3 +227,28 @@ def test_close_waits_no_longer_than_asked(pg_url: str, caplog: pytest.LogCapture
         writer.close(timeout=0.2)
     assert time.monotonic() - started < HOLD
     assert any("not written" in r.getMessage() for r in caplog.records)
+
+
+def test_the_back_offices_burst_commit_hands_over_and_commit_now_waits(pg_url: str, tmp_path: Any) -> None:
+    import asyncio
+
+    from pktcable.serve.app import Backoffice
+    from pktcable.serve.config import ServeConfig, check
+
+    office = Backoffice(check(ServeConfig(data_dir=str(tmp_path / "data"), store=pg_url)))
+    try:
+        with locked(pg_url) as release:
+            office.devices.put(Device(MAC, state="DONE"))
+            started = time.monotonic()
+            office.commit_batch()  # the burst timer's and the API settle's: the loop does not wait
+            assert time.monotonic() - started < QUICK
+            office.devices.put(Device("0010180c0002"))
+            timer = threading.Timer(HOLD, release)
+            timer.start()
+            office.commit_now()  # written for every node when it returns
+            assert time.monotonic() - started >= HOLD * 0.9
+            timer.join()
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            assert other.execute("SELECT mac FROM device ORDER BY mac").fetchall() == [(MAC,), ("0010180c0002",)]
+    finally:
+        asyncio.run(office.close())

@@ -53,7 +53,7 @@ class Writer(Reconnecting, Generic[B]):
     must be thread-safe; exceptions they raise are logged, never stop the thread.
     """
 
-    def __init__(self, url: str, write: Callable[[psycopg.Connection[Any], B], None], *, name: str,
+    def __init__(self, url: str, write: Callable[[psycopg.Connection[Any], B], object], *, name: str,
                  written: Callable[[B, float], None] | None = None, lost: Callable[[B], None] | None = None,
                  depth: int = DEPTH) -> None:
         self.url = url
