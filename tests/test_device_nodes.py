@@ -44,7 +44,7 @@ def test_a_device_another_node_created_is_seen_at_the_next_round(pg_url: str) ->
         with a.prefetched([MAC]):
             assert a.get(MAC) is None
         b.put(Device(MAC, kind="cm", template="gold.txt"))
-        b.commit()
+        b.flush()  # written: commit only hands the batch to b's writer thread
         with a.prefetched([MAC]):
             found = a.get(MAC)
             assert found is not None and found.template == "gold.txt"
@@ -75,9 +75,9 @@ def test_a_row_this_node_wrote_is_trusted_for_a_few_seconds_only(pg_url: str) ->
     a, b = PgDeviceStore(pg_url, clock=clock), PgDeviceStore(pg_url)
     try:
         a.put(Device(MAC, kind="cm", template="a.txt"))
-        a.commit()
-        b.put(Device(MAC, kind="cm", template="b.txt"))  # another node changes the row
-        b.commit()
+        a.flush()
+        b.put(Device(MAC, kind="cm", template="b.txt"))  # another node changes the row, after a's write
+        b.flush()
         reads = a.reads
         assert a.get(MAC).template == "a.txt"  # type: ignore[union-attr]  # its own write, no round trip
         assert a.reads == reads

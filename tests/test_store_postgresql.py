@@ -168,7 +168,7 @@ def test_two_servers_opening_one_new_database_at_once_upgrade_it_once(pg_url: st
     assert not errors, errors
     assert len(opened) == 4
     opened[0].put(Device("001122334455"))
-    opened[0].commit()
+    opened[0].flush()  # written (commit hands the batch to the writer thread)
     assert opened[1].get("001122334455") is not None
     for s in opened:
         s.close()
@@ -515,7 +515,7 @@ def test_commits_to_postgresql_are_timed_in_the_metrics(pg_url: str, tmp_path: P
     office = Backoffice(check(ServeConfig(data_dir=str(tmp_path / "data"), store=pg_url)))
     try:
         office.devices.put(Device("001122334455"))
-        office.devices.commit()
+        office.devices.flush()  # the writer thread observes the write once it is made
         count = office.metrics_registry.registry.get_sample_value("pktcable_store_commit_seconds_count",
                                                                   {"store": "devices"})
     finally:

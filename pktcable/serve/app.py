@@ -434,15 +434,25 @@ class Backoffice:
         """One store commit per burst of events, COMMIT_WINDOW after its first (not per
         event, nor per message: a commit costs as much as all the other work of a step)."""
         if self._commit_timer is None:
-            self._commit_timer = asyncio.get_running_loop().call_later(COMMIT_WINDOW, self.commit_now)
+            self._commit_timer = asyncio.get_running_loop().call_later(COMMIT_WINDOW, self.commit_batch)
 
-    def commit_now(self) -> None:
-        """Now (also for a query that must see every event so far: the API's device lists)."""
+    def commit_batch(self) -> None:
+        """The burst's changes to the stores now. SQLite writes them before this returns; a
+        PostgreSQL store hands them to its writer thread and returns (``get`` sees them at
+        once; its reads of the database, ``query`` and ``summary`` in the API's worker
+        thread among them, wait there for the write), so the event loop never waits for it."""
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
         self.devices.commit()
         self.built.commit()
+
+    def commit_now(self) -> None:
+        """The burst's changes written when this returns, on every backend: visible to
+        other nodes and any other connection (waits for the writer thread on PostgreSQL)."""
+        self.commit_batch()
+        self.devices.flush()
+        self.built.flush()
 
     def _prune_history(self) -> None:
         """Drop step history past its age, hourly (and at start-up, after a long stop)."""

@@ -197,6 +197,12 @@ class ServiceCollector(Collector):
             yield counter("unexpected_events_total", "Events a device's flow table has no row for in its state "
                           "(recorded, run unchanged).", ["flow", "state", "event"],
                           [([f, st, e], n) for (f, st, e), n in sorted(entity.unexpected.items())])
+        writers = [(name, store) for name, store in (("devices", office.devices), ("built_files", office.built))
+                   if hasattr(store, "failed")]  # the PostgreSQL stores, whose writes run in a thread
+        if writers:
+            yield counter("store_write_failures_total", "Batches of a store's writer thread the database refused "
+                          "(lost; each logged with the reason), by store.", ["store"],
+                          [([name], getattr(store, "failed")) for name, store in writers])  # noqa: B009
         yield counter("internal_errors_total", "Bugs caught in a handler (logged with a traceback), by where.",
                       ["where"], [([w], office.internal_errors[w]) for w in INTERNAL_ERROR_PLACES])
         upgrades = office.upgrades

@@ -91,8 +91,9 @@ class Office(Protocol):
         ...
 
     def settle(self) -> None:
-        """Write what the store holds staged (events are committed in bursts), so that a
-        query made next sees every event so far."""
+        """Commit what the store holds staged (events are committed in bursts), so that a
+        query made next sees every event so far (a store that writes in a thread of its
+        own makes the query wait for it, in the query's worker thread)."""
         ...
 
     # Called from a worker thread (asyncio.to_thread): they may read the whole store.

@@ -71,7 +71,9 @@ class OfficeView:
         return self._office.metrics_registry.registry
 
     def settle(self) -> None:
-        self._office.commit_now()
+        # Handed over, not waited for: query_devices and device_summary (worker threads)
+        # wait for the store's writes themselves, so the event loop does not.
+        self._office.commit_batch()
 
     # -- queries (worker thread) ----------------------------------------------------------------
     def query_devices(self, query: DeviceQuery) -> Page:

@@ -40,6 +40,10 @@ class BuiltFiles(Protocol):
 
     def commit(self) -> None: ...
 
+    def flush(self) -> None:
+        """``commit``, and return once it is written (PostgreSQL's writes go through a thread)."""
+        ...
+
     def of(self, mac: str) -> list[BuiltFile]:
         """The device's last files, CM first."""
         ...
@@ -62,6 +66,9 @@ class MemoryBuiltFiles:
         self.rows[file.mac, file.kind] = file
 
     def commit(self) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def of(self, mac: str) -> list[BuiltFile]:
@@ -95,6 +102,9 @@ class SqliteBuiltFiles:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def flush(self) -> None:
+        self.commit()  # written when commit returns
 
     def of(self, mac: str) -> list[BuiltFile]:
         self.commit()

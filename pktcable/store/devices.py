@@ -148,7 +148,12 @@ class DeviceStore(Protocol):
         ...
 
     def commit(self) -> None:
-        """Make everything staged durable."""
+        """Make everything staged durable (PostgreSQL: hand it to the writer thread, which
+        makes it so; ``get`` and the store's own reads see it at once)."""
+        ...
+
+    def flush(self) -> None:
+        """``commit``, and return once it is written (other connections and nodes see it)."""
         ...
 
     def devices(self) -> Iterable[Device]: ...
@@ -203,6 +208,9 @@ class MemoryDeviceStore:
             del steps[0]
 
     def commit(self) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def devices(self) -> Iterable[Device]:
@@ -385,6 +393,9 @@ class SqliteDeviceStore:
             del recent[next(iter(recent))]
         if self.on_commit is not None:
             self.on_commit(time.perf_counter() - started)
+
+    def flush(self) -> None:
+        self.commit()  # written when commit returns
 
     def devices(self) -> Iterable[Device]:
         self.commit()

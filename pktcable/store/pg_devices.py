@@ -1,10 +1,16 @@
 """The device store and the built files in PostgreSQL: what SqliteDeviceStore and
 SqliteBuiltFiles do (the same tests hold both to it), over psycopg 3.
 
-One connection writes (the event loop's: staged changes, one transaction per
-``commit``, as with SQLite); ``query`` and ``summary`` read through a small pool
-(psycopg-pool), each in one REPEATABLE READ, read-only transaction, so a worker
-thread sees a committed snapshot while the loop writes. The device query is
+Changes are staged, as with SQLite, but ``commit`` does not write them: it hands the batch
+to a writer thread with a connection of its own (pgwriter.py), which writes the batches in
+order, one transaction each, while the event loop goes on (a commit is several round trips,
+tens of milliseconds on a loaded machine: on the loop, every answer due meanwhile waited).
+``get`` sees a row at once (staged, then the batches not yet written, then the rows written
+last); the reads of the database itself (``history``, ``devices``, ``counts``, ``query``,
+``summary``) and ``delete``, ``prune``, ``close`` first wait until the writer has written
+everything handed to it (``flush``). The loop's own connection reads; ``query`` and
+``summary`` read through a small pool (psycopg-pool), each in one REPEATABLE READ,
+read-only transaction, so a worker thread sees a committed snapshot. The device query is
 query.py's, in PostgreSQL's dialect.
 
 Several serve nodes may write one database, so what this store remembers of the rows is
@@ -17,14 +23,17 @@ seconds after the write (the rest of the device's flow here), then is read again
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from .built import BuiltFile
 from .devices import COLUMNS, RECENT_ROWS, SCHEMA, Device, Retention, Step, copy_device, device_row, row_device
 from .pg import Reconnecting, connect, params, redact, text_row
+from .pgwriter import Writer
 from .query import (
     POSTGRESQL,
     DeviceQuery,
@@ -60,6 +69,14 @@ _TRIM = """DELETE FROM step WHERE id IN (SELECT id FROM (
     FROM step WHERE mac = ANY(%s::text[])) AS ranked WHERE newest > %s)"""
 
 
+@dataclass(slots=True)
+class _Batch:
+    """What one ``commit`` hands the writer: the devices' rows (by MAC) and the steps."""
+
+    devices: dict[str, Device]
+    steps: list[Step]
+
+
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
@@ -78,7 +95,8 @@ class PgDeviceStore(Reconnecting):
         from psycopg_pool import ConnectionPool
 
         self.retention = retention or Retention()
-        #: Told the seconds each commit that wrote took (the back office's commit-latency histogram).
+        #: Told the seconds each batch's write took (the back office's commit-latency histogram),
+        #: in the writer thread: it must be thread-safe.
         self.on_commit: Callable[[float], None] | None = None
         self.url = url
         self.db = connect(url, SCHEMA)
@@ -93,11 +111,20 @@ class PgDeviceStore(Reconnecting):
         #: SELECTs of device rows made (by ``get`` and by a round's look-up): the cost the
         #: caches save, for tests and benchmarks.
         self.reads = 0
+        #: Guards ``_recent``, which the writer thread fills and the loop reads.
+        self._lock = threading.Lock()
+        try:
+            self._writer: Writer[_Batch] = Writer(url, self._write, name=f"pktcable-devices {redact(url)}",
+                                                  written=self._written)
+        except BaseException:
+            self.db.close()
+            raise
         try:
             self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=True, configure=_reader_setup,
                                         kwargs={"autocommit": False, "application_name": "pktcable-reader"},
                                         name=f"pktcable-devices {redact(url)}")
         except BaseException:
+            self._writer.close()
             self.db.close()
             raise
 
@@ -107,20 +134,35 @@ class PgDeviceStore(Reconnecting):
             d = self._round[mac]
             return None if d is None else copy_device(d)
         if d is None:
-            recent = self._recent.get(mac)
-            if recent is not None and self.clock() - recent[1] < RECENT_TTL:
-                d = recent[0]
+            d = self._written_here(mac)
         if d is not None:
             return copy_device(d)
         self.reads += 1
         row = self.db.execute(f"SELECT {COLUMNS} FROM device WHERE mac = %s", (mac,)).fetchone()
         return None if row is None else row_device(row)
 
+    def _written_here(self, mac: str) -> Device | None:
+        """The row of ``mac`` this node handed its writer last: in a batch not yet written,
+        else in one written within RECENT_TTL; None when there is none."""
+        # The batches first, newest first: a batch is added to the recent rows before it
+        # leaves the writer's queue, so a row is always in one or the other.
+        for batch in reversed(self._writer.pending()):
+            found = batch.devices.get(mac)
+            if found is not None:
+                return found
+        with self._lock:
+            recent = self._recent.get(mac)
+        if recent is not None and self.clock() - recent[1] < RECENT_TTL:
+            return recent[0]
+        return None
+
     @contextmanager
     def prefetched(self, macs: Iterable[str]) -> Iterator[None]:
         """Within, ``get`` answers ``macs`` from one fresh ``SELECT`` made on entry (rows this
-        node has staged excepted): a DHCP round's new bindings, looked up in one round trip."""
-        wanted = [mac for mac in dict.fromkeys(macs) if mac not in self.staged]
+        node has staged or not yet written excepted): a DHCP round's new bindings, looked up
+        in one round trip."""
+        unwritten = {mac for batch in self._writer.pending() for mac in batch.devices}
+        wanted = [mac for mac in dict.fromkeys(macs) if mac not in self.staged and mac not in unwritten]
         if wanted:
             self.reads += 1
             rows = self.db.execute(f"SELECT {COLUMNS} FROM device WHERE mac = ANY(%s)", (wanted,))
@@ -138,12 +180,31 @@ class PgDeviceStore(Reconnecting):
         self.staged_steps.append(step)
 
     def commit(self) -> None:
+        """Hand what is staged to the writer thread and return: written in the order
+        handed, seen by ``get`` at once, by the other reads once written (they ``flush``).
+        Waits only when DEPTH batches are already waiting (the database is that slow)."""
         if not self.staged and not self.staged_steps:
             return
-        devices, steps = list(self.staged.values()), self.staged_steps
+        batch = _Batch(self.staged, self.staged_steps)
         self.staged, self.staged_steps = {}, []
-        started = time.perf_counter()
-        db = self.db
+        for mac in batch.devices:
+            self._round.pop(mac, None)
+        self._writer.submit(batch)
+
+    def flush(self) -> None:
+        """Commit what is staged and wait until the writer has written every batch handed
+        to it: what the reads of the database itself need to see this node's writes."""
+        self.commit()
+        self._writer.flush()
+
+    @property
+    def failed(self) -> int:
+        """Batches the writer could not write (the database's reason is logged at ERROR)."""
+        return self._writer.failed
+
+    def _write(self, db: Any, batch: _Batch) -> None:
+        """One batch in one transaction (the writer thread, on its own connection)."""
+        devices, steps = list(batch.devices.values()), batch.steps
         with db.transaction():
             if devices:
                 db.execute(_UPSERT, _columns([text_row(device_row(d)) for d in devices]))
@@ -153,33 +214,40 @@ class PgDeviceStore(Reconnecting):
                 # while the table was small keeps scanning it whole once it has grown (10x slower,
                 # measured with bench/bench_query.py --store).
                 db.execute(_TRIM, (sorted({s.mac for s in steps}), self.retention.keep), prepare=False)
-        recent, written = self._recent, self.clock()
-        for d in devices:
-            recent.pop(d.mac, None)
-            recent[d.mac] = (d, written)
-            self._round.pop(d.mac, None)
-        while len(recent) > RECENT_ROWS:
-            del recent[next(iter(recent))]
+
+    def _written(self, batch: _Batch, seconds: float) -> None:
+        """After a batch is written (the writer thread): its rows answer ``get`` for
+        RECENT_TTL, and the commit-latency histogram is told (prometheus_client's
+        observe is thread-safe)."""
+        written = self.clock()
+        with self._lock:
+            recent = self._recent
+            for mac, d in batch.devices.items():
+                recent.pop(mac, None)
+                recent[mac] = (d, written)
+            while len(recent) > RECENT_ROWS:
+                del recent[next(iter(recent))]
         if self.on_commit is not None:
-            self.on_commit(time.perf_counter() - started)
+            self.on_commit(seconds)
 
     def devices(self) -> Iterable[Device]:
-        self.commit()
+        self.flush()
         return [row_device(row) for row in self.db.execute(f"SELECT {COLUMNS} FROM device ORDER BY mac")]
 
     def history(self, mac: str) -> list[Step]:
-        self.commit()
+        self.flush()
         rows = self.db.execute("SELECT mac, at, step, event, detail FROM step WHERE mac = %s ORDER BY at, id", (mac,))
         return [Step(*row) for row in rows]
 
     def counts(self) -> dict[tuple[str, str], int]:
-        self.commit()
+        self.flush()
         rows = self.db.execute("SELECT kind, state, count(*) FROM device GROUP BY kind, state")
         return {(kind, state): n for kind, state, n in rows}
 
     def delete(self, mac: str) -> bool:
-        self.commit()
-        self._recent.pop(mac, None)
+        self.flush()
+        with self._lock:
+            self._recent.pop(mac, None)
         self._round.pop(mac, None)
         with self.db.transaction():
             found = self.db.execute("DELETE FROM device WHERE mac = %s", (mac,)).rowcount > 0
@@ -187,13 +255,14 @@ class PgDeviceStore(Reconnecting):
         return found
 
     def prune(self, now: float) -> int:
-        self.commit()
+        self.flush()
         return self.db.execute("DELETE FROM step WHERE at < %s", (self.retention.cutoff(now),)).rowcount
 
     def query(self, q: DeviceQuery) -> Page:
         where, args = sql_where(q, page=True, dialect=POSTGRESQL)
         count_where, count_args = sql_where(q, page=False, dialect=POSTGRESQL)
         table = sql_table(q, POSTGRESQL)
+        self._writer.flush()  # what this node handed its writer so far is part of the answer
         with self._pool.connection() as db:  # one transaction: one snapshot for the page and its total
             rows = db.execute(params(f"SELECT {COLUMNS} FROM {table} WHERE {where} ORDER BY {sql_order(q)} "
                                      "LIMIT ?"), (*args, q.limit + 1)).fetchall()
@@ -203,6 +272,7 @@ class PgDeviceStore(Reconnecting):
         return Page(items, encode_cursor(q, items[-1]) if len(rows) > q.limit else None, total)
 
     def summary(self) -> list[StateCount]:
+        self._writer.flush()
         with self._pool.connection() as db:
             rows = db.execute("SELECT kind, flow, state, result, count(*) FROM device "
                               "GROUP BY kind, flow, state, result").fetchall()
@@ -212,47 +282,71 @@ class PgDeviceStore(Reconnecting):
         try:
             self.commit()
         finally:
+            self._writer.close()
             self.db.close()
             self._pool.close()
 
 
 class PgBuiltFiles(Reconnecting):
-    """SqliteBuiltFiles over PostgreSQL: the device schema's ``built_file`` table."""
+    """SqliteBuiltFiles over PostgreSQL: the device schema's ``built_file`` table, written
+    by a writer thread as PgDeviceStore's rows are (``of`` and ``delete`` wait for it)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.db = connect(url, SCHEMA)
         self.staged: dict[tuple[str, str], BuiltFile] = {}
+        try:
+            self._writer: Writer[list[BuiltFile]] = Writer(url, _write_files, name=f"pktcable-files {redact(url)}")
+        except BaseException:
+            self.db.close()
+            raise
 
     def put(self, file: BuiltFile) -> None:
         self.staged[file.mac, file.kind] = file
 
     def commit(self) -> None:
+        """Hand what is staged to the writer thread and return (see PgDeviceStore.commit)."""
         if not self.staged:
             return
-        rows = [text_row((f.mac, f.kind, f.name, f.built, f.sha1, f.data)) for f in self.staged.values()]
+        files = list(self.staged.values())
         self.staged = {}
-        with self.db.transaction():
-            self.db.cursor().executemany(
-                "INSERT INTO built_file (mac, kind, name, built, sha1, data) VALUES (%s,%s,%s,%s,%s,%s) "
-                "ON CONFLICT (mac, kind) DO UPDATE SET name = excluded.name, built = excluded.built, "
-                "sha1 = excluded.sha1, data = excluded.data", rows)
+        self._writer.submit(files)
+
+    def flush(self) -> None:
+        """Commit what is staged and wait until it is written."""
+        self.commit()
+        self._writer.flush()
+
+    @property
+    def failed(self) -> int:
+        """Batches the writer could not write (the database's reason is logged at ERROR)."""
+        return self._writer.failed
 
     def of(self, mac: str) -> list[BuiltFile]:
-        self.commit()
+        self.flush()
         rows = self.db.execute("SELECT mac, kind, name, built, sha1, data FROM built_file WHERE mac = %s "
                                "ORDER BY kind", (mac,))
         return [BuiltFile(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
 
     def delete(self, mac: str) -> None:
-        self.commit()
+        self.flush()
         self.db.execute("DELETE FROM built_file WHERE mac = %s", (mac,))
 
     def close(self) -> None:
         try:
             self.commit()
         finally:
+            self._writer.close()
             self.db.close()
+
+
+def _write_files(db: Any, files: list[BuiltFile]) -> None:
+    rows = [text_row((f.mac, f.kind, f.name, f.built, f.sha1, f.data)) for f in files]
+    with db.transaction():
+        db.cursor().executemany(
+            "INSERT INTO built_file (mac, kind, name, built, sha1, data) VALUES (%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT (mac, kind) DO UPDATE SET name = excluded.name, built = excluded.built, "
+            "sha1 = excluded.sha1, data = excluded.data", rows)
 
 
 __all__ = ["PgBuiltFiles", "PgDeviceStore"]
