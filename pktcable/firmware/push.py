@@ -172,7 +172,7 @@ class Push:
         if status:
             sent = self.set_request().varbinds
             name = self.o.name(sent[index - 1].oid) if 0 < index <= len(sent) else f"varbind {index}"
-            return self._done(Outcome.REFUSED, f"SET refused: error-status {_error_name(status)} at {name}")
+            return self._done(Outcome.REFUSED, f"SET refused: error-status {error_name(status)} at {name}")
         return self._sleep(now)
 
     def _polled(self, response: Pdu | None, now: float) -> Action:
@@ -201,7 +201,7 @@ class Push:
     def _read(self, response: Pdu) -> tuple[int | None, str, str]:
         """(docsDevSwOperStatus, docsDevSwCurrentVers, what is wrong with the answer)."""
         if response.error_status:
-            return None, "", f"GET answered with error-status {_error_name(response.error_status)}"
+            return None, "", f"GET answered with error-status {error_name(response.error_status)}"
         got = {vb.oid: vb.value for vb in response.varbinds}
         oper, version = got.get(self.o.oper), got.get(self.o.current)
         if not isinstance(oper, int) or isinstance(oper, bool) or not isinstance(version, bytes):
@@ -219,7 +219,8 @@ class Push:
         return Done(outcome, detail, self.version_before, self.last_version or self.version_before, self.last_oper)
 
 
-def _error_name(status: int) -> str:
+def error_name(status: int) -> str:
+    """An error-status as ``inconsistent_value(12)``; a value RFC 3416 does not name as itself."""
     try:
         return f"{ErrorStatus(status).name.lower()}({status})"
     except ValueError:

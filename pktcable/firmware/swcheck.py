@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from pktcable.snmp.message import ErrorStatus, Pdu
+from pktcable.snmp.message import Pdu
 from tlv.ber import SNMP_TYPE_BY_KEYWORD, VarBind
 
 from .device import DownloadStatus
+from .push import error_name
 from .swmib import SwAdmin, SwOper, sw_oids
 
 _NULL = SNMP_TYPE_BY_KEYWORD["null"]
@@ -84,11 +85,7 @@ def judge(response: Pdu | None, image: str, version: str) -> Verdict:
     if response is None:
         return Verdict(Check.UNANSWERED, "the modem's agent did not answer")
     if response.error_status:
-        try:
-            status = ErrorStatus(response.error_status).name.lower()
-        except ValueError:
-            status = str(response.error_status)
-        return Verdict(Check.UNANSWERED, f"the modem's agent answered {status}")
+        return Verdict(Check.UNANSWERED, f"the modem's agent answered {error_name(response.error_status)}")
     o = sw_oids()
     # An object the agent lacks comes back as an exception (noSuchObject): no value.
     got = {vb.oid: vb.value for vb in response.varbinds
